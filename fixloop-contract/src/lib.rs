@@ -1,0 +1,117 @@
+//! The wire contract of FixLoop: every REST body and WebSocket message, and the generator of `openapi.yaml`.
+//!
+//! This crate is the single source of the contract's types. The keys and enum spellings are fixed by the
+//! seed contract (`backend-agent-spec.md`, section 5) that a real dashboard already depends on: nothing here may be
+//! renamed. Types are versioned under [`v1`] and re-exported at the crate root.
+//!
+//! What this crate deliberately does not do: no I/O, no validation beyond what the types express (the plan
+//! validator lives in `fixloop-core`), no HTTP framework. It depends only on serde, serde_json, chrono and utoipa.
+//!
+//! # Serialization policy
+//!
+//! - Keys are snake_case and enum values SCREAMING_SNAKE_CASE, exactly as the seed spells them.
+//! - Nullable fields are always present and serialize as `null`, never omitted.
+//! - Timestamps are RFC 3339 in UTC (`2026-11-21T10:15:00Z`); readers accept any RFC 3339 offset and reject a
+//!   timestamp without one.
+//! - `target.headers` and `target.body_json` are always JSON objects (`{}` when empty); a reader also takes `null`
+//!   or a missing key as `{}`.
+//! - Readers ignore unknown fields.
+//!
+//! # Wire format
+//!
+//! ## `SystemStatus` (`GET /api/status`, `POST /api/demo/bug`, WebSocket `system.status`)
+//! | field | type | meaning |
+//! | --- | --- | --- |
+//! | `status` | `HEALTHY` \| `INCIDENT_ACTIVE` \| `VALIDATING` \| `RECOVERED` | system-level incident state |
+//! | `error_rate_5m` | number, ratio in \[0, 1\] | share of requests answered with a 5xx over the detection window (0.05 = 5%) |
+//! | `p95_latency_ms_5m` | number, milliseconds | 95th percentile latency over the window |
+//! | `active_incident_id` | string or `null` | the open incident |
+//! | `updated_at` | RFC 3339 | when the status was computed |
+//!
+//! ## `IncidentCard` (`GET /api/incidents/current`, `POST /api/incidents/simulate`, WebSocket `incident.created`)
+//! | field | type | meaning |
+//! | --- | --- | --- |
+//! | `incident_id` | string | stable id |
+//! | `title` | string | one-line title |
+//! | `detected_at` | RFC 3339 | detection time |
+//! | `datadog_summary.monitor_id` | string or `null` | alerting monitor, `null` for polling or simulation |
+//! | `datadog_summary.service` | string | monitored service |
+//! | `datadog_summary.signal.error_rate_5m` | number, ratio | error ratio at detection |
+//! | `datadog_summary.signal.p95_latency_ms_5m` | number, ms | p95 latency at detection |
+//! | `datadog_summary.signal.top_error` | string or `null` | most frequent error signature |
+//! | `datadog_summary.evidence_links[]` | `{label, url}` | links to the raw telemetry |
+//! | `plan` | `Plan` | the plan; `items` is empty in `incident.created` |
+//!
+//! ## `Plan` and `PlanItem`
+//! | field | type | meaning |
+//! | --- | --- | --- |
+//! | `plan_id` | string | stable id |
+//! | `generated_at` | RFC 3339 | generation time |
+//! | `items[].test_id` | string | unique within the plan |
+//! | `items[].name` | string | short name |
+//! | `items[].type` | `API` \| `UI` \| `SYNTHETIC` | kind of test |
+//! | `items[].priority` | integer 1..=5 | 1 is the highest |
+//! | `items[].what_it_checks` | string | what the test proves |
+//! | `items[].target.method` | `GET` \| `POST` \| `PUT` \| `DELETE` | HTTP method |
+//! | `items[].target.url` | string | absolute URL |
+//! | `items[].target.headers` | object string → string | request headers, `{}` when none |
+//! | `items[].target.body_json` | object | JSON body, `{}` when none |
+//! | `items[].pass_criteria` | string | an expression of the criteria language (see `fixloop-core`) |
+//!
+//! ## `TestRun`
+//! | field | type | meaning |
+//! | --- | --- | --- |
+//! | `run_id` | string | stable id |
+//! | `incident_id` | string | the incident validated |
+//! | `started_at` | RFC 3339 | start time |
+//! | `status` | `QUEUED` \| `RUNNING` \| `COMPLETED` \| `FAILED` | run status |
+//! | `tests[].test_id`, `tests[].name` | string | from the plan item |
+//! | `tests[].status` | `PENDING` \| `RUNNING` \| `PASS` \| `FAIL` | test status |
+//! | `tests[].last_update_at` | RFC 3339 | last status change |
+//! | `tests[].details` | string or `null` | one-line explanation of the verdict |
+//!
+//! ## `CopilotAnswer`
+//! | field | type | meaning |
+//! | --- | --- | --- |
+//! | `incident_id` | string or `null` | incident asked about |
+//! | `question` | string | the question |
+//! | `answer` | string | the answer |
+//! | `citations[]` | `{label, url}` | links the answer rests on |
+//! | `created_at` | RFC 3339 | answer time |
+//!
+//! ## Requests
+//! - `POST /api/demo/bug`: `{"enabled": boolean}`.
+//! - `POST /api/incidents/simulate`: `{"mode": "INCIDENT_ON" | "INCIDENT_OFF"}`.
+//! - `POST /api/tests/run`: `{"incident_id": string}`.
+//! - `POST /api/copilot/ask`: `{"incident_id": string | null, "question": string}` (1 to 4,000 characters).
+//!
+//! ## WebSocket (`GET /ws`)
+//! Every message is `{"type": string, "payload": object, "ts": RFC 3339}` with `type` one of `system.status`
+//! (payload `SystemStatus`), `incident.created` (`IncidentCard`), `plan.generated` (`{incident_id, plan}`),
+//! `tests.updated` (`TestRun`) and `copilot.answer` (`CopilotAnswer`).
+//!
+//! ## Errors
+//! Every 4xx and 5xx carries [`ErrorBody`]: `{"code": string, "message": string, "details": [{"path", "message"}]}`,
+//! with `code` from [`codes`].
+//!
+//! # Example
+//!
+//! ```
+//! use fixloop_contract::{IncidentState, SystemStatus, WsMessage};
+//!
+//! let status = SystemStatus {
+//!     status: IncidentState::Healthy,
+//!     error_rate_5m: 0.0,
+//!     p95_latency_ms_5m: 12.5,
+//!     active_incident_id: None,
+//!     updated_at: "2026-11-21T10:15:00Z".parse().unwrap(),
+//! };
+//! let json = serde_json::to_string(&WsMessage::SystemStatus(status).at("2026-11-21T10:15:00Z".parse().unwrap())).unwrap();
+//! assert!(json.contains(r#""type":"system.status""#));
+//! assert!(json.contains(r#""active_incident_id":null"#));
+//! ```
+
+pub mod openapi;
+pub mod v1;
+
+pub use v1::*;

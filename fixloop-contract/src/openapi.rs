@@ -1,0 +1,482 @@
+//! The OpenAPI 3.1 document of the contract, generated from the annotated types.
+//!
+//! [`openapi()`] builds the document; `openapi.yaml` at the repository root is its committed YAML rendering
+//! ([`openapi_yaml()`]), and a test in this crate fails when the two differ. The operation descriptors below are
+//! not handlers: they exist only to carry the `#[utoipa::path]` annotations of the seven REST operations and `/ws`.
+
+use utoipa::OpenApi;
+use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::schema::{
+    Discriminator, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+};
+use utoipa::openapi::{OpenApi as Document, PathItem, Ref, RefOr, Schema};
+
+use crate::v1::{
+    CopilotAnswer, CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail, HttpMethod,
+    IncidentCard, IncidentState, Link, Plan, PlanGenerated, PlanItem, PlanItemType, RunStatus,
+    RunTestsRequest, SetBugRequest, Signal, SimulateMode, SimulateRequest, SystemStatus, Target,
+    TestResult, TestRun, TestStatus, WsMessage, codes,
+};
+
+/// The contract's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "FixLoop API",
+        version = "1.0.0",
+        description = "REST and WebSocket contract between a FixLoop orchestrator and its dashboards.\n\nEvery error response carries `ErrorBody`. WebSocket messages on `GET /ws` are described by the `WsEnvelope` component schema.",
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0")
+    ),
+    paths(
+        get_status,
+        set_demo_bug,
+        get_current_incident,
+        simulate_incident,
+        run_tests,
+        get_test_run,
+        ask_copilot,
+        connect_websocket
+    ),
+    components(schemas(
+        IncidentState,
+        RunStatus,
+        TestStatus,
+        PlanItemType,
+        HttpMethod,
+        SimulateMode,
+        SystemStatus,
+        IncidentCard,
+        DatadogSummary,
+        Signal,
+        Link,
+        Plan,
+        PlanItem,
+        Target,
+        TestRun,
+        TestResult,
+        CopilotAnswer,
+        PlanGenerated,
+        SetBugRequest,
+        SimulateRequest,
+        RunTestsRequest,
+        CopilotAskRequest,
+        ErrorBody,
+        ErrorDetail
+    )),
+    tags(
+        (name = "status", description = "System status"),
+        (name = "demo", description = "The demo service's bug switch"),
+        (name = "incidents", description = "The current incident"),
+        (name = "tests", description = "Validation runs"),
+        (name = "copilot", description = "Questions about the current state"),
+        (name = "websocket", description = "Real-time events")
+    )
+)]
+struct ApiDoc;
+
+/// Builds the contract's OpenAPI 3.1 document, with examples and the WebSocket message schemas.
+#[must_use]
+pub fn openapi() -> Document {
+    let mut doc = ApiDoc::openapi();
+    add_websocket_schemas(&mut doc);
+    add_examples(&mut doc);
+    doc
+}
+
+/// The document rendered as YAML: the exact text of the committed `openapi.yaml`.
+///
+/// # Panics
+///
+/// Never in practice: the document is plain data built in this crate and always serializes.
+#[must_use]
+pub fn openapi_yaml() -> String {
+    // Serializing a utoipa document cannot fail: it holds only strings, numbers, maps and JSON values.
+    let yaml = openapi()
+        .to_yaml()
+        .expect("the OpenAPI document serializes");
+    quote_timestamps(&yaml)
+}
+
+/// Quotes plain scalars that look like timestamps, so YAML 1.1 readers (PyYAML) keep them as strings.
+fn quote_timestamps(yaml: &str) -> String {
+    let mut out = String::with_capacity(yaml.len() + 256);
+    for line in yaml.lines() {
+        let split = line.rfind(": ").map(|at| at + 2).or_else(|| {
+            line.trim_start()
+                .starts_with("- ")
+                .then(|| line.find("- ").map(|at| at + 2))
+                .flatten()
+        });
+        match split {
+            Some(at) if chrono::DateTime::parse_from_rfc3339(&line[at..]).is_ok() => {
+                out.push_str(&line[..at]);
+                out.push('\'');
+                out.push_str(&line[at..]);
+                out.push('\'');
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The document rendered as pretty JSON (what `GET /openapi.json` serves).
+///
+/// # Panics
+///
+/// Never in practice, for the reason given on [`openapi_yaml`].
+#[must_use]
+pub fn openapi_json() -> String {
+    openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+}
+
+/// The example document of each schema, keyed by schema name; the same files the round-trip tests read.
+pub const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "SystemStatus",
+        include_str!("../tests/examples/SystemStatus.json"),
+    ),
+    (
+        "IncidentCard",
+        include_str!("../tests/examples/IncidentCard.json"),
+    ),
+    ("TestRun", include_str!("../tests/examples/TestRun.json")),
+    (
+        "CopilotAnswer",
+        include_str!("../tests/examples/CopilotAnswer.json"),
+    ),
+    (
+        "SetBugRequest",
+        include_str!("../tests/examples/SetBugRequest.json"),
+    ),
+    (
+        "SimulateRequest",
+        include_str!("../tests/examples/SimulateRequest.json"),
+    ),
+    (
+        "RunTestsRequest",
+        include_str!("../tests/examples/RunTestsRequest.json"),
+    ),
+    (
+        "CopilotAskRequest",
+        include_str!("../tests/examples/CopilotAskRequest.json"),
+    ),
+    (
+        "WsEnvelope",
+        include_str!("../tests/examples/WsEnvelope.system.status.json"),
+    ),
+];
+
+const SCHEMA_PREFIX: &str = "#/components/schemas/";
+
+/// Adds `WsEnvelope` (a `oneOf` discriminated on `type`) and one message schema per type.
+fn add_websocket_schemas(doc: &mut Document) {
+    let payloads = [
+        ("SystemStatusMessage", "SystemStatus"),
+        ("IncidentCreatedMessage", "IncidentCard"),
+        ("PlanGeneratedMessage", "PlanGenerated"),
+        ("TestsUpdatedMessage", "TestRun"),
+        ("CopilotAnswerMessage", "CopilotAnswer"),
+    ];
+    let components = doc.components.get_or_insert_with(Default::default);
+    let mut one_of = OneOfBuilder::new().description(Some(
+        "One WebSocket message as sent on `GET /ws`: `{type, payload, ts}`, discriminated on `type`.",
+    ));
+    let mut mapping = Vec::new();
+    for ((message_name, payload_name), kind) in payloads.into_iter().zip(WsMessage::TYPES) {
+        let message = ObjectBuilder::new()
+            .description(Some(format!(
+                "WebSocket message `{kind}`; its payload is a `{payload_name}`."
+            )))
+            .property(
+                "type",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([kind])),
+            )
+            .required("type")
+            .property("payload", Ref::from_schema_name(payload_name))
+            .required("payload")
+            .property(
+                "ts",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .description(Some("When the message was emitted (RFC 3339, UTC).")),
+            )
+            .required("ts")
+            .build();
+        components
+            .schemas
+            .insert(message_name.to_owned(), RefOr::T(Schema::Object(message)));
+        one_of = one_of.item(Ref::from_schema_name(message_name));
+        mapping.push((kind.to_owned(), format!("{SCHEMA_PREFIX}{message_name}")));
+    }
+    let one_of = one_of
+        .discriminator(Some(Discriminator::with_mapping("type", mapping)))
+        .build();
+    components
+        .schemas
+        .insert("WsEnvelope".to_owned(), RefOr::T(Schema::OneOf(one_of)));
+
+    if let Some(operation) = doc
+        .paths
+        .paths
+        .get_mut("/ws")
+        .and_then(|item| item.get.as_mut())
+    {
+        operation.extensions = Some(
+            ExtensionsBuilder::new()
+                .add(
+                    "x-websocket-messages",
+                    serde_json::json!({ "$ref": format!("{SCHEMA_PREFIX}WsEnvelope") }),
+                )
+                .build(),
+        );
+    }
+}
+
+/// Sets each JSON response's and request's `example` from the example documents.
+fn add_examples(doc: &mut Document) {
+    let example_for = |schema: &Option<RefOr<Schema>>| -> Option<serde_json::Value> {
+        let reference = match schema.as_ref()? {
+            RefOr::Ref(reference) => reference,
+            // `Option<T>` renders as `oneOf: [null, $ref]`: use the referenced schema's example.
+            RefOr::T(Schema::OneOf(one_of)) => one_of.items.iter().find_map(|item| match item {
+                RefOr::Ref(reference) => Some(reference),
+                RefOr::T(_) => None,
+            })?,
+            RefOr::T(_) => return None,
+        };
+        let name = reference.ref_location.strip_prefix(SCHEMA_PREFIX)?;
+        let (_, text) = EXAMPLES.iter().find(|(schema, _)| *schema == name)?;
+        serde_json::from_str(text).ok()
+    };
+    let error_example = |status: &str, path: &str| -> serde_json::Value {
+        let (code, message) = match status {
+            "400" if path == "/ws" => (codes::INVALID_JSON, "expected a WebSocket upgrade request"),
+            "400" => (
+                codes::INVALID_JSON,
+                "the request body is not valid JSON: expected value at line 1 column 1",
+            ),
+            "404" if path.contains("runs") => (codes::RUN_NOT_FOUND, "no run has id run-9999"),
+            "404" => (codes::INCIDENT_NOT_FOUND, "no incident has id inc-9999"),
+            "409" => (
+                codes::PLAN_NOT_READY,
+                "incident inc-0001 has no validated plan yet",
+            ),
+            "413" => (
+                codes::PAYLOAD_TOO_LARGE,
+                "the request body is larger than 65536 bytes",
+            ),
+            "415" => (
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                "expected Content-Type: application/json",
+            ),
+            "422" => (
+                codes::INVALID_BODY,
+                "the request body does not match the schema",
+            ),
+            "502" => (
+                codes::UPSTREAM_ERROR,
+                "the upstream service answered with an error",
+            ),
+            "504" => (
+                codes::UPSTREAM_TIMEOUT,
+                "the upstream service did not answer in time",
+            ),
+            _ => (codes::INTERNAL, "internal error; see the server log"),
+        };
+        serde_json::to_value(ErrorBody::new(code, message)).unwrap_or_default()
+    };
+    for (path, item) in &mut doc.paths.paths {
+        for operation in operations_mut(item) {
+            if let Some(body) = operation.request_body.as_mut() {
+                for content in body.content.values_mut() {
+                    content.example = example_for(&content.schema);
+                }
+            }
+            for (status, response) in &mut operation.responses.responses {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                for content in response.content.values_mut() {
+                    content.example = if status.starts_with(['4', '5']) {
+                        Some(error_example(status, path))
+                    } else {
+                        example_for(&content.schema)
+                    };
+                }
+            }
+        }
+    }
+}
+
+fn operations_mut(
+    item: &mut PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        item.get.as_mut(),
+        item.post.as_mut(),
+        item.put.as_mut(),
+        item.delete.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+// ---- operation descriptors (annotations only) ----
+
+use descriptors::{
+    __path_ask_copilot, __path_connect_websocket, __path_get_current_incident, __path_get_status,
+    __path_get_test_run, __path_run_tests, __path_set_demo_bug, __path_simulate_incident,
+};
+
+/// Functions that only carry `#[utoipa::path]` annotations; nothing calls them.
+#[allow(dead_code, unused_qualifications)]
+mod descriptors {
+    use super::{
+        CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, RunTestsRequest, SetBugRequest,
+        SimulateRequest, SystemStatus, TestRun,
+    };
+
+    /// The current system status.
+    #[utoipa::path(
+    get,
+    path = "/api/status",
+    operation_id = "getStatus",
+    tag = "status",
+    responses(
+        (status = 200, description = "The current status", body = SystemStatus),
+        (status = 500, description = "Server bug", body = ErrorBody),
+    )
+)]
+    fn get_status() {}
+
+    /// Sets the demo service's bug (it calls the demo service's `POST /admin/bug`) and emits `system.status`.
+    #[utoipa::path(
+    post,
+    path = "/api/demo/bug",
+    operation_id = "setDemoBug",
+    tag = "demo",
+    request_body(content = SetBugRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The bug is set; the current status", body = SystemStatus),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Missing field or wrong type", body = ErrorBody),
+        (status = 500, description = "Server bug", body = ErrorBody),
+        (status = 502, description = "The demo service answered with an error or could not be reached", body = ErrorBody),
+        (status = 504, description = "The demo service did not answer in time", body = ErrorBody),
+    )
+)]
+    fn set_demo_bug() {}
+
+    /// The open incident, or `null` when there is none.
+    #[utoipa::path(
+    get,
+    path = "/api/incidents/current",
+    operation_id = "getCurrentIncident",
+    tag = "incidents",
+    responses(
+        (status = 200, description = "The open incident, or null", body = Option<IncidentCard>),
+        (status = 500, description = "Server bug", body = ErrorBody),
+    )
+)]
+    fn get_current_incident() {}
+
+    /// Opens (`INCIDENT_ON`) or closes (`INCIDENT_OFF`) an incident through the same pipeline as a real detection: the demo fallback.
+    #[utoipa::path(
+    post,
+    path = "/api/incidents/simulate",
+    operation_id = "simulateIncident",
+    tag = "incidents",
+    request_body(content = SimulateRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The open incident after the change, or null", body = Option<IncidentCard>),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Missing field, wrong type or unknown mode", body = ErrorBody),
+        (status = 500, description = "Server bug", body = ErrorBody),
+    )
+)]
+    fn simulate_incident() {}
+
+    /// Starts a validation run of the incident's current plan, or returns the run already in progress; emits `tests.updated` as statuses change.
+    #[utoipa::path(
+    post,
+    path = "/api/tests/run",
+    operation_id = "runTests",
+    tag = "tests",
+    request_body(content = RunTestsRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new run, or the run already in progress", body = TestRun),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No incident has this id", body = ErrorBody),
+        (status = 409, description = "The incident is closed or has no validated plan yet", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Missing field or wrong type", body = ErrorBody),
+        (status = 500, description = "Server bug", body = ErrorBody),
+    )
+)]
+    fn run_tests() {}
+
+    /// One run of this server, current or past.
+    #[utoipa::path(
+    get,
+    path = "/api/tests/runs/{run_id}",
+    operation_id = "getTestRun",
+    tag = "tests",
+    params(("run_id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "The run", body = TestRun),
+        (status = 404, description = "No run has this id", body = ErrorBody),
+        (status = 500, description = "Server bug", body = ErrorBody),
+    )
+)]
+    fn get_test_run() {}
+
+    /// Answers a question grounded in the current incident, plan and test results; emits `copilot.answer`.
+    #[utoipa::path(
+    post,
+    path = "/api/copilot/ask",
+    operation_id = "askCopilot",
+    tag = "copilot",
+    request_body(content = CopilotAskRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The answer", body = CopilotAnswer),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No incident has this id", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
+        (status = 422, description = "Missing field, wrong type, empty question or a question over 4,000 characters", body = ErrorBody),
+        (status = 500, description = "Server bug", body = ErrorBody),
+        (status = 502, description = "The language model answered with an error", body = ErrorBody),
+        (status = 504, description = "The language model did not answer in time", body = ErrorBody),
+    )
+)]
+    fn ask_copilot() {}
+
+    /// The real-time event stream.
+    ///
+    /// A WebSocket upgrade. The server sends every event as a text frame holding one `WsEnvelope` JSON document
+    /// (`x-websocket-messages`). On connect it first sends the current `system.status`, then the open incident
+    /// (`incident.created`, with its plan) and the current run (`tests.updated`) if any. Clients send nothing.
+    #[utoipa::path(
+    get,
+    path = "/ws",
+    operation_id = "connectWebSocket",
+    tag = "websocket",
+    responses(
+        (status = 101, description = "Switching Protocols: the connection is now a WebSocket carrying WsEnvelope messages"),
+        (status = 400, description = "Not a WebSocket upgrade request", body = ErrorBody),
+    )
+)]
+    fn connect_websocket() {}
+}

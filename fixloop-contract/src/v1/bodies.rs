@@ -1,0 +1,195 @@
+//! REST response bodies and the payloads the WebSocket messages carry (seed contract section 5.2).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use super::enums::{HttpMethod, IncidentState, PlanItemType, RunStatus, TestStatus};
+
+/// A JSON object, the type of `target.body_json`.
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+/// The system's current state (`GET /api/status`, WebSocket `system.status`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SystemStatus {
+    /// The system-level incident state.
+    pub status: IncidentState,
+    /// Fraction of requests that failed with a 5xx over the detection window, as a ratio in `[0, 1]` (0.05 is 5%).
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub error_rate_5m: f64,
+    /// 95th percentile latency over the detection window, in milliseconds.
+    #[schema(minimum = 0.0)]
+    pub p95_latency_ms_5m: f64,
+    /// The open incident's id, or `null` when none is open.
+    #[schema(required = true)]
+    pub active_incident_id: Option<String>,
+    /// When this status was computed (RFC 3339, UTC).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An incident as the dashboard shows it (`GET /api/incidents/current`, WebSocket `incident.created`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct IncidentCard {
+    /// Stable id of the incident.
+    pub incident_id: String,
+    /// One-line human title.
+    pub title: String,
+    /// When the incident was detected (RFC 3339, UTC).
+    pub detected_at: DateTime<Utc>,
+    /// The signals that justified the incident.
+    pub datadog_summary: DatadogSummary,
+    /// The Recovery Validation Plan; `items` is empty until the plan is generated.
+    pub plan: Plan,
+}
+
+/// The observability summary of an incident (the key keeps the seed's name whatever the signal source).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DatadogSummary {
+    /// The id of the monitor that alerted, or `null` when detection came from polling or simulation.
+    #[schema(required = true)]
+    pub monitor_id: Option<String>,
+    /// The monitored service's name.
+    pub service: String,
+    /// The signal values at detection.
+    pub signal: Signal,
+    /// Links to the raw telemetry behind the detection.
+    pub evidence_links: Vec<Link>,
+}
+
+/// Signal values of a service over the detection window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Signal {
+    /// Error ratio in `[0, 1]`.
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub error_rate_5m: f64,
+    /// 95th percentile latency in milliseconds.
+    #[schema(minimum = 0.0)]
+    pub p95_latency_ms_5m: f64,
+    /// The most frequent error signature, or `null` when none was observed.
+    #[schema(required = true)]
+    pub top_error: Option<String>,
+}
+
+/// A labelled link (evidence links and copilot citations).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Link {
+    /// Human label.
+    pub label: String,
+    /// Absolute URL.
+    pub url: String,
+}
+
+/// A Recovery Validation Plan: exactly five prioritized tests once generated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Plan {
+    /// Stable id of the plan.
+    pub plan_id: String,
+    /// When the plan was generated (RFC 3339, UTC).
+    pub generated_at: DateTime<Utc>,
+    /// The tests, ordered by priority; empty while the plan is pending.
+    pub items: Vec<PlanItem>,
+}
+
+/// One test of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlanItem {
+    /// Id of the test, unique within the plan.
+    pub test_id: String,
+    /// Short human name.
+    pub name: String,
+    /// Kind of test.
+    #[serde(rename = "type")]
+    pub kind: PlanItemType,
+    /// Priority, 1 is the highest.
+    #[schema(minimum = 1, maximum = 5)]
+    pub priority: u32,
+    /// What the test proves, in one sentence.
+    pub what_it_checks: String,
+    /// The request the test sends.
+    pub target: Target,
+    /// The pass criteria, in FixLoop's criteria language (for example `status == 200 && latency_ms < 800`).
+    pub pass_criteria: String,
+}
+
+/// The HTTP request of a test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Target {
+    /// HTTP method.
+    pub method: HttpMethod,
+    /// Absolute URL.
+    pub url: String,
+    /// Request headers (name → value); always an object, `{}` when there are none.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub headers: BTreeMap<String, String>,
+    /// JSON request body; always an object, `{}` when the request has no body.
+    #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(value_type = Object)]
+    pub body_json: JsonObject,
+}
+
+/// A validation run (`POST /api/tests/run`, `GET /api/tests/runs/{run_id}`, WebSocket `tests.updated`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TestRun {
+    /// Stable id of the run.
+    pub run_id: String,
+    /// The incident the run validates.
+    pub incident_id: String,
+    /// When the run started (RFC 3339, UTC).
+    pub started_at: DateTime<Utc>,
+    /// Status of the whole run.
+    pub status: RunStatus,
+    /// One entry per plan item, in priority order.
+    pub tests: Vec<TestResult>,
+}
+
+/// The state of one test inside a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TestResult {
+    /// The plan item's `test_id`.
+    pub test_id: String,
+    /// The plan item's name.
+    pub name: String,
+    /// Current status.
+    pub status: TestStatus,
+    /// When the status last changed (RFC 3339, UTC).
+    pub last_update_at: DateTime<Utc>,
+    /// One-line explanation of the verdict, or `null` while there is none.
+    #[schema(required = true)]
+    pub details: Option<String>,
+}
+
+/// The copilot's answer (`POST /api/copilot/ask`, WebSocket `copilot.answer`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CopilotAnswer {
+    /// The incident the question was about, or `null`.
+    #[schema(required = true)]
+    pub incident_id: Option<String>,
+    /// The question as asked.
+    pub question: String,
+    /// The answer.
+    pub answer: String,
+    /// Links the answer is grounded in.
+    pub citations: Vec<Link>,
+    /// When the answer was produced (RFC 3339, UTC).
+    pub created_at: DateTime<Utc>,
+}
+
+/// Payload of the WebSocket `plan.generated` message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PlanGenerated {
+    /// The incident the plan belongs to.
+    pub incident_id: String,
+    /// The generated plan.
+    pub plan: Plan,
+}
+
+/// Reads `null` as the type's default, so `headers: null` and `body_json: null` become `{}`.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}

@@ -1,0 +1,97 @@
+//! The contract's enumerations, spelled exactly as section 5.1 of the seed contract spells them.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The system-level incident state (`SystemStatus.status`).
+///
+/// `HEALTHY` → `INCIDENT_ACTIVE` → `VALIDATING` → `RECOVERED`, and back to `HEALTHY` once the incident is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IncidentState {
+    /// No incident is active.
+    Healthy,
+    /// An incident was detected; its plan is pending or being generated.
+    IncidentActive,
+    /// Validation tests are running or being rerun.
+    Validating,
+    /// Every test of the latest run passed and the signals are back to normal.
+    Recovered,
+}
+
+/// The status of a whole validation run (`TestRun.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RunStatus {
+    /// Accepted, not started yet.
+    Queued,
+    /// At least one test is still pending or running.
+    Running,
+    /// Every test reached a verdict (`PASS` or `FAIL`).
+    Completed,
+    /// The run itself failed (runner unavailable, deadline exceeded, cancelled).
+    Failed,
+}
+
+/// The status of one test inside a run (`TestRun.tests[].status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TestStatus {
+    /// Not started yet.
+    Pending,
+    /// Request in flight.
+    Running,
+    /// The pass criteria held.
+    Pass,
+    /// The pass criteria did not hold, or the test could not be executed.
+    Fail,
+}
+
+/// The kind of a plan item (`PlanItem.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PlanItemType {
+    /// A direct call to an HTTP API.
+    Api,
+    /// A user-interface check.
+    Ui,
+    /// A synthetic (scripted, multi-step or monitoring-style) check.
+    Synthetic,
+}
+
+/// The HTTP method of a test target (`PlanItem.target.method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HttpMethod {
+    /// `GET`
+    Get,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `DELETE`
+    Delete,
+}
+
+impl HttpMethod {
+    /// The method as it appears on the wire and in an HTTP request line.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+/// The mode of `POST /api/incidents/simulate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SimulateMode {
+    /// Open an incident now, through the same pipeline as a real detection.
+    IncidentOn,
+    /// Close the simulated incident.
+    IncidentOff,
+}

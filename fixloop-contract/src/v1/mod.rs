@@ -1,0 +1,20 @@
+//! Version 1 of the contract: the seed's section 5, plus the error body.
+//!
+//! Within `v1` the contract only grows (new optional fields, new endpoints); renaming or removing a key or an enum value means `v2`.
+
+mod bodies;
+mod enums;
+mod error;
+mod requests;
+mod ws;
+
+pub use bodies::{
+    CopilotAnswer, DatadogSummary, IncidentCard, JsonObject, Link, Plan, PlanGenerated, PlanItem,
+    Signal, SystemStatus, Target, TestResult, TestRun,
+};
+pub use enums::{HttpMethod, IncidentState, PlanItemType, RunStatus, SimulateMode, TestStatus};
+pub use error::{ErrorBody, ErrorDetail, codes};
+pub use requests::{
+    CopilotAskRequest, MAX_QUESTION_CHARS, RunTestsRequest, SetBugRequest, SimulateRequest,
+};
+pub use ws::{WsEnvelope, WsMessage};

@@ -1,0 +1,323 @@
+//! `openapi.yaml` is the generated document, and it carries every key, enum value and endpoint of the seed's §5.
+
+use serde_json::Value;
+
+use crate::support::{committed_spec, spec_path};
+
+const UPDATE_HINT: &str = "UPDATE_OPENAPI=1 cargo test -p fixloop-contract --test it openapi";
+
+#[test]
+fn committed_openapi_yaml_matches_the_generated_one() {
+    let generated = fixloop_contract::openapi::openapi_yaml();
+    let path = spec_path();
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).expect("openapi.yaml is writable");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed != generated {
+        let first_difference = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .map_or(
+                committed.lines().count().min(generated.lines().count()),
+                |n| n,
+            )
+            + 1;
+        panic!(
+            "openapi.yaml is stale (first difference at line {first_difference}); regenerate it with:\n    {UPDATE_HINT}"
+        );
+    }
+}
+
+#[test]
+fn json_rendering_is_the_same_document() {
+    let from_json: Value =
+        serde_json::from_str(&fixloop_contract::openapi::openapi_json()).unwrap();
+    assert_eq!(from_json, committed_spec());
+}
+
+fn schema<'a>(spec: &'a Value, name: &str) -> &'a Value {
+    spec["components"]["schemas"]
+        .get(name)
+        .unwrap_or_else(|| panic!("openapi.yaml has no schema {name}"))
+}
+
+fn assert_required_keys(spec: &Value, name: &str, keys: &[&str]) {
+    let schema = schema(spec, name);
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name} has no required list"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for key in keys {
+        assert!(
+            schema["properties"].get(*key).is_some(),
+            "{name} lacks property {key}"
+        );
+        assert!(required.contains(key), "{name}.{key} is not required");
+    }
+}
+
+fn assert_enum(spec: &Value, name: &str, values: &[&str]) {
+    let found: Vec<&str> = schema(spec, name)["enum"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name} is not an enum"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(found, values, "{name} enum values");
+}
+
+/// A nullable property is a type list containing "null" or a oneOf with a null branch.
+fn is_nullable(property: &Value) -> bool {
+    let types_null = property["type"]
+        .as_array()
+        .is_some_and(|t| t.iter().any(|v| v == "null"));
+    let one_of_null = property["oneOf"]
+        .as_array()
+        .is_some_and(|o| o.iter().any(|v| v["type"] == "null"));
+    types_null || one_of_null
+}
+
+#[test]
+fn every_seed_key_and_enum_value_is_in_the_spec() {
+    let spec = committed_spec();
+    assert_enum(
+        &spec,
+        "IncidentState",
+        &["HEALTHY", "INCIDENT_ACTIVE", "VALIDATING", "RECOVERED"],
+    );
+    assert_enum(
+        &spec,
+        "RunStatus",
+        &["QUEUED", "RUNNING", "COMPLETED", "FAILED"],
+    );
+    assert_enum(&spec, "TestStatus", &["PENDING", "RUNNING", "PASS", "FAIL"]);
+    assert_enum(&spec, "PlanItemType", &["API", "UI", "SYNTHETIC"]);
+    assert_enum(&spec, "HttpMethod", &["GET", "POST", "PUT", "DELETE"]);
+    assert_enum(&spec, "SimulateMode", &["INCIDENT_ON", "INCIDENT_OFF"]);
+
+    assert_required_keys(
+        &spec,
+        "SystemStatus",
+        &[
+            "status",
+            "error_rate_5m",
+            "p95_latency_ms_5m",
+            "active_incident_id",
+            "updated_at",
+        ],
+    );
+    assert_required_keys(
+        &spec,
+        "IncidentCard",
+        &[
+            "incident_id",
+            "title",
+            "detected_at",
+            "datadog_summary",
+            "plan",
+        ],
+    );
+    assert_required_keys(
+        &spec,
+        "DatadogSummary",
+        &["monitor_id", "service", "signal", "evidence_links"],
+    );
+    assert_required_keys(
+        &spec,
+        "Signal",
+        &["error_rate_5m", "p95_latency_ms_5m", "top_error"],
+    );
+    assert_required_keys(&spec, "Link", &["label", "url"]);
+    assert_required_keys(&spec, "Plan", &["plan_id", "generated_at", "items"]);
+    assert_required_keys(
+        &spec,
+        "PlanItem",
+        &[
+            "test_id",
+            "name",
+            "type",
+            "priority",
+            "what_it_checks",
+            "target",
+            "pass_criteria",
+        ],
+    );
+    assert_required_keys(&spec, "Target", &["method", "url"]);
+    for key in ["headers", "body_json"] {
+        assert_eq!(
+            schema(&spec, "Target")["properties"][key]["type"],
+            "object",
+            "Target.{key} is an object"
+        );
+    }
+    assert_required_keys(
+        &spec,
+        "TestRun",
+        &["run_id", "incident_id", "started_at", "status", "tests"],
+    );
+    assert_required_keys(
+        &spec,
+        "TestResult",
+        &["test_id", "name", "status", "last_update_at", "details"],
+    );
+    assert_required_keys(
+        &spec,
+        "CopilotAnswer",
+        &[
+            "incident_id",
+            "question",
+            "answer",
+            "citations",
+            "created_at",
+        ],
+    );
+    assert_required_keys(&spec, "PlanGenerated", &["incident_id", "plan"]);
+    assert_required_keys(&spec, "SetBugRequest", &["enabled"]);
+    assert_required_keys(&spec, "SimulateRequest", &["mode"]);
+    assert_required_keys(&spec, "RunTestsRequest", &["incident_id"]);
+    assert_required_keys(&spec, "CopilotAskRequest", &["question"]);
+    assert!(
+        schema(&spec, "CopilotAskRequest")["properties"]
+            .get("incident_id")
+            .is_some()
+    );
+    assert_required_keys(&spec, "ErrorBody", &["code", "message"]);
+
+    for (name, key) in [
+        ("SystemStatus", "active_incident_id"),
+        ("DatadogSummary", "monitor_id"),
+        ("Signal", "top_error"),
+        ("TestResult", "details"),
+        ("CopilotAnswer", "incident_id"),
+        ("CopilotAskRequest", "incident_id"),
+    ] {
+        assert!(
+            is_nullable(&schema(&spec, name)["properties"][key]),
+            "{name}.{key} is nullable"
+        );
+    }
+    for (name, key) in [
+        ("SystemStatus", "updated_at"),
+        ("IncidentCard", "detected_at"),
+        ("Plan", "generated_at"),
+        ("TestRun", "started_at"),
+        ("TestResult", "last_update_at"),
+        ("CopilotAnswer", "created_at"),
+    ] {
+        assert_eq!(
+            schema(&spec, name)["properties"][key]["format"],
+            "date-time",
+            "{name}.{key}"
+        );
+    }
+}
+
+#[test]
+fn every_seed_endpoint_is_in_the_spec() {
+    let spec = committed_spec();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (method, path) in [
+        ("get", "/api/status"),
+        ("post", "/api/demo/bug"),
+        ("get", "/api/incidents/current"),
+        ("post", "/api/incidents/simulate"),
+        ("post", "/api/tests/run"),
+        ("get", "/api/tests/runs/{run_id}"),
+        ("post", "/api/copilot/ask"),
+        ("get", "/ws"),
+    ] {
+        let operation = &spec["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is missing");
+        assert!(
+            operation["operationId"].is_string(),
+            "{method} {path} has no operationId"
+        );
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            if status.starts_with('4') || status.starts_with('5') {
+                assert_eq!(
+                    response["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} {status} carries ErrorBody"
+                );
+            }
+        }
+    }
+    for path in [
+        "/api/demo/bug",
+        "/api/incidents/simulate",
+        "/api/tests/run",
+        "/api/copilot/ask",
+    ] {
+        let responses = &spec["paths"][path]["post"]["responses"];
+        for status in ["400", "413", "415", "422"] {
+            assert!(
+                responses.get(status).is_some(),
+                "POST {path} documents {status}"
+            );
+        }
+    }
+    assert!(
+        spec["paths"]["/api/tests/runs/{run_id}"]["get"]["responses"]
+            .get("404")
+            .is_some()
+    );
+}
+
+#[test]
+fn websocket_messages_are_a_discriminated_one_of() {
+    let spec = committed_spec();
+    let envelope = schema(&spec, "WsEnvelope");
+    assert_eq!(envelope["discriminator"]["propertyName"], "type");
+    let branches = envelope["oneOf"].as_array().unwrap();
+    assert_eq!(branches.len(), 5);
+    for (kind, payload) in [
+        ("system.status", "SystemStatus"),
+        ("incident.created", "IncidentCard"),
+        ("plan.generated", "PlanGenerated"),
+        ("tests.updated", "TestRun"),
+        ("copilot.answer", "CopilotAnswer"),
+    ] {
+        let target = envelope["discriminator"]["mapping"][kind].as_str().unwrap();
+        let name = target.rsplit('/').next().unwrap();
+        let message = schema(&spec, name);
+        assert_eq!(message["properties"]["type"]["enum"][0], kind);
+        assert_eq!(
+            message["properties"]["payload"]["$ref"],
+            format!("#/components/schemas/{payload}")
+        );
+        assert_eq!(message["properties"]["ts"]["format"], "date-time");
+    }
+    assert_eq!(
+        spec["paths"]["/ws"]["get"]["x-websocket-messages"]["$ref"],
+        "#/components/schemas/WsEnvelope"
+    );
+}
+
+#[test]
+fn every_json_response_and_request_has_an_example() {
+    let spec = committed_spec();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Some(content) =
+                operation["requestBody"]["content"]["application/json"].as_object()
+            {
+                assert!(
+                    content.contains_key("example"),
+                    "{method} {path} request has no example"
+                );
+            }
+            let ok = &operation["responses"]["200"]["content"]["application/json"];
+            if ok.is_object() {
+                assert!(
+                    ok.get("example").is_some(),
+                    "{method} {path} 200 has no example"
+                );
+            }
+        }
+    }
+}
