@@ -115,3 +115,8 @@ pub mod openapi;
 pub mod v1;
 
 pub use v1::*;
+
+/// The date-time library the contract's timestamps use, re-exported so dependents (the sans-IO core) use the same one.
+pub use chrono;
+/// The JSON library of `body_json`, re-exported for the same reason.
+pub use serde_json;
