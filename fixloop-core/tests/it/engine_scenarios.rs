@@ -1,0 +1,1 @@
+//! (owned by the engine work; to be written)

@@ -1,0 +1,10 @@
+//! Integration tests of fixloop-core: one binary, one module per area.
+
+mod criteria_cases;
+mod engine_scenarios;
+mod prop_criteria;
+mod prop_engine;
+mod prop_validate;
+mod rule_planner_cases;
+mod tidy;
+mod validate_cases;

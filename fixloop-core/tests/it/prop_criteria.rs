@@ -1,0 +1,1 @@
+//! (owned by the validator/criteria/rule-planner work; to be written)
