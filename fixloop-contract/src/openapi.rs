@@ -257,7 +257,10 @@ fn add_examples(doc: &mut Document) {
     };
     let error_example = |status: &str, path: &str| -> serde_json::Value {
         let (code, message) = match status {
-            "400" if path == "/ws" => (codes::INVALID_JSON, "expected a WebSocket upgrade request"),
+            "400" if path == "/ws" => (
+                codes::WEBSOCKET_UPGRADE_REQUIRED,
+                "expected a WebSocket upgrade request",
+            ),
             "400" => (
                 codes::INVALID_JSON,
                 "the request body is not valid JSON: expected value at line 1 column 1",

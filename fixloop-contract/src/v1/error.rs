@@ -63,6 +63,8 @@ pub mod codes {
     pub const INCIDENT_CLOSED: &str = "incident_closed";
     /// 409: the incident has no validated plan yet.
     pub const PLAN_NOT_READY: &str = "plan_not_ready";
+    /// 400: `GET /ws` without a WebSocket upgrade.
+    pub const WEBSOCKET_UPGRADE_REQUIRED: &str = "websocket_upgrade_required";
     /// 401: the webhook secret is missing or wrong.
     pub const UNAUTHORIZED: &str = "unauthorized";
     /// 502: a service FixLoop depends on answered with an error.
