@@ -1,7 +1,114 @@
-//! The sans-IO brain of FixLoop: inputs and time in, effects out.
+//! The sans-IO brain of FixLoop: facts and time in, effects out.
 //!
-//! (Crate docs to be completed: what it is, what it does not do, the driving contract with a runnable example,
-//! the criteria grammar.)
+//! When production breaks, FixLoop detects an incident, gathers its signals, has a planner produce a Recovery
+//! Validation Plan of exactly five tests, validates that plan, runs it against the service, streams every step
+//! to dashboards, and declares RECOVERED only when every test passes *and* the signals are back to normal.
+//! This crate makes every one of those decisions and carries out none of them.
+//!
+//! # What it does not do
+//!
+//! No I/O of any kind: no sockets, files, threads, environment variables, randomness, and no clock reads (time
+//! is an argument of every mutating call). No `async` and no runtime. It depends only on `fixloop-contract`
+//! (whose plain data types it uses where they are the domain), `thiserror` and `tracing`. A server embeds it
+//! and performs the [`Effect`](engine::Effect)s it asks for through adapters.
+//!
+//! # Main types
+//!
+//! - [`engine::Engine`]: the system-level incident state machine (HEALTHY → INCIDENT_ACTIVE → VALIDATING →
+//!   RECOVERED), configured by [`engine::Config`] ([`Config::seed`](engine::Config::seed) and
+//!   [`Config::demo`](engine::Config::demo)), fed [`engine::Input`]s, producing [`engine::Effect`]s. The
+//!   [`engine`] module documents every rule (detection, planning retries, reruns, the two recovery gates,
+//!   soak and cooldown).
+//! - [`validate()`]: the plan validator, the only way to build a [`ValidatedPlan`]; [`Policy`] says what a plan
+//!   may target and must cover.
+//! - [`Criteria`]: the pass-criteria language (grammar in the [`criteria`] module).
+//! - [`rule_plan`]: the deterministic planner, default and LLM fallback.
+//! - Id newtypes: [`IncidentId`], [`RunId`], [`PlanId`], [`EffectId`].
+//!
+//! # The driving contract
+//!
+//! After **every** `handle_*` call, drain [`Engine::poll_effect`](engine::Engine::poll_effect) until it returns
+//! `None` and carry out each effect; then read [`Engine::poll_timeout`](engine::Engine::poll_timeout) and wait
+//! until that moment (or until the next input arrives, whichever is first), and call
+//! [`Engine::handle_timeout`](engine::Engine::handle_timeout) when it comes. Never apply two inputs without
+//! draining in between. Feed non-decreasing `now`. Effects that expect an answer carry an
+//! [`EffectId`]; answer with the input naming it (answers to ids the engine no longer waits for are ignored).
+//!
+//! ```
+//! use fixloop_contract::TestStatus;
+//! use fixloop_contract::chrono::{DateTime, TimeDelta, Utc};
+//! use fixloop_core::engine::{Config, Effect, Engine, IncidentContext, Input, SignalSample};
+//! use fixloop_core::{PlanId, rule_plan};
+//!
+//! let mut now: DateTime<Utc> = "2026-11-21T10:00:00Z".parse().unwrap();
+//! let mut engine = Engine::new(Config::demo("demo-checkout", "http://127.0.0.1:8001", "doc"), now);
+//! let mut inputs = vec![Input::SimulateOn];
+//! let mut published = Vec::new();
+//!
+//! for _ in 0..50 {
+//!     // One input, then drain every effect; answers become the next inputs.
+//!     if let Some(input) = inputs.pop() {
+//!         engine.handle_input(now, input).unwrap();
+//!     } else if let Some(deadline) = engine.poll_timeout() {
+//!         now = now.max(deadline);
+//!         engine.handle_timeout(now);
+//!     }
+//!     while let Some(effect) = engine.poll_effect() {
+//!         match effect {
+//!             Effect::Publish(envelope) => published.push(envelope.message.kind()),
+//!             Effect::FetchContext { effect, .. } => inputs.push(Input::ContextFetched {
+//!                 effect,
+//!                 result: Ok(IncidentContext::default()),
+//!             }),
+//!             Effect::RequestPlan { effect, context, .. } => inputs.push(Input::PlanProposed {
+//!                 effect,
+//!                 plan: rule_plan(&context, PlanId::new("p"), now),
+//!             }),
+//!             Effect::StartRun { effect, plan, .. } => {
+//!                 // The world: every test passes, and the signals are healthy.
+//!                 inputs.push(Input::RunFinished { effect, result: Ok(()) });
+//!                 for (item, _criteria) in plan.tests() {
+//!                     inputs.push(Input::TestProgressed {
+//!                         effect,
+//!                         test_id: item.test_id.clone(),
+//!                         status: TestStatus::Pass,
+//!                         details: Some("status 200".to_owned()),
+//!                     });
+//!                 }
+//!                 for _ in 0..2 {
+//!                     inputs.push(Input::SignalSampled(SignalSample {
+//!                         at: now,
+//!                         error_rate: Some(0.0),
+//!                         p95_latency_ms: Some(80.0),
+//!                         top_error: None,
+//!                         requests: 100,
+//!                     }));
+//!                 }
+//!             }
+//!             Effect::CancelRun { .. } => {}
+//!             _ => {}
+//!         }
+//!     }
+//!     now += TimeDelta::milliseconds(100);
+//! }
+//! // The soak window elapsed without relapse: the incident went all the way round.
+//! assert_eq!(
+//!     published,
+//!     [
+//!         "system.status",    // INCIDENT_ACTIVE
+//!         "incident.created", // empty plan
+//!         "plan.generated",
+//!         "system.status",    // VALIDATING
+//!         "tests.updated",    // all PENDING
+//!         "system.status",    // numbers of the first sample
+//!         "tests.updated", "tests.updated", "tests.updated", "tests.updated", "tests.updated",
+//!         "tests.updated",    // COMPLETED
+//!         "system.status",    // RECOVERED
+//!         "tests.updated",
+//!         "system.status",    // HEALTHY
+//!     ]
+//! );
+//! ```
 
 pub mod criteria;
 pub mod engine;

@@ -1,21 +1,124 @@
-//! The system-level incident state machine (SKELETON: the public shape is fixed, the behaviour is to be written).
+//! The system-level incident state machine: facts and time in, effects out, no I/O.
 //!
-//! Driving contract: after every `handle_*` call, drain [`Engine::poll_effect`] until `None`, then read
-//! [`Engine::poll_timeout`] and wait until it (or the next input), then call [`Engine::handle_timeout`].
+//! # Phases
+//!
+//! ```text
+//!                 SignalSampled (trigger held, not in cooldown)
+//!                 AlertFired | SimulateOn
+//!   +---------+  -----------------------------------------> +-----------------+
+//!   | HEALTHY |                                             | INCIDENT_ACTIVE |  FetchContext, then
+//!   +---------+  <--- SimulateOff --------------------------+-----------------+  incident.created + RequestPlan
+//!     ^    ^                                                   |  PlanProposed (valid), or the rule plan
+//!     |    |                                                   |  after max_plan_attempts invalid/failed ones
+//!     |    |                                                   v
+//!     |    |     SimulateOff                              +------------+  StartRun; reruns on BugToggled(off),
+//!     |    +--------------------------------------------- | VALIDATING |  improving signals, AlertResolved,
+//!     |                                                   +------------+  OperatorRequestedRun, rerun_interval
+//!     |                                                     |       ^
+//!     |                     latest run all PASS             |       |  relapse within soak_window
+//!     |                     AND signal gate holds           v       |  (trigger held, new alert, SimulateOn),
+//!     |   soak_window elapsed | SimulateOff           +-----------+ |  or OperatorRequestedRun
+//!     +-------------------------------------------------| RECOVERED |-+
+//!                                                      +-----------+
+//! ```
+//!
+//! # What a driver does with each effect
+//!
+//! | effect | carry it out by | answer with |
+//! | --- | --- | --- |
+//! | [`Effect::Publish`] | sending the envelope to every WebSocket client (`ts` is already set) | nothing |
+//! | [`Effect::FetchContext`] | asking the metrics source for the incident's window | [`Input::ContextFetched`] |
+//! | [`Effect::RequestPlan`] | `Configured`: the LLM planner with the context and previous violations; `Rules`: [`crate::rule_plan`] (any plan id, the engine restamps it) | [`Input::PlanProposed`] or [`Input::PlanGenerationFailed`] |
+//! | [`Effect::StartRun`] | running the validated plan's tests | [`Input::TestProgressed`] per change, then [`Input::RunFinished`] |
+//! | [`Effect::CancelRun`] | aborting that run (its later answers are ignored anyway) | nothing |
+//!
+//! Retries and deadlines are the engine's policy (plan re-requests, `plan_deadline`, `run_deadline`, all
+//! reported through [`Engine::poll_timeout`]); adapters make one attempt per effect.
+//!
+//! Each phase is a struct holding only what is valid in it; a transition consumes the old phase by value.
+//! The phase is the `SystemStatus.status` the engine reports; at most one incident is open at a time
+//! (open = INCIDENT_ACTIVE, VALIDATING or RECOVERED).
+//!
+//! # Driving contract
+//!
+//! After every [`Engine::handle_input`] or [`Engine::handle_timeout`], drain [`Engine::poll_effect`] until
+//! `None`, then read [`Engine::poll_timeout`] and wait until it (or the next input), then call
+//! [`Engine::handle_timeout`]. Never apply two inputs without draining in between. `now` must not go backwards;
+//! an earlier `now` than the engine has seen is treated as the latest one seen.
+//!
+//! # Semantics, in detail
+//!
+//! - **Detection.** A sample is *hot* when its error rate is above `trigger_error_rate` with at least
+//!   `min_requests` requests. An incident opens from polling when the current sample is hot and at least
+//!   `min_samples` hot samples were received within `detection_window` (counting the current one), unless a
+//!   cooldown after the previous incident is running. Samples are windowed by the `now` they were received at.
+//!   `AlertFired` and `SimulateOn` open an incident at once, cooldown or not.
+//! - **One incident.** While an incident is open, alerts and `SimulateOn` do not open another (they are
+//!   ignored, `Ok`), except in RECOVERED where a newly firing alert (a dedupe key not already firing) or
+//!   `SimulateOn` is a relapse.
+//! - **Status publication.** `system.status` is published on every change of status or active incident, on
+//!   every `BugToggled`, and after a sample when the numbers moved materially since the last published status:
+//!   the error rate by at least one percentage point (0.01), or p95 by at least 20% and 10 ms. The numbers are
+//!   those of the latest sample that had data; `updated_at` is the `now` of the latest change.
+//! - **Planning.** On detection the engine publishes `system.status` (INCIDENT_ACTIVE) and emits
+//!   [`Effect::FetchContext`]. When the context arrives, fails, or `plan_deadline` passes, it publishes
+//!   `incident.created` (plan `<incident>-plan-pending`, no items, `generated_at` = detection time) and emits
+//!   [`Effect::RequestPlan`] (attempt 1, [`PlannerChoice::Configured`]). The engine stamps its own `plan_id`
+//!   (`plan-<prefix>-<n>`, a new number for every candidate, rejected ones included) and `generated_at`
+//!   (= `now`) on every candidate, whatever the planner put there, then validates it against
+//!   `config.policy`. An invalid candidate, a [`Input::PlanGenerationFailed`] and a missed `plan_deadline` are
+//!   failed attempts: attempts 1..=`max_plan_attempts` use the configured planner (each re-request carries the
+//!   previous violations), the next one [`PlannerChoice::Rules`]. If even that fails, the engine runs the rule
+//!   planner itself; if its plan is invalid too (a policy the rule planner cannot satisfy), planning starts over
+//!   after `rerun_interval`.
+//! - **Runs.** A validated plan is published (`plan.generated`), then [`Effect::StartRun`] (run id
+//!   `run-<prefix>-<n>`), `system.status` (VALIDATING) and `tests.updated` (run RUNNING, all tests PENDING).
+//!   Every [`Input::TestProgressed`] that changes a test's status or details publishes `tests.updated`.
+//!   [`Input::RunFinished`] ends the run COMPLETED (`Ok`) or FAILED (`Err`); tests without a verdict become FAIL
+//!   with the reason in `details`. After `run_deadline` the engine emits [`Effect::CancelRun`] and ends the run
+//!   FAILED. Answers naming an effect id the engine no longer waits for are ignored.
+//! - **Reruns.** While VALIDATING and no run is in progress, a run starts on `BugToggled { enabled: false }`,
+//!   on the first healthy sample after unhealthy ones, on `AlertResolved`, on `OperatorRequestedRun`, and
+//!   `rerun_interval` after the previous run finished. A trigger during a run is remembered and starts one rerun
+//!   when the run ends (coalesced), unless that run recovers the incident. An operator request during a run
+//!   starts nothing: the run in progress is the answer.
+//! - **Recovery.** RECOVERED needs, at the same moment, the latest run COMPLETED with every test PASS, and the
+//!   signal gate: the last `recovery_samples` samples each had an error rate below `recovery_error_rate` with at
+//!   least `min_requests` requests, and the latest sample is at most `signal_max_age` old. A sample without data
+//!   or with too few requests resets the streak, and so does a gap longer than `signal_max_age` between two
+//!   samples. While the tests pass but the gate does not hold, the engine
+//!   stays VALIDATING, logs the reason and exposes it in [`Engine::recovery_blocker`]. When the gate starts to
+//!   hold later while the latest run passed, the engine recovers without another run: that run is at most
+//!   `rerun_interval` old, since a periodic rerun starts then (and while a rerun is in progress the engine
+//!   waits for its verdict). Entering RECOVERED publishes `system.status` and `tests.updated`.
+//! - **Soak and cooldown.** A relapse in RECOVERED within `soak_window` (the trigger condition counted from the
+//!   moment of recovery, a newly firing alert, or `SimulateOn`) reopens the same incident: VALIDATING and a
+//!   rerun. When `soak_window` elapses the incident closes (HEALTHY); `SimulateOff` closes it in any open phase
+//!   (cancelling a run in progress). For `cooldown` after a close, polling opens no incident.
+//! - **Rejections.** Only [`Input::OperatorRequestedRun`] is ever rejected ([`Rejected`]). Every other input
+//!   that does not apply to the current phase is ignored with a `debug` event and returns `Ok`.
+//! - **Signals.** A sample's `error_rate` and `p95_latency_ms` that are `NaN`, infinite or negative count as no
+//!   data; an error rate above 1 is clamped to 1.
+//! - **Ids.** `inc-<prefix>-<n>`, `run-<prefix>-<n>`, `plan-<prefix>-<n>` from counters starting at 1 (the
+//!   prefix and its dash are left out when `id_prefix` is empty); effect ids count from 1. The last 100 runs and
+//!   the last 100 closed incidents stay queryable.
 
-use std::collections::VecDeque;
+mod machine;
+mod signals;
+
 use std::time::Duration;
 
-use fixloop_contract::chrono::{DateTime, Utc};
+use fixloop_contract::chrono::{DateTime, TimeDelta, Utc};
 use fixloop_contract::{
-    CopilotAnswer, IncidentCard, IncidentState, Link, Plan, SystemStatus, TestRun, TestStatus,
-    WsEnvelope,
+    CopilotAnswer, IncidentCard, Link, Plan, SystemStatus, TestRun, TestStatus, WsEnvelope,
 };
 
 use crate::ids::{EffectId, IncidentId, RunId};
 use crate::policy::Policy;
 use crate::rule_planner::PlanContext;
 use crate::validate::{ValidatedPlan, Violation};
+
+use machine::{Phase, Shared};
 
 /// Tunables of the engine. Every threshold is a ratio (0.05 is 5%), every duration a `std::time::Duration`.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +155,63 @@ pub struct Config {
     pub run_deadline: Duration,
     /// LLM attempts before falling back to the rule planner (default 3: the first try and two re-requests).
     pub max_plan_attempts: u32,
+    /// How often the driver should sample the signals (the seed polls every 3 s). The engine does not poll;
+    /// this is advice to the driver, and the basis of `signal_max_age`.
+    pub poll_interval: Duration,
+    /// A sample older than this no longer counts for the signal gate (default 5 polling intervals).
+    pub signal_max_age: Duration,
+}
+
+impl Config {
+    /// The seed's defaults for `service` at `base_url`: a 5-minute detection window polled every 3 s, trigger
+    /// above 5% over at least 3 samples, recovery below 1% for 3 consecutive samples of at least 20 requests,
+    /// reruns every 30 s, a 2-minute soak, a 1-minute cooldown, 30 s plan and 60 s run deadlines, 3 LLM
+    /// attempts, and the seed's validation policy.
+    #[must_use]
+    pub fn seed(service: &str, base_url: &str, id_prefix: &str) -> Self {
+        Self {
+            service: service.to_owned(),
+            base_url: base_url.to_owned(),
+            id_prefix: id_prefix.to_owned(),
+            policy: Policy::seed_default(base_url),
+            trigger_error_rate: 0.05,
+            recovery_error_rate: 0.01,
+            detection_window: Duration::from_secs(5 * 60),
+            min_samples: 3,
+            recovery_samples: 3,
+            min_requests: 20,
+            rerun_interval: Duration::from_secs(30),
+            soak_window: Duration::from_secs(2 * 60),
+            cooldown: Duration::from_secs(60),
+            plan_deadline: Duration::from_secs(30),
+            run_deadline: Duration::from_secs(60),
+            max_plan_attempts: 3,
+            poll_interval: Duration::from_secs(3),
+            signal_max_age: Duration::from_secs(15),
+        }
+    }
+
+    /// Short windows for a live demo: polling every 1 s over a 10 s detection window, trigger after 2 hot
+    /// samples, recovery after 2 healthy samples of at least 5 requests, reruns every 5 s, a 15 s soak, a 10 s
+    /// cooldown, 30 s plan and run deadlines (an LLM is not faster in a demo), signals stale after 5 s.
+    /// Thresholds are the seed's (5% trigger, 1% recovery).
+    #[must_use]
+    pub fn demo(service: &str, base_url: &str, id_prefix: &str) -> Self {
+        Self {
+            detection_window: Duration::from_secs(10),
+            min_samples: 2,
+            recovery_samples: 2,
+            min_requests: 5,
+            rerun_interval: Duration::from_secs(5),
+            soak_window: Duration::from_secs(15),
+            cooldown: Duration::from_secs(10),
+            plan_deadline: Duration::from_secs(30),
+            run_deadline: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(1),
+            signal_max_age: Duration::from_secs(5),
+            ..Self::seed(service, base_url, id_prefix)
+        }
+    }
 }
 
 /// A fact the engine is told about, in the past tense.
@@ -250,87 +410,140 @@ pub enum Rejected {
     PlanNotReady(IncidentId),
 }
 
-/// The system-level engine.
+/// The system-level engine: one per monitored service.
+///
+/// See the [module documentation](self) for the phases, the driving contract and the exact semantics.
 #[derive(Debug)]
 pub struct Engine {
-    config: Config,
-    status: SystemStatus,
-    effects: VecDeque<Effect>,
+    phase: Phase,
+    shared: Shared,
 }
 
 impl Engine {
-    /// A healthy engine.
+    /// A healthy engine whose clock starts at `now`.
     #[must_use]
     pub fn new(config: Config, now: DateTime<Utc>) -> Self {
         Self {
-            config,
-            status: SystemStatus {
-                status: IncidentState::Healthy,
-                error_rate_5m: 0.0,
-                p95_latency_ms_5m: 0.0,
-                active_incident_id: None,
-                updated_at: now,
-            },
-            effects: VecDeque::new(),
+            phase: Phase::default(),
+            shared: Shared::new(config, now),
         }
     }
 
-    /// Feeds a fact.
+    /// Feeds a fact. Drain [`Engine::poll_effect`] afterwards.
     ///
     /// # Errors
     ///
-    /// [`Rejected`] when the input does not apply now; nothing changed.
+    /// [`Rejected`] when an [`Input::OperatorRequestedRun`] names an unknown incident, a closed one, or one
+    /// without a validated plan; the input changed nothing (timers that were already due still fired). Every
+    /// other input returns `Ok`, applied or ignored.
     pub fn handle_input(&mut self, now: DateTime<Utc>, input: Input) -> Result<(), Rejected> {
-        let _ = (now, input, &self.config);
-        Ok(())
+        let now = self.shared.tick(now);
+        // Timers that came due before this input fire first, even if the driver was late calling handle_timeout.
+        self.fire_due_timers(now);
+        let span = self.phase.span();
+        let _entered = span.enter();
+        let phase = std::mem::take(&mut self.phase);
+        let (phase, result) = machine::handle_input(phase, &mut self.shared, now, input);
+        self.phase = phase;
+        self.shared.publish_status_if_moved(now);
+        debug_assert_eq!(self.phase.state(), self.shared.status.status);
+        result
     }
 
-    /// Tells the engine that time `now` has come (call when [`Engine::poll_timeout`] is due).
+    /// Tells the engine that time `now` has come; call it when [`Engine::poll_timeout`] is due (calling it
+    /// early is harmless). Drain [`Engine::poll_effect`] afterwards.
     pub fn handle_timeout(&mut self, now: DateTime<Utc>) {
-        let _ = now;
+        let now = self.shared.tick(now);
+        self.fire_due_timers(now);
     }
 
-    /// The next effect to carry out.
+    fn fire_due_timers(&mut self, now: DateTime<Utc>) {
+        let span = self.phase.span();
+        let _entered = span.enter();
+        // A handful of passes: a timer firing can only arm timers in the future unless a duration is zero.
+        for _ in 0..4 {
+            match self.phase.next_deadline() {
+                Some(deadline) if deadline <= now => {
+                    let phase = std::mem::take(&mut self.phase);
+                    self.phase = machine::handle_timeout(phase, &mut self.shared, now);
+                }
+                _ => break,
+            }
+        }
+        debug_assert_eq!(self.phase.state(), self.shared.status.status);
+    }
+
+    /// The next effect to carry out, in order.
     #[must_use]
     pub fn poll_effect(&mut self) -> Option<Effect> {
-        self.effects.pop_front()
+        self.shared.effects.pop_front()
     }
 
     /// When [`Engine::handle_timeout`] must next be called, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
-        None
+        self.phase.next_deadline()
     }
 
     /// The current status (`GET /api/status`).
     #[must_use]
     pub fn status(&self) -> &SystemStatus {
-        &self.status
+        &self.shared.status
     }
 
-    /// The open incident, if any (`GET /api/incidents/current`).
+    /// The open incident, if any (`GET /api/incidents/current`); it stays open through RECOVERED until it closes.
     #[must_use]
     pub fn current_incident(&self) -> Option<&IncidentCard> {
-        None
+        self.phase.incident().map(|incident| &incident.card)
     }
 
-    /// Whether an incident with this id exists (open or closed).
+    /// Whether an incident with this id exists (open, or among the last 100 closed).
     #[must_use]
     pub fn has_incident(&self, incident_id: &IncidentId) -> bool {
-        let _ = incident_id;
-        false
+        self.incident(incident_id).is_some()
     }
 
-    /// The latest run of the open incident, if any.
+    /// An incident by id: the open one, or one of the last 100 closed.
+    #[must_use]
+    pub fn incident(&self, incident_id: &IncidentId) -> Option<&IncidentCard> {
+        self.current_incident()
+            .filter(|card| card.incident_id == incident_id.as_str())
+            .or_else(|| self.shared.closed_incident(incident_id))
+    }
+
+    /// The latest run of the open incident (in progress or finished), if any.
     #[must_use]
     pub fn current_run(&self) -> Option<&TestRun> {
-        None
+        self.phase
+            .latest_run_id()
+            .and_then(|run_id| self.shared.run(run_id))
     }
 
-    /// A run of this engine's lifetime, current or past (`GET /api/tests/runs/{run_id}`).
+    /// A run of this engine's lifetime, current or among the last 100 (`GET /api/tests/runs/{run_id}`).
     #[must_use]
     pub fn run(&self, run_id: &RunId) -> Option<&TestRun> {
-        let _ = run_id;
-        None
+        self.shared.run(run_id)
     }
+
+    /// Why the open incident is not RECOVERED yet, in one line (for example
+    /// `"all 5 tests of run run-x-2 passed; signals not healthy yet: 1 of 3 consecutive healthy samples (last
+    /// sample: no traffic (no data is never recovery))"`); `None` when HEALTHY or RECOVERED.
+    #[must_use]
+    pub fn recovery_blocker(&self) -> Option<String> {
+        machine::recovery_blocker(&self.phase, &self.shared)
+    }
+
+    /// The engine's configuration.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+}
+
+/// `at + duration`, saturating at the end of time instead of overflowing.
+pub(crate) fn after(at: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(duration)
+        .ok()
+        .and_then(|delta| at.checked_add_signed(delta))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }

@@ -1,1 +1,783 @@
-//! (owned by the engine work; to be written)
+//! Scenario tests of the engine with a fake clock: each drives a whole story through the harness, asserts the
+//! facts that matter, and snapshots the rendered input/effect trace.
+
+use fixloop_contract::{CopilotAnswer, IncidentState, RunStatus, TestStatus, WsMessage};
+use fixloop_core::engine::{Effect, Input, PlannerChoice, PortFailure, Rejected};
+use fixloop_core::{EffectId, IncidentId, RunId};
+
+use crate::engine_harness::{Harness, invalid_plan, valid_plan};
+
+#[test]
+fn seed_flow_end_to_end() {
+    let mut h = Harness::demo();
+    h.healthy(3);
+    assert_eq!(h.status(), IncidentState::Healthy);
+
+    // The bug is switched on: two hot samples within the window open an incident.
+    h.ok(Input::BugToggled { enabled: true });
+    h.advance(1);
+    let mark = h.mark();
+    h.hot(2);
+    assert_eq!(h.status(), IncidentState::IncidentActive);
+    let incident_id = h
+        .engine
+        .status()
+        .active_incident_id
+        .clone()
+        .expect("an incident is open");
+    assert_eq!(incident_id, "inc-t-1");
+    // The first hot sample moved the numbers (published); the second opened the incident.
+    let published = Harness::published(h.effects_since(mark));
+    assert_eq!(published.len(), 2);
+    assert!(matches!(
+        published[1],
+        WsMessage::SystemStatus(status) if status.status == IncidentState::IncidentActive
+    ));
+    assert!(matches!(
+        h.effects.last(),
+        Some(Effect::FetchContext { .. })
+    ));
+
+    // The context arrives: incident.created with an empty plan, then the plan request.
+    let mark = h.mark();
+    h.context_ok();
+    let created = Harness::published(h.effects_since(mark));
+    let Some(WsMessage::IncidentCreated(card)) = created.first() else {
+        panic!("incident.created first, got {created:?}");
+    };
+    assert!(card.plan.items.is_empty());
+    assert_eq!(card.plan.plan_id, "inc-t-1-plan-pending");
+    assert_eq!(card.plan.generated_at, card.detected_at);
+    assert_eq!(card.datadog_summary.evidence_links.len(), 1);
+    assert_eq!(
+        h.outstanding.plan.map(|p| (p.1, p.2)),
+        Some((1, PlannerChoice::Configured))
+    );
+
+    // A valid plan: plan.generated, the run starts by itself, VALIDATING.
+    let mark = h.mark();
+    h.propose(valid_plan());
+    assert_eq!(
+        Harness::kinds(h.effects_since(mark)),
+        ["plan.generated", "system.status", "tests.updated"]
+    );
+    assert_eq!(Harness::runs_started(h.effects_since(mark)), 1);
+    assert_eq!(h.status(), IncidentState::Validating);
+    let run = h.engine.current_run().expect("a run is in progress");
+    assert_eq!(run.run_id, "run-t-1");
+    assert_eq!(run.status, RunStatus::Running);
+    assert!(
+        run.tests
+            .iter()
+            .all(|test| test.status == TestStatus::Pending)
+    );
+    assert_eq!(run.tests.len(), 5);
+    assert_eq!(
+        h.engine
+            .current_incident()
+            .map(|card| card.plan.plan_id.as_str()),
+        Some("plan-t-1")
+    );
+
+    // The checkout test fails while the bug is on.
+    h.advance(2);
+    h.verdicts(&["t1-checkout-valid"]);
+    assert_eq!(h.status(), IncidentState::Validating);
+    assert_eq!(
+        h.engine.current_run().map(|run| run.status),
+        Some(RunStatus::Completed)
+    );
+
+    // The operator fixes the bug: a rerun starts by itself and passes, but errors are still in the window.
+    h.hot(1);
+    h.advance(1);
+    let mark = h.mark();
+    h.ok(Input::BugToggled { enabled: false });
+    assert_eq!(Harness::runs_started(h.effects_since(mark)), 1);
+    h.advance(1);
+    h.pass_all();
+    assert_eq!(h.status(), IncidentState::Validating);
+    let blocker = h.engine.recovery_blocker().expect("blocked by the signals");
+    assert!(blocker.contains("not below"), "{blocker}");
+
+    // The signals recover: RECOVERED, with system.status and tests.updated.
+    h.advance(1);
+    h.healthy(2);
+    h.advance(1);
+    if h.status() == IncidentState::Validating {
+        // The improvement started a rerun; it passes.
+        h.pass_all();
+    }
+    assert_eq!(h.status(), IncidentState::Recovered);
+    assert_eq!(h.engine.recovery_blocker(), None);
+    assert_eq!(
+        h.engine.status().active_incident_id.as_deref(),
+        Some("inc-t-1")
+    );
+
+    // The soak window passes without relapse: HEALTHY, the incident is closed.
+    h.healthy(1);
+    h.advance(20);
+    assert_eq!(h.status(), IncidentState::Healthy);
+    assert_eq!(h.engine.current_incident(), None);
+    assert!(h.engine.has_incident(&IncidentId::new("inc-t-1")));
+    assert!(h.engine.run(&RunId::new("run-t-1")).is_some());
+    insta::assert_snapshot!(h.trace());
+}
+
+#[test]
+fn invalid_plan_is_rerequested_twice_with_violations_then_the_rule_planner_is_asked() {
+    let mut h = Harness::demo();
+    h.ok(Input::SimulateOn);
+    h.context_ok();
+    assert_eq!(
+        h.outstanding.plan.map(|p| (p.1, p.2, p.3)),
+        Some((1, PlannerChoice::Configured, 0))
+    );
+    h.propose(invalid_plan());
+    let (_, attempt, planner, violations) = h.outstanding.plan.expect("re-requested");
+    assert_eq!((attempt, planner), (2, PlannerChoice::Configured));
+    assert!(violations > 0, "the violations go back to the planner");
+    h.propose(invalid_plan());
+    assert_eq!(
+        h.outstanding.plan.map(|p| (p.1, p.2)),
+        Some((3, PlannerChoice::Configured))
+    );
+    h.propose(invalid_plan());
+    assert_eq!(
+        h.outstanding.plan.map(|p| (p.1, p.2)),
+        Some((4, PlannerChoice::Rules))
+    );
+    assert_eq!(h.status(), IncidentState::IncidentActive);
+    h.propose(valid_plan());
+    assert_eq!(h.status(), IncidentState::Validating);
+    insta::assert_snapshot!(h.trace());
+}
+
+#[test]
+fn failed_and_late_plan_attempts_count_and_the_engine_falls_back_to_its_own_rule_plan() {
+    let mut h = Harness::demo();
+    h.ok(Input::SimulateOn);
+    h.context_ok();
+    h.plan_failed();
+    assert_eq!(h.outstanding.plan.map(|p| p.1), Some(2));
+    // The second attempt never answers: its deadline counts as a failure.
+    h.advance(31);
+    assert_eq!(h.outstanding.plan.map(|p| p.1), Some(3));
+    h.plan_failed();
+    assert_eq!(
+        h.outstanding.plan.map(|p| (p.1, p.2)),
+        Some((4, PlannerChoice::Rules))
+    );
+    // Even the rules answer is unusable: the engine builds the rule plan itself, and the demo completes.
+    h.propose(invalid_plan());
+    assert_eq!(h.status(), IncidentState::Validating);
+    let plan = &h.engine.current_incident().expect("open").plan;
+    assert_eq!(plan.items.len(), 5);
+    // A late answer to the request that missed its deadline changes nothing.
+    let mark = h.mark();
+    h.ok(Input::PlanProposed {
+        effect: EffectId(3),
+        plan: valid_plan(),
+    });
+    assert!(h.effects_since(mark).is_empty());
+    insta::assert_snapshot!(h.trace());
+}
+
+#[test]
+fn context_failure_or_deadline_never_hangs_the_incident() {
+    let mut h = Harness::demo();
+    h.ok(Input::SimulateOn);
+    let effect = h.outstanding.fetch.expect("fetch");
+    h.ok(Input::ContextFetched {
+        effect,
+        result: Err(PortFailure::Timeout),
+    });
+    assert_eq!(
+        Harness::kinds(&h.effects[h.effects.len() - 2..]),
+        ["incident.created"]
+    );
+    assert!(matches!(h.effects.last(), Some(Effect::RequestPlan { .. })));
+
+    let mut h = Harness::demo();
+    h.alert("dd-1");
+    h.advance(29);
+    assert!(!matches!(
+        h.effects.last(),
+        Some(Effect::RequestPlan { .. })
+    ));
+    h.advance(1);
+    assert!(matches!(h.effects.last(), Some(Effect::RequestPlan { .. })));
+    let card = h.engine.current_incident().expect("open");
+    assert_eq!(card.datadog_summary.monitor_id.as_deref(), Some("mon-42"));
+    insta::assert_snapshot!(h.trace());
+}
+
+#[test]
+fn no_traffic_never_reaches_recovered() {
+    let mut h = Harness::demo();
+    h.open_and_plan();
+    h.pass_all();
+    assert_eq!(h.status(), IncidentState::Validating);
+    let blocker = h.engine.recovery_blocker().expect("blocked");
+    assert!(blocker.contains("no sample received"), "{blocker}");
+
+    // Minutes of samples without traffic, with periodic reruns passing all along.
+    for _ in 0..60 {
+        h.advance(1);
+        h.sample(None, 0);
+        if h.engine.current_run().map(|run| run.status) == Some(RunStatus::Running) {
+            h.pass_all();
+        }
+        assert_eq!(h.status(), IncidentState::Validating);
+    }
+    let blocker = h.engine.recovery_blocker().expect("blocked");
+    assert!(blocker.contains("no traffic"), "{blocker}");
+    assert!(
+        Harness::runs_started(&h.effects) > 5,
+        "periodic reruns kept going"
+    );
+
+    // A trickle of traffic below min_requests is not recovery either.
+    for _ in 0..10 {
+        h.advance(1);
+        h.sample(Some(0.0), 2);
+        if h.engine.current_run().map(|run| run.status) == Some(RunStatus::Running) {
+            h.pass_all();
+        }
+        assert_eq!(h.status(), IncidentState::Validating);
+    }
+    let blocker = h.engine.recovery_blocker().expect("blocked");
+    assert!(blocker.contains("only 2 requests"), "{blocker}");
+}
+
+#[test]
+fn all_tests_pass_while_errors_persist_stays_validating() {
+    let mut h = Harness::demo();
+    h.open_and_plan();
+    h.hot(3);
+    h.pass_all();
+    for _ in 0..20 {
+        h.advance(1);
+        h.sample(Some(0.03), 80);
+        if h.engine.current_run().map(|run| run.status) == Some(RunStatus::Running) {
+            h.pass_all();
+        }
+        assert_eq!(h.status(), IncidentState::Validating);
+    }
+    let blocker = h.engine.recovery_blocker().expect("blocked");
+    assert!(
+        blocker.contains("error rate 3.0% is not below 1.0%"),
+        "{blocker}"
+    );
+    assert!(blocker.contains("tests passed"), "{blocker}");
+}
+
+#[test]
+fn stale_signals_are_not_recovery() {
+    let mut h = Harness::demo();
+    h.healthy(3);
+    h.advance(10);
+    h.open_and_plan();
+    h.pass_all();
+    assert_eq!(h.status(), IncidentState::Validating);
+    let blocker = h.engine.recovery_blocker().expect("blocked");
+    assert!(blocker.contains("stale"), "{blocker}");
+    // Fresh healthy samples complete the gate while the passing run is recent.
+    h.healthy(2);
+    assert_eq!(h.status(), IncidentState::Recovered);
+}
+
+#[test]
+fn healthy_signals_and_a_passing_run_recover_at_once() {
+    let mut h = Harness::demo();
+    h.healthy(2);
+    h.open_and_plan();
+    let mark = h.mark();
+    h.pass_all();
+    assert_eq!(h.status(), IncidentState::Recovered);
+    let kinds = Harness::kinds(h.effects_since(mark));
+    assert_eq!(
+        &kinds[kinds.len() - 3..],
+        ["tests.updated", "system.status", "tests.updated"]
+    );
+}
+
+#[test]
+fn gate_holding_later_recovers_without_another_run() {
+    let mut h = Harness::demo();
+    h.open_and_plan();
+    h.pass_all();
+    assert_eq!(h.status(), IncidentState::Validating);
+    let mark = h.mark();
+    h.advance(1);
+    h.healthy(1);
+    assert_eq!(h.status(), IncidentState::Validating);
+    h.advance(1);
+    h.sample(Some(0.0), 50);
+    assert_eq!(h.status(), IncidentState::Recovered);
+    assert_eq!(Harness::runs_started(h.effects_since(mark)), 0);
+    assert_eq!(
+        h.engine.current_run().map(|run| run.run_id.as_str()),
+        Some("run-t-1")
+    );
+}
+
+#[test]
+fn a_late_driver_still_gets_due_timers_fired_before_the_next_input() {
+    let mut h = Harness::demo();
+    h.open_and_plan();
+    let effect = h.run_effect();
+    // The driver never called handle_timeout; the next input comes after the run deadline.
+    h.now += fixloop_contract::chrono::TimeDelta::seconds(31);
+    let mark = h.mark();
+    h.ok(Input::BugToggled { enabled: false });
+    let effects = h.effects_since(mark);
+    assert_eq!(effects.first(), Some(&Effect::CancelRun { effect }));
+    assert_eq!(
+        Harness::runs_started(effects),
+        1,
+        "and the bug fix starts a rerun"
+    );
+}
+
+#[test]
+fn relapse_within_soak_reopens_the_same_incident() {
+    let mut h = Harness::demo();
+    h.healthy(2);
+    h.open_and_plan();
+    h.pass_all();
+    assert_eq!(h.status(), IncidentState::Recovered);
+    h.advance(3);
+    // One sample a little above recovery but below the trigger is hysteresis, not relapse.
+    h.sample(Some(0.03), 50);
+    assert_eq!(h.status(), IncidentState::Recovered);
+    let mark = h.mark();
+    h.advance(1);
+    h.hot(2);
+    assert_eq!(h.status(), IncidentState::Validating);
+    assert_eq!(
+        h.engine.status().active_incident_id.as_deref(),
+        Some("inc-t-1")
+    );
+    let kinds = Harness::kinds(h.effects_since(mark));
+    assert!(!kinds.contains(&"incident.created"));
+    assert!(kinds.contains(&"system.status"));
+    assert_eq!(Harness::runs_started(h.effects_since(mark)), 1);
+    // Back to health, and the same incident recovers again.
+    h.advance(1);
+    h.healthy(2);
+    if h.status() == IncidentState::Validating {
+        h.pass_all();
+    }
+    assert_eq!(h.status(), IncidentState::Recovered);
+    assert_eq!(
+        h.engine.status().active_incident_id.as_deref(),
+        Some("inc-t-1")
+    );
+    insta::assert_snapshot!(h.trace());
+}
+
+#[test]
+fn after_soak_the_incident_closes_and_a_cooldown_prevents_flapping() {
+    let mut h = Harness::demo();
+    h.healthy(2);
+    h.open_and_plan();
+    h.pass_all();
+    assert_eq!(h.status(), IncidentState::Recovered);
+    h.advance(15);
+    assert_eq!(h.status(), IncidentState::Healthy);
+    assert_eq!(
+        h.input(Input::OperatorRequestedRun {
+            incident_id: IncidentId::new("inc-t-1")
+        }),
+        Err(Rejected::IncidentClosed(IncidentId::new("inc-t-1")))
+    );
+
+    // Errors within the 10 s cooldown open nothing from polling.
+    h.hot(4);
+    assert_eq!(h.status(), IncidentState::Healthy);
+    // After the cooldown they do: a new incident.
+    h.advance(7);
+    h.hot(2);
+    assert_eq!(h.status(), IncidentState::IncidentActive);
+    assert_eq!(
+        h.engine.status().active_incident_id.as_deref(),
+        Some("inc-t-2")
+    );
+    insta::assert_snapshot!(h.trace());
+}
+
+#[test]
+fn an_alert_opens_an_incident_even_during_cooldown() {
+    let mut h = Harness::demo();
+    h.ok(Input::SimulateOn);
+    h.ok(Input::SimulateOff);
+    assert_eq!(h.status(), IncidentState::Healthy);
+    h.alert("dd-1");
+    assert_eq!(h.status(), IncidentState::IncidentActive);
+    assert_eq!(
+        h.engine.status().active_incident_id.as_deref(),
+        Some("inc-t-2")
+    );
+}
+
+#[test]
+fn duplicate_alerts_do_not_open_a_second_incident() {
+    let mut h = Harness::demo();
+    h.alert("dd-1");
+    h.alert("dd-1");
+    h.alert("dd-2");
+    h.ok(Input::SimulateOn);
+    h.hot(3);
+    h.context_ok();
+    h.alert("dd-2");
+    let created = Harness::kinds(&h.effects)
+        .into_iter()
+        .filter(|kind| *kind == "incident.created")
+        .count();
+    assert_eq!(created, 1, "no second incident");
+    let fetches = h
+        .effects
+        .iter()
+        .filter(|effect| matches!(effect, Effect::FetchContext { .. }))
+        .count();
+    assert_eq!(fetches, 1);
+    assert_eq!(
+        h.engine.status().active_incident_id.as_deref(),
+        Some("inc-t-1")
+    );
+    insta::assert_snapshot!(h.trace());
+}
+
+#[test]
+fn run_deadline_fails_the_run_with_a_reason_and_cancels_it() {
+    let mut h = Harness::demo();
+    h.open_and_plan();
+    let effect = h.run_effect();
+    h.progress("t3-health", TestStatus::Pass, Some("status 200"));
+    let mark = h.mark();
+    h.advance(30);
+    let effects = h.effects_since(mark);
+    assert!(effects.contains(&Effect::CancelRun { effect }));
+    let run = h.engine.run(&RunId::new("run-t-1")).expect("kept");
+    assert_eq!(run.status, RunStatus::Failed);
+    let health = run
+        .tests
+        .iter()
+        .find(|test| test.test_id == "t3-health")
+        .expect("test");
+    assert_eq!(health.status, TestStatus::Pass);
+    let other = run
+        .tests
+        .iter()
+        .find(|test| test.test_id == "t1-checkout-valid")
+        .expect("test");
+    assert_eq!(other.status, TestStatus::Fail);
+    assert_eq!(
+        other.details.as_deref(),
+        Some("run failed: run exceeded its deadline of 30 s")
+    );
+    assert_eq!(h.status(), IncidentState::Validating);
+
+    // The cancelled run's late answers are ignored.
+    let mark = h.mark();
+    h.ok(Input::TestProgressed {
+        effect,
+        test_id: "t1-checkout-valid".to_owned(),
+        status: TestStatus::Pass,
+        details: None,
+    });
+    h.ok(Input::RunFinished {
+        effect,
+        result: Ok(()),
+    });
+    assert!(h.effects_since(mark).is_empty());
+    assert_eq!(
+        h.engine.run(&RunId::new("run-t-1")).map(|run| run.status),
+        Some(RunStatus::Failed)
+    );
+    insta::assert_snapshot!(h.trace());
+}
+
+#[test]
+fn a_runner_failure_ends_the_run_failed_with_the_reason_in_the_details() {
+    let mut h = Harness::demo();
+    h.open_and_plan();
+    h.finish(Err(PortFailure::Unavailable(
+        "connection refused".to_owned(),
+    )));
+    let run = h.engine.current_run().expect("run");
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.tests.iter().all(|test| test.status == TestStatus::Fail
+        && test.details.as_deref() == Some("run failed: runner unavailable: connection refused")));
+}
+
+#[test]
+fn stale_answers_are_ignored() {
+    let mut h = Harness::demo();
+    // Answers while healthy.
+    for input in [
+        Input::ContextFetched {
+            effect: EffectId(99),
+            result: Err(PortFailure::Timeout),
+        },
+        Input::PlanProposed {
+            effect: EffectId(99),
+            plan: valid_plan(),
+        },
+        Input::RunFinished {
+            effect: EffectId(99),
+            result: Ok(()),
+        },
+    ] {
+        h.ok(input);
+    }
+    assert!(h.effects.is_empty());
+    h.ok(Input::SimulateOn);
+    let fetch = h.outstanding.fetch.expect("fetch");
+    h.context_ok();
+    let mark = h.mark();
+    // The context again, a plan for an unknown id, progress for an unknown run.
+    h.ok(Input::ContextFetched {
+        effect: fetch,
+        result: Err(PortFailure::Timeout),
+    });
+    h.ok(Input::PlanProposed {
+        effect: EffectId(77),
+        plan: valid_plan(),
+    });
+    h.ok(Input::TestProgressed {
+        effect: EffectId(77),
+        test_id: "t1".to_owned(),
+        status: TestStatus::Pass,
+        details: None,
+    });
+    assert!(h.effects_since(mark).is_empty());
+    assert_eq!(h.status(), IncidentState::IncidentActive);
+    // Progress for a test the plan does not have is ignored too.
+    h.propose(valid_plan());
+    let mark = h.mark();
+    h.progress("no-such-test", TestStatus::Pass, None);
+    // A repeated status is no change.
+    h.progress("t3-health", TestStatus::Running, None);
+    h.progress("t3-health", TestStatus::Running, None);
+    assert_eq!(Harness::kinds(h.effects_since(mark)), ["tests.updated"]);
+}
+
+#[test]
+fn operator_run_during_a_run_does_not_start_a_second_one() {
+    let mut h = Harness::demo();
+    h.ok(Input::SimulateOn);
+    let incident_id = IncidentId::new("inc-t-1");
+    assert_eq!(
+        h.input(Input::OperatorRequestedRun {
+            incident_id: incident_id.clone()
+        }),
+        Err(Rejected::PlanNotReady(incident_id.clone()))
+    );
+    assert_eq!(
+        h.input(Input::OperatorRequestedRun {
+            incident_id: IncidentId::new("inc-nope")
+        }),
+        Err(Rejected::UnknownIncident(IncidentId::new("inc-nope")))
+    );
+    h.context_ok();
+    h.propose(valid_plan());
+    let mark = h.mark();
+    h.ok(Input::OperatorRequestedRun {
+        incident_id: incident_id.clone(),
+    });
+    assert_eq!(Harness::runs_started(h.effects_since(mark)), 0);
+    assert_eq!(
+        h.engine.current_run().map(|run| run.run_id.as_str()),
+        Some("run-t-1")
+    );
+    assert_eq!(
+        h.engine.current_run().map(|run| run.status),
+        Some(RunStatus::Running)
+    );
+    // It is not queued either: the run in progress answered it.
+    h.verdicts(&["t1-checkout-valid"]);
+    assert_eq!(Harness::runs_started(h.effects_since(mark)), 0);
+    // Once idle, an operator request starts a run.
+    h.ok(Input::OperatorRequestedRun { incident_id });
+    assert_eq!(Harness::runs_started(h.effects_since(mark)), 1);
+    assert_eq!(
+        h.engine.current_run().map(|run| run.run_id.as_str()),
+        Some("run-t-2")
+    );
+    insta::assert_snapshot!(h.trace());
+}
+
+#[test]
+fn rerun_triggers_during_a_run_coalesce_into_one_rerun() {
+    let mut h = Harness::demo();
+    h.open_and_plan();
+    h.hot(1);
+    let mark = h.mark();
+    h.ok(Input::BugToggled { enabled: false });
+    h.ok(Input::AlertResolved {
+        dedupe_key: "dd-1".to_owned(),
+    });
+    h.healthy(1);
+    assert_eq!(
+        Harness::runs_started(h.effects_since(mark)),
+        0,
+        "never two runs at once"
+    );
+    h.verdicts(&["t1-checkout-valid"]);
+    assert_eq!(
+        Harness::runs_started(h.effects_since(mark)),
+        1,
+        "one coalesced rerun"
+    );
+    assert_eq!(
+        h.engine.current_run().map(|run| run.run_id.as_str()),
+        Some("run-t-2")
+    );
+}
+
+#[test]
+fn reruns_start_by_themselves_periodically_and_on_bug_fix() {
+    let mut h = Harness::demo();
+    h.open_and_plan();
+    h.verdicts(&["t1-checkout-valid"]);
+    let mark = h.mark();
+    h.advance(4);
+    assert_eq!(Harness::runs_started(h.effects_since(mark)), 0);
+    h.advance(1);
+    assert_eq!(
+        Harness::runs_started(h.effects_since(mark)),
+        1,
+        "rerun_interval elapsed"
+    );
+    h.verdicts(&["t1-checkout-valid"]);
+    let mark = h.mark();
+    h.ok(Input::BugToggled { enabled: false });
+    assert_eq!(
+        Harness::kinds(h.effects_since(mark)),
+        ["system.status", "tests.updated"]
+    );
+    assert_eq!(Harness::runs_started(h.effects_since(mark)), 1);
+    // Signals improving after bad ones start a rerun too.
+    h.verdicts(&[]);
+    h.hot(1);
+    let mark = h.mark();
+    h.advance(1);
+    h.healthy(1);
+    assert_eq!(Harness::runs_started(h.effects_since(mark)), 1);
+}
+
+#[test]
+fn simulate_on_is_idempotent_and_simulate_off_closes_and_cancels_the_run() {
+    let mut h = Harness::demo();
+    h.open_and_plan();
+    let mark = h.mark();
+    h.ok(Input::SimulateOn);
+    assert!(h.effects_since(mark).is_empty());
+    let effect = h.run_effect();
+    h.ok(Input::SimulateOff);
+    let effects = h.effects_since(mark);
+    assert!(effects.contains(&Effect::CancelRun { effect }));
+    assert_eq!(Harness::kinds(effects), ["tests.updated", "system.status"]);
+    assert_eq!(h.status(), IncidentState::Healthy);
+    assert_eq!(
+        h.engine.run(&RunId::new("run-t-1")).map(|run| run.status),
+        Some(RunStatus::Failed)
+    );
+    // Closing again is a no-op.
+    let mark = h.mark();
+    h.ok(Input::SimulateOff);
+    assert!(h.effects_since(mark).is_empty());
+}
+
+#[test]
+fn status_is_published_on_material_changes_only() {
+    let mut h = Harness::demo();
+    h.samples(5, Some(0.001), 50);
+    assert_eq!(
+        Harness::kinds(&h.effects),
+        ["system.status"],
+        "the first sample moved p95 from 0 to 120 ms; the same numbers again publish nothing"
+    );
+    h.advance(1);
+    h.sample(Some(0.03), 50);
+    assert_eq!(
+        Harness::kinds(&h.effects).len(),
+        2,
+        "two points are material"
+    );
+    h.advance(1);
+    h.sample(Some(0.035), 50);
+    assert_eq!(
+        Harness::kinds(&h.effects).len(),
+        2,
+        "half a point is not material"
+    );
+    assert!(
+        (h.engine.status().error_rate_5m - 0.035).abs() < 1e-9,
+        "but the status shows it"
+    );
+    h.ok(Input::BugToggled { enabled: true });
+    assert_eq!(
+        Harness::kinds(&h.effects).len(),
+        3,
+        "the bug toggle publishes the status"
+    );
+}
+
+#[test]
+fn copilot_answers_are_published() {
+    let mut h = Harness::demo();
+    let now = h.now;
+    h.ok(Input::CopilotAnswered(CopilotAnswer {
+        incident_id: None,
+        question: "is checkout down?".to_owned(),
+        answer: "no".to_owned(),
+        citations: Vec::new(),
+        created_at: now,
+    }));
+    assert_eq!(Harness::kinds(&h.effects), ["copilot.answer"]);
+}
+
+#[test]
+fn operator_run_in_recovered_revalidates_the_same_incident() {
+    let mut h = Harness::demo();
+    h.healthy(2);
+    h.open_and_plan();
+    h.pass_all();
+    assert_eq!(h.status(), IncidentState::Recovered);
+    h.ok(Input::OperatorRequestedRun {
+        incident_id: IncidentId::new("inc-t-1"),
+    });
+    assert_eq!(h.status(), IncidentState::Validating);
+    h.healthy(1);
+    h.pass_all();
+    assert_eq!(h.status(), IncidentState::Recovered);
+}
+
+#[test]
+fn a_clock_going_backwards_is_treated_as_the_latest_time_seen() {
+    let mut h = Harness::demo();
+    h.open_and_plan();
+    h.advance(10);
+    let effect = h.run_effect();
+    // An input stamped in the past: the engine keeps its clock and applies the input at the latest time.
+    h.now -= fixloop_contract::chrono::TimeDelta::seconds(60);
+    let now = h.now;
+    assert_eq!(
+        h.engine.handle_input(
+            now,
+            Input::RunFinished {
+                effect,
+                result: Ok(())
+            }
+        ),
+        Ok(())
+    );
+    let run = h.engine.current_run().expect("run");
+    assert_eq!(run.status, RunStatus::Completed);
+    assert!(run.tests.iter().all(|test| test.last_update_at > now));
+    while h.engine.poll_effect().is_some() {}
+}

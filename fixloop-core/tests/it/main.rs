@@ -1,6 +1,7 @@
 //! Integration tests of fixloop-core: one binary, one module per area.
 
 mod criteria_cases;
+mod engine_harness;
 mod engine_scenarios;
 mod prop_criteria;
 mod prop_engine;
