@@ -1,2 +1,107 @@
-//! Ports and adapters of FixLoop (to be built): the signal-source, planner, test-runner and copilot traits, the
-//! real adapters (Datadog, Prometheus, local scrape, MiniMax, TestSprite, built-in HTTP runner) and deterministic fakes.
+//! Ports and adapters of FixLoop.
+//!
+//! The [`ports`] module defines the traits the server's driver calls: a [`SignalSource`] (error rate, p95,
+//! top error, request count and evidence of the watched service), a [`Planner`] (incident → candidate Recovery
+//! Validation Plan), a [`TestRunner`] (validated plan → per-test progress) and a [`Copilot`] (question + state →
+//! answer with citations). Every port call fails with one [`AdapterError`] whose [`ErrorKind`] the driver maps to
+//! the core's `PortFailure`.
+//!
+//! Implementations:
+//! - embedded defaults that need no key: [`HttpTestRunner`] (the built-in HTTP test runner),
+//!   [`ScrapeSignalSource`] (scrapes the service's Prometheus `/metrics`), [`RulePlanner`] (the core's rule
+//!   planner) and [`GroundedCopilot`] (answers from the state alone);
+//! - vendor adapters: [`datadog`], [`prometheus`], [`minimax`] and [`testsprite`];
+//! - deterministic, scriptable fakes in [`fake`], for the server tests and the conformance self-check.
+//!
+//! What this crate deliberately does not do: it holds no state machine and no retry policy (adapters make one
+//! attempt per call; the core decides), reads no environment variable (the binary builds the config structs) and
+//! never logs or prints a [`Secret`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use fixloop_adapters::{HttpTestRunner, HttpTestRunnerConfig, TestRunner, http_client};
+//!
+//! # fn main() -> Result<(), fixloop_adapters::AdapterError> {
+//! let client = http_client(Duration::from_secs(10))?;
+//! let runner: Arc<dyn TestRunner> = Arc::new(HttpTestRunner::new(HttpTestRunnerConfig::default(), client));
+//! # let _ = runner;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::time::Duration;
+
+pub mod datadog;
+pub mod embedded;
+pub mod error;
+pub mod fake;
+pub mod http_runner;
+pub mod minimax;
+pub mod ports;
+pub mod prometheus;
+pub mod scrape;
+pub mod secret;
+pub mod testsprite;
+
+pub use embedded::{GroundedCopilot, RulePlanner};
+pub use error::{AdapterError, ErrorKind, parse_retry_after};
+pub use http_runner::{HttpTestRunner, HttpTestRunnerConfig};
+pub use ports::{
+    Copilot, CopilotReply, CopilotState, PlanRequest, Planner, ProgressSink, SignalReading,
+    SignalSource, TestProgress, TestRunner,
+};
+pub use scrape::{Sample, ScrapeConfig, ScrapeSignalSource, parse_exposition};
+pub use secret::Secret;
+
+/// The header the HTTP test runner sends on every validation request, with the run id as value; the demo service
+/// counts such requests under `source="fixloop"`, so validation traffic never pollutes the signals it judges.
+pub const VALIDATION_HEADER: &str = "x-fixloop-validation";
+
+/// Builds the shared HTTP client of the adapters: rustls, no redirects followed (a test observes a 302 as a 302),
+/// a connect timeout of at most `timeout` (capped at 5 s) and `timeout` as the default total timeout of a request
+/// (adapters set tighter per-request timeouts).
+///
+/// # Errors
+///
+/// [`ErrorKind::Unavailable`] when the TLS backend cannot be initialised.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, AdapterError> {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
+        .user_agent(concat!("fixloop/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|error| {
+            AdapterError::unavailable("could not build the http client").with_source(error)
+        })
+}
+
+/// The path (with query) of an absolute URL: `http://host:8080/checkout?x=1` → `/checkout?x=1`; `/` when the URL
+/// has none. Never fails; a string without a scheme is returned as is.
+pub(crate) fn url_path(url: &str) -> &str {
+    let Some(scheme_end) = url.find("://") else {
+        return url;
+    };
+    let rest = &url[scheme_end + 3..];
+    match rest.find(['/', '?']) {
+        Some(start) if rest[start..].starts_with('/') => &rest[start..],
+        _ => "/",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_path_keeps_path_and_query_only() {
+        assert_eq!(url_path("http://host:8080/checkout?x=1"), "/checkout?x=1");
+        assert_eq!(url_path("https://host"), "/");
+        assert_eq!(url_path("https://host?x=1"), "/");
+        assert_eq!(url_path("/already/a/path"), "/already/a/path");
+        assert_eq!(url_path("http://é/ü"), "/ü");
+    }
+}

@@ -1,0 +1,47 @@
+//! Deterministic, scriptable fakes of every port, for the server tests, the conformance self-check and the port
+//! contract suites.
+//!
+//! Every fake queues canned answers (used first, in order), falls back to a sensible default when its queue is
+//! empty, can inject failures (one-shot or sticky) and delays (on the tokio clock, so paused-time tests stay
+//! instant), and records every call for assertions.
+//!
+//! | fake | default answer |
+//! | --- | --- |
+//! | [`FakeSignalSource`] | a sticky reading, [`healthy_reading`] until changed |
+//! | [`FakePlanner`] | the core's rule plan for the request |
+//! | [`FakeTestRunner`] | the core's evaluator applied to [`DemoModel`]'s simulated responses |
+//! | [`FakeCopilot`] | the [`GroundedCopilot`](crate::GroundedCopilot)'s answer |
+
+mod copilot;
+mod demo;
+mod planner;
+mod runner;
+mod signal;
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+pub use copilot::FakeCopilot;
+pub use demo::DemoModel;
+pub use planner::FakePlanner;
+pub use runner::{FakeTestRunner, RunnerCall, VerdictFn};
+pub use signal::{FakeSignalSource, erroring_reading, healthy_reading};
+
+use crate::error::{AdapterError, ErrorKind};
+
+/// Locks a fake's script; a poisoned lock (a panicking test thread) still gives the data.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The error a fake returns for an injected failure of `kind`.
+fn injected(kind: ErrorKind) -> AdapterError {
+    AdapterError::new(kind, "fake: injected failure")
+}
+
+/// Waits `delay` on the tokio clock (nothing when zero).
+async fn pause(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}

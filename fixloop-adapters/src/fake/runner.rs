@@ -1,0 +1,215 @@
+//! [`FakeTestRunner`]: scripted test runs with real verdicts from the core's evaluator.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fixloop_contract::{Plan, PlanItem, TestStatus};
+use fixloop_core::{Criteria, RunId, ValidatedPlan};
+use tokio::sync::watch;
+
+use super::{DemoModel, injected, lock, pause};
+use crate::error::{AdapterError, ErrorKind};
+use crate::ports::{ProgressSink, TestProgress, TestRunner};
+
+/// A verdict function: the terminal status and details of one test.
+pub type VerdictFn =
+    Arc<dyn Fn(&PlanItem, &Criteria) -> (TestStatus, Option<String>) + Send + Sync>;
+
+/// One recorded call of [`FakeTestRunner::run`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunnerCall {
+    /// The run id passed.
+    pub run_id: RunId,
+    /// The plan run.
+    pub plan: Plan,
+}
+
+/// A scriptable [`TestRunner`].
+///
+/// A run reports RUNNING for every test (in priority order), waits while the runner is [held](Self::hold), then
+/// reports each test's verdict after the per-test delay. Verdicts come, in order of precedence, from the per-test
+/// table ([`set_result`](Self::set_result)), then from the verdict function, which by default applies the core's
+/// evaluator to [`DemoModel`]'s simulated response.
+pub struct FakeTestRunner {
+    verdict: VerdictFn,
+    model: Arc<DemoModel>,
+    script: Mutex<Script>,
+    held: watch::Sender<bool>,
+}
+
+#[derive(Debug, Default)]
+struct Script {
+    results: HashMap<String, (TestStatus, Option<String>)>,
+    queue: VecDeque<AdapterError>,
+    failure: Option<ErrorKind>,
+    delay: Duration,
+    calls: Vec<RunnerCall>,
+}
+
+impl FakeTestRunner {
+    /// A runner against a healthy [`DemoModel`].
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_model(Arc::new(DemoModel::new()))
+    }
+
+    /// A runner whose verdicts come from `model`'s responses (flip its bug to make checkout fail).
+    #[must_use]
+    pub fn with_model(model: Arc<DemoModel>) -> Self {
+        let simulated = Arc::clone(&model);
+        let verdict: VerdictFn =
+            Arc::new(
+                move |item, criteria| match simulated.respond(&item.target) {
+                    Ok(observation) => {
+                        let verdict = criteria.evaluate(&observation);
+                        let status = if verdict.passed {
+                            TestStatus::Pass
+                        } else {
+                            TestStatus::Fail
+                        };
+                        (status, Some(verdict.explanation))
+                    }
+                    Err(failure) => (TestStatus::Fail, Some(failure)),
+                },
+            );
+        Self {
+            verdict,
+            model,
+            script: Mutex::new(Script::default()),
+            held: watch::Sender::new(false),
+        }
+    }
+
+    /// A runner whose verdicts come from `verdict`.
+    #[must_use]
+    pub fn with_verdict(
+        verdict: impl Fn(&PlanItem, &Criteria) -> (TestStatus, Option<String>) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            verdict: Arc::new(verdict),
+            ..Self::new()
+        }
+    }
+
+    /// The simulated service (meaningful for runners built with [`new`](Self::new) or
+    /// [`with_model`](Self::with_model)).
+    #[must_use]
+    pub fn model(&self) -> &Arc<DemoModel> {
+        &self.model
+    }
+
+    /// Forces the verdict of the test `test_id` (overrides the verdict function).
+    pub fn set_result(&self, test_id: &str, status: TestStatus, details: Option<&str>) {
+        lock(&self.script)
+            .results
+            .insert(test_id.to_owned(), (status, details.map(str::to_owned)));
+    }
+
+    /// Queues a failure of the next run as a whole (before any progress is reported).
+    pub fn push_error(&self, error: AdapterError) {
+        lock(&self.script).queue.push_back(error);
+    }
+
+    /// Makes every run (once the queue is empty) fail with `kind`, or stops failing with `None`.
+    pub fn set_failure(&self, kind: Option<ErrorKind>) {
+        lock(&self.script).failure = kind;
+    }
+
+    /// Delays each test's verdict by `delay` (tokio clock).
+    pub fn set_delay(&self, delay: Duration) {
+        lock(&self.script).delay = delay;
+    }
+
+    /// Holds runs after they report RUNNING, until [`release`](Self::release).
+    pub fn hold(&self) {
+        self.held.send_replace(true);
+    }
+
+    /// Lets held runs (and future ones) report their verdicts.
+    pub fn release(&self) {
+        self.held.send_replace(false);
+    }
+
+    /// Every run so far.
+    #[must_use]
+    pub fn calls(&self) -> Vec<RunnerCall> {
+        lock(&self.script).calls.clone()
+    }
+}
+
+impl Default for FakeTestRunner {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for FakeTestRunner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeTestRunner")
+            .field("model", &self.model)
+            .field("script", &self.script)
+            .field("held", &*self.held.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl TestRunner for FakeTestRunner {
+    async fn run(
+        &self,
+        run_id: &RunId,
+        plan: &ValidatedPlan,
+        progress: ProgressSink,
+    ) -> Result<(), AdapterError> {
+        let (failure, results, delay) = {
+            let mut script = lock(&self.script);
+            script.calls.push(RunnerCall {
+                run_id: run_id.clone(),
+                plan: plan.plan().clone(),
+            });
+            let failure = script
+                .queue
+                .pop_front()
+                .or_else(|| script.failure.map(injected));
+            (failure, script.results.clone(), script.delay)
+        };
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        for (item, _) in plan.tests() {
+            send(&progress, &item.test_id, TestStatus::Running, None).await?;
+        }
+        let mut held = self.held.subscribe();
+        held.wait_for(|held| !held)
+            .await
+            .map_err(|_| AdapterError::unavailable("fake: runner dropped while held"))?;
+        for (item, criteria) in plan.tests() {
+            pause(delay).await;
+            let (status, details) = match results.get(&item.test_id) {
+                Some(result) => result.clone(),
+                None => (self.verdict)(item, criteria),
+            };
+            send(&progress, &item.test_id, status, details).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn send(
+    progress: &ProgressSink,
+    test_id: &str,
+    status: TestStatus,
+    details: Option<String>,
+) -> Result<(), AdapterError> {
+    progress
+        .send(TestProgress {
+            test_id: test_id.to_owned(),
+            status,
+            details,
+        })
+        .await
+        .map_err(|_| AdapterError::unavailable("progress receiver closed"))
+}

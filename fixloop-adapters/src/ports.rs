@@ -1,0 +1,142 @@
+//! The ports of FixLoop: the traits the server's driver calls to read signals, get a plan, run tests and answer
+//! copilot questions, with the small request and response structs next to them.
+//!
+//! Ports are held as `Arc<dyn Port>`: they are written with `#[async_trait]` (boxed `Send` futures), take `&self`,
+//! and have `Send + Sync + fmt::Debug` as supertraits. Every implementation makes one attempt per call; retries,
+//! backoff and deadlines are the core's policy.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fixloop_contract::chrono::{DateTime, Utc};
+use fixloop_contract::{IncidentCard, Link, Plan, SystemStatus, TestRun, TestStatus};
+use fixloop_core::engine::IncidentContext;
+use fixloop_core::validate::Violation;
+use fixloop_core::{PlanContext, PlanId, RunId, ValidatedPlan};
+
+use crate::error::AdapterError;
+
+/// Signals of the watched service over a window.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SignalReading {
+    /// Error ratio in `[0, 1]`; `None` when there were no requests in the window.
+    pub error_rate: Option<f64>,
+    /// 95th percentile latency in milliseconds; `None` when there were no requests in the window.
+    pub p95_latency_ms: Option<f64>,
+    /// Requests observed in the window, excluding FixLoop's own validation traffic.
+    pub requests: u64,
+    /// The most frequent error signature, for example `"POST /checkout -> 500 payment provider timeout"`.
+    pub top_error: Option<String>,
+    /// Links to the telemetry the reading came from.
+    pub evidence_links: Vec<Link>,
+}
+
+/// Reads the error rate, latency, top error and evidence of the watched service.
+#[async_trait]
+pub trait SignalSource: Send + Sync + fmt::Debug {
+    /// Reads the service's signals over the trailing `window` (one attempt, bounded by the adapter's timeout).
+    ///
+    /// # Errors
+    ///
+    /// An [`AdapterError`] whose [`kind`](AdapterError::kind) says how the read failed.
+    async fn read(&self, window: Duration) -> Result<SignalReading, AdapterError>;
+}
+
+/// What a planner is asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanRequest {
+    /// Incident id, service, base URL, signal at detection and title.
+    pub context: PlanContext,
+    /// Top error and evidence links gathered for the incident.
+    pub incident: IncidentContext,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// The validator's violations of the previous attempt; empty on attempt 1.
+    pub previous_violations: Vec<Violation>,
+    /// Id the plan must carry.
+    pub plan_id: PlanId,
+    /// Time of the request, used as the plan's `generated_at`.
+    pub now: DateTime<Utc>,
+}
+
+/// Proposes a Recovery Validation Plan for an incident.
+#[async_trait]
+pub trait Planner: Send + Sync + fmt::Debug {
+    /// Proposes a CANDIDATE plan (the core validates it; never trust it).
+    ///
+    /// # Errors
+    ///
+    /// An [`AdapterError`] when no candidate could be produced.
+    async fn propose(&self, request: &PlanRequest) -> Result<Plan, AdapterError>;
+}
+
+/// One status change of one test of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestProgress {
+    /// The plan item's `test_id`.
+    pub test_id: String,
+    /// The new status.
+    pub status: TestStatus,
+    /// One line explaining a verdict (the evaluator's explanation), `None` while running.
+    pub details: Option<String>,
+}
+
+/// Where a runner reports progress; the driver turns each into an engine input.
+pub type ProgressSink = tokio::sync::mpsc::Sender<TestProgress>;
+
+/// Runs the tests of a validated plan.
+#[async_trait]
+pub trait TestRunner: Send + Sync + fmt::Debug {
+    /// Runs every test of the plan; reports RUNNING then PASS/FAIL per test through `progress`; returns when all
+    /// are done.
+    ///
+    /// # Errors
+    ///
+    /// An [`AdapterError`] when the run as a whole could not be carried out (a test that fails is not an error).
+    async fn run(
+        &self,
+        run_id: &RunId,
+        plan: &ValidatedPlan,
+        progress: ProgressSink,
+    ) -> Result<(), AdapterError>;
+}
+
+/// What the copilot may know: a snapshot of the state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopilotState {
+    /// The system status.
+    pub status: SystemStatus,
+    /// The open incident, if any.
+    pub incident: Option<IncidentCard>,
+    /// The latest run of the incident, if any.
+    pub run: Option<TestRun>,
+    /// Why the status is VALIDATING and not RECOVERED, if known.
+    pub recovery_blocker: Option<String>,
+    /// Absolute URL of the current run (`GET /api/tests/runs/{id}`), for citations.
+    pub run_url: Option<String>,
+}
+
+/// The copilot's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopilotReply {
+    /// The answer, in plain text.
+    pub answer: String,
+    /// Links backing the answer; each URL appears in the state the copilot was given.
+    pub citations: Vec<Link>,
+}
+
+/// Answers operators' questions about the incident.
+#[async_trait]
+pub trait Copilot: Send + Sync + fmt::Debug {
+    /// Answers `question` from `state`.
+    ///
+    /// # Errors
+    ///
+    /// An [`AdapterError`] when no answer could be produced.
+    async fn answer(
+        &self,
+        question: &str,
+        state: &CopilotState,
+    ) -> Result<CopilotReply, AdapterError>;
+}

@@ -1,0 +1,359 @@
+//! The fakes: every port contract suite against its fake, plus the scripting API (queues, sticky failures,
+//! delays on the tokio clock, holds, recorded calls).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fixloop_adapters::fake::{
+    DemoModel, FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner, erroring_reading,
+    healthy_reading,
+};
+use fixloop_adapters::{
+    AdapterError, Copilot, CopilotReply, ErrorKind, Planner, SignalSource, TestRunner,
+};
+use fixloop_contract::{Link, TestStatus};
+use fixloop_core::RunId;
+use tokio::sync::mpsc;
+
+use crate::contract::copilot::{self, NothingToArrange, states};
+use crate::contract::planner::{self, PlannerBehaviour, PlannerScenario};
+use crate::contract::signal_source::{self, SignalScenario, Traffic};
+use crate::contract::test_runner::{
+    self, RunnerScenario, ServiceBehaviour, run_and_collect, validated_rule_plan,
+};
+use crate::contract::{bounded, plan_request};
+
+const BASE_URL: &str = "http://127.0.0.1:8080";
+
+struct SignalFakeScenario(Arc<FakeSignalSource>);
+
+#[async_trait]
+impl SignalScenario for SignalFakeScenario {
+    async fn arrange(&self, traffic: Traffic) {
+        match traffic {
+            Traffic::Healthy => self.0.set_reading(healthy_reading()),
+            Traffic::Erroring => self.0.set_reading(erroring_reading()),
+            Traffic::Slow => self.0.set_failure(Some(ErrorKind::Timeout)),
+            Traffic::Down => self.0.set_failure(Some(ErrorKind::Unavailable)),
+        }
+    }
+}
+
+struct PlannerFakeScenario(Arc<FakePlanner>);
+
+#[async_trait]
+impl PlannerScenario for PlannerFakeScenario {
+    async fn arrange(&self, behaviour: PlannerBehaviour) -> bool {
+        let kind = match behaviour {
+            PlannerBehaviour::Valid => None,
+            PlannerBehaviour::Unauthorized => Some(ErrorKind::Unauthorized),
+            PlannerBehaviour::RateLimited(retry_after) => {
+                self.0.push_error(AdapterError::rate_limited(retry_after));
+                return true;
+            }
+            PlannerBehaviour::Malformed => Some(ErrorKind::InvalidResponse),
+            PlannerBehaviour::Down => Some(ErrorKind::Unavailable),
+            PlannerBehaviour::Slow => Some(ErrorKind::Timeout),
+        };
+        self.0.set_failure(kind);
+        true
+    }
+}
+
+struct RunnerFakeScenario(Arc<FakeTestRunner>);
+
+#[async_trait]
+impl RunnerScenario for RunnerFakeScenario {
+    async fn arrange(&self, behaviour: ServiceBehaviour) -> String {
+        let model = self.0.model();
+        model.set_bug(behaviour == ServiceBehaviour::CheckoutBroken);
+        model.set_down(behaviour == ServiceBehaviour::Unreachable);
+        BASE_URL.to_owned()
+    }
+}
+
+#[tokio::test]
+async fn fake_signal_source_meets_the_signal_source_contract() {
+    signal_source::check_all(|| async {
+        let fake = Arc::new(FakeSignalSource::new());
+        let source: Arc<dyn SignalSource> = fake.clone();
+        let scenario: Box<dyn SignalScenario> = Box::new(SignalFakeScenario(fake));
+        (source, scenario)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fake_planner_meets_the_planner_contract() {
+    planner::check_all(|| async {
+        let fake = Arc::new(FakePlanner::new());
+        let planner: Arc<dyn Planner> = fake.clone();
+        let scenario: Box<dyn PlannerScenario> = Box::new(PlannerFakeScenario(fake));
+        (planner, scenario)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fake_test_runner_meets_the_test_runner_contract() {
+    test_runner::check_all(|| async {
+        let fake = Arc::new(FakeTestRunner::new());
+        let runner: Arc<dyn TestRunner> = fake.clone();
+        let scenario: Box<dyn RunnerScenario> = Box::new(RunnerFakeScenario(fake));
+        (runner, scenario)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fake_copilot_meets_the_copilot_contract() {
+    copilot::check_all(|| async {
+        let copilot: Arc<dyn Copilot> = Arc::new(FakeCopilot::new());
+        let scenario: Box<dyn copilot::CopilotScenario> = Box::new(NothingToArrange);
+        (copilot, scenario)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn signal_source_serves_the_queue_first_then_the_sticky_reading_and_records_windows() {
+    let fake = FakeSignalSource::new();
+    fake.push_reading(erroring_reading());
+    fake.push_error(AdapterError::unauthorized("bad key"));
+    let first = fake
+        .read(Duration::from_secs(60))
+        .await
+        .expect("queued reading");
+    assert_eq!(first, erroring_reading());
+    let second = fake
+        .read(Duration::from_secs(120))
+        .await
+        .expect_err("queued error");
+    assert_eq!(second.kind(), ErrorKind::Unauthorized);
+    let third = fake
+        .read(Duration::from_secs(180))
+        .await
+        .expect("sticky reading");
+    assert_eq!(third, healthy_reading());
+    fake.set_failure(Some(ErrorKind::Unavailable));
+    assert_eq!(
+        fake.read(Duration::from_secs(1))
+            .await
+            .expect_err("sticky failure")
+            .kind(),
+        ErrorKind::Unavailable
+    );
+    fake.set_failure(None);
+    assert!(fake.read(Duration::from_secs(1)).await.is_ok());
+    assert_eq!(
+        fake.calls(),
+        [60, 120, 180, 1, 1].map(Duration::from_secs).to_vec()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn delays_run_on_the_tokio_clock() {
+    let fake = FakeSignalSource::new();
+    fake.set_delay(Duration::from_secs(30));
+    let started = tokio::time::Instant::now();
+    let read = fake.read(Duration::from_secs(60));
+    tokio::pin!(read);
+    // Not ready before the delay has elapsed on the (paused) clock.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(29), &mut read)
+            .await
+            .is_err(),
+        "the read must wait for its delay"
+    );
+    let reading = tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .expect("ready after the delay")
+        .expect("a reading");
+    assert_eq!(reading, healthy_reading());
+    assert!(started.elapsed() >= Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn planner_returns_queued_plans_verbatim_and_records_requests() {
+    let fake = FakePlanner::new();
+    let mut invalid = fixloop_core::rule_plan(
+        &plan_request(BASE_URL).context,
+        fixloop_core::PlanId::new("plan-x"),
+        crate::contract::fixed_now(),
+    );
+    invalid.items.truncate(2);
+    fake.push_plan(invalid.clone());
+    let mut request = plan_request(BASE_URL);
+    assert_eq!(fake.propose(&request).await.expect("queued plan"), invalid);
+    request.attempt = 2;
+    let plan = fake.propose(&request).await.expect("rule plan");
+    assert_eq!(plan.items.len(), 5);
+    let calls = fake.calls();
+    assert_eq!(
+        calls.iter().map(|call| call.attempt).collect::<Vec<_>>(),
+        [1, 2]
+    );
+}
+
+#[tokio::test]
+async fn runner_table_overrides_the_model_and_calls_are_recorded() {
+    let fake = FakeTestRunner::new();
+    fake.set_result("t3-health", TestStatus::Fail, Some("forced"));
+    let plan = validated_rule_plan(BASE_URL);
+    let reports = run_and_collect(&fake, &RunId::new("run-7"), &plan).await;
+    let health = reports["t3-health"].last().expect("a verdict");
+    assert_eq!(
+        (health.status, health.details.as_deref()),
+        (TestStatus::Fail, Some("forced"))
+    );
+    let checkout = reports["t1-checkout-valid"].last().expect("a verdict");
+    assert_eq!(checkout.status, TestStatus::Pass, "{checkout:?}");
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].run_id, RunId::new("run-7"));
+    assert_eq!(&calls[0].plan, plan.plan());
+}
+
+#[tokio::test]
+async fn runner_with_a_verdict_function_uses_it() {
+    let fake = FakeTestRunner::with_verdict(|item, _| {
+        (
+            TestStatus::Fail,
+            Some(format!("scripted failure of {}", item.test_id)),
+        )
+    });
+    let plan = validated_rule_plan(BASE_URL);
+    let reports = run_and_collect(&fake, &RunId::new("run-8"), &plan).await;
+    let verdict = reports["t4-catalog"].last().expect("a verdict");
+    assert_eq!(
+        verdict.details.as_deref(),
+        Some("scripted failure of t4-catalog")
+    );
+}
+
+#[tokio::test]
+async fn held_runner_reports_running_and_waits_for_release() {
+    let fake = Arc::new(FakeTestRunner::new());
+    fake.hold();
+    let plan = validated_rule_plan(BASE_URL);
+    let (sender, mut receiver) = mpsc::channel(16);
+    let run = tokio::spawn({
+        let fake = Arc::clone(&fake);
+        let plan = plan.clone();
+        async move { fake.run(&RunId::new("run-9"), &plan, sender).await }
+    });
+    for _ in 0..5 {
+        let progress = bounded("running report", receiver.recv())
+            .await
+            .expect("a report");
+        assert_eq!(progress.status, TestStatus::Running);
+    }
+    // While held, no verdict arrives: the runner is parked on the hold, not racing.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), receiver.recv())
+            .await
+            .is_err(),
+        "no verdict while held"
+    );
+    fake.release();
+    for _ in 0..5 {
+        let progress = bounded("verdict", receiver.recv())
+            .await
+            .expect("a verdict");
+        assert_eq!(progress.status, TestStatus::Pass, "{progress:?}");
+    }
+    bounded("run", run)
+        .await
+        .expect("no panic")
+        .expect("the run succeeds");
+}
+
+#[tokio::test]
+async fn runner_failure_is_returned_before_any_progress() {
+    let fake = FakeTestRunner::new();
+    fake.push_error(AdapterError::unavailable("runner offline"));
+    let plan = validated_rule_plan(BASE_URL);
+    let (sender, mut receiver) = mpsc::channel(16);
+    let error = fake
+        .run(&RunId::new("run-10"), &plan, sender)
+        .await
+        .expect_err("injected failure");
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
+    assert!(receiver.recv().await.is_none(), "no progress was reported");
+}
+
+#[tokio::test]
+async fn demo_model_follows_a_shared_bug_flag() {
+    let flag = Arc::new(AtomicBool::new(false));
+    let fake = FakeTestRunner::with_model(Arc::new(DemoModel::with_bug_flag(Arc::clone(&flag))));
+    let plan = validated_rule_plan(BASE_URL);
+    let reports = run_and_collect(&fake, &RunId::new("run-11"), &plan).await;
+    assert_eq!(
+        reports["t1-checkout-valid"].last().map(|p| p.status),
+        Some(TestStatus::Pass)
+    );
+    flag.store(true, Ordering::SeqCst);
+    let reports = run_and_collect(&fake, &RunId::new("run-12"), &plan).await;
+    let checkout = reports["t1-checkout-valid"].last().expect("a verdict");
+    assert_eq!(checkout.status, TestStatus::Fail);
+    assert!(
+        checkout
+            .details
+            .as_deref()
+            .is_some_and(|d| d.contains("500")),
+        "{checkout:?}"
+    );
+    let invalid = reports["t2-checkout-invalid"].last().expect("a verdict");
+    assert_eq!(
+        invalid.status,
+        TestStatus::Fail,
+        "like the demo service, the bug fails every checkout: {invalid:?}"
+    );
+    flag.store(false, Ordering::SeqCst);
+    let reports = run_and_collect(&fake, &RunId::new("run-13"), &plan).await;
+    assert_eq!(
+        reports["t2-checkout-invalid"].last().map(|p| p.status),
+        Some(TestStatus::Pass),
+        "the negative test gets its 422 again"
+    );
+}
+
+#[tokio::test]
+async fn copilot_serves_scripted_replies_then_grounded_answers() {
+    let fake = FakeCopilot::new();
+    let scripted = CopilotReply {
+        answer: "scripted".to_owned(),
+        citations: vec![Link {
+            label: "x".to_owned(),
+            url: "http://x.invalid".to_owned(),
+        }],
+    };
+    fake.push_reply(scripted.clone());
+    fake.push_error(AdapterError::rate_limited(None));
+    let (_, state) = states().remove(2);
+    assert_eq!(fake.answer("q1", &state).await.expect("scripted"), scripted);
+    assert!(matches!(
+        fake.answer("q2", &state)
+            .await
+            .expect_err("queued error")
+            .kind(),
+        ErrorKind::RateLimited { retry_after: None }
+    ));
+    let grounded = fake
+        .answer("What caused this?", &state)
+        .await
+        .expect("grounded");
+    assert!(
+        grounded.answer.contains("POST /checkout"),
+        "{}",
+        grounded.answer
+    );
+    let questions: Vec<String> = fake
+        .calls()
+        .into_iter()
+        .map(|(question, _)| question)
+        .collect();
+    assert_eq!(questions, ["q1", "q2", "What caused this?"]);
+}

@@ -1,0 +1,12 @@
+//! Integration tests of fixloop-adapters: the shared port contract suites (run against the fakes and the real
+//! adapters on stub servers) and per-adapter wiremock tests of the vendor adapters.
+
+mod contract;
+mod datadog;
+mod embedded;
+mod fakes;
+mod http_runner;
+mod minimax;
+mod prometheus;
+mod scrape;
+mod testsprite;

@@ -1,0 +1,412 @@
+//! Prometheus signal source against a wiremock stub of `GET /api/v1/query` (the PromQL it sends, vector, scalar,
+//! empty and `"NaN"` answers, `status: "error"` bodies, HTTP 401/403/429/500, timeout, malformed and empty bodies),
+//! and the Alertmanager webhook (version "4") parser.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fixloop_adapters::prometheus::{
+    PrometheusConfig, PrometheusSignalSource, parse_alertmanager, queries,
+};
+use fixloop_adapters::{ErrorKind, Secret, SignalSource};
+use fixloop_core::engine::Input;
+use serde_json::{Value, json};
+use wiremock::matchers::{any, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::contract::signal_source::{self, SignalScenario, Traffic};
+
+const WINDOW: Duration = Duration::from_secs(300);
+const TOKEN: &str = "prom-bearer-secret";
+
+fn config(server: &MockServer) -> PrometheusConfig {
+    PrometheusConfig {
+        timeout: Duration::from_millis(500),
+        selector: "job=\"demo\"".to_owned(),
+        bearer: Some(Secret::new(TOKEN)),
+        ..PrometheusConfig::new(server.uri())
+    }
+}
+
+fn vector(samples: Value) -> Value {
+    json!({"status": "success", "data": {"resultType": "vector", "result": samples}})
+}
+
+fn scalar_sample(value: &str) -> Value {
+    json!([{"metric": {}, "value": [1_435_781_451.781, value]}])
+}
+
+async fn mount(server: &MockServer, query: &str, body: Value) {
+    Mock::given(method("GET"))
+        .and(path("/api/v1/query"))
+        .and(query_param("query", query))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn reads_the_demo_service_signals_with_promql() {
+    let server = MockServer::start().await;
+    let q = queries("job=\"demo\"", WINDOW);
+    assert_eq!(
+        q.error_ratio,
+        "(sum(rate(demo_http_requests_total{source=\"user\",status=~\"5..\",job=\"demo\"}[5m])) or vector(0)) / sum(rate(demo_http_requests_total{source=\"user\",job=\"demo\"}[5m]))"
+    );
+    assert_eq!(
+        q.top_error,
+        "topk(1, sum by (route,method,status,error) (increase(demo_http_errors_total{job=\"demo\"}[5m])))"
+    );
+    mount(&server, &q.error_ratio, vector(scalar_sample("0.05"))).await;
+    mount(&server, &q.p95_ms, vector(scalar_sample("812.5"))).await;
+    mount(&server, &q.requests, vector(scalar_sample("120.0000001"))).await;
+    mount(
+        &server,
+        &q.top_error,
+        vector(json!([{"metric": {"route": "/checkout", "method": "POST", "status": "500", "error": "payment provider timeout"},
+                       "value": [1_435_781_451.781, "6"]}])),
+    )
+    .await;
+    let reading = PrometheusSignalSource::new(config(&server), reqwest::Client::new())
+        .read(WINDOW)
+        .await
+        .unwrap();
+    assert_eq!(reading.requests, 120);
+    assert_eq!(reading.error_rate, Some(0.05));
+    assert_eq!(reading.p95_latency_ms, Some(812.5));
+    assert_eq!(
+        reading.top_error.as_deref(),
+        Some("POST /checkout -> 500 payment provider timeout")
+    );
+    assert_eq!(reading.evidence_links.len(), 2);
+    let graph = &reading.evidence_links[0].url;
+    assert!(
+        graph.starts_with(&format!("{}/graph?g0.expr=", server.uri())),
+        "{graph}"
+    );
+    assert!(graph.contains("g0.range_input=5m"), "{graph}");
+}
+
+#[tokio::test]
+async fn empty_vectors_and_nan_mean_no_data() {
+    let server = MockServer::start().await;
+    let q = queries("job=\"demo\"", Duration::from_secs(10));
+    assert!(q.requests.ends_with("[10s]))"), "{}", q.requests);
+    mount(&server, &q.error_ratio, vector(json!([]))).await;
+    mount(&server, &q.p95_ms, vector(scalar_sample("NaN"))).await;
+    mount(&server, &q.requests, vector(json!([]))).await;
+    mount(&server, &q.top_error, vector(json!([]))).await;
+    let reading = PrometheusSignalSource::new(config(&server), reqwest::Client::new())
+        .read(Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(reading.requests, 0);
+    assert_eq!(reading.error_rate, None);
+    assert_eq!(reading.p95_latency_ms, None);
+    assert_eq!(reading.top_error, None);
+}
+
+#[tokio::test]
+async fn traffic_with_nan_latency_and_a_scalar_result() {
+    let server = MockServer::start().await;
+    let q = queries("job=\"demo\"", WINDOW);
+    mount(
+        &server,
+        &q.error_ratio,
+        json!({"status": "success", "data": {"resultType": "scalar", "result": [1.0, "0"]}}),
+    )
+    .await;
+    mount(&server, &q.p95_ms, vector(scalar_sample("+Inf"))).await;
+    mount(&server, &q.requests, vector(scalar_sample("30"))).await;
+    mount(
+        &server,
+        &q.top_error,
+        vector(json!([{"metric": {"route": "/x"}, "value": [1.0, "0"]}])),
+    )
+    .await;
+    let reading = PrometheusSignalSource::new(config(&server), reqwest::Client::new())
+        .read(WINDOW)
+        .await
+        .unwrap();
+    assert_eq!(reading.requests, 30);
+    assert_eq!(reading.error_rate, Some(0.0));
+    assert_eq!(reading.p95_latency_ms, None, "+Inf is no latency");
+    assert_eq!(reading.top_error, None, "a zero count is no error");
+}
+
+async fn failing_read(response: ResponseTemplate) -> (ErrorKind, String) {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    let error = PrometheusSignalSource::new(config(&server), reqwest::Client::new())
+        .read(WINDOW)
+        .await
+        .unwrap_err();
+    (error.kind(), error.to_string())
+}
+
+#[tokio::test]
+async fn failures_are_classified() {
+    let (kind, message) = failing_read(
+        ResponseTemplate::new(400)
+            .set_body_json(json!({"status": "error", "errorType": "bad_data",
+        "error": "invalid parameter \"query\": 1:14: parse error: unexpected \"}\""})),
+    )
+    .await;
+    assert_eq!(kind, ErrorKind::InvalidResponse);
+    assert!(
+        message.contains("bad_data") && message.contains("parse error"),
+        "{message}"
+    );
+    assert_eq!(
+        failing_read(
+            ResponseTemplate::new(422)
+                .set_body_json(json!({"status": "error", "errorType": "execution", "error": "x"}))
+        )
+        .await
+        .0,
+        ErrorKind::InvalidResponse
+    );
+    assert_eq!(
+        failing_read(ResponseTemplate::new(503).set_body_json(
+            json!({"status": "error", "errorType": "timeout", "error": "query timed out"})
+        ))
+        .await
+        .0,
+        ErrorKind::Timeout
+    );
+    assert_eq!(
+        failing_read(
+            ResponseTemplate::new(500)
+                .set_body_json(json!({"status": "error", "errorType": "internal", "error": "x"}))
+        )
+        .await
+        .0,
+        ErrorKind::Unavailable
+    );
+    assert_eq!(
+        failing_read(ResponseTemplate::new(500)).await.0,
+        ErrorKind::Unavailable
+    );
+    assert_eq!(
+        failing_read(ResponseTemplate::new(401)).await.0,
+        ErrorKind::Unauthorized
+    );
+    assert_eq!(
+        failing_read(ResponseTemplate::new(403)).await.0,
+        ErrorKind::Unauthorized
+    );
+    assert_eq!(
+        failing_read(ResponseTemplate::new(429).insert_header("retry-after", "3"))
+            .await
+            .0,
+        ErrorKind::RateLimited {
+            retry_after: Some(Duration::from_secs(3))
+        }
+    );
+    assert_eq!(
+        failing_read(ResponseTemplate::new(429)).await.0,
+        ErrorKind::RateLimited { retry_after: None }
+    );
+    assert_eq!(
+        failing_read(
+            ResponseTemplate::new(200)
+                .set_body_json(vector(json!([])))
+                .set_delay(Duration::from_secs(3))
+        )
+        .await
+        .0,
+        ErrorKind::Timeout
+    );
+    assert_eq!(
+        failing_read(ResponseTemplate::new(200).set_body_string("{\"status\":"))
+            .await
+            .0,
+        ErrorKind::InvalidResponse
+    );
+    assert_eq!(
+        failing_read(ResponseTemplate::new(200)).await.0,
+        ErrorKind::InvalidResponse
+    );
+    assert_eq!(
+        failing_read(ResponseTemplate::new(200).set_body_json(
+            json!({"status": "success", "data": {"resultType": "matrix", "result": []}})
+        ))
+        .await
+        .0,
+        ErrorKind::InvalidResponse
+    );
+    assert_eq!(
+        failing_read(
+            ResponseTemplate::new(200)
+                .set_body_json(vector(json!([{"metric": {}, "value": "oops"}])))
+        )
+        .await
+        .0,
+        ErrorKind::InvalidResponse
+    );
+}
+
+const ALERTMANAGER: &str = r#"{
+  "version": "4",
+  "groupKey": "{}:{alertname=\"HighErrorRate\"}",
+  "truncatedAlerts": 0,
+  "status": "firing",
+  "receiver": "fixloop",
+  "groupLabels": {"alertname": "HighErrorRate"},
+  "commonLabels": {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical"},
+  "commonAnnotations": {"summary": "5xx ratio above 5% on checkout"},
+  "externalURL": "http://alertmanager.example:9093",
+  "alerts": [{
+    "status": "firing",
+    "labels": {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical", "instance": "api-1:9090"},
+    "annotations": {"summary": "5xx ratio above 5% on checkout", "runbook_url": "https://runbooks.example/high-error-rate"},
+    "startsAt": "2024-05-20T10:15:30.123Z",
+    "endsAt": "0001-01-01T00:00:00Z",
+    "generatorURL": "http://prometheus.example:9090/graph?g0.expr=...&g0.tab=1",
+    "fingerprint": "b3c1e0a6f5d4c2a1"
+  }, {
+    "status": "resolved",
+    "labels": {"alertname": "SlowCheckout"},
+    "annotations": {},
+    "startsAt": "2024-05-20T10:00:00Z",
+    "endsAt": "2024-05-20T10:14:00Z",
+    "generatorURL": "",
+    "fingerprint": "00000000000000aa"
+  }]
+}"#;
+
+#[test]
+fn alertmanager_alerts_become_fired_and_resolved_inputs() {
+    let alerts = parse_alertmanager(ALERTMANAGER.as_bytes()).unwrap();
+    assert_eq!(alerts.len(), 2);
+    let fired = &alerts[0];
+    assert!(fired.firing);
+    assert_eq!(fired.alert.source, "alertmanager");
+    assert_eq!(fired.alert.dedupe_key, "b3c1e0a6f5d4c2a1");
+    assert_eq!(fired.alert.title, "5xx ratio above 5% on checkout");
+    assert_eq!(fired.alert.monitor_id.as_deref(), Some("HighErrorRate"));
+    assert_eq!(
+        fired.starts_at.map(|at| at.timestamp()),
+        Some(1_716_200_130)
+    );
+    assert_eq!(fired.to_input(), Input::AlertFired(fired.alert.clone()));
+    let resolved = &alerts[1];
+    assert!(!resolved.firing);
+    assert_eq!(
+        resolved.alert.title, "5xx ratio above 5% on checkout",
+        "falls back to the common summary"
+    );
+    assert_eq!(resolved.generator_url, None);
+    assert_eq!(
+        resolved.to_input(),
+        Input::AlertResolved {
+            dedupe_key: "00000000000000aa".to_owned()
+        }
+    );
+}
+
+#[test]
+fn alertmanager_rejects_other_versions_and_garbage() {
+    let v3 = ALERTMANAGER.replace("\"version\": \"4\"", "\"version\": \"3\"");
+    let bad_status = ALERTMANAGER.replace("\"status\": \"resolved\"", "\"status\": \"pending\"");
+    for body in [
+        v3.as_bytes(),
+        bad_status.as_bytes(),
+        b"",
+        b"null",
+        b"{\"version\": 4}",
+    ] {
+        let error = parse_alertmanager(body).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+    }
+    let no_fingerprint = ALERTMANAGER.replace(
+        "\"fingerprint\": \"b3c1e0a6f5d4c2a1\"",
+        "\"fingerprint\": \"\"",
+    );
+    let alerts = parse_alertmanager(no_fingerprint.as_bytes()).unwrap();
+    assert_eq!(
+        alerts[0].alert.dedupe_key,
+        "{}:{alertname=\"HighErrorRate\"}:HighErrorRate"
+    );
+}
+
+#[test]
+fn debug_output_never_shows_the_token() {
+    let config = PrometheusConfig {
+        bearer: Some(Secret::new(TOKEN)),
+        ..PrometheusConfig::new("http://p:9090")
+    };
+    let source = PrometheusSignalSource::new(config.clone(), reqwest::Client::new());
+    for debug in [format!("{config:?}"), format!("{source:?}")] {
+        assert!(!debug.contains(TOKEN), "{debug}");
+    }
+}
+
+/// The stub Prometheus behind a signal source, arranged per contract case.
+struct PrometheusScenario {
+    server: MockServer,
+}
+
+#[async_trait::async_trait]
+impl SignalScenario for PrometheusScenario {
+    async fn arrange(&self, traffic: Traffic) {
+        self.server.reset().await;
+        let ratio = match traffic {
+            Traffic::Healthy => "0.004",
+            Traffic::Erroring => "0.3",
+            Traffic::Slow => {
+                Mock::given(any())
+                    .respond_with(
+                        ResponseTemplate::new(200)
+                            .set_body_json(vector(json!([])))
+                            .set_delay(Duration::from_secs(3)),
+                    )
+                    .mount(&self.server)
+                    .await;
+                return;
+            }
+            Traffic::Down => {
+                Mock::given(any())
+                    .respond_with(ResponseTemplate::new(502))
+                    .mount(&self.server)
+                    .await;
+                return;
+            }
+        };
+        let q = queries("job=\"demo\"", signal_source::WINDOW);
+        for (query, body) in [
+            (q.error_ratio, vector(scalar_sample(ratio))),
+            (q.p95_ms, vector(scalar_sample("95.5"))),
+            (q.requests, vector(scalar_sample("250"))),
+            (q.top_error, vector(json!([]))),
+        ] {
+            Mock::given(method("GET"))
+                .and(path("/api/v1/query"))
+                .and(query_param("query", query.as_str()))
+                .respond_with(ResponseTemplate::new(200).set_body_json(body))
+                .mount(&self.server)
+                .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn prometheus_signal_source_meets_the_signal_source_contract() {
+    signal_source::check_all(|| async {
+        let server = MockServer::start().await;
+        let source: Arc<dyn SignalSource> = Arc::new(PrometheusSignalSource::new(
+            config(&server),
+            reqwest::Client::new(),
+        ));
+        (
+            source,
+            Box::new(PrometheusScenario { server }) as Box<dyn SignalScenario>,
+        )
+    })
+    .await;
+}
