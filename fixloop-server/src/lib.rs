@@ -1,2 +1,42 @@
-//! The reference FixLoop server (to be built): the axum router of the contract, the driver that owns the core,
-//! the demo service it watches, and the `fixloop` binary.
+//! The reference FixLoop server: the axum router of the contract, the driver that owns the core, the demo service
+//! it watches, and the library behind the `fixloop` binary.
+//!
+//! - [`api::router`] serves the seven REST operations and `GET /ws` of `openapi.yaml`, the alert webhooks,
+//!   `GET /openapi.json`, `GET /healthz` and `GET /metrics`; its handlers only talk to the driver.
+//! - [`driver::Driver`] is the one task that owns the sans-IO [`fixloop_core::engine::Engine`]: it feeds inputs,
+//!   drains effects, runs port calls in a `JoinSet` and publishes WebSocket events through the [`ws::Hub`].
+//! - [`demo_app`] is the service the demo watches (a shop with a bug switch and Prometheus metrics).
+//! - [`app`] starts and stops all of it in-process: [`start_demo`], [`start_serve`], [`start_demo_app`].
+//! - [`config::Config`] reads the environment (pure, validated, secrets redacted).
+//!
+//! What this crate deliberately does not do: it makes no decision about incidents (the core does), holds no vendor
+//! protocol (the adapters do), and reads no environment variable outside `main`.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), fixloop_server::StartError> {
+//! let demo = fixloop_server::start_demo(fixloop_server::DemoOptions::ephemeral()).await?;
+//! println!("dashboard backend at {}, demo service at {}", demo.orchestrator_url, demo.demo_url);
+//! demo.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod adapters;
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod demo_app;
+pub mod driver;
+pub mod error;
+pub mod metrics;
+pub mod wire;
+pub mod ws;
+
+pub use api::{ApiSettings, AppState, router};
+pub use app::{
+    DemoOptions, Mode, RunningDemo, RunningDemoApp, RunningServer, ServeOptions, StartError,
+    start_demo, start_demo_app, start_serve,
+};
+pub use config::{Config, ConfigError};
+pub use driver::{Driver, DriverConfig, DriverHandle, Ports};
+pub use error::ApiError;

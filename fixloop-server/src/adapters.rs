@@ -1,0 +1,264 @@
+//! Builds the ports from the configuration: a vendor adapter when its keys are set, else the embedded default.
+//!
+//! | port | vendor (when set) | embedded default |
+//! | --- | --- | --- |
+//! | signals | `FIXLOOP_PROMETHEUS_URL` → Prometheus; `DD_API_KEY` + `DD_APP_KEY` → Datadog | scrape of the service's `/metrics` |
+//! | planner | `MINIMAX_API_KEY` → MiniMax (the rule planner stays the fallback) | rule planner |
+//! | runner | `TESTSPRITE_MCP_URL` or `TESTSPRITE_API_KEY` → TestSprite MCP | built-in HTTP runner |
+//! | copilot | `MINIMAX_API_KEY` → MiniMax | grounded copilot (answers from the state alone) |
+
+use std::fmt;
+use std::sync::Arc;
+
+use fixloop_adapters::datadog::{DatadogConfig, DatadogSignalSource};
+use fixloop_adapters::minimax::{MiniMaxConfig, MiniMaxCopilot, MiniMaxPlanner};
+use fixloop_adapters::prometheus::{PrometheusConfig, PrometheusSignalSource};
+use fixloop_adapters::testsprite::{TestSpriteConfig, TestSpriteRunner};
+use fixloop_adapters::{
+    GroundedCopilot, HttpTestRunner, HttpTestRunnerConfig, RulePlanner, ScrapeConfig,
+    ScrapeSignalSource,
+};
+
+use crate::config::Config;
+use crate::driver::Ports;
+
+/// Which implementation each port got, for the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortChoice {
+    /// The signal source.
+    pub signals: String,
+    /// The planner.
+    pub planner: String,
+    /// The test runner.
+    pub runner: String,
+    /// The copilot.
+    pub copilot: String,
+    /// Settings that were given but do not select an adapter, explained.
+    pub notes: Vec<String>,
+}
+
+impl fmt::Display for PortChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "signals: {}; planner: {}; runner: {}; copilot: {}",
+            self.signals, self.planner, self.runner, self.copilot
+        )?;
+        for note in &self.notes {
+            write!(f, "; note: {note}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The Datadog adapter configuration of the settings, if an API key is set.
+#[must_use]
+pub fn datadog_config(config: &Config) -> Option<DatadogConfig> {
+    let settings = config.datadog.as_ref()?;
+    let mut datadog = DatadogConfig::new(
+        settings.api_key.clone(),
+        settings.app_key.clone().unwrap_or_default(),
+        config.service.clone(),
+    );
+    datadog.site = settings.site;
+    datadog.env.clone_from(&config.env);
+    Some(datadog)
+}
+
+/// Builds the ports for a watched service at `target_url`.
+#[must_use]
+pub fn build_ports(
+    config: &Config,
+    target_url: &str,
+    http: &reqwest::Client,
+) -> (Ports, PortChoice) {
+    let (signals, signals_name): (Arc<dyn fixloop_adapters::SignalSource>, String) =
+        if let Some(url) = &config.prometheus_url {
+            (
+                Arc::new(PrometheusSignalSource::new(
+                    PrometheusConfig::new(url.clone()),
+                    http.clone(),
+                )),
+                format!("Prometheus at {url}"),
+            )
+        } else if let Some(datadog) = datadog_config(config).filter(|_| {
+            config
+                .datadog
+                .as_ref()
+                .is_some_and(|settings| settings.app_key.is_some())
+        }) {
+            let name = format!("Datadog ({}, service {})", datadog.site, datadog.service);
+            (
+                Arc::new(DatadogSignalSource::new(datadog, http.clone())),
+                name,
+            )
+        } else {
+            (
+                Arc::new(ScrapeSignalSource::new(
+                    ScrapeConfig::new(target_url),
+                    http.clone(),
+                )),
+                format!("scrape of {target_url}/metrics (embedded default)"),
+            )
+        };
+    let minimax = config.minimax.as_ref().map(|settings| {
+        let mut minimax = MiniMaxConfig::new(settings.api_key.clone());
+        if let Some(model) = &settings.model {
+            minimax.model.clone_from(model);
+        }
+        if let Some(base_url) = &settings.base_url {
+            minimax.base_url.clone_from(base_url);
+        }
+        minimax
+    });
+    let rule_planner: Arc<dyn fixloop_adapters::Planner> = Arc::new(RulePlanner);
+    let (planner, planner_name, copilot, copilot_name): (
+        Arc<dyn fixloop_adapters::Planner>,
+        String,
+        Arc<dyn fixloop_adapters::Copilot>,
+        String,
+    ) = match minimax {
+        Some(minimax) => (
+            Arc::new(MiniMaxPlanner::new(minimax.clone(), http.clone())),
+            format!("MiniMax {} (rule planner as fallback)", minimax.model),
+            Arc::new(MiniMaxCopilot::new(minimax.clone(), http.clone())),
+            format!("MiniMax {}", minimax.model),
+        ),
+        None => (
+            Arc::clone(&rule_planner),
+            "rule planner (embedded default)".to_owned(),
+            Arc::new(GroundedCopilot),
+            "grounded copilot (embedded default)".to_owned(),
+        ),
+    };
+    let project_path = std::env::current_dir()
+        .map(|path| path.display().to_string())
+        .unwrap_or_else(|_| ".".to_owned());
+    let testsprite = match (&config.testsprite_mcp, &config.testsprite_api) {
+        (Some(mcp), api) => {
+            let key = mcp
+                .auth
+                .clone()
+                .or_else(|| api.as_ref().map(|api| api.api_key.clone()))
+                .unwrap_or_default();
+            Some((
+                TestSpriteConfig::http(key, mcp.url.clone(), project_path),
+                format!("TestSprite MCP at {}", mcp.url),
+            ))
+        }
+        (None, Some(api)) => Some((
+            TestSpriteConfig::stdio(api.api_key.clone(), project_path),
+            "TestSprite MCP over stdio (npx)".to_owned(),
+        )),
+        (None, None) => None,
+    };
+    let (runner, runner_name): (Arc<dyn fixloop_adapters::TestRunner>, String) = match testsprite {
+        Some((testsprite, name)) => (
+            Arc::new(TestSpriteRunner::new(testsprite, http.clone())),
+            name,
+        ),
+        None => (
+            Arc::new(HttpTestRunner::new(
+                HttpTestRunnerConfig::default(),
+                http.clone(),
+            )),
+            "built-in HTTP runner (embedded default)".to_owned(),
+        ),
+    };
+    let ports = Ports {
+        signals,
+        planner,
+        rule_planner,
+        runner,
+        copilot,
+    };
+    let mut notes = Vec::new();
+    if let Some(mcp) = &config.datadog_mcp {
+        notes.push(format!(
+            "DATADOG_MCP_URL ({}) is set but unused: this build reads Datadog through its REST API (DD_API_KEY + DD_APP_KEY)",
+            mcp.url
+        ));
+    }
+    if config.datadog.is_some()
+        && signals_name.starts_with("scrape")
+        && config.prometheus_url.is_none()
+    {
+        notes.push(
+            "DD_API_KEY without DD_APP_KEY: the demo service submits metrics to Datadog, signals come from the scrape"
+                .to_owned(),
+        );
+    }
+    let choice = PortChoice {
+        signals: signals_name,
+        planner: planner_name,
+        runner: runner_name,
+        copilot: copilot_name,
+        notes,
+    };
+    (ports, choice)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Config {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        Config::from_env_map(&env).unwrap()
+    }
+
+    #[test]
+    fn no_keys_select_the_embedded_defaults() {
+        let (_, choice) = build_ports(
+            &config(&[]),
+            "http://127.0.0.1:8001",
+            &reqwest::Client::new(),
+        );
+        assert!(
+            choice
+                .signals
+                .starts_with("scrape of http://127.0.0.1:8001/metrics")
+        );
+        assert!(choice.planner.starts_with("rule planner"));
+        assert!(choice.runner.starts_with("built-in HTTP runner"));
+        assert!(choice.copilot.starts_with("grounded copilot"));
+        assert!(choice.notes.is_empty());
+    }
+
+    #[test]
+    fn vendor_keys_select_the_vendor_adapters_and_never_print_a_key() {
+        let config = config(&[
+            ("MINIMAX_API_KEY", "mm-secret-key"),
+            ("DD_API_KEY", "dd-secret-key"),
+            ("DD_APP_KEY", "dd-secret-app"),
+            ("TESTSPRITE_MCP_URL", "http://127.0.0.1:9200/mcp"),
+            ("TESTSPRITE_MCP_AUTH", "ts-secret-auth"),
+            ("DATADOG_MCP_URL", "http://127.0.0.1:9100/mcp"),
+        ]);
+        let (ports, choice) =
+            build_ports(&config, "http://127.0.0.1:8001", &reqwest::Client::new());
+        assert!(choice.signals.starts_with("Datadog"), "{choice}");
+        assert!(choice.planner.starts_with("MiniMax"), "{choice}");
+        assert!(choice.copilot.starts_with("MiniMax"), "{choice}");
+        assert!(choice.runner.starts_with("TestSprite"), "{choice}");
+        assert_eq!(choice.notes.len(), 1, "{choice}");
+        let printed = format!("{choice} {ports:?}");
+        assert!(!printed.contains("secret"), "{printed}");
+    }
+
+    #[test]
+    fn prometheus_url_wins_for_signals() {
+        let config = config(&[
+            ("FIXLOOP_PROMETHEUS_URL", "http://127.0.0.1:9090"),
+            ("DD_API_KEY", "k"),
+            ("DD_APP_KEY", "a"),
+        ]);
+        let (_, choice) = build_ports(&config, "http://127.0.0.1:8001", &reqwest::Client::new());
+        assert!(choice.signals.starts_with("Prometheus"), "{choice}");
+    }
+}

@@ -1,0 +1,411 @@
+//! The orchestrator's HTTP API: [`router`] with the seven REST operations and `GET /ws` of `openapi.yaml`, the
+//! alert webhooks, `GET /openapi.json`, `GET /healthz` and `GET /metrics`.
+//!
+//! Handlers are thin: extract (with [`ApiJson`], whose rejections follow the contract), ask the driver, convert
+//! back. Every outbound call (the demo service's bug switch, the copilot) is bounded by a timeout and maps to
+//! 502/504 on failure; a client mistake never gives a 5xx.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use fixloop_adapters::{Copilot, ErrorKind, Secret};
+use fixloop_contract::{
+    CopilotAnswer, CopilotAskRequest, IncidentCard, RunTestsRequest, SetBugRequest,
+    SimulateRequest, SystemStatus, TestRun,
+};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::driver::DriverHandle;
+use crate::error::{ApiError, ApiJson, BodyLimit, MAX_ID_CHARS};
+use crate::metrics::ServerMetrics;
+use crate::ws::{ConnectionConfig, run_connection};
+
+/// The header carrying the webhook secret (alternatively `Authorization: Bearer <secret>`, as Alertmanager's
+/// `http_config.authorization` sends it, or the `secret` query parameter).
+pub const WEBHOOK_SECRET_HEADER: &str = "x-fixloop-webhook-secret";
+
+/// Everything the handlers need. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The driver.
+    pub driver: DriverHandle,
+    /// The copilot port.
+    pub copilot: Arc<dyn Copilot>,
+    /// The orchestrator's metrics.
+    pub metrics: Arc<ServerMetrics>,
+    /// Settings of the API.
+    pub settings: Arc<ApiSettings>,
+    /// The HTTP client of outbound calls (the demo service's bug switch).
+    pub http: reqwest::Client,
+}
+
+/// Settings of the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiSettings {
+    /// The orchestrator's public base URL (`ORCH_BASE_URL`, else the bound address), without a trailing slash.
+    pub public_url: String,
+    /// The demo service's base URL (its `POST /admin/bug` is called by `POST /api/demo/bug`).
+    pub demo_url: String,
+    /// The webhook secret; `None` disables the webhooks.
+    pub webhook_secret: Option<Secret>,
+    /// The request body limit, in bytes.
+    pub max_body_bytes: usize,
+    /// Origins allowed by CORS (`*` allows any).
+    pub cors_origins: Vec<String>,
+    /// Timeout of the call to the demo service.
+    pub upstream_timeout: Duration,
+    /// Timeout of a copilot answer.
+    pub copilot_timeout: Duration,
+    /// WebSocket connection timing.
+    pub websocket: ConnectionConfig,
+}
+
+impl ApiSettings {
+    /// Defaults for a server at `public_url` watching `demo_url`: 64 KiB bodies, CORS for
+    /// `http://localhost:3000`, 5 s upstream timeout, 30 s copilot timeout, no webhooks.
+    #[must_use]
+    pub fn new(public_url: impl Into<String>, demo_url: impl Into<String>) -> Self {
+        Self {
+            public_url: public_url.into().trim_end_matches('/').to_owned(),
+            demo_url: demo_url.into().trim_end_matches('/').to_owned(),
+            webhook_secret: None,
+            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
+            cors_origins: vec![crate::config::DEFAULT_CORS_ORIGIN.to_owned()],
+            upstream_timeout: Duration::from_secs(5),
+            copilot_timeout: Duration::from_secs(30),
+            websocket: ConnectionConfig::default(),
+        }
+    }
+}
+
+/// The orchestrator's router.
+pub fn router(state: AppState) -> Router {
+    let limit = state.settings.max_body_bytes;
+    let cors = cors_layer(&state.settings.cors_origins);
+    Router::new()
+        .route("/api/status", get(status))
+        .route("/api/demo/bug", post(set_bug))
+        .route("/api/incidents/current", get(current_incident))
+        .route("/api/incidents/simulate", post(simulate))
+        .route("/api/tests/run", post(run_tests))
+        .route("/api/tests/runs/{run_id}", get(test_run))
+        .route("/api/copilot/ask", post(ask_copilot))
+        .route("/ws", get(websocket))
+        .route("/internal/datadog/webhook", post(datadog_webhook))
+        .route("/internal/alertmanager/webhook", post(alertmanager_webhook))
+        .route("/openapi.json", get(openapi))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::Extension(BodyLimit(limit)))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION]);
+    if origins.iter().any(|origin| origin == "*") {
+        return layer.allow_origin(Any);
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
+    layer.allow_origin(AllowOrigin::list(origins))
+}
+
+async fn status(State(state): State<AppState>) -> Result<axum::Json<SystemStatus>, ApiError> {
+    Ok(axum::Json(state.driver.status().await?))
+}
+
+async fn set_bug(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<SetBugRequest>,
+) -> Result<axum::Json<SystemStatus>, ApiError> {
+    let url = format!("{}/admin/bug", state.settings.demo_url);
+    let call = state
+        .http
+        .post(&url)
+        .timeout(state.settings.upstream_timeout)
+        .json(&json!({"enabled": request.enabled}))
+        .send();
+    let response = match tokio::time::timeout(state.settings.upstream_timeout, call).await {
+        Err(_) => return Err(ApiError::UpstreamTimeout(format!("POST {url}"))),
+        Ok(Err(error)) if error.is_timeout() => {
+            return Err(ApiError::UpstreamTimeout(format!("POST {url}: {error}")));
+        }
+        Ok(Err(error)) => return Err(ApiError::Upstream(format!("POST {url}: {error}"))),
+        Ok(Ok(response)) => response,
+    };
+    if !response.status().is_success() {
+        return Err(ApiError::Upstream(format!(
+            "POST {url} answered {}",
+            response.status()
+        )));
+    }
+    Ok(axum::Json(state.driver.bug_toggled(request.enabled).await?))
+}
+
+async fn current_incident(
+    State(state): State<AppState>,
+) -> Result<axum::Json<Option<IncidentCard>>, ApiError> {
+    Ok(axum::Json(state.driver.current_incident().await?))
+}
+
+async fn simulate(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<SimulateRequest>,
+) -> Result<axum::Json<Option<IncidentCard>>, ApiError> {
+    Ok(axum::Json(state.driver.simulate(request.mode).await?))
+}
+
+async fn run_tests(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<RunTestsRequest>,
+) -> Result<axum::Json<TestRun>, ApiError> {
+    Ok(axum::Json(
+        state.driver.run_tests(request.incident_id).await?,
+    ))
+}
+
+async fn test_run(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> Result<axum::Json<TestRun>, ApiError> {
+    match state.driver.run(run_id.clone()).await? {
+        Some(run) => Ok(axum::Json(run)),
+        None => Err(ApiError::RunNotFound(truncate(&run_id, MAX_ID_CHARS))),
+    }
+}
+
+async fn ask_copilot(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CopilotAskRequest>,
+) -> Result<axum::Json<CopilotAnswer>, ApiError> {
+    let mut copilot_state = state
+        .driver
+        .copilot_state(request.incident_id.clone())
+        .await?;
+    copilot_state.run_url = copilot_state.run.as_ref().map(|run| {
+        format!(
+            "{}/api/tests/runs/{}",
+            state.settings.public_url, run.run_id
+        )
+    });
+    let timeout = state.settings.copilot_timeout;
+    let reply = match tokio::time::timeout(
+        timeout,
+        state.copilot.answer(&request.question, &copilot_state),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err(ApiError::UpstreamTimeout(format!(
+                "copilot after {timeout:?}"
+            )));
+        }
+        Ok(Err(error)) if error.kind() == ErrorKind::Timeout => {
+            return Err(ApiError::UpstreamTimeout(format!("copilot: {error}")));
+        }
+        Ok(Err(error)) => return Err(ApiError::Upstream(format!("copilot: {error}"))),
+        Ok(Ok(reply)) => reply,
+    };
+    let answer = CopilotAnswer {
+        incident_id: request.incident_id.or_else(|| {
+            copilot_state
+                .incident
+                .as_ref()
+                .map(|incident| incident.incident_id.clone())
+        }),
+        question: request.question,
+        answer: reply.answer,
+        citations: reply.citations,
+        created_at: Utc::now(),
+    };
+    state.driver.copilot_answered(answer.clone()).await?;
+    Ok(axum::Json(answer))
+}
+
+async fn websocket(
+    State(state): State<AppState>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let upgrade = upgrade.map_err(|_| ApiError::NotWebSocket)?;
+    // Subscribing before the upgrade completes takes the join snapshot now; events published in between queue up.
+    let queue = state.driver.subscribe().await?;
+    let config = state.settings.websocket;
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        let (sink, stream) = socket.split();
+        let end = run_connection(sink, stream, queue, config).await;
+        tracing::debug!(?end, "websocket connection ended");
+    }))
+}
+
+/// The `?secret=` query parameter of the webhooks.
+#[derive(Debug, Deserialize)]
+struct SecretQuery {
+    secret: Option<String>,
+}
+
+fn check_webhook_secret(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &SecretQuery,
+) -> Result<(), ApiError> {
+    let Some(expected) = &state.settings.webhook_secret else {
+        return Err(ApiError::Unauthorized(
+            "webhooks are disabled: set FIXLOOP_WEBHOOK_SECRET to enable them",
+        ));
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let given = headers
+        .get(WEBHOOK_SECRET_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .or(bearer)
+        .or(query.secret.as_deref());
+    match given {
+        Some(given) if constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) => Ok(()),
+        Some(_) => Err(ApiError::Unauthorized("the webhook secret is wrong")),
+        None => Err(ApiError::Unauthorized(
+            "the webhook secret is missing (X-FixLoop-Webhook-Secret header, bearer token or ?secret=)",
+        )),
+    }
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    let mut difference = u8::from(left.len() != right.len());
+    for index in 0..left.len().max(right.len()) {
+        let a = left.get(index).copied().unwrap_or(0);
+        let b = right.get(index).copied().unwrap_or(0);
+        difference |= a ^ b;
+    }
+    difference == 0
+}
+
+fn webhook_json(body: &[u8]) -> Result<(), ApiError> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .map(|_| ())
+        .map_err(|error| ApiError::InvalidJson(error.to_string()))
+}
+
+async fn datadog_webhook(
+    State(state): State<AppState>,
+    Query(query): Query<SecretQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    check_webhook_secret(&state, &headers, &query)?;
+    webhook_json(&body)?;
+    let event = fixloop_adapters::datadog::parse_webhook(&body).map_err(|error| {
+        ApiError::InvalidBody(vec![fixloop_contract::ErrorDetail {
+            path: String::new(),
+            message: error.to_string(),
+        }])
+    })?;
+    let accepted = match event.to_input() {
+        Some(input) => {
+            tracing::info!(dedupe_key = %event.alert.dedupe_key, transition = ?event.transition, "datadog webhook");
+            state.driver.alert(input).await?;
+            true
+        }
+        None => false,
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"accepted": accepted})),
+    )
+        .into_response())
+}
+
+async fn alertmanager_webhook(
+    State(state): State<AppState>,
+    Query(query): Query<SecretQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    check_webhook_secret(&state, &headers, &query)?;
+    webhook_json(&body)?;
+    let alerts = fixloop_adapters::prometheus::parse_alertmanager(&body).map_err(|error| {
+        ApiError::InvalidBody(vec![fixloop_contract::ErrorDetail {
+            path: String::new(),
+            message: error.to_string(),
+        }])
+    })?;
+    let count = alerts.len();
+    for alert in alerts {
+        tracing::info!(dedupe_key = %alert.alert.dedupe_key, firing = alert.firing, "alertmanager webhook");
+        state.driver.alert(alert.to_input()).await?;
+    }
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({"accepted": count}))).into_response())
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        fixloop_contract::openapi::openapi_json(),
+    )
+        .into_response()
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn route_not_found(uri: Uri) -> ApiError {
+    ApiError::RouteNotFound(truncate(uri.path(), 200))
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(truncate(method.as_str(), 20))
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_content_and_length() {
+        assert!(constant_time_eq(b"abcdef", b"abcdef"));
+        assert!(!constant_time_eq(b"abcdef", b"abcdeg"));
+        assert!(!constant_time_eq(b"abc", b"abcdef"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(constant_time_eq(b"", b""));
+    }
+}

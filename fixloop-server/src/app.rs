@@ -1,0 +1,468 @@
+//! Starting and stopping the servers in-process: [`start_demo`] (demo service + orchestrator + traffic),
+//! [`start_serve`] (orchestrator alone) and [`start_demo_app`] (demo service alone).
+//!
+//! Each binds its listeners first (port 0 picks an ephemeral port), so the returned URLs are real, then spawns its
+//! tasks and returns a handle whose `shutdown` stops every task it started and waits for them. The `fixloop` binary
+//! and the tests use exactly these functions.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use fixloop_adapters::AdapterError;
+use fixloop_core::engine::Config as EngineConfig;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::adapters::{build_ports, datadog_config};
+use crate::api::{ApiSettings, AppState, router};
+use crate::config::{Config, ConfigError};
+use crate::demo_app::{self, DemoState, traffic};
+use crate::driver::{Driver, DriverConfig, Ports};
+use crate::metrics::ServerMetrics;
+use crate::ws::DEFAULT_QUEUE_CAPACITY;
+
+/// How long `shutdown` waits for the tasks before aborting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The timing profile of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `fixloop demo`: 1 s polling and a 10 s detection window, so the loop completes in seconds.
+    Demo,
+    /// `fixloop serve`: the seed's 3 s polling and 5 minute window.
+    Serve,
+}
+
+/// Options of [`start_demo`].
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Address both servers bind to (default 127.0.0.1).
+    pub bind: IpAddr,
+    /// Orchestrator port; 0 picks an ephemeral port (default 8000).
+    pub port: u16,
+    /// Demo service port; 0 picks an ephemeral port (default 8001).
+    pub demo_port: u16,
+    /// Vendor keys and tunables (default: none, i.e. the embedded defaults).
+    pub config: Config,
+    /// Whether to run the built-in traffic generator (default true).
+    pub traffic: bool,
+    /// Ports to use instead of the ones built from `config` (tests inject fakes); built for the demo URL if `None`.
+    pub ports: Option<Ports>,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: crate::config::DEFAULT_ORCH_PORT,
+            demo_port: crate::config::DEFAULT_DEMO_PORT,
+            config: default_config(),
+            traffic: true,
+            ports: None,
+        }
+    }
+}
+
+impl DemoOptions {
+    /// The defaults on ephemeral ports (for tests).
+    #[must_use]
+    pub fn ephemeral() -> Self {
+        Self {
+            port: 0,
+            demo_port: 0,
+            ..Self::default()
+        }
+    }
+}
+
+/// Options of [`start_serve`].
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to bind (default 127.0.0.1).
+    pub bind: IpAddr,
+    /// Orchestrator port; 0 picks an ephemeral port (default 8000).
+    pub port: u16,
+    /// The configuration; `config.demo_app_url` is the watched service.
+    pub config: Config,
+    /// The engine's timing profile (default [`Mode::Serve`]).
+    pub mode: Mode,
+    /// Ports to use instead of the ones built from `config`.
+    pub ports: Option<Ports>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: crate::config::DEFAULT_ORCH_PORT,
+            config: default_config(),
+            mode: Mode::Serve,
+            ports: None,
+        }
+    }
+}
+
+/// A running demo (orchestrator, demo service, traffic generator).
+#[derive(Debug)]
+pub struct RunningDemo {
+    /// The orchestrator's base URL, for example `http://127.0.0.1:8000`.
+    pub orchestrator_url: String,
+    /// The demo service's base URL, for example `http://127.0.0.1:8001`.
+    pub demo_url: String,
+    tasks: Tasks,
+}
+
+/// A running orchestrator.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The orchestrator's base URL.
+    pub orchestrator_url: String,
+    /// The watched service's base URL.
+    pub watched_url: String,
+    tasks: Tasks,
+}
+
+/// A running demo service.
+#[derive(Debug)]
+pub struct RunningDemoApp {
+    /// The demo service's base URL.
+    pub demo_url: String,
+    /// Its state (bug switch, metrics).
+    pub state: DemoState,
+    tasks: Tasks,
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {address}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot build the http client")]
+    Http(#[source] AdapterError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl RunningDemo {
+    /// Stops every task (servers, driver, traffic) and waits for them.
+    pub async fn shutdown(self) {
+        self.tasks.shutdown().await;
+    }
+
+    /// Waits until `signal` resolves, then shuts down.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        self.shutdown().await;
+    }
+}
+
+impl RunningServer {
+    /// Stops every task and waits for them.
+    pub async fn shutdown(self) {
+        self.tasks.shutdown().await;
+    }
+
+    /// Waits until `signal` resolves, then shuts down.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        self.shutdown().await;
+    }
+}
+
+impl RunningDemoApp {
+    /// Stops the service and waits for it.
+    pub async fn shutdown(self) {
+        self.tasks.shutdown().await;
+    }
+
+    /// Waits until `signal` resolves, then shuts down.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        self.shutdown().await;
+    }
+}
+
+/// Starts the demo service, the orchestrator watching it (short windows) and the traffic generator.
+///
+/// # Errors
+///
+/// [`StartError`] when a port cannot be bound or the HTTP client cannot be built.
+pub async fn start_demo(options: DemoOptions) -> Result<RunningDemo, StartError> {
+    let app = start_demo_app(options.bind, options.demo_port, &options.config).await?;
+    let RunningDemoApp {
+        demo_url,
+        mut tasks,
+        ..
+    } = app;
+    let http = fixloop_adapters::http_client(Duration::from_secs(10)).map_err(StartError::Http)?;
+    if options.traffic {
+        let shutdown = tasks.signal();
+        let config = traffic::TrafficConfig::new(demo_url.clone());
+        let client = http.clone();
+        tasks.spawn(traffic::run(client, config, shutdown));
+    }
+    let mut config = options.config.clone();
+    config.demo_app_url.clone_from(&demo_url);
+    let server = start_orchestrator(
+        options.bind,
+        options.port,
+        &config,
+        Mode::Demo,
+        options.ports,
+        &mut tasks,
+        &http,
+    )
+    .await?;
+    Ok(RunningDemo {
+        orchestrator_url: server,
+        demo_url,
+        tasks,
+    })
+}
+
+/// Starts the orchestrator alone, watching `options.config.demo_app_url`.
+///
+/// # Errors
+///
+/// As [`start_demo`].
+pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartError> {
+    let mut tasks = Tasks::new();
+    let http = fixloop_adapters::http_client(Duration::from_secs(10)).map_err(StartError::Http)?;
+    let orchestrator_url = start_orchestrator(
+        options.bind,
+        options.port,
+        &options.config,
+        options.mode,
+        options.ports,
+        &mut tasks,
+        &http,
+    )
+    .await?;
+    Ok(RunningServer {
+        orchestrator_url,
+        watched_url: options.config.demo_app_url.clone(),
+        tasks,
+    })
+}
+
+/// Starts the demo service alone (and its Datadog submitter when `DD_API_KEY` is set).
+///
+/// # Errors
+///
+/// As [`start_demo`].
+pub async fn start_demo_app(
+    bind: IpAddr,
+    port: u16,
+    config: &Config,
+) -> Result<RunningDemoApp, StartError> {
+    let mut tasks = Tasks::new();
+    let listener = bind_listener(bind, port).await?;
+    let demo_url = url_of(&listener, bind);
+    let state = DemoState::new();
+    let shutdown = tasks.signal();
+    let app = demo_app::router(state.clone());
+    tasks.spawn(async move {
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(%error, "demo service stopped with an error");
+        }
+    });
+    if let Some(datadog) = datadog_config(config) {
+        let http =
+            fixloop_adapters::http_client(Duration::from_secs(10)).map_err(StartError::Http)?;
+        let submitter = fixloop_adapters::datadog::DatadogMetricsSubmitter::new(datadog, http);
+        tasks.spawn(demo_app::datadog::submit_periodically(
+            submitter,
+            state.clone(),
+            Duration::from_secs(10),
+            tasks.signal(),
+        ));
+        tracing::info!("demo service: submitting its metrics to Datadog every 10 s");
+    }
+    tracing::info!(url = %demo_url, "demo service listening");
+    Ok(RunningDemoApp {
+        demo_url,
+        state,
+        tasks,
+    })
+}
+
+/// The engine configuration of a mode for a service at `base_url`, with the environment's overrides.
+#[must_use]
+pub fn engine_config(mode: Mode, config: &Config, base_url: &str) -> EngineConfig {
+    let id_prefix = format!("{:x}", Utc::now().timestamp() & 0xff_ffff);
+    let mut engine = match mode {
+        Mode::Demo => EngineConfig::demo(&config.service, base_url, &id_prefix),
+        Mode::Serve => EngineConfig::seed(&config.service, base_url, &id_prefix),
+    };
+    let tuning = &config.tuning;
+    if let Some(rate) = tuning.trigger_error_rate {
+        engine.trigger_error_rate = rate;
+    }
+    if let Some(rate) = tuning.recovery_error_rate {
+        engine.recovery_error_rate = rate;
+    }
+    if let Some(window) = tuning.detection_window {
+        engine.detection_window = window;
+    }
+    if let Some(interval) = tuning.rerun_interval {
+        engine.rerun_interval = interval;
+    }
+    if let Some(interval) = tuning.poll_interval {
+        // A sample stays fresh for five polling intervals, as in the core's defaults.
+        engine.poll_interval = interval;
+        engine.signal_max_age = engine.signal_max_age.max(interval * 5);
+    }
+    engine
+}
+
+async fn start_orchestrator(
+    bind: IpAddr,
+    port: u16,
+    config: &Config,
+    mode: Mode,
+    ports: Option<Ports>,
+    tasks: &mut Tasks,
+    http: &reqwest::Client,
+) -> Result<String, StartError> {
+    let listener = bind_listener(bind, port).await?;
+    let bound_url = url_of(&listener, bind);
+    let watched = config.demo_app_url.clone();
+    let ports = match ports {
+        Some(ports) => ports,
+        None => {
+            let (ports, choice) = build_ports(config, &watched, http);
+            tracing::info!(%choice, "ports");
+            ports
+        }
+    };
+    let metrics = Arc::new(ServerMetrics::default());
+    let engine = engine_config(mode, config, &watched);
+    let driver_config = DriverConfig {
+        poll_interval: engine.poll_interval,
+        engine,
+        signal_timeout: Duration::from_secs(5),
+        websocket_queue: DEFAULT_QUEUE_CAPACITY,
+    };
+    let copilot = Arc::clone(&ports.copilot);
+    let (driver, handle) = Driver::new(driver_config, ports, Arc::clone(&metrics));
+    let mut settings = ApiSettings::new(
+        config
+            .orch_base_url
+            .clone()
+            .unwrap_or_else(|| bound_url.clone()),
+        watched,
+    );
+    settings.webhook_secret.clone_from(&config.webhook_secret);
+    settings.max_body_bytes = config.max_body_bytes;
+    settings.cors_origins.clone_from(&config.cors_origins);
+    let state = AppState {
+        driver: handle,
+        copilot,
+        metrics,
+        settings: Arc::new(settings),
+        http: http.clone(),
+    };
+    tasks.spawn(driver.run(tasks.signal()));
+    let app = router(state);
+    let shutdown = tasks.signal();
+    tasks.spawn(async move {
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(%error, "orchestrator stopped with an error");
+        }
+    });
+    tracing::info!(url = %bound_url, %config, "orchestrator listening");
+    Ok(bound_url)
+}
+
+async fn bind_listener(bind: IpAddr, port: u16) -> Result<TcpListener, StartError> {
+    let address = SocketAddr::new(bind, port);
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| StartError::Bind { address, source })
+}
+
+/// The base URL of a bound listener; an unspecified bind address (0.0.0.0, ::) is shown as loopback.
+fn url_of(listener: &TcpListener, bind: IpAddr) -> String {
+    let port = listener.local_addr().map_or(0, |address| address.port());
+    let host = if bind.is_unspecified() {
+        match bind {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        }
+    } else {
+        bind
+    };
+    match host {
+        IpAddr::V4(v4) => format!("http://{v4}:{port}"),
+        IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
+    }
+}
+
+fn default_config() -> Config {
+    // The empty environment is always valid: every variable is optional.
+    Config::from_env_map(&std::collections::HashMap::new()).unwrap_or_else(|error| {
+        unreachable!("the empty environment is a valid configuration: {error}")
+    })
+}
+
+/// The tasks of a running server and the signal that stops them.
+#[derive(Debug)]
+struct Tasks {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Tasks {
+    fn new() -> Self {
+        Self {
+            stop: watch::channel(false).0,
+            handles: Vec::new(),
+        }
+    }
+
+    /// A future that resolves when shutdown is requested.
+    fn signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut receiver = self.stop.subscribe();
+        async move {
+            // An error means the sender is gone, which also means shutdown.
+            let _ = receiver.wait_for(|stop| *stop).await;
+        }
+    }
+
+    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.handles.push(tokio::spawn(task));
+    }
+
+    async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for mut handle in self.handles {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut handle)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a task did not stop in time; aborting it");
+                handle.abort();
+            }
+        }
+    }
+}

@@ -1,0 +1,676 @@
+//! The server's configuration, read from environment variables by a pure function ([`Config::from_env_map`]).
+//!
+//! Every variable is optional; an empty value counts as unset (as `.env` files often write `DD_API_KEY=`). A value
+//! that is set but wrong stops start-up with a [`ConfigError`] naming the variable. Engine tunables left unset take
+//! the defaults of the mode (`demo`: short windows; `serve`: the seed's 5 minute window and 3 s polling).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use fixloop_adapters::Secret;
+use fixloop_adapters::datadog::DatadogSite;
+
+/// Default orchestrator port (`ORCH_PORT`).
+pub const DEFAULT_ORCH_PORT: u16 = 8000;
+/// Default demo service port (`DEMO_PORT`).
+pub const DEFAULT_DEMO_PORT: u16 = 8001;
+/// Default watched service (`DEMO_APP_URL`).
+pub const DEFAULT_DEMO_APP_URL: &str = "http://localhost:8001";
+/// Default dashboard origin allowed by CORS (`FIXLOOP_CORS_ORIGINS`).
+pub const DEFAULT_CORS_ORIGIN: &str = "http://localhost:3000";
+/// Default request body limit (`FIXLOOP_MAX_BODY_BYTES`): 64 KiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Default monitored service name (`DD_SERVICE`).
+pub const DEFAULT_SERVICE: &str = "demo-checkout";
+/// The engine's default trigger error rate (`FIXLOOP_TRIGGER_ERROR_RATE`).
+pub const DEFAULT_TRIGGER_ERROR_RATE: f64 = 0.05;
+/// The engine's default recovery error rate (`FIXLOOP_RECOVERY_ERROR_RATE`).
+pub const DEFAULT_RECOVERY_ERROR_RATE: f64 = 0.01;
+/// Shortest accepted webhook secret, in bytes.
+pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
+
+/// Every environment variable the server reads, in `.env.example` order.
+pub const VARIABLES: [&str; 27] = [
+    "ORCH_PORT",
+    "DEMO_PORT",
+    "DEMO_APP_URL",
+    "ORCH_BASE_URL",
+    "MINIMAX_API_KEY",
+    "MINIMAX_MODEL",
+    "MINIMAX_BASE_URL",
+    "DD_API_KEY",
+    "DD_APP_KEY",
+    "DD_SITE",
+    "DD_SERVICE",
+    "DD_ENV",
+    "DATADOG_MCP_URL",
+    "DATADOG_MCP_AUTH",
+    "TESTSPRITE_MCP_URL",
+    "TESTSPRITE_MCP_AUTH",
+    "TESTSPRITE_API_KEY",
+    "TESTSPRITE_BASE_URL",
+    "FIXLOOP_POLL_INTERVAL_SECS",
+    "FIXLOOP_TRIGGER_ERROR_RATE",
+    "FIXLOOP_RECOVERY_ERROR_RATE",
+    "FIXLOOP_DETECTION_WINDOW_SECS",
+    "FIXLOOP_RERUN_INTERVAL_SECS",
+    "FIXLOOP_WEBHOOK_SECRET",
+    "FIXLOOP_CORS_ORIGINS",
+    "FIXLOOP_PROMETHEUS_URL",
+    "FIXLOOP_MAX_BODY_BYTES",
+];
+
+/// The server's configuration. `Debug` never prints a secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `ORCH_PORT`: the orchestrator's port (the `--port` flag wins).
+    pub orch_port: u16,
+    /// `DEMO_PORT`: the demo service's port (the `--demo-port` flag wins).
+    pub demo_port: u16,
+    /// `DEMO_APP_URL`: the watched service in `serve` mode.
+    pub demo_app_url: String,
+    /// `ORCH_BASE_URL`: the orchestrator's public URL, for citations; `None` means the bound address.
+    pub orch_base_url: Option<String>,
+    /// `MINIMAX_*`: the LLM planner and copilot, when a key is set.
+    pub minimax: Option<MiniMaxSettings>,
+    /// `DD_API_KEY`, `DD_APP_KEY`, `DD_SITE`: Datadog, when an API key is set.
+    pub datadog: Option<DatadogSettings>,
+    /// `DD_SERVICE`: the monitored service's name.
+    pub service: String,
+    /// `DD_ENV`: the environment tag, if any.
+    pub env: Option<String>,
+    /// `DATADOG_MCP_URL`, `DATADOG_MCP_AUTH`.
+    pub datadog_mcp: Option<McpSettings>,
+    /// `TESTSPRITE_MCP_URL`, `TESTSPRITE_MCP_AUTH`.
+    pub testsprite_mcp: Option<McpSettings>,
+    /// `TESTSPRITE_API_KEY`, `TESTSPRITE_BASE_URL`.
+    pub testsprite_api: Option<TestSpriteApiSettings>,
+    /// Engine tunables set in the environment (unset ones take the mode's defaults).
+    pub tuning: Tuning,
+    /// `FIXLOOP_WEBHOOK_SECRET`: the shared secret of the alert webhooks; `None` disables them.
+    pub webhook_secret: Option<Secret>,
+    /// `FIXLOOP_CORS_ORIGINS`: comma-separated origins allowed by CORS (`*` allows any).
+    pub cors_origins: Vec<String>,
+    /// `FIXLOOP_PROMETHEUS_URL`: a Prometheus server to read the signals from, instead of scraping the service.
+    pub prometheus_url: Option<String>,
+    /// `FIXLOOP_MAX_BODY_BYTES`: the request body limit.
+    pub max_body_bytes: usize,
+}
+
+/// MiniMax settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MiniMaxSettings {
+    /// `MINIMAX_API_KEY`.
+    pub api_key: Secret,
+    /// `MINIMAX_MODEL`, if set (else the adapter's default).
+    pub model: Option<String>,
+    /// `MINIMAX_BASE_URL`, if set (else the adapter's default).
+    pub base_url: Option<String>,
+}
+
+/// Datadog settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatadogSettings {
+    /// `DD_API_KEY`: enough to submit the demo service's metrics.
+    pub api_key: Secret,
+    /// `DD_APP_KEY`: needed to read metrics (the Datadog signal source).
+    pub app_key: Option<Secret>,
+    /// `DD_SITE`.
+    pub site: DatadogSite,
+}
+
+/// An MCP server's address and credential.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpSettings {
+    /// The server's URL.
+    pub url: String,
+    /// The credential, if the server needs one.
+    pub auth: Option<Secret>,
+}
+
+/// TestSprite's direct API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSpriteApiSettings {
+    /// `TESTSPRITE_API_KEY`.
+    pub api_key: Secret,
+    /// `TESTSPRITE_BASE_URL`, if set.
+    pub base_url: Option<String>,
+}
+
+/// Engine tunables read from the environment; `None` means the mode's default.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Tuning {
+    /// `FIXLOOP_POLL_INTERVAL_SECS`.
+    pub poll_interval: Option<Duration>,
+    /// `FIXLOOP_TRIGGER_ERROR_RATE`, a ratio in (0, 1].
+    pub trigger_error_rate: Option<f64>,
+    /// `FIXLOOP_RECOVERY_ERROR_RATE`, a ratio in [0, 1), below the trigger.
+    pub recovery_error_rate: Option<f64>,
+    /// `FIXLOOP_DETECTION_WINDOW_SECS`.
+    pub detection_window: Option<Duration>,
+    /// `FIXLOOP_RERUN_INTERVAL_SECS`.
+    pub rerun_interval: Option<Duration>,
+}
+
+/// A variable is set to a value the server cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {variable}: {message}")]
+pub struct ConfigError {
+    /// The variable's name.
+    pub variable: &'static str,
+    /// What is wrong, never including a secret's value.
+    pub message: String,
+}
+
+impl Config {
+    /// Reads the configuration from a map of environment variables (pure: `main` passes `std::env::vars()`).
+    ///
+    /// # Errors
+    ///
+    /// The first [`ConfigError`] found, naming the variable.
+    pub fn from_env_map(env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let reader = Reader { env };
+        let datadog = match (reader.secret("DD_API_KEY"), reader.secret("DD_APP_KEY")) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "DD_API_KEY",
+                    "is required when DD_APP_KEY is set",
+                ));
+            }
+            (Some(api_key), app_key) => Some(DatadogSettings {
+                api_key,
+                app_key,
+                site: match reader.get("DD_SITE") {
+                    None => DatadogSite::default(),
+                    Some(site) => {
+                        site.parse()
+                            .map_err(|error: fixloop_adapters::datadog::UnknownSite| {
+                                ConfigError::new("DD_SITE", error.to_string())
+                            })?
+                    }
+                },
+            }),
+        };
+        let minimax = match reader.secret("MINIMAX_API_KEY") {
+            None => None,
+            Some(api_key) => Some(MiniMaxSettings {
+                api_key,
+                model: reader.get("MINIMAX_MODEL").map(str::to_owned),
+                base_url: reader.url("MINIMAX_BASE_URL")?,
+            }),
+        };
+        let testsprite_api = match reader.secret("TESTSPRITE_API_KEY") {
+            None => {
+                reader.url("TESTSPRITE_BASE_URL")?;
+                None
+            }
+            Some(api_key) => Some(TestSpriteApiSettings {
+                api_key,
+                base_url: reader.url("TESTSPRITE_BASE_URL")?,
+            }),
+        };
+        let tuning = Tuning {
+            poll_interval: reader.seconds("FIXLOOP_POLL_INTERVAL_SECS", 0.1, 3600.0)?,
+            trigger_error_rate: reader.ratio("FIXLOOP_TRIGGER_ERROR_RATE")?,
+            recovery_error_rate: reader.ratio("FIXLOOP_RECOVERY_ERROR_RATE")?,
+            detection_window: reader.seconds("FIXLOOP_DETECTION_WINDOW_SECS", 1.0, 86_400.0)?,
+            rerun_interval: reader.seconds("FIXLOOP_RERUN_INTERVAL_SECS", 1.0, 86_400.0)?,
+        };
+        if tuning.trigger_error_rate == Some(0.0) {
+            return Err(ConfigError::new(
+                "FIXLOOP_TRIGGER_ERROR_RATE",
+                "must be above 0",
+            ));
+        }
+        let trigger = tuning
+            .trigger_error_rate
+            .unwrap_or(DEFAULT_TRIGGER_ERROR_RATE);
+        let recovery = tuning
+            .recovery_error_rate
+            .unwrap_or(DEFAULT_RECOVERY_ERROR_RATE);
+        if recovery >= trigger {
+            let variable = if tuning.recovery_error_rate.is_some() {
+                "FIXLOOP_RECOVERY_ERROR_RATE"
+            } else {
+                "FIXLOOP_TRIGGER_ERROR_RATE"
+            };
+            return Err(ConfigError::new(
+                variable,
+                format!(
+                    "the recovery error rate ({recovery}) must be below the trigger error rate ({trigger})"
+                ),
+            ));
+        }
+        let webhook_secret = reader.secret("FIXLOOP_WEBHOOK_SECRET");
+        if let Some(secret) = &webhook_secret
+            && secret.expose().len() < MIN_WEBHOOK_SECRET_LEN
+        {
+            return Err(ConfigError::new(
+                "FIXLOOP_WEBHOOK_SECRET",
+                format!("must be at least {MIN_WEBHOOK_SECRET_LEN} bytes long"),
+            ));
+        }
+        Ok(Self {
+            orch_port: reader.port("ORCH_PORT")?.unwrap_or(DEFAULT_ORCH_PORT),
+            demo_port: reader.port("DEMO_PORT")?.unwrap_or(DEFAULT_DEMO_PORT),
+            demo_app_url: reader
+                .url("DEMO_APP_URL")?
+                .unwrap_or_else(|| DEFAULT_DEMO_APP_URL.to_owned()),
+            orch_base_url: reader.url("ORCH_BASE_URL")?,
+            minimax,
+            datadog,
+            service: reader
+                .get("DD_SERVICE")
+                .unwrap_or(DEFAULT_SERVICE)
+                .to_owned(),
+            env: reader.get("DD_ENV").map(str::to_owned),
+            datadog_mcp: reader.mcp("DATADOG_MCP_URL", "DATADOG_MCP_AUTH")?,
+            testsprite_mcp: reader.mcp("TESTSPRITE_MCP_URL", "TESTSPRITE_MCP_AUTH")?,
+            testsprite_api,
+            tuning,
+            webhook_secret,
+            cors_origins: reader.origins("FIXLOOP_CORS_ORIGINS")?,
+            prometheus_url: reader.url("FIXLOOP_PROMETHEUS_URL")?,
+            max_body_bytes: reader
+                .integer("FIXLOOP_MAX_BODY_BYTES", 1024, 16 * 1024 * 1024)?
+                .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        })
+    }
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            variable,
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads and checks single variables.
+struct Reader<'a> {
+    env: &'a HashMap<String, String>,
+}
+
+impl Reader<'_> {
+    /// The trimmed value, `None` when unset or blank.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.env
+            .get(name)
+            .map(|value| value.trim())
+            .filter(|value| !value.is_empty())
+    }
+
+    fn secret(&self, name: &str) -> Option<Secret> {
+        self.get(name).map(Secret::from)
+    }
+
+    fn port(&self, name: &'static str) -> Result<Option<u16>, ConfigError> {
+        self.get(name)
+            .map(|value| {
+                value.parse::<u16>().map_err(|_| {
+                    ConfigError::new(
+                        name,
+                        format!("expected a port number 0..=65535, got {value:?}"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    fn integer(
+        &self,
+        name: &'static str,
+        min: usize,
+        max: usize,
+    ) -> Result<Option<usize>, ConfigError> {
+        self.get(name)
+            .map(|value| {
+                value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|number| (min..=max).contains(number))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            name,
+                            format!("expected an integer from {min} to {max}, got {value:?}"),
+                        )
+                    })
+            })
+            .transpose()
+    }
+
+    fn seconds(
+        &self,
+        name: &'static str,
+        min: f64,
+        max: f64,
+    ) -> Result<Option<Duration>, ConfigError> {
+        self.get(name)
+            .map(|value| {
+                value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|seconds| seconds.is_finite() && (min..=max).contains(seconds))
+                    .map(Duration::from_secs_f64)
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            name,
+                            format!(
+                                "expected a number of seconds from {min} to {max}, got {value:?}"
+                            ),
+                        )
+                    })
+            })
+            .transpose()
+    }
+
+    fn ratio(&self, name: &'static str) -> Result<Option<f64>, ConfigError> {
+        self.get(name)
+            .map(|value| {
+                value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|ratio| ratio.is_finite() && (0.0..=1.0).contains(ratio))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            name,
+                            format!("expected a ratio from 0 to 1 (0.05 is 5%), got {value:?}"),
+                        )
+                    })
+            })
+            .transpose()
+    }
+
+    fn url(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        self.get(name)
+            .map(|value| check_url(value).map_err(|message| ConfigError::new(name, message)))
+            .transpose()
+    }
+
+    fn mcp(
+        &self,
+        url: &'static str,
+        auth: &'static str,
+    ) -> Result<Option<McpSettings>, ConfigError> {
+        let settings = self.url(url)?.map(|url| McpSettings {
+            url,
+            auth: self.secret(auth),
+        });
+        if settings.is_none() && self.get(auth).is_some() {
+            return Err(ConfigError::new(
+                url,
+                format!("is required when {auth} is set"),
+            ));
+        }
+        Ok(settings)
+    }
+
+    fn origins(&self, name: &'static str) -> Result<Vec<String>, ConfigError> {
+        let Some(value) = self.get(name) else {
+            return Ok(vec![DEFAULT_CORS_ORIGIN.to_owned()]);
+        };
+        let mut origins = Vec::new();
+        for origin in value
+            .split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+        {
+            if origin == "*" {
+                origins.push(origin.to_owned());
+                continue;
+            }
+            let url = check_url(origin).map_err(|message| ConfigError::new(name, message))?;
+            let parsed = reqwest::Url::parse(&url)
+                .map_err(|error| ConfigError::new(name, error.to_string()))?;
+            if parsed.path() != "/" || parsed.query().is_some() {
+                return Err(ConfigError::new(
+                    name,
+                    format!("an origin is scheme://host[:port] without a path, got {origin:?}"),
+                ));
+            }
+            origins.push(origin.trim_end_matches('/').to_owned());
+        }
+        if origins.is_empty() {
+            return Err(ConfigError::new(name, "lists no origin"));
+        }
+        Ok(origins)
+    }
+}
+
+/// Checks that `value` is an absolute http(s) URL with a host; returns it without a trailing slash.
+fn check_url(value: &str) -> Result<String, String> {
+    let url =
+        reqwest::Url::parse(value).map_err(|error| format!("{value:?} is not a URL: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "expected an http:// or https:// URL with a host, got {value:?}"
+        ));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+impl fmt::Display for Config {
+    /// A one-line summary for the start-up log (no secret values).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "service={} demo_app_url={} minimax={} datadog={} prometheus={} webhooks={} cors={:?} max_body_bytes={}",
+            self.service,
+            self.demo_app_url,
+            self.minimax.is_some(),
+            self.datadog.is_some(),
+            self.prometheus_url.is_some(),
+            if self.webhook_secret.is_some() {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            self.cors_origins,
+            self.max_body_bytes,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    fn error_of(pairs: &[(&str, &str)]) -> ConfigError {
+        match Config::from_env_map(&env(pairs)) {
+            Ok(config) => panic!("expected an error, got {config:?}"),
+            Err(error) => error,
+        }
+    }
+
+    #[test]
+    fn empty_environment_gives_the_defaults() {
+        let config = Config::from_env_map(&HashMap::new()).unwrap();
+        assert_eq!(config.orch_port, 8000);
+        assert_eq!(config.demo_port, 8001);
+        assert_eq!(config.demo_app_url, "http://localhost:8001");
+        assert_eq!(
+            config.cors_origins,
+            vec!["http://localhost:3000".to_owned()]
+        );
+        assert_eq!(config.max_body_bytes, 65536);
+        assert_eq!(config.service, "demo-checkout");
+        assert!(
+            config.minimax.is_none() && config.datadog.is_none() && config.webhook_secret.is_none()
+        );
+        assert_eq!(config.tuning, Tuning::default());
+    }
+
+    #[test]
+    fn blank_values_count_as_unset() {
+        let config =
+            Config::from_env_map(&env(&[("DD_API_KEY", ""), ("ORCH_PORT", "  ")])).unwrap();
+        assert!(config.datadog.is_none());
+        assert_eq!(config.orch_port, 8000);
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let config = Config::from_env_map(&env(&[
+            ("ORCH_PORT", "9000"),
+            ("DEMO_PORT", "9001"),
+            ("DEMO_APP_URL", "http://shop.internal:8080/"),
+            ("ORCH_BASE_URL", "https://fixloop.example.com"),
+            ("MINIMAX_API_KEY", "mm-key"),
+            ("MINIMAX_MODEL", "MiniMax-M2.5"),
+            ("MINIMAX_BASE_URL", "https://api.minimaxi.com"),
+            ("DD_API_KEY", "dd-key"),
+            ("DD_APP_KEY", "dd-app"),
+            ("DD_SITE", "datadoghq.eu"),
+            ("DD_SERVICE", "shop"),
+            ("DD_ENV", "prod"),
+            ("DATADOG_MCP_URL", "http://127.0.0.1:9100/mcp"),
+            ("DATADOG_MCP_AUTH", "token"),
+            ("TESTSPRITE_MCP_URL", "http://127.0.0.1:9200/mcp"),
+            ("TESTSPRITE_API_KEY", "ts-key"),
+            ("TESTSPRITE_BASE_URL", "https://api.testsprite.com"),
+            ("FIXLOOP_POLL_INTERVAL_SECS", "2"),
+            ("FIXLOOP_TRIGGER_ERROR_RATE", "0.1"),
+            ("FIXLOOP_RECOVERY_ERROR_RATE", "0.02"),
+            ("FIXLOOP_DETECTION_WINDOW_SECS", "60"),
+            ("FIXLOOP_RERUN_INTERVAL_SECS", "15"),
+            ("FIXLOOP_WEBHOOK_SECRET", "0123456789abcdef"),
+            (
+                "FIXLOOP_CORS_ORIGINS",
+                "http://localhost:3000, https://dash.example.com/",
+            ),
+            ("FIXLOOP_PROMETHEUS_URL", "http://127.0.0.1:9090"),
+            ("FIXLOOP_MAX_BODY_BYTES", "131072"),
+        ]))
+        .unwrap();
+        assert_eq!(config.orch_port, 9000);
+        assert_eq!(config.demo_port, 9001);
+        assert_eq!(config.demo_app_url, "http://shop.internal:8080");
+        assert_eq!(
+            config.orch_base_url.as_deref(),
+            Some("https://fixloop.example.com")
+        );
+        let minimax = config.minimax.as_ref().unwrap();
+        assert_eq!(minimax.api_key.expose(), "mm-key");
+        assert_eq!(
+            minimax.base_url.as_deref(),
+            Some("https://api.minimaxi.com")
+        );
+        let datadog = config.datadog.as_ref().unwrap();
+        assert_eq!(datadog.site, DatadogSite::Eu1);
+        assert!(datadog.app_key.is_some());
+        assert_eq!(config.service, "shop");
+        assert_eq!(config.env.as_deref(), Some("prod"));
+        assert!(config.datadog_mcp.as_ref().unwrap().auth.is_some());
+        assert!(config.testsprite_mcp.as_ref().unwrap().auth.is_none());
+        assert!(config.testsprite_api.is_some());
+        assert_eq!(config.tuning.poll_interval, Some(Duration::from_secs(2)));
+        assert_eq!(config.tuning.trigger_error_rate, Some(0.1));
+        assert_eq!(config.tuning.recovery_error_rate, Some(0.02));
+        assert_eq!(
+            config.tuning.detection_window,
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(config.tuning.rerun_interval, Some(Duration::from_secs(15)));
+        assert!(config.webhook_secret.is_some());
+        assert_eq!(
+            config.cors_origins,
+            vec![
+                "http://localhost:3000".to_owned(),
+                "https://dash.example.com".to_owned()
+            ]
+        );
+        assert_eq!(
+            config.prometheus_url.as_deref(),
+            Some("http://127.0.0.1:9090")
+        );
+        assert_eq!(config.max_body_bytes, 131_072);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases: [(&str, &str); 14] = [
+            ("ORCH_PORT", "80000"),
+            ("DEMO_PORT", "http"),
+            ("DEMO_APP_URL", "localhost:8001"),
+            ("ORCH_BASE_URL", "ftp://example.com"),
+            ("FIXLOOP_POLL_INTERVAL_SECS", "0"),
+            ("FIXLOOP_POLL_INTERVAL_SECS", "NaN"),
+            ("FIXLOOP_TRIGGER_ERROR_RATE", "5"),
+            ("FIXLOOP_TRIGGER_ERROR_RATE", "0"),
+            ("FIXLOOP_RECOVERY_ERROR_RATE", "-0.1"),
+            ("FIXLOOP_DETECTION_WINDOW_SECS", "-3"),
+            ("FIXLOOP_RERUN_INTERVAL_SECS", "soon"),
+            ("FIXLOOP_CORS_ORIGINS", "http://localhost:3000/app"),
+            ("FIXLOOP_PROMETHEUS_URL", "not a url"),
+            ("FIXLOOP_MAX_BODY_BYTES", "12"),
+        ];
+        for (variable, value) in cases {
+            let error = error_of(&[(variable, value)]);
+            assert_eq!(error.variable, variable, "{variable}={value}: {error}");
+            assert!(
+                error
+                    .to_string()
+                    .starts_with(&format!("invalid {variable}: "))
+            );
+        }
+    }
+
+    #[test]
+    fn inconsistent_combinations_are_rejected() {
+        assert_eq!(error_of(&[("DD_APP_KEY", "x")]).variable, "DD_API_KEY");
+        assert_eq!(
+            error_of(&[("DD_API_KEY", "x"), ("DD_SITE", "datadoghq.moon")]).variable,
+            "DD_SITE"
+        );
+        assert_eq!(
+            error_of(&[
+                ("FIXLOOP_TRIGGER_ERROR_RATE", "0.05"),
+                ("FIXLOOP_RECOVERY_ERROR_RATE", "0.05")
+            ])
+            .variable,
+            "FIXLOOP_RECOVERY_ERROR_RATE"
+        );
+        assert_eq!(
+            error_of(&[("FIXLOOP_TRIGGER_ERROR_RATE", "0.005")]).variable,
+            "FIXLOOP_TRIGGER_ERROR_RATE",
+            "below the default recovery rate"
+        );
+        assert_eq!(
+            error_of(&[("FIXLOOP_RECOVERY_ERROR_RATE", "0.2")]).variable,
+            "FIXLOOP_RECOVERY_ERROR_RATE",
+            "above the default trigger rate"
+        );
+        assert_eq!(
+            error_of(&[("DATADOG_MCP_AUTH", "t")]).variable,
+            "DATADOG_MCP_URL"
+        );
+        assert_eq!(
+            error_of(&[("FIXLOOP_WEBHOOK_SECRET", "short")]).variable,
+            "FIXLOOP_WEBHOOK_SECRET"
+        );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_display() {
+        let config = Config::from_env_map(&env(&[
+            ("MINIMAX_API_KEY", "mm-secret-value"),
+            ("DD_API_KEY", "dd-secret-value"),
+            ("FIXLOOP_WEBHOOK_SECRET", "hook-secret-value-123"),
+            ("DATADOG_MCP_URL", "http://127.0.0.1:1/mcp"),
+            ("DATADOG_MCP_AUTH", "mcp-secret-value"),
+        ]))
+        .unwrap();
+        let printed = format!("{config:?} {config}");
+        assert!(!printed.contains("secret-value"), "{printed}");
+    }
+}

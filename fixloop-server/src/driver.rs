@@ -1,0 +1,668 @@
+//! The driver: the one task that owns the core's [`Engine`] and carries out its effects (STYLE.md §5).
+//!
+//! It `select!`s over handler commands (each with a oneshot reply), test progress, port completions (a
+//! [`JoinSet`] it owns), the signal poll tick and the engine's next timeout. After every `handle_*` call it drains
+//! `poll_effect` until `None`. Port calls run as tasks in the `JoinSet`, each bounded by a timeout, and their results
+//! come back as engine inputs; shutting the driver down aborts them all. Nothing is detached. It is also the only
+//! publisher of WebSocket events, so it owns the [`Hub`] and a client's join snapshot is taken atomically.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use fixloop_adapters::{
+    AdapterError, Copilot, CopilotState, PlanRequest, Planner, SignalReading, SignalSource,
+    TestProgress, TestRunner,
+};
+use fixloop_contract::{
+    CopilotAnswer, IncidentCard, Plan, RunStatus, SimulateMode, SystemStatus, TestRun, WsEnvelope,
+    WsMessage,
+};
+use fixloop_core::engine::{
+    Effect, Engine, IncidentContext, Input, PlannerChoice, PortFailure, Rejected,
+};
+use fixloop_core::{EffectId, IncidentId, PlanId, RunId};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinSet};
+use tracing::Instrument;
+
+use crate::error::ApiError;
+use crate::metrics::ServerMetrics;
+use crate::wire;
+use crate::ws::{Hub, Outgoing};
+
+/// How long a handler waits for the driver to take and answer a command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The ports the driver calls.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    /// Where signals come from.
+    pub signals: Arc<dyn SignalSource>,
+    /// The configured planner (MiniMax when keys are set, else the rule planner).
+    pub planner: Arc<dyn Planner>,
+    /// The rule planner, the fallback the engine asks for with [`PlannerChoice::Rules`].
+    pub rule_planner: Arc<dyn Planner>,
+    /// The test runner.
+    pub runner: Arc<dyn TestRunner>,
+    /// The copilot (called by the copilot handler, not by the driver).
+    pub copilot: Arc<dyn Copilot>,
+}
+
+/// The driver's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverConfig {
+    /// The engine's configuration.
+    pub engine: fixloop_core::engine::Config,
+    /// How often the signal source is read.
+    pub poll_interval: Duration,
+    /// Timeout of one signal read.
+    pub signal_timeout: Duration,
+    /// Capacity of each WebSocket client's queue.
+    pub websocket_queue: usize,
+}
+
+/// A handle on the driver for the HTTP handlers: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DriverHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+/// The driver. Build with [`Driver::new`], run with [`Driver::run`].
+#[derive(Debug)]
+pub struct Driver {
+    engine: Engine,
+    ports: Ports,
+    config: DriverConfig,
+    metrics: Arc<ServerMetrics>,
+    hub: Hub,
+    commands: mpsc::Receiver<Command>,
+    tasks: JoinSet<Completion>,
+    runs: HashMap<EffectId, AbortHandle>,
+    progress_sender: mpsc::Sender<(EffectId, TestProgress)>,
+    progress: mpsc::Receiver<(EffectId, TestProgress)>,
+    signal_read_in_flight: bool,
+    last_context: Option<IncidentContext>,
+    last_now: DateTime<Utc>,
+    plans_requested: u64,
+    /// The latest run seen in `tests.updated`, and whether its end was counted.
+    latest_run: Option<(String, bool)>,
+}
+
+/// A command from a handler.
+#[derive(Debug)]
+enum Command {
+    Status(oneshot::Sender<SystemStatus>),
+    CurrentIncident(oneshot::Sender<Option<IncidentCard>>),
+    BugToggled(bool, oneshot::Sender<SystemStatus>),
+    Simulate(SimulateMode, oneshot::Sender<Option<IncidentCard>>),
+    RunTests(String, oneshot::Sender<Result<TestRun, ApiError>>),
+    Run(String, oneshot::Sender<Option<TestRun>>),
+    CopilotState(
+        Option<String>,
+        oneshot::Sender<Result<CopilotState, ApiError>>,
+    ),
+    CopilotAnswered(CopilotAnswer, oneshot::Sender<()>),
+    Alert(Input, oneshot::Sender<()>),
+    Subscribe(oneshot::Sender<mpsc::Receiver<Outgoing>>),
+}
+
+/// A finished port call.
+#[derive(Debug)]
+enum Completion {
+    Signal(DateTime<Utc>, Result<SignalReading, AdapterError>),
+    Context(EffectId, Result<IncidentContext, PortFailure>),
+    Plan(EffectId, Result<Plan, PortFailure>),
+    Run(EffectId, Result<(), PortFailure>),
+}
+
+impl Driver {
+    /// A driver with a healthy engine, and the handle the handlers use.
+    #[must_use]
+    pub fn new(
+        config: DriverConfig,
+        ports: Ports,
+        metrics: Arc<ServerMetrics>,
+    ) -> (Self, DriverHandle) {
+        let now = Utc::now();
+        let (command_sender, commands) = mpsc::channel(256);
+        let (progress_sender, progress) = mpsc::channel(256);
+        let driver = Self {
+            engine: Engine::new(config.engine.clone(), now),
+            hub: Hub::new(config.websocket_queue),
+            ports,
+            config,
+            metrics,
+            commands,
+            tasks: JoinSet::new(),
+            runs: HashMap::new(),
+            progress_sender,
+            progress,
+            signal_read_in_flight: false,
+            last_context: None,
+            last_now: now,
+            plans_requested: 0,
+            latest_run: None,
+        };
+        (
+            driver,
+            DriverHandle {
+                commands: command_sender,
+            },
+        )
+    }
+
+    /// Runs until `shutdown` resolves, then aborts every port call and closes every WebSocket client.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut poll = tokio::time::interval(self.config.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tracing::info!(
+            service = %self.config.engine.service,
+            base_url = %self.config.engine.base_url,
+            poll_interval_ms = self.config.poll_interval.as_millis() as u64,
+            "driver started"
+        );
+        loop {
+            let timeout = self.engine.poll_timeout().map(to_instant);
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                Some((effect, progress)) = self.progress.recv() => {
+                    let _ = self.feed(Input::TestProgressed {
+                        effect,
+                        test_id: progress.test_id,
+                        status: progress.status,
+                        details: progress.details,
+                    });
+                }
+                Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => match joined {
+                    Ok(completion) => self.complete(completion),
+                    Err(error) if error.is_cancelled() => {}
+                    Err(error) => tracing::error!(%error, "a port task panicked"),
+                },
+                Some(command) = self.commands.recv() => self.command(command),
+                () = sleep_until(timeout), if timeout.is_some() => {
+                    let now = self.now();
+                    self.engine.handle_timeout(now);
+                    self.drain();
+                }
+                _ = poll.tick() => self.start_signal_read(),
+            }
+        }
+        self.tasks.shutdown().await;
+        self.hub.close_all();
+        self.metrics.websocket_clients(0, 0);
+        tracing::info!("driver stopped");
+    }
+
+    /// A non-decreasing `now` (the engine requires it even if the wall clock steps back).
+    fn now(&mut self) -> DateTime<Utc> {
+        self.last_now = self.last_now.max(Utc::now());
+        self.last_now
+    }
+
+    fn feed(&mut self, input: Input) -> Result<(), Rejected> {
+        let now = self.now();
+        let result = self.engine.handle_input(now, input);
+        self.drain();
+        if let Err(rejected) = &result {
+            tracing::debug!(%rejected, "input rejected");
+        }
+        result
+    }
+
+    fn drain(&mut self) {
+        while let Some(effect) = self.engine.poll_effect() {
+            match effect {
+                Effect::Publish(envelope) => self.publish(&envelope),
+                Effect::FetchContext {
+                    effect,
+                    incident_id,
+                } => self.fetch_context(effect, &incident_id),
+                Effect::RequestPlan {
+                    effect,
+                    context,
+                    attempt,
+                    previous_violations,
+                    planner,
+                } => {
+                    self.plans_requested += 1;
+                    let request = PlanRequest {
+                        plan_id: PlanId::new(format!(
+                            "plan-{}-{:04}",
+                            self.config.engine.id_prefix, self.plans_requested
+                        )),
+                        incident: self.last_context.clone().unwrap_or_default(),
+                        context,
+                        attempt,
+                        previous_violations,
+                        now: self.now(),
+                    };
+                    self.request_plan(effect, request, planner);
+                }
+                Effect::StartRun {
+                    effect,
+                    run_id,
+                    plan,
+                } => self.start_run(effect, run_id, plan),
+                Effect::CancelRun { effect } => {
+                    if let Some(handle) = self.runs.remove(&effect) {
+                        handle.abort();
+                    }
+                }
+                other => tracing::warn!(?other, "effect not supported by this driver"),
+            }
+        }
+    }
+
+    fn publish(&mut self, envelope: &WsEnvelope) {
+        match &envelope.message {
+            WsMessage::IncidentCreated(card) => {
+                self.metrics.incident_opened();
+                tracing::info!(incident_id = %card.incident_id, title = %card.title, "incident opened");
+            }
+            WsMessage::TestsUpdated(run) => self.observe_run(run, envelope.ts),
+            WsMessage::SystemStatus(status) => {
+                tracing::info!(status = ?status.status, incident_id = ?status.active_incident_id, "status");
+            }
+            _ => {}
+        }
+        let dropped = self.hub.broadcast(envelope);
+        self.metrics.websocket_clients(self.hub.len(), dropped);
+    }
+
+    /// Counts runs from their `tests.updated` events (the engine runs one at a time, so the latest is enough).
+    fn observe_run(&mut self, run: &TestRun, now: DateTime<Utc>) {
+        if self
+            .latest_run
+            .as_ref()
+            .is_none_or(|(id, _)| *id != run.run_id)
+        {
+            self.metrics.run_started();
+            self.latest_run = Some((run.run_id.clone(), false));
+        }
+        let finished = matches!(run.status, RunStatus::Completed | RunStatus::Failed);
+        let counted = self.latest_run.as_mut().map(|(_, counted)| counted);
+        if let Some(counted) = counted.filter(|counted| finished && !**counted) {
+            *counted = true;
+            let seconds = (now - run.started_at).num_milliseconds() as f64 / 1000.0;
+            self.metrics
+                .run_finished(run.status == RunStatus::Completed, seconds);
+            tracing::info!(run_id = %run.run_id, status = ?run.status, seconds, "run finished");
+        }
+    }
+
+    fn incident_span(&self) -> tracing::Span {
+        let incident_id = self
+            .engine
+            .status()
+            .active_incident_id
+            .clone()
+            .unwrap_or_default();
+        tracing::info_span!("incident", incident_id = %incident_id)
+    }
+
+    fn start_signal_read(&mut self) {
+        if self.signal_read_in_flight {
+            return;
+        }
+        self.signal_read_in_flight = true;
+        let signals = Arc::clone(&self.ports.signals);
+        let window = self.config.engine.detection_window;
+        let timeout = self.config.signal_timeout;
+        self.tasks.spawn(async move {
+            let result = match tokio::time::timeout(timeout, signals.read(window)).await {
+                Ok(result) => result,
+                Err(_) => Err(AdapterError::timeout(timeout)),
+            };
+            Completion::Signal(Utc::now(), result)
+        });
+    }
+
+    fn fetch_context(&mut self, effect: EffectId, incident_id: &IncidentId) {
+        let signals = Arc::clone(&self.ports.signals);
+        let window = self.config.engine.detection_window;
+        let timeout = self
+            .config
+            .signal_timeout
+            .min(self.config.engine.plan_deadline);
+        let span = tracing::info_span!("incident", incident_id = %incident_id);
+        self.tasks.spawn(
+            async move {
+                let result = match tokio::time::timeout(timeout, signals.read(window)).await {
+                    Ok(Ok(reading)) => Ok(wire::incident_context(reading)),
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "context fetch failed");
+                        Err(error.to_port_failure())
+                    }
+                    Err(_) => Err(PortFailure::Timeout),
+                };
+                Completion::Context(effect, result)
+            }
+            .instrument(span),
+        );
+    }
+
+    fn request_plan(&mut self, effect: EffectId, request: PlanRequest, choice: PlannerChoice) {
+        let planner = match choice {
+            PlannerChoice::Configured => Arc::clone(&self.ports.planner),
+            PlannerChoice::Rules => Arc::clone(&self.ports.rule_planner),
+        };
+        let timeout = self.config.engine.plan_deadline;
+        let span = tracing::info_span!("incident", incident_id = %request.context.incident_id);
+        self.tasks.spawn(
+            async move {
+                tracing::info!(attempt = request.attempt, planner = ?choice, "requesting a plan");
+                let result = match tokio::time::timeout(timeout, planner.propose(&request)).await {
+                    Ok(Ok(plan)) => Ok(plan),
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "planner failed");
+                        Err(error.to_port_failure())
+                    }
+                    Err(_) => Err(PortFailure::Timeout),
+                };
+                Completion::Plan(effect, result)
+            }
+            .instrument(span),
+        );
+    }
+
+    fn start_run(&mut self, effect: EffectId, run_id: RunId, plan: fixloop_core::ValidatedPlan) {
+        let runner = Arc::clone(&self.ports.runner);
+        let forward_to = self.progress_sender.clone();
+        // The engine's own run deadline fires first; this only guarantees the task ends.
+        let timeout = self.config.engine.run_deadline + Duration::from_secs(5);
+        let span = self.incident_span();
+        let handle = self.tasks.spawn(
+            async move {
+                let (sink, mut progress) = mpsc::channel::<TestProgress>(64);
+                let run = async {
+                    match tokio::time::timeout(timeout, runner.run(&run_id, &plan, sink)).await {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(error)) => {
+                            tracing::warn!(%error, run_id = %run_id, "run failed");
+                            Err(error.to_port_failure())
+                        }
+                        Err(_) => Err(PortFailure::Timeout),
+                    }
+                };
+                let forward = async {
+                    while let Some(update) = progress.recv().await {
+                        if forward_to.send((effect, update)).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                // Every progress message is queued for the driver before the completion is, and the driver reads
+                // progress first (biased select), so `RunFinished` always comes after the run's last progress.
+                let (result, ()) = tokio::join!(run, forward);
+                Completion::Run(effect, result)
+            }
+            .instrument(span),
+        );
+        self.runs.insert(effect, handle);
+    }
+
+    fn complete(&mut self, completion: Completion) {
+        match completion {
+            Completion::Signal(at, result) => {
+                self.signal_read_in_flight = false;
+                self.metrics.signal_read(result.is_ok());
+                match result {
+                    Ok(reading) => {
+                        let _ = self.feed(Input::SignalSampled(wire::signal_sample(reading, at)));
+                    }
+                    Err(error) => tracing::warn!(%error, "signal read failed"),
+                }
+            }
+            Completion::Context(effect, result) => {
+                if let Ok(context) = &result {
+                    self.last_context = Some(context.clone());
+                }
+                let _ = self.feed(Input::ContextFetched { effect, result });
+            }
+            Completion::Plan(effect, Ok(plan)) => {
+                let _ = self.feed(Input::PlanProposed { effect, plan });
+            }
+            Completion::Plan(effect, Err(failure)) => {
+                let _ = self.feed(Input::PlanGenerationFailed { effect, failure });
+            }
+            Completion::Run(effect, result) => {
+                self.runs.remove(&effect);
+                let _ = self.feed(Input::RunFinished { effect, result });
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Status(reply) => {
+                let _ = reply.send(self.engine.status().clone());
+            }
+            Command::CurrentIncident(reply) => {
+                let _ = reply.send(self.engine.current_incident().cloned());
+            }
+            Command::BugToggled(enabled, reply) => {
+                let _ = self.feed(Input::BugToggled { enabled });
+                let _ = reply.send(self.engine.status().clone());
+            }
+            Command::Simulate(mode, reply) => {
+                let _ = self.feed(wire::simulate_input(mode));
+                let _ = reply.send(self.engine.current_incident().cloned());
+            }
+            Command::RunTests(incident_id, reply) => {
+                let id = IncidentId::new(incident_id.clone());
+                let result = match self.feed(Input::OperatorRequestedRun { incident_id: id }) {
+                    Ok(()) => self.engine.current_run().cloned().ok_or_else(|| {
+                        ApiError::Internal(
+                            "the engine accepted a run but has no current run".to_owned(),
+                        )
+                    }),
+                    Err(rejected) => Err(rejected_to_api(rejected, incident_id)),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Run(run_id, reply) => {
+                let _ = reply.send(self.engine.run(&RunId::new(run_id)).cloned());
+            }
+            Command::CopilotState(incident_id, reply) => {
+                let _ = reply.send(self.copilot_state(incident_id));
+            }
+            Command::CopilotAnswered(answer, reply) => {
+                let _ = self.feed(Input::CopilotAnswered(answer));
+                let _ = reply.send(());
+            }
+            Command::Alert(input, reply) => {
+                let _ = self.feed(input);
+                let _ = reply.send(());
+            }
+            Command::Subscribe(reply) => {
+                let now = self.now();
+                let mut snapshot =
+                    vec![WsMessage::SystemStatus(self.engine.status().clone()).at(now)];
+                if let Some(card) = self.engine.current_incident() {
+                    snapshot.push(WsMessage::IncidentCreated(card.clone()).at(now));
+                }
+                if let Some(run) = self.engine.current_run() {
+                    snapshot.push(WsMessage::TestsUpdated(run.clone()).at(now));
+                }
+                let _ = reply.send(self.hub.subscribe(&snapshot));
+                self.metrics.websocket_clients(self.hub.len(), 0);
+            }
+        }
+    }
+}
+
+impl Driver {
+    /// What the copilot may see about `incident_id` (the open incident when `None`): the incident's card, and the
+    /// current run and recovery blocker when it is the open one.
+    fn copilot_state(&self, incident_id: Option<String>) -> Result<CopilotState, ApiError> {
+        let open = self.engine.current_incident();
+        let (incident, is_open) = match incident_id {
+            None => (open.cloned(), open.is_some()),
+            Some(id) => {
+                let card = self
+                    .engine
+                    .incident(&IncidentId::new(id.clone()))
+                    .cloned()
+                    .ok_or(ApiError::IncidentNotFound(id))?;
+                let is_open = open.is_some_and(|open| open.incident_id == card.incident_id);
+                (Some(card), is_open)
+            }
+        };
+        Ok(CopilotState {
+            status: self.engine.status().clone(),
+            incident,
+            run: if is_open {
+                self.engine.current_run().cloned()
+            } else {
+                None
+            },
+            recovery_blocker: if is_open {
+                self.engine.recovery_blocker()
+            } else {
+                None
+            },
+            run_url: None,
+        })
+    }
+}
+
+impl DriverHandle {
+    /// `GET /api/status`.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Unavailable`] when the driver is gone or does not answer in time.
+    pub async fn status(&self) -> Result<SystemStatus, ApiError> {
+        self.request(Command::Status).await
+    }
+
+    /// `GET /api/incidents/current`.
+    ///
+    /// # Errors
+    ///
+    /// As [`DriverHandle::status`].
+    pub async fn current_incident(&self) -> Result<Option<IncidentCard>, ApiError> {
+        self.request(Command::CurrentIncident).await
+    }
+
+    /// The demo service's bug was set: feeds `BugToggled` and returns the status.
+    ///
+    /// # Errors
+    ///
+    /// As [`DriverHandle::status`].
+    pub async fn bug_toggled(&self, enabled: bool) -> Result<SystemStatus, ApiError> {
+        self.request(|reply| Command::BugToggled(enabled, reply))
+            .await
+    }
+
+    /// `POST /api/incidents/simulate`: returns the open incident after the change.
+    ///
+    /// # Errors
+    ///
+    /// As [`DriverHandle::status`].
+    pub async fn simulate(&self, mode: SimulateMode) -> Result<Option<IncidentCard>, ApiError> {
+        self.request(|reply| Command::Simulate(mode, reply)).await
+    }
+
+    /// `POST /api/tests/run`: the new or in-progress run.
+    ///
+    /// # Errors
+    ///
+    /// 404/409 as the engine decides, or as [`DriverHandle::status`].
+    pub async fn run_tests(&self, incident_id: String) -> Result<TestRun, ApiError> {
+        self.request(|reply| Command::RunTests(incident_id, reply))
+            .await?
+    }
+
+    /// `GET /api/tests/runs/{run_id}`.
+    ///
+    /// # Errors
+    ///
+    /// As [`DriverHandle::status`].
+    pub async fn run(&self, run_id: String) -> Result<Option<TestRun>, ApiError> {
+        self.request(|reply| Command::Run(run_id, reply)).await
+    }
+
+    /// The state the copilot may see; 404 when `incident_id` names no incident.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::IncidentNotFound`], or as [`DriverHandle::status`].
+    pub async fn copilot_state(
+        &self,
+        incident_id: Option<String>,
+    ) -> Result<CopilotState, ApiError> {
+        self.request(|reply| Command::CopilotState(incident_id, reply))
+            .await?
+    }
+
+    /// Feeds the copilot's answer (published as `copilot.answer`).
+    ///
+    /// # Errors
+    ///
+    /// As [`DriverHandle::status`].
+    pub async fn copilot_answered(&self, answer: CopilotAnswer) -> Result<(), ApiError> {
+        self.request(|reply| Command::CopilotAnswered(answer, reply))
+            .await
+    }
+
+    /// Feeds an alert input (`AlertFired` or `AlertResolved`); the engine deduplicates repeats.
+    ///
+    /// # Errors
+    ///
+    /// As [`DriverHandle::status`].
+    pub async fn alert(&self, input: Input) -> Result<(), ApiError> {
+        self.request(|reply| Command::Alert(input, reply)).await
+    }
+
+    /// Registers a WebSocket client; its queue starts with the join snapshot.
+    ///
+    /// # Errors
+    ///
+    /// As [`DriverHandle::status`].
+    pub async fn subscribe(&self) -> Result<mpsc::Receiver<Outgoing>, ApiError> {
+        self.request(Command::Subscribe).await
+    }
+
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        tokio::time::timeout(COMMAND_TIMEOUT, self.commands.send(command(reply)))
+            .await
+            .map_err(|_| ApiError::Unavailable)?
+            .map_err(|_| ApiError::Unavailable)?;
+        tokio::time::timeout(COMMAND_TIMEOUT, answer)
+            .await
+            .map_err(|_| ApiError::Unavailable)?
+            .map_err(|_| ApiError::Unavailable)
+    }
+}
+
+fn rejected_to_api(rejected: Rejected, incident_id: String) -> ApiError {
+    match rejected {
+        Rejected::UnknownIncident(_) => ApiError::IncidentNotFound(incident_id),
+        Rejected::IncidentClosed(_) => ApiError::IncidentClosed(incident_id),
+        Rejected::PlanNotReady(_) => ApiError::PlanNotReady(incident_id),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// Converts an engine deadline to a tokio instant.
+fn to_instant(deadline: DateTime<Utc>) -> tokio::time::Instant {
+    let wait = (deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    tokio::time::Instant::now() + wait
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,414 @@
+//! `ApiError`, the one error type of the HTTP API, and [`ApiJson`], the JSON body extractor whose rejections
+//! follow the contract (400 malformed JSON, 415 wrong content type, 413 too large, 422 schema mismatch).
+//!
+//! Every error response carries the contract's `ErrorBody` with a stable code from `fixloop_contract::codes`.
+//! A 5xx body never carries internal detail: the cause is logged once, here, when the response is built.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fixloop_contract::{
+    CopilotAskRequest, ErrorBody, ErrorDetail, MAX_QUESTION_CHARS, RunTestsRequest, SetBugRequest,
+    SimulateRequest, codes,
+};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Longest accepted id in a request body, in characters (as `openapi.yaml` says).
+pub const MAX_ID_CHARS: usize = 128;
+
+/// An error answer of the API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// 400 `invalid_json`: the body is not well-formed JSON.
+    #[error("the request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// 422 `invalid_body`: the JSON does not match the request schema.
+    #[error("the request body does not match the schema")]
+    InvalidBody(Vec<ErrorDetail>),
+    /// 422 `invalid_value`: a value is out of bounds.
+    #[error("a value of the request body is out of bounds")]
+    InvalidValue(Vec<ErrorDetail>),
+    /// 415 `unsupported_media_type`.
+    #[error("expected Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// 413 `payload_too_large`.
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// 404 `incident_not_found`.
+    #[error("no incident has id {0}")]
+    IncidentNotFound(String),
+    /// 404 `run_not_found`.
+    #[error("no run has id {0}")]
+    RunNotFound(String),
+    /// 404 `route_not_found`.
+    #[error("no route matches {0}")]
+    RouteNotFound(String),
+    /// 405 `method_not_allowed`.
+    #[error("method {0} is not allowed on this route")]
+    MethodNotAllowed(String),
+    /// 409 `incident_closed`.
+    #[error("incident {0} is closed")]
+    IncidentClosed(String),
+    /// 409 `plan_not_ready`.
+    #[error("incident {0} has no validated plan yet")]
+    PlanNotReady(String),
+    /// 400 `websocket_upgrade_required`: `GET /ws` without a WebSocket upgrade.
+    #[error("expected a WebSocket upgrade request")]
+    NotWebSocket,
+    /// 401 `unauthorized`.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 502 `upstream_error`; the field is the cause, logged and never sent.
+    #[error("the upstream service answered with an error")]
+    Upstream(String),
+    /// 504 `upstream_timeout`; the field is the cause, logged and never sent.
+    #[error("the upstream service did not answer in time")]
+    UpstreamTimeout(String),
+    /// 503 `unavailable`: the server is shutting down.
+    #[error("the server is shutting down or overloaded")]
+    Unavailable,
+    /// 500 `internal`; the field is the cause, logged and never sent.
+    #[error("internal error; see the server log")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status of the error.
+    #[must_use]
+    pub const fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidJson(_) | Self::NotWebSocket => StatusCode::BAD_REQUEST,
+            Self::InvalidBody(_) | Self::InvalidValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::IncidentNotFound(_) | Self::RunNotFound(_) | Self::RouteNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::IncidentClosed(_) | Self::PlanNotReady(_) => StatusCode::CONFLICT,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code of the error (`fixloop_contract::codes`).
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_) => codes::INVALID_JSON,
+            Self::NotWebSocket => codes::WEBSOCKET_UPGRADE_REQUIRED,
+            Self::InvalidBody(_) => codes::INVALID_BODY,
+            Self::InvalidValue(_) => codes::INVALID_VALUE,
+            Self::UnsupportedMediaType => codes::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge(_) => codes::PAYLOAD_TOO_LARGE,
+            Self::IncidentNotFound(_) => codes::INCIDENT_NOT_FOUND,
+            Self::RunNotFound(_) => codes::RUN_NOT_FOUND,
+            Self::RouteNotFound(_) => codes::ROUTE_NOT_FOUND,
+            Self::MethodNotAllowed(_) => codes::METHOD_NOT_ALLOWED,
+            Self::IncidentClosed(_) => codes::INCIDENT_CLOSED,
+            Self::PlanNotReady(_) => codes::PLAN_NOT_READY,
+            Self::Unauthorized(_) => codes::UNAUTHORIZED,
+            Self::Upstream(_) => codes::UPSTREAM_ERROR,
+            Self::UpstreamTimeout(_) => codes::UPSTREAM_TIMEOUT,
+            Self::Unavailable => codes::UNAVAILABLE,
+            Self::Internal(_) => codes::INTERNAL,
+        }
+    }
+
+    /// The contract's error body.
+    #[must_use]
+    pub fn body(&self) -> ErrorBody {
+        let details = match self {
+            Self::InvalidBody(details) | Self::InvalidValue(details) => details.clone(),
+            _ => Vec::new(),
+        };
+        ErrorBody {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+            details,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Upstream(cause) | Self::UpstreamTimeout(cause) => {
+                tracing::warn!(code = self.code(), %cause, "upstream call failed");
+            }
+            Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            _ => {}
+        }
+        (self.status(), axum::Json(self.body())).into_response()
+    }
+}
+
+/// A request body type of the contract: the fields it has, so a mismatch is reported with JSON pointers.
+pub trait RequestBody: DeserializeOwned {
+    /// The body's fields.
+    const FIELDS: &'static [Field];
+}
+
+/// One field of a request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    /// The key.
+    pub name: &'static str,
+    /// Whether the key must be present.
+    pub required: bool,
+    /// What the value must be.
+    pub kind: FieldKind,
+}
+
+/// The type of a request field, with its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// A boolean.
+    Bool,
+    /// A string of `min..=max` characters; `nullable` also accepts `null`.
+    String {
+        /// Fewest characters.
+        min: usize,
+        /// Most characters.
+        max: usize,
+        /// Whether `null` is accepted.
+        nullable: bool,
+    },
+    /// One of these strings.
+    Enum(&'static [&'static str]),
+}
+
+impl RequestBody for SetBugRequest {
+    const FIELDS: &'static [Field] = &[Field {
+        name: "enabled",
+        required: true,
+        kind: FieldKind::Bool,
+    }];
+}
+
+impl RequestBody for SimulateRequest {
+    const FIELDS: &'static [Field] = &[Field {
+        name: "mode",
+        required: true,
+        kind: FieldKind::Enum(&["INCIDENT_ON", "INCIDENT_OFF"]),
+    }];
+}
+
+impl RequestBody for RunTestsRequest {
+    const FIELDS: &'static [Field] = &[Field {
+        name: "incident_id",
+        required: true,
+        kind: FieldKind::String {
+            min: 1,
+            max: MAX_ID_CHARS,
+            nullable: false,
+        },
+    }];
+}
+
+impl RequestBody for CopilotAskRequest {
+    const FIELDS: &'static [Field] = &[
+        Field {
+            name: "incident_id",
+            required: false,
+            kind: FieldKind::String {
+                min: 0,
+                max: MAX_ID_CHARS,
+                nullable: true,
+            },
+        },
+        Field {
+            name: "question",
+            required: true,
+            kind: FieldKind::String {
+                min: 1,
+                max: MAX_QUESTION_CHARS,
+                nullable: false,
+            },
+        },
+    ];
+}
+
+/// A JSON request body checked against the contract: `Content-Type: application/json` (else 415), within the body
+/// limit (else 413), well-formed (else 400), of the right shape (else 422 `invalid_body`) and within bounds (else
+/// 422 `invalid_value`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: RequestBody,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(request.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let limit = request
+            .extensions()
+            .get::<BodyLimit>()
+            .map_or(crate::config::DEFAULT_MAX_BODY_BYTES, |limit| limit.0);
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(limit)
+                } else {
+                    ApiError::InvalidJson("the body could not be read".to_owned())
+                }
+            })?;
+        parse_body(&bytes).map(ApiJson)
+    }
+}
+
+/// The configured body limit, put into request extensions by the router so rejections can state it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimit(pub usize);
+
+/// Parses and checks a request body (the part of [`ApiJson`] after the headers).
+///
+/// # Errors
+///
+/// [`ApiError::InvalidJson`], [`ApiError::InvalidBody`] or [`ApiError::InvalidValue`].
+pub fn parse_body<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|error| ApiError::InvalidJson(error.to_string()))?;
+    let Some(object) = value.as_object() else {
+        return Err(ApiError::InvalidBody(vec![detail(
+            "",
+            "expected a JSON object",
+        )]));
+    };
+    let mut shape = Vec::new();
+    let mut bounds = Vec::new();
+    for field in T::FIELDS {
+        let path = format!("/{}", field.name);
+        let Some(value) = object.get(field.name) else {
+            if field.required {
+                shape.push(detail(&path, "required field is missing"));
+            }
+            continue;
+        };
+        match (field.kind, value) {
+            (FieldKind::Bool, Value::Bool(_)) => {}
+            (FieldKind::Bool, _) => shape.push(detail(&path, "expected a boolean")),
+            (FieldKind::String { nullable: true, .. }, Value::Null) => {}
+            (FieldKind::String { min, max, .. }, Value::String(text)) => {
+                let length = text.chars().count();
+                if length < min || length > max {
+                    bounds.push(detail(
+                        &path,
+                        &format!("expected {min} to {max} characters, got {length}"),
+                    ));
+                }
+            }
+            (FieldKind::String { nullable, .. }, _) => shape.push(detail(
+                &path,
+                if nullable {
+                    "expected a string or null"
+                } else {
+                    "expected a string"
+                },
+            )),
+            (FieldKind::Enum(values), Value::String(text)) if values.contains(&text.as_str()) => {}
+            (FieldKind::Enum(values), _) => {
+                shape.push(detail(
+                    &path,
+                    &format!("expected one of {}", values.join(", ")),
+                ));
+            }
+        }
+    }
+    if !shape.is_empty() {
+        return Err(ApiError::InvalidBody(shape));
+    }
+    if !bounds.is_empty() {
+        return Err(ApiError::InvalidValue(bounds));
+    }
+    serde_json::from_value(value)
+        .map_err(|error| ApiError::InvalidBody(vec![detail("", &error.to_string())]))
+}
+
+fn detail(path: &str, message: &str) -> ErrorDetail {
+    ErrorDetail {
+        path: path.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// Whether a content type is JSON (`application/json`, `application/*+json`, with any parameters).
+fn is_json(value: Option<&header::HeaderValue>) -> bool {
+    let Some(text) = value.and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_json_is_invalid_json() {
+        let error = parse_body::<SetBugRequest>(b"{\"enabled\":").unwrap_err();
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error.code(), codes::INVALID_JSON);
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let error = parse_body::<SetBugRequest>(br#"{"enabled":"yes"}"#).unwrap_err();
+        assert_eq!(error.code(), codes::INVALID_BODY);
+        assert_eq!(error.body().details[0].path, "/enabled");
+    }
+
+    #[test]
+    fn unknown_enum_value_is_invalid_body() {
+        let error = parse_body::<SimulateRequest>(br#"{"mode":"ON"}"#).unwrap_err();
+        assert_eq!(error.body().details[0].path, "/mode");
+    }
+
+    #[test]
+    fn long_question_is_invalid_value_and_unknown_fields_are_ignored() {
+        let question = "q".repeat(MAX_QUESTION_CHARS + 1);
+        let body = serde_json::json!({"question": question, "extra": 1}).to_string();
+        let error = parse_body::<CopilotAskRequest>(body.as_bytes()).unwrap_err();
+        assert_eq!(error.code(), codes::INVALID_VALUE);
+        assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let ok = parse_body::<CopilotAskRequest>(br#"{"question":"why?","extra":1}"#).unwrap();
+        assert_eq!(ok.incident_id, None);
+    }
+
+    #[test]
+    fn json_content_types() {
+        let json = |text: &str| is_json(Some(&header::HeaderValue::from_str(text).unwrap()));
+        assert!(json("application/json"));
+        assert!(json("Application/JSON; charset=utf-8"));
+        assert!(json("application/problem+json"));
+        assert!(!json("text/plain"));
+        assert!(!is_json(None));
+    }
+
+    #[test]
+    fn server_errors_hide_their_cause() {
+        let body = ApiError::Internal("database password is hunter2".to_owned()).body();
+        assert!(!body.message.contains("hunter2"));
+        let body = ApiError::Upstream("connect to 10.0.0.1 refused".to_owned()).body();
+        assert!(!body.message.contains("10.0.0.1"));
+    }
+}

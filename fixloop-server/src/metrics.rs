@@ -1,0 +1,188 @@
+//! The orchestrator's own Prometheus metrics (`GET /metrics`): incidents opened, runs started and finished by
+//! status, run durations, signal reads and WebSocket clients. Counters are atomics; the driver updates them from the
+//! events it publishes, so the metrics and the WebSocket stream cannot disagree.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Upper bounds of the run duration histogram, in seconds (`+Inf` is implicit).
+pub const RUN_DURATION_BUCKETS: [f64; 8] = [0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+
+/// The orchestrator's metrics.
+#[derive(Debug, Default)]
+pub struct ServerMetrics {
+    incidents_opened: AtomicU64,
+    runs_started: AtomicU64,
+    runs_completed: AtomicU64,
+    runs_failed: AtomicU64,
+    signal_reads_ok: AtomicU64,
+    signal_reads_failed: AtomicU64,
+    websocket_clients: AtomicU64,
+    websocket_clients_dropped: AtomicU64,
+    run_duration: Mutex<DurationHistogram>,
+}
+
+#[derive(Debug, Default)]
+struct DurationHistogram {
+    buckets: [u64; RUN_DURATION_BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+impl ServerMetrics {
+    /// Counts an opened incident.
+    pub fn incident_opened(&self) {
+        self.incidents_opened.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a started run.
+    pub fn run_started(&self) {
+        self.runs_started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a finished run and observes its duration.
+    pub fn run_finished(&self, completed: bool, seconds: f64) {
+        if completed {
+            self.runs_completed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.runs_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let seconds = seconds.max(0.0);
+        let mut histogram = self
+            .run_duration
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(index) = RUN_DURATION_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+        {
+            histogram.buckets[index] += 1;
+        }
+        histogram.sum += seconds;
+        histogram.count += 1;
+    }
+
+    /// Counts a signal read.
+    pub fn signal_read(&self, ok: bool) {
+        let counter = if ok {
+            &self.signal_reads_ok
+        } else {
+            &self.signal_reads_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the number of connected WebSocket clients and counts dropped ones.
+    pub fn websocket_clients(&self, connected: usize, dropped: usize) {
+        self.websocket_clients
+            .store(connected as u64, Ordering::Relaxed);
+        self.websocket_clients_dropped
+            .fetch_add(dropped as u64, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(2048);
+        family(
+            &mut out,
+            "fixloop_incidents_opened_total",
+            "counter",
+            "Incidents opened.",
+        );
+        let _ = writeln!(
+            out,
+            "fixloop_incidents_opened_total {}",
+            load(&self.incidents_opened)
+        );
+        family(
+            &mut out,
+            "fixloop_runs_started_total",
+            "counter",
+            "Validation runs started.",
+        );
+        let _ = writeln!(
+            out,
+            "fixloop_runs_started_total {}",
+            load(&self.runs_started)
+        );
+        family(
+            &mut out,
+            "fixloop_runs_finished_total",
+            "counter",
+            "Validation runs finished, by final status.",
+        );
+        let _ = writeln!(
+            out,
+            "fixloop_runs_finished_total{{status=\"COMPLETED\"}} {}\nfixloop_runs_finished_total{{status=\"FAILED\"}} {}",
+            load(&self.runs_completed),
+            load(&self.runs_failed)
+        );
+        family(
+            &mut out,
+            "fixloop_run_duration_seconds",
+            "histogram",
+            "Duration of finished validation runs.",
+        );
+        {
+            let histogram = self
+                .run_duration
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut cumulative = 0;
+            for (bound, count) in RUN_DURATION_BUCKETS.iter().zip(histogram.buckets) {
+                cumulative += count;
+                let _ = writeln!(
+                    out,
+                    "fixloop_run_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "fixloop_run_duration_seconds_bucket{{le=\"+Inf\"}} {}\nfixloop_run_duration_seconds_sum {}\nfixloop_run_duration_seconds_count {}",
+                histogram.count, histogram.sum, histogram.count
+            );
+        }
+        family(
+            &mut out,
+            "fixloop_signal_reads_total",
+            "counter",
+            "Reads of the signal source, by result.",
+        );
+        let _ = writeln!(
+            out,
+            "fixloop_signal_reads_total{{result=\"ok\"}} {}\nfixloop_signal_reads_total{{result=\"error\"}} {}",
+            load(&self.signal_reads_ok),
+            load(&self.signal_reads_failed)
+        );
+        family(
+            &mut out,
+            "fixloop_websocket_clients",
+            "gauge",
+            "Connected WebSocket clients.",
+        );
+        let _ = writeln!(
+            out,
+            "fixloop_websocket_clients {}",
+            load(&self.websocket_clients)
+        );
+        family(
+            &mut out,
+            "fixloop_websocket_clients_dropped_total",
+            "counter",
+            "WebSocket clients dropped because their queue was full.",
+        );
+        let _ = writeln!(
+            out,
+            "fixloop_websocket_clients_dropped_total {}",
+            load(&self.websocket_clients_dropped)
+        );
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}

@@ -1,0 +1,339 @@
+//! The demo service in-process: endpoints, the bug switch, validation, and the metrics exposition (checked with the
+//! adapters' own exposition parser, the one the scrape signal source uses).
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use fixloop_adapters::{VALIDATION_HEADER, parse_exposition};
+use fixloop_server::demo_app::{self, DemoState};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+async fn call(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = tokio::time::timeout(Duration::from_secs(10), app.clone().oneshot(request))
+        .await
+        .expect("in time")
+        .expect("infallible");
+    let status = response.status();
+    let bytes = tokio::time::timeout(
+        Duration::from_secs(10),
+        axum::body::to_bytes(response.into_body(), usize::MAX),
+    )
+    .await
+    .expect("in time")
+    .unwrap();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, value)
+}
+
+fn checkout(body: &str) -> Request<Body> {
+    Request::post("/checkout")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn health_and_catalog_answer() {
+    let app = demo_app::router(DemoState::new());
+    assert_eq!(
+        call(&app, get("/health")).await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    let (status, body) = call(&app, get("/catalog")).await;
+    assert_eq!(status, StatusCode::OK);
+    let products = body["products"].as_array().unwrap();
+    assert_eq!(products.len(), 3);
+    assert_eq!(products[0]["sku"], "sku-1");
+    assert_eq!(products[0]["price_cents"], 1299);
+}
+
+#[tokio::test]
+async fn valid_checkout_is_confirmed() {
+    let app = demo_app::router(DemoState::new());
+    let (status, body) = call(&app, checkout(r#"{"sku":"sku-1","quantity":2}"#)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "confirmed");
+    assert_eq!(body["sku"], "sku-1");
+    assert_eq!(body["quantity"], 2);
+    assert_eq!(body["total_cents"], 2598);
+    assert!(body["order_id"].as_str().unwrap().starts_with("ord-"));
+}
+
+#[tokio::test]
+async fn invalid_checkouts_are_client_errors() {
+    let app = demo_app::router(DemoState::new());
+    let (status, body) = call(&app, checkout("{\"sku\":")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_order");
+    for invalid in [
+        r#"{"quantity":1}"#,
+        r#"{"sku":"sku-1","quantity":0}"#,
+        r#"{"sku":"sku-1","quantity":101}"#,
+        r#"{"sku":"sku-1","quantity":1.5}"#,
+        r#"{"sku":"sku-9","quantity":1}"#,
+        r#"{"sku":1,"quantity":1}"#,
+        r#"{"sku":"sku-1"}"#,
+        "[]",
+    ] {
+        let (status, body) = call(&app, checkout(invalid)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{invalid}");
+        assert_eq!(body["error"], "invalid_order", "{invalid}");
+        assert!(body["message"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn bug_on_makes_every_checkout_fail_with_500() {
+    let state = DemoState::new();
+    let app = demo_app::router(state.clone());
+    let (status, body) = call(
+        &app,
+        Request::post("/admin/bug")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"enabled":true}"#))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"enabled": true})));
+    for body in [
+        r#"{"sku":"sku-1","quantity":1}"#,
+        r#"{"sku":"sku-1","quantity":0}"#,
+        "garbage",
+    ] {
+        let (status, response) = call(&app, checkout(body)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+        assert_eq!(
+            response,
+            json!({"error": "internal_error", "message": "payment provider timeout"})
+        );
+    }
+    assert_eq!(
+        call(&app, get("/health")).await.0,
+        StatusCode::OK,
+        "health stays up"
+    );
+    state.set_bug(false);
+    assert_eq!(
+        call(&app, checkout(r#"{"sku":"sku-1","quantity":1}"#))
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn admin_bug_sets_rather_than_toggles() {
+    let app = demo_app::router(DemoState::new());
+    let set = |enabled: bool| {
+        Request::post("/admin/bug")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json!({"enabled": enabled}).to_string()))
+            .unwrap()
+    };
+    assert_eq!(
+        call(&app, get("/admin/bug")).await.1,
+        json!({"enabled": false})
+    );
+    call(&app, set(true)).await;
+    call(&app, set(true)).await;
+    assert_eq!(
+        call(&app, get("/admin/bug")).await.1,
+        json!({"enabled": true})
+    );
+    call(&app, set(false)).await;
+    assert_eq!(
+        call(&app, get("/admin/bug")).await.1,
+        json!({"enabled": false})
+    );
+    let (status, _) = call(
+        &app,
+        Request::post("/admin/bug")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(r#"{"enabled":"yes"}"#))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn auth_me_needs_the_demo_token() {
+    let app = demo_app::router(DemoState::new());
+    let with = |value: &str| {
+        Request::get("/auth/me")
+            .header(header::AUTHORIZATION, value)
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(
+        call(&app, with("Bearer demo-token")).await,
+        (StatusCode::OK, json!({"user": "demo"}))
+    );
+    for request in [
+        get("/auth/me"),
+        with("Bearer nope"),
+        with("demo-token"),
+        with("Basic ZGVtbzpkZW1v"),
+    ] {
+        let (status, body) = call(&app, request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"], "unauthorized");
+    }
+}
+
+#[tokio::test]
+async fn metrics_label_validation_traffic_and_use_route_templates() {
+    let state = DemoState::new();
+    state.set_bug(true);
+    let app = demo_app::router(state);
+    call(&app, checkout(r#"{"sku":"sku-1","quantity":1}"#)).await;
+    call(
+        &app,
+        Request::post("/checkout")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(VALIDATION_HEADER, "run-1")
+            .body(Body::from(r#"{"sku":"sku-1","quantity":1}"#))
+            .unwrap(),
+    )
+    .await;
+    call(&app, get("/no/such/path/12345")).await;
+    call(&app, get("/health")).await;
+    let (status, body) = call(&app, get("/metrics")).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = body.as_str().unwrap();
+    let samples = parse_exposition(text);
+    let requests = |source: &str, route: &str, status: &str| {
+        samples
+            .iter()
+            .find(|sample| {
+                sample.name == "demo_http_requests_total"
+                    && sample.label("source") == Some(source)
+                    && sample.label("route") == Some(route)
+                    && sample.label("status") == Some(status)
+            })
+            .map(|sample| sample.value)
+    };
+    assert_eq!(requests("user", "/checkout", "500"), Some(1.0));
+    assert_eq!(requests("fixloop", "/checkout", "500"), Some(1.0));
+    assert_eq!(requests("user", "unmatched", "404"), Some(1.0));
+    assert_eq!(requests("user", "/health", "200"), Some(1.0));
+    assert!(
+        !text.contains("/no/such/path"),
+        "raw paths never become labels"
+    );
+    assert!(
+        !text.contains("route=\"/metrics\""),
+        "scrapes are not counted"
+    );
+    let errors: Vec<_> = samples
+        .iter()
+        .filter(|sample| {
+            sample.name == "demo_http_errors_total" && sample.label("route") == Some("/checkout")
+        })
+        .collect();
+    assert_eq!(errors.len(), 1, "validation traffic is not in errors_total");
+    assert_eq!(errors[0].label("error"), Some("payment provider timeout"));
+    assert_eq!(errors[0].value, 1.0);
+    let buckets: Vec<_> = samples
+        .iter()
+        .filter(|sample| {
+            sample.name == "demo_http_request_duration_seconds_bucket"
+                && sample.label("route") == Some("/checkout")
+                && sample.label("source") == Some("user")
+        })
+        .collect();
+    assert_eq!(buckets.len(), 11, "10 bounds and +Inf");
+    assert_eq!(buckets.last().unwrap().label("le"), Some("+Inf"));
+    assert!(
+        buckets
+            .windows(2)
+            .all(|pair| pair[0].value <= pair[1].value),
+        "cumulative"
+    );
+    assert!(
+        samples
+            .iter()
+            .any(|sample| sample.name == "demo_http_request_duration_seconds_count")
+    );
+    assert!(
+        samples
+            .iter()
+            .any(|sample| sample.name == "demo_http_request_duration_seconds_sum")
+    );
+    for line in text.lines().filter(|line| !line.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+        assert!(series.ends_with('}') && series.contains('{'), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn traffic_generator_sends_a_realistic_mix_and_stops() {
+    let state = DemoState::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let mut server_stopped = stop.subscribe();
+    // Every request the service handles is reported on a channel, so the test waits for requests, not for time.
+    let (seen, mut requests) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let app = demo_app::router(state.clone()).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let _ = seen.send(());
+            next.run(request)
+        },
+    ));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    let mut config = demo_app::traffic::TrafficConfig::new(url);
+    config.requests_per_second = 200;
+    let traffic = tokio::spawn(demo_app::traffic::run(
+        reqwest::Client::new(),
+        config,
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        },
+    ));
+    // The mix has 20 requests; wait for a full round plus one, so the 20th has been recorded.
+    for _ in 0..21 {
+        tokio::time::timeout(Duration::from_secs(20), requests.recv())
+            .await
+            .expect("the generator keeps sending")
+            .expect("the server is up");
+    }
+    let _ = stop.send(true);
+    tokio::time::timeout(Duration::from_secs(10), traffic)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let snapshot = state.metrics().snapshot();
+    let routes: std::collections::BTreeSet<_> =
+        snapshot.requests.keys().map(|key| key.0.clone()).collect();
+    for route in ["/health", "/catalog", "/checkout", "/auth/me"] {
+        assert!(routes.contains(route), "{route} in {routes:?}");
+    }
+    assert!(
+        snapshot
+            .requests
+            .keys()
+            .any(|key| key.0 == "/checkout" && key.2 == 422),
+        "an invalid checkout"
+    );
+}

@@ -1,0 +1,206 @@
+//! Shared test support: an orchestrator over fake ports driven in-process, request helpers, and an event reader
+//! with a timeout on every wait.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
+use fixloop_contract::WsEnvelope;
+use fixloop_core::engine::Config as EngineConfig;
+use fixloop_server::driver::{Driver, DriverConfig, DriverHandle, Ports};
+use fixloop_server::metrics::ServerMetrics;
+use fixloop_server::ws::Outgoing;
+use fixloop_server::{ApiSettings, AppState, router};
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+/// The longest any single wait in a test may take.
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
+
+/// The base URL the fake-backed engine plans against (never contacted: the fake runner simulates it).
+pub(crate) const FAKE_SERVICE_URL: &str = "http://demo.invalid:8001";
+
+/// An orchestrator over fakes, with its driver running.
+pub(crate) struct TestApp {
+    /// The router under test.
+    pub(crate) router: Router,
+    /// The driver's handle (to subscribe to events).
+    pub(crate) driver: DriverHandle,
+    /// The fake planner.
+    pub(crate) planner: Arc<FakePlanner>,
+    /// The fake runner.
+    pub(crate) runner: Arc<FakeTestRunner>,
+    /// The fake copilot.
+    pub(crate) copilot: Arc<FakeCopilot>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl TestApp {
+    /// An app with default settings (no webhooks, demo service at `demo_url`).
+    pub(crate) fn start(demo_url: &str) -> Self {
+        Self::start_with(demo_url, |_| {})
+    }
+
+    /// An app whose settings `tweak` adjusts.
+    pub(crate) fn start_with(demo_url: &str, tweak: impl FnOnce(&mut ApiSettings)) -> Self {
+        let signals = Arc::new(FakeSignalSource::new());
+        let planner = Arc::new(FakePlanner::new());
+        let runner = Arc::new(FakeTestRunner::new());
+        let copilot = Arc::new(FakeCopilot::new());
+        let ports = Ports {
+            signals: signals.clone(),
+            planner: planner.clone(),
+            rule_planner: Arc::new(fixloop_adapters::RulePlanner),
+            runner: runner.clone(),
+            copilot: copilot.clone(),
+        };
+        let engine = EngineConfig::demo("demo-checkout", FAKE_SERVICE_URL, "test");
+        let config = DriverConfig {
+            poll_interval: Duration::from_secs(3600),
+            engine,
+            signal_timeout: Duration::from_secs(5),
+            websocket_queue: 256,
+        };
+        let metrics = Arc::new(ServerMetrics::default());
+        let (driver, handle) = Driver::new(config, ports.clone(), Arc::clone(&metrics));
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(driver.run(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }));
+        let mut settings = ApiSettings::new("http://orchestrator.test", demo_url);
+        settings.upstream_timeout = Duration::from_millis(500);
+        settings.copilot_timeout = Duration::from_millis(500);
+        tweak(&mut settings);
+        let state = AppState {
+            driver: handle.clone(),
+            copilot: ports.copilot,
+            metrics,
+            settings: Arc::new(settings),
+            http: reqwest::Client::new(),
+        };
+        Self {
+            router: router(state),
+            driver: handle,
+            planner,
+            runner,
+            copilot,
+            stop,
+            task,
+        }
+    }
+
+    /// Sends a request through the router.
+    pub(crate) async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = tokio::time::timeout(WAIT, self.router.clone().oneshot(request))
+            .await
+            .expect("the router answers in time")
+            .expect("the router is infallible");
+        let status = response.status();
+        let bytes =
+            tokio::time::timeout(WAIT, axum::body::to_bytes(response.into_body(), usize::MAX))
+                .await
+                .expect("the body arrives in time")
+                .expect("the body is readable");
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, value)
+    }
+
+    /// `GET path`.
+    pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// `POST path` with a JSON body.
+    pub(crate) async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(
+            Request::post(path)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Subscribes to the event stream (the join snapshot comes first).
+    pub(crate) async fn events(&self) -> Events {
+        Events {
+            queue: tokio::time::timeout(WAIT, self.driver.subscribe())
+                .await
+                .expect("subscribe in time")
+                .expect("the driver is running"),
+        }
+    }
+
+    /// Opens a simulated incident and waits until its plan is generated; returns the incident id.
+    pub(crate) async fn open_incident_with_plan(&self) -> String {
+        let mut events = self.events().await;
+        let (status, card) = self
+            .post_json(
+                "/api/incidents/simulate",
+                &serde_json::json!({"mode": "INCIDENT_ON"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{card}");
+        let plan = events.next_of("plan.generated").await;
+        plan["payload"]["incident_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Stops the driver and waits for it.
+    pub(crate) async fn stop(self) {
+        let _ = self.stop.send(true);
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("the driver stops in time")
+            .expect("the driver does not panic");
+    }
+}
+
+/// The events of one subscriber.
+pub(crate) struct Events {
+    queue: mpsc::Receiver<Outgoing>,
+}
+
+impl Events {
+    /// The next event as JSON (validated as a `WsEnvelope`).
+    pub(crate) async fn next(&mut self) -> Value {
+        match tokio::time::timeout(WAIT, self.queue.recv()).await {
+            Ok(Some(Outgoing::Event(text))) => {
+                let value: Value = serde_json::from_str(text.as_str()).expect("events are JSON");
+                serde_json::from_value::<WsEnvelope>(value.clone())
+                    .expect("events are WsEnvelopes");
+                value
+            }
+            Ok(other) => panic!("expected an event, got {other:?}"),
+            Err(_) => panic!("no event within {WAIT:?}"),
+        }
+    }
+
+    /// Skips events until one of type `kind`.
+    pub(crate) async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let event = self.next().await;
+            if event["type"] == kind {
+                return event;
+            }
+        }
+    }
+}
+
+/// The `code` of an error body, checking the body has the contract's shape.
+pub(crate) fn error_code(body: &Value) -> &str {
+    serde_json::from_value::<fixloop_contract::ErrorBody>(body.clone())
+        .unwrap_or_else(|error| panic!("not an ErrorBody ({error}): {body}"));
+    body["code"].as_str().unwrap()
+}

@@ -1,0 +1,296 @@
+//! The WebSocket hub and connection loop, over channels and over real sockets: a stalled client is dropped without
+//! delaying the others, pings are answered, and the server closes dropped clients with 1008.
+
+use std::time::Duration;
+
+use axum::extract::ws::Message;
+use fixloop_contract::{IncidentState, SystemStatus, WsEnvelope, WsMessage};
+use fixloop_server::ws::{CLOSE_TOO_SLOW, ConnectionConfig, ConnectionEnd, Hub, run_connection};
+use futures_util::{Stream, sink};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn envelope(index: u32) -> WsEnvelope {
+    let now = "2026-11-21T10:15:00Z".parse().unwrap();
+    WsMessage::SystemStatus(SystemStatus {
+        status: IncidentState::Healthy,
+        error_rate_5m: 0.0,
+        p95_latency_ms_5m: f64::from(index),
+        active_incident_id: None,
+        updated_at: now,
+    })
+    .at(now)
+}
+
+/// A client-to-server stream that never yields (the client sends nothing) until `close` is dropped.
+fn silent_client(
+    close: mpsc::Receiver<()>,
+) -> impl Stream<Item = Result<Message, std::convert::Infallible>> + Unpin {
+    Box::pin(futures_util::stream::unfold(
+        close,
+        |mut close| async move {
+            let _ = close.recv().await;
+            None
+        },
+    ))
+}
+
+#[tokio::test]
+async fn stalled_client_does_not_delay_another_clients_events() {
+    let mut hub = Hub::new(16);
+    let config = ConnectionConfig {
+        ping_interval: Duration::from_secs(3600),
+        write_timeout: Duration::from_secs(3600),
+    };
+    // The stalled client: its socket accepts one frame and then never completes a write again.
+    let stalled_queue = hub.subscribe(&[]);
+    let (stalled_writes, _stalled_reader) = mpsc::channel::<Message>(1);
+    let stalled_sink = Box::pin(sink::unfold(
+        stalled_writes,
+        |writes, message: Message| async move {
+            writes.send(message).await.map_err(|_| ())?;
+            Ok::<_, ()>(writes)
+        },
+    ));
+    let (_stalled_close, stalled_input) = mpsc::channel(1);
+    let stalled = tokio::spawn(run_connection(
+        stalled_sink,
+        silent_client(stalled_input),
+        stalled_queue,
+        config,
+    ));
+    // The healthy client reads everything.
+    let healthy_queue = hub.subscribe(&[]);
+    let (healthy_writes, mut healthy_reader) = mpsc::unbounded_channel::<Message>();
+    let healthy_sink = Box::pin(sink::unfold(
+        healthy_writes,
+        |writes, message: Message| async move {
+            writes.send(message).map_err(|_| ())?;
+            Ok::<_, ()>(writes)
+        },
+    ));
+    let (_healthy_close, healthy_input) = mpsc::channel(1);
+    let healthy = tokio::spawn(run_connection(
+        healthy_sink,
+        silent_client(healthy_input),
+        healthy_queue,
+        config,
+    ));
+
+    let total = 200;
+    let mut dropped = 0;
+    for index in 0..total {
+        dropped += hub.broadcast(&envelope(index));
+        // The healthy client gets each event while the stalled one is stuck.
+        let message = tokio::time::timeout(WAIT, healthy_reader.recv())
+            .await
+            .expect("the healthy client is not delayed")
+            .expect("the healthy connection is open");
+        let Message::Text(text) = message else {
+            panic!("expected a text frame, got {message:?}")
+        };
+        let received: WsEnvelope = serde_json::from_str(text.as_str()).unwrap();
+        assert_eq!(received, envelope(index), "in order");
+    }
+    assert_eq!(
+        dropped, 1,
+        "the stalled client was dropped once its queue was full"
+    );
+    assert_eq!(hub.len(), 1);
+    assert!(
+        !stalled.is_finished(),
+        "the stalled connection is stuck in its write, alone"
+    );
+    stalled.abort();
+    hub.close_all();
+    let end = tokio::time::timeout(WAIT, healthy).await.unwrap().unwrap();
+    assert_eq!(end, ConnectionEnd::ServerClosed);
+}
+
+#[tokio::test]
+async fn dropped_client_is_closed_with_1008_and_pings_are_answered() {
+    let mut hub = Hub::new(2);
+    let queue = hub.subscribe(&[envelope(0)]);
+    let (writes, mut written) = mpsc::unbounded_channel::<Message>();
+    let sink = Box::pin(sink::unfold(
+        writes,
+        |writes, message: Message| async move {
+            writes.send(message).map_err(|_| ())?;
+            Ok::<_, ()>(writes)
+        },
+    ));
+    let (client, client_frames) =
+        mpsc::unbounded_channel::<Result<Message, std::convert::Infallible>>();
+    let incoming = Box::pin(futures_util::stream::unfold(
+        client_frames,
+        |mut frames| async move { frames.recv().await.map(|frame| (frame, frames)) },
+    ));
+    let connection = tokio::spawn(run_connection(
+        sink,
+        incoming,
+        queue,
+        ConnectionConfig::default(),
+    ));
+    let first = tokio::time::timeout(WAIT, written.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(first, Message::Text(_)),
+        "the snapshot comes first"
+    );
+    client
+        .send(Ok(Message::Ping(axum::body::Bytes::from_static(b"hi"))))
+        .unwrap();
+    let pong = tokio::time::timeout(WAIT, written.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pong, Message::Pong(axum::body::Bytes::from_static(b"hi")));
+    // Overflow: the connection task is parked on its input, so three events exceed the queue of two.
+    let mut dropped = 0;
+    for index in 1..=3 {
+        dropped += hub.broadcast(&envelope(index));
+    }
+    assert_eq!(dropped, 1);
+    let mut close = None;
+    while let Some(message) = tokio::time::timeout(WAIT, written.recv()).await.unwrap() {
+        if let Message::Close(frame) = message {
+            close = frame;
+            break;
+        }
+    }
+    assert_eq!(close.map(|frame| frame.code), Some(CLOSE_TOO_SLOW));
+    let end = tokio::time::timeout(WAIT, connection)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(end, ConnectionEnd::ServerClosed);
+}
+
+/// Reads text frames until a `copilot.answer` whose question is `question`.
+async fn read_answer(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    question: &str,
+) {
+    use futures_util::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("the reading client is not delayed")
+            .expect("its socket stays open")
+            .expect("no socket error");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            let envelope: WsEnvelope = serde_json::from_str(text.as_str()).unwrap();
+            if matches!(&envelope.message, WsMessage::CopilotAnswer(answer) if answer.question == question)
+            {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_socket_that_never_reads_is_dropped_while_another_client_keeps_up() {
+    use std::sync::Arc;
+
+    use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
+    use fixloop_server::{Mode, Ports, ServeOptions, start_serve};
+
+    let ports = Ports {
+        signals: Arc::new(FakeSignalSource::new()),
+        planner: Arc::new(FakePlanner::new()),
+        rule_planner: Arc::new(fixloop_adapters::RulePlanner),
+        runner: Arc::new(FakeTestRunner::new()),
+        copilot: Arc::new(FakeCopilot::new()),
+    };
+    let server = start_serve(ServeOptions {
+        port: 0,
+        mode: Mode::Demo,
+        ports: Some(ports),
+        ..ServeOptions::default()
+    })
+    .await
+    .expect("the orchestrator starts");
+    let address: std::net::SocketAddr = server
+        .orchestrator_url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let ws_url = format!("ws://{address}/ws");
+    // The stalled client: a tiny receive buffer, and it never reads.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let stream = tokio::time::timeout(WAIT, socket.connect(address))
+        .await
+        .unwrap()
+        .unwrap();
+    let (_stalled, _) =
+        tokio::time::timeout(WAIT, tokio_tungstenite::client_async(&ws_url, stream))
+            .await
+            .unwrap()
+            .unwrap();
+    let stream = tokio::time::timeout(WAIT, tokio::net::TcpStream::connect(address))
+        .await
+        .unwrap()
+        .unwrap();
+    let (mut reader, _) =
+        tokio::time::timeout(WAIT, tokio_tungstenite::client_async(&ws_url, stream))
+            .await
+            .unwrap()
+            .unwrap();
+    let client = reqwest::Client::new();
+    let padding = "x".repeat(3000);
+    let mut dropped = false;
+    for index in 0..3000 {
+        let question = format!("question {index} {padding}");
+        let response = tokio::time::timeout(
+            WAIT,
+            client
+                .post(format!("{}/api/copilot/ask", server.orchestrator_url))
+                .json(&serde_json::json!({"question": question}))
+                .send(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert!(response.status().is_success());
+        read_answer(&mut reader, &question).await;
+        if index % 25 == 0 {
+            let metrics = tokio::time::timeout(WAIT, async {
+                client
+                    .get(format!("{}/metrics", server.orchestrator_url))
+                    .send()
+                    .await?
+                    .text()
+                    .await
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            if metrics.contains("fixloop_websocket_clients_dropped_total 1") {
+                dropped = true;
+                break;
+            }
+        }
+    }
+    assert!(dropped, "the stalled client was dropped");
+    // After the drop, the reader still gets every event at once.
+    let question = format!("after the drop {padding}");
+    let response = tokio::time::timeout(
+        WAIT,
+        client
+            .post(format!("{}/api/copilot/ask", server.orchestrator_url))
+            .json(&serde_json::json!({"question": question}))
+            .send(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(response.status().is_success());
+    read_answer(&mut reader, &question).await;
+    tokio::time::timeout(WAIT, server.shutdown())
+        .await
+        .expect("stops in time");
+}
