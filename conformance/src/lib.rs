@@ -1,2 +1,209 @@
-//! The FixLoop conformance runner (to be built): checks any server against `openapi.yaml` and the WebSocket schemas,
-//! knowing it only through HTTP and WebSocket.
+//! `fixloop-conformance` checks any server that claims to implement the FixLoop contract against `openapi.yaml` and
+//! the WebSocket schemas, in the manner of h2spec and Autobahn: every case has an id (`area/operation/n`), a
+//! one-line description and the clause it checks, and ends as `Pass`, `Fail { expected, actual, path }` or
+//! `Skip { reason }`.
+//!
+//! It knows the server only through HTTP and WebSocket, and it knows the contract only through the OpenAPI
+//! document (the copy embedded at build time, [`Spec::embedded`], or any file, [`Spec::from_file`]): it never uses
+//! FixLoop's Rust types, so a server written in any language can be checked.
+//!
+//! What it deliberately does not do: it does not start or configure the server, it does not judge performance, and
+//! it does not talk to a server over TLS WebSockets with client certificates or authentication.
+//!
+//! # Areas
+//!
+//! - `shapes`: every REST operation called with a valid request; status and body validated against the spec's
+//!   response schema (JSON Schema draft 2020-12, formats checked).
+//! - `bad_input`: invalid requests generated from each request body schema (malformed JSON, wrong content type,
+//!   oversized body, each required field missing, each property of the wrong type, unknown enum values, strings
+//!   out of their length bounds) must get a 4xx with the spec's `ErrorBody`.
+//! - `flow`: the seed's demo flow over REST and WebSocket, each wait bounded by [`Target::flow_timeout`].
+//! - `ws`: every WebSocket message validated against `WsEnvelope`, the required orders, and the state a late
+//!   client receives.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use fixloop_conformance::{Selection, Spec, Target};
+//!
+//! let target = Target::new("http://127.0.0.1:8000", Spec::embedded()?)?;
+//! let report = fixloop_conformance::run(&target, &Selection::all()).await;
+//! println!("{}", report.to_json());
+//! assert!(report.passed());
+//! # Ok(()) }
+//! ```
+
+mod case;
+mod cases;
+mod client;
+mod report;
+mod spec;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use case::{CaseInfo, CaseResult, Outcome, Phase};
+pub use report::{REPORT_FORMAT_VERSION, Report, SpecInfo, Summary, Timings, xml_escape};
+pub use spec::{EMBEDDED_SPEC, Operation, Spec, SpecError, Violation};
+
+/// The server under test and how patiently to test it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Base URL of the orchestrator API, without a trailing slash (`http://127.0.0.1:8000`). The WebSocket is
+    /// `<base_url>/ws` with the scheme changed to `ws`/`wss`.
+    pub base_url: String,
+    /// The contract to check against.
+    pub spec: Arc<Spec>,
+    /// The longest the flow waits for any one expected event (`--timeout`).
+    pub flow_timeout: Duration,
+    /// The timeout of every single HTTP request and WebSocket handshake.
+    pub request_timeout: Duration,
+}
+
+/// Why a target could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TargetError {
+    /// The base URL is not an `http://` or `https://` URL.
+    #[error("the base URL must start with http:// or https://, got {0:?}")]
+    BaseUrl(String),
+}
+
+impl Target {
+    /// Default for [`Target::flow_timeout`].
+    pub const DEFAULT_FLOW_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Default for [`Target::request_timeout`].
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A target with the default timeouts.
+    ///
+    /// # Errors
+    /// [`TargetError::BaseUrl`] when `base_url` is not an HTTP(S) URL.
+    pub fn new(base_url: &str, spec: Spec) -> Result<Self, TargetError> {
+        let trimmed = base_url.trim().trim_end_matches('/');
+        let rest = trimmed
+            .strip_prefix("http://")
+            .or_else(|| trimmed.strip_prefix("https://"));
+        if rest.is_none_or(str::is_empty) {
+            return Err(TargetError::BaseUrl(base_url.to_owned()));
+        }
+        Ok(Self {
+            base_url: trimmed.to_owned(),
+            spec: Arc::new(spec),
+            flow_timeout: Self::DEFAULT_FLOW_TIMEOUT,
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+        })
+    }
+}
+
+/// Which cases to report, and under which rules.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Case id prefixes (`shapes/`, `flow/plan.generated`); empty selects every case. A case that is not
+    /// selected is not reported, but the phases a selected case depends on still run (selecting a `ws/` case
+    /// runs the flow).
+    pub prefixes: Vec<String>,
+    /// Turns the flow's fallback skips (an incident reached only through `/api/incidents/simulate`, a run that
+    /// needed a manual `/api/tests/run`) into failures.
+    pub strict: bool,
+}
+
+impl Selection {
+    /// Every case, not strict.
+    #[must_use]
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// The cases whose id starts with one of `prefixes`.
+    #[must_use]
+    pub fn prefixes<I, S>(prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            prefixes: prefixes.into_iter().map(Into::into).collect(),
+            strict: false,
+        }
+    }
+
+    /// Whether the case with this id is selected.
+    #[must_use]
+    pub fn matches(&self, id: &str) -> bool {
+        self.prefixes.is_empty()
+            || self
+                .prefixes
+                .iter()
+                .any(|prefix| id.starts_with(prefix.as_str()))
+    }
+}
+
+/// Every case the suite has for `spec`, in execution order (what `--list` prints).
+#[must_use]
+pub fn list(spec: &Spec) -> Vec<CaseInfo> {
+    cases::catalog(spec)
+}
+
+/// Runs the selected cases against `target`.
+pub async fn run(target: &Target, selection: &Selection) -> Report {
+    run_with_progress(target, selection, &mut |_| {}).await
+}
+
+/// Runs the selected cases against `target`, calling `on_case` with each outcome as soon as it is known.
+pub async fn run_with_progress(
+    target: &Target,
+    selection: &Selection,
+    on_case: &mut (dyn FnMut(&CaseResult) + Send),
+) -> Report {
+    cases::run(target, selection, on_case).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_accepts_http_urls_and_trims_the_trailing_slash() {
+        let spec = || Spec::embedded().expect("embedded spec");
+        let target = Target::new(" http://127.0.0.1:8000/ ", spec()).expect("valid");
+        assert_eq!(target.base_url, "http://127.0.0.1:8000");
+        assert!(Target::new("https://example.test/api", spec()).is_ok());
+        for bad in ["127.0.0.1:8000", "ws://127.0.0.1:8000", "http://", ""] {
+            assert!(Target::new(bad, spec()).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn selection_matches_by_id_prefix() {
+        assert!(Selection::all().matches("ws/WsEnvelope/1"));
+        let selection = Selection::prefixes(["flow/plan", "shapes/getStatus/1"]);
+        assert!(selection.matches("flow/plan.generated/2"));
+        assert!(selection.matches("shapes/getStatus/1"));
+        assert!(!selection.matches("shapes/getStatus/2"));
+        assert!(!selection.matches("ws/WsEnvelope/1"));
+    }
+
+    #[test]
+    fn case_ids_are_unique_and_shaped_area_operation_n() {
+        let cases = list(&Spec::embedded().expect("embedded spec"));
+        let mut ids = std::collections::BTreeSet::new();
+        for case in &cases {
+            let parts: Vec<&str> = case.id.split('/').collect();
+            assert_eq!(parts.len(), 3, "{}", case.id);
+            assert!(
+                ["shapes", "bad_input", "flow", "ws"].contains(&parts[0]),
+                "{}",
+                case.id
+            );
+            assert!(parts[2].parse::<u32>().is_ok_and(|n| n > 0), "{}", case.id);
+            assert!(
+                !case.description.is_empty() && !case.clause.is_empty(),
+                "{}",
+                case.id
+            );
+            assert!(ids.insert(case.id.clone()), "duplicate {}", case.id);
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The vocabulary of the runner: a case's identity (id, description, clause), its outcome, and which phase of the
+//! suite produces it.
+
+use serde::Serialize;
+
+/// What a case is, independent of any run: the data `--list` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseInfo {
+    /// `area/operation/n`, for example `shapes/getStatus/1`.
+    pub id: String,
+    /// One line saying what the case checks.
+    pub description: String,
+    /// The contract clause and schema it checks (`seed §5.3 #1; operationId getStatus; #/components/schemas/…`).
+    pub clause: String,
+    /// The phase of the suite that produces the case's outcome.
+    #[serde(skip)]
+    pub phase: Phase,
+}
+
+/// The phases of a run, in execution order. A selected case makes its phase run; the flow phase also produces
+/// the messages the WebSocket phase judges, so selecting a WebSocket case runs the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Stateless REST calls made before the flow.
+    Stateless,
+    /// Generated invalid requests.
+    BadInput,
+    /// The demo flow over REST and WebSocket (and the REST shapes that need its state).
+    Flow,
+    /// Judgements over the WebSocket messages recorded during the flow.
+    WebSocket,
+}
+
+/// The outcome of one case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum Outcome {
+    /// The server met the requirement.
+    Pass,
+    /// The server broke the requirement.
+    Fail {
+        /// What the contract asks for.
+        expected: String,
+        /// What the server did.
+        actual: String,
+        /// Where: a JSON pointer into the response or message, or a short location such as `status`.
+        path: String,
+    },
+    /// The case could not be judged (or was judged only through a fallback the server needed).
+    Skip {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A case together with its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseResult {
+    /// The case's id.
+    pub id: String,
+    /// The case's one-line description.
+    pub description: String,
+    /// The clause and schema the case checks.
+    pub clause: String,
+    /// The outcome.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+impl Outcome {
+    /// A failure.
+    pub fn fail(
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+        path: impl Into<String>,
+    ) -> Self {
+        Self::Fail {
+            expected: expected.into(),
+            actual: actual.into(),
+            path: path.into(),
+        }
+    }
+
+    /// A skip.
+    pub fn skip(reason: impl Into<String>) -> Self {
+        Self::Skip {
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether this is a failure.
+    #[must_use]
+    pub fn is_fail(&self) -> bool {
+        matches!(self, Self::Fail { .. })
+    }
+
+    /// `PASS`, `FAIL` or `SKIP`.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Pass => "PASS",
+            Self::Fail { .. } => "FAIL",
+            Self::Skip { .. } => "SKIP",
+        }
+    }
+
+    /// A one-line reason (empty for a pass).
+    #[must_use]
+    pub fn short_reason(&self) -> String {
+        match self {
+            Self::Pass => String::new(),
+            Self::Fail {
+                expected,
+                actual,
+                path,
+            } => {
+                let at = if path.is_empty() {
+                    String::new()
+                } else {
+                    format!("at {path}: ")
+                };
+                format!("{at}expected {expected}; got {actual}")
+            }
+            Self::Skip { reason } => reason.clone(),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The `fixloop-conformance` command: runs the suite against a server and prints one line per case as it goes.
+//! Exit status: 0 when no case failed, 1 when some case failed, 2 when the run could not start (bad arguments,
+//! unreadable spec, unwritable report).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use fixloop_conformance::{CaseResult, Outcome, Selection, Spec, Target};
+
+/// Checks a FixLoop-compatible server against openapi.yaml and the WebSocket schemas.
+#[derive(Debug, Parser)]
+#[command(name = "fixloop-conformance", version)]
+struct Args {
+    /// Base URL of the server's REST API (the WebSocket is <base-url>/ws).
+    #[arg(long, value_name = "URL", required_unless_present = "list")]
+    base_url: Option<String>,
+    /// OpenAPI document to check against (default: the openapi.yaml embedded at build time).
+    #[arg(long, value_name = "FILE")]
+    spec: Option<PathBuf>,
+    /// Run only the cases whose id starts with PREFIX (repeatable).
+    #[arg(long = "select", value_name = "PREFIX")]
+    select: Vec<String>,
+    /// Print the cases (id, description, clause) and exit without contacting a server.
+    #[arg(long)]
+    list: bool,
+    /// Fail, instead of skip, when the server needs the simulate or manual-run fallbacks.
+    #[arg(long)]
+    strict: bool,
+    /// Longest wait, in seconds, for each expected event of the flow.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    timeout: u64,
+    /// Timeout, in seconds, of every single HTTP request and WebSocket handshake (raise it for a backend whose
+    /// copilot calls a slow language model).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    request_timeout: u64,
+    /// Write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write the JSON report (schema: conformance/report.schema.json) to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let spec = match &args.spec {
+        Some(path) => Spec::from_file(path),
+        None => Spec::embedded(),
+    };
+    let spec = match spec {
+        Ok(spec) => spec,
+        Err(error) => return usage_error(&error),
+    };
+    let selection = Selection {
+        prefixes: args.select.clone(),
+        strict: args.strict,
+    };
+
+    if args.list {
+        let mut out = std::io::stdout().lock();
+        for case in fixloop_conformance::list(&spec) {
+            if selection.matches(&case.id) {
+                let _ = writeln!(
+                    out,
+                    "{:<34} {}\n{:<34} [{}]",
+                    case.id, case.description, "", case.clause
+                );
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    let Some(base_url) = args.base_url.as_deref() else {
+        eprintln!("error: --base-url is required");
+        return ExitCode::from(2);
+    };
+    let mut target = match Target::new(base_url, spec) {
+        Ok(target) => target,
+        Err(error) => return usage_error(&error),
+    };
+    target.flow_timeout = Duration::from_secs(args.timeout.max(1));
+    target.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return usage_error(&error),
+    };
+    println!(
+        "fixloop-conformance {} against {} (spec {} {}, flow timeout {} s{})",
+        env!("CARGO_PKG_VERSION"),
+        target.base_url,
+        target.spec.title(),
+        target.spec.version(),
+        args.timeout,
+        if args.strict { ", strict" } else { "" }
+    );
+    let report = runtime.block_on(fixloop_conformance::run_with_progress(
+        &target,
+        &selection,
+        &mut |case: &CaseResult| print_case(case),
+    ));
+    println!(
+        "\n{} cases: {} passed, {} failed, {} skipped ({:.1} s)",
+        report.cases.len(),
+        report.summary.pass,
+        report.summary.fail,
+        report.summary.skip,
+        report.timings.total_ms as f64 / 1000.0
+    );
+
+    for (path, text) in [
+        (&args.json, report.to_json()),
+        (&args.junit, report.to_junit()),
+    ] {
+        if let Some(path) = path
+            && let Err(error) = std::fs::write(path, text)
+        {
+            eprintln!("error: cannot write {}: {error}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_case(case: &CaseResult) {
+    let reason = case.outcome.short_reason();
+    let reason = if reason.chars().count() > 240 {
+        let mut cut: String = reason.chars().take(240).collect();
+        cut.push('…');
+        cut
+    } else {
+        reason
+    };
+    match &case.outcome {
+        Outcome::Pass => println!("PASS {}", case.id),
+        _ => println!("{} {}  {reason}", case.outcome.label(), case.id),
+    }
+    let _ = std::io::stdout().flush();
+}
+
+fn usage_error(error: &dyn std::error::Error) -> ExitCode {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    eprintln!("error: {text}");
+    ExitCode::from(2)
+}

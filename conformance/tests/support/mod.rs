@@ -1,0 +1,77 @@
+//! Test-only servers for the self-check: a scripted contract server and a mutating reverse proxy, plus helpers
+//! to run the suite against them with bounded timeouts.
+
+pub(crate) mod mutant;
+pub(crate) mod scripted;
+
+use std::time::Duration;
+
+use fixloop_conformance::{Outcome, Report, Selection, Spec, Target};
+
+/// Upper bound on any single suite run in these tests.
+pub(crate) const SUITE_BOUND: Duration = Duration::from_secs(60);
+
+/// Runs `selection` against `base_url` with the embedded spec and the given flow timeout, bounded by
+/// [`SUITE_BOUND`].
+pub(crate) async fn run(base_url: &str, selection: Selection, flow_timeout: Duration) -> Report {
+    let mut target =
+        Target::new(base_url, Spec::embedded().expect("embedded spec")).expect("target");
+    target.flow_timeout = flow_timeout;
+    target.request_timeout = Duration::from_secs(10);
+    tokio::time::timeout(SUITE_BOUND, fixloop_conformance::run(&target, &selection))
+        .await
+        .expect("the suite finishes within its bound")
+}
+
+/// The failures of a report, one per line, for assertion messages.
+pub(crate) fn failures(report: &Report) -> String {
+    report
+        .cases
+        .iter()
+        .filter(|case| !matches!(case.outcome, Outcome::Pass))
+        .map(|case| {
+            format!(
+                "{} {}: {}",
+                case.outcome.label(),
+                case.id,
+                case.outcome.short_reason()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The `Fail` of case `id`, panicking with the report's failures when it is anything else.
+pub(crate) fn expect_fail<'r>(report: &'r Report, id: &str) -> (&'r str, &'r str, &'r str) {
+    match report.outcome(id) {
+        Some(Outcome::Fail {
+            expected,
+            actual,
+            path,
+        }) => (expected, actual, path),
+        other => panic!(
+            "{id} should fail, got {other:?}; report:\n{}",
+            failures(report)
+        ),
+    }
+}
+
+/// Flow timeout against the real server: its demo profile detects within ~2 s and recovers within ~10 s of bug
+/// off (a 10 s detection window), so 20 s leaves room on a loaded machine.
+pub(crate) const REAL_FLOW_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The real FixLoop demo (orchestrator, demo service, traffic) in-process on ephemeral ports.
+pub(crate) async fn start_real() -> fixloop_server::RunningDemo {
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        fixloop_server::start_demo(fixloop_server::DemoOptions::ephemeral()),
+    )
+    .await
+    .expect("the demo starts in time")
+    .expect("the demo starts")
+}
+
+/// Stops the real demo, bounded.
+pub(crate) async fn stop_real(demo: fixloop_server::RunningDemo) {
+    let _ = tokio::time::timeout(Duration::from_secs(15), demo.shutdown()).await;
+}

@@ -1,0 +1,596 @@
+//! A scripted, test-only implementation of the FixLoop contract: it walks the seed's demo flow deterministically
+//! (bug on → `incident.created` → `plan.generated` with five items → `tests.updated` with a FAIL → bug off → a
+//! passing rerun → `RECOVERED`), emitting every event synchronously inside the request that causes it. It proves
+//! the runner and the mutants independently of the real server.
+//!
+//! Two switches reproduce servers that need the seed's fallbacks: one that never detects an incident by itself
+//! (only through `/api/incidents/simulate`), and one that never starts a run by itself (only through
+//! `/api/tests/run`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ws::{
+    Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use fixloop_contract::{
+    CopilotAnswer, CopilotAskRequest, DatadogSummary, ErrorBody, HttpMethod, IncidentCard,
+    IncidentState, Link, Plan, PlanGenerated, PlanItem, PlanItemType, RunStatus, RunTestsRequest,
+    SetBugRequest, Signal, SimulateMode, SimulateRequest, SystemStatus, Target, TestResult,
+    TestRun, TestStatus, WsMessage,
+};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinHandle;
+
+/// How the scripted server behaves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Script {
+    /// Whether bug on opens an incident by itself (else only `/api/incidents/simulate` does).
+    pub(crate) detects_by_itself: bool,
+    /// Whether a plan starts a run by itself, and bug off reruns by itself (else only `/api/tests/run` does).
+    pub(crate) runs_by_itself: bool,
+    /// Whether a new WebSocket client first gets the current state (status, incident, run).
+    pub(crate) sends_state_on_connect: bool,
+    /// Whether `plan.generated` is (wrongly) sent before `incident.created`.
+    pub(crate) plan_before_incident: bool,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Self {
+            detects_by_itself: true,
+            runs_by_itself: true,
+            sends_state_on_connect: true,
+            plan_before_incident: false,
+        }
+    }
+}
+
+/// A running scripted server; stops when dropped.
+pub(crate) struct ScriptedServer {
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) base_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for ScriptedServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.task.abort();
+    }
+}
+
+/// Starts a scripted server on an ephemeral loopback port.
+pub(crate) async fn start(script: Script) -> ScriptedServer {
+    let (events, _) = broadcast::channel(256);
+    let app = App(Arc::new(Shared {
+        script,
+        state: Mutex::new(World::default()),
+        events,
+    }));
+    let router = Router::new()
+        .route("/api/status", get(get_status))
+        .route("/api/demo/bug", post(set_bug))
+        .route("/api/incidents/current", get(current_incident))
+        .route("/api/incidents/simulate", post(simulate))
+        .route("/api/tests/run", post(run_tests))
+        .route("/api/tests/runs/{run_id}", get(get_run))
+        .route("/api/copilot/ask", post(ask))
+        .route("/ws", get(ws))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+        })
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let (shutdown, on_shutdown) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = on_shutdown.await;
+            })
+            .await;
+    });
+    ScriptedServer {
+        base_url: format!("http://{addr}"),
+        shutdown: Some(shutdown),
+        task,
+    }
+}
+
+#[derive(Clone)]
+struct App(Arc<Shared>);
+
+struct Shared {
+    script: Script,
+    state: Mutex<World>,
+    events: broadcast::Sender<String>,
+}
+
+#[derive(Default)]
+struct World {
+    status: Option<IncidentState>,
+    bug: bool,
+    incident: Option<IncidentCard>,
+    runs: BTreeMap<String, TestRun>,
+    current_run: Option<String>,
+    incidents_opened: u32,
+}
+
+impl World {
+    fn status(&self) -> IncidentState {
+        self.status.unwrap_or(IncidentState::Healthy)
+    }
+}
+
+impl App {
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.0.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn emit(&self, message: WsMessage) {
+        let envelope = message.at(Utc::now());
+        let text = serde_json::to_string(&envelope).expect("envelope serializes");
+        let _ = self.0.events.send(text);
+    }
+
+    fn system_status(world: &World) -> SystemStatus {
+        let (error_rate, latency) = if world.bug { (0.4, 180.0) } else { (0.0, 12.0) };
+        SystemStatus {
+            status: world.status(),
+            error_rate_5m: error_rate,
+            p95_latency_ms_5m: latency,
+            active_incident_id: world.incident.as_ref().map(|card| card.incident_id.clone()),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn set_status(&self, world: &mut World, status: IncidentState) {
+        if world.status() != status || world.status.is_none() {
+            world.status = Some(status);
+            self.emit(WsMessage::SystemStatus(Self::system_status(world)));
+        }
+    }
+
+    /// Opens an incident and generates its plan; starts a run when the script says so.
+    fn open_incident(&self, world: &mut World) {
+        if world.incident.is_some() {
+            return;
+        }
+        world.incidents_opened += 1;
+        let incident_id = format!("inc-{:04}", world.incidents_opened);
+        let now = Utc::now();
+        let card = IncidentCard {
+            incident_id: incident_id.clone(),
+            title: "High 5xx error rate on demo-checkout".to_owned(),
+            detected_at: now,
+            datadog_summary: DatadogSummary {
+                monitor_id: None,
+                service: "demo-checkout".to_owned(),
+                signal: Signal {
+                    error_rate_5m: 0.4,
+                    p95_latency_ms_5m: 180.0,
+                    top_error: Some("POST /checkout -> 500".to_owned()),
+                },
+                evidence_links: vec![Link {
+                    label: "metrics".to_owned(),
+                    url: "http://127.0.0.1:8001/metrics".to_owned(),
+                }],
+            },
+            plan: Plan {
+                plan_id: format!("plan-{:04}", world.incidents_opened),
+                generated_at: now,
+                items: Vec::new(),
+            },
+        };
+        world.incident = Some(card.clone());
+        self.set_status(world, IncidentState::IncidentActive);
+        let plan = Plan {
+            plan_id: format!("plan-{:04}", world.incidents_opened),
+            generated_at: Utc::now(),
+            items: seed_plan(),
+        };
+        let generated = WsMessage::PlanGenerated(PlanGenerated {
+            incident_id,
+            plan: plan.clone(),
+        });
+        if self.0.script.plan_before_incident {
+            self.emit(generated.clone());
+            self.emit(WsMessage::IncidentCreated(card));
+        } else {
+            self.emit(WsMessage::IncidentCreated(card));
+            self.emit(generated);
+        }
+        if let Some(card) = world.incident.as_mut() {
+            card.plan = plan;
+        }
+        if self.0.script.runs_by_itself {
+            self.run(world);
+        }
+    }
+
+    /// Runs the plan synchronously: checkout fails while the bug is on. Returns the run id.
+    fn run(&self, world: &mut World) -> Option<String> {
+        let card = world.incident.clone()?;
+        let run_id = format!("run-{:04}", world.runs.len() + 1);
+        let started_at = Utc::now();
+        let mut run = TestRun {
+            run_id: run_id.clone(),
+            incident_id: card.incident_id.clone(),
+            started_at,
+            status: RunStatus::Running,
+            tests: card
+                .plan
+                .items
+                .iter()
+                .map(|item| TestResult {
+                    test_id: item.test_id.clone(),
+                    name: item.name.clone(),
+                    status: TestStatus::Pending,
+                    last_update_at: started_at,
+                    details: None,
+                })
+                .collect(),
+        };
+        world.current_run = Some(run_id.clone());
+        self.set_status(world, IncidentState::Validating);
+        world.runs.insert(run_id.clone(), run.clone());
+        self.emit(WsMessage::TestsUpdated(run.clone()));
+
+        let mut all_pass = true;
+        for test in &mut run.tests {
+            let fails = world.bug && test.test_id == "t1-checkout-valid";
+            all_pass &= !fails;
+            test.status = if fails {
+                TestStatus::Fail
+            } else {
+                TestStatus::Pass
+            };
+            test.details = Some(
+                if fails {
+                    "expected status == 200, got 500"
+                } else {
+                    "ok"
+                }
+                .to_owned(),
+            );
+            test.last_update_at = Utc::now();
+        }
+        run.status = RunStatus::Completed;
+        world.runs.insert(run_id.clone(), run.clone());
+        self.emit(WsMessage::TestsUpdated(run));
+        let next = if all_pass && !world.bug {
+            IncidentState::Recovered
+        } else {
+            IncidentState::IncidentActive
+        };
+        self.set_status(world, next);
+        Some(run_id)
+    }
+
+    fn close_incident(&self, world: &mut World) {
+        if world.incident.take().is_some() {
+            world.current_run = None;
+            self.set_status(world, IncidentState::Healthy);
+        }
+    }
+}
+
+fn seed_plan() -> Vec<PlanItem> {
+    let base = "http://127.0.0.1:8001";
+    let item =
+        |n: u32, id: &str, name: &str, method, path: &str, criteria: &str, auth: bool| PlanItem {
+            test_id: id.to_owned(),
+            name: name.to_owned(),
+            kind: PlanItemType::Api,
+            priority: n,
+            what_it_checks: format!("{name} behaves"),
+            target: Target {
+                method,
+                url: format!("{base}{path}"),
+                headers: if auth {
+                    BTreeMap::from([("Authorization".to_owned(), "Bearer demo-token".to_owned())])
+                } else {
+                    BTreeMap::new()
+                },
+                body_json: serde_json::Map::new(),
+            },
+            pass_criteria: criteria.to_owned(),
+        };
+    vec![
+        item(
+            1,
+            "t1-checkout-valid",
+            "Checkout succeeds",
+            HttpMethod::Post,
+            "/checkout",
+            "status == 200",
+            false,
+        ),
+        item(
+            2,
+            "t2-health",
+            "Health endpoint",
+            HttpMethod::Get,
+            "/health",
+            "status == 200",
+            false,
+        ),
+        item(
+            3,
+            "t3-catalog",
+            "Catalog lists products",
+            HttpMethod::Get,
+            "/catalog",
+            "status == 200",
+            false,
+        ),
+        item(
+            4,
+            "t4-checkout-invalid",
+            "Invalid checkout is rejected",
+            HttpMethod::Post,
+            "/checkout",
+            "status == 422",
+            false,
+        ),
+        item(
+            5,
+            "t5-auth",
+            "Auth accepts the demo token",
+            HttpMethod::Get,
+            "/auth/me",
+            "status == 200",
+            true,
+        ),
+    ]
+}
+
+async fn get_status(State(app): State<App>) -> Response {
+    let world = app.world();
+    axum::Json(App::system_status(&world)).into_response()
+}
+
+async fn set_bug(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: SetBugRequest = json_body(&headers, body).await?;
+    let mut world = app.world();
+    if world.status.is_none() {
+        world.status = Some(IncidentState::Healthy);
+    }
+    world.bug = request.enabled;
+    if request.enabled {
+        if app.0.script.detects_by_itself {
+            app.open_incident(&mut world);
+        }
+    } else if world.incident.is_some()
+        && app.0.script.runs_by_itself
+        && world.status() != IncidentState::Recovered
+    {
+        app.run(&mut world);
+    }
+    Ok(axum::Json(App::system_status(&world)).into_response())
+}
+
+async fn current_incident(State(app): State<App>) -> Response {
+    let world = app.world();
+    axum::Json(world.incident.clone()).into_response()
+}
+
+async fn simulate(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: SimulateRequest = json_body(&headers, body).await?;
+    let mut world = app.world();
+    match request.mode {
+        SimulateMode::IncidentOn => app.open_incident(&mut world),
+        SimulateMode::IncidentOff => app.close_incident(&mut world),
+    }
+    Ok(axum::Json(world.incident.clone()).into_response())
+}
+
+async fn run_tests(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: RunTestsRequest = json_body(&headers, body).await?;
+    if request.incident_id.is_empty() || request.incident_id.chars().count() > 128 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "incident_id must be 1 to 128 characters",
+        ));
+    }
+    let mut world = app.world();
+    let open = world.incident.as_ref().map(|card| card.incident_id.clone());
+    if open.as_deref() != Some(request.incident_id.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "incident_not_found",
+            format!("no incident has id {}", request.incident_id),
+        ));
+    }
+    let run_id = app
+        .run(&mut world)
+        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "plan_not_ready", "no plan yet"))?;
+    Ok(axum::Json(world.runs[&run_id].clone()).into_response())
+}
+
+async fn get_run(State(app): State<App>, Path(run_id): Path<String>) -> Result<Response, ApiError> {
+    let world = app.world();
+    world
+        .runs
+        .get(&run_id)
+        .map(|run| axum::Json(run.clone()).into_response())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "run_not_found",
+                format!("no run has id {run_id}"),
+            )
+        })
+}
+
+async fn ask(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let request: CopilotAskRequest = json_body(&headers, body).await?;
+    let length = request.question.chars().count();
+    if length == 0
+        || length > 4000
+        || request
+            .incident_id
+            .as_ref()
+            .is_some_and(|id| id.chars().count() > 128)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "question must be 1 to 4000 characters",
+        ));
+    }
+    let world = app.world();
+    if let Some(id) = &request.incident_id
+        && world.incident.as_ref().map(|card| &card.incident_id) != Some(id)
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "incident_not_found",
+            format!("no incident has id {id}"),
+        ));
+    }
+    let answer = CopilotAnswer {
+        incident_id: request.incident_id,
+        question: request.question,
+        answer: "Everything is fine.".to_owned(),
+        citations: Vec::new(),
+        created_at: Utc::now(),
+    };
+    app.emit(WsMessage::CopilotAnswer(answer.clone()));
+    Ok(axum::Json(answer).into_response())
+}
+
+async fn ws(
+    State(app): State<App>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match upgrade {
+        Ok(upgrade) => upgrade.on_upgrade(move |socket| session(app, socket)),
+        Err(_) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "expected a WebSocket upgrade request",
+        )
+        .into_response(),
+    }
+}
+
+async fn session(app: App, mut socket: WebSocket) {
+    // Snapshot and subscription under one lock, so nothing is missed or sent twice.
+    let (snapshot, mut events) = {
+        let world = app.world();
+        let mut snapshot = vec![WsMessage::SystemStatus(App::system_status(&world))];
+        if let Some(card) = &world.incident {
+            snapshot.push(WsMessage::IncidentCreated(card.clone()));
+        }
+        if let Some(run) = world.current_run.as_ref().and_then(|id| world.runs.get(id)) {
+            snapshot.push(WsMessage::TestsUpdated(run.clone()));
+        }
+        if !app.0.script.sends_state_on_connect {
+            snapshot.clear();
+        }
+        (snapshot, app.0.events.subscribe())
+    };
+    for message in snapshot {
+        let text = serde_json::to_string(&message.at(Utc::now())).expect("envelope serializes");
+        if socket.send(Message::Text(text.into())).await.is_err() {
+            return;
+        }
+    }
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(text) => {
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(_)) => continue,
+                _ => return,
+            },
+        }
+    }
+}
+
+/// Reads a JSON body the way the contract asks: 415, 413, 400 and 422 with an `ErrorBody`.
+async fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, ApiError> {
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !json_type {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "expected Content-Type: application/json",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than 65536 bytes",
+        )
+    })?;
+    let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the request body is not valid JSON: {error}"),
+        )
+    })?;
+    serde_json::from_value(value).map_err(|error| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("the request body does not match the schema: {error}"),
+        )
+    })
+}
+
+struct ApiError(StatusCode, ErrorBody);
+
+impl ApiError {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self(status, ErrorBody::new(code, message))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(self.1)).into_response()
+    }
+}
