@@ -310,20 +310,38 @@ fn webhook_json(body: &[u8]) -> Result<(), ApiError> {
         .map_err(|error| ApiError::InvalidJson(error.to_string()))
 }
 
+/// Admits one webhook delivery: checks the secret, checks that the body is JSON, then reads it with the vendor's
+/// `parse`, whose error becomes a 400 `invalid_body`.
+fn admit_webhook<T, E: std::fmt::Display>(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: &SecretQuery,
+    body: &[u8],
+    parse: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> Result<T, ApiError> {
+    check_webhook_secret(state, headers, query)?;
+    webhook_json(body)?;
+    parse(body).map_err(|error| {
+        ApiError::InvalidBody(vec![fixloop_contract::ErrorDetail {
+            path: String::new(),
+            message: error.to_string(),
+        }])
+    })
+}
+
 async fn datadog_webhook(
     State(state): State<AppState>,
     Query(query): Query<SecretQuery>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    check_webhook_secret(&state, &headers, &query)?;
-    webhook_json(&body)?;
-    let event = fixloop_adapters::datadog::parse_webhook(&body).map_err(|error| {
-        ApiError::InvalidBody(vec![fixloop_contract::ErrorDetail {
-            path: String::new(),
-            message: error.to_string(),
-        }])
-    })?;
+    let event = admit_webhook(
+        &state,
+        &headers,
+        &query,
+        &body,
+        fixloop_adapters::datadog::parse_webhook,
+    )?;
     let accepted = match event.to_input() {
         Some(input) => {
             tracing::info!(dedupe_key = %event.alert.dedupe_key, transition = ?event.transition, "datadog webhook");
@@ -345,14 +363,13 @@ async fn alertmanager_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    check_webhook_secret(&state, &headers, &query)?;
-    webhook_json(&body)?;
-    let alerts = fixloop_adapters::prometheus::parse_alertmanager(&body).map_err(|error| {
-        ApiError::InvalidBody(vec![fixloop_contract::ErrorDetail {
-            path: String::new(),
-            message: error.to_string(),
-        }])
-    })?;
+    let alerts = admit_webhook(
+        &state,
+        &headers,
+        &query,
+        &body,
+        fixloop_adapters::prometheus::parse_alertmanager,
+    )?;
     let count = alerts.len();
     for alert in alerts {
         tracing::info!(dedupe_key = %alert.alert.dedupe_key, firing = alert.firing, "alertmanager webhook");

@@ -1,12 +1,11 @@
 //! [`FakeCopilot`]: scripted copilot replies, defaulting to the grounded copilot's answer.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{injected, lock, pause};
+use super::pause;
+use super::script::Script;
 use crate::embedded::GroundedCopilot;
 use crate::error::{AdapterError, ErrorKind};
 use crate::ports::{Copilot, CopilotReply, CopilotState};
@@ -14,15 +13,7 @@ use crate::ports::{Copilot, CopilotReply, CopilotState};
 /// A scriptable [`Copilot`]. With an empty queue and no failure set, it answers like [`GroundedCopilot`].
 #[derive(Debug, Default)]
 pub struct FakeCopilot {
-    script: Mutex<Script>,
-}
-
-#[derive(Debug, Default)]
-struct Script {
-    queue: VecDeque<Result<CopilotReply, AdapterError>>,
-    failure: Option<ErrorKind>,
-    delay: Duration,
-    calls: Vec<(String, CopilotState)>,
+    script: Script<CopilotReply, (String, CopilotState)>,
 }
 
 impl FakeCopilot {
@@ -34,28 +25,28 @@ impl FakeCopilot {
 
     /// Queues a reply (returned as is).
     pub fn push_reply(&self, reply: CopilotReply) {
-        lock(&self.script).queue.push_back(Ok(reply));
+        self.script.push(Ok(reply));
     }
 
     /// Queues one failure.
     pub fn push_error(&self, error: AdapterError) {
-        lock(&self.script).queue.push_back(Err(error));
+        self.script.push(Err(error));
     }
 
     /// Makes every call (once the queue is empty) fail with `kind`, or stops failing with `None`.
     pub fn set_failure(&self, kind: Option<ErrorKind>) {
-        lock(&self.script).failure = kind;
+        self.script.set_failure(kind);
     }
 
     /// Delays every call by `delay` (tokio clock).
     pub fn set_delay(&self, delay: Duration) {
-        lock(&self.script).delay = delay;
+        self.script.set_delay(delay);
     }
 
     /// Every question so far, with the state it was asked in.
     #[must_use]
     pub fn calls(&self) -> Vec<(String, CopilotState)> {
-        lock(&self.script).calls.clone()
+        self.script.calls()
     }
 }
 
@@ -66,17 +57,9 @@ impl Copilot for FakeCopilot {
         question: &str,
         state: &CopilotState,
     ) -> Result<CopilotReply, AdapterError> {
-        let (scripted, delay) = {
-            let mut script = lock(&self.script);
-            script.calls.push((question.to_owned(), state.clone()));
-            let scripted = match script.queue.pop_front() {
-                Some(answer) => Some(answer),
-                None => script.failure.map(|kind| Err(injected(kind))),
-            };
-            (scripted, script.delay)
-        };
-        pause(delay).await;
-        match scripted {
+        let turn = self.script.turn((question.to_owned(), state.clone()));
+        pause(turn.delay).await;
+        match turn.answer {
             Some(answer) => answer,
             None => GroundedCopilot.answer(question, state).await,
         }

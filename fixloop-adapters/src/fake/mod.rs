@@ -16,9 +16,9 @@ mod copilot;
 mod demo;
 mod planner;
 mod runner;
+mod script;
 mod signal;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 pub use copilot::FakeCopilot;
@@ -26,18 +26,6 @@ pub use demo::DemoModel;
 pub use planner::FakePlanner;
 pub use runner::{FakeTestRunner, RunnerCall, VerdictFn};
 pub use signal::{FakeSignalSource, erroring_reading, healthy_reading};
-
-use crate::error::{AdapterError, ErrorKind};
-
-/// Locks a fake's script; a poisoned lock (a panicking test thread) still gives the data.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The error a fake returns for an injected failure of `kind`.
-fn injected(kind: ErrorKind) -> AdapterError {
-    AdapterError::new(kind, "fake: injected failure")
-}
 
 /// Waits `delay` on the tokio clock (nothing when zero).
 async fn pause(delay: Duration) {

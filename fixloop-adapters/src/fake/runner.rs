@@ -1,8 +1,8 @@
 //! [`FakeTestRunner`]: scripted test runs with real verdicts from the core's evaluator.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,7 +10,8 @@ use fixloop_contract::{Plan, PlanItem, TestStatus};
 use fixloop_core::{Criteria, RunId, ValidatedPlan};
 use tokio::sync::watch;
 
-use super::{DemoModel, injected, lock, pause};
+use super::script::Script;
+use super::{DemoModel, pause};
 use crate::error::{AdapterError, ErrorKind};
 use crate::ports::{ProgressSink, TestProgress, TestRunner};
 
@@ -36,18 +37,14 @@ pub struct RunnerCall {
 pub struct FakeTestRunner {
     verdict: VerdictFn,
     model: Arc<DemoModel>,
-    script: Mutex<Script>,
+    /// A run's scripted answer is only ever a failure of the run as a whole; the extra state is the per-test
+    /// verdict table, and the delay applies to each verdict.
+    script: Script<(), RunnerCall, ForcedVerdicts>,
     held: watch::Sender<bool>,
 }
 
-#[derive(Debug, Default)]
-struct Script {
-    results: HashMap<String, (TestStatus, Option<String>)>,
-    queue: VecDeque<AdapterError>,
-    failure: Option<ErrorKind>,
-    delay: Duration,
-    calls: Vec<RunnerCall>,
-}
+/// The verdicts forced with [`FakeTestRunner::set_result`], by test id.
+type ForcedVerdicts = HashMap<String, (TestStatus, Option<String>)>;
 
 impl FakeTestRunner {
     /// A runner against a healthy [`DemoModel`].
@@ -78,7 +75,7 @@ impl FakeTestRunner {
         Self {
             verdict,
             model,
-            script: Mutex::new(Script::default()),
+            script: Script::default(),
             held: watch::Sender::new(false),
         }
     }
@@ -103,24 +100,24 @@ impl FakeTestRunner {
 
     /// Forces the verdict of the test `test_id` (overrides the verdict function).
     pub fn set_result(&self, test_id: &str, status: TestStatus, details: Option<&str>) {
-        lock(&self.script)
-            .results
-            .insert(test_id.to_owned(), (status, details.map(str::to_owned)));
+        self.script.update_extra(|results| {
+            results.insert(test_id.to_owned(), (status, details.map(str::to_owned)))
+        });
     }
 
     /// Queues a failure of the next run as a whole (before any progress is reported).
     pub fn push_error(&self, error: AdapterError) {
-        lock(&self.script).queue.push_back(error);
+        self.script.push(Err(error));
     }
 
     /// Makes every run (once the queue is empty) fail with `kind`, or stops failing with `None`.
     pub fn set_failure(&self, kind: Option<ErrorKind>) {
-        lock(&self.script).failure = kind;
+        self.script.set_failure(kind);
     }
 
     /// Delays each test's verdict by `delay` (tokio clock).
     pub fn set_delay(&self, delay: Duration) {
-        lock(&self.script).delay = delay;
+        self.script.set_delay(delay);
     }
 
     /// Holds runs after they report RUNNING, until [`release`](Self::release).
@@ -136,7 +133,7 @@ impl FakeTestRunner {
     /// Every run so far.
     #[must_use]
     pub fn calls(&self) -> Vec<RunnerCall> {
-        lock(&self.script).calls.clone()
+        self.script.calls()
     }
 }
 
@@ -164,21 +161,14 @@ impl TestRunner for FakeTestRunner {
         plan: &ValidatedPlan,
         progress: ProgressSink,
     ) -> Result<(), AdapterError> {
-        let (failure, results, delay) = {
-            let mut script = lock(&self.script);
-            script.calls.push(RunnerCall {
-                run_id: run_id.clone(),
-                plan: plan.plan().clone(),
-            });
-            let failure = script
-                .queue
-                .pop_front()
-                .or_else(|| script.failure.map(injected));
-            (failure, script.results.clone(), script.delay)
-        };
-        if let Some(error) = failure {
+        let turn = self.script.turn(RunnerCall {
+            run_id: run_id.clone(),
+            plan: plan.plan().clone(),
+        });
+        if let Some(Err(error)) = turn.answer {
             return Err(error);
         }
+        let (results, delay) = (turn.extra, turn.delay);
         for (item, _) in plan.tests() {
             send(&progress, &item.test_id, TestStatus::Running, None).await?;
         }

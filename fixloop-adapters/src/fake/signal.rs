@@ -1,29 +1,20 @@
 //! [`FakeSignalSource`]: scripted signal readings.
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use fixloop_contract::Link;
 
-use super::{injected, lock, pause};
+use super::pause;
+use super::script::Script;
 use crate::error::{AdapterError, ErrorKind};
 use crate::ports::{SignalReading, SignalSource};
 
 /// A scriptable [`SignalSource`].
 #[derive(Debug)]
 pub struct FakeSignalSource {
-    script: Mutex<Script>,
-}
-
-#[derive(Debug)]
-struct Script {
-    queue: VecDeque<Result<SignalReading, AdapterError>>,
-    reading: SignalReading,
-    failure: Option<ErrorKind>,
-    delay: Duration,
-    calls: Vec<Duration>,
+    /// The extra state is the sticky reading returned when the queue is empty.
+    script: Script<SignalReading, Duration, SignalReading>,
 }
 
 impl FakeSignalSource {
@@ -37,45 +28,39 @@ impl FakeSignalSource {
     #[must_use]
     pub fn with_reading(reading: SignalReading) -> Self {
         Self {
-            script: Mutex::new(Script {
-                queue: VecDeque::new(),
-                reading,
-                failure: None,
-                delay: Duration::ZERO,
-                calls: Vec::new(),
-            }),
+            script: Script::new(reading),
         }
     }
 
     /// Replaces the sticky reading returned when the queue is empty.
     pub fn set_reading(&self, reading: SignalReading) {
-        lock(&self.script).reading = reading;
+        self.script.update_extra(|sticky| *sticky = reading);
     }
 
     /// Queues one reading, returned by the next read that finds it first in the queue.
     pub fn push_reading(&self, reading: SignalReading) {
-        lock(&self.script).queue.push_back(Ok(reading));
+        self.script.push(Ok(reading));
     }
 
     /// Queues one failure.
     pub fn push_error(&self, error: AdapterError) {
-        lock(&self.script).queue.push_back(Err(error));
+        self.script.push(Err(error));
     }
 
     /// Makes every read (once the queue is empty) fail with `kind`, or stops failing with `None`.
     pub fn set_failure(&self, kind: Option<ErrorKind>) {
-        lock(&self.script).failure = kind;
+        self.script.set_failure(kind);
     }
 
     /// Delays every read by `delay` (tokio clock).
     pub fn set_delay(&self, delay: Duration) {
-        lock(&self.script).delay = delay;
+        self.script.set_delay(delay);
     }
 
     /// The windows of every read so far.
     #[must_use]
     pub fn calls(&self) -> Vec<Duration> {
-        lock(&self.script).calls.clone()
+        self.script.calls()
     }
 }
 
@@ -88,20 +73,9 @@ impl Default for FakeSignalSource {
 #[async_trait]
 impl SignalSource for FakeSignalSource {
     async fn read(&self, window: Duration) -> Result<SignalReading, AdapterError> {
-        let (answer, delay) = {
-            let mut script = lock(&self.script);
-            script.calls.push(window);
-            let answer = match script.queue.pop_front() {
-                Some(answer) => answer,
-                None => match script.failure {
-                    Some(kind) => Err(injected(kind)),
-                    None => Ok(script.reading.clone()),
-                },
-            };
-            (answer, script.delay)
-        };
-        pause(delay).await;
-        answer
+        let turn = self.script.turn(window);
+        pause(turn.delay).await;
+        turn.answer.unwrap_or(Ok(turn.extra))
     }
 }
 
