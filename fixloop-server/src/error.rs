@@ -308,6 +308,9 @@ pub fn parse_body<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
                         &path,
                         &format!("expected {min} to {max} characters, got {length}"),
                     ));
+                } else if min > 0 && text.trim().is_empty() {
+                    // A required text made only of whitespace carries nothing to act on.
+                    bounds.push(detail(&path, "must not be blank"));
                 }
             }
             (FieldKind::String { nullable, .. }, _) => shape.push(detail(
@@ -392,6 +395,21 @@ mod tests {
         assert_eq!(error.status(), StatusCode::UNPROCESSABLE_ENTITY);
         let ok = parse_body::<CopilotAskRequest>(br#"{"question":"why?","extra":1}"#).unwrap();
         assert_eq!(ok.incident_id, None);
+    }
+
+    #[test]
+    fn blank_question_or_run_incident_id_is_invalid_value() {
+        for body in [r#"{"question":"   "}"#, r#"{"question":"\n\t"}"#] {
+            let error = parse_body::<CopilotAskRequest>(body.as_bytes()).unwrap_err();
+            assert_eq!(error.code(), codes::INVALID_VALUE, "{body}");
+            assert_eq!(
+                error.body().details[0].message,
+                "must not be blank",
+                "{body}"
+            );
+        }
+        let error = parse_body::<RunTestsRequest>(br#"{"incident_id":"  "}"#).unwrap_err();
+        assert_eq!(error.body().details[0].path, "/incident_id");
     }
 
     #[test]
