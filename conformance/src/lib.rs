@@ -44,6 +44,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use case::{CaseInfo, CaseResult, Outcome, Phase};
+pub use cases::data::CaseDataError;
 pub use report::{REPORT_FORMAT_VERSION, Report, SpecInfo, Summary, Timings, xml_escape};
 pub use spec::{EMBEDDED_SPEC, Operation, Spec, SpecError, Violation};
 
@@ -138,6 +139,16 @@ impl Selection {
                 .iter()
                 .any(|prefix| id.starts_with(prefix.as_str()))
     }
+}
+
+/// Loads the embedded data file of stateless cases and validates it against its meta-schema
+/// (`conformance/cases/cases.schema.json`). Call it at startup: with a broken data file the suite still runs, but
+/// reports a single failing `shapes/data.file/1` in place of the data cases.
+///
+/// # Errors
+/// The [`CaseDataError`] naming the file, the entry and what is wrong.
+pub fn check_case_data() -> Result<(), &'static CaseDataError> {
+    cases::data::shapes().as_ref().map(|_| ())
 }
 
 /// Every case the suite has for `spec`, in execution order (what `--list` prints).

@@ -1,6 +1,6 @@
 //! The `fixloop-conformance` command: runs the suite against a server and prints one line per case as it goes.
 //! Exit status: 0 when no case failed, 1 when some case failed, 2 when the run could not start (bad arguments,
-//! unreadable spec, unwritable report).
+//! unreadable spec, a broken embedded data file of cases, unwritable report).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -46,6 +46,9 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Err(error) = fixloop_conformance::check_case_data() {
+        return usage_error(error);
+    }
     let spec = match &args.spec {
         Some(path) => Spec::from_file(path),
         None => Spec::embedded(),

@@ -2,6 +2,7 @@
 //! the checks the sections share (a reply's status and body against the spec).
 
 mod bad_input;
+pub(crate) mod data;
 mod flow;
 mod shapes;
 mod ws;

@@ -1,6 +1,8 @@
 //! Seed §5.3 (REST endpoints): every operation called with a valid request, the status and the body validated
 //! against the spec's response schema. The cases that need an open incident or a run (`*/2`, `runTests`,
-//! `getTestRun/1`) run inside the flow; the others run first, against a quiet server.
+//! `getTestRun/1`) run inside the flow and are code; the others run first, against a quiet server, and are data:
+//! the entries of `conformance/cases/shapes.json` (see [`super::data`]), plus a generic case for each operation the
+//! runner does not know.
 //!
 //! Request bodies come from the spec's examples, except where the example would change the server's state
 //! (`setDemoBug` sends `{"enabled": false}`, `simulateIncident` sends `INCIDENT_OFF`): the flow exercises the
@@ -8,6 +10,7 @@
 
 use serde_json::{Value, json};
 
+use super::data::{self, DataBody, DataCase};
 use super::{Ctx, check_reply, info, operation};
 use crate::case::{CaseInfo, Outcome, Phase};
 use crate::client::Body;
@@ -25,53 +28,25 @@ const KNOWN: [&str; 8] = [
     "connectWebSocket",
 ];
 
-/// The cases that run before the flow.
+/// The id of the case that reports a broken data file (only present when the embedded data file is broken).
+const DATA_FILE_CASE: &str = "shapes/data.file/1";
+
+/// The cases that run before the flow: the entries of `cases/shapes.json`, then a generic case for each operation
+/// of the spec the runner does not know.
 pub(super) fn stateless_cases(spec: &Spec) -> Vec<CaseInfo> {
     let phase = Phase::Stateless;
-    let mut cases = vec![
-        info(
-            "shapes/getStatus/1",
-            "GET /api/status answers 200 with a SystemStatus",
-            "seed §5.3 #1; operationId getStatus; #/components/schemas/SystemStatus",
+    let mut cases = match data::shapes() {
+        Ok(entries) => entries
+            .iter()
+            .map(|entry| info(&entry.id, &entry.description, &entry.clause, phase))
+            .collect(),
+        Err(_) => vec![info(
+            DATA_FILE_CASE,
+            "the embedded data file of stateless cases satisfies its meta-schema",
+            "STYLE §6; conformance/cases/cases.schema.json",
             phase,
-        ),
-        info(
-            "shapes/setDemoBug/1",
-            "POST /api/demo/bug {\"enabled\":false} answers 200 with a SystemStatus",
-            "seed §5.3 #2; operationId setDemoBug; #/components/schemas/SystemStatus",
-            phase,
-        ),
-        info(
-            "shapes/simulateIncident/1",
-            "POST /api/incidents/simulate {\"mode\":\"INCIDENT_OFF\"} answers 200 with null or an IncidentCard",
-            "seed §5.3 #4; operationId simulateIncident; #/components/schemas/IncidentCard",
-            phase,
-        ),
-        info(
-            "shapes/getCurrentIncident/1",
-            "GET /api/incidents/current answers 200 with null or an IncidentCard",
-            "seed §5.3 #3; operationId getCurrentIncident; #/components/schemas/IncidentCard",
-            phase,
-        ),
-        info(
-            "shapes/getTestRun/2",
-            "GET /api/tests/runs/does-not-exist answers 404 with an ErrorBody",
-            "seed §5.3 #6; operationId getTestRun; #/components/schemas/ErrorBody",
-            phase,
-        ),
-        info(
-            "shapes/askCopilot/1",
-            "POST /api/copilot/ask with the spec's request example answers 200 with a CopilotAnswer",
-            "seed §5.3 #7; operationId askCopilot; #/components/schemas/CopilotAnswer",
-            phase,
-        ),
-        info(
-            "shapes/connectWebSocket/1",
-            "GET /ws without an upgrade answers 400 with an ErrorBody",
-            "openapi.yaml GET /ws responses; operationId connectWebSocket; #/components/schemas/ErrorBody",
-            phase,
-        ),
-    ];
+        )],
+    };
     for operation in spec.operations() {
         if !KNOWN.contains(&operation.id.as_str()) {
             cases.push(info(
@@ -123,72 +98,22 @@ pub(super) fn flow_cases() -> Vec<CaseInfo> {
 pub(super) async fn run_stateless(ctx: &mut Ctx<'_>) {
     let spec = ctx.spec;
 
-    let outcome = simple(ctx, "getStatus", "GET", "/api/status", Body::None, 200).await;
-    ctx.record("shapes/getStatus/1", outcome);
-
-    let outcome = simple(
-        ctx,
-        "setDemoBug",
-        "POST",
-        "/api/demo/bug",
-        Body::Json(json!({"enabled": false})),
-        200,
-    )
-    .await;
-    ctx.record("shapes/setDemoBug/1", outcome);
-
-    let outcome = simple(
-        ctx,
-        "simulateIncident",
-        "POST",
-        "/api/incidents/simulate",
-        Body::Json(json!({"mode": "INCIDENT_OFF"})),
-        200,
-    )
-    .await;
-    ctx.record("shapes/simulateIncident/1", outcome);
-
-    let outcome = simple(
-        ctx,
-        "getCurrentIncident",
-        "GET",
-        "/api/incidents/current",
-        Body::None,
-        200,
-    )
-    .await;
-    ctx.record("shapes/getCurrentIncident/1", outcome);
-
-    let outcome = simple(
-        ctx,
-        "getTestRun",
-        "GET",
-        "/api/tests/runs/does-not-exist",
-        Body::None,
-        404,
-    )
-    .await;
-    ctx.record("shapes/getTestRun/2", outcome);
-
-    let body = spec
-        .operation("askCopilot")
-        .and_then(|op| op.request_example.clone())
-        .unwrap_or_else(
-            || json!({"incident_id": null, "question": "Is it safe to resume traffic?"}),
-        );
-    let outcome = simple(
-        ctx,
-        "askCopilot",
-        "POST",
-        "/api/copilot/ask",
-        Body::Json(body),
-        200,
-    )
-    .await;
-    ctx.record("shapes/askCopilot/1", outcome);
-
-    let outcome = simple(ctx, "connectWebSocket", "GET", "/ws", Body::None, 400).await;
-    ctx.record("shapes/connectWebSocket/1", outcome);
+    match data::shapes() {
+        Ok(entries) => {
+            for entry in entries {
+                let outcome = run_data_case(ctx, entry).await;
+                ctx.record(&entry.id, outcome);
+            }
+        }
+        Err(error) => ctx.record(
+            DATA_FILE_CASE,
+            Outcome::fail(
+                "a data file valid against its meta-schema",
+                error.to_string(),
+                "",
+            ),
+        ),
+    }
 
     for operation in spec.operations() {
         if KNOWN.contains(&operation.id.as_str()) {
@@ -211,6 +136,41 @@ pub(super) async fn run_stateless(ctx: &mut Ctx<'_>) {
             ))
         };
         ctx.record(&id, outcome);
+    }
+}
+
+/// Runs one data case: its request, then the status and the body against its schema.
+async fn run_data_case(ctx: &Ctx<'_>, entry: &DataCase) -> Outcome {
+    let body = match &entry.body {
+        None => Body::None,
+        Some(DataBody::Json { json }) => Body::Json(json.clone()),
+        Some(DataBody::SpecExample { fallback, .. }) => Body::Json(
+            ctx.spec
+                .operation(&entry.operation_id)
+                .and_then(|op| op.request_example.clone())
+                .unwrap_or_else(|| fallback.clone()),
+        ),
+    };
+    let operation = match operation(ctx.spec, &entry.operation_id) {
+        Ok(operation) => operation,
+        Err(outcome) => return outcome,
+    };
+    let reply = ctx.http().send(&entry.method, &entry.path, body).await;
+    let status = entry.expected_status.to_string();
+    let result = match entry.schema_ref() {
+        // The status must still be one the spec documents; the body is checked against the named component.
+        Some(reference) if operation.responses.contains_key(&status) => {
+            let mut operation = operation.clone();
+            operation
+                .responses
+                .insert(status, Some(json!({ "$ref": reference })));
+            check_reply(ctx.spec, &operation, &reply, entry.expected_status)
+        }
+        _ => check_reply(ctx.spec, operation, &reply, entry.expected_status),
+    };
+    match result {
+        Ok(_) => Outcome::Pass,
+        Err(outcome) => outcome,
     }
 }
 
