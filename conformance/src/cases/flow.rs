@@ -170,16 +170,7 @@ async fn steps(ctx: &mut Ctx<'_>, recorder: &Recorder, http: &Http, result: &mut
     result.start_index = start;
 
     // Bug on.
-    let outcome = shapes::request(
-        ctx,
-        "setDemoBug",
-        "POST",
-        "/api/demo/bug",
-        Body::Json(json!({"enabled": true})),
-        200,
-    )
-    .await
-    .map_or_else(|outcome| outcome, |_| Outcome::Pass);
+    let outcome = set_bug(ctx, true).await;
     ctx.record(STEPS[0], outcome);
 
     // Detection.
@@ -418,16 +409,7 @@ async fn steps(ctx: &mut Ctx<'_>, recorder: &Recorder, http: &Http, result: &mut
 
     // Bug off, and recovery.
     let fixed = recorder.len();
-    let outcome = shapes::request(
-        ctx,
-        "setDemoBug",
-        "POST",
-        "/api/demo/bug",
-        Body::Json(json!({"enabled": false})),
-        200,
-    )
-    .await
-    .map_or_else(|outcome| outcome, |_| Outcome::Pass);
+    let outcome = set_bug(ctx, false).await;
     ctx.record(STEPS[7], outcome);
     let recovered = |log: &WsLog| {
         find(log, fixed, "system.status", |payload| {
@@ -532,24 +514,25 @@ fn types_after(recorder: &Recorder, from: usize) -> String {
     format!("[{}]{closed}", kinds.join(", "))
 }
 
+/// `POST /api/demo/bug {"enabled": enabled}`, judged as a 200 with the spec's response schema.
+async fn set_bug(ctx: &mut Ctx<'_>, enabled: bool) -> Outcome {
+    shapes::request(
+        ctx,
+        "setDemoBug",
+        "POST",
+        "/api/demo/bug",
+        Body::Json(json!({"enabled": enabled})),
+        200,
+    )
+    .await
+    .map_or_else(|outcome| outcome, |_| Outcome::Pass)
+}
+
 fn run_summary(run: &Value) -> String {
-    let tests: Vec<String> = run["tests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|test| {
-            format!(
-                "{}={}",
-                test["test_id"].as_str().unwrap_or("?"),
-                test["status"].as_str().unwrap_or("?")
-            )
-        })
-        .collect();
     format!(
-        "run {} {} [{}]",
+        "run {} {}",
         run["run_id"].as_str().unwrap_or("?"),
-        run["status"].as_str().unwrap_or("?"),
-        tests.join(", ")
+        super::ws::run_state(run)
     )
 }
 

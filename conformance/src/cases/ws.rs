@@ -429,7 +429,7 @@ async fn runs_outcome(
 }
 
 /// A run's comparable state: its status and each test's status.
-fn run_state(run: &Value) -> String {
+pub(super) fn run_state(run: &Value) -> String {
     let tests: Vec<String> = run["tests"]
         .as_array()
         .into_iter()
