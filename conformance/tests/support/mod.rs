@@ -8,6 +8,44 @@ use std::time::Duration;
 
 use fixloop_conformance::{Outcome, Report, Selection, Spec, Target};
 
+/// A test server on an ephemeral loopback port; dropping it stops it.
+pub(crate) struct LoopbackServer {
+    /// `http://127.0.0.1:<port>`: point the runner here.
+    pub(crate) base_url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LoopbackServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.task.abort();
+    }
+}
+
+/// Serves `router` on an ephemeral loopback port until the returned server is dropped.
+pub(crate) async fn serve_on_loopback(router: axum::Router) -> LoopbackServer {
+    let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let (shutdown, on_shutdown) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = on_shutdown.await;
+            })
+            .await;
+    });
+    LoopbackServer {
+        base_url: format!("http://{addr}"),
+        shutdown: Some(shutdown),
+        task,
+    }
+}
+
 /// Upper bound on any single suite run in these tests.
 pub(crate) const SUITE_BOUND: Duration = Duration::from_secs(60);
 

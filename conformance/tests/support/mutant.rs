@@ -2,8 +2,6 @@
 //! that applies one [`Mutation`] to what the server says, over REST and WebSocket. Each mutation must be caught by
 //! a named case of the suite.
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{
@@ -15,8 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite;
 
 /// One way to break a correct server.
@@ -47,21 +43,7 @@ pub(crate) enum Mutation {
 }
 
 /// A running proxy; stops when dropped.
-pub(crate) struct MutantProxy {
-    /// `http://127.0.0.1:<port>`: point the runner here.
-    pub(crate) base_url: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for MutantProxy {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        self.task.abort();
-    }
-}
+pub(crate) type MutantProxy = super::LoopbackServer;
 
 #[derive(Clone)]
 struct Proxy {
@@ -84,23 +66,7 @@ pub(crate) async fn start(upstream: &str, mutation: Mutation) -> MutantProxy {
         .route("/ws", get(ws))
         .fallback(forward)
         .with_state(proxy);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let (shutdown, on_shutdown) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = on_shutdown.await;
-            })
-            .await;
-    });
-    MutantProxy {
-        base_url: format!("http://{addr}"),
-        shutdown: Some(shutdown),
-        task,
-    }
+    super::serve_on_loopback(router).await
 }
 
 async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {

@@ -8,7 +8,6 @@
 //! `/api/tests/run`).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
@@ -29,8 +28,7 @@ use fixloop_contract::{
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tokio::sync::{broadcast, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::broadcast;
 
 /// How the scripted server behaves.
 #[derive(Debug, Clone, Copy)]
@@ -57,21 +55,7 @@ impl Default for Script {
 }
 
 /// A running scripted server; stops when dropped.
-pub(crate) struct ScriptedServer {
-    /// `http://127.0.0.1:<port>`.
-    pub(crate) base_url: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for ScriptedServer {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        self.task.abort();
-    }
-}
+pub(crate) type ScriptedServer = super::LoopbackServer;
 
 /// Starts a scripted server on an ephemeral loopback port.
 pub(crate) async fn start(script: Script) -> ScriptedServer {
@@ -94,23 +78,7 @@ pub(crate) async fn start(script: Script) -> ScriptedServer {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
         })
         .with_state(app);
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let (shutdown, on_shutdown) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = on_shutdown.await;
-            })
-            .await;
-    });
-    ScriptedServer {
-        base_url: format!("http://{addr}"),
-        shutdown: Some(shutdown),
-        task,
-    }
+    super::serve_on_loopback(router).await
 }
 
 #[derive(Clone)]
