@@ -10,6 +10,9 @@ use fixloop_contract::{IncidentState, TestStatus};
 use fixloop_core::engine::{Config, Effect, Engine, IncidentContext, Input, SignalSample};
 use fixloop_core::{IncidentId, PlanId, rule_plan};
 
+#[path = "../tests/fixtures/shop.rs"]
+mod shop;
+
 fn start() -> DateTime<Utc> {
     DateTime::UNIX_EPOCH
 }
@@ -77,7 +80,7 @@ fn incident_cycle(engine: &mut Engine, now: &mut DateTime<Utc>) -> u64 {
 }
 
 fn benches(c: &mut Criterion) {
-    let config = Config::demo("demo-checkout", "http://127.0.0.1:8001", "bench");
+    let config = Config::demo(shop::shop_spec("http://127.0.0.1:8001"), "bench");
     let mut group = c.benchmark_group("engine");
 
     group.throughput(Throughput::Elements(1));

@@ -6,9 +6,10 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_main};
 use fixloop_contract::Signal;
 use fixloop_contract::chrono::{TimeZone, Utc};
-use fixloop_core::{
-    Criteria, IncidentId, Observation, PlanContext, PlanId, Policy, rule_plan, validate,
-};
+use fixloop_core::{Criteria, IncidentId, Observation, PlanContext, PlanId, rule_plan, validate};
+
+#[path = "../tests/fixtures/shop.rs"]
+mod shop;
 
 const BASE: &str = "http://127.0.0.1:8081";
 const CRITERIA: &str =
@@ -25,10 +26,11 @@ fn bench_validate(c: &mut Criterion) {
             top_error: Some("payment provider timeout".to_owned()),
         },
         title: "Checkout error rate above 5%".to_owned(),
+        ..shop::shop_context(BASE)
     };
     let now = Utc.with_ymd_and_hms(2026, 11, 21, 10, 15, 0).unwrap();
     let plan = rule_plan(&context, PlanId::new("plan-1"), now);
-    let policy = Policy::seed_default(BASE);
+    let policy = shop::shop_spec(BASE).policy;
 
     let mut group = c.benchmark_group("validate");
     group.throughput(Throughput::Elements(1));

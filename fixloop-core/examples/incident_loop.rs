@@ -11,6 +11,10 @@ use fixloop_contract::{HttpMethod, IncidentState, TestStatus, WsMessage};
 use fixloop_core::engine::{Config, Effect, Engine, IncidentContext, Input, SignalSample};
 use fixloop_core::{Observation, PlanId, rule_plan};
 
+// The shop's journeys and coverage, as plain core types (the same fixture the core's tests plan for).
+#[path = "../tests/fixtures/shop.rs"]
+mod shop;
+
 /// The simulated demo service.
 struct World {
     bug_enabled: bool,
@@ -58,7 +62,7 @@ impl World {
 
 fn main() {
     let start: DateTime<Utc> = DateTime::UNIX_EPOCH + TimeDelta::days(20_000);
-    let config = Config::demo("demo-checkout", "http://127.0.0.1:8001", "example");
+    let config = Config::demo(shop::shop_spec("http://127.0.0.1:8001"), "example");
     let poll = TimeDelta::from_std(config.poll_interval).unwrap_or(TimeDelta::seconds(1));
     let mut engine = Engine::new(config, start);
     let mut world = World { bug_enabled: false };

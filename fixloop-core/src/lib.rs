@@ -19,10 +19,13 @@
 //!   [`Config::demo`](engine::Config::demo)), fed [`engine::Input`]s, producing [`engine::Effect`]s. The
 //!   [`engine`] module documents every rule (detection, planning retries, reruns, the two recovery gates,
 //!   soak and cooldown).
+//! - [`ServiceSpec`] and [`Journey`]: the watched service as plain data (name, base URL, [`Policy`], candidate
+//!   tests), which a server parses from a service profile; the core knows no particular service.
 //! - [`validate()`]: the plan validator, the only way to build a [`ValidatedPlan`]; [`Policy`] says what a plan
 //!   may target and must cover.
 //! - [`Criteria`]: the pass-criteria language (grammar in the [`criteria`] module).
-//! - [`rule_plan`]: the deterministic planner, default and LLM fallback.
+//! - [`rule_plan`]: the deterministic planner (five of the service's journeys, most relevant first), default and
+//!   LLM fallback.
 //! - Id newtypes: [`IncidentId`], [`RunId`], [`PlanId`], [`EffectId`].
 //!
 //! # The driving contract
@@ -35,13 +38,30 @@
 //! [`EffectId`]; answer with the input naming it (answers to ids the engine no longer waits for are ignored).
 //!
 //! ```
-//! use fixloop_contract::TestStatus;
 //! use fixloop_contract::chrono::{DateTime, TimeDelta, Utc};
+//! use fixloop_contract::{HttpMethod, PlanItemType, TestStatus};
 //! use fixloop_core::engine::{Config, Effect, Engine, IncidentContext, Input, SignalSample};
-//! use fixloop_core::{PlanId, rule_plan};
+//! use fixloop_core::{Journey, PlanId, ServiceSpec, rule_plan};
 //!
+//! // The service: five journeys, each a GET that must answer 200.
+//! let mut service = ServiceSpec::new("orders", "http://127.0.0.1:9000");
+//! for (priority, path) in (1..).zip(["/health", "/orders", "/orders/1", "/customers", "/search?q=x"]) {
+//!     service.journeys.push(Journey {
+//!         id: format!("j{priority}"),
+//!         name: format!("GET {path} answers"),
+//!         kind: PlanItemType::Api,
+//!         method: HttpMethod::Get,
+//!         path: path.to_owned(),
+//!         headers: Default::default(),
+//!         body: Default::default(),
+//!         pass_criteria: "status == 200".to_owned(),
+//!         priority,
+//!         what_it_checks: "The route answers.".to_owned(),
+//!         route: None,
+//!     });
+//! }
 //! let mut now: DateTime<Utc> = "2026-11-21T10:00:00Z".parse().unwrap();
-//! let mut engine = Engine::new(Config::demo("demo-checkout", "http://127.0.0.1:8001", "doc"), now);
+//! let mut engine = Engine::new(Config::demo(service, "doc"), now);
 //! let mut inputs = vec![Input::SimulateOn];
 //! let mut published = Vec::new();
 //!
@@ -115,10 +135,12 @@ pub mod engine;
 pub mod ids;
 pub mod policy;
 pub mod rule_planner;
+pub mod service;
 pub mod validate;
 
 pub use criteria::{Criteria, Observation, ParseError, Verdict};
 pub use ids::{EffectId, IncidentId, PlanId, RunId};
 pub use policy::{CoverageRule, Policy};
 pub use rule_planner::{PlanContext, rule_plan};
+pub use service::{Journey, ServiceSpec};
 pub use validate::{ValidatedPlan, Violation, validate};

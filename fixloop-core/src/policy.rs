@@ -1,10 +1,12 @@
 //! The validation policy: which base URLs a plan may target, what it must cover, and its size limits.
 //!
-//! A service embedding the core states its own policy; [`Policy::seed_default`] is the seed contract's.
+//! A service embedding the core states its own policy, usually as part of its
+//! [`ServiceSpec`](crate::service::ServiceSpec); a service profile is where the server gets it from.
+
+use std::collections::BTreeMap;
 
 use fixloop_contract::HttpMethod;
 
-#[cfg(doc)]
 use crate::criteria::Criteria;
 
 /// What a plan must look like to be accepted.
@@ -14,6 +16,8 @@ pub struct Policy {
     pub allowed_base_urls: Vec<String>,
     /// Coverage rules; each must be satisfied by at least one item.
     pub coverage: Vec<CoverageRule>,
+    /// Names of the secrets a plan may reference as `${env:NAME}` in header values and body strings.
+    pub secrets: Vec<String>,
     /// Longest accepted string field (name, what_it_checks, pass_criteria, url, header value), in bytes.
     pub max_string_len: usize,
     /// Largest accepted `body_json`, in bytes of compact JSON.
@@ -25,9 +29,9 @@ pub struct Policy {
 /// One coverage requirement. Every rule must be satisfied by its own item (two rules cannot share one item).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CoverageRule {
-    /// Human name of the rule, used in violations (`"negative checkout test"`).
+    /// Human name of the rule, used in violations (`"negative order test"`).
     pub name: String,
-    /// The path the item must target, relative to the allowed base URL it is under (`"/checkout"`); the query is
+    /// The path the item must target, relative to the allowed base URL it is under (`"/orders"`); the query is
     /// ignored.
     pub path: String,
     /// The method it must use, if any.
@@ -50,41 +54,14 @@ pub enum CoverageCheck {
 }
 
 impl Policy {
-    /// The seed's default policy for a service at `base_url`: `/health`, a checkout (`POST /checkout`) expecting a
-    /// 2xx, `/catalog`, a negative checkout test expecting a 4xx, and an auth check (`/auth/me` sending
-    /// `Authorization`). Each rule must be covered by a different item.
+    /// A policy allowing tests under `allowed_base_urls`, with no coverage rule, no secret and the default limits
+    /// (strings of 2 KiB, bodies of 16 KiB, 32 headers).
     #[must_use]
-    pub fn seed_default(base_url: &str) -> Self {
-        let rule = |name: &str, path: &str, method, check| CoverageRule {
-            name: name.to_owned(),
-            path: path.to_owned(),
-            method,
-            check,
-        };
+    pub fn new(allowed_base_urls: Vec<String>) -> Self {
         Self {
-            allowed_base_urls: vec![base_url.to_owned()],
-            coverage: vec![
-                rule("health check", "/health", None, CoverageCheck::Any),
-                rule(
-                    "checkout",
-                    "/checkout",
-                    Some(HttpMethod::Post),
-                    CoverageCheck::ExpectsSuccess,
-                ),
-                rule("catalog", "/catalog", None, CoverageCheck::Any),
-                rule(
-                    "negative checkout test",
-                    "/checkout",
-                    Some(HttpMethod::Post),
-                    CoverageCheck::ExpectsClientError,
-                ),
-                rule(
-                    "auth check",
-                    "/auth/me",
-                    None,
-                    CoverageCheck::SendsAuthorization,
-                ),
-            ],
+            allowed_base_urls,
+            coverage: Vec::new(),
+            secrets: Vec::new(),
             max_string_len: 2048,
             max_body_bytes: 16 * 1024,
             max_headers: 32,
@@ -92,28 +69,134 @@ impl Policy {
     }
 }
 
+impl CoverageRule {
+    /// Whether one test satisfies this rule on its own: it targets `relative_path` (relative to the allowed base
+    /// URL it is under; the query is ignored, and so is a trailing slash), with `method`, and its check holds.
+    #[must_use]
+    pub fn is_met_by(
+        &self,
+        method: HttpMethod,
+        relative_path: &str,
+        headers: &BTreeMap<String, String>,
+        criteria: Option<&Criteria>,
+    ) -> bool {
+        let path = relative_path.split('?').next().unwrap_or(relative_path);
+        if trim_slash(path) != trim_slash(&self.path) {
+            return false;
+        }
+        if self.method.is_some_and(|required| required != method) {
+            return false;
+        }
+        match self.check {
+            CoverageCheck::Any => true,
+            CoverageCheck::ExpectsClientError => {
+                criteria.is_some_and(Criteria::expects_client_error)
+            }
+            CoverageCheck::ExpectsSuccess => criteria.is_some_and(Criteria::expects_success),
+            CoverageCheck::SendsAuthorization => headers.iter().any(|(name, value)| {
+                name.eq_ignore_ascii_case("authorization") && !value.trim().is_empty()
+            }),
+        }
+    }
+
+    /// The rule as a requirement in words, relative to the allowed base URL: `a POST request to /orders whose
+    /// pass_criteria only pass on a 4xx status (for example `status in [400, 422]`)`.
+    #[must_use]
+    pub fn requirement(&self) -> String {
+        let method = self
+            .method
+            .map_or_else(|| "a".to_owned(), |method| format!("a {}", method.as_str()));
+        let check = match self.check {
+            CoverageCheck::Any => "",
+            CoverageCheck::ExpectsClientError => {
+                " whose pass_criteria only pass on a 4xx status (for example `status in [400, 422]`)"
+            }
+            CoverageCheck::ExpectsSuccess => {
+                " whose pass_criteria only pass on a 2xx status (for example `status == 200 && ...`)"
+            }
+            CoverageCheck::SendsAuthorization => " that sends an `Authorization` header",
+        };
+        format!("{method} request to {}{check}", self.path)
+    }
+}
+
+fn trim_slash(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() { "/" } else { trimmed }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn rule(path: &str, method: Option<HttpMethod>, check: CoverageCheck) -> CoverageRule {
+        CoverageRule {
+            name: "rule".to_owned(),
+            path: path.to_owned(),
+            method,
+            check,
+        }
+    }
+
     #[test]
-    fn seed_default_allowlists_the_base_and_requires_the_five_seed_rules() {
-        let policy = Policy::seed_default("http://127.0.0.1:8081");
-        assert_eq!(policy.allowed_base_urls, ["http://127.0.0.1:8081"]);
-        let rules: Vec<(&str, CoverageCheck)> = policy
-            .coverage
-            .iter()
-            .map(|rule| (rule.path.as_str(), rule.check))
-            .collect();
-        assert_eq!(
-            rules,
-            [
-                ("/health", CoverageCheck::Any),
-                ("/checkout", CoverageCheck::ExpectsSuccess),
-                ("/catalog", CoverageCheck::Any),
-                ("/checkout", CoverageCheck::ExpectsClientError),
-                ("/auth/me", CoverageCheck::SendsAuthorization),
-            ]
+    fn a_rule_is_met_by_its_path_method_and_check() {
+        let ok = Criteria::parse("status == 200").ok();
+        let client_error = Criteria::parse("status in [400, 422]").ok();
+        let none = BTreeMap::new();
+        let auth = BTreeMap::from([("Authorization".to_owned(), "Bearer x".to_owned())]);
+        let post = Some(HttpMethod::Post);
+        assert!(rule("/orders", None, CoverageCheck::Any).is_met_by(
+            HttpMethod::Get,
+            "/orders/?a=1",
+            &none,
+            None
+        ));
+        assert!(!rule("/orders", post, CoverageCheck::Any).is_met_by(
+            HttpMethod::Get,
+            "/orders",
+            &none,
+            None
+        ));
+        assert!(
+            rule("/orders", post, CoverageCheck::ExpectsSuccess).is_met_by(
+                HttpMethod::Post,
+                "/orders",
+                &none,
+                ok.as_ref()
+            )
         );
+        assert!(
+            !rule("/orders", post, CoverageCheck::ExpectsSuccess).is_met_by(
+                HttpMethod::Post,
+                "/orders",
+                &none,
+                client_error.as_ref()
+            )
+        );
+        assert!(
+            rule("/orders", None, CoverageCheck::ExpectsClientError).is_met_by(
+                HttpMethod::Post,
+                "/orders",
+                &none,
+                client_error.as_ref()
+            )
+        );
+        assert!(
+            rule("/me", None, CoverageCheck::SendsAuthorization).is_met_by(
+                HttpMethod::Get,
+                "/me",
+                &auth,
+                None
+            )
+        );
+        assert!(
+            !rule("/me", None, CoverageCheck::SendsAuthorization).is_met_by(
+                HttpMethod::Get,
+                "/me",
+                &none,
+                None
+            )
+        );
+        assert!(rule("/", None, CoverageCheck::Any).is_met_by(HttpMethod::Get, "/", &none, None));
     }
 }

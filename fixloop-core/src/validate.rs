@@ -18,6 +18,7 @@
 //!   `Host`, `Content-Length` or a hop-by-hop header; values have no control character but tab;
 //! - bodies: `body_json` is an object (the type guarantees it), empty for `GET` and `DELETE`, at most
 //!   [`Policy::max_body_bytes`];
+//! - secrets: `${env:NAME}` only in header values and body strings, and only names in [`Policy::secrets`];
 //! - coverage: every [`CoverageRule`] of the policy is satisfied by an item of its own.
 
 use std::collections::BTreeMap;
@@ -27,7 +28,8 @@ use fixloop_contract::serde_json;
 use fixloop_contract::{HttpMethod, Plan, PlanItem};
 
 use crate::criteria::Criteria;
-use crate::policy::{CoverageCheck, CoverageRule, Policy};
+use crate::policy::{CoverageRule, Policy};
+use crate::service::secret_references;
 
 /// The number of items a plan must have.
 pub const PLAN_ITEMS: usize = 5;
@@ -178,6 +180,7 @@ pub fn validate(plan: Plan, policy: &Policy) -> Result<ValidatedPlan, Vec<Violat
         ));
         check_headers(item, policy, index, &mut report);
         check_body(item, policy, &at("target/body_json"), &mut report);
+        check_secret_references(item, policy, index, &mut report);
         criteria.push(check_criteria(
             &item.pass_criteria,
             policy,
@@ -295,7 +298,7 @@ fn check_test_id(test_id: &str, path: &str, report: &mut Report) {
         report.push(
             path,
             format!(
-                "test_id {} may only contain letters, digits, `.`, `_` and `-` (for example `t1-checkout-valid`)",
+                "test_id {} may only contain letters, digits, `.`, `_` and `-` (for example `t1-orders-create`)",
                 shown(test_id)
             ),
         );
@@ -505,6 +508,50 @@ fn check_body(item: &PlanItem, policy: &Policy, path: &str, report: &mut Report)
     }
 }
 
+/// Secrets (`${env:NAME}`) may appear in header values and body strings, and only the policy's; never in a URL,
+/// where they would end up in access logs.
+fn check_secret_references(item: &PlanItem, policy: &Policy, index: usize, report: &mut Report) {
+    if item.target.url.contains("${env:") {
+        report.push(
+            format!("/items/{index}/target/url"),
+            "a url may not reference a secret (${env:...}); send it in a header".to_owned(),
+        );
+    }
+    let mut undeclared = |path: String, text: &str| {
+        for name in secret_references(text) {
+            if !policy.secrets.iter().any(|secret| secret == name) {
+                report.push(
+                    &path,
+                    format!("secret {} is not one the service declares", shown(name)),
+                );
+            }
+        }
+    };
+    for (name, value) in &item.target.headers {
+        undeclared(
+            format!("/items/{index}/target/headers/{}", pointer_token(name)),
+            value,
+        );
+    }
+    let mut strings = Vec::new();
+    collect_strings(&item.target.body_json, &mut strings);
+    for text in strings {
+        undeclared(format!("/items/{index}/target/body_json"), text);
+    }
+}
+
+fn collect_strings<'a>(object: &'a fixloop_contract::JsonObject, out: &mut Vec<&'a str>) {
+    fn walk<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match value {
+            serde_json::Value::String(text) => out.push(text),
+            serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|item| walk(item, out)),
+            _ => {}
+        }
+    }
+    object.values().for_each(|value| walk(value, out));
+}
+
 fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
 }
@@ -595,48 +642,13 @@ fn satisfies(
     criteria: Option<&Criteria>,
     relative_path: Option<&str>,
 ) -> bool {
-    let Some(relative_path) = relative_path else {
-        return false;
-    };
-    if trim_slash(relative_path) != trim_slash(&rule.path) {
-        return false;
-    }
-    if rule
-        .method
-        .is_some_and(|method| method != item.target.method)
-    {
-        return false;
-    }
-    match rule.check {
-        CoverageCheck::Any => true,
-        CoverageCheck::ExpectsClientError => criteria.is_some_and(Criteria::expects_client_error),
-        CoverageCheck::ExpectsSuccess => criteria.is_some_and(Criteria::expects_success),
-        CoverageCheck::SendsAuthorization => item.target.headers.iter().any(|(name, value)| {
-            name.eq_ignore_ascii_case("authorization") && !value.trim().is_empty()
-        }),
-    }
+    relative_path.is_some_and(|path| {
+        rule.is_met_by(item.target.method, path, &item.target.headers, criteria)
+    })
 }
 
 fn describe_rule(rule: &CoverageRule) -> String {
-    let method = rule
-        .method
-        .map_or_else(|| "a".to_owned(), |method| format!("a {}", method.as_str()));
-    let check = match rule.check {
-        CoverageCheck::Any => "",
-        CoverageCheck::ExpectsClientError => {
-            " whose pass_criteria only pass on a 4xx status (for example `status in [400, 422]`)"
-        }
-        CoverageCheck::ExpectsSuccess => {
-            " whose pass_criteria only pass on a 2xx status (for example `status == 200 && ...`)"
-        }
-        CoverageCheck::SendsAuthorization => " that sends an `Authorization` header",
-    };
-    format!("{method} request to {}{check}", rule.path)
-}
-
-fn trim_slash(path: &str) -> &str {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() { "/" } else { trimmed }
+    rule.requirement()
 }
 
 /// The parts of an absolute http(s) URL that the allowlist compares.
@@ -860,8 +872,8 @@ mod tests {
     #[test]
     fn relative_path_drops_base_path_and_query() {
         let base = parse_url("http://demo/api").unwrap();
-        let target = parse_url("http://demo/api/checkout?x=1").unwrap();
-        assert_eq!(target.relative_to(&base).as_deref(), Some("/checkout"));
+        let target = parse_url("http://demo/api/orders?x=1").unwrap();
+        assert_eq!(target.relative_to(&base).as_deref(), Some("/orders"));
     }
 
     #[test]

@@ -92,7 +92,10 @@ impl App {
         };
         let config = DriverConfig {
             poll_interval: Duration::from_secs(3600),
-            engine: EngineConfig::demo("demo-checkout", FAKE_SERVICE_URL, "bench"),
+            engine: EngineConfig::demo(
+                fixloop_server::profile::demo_profile(FAKE_SERVICE_URL).spec,
+                "bench",
+            ),
             signal_timeout: Duration::from_secs(5),
             websocket_queue: DEFAULT_QUEUE_CAPACITY,
         };

@@ -23,6 +23,7 @@ use crate::config::{Config, ConfigError};
 use crate::demo_app::{self, DemoState, traffic};
 use crate::driver::{Driver, DriverConfig, Ports};
 use crate::metrics::ServerMetrics;
+use crate::profile::{ServiceProfile, demo_profile};
 use crate::ws::DEFAULT_QUEUE_CAPACITY;
 
 /// How long `shutdown` waits for the tasks before aborting them.
@@ -303,13 +304,15 @@ pub async fn start_demo_app(
     })
 }
 
-/// The engine configuration of a mode for a service at `base_url`, with the environment's overrides.
+/// The engine configuration of a mode for `service`: the mode's defaults (the core's `Config` constructors), the
+/// environment's tunables, then the profile's thresholds (a profile's own setting wins).
 #[must_use]
-pub fn engine_config(mode: Mode, config: &Config, base_url: &str) -> EngineConfig {
+pub fn engine_config(mode: Mode, config: &Config, service: &ServiceProfile) -> EngineConfig {
     let id_prefix = format!("{:x}", Utc::now().timestamp() & 0xff_ffff);
+    let spec = service.spec.clone();
     let mut engine = match mode {
-        Mode::Demo => EngineConfig::demo(&config.service, base_url, &id_prefix),
-        Mode::Serve => EngineConfig::seed(&config.service, base_url, &id_prefix),
+        Mode::Demo => EngineConfig::demo(spec, &id_prefix),
+        Mode::Serve => EngineConfig::seed(spec, &id_prefix),
     };
     let tuning = &config.tuning;
     if let Some(rate) = tuning.trigger_error_rate {
@@ -329,6 +332,7 @@ pub fn engine_config(mode: Mode, config: &Config, base_url: &str) -> EngineConfi
         engine.poll_interval = interval;
         engine.signal_max_age = engine.signal_max_age.max(interval * 5);
     }
+    service.apply_thresholds(&mut engine);
     engine
 }
 
@@ -353,7 +357,7 @@ async fn start_orchestrator(
         }
     };
     let metrics = Arc::new(ServerMetrics::default());
-    let engine = engine_config(mode, config, &watched);
+    let engine = engine_config(mode, config, &demo_profile(&watched));
     let driver_config = DriverConfig {
         poll_interval: engine.poll_interval,
         engine,

@@ -160,8 +160,8 @@ impl Driver {
         let mut poll = tokio::time::interval(self.config.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(
-            service = %self.config.engine.service,
-            base_url = %self.config.engine.base_url,
+            service = %self.config.engine.service.name,
+            base_url = %self.config.engine.service.base_url,
             poll_interval_ms = self.config.poll_interval.as_millis() as u64,
             "driver started"
         );

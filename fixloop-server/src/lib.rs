@@ -29,6 +29,7 @@ pub mod demo_app;
 pub mod driver;
 pub mod error;
 pub mod metrics;
+pub mod profile;
 pub mod wire;
 pub mod ws;
 

@@ -42,12 +42,8 @@ Each item has exactly these keys:
 - "target": {"method": "GET" | "POST" | "PUT" | "DELETE", "url": absolute URL, "headers": object of string to string ({} when none), "body_json": JSON object ({} when the request has no body)}.
 - "pass_criteria": an expression in the criteria language below.
 
-Required coverage (each by at least one item):
-1. GET {base}/health is healthy.
-2. POST {base}/checkout with a valid JSON body succeeds.
-3. GET {base}/catalog works.
-4. A negative checkout test: POST {base}/checkout with an invalid body, whose pass_criteria expects a 4xx status (for example `status in [400, 422]`).
-5. An auth check: GET {base}/auth/me sending an "Authorization" header (for example "Bearer demo-token").
+The user message lists the service's candidate journeys (tests its team wrote) and the coverage rules a plan must satisfy, each by an item of its own. Prefer the journeys most relevant to the incident (the route of the top error first), copying their method, path (appended to the base URL), headers, body and pass_criteria; adapt or add a test only when the incident calls for it.
+Header values and body strings of the form ${env:NAME} are secret placeholders: copy them verbatim, never invent one, never try to guess a value.
 
 Rules:
 - Every target URL must start with the allowlisted base URL given by the user, exactly (same scheme, host and port); no other host, no user info, no "..".
@@ -83,7 +79,39 @@ pub(crate) fn planner_messages(request: &PlanRequest) -> Vec<Message> {
         "Allowlisted base URL (every target URL must start with it): {}",
         context.base_url
     );
+    if !context.description.is_empty() {
+        let _ = writeln!(user, "\nThe service: {}", context.description);
+    }
     let _ = writeln!(user, "\nIncident facts (JSON):\n{facts}");
+    let journeys: Vec<_> = context
+        .journeys
+        .iter()
+        .map(|journey| {
+            json!({
+                "test_id": journey.id,
+                "name": journey.name,
+                "method": journey.method.as_str(),
+                "path": journey.path,
+                "headers": journey.headers,
+                "body_json": journey.body,
+                "pass_criteria": journey.pass_criteria,
+                "priority_hint": journey.priority,
+                "what_it_checks": journey.what_it_checks,
+                "route": journey.route_tag(),
+            })
+        })
+        .collect();
+    let _ = writeln!(
+        user,
+        "\nCandidate journeys (JSON):\n{}",
+        serde_json::Value::Array(journeys)
+    );
+    if !context.coverage.is_empty() {
+        let _ = writeln!(user, "\nRequired coverage, each by an item of its own:");
+        for rule in &context.coverage {
+            let _ = writeln!(user, "- {}: {}", rule.name, rule.requirement());
+        }
+    }
     let _ = writeln!(
         user,
         "\nIncident title:\n{}",
@@ -116,7 +144,7 @@ pub(crate) fn planner_messages(request: &PlanRequest) -> Vec<Message> {
         "\nWrite the five-item plan now, as the JSON object {{\"items\": [...]}} only."
     );
     vec![
-        Message::system(PLANNER_SYSTEM.replace("{base}", &context.base_url)),
+        Message::system(PLANNER_SYSTEM.to_owned()),
         Message::user(user),
     ]
 }

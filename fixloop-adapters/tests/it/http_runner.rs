@@ -10,7 +10,7 @@ use fixloop_adapters::{
 };
 use fixloop_contract::serde_json::{Map, Value, json};
 use fixloop_contract::{HttpMethod, TestStatus};
-use fixloop_core::{Policy, RunId, ValidatedPlan, validate};
+use fixloop_core::{RunId, ValidatedPlan, validate};
 use tokio::sync::Mutex;
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -122,7 +122,7 @@ fn custom_plan(
         item.target.body_json = body;
         item.pass_criteria = criteria.to_owned();
     }
-    let mut policy = Policy::seed_default(base_url);
+    let mut policy = crate::shop::shop_spec(base_url).policy;
     policy.coverage.clear();
     validate(plan, &policy).unwrap_or_else(|violations| panic!("{violations:?}"))
 }
@@ -333,7 +333,7 @@ async fn method_headers_and_json_body_are_sent_and_get_has_no_body() {
         .as_object()
         .cloned()
         .expect("an object");
-    let mut policy = Policy::seed_default(&base);
+    let mut policy = crate::shop::shop_spec(&base).policy;
     policy.coverage.clear();
     let plan = validate(plan, &policy).expect("valid");
     let reports = run_and_collect(

@@ -9,4 +9,6 @@ mod http_runner;
 mod minimax;
 mod prometheus;
 mod scrape;
+#[path = "../../../fixloop-core/tests/fixtures/shop.rs"]
+mod shop;
 mod testsprite;

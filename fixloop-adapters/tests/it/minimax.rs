@@ -57,6 +57,7 @@ fn request(attempt: u32, violations: Vec<Violation>) -> PlanRequest {
                 top_error: None,
             },
             title: "Checkout 5xx spike".to_owned(),
+            ..crate::shop::shop_context(BASE)
         },
         incident: IncidentContext {
             error_rate: 0.2,
@@ -183,13 +184,27 @@ async fn planner_sends_the_documented_request_and_parses_a_think_wrapped_plan() 
         "status in [400, 422]",
         "header.content-type contains \"json\"",
         "json.status == \"ok\"",
-        "/auth/me",
-        "Authorization",
-        &format!("{BASE}/checkout"),
+        "${env:NAME}",
     ] {
         assert!(system.contains(needle), "system prompt lacks {needle:?}");
     }
+    // The service's own journeys and coverage arrive in the user message, not in the system prompt.
+    assert!(!system.contains("/checkout"), "{system}");
     let user = messages[1]["content"].as_str().unwrap();
+    for needle in [
+        "Candidate journeys (JSON)",
+        "\"test_id\":\"t5-auth\"",
+        "\"path\":\"/auth/me\"",
+        "Required coverage, each by an item of its own:",
+        "- negative checkout test: a POST request to /checkout whose pass_criteria only pass on a 4xx status",
+        "- auth check: a request to /auth/me that sends an `Authorization` header",
+        "A small shop",
+    ] {
+        assert!(
+            user.contains(needle),
+            "user prompt lacks {needle:?}:\n{user}"
+        );
+    }
     assert!(user.contains(&format!(
         "Allowlisted base URL (every target URL must start with it): {BASE}"
     )));

@@ -350,10 +350,18 @@ impl Shared {
     fn plan_context(&self, incident: &OpenIncident) -> PlanContext {
         PlanContext {
             incident_id: incident.id.clone(),
-            service: self.config.service.clone(),
-            base_url: self.config.base_url.trim_end_matches('/').to_owned(),
+            service: self.config.service.name.clone(),
+            description: self.config.service.description.clone(),
+            base_url: self
+                .config
+                .service
+                .base_url
+                .trim_end_matches('/')
+                .to_owned(),
             signal: incident.card.datadog_summary.signal.clone(),
             title: incident.card.title.clone(),
+            journeys: self.config.service.journeys.clone(),
+            coverage: self.config.service.policy.coverage.clone(),
         }
     }
 
@@ -598,7 +606,7 @@ fn on_alert(phase: Phase, shared: &mut Shared, now: DateTime<Utc>, alert: Alert)
 
 fn open_incident(shared: &mut Shared, now: DateTime<Utc>, opening: Opening) -> Phase {
     let id = shared.incident_id();
-    let service = shared.config.service.clone();
+    let service = shared.config.service.name.clone();
     let (title, monitor_id) = match opening {
         Opening::Polling => (
             format!(
@@ -755,7 +763,7 @@ fn on_plan(
         Ok(mut plan) => {
             plan.plan_id = shared.plan_id().as_str().to_owned();
             plan.generated_at = now;
-            match validate(plan, &shared.config.policy) {
+            match validate(plan, &shared.config.service.policy) {
                 Ok(plan) => start_validating(incident, shared, now, plan),
                 Err(violations) => {
                     warn!(incident_id = %incident.id, attempt, violations = violations.len(), "plan rejected by the validator");
@@ -784,7 +792,7 @@ fn plan_failed(
     }
     // The rule planner's answer failed too: build the rule plan here, it is pure.
     let plan = rule_plan(&shared.plan_context(&incident), shared.plan_id(), now);
-    match validate(plan, &shared.config.policy) {
+    match validate(plan, &shared.config.service.policy) {
         Ok(plan) => start_validating(incident, shared, now, plan),
         Err(violations) => {
             let retry_at = after(now, shared.config.rerun_interval);

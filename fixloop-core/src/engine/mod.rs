@@ -66,7 +66,7 @@
 //!   [`Effect::RequestPlan`] (attempt 1, [`PlannerChoice::Configured`]). The engine stamps its own `plan_id`
 //!   (`plan-<prefix>-<n>`, a new number for every candidate, rejected ones included) and `generated_at`
 //!   (= `now`) on every candidate, whatever the planner put there, then validates it against
-//!   `config.policy`. An invalid candidate, a [`Input::PlanGenerationFailed`] and a missed `plan_deadline` are
+//!   `config.service.policy`. An invalid candidate, a [`Input::PlanGenerationFailed`] and a missed `plan_deadline` are
 //!   failed attempts: attempts 1..=`max_plan_attempts` use the configured planner (each re-request carries the
 //!   previous violations), the next one [`PlannerChoice::Rules`]. If even that fails, the engine runs the rule
 //!   planner itself; if its plan is invalid too (a policy the rule planner cannot satisfy), planning starts over
@@ -114,8 +114,8 @@ use fixloop_contract::{
 };
 
 use crate::ids::{EffectId, IncidentId, RunId};
-use crate::policy::Policy;
 use crate::rule_planner::PlanContext;
+use crate::service::ServiceSpec;
 use crate::validate::{ValidatedPlan, Violation};
 
 use machine::{Phase, Shared};
@@ -123,14 +123,10 @@ use machine::{Phase, Shared};
 /// Tunables of the engine. Every threshold is a ratio (0.05 is 5%), every duration a `std::time::Duration`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// Name of the monitored service.
-    pub service: String,
-    /// Base URL of the service under test, used for plan context and the validation policy.
-    pub base_url: String,
+    /// The watched service: its name, base URL, validation policy and journeys.
+    pub service: ServiceSpec,
     /// Prefix of generated ids, so ids differ across processes (for example the start time in hex).
     pub id_prefix: String,
-    /// The plan validation policy.
-    pub policy: Policy,
     /// Error rate above which an incident opens (default 0.05).
     pub trigger_error_rate: f64,
     /// Error rate below which the signal gate holds (default 0.01, lower than the trigger: hysteresis).
@@ -163,17 +159,14 @@ pub struct Config {
 }
 
 impl Config {
-    /// The seed's defaults for `service` at `base_url`: a 5-minute detection window polled every 3 s, trigger
-    /// above 5% over at least 3 samples, recovery below 1% for 3 consecutive samples of at least 20 requests,
-    /// reruns every 30 s, a 2-minute soak, a 1-minute cooldown, 30 s plan and 60 s run deadlines, 3 LLM
-    /// attempts, and the seed's validation policy.
+    /// The seed's defaults for `service`: a 5-minute detection window polled every 3 s, trigger above 5% over at
+    /// least 3 samples, recovery below 1% for 3 consecutive samples of at least 20 requests, reruns every 30 s, a
+    /// 2-minute soak, a 1-minute cooldown, 30 s plan and 60 s run deadlines, and 3 LLM attempts.
     #[must_use]
-    pub fn seed(service: &str, base_url: &str, id_prefix: &str) -> Self {
+    pub fn seed(service: ServiceSpec, id_prefix: &str) -> Self {
         Self {
-            service: service.to_owned(),
-            base_url: base_url.to_owned(),
+            service,
             id_prefix: id_prefix.to_owned(),
-            policy: Policy::seed_default(base_url),
             trigger_error_rate: 0.05,
             recovery_error_rate: 0.01,
             detection_window: Duration::from_secs(5 * 60),
@@ -196,7 +189,7 @@ impl Config {
     /// cooldown, 30 s plan and run deadlines (an LLM is not faster in a demo), signals stale after 5 s.
     /// Thresholds are the seed's (5% trigger, 1% recovery).
     #[must_use]
-    pub fn demo(service: &str, base_url: &str, id_prefix: &str) -> Self {
+    pub fn demo(service: ServiceSpec, id_prefix: &str) -> Self {
         Self {
             detection_window: Duration::from_secs(10),
             min_samples: 2,
@@ -209,7 +202,7 @@ impl Config {
             run_deadline: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             signal_max_age: Duration::from_secs(5),
-            ..Self::seed(service, base_url, id_prefix)
+            ..Self::seed(service, id_prefix)
         }
     }
 }

@@ -174,6 +174,7 @@ pub(super) fn percent(ratio: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::ServiceSpec;
 
     fn sample(error_rate: Option<f64>, requests: u64) -> CleanSample {
         CleanSample::new(SignalSample {
@@ -195,7 +196,7 @@ mod tests {
 
     #[test]
     fn no_data_and_low_traffic_are_never_healthy() {
-        let config = Config::seed("s", "http://127.0.0.1:8001", "t");
+        let config = Config::seed(ServiceSpec::new("s", "http://127.0.0.1:8001"), "t");
         assert_eq!(classify(&sample(None, 500), &config), SampleClass::NoData);
         assert_eq!(
             classify(&sample(Some(0.0), 3), &config),
@@ -213,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_gap_in_the_samples_breaks_the_recovery_streak() {
-        let config = Config::demo("s", "http://127.0.0.1:8001", "t");
+        let config = Config::demo(ServiceSpec::new("s", "http://127.0.0.1:8001"), "t");
         let mut signals = Signals::default();
         let healthy = sample(Some(0.0), 50);
         let at = |s: i64| DateTime::UNIX_EPOCH + fixloop_contract::chrono::TimeDelta::seconds(s);
@@ -232,7 +233,7 @@ mod tests {
 
     #[test]
     fn trigger_needs_min_samples_above_threshold_within_window() {
-        let config = Config::seed("s", "http://127.0.0.1:8001", "t");
+        let config = Config::seed(ServiceSpec::new("s", "http://127.0.0.1:8001"), "t");
         let mut signals = Signals::default();
         let t0 = DateTime::UNIX_EPOCH;
         let hot = sample(Some(0.2), 50);

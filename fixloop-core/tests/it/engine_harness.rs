@@ -11,6 +11,8 @@ use fixloop_core::engine::{
 };
 use fixloop_core::{EffectId, IncidentId, PlanContext, PlanId, RunId, rule_plan};
 
+use crate::shop::{shop_context, shop_spec};
+
 /// Base URL of the service under test in every scenario.
 pub(crate) const BASE_URL: &str = "http://127.0.0.1:8001";
 
@@ -23,7 +25,7 @@ pub(crate) fn start_time() -> DateTime<Utc> {
 
 /// The demo configuration the scenarios use (ids `inc-t-1`, `run-t-1`, ...).
 pub(crate) fn demo_config() -> Config {
-    Config::demo("demo-checkout", BASE_URL, "t")
+    Config::demo(shop_spec(BASE_URL), "t")
 }
 
 /// A plan the final validator accepts: the rule planner's.
@@ -38,6 +40,7 @@ pub(crate) fn valid_plan() -> Plan {
             top_error: None,
         },
         title: "checkout failing".to_owned(),
+        ..shop_context(BASE_URL)
     };
     rule_plan(&context, PlanId::new("llm-plan"), start_time())
 }

@@ -7,5 +7,7 @@ mod prop_criteria;
 mod prop_engine;
 mod prop_validate;
 mod rule_planner_cases;
+#[path = "../fixtures/shop.rs"]
+mod shop;
 mod tidy;
 mod validate_cases;

@@ -6,13 +6,15 @@ use fixloop_contract::{Plan, Signal};
 use fixloop_core::{IncidentId, PlanContext, PlanId, Policy, rule_plan, validate};
 use proptest::prelude::*;
 
+use crate::shop::{shop_context, shop_spec};
+
 const BASE: &str = "http://127.0.0.1:8081";
 
 /// The seed policy without coverage rules, so that moving one target elsewhere only tests the URL checks.
 fn url_policy() -> Policy {
     Policy {
         coverage: Vec::new(),
-        ..Policy::seed_default(BASE)
+        ..shop_spec(BASE).policy
     }
 }
 
@@ -27,6 +29,7 @@ fn plan_for(base_url: &str) -> Plan {
             top_error: None,
         },
         title: "Checkout failing".to_owned(),
+        ..shop_context(base_url)
     };
     let now = Utc.with_ymd_and_hms(2026, 11, 21, 10, 15, 0).unwrap();
     rule_plan(&context, PlanId::new("plan-1"), now)
@@ -173,7 +176,7 @@ proptest! {
     #[test]
     fn rule_plan_is_always_accepted(base in base_url()) {
         let plan = plan_for(&base);
-        let policy = Policy::seed_default(base.trim_end_matches('/'));
+        let policy = shop_spec(base.trim_end_matches('/')).policy;
         let result = validate(plan, &policy);
         prop_assert!(result.is_ok(), "{}: {:?}", base, result.err());
     }
@@ -194,7 +197,7 @@ proptest! {
         plan.items[3].priority = priority;
         plan.items[3].target.url = url;
         plan.items[3].target.headers.insert(header.0, header.1);
-        if let Err(violations) = validate(plan, &Policy::seed_default(BASE)) {
+        if let Err(violations) = validate(plan, &shop_spec(BASE).policy) {
             prop_assert!(!violations.is_empty());
             for violation in violations {
                 prop_assert!(violation.path.is_empty() || violation.path.starts_with('/'));

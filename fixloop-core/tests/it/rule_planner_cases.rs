@@ -2,7 +2,9 @@
 
 use fixloop_contract::chrono::{DateTime, TimeZone, Utc};
 use fixloop_contract::{HttpMethod, Plan, Signal};
-use fixloop_core::{IncidentId, Observation, PlanContext, PlanId, Policy, rule_plan, validate};
+use fixloop_core::{IncidentId, Observation, PlanContext, PlanId, rule_plan, validate};
+
+use crate::shop::{shop_context, shop_spec};
 
 fn context(base_url: &str) -> PlanContext {
     PlanContext {
@@ -15,6 +17,7 @@ fn context(base_url: &str) -> PlanContext {
             top_error: Some("payment provider timeout".to_owned()),
         },
         title: "Checkout error rate above 5%".to_owned(),
+        ..shop_context(base_url)
     }
 }
 
@@ -42,7 +45,7 @@ fn rule_plan_is_deterministic() {
 
 #[test]
 fn rule_plan_passes_the_seed_policy() {
-    let validated = validate(plan(), &Policy::seed_default("http://127.0.0.1:8081"))
+    let validated = validate(plan(), &shop_spec("http://127.0.0.1:8081").policy)
         .unwrap_or_else(|violations| panic!("rule plan rejected: {violations:#?}"));
     let ids: Vec<&str> = validated
         .plan()
@@ -115,7 +118,7 @@ fn demo_response(test_id: &str, bug: bool) -> Observation {
 
 #[test]
 fn rule_plan_criteria_pass_against_the_healthy_demo_service() {
-    let validated = validate(plan(), &Policy::seed_default("http://127.0.0.1:8081")).unwrap();
+    let validated = validate(plan(), &shop_spec("http://127.0.0.1:8081").policy).unwrap();
     for (item, criteria) in validated.tests() {
         let verdict = criteria.evaluate(&demo_response(&item.test_id, false));
         assert!(verdict.passed, "{}: {}", item.test_id, verdict.explanation);
@@ -124,7 +127,7 @@ fn rule_plan_criteria_pass_against_the_healthy_demo_service() {
 
 #[test]
 fn rule_plan_checkout_tests_fail_while_the_bug_is_on() {
-    let validated = validate(plan(), &Policy::seed_default("http://127.0.0.1:8081")).unwrap();
+    let validated = validate(plan(), &shop_spec("http://127.0.0.1:8081").policy).unwrap();
     let failed: Vec<(String, String)> = validated
         .tests()
         .filter_map(|(item, criteria)| {
@@ -149,7 +152,7 @@ fn rule_plan_checkout_tests_fail_while_the_bug_is_on() {
 
 #[test]
 fn auth_test_fails_without_the_demo_token() {
-    let validated = validate(plan(), &Policy::seed_default("http://127.0.0.1:8081")).unwrap();
+    let validated = validate(plan(), &shop_spec("http://127.0.0.1:8081").policy).unwrap();
     let (_, criteria) = validated
         .tests()
         .find(|(item, _)| item.test_id == "t5-auth")

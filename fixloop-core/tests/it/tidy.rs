@@ -119,3 +119,35 @@ fn the_core_reads_no_clock_and_spawns_nothing() {
         }
     }
 }
+
+/// Words that only the demo shop knows: its routes, its token, its metric names.
+const DEMO_SHOP_WORDS: [&str; 7] = [
+    "/checkout",
+    "/catalog",
+    "/auth/me",
+    "demo-token",
+    "DEMO_BEARER_TOKEN",
+    "demo_http_",
+    "seed_default",
+];
+
+#[test]
+fn the_core_sources_know_nothing_of_the_demo_shop() {
+    let mut files = Vec::new();
+    rust_files(&crate_dir().join("src"), &mut files);
+    assert!(!files.is_empty());
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read source");
+        for word in DEMO_SHOP_WORDS {
+            if text.contains(word) {
+                found.push(format!("{} mentions {word}", file.display()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the core must know no particular service; the demo shop is a profile of the server:\n{}",
+        found.join("\n")
+    );
+}

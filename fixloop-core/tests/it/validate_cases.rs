@@ -8,6 +8,8 @@ use fixloop_core::{
     CoverageRule, IncidentId, PlanContext, PlanId, Policy, Violation, rule_plan, validate,
 };
 
+use crate::shop::{shop_context, shop_spec};
+
 const BASE: &str = "http://127.0.0.1:8081";
 
 fn good_plan() -> Plan {
@@ -21,13 +23,14 @@ fn good_plan() -> Plan {
             top_error: Some("payment provider timeout".to_owned()),
         },
         title: "Checkout errors above 5%".to_owned(),
+        ..shop_context(BASE)
     };
     let now = Utc.with_ymd_and_hms(2026, 11, 21, 10, 15, 0).unwrap();
     rule_plan(&context, PlanId::new("plan-1"), now)
 }
 
 fn violations(plan: Plan) -> Vec<Violation> {
-    validate(plan, &Policy::seed_default(BASE)).expect_err("plan should be rejected")
+    validate(plan, &shop_spec(BASE).policy).expect_err("plan should be rejected")
 }
 
 /// Asserts that the plan is rejected with exactly one violation at `path` whose message contains `needle`.
@@ -53,7 +56,7 @@ fn assert_url_rejected(url: &str, needle: &str) {
 
 #[test]
 fn rule_plan_is_accepted() {
-    let validated = validate(good_plan(), &Policy::seed_default(BASE)).expect("valid");
+    let validated = validate(good_plan(), &shop_spec(BASE).policy).expect("valid");
     assert_eq!(validated.plan(), &good_plan());
 }
 
@@ -61,7 +64,7 @@ fn rule_plan_is_accepted() {
 fn validated_plan_items_are_sorted_by_priority() {
     let mut plan = good_plan();
     plan.items.reverse();
-    let validated = validate(plan, &Policy::seed_default(BASE)).expect("valid");
+    let validated = validate(plan, &shop_spec(BASE).policy).expect("valid");
     let priorities: Vec<u32> = validated.plan().items.iter().map(|i| i.priority).collect();
     assert_eq!(priorities, [1, 2, 3, 4, 5]);
     for (item, criteria) in validated.tests() {
@@ -293,7 +296,7 @@ fn empty_path_segment_is_rejected() {
 
 #[test]
 fn host_comparison_ignores_case_and_default_port() {
-    let policy = Policy::seed_default("http://Demo.Local");
+    let policy = shop_spec("http://Demo.Local").policy;
     let mut plan = good_plan();
     for item in &mut plan.items {
         item.target.url = item.target.url.replace(BASE, "http://DEMO.local:80");
@@ -303,7 +306,7 @@ fn host_comparison_ignores_case_and_default_port() {
 
 #[test]
 fn target_must_be_under_the_base_path() {
-    let policy = Policy::seed_default("http://127.0.0.1:8081/shop");
+    let policy = shop_spec("http://127.0.0.1:8081/shop").policy;
     let mut plan = good_plan();
     for item in &mut plan.items {
         item.target.url = item.target.url.replace(BASE, "http://127.0.0.1:8081/shop");
@@ -509,7 +512,7 @@ fn one_item_cannot_satisfy_two_rules() {
                 check: CoverageCheck::Any,
             },
         ],
-        ..Policy::seed_default(BASE)
+        ..shop_spec(BASE).policy
     };
     let found = validate(good_plan(), &policy).expect_err("one health item for two rules");
     assert_eq!(found.len(), 1, "{found:#?}");
@@ -530,7 +533,7 @@ fn embedding_service_can_state_its_own_coverage() {
             method: Some(HttpMethod::Get),
             check: CoverageCheck::Any,
         }],
-        ..Policy::seed_default(BASE)
+        ..shop_spec(BASE).policy
     };
     let found = validate(good_plan(), &policy).expect_err("no /orders test");
     assert_eq!(
@@ -542,7 +545,7 @@ fn embedding_service_can_state_its_own_coverage() {
     );
     let relaxed = Policy {
         coverage: Vec::new(),
-        ..Policy::seed_default(BASE)
+        ..shop_spec(BASE).policy
     };
     assert!(validate(good_plan(), &relaxed).is_ok());
 }
@@ -552,7 +555,7 @@ fn empty_allowlist_rejects_every_target() {
     let policy = Policy {
         allowed_base_urls: Vec::new(),
         coverage: Vec::new(),
-        ..Policy::seed_default(BASE)
+        ..shop_spec(BASE).policy
     };
     let found = validate(good_plan(), &policy).expect_err("nothing allowed");
     assert_eq!(found.len(), 5);
@@ -582,4 +585,56 @@ fn all_violations_are_reported_not_only_the_first() {
     plan.items[4].name = String::new();
     let rendered: Vec<String> = violations(plan).iter().map(ToString::to_string).collect();
     insta::assert_snapshot!(rendered.join("\n"));
+}
+
+#[test]
+fn a_declared_secret_in_a_header_or_body_is_accepted() {
+    let mut plan = good_plan();
+    plan.items[4].target.headers.insert(
+        "authorization".to_owned(),
+        "Bearer ${env:SHOP_TOKEN}".to_owned(),
+    );
+    plan.items[0]
+        .target
+        .body_json
+        .insert("coupon".to_owned(), "${env:SHOP_TOKEN}".into());
+    let mut policy = shop_spec(BASE).policy;
+    policy.secrets.push("SHOP_TOKEN".to_owned());
+    assert!(validate(plan, &policy).is_ok());
+}
+
+#[test]
+fn an_undeclared_secret_is_rejected_where_it_is_referenced() {
+    let mut plan = good_plan();
+    plan.items[4].target.headers.insert(
+        "authorization".to_owned(),
+        "Bearer ${env:AWS_SECRET_ACCESS_KEY}".to_owned(),
+    );
+    assert_single(
+        plan,
+        "/items/4/target/headers/authorization",
+        "secret `AWS_SECRET_ACCESS_KEY` is not one the service declares",
+    );
+    let mut plan = good_plan();
+    plan.items[0]
+        .target
+        .body_json
+        .insert("nested".to_owned(), json!({"list": ["${env:HOME_TOKEN}"]}));
+    assert_single(plan, "/items/0/target/body_json", "HOME_TOKEN");
+}
+
+#[test]
+fn a_secret_in_a_url_is_rejected_even_when_declared() {
+    let mut plan = good_plan();
+    plan.items[2].target.url = format!("{BASE}/health?token=${{env:SHOP_TOKEN}}");
+    let mut policy = shop_spec(BASE).policy;
+    policy.secrets.push("SHOP_TOKEN".to_owned());
+    let violations = validate(plan, &policy).expect_err("rejected");
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.path == "/items/2/target/url"
+                && v.message.contains("may not reference a secret")),
+        "{violations:#?}"
+    );
 }

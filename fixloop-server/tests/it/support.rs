@@ -60,7 +60,10 @@ impl TestApp {
             runner: runner.clone(),
             copilot: copilot.clone(),
         };
-        let engine = EngineConfig::demo("demo-checkout", FAKE_SERVICE_URL, "test");
+        let engine = EngineConfig::demo(
+            fixloop_server::profile::demo_profile(FAKE_SERVICE_URL).spec,
+            "test",
+        );
         let config = DriverConfig {
             poll_interval: Duration::from_secs(3600),
             engine,

@@ -51,6 +51,7 @@ pub(crate) fn plan_request(base_url: &str) -> PlanRequest {
                 top_error: Some(top_error.clone()),
             },
             title: "Checkout error rate above 5%".to_owned(),
+            ..crate::shop::shop_context(base_url)
         },
         incident: IncidentContext {
             error_rate: 0.35,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fixloop_adapters::{ErrorKind, Planner};
-use fixloop_core::{Policy, Violation, validate};
+use fixloop_core::{Violation, validate};
 
 use super::{bounded, plan_request};
 
@@ -79,7 +79,7 @@ pub(crate) async fn valid_request_gives_five_items_the_validator_accepts(
     assert!(scenario.arrange(PlannerBehaviour::Valid).await);
     let base_url = scenario.base_url();
     let mut request = plan_request(&base_url);
-    let policy = Policy::seed_default(&base_url);
+    let policy = crate::shop::shop_spec(&base_url).policy;
     for attempt in 1..=2 {
         request.attempt = attempt;
         let plan = bounded("propose", planner.propose(&request))

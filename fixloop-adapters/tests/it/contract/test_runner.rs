@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use fixloop_adapters::{TestProgress, TestRunner};
 use fixloop_contract::TestStatus;
-use fixloop_core::{PlanId, Policy, RunId, ValidatedPlan, rule_plan, validate};
+use fixloop_core::{PlanId, RunId, ValidatedPlan, rule_plan, validate};
 use tokio::sync::mpsc;
 
 use super::{bounded, fixed_now, plan_request};
@@ -38,7 +38,7 @@ pub(crate) fn validated_rule_plan(base_url: &str) -> ValidatedPlan {
         PlanId::new("plan-0001"),
         fixed_now(),
     );
-    validate(plan, &Policy::seed_default(base_url))
+    validate(plan, &crate::shop::shop_spec(base_url).policy)
         .unwrap_or_else(|violations| panic!("the rule plan must validate: {violations:?}"))
 }
 

@@ -1,0 +1,706 @@
+//! Service profiles: the declarative file that tells FixLoop which services to watch and how.
+//!
+//! A profile (TOML, format in [`file`]) lists one or more services: base URL, alert labels, the signal source and
+//! how to read it, thresholds (error rates in percent), the journeys (candidate tests) and the coverage rules every
+//! plan must satisfy. [`Profile::parse`] turns the text into plain core types ([`ServiceSpec`]) plus the server's
+//! own settings, and reports **every** problem at once, each with the file, the path of the bad key and the
+//! reason. Secrets are referenced as `${env:NAME}` in header values and body strings; their values come from the
+//! environment map handed in (only `main` reads the environment), are held as [`Secret`], and never leave the test
+//! runner: plans, prompts, logs and the wire keep the placeholder.
+//!
+//! The demo shop is one profile among others: [`demo_profile`] (embedded `profiles/demo.toml`).
+
+pub mod file;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::time::Duration;
+
+use fixloop_adapters::Secret;
+use fixloop_contract::chrono::{DateTime, Utc};
+use fixloop_contract::{Plan, Signal};
+use fixloop_core::engine::Config as EngineConfig;
+use fixloop_core::policy::{CoverageCheck, CoverageRule};
+use fixloop_core::service::secret_references;
+use fixloop_core::validate::{MAX_TEST_ID_LEN, PLAN_ITEMS};
+use fixloop_core::{
+    Criteria, IncidentId, Journey, PlanContext, PlanId, Policy, ServiceSpec, rule_plan, validate,
+};
+
+use self::file::{CheckFile, JourneyFile, ProfileFile, ServiceFile, SignalsFile, ThresholdsFile};
+
+/// The built-in demo profile (the shop that `fixloop demo` starts), as text.
+pub const DEMO_PROFILE: &str = include_str!("../../profiles/demo.toml");
+
+/// Below this, an error-rate threshold in percent is almost surely a ratio written in the wrong unit.
+const SMALLEST_PERCENT: f64 = 0.1;
+
+/// A checked profile: one or more services.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// The services, in file order; names are unique.
+    pub services: Vec<ServiceProfile>,
+}
+
+/// One watched service, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceProfile {
+    /// What the core knows: name, base URL, policy (allowlist, coverage, secret names), journeys.
+    pub spec: ServiceSpec,
+    /// Labels an alert must carry to be routed here.
+    pub alert_labels: BTreeMap<String, String>,
+    /// Where the signals come from.
+    pub signals: SignalsFile,
+    /// Threshold overrides (unset keys keep the mode's defaults).
+    pub thresholds: ThresholdsFile,
+    /// The secrets the journeys reference, by name; empty when parsed without the environment.
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// One problem in a profile: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileProblem {
+    /// Path of the bad key (`service[0].journeys[2].pass_criteria`), empty for the whole file.
+    pub path: String,
+    /// What is wrong, in one line; never a secret's value.
+    pub message: String,
+}
+
+/// A profile that cannot be used: every problem found, with the file it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ProfileError {
+    /// The file (or `<built-in demo profile>`).
+    pub origin: String,
+    /// Every problem, in file order.
+    pub problems: Vec<ProfileProblem>,
+}
+
+/// How secrets are treated while parsing.
+#[derive(Debug, Clone, Copy)]
+pub enum Secrets<'a> {
+    /// Resolve every referenced secret from this environment; a missing one is a problem.
+    From(&'a HashMap<String, String>),
+    /// Do not resolve (for `fixloop plan`, which never sends a request): the placeholders are kept as they are.
+    Unresolved,
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        write!(
+            f,
+            "{}: {count} problem{}",
+            self.origin,
+            if count == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.problems {
+            write!(f, "\n  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ProfileProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl Profile {
+    /// Parses and checks a profile's text; `origin` names it in errors (usually the file path).
+    ///
+    /// # Errors
+    ///
+    /// A [`ProfileError`] listing every problem: TOML syntax, unknown keys and wrong types (first one only, as the
+    /// TOML reader stops there), then every semantic problem (bad URLs, criteria, secrets, duplicate names, fewer
+    /// than five journeys, coverage the journeys cannot satisfy, thresholds in the wrong unit).
+    pub fn parse(text: &str, origin: &str, secrets: Secrets<'_>) -> Result<Self, ProfileError> {
+        let error = |problems| ProfileError {
+            origin: origin.to_owned(),
+            problems,
+        };
+        let file: ProfileFile = toml::from_str(text).map_err(|parse| {
+            error(vec![ProfileProblem {
+                path: parse_error_path(text, &parse),
+                message: parse.message().trim().to_owned(),
+            }])
+        })?;
+        let mut checker = Checker::default();
+        if file.service.is_empty() {
+            checker.push("service", "a profile needs at least one [[service]]");
+        }
+        let mut names = BTreeSet::new();
+        let mut services = Vec::new();
+        for (index, service) in file.service.into_iter().enumerate() {
+            let at = format!("service[{index}]");
+            if !names.insert(service.name.clone()) {
+                checker.push(
+                    format!("{at}.name"),
+                    format!("service name `{}` is used twice", service.name),
+                );
+            }
+            if let Some(service) = checker.service(&at, service, secrets) {
+                services.push(service);
+            }
+        }
+        if checker.problems.is_empty() {
+            Ok(Self { services })
+        } else {
+            Err(error(checker.problems))
+        }
+    }
+
+    /// Reads and parses a profile file.
+    ///
+    /// # Errors
+    ///
+    /// A [`ProfileError`] when the file cannot be read or is not a valid profile.
+    pub fn load(path: &std::path::Path, secrets: Secrets<'_>) -> Result<Self, ProfileError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|io| ProfileError {
+            origin: origin.clone(),
+            problems: vec![ProfileProblem {
+                path: String::new(),
+                message: format!("cannot read the file: {io}"),
+            }],
+        })?;
+        Self::parse(&text, &origin, secrets)
+    }
+
+    /// The service called `name`.
+    #[must_use]
+    pub fn service(&self, name: &str) -> Option<&ServiceProfile> {
+        self.services
+            .iter()
+            .find(|service| service.spec.name == name)
+    }
+}
+
+impl ServiceProfile {
+    /// The same service at another base URL (the demo shop's port is only known once it is bound): the base URL
+    /// and its entry in the allowlist are replaced.
+    #[must_use]
+    pub fn with_base_url(mut self, base_url: &str) -> Self {
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        let old = std::mem::replace(&mut self.spec.base_url, base_url.clone());
+        for allowed in &mut self.spec.policy.allowed_base_urls {
+            if *allowed == old {
+                allowed.clone_from(&base_url);
+            }
+        }
+        self
+    }
+
+    /// Applies the profile's thresholds to an engine configuration built with the mode's defaults.
+    pub fn apply_thresholds(&self, engine: &mut EngineConfig) {
+        let thresholds = &self.thresholds;
+        if let Some(percent) = thresholds.trigger_error_percent {
+            engine.trigger_error_rate = percent / 100.0;
+        }
+        if let Some(percent) = thresholds.recovery_error_percent {
+            engine.recovery_error_rate = percent / 100.0;
+        }
+        if let Some(window) = thresholds.window_secs {
+            engine.detection_window = Duration::from_secs(window);
+        }
+        if let Some(samples) = thresholds.min_samples {
+            engine.min_samples = samples;
+        }
+        if let Some(samples) = thresholds.recovery_samples {
+            engine.recovery_samples = samples;
+        }
+        if let Some(requests) = thresholds.min_requests {
+            engine.min_requests = requests;
+        }
+        if let Some(seconds) = thresholds.poll_interval_secs {
+            let interval = Duration::from_secs_f64(seconds);
+            engine.poll_interval = interval;
+            // A sample stays fresh for five polling intervals, as in the core's defaults.
+            engine.signal_max_age = engine.signal_max_age.max(interval * 5);
+        }
+    }
+
+    /// The rule plan for an incident on this service whose top error is `top_error` (for `fixloop plan` and the
+    /// profile check). Deterministic: fixed incident id, plan id and time.
+    #[must_use]
+    pub fn rule_plan(&self, top_error: Option<&str>) -> Plan {
+        let spec = &self.spec;
+        let context = PlanContext {
+            incident_id: IncidentId::new("inc-profile"),
+            service: spec.name.clone(),
+            description: spec.description.clone(),
+            base_url: spec.base_url.clone(),
+            signal: Signal {
+                error_rate_5m: 0.0,
+                p95_latency_ms_5m: 0.0,
+                top_error: top_error.map(str::to_owned),
+            },
+            title: format!("{}: profile plan", spec.name),
+            journeys: spec.journeys.clone(),
+            coverage: spec.policy.coverage.clone(),
+        };
+        rule_plan(
+            &context,
+            PlanId::new("plan-profile"),
+            DateTime::<Utc>::UNIX_EPOCH,
+        )
+    }
+}
+
+/// The built-in demo profile: the shop `fixloop demo` starts, at `base_url`.
+#[must_use]
+pub fn demo_profile(base_url: &str) -> ServiceProfile {
+    let profile = Profile::parse(DEMO_PROFILE, "<built-in demo profile>", Secrets::Unresolved)
+        // The embedded file is checked by a unit test; a broken one is a build defect, not an input error.
+        .unwrap_or_else(|error| unreachable!("the built-in demo profile is valid: {error}"));
+    profile
+        .services
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| unreachable!("the built-in demo profile has one service"))
+        .with_base_url(base_url)
+}
+
+/// Collects problems while converting a [`ProfileFile`].
+#[derive(Debug, Default)]
+struct Checker {
+    problems: Vec<ProfileProblem>,
+}
+
+impl Checker {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(ProfileProblem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn service(
+        &mut self,
+        at: &str,
+        file: ServiceFile,
+        secrets: Secrets<'_>,
+    ) -> Option<ServiceProfile> {
+        let before = self.problems.len();
+        if !is_service_name(&file.name) {
+            self.push(
+                format!("{at}.name"),
+                format!(
+                    "`{}` is not a service name: use 1 to 64 of a-z, 0-9, `-`, `_` and `.`",
+                    file.name
+                ),
+            );
+        }
+        let base_url = self.base_url(&format!("{at}.base_url"), &file.base_url);
+        let mut allowed = vec![base_url.clone()];
+        for (index, url) in file.allowed_base_urls.iter().enumerate() {
+            allowed.push(self.base_url(&format!("{at}.allowed_base_urls[{index}]"), url));
+        }
+        self.thresholds(&format!("{at}.thresholds"), &file.thresholds);
+        self.signals(at, &file);
+        if file.journeys.len() < PLAN_ITEMS {
+            self.push(
+                format!("{at}.journeys"),
+                format!(
+                    "a service needs at least {PLAN_ITEMS} journeys (a plan has {PLAN_ITEMS} tests), found {}",
+                    file.journeys.len()
+                ),
+            );
+        }
+        let mut ids = BTreeSet::new();
+        let mut referenced: BTreeMap<String, String> = BTreeMap::new();
+        let journeys: Vec<Journey> = file
+            .journeys
+            .iter()
+            .enumerate()
+            .map(|(index, journey)| {
+                let at = format!("{at}.journeys[{index}]");
+                if !ids.insert(journey.id.clone()) {
+                    self.push(
+                        format!("{at}.id"),
+                        format!("journey id `{}` is used twice", journey.id),
+                    );
+                }
+                self.journey(&at, journey, &mut referenced)
+            })
+            .collect();
+        let coverage = file
+            .coverage
+            .iter()
+            .map(|rule| CoverageRule {
+                name: rule.name.clone(),
+                path: rule.path.clone(),
+                method: rule.method,
+                check: match rule.check {
+                    CheckFile::Any => CoverageCheck::Any,
+                    CheckFile::ExpectsSuccess => CoverageCheck::ExpectsSuccess,
+                    CheckFile::ExpectsClientError => CoverageCheck::ExpectsClientError,
+                    CheckFile::SendsAuthorization => CoverageCheck::SendsAuthorization,
+                },
+            })
+            .collect();
+        for (index, rule) in file.coverage.iter().enumerate() {
+            if !rule.path.starts_with('/') {
+                self.push(
+                    format!("{at}.coverage[{index}].path"),
+                    format!("`{}` must start with `/`", rule.path),
+                );
+            }
+        }
+        let mut resolved = BTreeMap::new();
+        if let Secrets::From(env) = secrets {
+            for (name, first_use) in &referenced {
+                match env.get(name).map(|value| value.trim()) {
+                    Some(value) if !value.is_empty() => {
+                        resolved.insert(name.clone(), Secret::new(value));
+                    }
+                    _ => self.push(
+                        first_use.clone(),
+                        format!(
+                            "secret {name} is not set in the environment (set {name}; its value is never stored in the profile)"
+                        ),
+                    ),
+                }
+            }
+        }
+        let mut policy = Policy::new(allowed);
+        policy.coverage = coverage;
+        policy.secrets = referenced.into_keys().collect();
+        let spec = ServiceSpec {
+            name: file.name.clone(),
+            description: file.description.clone(),
+            base_url,
+            policy,
+            journeys,
+        };
+        let service = ServiceProfile {
+            spec,
+            alert_labels: file.alert_labels,
+            signals: file.signals,
+            thresholds: file.thresholds,
+            secrets: resolved,
+        };
+        if self.problems.len() > before {
+            return None;
+        }
+        // The journeys must be able to make a valid plan: run the rule planner and the validator on it.
+        if let Err(violations) = validate(service.rule_plan(None), &service.spec.policy) {
+            for violation in violations {
+                self.push(
+                    at,
+                    format!(
+                        "the rule plan built from these journeys is invalid: {}",
+                        describe_violation(&violation.path, &violation.message, &service.spec)
+                    ),
+                );
+            }
+            return None;
+        }
+        Some(service)
+    }
+
+    fn journey(
+        &mut self,
+        at: &str,
+        journey: &JourneyFile,
+        referenced: &mut BTreeMap<String, String>,
+    ) -> Journey {
+        if journey.id.is_empty()
+            || journey.id.len() > MAX_TEST_ID_LEN
+            || !journey
+                .id
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"._-".contains(&byte))
+        {
+            self.push(
+                format!("{at}.id"),
+                format!(
+                    "`{}` is not a journey id: use 1 to {MAX_TEST_ID_LEN} of A-Z, a-z, 0-9, `.`, `_` and `-`",
+                    journey.id
+                ),
+            );
+        }
+        if !journey.path.starts_with('/') || journey.path.contains("${env:") {
+            self.push(
+                format!("{at}.path"),
+                format!(
+                    "`{}` must start with `/` (it is appended to the base URL) and may not hold a secret",
+                    journey.path
+                ),
+            );
+        }
+        if let Err(parse) = Criteria::parse(&journey.pass_criteria) {
+            self.push(format!("{at}.pass_criteria"), parse.to_string());
+        }
+        if journey.name.trim().is_empty() {
+            self.push(format!("{at}.name"), "must not be blank");
+        }
+        let mut note = |path: String, text: &str| {
+            for name in secret_references(text) {
+                referenced.entry(name.to_owned()).or_insert(path.clone());
+            }
+            // A `${env:` that is not a well-formed reference is a typo that would be sent as it is.
+            if text.matches("${env:").count() != secret_references(text).count() {
+                self.problems.push(ProfileProblem {
+                    path,
+                    message: "a secret reference must look like ${env:NAME} with NAME made of A-Z, 0-9 and _"
+                        .to_owned(),
+                });
+            }
+        };
+        for (name, value) in &journey.headers {
+            note(format!("{at}.headers.{name}"), value);
+        }
+        let mut strings = Vec::new();
+        collect_strings(
+            &serde_json::Value::Object(journey.body.clone()),
+            &mut strings,
+        );
+        for text in strings {
+            note(format!("{at}.body"), &text);
+        }
+        Journey {
+            id: journey.id.clone(),
+            name: journey.name.clone(),
+            kind: journey.kind,
+            method: journey.method,
+            path: journey.path.clone(),
+            headers: journey.headers.clone(),
+            body: journey.body.clone(),
+            pass_criteria: journey.pass_criteria.clone(),
+            priority: journey.priority,
+            what_it_checks: if journey.what_it_checks.trim().is_empty() {
+                journey.name.clone()
+            } else {
+                journey.what_it_checks.clone()
+            },
+            route: journey.route.clone(),
+        }
+    }
+
+    /// Checks a base URL (absolute http(s), no query, fragment or credentials) and returns it without a trailing
+    /// slash.
+    fn base_url(&mut self, at: &str, url: &str) -> String {
+        match reqwest::Url::parse(url) {
+            Ok(parsed)
+                if matches!(parsed.scheme(), "http" | "https")
+                    && parsed.host_str().is_some()
+                    && parsed.query().is_none()
+                    && parsed.fragment().is_none()
+                    && parsed.username().is_empty()
+                    && parsed.password().is_none() => {}
+            Ok(_) => self.push(
+                at,
+                format!(
+                    "`{url}` must be an absolute http or https URL without query, fragment or credentials"
+                ),
+            ),
+            Err(error) => self.push(at, format!("`{url}` is not a URL: {error}")),
+        }
+        url.trim_end_matches('/').to_owned()
+    }
+
+    fn thresholds(&mut self, at: &str, thresholds: &ThresholdsFile) {
+        let mut percent = |key: &str, value: Option<f64>| {
+            let Some(value) = value else { return };
+            if !value.is_finite() || value <= 0.0 || value > 100.0 {
+                self.push(
+                    format!("{at}.{key}"),
+                    format!("{value} is not a percentage in (0, 100]"),
+                );
+            } else if value < SMALLEST_PERCENT {
+                self.push(
+                    format!("{at}.{key}"),
+                    format!(
+                        "{value} looks like a ratio, but this key is in percent: write {} for {}%",
+                        value * 100.0,
+                        value * 100.0
+                    ),
+                );
+            }
+        };
+        percent("trigger_error_percent", thresholds.trigger_error_percent);
+        percent("recovery_error_percent", thresholds.recovery_error_percent);
+        let trigger = thresholds.trigger_error_percent.unwrap_or(5.0);
+        let recovery = thresholds.recovery_error_percent.unwrap_or(1.0);
+        if recovery >= trigger {
+            self.push(
+                format!("{at}.recovery_error_percent"),
+                format!(
+                    "the recovery error rate ({recovery}%) must be below the trigger error rate ({trigger}%)"
+                ),
+            );
+        }
+        if thresholds.window_secs == Some(0) {
+            self.push(format!("{at}.window_secs"), "must be at least 1");
+        }
+        if let Some(seconds) = thresholds.poll_interval_secs
+            && !(0.1..=3600.0).contains(&seconds)
+        {
+            self.push(
+                format!("{at}.poll_interval_secs"),
+                format!("{seconds} is outside 0.1 to 3600 seconds"),
+            );
+        }
+        for (key, value) in [
+            ("min_samples", thresholds.min_samples),
+            ("recovery_samples", thresholds.recovery_samples),
+        ] {
+            if value == Some(0) {
+                self.push(format!("{at}.{key}"), "must be at least 1");
+            }
+        }
+    }
+
+    fn signals(&mut self, at: &str, service: &ServiceFile) {
+        let at = format!("{at}.signals");
+        match &service.signals {
+            SignalsFile::Scrape(scrape) => {
+                if !scrape.metrics_path.starts_with('/') {
+                    self.push(format!("{at}.metrics_path"), "must start with `/`");
+                }
+                for (key, value) in [
+                    ("requests_metric", &scrape.requests_metric),
+                    ("duration_metric", &scrape.duration_metric),
+                ] {
+                    if !is_metric_name(value) {
+                        self.push(
+                            format!("{at}.{key}"),
+                            format!("`{value}` is not a Prometheus metric name"),
+                        );
+                    }
+                }
+            }
+            SignalsFile::Prometheus(prometheus) => {
+                if let Some(url) = &prometheus.url {
+                    self.base_url(&format!("{at}.url"), url);
+                }
+            }
+            SignalsFile::Datadog(datadog) => {
+                if !datadog.p95_to_ms.is_finite() || datadog.p95_to_ms <= 0.0 {
+                    self.push(format!("{at}.p95_to_ms"), "must be a positive number");
+                }
+            }
+            SignalsFile::Synthetic(synthetic) => {
+                for (index, id) in synthetic.journeys.iter().enumerate() {
+                    if !service.journeys.iter().any(|journey| journey.id == *id) {
+                        self.push(
+                            format!("{at}.journeys[{index}]"),
+                            format!("no journey has id `{id}`"),
+                        );
+                    }
+                }
+                let probes_get = service
+                    .journeys
+                    .iter()
+                    .any(|journey| journey.method == fixloop_contract::HttpMethod::Get);
+                if synthetic.journeys.is_empty() && !probes_get {
+                    self.push(
+                        format!("{at}.journeys"),
+                        "the synthetic source probes the GET journeys, and this service has none: list the journeys to probe",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A violation of the rule plan, pointing at the journey behind the item when there is one.
+fn describe_violation(path: &str, message: &str, spec: &ServiceSpec) -> String {
+    let item = path
+        .strip_prefix("/items/")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|index| index.parse::<usize>().ok());
+    match item {
+        Some(_) => format!("{message} (at {path})"),
+        None if path.is_empty() => message.to_owned(),
+        None => format!("{message} (journeys of {})", spec.name),
+    }
+}
+
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(text) => out.push(text.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|item| collect_strings(item, out)),
+        _ => {}
+    }
+}
+
+fn is_service_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|byte| {
+            byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_.".contains(&byte)
+        })
+}
+
+fn is_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// The TOML path of a parse error, from the error's span: the table header above it (array tables numbered) and
+/// the key on its line, for example `service[0].journeys[1].methd`; `line N` when there is no key to name.
+fn parse_error_path(text: &str, error: &toml::de::Error) -> String {
+    let Some(span) = error.span() else {
+        return String::new();
+    };
+    let start = span.start.min(text.len());
+    let line_number = text[..start].matches('\n').count() + 1;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut table = String::new();
+    for line in text.lines().take(line_number.saturating_sub(1)) {
+        let line = line.trim();
+        if let Some(name) = line
+            .strip_prefix("[[")
+            .and_then(|rest| rest.split("]]").next())
+        {
+            let name = name.trim().to_owned();
+            counts.retain(|key, _| !key.starts_with(&format!("{name}.")));
+            *counts.entry(name.clone()).or_default() += 1;
+            table = name;
+        } else if let Some(name) = line
+            .strip_prefix('[')
+            .and_then(|rest| rest.split(']').next())
+        {
+            table = name.trim().to_owned();
+        }
+    }
+    let mut path = String::new();
+    let mut prefix = String::new();
+    for part in table.split('.').filter(|part| !part.is_empty()) {
+        if !prefix.is_empty() {
+            prefix.push('.');
+        }
+        prefix.push_str(part);
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(part);
+        if let Some(count) = counts.get(&prefix) {
+            path.push_str(&format!("[{}]", count.saturating_sub(1)));
+        }
+    }
+    let key = text
+        .lines()
+        .nth(line_number - 1)
+        .and_then(|line| line.split_once('='))
+        .map(|(key, _)| key.trim().trim_matches('"'))
+        .filter(|key| !key.is_empty() && !key.starts_with('['));
+    match key {
+        Some(key) if path.is_empty() => format!("{key} (line {line_number})"),
+        Some(key) => format!("{path}.{key} (line {line_number})"),
+        None if path.is_empty() => format!("line {line_number}"),
+        None => format!("{path} (line {line_number})"),
+    }
+}
+
+#[cfg(test)]
+mod tests;
