@@ -52,7 +52,10 @@ pub use ports::{
     Copilot, CopilotReply, CopilotState, PlanRequest, Planner, ProgressSink, SignalReading,
     SignalSource, TestProgress, TestRunner,
 };
-pub use scrape::{Sample, ScrapeConfig, ScrapeSignalSource, parse_exposition};
+pub use scrape::{
+    LabelMatch, Sample, ScrapeCheck, ScrapeConfig, ScrapeMetrics, ScrapeSignalSource,
+    parse_exposition,
+};
 pub use secret::Secret;
 
 /// The header the HTTP test runner sends on every validation request, with the run id as value; the demo service
