@@ -43,6 +43,7 @@ pub mod ports;
 pub mod prometheus;
 pub mod scrape;
 pub mod secret;
+pub mod secrets;
 pub mod testsprite;
 
 pub use embedded::{GroundedCopilot, RulePlanner};
