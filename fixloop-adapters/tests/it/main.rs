@@ -9,4 +9,5 @@ mod http_runner;
 mod minimax;
 mod prometheus;
 mod scrape;
+mod synthetic;
 mod testsprite;
