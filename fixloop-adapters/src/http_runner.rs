@@ -7,19 +7,28 @@
 //! The response body is read by chunks up to [`HttpTestRunnerConfig::max_body_bytes`]; the rest is dropped and the
 //! truncation noted in the details. A transport error or a timeout is a FAIL whose details say what happened
 //! (`request failed: connection refused`, `timed out after 5s`), never an error of the run.
+//!
+//! Header values and string values inside `body_json` may reference secrets as `${env:NAME}` (see
+//! [`crate::secrets`]): they are substituted from [`HttpTestRunnerConfig::secrets`] at send time only, and a
+//! resolved value is redacted from the details. A placeholder naming a secret that is not configured fails the
+//! test (`secret NAME is not configured`) without sending anything.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fixloop_contract::{HttpMethod, PlanItem, TestStatus};
+use fixloop_contract::{HttpMethod, PlanItem, Target, TestStatus};
 use fixloop_core::{Criteria, Observation, RunId, ValidatedPlan};
 use futures_util::future::join_all;
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::VALIDATION_HEADER;
 use crate::error::{AdapterError, format_duration};
 use crate::ports::{ProgressSink, TestProgress, TestRunner};
+use crate::secret::Secret;
+use crate::secrets;
 
 /// Settings of [`HttpTestRunner`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +37,9 @@ pub struct HttpTestRunnerConfig {
     pub test_timeout: Duration,
     /// Largest response body read, in bytes; the rest is dropped and the truncation noted. Default 64 KiB.
     pub max_body_bytes: usize,
+    /// Secrets by name, substituted for `${env:NAME}` in header values and `body_json` strings at send time.
+    /// Default none.
+    pub secrets: BTreeMap<String, Secret>,
 }
 
 impl Default for HttpTestRunnerConfig {
@@ -35,6 +47,7 @@ impl Default for HttpTestRunnerConfig {
         Self {
             test_timeout: Duration::from_secs(5),
             max_body_bytes: 64 * 1024,
+            secrets: BTreeMap::new(),
         }
     }
 }
@@ -62,111 +75,231 @@ impl HttpTestRunner {
         progress: &ProgressSink,
     ) {
         report(progress, &item.test_id, TestStatus::Running, None).await;
-        let (status, details) = match self.observe(run_id, item).await {
-            Ok((observation, truncated)) => {
-                let verdict = criteria.evaluate(&observation);
-                let mut details = verdict.explanation;
-                if truncated {
-                    details.push_str(&format!(
-                        " (response body truncated to {} bytes)",
-                        self.config.max_body_bytes
-                    ));
-                }
-                let status = if verdict.passed {
-                    TestStatus::Pass
-                } else {
-                    TestStatus::Fail
-                };
-                (status, details)
-            }
-            Err(failure) => (TestStatus::Fail, failure),
+        let exchange = Exchange {
+            client: &self.client,
+            timeout: self.config.test_timeout,
+            max_body_bytes: self.config.max_body_bytes,
+            secrets: &self.config.secrets,
+            validation_tag: run_id.as_str(),
         };
+        let execution = execute(&exchange, &item.target, criteria).await;
+        let status = if execution.passed {
+            TestStatus::Pass
+        } else {
+            TestStatus::Fail
+        };
+        let details = execution.details;
         tracing::debug!(run_id = %run_id, test_id = %item.test_id, ?status, %details, "test finished");
         report(progress, &item.test_id, status, Some(details)).await;
     }
+}
 
-    /// Sends the item's request and reads the response within the test timeout; the error is the FAIL details.
-    async fn observe(
-        &self,
-        run_id: &RunId,
-        item: &PlanItem,
-    ) -> Result<(Observation, bool), String> {
-        let timeout = self.config.test_timeout;
-        let request = self.request(run_id, item);
-        let started = Instant::now();
-        let exchange = async {
-            let mut response = request.send().await.map_err(describe_transport_error)?;
-            let status = response.status().as_u16();
-            let headers = response
-                .headers()
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_owned(),
-                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    )
-                })
-                .collect();
-            let mut body = Vec::new();
-            let mut truncated = false;
-            while let Some(chunk) = response.chunk().await.map_err(describe_transport_error)? {
-                let room = self.config.max_body_bytes - body.len();
-                if chunk.len() > room {
-                    body.extend_from_slice(&chunk[..room]);
-                    truncated = true;
-                    break;
-                }
-                body.extend_from_slice(&chunk);
+/// How one request is sent: the shared client, its bounds, the secrets and the [`VALIDATION_HEADER`] value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exchange<'a> {
+    /// The shared client (no redirects).
+    pub(crate) client: &'a reqwest::Client,
+    /// Bound of the whole exchange.
+    pub(crate) timeout: Duration,
+    /// Largest body read.
+    pub(crate) max_body_bytes: usize,
+    /// Secrets substituted for placeholders.
+    pub(crate) secrets: &'a BTreeMap<String, Secret>,
+    /// Value of the [`VALIDATION_HEADER`].
+    pub(crate) validation_tag: &'a str,
+}
+
+/// What one request and its evaluation gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Execution {
+    /// Whether the criteria passed.
+    pub(crate) passed: bool,
+    /// One line: the evaluator's explanation or what went wrong; secret values redacted.
+    pub(crate) details: String,
+    /// The response status, or why there was none (`connection refused`, `timed out after 5s`,
+    /// `secret NAME is not configured`).
+    pub(crate) outcome: Result<u16, String>,
+    /// Time from sending to the end of the (capped) body or the failure, in ms.
+    pub(crate) latency_ms: u64,
+}
+
+/// Sends `target` once (placeholders substituted, [`VALIDATION_HEADER`] set) within the exchange's timeout and
+/// evaluates `criteria` on the response. Never fails: a transport error, a timeout or a missing secret is a failed
+/// execution.
+pub(crate) async fn execute(
+    exchange: &Exchange<'_>,
+    target: &Target,
+    criteria: &Criteria,
+) -> Execution {
+    let started = Instant::now();
+    let elapsed_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let request = match build_request(exchange, target) {
+        Ok(request) => request,
+        Err(missing) => {
+            let reason = format!("secret {missing} is not configured");
+            return Execution {
+                passed: false,
+                details: reason.clone(),
+                outcome: Err(reason),
+                latency_ms: 0,
+            };
+        }
+    };
+    let redact = |text: &str| secrets::redact(text, exchange.secrets.values());
+    match observe(exchange, request, started).await {
+        Ok((observation, truncated)) => {
+            let verdict = criteria.evaluate(&observation);
+            let mut details = verdict.explanation;
+            if truncated {
+                details.push_str(&format!(
+                    " (response body truncated to {} bytes)",
+                    exchange.max_body_bytes
+                ));
             }
-            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            Ok((
-                Observation {
-                    status,
-                    headers,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                    latency_ms,
-                },
-                truncated,
-            ))
-        };
-        match tokio::time::timeout(timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(format!("timed out after {}", format_duration(timeout))),
+            Execution {
+                passed: verdict.passed,
+                details: redact(&details),
+                outcome: Ok(observation.status),
+                latency_ms: observation.latency_ms,
+            }
+        }
+        Err(failure) => {
+            let details = redact(&failure);
+            let reason = details
+                .strip_prefix("request failed: ")
+                .unwrap_or(&details)
+                .to_owned();
+            Execution {
+                passed: false,
+                details,
+                outcome: Err(reason),
+                latency_ms: elapsed_ms(),
+            }
         }
     }
+}
 
-    fn request(&self, run_id: &RunId, item: &PlanItem) -> reqwest::RequestBuilder {
-        let target = &item.target;
-        let method = match target.method {
-            HttpMethod::Get => reqwest::Method::GET,
-            HttpMethod::Post => reqwest::Method::POST,
-            HttpMethod::Put => reqwest::Method::PUT,
-            HttpMethod::Delete => reqwest::Method::DELETE,
-        };
-        let mut request = self
-            .client
-            .request(method, &target.url)
-            // A backstop above the test timeout, so the runner's own timeout (with its clearer message) fires first.
-            .timeout(self.config.test_timeout + Duration::from_secs(1));
-        let mut has_content_type = false;
-        for (name, value) in &target.headers {
-            if name.eq_ignore_ascii_case(VALIDATION_HEADER) {
-                continue;
+/// Sends the request and reads the response within the timeout; the error is the FAIL details.
+async fn observe(
+    exchange: &Exchange<'_>,
+    request: reqwest::RequestBuilder,
+    started: Instant,
+) -> Result<(Observation, bool), String> {
+    let timeout = exchange.timeout;
+    let max_body_bytes = exchange.max_body_bytes;
+    let exchange = async {
+        let mut response = request.send().await.map_err(describe_transport_error)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        let mut truncated = false;
+        while let Some(chunk) = response.chunk().await.map_err(describe_transport_error)? {
+            let room = max_body_bytes - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
             }
-            has_content_type |= name.eq_ignore_ascii_case(CONTENT_TYPE.as_str());
+            body.extend_from_slice(&chunk);
+        }
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok((
+            Observation {
+                status,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+                latency_ms,
+            },
+            truncated,
+        ))
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("timed out after {}", format_duration(timeout))),
+    }
+}
+
+/// The target's request with placeholders substituted; the error is the first secret name not configured.
+fn build_request(
+    exchange: &Exchange<'_>,
+    target: &Target,
+) -> Result<reqwest::RequestBuilder, String> {
+    let method = match target.method {
+        HttpMethod::Get => reqwest::Method::GET,
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+        HttpMethod::Delete => reqwest::Method::DELETE,
+    };
+    let mut request = exchange
+        .client
+        .request(method, &target.url)
+        // A backstop above the test timeout, so the runner's own timeout (with its clearer message) fires first.
+        .timeout(exchange.timeout + Duration::from_secs(1));
+    let mut has_content_type = false;
+    for (name, value) in &target.headers {
+        if name.eq_ignore_ascii_case(VALIDATION_HEADER) {
+            continue;
+        }
+        has_content_type |= name.eq_ignore_ascii_case(CONTENT_TYPE.as_str());
+        let resolved = secrets::substitute(value, exchange.secrets)?;
+        if resolved == value.as_str() {
             request = request.header(name, value);
-        }
-        let sends_body = !target.body_json.is_empty()
-            || matches!(target.method, HttpMethod::Post | HttpMethod::Put);
-        if sends_body {
-            if !has_content_type {
-                request = request.header(CONTENT_TYPE, "application/json");
+        } else {
+            // Marked sensitive, so HTTP-level debugging never prints the secret; an invalid value is reported by
+            // reqwest at send time, as for any header.
+            match HeaderValue::from_str(&resolved) {
+                Ok(mut header_value) => {
+                    header_value.set_sensitive(true);
+                    request = request.header(name, header_value);
+                }
+                Err(_) => request = request.header(name, resolved.into_owned()),
             }
-            let body = serde_json::Value::Object(target.body_json.clone());
-            request = request.body(body.to_string());
         }
-        request.header(VALIDATION_HEADER, run_id.as_str())
     }
+    let sends_body =
+        !target.body_json.is_empty() || matches!(target.method, HttpMethod::Post | HttpMethod::Put);
+    if sends_body {
+        if !has_content_type {
+            request = request.header(CONTENT_TYPE, "application/json");
+        }
+        let body = Value::Object(substitute_object(&target.body_json, exchange.secrets)?);
+        request = request.body(body.to_string());
+    }
+    Ok(request.header(VALIDATION_HEADER, exchange.validation_tag))
+}
+
+/// `object` with placeholders substituted in every string value, at any depth (keys are kept as written).
+fn substitute_object(
+    object: &Map<String, Value>,
+    secrets: &BTreeMap<String, Secret>,
+) -> Result<Map<String, Value>, String> {
+    object
+        .iter()
+        .map(|(key, value)| Ok((key.clone(), substitute_value(value, secrets)?)))
+        .collect()
+}
+
+fn substitute_value(value: &Value, secrets: &BTreeMap<String, Secret>) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(text) => Value::String(secrets::substitute(text, secrets)?.into_owned()),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| substitute_value(item, secrets))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(object) => Value::Object(substitute_object(object, secrets)?),
+        other => other.clone(),
+    })
 }
 
 #[async_trait]

@@ -8,14 +8,16 @@
 //!
 //! Implementations:
 //! - embedded defaults that need no key: [`HttpTestRunner`] (the built-in HTTP test runner),
-//!   [`ScrapeSignalSource`] (scrapes the service's Prometheus `/metrics`), [`RulePlanner`] (the core's rule
+//!   [`ScrapeSignalSource`] (scrapes the service's Prometheus `/metrics`, families and labels configurable),
+//!   [`SyntheticSignalSource`] (probes a service that has no metrics), [`RulePlanner`] (the core's rule
 //!   planner) and [`GroundedCopilot`] (answers from the state alone);
 //! - vendor adapters: [`datadog`], [`prometheus`], [`minimax`] and [`testsprite`];
 //! - deterministic, scriptable fakes in [`fake`], for the server tests and the conformance self-check.
 //!
 //! What this crate deliberately does not do: it holds no state machine and no retry policy (adapters make one
 //! attempt per call; the core decides), reads no environment variable (the binary builds the config structs) and
-//! never logs or prints a [`Secret`].
+//! never logs or prints a [`Secret`]. Test requests and probes reference secrets as `${env:NAME}` placeholders
+//! ([`secrets`]), substituted at send time only.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -43,6 +45,8 @@ pub mod ports;
 pub mod prometheus;
 pub mod scrape;
 pub mod secret;
+pub mod secrets;
+pub mod synthetic;
 pub mod testsprite;
 
 pub use embedded::{GroundedCopilot, RulePlanner};
@@ -52,8 +56,12 @@ pub use ports::{
     Copilot, CopilotReply, CopilotState, PlanRequest, Planner, ProgressSink, SignalReading,
     SignalSource, TestProgress, TestRunner,
 };
-pub use scrape::{Sample, ScrapeConfig, ScrapeSignalSource, parse_exposition};
+pub use scrape::{
+    LabelMatch, Sample, ScrapeCheck, ScrapeConfig, ScrapeMetrics, ScrapeSignalSource,
+    parse_exposition,
+};
 pub use secret::Secret;
+pub use synthetic::{SyntheticConfig, SyntheticProbe, SyntheticSignalSource};
 
 /// The header the HTTP test runner sends on every validation request, with the run id as value; the demo service
 /// counts such requests under `source="fixloop"`, so validation traffic never pollutes the signals it judges.

@@ -1,19 +1,29 @@
-//! [`ScrapeSignalSource`]: the embedded default signal source. It scrapes the watched service's `/metrics`
-//! (Prometheus text exposition) and computes the signals over a sliding window from successive scrapes.
+//! [`ScrapeSignalSource`]: the embedded default signal source. It scrapes the watched service's metrics endpoint
+//! (Prometheus text exposition, [`ScrapeConfig::metrics_path`], `/metrics` by default) and computes the signals
+//! over a sliding window from successive scrapes.
 //!
-//! The metrics it reads (the demo service's names):
+//! The metric families and label names it reads are data, [`ScrapeMetrics`]; [`ScrapeMetrics::demo_shop`] gives
+//! the demo service's names:
 //! - `demo_http_requests_total{route,method,status,source}`: requests; `status` starting with `5` is an error;
-//! - `demo_http_request_duration_seconds_bucket{route,method,source,le}`: latency histogram;
-//! - `demo_http_errors_total{route,method,status,error}`: errors by signature.
+//! - `demo_http_request_duration_seconds_bucket{route,method,source,le}`: latency histogram (seconds);
+//! - `demo_http_errors_total{route,method,status,error}`: errors by signature (optional family).
 //!
-//! Series with `source="fixloop"` are FixLoop's own validation traffic (the test runner tags it with
-//! [`VALIDATION_HEADER`](crate::VALIDATION_HEADER)) and are left out, so our tests never pollute the signal they
-//! judge. Every read scrapes once and keeps the scrape (with its `tokio::time::Instant`) in a bounded ring; the
-//! signals are the increase between the baseline and the new scrape, where the baseline is the oldest kept scrape
-//! within the window, or the newest earlier one when none is that recent. A counter that went down was reset: its
-//! increase is its new value, as in Prometheus. The first read has no baseline: no error rate, no p95, 0 requests.
+//! Series carrying the excluded label value (`source="fixloop"` for the demo shop) are FixLoop's own validation
+//! traffic (the test runner tags it with [`VALIDATION_HEADER`](crate::VALIDATION_HEADER)) and are left out, so our
+//! tests never pollute the signal they judge. Every read scrapes once and keeps the scrape (with its
+//! `tokio::time::Instant`) in a bounded ring; the signals are the increase between the baseline and the new
+//! scrape, where the baseline is the oldest kept scrape within the window, or the newest earlier one when none is
+//! that recent. A counter that went down was reset: its increase is its new value, as in Prometheus. The first
+//! read has no baseline: no error rate, no p95, 0 requests.
+//!
+//! A scrape that succeeds but does not mention the requests family at all (no sample, no `# TYPE` or `# HELP`
+//! line) fails the read with [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse) ("metrics at URL
+//! lack family X") and is not kept: a misnamed family must be visible, not read as a quiet service with 0
+//! requests. A family that is declared but has no series yet (a labelled counter before its first increment)
+//! counts as present. [`ScrapeSignalSource::check`] reports every configured family that is missing, for a
+//! start-up diagnostic.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -24,7 +34,7 @@ use tokio::time::Instant;
 use crate::error::AdapterError;
 use crate::ports::{SignalReading, SignalSource};
 
-/// Request counter of the demo service.
+/// Request counter of the demo service (the default of [`ScrapeMetrics::demo_shop`]).
 pub const REQUESTS_METRIC: &str = "demo_http_requests_total";
 /// Latency histogram buckets of the demo service (seconds).
 pub const DURATION_BUCKET_METRIC: &str = "demo_http_request_duration_seconds_bucket";
@@ -58,32 +68,128 @@ impl Sample {
     }
 }
 
+/// A label name and value; a series carrying it is left out of the signals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelMatch {
+    /// The label name, for example `source`.
+    pub name: String,
+    /// The label value, for example `fixloop`.
+    pub value: String,
+}
+
+/// Which metric families and labels of the exposition the signals come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrapeMetrics {
+    /// Request counter family (sample name), for example `http_requests_total`. Required: a scrape without it
+    /// fails the read.
+    pub requests: String,
+    /// Latency histogram bucket family in seconds (sample name with its `_bucket` suffix), for example
+    /// `http_request_duration_seconds_bucket`. Without it the p95 is `None`.
+    pub latency_buckets: String,
+    /// Error counter family by signature, if the service has one; it gives the top error.
+    pub errors: Option<String>,
+    /// Label of the HTTP status on the requests and errors families; a value starting with `5` is an error.
+    pub status_label: String,
+    /// Label of the route on the errors family.
+    pub route_label: String,
+    /// Label of the HTTP method on the errors family.
+    pub method_label: String,
+    /// Label of the error message on the errors family.
+    pub error_label: String,
+    /// Series carrying this label value are FixLoop's own validation traffic and are left out; `None`: keep all.
+    pub exclude: Option<LabelMatch>,
+}
+
+impl ScrapeMetrics {
+    /// The demo shop's families and labels: [`REQUESTS_METRIC`], [`DURATION_BUCKET_METRIC`], [`ERRORS_METRIC`];
+    /// labels `status`, `route`, `method`, `error`; validation traffic under `source=`[`VALIDATION_SOURCE`].
+    #[must_use]
+    pub fn demo_shop() -> Self {
+        Self {
+            requests: REQUESTS_METRIC.to_owned(),
+            latency_buckets: DURATION_BUCKET_METRIC.to_owned(),
+            errors: Some(ERRORS_METRIC.to_owned()),
+            status_label: "status".to_owned(),
+            route_label: "route".to_owned(),
+            method_label: "method".to_owned(),
+            error_label: "error".to_owned(),
+            exclude: Some(LabelMatch {
+                name: "source".to_owned(),
+                value: VALIDATION_SOURCE.to_owned(),
+            }),
+        }
+    }
+
+    /// The configured families: requests, latency buckets, then errors if set.
+    fn families(&self) -> impl Iterator<Item = &str> {
+        [
+            Some(self.requests.as_str()),
+            Some(self.latency_buckets.as_str()),
+            self.errors.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
 /// Settings of [`ScrapeSignalSource`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScrapeConfig {
-    /// Base URL of the watched service; `/metrics` is appended.
+    /// Base URL of the watched service; [`metrics_path`](Self::metrics_path) is appended.
     pub base_url: String,
+    /// Path of the metrics endpoint. Default `/metrics`.
+    pub metrics_path: String,
     /// Timeout of one scrape. Default 5 s.
     pub timeout: Duration,
     /// Scrapes kept for windows; the oldest are dropped. Default 128.
     pub max_scrapes: usize,
+    /// The families and labels read.
+    pub metrics: ScrapeMetrics,
 }
 
 impl ScrapeConfig {
-    /// The defaults for a service at `base_url`.
+    /// The defaults for the demo shop at `base_url`: [`ScrapeMetrics::demo_shop`] at `/metrics`.
     #[must_use]
     pub fn new(base_url: impl Into<String>) -> Self {
+        Self::with_metrics(base_url, ScrapeMetrics::demo_shop())
+    }
+
+    /// The defaults (`/metrics`, 5 s, 128 scrapes) for a service at `base_url` exposing `metrics`.
+    #[must_use]
+    pub fn with_metrics(base_url: impl Into<String>, metrics: ScrapeMetrics) -> Self {
         Self {
             base_url: base_url.into(),
+            metrics_path: "/metrics".to_owned(),
             timeout: Duration::from_secs(5),
             max_scrapes: 128,
+            metrics,
         }
     }
 
     /// The scraped URL.
     #[must_use]
     pub fn metrics_url(&self) -> String {
-        format!("{}/metrics", self.base_url.trim_end_matches('/'))
+        let path = self.metrics_path.trim_start_matches('/');
+        format!("{}/{path}", self.base_url.trim_end_matches('/'))
+    }
+}
+
+/// What one scrape found, from [`ScrapeSignalSource::check`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScrapeCheck {
+    /// The scraped URL.
+    pub url: String,
+    /// Configured families the exposition mentions (a sample, or a `# TYPE`/`# HELP` line), in configured order.
+    pub present: Vec<String>,
+    /// Configured families the exposition does not mention, in configured order.
+    pub missing: Vec<String>,
+}
+
+impl ScrapeCheck {
+    /// Whether every configured family is present.
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        self.missing.is_empty()
     }
 }
 
@@ -116,6 +222,33 @@ impl ScrapeSignalSource {
             client,
             scrapes: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// Scrapes once, without keeping the scrape, and says which configured families are present and which are
+    /// missing (for a start-up diagnostic).
+    ///
+    /// # Errors
+    ///
+    /// The scrape's failure, as [`SignalSource::read`] reports it; a body that is not a text exposition is an
+    /// invalid response. Missing families are not an error here.
+    pub async fn check(&self) -> Result<ScrapeCheck, AdapterError> {
+        let text = self.fetch().await?;
+        let samples = parse_exposition(&text);
+        if samples.is_empty() && has_content(&text) {
+            return Err(not_exposition());
+        }
+        let mentioned = mentioned_families(&text, &samples);
+        let (present, missing) = self
+            .config
+            .metrics
+            .families()
+            .map(str::to_owned)
+            .partition(|family| mentioned.contains(family));
+        Ok(ScrapeCheck {
+            url: self.config.metrics_url(),
+            present,
+            missing,
+        })
     }
 
     async fn fetch(&self) -> Result<String, AdapterError> {
@@ -153,11 +286,16 @@ impl SignalSource for ScrapeSignalSource {
         let text = self.fetch().await?;
         let samples = parse_exposition(&text);
         if samples.is_empty() && has_content(&text) {
-            return Err(AdapterError::invalid_response(
-                "metrics body is not prometheus text exposition",
-            ));
+            return Err(not_exposition());
         }
-        let mut current = summarize(&samples);
+        let requests_family = &self.config.metrics.requests;
+        if !mentioned_families(&text, &samples).contains(requests_family) {
+            return Err(AdapterError::invalid_response(format!(
+                "metrics at {} lack family {requests_family}",
+                self.config.metrics_url()
+            )));
+        }
+        let mut current = summarize(&samples, &self.config.metrics);
         let now = Instant::now();
         current.at = Some(now);
         let mut scrapes = self.scrapes.lock().unwrap_or_else(PoisonError::into_inner);
@@ -188,6 +326,32 @@ impl SignalSource for ScrapeSignalSource {
 #[must_use]
 pub fn parse_exposition(text: &str) -> Vec<Sample> {
     text.lines().filter_map(parse_line).collect()
+}
+
+fn not_exposition() -> AdapterError {
+    AdapterError::invalid_response("metrics body is not prometheus text exposition")
+}
+
+/// The sample names of the exposition and the families its `# TYPE` and `# HELP` lines declare (a declared
+/// histogram or summary `x` also declares `x_bucket`, `x_sum` and `x_count`).
+fn mentioned_families(text: &str, samples: &[Sample]) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = samples.iter().map(|sample| sample.name.clone()).collect();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() != Some("#") {
+            continue;
+        }
+        let (Some(keyword @ ("TYPE" | "HELP")), Some(name)) = (words.next(), words.next()) else {
+            continue;
+        };
+        names.insert(name.to_owned());
+        if keyword == "TYPE" && matches!(words.next(), Some("histogram" | "summary")) {
+            for suffix in ["_bucket", "_sum", "_count"] {
+                names.insert(format!("{name}{suffix}"));
+            }
+        }
+    }
+    names
 }
 
 fn has_content(text: &str) -> bool {
@@ -281,40 +445,40 @@ fn parse_value(token: &str) -> Option<f64> {
 }
 
 /// Keeps the user-traffic series the signals need.
-fn summarize(samples: &[Sample]) -> Scrape {
+fn summarize(samples: &[Sample], metrics: &ScrapeMetrics) -> Scrape {
     let mut scrape = Scrape::default();
     for sample in samples {
         if sample.value.is_nan() {
             continue;
         }
-        if sample.label("source") == Some(VALIDATION_SOURCE) {
+        if let Some(exclude) = &metrics.exclude
+            && sample.label(&exclude.name) == Some(exclude.value.as_str())
+        {
             continue;
         }
         let key = series_key(sample);
-        match sample.name.as_str() {
-            REQUESTS_METRIC => {
-                let is_error = sample.label("status").is_some_and(|s| s.starts_with('5'));
-                scrape.requests.insert(key, (sample.value, is_error));
+        let name = sample.name.as_str();
+        if name == metrics.requests {
+            let is_error = sample
+                .label(&metrics.status_label)
+                .is_some_and(|s| s.starts_with('5'));
+            scrape.requests.insert(key, (sample.value, is_error));
+        } else if name == metrics.latency_buckets {
+            if let Some(bound) = sample.label("le").and_then(parse_value)
+                && !bound.is_nan()
+            {
+                scrape.buckets.insert(key, (sample.value, bound));
             }
-            DURATION_BUCKET_METRIC => {
-                if let Some(bound) = sample.label("le").and_then(parse_value)
-                    && !bound.is_nan()
-                {
-                    scrape.buckets.insert(key, (sample.value, bound));
-                }
-            }
-            ERRORS_METRIC => {
-                let label = |name| sample.label(name).unwrap_or("?");
-                let signature = format!(
-                    "{} {} -> {} {}",
-                    label("method"),
-                    label("route"),
-                    label("status"),
-                    label("error")
-                );
-                scrape.errors.insert(key, (sample.value, signature));
-            }
-            _ => {}
+        } else if metrics.errors.as_deref() == Some(name) {
+            let label = |name: &str| sample.label(name).unwrap_or("?");
+            let signature = format!(
+                "{} {} -> {} {}",
+                label(&metrics.method_label),
+                label(&metrics.route_label),
+                label(&metrics.status_label),
+                label(&metrics.error_label)
+            );
+            scrape.errors.insert(key, (sample.value, signature));
         }
     }
     scrape

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use fixloop_adapters::datadog::{DatadogConfig, DatadogSignalSource};
+use fixloop_adapters::datadog::{DatadogConfig, DatadogQueries, DatadogSignalSource};
 use fixloop_adapters::minimax::{MiniMaxConfig, MiniMaxCopilot, MiniMaxPlanner};
 use fixloop_adapters::prometheus::{PrometheusConfig, PrometheusSignalSource};
 use fixloop_adapters::testsprite::{TestSpriteConfig, TestSpriteRunner};
@@ -51,7 +51,8 @@ impl fmt::Display for PortChoice {
     }
 }
 
-/// The Datadog adapter configuration of the settings, if an API key is set.
+/// The Datadog adapter configuration of the settings, if an API key is set. The reader queries what the demo
+/// service submits with the same configuration ([`DatadogQueries::demo_shop`]), so the demo detects incidents.
 #[must_use]
 pub fn datadog_config(config: &Config) -> Option<DatadogConfig> {
     let settings = config.datadog.as_ref()?;
@@ -62,6 +63,7 @@ pub fn datadog_config(config: &Config) -> Option<DatadogConfig> {
     );
     datadog.site = settings.site;
     datadog.env.clone_from(&config.env);
+    datadog.queries = DatadogQueries::demo_shop();
     Some(datadog)
 }
 
@@ -249,6 +251,13 @@ mod tests {
         assert_eq!(choice.notes.len(), 1, "{choice}");
         let printed = format!("{choice} {ports:?}");
         assert!(!printed.contains("secret"), "{printed}");
+    }
+
+    #[test]
+    fn datadog_reader_queries_what_the_demo_service_submits() {
+        let config = config(&[("DD_API_KEY", "k"), ("DD_APP_KEY", "a")]);
+        let datadog = datadog_config(&config).expect("a datadog config");
+        assert_eq!(datadog.queries, DatadogQueries::demo_shop());
     }
 
     #[test]

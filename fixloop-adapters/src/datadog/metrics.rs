@@ -1,6 +1,7 @@
 //! [`DatadogMetricsSubmitter`]: `POST /api/v2/series` of the demo service's request count, error count and p95
 //! latency (API key only), so a [`DatadogSignalSource`](super::DatadogSignalSource) configured with
-//! [`DatadogMetricSet::Submitted`](super::DatadogMetricSet::Submitted) can read them back.
+//! [`DatadogQueries::demo_shop`](super::DatadogQueries::demo_shop) (the queries of the demo configuration) reads
+//! them back: those queries name exactly the metrics submitted here.
 
 use std::time::Duration;
 

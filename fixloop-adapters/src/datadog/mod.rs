@@ -131,25 +131,62 @@ impl FromStr for DatadogSite {
     }
 }
 
-/// Which metrics the signal source queries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatadogMetricSet {
-    /// APM trace metrics of an operation: `trace.{operation}.hits`, `trace.{operation}.errors` and the
-    /// `trace.{operation}` latency distribution (seconds; its p95 is converted to ms).
-    Apm {
-        /// The span operation name, for example `http.request` or `axum.request`.
-        operation: String,
-    },
-    /// The metrics [`DatadogMetricsSubmitter`] submits: [`SUBMITTED_REQUESTS`], [`SUBMITTED_ERRORS`] and
-    /// [`SUBMITTED_P95_MS`].
-    Submitted,
+/// What the signal source queries, as data. In every query, `{scope}` is replaced by the config's
+/// [`tags`](DatadogConfig::tags): joined by commas in the metric queries (`service:checkout,env:prod`), by spaces
+/// in the logs query (`service:checkout env:prod`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatadogQueries {
+    /// Metrics query of the request count; the points of every series are summed over the window.
+    pub requests: String,
+    /// Metrics query of the error count; summed like the requests. Its metric is linked as evidence.
+    pub errors: String,
+    /// Metrics query of the p95 latency; its last non-null point is the p95.
+    pub p95: String,
+    /// Multiplier from the p95 query's unit to milliseconds: 1000 for seconds, 1 for milliseconds.
+    pub p95_to_ms: f64,
+    /// Logs search query whose most frequent message among the newest logs is the top error; `None`: no logs
+    /// search and no top error.
+    pub logs: Option<String>,
+    /// Whether the evidence links include the service's APM page.
+    pub apm_service_link: bool,
 }
 
-impl Default for DatadogMetricSet {
-    fn default() -> Self {
-        Self::Apm {
-            operation: "http.request".to_owned(),
+impl DatadogQueries {
+    /// APM trace metrics of a span operation (`http.request`, `axum.request`): `trace.{operation}.hits`,
+    /// `trace.{operation}.errors` and the `trace.{operation}` latency distribution (seconds, converted to ms); the
+    /// top error from the service's error logs; the APM service page as evidence.
+    #[must_use]
+    pub fn apm(operation: &str) -> Self {
+        Self {
+            requests: format!("sum:trace.{operation}.hits{{{{scope}}}}.as_count()"),
+            errors: format!("sum:trace.{operation}.errors{{{{scope}}}}.as_count()"),
+            p95: format!("p95:trace.{operation}{{{{scope}}}}"),
+            p95_to_ms: 1000.0,
+            logs: Some("{scope} status:error".to_owned()),
+            apm_service_link: true,
         }
+    }
+
+    /// The metrics the demo shop submits through [`DatadogMetricsSubmitter`]: [`SUBMITTED_REQUESTS`],
+    /// [`SUBMITTED_ERRORS`] (counts) and [`SUBMITTED_P95_MS`] (a gauge in ms); the top error from the service's
+    /// error logs.
+    #[must_use]
+    pub fn demo_shop() -> Self {
+        Self {
+            requests: format!("sum:{SUBMITTED_REQUESTS}{{{{scope}}}}.as_count()"),
+            errors: format!("sum:{SUBMITTED_ERRORS}{{{{scope}}}}.as_count()"),
+            p95: format!("max:{SUBMITTED_P95_MS}{{{{scope}}}}"),
+            p95_to_ms: 1.0,
+            logs: Some("{scope} status:error".to_owned()),
+            apm_service_link: false,
+        }
+    }
+}
+
+impl Default for DatadogQueries {
+    /// [`DatadogQueries::apm`] of `http.request`.
+    fn default() -> Self {
+        Self::apm("http.request")
     }
 }
 
@@ -172,12 +209,13 @@ pub struct DatadogConfig {
     pub base_url_override: Option<String>,
     /// UI base URL replacing the site's app host in evidence links.
     pub app_url_override: Option<String>,
-    /// Which metrics to query.
-    pub metrics: DatadogMetricSet,
+    /// What the signal source queries.
+    pub queries: DatadogQueries,
 }
 
 impl DatadogConfig {
-    /// A configuration with the defaults: US1 site, no env, APM `http.request` metrics, [`DEFAULT_TIMEOUT`].
+    /// A configuration with the defaults: US1 site, no env, APM `http.request` metrics
+    /// ([`DatadogQueries::default`]), [`DEFAULT_TIMEOUT`].
     #[must_use]
     pub fn new(
         api_key: impl Into<Secret>,
@@ -193,7 +231,7 @@ impl DatadogConfig {
             timeout: DEFAULT_TIMEOUT,
             base_url_override: None,
             app_url_override: None,
-            metrics: DatadogMetricSet::default(),
+            queries: DatadogQueries::default(),
         }
     }
 

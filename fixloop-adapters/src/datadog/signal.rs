@@ -8,10 +8,7 @@ use async_trait::async_trait;
 use fixloop_contract::Link;
 
 use super::wire::{LogsFilter, LogsPage, LogsSearchRequest, LogsSearchResponse, QueryResponse};
-use super::{
-    DatadogConfig, DatadogMetricSet, SUBMITTED_ERRORS, SUBMITTED_P95_MS, SUBMITTED_REQUESTS, links,
-    parse_json, secret_header, send,
-};
+use super::{DatadogConfig, links, parse_json, secret_header, send};
 use crate::error::AdapterError;
 use crate::ports::{SignalReading, SignalSource};
 
@@ -20,27 +17,25 @@ const LOGS_LIMIT: u32 = 25;
 /// Longest top-error text kept, in characters.
 const TOP_ERROR_CHARS: usize = 200;
 
-/// The Datadog signal source. Per read: three metric queries (requests, errors, p95) and one logs search, sent
-/// concurrently; any failure fails the read.
+/// The Datadog signal source. Per read: the three metric queries of [`DatadogQueries`](super::DatadogQueries)
+/// (requests, errors, p95) and its logs search when set, sent concurrently; any failure fails the read.
 ///
-/// - requests = sum of the points of the hits (or submitted requests) count query over the window;
+/// - requests = sum of the points of the requests query over the window;
 /// - error rate = errors / requests (`None` without requests);
 /// - p95 = the last non-null point of the p95 query, in ms (`None` without requests);
-/// - top error = the most frequent message (first line) among the newest error logs of the service.
+/// - top error = the most frequent message (first line) among the newest logs of the logs query (`None` without
+///   one).
 #[derive(Debug, Clone)]
 pub struct DatadogSignalSource {
     config: DatadogConfig,
     http: reqwest::Client,
 }
 
-/// The three metric queries of a read and the metric names behind them.
+/// The three metric queries of a read, scope substituted.
 struct Queries {
     requests: String,
     errors: String,
     p95: String,
-    errors_metric: String,
-    /// Multiplier from the p95 query's unit to milliseconds.
-    p95_to_ms: f64,
 }
 
 impl DatadogSignalSource {
@@ -58,28 +53,18 @@ impl DatadogSignalSource {
 
     fn queries(&self) -> Queries {
         let scope = self.config.tags().join(",");
-        match &self.config.metrics {
-            DatadogMetricSet::Apm { operation } => Queries {
-                requests: format!("sum:trace.{operation}.hits{{{scope}}}.as_count()"),
-                errors: format!("sum:trace.{operation}.errors{{{scope}}}.as_count()"),
-                p95: format!("p95:trace.{operation}{{{scope}}}"),
-                errors_metric: format!("trace.{operation}.errors"),
-                p95_to_ms: 1000.0,
-            },
-            DatadogMetricSet::Submitted => Queries {
-                requests: format!("sum:{SUBMITTED_REQUESTS}{{{scope}}}.as_count()"),
-                errors: format!("sum:{SUBMITTED_ERRORS}{{{scope}}}.as_count()"),
-                p95: format!("max:{SUBMITTED_P95_MS}{{{scope}}}"),
-                errors_metric: SUBMITTED_ERRORS.to_owned(),
-                p95_to_ms: 1.0,
-            },
+        let queries = &self.config.queries;
+        Queries {
+            requests: queries.requests.replace("{scope}", &scope),
+            errors: queries.errors.replace("{scope}", &scope),
+            p95: queries.p95.replace("{scope}", &scope),
         }
     }
 
-    fn logs_query(&self) -> String {
-        let mut query = self.config.tags().join(" ");
-        query.push_str(" status:error");
-        query
+    fn logs_query(&self) -> Option<String> {
+        let scope = self.config.tags().join(" ");
+        let query = self.config.queries.logs.as_ref()?;
+        Some(query.replace("{scope}", &scope))
     }
 
     /// `GET /api/v1/query?from=<s>&to=<s>&query=<q>`: the series' points, flattened.
@@ -122,9 +107,12 @@ impl DatadogSignalSource {
         Ok(points)
     }
 
-    /// The most frequent first line among the newest error logs, or `None` when there are none.
+    /// The most frequent first line among the newest logs of the logs query, or `None` when there are none or
+    /// no logs query is configured.
     async fn top_error(&self, window_secs: i64) -> Result<Option<String>, AdapterError> {
-        let query = self.logs_query();
+        let Some(query) = self.logs_query() else {
+            return Ok(None);
+        };
         let body = LogsSearchRequest {
             filter: LogsFilter {
                 query: &query,
@@ -176,6 +164,21 @@ fn most_frequent(messages: Vec<String>) -> Option<String> {
         .map(|(message, _)| message.to_owned())
 }
 
+/// The metric of a simple metrics query: `sum:trace.http.request.errors{service:x}.as_count()` →
+/// `trace.http.request.errors` (the first term of a formula); `None` when the query does not start that way.
+fn metric_of(query: &str) -> Option<&str> {
+    let (aggregator, rest) = query.trim().split_once(':')?;
+    if aggregator.is_empty() || !aggregator.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let metric = &rest[..rest.find(['{', '(', ' ', ','])?];
+    let valid = !metric.is_empty()
+        && metric
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_');
+    valid.then_some(metric)
+}
+
 fn sum(points: &[(f64, Option<f64>)]) -> f64 {
     points
         .iter()
@@ -216,8 +219,9 @@ impl SignalSource for DatadogSignalSource {
         let error_total = sum(&errors).max(0.0);
         let has_traffic = request_total >= 0.5;
         let error_rate = has_traffic.then(|| (error_total / request_total).clamp(0.0, 1.0));
+        let p95_to_ms = self.config.queries.p95_to_ms;
         let p95_latency_ms = if has_traffic {
-            last_value(&p95).map(|value| (value * queries.p95_to_ms).max(0.0))
+            last_value(&p95).map(|value| (value * p95_to_ms).max(0.0))
         } else {
             None
         };
@@ -227,23 +231,20 @@ impl SignalSource for DatadogSignalSource {
         let app = self.config.app_base();
         let scope = self.config.tags().join(",");
         let (from_ms, to_ms) = (from.saturating_mul(1000), to.saturating_mul(1000));
-        let mut evidence_links = vec![
-            Link {
-                label: format!("Datadog metric {}", queries.errors_metric),
-                url: links::metric_explorer_url(
-                    &app,
-                    &queries.errors_metric,
-                    &scope,
-                    from_ms,
-                    to_ms,
-                ),
-            },
-            Link {
+        let mut evidence_links = Vec::new();
+        if let Some(metric) = metric_of(&self.config.queries.errors) {
+            evidence_links.push(Link {
+                label: format!("Datadog metric {metric}"),
+                url: links::metric_explorer_url(&app, metric, &scope, from_ms, to_ms),
+            });
+        }
+        if let Some(logs_query) = self.logs_query() {
+            evidence_links.push(Link {
                 label: format!("Datadog error logs of {}", self.config.service),
-                url: links::logs_url(&app, &self.logs_query(), from_ms, to_ms),
-            },
-        ];
-        if matches!(self.config.metrics, DatadogMetricSet::Apm { .. }) {
+                url: links::logs_url(&app, &logs_query, from_ms, to_ms),
+            });
+        }
+        if self.config.queries.apm_service_link {
             evidence_links.push(Link {
                 label: format!("Datadog APM service {}", self.config.service),
                 url: links::service_url(&app, &self.config.service, self.config.env.as_deref()),
@@ -272,6 +273,21 @@ mod tests {
             Some("x".to_owned())
         );
         assert_eq!(most_frequent(Vec::new()), None);
+    }
+
+    #[test]
+    fn metric_of_a_query_is_between_the_aggregator_and_the_scope() {
+        assert_eq!(
+            metric_of("sum:trace.http.request.errors{service:x}.as_count()"),
+            Some("trace.http.request.errors")
+        );
+        assert_eq!(
+            metric_of("max:fixloop.demo.latency.p95_ms{*}"),
+            Some("fixloop.demo.latency.p95_ms")
+        );
+        assert_eq!(metric_of("errors{*}"), None);
+        assert_eq!(metric_of("sum:a{x} / sum:b{x}"), Some("a"));
+        assert_eq!(metric_of("(sum:a{x})"), None);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! The Prometheus adapter: a [`SignalSource`] over PromQL instant queries
-//! (`GET {base_url}/api/v1/query`) on the demo service's metrics ([`PrometheusSignalSource`]), and the parser of
-//! Alertmanager's webhook payload version "4" ([`parse_alertmanager`]).
+//! (`GET {base_url}/api/v1/query`) rendered from configurable templates ([`PromQlTemplates`];
+//! [`PromQlTemplates::demo_shop`] reads the demo service's metrics) ([`PrometheusSignalSource`]), and the parser
+//! of Alertmanager's webhook payload version "4" ([`parse_alertmanager`]).
 //!
-//! Queries only count user traffic (`source="user"`): FixLoop's validation requests carry the validation header
-//! and the demo service counts them under `source="fixloop"`. One attempt per query, bounded by the configured
+//! The demo shop's queries only count user traffic (`source="user"`): FixLoop's validation requests carry the
+//! validation header and the demo service counts them under `source="fixloop"`. One attempt per query, bounded by the configured
 //! timeout. Errors: 401/403 (from an auth proxy) → unauthorized, 429 → rate limited, a `status: "error"` body is
 //! classified by its `errorType` (`timeout` → timeout, `canceled`/`internal`/`unavailable` → unavailable,
 //! `bad_data`/`execution`/others → invalid response), 5xx/connect → unavailable, malformed or empty body →
@@ -39,10 +40,13 @@ pub struct PrometheusConfig {
     pub selector: String,
     /// Bearer token for a Prometheus behind an auth proxy, if any.
     pub bearer: Option<Secret>,
+    /// The PromQL templates of a read.
+    pub templates: PromQlTemplates,
 }
 
 impl PrometheusConfig {
-    /// A configuration with no selector, no token and [`DEFAULT_TIMEOUT`].
+    /// A configuration with the demo shop's queries ([`PromQlTemplates::demo_shop`]), no selector, no token and
+    /// [`DEFAULT_TIMEOUT`].
     #[must_use]
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
@@ -50,11 +54,73 @@ impl PrometheusConfig {
             timeout: DEFAULT_TIMEOUT,
             selector: String::new(),
             bearer: None,
+            templates: PromQlTemplates::demo_shop(),
         }
     }
 }
 
-/// The PromQL of a read.
+/// The PromQL of a read, as templates with placeholders replaced at each read:
+///
+/// - `{range}`: the window as a PromQL range, for example `[5m]` (see [`format_range`]);
+/// - `{selector}`: the configured extra matchers ([`PrometheusConfig::selector`]), for example `job="demo"`, or
+///   nothing; for a selector with no other matcher: `errors_total{{selector}}`;
+/// - `{and_selector}`: the same preceded by a comma, or nothing; to append after other matchers:
+///   `requests_total{code=~"5.."{and_selector}}`.
+///
+/// Any other text, braces included, is kept as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromQlTemplates {
+    /// Error ratio in `[0, 1]` (first sample; `NaN` or no sample: no rate).
+    pub error_ratio: String,
+    /// p95 latency in milliseconds (first sample).
+    pub p95_ms: String,
+    /// Requests in the window (first sample).
+    pub requests: String,
+    /// Errors by signature: the sample with the largest positive value is the top error, named from its
+    /// `method`, `route`, `status` and `error` labels (`"POST /checkout -> 500 payment provider timeout"`); rename
+    /// other labels with `label_replace`.
+    pub top_error: String,
+}
+
+impl PromQlTemplates {
+    /// The demo shop's queries on `demo_http_requests_total`, `demo_http_request_duration_seconds_bucket` and
+    /// `demo_http_errors_total`, user traffic only (`source="user"`).
+    #[must_use]
+    pub fn demo_shop() -> Self {
+        Self {
+            error_ratio: "(sum(rate(demo_http_requests_total{source=\"user\",status=~\"5..\"{and_selector}}{range})) or vector(0)) / sum(rate(demo_http_requests_total{source=\"user\"{and_selector}}{range}))".to_owned(),
+            p95_ms: "histogram_quantile(0.95, sum by (le) (rate(demo_http_request_duration_seconds_bucket{source=\"user\"{and_selector}}{range}))) * 1000".to_owned(),
+            requests: "sum(increase(demo_http_requests_total{source=\"user\"{and_selector}}{range}))".to_owned(),
+            top_error: "topk(1, sum by (route,method,status,error) (increase(demo_http_errors_total{{selector}}{range})))".to_owned(),
+        }
+    }
+
+    /// The queries of a read over `window` with the extra `selector` matchers (placeholders replaced).
+    #[must_use]
+    pub fn render(&self, selector: &str, window: Duration) -> Queries {
+        let range = format_range(window);
+        let bare = selector.trim().trim_start_matches(',').trim();
+        let and_selector = if bare.is_empty() {
+            String::new()
+        } else {
+            format!(",{bare}")
+        };
+        let render = |template: &str| {
+            template
+                .replace("{range}", &range)
+                .replace("{and_selector}", &and_selector)
+                .replace("{selector}", bare)
+        };
+        Queries {
+            error_ratio: render(&self.error_ratio),
+            p95_ms: render(&self.p95_ms),
+            requests: render(&self.requests),
+            top_error: render(&self.top_error),
+        }
+    }
+}
+
+/// The PromQL of a read, rendered from [`PromQlTemplates`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Queries {
     /// 5xx ratio of user requests.
@@ -83,30 +149,11 @@ pub fn format_range(window: Duration) -> String {
     }
 }
 
-/// The queries of a read over `window`, with the extra `selector` matchers.
+/// The demo shop's queries of a read over `window`, with the extra `selector` matchers
+/// ([`PromQlTemplates::demo_shop`] rendered).
 #[must_use]
 pub fn queries(selector: &str, window: Duration) -> Queries {
-    let range = format_range(window);
-    let extra = if selector.trim().is_empty() {
-        String::new()
-    } else {
-        format!(",{}", selector.trim().trim_start_matches(','))
-    };
-    let bare = extra.trim_start_matches(',');
-    Queries {
-        error_ratio: format!(
-            "(sum(rate(demo_http_requests_total{{source=\"user\",status=~\"5..\"{extra}}}{range})) or vector(0)) / sum(rate(demo_http_requests_total{{source=\"user\"{extra}}}{range}))"
-        ),
-        p95_ms: format!(
-            "histogram_quantile(0.95, sum by (le) (rate(demo_http_request_duration_seconds_bucket{{source=\"user\"{extra}}}{range}))) * 1000"
-        ),
-        requests: format!(
-            "sum(increase(demo_http_requests_total{{source=\"user\"{extra}}}{range}))"
-        ),
-        top_error: format!(
-            "topk(1, sum by (route,method,status,error) (increase(demo_http_errors_total{{{bare}}}{range})))"
-        ),
-    }
+    PromQlTemplates::demo_shop().render(selector, window)
 }
 
 /// The Prometheus signal source.
@@ -287,7 +334,7 @@ fn top_error(samples: &[VectorSample]) -> Option<String> {
 #[async_trait]
 impl SignalSource for PrometheusSignalSource {
     async fn read(&self, window: Duration) -> Result<SignalReading, AdapterError> {
-        let queries = queries(&self.config.selector, window);
+        let queries = self.config.templates.render(&self.config.selector, window);
         let (ratio, p95, requests, top) = tokio::try_join!(
             self.query(&queries.error_ratio),
             self.query(&queries.p95_ms),

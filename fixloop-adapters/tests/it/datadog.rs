@@ -2,11 +2,11 @@
 //! requests (paths, `from`/`to` in seconds, queries, `DD-API-KEY`/`DD-APPLICATION-KEY`, logs search body) and
 //! answers (recorded shapes, nulls in pointlists, errors 401/403/429/500, timeout, malformed and empty bodies).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fixloop_adapters::datadog::{
-    AlertTransition, DatadogConfig, DatadogMetricSet, DatadogMetricsSubmitter, DatadogSignalSource,
+    AlertTransition, DatadogConfig, DatadogMetricsSubmitter, DatadogQueries, DatadogSignalSource,
     DatadogSite, ServiceSample, WEBHOOK_TEMPLATE, parse_webhook,
 };
 use fixloop_adapters::{ErrorKind, SignalSource};
@@ -14,7 +14,7 @@ use fixloop_contract::chrono::{TimeZone, Utc};
 use fixloop_core::engine::Input;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, query_param};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract::signal_source::{self, SignalScenario, Traffic};
 
@@ -252,7 +252,7 @@ async fn submitted_metric_set_queries_the_submitted_metrics() {
     .await;
     mount_logs(&server, json!([])).await;
     let mut config = config(&server);
-    config.metrics = DatadogMetricSet::Submitted;
+    config.queries = DatadogQueries::demo_shop();
     let reading = DatadogSignalSource::new(config, reqwest::Client::new())
         .read(WINDOW)
         .await
@@ -263,6 +263,170 @@ async fn submitted_metric_set_queries_the_submitted_metrics() {
         Some(120.0),
         "submitted p95 is already in ms"
     );
+}
+
+#[tokio::test]
+async fn configured_queries_and_no_logs_query_are_honoured() {
+    let server = MockServer::start().await;
+    mount_query(
+        &server,
+        "sum:http.requests{service:checkout,env:prod}.as_count()",
+        json!([[1.0, 40.0]]),
+    )
+    .await;
+    mount_query(
+        &server,
+        "sum:http.requests{service:checkout,env:prod,status_class:5xx}.as_count()",
+        json!([[1.0, 10.0]]),
+    )
+    .await;
+    mount_query(
+        &server,
+        "p95:http.latency{service:checkout,env:prod}",
+        json!([[1.0, 0.5]]),
+    )
+    .await;
+    let mut config = config(&server);
+    config.queries = DatadogQueries {
+        requests: "sum:http.requests{{scope}}.as_count()".to_owned(),
+        errors: "sum:http.requests{{scope},status_class:5xx}.as_count()".to_owned(),
+        p95: "p95:http.latency{{scope}}".to_owned(),
+        p95_to_ms: 1000.0,
+        logs: None,
+        apm_service_link: false,
+    };
+    let reading = DatadogSignalSource::new(config, reqwest::Client::new())
+        .read(WINDOW)
+        .await
+        .unwrap();
+    assert_eq!(reading.requests, 40);
+    assert_eq!(reading.error_rate, Some(0.25));
+    assert_eq!(reading.p95_latency_ms, Some(500.0));
+    assert_eq!(reading.top_error, None, "no logs query, no top error");
+    assert_eq!(
+        reading.evidence_links.len(),
+        1,
+        "{:?}",
+        reading.evidence_links
+    );
+    assert!(
+        reading.evidence_links[0]
+            .url
+            .contains("exp_metric=http.requests"),
+        "{:?}",
+        reading.evidence_links
+    );
+    let requests = server.received_requests().await.unwrap();
+    assert!(
+        requests.iter().all(|r| r.url.path() == "/api/v1/query"),
+        "no logs search without a logs query"
+    );
+}
+
+/// A stub of Datadog's series intake and metrics query: it keeps the points `POST /api/v2/series` submits and
+/// answers `GET /api/v1/query` (a simple `agg:metric{tag,…}` query) with the kept points of that metric carrying
+/// every tag of the scope, as one series in the recorded shape.
+#[derive(Clone, Default)]
+struct FakeDatadogStore {
+    points: Arc<Mutex<Vec<StoredPoint>>>,
+}
+
+/// `(metric, tags, timestamp in seconds, value)`.
+type StoredPoint = (String, Vec<String>, i64, f64);
+
+impl FakeDatadogStore {
+    fn clear(&self) {
+        self.points.lock().unwrap().clear();
+    }
+}
+
+impl Respond for FakeDatadogStore {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        if request.url.path() == "/api/v2/series" {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            let mut points = self.points.lock().unwrap();
+            for series in body["series"].as_array().unwrap() {
+                let tags: Vec<String> = serde_json::from_value(series["tags"].clone()).unwrap();
+                for point in series["points"].as_array().unwrap() {
+                    points.push((
+                        series["metric"].as_str().unwrap().to_owned(),
+                        tags.clone(),
+                        point["timestamp"].as_i64().unwrap(),
+                        point["value"].as_f64().unwrap(),
+                    ));
+                }
+            }
+            return ResponseTemplate::new(202).set_body_json(json!({"errors": []}));
+        }
+        let query = request
+            .url
+            .query_pairs()
+            .find(|(key, _)| key == "query")
+            .map(|(_, value)| value.into_owned())
+            .unwrap();
+        let (_, rest) = query.split_once(':').unwrap();
+        let (metric, rest) = rest.split_once('{').unwrap();
+        let (scope, _) = rest.split_once('}').unwrap();
+        let pointlist: Vec<Value> = self
+            .points
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(name, tags, _, _)| {
+                name == metric && scope.split(',').all(|tag| tags.iter().any(|t| t == tag))
+            })
+            .map(|(_, _, timestamp, value)| json!([timestamp * 1000, value]))
+            .collect();
+        ResponseTemplate::new(200).set_body_json(query_answer(&query, json!(pointlist)))
+    }
+}
+
+#[tokio::test]
+async fn demo_shop_queries_read_what_the_submitter_submits() {
+    let server = MockServer::start().await;
+    let store = FakeDatadogStore::default();
+    Mock::given(method("POST"))
+        .and(path("/api/v2/series"))
+        .respond_with(store.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/query"))
+        .respond_with(store.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/v2/logs/events/search"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .mount(&server)
+        .await;
+    let config = DatadogConfig {
+        queries: DatadogQueries::demo_shop(),
+        ..config(&server)
+    };
+    let submitter = DatadogMetricsSubmitter::new(config.clone(), reqwest::Client::new());
+    let source = DatadogSignalSource::new(config, reqwest::Client::new());
+    let sample = |requests, errors, p95| ServiceSample {
+        at: Utc.timestamp_opt(unix_now(), 0).unwrap(),
+        interval: Duration::from_secs(10),
+        requests,
+        errors,
+        p95_latency_ms: Some(p95),
+    };
+
+    submitter.submit(&sample(100, 40, 900.0)).await.unwrap();
+    let hot = source.read(WINDOW).await.unwrap();
+    assert_eq!(hot.requests, 100, "{hot:?}");
+    assert_eq!(hot.error_rate, Some(0.4), "{hot:?}");
+    assert_eq!(hot.p95_latency_ms, Some(900.0), "{hot:?}");
+
+    // The hot interval left the window; the service recovered.
+    store.clear();
+    submitter.submit(&sample(120, 0, 20.0)).await.unwrap();
+    let healthy = source.read(WINDOW).await.unwrap();
+    assert_eq!(healthy.requests, 120, "{healthy:?}");
+    assert_eq!(healthy.error_rate, Some(0.0), "{healthy:?}");
+    assert_eq!(healthy.p95_latency_ms, Some(20.0), "{healthy:?}");
 }
 
 async fn failing_read(response: ResponseTemplate) -> ErrorKind {

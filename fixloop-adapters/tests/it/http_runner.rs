@@ -1,19 +1,20 @@
 //! The built-in HTTP test runner against wiremock: the test-runner contract, redirects not followed, the
 //! response-size cap, the per-test timeout, the validation header, and the request it sends.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use fixloop_adapters::{
-    HttpTestRunner, HttpTestRunnerConfig, TestRunner, VALIDATION_HEADER, http_client,
+    HttpTestRunner, HttpTestRunnerConfig, Secret, TestRunner, VALIDATION_HEADER, http_client,
 };
 use fixloop_contract::serde_json::{Map, Value, json};
 use fixloop_contract::{HttpMethod, TestStatus};
 use fixloop_core::{RunId, ValidatedPlan, validate};
 use tokio::sync::Mutex;
 use wiremock::matchers::{body_partial_json, header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract::test_runner::{
     self, RunnerScenario, ServiceBehaviour, run_and_collect, validated_rule_plan,
@@ -135,7 +136,7 @@ fn get(
 }
 
 fn verdict(
-    reports: &std::collections::BTreeMap<String, Vec<fixloop_adapters::TestProgress>>,
+    reports: &BTreeMap<String, Vec<fixloop_adapters::TestProgress>>,
     test_id: &str,
 ) -> (TestStatus, String) {
     let last = reports[test_id].last().expect("a verdict");
@@ -378,4 +379,152 @@ async fn connection_refused_fails_with_a_clear_detail() {
             "{test_id}"
         );
     }
+}
+
+const SECRET_VALUE: &str = "s3cret-token-value";
+
+fn runner_with_secret() -> HttpTestRunner {
+    runner(HttpTestRunnerConfig {
+        secrets: BTreeMap::from([("API_TOKEN".to_owned(), Secret::new(SECRET_VALUE))]),
+        ..HttpTestRunnerConfig::default()
+    })
+}
+
+/// [`custom_plan`] with `headers` and `body` set on the first item (a `POST`).
+fn plan_with_placeholders(
+    base_url: &str,
+    first_path: &'static str,
+    headers: &[(&str, &str)],
+    body: Value,
+    criteria: &'static str,
+) -> ValidatedPlan {
+    let Value::Object(body) = body else {
+        panic!("a JSON object body")
+    };
+    let mut plan = custom_plan(
+        base_url,
+        [
+            (HttpMethod::Post, first_path, body, criteria),
+            get("/health", "status == 200"),
+            get("/health", "status == 200"),
+            get("/health", "status == 200"),
+            get("/health", "status == 200"),
+        ],
+    )
+    .into_plan();
+    plan.items[0].target.headers = headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+    let mut policy = crate::shop::shop_spec(base_url).policy;
+    policy.coverage.clear();
+    validate(plan, &policy).unwrap_or_else(|violations| panic!("{violations:?}"))
+}
+
+#[tokio::test]
+async fn secret_placeholders_are_substituted_at_send_time_only() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/orders"))
+        .and(header("authorization", "Bearer s3cret-token-value"))
+        .and(body_partial_json(json!({
+            "token": SECRET_VALUE,
+            "nested": {"list": ["x-s3cret-token-value", 1]},
+            "literal": "${env:lower}"
+        })))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_demo(&server, false).await;
+    let plan = plan_with_placeholders(
+        &server.uri(),
+        "/orders",
+        &[("Authorization", "Bearer ${env:API_TOKEN}")],
+        json!({
+            "token": "${env:API_TOKEN}",
+            "nested": {"list": ["x-${env:API_TOKEN}", 1]},
+            "literal": "${env:lower}"
+        }),
+        "status == 201",
+    );
+    let reports = run_and_collect(&runner_with_secret(), &RunId::new("run-s"), &plan).await;
+    let first = plan.tests().next().expect("a test").0;
+    let (status, details) = verdict(&reports, &first.test_id);
+    assert_eq!(status, TestStatus::Pass, "{details}");
+    assert_eq!(
+        first.target.headers["Authorization"], "Bearer ${env:API_TOKEN}",
+        "the plan keeps the placeholder"
+    );
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn placeholder_of_an_unconfigured_secret_fails_without_sending() {
+    let server = MockServer::start().await;
+    Mock::given(path("/orders"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(0)
+        .mount(&server)
+        .await;
+    mount_demo(&server, false).await;
+    let plan = plan_with_placeholders(
+        &server.uri(),
+        "/orders",
+        &[("Authorization", "Bearer ${env:OTHER_TOKEN}")],
+        json!({}),
+        "status == 201",
+    );
+    let reports = run_and_collect(&runner_with_secret(), &RunId::new("run-m"), &plan).await;
+    let first = plan.tests().next().expect("a test").0;
+    assert_eq!(
+        verdict(&reports, &first.test_id),
+        (
+            TestStatus::Fail,
+            "secret OTHER_TOKEN is not configured".to_owned()
+        )
+    );
+    server.verify().await;
+}
+
+/// Answers with the request's `Authorization` header in a plain-text body.
+struct EchoAuthorization;
+
+impl Respond for EchoAuthorization {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let authorization = request
+            .headers
+            .get("authorization")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("none");
+        ResponseTemplate::new(200).set_body_string(format!("auth={authorization}"))
+    }
+}
+
+#[tokio::test]
+async fn resolved_secret_never_appears_in_the_details() {
+    let server = MockServer::start().await;
+    Mock::given(path("/echo"))
+        .respond_with(EchoAuthorization)
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_demo(&server, false).await;
+    let plan = plan_with_placeholders(
+        &server.uri(),
+        "/echo",
+        &[("Authorization", "Bearer ${env:API_TOKEN}")],
+        json!({}),
+        "json.ok == true",
+    );
+    let reports = run_and_collect(&runner_with_secret(), &RunId::new("run-e"), &plan).await;
+    let first = plan.tests().next().expect("a test").0;
+    let (status, details) = verdict(&reports, &first.test_id);
+    assert_eq!(status, TestStatus::Fail);
+    assert!(!details.contains(SECRET_VALUE), "{details}");
+    assert!(
+        details.contains("auth=Bearer [redacted]"),
+        "the body is quoted, the secret redacted: {details}"
+    );
+    server.verify().await;
 }

@@ -11,4 +11,5 @@ mod prometheus;
 mod scrape;
 #[path = "../../../fixloop-core/tests/fixtures/shop.rs"]
 mod shop;
+mod synthetic;
 mod testsprite;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fixloop_adapters::prometheus::{
-    PrometheusConfig, PrometheusSignalSource, parse_alertmanager, queries,
+    PromQlTemplates, PrometheusConfig, PrometheusSignalSource, parse_alertmanager, queries,
 };
 use fixloop_adapters::{ErrorKind, Secret, SignalSource};
 use fixloop_core::engine::Input;
@@ -87,6 +87,68 @@ async fn reads_the_demo_service_signals_with_promql() {
         "{graph}"
     );
     assert!(graph.contains("g0.range_input=5m"), "{graph}");
+}
+
+#[test]
+fn demo_shop_templates_render_the_queries_of_the_default_config() {
+    let templates = PromQlTemplates::demo_shop();
+    assert_eq!(PrometheusConfig::new("http://p:9090").templates, templates);
+    assert_eq!(
+        templates.render("job=\"demo\"", WINDOW),
+        queries("job=\"demo\"", WINDOW)
+    );
+    let bare = templates.render("", Duration::from_secs(10));
+    assert_eq!(
+        bare.requests,
+        "sum(increase(demo_http_requests_total{source=\"user\"}[10s]))"
+    );
+    assert!(
+        bare.top_error.contains("demo_http_errors_total{}[10s]"),
+        "{}",
+        bare.top_error
+    );
+}
+
+#[tokio::test]
+async fn configured_templates_are_rendered_and_sent() {
+    let server = MockServer::start().await;
+    let templates = PromQlTemplates {
+        error_ratio: "sum(rate(http_requests_total{code=~\"5..\"{and_selector}}{range})) / sum(rate(http_requests_total{{selector}}{range}))".to_owned(),
+        p95_ms: "histogram_quantile(0.95, sum by (le) (rate(latency_seconds_bucket{{selector}}{range}))) * 1000".to_owned(),
+        requests: "sum(increase(http_requests_total{{selector}}{range}))".to_owned(),
+        top_error: "topk(1, sum by (route,method,status,error) (label_replace(increase(http_requests_total{code=~\"5..\"{and_selector}}{range}), \"status\", \"$1\", \"code\", \"(.*)\")))".to_owned(),
+    };
+    let q = templates.render("job=\"orders\"", Duration::from_secs(120));
+    assert_eq!(
+        q.error_ratio,
+        "sum(rate(http_requests_total{code=~\"5..\",job=\"orders\"}[2m])) / sum(rate(http_requests_total{job=\"orders\"}[2m]))"
+    );
+    assert_eq!(
+        q.requests,
+        "sum(increase(http_requests_total{job=\"orders\"}[2m]))"
+    );
+    mount(&server, &q.error_ratio, vector(scalar_sample("0.5"))).await;
+    mount(&server, &q.p95_ms, vector(scalar_sample("40"))).await;
+    mount(&server, &q.requests, vector(scalar_sample("80"))).await;
+    mount(
+        &server,
+        &q.top_error,
+        vector(json!([{"metric": {"method": "GET", "status": "503"}, "value": [1_435_781_451.781, "40"]}])),
+    )
+    .await;
+    let config = PrometheusConfig {
+        selector: "job=\"orders\"".to_owned(),
+        templates,
+        ..config(&server)
+    };
+    let reading = PrometheusSignalSource::new(config, reqwest::Client::new())
+        .read(Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(reading.requests, 80);
+    assert_eq!(reading.error_rate, Some(0.5));
+    assert_eq!(reading.p95_latency_ms, Some(40.0));
+    assert_eq!(reading.top_error.as_deref(), Some("GET -> 503"));
 }
 
 #[tokio::test]

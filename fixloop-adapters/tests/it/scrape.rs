@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fixloop_adapters::{
-    ErrorKind, ScrapeConfig, ScrapeSignalSource, SignalReading, SignalSource, http_client,
-    parse_exposition,
+    ErrorKind, LabelMatch, ScrapeConfig, ScrapeMetrics, ScrapeSignalSource, SignalReading,
+    SignalSource, http_client, parse_exposition,
 };
 use proptest::prelude::*;
 use wiremock::matchers::{method, path};
@@ -326,6 +326,169 @@ async fn unreachable_service_is_unavailable() {
         .await
         .expect_err("nothing listens");
     assert_eq!(error.kind(), ErrorKind::Unavailable, "{}", error.detail());
+}
+
+async fn serve_text(server: &MockServer, route: &str, text: &str) {
+    server.reset().await;
+    Mock::given(method("GET"))
+        .and(path(route))
+        .respond_with(ResponseTemplate::new(200).set_body_string(text))
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn scrape_without_the_requests_family_is_an_invalid_response_naming_it() {
+    let server = MockServer::start().await;
+    serve_text(
+        &server,
+        "/metrics",
+        "# TYPE http_requests_total counter\nhttp_requests_total{code=\"200\"} 5\n",
+    )
+    .await;
+    let source = source(&server.uri(), Duration::from_secs(5));
+    let error = bounded("read", source.read(WINDOW))
+        .await
+        .expect_err("the requests family is missing");
+    assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "metrics at {}/metrics lack family demo_http_requests_total",
+            server.uri()
+        )
+    );
+    // The failed scrape is not kept: the next good scrape is still a first read.
+    serve(&server, &user_traffic(1000, 500, buckets(1000, 400, 100))).await;
+    let reading = bounded("read", source.read(WINDOW)).await.expect("a read");
+    assert_eq!((reading.requests, reading.error_rate), (0, None));
+}
+
+#[tokio::test]
+async fn declared_requests_family_without_series_reads_as_no_traffic() {
+    let server = MockServer::start().await;
+    let text =
+        "# HELP demo_http_requests_total Requests.\n# TYPE demo_http_requests_total counter\n";
+    serve_text(&server, "/metrics", text).await;
+    let source = source(&server.uri(), Duration::from_secs(5));
+    for _ in 0..2 {
+        let reading = bounded("read", source.read(WINDOW)).await.expect("a read");
+        assert_eq!((reading.requests, reading.error_rate), (0, None));
+    }
+}
+
+#[tokio::test]
+async fn check_lists_present_and_missing_families() {
+    let server = MockServer::start().await;
+    let text = "# TYPE demo_http_request_duration_seconds histogram\n\
+                demo_http_requests_total{status=\"200\"} 3\n";
+    serve_text(&server, "/metrics", text).await;
+    let check = bounded(
+        "check",
+        source(&server.uri(), Duration::from_secs(5)).check(),
+    )
+    .await
+    .expect("a check");
+    assert_eq!(check.url, format!("{}/metrics", server.uri()));
+    assert_eq!(
+        check.present,
+        [
+            "demo_http_requests_total",
+            "demo_http_request_duration_seconds_bucket"
+        ]
+    );
+    assert_eq!(check.missing, ["demo_http_errors_total"]);
+    assert!(!check.is_complete());
+
+    serve(&server, &user_traffic(1, 0, buckets(1, 0, 0))).await;
+    let check = bounded(
+        "check",
+        source(&server.uri(), Duration::from_secs(5)).check(),
+    )
+    .await
+    .expect("a check");
+    assert!(check.is_complete(), "{check:?}");
+}
+
+#[tokio::test]
+async fn check_of_a_body_that_is_not_metrics_is_an_invalid_response() {
+    let server = MockServer::start().await;
+    serve_text(&server, "/metrics", "<html>login</html>").await;
+    let error = bounded(
+        "check",
+        source(&server.uri(), Duration::from_secs(5)).check(),
+    )
+    .await
+    .expect_err("not metrics");
+    assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+}
+
+/// A generic service: `http_requests_total{code,handler,verb,origin}`, `http_request_seconds_bucket` and
+/// `http_failures_total{code,handler,verb,reason}` at `/internal/metrics`, validation traffic under
+/// `origin="probe"`.
+fn generic_exposition(ok: u64, failed: u64, probe_failures: u64) -> String {
+    format!(
+        "http_requests_total{{handler=\"/orders\",verb=\"GET\",code=\"200\",origin=\"web\"}} {ok}\n\
+         http_requests_total{{handler=\"/orders\",verb=\"GET\",code=\"503\",origin=\"web\"}} {failed}\n\
+         http_requests_total{{handler=\"/orders\",verb=\"GET\",code=\"503\",origin=\"probe\"}} {probe_failures}\n\
+         http_request_seconds_bucket{{le=\"0.1\"}} {total}\n\
+         http_request_seconds_bucket{{le=\"+Inf\"}} {total}\n\
+         http_failures_total{{handler=\"/orders\",verb=\"GET\",code=\"503\",reason=\"db down\"}} {failed}\n",
+        total = ok + failed
+    )
+}
+
+#[tokio::test]
+async fn configured_families_labels_path_and_exclusion_are_read() {
+    let server = MockServer::start().await;
+    let metrics = ScrapeMetrics {
+        requests: "http_requests_total".to_owned(),
+        latency_buckets: "http_request_seconds_bucket".to_owned(),
+        errors: Some("http_failures_total".to_owned()),
+        status_label: "code".to_owned(),
+        route_label: "handler".to_owned(),
+        method_label: "verb".to_owned(),
+        error_label: "reason".to_owned(),
+        exclude: Some(LabelMatch {
+            name: "origin".to_owned(),
+            value: "probe".to_owned(),
+        }),
+    };
+    let config = ScrapeConfig {
+        metrics_path: "/internal/metrics".to_owned(),
+        ..ScrapeConfig::with_metrics(server.uri(), metrics)
+    };
+    assert_eq!(
+        config.metrics_url(),
+        format!("{}/internal/metrics", server.uri())
+    );
+    let source = ScrapeSignalSource::new(
+        config,
+        http_client(Duration::from_secs(10)).expect("a client"),
+    );
+    serve_text(&server, "/internal/metrics", &generic_exposition(100, 0, 0)).await;
+    bounded("baseline", source.read(WINDOW))
+        .await
+        .expect("a read");
+    serve_text(
+        &server,
+        "/internal/metrics",
+        &generic_exposition(175, 25, 400),
+    )
+    .await;
+    let reading = bounded("read", source.read(WINDOW)).await.expect("a read");
+    assert_eq!(
+        reading.requests, 100,
+        "probe traffic is excluded: {reading:?}"
+    );
+    assert_eq!(reading.error_rate, Some(0.25));
+    assert_eq!(
+        reading.top_error.as_deref(),
+        Some("GET /orders -> 503 db down")
+    );
+    assert!(reading.p95_latency_ms.is_some(), "{reading:?}");
+    let check = bounded("check", source.check()).await.expect("a check");
+    assert!(check.is_complete(), "{check:?}");
 }
 
 proptest! {

@@ -1,5 +1,8 @@
 //! Contract of [`SignalSource`]: healthy traffic reads low, erroring traffic reads high, a slow source is a
 //! timeout and a failing one is unavailable; every read returns within a bound.
+//!
+//! A source that measures the service itself (the synthetic probes) has no telemetry backend that can be slow or
+//! down: a slow or failing service is a hot reading, not a failed read. It runs [`check_traffic`] only.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -48,6 +51,18 @@ where
     slow_source_is_a_timeout(source, scenario.as_ref()).await;
     let (source, scenario) = make().await;
     failing_source_is_unavailable(source, scenario.as_ref()).await;
+}
+
+/// Runs the traffic cases (healthy, erroring), each on a fresh `(source, scenario)` from `make`.
+pub(crate) async fn check_traffic<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = (Arc<dyn SignalSource>, Box<dyn SignalScenario>)>,
+{
+    let (source, scenario) = make().await;
+    healthy_traffic_reads_a_low_error_rate(source, scenario.as_ref()).await;
+    let (source, scenario) = make().await;
+    erroring_traffic_reads_a_high_error_rate(source, scenario.as_ref()).await;
 }
 
 /// Healthy traffic: an error rate at most 5%, requests counted, a p95.
