@@ -425,7 +425,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn embedded_spec_has_the_seven_rest_operations_and_the_websocket() {
+    fn embedded_spec_has_the_seed_operations_the_websocket_and_the_services() {
         let spec = Spec::embedded().expect("embedded spec loads");
         let mut ids: Vec<&str> = spec.operations().iter().map(|op| op.id.as_str()).collect();
         ids.sort_unstable();
@@ -435,8 +435,10 @@ mod tests {
                 "askCopilot",
                 "connectWebSocket",
                 "getCurrentIncident",
+                "getService",
                 "getStatus",
                 "getTestRun",
+                "listServices",
                 "runTests",
                 "setDemoBug",
                 "simulateIncident"

@@ -19,31 +19,15 @@ const OPEN: &str = "${env:";
 /// `"Bearer ${env:API_TOKEN}"` → `API_TOKEN`. Text that is not a well-formed placeholder (`${env:lower}`,
 /// `${env:X` without its brace) is not one and stays literal.
 pub fn placeholders(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        loop {
-            let start = rest.find(OPEN)?;
-            let after = &rest[start + OPEN.len()..];
-            match parse_name(after) {
-                Some(name) => {
-                    rest = &after[name.len() + 1..];
-                    return Some(name);
-                }
-                None => rest = after,
-            }
-        }
-    })
+    // One grammar for the whole workspace: the core's, which the plan validator uses too.
+    fixloop_core::service::secret_references(text)
 }
 
 /// A name of the grammar followed by `}` at the start of `text`.
 fn parse_name(text: &str) -> Option<&str> {
     let end = text.find('}')?;
     let name = &text[..end];
-    let mut chars = name.chars();
-    let first = chars.next()?;
-    let valid = (first.is_ascii_uppercase() || first == '_')
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    valid.then_some(name)
+    fixloop_core::service::is_secret_name(name).then_some(name)
 }
 
 /// Replaces every placeholder of `text` with its secret's value.

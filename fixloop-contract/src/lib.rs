@@ -105,6 +105,8 @@
 //!     p95_latency_ms_5m: 12.5,
 //!     active_incident_id: None,
 //!     updated_at: "2026-11-21T10:15:00Z".parse().unwrap(),
+//!     service: None,
+//!     signals_degraded: None,
 //! };
 //! let json = serde_json::to_string(&WsMessage::SystemStatus(status).at("2026-11-21T10:15:00Z".parse().unwrap())).unwrap();
 //! assert!(json.contains(r#""type":"system.status""#));

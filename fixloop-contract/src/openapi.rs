@@ -14,8 +14,8 @@ use utoipa::openapi::{OpenApi as Document, PathItem, Ref, RefOr, Schema};
 use crate::v1::{
     CopilotAnswer, CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail, HttpMethod,
     IncidentCard, IncidentState, Link, Plan, PlanGenerated, PlanItem, PlanItemType, RunStatus,
-    RunTestsRequest, SetBugRequest, Signal, SimulateMode, SimulateRequest, SystemStatus, Target,
-    TestResult, TestRun, TestStatus, WsMessage, codes,
+    RunTestsRequest, ServiceState, SetBugRequest, Signal, SimulateMode, SimulateRequest,
+    SystemStatus, Target, TestResult, TestRun, TestStatus, WsMessage, codes,
 };
 
 /// The contract's OpenAPI document.
@@ -35,7 +35,9 @@ use crate::v1::{
         run_tests,
         get_test_run,
         ask_copilot,
-        connect_websocket
+        connect_websocket,
+        list_services,
+        get_service
     ),
     components(schemas(
         IncidentState,
@@ -45,6 +47,7 @@ use crate::v1::{
         HttpMethod,
         SimulateMode,
         SystemStatus,
+        ServiceState,
         IncidentCard,
         DatadogSummary,
         Signal,
@@ -69,7 +72,8 @@ use crate::v1::{
         (name = "incidents", description = "The current incident"),
         (name = "tests", description = "Validation runs"),
         (name = "copilot", description = "Questions about the current state"),
-        (name = "websocket", description = "Real-time events")
+        (name = "websocket", description = "Real-time events"),
+        (name = "services", description = "The watched services (additive)")
     )
 )]
 struct ApiDoc;
@@ -144,6 +148,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../tests/examples/IncidentCard.json"),
     ),
     ("TestRun", include_str!("../tests/examples/TestRun.json")),
+    (
+        "ServiceState",
+        include_str!("../tests/examples/ServiceState.json"),
+    ),
     (
         "CopilotAnswer",
         include_str!("../tests/examples/CopilotAnswer.json"),
@@ -249,6 +257,20 @@ fn add_examples(doc: &mut Document) {
                 RefOr::Ref(reference) => Some(reference),
                 RefOr::T(_) => None,
             })?,
+            // `Vec<T>` renders as an array of `$ref`: a list of the referenced schema's example.
+            RefOr::T(Schema::Array(array)) => {
+                let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &array.items else {
+                    return None;
+                };
+                let RefOr::Ref(reference) = items.as_ref() else {
+                    return None;
+                };
+                let name = reference.ref_location.strip_prefix(SCHEMA_PREFIX)?;
+                let (_, text) = EXAMPLES.iter().find(|(schema, _)| *schema == name)?;
+                return serde_json::from_str(text)
+                    .ok()
+                    .map(|example| serde_json::Value::Array(vec![example]));
+            }
             RefOr::T(_) => return None,
         };
         let name = reference.ref_location.strip_prefix(SCHEMA_PREFIX)?;
@@ -266,6 +288,10 @@ fn add_examples(doc: &mut Document) {
                 "the request body is not valid JSON: expected value at line 1 column 1",
             ),
             "404" if path.contains("runs") => (codes::RUN_NOT_FOUND, "no run has id run-9999"),
+            "404" if path.contains("services") => (
+                codes::SERVICE_NOT_FOUND,
+                "no watched service is called billing",
+            ),
             "404" => (codes::INCIDENT_NOT_FOUND, "no incident has id inc-9999"),
             "409" => (
                 codes::PLAN_NOT_READY,
@@ -334,16 +360,17 @@ fn operations_mut(
 // ---- operation descriptors (annotations only) ----
 
 use descriptors::{
-    __path_ask_copilot, __path_connect_websocket, __path_get_current_incident, __path_get_status,
-    __path_get_test_run, __path_run_tests, __path_set_demo_bug, __path_simulate_incident,
+    __path_ask_copilot, __path_connect_websocket, __path_get_current_incident, __path_get_service,
+    __path_get_status, __path_get_test_run, __path_list_services, __path_run_tests,
+    __path_set_demo_bug, __path_simulate_incident,
 };
 
 /// Functions that only carry `#[utoipa::path]` annotations; nothing calls them.
 #[allow(dead_code, unused_qualifications)]
 mod descriptors {
     use super::{
-        CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, RunTestsRequest, SetBugRequest,
-        SimulateRequest, SystemStatus, TestRun,
+        CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, RunTestsRequest, ServiceState,
+        SetBugRequest, SimulateRequest, SystemStatus, TestRun,
     };
 
     /// The current system status.
@@ -482,4 +509,32 @@ mod descriptors {
     )
 )]
     fn connect_websocket() {}
+
+    /// The watched services and their state, in profile order (additive).
+    #[utoipa::path(
+    get,
+    path = "/api/services",
+    operation_id = "listServices",
+    tag = "services",
+    responses(
+        (status = 200, description = "Every watched service", body = Vec<ServiceState>),
+        (status = 500, description = "Server bug", body = ErrorBody),
+    )
+)]
+    fn list_services() {}
+
+    /// One watched service and its state (additive).
+    #[utoipa::path(
+    get,
+    path = "/api/services/{name}",
+    operation_id = "getService",
+    tag = "services",
+    params(("name" = String, Path, description = "The service's name")),
+    responses(
+        (status = 200, description = "The service", body = ServiceState),
+        (status = 404, description = "No watched service has this name", body = ErrorBody),
+        (status = 500, description = "Server bug", body = ErrorBody),
+    )
+)]
+    fn get_service() {}
 }

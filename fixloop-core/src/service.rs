@@ -109,7 +109,8 @@ fn is_path_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '%')
 }
 
-/// The secret names referenced as `${env:NAME}` in `text`, in order (a name is `[A-Za-z_][A-Za-z0-9_]*`).
+/// The secret names referenced as `${env:NAME}` in `text`, in order (a name is `[A-Z_][A-Z0-9_]*`, as environment
+/// variables are written); anything else after `${env:` is not a reference and stays literal text.
 pub fn secret_references(text: &str) -> impl Iterator<Item = &str> {
     text.match_indices("${env:").filter_map(|(start, marker)| {
         let rest = &text[start + marker.len()..];
@@ -119,14 +120,14 @@ pub fn secret_references(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// Whether `name` is a valid secret name: `[A-Za-z_][A-Za-z0-9_]*`.
+/// Whether `name` is a valid secret name: `[A-Z_][A-Z0-9_]*`.
 #[must_use]
 pub fn is_secret_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 #[cfg(test)]
@@ -165,7 +166,7 @@ mod tests {
     #[test]
     fn secret_references_are_listed_in_order() {
         let names: Vec<&str> =
-            secret_references("Bearer ${env:SHOP_TOKEN} ${env:bad-name} ${env:_X1}${env:")
+            secret_references("Bearer ${env:SHOP_TOKEN} ${env:bad-name} ${env:lower} ${env:_X1}${env:")
                 .collect();
         assert_eq!(names, ["SHOP_TOKEN", "_X1"]);
     }

@@ -106,7 +106,11 @@ impl App {
             let _ = stopped.wait_for(|stop| *stop).await;
         }));
         let state = AppState {
-            driver: handle.clone(),
+            services: fixloop_server::services::Services::single(
+                "demo-checkout",
+                FAKE_SERVICE_URL,
+                handle.clone(),
+            ),
             copilot,
             metrics,
             settings: Arc::new(ApiSettings::new(
@@ -288,6 +292,8 @@ fn status_envelope() -> WsEnvelope {
         p95_latency_ms_5m: 1250.0,
         active_incident_id: Some("inc-bench-0001".to_owned()),
         updated_at: timestamp(),
+        service: None,
+        signals_degraded: None,
     })
     .at(timestamp())
 }

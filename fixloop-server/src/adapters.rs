@@ -2,7 +2,7 @@
 //!
 //! | port | vendor (when set) | embedded default |
 //! | --- | --- | --- |
-//! | signals | `FIXLOOP_PROMETHEUS_URL` → Prometheus; `DD_API_KEY` + `DD_APP_KEY` → Datadog | scrape of the service's `/metrics` |
+//! | signals | the profile's `[service.signals]`: scrape, Prometheus, Datadog or synthetic probes; for the built-in demo profile, `FIXLOOP_PROMETHEUS_URL` → Prometheus and `DD_API_KEY` + `DD_APP_KEY` → Datadog | scrape of the demo shop's `/metrics` |
 //! | planner | `MINIMAX_API_KEY` → MiniMax (the rule planner stays the fallback) | rule planner |
 //! | runner | `TESTSPRITE_MCP_URL` or `TESTSPRITE_API_KEY` → TestSprite MCP | built-in HTTP runner |
 //! | copilot | `MINIMAX_API_KEY` → MiniMax | grounded copilot (answers from the state alone) |
@@ -12,15 +12,21 @@ use std::sync::Arc;
 
 use fixloop_adapters::datadog::{DatadogConfig, DatadogQueries, DatadogSignalSource};
 use fixloop_adapters::minimax::{MiniMaxConfig, MiniMaxCopilot, MiniMaxPlanner};
+use fixloop_adapters::prometheus::PromQlTemplates;
 use fixloop_adapters::prometheus::{PrometheusConfig, PrometheusSignalSource};
 use fixloop_adapters::testsprite::{TestSpriteConfig, TestSpriteRunner};
 use fixloop_adapters::{
-    GroundedCopilot, HttpTestRunner, HttpTestRunnerConfig, RulePlanner, ScrapeConfig,
-    ScrapeSignalSource,
+    GroundedCopilot, HttpTestRunner, HttpTestRunnerConfig, LabelMatch, RulePlanner, ScrapeConfig,
+    ScrapeMetrics, ScrapeSignalSource, SignalSource, SyntheticConfig, SyntheticProbe,
+    SyntheticSignalSource,
 };
+use fixloop_contract::{HttpMethod, Target};
+use fixloop_core::Criteria;
 
 use crate::config::Config;
 use crate::driver::Ports;
+use crate::profile::ServiceProfile;
+use crate::profile::file::SignalsFile;
 
 /// Which implementation each port got, for the start-up log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,42 +73,23 @@ pub fn datadog_config(config: &Config) -> Option<DatadogConfig> {
     Some(datadog)
 }
 
-/// Builds the ports for a watched service at `target_url`.
-#[must_use]
+/// Builds the ports for one watched service.
+///
+/// The signal source is the profile's (`[service.signals]`). The built-in demo profile (`builtin_demo`) keeps the
+/// environment's switches: `FIXLOOP_PROMETHEUS_URL` reads the demo shop's metrics from Prometheus, `DD_API_KEY` +
+/// `DD_APP_KEY` from Datadog. The test runner gets the service's secrets.
+///
+/// # Errors
+///
+/// A message when the profile asks for a source the configuration cannot provide (Datadog without keys,
+/// Prometheus without a URL).
 pub fn build_ports(
     config: &Config,
-    target_url: &str,
+    service: &ServiceProfile,
+    builtin_demo: bool,
     http: &reqwest::Client,
-) -> (Ports, PortChoice) {
-    let (signals, signals_name): (Arc<dyn fixloop_adapters::SignalSource>, String) =
-        if let Some(url) = &config.prometheus_url {
-            (
-                Arc::new(PrometheusSignalSource::new(
-                    PrometheusConfig::new(url.clone()),
-                    http.clone(),
-                )),
-                format!("Prometheus at {url}"),
-            )
-        } else if let Some(datadog) = datadog_config(config).filter(|_| {
-            config
-                .datadog
-                .as_ref()
-                .is_some_and(|settings| settings.app_key.is_some())
-        }) {
-            let name = format!("Datadog ({}, service {})", datadog.site, datadog.service);
-            (
-                Arc::new(DatadogSignalSource::new(datadog, http.clone())),
-                name,
-            )
-        } else {
-            (
-                Arc::new(ScrapeSignalSource::new(
-                    ScrapeConfig::new(target_url),
-                    http.clone(),
-                )),
-                format!("scrape of {target_url}/metrics (embedded default)"),
-            )
-        };
+) -> Result<(Ports, PortChoice), String> {
+    let (signals, signals_name) = signal_source(config, service, builtin_demo, http)?;
     let minimax = config.minimax.as_ref().map(|settings| {
         let mut minimax = MiniMaxConfig::new(settings.api_key.clone());
         if let Some(model) = &settings.model {
@@ -154,18 +141,22 @@ pub fn build_ports(
         )),
         (None, None) => None,
     };
+    let testsprite_runner = testsprite.is_some();
     let (runner, runner_name): (Arc<dyn fixloop_adapters::TestRunner>, String) = match testsprite {
         Some((testsprite, name)) => (
             Arc::new(TestSpriteRunner::new(testsprite, http.clone())),
             name,
         ),
-        None => (
-            Arc::new(HttpTestRunner::new(
-                HttpTestRunnerConfig::default(),
-                http.clone(),
-            )),
-            "built-in HTTP runner (embedded default)".to_owned(),
-        ),
+        None => {
+            let runner = HttpTestRunnerConfig {
+                secrets: service.secrets.clone(),
+                ..HttpTestRunnerConfig::default()
+            };
+            (
+                Arc::new(HttpTestRunner::new(runner, http.clone())),
+                "built-in HTTP runner (embedded default)".to_owned(),
+            )
+        }
     };
     let ports = Ports {
         signals,
@@ -190,6 +181,12 @@ pub fn build_ports(
                 .to_owned(),
         );
     }
+    if testsprite_runner && !service.secrets.is_empty() {
+        notes.push(format!(
+            "service {} references secrets, which the TestSprite runner does not substitute: its tests send the ${{env:NAME}} placeholders",
+            service.spec.name
+        ));
+    }
     let choice = PortChoice {
         signals: signals_name,
         planner: planner_name,
@@ -197,7 +194,159 @@ pub fn build_ports(
         copilot: copilot_name,
         notes,
     };
-    (ports, choice)
+    Ok((ports, choice))
+}
+
+/// The signal source of `service`, and its name for the start-up log and `/api/services`.
+fn signal_source(
+    config: &Config,
+    service: &ServiceProfile,
+    builtin_demo: bool,
+    http: &reqwest::Client,
+) -> Result<(Arc<dyn SignalSource>, String), String> {
+    let base = service.spec.base_url.as_str();
+    let name = &service.spec.name;
+    let datadog_reader = || {
+        datadog_config(config).filter(|_| {
+            config
+                .datadog
+                .as_ref()
+                .is_some_and(|settings| settings.app_key.is_some())
+        })
+    };
+    if builtin_demo {
+        if let Some(url) = &config.prometheus_url {
+            return Ok((
+                Arc::new(PrometheusSignalSource::new(
+                    PrometheusConfig::new(url.clone()),
+                    http.clone(),
+                )),
+                format!("Prometheus at {url}"),
+            ));
+        }
+        if let Some(datadog) = datadog_reader() {
+            let label = format!("Datadog ({}, service {})", datadog.site, datadog.service);
+            return Ok((
+                Arc::new(DatadogSignalSource::new(datadog, http.clone())),
+                label,
+            ));
+        }
+    }
+    Ok(match &service.signals {
+        SignalsFile::Scrape(scrape) => {
+            let metrics = ScrapeMetrics {
+                requests: scrape.requests_metric.clone(),
+                latency_buckets: format!("{}_bucket", scrape.duration_metric),
+                errors: scrape.errors_metric.clone(),
+                status_label: scrape.status_label.clone(),
+                route_label: scrape.route_label.clone(),
+                method_label: scrape.method_label.clone(),
+                error_label: scrape.error_label.clone(),
+                exclude: scrape
+                    .exclude
+                    .iter()
+                    .next()
+                    .map(|(name, value)| LabelMatch {
+                        name: name.clone(),
+                        value: value.clone(),
+                    }),
+            };
+            let mut scrape_config = ScrapeConfig::with_metrics(base, metrics);
+            scrape_config.metrics_path.clone_from(&scrape.metrics_path);
+            let label = format!("scrape of {base}{}", scrape.metrics_path);
+            (
+                Arc::new(ScrapeSignalSource::new(scrape_config, http.clone())),
+                label,
+            )
+        }
+        SignalsFile::Prometheus(prometheus) => {
+            let url = prometheus
+                .url
+                .clone()
+                .or_else(|| config.prometheus_url.clone())
+                .ok_or_else(|| {
+                    format!(
+                        "service {name} reads Prometheus, but neither its profile (signals.url) nor FIXLOOP_PROMETHEUS_URL says where"
+                    )
+                })?;
+            let mut prometheus_config = PrometheusConfig::new(url.clone());
+            prometheus_config.templates = PromQlTemplates {
+                error_ratio: prometheus.error_ratio_query.clone(),
+                p95_ms: prometheus.p95_ms_query.clone(),
+                requests: prometheus.requests_query.clone(),
+                // Without a top-error query, a constant zero vector: it names no error.
+                top_error: prometheus
+                    .top_error_query
+                    .clone()
+                    .unwrap_or_else(|| "vector(0)".to_owned()),
+            };
+            (
+                Arc::new(PrometheusSignalSource::new(prometheus_config, http.clone())),
+                format!("Prometheus at {url}"),
+            )
+        }
+        SignalsFile::Datadog(datadog) => {
+            let mut reader = datadog_reader().ok_or_else(|| {
+                format!("service {name} reads Datadog: set DD_API_KEY and DD_APP_KEY")
+            })?;
+            reader.service.clone_from(name);
+            reader.queries = DatadogQueries {
+                requests: datadog.requests_query.clone(),
+                errors: datadog.errors_query.clone(),
+                p95: datadog.p95_query.clone(),
+                p95_to_ms: datadog.p95_to_ms,
+                logs: datadog.logs_query.clone(),
+                apm_service_link: false,
+            };
+            let label = format!("Datadog ({}, service {name})", reader.site);
+            (
+                Arc::new(DatadogSignalSource::new(reader, http.clone())),
+                label,
+            )
+        }
+        SignalsFile::Synthetic(synthetic) => {
+            let probes = synthetic_probes(service, &synthetic.journeys);
+            let count = probes.len();
+            let mut synthetic_config = SyntheticConfig::new(probes);
+            synthetic_config.secrets = service.secrets.clone();
+            (
+                Arc::new(SyntheticSignalSource::new(synthetic_config, http.clone())),
+                format!("synthetic probes of {base} ({count} journeys)"),
+            )
+        }
+    })
+}
+
+/// The probes of the synthetic source: the journeys named in `ids`, else every `GET` journey.
+#[must_use]
+pub fn synthetic_probes(service: &ServiceProfile, ids: &[String]) -> Vec<SyntheticProbe> {
+    let base = service.spec.base_url.trim_end_matches('/');
+    service
+        .spec
+        .journeys
+        .iter()
+        .filter(|journey| {
+            if ids.is_empty() {
+                journey.method == HttpMethod::Get
+            } else {
+                ids.contains(&journey.id)
+            }
+        })
+        .filter_map(|journey| {
+            // Profiles are checked at load: every journey's criteria parse.
+            let criteria = Criteria::parse(&journey.pass_criteria).ok()?;
+            Some(SyntheticProbe {
+                name: journey.id.clone(),
+                target: Target {
+                    method: journey.method,
+                    url: format!("{base}{}", journey.path),
+                    headers: journey.headers.clone(),
+                    body_json: journey.body.clone(),
+                },
+                criteria,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -205,6 +354,10 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    fn demo() -> ServiceProfile {
+        crate::profile::demo_profile("http://127.0.0.1:8001")
+    }
 
     fn config(pairs: &[(&str, &str)]) -> Config {
         let env: HashMap<String, String> = pairs
@@ -216,11 +369,8 @@ mod tests {
 
     #[test]
     fn no_keys_select_the_embedded_defaults() {
-        let (_, choice) = build_ports(
-            &config(&[]),
-            "http://127.0.0.1:8001",
-            &reqwest::Client::new(),
-        );
+        let (_, choice) =
+            build_ports(&config(&[]), &demo(), true, &reqwest::Client::new()).unwrap();
         assert!(
             choice
                 .signals
@@ -242,8 +392,7 @@ mod tests {
             ("TESTSPRITE_MCP_AUTH", "ts-secret-auth"),
             ("DATADOG_MCP_URL", "http://127.0.0.1:9100/mcp"),
         ]);
-        let (ports, choice) =
-            build_ports(&config, "http://127.0.0.1:8001", &reqwest::Client::new());
+        let (ports, choice) = build_ports(&config, &demo(), true, &reqwest::Client::new()).unwrap();
         assert!(choice.signals.starts_with("Datadog"), "{choice}");
         assert!(choice.planner.starts_with("MiniMax"), "{choice}");
         assert!(choice.copilot.starts_with("MiniMax"), "{choice}");
@@ -267,7 +416,7 @@ mod tests {
             ("DD_API_KEY", "k"),
             ("DD_APP_KEY", "a"),
         ]);
-        let (_, choice) = build_ports(&config, "http://127.0.0.1:8001", &reqwest::Client::new());
+        let (_, choice) = build_ports(&config, &demo(), true, &reqwest::Client::new()).unwrap();
         assert!(choice.signals.starts_with("Prometheus"), "{choice}");
     }
 }

@@ -5,6 +5,7 @@
 //! back. Every outbound call (the demo service's bug switch, the copilot) is bounded by a timeout and maps to
 //! 502/504 on failure; a client mistake never gives a 5xx.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,18 +20,19 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use fixloop_adapters::{Copilot, ErrorKind, Secret};
 use fixloop_contract::{
-    CopilotAnswer, CopilotAskRequest, IncidentCard, RunTestsRequest, SetBugRequest,
+    CopilotAnswer, CopilotAskRequest, IncidentCard, RunTestsRequest, ServiceState, SetBugRequest,
     SimulateRequest, SystemStatus, TestRun,
 };
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::mpsc;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::driver::DriverHandle;
 use crate::error::{ApiError, ApiJson, BodyLimit, MAX_ID_CHARS};
 use crate::metrics::ServerMetrics;
+use crate::services::{Services, WatchedService, merge_queues};
 use crate::ws::{ConnectionConfig, run_connection};
 
 /// The header carrying the webhook secret (alternatively `Authorization: Bearer <secret>`, as Alertmanager's
@@ -40,8 +42,8 @@ pub const WEBHOOK_SECRET_HEADER: &str = "x-fixloop-webhook-secret";
 /// Everything the handlers need. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    /// The driver.
-    pub driver: DriverHandle,
+    /// The watched services, each with its driver.
+    pub services: Services,
     /// The copilot port.
     pub copilot: Arc<dyn Copilot>,
     /// The orchestrator's metrics.
@@ -103,6 +105,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tests/run", post(run_tests))
         .route("/api/tests/runs/{run_id}", get(test_run))
         .route("/api/copilot/ask", post(ask_copilot))
+        .route("/api/services", get(list_services))
+        .route("/api/services/{name}", get(get_service))
         .route("/ws", get(websocket))
         .route("/internal/datadog/webhook", post(datadog_webhook))
         .route("/internal/alertmanager/webhook", post(alertmanager_webhook))
@@ -133,7 +137,7 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
 }
 
 async fn status(State(state): State<AppState>) -> Result<axum::Json<SystemStatus>, ApiError> {
-    Ok(axum::Json(state.driver.status().await?))
+    Ok(axum::Json(state.services.status().await?))
 }
 
 async fn set_bug(
@@ -161,28 +165,40 @@ async fn set_bug(
             response.status()
         )));
     }
-    Ok(axum::Json(state.driver.bug_toggled(request.enabled).await?))
+    // The bug switch is the demo shop's, the first service of `fixloop demo`.
+    Ok(axum::Json(
+        state
+            .services
+            .first()
+            .driver
+            .bug_toggled(request.enabled)
+            .await?,
+    ))
 }
 
 async fn current_incident(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Option<IncidentCard>>, ApiError> {
-    Ok(axum::Json(state.driver.current_incident().await?))
+    Ok(axum::Json(state.services.current_incident().await?))
 }
 
 async fn simulate(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<SimulateRequest>,
 ) -> Result<axum::Json<Option<IncidentCard>>, ApiError> {
-    Ok(axum::Json(state.driver.simulate(request.mode).await?))
+    // Simulation is for the first service (the demo shop in `fixloop demo`).
+    Ok(axum::Json(
+        state.services.first().driver.simulate(request.mode).await?,
+    ))
 }
 
 async fn run_tests(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<RunTestsRequest>,
 ) -> Result<axum::Json<TestRun>, ApiError> {
+    let owner = incident_owner(&state.services, &request.incident_id).await?;
     Ok(axum::Json(
-        state.driver.run_tests(request.incident_id).await?,
+        owner.driver.run_tests(request.incident_id).await?,
     ))
 }
 
@@ -190,7 +206,7 @@ async fn test_run(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<axum::Json<TestRun>, ApiError> {
-    match state.driver.run(run_id.clone()).await? {
+    match state.services.run(&run_id).await? {
         Some(run) => Ok(axum::Json(run)),
         None => Err(ApiError::RunNotFound(truncate(&run_id, MAX_ID_CHARS))),
     }
@@ -200,7 +216,11 @@ async fn ask_copilot(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CopilotAskRequest>,
 ) -> Result<axum::Json<CopilotAnswer>, ApiError> {
-    let mut copilot_state = state
+    let service = match &request.incident_id {
+        Some(incident_id) => incident_owner(&state.services, incident_id).await?,
+        None => state.services.worst().await?.0,
+    };
+    let mut copilot_state = service
         .driver
         .copilot_state(request.incident_id.clone())
         .await?;
@@ -240,7 +260,7 @@ async fn ask_copilot(
         citations: reply.citations,
         created_at: Utc::now(),
     };
-    state.driver.copilot_answered(answer.clone()).await?;
+    service.driver.copilot_answered(answer.clone()).await?;
     Ok(axum::Json(answer))
 }
 
@@ -249,12 +269,28 @@ async fn websocket(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let upgrade = upgrade.map_err(|_| ApiError::NotWebSocket)?;
-    // Subscribing before the upgrade completes takes the join snapshot now; events published in between queue up.
-    let queue = state.driver.subscribe().await?;
+    // Subscribing before the upgrade completes takes the join snapshots now; events published in between queue up.
+    let mut queues = state.services.subscribe().await?;
     let config = state.settings.websocket;
     Ok(upgrade.on_upgrade(move |socket| async move {
         let (sink, stream) = socket.split();
-        let end = run_connection(sink, stream, queue, config).await;
+        let end = if queues.len() == 1 {
+            let queue = queues.remove(0);
+            run_connection(sink, stream, queue, config).await
+        } else {
+            // Several services: one queue for the connection, fed from every service's queue in this same task.
+            let capacity = queues
+                .iter()
+                .map(mpsc::Receiver::max_capacity)
+                .sum::<usize>()
+                .max(1);
+            let (merged, queue) = mpsc::channel(capacity);
+            let (end, ()) = tokio::join!(
+                run_connection(sink, stream, queue, config),
+                merge_queues(queues, merged)
+            );
+            end
+        };
         tracing::debug!(?end, "websocket connection ended");
     }))
 }
@@ -342,13 +378,24 @@ async fn datadog_webhook(
         &body,
         fixloop_adapters::datadog::parse_webhook,
     )?;
-    let accepted = match event.to_input() {
-        Some(input) => {
-            tracing::info!(dedupe_key = %event.alert.dedupe_key, transition = ?event.transition, "datadog webhook");
-            state.driver.alert(input).await?;
+    // `$ALERT_SCOPE` is `service:checkout,env:prod`: its `key:value` tags are the alert's labels.
+    let labels: BTreeMap<String, String> = event
+        .scope
+        .iter()
+        .filter_map(|tag| tag.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    let accepted = match (event.to_input(), state.services.route_alert(&labels)) {
+        (Some(input), Some(service)) => {
+            tracing::info!(dedupe_key = %event.alert.dedupe_key, transition = ?event.transition, service = %service.name, "datadog webhook");
+            service.driver.alert(input).await?;
             true
         }
-        None => false,
+        (Some(_), None) => {
+            tracing::warn!(dedupe_key = %event.alert.dedupe_key, scope = ?event.scope, "datadog webhook matches no watched service's alert_labels; ignored");
+            false
+        }
+        (None, _) => false,
     };
     Ok((
         StatusCode::ACCEPTED,
@@ -370,12 +417,61 @@ async fn alertmanager_webhook(
         &body,
         fixloop_adapters::prometheus::parse_alertmanager,
     )?;
-    let count = alerts.len();
+    let mut count = 0;
     for alert in alerts {
-        tracing::info!(dedupe_key = %alert.alert.dedupe_key, firing = alert.firing, "alertmanager webhook");
-        state.driver.alert(alert.to_input()).await?;
+        match state.services.route_alert(&alert.labels) {
+            Some(service) => {
+                tracing::info!(dedupe_key = %alert.alert.dedupe_key, firing = alert.firing, service = %service.name, "alertmanager webhook");
+                service.driver.alert(alert.to_input()).await?;
+                count += 1;
+            }
+            None => {
+                tracing::warn!(dedupe_key = %alert.alert.dedupe_key, labels = ?alert.labels, "alertmanager alert matches no watched service's alert_labels; ignored");
+            }
+        }
     }
     Ok((StatusCode::ACCEPTED, axum::Json(json!({"accepted": count}))).into_response())
+}
+
+async fn list_services(
+    State(state): State<AppState>,
+) -> Result<axum::Json<Vec<ServiceState>>, ApiError> {
+    let mut services = Vec::with_capacity(state.services.len());
+    for service in state.services.iter() {
+        services.push(service_state(service).await?);
+    }
+    Ok(axum::Json(services))
+}
+
+async fn get_service(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<axum::Json<ServiceState>, ApiError> {
+    match state.services.get(&name) {
+        Some(service) => Ok(axum::Json(service_state(service).await?)),
+        None => Err(ApiError::ServiceNotFound(truncate(&name, MAX_ID_CHARS))),
+    }
+}
+
+async fn service_state(service: &WatchedService) -> Result<ServiceState, ApiError> {
+    Ok(ServiceState {
+        name: service.name.clone(),
+        base_url: service.base_url.clone(),
+        signals: service.signals.clone(),
+        status: service.driver.status().await?,
+        current_incident: service.driver.current_incident().await?,
+    })
+}
+
+/// The service that owns `incident_id`; 404 when none does.
+async fn incident_owner<'a>(
+    services: &'a Services,
+    incident_id: &str,
+) -> Result<&'a WatchedService, ApiError> {
+    services
+        .owner_of_incident(incident_id)
+        .await?
+        .ok_or_else(|| ApiError::IncidentNotFound(truncate(incident_id, MAX_ID_CHARS)))
 }
 
 async fn openapi() -> Response {

@@ -23,7 +23,8 @@ use crate::config::{Config, ConfigError};
 use crate::demo_app::{self, DemoState, traffic};
 use crate::driver::{Driver, DriverConfig, Ports};
 use crate::metrics::ServerMetrics;
-use crate::profile::{ServiceProfile, demo_profile};
+use crate::profile::{Profile, ServiceProfile, demo_profile};
+use crate::services::{Services, WatchedService};
 use crate::ws::DEFAULT_QUEUE_CAPACITY;
 
 /// How long `shutdown` waits for the tasks before aborting them.
@@ -93,6 +94,8 @@ pub struct ServeOptions {
     pub mode: Mode,
     /// Ports to use instead of the ones built from `config`.
     pub ports: Option<Ports>,
+    /// The services to watch; `None` watches the demo shop at `config.demo_app_url` (the built-in demo profile).
+    pub profile: Option<Profile>,
 }
 
 impl Default for ServeOptions {
@@ -103,6 +106,7 @@ impl Default for ServeOptions {
             config: default_config(),
             mode: Mode::Serve,
             ports: None,
+            profile: None,
         }
     }
 }
@@ -122,7 +126,7 @@ pub struct RunningDemo {
 pub struct RunningServer {
     /// The orchestrator's base URL.
     pub orchestrator_url: String,
-    /// The watched service's base URL.
+    /// The (first) watched service's base URL.
     pub watched_url: String,
     tasks: Tasks,
 }
@@ -156,6 +160,9 @@ pub enum StartError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The profile asks for something the configuration cannot provide.
+    #[error("profile: {0}")]
+    Profile(String),
 }
 
 impl RunningDemo {
@@ -218,11 +225,16 @@ pub async fn start_demo(options: DemoOptions) -> Result<RunningDemo, StartError>
     }
     let mut config = options.config.clone();
     config.demo_app_url.clone_from(&demo_url);
+    let watches = vec![Watch {
+        service: demo_profile(&demo_url),
+        builtin_demo: true,
+    }];
     let server = start_orchestrator(
         options.bind,
         options.port,
         &config,
         Mode::Demo,
+        watches,
         options.ports,
         &mut tasks,
         &http,
@@ -243,11 +255,30 @@ pub async fn start_demo(options: DemoOptions) -> Result<RunningDemo, StartError>
 pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartError> {
     let mut tasks = Tasks::new();
     let http = fixloop_adapters::http_client(Duration::from_secs(10)).map_err(StartError::Http)?;
+    let watches: Vec<Watch> = match options.profile {
+        Some(profile) => profile
+            .services
+            .into_iter()
+            .map(|service| Watch {
+                service,
+                builtin_demo: false,
+            })
+            .collect(),
+        None => vec![Watch {
+            service: demo_profile(&options.config.demo_app_url),
+            builtin_demo: true,
+        }],
+    };
+    let watched_url = watches
+        .first()
+        .map(|watch| watch.service.spec.base_url.clone())
+        .unwrap_or_default();
     let orchestrator_url = start_orchestrator(
         options.bind,
         options.port,
         &options.config,
         options.mode,
+        watches,
         options.ports,
         &mut tasks,
         &http,
@@ -255,7 +286,7 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
     .await?;
     Ok(RunningServer {
         orchestrator_url,
-        watched_url: options.config.demo_app_url.clone(),
+        watched_url,
         tasks,
     })
 }
@@ -336,54 +367,90 @@ pub fn engine_config(mode: Mode, config: &Config, service: &ServiceProfile) -> E
     engine
 }
 
+/// One service to watch, and whether it is the built-in demo profile (which keeps the environment's signal
+/// switches).
+struct Watch {
+    service: ServiceProfile,
+    builtin_demo: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn start_orchestrator(
     bind: IpAddr,
     port: u16,
     config: &Config,
     mode: Mode,
-    ports: Option<Ports>,
+    watches: Vec<Watch>,
+    mut ports: Option<Ports>,
     tasks: &mut Tasks,
     http: &reqwest::Client,
 ) -> Result<String, StartError> {
     let listener = bind_listener(bind, port).await?;
     let bound_url = url_of(&listener, bind);
-    let watched = config.demo_app_url.clone();
-    let ports = match ports {
-        Some(ports) => ports,
-        None => {
-            let (ports, choice) = build_ports(config, &watched, http);
-            tracing::info!(%choice, "ports");
-            ports
-        }
-    };
     let metrics = Arc::new(ServerMetrics::default());
-    let engine = engine_config(mode, config, &demo_profile(&watched));
-    let driver_config = DriverConfig {
-        poll_interval: engine.poll_interval,
-        engine,
-        signal_timeout: Duration::from_secs(5),
-        websocket_queue: DEFAULT_QUEUE_CAPACITY,
+    let several = watches.len() > 1;
+    let mut watched = Vec::with_capacity(watches.len());
+    let mut copilot = None;
+    for Watch {
+        service,
+        builtin_demo,
+    } in watches
+    {
+        let name = service.spec.name.clone();
+        let (service_ports, signals) = match ports.take() {
+            // Injected ports (tests) serve the first service.
+            Some(injected) => (injected, "injected by the caller".to_owned()),
+            None => {
+                let (built, choice) = build_ports(config, &service, builtin_demo, http)
+                    .map_err(StartError::Profile)?;
+                tracing::info!(service = %name, %choice, "ports");
+                (built, choice.signals)
+            }
+        };
+        copilot.get_or_insert_with(|| Arc::clone(&service_ports.copilot));
+        let mut engine = engine_config(mode, config, &service);
+        if several {
+            // Ids stay unique across the services' engines, and say whose they are.
+            engine.id_prefix = format!("{}-{name}", engine.id_prefix);
+        }
+        let driver_config = DriverConfig {
+            poll_interval: engine.poll_interval,
+            engine,
+            signal_timeout: Duration::from_secs(5),
+            websocket_queue: DEFAULT_QUEUE_CAPACITY,
+        };
+        let (driver, handle) = Driver::new(driver_config, service_ports, Arc::clone(&metrics));
+        tasks.spawn(driver.run(tasks.signal()));
+        watched.push(WatchedService {
+            name,
+            base_url: service.spec.base_url.clone(),
+            alert_labels: service.alert_labels.clone(),
+            signals,
+            driver: handle,
+        });
+    }
+    let Some(copilot) = copilot else {
+        return Err(StartError::Profile(
+            "there is no service to watch".to_owned(),
+        ));
     };
-    let copilot = Arc::clone(&ports.copilot);
-    let (driver, handle) = Driver::new(driver_config, ports, Arc::clone(&metrics));
     let mut settings = ApiSettings::new(
         config
             .orch_base_url
             .clone()
             .unwrap_or_else(|| bound_url.clone()),
-        watched,
+        config.demo_app_url.clone(),
     );
     settings.webhook_secret.clone_from(&config.webhook_secret);
     settings.max_body_bytes = config.max_body_bytes;
     settings.cors_origins.clone_from(&config.cors_origins);
     let state = AppState {
-        driver: handle,
+        services: Services::new(watched),
         copilot,
         metrics,
         settings: Arc::new(settings),
         http: http.clone(),
     };
-    tasks.spawn(driver.run(tasks.signal()));
     let app = router(state);
     let shutdown = tasks.signal();
     tasks.spawn(async move {

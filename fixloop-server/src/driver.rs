@@ -100,6 +100,7 @@ enum Command {
     Simulate(SimulateMode, oneshot::Sender<Option<IncidentCard>>),
     RunTests(String, oneshot::Sender<Result<TestRun, ApiError>>),
     Run(String, oneshot::Sender<Option<TestRun>>),
+    HasIncident(String, oneshot::Sender<bool>),
     CopilotState(
         Option<String>,
         oneshot::Sender<Result<CopilotState, ApiError>>,
@@ -468,6 +469,9 @@ impl Driver {
             Command::Run(run_id, reply) => {
                 let _ = reply.send(self.engine.run(&RunId::new(run_id)).cloned());
             }
+            Command::HasIncident(incident_id, reply) => {
+                let _ = reply.send(self.engine.has_incident(&IncidentId::new(incident_id)));
+            }
             Command::CopilotState(incident_id, reply) => {
                 let _ = reply.send(self.copilot_state(incident_id));
             }
@@ -586,6 +590,16 @@ impl DriverHandle {
     /// As [`DriverHandle::status`].
     pub async fn run(&self, run_id: String) -> Result<Option<TestRun>, ApiError> {
         self.request(|reply| Command::Run(run_id, reply)).await
+    }
+
+    /// Whether this service's engine knows an incident with this id (open or recently closed).
+    ///
+    /// # Errors
+    ///
+    /// As [`DriverHandle::status`].
+    pub async fn has_incident(&self, incident_id: String) -> Result<bool, ApiError> {
+        self.request(|reply| Command::HasIncident(incident_id, reply))
+            .await
     }
 
     /// The state the copilot may see; 404 when `incident_id` names no incident.

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// 404 `run_not_found`.
     #[error("no run has id {0}")]
     RunNotFound(String),
+    /// 404 `service_not_found`.
+    #[error("no watched service is called {0}")]
+    ServiceNotFound(String),
     /// 404 `route_not_found`.
     #[error("no route matches {0}")]
     RouteNotFound(String),
@@ -84,9 +87,10 @@ impl ApiError {
             Self::InvalidBody(_) | Self::InvalidValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::IncidentNotFound(_) | Self::RunNotFound(_) | Self::RouteNotFound(_) => {
-                StatusCode::NOT_FOUND
-            }
+            Self::IncidentNotFound(_)
+            | Self::RunNotFound(_)
+            | Self::ServiceNotFound(_)
+            | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::IncidentClosed(_) | Self::PlanNotReady(_) => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -109,6 +113,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => codes::PAYLOAD_TOO_LARGE,
             Self::IncidentNotFound(_) => codes::INCIDENT_NOT_FOUND,
             Self::RunNotFound(_) => codes::RUN_NOT_FOUND,
+            Self::ServiceNotFound(_) => codes::SERVICE_NOT_FOUND,
             Self::RouteNotFound(_) => codes::ROUTE_NOT_FOUND,
             Self::MethodNotAllowed(_) => codes::METHOD_NOT_ALLOWED,
             Self::IncidentClosed(_) => codes::INCIDENT_CLOSED,

@@ -30,6 +30,7 @@ pub mod driver;
 pub mod error;
 pub mod metrics;
 pub mod profile;
+pub mod services;
 pub mod wire;
 pub mod ws;
 

@@ -1,14 +1,17 @@
 //! The `fixloop` binary: parses the command line and the environment, builds the adapters, and runs the library.
 //!
 //! `fixloop demo` (demo service + orchestrator + traffic, no keys needed), `fixloop serve` (orchestrator watching
-//! `DEMO_APP_URL`) and `fixloop demo-app` (demo service alone). Stops gracefully on Ctrl-C and SIGTERM.
+//! the services of `--profile`, else the demo shop at `DEMO_APP_URL`), `fixloop demo-app` (demo service alone),
+//! `fixloop profile check|init` and `fixloop plan`. Servers stop gracefully on Ctrl-C and SIGTERM.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use fixloop_server::profile::{Profile, Secrets};
 use fixloop_server::{Config, DemoOptions, Mode, ServeOptions};
 
 /// FixLoop: detect an incident, plan its validation, run it, and declare RECOVERED only with proof.
@@ -23,10 +26,41 @@ struct Cli {
 enum Command {
     /// Demo service and orchestrator in one process, with the embedded defaults and a traffic generator.
     Demo(Ports),
-    /// The orchestrator alone, watching DEMO_APP_URL.
-    Serve(Ports),
+    /// The orchestrator alone, watching the services of a profile (else the demo shop at DEMO_APP_URL).
+    Serve {
+        /// Addresses.
+        #[command(flatten)]
+        ports: Ports,
+        /// The service profile (TOML) listing the services to watch.
+        #[arg(long, env = "FIXLOOP_PROFILE")]
+        profile: Option<PathBuf>,
+    },
     /// The demo service alone.
     DemoApp(Ports),
+    /// Service profiles: check one, or write a starter one.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Prints the rule plan of a profile's service as JSON (deterministic, for golden snapshots in CI).
+    Plan {
+        /// The service profile.
+        #[arg(long)]
+        profile: PathBuf,
+        /// The service to plan for (required when the profile has several).
+        #[arg(long)]
+        service: Option<String>,
+        /// The incident's top error, for example "POST /orders -> 500" (its route's journeys come first).
+        #[arg(long)]
+        top_error: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
+    /// Checks a profile as `serve` would at start-up (secrets included): exit 0, or every problem with its path.
+    Check {
+        /// The service profile.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -66,6 +100,41 @@ async fn run() -> anyhow::Result<()> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = Config::from_env_map(&env).context("configuration")?;
     match cli.command {
+        Command::Profile(ProfileCommand::Check { file }) => {
+            let profile = Profile::load(&file, Secrets::From(&env))?;
+            let names: Vec<&str> = profile
+                .services
+                .iter()
+                .map(|service| service.spec.name.as_str())
+                .collect();
+            println!(
+                "{}: ok ({} service{}: {})",
+                file.display(),
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                names.join(", ")
+            );
+        }
+        Command::Plan {
+            profile,
+            service,
+            top_error,
+        } => {
+            let loaded = Profile::load(&profile, Secrets::Unresolved)?;
+            let chosen = match &service {
+                Some(name) => loaded.service(name).with_context(|| {
+                    format!("{}: no service is called {name:?}", profile.display())
+                })?,
+                None if loaded.services.len() == 1 => &loaded.services[0],
+                None => anyhow::bail!(
+                    "{} has {} services: choose one with --service",
+                    profile.display(),
+                    loaded.services.len()
+                ),
+            };
+            let plan = chosen.rule_plan(top_error.as_deref());
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        }
         Command::Demo(ports) => {
             let demo = fixloop_server::start_demo(DemoOptions {
                 bind: ports.bind,
@@ -90,13 +159,17 @@ async fn run() -> anyhow::Result<()> {
             println!("Press Ctrl-C to stop.");
             demo.run_until(shutdown_signal()).await;
         }
-        Command::Serve(ports) => {
+        Command::Serve { ports, profile } => {
+            let profile = profile
+                .map(|path| Profile::load(&path, Secrets::From(&env)))
+                .transpose()?;
             let server = fixloop_server::start_serve(ServeOptions {
                 bind: ports.bind,
                 port: ports.port.unwrap_or(config.orch_port),
                 config,
                 mode: Mode::Serve,
                 ports: None,
+                profile,
             })
             .await
             .context("starting the orchestrator")?;

@@ -206,6 +206,8 @@ mod tests {
             p95_latency_ms_5m: 0.0,
             active_incident_id: None,
             updated_at: now,
+            service: None,
+            signals_degraded: None,
         })
         .at(now)
     }

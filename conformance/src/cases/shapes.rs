@@ -17,7 +17,7 @@ use crate::client::Body;
 use crate::spec::Spec;
 
 /// The operations this module knows how to call validly; any other operation of the spec gets a generic case.
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 9] = [
     "getStatus",
     "setDemoBug",
     "getCurrentIncident",
@@ -26,6 +26,7 @@ const KNOWN: [&str; 8] = [
     "getTestRun",
     "askCopilot",
     "connectWebSocket",
+    "getService",
 ];
 
 /// The id of the case that reports a broken data file (only present when the embedded data file is broken).
@@ -47,6 +48,20 @@ pub(super) fn stateless_cases(spec: &Spec) -> Vec<CaseInfo> {
             phase,
         )],
     };
+    if spec.operation("getService").is_some() {
+        cases.push(info(
+            "shapes/getService/1",
+            "GET /api/services/{name} of a service listed by GET /api/services answers 200 with that ServiceState",
+            "openapi.yaml (additive); operationId getService; #/components/schemas/ServiceState",
+            phase,
+        ));
+        cases.push(info(
+            "shapes/getService/2",
+            "GET /api/services/{name} of an unknown name answers 404 with an ErrorBody",
+            "openapi.yaml (additive); operationId getService; #/components/schemas/ErrorBody",
+            phase,
+        ));
+    }
     for operation in spec.operations() {
         if !KNOWN.contains(&operation.id.as_str()) {
             cases.push(info(
@@ -115,6 +130,9 @@ pub(super) async fn run_stateless(ctx: &mut Ctx<'_>) {
         ),
     }
 
+    if spec.operation("getService").is_some() {
+        service_by_name(ctx).await;
+    }
     for operation in spec.operations() {
         if KNOWN.contains(&operation.id.as_str()) {
             continue;
@@ -248,6 +266,39 @@ pub(super) async fn incident_during_incident(ctx: &mut Ctx<'_>, incident_id: &st
         }
     };
     ctx.record("shapes/getCurrentIncident/2", outcome);
+}
+
+/// `shapes/getService/1` and `/2`: a listed service is served by name; an unknown name is a 404.
+async fn service_by_name(ctx: &mut Ctx<'_>) {
+    let listed = ctx.http().send("GET", "/api/services", Body::None).await;
+    let first = listed.ok().and_then(|reply| {
+        let body = reply.json.ok()?;
+        body.get(0)?.get("name")?.as_str().map(str::to_owned)
+    });
+    let outcome = match first {
+        None => Outcome::skip("GET /api/services lists no service to ask for by name"),
+        Some(name) => {
+            let path = format!("/api/services/{}", percent_encode(&name));
+            match request(ctx, "getService", "GET", &path, Body::None, 200).await {
+                Err(outcome) => outcome,
+                Ok(body) if body["name"].as_str() == Some(name.as_str()) => Outcome::Pass,
+                Ok(body) => {
+                    Outcome::fail(format!("name {name:?}"), body["name"].to_string(), "/name")
+                }
+            }
+        }
+    };
+    ctx.record("shapes/getService/1", outcome);
+    let outcome = simple(
+        ctx,
+        "getService",
+        "GET",
+        "/api/services/fixloop-conformance-no-such-service",
+        Body::None,
+        404,
+    )
+    .await;
+    ctx.record("shapes/getService/2", outcome);
 }
 
 /// `shapes/getTestRun/1`: the run is served with its own id.

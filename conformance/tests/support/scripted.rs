@@ -73,6 +73,8 @@ pub(crate) async fn start(script: Script) -> ScriptedServer {
         .route("/api/tests/run", post(run_tests))
         .route("/api/tests/runs/{run_id}", get(get_run))
         .route("/api/copilot/ask", post(ask))
+        .route("/api/services", get(list_services))
+        .route("/api/services/{name}", get(get_service))
         .route("/ws", get(ws))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
@@ -125,6 +127,8 @@ impl App {
             p95_latency_ms_5m: latency,
             active_incident_id: world.incident.as_ref().map(|card| card.incident_id.clone()),
             updated_at: Utc::now(),
+            service: None,
+            signals_degraded: None,
         }
     }
 
@@ -356,6 +360,39 @@ async fn set_bug(
         app.run(&mut world);
     }
     Ok(axum::Json(App::system_status(&world)).into_response())
+}
+
+/// The one service this scripted server plays, as `GET /api/services` lists it.
+fn service_state(world: &World) -> Value {
+    serde_json::json!({
+        "name": "demo-checkout",
+        "base_url": "http://127.0.0.1:8001",
+        "signals": "scripted",
+        "status": App::system_status(world),
+        "current_incident": world.incident,
+    })
+}
+
+async fn list_services(State(app): State<App>) -> Response {
+    let world = app.world();
+    axum::Json(vec![service_state(&world)]).into_response()
+}
+
+async fn get_service(State(app): State<App>, Path(name): Path<String>) -> Response {
+    let world = app.world();
+    if name == "demo-checkout" {
+        axum::Json(service_state(&world)).into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({
+                "code": "service_not_found",
+                "message": "no such service",
+                "details": []
+            })),
+        )
+            .into_response()
+    }
 }
 
 async fn current_incident(State(app): State<App>) -> Response {

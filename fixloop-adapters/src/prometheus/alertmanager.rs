@@ -1,5 +1,7 @@
 //! The Alertmanager webhook receiver payload (version "4") → one [`AlertmanagerAlert`] per alert.
 
+use std::collections::BTreeMap;
+
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::{Alert, Input};
 
@@ -22,6 +24,9 @@ pub struct AlertmanagerAlert {
     pub starts_at: Option<DateTime<Utc>>,
     /// `generatorURL`, the Prometheus graph of the rule's expression.
     pub generator_url: Option<String>,
+    /// The notification's `commonLabels` overlaid with the alert's own `labels` (used to route the alert to the
+    /// watched service it is about).
+    pub labels: BTreeMap<String, String>,
 }
 
 impl AlertmanagerAlert {
@@ -106,6 +111,12 @@ pub fn parse_alertmanager(body: &[u8]) -> Result<Vec<AlertmanagerAlert>, Adapter
                     .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
                     .map(|at| at.with_timezone(&Utc)),
                 generator_url: Some(alert.generator_url).filter(|url| !url.is_empty()),
+                labels: message
+                    .common_labels
+                    .iter()
+                    .chain(&alert.labels)
+                    .map(|(name, value)| (name.clone(), value.clone()))
+                    .collect(),
             })
         })
         .collect()

@@ -47,6 +47,8 @@ pub(crate) struct WebhookMessage {
     #[serde(default)]
     pub(crate) status: String,
     #[serde(default)]
+    pub(crate) common_labels: BTreeMap<String, String>,
+    #[serde(default)]
     pub(crate) common_annotations: BTreeMap<String, String>,
     #[serde(default)]
     pub(crate) external_url: String,

@@ -125,7 +125,30 @@ fn custom_plan(
     }
     let mut policy = crate::shop::shop_spec(base_url).policy;
     policy.coverage.clear();
+    policy.secrets = referenced_secrets(&plan);
     validate(plan, &policy).unwrap_or_else(|violations| panic!("{violations:?}"))
+}
+
+/// Every secret name the plan's headers and bodies reference: the service declares them all (the validator
+/// rejects undeclared ones); whether the runner was given each value is what the tests vary.
+fn referenced_secrets(plan: &fixloop_contract::Plan) -> Vec<String> {
+    let texts: Vec<String> = plan
+        .items
+        .iter()
+        .flat_map(|item| {
+            item.target.headers.values().cloned().chain(std::iter::once(
+                Value::Object(item.target.body_json.clone()).to_string(),
+            ))
+        })
+        .collect();
+    let mut names: Vec<String> = texts
+        .iter()
+        .flat_map(|text| fixloop_core::service::secret_references(text))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }
 
 fn get(
@@ -418,6 +441,7 @@ fn plan_with_placeholders(
         .collect();
     let mut policy = crate::shop::shop_spec(base_url).policy;
     policy.coverage.clear();
+    policy.secrets = referenced_secrets(&plan);
     validate(plan, &policy).unwrap_or_else(|violations| panic!("{violations:?}"))
 }
 

@@ -432,6 +432,8 @@ fn copilot_state() -> CopilotState {
             p95_latency_ms_5m: 900.0,
             active_incident_id: Some("inc-1".to_owned()),
             updated_at: now(),
+            service: None,
+            signals_degraded: None,
         },
         incident: Some(IncidentCard {
             incident_id: "inc-1".to_owned(),

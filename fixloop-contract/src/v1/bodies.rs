@@ -27,6 +27,31 @@ pub struct SystemStatus {
     pub active_incident_id: Option<String>,
     /// When this status was computed (RFC 3339, UTC).
     pub updated_at: DateTime<Utc>,
+    /// Additive (optional): the watched service this status describes; with several services, `GET /api/status`
+    /// answers the one whose status matters most. `null` or absent from servers that watch one unnamed service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Additive (optional): why the signals cannot be trusted right now (the source fails or has no data for the
+    /// service, and FixLoop's own probes are what keeps the status honest), or `null` when they are fine. A
+    /// HEALTHY status with this set means "the service answers our probes, but its metrics are missing".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signals_degraded: Option<String>,
+}
+
+/// One watched service and its state (`GET /api/services`, `GET /api/services/{name}`). Additive.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceState {
+    /// The service's name, unique within the server.
+    pub name: String,
+    /// The service's base URL (tests target it).
+    pub base_url: String,
+    /// Where its signals come from, in words (for example `scrape of http://shop:8001/metrics`).
+    pub signals: String,
+    /// Its status: the same document `GET /api/status` answers for a single service.
+    pub status: SystemStatus,
+    /// Its open incident, or `null`.
+    #[schema(required = true)]
+    pub current_incident: Option<IncidentCard>,
 }
 
 /// An incident as the dashboard shows it (`GET /api/incidents/current`, WebSocket `incident.created`).

@@ -55,6 +55,8 @@ pub mod codes {
     pub const INCIDENT_NOT_FOUND: &str = "incident_not_found";
     /// 404: no run has this id.
     pub const RUN_NOT_FOUND: &str = "run_not_found";
+    /// 404: no watched service has this name.
+    pub const SERVICE_NOT_FOUND: &str = "service_not_found";
     /// 404: no route matches the path.
     pub const ROUTE_NOT_FOUND: &str = "route_not_found";
     /// 405: the route exists but not with this method.

@@ -10,7 +10,7 @@ mod ws;
 
 pub use bodies::{
     CopilotAnswer, DatadogSummary, IncidentCard, JsonObject, Link, Plan, PlanGenerated, PlanItem,
-    Signal, SystemStatus, Target, TestResult, TestRun,
+    ServiceState, Signal, SystemStatus, Target, TestResult, TestRun,
 };
 pub use enums::{HttpMethod, IncidentState, PlanItemType, RunStatus, SimulateMode, TestStatus};
 pub use error::{ErrorBody, ErrorDetail, codes};

@@ -2,7 +2,7 @@
 
 use fixloop_contract::{
     CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, PlanGenerated, RunTestsRequest,
-    SetBugRequest, SimulateRequest, SystemStatus, TestRun, WsEnvelope,
+    ServiceState, SetBugRequest, SimulateRequest, SystemStatus, TestRun, WsEnvelope,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,6 +20,7 @@ fn round_trip<T: DeserializeOwned + Serialize>(value: &Value) -> Result<Value, S
 pub(crate) fn round_trip_by_name(schema: &str, value: &Value) -> Result<Value, String> {
     match schema {
         "SystemStatus" => round_trip::<SystemStatus>(value),
+        "ServiceState" => round_trip::<ServiceState>(value),
         "IncidentCard" => round_trip::<IncidentCard>(value),
         "TestRun" => round_trip::<TestRun>(value),
         "CopilotAnswer" => round_trip::<CopilotAnswer>(value),

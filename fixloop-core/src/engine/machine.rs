@@ -219,6 +219,7 @@ pub(super) struct Shared {
 
 impl Shared {
     pub(super) fn new(config: Config, now: DateTime<Utc>) -> Self {
+        let service = Some(config.service.name.clone());
         Self {
             config,
             status: SystemStatus {
@@ -227,6 +228,8 @@ impl Shared {
                 p95_latency_ms_5m: 0.0,
                 active_incident_id: None,
                 updated_at: now,
+                service,
+                signals_degraded: None,
             },
             effects: VecDeque::new(),
             published_numbers: (0.0, 0.0),

@@ -81,7 +81,11 @@ impl TestApp {
         settings.copilot_timeout = Duration::from_millis(500);
         tweak(&mut settings);
         let state = AppState {
-            driver: handle.clone(),
+            services: fixloop_server::services::Services::single(
+                "demo-checkout",
+                FAKE_SERVICE_URL,
+                handle.clone(),
+            ),
             copilot: ports.copilot,
             metrics,
             settings: Arc::new(settings),

@@ -19,6 +19,8 @@ fn envelope(index: u32) -> WsEnvelope {
         p95_latency_ms_5m: f64::from(index),
         active_incident_id: None,
         updated_at: now,
+        service: None,
+        signals_degraded: None,
     })
     .at(now)
 }

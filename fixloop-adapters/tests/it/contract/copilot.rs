@@ -295,6 +295,8 @@ fn state(
                 .as_ref()
                 .map(|incident| incident.incident_id.clone()),
             updated_at: fixed_now(),
+            service: None,
+            signals_degraded: None,
         },
         run_url: run.as_ref().map(|_| RUN_URL.to_owned()),
         incident,
