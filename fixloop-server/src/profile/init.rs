@@ -546,16 +546,13 @@ impl<'a> Generator<'a> {
                         body,
                         pass_criteria: status_criteria(&successes),
                         priority: kind.priority(),
-                        what_it_checks: description
-                            .clone()
-                            .or_else(|| summary.clone())
-                            .unwrap_or_else(|| {
-                                format!(
-                                    "{} {template} answers {}.",
-                                    method.as_str(),
-                                    statuses(&successes)
-                                )
-                            }),
+                        what_it_checks: description.clone().unwrap_or_else(|| {
+                            format!(
+                                "{} {template} answers {}.",
+                                method.as_str(),
+                                statuses(&successes)
+                            )
+                        }),
                         route: route.clone(),
                     },
                     kind,
@@ -771,7 +768,12 @@ impl<'a> Generator<'a> {
 fn parse_document(text: &str) -> Result<Value, InitError> {
     let text = text.trim_start_matches('\u{feff}');
     if text.trim_start().starts_with('{') {
-        return serde_json::from_str(text).map_err(InitError::Json);
+        // A flow-style YAML mapping starts with `{` too: fall back to YAML, but report the JSON error.
+        return serde_json::from_str(text).or_else(|json| {
+            serde_norway::from_str(text)
+                .map(yaml_to_json)
+                .map_err(|_| InitError::Json(json))
+        });
     }
     let mut yaml: serde_norway::Value = serde_norway::from_str(text).map_err(InitError::Yaml)?;
     yaml.apply_merge().map_err(InitError::Yaml)?;

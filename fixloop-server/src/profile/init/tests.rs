@@ -361,3 +361,23 @@ fn exposition_detection() {
     assert!(!looks_like_exposition("<html><body>hello</body></html>"));
     assert!(!looks_like_exposition("{\"status\": \"ok\"}"));
 }
+
+#[test]
+fn duplicate_operation_ids_get_distinct_journey_ids_and_flow_yaml_is_read() {
+    let document = r#"{openapi: 3.0.3, info: {title: Twins}, servers: [{url: "http://localhost:1"}], paths: {
+      /a: {get: {operationId: same, responses: {200: {description: ok}}}},
+      /b: {get: {operationId: same, responses: {200: {description: ok}}}},
+      /c: {get: {operationId: same, responses: {200: {description: ok}}}},
+      /d: {get: {responses: {200: {description: ok}}}},
+      /e: {get: {responses: {200: {description: ok}}}}}}"#;
+    let (_, service) = generate(document, &options("twins.yaml"));
+    let ids: BTreeSet<&str> = service.journeys.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        BTreeSet::from(["same", "same-2", "same-3", "get-d", "get-e"])
+    );
+    assert_eq!(
+        journey(&service, "get-d").what_it_checks,
+        "GET /d answers 200."
+    );
+}
