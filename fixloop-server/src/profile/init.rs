@@ -266,6 +266,20 @@ pub fn init_from_openapi(document: &str, options: &InitOptions) -> Result<InitOu
     })
 }
 
+/// The base URL [`init_from_openapi`] would use: `options.base_url`, else the document's `servers[0].url` (server
+/// variables' defaults substituted, a relative URL resolved against `options.source_name`), without a trailing
+/// slash. The CLI calls it to know where to [`probe_metrics`] before generating the profile.
+///
+/// # Errors
+///
+/// As [`init_from_openapi`]: [`InitError::Json`], [`InitError::Yaml`], [`InitError::NotOpenApi3`],
+/// [`InitError::NoBaseUrl`] and [`InitError::InvalidBaseUrl`].
+pub fn resolve_base_url(document: &str, options: &InitOptions) -> Result<String, InitError> {
+    let document = parse_document(document)?;
+    check_version(&document)?;
+    base_url(&document, options)
+}
+
 /// Fetches an OpenAPI document over http(s): at most [`MAX_DOCUMENT_BYTES`], within [`FETCH_TIMEOUT`].
 ///
 /// # Errors

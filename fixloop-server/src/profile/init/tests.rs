@@ -260,11 +260,13 @@ fn base_url_option_and_probed_metrics_override_the_document() {
 #[test]
 fn relative_server_url_is_resolved_against_the_document_url() {
     let document = CYCLIC.replace("http://localhost:9000", "/api/v3");
-    let (_, service) = generate(
-        &document,
-        &options("https://trees.example.com/docs/openapi.yaml"),
-    );
+    let source = options("https://trees.example.com/docs/openapi.yaml");
+    let (_, service) = generate(&document, &source);
     assert_eq!(service.base_url, "https://trees.example.com/api/v3");
+    assert_eq!(
+        resolve_base_url(&document, &source).expect("a base URL"),
+        service.base_url
+    );
 
     let error = init_from_openapi(&document, &options("cyclic.yaml")).unwrap_err();
     assert!(matches!(error, InitError::NoBaseUrl { .. }), "{error:?}");
