@@ -11,6 +11,7 @@
 //! The demo shop is one profile among others: [`demo_profile`] (embedded `profiles/demo.toml`).
 
 pub mod file;
+pub mod init;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;

@@ -1,9 +1,10 @@
 //! Integration tests of fixloop-server (one binary): the API in-process over fake ports, the demo service, the
-//! WebSocket hub, and a real-socket end-to-end run of `fixloop demo`.
+//! WebSocket hub, `fixloop profile init`'s network helpers, and a real-socket end-to-end run of `fixloop demo`.
 
 mod api;
 mod demo_app;
 mod e2e;
+mod profile_init;
 mod start;
 mod support;
 mod webhooks;
