@@ -61,6 +61,18 @@ enum ProfileCommand {
         /// The service profile.
         file: PathBuf,
     },
+    /// Writes a starter profile from a service's OpenAPI 3.x document (JSON or YAML, a file or an http(s) URL).
+    Init {
+        /// The OpenAPI document: a path, or an http(s) URL.
+        #[arg(long = "from-openapi", value_name = "FILE_OR_URL")]
+        from_openapi: String,
+        /// The service's base URL (default: the document's first server).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Where to write the profile (default: standard output).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -115,6 +127,11 @@ async fn run() -> anyhow::Result<()> {
                 names.join(", ")
             );
         }
+        Command::Profile(ProfileCommand::Init {
+            from_openapi,
+            base_url,
+            output,
+        }) => profile_init(&from_openapi, base_url, output.as_deref()).await?,
         Command::Plan {
             profile,
             service,
@@ -188,6 +205,52 @@ async fn run() -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await;
         }
     }
+    Ok(())
+}
+
+/// `fixloop profile init`: fetch or read the document, probe the service's `/metrics`, write the profile.
+async fn profile_init(
+    source: &str,
+    base_url: Option<String>,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use fixloop_server::profile::init::{
+        InitOptions, fetch_document, init_from_openapi, probe_metrics, resolve_base_url,
+    };
+    let http = fixloop_adapters::http_client(std::time::Duration::from_secs(10))
+        .context("building the http client")?;
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        fetch_document(&http, source).await?
+    } else {
+        std::fs::read_to_string(source).with_context(|| format!("reading {source}"))?
+    };
+    let mut options = InitOptions {
+        base_url,
+        metrics_available: false,
+        source_name: source.to_owned(),
+    };
+    if let Ok(base) = resolve_base_url(&text, &options) {
+        options.metrics_available = probe_metrics(&http, &base).await;
+    }
+    let generated = init_from_openapi(&text, &options)?;
+    match output {
+        Some(path) => {
+            std::fs::write(path, &generated.toml)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{}", generated.toml),
+    }
+    if !generated.secrets.is_empty() {
+        eprintln!(
+            "set these environment variables before `fixloop serve` (their values never go in the profile): {}",
+            generated.secrets.join(", ")
+        );
+    }
+    for skipped in &generated.skipped {
+        eprintln!("skipped {skipped}");
+    }
+    eprintln!("review the journeys and thresholds, then run `fixloop profile check` on the file");
     Ok(())
 }
 

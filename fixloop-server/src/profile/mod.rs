@@ -1,6 +1,6 @@
 //! Service profiles: the declarative file that tells FixLoop which services to watch and how.
 //!
-//! A profile (TOML, format in [`file`]) lists one or more services: base URL, alert labels, the signal source and
+//! A profile (TOML, format in [`file`](mod@file)) lists one or more services: base URL, alert labels, the signal source and
 //! how to read it, thresholds (error rates in percent), the journeys (candidate tests) and the coverage rules every
 //! plan must satisfy. [`Profile::parse`] turns the text into plain core types ([`ServiceSpec`]) plus the server's
 //! own settings, and reports **every** problem at once, each with the file, the path of the bad key and the
