@@ -165,9 +165,10 @@ mod tests {
 
     #[test]
     fn secret_references_are_listed_in_order() {
-        let names: Vec<&str> =
-            secret_references("Bearer ${env:SHOP_TOKEN} ${env:bad-name} ${env:lower} ${env:_X1}${env:")
-                .collect();
+        let names: Vec<&str> = secret_references(
+            "Bearer ${env:SHOP_TOKEN} ${env:bad-name} ${env:lower} ${env:_X1}${env:",
+        )
+        .collect();
         assert_eq!(names, ["SHOP_TOKEN", "_X1"]);
     }
 }

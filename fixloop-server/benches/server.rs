@@ -89,6 +89,7 @@ impl App {
             rule_planner: Arc::new(fixloop_adapters::RulePlanner),
             runner: Arc::new(FakeTestRunner::new()),
             copilot: copilot.clone(),
+            prober: Arc::new(FakeSignalSource::new()),
         };
         let config = DriverConfig {
             poll_interval: Duration::from_secs(3600),

@@ -158,12 +158,20 @@ pub fn build_ports(
             )
         }
     };
+    let probed = match &service.signals {
+        SignalsFile::Synthetic(synthetic) => synthetic.journeys.clone(),
+        _ => Vec::new(),
+    };
+    let mut prober = SyntheticConfig::new(synthetic_probes(service, &probed));
+    prober.secrets = service.secrets.clone();
+    let prober: Arc<dyn SignalSource> = Arc::new(SyntheticSignalSource::new(prober, http.clone()));
     let ports = Ports {
         signals,
         planner,
         rule_planner,
         runner,
         copilot,
+        prober,
     };
     let mut notes = Vec::new();
     if let Some(mcp) = &config.datadog_mcp {
@@ -399,7 +407,14 @@ mod tests {
         assert!(choice.runner.starts_with("TestSprite"), "{choice}");
         assert_eq!(choice.notes.len(), 1, "{choice}");
         let printed = format!("{choice} {ports:?}");
-        assert!(!printed.contains("secret"), "{printed}");
+        for value in [
+            "mm-secret-key",
+            "dd-secret-key",
+            "dd-secret-app",
+            "ts-secret-auth",
+        ] {
+            assert!(!printed.contains(value), "{value} leaked: {printed}");
+        }
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct Ports {
     pub runner: Arc<dyn TestRunner>,
     /// The copilot (called by the copilot handler, not by the driver).
     pub copilot: Arc<dyn Copilot>,
+    /// FixLoop's own probes of the service (synthetic probes of its journeys), used when the signal source is
+    /// blind ([`Effect::ProbeService`]).
+    pub prober: Arc<dyn SignalSource>,
 }
 
 /// The driver's settings.
@@ -117,6 +120,10 @@ enum Completion {
     Context(EffectId, Result<IncidentContext, PortFailure>),
     Plan(EffectId, Result<Plan, PortFailure>),
     Run(EffectId, Result<(), PortFailure>),
+    Probe(
+        EffectId,
+        Result<fixloop_core::engine::SignalSample, PortFailure>,
+    ),
 }
 
 impl Driver {
@@ -254,7 +261,7 @@ impl Driver {
                         handle.abort();
                     }
                 }
-                other => tracing::warn!(?other, "effect not supported by this driver"),
+                Effect::ProbeService { effect } => self.probe_service(effect),
             }
         }
     }
@@ -320,6 +327,22 @@ impl Driver {
                 Err(_) => Err(AdapterError::timeout(timeout)),
             };
             Completion::Signal(Utc::now(), result)
+        });
+    }
+
+    /// Probes the service with its own journeys (the signal source is blind); answers `ServiceProbed`.
+    fn probe_service(&mut self, effect: EffectId) {
+        let prober = Arc::clone(&self.ports.prober);
+        // Only the probes just run fall in this window: probes are spaced by several polling intervals.
+        let window = self.config.poll_interval;
+        let timeout = self.config.signal_timeout;
+        self.tasks.spawn(async move {
+            let result = match tokio::time::timeout(timeout, prober.read(window)).await {
+                Ok(Ok(reading)) => Ok(wire::signal_sample(reading, Utc::now())),
+                Ok(Err(error)) => Err(error.to_port_failure()),
+                Err(_) => Err(PortFailure::Timeout),
+            };
+            Completion::Probe(effect, result)
         });
     }
 
@@ -416,7 +439,12 @@ impl Driver {
                     Ok(reading) => {
                         let _ = self.feed(Input::SignalSampled(wire::signal_sample(reading, at)));
                     }
-                    Err(error) => tracing::warn!(%error, "signal read failed"),
+                    Err(error) => {
+                        tracing::warn!(%error, "signal read failed");
+                        let _ = self.feed(Input::SignalSourceFailed {
+                            failure: error.to_port_failure(),
+                        });
+                    }
                 }
             }
             Completion::Context(effect, result) => {
@@ -434,6 +462,9 @@ impl Driver {
             Completion::Run(effect, result) => {
                 self.runs.remove(&effect);
                 let _ = self.feed(Input::RunFinished { effect, result });
+            }
+            Completion::Probe(effect, result) => {
+                let _ = self.feed(Input::ServiceProbed { effect, result });
             }
         }
     }

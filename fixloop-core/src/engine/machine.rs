@@ -215,6 +215,20 @@ pub(super) struct Shared {
     closed: VecDeque<IncidentCard>,
     signals: Signals,
     firing_alerts: BTreeSet<String>,
+    blindness: Blindness,
+}
+
+/// What the engine knows about its signal source's failures.
+#[derive(Debug, Default)]
+struct Blindness {
+    /// Failed reads in a row.
+    failures: u32,
+    /// Why the latest read failed.
+    reason: Option<String>,
+    /// The probe in flight.
+    probe: Option<EffectId>,
+    /// No new probe before this moment.
+    next_probe_at: Option<DateTime<Utc>>,
 }
 
 impl Shared {
@@ -239,6 +253,7 @@ impl Shared {
             next_plan: 1,
             next_effect: 1,
             runs: VecDeque::new(),
+            blindness: Blindness::default(),
             closed: VecDeque::new(),
             signals: Signals::default(),
             firing_alerts: BTreeSet::new(),
@@ -422,7 +437,12 @@ pub(super) fn handle_input(
     input: Input,
 ) -> (Phase, Result<(), Rejected>) {
     let phase = match input {
-        Input::SignalSampled(sample) => on_sample(phase, shared, now, CleanSample::new(sample)),
+        Input::SignalSampled(sample) => {
+            signals_back(shared, now);
+            on_sample(phase, shared, now, CleanSample::new(sample))
+        }
+        Input::SignalSourceFailed { failure } => on_source_failed(phase, shared, now, &failure),
+        Input::ServiceProbed { effect, result } => on_probed(phase, shared, now, effect, result),
         Input::AlertFired(alert) => on_alert(phase, shared, now, alert),
         Input::AlertResolved { dedupe_key } => {
             shared.firing_alerts.remove(&dedupe_key);
@@ -554,6 +574,154 @@ enum Opening {
     Polling,
     Alert(Alert),
     Simulated,
+    /// The signal source is blind and FixLoop's own probes fail.
+    Unreachable {
+        reason: String,
+    },
+}
+
+/// A read succeeded: the source sees again.
+fn signals_back(shared: &mut Shared, now: DateTime<Utc>) {
+    let blindness = &mut shared.blindness;
+    blindness.failures = 0;
+    blindness.reason = None;
+    blindness.next_probe_at = None;
+    if shared.status.signals_degraded.take().is_some() {
+        info!("the signal source answers again; signals are no longer degraded");
+        shared.publish_status(now);
+    }
+}
+
+fn on_source_failed(
+    phase: Phase,
+    shared: &mut Shared,
+    now: DateTime<Utc>,
+    failure: &PortFailure,
+) -> Phase {
+    let reason = format!(
+        "the signal source fails: {}",
+        describe_source_failure(failure)
+    );
+    let blindness = &mut shared.blindness;
+    blindness.failures = blindness.failures.saturating_add(1);
+    blindness.reason = Some(reason.clone());
+    let due = blindness.failures >= shared.config.blind_after.max(1)
+        && blindness.probe.is_none()
+        && blindness.next_probe_at.is_none_or(|at| at <= now);
+    if due {
+        let effect = shared.effect_id();
+        let spacing = shared.config.poll_interval * shared.config.blind_after.max(1);
+        shared.blindness.probe = Some(effect);
+        shared.blindness.next_probe_at = Some(after(now, spacing));
+        warn!(failures = shared.blindness.failures, %reason, "signals unavailable; probing the service");
+        shared.effects.push_back(Effect::ProbeService { effect });
+    } else {
+        debug!(failures = shared.blindness.failures, %reason, "signal read failed");
+    }
+    // No data: the recovery streak starts over, exactly as with a sample that saw no traffic.
+    let empty = CleanSample::new(super::SignalSample {
+        at: now,
+        error_rate: None,
+        p95_latency_ms: None,
+        top_error: None,
+        requests: 0,
+    });
+    shared.signals.record(now, &empty, &shared.config);
+    phase
+}
+
+fn on_probed(
+    phase: Phase,
+    shared: &mut Shared,
+    now: DateTime<Utc>,
+    effect: EffectId,
+    result: Result<super::SignalSample, PortFailure>,
+) -> Phase {
+    if shared.blindness.probe != Some(effect) {
+        debug!(%effect, "answer to a probe the engine no longer waits for; ignored");
+        return phase;
+    }
+    shared.blindness.probe = None;
+    let Some(reason) = shared.blindness.reason.clone() else {
+        // The source answered again while the probes ran: nothing is degraded any more.
+        return phase;
+    };
+    let sample = match result {
+        Ok(sample) => CleanSample::new(sample),
+        Err(failure) => {
+            let degraded = format!(
+                "{reason}; no probe could run: {}",
+                describe_source_failure(&failure)
+            );
+            set_degraded(shared, now, degraded);
+            return phase;
+        }
+    };
+    let failing = sample
+        .error_rate
+        .is_some_and(|rate| rate > shared.config.trigger_error_rate)
+        && sample.requests > 0;
+    if !failing {
+        let degraded = format!(
+            "{reason}; FixLoop's own probes of the service pass ({} requests)",
+            sample.requests
+        );
+        set_degraded(shared, now, degraded);
+        return phase;
+    }
+    let rate = sample.error_rate.unwrap_or(1.0);
+    let top = sample.top_error.clone();
+    let degraded = format!(
+        "{reason}; FixLoop's own probes fail ({} of them)",
+        percent(rate)
+    );
+    match phase {
+        Phase::Healthy(_) => {
+            // Opening the incident publishes the status, marker included: one message, not two.
+            warn!(%degraded, "signals degraded");
+            shared.status.signals_degraded = Some(degraded);
+            shared.status.error_rate_5m = rate;
+            if let Some(p95) = sample.p95_latency_ms {
+                shared.status.p95_latency_ms_5m = p95;
+            }
+            let why = match top {
+                Some(top) => format!("{reason}; probes failing ({}), e.g. {top}", percent(rate)),
+                None => format!("{reason}; probes failing ({})", percent(rate)),
+            };
+            open_incident(shared, now, Opening::Unreachable { reason: why })
+        }
+        Phase::Recovered(recovered) => {
+            warn!(%degraded, "signals degraded");
+            shared.status.signals_degraded = Some(degraded);
+            reopen(
+                recovered,
+                shared,
+                now,
+                "signals unavailable and probes failing during soak",
+            )
+        }
+        other => {
+            set_degraded(shared, now, degraded);
+            other
+        }
+    }
+}
+
+fn set_degraded(shared: &mut Shared, now: DateTime<Utc>, degraded: String) {
+    if shared.status.signals_degraded.as_deref() != Some(degraded.as_str()) {
+        warn!(%degraded, "signals degraded");
+        shared.status.signals_degraded = Some(degraded);
+        shared.publish_status(now);
+    }
+}
+
+fn describe_source_failure(failure: &PortFailure) -> String {
+    match failure {
+        PortFailure::Timeout => "no answer in time".to_owned(),
+        PortFailure::RateLimited { .. } => "rate limited".to_owned(),
+        PortFailure::Unauthorized => "credentials rejected".to_owned(),
+        PortFailure::InvalidResponse(why) | PortFailure::Unavailable(why) => why.clone(),
+    }
 }
 
 fn on_sample(phase: Phase, shared: &mut Shared, now: DateTime<Utc>, sample: CleanSample) -> Phase {
@@ -621,6 +789,7 @@ fn open_incident(shared: &mut Shared, now: DateTime<Utc>, opening: Opening) -> P
         ),
         Opening::Alert(alert) => (alert.title, alert.monitor_id),
         Opening::Simulated => (format!("{service}: simulated incident"), None),
+        Opening::Unreachable { reason } => (format!("{service}: {reason}"), None),
     };
     let span = info_span!("incident", incident_id = %id);
     info!(parent: &span, incident_id = %id, %title, "incident opened");

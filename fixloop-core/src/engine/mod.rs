@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!                 SignalSampled (trigger held, not in cooldown)
-//!                 AlertFired | SimulateOn
+//!                 AlertFired | SimulateOn | ServiceProbed (blind source, probes failing)
 //!   +---------+  -----------------------------------------> +-----------------+
 //!   | HEALTHY |                                             | INCIDENT_ACTIVE |  FetchContext, then
 //!   +---------+  <--- SimulateOff --------------------------+-----------------+  incident.created + RequestPlan
@@ -31,6 +31,7 @@
 //! | [`Effect::RequestPlan`] | `Configured`: the LLM planner with the context and previous violations; `Rules`: [`crate::rule_plan`] (any plan id, the engine restamps it) | [`Input::PlanProposed`] or [`Input::PlanGenerationFailed`] |
 //! | [`Effect::StartRun`] | running the validated plan's tests | [`Input::TestProgressed`] per change, then [`Input::RunFinished`] |
 //! | [`Effect::CancelRun`] | aborting that run (its later answers are ignored anyway) | nothing |
+//! | [`Effect::ProbeService`] | probing the service with its journeys (synthetic probes) | [`Input::ServiceProbed`] |
 //!
 //! Retries and deadlines are the engine's policy (plan re-requests, `plan_deadline`, `run_deadline`, all
 //! reported through [`Engine::poll_timeout`]); adapters make one attempt per effect.
@@ -97,6 +98,12 @@
 //!   (cancelling a run in progress). For `cooldown` after a close, polling opens no incident.
 //! - **Rejections.** Only [`Input::OperatorRequestedRun`] is ever rejected ([`Rejected`]). Every other input
 //!   that does not apply to the current phase is ignored with a `debug` event and returns `Ok`.
+//! - **Blindness.** A failed read ([`Input::SignalSourceFailed`]) is no data: it resets the recovery streak like a
+//!   sample without traffic. After `blind_after` failures in a row the engine emits [`Effect::ProbeService`] (again
+//!   at most every `blind_after` polling intervals while the source keeps failing). Probes whose error rate is above
+//!   the trigger open an incident while HEALTHY ("signals unavailable and probes failing"); probes that pass leave
+//!   the status as it is but set `SystemStatus.signals_degraded` to the reason, published with `system.status`.
+//!   The next successful read clears it. A silent HEALTHY never hides a blind source.
 //! - **Signals.** A sample's `error_rate` and `p95_latency_ms` that are `NaN`, infinite or negative count as no
 //!   data; an error rate above 1 is clamped to 1.
 //! - **Ids.** `inc-<prefix>-<n>`, `run-<prefix>-<n>`, `plan-<prefix>-<n>` from counters starting at 1 (the
@@ -156,6 +163,9 @@ pub struct Config {
     pub poll_interval: Duration,
     /// A sample older than this no longer counts for the signal gate (default 5 polling intervals).
     pub signal_max_age: Duration,
+    /// Consecutive failed signal reads after which the engine probes the service itself (default 3): blindness
+    /// is never health.
+    pub blind_after: u32,
 }
 
 impl Config {
@@ -181,6 +191,7 @@ impl Config {
             max_plan_attempts: 3,
             poll_interval: Duration::from_secs(3),
             signal_max_age: Duration::from_secs(15),
+            blind_after: 3,
         }
     }
 
@@ -207,12 +218,24 @@ impl Config {
     }
 }
 
-/// A fact the engine is told about, in the past tense.
+/// A fact the engine is told about, in the past tense. Closed on purpose: a new input breaks every driver's
+/// `match` at compile time.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Input {
     /// The signal source produced a sample.
     SignalSampled(SignalSample),
+    /// A read of the signal source failed (unreachable, metrics missing, timeout): no data, which is never health.
+    SignalSourceFailed {
+        /// How it failed.
+        failure: PortFailure,
+    },
+    /// The answer to [`Effect::ProbeService`]: the signals of FixLoop's own probes of the service.
+    ServiceProbed {
+        /// The effect answered.
+        effect: EffectId,
+        /// The probes' sample (error rate = failed probes), or why no probe could run.
+        result: Result<SignalSample, PortFailure>,
+    },
     /// An alerting system fired an alert.
     AlertFired(Alert),
     /// An alerting system resolved an alert.
@@ -277,9 +300,9 @@ pub enum Input {
     CopilotAnswered(CopilotAnswer),
 }
 
-/// A request the driver must carry out, in the imperative.
+/// A request the driver must carry out, in the imperative. Closed on purpose: a new effect breaks every driver's
+/// `match` at compile time, so no driver silently drops one.
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
 pub enum Effect {
     /// Send this message to every WebSocket client.
     Publish(WsEnvelope),
@@ -315,6 +338,12 @@ pub enum Effect {
     /// Stop a run; its late answers will be ignored.
     CancelRun {
         /// The [`Effect::StartRun`] to cancel.
+        effect: EffectId,
+    },
+    /// The signal source has failed `blind_after` times in a row: probe the service with its own journeys
+    /// (FixLoop's synthetic probes) and answer with [`Input::ServiceProbed`].
+    ProbeService {
+        /// Id to answer with.
         effect: EffectId,
     },
 }

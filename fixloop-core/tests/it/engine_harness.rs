@@ -430,11 +430,16 @@ pub(crate) fn render_effect(effect: &Effect) -> String {
     match effect {
         Effect::Publish(envelope) => match &envelope.message {
             WsMessage::SystemStatus(status) => format!(
-                "publish system.status {:?} active={} error_rate={} p95={}ms",
+                "publish system.status {:?} active={} error_rate={} p95={}ms{}",
                 status.status,
                 status.active_incident_id.as_deref().unwrap_or("-"),
                 percent(status.error_rate_5m),
-                status.p95_latency_ms_5m
+                status.p95_latency_ms_5m,
+                status
+                    .signals_degraded
+                    .as_deref()
+                    .map(|why| format!(" degraded={why:?}"))
+                    .unwrap_or_default()
             ),
             WsMessage::IncidentCreated(card) => format!(
                 "publish incident.created {} {:?} monitor={} plan={} items={} error_rate={} links={}",
@@ -498,6 +503,6 @@ pub(crate) fn render_effect(effect: &Effect) -> String {
             plan,
         } => format!("start run {effect} {run_id} plan={}", plan.plan().plan_id),
         Effect::CancelRun { effect } => format!("cancel run {effect}"),
-        other => format!("{other:?}"),
+        Effect::ProbeService { effect } => format!("probe service {effect}"),
     }
 }

@@ -781,3 +781,125 @@ fn a_clock_going_backwards_is_treated_as_the_latest_time_seen() {
     assert!(run.tests.iter().all(|test| test.last_update_at > now));
     while h.engine.poll_effect().is_some() {}
 }
+
+fn source_down(h: &mut Harness) {
+    h.ok(Input::SignalSourceFailed {
+        failure: PortFailure::Unavailable("request failed: connection refused".to_owned()),
+    });
+}
+
+fn probe_effect(h: &Harness) -> Option<EffectId> {
+    h.effects.iter().rev().find_map(|effect| match effect {
+        Effect::ProbeService { effect } => Some(*effect),
+        _ => None,
+    })
+}
+
+fn probe_sample(h: &Harness, error_rate: f64, requests: u64) -> fixloop_core::engine::SignalSample {
+    fixloop_core::engine::SignalSample {
+        at: h.now,
+        error_rate: Some(error_rate),
+        p95_latency_ms: Some(5.0),
+        top_error: (error_rate > 0.0).then(|| "GET /health -> connection refused".to_owned()),
+        requests,
+    }
+}
+
+#[test]
+fn a_blind_source_with_failing_probes_opens_an_incident() {
+    let mut h = Harness::demo();
+    h.healthy(3);
+    source_down(&mut h);
+    source_down(&mut h);
+    assert_eq!(probe_effect(&h), None, "two failures are not blindness yet");
+    source_down(&mut h);
+    let effect = probe_effect(&h).expect("the third failure probes the service");
+    assert_eq!(h.status(), IncidentState::Healthy);
+    let sample = probe_sample(&h, 1.0, 3);
+    h.ok(Input::ServiceProbed {
+        effect,
+        result: Ok(sample),
+    });
+    assert_eq!(h.status(), IncidentState::IncidentActive);
+    let card = h.engine.current_incident().expect("an incident is open");
+    assert!(
+        card.title
+            .contains("the signal source fails: request failed: connection refused")
+            && card.title.contains("probes failing (100.0%)"),
+        "{}",
+        card.title
+    );
+    assert!(h.engine.status().signals_degraded.is_some());
+    insta::assert_snapshot!("blind_source_failing_probes", h.trace());
+}
+
+#[test]
+fn a_blind_source_with_passing_probes_is_healthy_but_degraded_until_it_reads_again() {
+    let mut h = Harness::demo();
+    h.healthy(3);
+    for _ in 0..3 {
+        source_down(&mut h);
+    }
+    let effect = probe_effect(&h).expect("probe");
+    let mark = h.mark();
+    let sample = probe_sample(&h, 0.0, 3);
+    h.ok(Input::ServiceProbed {
+        effect,
+        result: Ok(sample),
+    });
+    assert_eq!(h.status(), IncidentState::Healthy);
+    let degraded = h
+        .engine
+        .status()
+        .signals_degraded
+        .clone()
+        .expect("degraded");
+    assert!(
+        degraded.contains("probes of the service pass"),
+        "{degraded}"
+    );
+    let published = Harness::published(h.effects_since(mark));
+    assert!(
+        matches!(published.as_slice(), [WsMessage::SystemStatus(status)] if status.signals_degraded.is_some()),
+        "{published:?}"
+    );
+    // More failures within the spacing probe no more; after it, once more.
+    source_down(&mut h);
+    assert_eq!(probe_effect(&h), Some(effect));
+    h.advance(3);
+    source_down(&mut h);
+    assert_ne!(probe_effect(&h), Some(effect));
+    // The source answers again: the marker is cleared and published.
+    let mark = h.mark();
+    h.healthy(1);
+    assert_eq!(h.engine.status().signals_degraded, None);
+    assert!(Harness::published(h.effects_since(mark))
+        .iter()
+        .any(|message| matches!(message, WsMessage::SystemStatus(status) if status.signals_degraded.is_none())));
+}
+
+#[test]
+fn a_failed_read_resets_the_recovery_streak_and_stale_probe_answers_are_ignored() {
+    let mut h = Harness::demo();
+    h.healthy(1);
+    for _ in 0..3 {
+        source_down(&mut h);
+    }
+    let effect = probe_effect(&h).expect("probe");
+    // The source sees again before the probe answers: the answer changes nothing.
+    h.healthy(1);
+    let sample = probe_sample(&h, 1.0, 3);
+    h.ok(Input::ServiceProbed {
+        effect,
+        result: Ok(sample),
+    });
+    assert_eq!(h.status(), IncidentState::Healthy);
+    assert_eq!(h.engine.status().signals_degraded, None);
+    // An answer to an effect the engine never asked for is ignored too.
+    let sample = probe_sample(&h, 1.0, 3);
+    h.ok(Input::ServiceProbed {
+        effect: EffectId(999),
+        result: Ok(sample),
+    });
+    assert_eq!(h.status(), IncidentState::Healthy);
+}

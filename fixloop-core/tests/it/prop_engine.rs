@@ -3,7 +3,7 @@
 //! signals, at most one incident is open at a time, and answered effects make progress.
 
 use fixloop_contract::{CopilotAnswer, IncidentState, RunStatus, TestStatus, WsMessage};
-use fixloop_core::engine::{Config, Effect, Input, PortFailure};
+use fixloop_core::engine::{Config, Effect, Input, PortFailure, SignalSample};
 use fixloop_core::{EffectId, IncidentId, RunId};
 use proptest::prelude::*;
 
@@ -29,6 +29,10 @@ enum Step {
     Operator(bool),
     Stale(u8, u64),
     Copilot,
+    /// A failed read of the signal source.
+    SourceFailed,
+    /// An answer to the latest probe request: failing or passing probes.
+    Probed(bool),
     /// Answer every outstanding request helpfully (context, a valid plan, all tests PASS).
     Cooperate,
     /// A healthy sample with traffic.
@@ -69,6 +73,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<bool>().prop_map(Step::Operator),
         1 => ((0u8..4), (0u64..60)).prop_map(|(kind, id)| Step::Stale(kind, id)),
         1 => Just(Step::Copilot),
+        2 => Just(Step::SourceFailed),
+        1 => any::<bool>().prop_map(Step::Probed),
         3 => Just(Step::Cooperate),
         4 => Just(Step::Healthy),
     ]
@@ -174,6 +180,31 @@ fn apply(h: &mut Harness, step: &Step, samples: &mut SampleLog) {
         Step::Healthy => {
             h.sample(Some(0.0), 50);
             samples.push((h.now, true));
+        }
+        Step::SourceFailed => {
+            h.ok(Input::SignalSourceFailed {
+                failure: PortFailure::Timeout,
+            });
+            samples.push((h.now, false));
+        }
+        Step::Probed(failing) => {
+            let probe = h.effects.iter().rev().find_map(|effect| match effect {
+                Effect::ProbeService { effect } => Some(*effect),
+                _ => None,
+            });
+            if let Some(effect) = probe {
+                let sample = SignalSample {
+                    at: h.now,
+                    error_rate: Some(if *failing { 1.0 } else { 0.0 }),
+                    p95_latency_ms: Some(3.0),
+                    top_error: None,
+                    requests: 3,
+                };
+                h.ok(Input::ServiceProbed {
+                    effect,
+                    result: Ok(sample),
+                });
+            }
         }
         Step::Cooperate => match h.status() {
             IncidentState::IncidentActive => {

@@ -59,6 +59,7 @@ impl TestApp {
             rule_planner: Arc::new(fixloop_adapters::RulePlanner),
             runner: runner.clone(),
             copilot: copilot.clone(),
+            prober: Arc::new(FakeSignalSource::new()),
         };
         let engine = EngineConfig::demo(
             fixloop_server::profile::demo_profile(FAKE_SERVICE_URL).spec,

@@ -206,6 +206,7 @@ async fn real_socket_that_never_reads_is_dropped_while_another_client_keeps_up()
         rule_planner: Arc::new(fixloop_adapters::RulePlanner),
         runner: Arc::new(FakeTestRunner::new()),
         copilot: Arc::new(FakeCopilot::new()),
+        prober: Arc::new(FakeSignalSource::new()),
     };
     let server = start_serve(ServeOptions {
         port: 0,
