@@ -31,7 +31,7 @@ use tower_http::trace::TraceLayer;
 use crate::driver::DriverHandle;
 use crate::error::{ApiError, ApiJson, BodyLimit, MAX_ID_CHARS};
 use crate::metrics::ServerMetrics;
-use crate::ws::{ConnectionConfig, run_connection};
+use crate::ws::{ConnectionConfig, SOCKET_LIMITS, run_connection};
 
 /// The header carrying the webhook secret (alternatively `Authorization: Bearer <secret>`, as Alertmanager's
 /// `http_config.authorization` sends it, or the `secret` query parameter).
@@ -252,11 +252,13 @@ async fn websocket(
     // Subscribing before the upgrade completes takes the join snapshot now; events published in between queue up.
     let queue = state.driver.subscribe().await?;
     let config = state.settings.websocket;
-    Ok(upgrade.on_upgrade(move |socket| async move {
-        let (sink, stream) = socket.split();
-        let end = run_connection(sink, stream, queue, config).await;
-        tracing::debug!(?end, "websocket connection ended");
-    }))
+    Ok(SOCKET_LIMITS
+        .apply(upgrade)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            let end = run_connection(sink, stream, queue, config).await;
+            tracing::debug!(?end, "websocket connection ended");
+        }))
 }
 
 /// The `?secret=` query parameter of the webhooks.
