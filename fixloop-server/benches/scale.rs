@@ -131,7 +131,8 @@ async fn run() -> anyhow::Result<()> {
                 "WebSocket fan-out, {clients} clients: first system.status after POST /api/demo/bug"
             ),
             format!(
-                "p50 {} p99 {} max {}; {} of {clients} received; connecting took {}",
+                "min {} p50 {} p99 {} max {}; {} of {clients} received; connecting took {}",
+                ms(fanout.latencies.percentile(0.0)),
                 ms(fanout.latencies.percentile(50.0)),
                 ms(fanout.latencies.percentile(99.0)),
                 ms(fanout.latencies.max()),
