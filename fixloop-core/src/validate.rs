@@ -129,7 +129,8 @@ pub fn validate(plan: Plan, policy: &Policy) -> Result<ValidatedPlan, Vec<Violat
     let mut priorities: BTreeMap<u32, usize> = BTreeMap::new();
     let mut test_ids: BTreeMap<&str, usize> = BTreeMap::new();
     for (index, item) in plan.items.iter().enumerate() {
-        let at = |field: &str| format!("/items/{index}/{field}");
+        let prefix = format!("/items/{index}/");
+        let at = |field: &str| [prefix.as_str(), field].concat();
 
         check_test_id(&item.test_id, &at("test_id"), &mut report);
         if let Some(first) = test_ids.get(item.test_id.as_str()) {
@@ -258,7 +259,11 @@ fn redact_userinfo(url: &str) -> String {
 
 /// Escapes a JSON-pointer reference token (RFC 6901).
 fn pointer_token(token: &str) -> String {
-    token.replace('~', "~0").replace('/', "~1")
+    if token.contains(['~', '/']) {
+        token.replace('~', "~0").replace('/', "~1")
+    } else {
+        token.to_owned()
+    }
 }
 
 fn check_plan_id(plan_id: &str, report: &mut Report) {
@@ -431,30 +436,34 @@ fn check_headers(item: &PlanItem, policy: &Policy, index: usize, report: &mut Re
             ),
         );
     }
-    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    // Header lists are short (`max_headers`): a linear, case-insensitive scan allocates nothing.
+    let mut seen: Vec<&str> = Vec::with_capacity(headers.len());
     for (name, value) in headers {
-        let path = format!("/items/{index}/target/headers/{}", pointer_token(name));
-        let lower = name.to_ascii_lowercase();
+        // Built only when there is something to report.
+        let path = || format!("/items/{index}/target/headers/{}", pointer_token(name));
         if name.is_empty() || !name.bytes().all(is_token_byte) {
             report.push(
-                &path,
+                path(),
                 format!(
                     "header name {} is not a valid HTTP token (letters, digits and !#$%&'*+-.^_`|~)",
                     shown(name)
                 ),
             );
-        } else if FORBIDDEN_HEADERS.contains(&lower.as_str()) {
+        } else if FORBIDDEN_HEADERS
+            .iter()
+            .any(|forbidden| forbidden.eq_ignore_ascii_case(name))
+        {
             report.push(
-                &path,
+                path(),
                 format!(
                     "header {} may not be set by a plan (Host, Content-Length and hop-by-hop headers are set by the runner)",
                     shown(name)
                 ),
             );
         }
-        if let Some(first) = seen.get(&lower) {
+        if let Some(first) = seen.iter().find(|seen| seen.eq_ignore_ascii_case(name)) {
             report.push(
-                &path,
+                path(),
                 format!(
                     "header {} duplicates {} (header names are case-insensitive)",
                     shown(name),
@@ -462,11 +471,11 @@ fn check_headers(item: &PlanItem, policy: &Policy, index: usize, report: &mut Re
                 ),
             );
         } else {
-            seen.insert(lower, name);
+            seen.push(name);
         }
         if value.len() > policy.max_string_len {
             report.push(
-                &path,
+                path(),
                 format!(
                     "header value is {} bytes long, the limit is {}",
                     value.len(),
@@ -475,7 +484,7 @@ fn check_headers(item: &PlanItem, policy: &Policy, index: usize, report: &mut Re
             );
         } else if value.chars().any(|c| c.is_control() && c != '\t') {
             report.push(
-                &path,
+                path(),
                 "header value must not contain CR, LF, NUL or other control characters".to_owned(),
             );
         }
@@ -496,7 +505,8 @@ fn check_body(item: &PlanItem, policy: &Policy, path: &str, report: &mut Report)
             ),
         );
     }
-    let size = serde_json::to_string(body).map_or(usize::MAX, |text| text.len());
+    let mut counter = ByteCounter(0);
+    let size = serde_json::to_writer(&mut counter, body).map_or(usize::MAX, |()| counter.0);
     if size > policy.max_body_bytes {
         report.push(
             path,
@@ -550,6 +560,20 @@ fn collect_strings<'a>(object: &'a fixloop_contract::JsonObject, out: &mut Vec<&
         }
     }
     object.values().for_each(|value| walk(value, out));
+}
+
+/// A writer that only counts bytes: the size of a body's compact JSON without building the text.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn is_token_byte(byte: u8) -> bool {
@@ -655,8 +679,8 @@ fn describe_rule(rule: &CoverageRule) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ParsedUrl<'a> {
     https: bool,
-    /// Lowercase host (IPv6 literals keep their brackets).
-    host: String,
+    /// The host as written (IPv6 literals keep their brackets); compared case-insensitively.
+    host: &'a str,
     port: u16,
     /// The path, `""` when the URL has none.
     path: &'a str,
@@ -665,7 +689,10 @@ struct ParsedUrl<'a> {
 impl ParsedUrl<'_> {
     /// The path of `self` relative to `base` when `self` is inside it.
     fn relative_to(&self, base: &ParsedUrl<'_>) -> Option<String> {
-        if self.https != base.https || self.host != base.host || self.port != base.port {
+        if self.https != base.https
+            || !self.host.eq_ignore_ascii_case(base.host)
+            || self.port != base.port
+        {
             return None;
         }
         let base_path = base.path.trim_end_matches('/');
@@ -685,29 +712,35 @@ fn parse_url(url: &str) -> Result<ParsedUrl<'_>, String> {
     if url.is_empty() {
         return Err("is empty".to_owned());
     }
-    if let Some(c) = url.chars().find(|c| !c.is_ascii()) {
+    // One pass over the bytes; the problems are then reported in a fixed order.
+    let (mut non_ascii, mut space_or_control, mut backslash, mut fragment) =
+        (false, false, false, false);
+    for byte in url.bytes() {
+        non_ascii |= !byte.is_ascii();
+        space_or_control |= byte.is_ascii_whitespace() || byte.is_ascii_control();
+        backslash |= byte == b'\\';
+        fragment |= byte == b'#';
+    }
+    if non_ascii && let Some(c) = url.chars().find(|c| !c.is_ascii()) {
         return Err(format!(
             "contains the non-ASCII character {c:?}; percent-encode it or use an ASCII host"
         ));
     }
-    if url
-        .bytes()
-        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-    {
+    if space_or_control {
         return Err("contains whitespace or a control character".to_owned());
     }
-    if url.contains('\\') {
+    if backslash {
         return Err("contains a backslash".to_owned());
     }
-    if url.contains('#') {
+    if fragment {
         return Err("contains a fragment (`#...`)".to_owned());
     }
     let (scheme, rest) = url.split_once("://").ok_or_else(|| {
         "is not an absolute URL; it must start with http:// or https://".to_owned()
     })?;
-    let https = match scheme.to_ascii_lowercase().as_str() {
-        "http" => false,
-        "https" => true,
+    let https = match scheme {
+        _ if scheme.eq_ignore_ascii_case("http") => false,
+        _ if scheme.eq_ignore_ascii_case("https") => true,
         _ => {
             return Err(format!(
                 "has scheme {}; only http and https are allowed",
@@ -741,7 +774,7 @@ fn parse_url(url: &str) -> Result<ParsedUrl<'_>, String> {
     })
 }
 
-fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
+fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), String> {
     let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
         let (address, after) = inner
             .split_once(']')
@@ -761,7 +794,7 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
                     .ok_or_else(|| "has characters after the IPv6 address".to_owned())?,
             ),
         };
-        (format!("[{}]", address.to_ascii_lowercase()), port)
+        (&authority[..address.len() + 2], port)
     } else {
         let (host, port) = match authority.split_once(':') {
             Some((host, port)) => (host, Some(port)),
@@ -779,7 +812,7 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
                 shown(host)
             ));
         }
-        (host.to_ascii_lowercase(), port)
+        (host, port)
     };
     let port = match port {
         None => None,
@@ -818,8 +851,8 @@ fn check_path(path: &str) -> Result<(), String> {
     if path.is_empty() {
         return Ok(());
     }
-    let segments: Vec<&str> = path[1..].split('/').collect();
-    for (index, segment) in segments.iter().enumerate() {
+    let mut segments = path[1..].split('/').peekable();
+    while let Some(segment) = segments.next() {
         // Some servers drop `;parameters` before normalising, turning `..;x` into `..`.
         let name = segment.split(';').next().unwrap_or_default();
         match name {
@@ -828,7 +861,7 @@ fn check_path(path: &str) -> Result<(), String> {
                     "has a `{name}` path segment; dot segments are not allowed"
                 ));
             }
-            "" if index + 1 < segments.len() => {
+            "" if segments.peek().is_some() => {
                 return Err("has an empty path segment (`//`)".to_owned());
             }
             _ => {}

@@ -33,7 +33,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::{ApiError, ApiJson, BodyLimit, MAX_ID_CHARS};
 use crate::metrics::ServerMetrics;
 use crate::services::{Services, WatchedService, merge_queues};
-use crate::ws::{ConnectionConfig, run_connection};
+use crate::ws::{ConnectionConfig, SOCKET_LIMITS, run_connection};
 
 /// The header carrying the webhook secret (alternatively `Authorization: Bearer <secret>`, as Alertmanager's
 /// `http_config.authorization` sends it, or the `secret` query parameter).
@@ -272,27 +272,29 @@ async fn websocket(
     // Subscribing before the upgrade completes takes the join snapshots now; events published in between queue up.
     let mut queues = state.services.subscribe().await?;
     let config = state.settings.websocket;
-    Ok(upgrade.on_upgrade(move |socket| async move {
-        let (sink, stream) = socket.split();
-        let end = if queues.len() == 1 {
-            let queue = queues.remove(0);
-            run_connection(sink, stream, queue, config).await
-        } else {
-            // Several services: one queue for the connection, fed from every service's queue in this same task.
-            let capacity = queues
-                .iter()
-                .map(mpsc::Receiver::max_capacity)
-                .sum::<usize>()
-                .max(1);
-            let (merged, queue) = mpsc::channel(capacity);
-            let (end, ()) = tokio::join!(
-                run_connection(sink, stream, queue, config),
-                merge_queues(queues, merged)
-            );
-            end
-        };
-        tracing::debug!(?end, "websocket connection ended");
-    }))
+    Ok(SOCKET_LIMITS
+        .apply(upgrade)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            let end = if queues.len() == 1 {
+                let queue = queues.remove(0);
+                run_connection(sink, stream, queue, config).await
+            } else {
+                // Several services: one queue for the connection, fed from every service's queue in this task.
+                let capacity = queues
+                    .iter()
+                    .map(mpsc::Receiver::max_capacity)
+                    .sum::<usize>()
+                    .max(1);
+                let (merged, queue) = mpsc::channel(capacity);
+                let (end, ()) = tokio::join!(
+                    run_connection(sink, stream, queue, config),
+                    merge_queues(queues, merged)
+                );
+                end
+            };
+            tracing::debug!(?end, "websocket connection ended");
+        }))
 }
 
 /// The `?secret=` query parameter of the webhooks.

@@ -5,10 +5,14 @@
 //! Broadcasting uses `try_send`: a client whose queue is full is dropped (its queue closes, and its connection
 //! closes with code 1008) without delaying anyone else. [`run_connection`] is the per-connection loop, generic over
 //! `Sink`/`Stream` so it can be tested with channels.
+//!
+//! An event is serialized once per broadcast and its bytes are shared ([`Utf8Bytes`] clones are reference counts), so
+//! fan-out copies no payload per client. A connection's own memory is kept small by [`SOCKET_LIMITS`]: tungstenite's
+//! default 128 KiB read buffer is zero-filled on the first read, which alone cost about 130 KB per idle client.
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
 use fixloop_contract::WsEnvelope;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::mpsc;
@@ -21,6 +25,44 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 256;
 pub const CLOSE_TOO_SLOW: u16 = 1008;
 /// Close code sent when the server shuts down (going away).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// Buffer sizes and incoming-message limits of one WebSocket connection (tungstenite's `WebSocketConfig`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketLimits {
+    /// Capacity of the read buffer, in bytes; tungstenite allocates and zero-fills it for every connection.
+    pub read_buffer_size: usize,
+    /// Bytes buffered before a write reaches the socket; `0` writes every message at once (each send flushes
+    /// anyway).
+    pub write_buffer_size: usize,
+    /// Largest write buffer, in bytes, when writes are failing; past it a send fails and the connection ends.
+    pub max_write_buffer_size: usize,
+    /// Largest incoming message, in bytes; a client only ever sends pings, pongs and a close.
+    pub max_message_size: usize,
+    /// Largest incoming frame payload, in bytes.
+    pub max_frame_size: usize,
+}
+
+/// The limits every `/ws` connection gets: 4 KiB read buffer, eager writes, 1 MiB write-buffer cap, 64 KiB
+/// incoming messages.
+pub const SOCKET_LIMITS: SocketLimits = SocketLimits {
+    read_buffer_size: 4 * 1024,
+    write_buffer_size: 0,
+    max_write_buffer_size: 1024 * 1024,
+    max_message_size: 64 * 1024,
+    max_frame_size: 64 * 1024,
+};
+
+impl SocketLimits {
+    /// Applies these limits to an upgrade.
+    pub fn apply(self, upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+        upgrade
+            .read_buffer_size(self.read_buffer_size)
+            .write_buffer_size(self.write_buffer_size)
+            .max_write_buffer_size(self.max_write_buffer_size)
+            .max_message_size(self.max_message_size)
+            .max_frame_size(self.max_frame_size)
+    }
+}
 
 /// What the hub sends down a client's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +252,37 @@ mod tests {
             signals_degraded: None,
         })
         .at(now)
+    }
+
+    #[test]
+    fn socket_limits_keep_an_idle_connection_small() {
+        // tungstenite's defaults are 128 KiB buffers, an unbounded write buffer and 64 MiB messages; a regression
+        // to them costs about 130 KB per client (1.3 GB at 10,000 clients).
+        let limits = SOCKET_LIMITS;
+        assert!(limits.read_buffer_size <= 8 * 1024);
+        assert_eq!(limits.write_buffer_size, 0);
+        assert!(limits.max_write_buffer_size <= 4 * 1024 * 1024);
+        assert!(limits.max_write_buffer_size > limits.write_buffer_size + 64 * 1024);
+        assert!(limits.max_message_size <= 1024 * 1024);
+        assert!(limits.max_frame_size <= limits.max_message_size);
+    }
+
+    #[test]
+    fn broadcast_shares_one_serialized_payload() {
+        let mut hub = Hub::new(4);
+        let mut first = hub.subscribe(&[]);
+        let mut second = hub.subscribe(&[]);
+        hub.broadcast(&envelope(0.5));
+        let (Ok(Outgoing::Event(a)), Ok(Outgoing::Event(b))) =
+            (first.try_recv(), second.try_recv())
+        else {
+            panic!("both clients get the event");
+        };
+        assert_eq!(
+            a.as_str().as_ptr(),
+            b.as_str().as_ptr(),
+            "one buffer, no per-client copy"
+        );
     }
 
     #[test]

@@ -48,21 +48,25 @@ pub(super) fn admits_only(expr: &Expr, range: RangeInclusive<u16>) -> bool {
 /// change value next to a literal or a range bound, so the statuses around those points, plus one status inside each
 /// gap between them, take every combination of values that any status takes.
 fn sample_statuses(expr: &Expr, range: &RangeInclusive<u16>) -> Vec<u16> {
-    let mut points: Vec<i64> = vec![100, 599, i64::from(*range.start()), i64::from(*range.end())];
+    let mut points: Vec<i64> = Vec::with_capacity(16);
+    points.extend([100, 599, i64::from(*range.start()), i64::from(*range.end())]);
     collect_status_literals(expr, &mut points);
-    let mut samples: Vec<u16> = points
-        .iter()
-        .flat_map(|&point| [point - 1, point, point + 1])
-        .filter_map(|status| u16::try_from(status.clamp(100, 599)).ok())
-        .collect();
+    // Three samples per point, plus at most one per gap between them: one allocation.
+    let mut samples: Vec<u16> = Vec::with_capacity(points.len() * 6);
+    samples.extend(
+        points
+            .iter()
+            .flat_map(|&point| [point - 1, point, point + 1])
+            .filter_map(|status| u16::try_from(status.clamp(100, 599)).ok()),
+    );
     samples.sort_unstable();
     samples.dedup();
-    let gaps: Vec<u16> = samples
-        .windows(2)
-        .filter(|pair| pair[1] > pair[0] + 1)
-        .map(|pair| pair[0] + 1)
-        .collect();
-    samples.extend(gaps);
+    for index in 1..samples.len() {
+        let (low, high) = (samples[index - 1], samples[index]);
+        if high > low + 1 {
+            samples.push(low + 1);
+        }
+    }
     samples
 }
 
@@ -193,12 +197,7 @@ impl<'a> Context<'a> {
     /// Whether the predicate holds, or why its subject cannot be resolved; formats nothing on success.
     fn holds(&mut self, predicate: &Predicate) -> Result<bool, String> {
         let value = self.resolve(subject_of(predicate))?;
-        Ok(match predicate {
-            Predicate::Compare { op, value: lit, .. } => compare(&value, *op, lit),
-            Predicate::In { values, .. } => values.iter().any(|lit| equals(&value, lit)),
-            Predicate::Contains { needle, .. } => contains(&value, needle),
-            Predicate::Exists { .. } => true,
-        })
+        Ok(value_holds(&value, predicate))
     }
 
     fn resolve(&mut self, subject: &Subject) -> Result<Value<'_>, String> {
@@ -251,6 +250,16 @@ impl<'a> Context<'a> {
                 .map_err(|_| format!("the body is not JSON ({})", quote(body)))
         });
         parsed.as_ref().map_err(Clone::clone)
+    }
+}
+
+/// Whether the predicate holds for its subject's resolved value.
+fn value_holds(value: &Value<'_>, predicate: &Predicate) -> bool {
+    match predicate {
+        Predicate::Compare { op, value: lit, .. } => compare(value, *op, lit),
+        Predicate::In { values, .. } => values.iter().any(|lit| equals(value, lit)),
+        Predicate::Contains { needle, .. } => contains(value, needle),
+        Predicate::Exists { .. } => true,
     }
 }
 
@@ -447,31 +456,19 @@ fn status_may_hold(expr: &Expr, status: u16) -> Tri {
             Tri::False => Tri::True,
             Tri::Unknown => Tri::Unknown,
         },
-        Expr::Predicate(predicate) => {
-            let subject = subject_of(predicate);
-            // Only predicates on `status` (or `len(status)`, which never resolves) are decided by the status.
-            let decided = match subject {
-                Subject::Status => true,
-                Subject::Len(inner) => **inner == Subject::Status,
-                _ => false,
-            };
-            if !decided {
-                return Tri::Unknown;
+        // Only predicates on `status` (or `len(status)`, which never resolves) are decided by the status.
+        Expr::Predicate(predicate) => match subject_of(predicate) {
+            Subject::Status => {
+                if value_holds(&Value::Number(f64::from(status)), predicate) {
+                    Tri::True
+                } else {
+                    Tri::False
+                }
             }
-            let observation = Observation {
-                status,
-                ..Observation::default()
-            };
-            let mut context = Context {
-                observation: &observation,
-                json: None,
-            };
-            if context.holds(predicate) == Ok(true) {
-                Tri::True
-            } else {
-                Tri::False
-            }
-        }
+            // A number has no length, so `len(status)` never resolves and never holds.
+            Subject::Len(inner) if **inner == Subject::Status => Tri::False,
+            _ => Tri::Unknown,
+        },
     }
 }
 

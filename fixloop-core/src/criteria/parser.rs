@@ -1,4 +1,9 @@
 //! Lexer and recursive-descent parser of the criteria language, with bounded input length and nesting depth.
+//!
+//! Tokens borrow from the source (a string literal is copied only when it holds an escape), so lexing allocates
+//! only the token list, and the parser copies just the names and strings the expression keeps.
+
+use std::borrow::Cow;
 
 use super::{
     CompareOp, Expr, Literal, MAX_DEPTH, MAX_LIST_LEN, MAX_PATH_SEGMENTS, MAX_SOURCE_LEN,
@@ -32,10 +37,10 @@ pub(super) fn parse(source: &str) -> Result<Expr, ParseError> {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Name(String),
-    Number { value: f64, text: String },
-    String(String),
+enum Token<'a> {
+    Name(&'a str),
+    Number { value: f64, text: &'a str },
+    String(Cow<'a, str>),
     LeftParen,
     RightParen,
     LeftBracket,
@@ -49,7 +54,7 @@ enum Token {
     End,
 }
 
-impl Token {
+impl Token<'_> {
     fn describe(&self) -> String {
         match self {
             Self::Name(name) => format!("`{name}`"),
@@ -84,9 +89,10 @@ fn error_at(source: &str, offset: usize, message: String) -> ParseError {
     }
 }
 
-fn lex(source: &str) -> Result<Vec<(Token, usize)>, ParseError> {
+fn lex(source: &str) -> Result<Vec<(Token<'_>, usize)>, ParseError> {
     let bytes = source.as_bytes();
-    let mut tokens = Vec::new();
+    // About one token per four bytes in typical criteria; one allocation instead of a series of regrowths.
+    let mut tokens = Vec::with_capacity(source.len() / 4 + 2);
     let mut index = 0;
     while index < bytes.len() {
         let start = index;
@@ -152,7 +158,7 @@ fn lex(source: &str) -> Result<Vec<(Token, usize)>, ParseError> {
                 {
                     end += 1;
                 }
-                tokens.push((Token::Name(source[start..end].to_owned()), start));
+                tokens.push((Token::Name(&source[start..end]), start));
                 index = end;
                 continue;
             }
@@ -178,13 +184,20 @@ fn lex(source: &str) -> Result<Vec<(Token, usize)>, ParseError> {
 }
 
 /// Lexes a string starting at the opening quote; returns the value and the offset after the closing quote.
-fn lex_string(source: &str, start: usize) -> Result<(String, usize), ParseError> {
+/// A string without escapes is borrowed from the source.
+fn lex_string(source: &str, start: usize) -> Result<(Cow<'_, str>, usize), ParseError> {
+    let body = &source[start + 1..];
+    if let Some(end) = body.find(['"', '\\'])
+        && body.as_bytes()[end] == b'"'
+    {
+        return Ok((Cow::Borrowed(&body[..end]), start + 1 + end + 1));
+    }
     let mut value = String::new();
     let mut chars = source[start + 1..].char_indices();
     while let Some((relative, c)) = chars.next() {
         let at = start + 1 + relative;
         match c {
-            '"' => return Ok((value, at + 1)),
+            '"' => return Ok((Cow::Owned(value), at + 1)),
             '\\' => match chars.next() {
                 Some((_, '"')) => value.push('"'),
                 Some((_, '\\')) => value.push('\\'),
@@ -242,7 +255,7 @@ fn lex_string(source: &str, start: usize) -> Result<(String, usize), ParseError>
 }
 
 /// Lexes a number starting at `start`; returns the token and the offset after it.
-fn lex_number(source: &str, start: usize) -> Result<(Token, usize), ParseError> {
+fn lex_number(source: &str, start: usize) -> Result<(Token<'_>, usize), ParseError> {
     let bytes = source.as_bytes();
     let mut end = start;
     let digits = |end: &mut usize| {
@@ -287,13 +300,7 @@ fn lex_number(source: &str, start: usize) -> Result<(Token, usize), ParseError> 
     }
     let text = &source[start..end];
     match text.parse::<f64>() {
-        Ok(value) if value.is_finite() => Ok((
-            Token::Number {
-                value,
-                text: text.to_owned(),
-            },
-            end,
-        )),
+        Ok(value) if value.is_finite() => Ok((Token::Number { value, text }, end)),
         _ => Err(error_at(
             source,
             start,
@@ -304,13 +311,13 @@ fn lex_number(source: &str, start: usize) -> Result<(Token, usize), ParseError> 
 
 struct Parser<'a> {
     source: &'a str,
-    tokens: Vec<(Token, usize)>,
+    tokens: Vec<(Token<'a>, usize)>,
     position: usize,
     depth: usize,
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> &Token {
+impl<'a> Parser<'a> {
+    fn peek(&self) -> &Token<'a> {
         self.tokens
             .get(self.position)
             .map_or(&Token::End, |(token, _)| token)
@@ -322,7 +329,7 @@ impl Parser<'_> {
             .map_or(self.source.len(), |(_, offset)| *offset)
     }
 
-    fn advance(&mut self) -> Token {
+    fn advance(&mut self) -> Token<'a> {
         let token = self.peek().clone();
         if self.position < self.tokens.len() {
             self.position += 1;
@@ -341,7 +348,7 @@ impl Parser<'_> {
         ))
     }
 
-    fn expect(&mut self, token: &Token, expected: &str) -> Result<(), ParseError> {
+    fn expect(&mut self, token: &Token<'_>, expected: &str) -> Result<(), ParseError> {
         if self.peek() == token {
             self.advance();
             Ok(())
@@ -359,29 +366,30 @@ impl Parser<'_> {
     }
 
     fn or_expr(&mut self) -> Result<Expr, ParseError> {
-        let mut operands = vec![self.and_expr()?];
+        let first = self.and_expr()?;
+        if *self.peek() != Token::OrOr {
+            // A single operand needs no list.
+            return Ok(first);
+        }
+        let mut operands = vec![first];
         while *self.peek() == Token::OrOr {
             self.advance();
             operands.push(self.and_expr()?);
         }
-        Ok(if operands.len() == 1 {
-            operands.pop().unwrap_or(Expr::Or(Vec::new()))
-        } else {
-            Expr::Or(operands)
-        })
+        Ok(Expr::Or(operands))
     }
 
     fn and_expr(&mut self) -> Result<Expr, ParseError> {
-        let mut operands = vec![self.unary()?];
+        let first = self.unary()?;
+        if *self.peek() != Token::AndAnd {
+            return Ok(first);
+        }
+        let mut operands = vec![first];
         while *self.peek() == Token::AndAnd {
             self.advance();
             operands.push(self.unary()?);
         }
-        Ok(if operands.len() == 1 {
-            operands.pop().unwrap_or(Expr::And(Vec::new()))
-        } else {
-            Expr::And(operands)
-        })
+        Ok(Expr::And(operands))
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
@@ -413,7 +421,7 @@ impl Parser<'_> {
                 let value = self.literal()?;
                 Ok(Predicate::Compare { subject, op, value })
             }
-            Token::Name(name) if name == "in" => {
+            Token::Name("in") => {
                 self.advance();
                 self.expect(&Token::LeftBracket, "`[` after `in`")?;
                 let mut values = vec![self.literal()?];
@@ -429,12 +437,12 @@ impl Parser<'_> {
                 self.expect(&Token::RightBracket, "`,` or `]`")?;
                 Ok(Predicate::In { subject, values })
             }
-            Token::Name(name) if name == "contains" => {
+            Token::Name("contains") => {
                 self.advance();
                 let needle = self.literal()?;
                 Ok(Predicate::Contains { subject, needle })
             }
-            Token::Name(name) if name == "exists" => {
+            Token::Name("exists") => {
                 self.advance();
                 Ok(Predicate::Exists { subject })
             }
@@ -450,7 +458,7 @@ impl Parser<'_> {
         let Token::Name(name) = self.peek().clone() else {
             return Err(self.unexpected(EXPECTED));
         };
-        match name.as_str() {
+        match name {
             "status" => {
                 self.advance();
                 Ok(Subject::Status)
@@ -498,7 +506,7 @@ impl Parser<'_> {
                 Token::Dot => {
                     self.advance();
                     match self.advance() {
-                        Token::Name(key) => PathSegment::Key(key),
+                        Token::Name(key) => PathSegment::Key(key.to_owned()),
                         _ => {
                             self.position -= 1;
                             return Err(self.unexpected(
@@ -510,7 +518,7 @@ impl Parser<'_> {
                 Token::LeftBracket => {
                     self.advance();
                     let segment = match self.advance() {
-                        Token::String(key) => PathSegment::Key(key),
+                        Token::String(key) => PathSegment::Key(key.into_owned()),
                         Token::Number { text, .. }
                             if text.bytes().all(|b| b.is_ascii_digit()) && text.len() <= 9 =>
                         {
@@ -539,11 +547,11 @@ impl Parser<'_> {
 
     fn literal(&mut self) -> Result<Literal, ParseError> {
         let literal = match self.peek() {
-            Token::String(value) => Literal::String(value.clone()),
+            Token::String(value) => Literal::String(value.clone().into_owned()),
             Token::Number { value, .. } => Literal::Number(*value),
-            Token::Name(name) if name == "true" => Literal::Bool(true),
-            Token::Name(name) if name == "false" => Literal::Bool(false),
-            Token::Name(name) if name == "null" => Literal::Null,
+            Token::Name("true") => Literal::Bool(true),
+            Token::Name("false") => Literal::Bool(false),
+            Token::Name("null") => Literal::Null,
             _ => {
                 return Err(self
                     .unexpected("a literal (a \"string\", a number, `true`, `false` or `null`)"));
@@ -565,9 +573,19 @@ mod tests {
             tokens[0].0,
             Token::Number {
                 value: -1500.0,
-                text: "-1.5e3".to_owned()
+                text: "-1.5e3"
             }
         );
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed_and_escapes_are_decoded() {
+        let tokens = lex(r#""plain" "a\"b""#).unwrap();
+        assert!(matches!(
+            &tokens[0].0,
+            Token::String(Cow::Borrowed("plain"))
+        ));
+        assert_eq!(tokens[1].0, Token::String(Cow::Owned("a\"b".to_owned())));
     }
 
     #[test]

@@ -195,32 +195,7 @@ async fn read_answer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_socket_that_never_reads_is_dropped_while_another_client_keeps_up() {
-    use std::sync::Arc;
-
-    use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
-    use fixloop_server::{Mode, Ports, ServeOptions, start_serve};
-
-    let ports = Ports {
-        signals: Arc::new(FakeSignalSource::new()),
-        planner: Arc::new(FakePlanner::new()),
-        rule_planner: Arc::new(fixloop_adapters::RulePlanner),
-        runner: Arc::new(FakeTestRunner::new()),
-        copilot: Arc::new(FakeCopilot::new()),
-        prober: Arc::new(FakeSignalSource::new()),
-    };
-    let server = start_serve(ServeOptions {
-        port: 0,
-        mode: Mode::Demo,
-        ports: Some(ports),
-        ..ServeOptions::default()
-    })
-    .await
-    .expect("the orchestrator starts");
-    let address: std::net::SocketAddr = server
-        .orchestrator_url
-        .trim_start_matches("http://")
-        .parse()
-        .unwrap();
+    let (server, address) = start_fake_orchestrator().await;
     let ws_url = format!("ws://{address}/ws");
     // The stalled client: a tiny receive buffer, and it never reads.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
@@ -296,4 +271,74 @@ async fn real_socket_that_never_reads_is_dropped_while_another_client_keeps_up()
     tokio::time::timeout(WAIT, server.shutdown())
         .await
         .expect("stops in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_client_message_ends_the_connection() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as ClientMessage;
+
+    // A client only sends pings, pongs and a close; the server's socket limits (small buffers, 64 KiB messages)
+    // must be applied to the real `/ws` route, so a larger message ends the connection.
+    let (server, address) = start_fake_orchestrator().await;
+    let stream = tokio::time::timeout(WAIT, tokio::net::TcpStream::connect(address))
+        .await
+        .unwrap()
+        .unwrap();
+    let (mut client, _) = tokio::time::timeout(
+        WAIT,
+        tokio_tungstenite::client_async(format!("ws://{address}/ws"), stream),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let oversized = "x".repeat(fixloop_server::ws::SOCKET_LIMITS.max_message_size + 1);
+    tokio::time::timeout(WAIT, client.send(ClientMessage::text(oversized)))
+        .await
+        .unwrap()
+        .unwrap();
+    loop {
+        let frame = tokio::time::timeout(WAIT, client.next())
+            .await
+            .expect("the server ends the connection instead of waiting for more");
+        match frame {
+            Some(Ok(ClientMessage::Text(_) | ClientMessage::Ping(_) | ClientMessage::Pong(_))) => {}
+            Some(Ok(ClientMessage::Close(_)) | Err(_)) | None => break,
+            Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+        }
+    }
+    tokio::time::timeout(WAIT, server.shutdown())
+        .await
+        .expect("stops in time");
+}
+
+/// An orchestrator with fake ports on an ephemeral loopback port, and its address.
+async fn start_fake_orchestrator() -> (fixloop_server::RunningServer, std::net::SocketAddr) {
+    use std::sync::Arc;
+
+    use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
+    use fixloop_server::{Mode, Ports, ServeOptions, start_serve};
+
+    let ports = Ports {
+        signals: Arc::new(FakeSignalSource::new()),
+        planner: Arc::new(FakePlanner::new()),
+        rule_planner: Arc::new(fixloop_adapters::RulePlanner),
+        runner: Arc::new(FakeTestRunner::new()),
+        copilot: Arc::new(FakeCopilot::new()),
+        prober: Arc::new(FakeSignalSource::new()),
+    };
+    let server = start_serve(ServeOptions {
+        port: 0,
+        mode: Mode::Demo,
+        ports: Some(ports),
+        ..ServeOptions::default()
+    })
+    .await
+    .expect("the orchestrator starts");
+    let address = server
+        .orchestrator_url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    (server, address)
 }
