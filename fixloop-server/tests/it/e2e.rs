@@ -14,12 +14,12 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const TOTAL: Duration = Duration::from_secs(60);
-const STEP: Duration = Duration::from_secs(30);
+pub(crate) const STEP: Duration = Duration::from_secs(30);
 
-async fn next_message(socket: &mut Socket) -> WsMessage {
+pub(crate) async fn next_message(socket: &mut Socket) -> WsMessage {
     loop {
         let frame = tokio::time::timeout(STEP, socket.next())
             .await
@@ -34,7 +34,7 @@ async fn next_message(socket: &mut Socket) -> WsMessage {
 }
 
 /// Reads events into `log` until one satisfies `predicate`, which is returned.
-async fn wait_for(
+pub(crate) async fn wait_for(
     socket: &mut Socket,
     log: &mut Vec<WsMessage>,
     predicate: impl Fn(&WsMessage) -> bool,

@@ -1,11 +1,14 @@
 //! Integration tests of fixloop-server (one binary): the API in-process over fake ports, the demo service, the
-//! WebSocket hub, `fixloop profile init`'s network helpers, and a real-socket end-to-end run of `fixloop demo`.
+//! WebSocket hub, `fixloop profile init`'s network helpers, a real-socket end-to-end run of `fixloop demo`, and
+//! a service FixLoop has never heard of, watched from a profile alone (`inventory`, `watch_any`).
 
 mod api;
 mod demo_app;
 mod e2e;
+mod inventory;
 mod profile_init;
 mod start;
 mod support;
+mod watch_any;
 mod webhooks;
 mod ws;

@@ -1,0 +1,361 @@
+//! FixLoop watches a service it has never heard of, from a profile alone: the inventory service of
+//! [`crate::inventory`] (other routes, other metric names, bearer auth from a profile secret, its own failure
+//! switch), over real sockets, with the real scrape source, synthetic probes, HTTP runner and rule planner.
+//!
+//! Each story: break it → an incident on that service with a plan of five of *its* journeys → fix it →
+//! RECOVERED; the same with synthetic probes and no `/metrics`; two services in one process break independently;
+//! a service that dies opens an incident; a service whose metrics vanish is HEALTHY but says its signals are
+//! degraded.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use fixloop_contract::{
+    IncidentState, RunStatus, ServiceState, SystemStatus, TestStatus, WsMessage,
+};
+use fixloop_server::profile::{Profile, Secrets};
+use fixloop_server::{Mode, RunningServer, ServeOptions, start_serve};
+use tokio_tungstenite::connect_async;
+
+use crate::e2e::{STEP, Socket, next_message, wait_for};
+use crate::inventory::{self, Inventory, TOKEN};
+
+/// Every story ends within this.
+const STORY: Duration = Duration::from_secs(90);
+
+/// The inventory journeys' ids.
+const JOURNEYS: [&str; 7] = [
+    "health",
+    "items-list",
+    "item-read",
+    "reserve",
+    "reserve-invalid",
+    "whoami",
+    "anonymous-refused",
+];
+
+/// Starts `fixloop serve` on an ephemeral port with `profile_text`, its secret taken from a test environment.
+async fn serve(profile_text: &str) -> RunningServer {
+    let env: HashMap<String, String> = [("INVENTORY_TOKEN".to_owned(), TOKEN.to_owned())].into();
+    let profile = Profile::parse(profile_text, "inventory.toml", Secrets::From(&env))
+        .expect("a valid profile");
+    start_serve(ServeOptions {
+        port: 0,
+        mode: Mode::Demo,
+        profile: Some(profile),
+        ..ServeOptions::default()
+    })
+    .await
+    .expect("the orchestrator starts")
+}
+
+async fn connect(server: &RunningServer) -> Socket {
+    let url = format!(
+        "{}/ws",
+        server.orchestrator_url.replacen("http://", "ws://", 1)
+    );
+    tokio::time::timeout(STEP, connect_async(&url))
+        .await
+        .expect("connect in time")
+        .expect("handshake")
+        .0
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(url: String) -> T {
+    let response = tokio::time::timeout(STEP, reqwest::get(url))
+        .await
+        .expect("answer in time")
+        .expect("request sent");
+    assert!(response.status().is_success(), "{}", response.status());
+    tokio::time::timeout(STEP, response.json())
+        .await
+        .expect("body in time")
+        .expect("JSON")
+}
+
+fn is_status(message: &WsMessage, service: &str, state: IncidentState) -> bool {
+    matches!(message, WsMessage::SystemStatus(status)
+        if status.status == state && status.service.as_deref() == Some(service))
+}
+
+/// Breaks the inventory, waits for its incident and plan, checks them, fixes it and waits for RECOVERED.
+async fn break_and_recover(inventory: &Inventory, socket: &mut Socket, service: &str) {
+    let mut log = Vec::new();
+    inventory.set_failing(true);
+    let created = wait_for(socket, &mut log, |message| {
+        matches!(message, WsMessage::IncidentCreated(card) if card.datadog_summary.service == service)
+    })
+    .await;
+    let WsMessage::IncidentCreated(card) = created else {
+        unreachable!()
+    };
+    let generated = wait_for(socket, &mut log, |message| {
+        matches!(message, WsMessage::PlanGenerated(plan) if plan.incident_id == card.incident_id)
+    })
+    .await;
+    let WsMessage::PlanGenerated(generated) = generated else {
+        unreachable!()
+    };
+    let ids: Vec<&str> = generated
+        .plan
+        .items
+        .iter()
+        .map(|item| item.test_id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 5, "a plan of exactly five tests: {ids:?}");
+    assert!(
+        ids.iter().all(|id| JOURNEYS.contains(id)),
+        "every test is one of the inventory's journeys: {ids:?}"
+    );
+    assert!(
+        ids.contains(&"reserve-invalid") && ids.contains(&"whoami"),
+        "coverage: {ids:?}"
+    );
+    for item in &generated.plan.items {
+        assert!(
+            item.target.url.starts_with(&inventory.url),
+            "{}",
+            item.target.url
+        );
+        for value in item.target.headers.values() {
+            assert!(
+                !value.contains(TOKEN),
+                "the plan carries the placeholder, never the secret"
+            );
+        }
+    }
+    // While it is broken, a run fails on the broken routes, and the authenticated read passes: the secret was
+    // substituted at send time.
+    let failing = wait_for(socket, &mut log, |message| {
+        matches!(message, WsMessage::TestsUpdated(run)
+            if run.incident_id == card.incident_id && run.status != RunStatus::Running)
+    })
+    .await;
+    let WsMessage::TestsUpdated(run) = failing else {
+        unreachable!()
+    };
+    let verdict = |id: &str| {
+        run.tests
+            .iter()
+            .find(|test| test.test_id == id)
+            .map(|test| test.status)
+    };
+    assert_eq!(verdict("whoami"), Some(TestStatus::Pass), "{run:?}");
+    assert!(
+        run.tests.iter().any(|test| test.status == TestStatus::Fail),
+        "a broken route fails its test: {run:?}"
+    );
+    for test in &run.tests {
+        assert!(!test.details.as_deref().unwrap_or("").contains(TOKEN));
+    }
+
+    inventory.set_failing(false);
+    wait_for(socket, &mut log, |message| {
+        is_status(message, service, IncidentState::Recovered)
+    })
+    .await;
+    assert!(
+        log.iter()
+            .any(|message| matches!(message, WsMessage::TestsUpdated(run)
+            if run.incident_id == card.incident_id
+                && run.status == RunStatus::Completed
+                && run.tests.iter().all(|test| test.status == TestStatus::Pass))),
+        "a passing run before RECOVERED"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_with_its_own_metrics_is_watched_from_its_profile_to_recovered() {
+    tokio::time::timeout(STORY, async {
+        let inventory = Inventory::start().await;
+        let traffic = inventory.traffic();
+        let server = serve(&inventory::profile(
+            "inventory",
+            &inventory.url,
+            inventory::SCRAPE,
+        ))
+        .await;
+        let mut socket = connect(&server).await;
+        match next_message(&mut socket).await {
+            WsMessage::SystemStatus(status) => {
+                assert_eq!(status.status, IncidentState::Healthy);
+                assert_eq!(status.service.as_deref(), Some("inventory"));
+            }
+            other => panic!("system.status first, got {}", other.kind()),
+        }
+        break_and_recover(&inventory, &mut socket, "inventory").await;
+        let services: Vec<ServiceState> =
+            get_json(format!("{}/api/services", server.orchestrator_url)).await;
+        assert_eq!(services.len(), 1);
+        assert_eq!(services[0].name, "inventory");
+        assert!(
+            services[0].signals.starts_with("scrape of"),
+            "{}",
+            services[0].signals
+        );
+        traffic.abort();
+        server.shutdown().await;
+        inventory.kill().await;
+    })
+    .await
+    .expect("the story completes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_without_metrics_is_watched_by_synthetic_probes() {
+    tokio::time::timeout(STORY, async {
+        let inventory = Inventory::start().await;
+        inventory.set_metrics_off(true);
+        let server = serve(&inventory::profile(
+            "inventory",
+            &inventory.url,
+            inventory::SYNTHETIC,
+        ))
+        .await;
+        let mut socket = connect(&server).await;
+        break_and_recover(&inventory, &mut socket, "inventory").await;
+        server.shutdown().await;
+        inventory.kill().await;
+    })
+    .await
+    .expect("the story completes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_services_in_one_process_break_independently() {
+    tokio::time::timeout(STORY, async {
+        let east = Inventory::start().await;
+        let west = Inventory::start().await;
+        let traffic = (east.traffic(), west.traffic());
+        let profile = format!(
+            "{}\n{}",
+            inventory::profile("east", &east.url, inventory::SCRAPE),
+            inventory::profile("west", &west.url, inventory::SCRAPE)
+        );
+        let server = serve(&profile).await;
+        let api = server.orchestrator_url.clone();
+        let mut socket = connect(&server).await;
+        let mut log = Vec::new();
+        east.set_failing(true);
+        let created = wait_for(&mut socket, &mut log, |message| {
+            matches!(message, WsMessage::IncidentCreated(_))
+        })
+        .await;
+        let WsMessage::IncidentCreated(card) = created else {
+            unreachable!()
+        };
+        assert_eq!(card.datadog_summary.service, "east");
+        assert!(card.incident_id.contains("east"), "{}", card.incident_id);
+        // The worst status is east's, and names it; west stays healthy with no incident.
+        let status: SystemStatus = get_json(format!("{api}/api/status")).await;
+        assert_ne!(status.status, IncidentState::Healthy);
+        assert_eq!(status.service.as_deref(), Some("east"));
+        let current: Option<fixloop_contract::IncidentCard> =
+            get_json(format!("{api}/api/incidents/current")).await;
+        assert_eq!(current.map(|card| card.incident_id), Some(card.incident_id.clone()));
+        let west_state: ServiceState = get_json(format!("{api}/api/services/west")).await;
+        assert_eq!(west_state.status.status, IncidentState::Healthy);
+        assert!(west_state.current_incident.is_none());
+        assert!(
+            !log.iter().any(|message| matches!(message, WsMessage::IncidentCreated(card) if card.datadog_summary.service == "west")),
+            "no incident on the healthy service"
+        );
+        let missing = tokio::time::timeout(STEP, reqwest::get(format!("{api}/api/services/north")))
+            .await
+            .expect("answer")
+            .expect("sent");
+        assert_eq!(missing.status(), 404);
+        traffic.0.abort();
+        traffic.1.abort();
+        server.shutdown().await;
+        east.kill().await;
+        west.kill().await;
+    })
+    .await
+    .expect("the story completes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_service_that_dies_opens_an_incident_within_a_few_polls() {
+    tokio::time::timeout(STORY, async {
+        let inventory = Inventory::start().await;
+        let traffic = inventory.traffic();
+        let server = serve(&inventory::profile(
+            "inventory",
+            &inventory.url,
+            inventory::SCRAPE,
+        ))
+        .await;
+        let mut socket = connect(&server).await;
+        let mut log = Vec::new();
+        // The process dies: every scrape is refused, and so is every probe.
+        traffic.abort();
+        inventory.kill().await;
+        let created = wait_for(&mut socket, &mut log, |message| {
+            matches!(message, WsMessage::IncidentCreated(_))
+        })
+        .await;
+        let WsMessage::IncidentCreated(card) = created else {
+            unreachable!()
+        };
+        assert!(
+            card.title.contains("the signal source fails") && card.title.contains("probes failing"),
+            "{}",
+            card.title
+        );
+        let status: SystemStatus =
+            get_json(format!("{}/api/status", server.orchestrator_url)).await;
+        assert_ne!(status.status, IncidentState::Healthy, "{status:?}");
+        assert_eq!(
+            status.active_incident_id.as_deref(),
+            Some(card.incident_id.as_str())
+        );
+        assert!(status.signals_degraded.is_some(), "{status:?}");
+        server.shutdown().await;
+    })
+    .await
+    .expect("the story completes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_whose_metrics_vanish_is_degraded_not_silently_healthy() {
+    tokio::time::timeout(STORY, async {
+        let inventory = Inventory::start().await;
+        let traffic = inventory.traffic();
+        let server = serve(&inventory::profile(
+            "inventory",
+            &inventory.url,
+            inventory::SCRAPE,
+        ))
+        .await;
+        let mut socket = connect(&server).await;
+        let mut log = Vec::new();
+        inventory.set_metrics_off(true);
+        let degraded = wait_for(&mut socket, &mut log, |message| {
+            matches!(message, WsMessage::SystemStatus(status) if status.signals_degraded.is_some())
+        })
+        .await;
+        let WsMessage::SystemStatus(status) = degraded else {
+            unreachable!()
+        };
+        assert_eq!(status.status, IncidentState::Healthy, "the service answers");
+        let why = status.signals_degraded.unwrap_or_default();
+        assert!(why.contains("probes of the service pass"), "{why}");
+        // The exporter comes back: the marker is cleared.
+        inventory.set_metrics_off(false);
+        wait_for(&mut socket, &mut log, |message| {
+            matches!(message, WsMessage::SystemStatus(status) if status.signals_degraded.is_none())
+        })
+        .await;
+        assert!(
+            !log.iter()
+                .any(|message| matches!(message, WsMessage::IncidentCreated(_))),
+            "no incident while the service answers"
+        );
+        traffic.abort();
+        server.shutdown().await;
+        inventory.kill().await;
+    })
+    .await
+    .expect("the story completes in time");
+}
