@@ -26,7 +26,7 @@ use fixloop_core::Criteria;
 use crate::config::Config;
 use crate::driver::Ports;
 use crate::profile::ServiceProfile;
-use crate::profile::file::SignalsFile;
+use crate::profile::file::{ScrapeFile, SignalsFile};
 
 /// Which implementation each port got, for the start-up log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,25 +242,7 @@ fn signal_source(
     }
     Ok(match &service.signals {
         SignalsFile::Scrape(scrape) => {
-            let metrics = ScrapeMetrics {
-                requests: scrape.requests_metric.clone(),
-                latency_buckets: format!("{}_bucket", scrape.duration_metric),
-                errors: scrape.errors_metric.clone(),
-                status_label: scrape.status_label.clone(),
-                route_label: scrape.route_label.clone(),
-                method_label: scrape.method_label.clone(),
-                error_label: scrape.error_label.clone(),
-                exclude: scrape
-                    .exclude
-                    .iter()
-                    .next()
-                    .map(|(name, value)| LabelMatch {
-                        name: name.clone(),
-                        value: value.clone(),
-                    }),
-            };
-            let mut scrape_config = ScrapeConfig::with_metrics(base, metrics);
-            scrape_config.metrics_path.clone_from(&scrape.metrics_path);
+            let scrape_config = scrape_config(base, scrape);
             let label = format!("scrape of {base}{}", scrape.metrics_path);
             (
                 Arc::new(ScrapeSignalSource::new(scrape_config, http.clone())),
@@ -323,6 +305,54 @@ fn signal_source(
             )
         }
     })
+}
+
+/// The scrape source's settings for a service at `base` from its profile's `[service.signals]`.
+#[must_use]
+pub fn scrape_config(base: &str, scrape: &ScrapeFile) -> ScrapeConfig {
+    let metrics = ScrapeMetrics {
+        requests: scrape.requests_metric.clone(),
+        latency_buckets: format!("{}_bucket", scrape.duration_metric),
+        errors: scrape.errors_metric.clone(),
+        status_label: scrape.status_label.clone(),
+        route_label: scrape.route_label.clone(),
+        method_label: scrape.method_label.clone(),
+        error_label: scrape.error_label.clone(),
+        exclude: scrape
+            .exclude
+            .iter()
+            .next()
+            .map(|(name, value)| LabelMatch {
+                name: name.clone(),
+                value: value.clone(),
+            }),
+    };
+    let mut config = ScrapeConfig::with_metrics(base, metrics);
+    config.metrics_path.clone_from(&scrape.metrics_path);
+    config
+}
+
+/// Checks once, at start-up, that a scraped service exposes the profile's metric families, and says loudly what is
+/// missing (the engine's blindness handling covers the rest at run time).
+pub async fn check_scrape_source(service: String, config: ScrapeConfig, http: reqwest::Client) {
+    let source = ScrapeSignalSource::new(config, http);
+    match source.check().await {
+        Ok(check) if check.is_complete() => {
+            tracing::info!(%service, url = %check.url, families = ?check.present, "signal source answers with the profile's metric families");
+        }
+        Ok(check) => tracing::error!(
+            %service,
+            url = %check.url,
+            missing = ?check.missing,
+            present = ?check.present,
+            "the signal source LACKS metric families the profile names: fix the names in the profile or the exporter; until then FixLoop probes the service itself"
+        ),
+        Err(error) => tracing::error!(
+            %service,
+            %error,
+            "the signal source does not answer at start-up: FixLoop probes the service itself until it does"
+        ),
+    }
 }
 
 /// The probes of the synthetic source: the journeys named in `ids`, else every `GET` journey.

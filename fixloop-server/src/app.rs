@@ -17,12 +17,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::adapters::{build_ports, datadog_config};
+use crate::adapters::{build_ports, check_scrape_source, datadog_config, scrape_config};
 use crate::api::{ApiSettings, AppState, router};
 use crate::config::{Config, ConfigError};
 use crate::demo_app::{self, DemoState, traffic};
 use crate::driver::{Driver, DriverConfig, Ports};
 use crate::metrics::ServerMetrics;
+use crate::profile::file::SignalsFile;
 use crate::profile::{Profile, ServiceProfile, demo_profile};
 use crate::services::{Services, WatchedService};
 use crate::ws::DEFAULT_QUEUE_CAPACITY;
@@ -404,6 +405,12 @@ async fn start_orchestrator(
                 let (built, choice) = build_ports(config, &service, builtin_demo, http)
                     .map_err(StartError::Profile)?;
                 tracing::info!(service = %name, %choice, "ports");
+                if let SignalsFile::Scrape(scrape) = &service.signals
+                    && choice.signals.starts_with("scrape")
+                {
+                    let check = scrape_config(&service.spec.base_url, scrape);
+                    tasks.spawn(check_scrape_source(name.clone(), check, http.clone()));
+                }
                 (built, choice.signals)
             }
         };

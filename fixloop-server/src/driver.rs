@@ -274,7 +274,11 @@ impl Driver {
             }
             WsMessage::TestsUpdated(run) => self.observe_run(run, envelope.ts),
             WsMessage::SystemStatus(status) => {
-                tracing::info!(status = ?status.status, incident_id = ?status.active_incident_id, "status");
+                tracing::info!(status = ?status.status, incident_id = ?status.active_incident_id, signals_degraded = ?status.signals_degraded, "status");
+                self.metrics.signals_degraded(
+                    &self.config.engine.service.name,
+                    status.signals_degraded.is_some(),
+                );
             }
             _ => {}
         }

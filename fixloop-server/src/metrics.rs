@@ -2,6 +2,7 @@
 //! status, run durations, signal reads and WebSocket clients. Counters are atomics; the driver updates them from the
 //! events it publishes, so the metrics and the WebSocket stream cannot disagree.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +22,9 @@ pub struct ServerMetrics {
     websocket_clients: AtomicU64,
     websocket_clients_dropped: AtomicU64,
     run_duration: Mutex<DurationHistogram>,
+    /// Per watched service: whether its signals are degraded (the source is blind; the reason is in the log and
+    /// in `SystemStatus.signals_degraded`).
+    signals_degraded: Mutex<BTreeMap<String, bool>>,
 }
 
 #[derive(Debug, Default)]
@@ -31,6 +35,17 @@ struct DurationHistogram {
 }
 
 impl ServerMetrics {
+    /// Records whether `service`'s signals are degraded (from the status the engine published).
+    pub fn signals_degraded(&self, service: &str, degraded: bool) {
+        let mut services = self
+            .signals_degraded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if services.get(service) != Some(&degraded) {
+            services.insert(service.to_owned(), degraded);
+        }
+    }
+
     /// Counts an opened incident.
     pub fn incident_opened(&self) {
         self.incidents_opened.fetch_add(1, Ordering::Relaxed);
@@ -159,6 +174,26 @@ impl ServerMetrics {
         );
         family(
             &mut out,
+            "fixloop_signals_degraded",
+            "gauge",
+            "1 while a watched service's signal source is blind (its status says why), else 0.",
+        );
+        {
+            let services = self
+                .signals_degraded
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (service, degraded) in services.iter() {
+                let _ = writeln!(
+                    out,
+                    "fixloop_signals_degraded{{service=\"{}\"}} {}",
+                    escape_label(service),
+                    u8::from(*degraded)
+                );
+            }
+        }
+        family(
+            &mut out,
             "fixloop_websocket_clients",
             "gauge",
             "Connected WebSocket clients.",
@@ -181,6 +216,14 @@ impl ServerMetrics {
         );
         out
     }
+}
+
+/// Escapes a label value for the text exposition (backslash, quote, newline).
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

@@ -341,6 +341,19 @@ async fn a_service_whose_metrics_vanish_is_degraded_not_silently_healthy() {
         assert_eq!(status.status, IncidentState::Healthy, "the service answers");
         let why = status.signals_degraded.unwrap_or_default();
         assert!(why.contains("probes of the service pass"), "{why}");
+        let metrics = tokio::time::timeout(STEP, async {
+            reqwest::get(format!("{}/metrics", server.orchestrator_url))
+                .await?
+                .text()
+                .await
+        })
+        .await
+        .expect("metrics in time")
+        .expect("metrics");
+        assert!(
+            metrics.contains("fixloop_signals_degraded{service=\"inventory\"} 1"),
+            "{metrics}"
+        );
         // The exporter comes back: the marker is cleared.
         inventory.set_metrics_off(false);
         wait_for(&mut socket, &mut log, |message| {
@@ -355,6 +368,146 @@ async fn a_service_whose_metrics_vanish_is_degraded_not_silently_healthy() {
         traffic.abort();
         server.shutdown().await;
         inventory.kill().await;
+    })
+    .await
+    .expect("the story completes in time");
+}
+
+/// Posts `body` to a webhook of the orchestrator with the shared secret; returns the status and JSON body.
+async fn post_webhook(api: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let response = tokio::time::timeout(
+        STEP,
+        reqwest::Client::new()
+            .post(format!("{api}{path}"))
+            .header("x-fixloop-webhook-secret", WEBHOOK_SECRET)
+            .json(&body)
+            .send(),
+    )
+    .await
+    .expect("answer in time")
+    .expect("sent");
+    let status = response.status().as_u16();
+    let body = tokio::time::timeout(STEP, response.json())
+        .await
+        .expect("body in time")
+        .expect("JSON");
+    (status, body)
+}
+
+const WEBHOOK_SECRET: &str = "watch-any-webhook-secret";
+
+fn alertmanager(service: &str, fingerprint: &str) -> serde_json::Value {
+    serde_json::json!({
+        "version": "4",
+        "groupKey": "{}:{alertname=\"HighErrorRate\"}",
+        "status": "firing",
+        "receiver": "fixloop",
+        "commonLabels": {"alertname": "HighErrorRate"},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "HighErrorRate", "service": service},
+            "annotations": {"summary": format!("High 5xx error rate on {service}")},
+            "startsAt": "2026-11-21T10:15:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": fingerprint
+        }]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_go_to_the_service_whose_labels_they_carry_and_others_are_ignored() {
+    tokio::time::timeout(STORY, async {
+        let east = Inventory::start().await;
+        let west = Inventory::start().await;
+        let profile_text = format!(
+            "{}\n{}",
+            inventory::profile("east", &east.url, inventory::SCRAPE),
+            inventory::profile("west", &west.url, inventory::SCRAPE)
+        );
+        let env: HashMap<String, String> = [
+            ("INVENTORY_TOKEN".to_owned(), TOKEN.to_owned()),
+            (
+                "FIXLOOP_WEBHOOK_SECRET".to_owned(),
+                WEBHOOK_SECRET.to_owned(),
+            ),
+        ]
+        .into();
+        let profile =
+            Profile::parse(&profile_text, "two.toml", Secrets::From(&env)).expect("valid profile");
+        let server = start_serve(ServeOptions {
+            port: 0,
+            mode: Mode::Demo,
+            profile: Some(profile),
+            config: fixloop_server::Config::from_env_map(&env).expect("config"),
+            ..ServeOptions::default()
+        })
+        .await
+        .expect("starts");
+        let api = server.orchestrator_url.clone();
+
+        // An alert about no watched service is accepted and ignored: no incident anywhere.
+        let (status, body) = post_webhook(
+            &api,
+            "/internal/alertmanager/webhook",
+            alertmanager("north", "f-1"),
+        )
+        .await;
+        assert_eq!(
+            (status, body["accepted"].as_u64()),
+            (202, Some(0)),
+            "{body}"
+        );
+        let services: Vec<ServiceState> = get_json(format!("{api}/api/services")).await;
+        assert!(
+            services
+                .iter()
+                .all(|service| service.current_incident.is_none())
+        );
+
+        // An alert labelled for west opens an incident on west only.
+        let (status, body) = post_webhook(
+            &api,
+            "/internal/alertmanager/webhook",
+            alertmanager("west", "f-2"),
+        )
+        .await;
+        assert_eq!(
+            (status, body["accepted"].as_u64()),
+            (202, Some(1)),
+            "{body}"
+        );
+        let west_state: ServiceState = get_json(format!("{api}/api/services/west")).await;
+        assert!(west_state.current_incident.is_some(), "{west_state:?}");
+        let east_state: ServiceState = get_json(format!("{api}/api/services/east")).await;
+        assert!(east_state.current_incident.is_none(), "{east_state:?}");
+
+        // A Datadog alert scoped to east goes to east.
+        let (status, body) = post_webhook(
+            &api,
+            "/internal/datadog/webhook",
+            serde_json::json!({
+                "id": "evt-9",
+                "alert_id": "42",
+                "alert_transition": "Triggered",
+                "alert_title": "High error rate on east",
+                "alert_scope": "service:east,env:test",
+                "aggreg_key": "dd-east",
+                "date": "1763720100000"
+            }),
+        )
+        .await;
+        assert_eq!(
+            (status, body["accepted"].as_bool()),
+            (202, Some(true)),
+            "{body}"
+        );
+        let east_state: ServiceState = get_json(format!("{api}/api/services/east")).await;
+        assert!(east_state.current_incident.is_some(), "{east_state:?}");
+        server.shutdown().await;
+        east.kill().await;
+        west.kill().await;
     })
     .await
     .expect("the story completes in time");
