@@ -31,10 +31,11 @@ pub const DEFAULT_RECOVERY_ERROR_RATE: f64 = 0.01;
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 27] = [
+pub const VARIABLES: [&str; 28] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
+    "FIXLOOP_PROFILE",
     "ORCH_BASE_URL",
     "MINIMAX_API_KEY",
     "MINIMAX_MODEL",
@@ -68,8 +69,10 @@ pub struct Config {
     pub orch_port: u16,
     /// `DEMO_PORT`: the demo service's port (the `--demo-port` flag wins).
     pub demo_port: u16,
-    /// `DEMO_APP_URL`: the watched service in `serve` mode.
+    /// `DEMO_APP_URL`: the watched service in `serve` mode without a profile.
     pub demo_app_url: String,
+    /// `FIXLOOP_PROFILE`: the service profile `serve` watches (the `--profile` flag wins).
+    pub profile: Option<std::path::PathBuf>,
     /// `ORCH_BASE_URL`: the orchestrator's public URL, for citations; `None` means the bound address.
     pub orch_base_url: Option<String>,
     /// `MINIMAX_*`: the LLM planner and copilot, when a key is set.
@@ -259,6 +262,7 @@ impl Config {
                 .url("DEMO_APP_URL")?
                 .unwrap_or_else(|| DEFAULT_DEMO_APP_URL.to_owned()),
             orch_base_url: reader.url("ORCH_BASE_URL")?,
+            profile: reader.get("FIXLOOP_PROFILE").map(std::path::PathBuf::from),
             minimax,
             datadog,
             service: reader
@@ -524,6 +528,7 @@ mod tests {
             ("ORCH_PORT", "9000"),
             ("DEMO_PORT", "9001"),
             ("DEMO_APP_URL", "http://shop.internal:8080/"),
+            ("FIXLOOP_PROFILE", "/etc/fixloop/services.toml"),
             ("ORCH_BASE_URL", "https://fixloop.example.com"),
             ("MINIMAX_API_KEY", "mm-key"),
             ("MINIMAX_MODEL", "MiniMax-M2.5"),
@@ -555,6 +560,10 @@ mod tests {
         assert_eq!(config.orch_port, 9000);
         assert_eq!(config.demo_port, 9001);
         assert_eq!(config.demo_app_url, "http://shop.internal:8080");
+        assert_eq!(
+            config.profile.as_deref(),
+            Some(std::path::Path::new("/etc/fixloop/services.toml"))
+        );
         assert_eq!(
             config.orch_base_url.as_deref(),
             Some("https://fixloop.example.com")

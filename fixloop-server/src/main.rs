@@ -31,8 +31,8 @@ enum Command {
         /// Addresses.
         #[command(flatten)]
         ports: Ports,
-        /// The service profile (TOML) listing the services to watch.
-        #[arg(long, env = "FIXLOOP_PROFILE")]
+        /// The service profile (TOML) listing the services to watch (default FIXLOOP_PROFILE).
+        #[arg(long)]
         profile: Option<PathBuf>,
     },
     /// The demo service alone.
@@ -178,6 +178,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::Serve { ports, profile } => {
             let profile = profile
+                .or_else(|| config.profile.clone())
                 .map(|path| Profile::load(&path, Secrets::From(&env)))
                 .transpose()?;
             let server = fixloop_server::start_serve(ServeOptions {
