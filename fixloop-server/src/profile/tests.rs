@@ -368,3 +368,22 @@ fn an_empty_profile_and_syntax_errors_are_rejected() {
     let found = problems("[[service]]\nname = 1\n");
     assert!(found[0].contains("line 2"), "{found:#?}");
 }
+
+#[test]
+fn the_readme_example_profile_is_valid() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("the README");
+    let section = readme
+        .split("## Watch your own service")
+        .nth(1)
+        .expect("the README has the section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section has a toml block");
+    let env = env(&[("ORDERS_TOKEN", "t")]);
+    let profile = Profile::parse(example, "README.md", Secrets::From(&env))
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(profile.services[0].spec.journeys.len(), 5);
+}
