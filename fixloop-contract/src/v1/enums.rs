@@ -27,9 +27,10 @@ pub enum RunStatus {
     Queued,
     /// At least one test is still pending or running.
     Running,
-    /// Every test reached a verdict (`PASS` or `FAIL`).
+    /// The run finished and every test passed.
     Completed,
-    /// The run itself failed (runner unavailable, deadline exceeded, cancelled).
+    /// The run finished with at least one failing test, or could not finish (runner unavailable, deadline
+    /// exceeded, cancelled); the reason is in the failing tests' `details`.
     Failed,
 }
 

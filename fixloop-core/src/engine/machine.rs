@@ -1087,11 +1087,6 @@ fn finish_run(
                 test.last_update_at = now;
             }
         }
-        test_run.status = if result.is_ok() {
-            RunStatus::Completed
-        } else {
-            RunStatus::Failed
-        };
         let failed: Vec<&str> = test_run
             .tests
             .iter()
@@ -1099,6 +1094,13 @@ fn finish_run(
             .map(|test| test.name.as_str())
             .collect();
         passed = result.is_ok() && failed.is_empty() && !test_run.tests.is_empty();
+        // COMPLETED means every test passed; a run with a failing test, or one that could not finish, is FAILED
+        // (the reason is in the tests' details), so a dashboard never paints a failing run green.
+        test_run.status = if passed {
+            RunStatus::Completed
+        } else {
+            RunStatus::Failed
+        };
         summary = match &result {
             Err(reason) => format!("run failed: {reason}"),
             Ok(()) if passed => format!("all {} tests passed", test_run.tests.len()),

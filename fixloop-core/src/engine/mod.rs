@@ -75,8 +75,8 @@
 //! - **Runs.** A validated plan is published (`plan.generated`), then [`Effect::StartRun`] (run id
 //!   `run-<prefix>-<n>`), `system.status` (VALIDATING) and `tests.updated` (run RUNNING, all tests PENDING).
 //!   Every [`Input::TestProgressed`] that changes a test's status or details publishes `tests.updated`.
-//!   [`Input::RunFinished`] ends the run COMPLETED (`Ok`) or FAILED (`Err`); tests without a verdict become FAIL
-//!   with the reason in `details`. After `run_deadline` the engine emits [`Effect::CancelRun`] and ends the run
+//!   [`Input::RunFinished`] ends the run: COMPLETED when it finished (`Ok`) and every test passed, else FAILED
+//!   (a failing test, or `Err`); tests without a verdict become FAIL with the reason in `details`. After `run_deadline` the engine emits [`Effect::CancelRun`] and ends the run
 //!   FAILED. Answers naming an effect id the engine no longer waits for are ignored.
 //! - **Reruns.** While VALIDATING and no run is in progress, a run starts on `BugToggled { enabled: false }`,
 //!   on the first healthy sample after unhealthy ones, on `AlertResolved`, on `OperatorRequestedRun`, and

@@ -85,7 +85,8 @@ fn seed_flow_end_to_end() {
     assert_eq!(h.status(), IncidentState::Validating);
     assert_eq!(
         h.engine.current_run().map(|run| run.status),
-        Some(RunStatus::Completed)
+        Some(RunStatus::Failed),
+        "a run with a failing test is FAILED"
     );
 
     // The operator fixes the bug: a rerun starts by itself and passes, but errors are still in the window.
@@ -758,6 +759,36 @@ fn operator_run_in_recovered_revalidates_the_same_incident() {
 }
 
 #[test]
+fn a_run_with_a_failing_test_is_failed_and_one_with_all_passing_is_completed() {
+    let mut h = Harness::demo();
+    h.open_and_plan();
+    let (effect, _, tests) = h.outstanding.run.clone().expect("a run started");
+    for (index, test_id) in tests.iter().enumerate() {
+        let status = if index == 0 {
+            TestStatus::Fail
+        } else {
+            TestStatus::Pass
+        };
+        h.ok(Input::TestProgressed {
+            effect,
+            test_id: test_id.clone(),
+            status,
+            details: Some("status 500".to_owned()),
+        });
+    }
+    h.ok(Input::RunFinished {
+        effect,
+        result: Ok(()),
+    });
+    let run = h.engine.current_run().expect("run");
+    assert_eq!(run.status, RunStatus::Failed, "{run:?}");
+    h.advance(6);
+    h.pass_all();
+    let run = h.engine.current_run().expect("run");
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+}
+
+#[test]
 fn a_clock_going_backwards_is_treated_as_the_latest_time_seen() {
     let mut h = Harness::demo();
     h.open_and_plan();
@@ -777,7 +808,8 @@ fn a_clock_going_backwards_is_treated_as_the_latest_time_seen() {
         Ok(())
     );
     let run = h.engine.current_run().expect("run");
-    assert_eq!(run.status, RunStatus::Completed);
+    // No test reported a verdict, so each became FAIL and the run is FAILED (COMPLETED means all passed).
+    assert_eq!(run.status, RunStatus::Failed);
     assert!(run.tests.iter().all(|test| test.last_update_at > now));
     while h.engine.poll_effect().is_some() {}
 }
