@@ -140,7 +140,12 @@ impl Phase {
         match self {
             Self::Healthy(_) => IncidentState::Healthy,
             Self::IncidentActive(_) => IncidentState::IncidentActive,
-            Self::Validating(_) => IncidentState::Validating,
+            // VALIDATING means a run is in flight, or the latest run passed and the signal gate is pending; after a
+            // failed run, with nothing in flight, the incident is simply active.
+            Self::Validating(validating) => match &validating.run {
+                RunSlot::Idle(run) if !run.passed => IncidentState::IncidentActive,
+                _ => IncidentState::Validating,
+            },
             Self::Recovered(_) => IncidentState::Recovered,
         }
     }
@@ -1114,6 +1119,14 @@ fn finish_run(
     }
     info!(incident_id = %validating.incident.id, run_id = %run_id, passed, %summary, "validation run finished");
     shared.publish_run(now, &run_id);
+    if !passed {
+        // Nothing is being validated any more until the next run: the incident is active.
+        shared.set_status(
+            now,
+            IncidentState::IncidentActive,
+            Some(&validating.incident.id),
+        );
+    }
     validating.run = RunSlot::Idle(FinishedRun {
         run_id,
         passed,
@@ -1191,6 +1204,13 @@ fn trigger_rerun(
         }
         RunSlot::Idle(_) => {
             let run = shared.start_run(now, &validating.incident, &validating.plan, why);
+            if shared.status.status != IncidentState::Validating {
+                shared.set_status(
+                    now,
+                    IncidentState::Validating,
+                    Some(&validating.incident.id),
+                );
+            }
             shared.publish_run(now, &run.run_id);
             validating.run = RunSlot::Running(run);
         }

@@ -37,8 +37,19 @@
 //! reported through [`Engine::poll_timeout`]); adapters make one attempt per effect.
 //!
 //! Each phase is a struct holding only what is valid in it; a transition consumes the old phase by value.
-//! The phase is the `SystemStatus.status` the engine reports; at most one incident is open at a time
-//! (open = INCIDENT_ACTIVE, VALIDATING or RECOVERED).
+//! The phase gives the `SystemStatus.status` the engine reports, with one refinement inside the validating phase:
+//!
+//! | phase | run | status |
+//! | --- | --- | --- |
+//! | HEALTHY | | `HEALTHY` |
+//! | INCIDENT_ACTIVE (planning) | | `INCIDENT_ACTIVE` |
+//! | VALIDATING | a run in flight | `VALIDATING` |
+//! | VALIDATING | the latest run passed, the signal gate pending | `VALIDATING` |
+//! | VALIDATING | the latest run failed, none in flight | `INCIDENT_ACTIVE` |
+//! | RECOVERED | | `RECOVERED` |
+//!
+//! Every change is published as `system.status`, in order (a rerun that starts and fails at once publishes both).
+//! At most one incident is open at a time (open = INCIDENT_ACTIVE, VALIDATING or RECOVERED).
 //!
 //! # Driving contract
 //!

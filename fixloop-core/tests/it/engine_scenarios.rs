@@ -79,10 +79,10 @@ fn seed_flow_end_to_end() {
         Some("plan-t-1")
     );
 
-    // The checkout test fails while the bug is on.
+    // The checkout test fails while the bug is on: the run is over and failed, so the incident is active again.
     h.advance(2);
     h.verdicts(&["t1-checkout-valid"]);
-    assert_eq!(h.status(), IncidentState::Validating);
+    assert_eq!(h.status(), IncidentState::IncidentActive);
     assert_eq!(
         h.engine.current_run().map(|run| run.status),
         Some(RunStatus::Failed),
@@ -479,7 +479,11 @@ fn run_deadline_fails_the_run_with_a_reason_and_cancels_it() {
         other.details.as_deref(),
         Some("run failed: run exceeded its deadline of 30 s")
     );
-    assert_eq!(h.status(), IncidentState::Validating);
+    assert_eq!(
+        h.status(),
+        IncidentState::IncidentActive,
+        "no run in flight after a failed one"
+    );
 
     // The cancelled run's late answers are ignored.
     let mark = h.mark();
@@ -656,9 +660,10 @@ fn reruns_start_by_themselves_periodically_and_on_bug_fix() {
     h.verdicts(&["t1-checkout-valid"]);
     let mark = h.mark();
     h.ok(Input::BugToggled { enabled: false });
+    // The bug toggle's status (INCIDENT_ACTIVE: the failed run is over), then VALIDATING as the rerun starts.
     assert_eq!(
         Harness::kinds(h.effects_since(mark)),
-        ["system.status", "tests.updated"]
+        ["system.status", "system.status", "tests.updated"]
     );
     assert_eq!(Harness::runs_started(h.effects_since(mark)), 1);
     // Signals improving after bad ones start a rerun too.
