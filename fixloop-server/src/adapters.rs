@@ -285,7 +285,13 @@ fn signal_source(
                 errors: datadog.errors_query.clone(),
                 p95: datadog.p95_query.clone(),
                 p95_to_ms: datadog.p95_to_ms,
-                logs: datadog.logs_query.clone(),
+                // The documented default: the service's error logs (`{scope}` is `service:<name>`).
+                logs: Some(
+                    datadog
+                        .logs_query
+                        .clone()
+                        .unwrap_or_else(|| "{scope} status:error".to_owned()),
+                ),
                 apm_service_link: false,
             };
             let label = format!("Datadog ({}, service {name})", reader.site);
