@@ -296,7 +296,7 @@ async fn datadog_mode_detects_an_incident_and_declares_recovered() {
         wait_for(&mut socket, &mut log, |message| {
             matches!(message, WsMessage::TestsUpdated(run)
                 if run.incident_id == card.incident_id
-                    && run.status == RunStatus::Completed
+                    && run.status == RunStatus::Failed
                     && run.tests.iter().any(|test| test.status == TestStatus::Fail))
         })
         .await;
