@@ -336,8 +336,9 @@ fn citations(state: &CopilotState) -> Vec<Link> {
     links
 }
 
-fn percent(ratio: f64) -> String {
-    format!("{:.1}%", ratio * 100.0)
+/// A wire error rate, which is already in percent (`12.5` prints `12.5%`).
+fn percent(percent: f64) -> String {
+    format!("{percent:.1}%")
 }
 
 fn millis(value: f64) -> String {

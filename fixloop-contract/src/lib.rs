@@ -23,7 +23,7 @@
 //! | field | type | meaning |
 //! | --- | --- | --- |
 //! | `status` | `HEALTHY` \| `INCIDENT_ACTIVE` \| `VALIDATING` \| `RECOVERED` | system-level incident state |
-//! | `error_rate_5m` | number, ratio in \[0, 1\] | share of requests answered with a 5xx over the detection window (0.05 = 5%) |
+//! | `error_rate_5m` | number, percent in \[0, 100\] | share of requests answered with a 5xx over the detection window (5.0 = 5%) |
 //! | `p95_latency_ms_5m` | number, milliseconds | 95th percentile latency over the window |
 //! | `active_incident_id` | string or `null` | the open incident |
 //! | `updated_at` | RFC 3339 | when the status was computed |
@@ -36,7 +36,7 @@
 //! | `detected_at` | RFC 3339 | detection time |
 //! | `datadog_summary.monitor_id` | string or `null` | alerting monitor, `null` for polling or simulation |
 //! | `datadog_summary.service` | string | monitored service |
-//! | `datadog_summary.signal.error_rate_5m` | number, ratio | error ratio at detection |
+//! | `datadog_summary.signal.error_rate_5m` | number, percent in \[0, 100\] | error rate over the window at detection (the figure the title states) |
 //! | `datadog_summary.signal.p95_latency_ms_5m` | number, ms | p95 latency at detection |
 //! | `datadog_summary.signal.top_error` | string or `null` | most frequent error signature |
 //! | `datadog_summary.evidence_links[]` | `{label, url}` | links to the raw telemetry |

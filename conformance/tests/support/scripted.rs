@@ -120,7 +120,11 @@ impl App {
     }
 
     fn system_status(world: &World) -> SystemStatus {
-        let (error_rate, latency) = if world.bug { (0.4, 180.0) } else { (0.0, 12.0) };
+        let (error_rate, latency) = if world.bug {
+            (40.0, 180.0)
+        } else {
+            (0.0, 12.0)
+        };
         SystemStatus {
             status: world.status(),
             error_rate_5m: error_rate,
@@ -155,7 +159,7 @@ impl App {
                 monitor_id: None,
                 service: "demo-checkout".to_owned(),
                 signal: Signal {
-                    error_rate_5m: 0.4,
+                    error_rate_5m: 40.0,
                     p95_latency_ms_5m: 180.0,
                     top_error: Some("POST /checkout -> 500".to_owned()),
                 },

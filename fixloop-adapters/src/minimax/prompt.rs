@@ -64,7 +64,7 @@ pub(crate) fn planner_messages(request: &PlanRequest) -> Vec<Message> {
     let facts = json!({
         "incident_id": context.incident_id.as_str(),
         "service": context.service,
-        "error_rate_5m": context.signal.error_rate_5m,
+        "error_rate_percent_5m": context.signal.error_rate_5m,
         "p95_latency_ms_5m": context.signal.p95_latency_ms_5m,
         "evidence_links": request
             .incident
@@ -150,6 +150,8 @@ pub(crate) fn planner_messages(request: &PlanRequest) -> Vec<Message> {
 }
 
 const COPILOT_SYSTEM: &str = r#"You are FixLoop's incident copilot. Operators ask you about the current incident of a web service. Answer only from the state FixLoop gives you (a snapshot, or tool results); if it does not say, say you do not know.
+
+Error rates in the state (`error_rate_5m`) are percentages: 12.5 means 12.5% of requests failed.
 
 Never say the service is recovered or safe unless the status is "RECOVERED". "VALIDATING" means tests are running or the signals are not healthy yet: explain what blocks recovery (failing tests, "recovery_blocker").
 

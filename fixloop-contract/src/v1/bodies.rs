@@ -16,8 +16,9 @@ pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 pub struct SystemStatus {
     /// The system-level incident state.
     pub status: IncidentState,
-    /// Fraction of requests that failed with a 5xx over the detection window, as a ratio in `[0, 1]` (0.05 is 5%).
-    #[schema(minimum = 0.0, maximum = 1.0)]
+    /// Percentage of requests that failed with a 5xx over the detection window, from 0 to 100 (`5.0` is 5%; a
+    /// dashboard prints it followed by `%`).
+    #[schema(minimum = 0.0, maximum = 100.0)]
     pub error_rate_5m: f64,
     /// 95th percentile latency over the detection window, in milliseconds.
     #[schema(minimum = 0.0)]
@@ -86,8 +87,8 @@ pub struct DatadogSummary {
 /// Signal values of a service over the detection window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Signal {
-    /// Error ratio in `[0, 1]`.
-    #[schema(minimum = 0.0, maximum = 1.0)]
+    /// Percentage of requests that failed with a 5xx over the window, from 0 to 100 (`5.0` is 5%).
+    #[schema(minimum = 0.0, maximum = 100.0)]
     pub error_rate_5m: f64,
     /// 95th percentile latency in milliseconds.
     #[schema(minimum = 0.0)]

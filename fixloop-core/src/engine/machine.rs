@@ -24,8 +24,9 @@ use crate::validate::{ValidatedPlan, Violation, validate};
 const HISTORY: usize = 100;
 /// How many firing alert keys are remembered.
 const MAX_FIRING_ALERTS: usize = 256;
-/// Smallest move of the error rate that republishes `system.status` (one percentage point).
-const STATUS_ERROR_RATE_STEP: f64 = 0.01;
+/// Smallest move of the error rate that republishes `system.status`: one percentage point (the status is in
+/// percent).
+const STATUS_ERROR_RATE_STEP: f64 = 1.0;
 /// Smallest relative move of p95 that republishes `system.status`.
 const STATUS_P95_STEP_RATIO: f64 = 0.2;
 /// Smallest absolute move of p95 (ms) that republishes `system.status`.
@@ -126,6 +127,9 @@ pub(super) struct OpenIncident {
     id: IncidentId,
     pub(super) card: IncidentCard,
     span: Span,
+    /// Opened by polling: its title states the error rate, which the context's figure then replaces, so the title
+    /// and the card always show the same number.
+    titled_by_rate: bool,
 }
 
 impl Default for Phase {
@@ -585,6 +589,15 @@ enum Opening {
     },
 }
 
+/// The title of an incident opened by polling: `checkout: error rate 12.5% over the window (trigger 5.0%)`, from
+/// the error rate in percent (the wire's unit) and the trigger as a ratio (the engine's).
+fn rate_title(service: &str, error_rate_percent: f64, trigger_ratio: f64) -> String {
+    format!(
+        "{service}: error rate {error_rate_percent:.1}% over the window (trigger {})",
+        percent(trigger_ratio)
+    )
+}
+
 /// A read succeeded: the source sees again.
 fn signals_back(shared: &mut Shared, now: DateTime<Utc>) {
     let blindness = &mut shared.blindness;
@@ -685,7 +698,7 @@ fn on_probed(
             // Opening the incident publishes the status, marker included: one message, not two.
             warn!(%degraded, "signals degraded");
             shared.status.signals_degraded = Some(degraded);
-            shared.status.error_rate_5m = rate;
+            shared.status.error_rate_5m = rate * 100.0;
             if let Some(p95) = sample.p95_latency_ms {
                 shared.status.p95_latency_ms_5m = p95;
             }
@@ -732,7 +745,8 @@ fn describe_source_failure(failure: &PortFailure) -> String {
 fn on_sample(phase: Phase, shared: &mut Shared, now: DateTime<Utc>, sample: CleanSample) -> Phase {
     let observed = shared.signals.record(now, &sample, &shared.config);
     if let Some(rate) = sample.error_rate {
-        shared.status.error_rate_5m = rate;
+        // The engine reasons in ratios; the wire says percent (what a dashboard prints followed by `%`).
+        shared.status.error_rate_5m = rate * 100.0;
     }
     if let Some(p95) = sample.p95_latency_ms {
         shared.status.p95_latency_ms_5m = p95;
@@ -783,12 +797,13 @@ fn on_alert(phase: Phase, shared: &mut Shared, now: DateTime<Utc>, alert: Alert)
 fn open_incident(shared: &mut Shared, now: DateTime<Utc>, opening: Opening) -> Phase {
     let id = shared.incident_id();
     let service = shared.config.service.name.clone();
+    let titled_by_rate = matches!(opening, Opening::Polling);
     let (title, monitor_id) = match opening {
         Opening::Polling => (
-            format!(
-                "{service}: error rate {} above {}",
-                percent(shared.status.error_rate_5m),
-                percent(shared.config.trigger_error_rate)
+            rate_title(
+                &service,
+                shared.status.error_rate_5m,
+                shared.config.trigger_error_rate,
             ),
             None,
         ),
@@ -826,7 +841,12 @@ fn open_incident(shared: &mut Shared, now: DateTime<Utc>, opening: Opening) -> P
         incident_id: id.clone(),
     });
     Phase::IncidentActive(IncidentActive {
-        incident: OpenIncident { id, card, span },
+        incident: OpenIncident {
+            id,
+            card,
+            span,
+            titled_by_rate,
+        },
         planning: Planning::FetchingContext {
             effect,
             deadline: after(now, shared.config.plan_deadline),
@@ -852,7 +872,14 @@ fn on_context(
                 Ok(context) => {
                     let summary = &mut incident.card.datadog_summary;
                     if context.error_rate.is_finite() && context.error_rate >= 0.0 {
-                        summary.signal.error_rate_5m = context.error_rate.min(1.0);
+                        summary.signal.error_rate_5m = context.error_rate.min(1.0) * 100.0;
+                        if incident.titled_by_rate {
+                            incident.card.title = rate_title(
+                                &summary.service,
+                                summary.signal.error_rate_5m,
+                                shared.config.trigger_error_rate,
+                            );
+                        }
                     }
                     if context.p95_latency_ms.is_finite() && context.p95_latency_ms >= 0.0 {
                         summary.signal.p95_latency_ms_5m = context.p95_latency_ms;

@@ -70,7 +70,7 @@
 //!   `SimulateOn` is a relapse.
 //! - **Status publication.** `system.status` is published on every change of status or active incident, on
 //!   every `BugToggled`, and after a sample when the numbers moved materially since the last published status:
-//!   the error rate by at least one percentage point (0.01), or p95 by at least 20% and 10 ms. The numbers are
+//!   the error rate by at least one percentage point, or p95 by at least 20% and 10 ms. The numbers are
 //!   those of the latest sample that had data; `updated_at` is the `now` of the latest change.
 //! - **Planning.** On detection the engine publishes `system.status` (INCIDENT_ACTIVE) and emits
 //!   [`Effect::FetchContext`]. When the context arrives, fails, or `plan_deadline` passes, it publishes
@@ -138,7 +138,9 @@ use crate::validate::{ValidatedPlan, Violation};
 
 use machine::{Phase, Shared};
 
-/// Tunables of the engine. Every threshold is a ratio (0.05 is 5%), every duration a `std::time::Duration`.
+/// Tunables of the engine. Every threshold is a ratio (0.05 is 5%), every duration a `std::time::Duration`; the
+/// error rates the engine publishes (`SystemStatus.error_rate_5m`, the incident's signal) are in percent, the wire's
+/// unit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The watched service: its name, base URL, validation policy and journeys.

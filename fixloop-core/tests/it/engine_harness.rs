@@ -35,7 +35,7 @@ pub(crate) fn valid_plan() -> Plan {
         service: "demo-checkout".to_owned(),
         base_url: BASE_URL.to_owned(),
         signal: Signal {
-            error_rate_5m: 0.2,
+            error_rate_5m: 20.0,
             p95_latency_ms_5m: 300.0,
             top_error: None,
         },
@@ -367,6 +367,11 @@ impl Harness {
     }
 }
 
+/// A wire error rate, already in percent.
+fn percent_value(percent: f64) -> String {
+    format!("{percent:.1}%")
+}
+
 fn percent(ratio: f64) -> String {
     format!("{:.1}%", ratio * 100.0)
 }
@@ -433,7 +438,7 @@ pub(crate) fn render_effect(effect: &Effect) -> String {
                 "publish system.status {:?} active={} error_rate={} p95={}ms{}",
                 status.status,
                 status.active_incident_id.as_deref().unwrap_or("-"),
-                percent(status.error_rate_5m),
+                percent_value(status.error_rate_5m),
                 status.p95_latency_ms_5m,
                 status
                     .signals_degraded
@@ -448,7 +453,7 @@ pub(crate) fn render_effect(effect: &Effect) -> String {
                 card.datadog_summary.monitor_id.as_deref().unwrap_or("-"),
                 card.plan.plan_id,
                 card.plan.items.len(),
-                percent(card.datadog_summary.signal.error_rate_5m),
+                percent_value(card.datadog_summary.signal.error_rate_5m),
                 card.datadog_summary.evidence_links.len()
             ),
             WsMessage::PlanGenerated(generated) => format!(

@@ -722,8 +722,8 @@ fn status_is_published_on_material_changes_only() {
         "half a point is not material"
     );
     assert!(
-        (h.engine.status().error_rate_5m - 0.035).abs() < 1e-9,
-        "but the status shows it"
+        (h.engine.status().error_rate_5m - 3.5).abs() < 1e-9,
+        "but the status shows it, in percent"
     );
     h.ok(Input::BugToggled { enabled: true });
     assert_eq!(

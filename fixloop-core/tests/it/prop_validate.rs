@@ -24,7 +24,7 @@ fn plan_for(base_url: &str) -> Plan {
         service: "demo-shop".to_owned(),
         base_url: base_url.to_owned(),
         signal: Signal {
-            error_rate_5m: 0.2,
+            error_rate_5m: 20.0,
             p95_latency_ms_5m: 300.0,
             top_error: None,
         },

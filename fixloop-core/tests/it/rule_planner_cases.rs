@@ -12,7 +12,7 @@ fn context(base_url: &str) -> PlanContext {
         service: "demo-shop".to_owned(),
         base_url: base_url.to_owned(),
         signal: Signal {
-            error_rate_5m: 0.42,
+            error_rate_5m: 42.0,
             p95_latency_ms_5m: 1250.0,
             top_error: Some("payment provider timeout".to_owned()),
         },

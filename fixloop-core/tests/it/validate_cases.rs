@@ -18,7 +18,7 @@ fn good_plan() -> Plan {
         service: "demo-shop".to_owned(),
         base_url: BASE.to_owned(),
         signal: Signal {
-            error_rate_5m: 0.42,
+            error_rate_5m: 42.0,
             p95_latency_ms_5m: 1200.0,
             top_error: Some("payment provider timeout".to_owned()),
         },

@@ -245,8 +245,8 @@ async fn datadog_mode_detects_an_incident_and_declares_recovered() {
         };
         let signal = &card.datadog_summary.signal;
         assert!(
-            (signal.error_rate_5m - 0.4).abs() < 1e-9,
-            "80 errors of 200 requests: {signal:?}"
+            (signal.error_rate_5m - 40.0).abs() < 1e-9,
+            "80 errors of 200 requests are 40 percent: {signal:?}"
         );
         assert!(
             (signal.p95_latency_ms_5m - 350.0).abs() < 1e-9,

@@ -235,7 +235,7 @@ pub(crate) fn incident() -> IncidentCard {
             monitor_id: None,
             service: "demo-checkout".to_owned(),
             signal: Signal {
-                error_rate_5m: 0.35,
+                error_rate_5m: 35.0,
                 p95_latency_ms_5m: 1800.0,
                 top_error: Some("POST /checkout -> 500 payment provider timeout".to_owned()),
             },
@@ -283,8 +283,8 @@ fn state(
     recovery_blocker: Option<&str>,
 ) -> CopilotState {
     let (error_rate, p95) = match status {
-        IncidentState::Healthy | IncidentState::Recovered => (0.002, 110.0),
-        IncidentState::IncidentActive | IncidentState::Validating => (0.12, 900.0),
+        IncidentState::Healthy | IncidentState::Recovered => (0.2, 110.0),
+        IncidentState::IncidentActive | IncidentState::Validating => (12.0, 900.0),
     };
     CopilotState {
         status: SystemStatus {

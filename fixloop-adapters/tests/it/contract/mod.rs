@@ -46,7 +46,7 @@ pub(crate) fn plan_request(base_url: &str) -> PlanRequest {
             service: "demo-checkout".to_owned(),
             base_url: base_url.to_owned(),
             signal: Signal {
-                error_rate_5m: 0.35,
+                error_rate_5m: 35.0,
                 p95_latency_ms_5m: 1800.0,
                 top_error: Some(top_error.clone()),
             },
