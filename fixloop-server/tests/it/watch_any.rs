@@ -78,6 +78,25 @@ fn is_status(message: &WsMessage, service: &str, state: IncidentState) -> bool {
         if status.status == state && status.service.as_deref() == Some(service))
 }
 
+/// The inventory with user traffic, watched through a scrape of its own metrics, and a WebSocket on the orchestrator.
+async fn scraped_inventory() -> (
+    Inventory,
+    tokio::task::JoinHandle<()>,
+    RunningServer,
+    Socket,
+) {
+    let inventory = Inventory::start().await;
+    let traffic = inventory.traffic();
+    let server = serve(&inventory::profile(
+        "inventory",
+        &inventory.url,
+        inventory::SCRAPE,
+    ))
+    .await;
+    let socket = connect(&server).await;
+    (inventory, traffic, server, socket)
+}
+
 /// Breaks the inventory, waits for its incident and plan, checks them, fixes it and waits for RECOVERED.
 async fn break_and_recover(inventory: &Inventory, socket: &mut Socket, service: &str) {
     let mut log = Vec::new();
@@ -167,15 +186,7 @@ async fn break_and_recover(inventory: &Inventory, socket: &mut Socket, service: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_with_its_own_metrics_is_watched_from_its_profile_to_recovered() {
     tokio::time::timeout(STORY, async {
-        let inventory = Inventory::start().await;
-        let traffic = inventory.traffic();
-        let server = serve(&inventory::profile(
-            "inventory",
-            &inventory.url,
-            inventory::SCRAPE,
-        ))
-        .await;
-        let mut socket = connect(&server).await;
+        let (inventory, traffic, server, mut socket) = scraped_inventory().await;
         match next_message(&mut socket).await {
             WsMessage::SystemStatus(status) => {
                 assert_eq!(status.status, IncidentState::Healthy);
@@ -278,15 +289,7 @@ async fn two_services_in_one_process_break_independently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watched_service_that_dies_opens_an_incident_within_a_few_polls() {
     tokio::time::timeout(STORY, async {
-        let inventory = Inventory::start().await;
-        let traffic = inventory.traffic();
-        let server = serve(&inventory::profile(
-            "inventory",
-            &inventory.url,
-            inventory::SCRAPE,
-        ))
-        .await;
-        let mut socket = connect(&server).await;
+        let (inventory, traffic, server, mut socket) = scraped_inventory().await;
         let mut log = Vec::new();
         // The process dies: every scrape is refused, and so is every probe.
         traffic.abort();
@@ -320,15 +323,7 @@ async fn a_watched_service_that_dies_opens_an_incident_within_a_few_polls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_whose_metrics_vanish_is_degraded_not_silently_healthy() {
     tokio::time::timeout(STORY, async {
-        let inventory = Inventory::start().await;
-        let traffic = inventory.traffic();
-        let server = serve(&inventory::profile(
-            "inventory",
-            &inventory.url,
-            inventory::SCRAPE,
-        ))
-        .await;
-        let mut socket = connect(&server).await;
+        let (inventory, traffic, server, mut socket) = scraped_inventory().await;
         let mut log = Vec::new();
         inventory.set_metrics_off(true);
         let degraded = wait_for(&mut socket, &mut log, |message| {
