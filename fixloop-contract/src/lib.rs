@@ -1,4 +1,5 @@
-//! The wire contract of FixLoop: every REST body and WebSocket message, and the generator of `openapi.yaml`.
+//! The wire contract of FixLoop: every REST body and WebSocket message, and the generators of `openapi.yaml` and of
+//! the TypeScript types for frontends ([`typescript`]).
 //!
 //! This crate is the single source of the contract's types. The keys and enum spellings are fixed by the
 //! seed contract (`backend-agent-spec.md`, section 5) that a real dashboard already depends on: nothing here may be
@@ -114,6 +115,7 @@
 //! ```
 
 pub mod openapi;
+pub mod typescript;
 pub mod v1;
 
 pub use v1::*;
