@@ -37,6 +37,8 @@ pub struct PlanContext {
     pub signal: Signal,
     /// Title of the incident.
     pub title: String,
+    /// Links to the telemetry gathered for this incident (empty until its context arrives, or when it failed).
+    pub evidence_links: Vec<fixloop_contract::Link>,
     /// The service's candidate tests; header values may hold `${env:NAME}` placeholders, never secret values.
     pub journeys: Vec<Journey>,
     /// The coverage rules a plan must satisfy.
@@ -163,6 +165,7 @@ mod tests {
                 top_error: top_error.map(str::to_owned),
             },
             title: "ledger failing".to_owned(),
+            evidence_links: Vec::new(),
             journeys: vec![
                 journey("health", HttpMethod::Get, "/health", 1),
                 journey("accounts", HttpMethod::Get, "/accounts?limit=1", 2),

@@ -87,7 +87,6 @@ pub struct Driver {
     progress_sender: mpsc::Sender<(EffectId, TestProgress)>,
     progress: mpsc::Receiver<(EffectId, TestProgress)>,
     signal_read_in_flight: bool,
-    last_context: Option<IncidentContext>,
     last_now: DateTime<Utc>,
     plans_requested: u64,
     /// The latest run seen in `tests.updated`, and whether its end was counted.
@@ -149,7 +148,6 @@ impl Driver {
             progress_sender,
             progress,
             signal_read_in_flight: false,
-            last_context: None,
             last_now: now,
             plans_requested: 0,
             latest_run: None,
@@ -243,7 +241,8 @@ impl Driver {
                             "plan-{}-{:04}",
                             self.config.engine.id_prefix, self.plans_requested
                         )),
-                        incident: self.last_context.clone().unwrap_or_default(),
+                        // The incident's own context, as the engine holds it: never another incident's.
+                        incident: wire::plan_incident_context(&context),
                         context,
                         attempt,
                         previous_violations,
@@ -452,9 +451,6 @@ impl Driver {
                 }
             }
             Completion::Context(effect, result) => {
-                if let Ok(context) = &result {
-                    self.last_context = Some(context.clone());
-                }
                 let _ = self.feed(Input::ContextFetched { effect, result });
             }
             Completion::Plan(effect, Ok(plan)) => {

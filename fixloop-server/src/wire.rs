@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use fixloop_adapters::SignalReading;
 use fixloop_contract::SimulateMode;
+use fixloop_core::PlanContext;
 use fixloop_core::engine::{IncidentContext, Input, SignalSample};
 
 /// A signal reading taken at `at`, as the engine's sample.
@@ -25,6 +26,19 @@ pub fn incident_context(reading: SignalReading) -> IncidentContext {
         p95_latency_ms: reading.p95_latency_ms.unwrap_or(0.0),
         top_error: reading.top_error,
         evidence_links: reading.evidence_links,
+    }
+}
+
+/// What a planner is told about the incident, from the engine's own context of that incident (the card's signal
+/// and evidence): the driver keeps no copy, so a failed fetch for one incident can never hand the planner another's.
+#[must_use]
+pub fn plan_incident_context(context: &PlanContext) -> IncidentContext {
+    IncidentContext {
+        // The card's figure is in percent (the wire's unit); the context is a ratio.
+        error_rate: context.signal.error_rate_5m / 100.0,
+        p95_latency_ms: context.signal.p95_latency_ms_5m,
+        top_error: context.signal.top_error.clone(),
+        evidence_links: context.evidence_links.clone(),
     }
 }
 

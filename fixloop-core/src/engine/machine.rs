@@ -387,6 +387,7 @@ impl Shared {
                 .to_owned(),
             signal: incident.card.datadog_summary.signal.clone(),
             title: incident.card.title.clone(),
+            evidence_links: incident.card.datadog_summary.evidence_links.clone(),
             journeys: self.config.service.journeys.clone(),
             coverage: self.config.service.policy.coverage.clone(),
         }

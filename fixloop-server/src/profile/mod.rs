@@ -241,6 +241,7 @@ impl ServiceProfile {
                 top_error: top_error.map(str::to_owned),
             },
             title: format!("{}: profile plan", spec.name),
+            evidence_links: Vec::new(),
             journeys: spec.journeys.clone(),
             coverage: spec.policy.coverage.clone(),
         };

@@ -609,3 +609,40 @@ async fn copilot_about_a_closed_incident_sees_that_incident() {
     assert_eq!(state.status.status, IncidentState::Healthy);
     app.stop().await;
 }
+
+/// Regression: the driver used to keep the last fetched context, so when the context fetch of a second incident
+/// failed, its planner was handed the first incident's top error and evidence.
+#[tokio::test]
+async fn a_failed_context_fetch_never_hands_the_planner_a_previous_incidents_evidence() {
+    let app = TestApp::start(NO_DEMO);
+    app.signals
+        .set_reading(fixloop_adapters::fake::erroring_reading());
+    app.open_incident_with_plan().await;
+    let first = app.planner.calls();
+    let first = first.last().expect("the first incident was planned");
+    assert_eq!(
+        first.incident.top_error.as_deref(),
+        Some("POST /checkout -> 500 payment provider timeout")
+    );
+    assert_eq!(first.incident.evidence_links.len(), 1);
+
+    let (status, _) = app
+        .post_json("/api/incidents/simulate", &json!({"mode": "INCIDENT_OFF"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.signals
+        .set_failure(Some(fixloop_adapters::ErrorKind::Unavailable));
+    app.open_incident_with_plan().await;
+    let calls = app.planner.calls();
+    let second = calls.last().expect("the second incident was planned");
+    assert_ne!(second.context.incident_id, first.context.incident_id);
+    // The evidence comes only from a context fetch, and this incident's failed: none, not the first incident's.
+    assert!(
+        second.incident.evidence_links.is_empty(),
+        "{:?}",
+        second.incident
+    );
+    // What the planner is told is the engine's own card of this incident, nothing else.
+    assert_eq!(second.incident.top_error, second.context.signal.top_error);
+    app.stop().await;
+}

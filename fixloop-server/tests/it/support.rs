@@ -31,6 +31,8 @@ pub(crate) struct TestApp {
     pub(crate) router: Router,
     /// The driver's handle (to subscribe to events).
     pub(crate) driver: DriverHandle,
+    /// The fake signal source.
+    pub(crate) signals: Arc<FakeSignalSource>,
     /// The fake planner.
     pub(crate) planner: Arc<FakePlanner>,
     /// The fake runner.
@@ -95,6 +97,7 @@ impl TestApp {
         Self {
             router: router(state),
             driver: handle,
+            signals,
             planner,
             runner,
             copilot,
