@@ -120,6 +120,23 @@ pub fn secret_references(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Every string value inside a JSON body, at any depth, in document order (where secret references may appear).
+#[must_use]
+pub fn body_strings(body: &JsonObject) -> Vec<&str> {
+    fn walk<'a>(value: &'a fixloop_contract::serde_json::Value, out: &mut Vec<&'a str>) {
+        use fixloop_contract::serde_json::Value;
+        match value {
+            Value::String(text) => out.push(text),
+            Value::Array(items) => items.iter().for_each(|item| walk(item, out)),
+            Value::Object(map) => map.values().for_each(|item| walk(item, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    body.values().for_each(|value| walk(value, &mut out));
+    out
+}
+
 /// Whether `name` is a valid secret name: `[A-Z_][A-Z0-9_]*`.
 #[must_use]
 pub fn is_secret_name(name: &str) -> bool {

@@ -29,7 +29,7 @@ use fixloop_contract::{HttpMethod, Plan, PlanItem};
 
 use crate::criteria::Criteria;
 use crate::policy::{CoverageRule, Policy};
-use crate::service::secret_references;
+use crate::service::{body_strings, secret_references};
 
 /// The number of items a plan must have.
 pub const PLAN_ITEMS: usize = 5;
@@ -543,23 +543,9 @@ fn check_secret_references(item: &PlanItem, policy: &Policy, index: usize, repor
             value,
         );
     }
-    let mut strings = Vec::new();
-    collect_strings(&item.target.body_json, &mut strings);
-    for text in strings {
+    for text in body_strings(&item.target.body_json) {
         undeclared(format!("/items/{index}/target/body_json"), text);
     }
-}
-
-fn collect_strings<'a>(object: &'a fixloop_contract::JsonObject, out: &mut Vec<&'a str>) {
-    fn walk<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
-        match value {
-            serde_json::Value::String(text) => out.push(text),
-            serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, out)),
-            serde_json::Value::Object(map) => map.values().for_each(|item| walk(item, out)),
-            _ => {}
-        }
-    }
-    object.values().for_each(|value| walk(value, out));
 }
 
 /// A writer that only counts bytes: the size of a body's compact JSON without building the text.

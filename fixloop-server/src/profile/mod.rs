@@ -22,7 +22,7 @@ use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_contract::{Plan, Signal};
 use fixloop_core::engine::Config as EngineConfig;
 use fixloop_core::policy::{CoverageCheck, CoverageRule};
-use fixloop_core::service::secret_references;
+use fixloop_core::service::{body_strings, secret_references};
 use fixloop_core::validate::{MAX_TEST_ID_LEN, PLAN_ITEMS};
 use fixloop_core::{
     Criteria, IncidentId, Journey, PlanContext, PlanId, Policy, ServiceSpec, rule_plan, validate,
@@ -396,7 +396,7 @@ impl Checker {
                     at,
                     format!(
                         "the rule plan built from these journeys is invalid: {}",
-                        describe_violation(&violation.path, &violation.message, &service.spec)
+                        describe_violation(&violation.path, &violation.message)
                     ),
                 );
             }
@@ -457,13 +457,8 @@ impl Checker {
         for (name, value) in &journey.headers {
             note(format!("{at}.headers.{name}"), value);
         }
-        let mut strings = Vec::new();
-        collect_strings(
-            &serde_json::Value::Object(journey.body.clone()),
-            &mut strings,
-        );
-        for text in strings {
-            note(format!("{at}.body"), &text);
+        for text in body_strings(&journey.body) {
+            note(format!("{at}.body"), text);
         }
         Journey {
             id: journey.id.clone(),
@@ -611,25 +606,12 @@ impl Checker {
     }
 }
 
-/// A violation of the rule plan, pointing at the journey behind the item when there is one.
-fn describe_violation(path: &str, message: &str, spec: &ServiceSpec) -> String {
-    let item = path
-        .strip_prefix("/items/")
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|index| index.parse::<usize>().ok());
-    match item {
-        Some(_) => format!("{message} (at {path})"),
-        None if path.is_empty() => message.to_owned(),
-        None => format!("{message} (journeys of {})", spec.name),
-    }
-}
-
-fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
-    match value {
-        serde_json::Value::String(text) => out.push(text.clone()),
-        serde_json::Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|item| collect_strings(item, out)),
-        _ => {}
+/// A violation of the rule plan, with the plan path it is at (the plan's items are the journeys it picked).
+fn describe_violation(path: &str, message: &str) -> String {
+    if path.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{message} (at {path})")
     }
 }
 
