@@ -9,7 +9,8 @@
 //!
 //! No I/O of any kind: no sockets, files, threads, environment variables, randomness, and no clock reads (time
 //! is an argument of every mutating call). No `async` and no runtime. It depends only on `fixloop-contract`
-//! (whose plain data types it uses where they are the domain), `thiserror` and `tracing`. A server embeds it
+//! (whose plain data types it uses where they are the domain), `serde` (for the explicit, versioned persistence
+//! images of [`engine::Snapshot`] and [`engine::RecordedInput`], and nowhere else), `thiserror` and `tracing`. A server embeds it
 //! and performs the [`Effect`](engine::Effect)s it asks for through adapters.
 //!
 //! # Main types

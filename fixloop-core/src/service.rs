@@ -123,8 +123,9 @@ pub fn secret_references(text: &str) -> impl Iterator<Item = &str> {
 /// Every string value inside a JSON body, at any depth, in document order (where secret references may appear).
 #[must_use]
 pub fn body_strings(body: &JsonObject) -> Vec<&str> {
-    fn walk<'a>(value: &'a fixloop_contract::serde_json::Value, out: &mut Vec<&'a str>) {
-        use fixloop_contract::serde_json::Value;
+    use fixloop_contract::serde_json::Value;
+
+    fn walk<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
         match value {
             Value::String(text) => out.push(text),
             Value::Array(items) => items.iter().for_each(|item| walk(item, out)),

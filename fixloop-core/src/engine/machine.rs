@@ -45,19 +45,19 @@ pub(super) enum Phase {
 #[derive(Debug, Default)]
 pub(super) struct Healthy {
     /// Until when polling opens no incident (after a close).
-    cooldown_until: Option<DateTime<Utc>>,
+    pub(super) cooldown_until: Option<DateTime<Utc>>,
 }
 
 /// An incident was detected; its plan is not validated yet.
 #[derive(Debug)]
 pub(super) struct IncidentActive {
-    incident: OpenIncident,
-    planning: Planning,
+    pub(super) incident: OpenIncident,
+    pub(super) planning: Planning,
 }
 
 /// Where planning stands.
 #[derive(Debug)]
-enum Planning {
+pub(super) enum Planning {
     /// Waiting for [`Effect::FetchContext`].
     FetchingContext {
         effect: EffectId,
@@ -77,59 +77,59 @@ enum Planning {
 /// The plan is validated; runs validate the recovery.
 #[derive(Debug)]
 pub(super) struct Validating {
-    incident: OpenIncident,
-    plan: ValidatedPlan,
-    run: RunSlot,
+    pub(super) incident: OpenIncident,
+    pub(super) plan: ValidatedPlan,
+    pub(super) run: RunSlot,
     /// A rerun trigger arrived during a run.
-    rerun_pending: bool,
+    pub(super) rerun_pending: bool,
     /// The last blocker written to the log, to log only changes.
-    logged_blocker: Option<String>,
+    pub(super) logged_blocker: Option<String>,
 }
 
 /// The run of a VALIDATING incident.
 #[derive(Debug)]
-enum RunSlot {
+pub(super) enum RunSlot {
     Running(ActiveRun),
     Idle(FinishedRun),
 }
 
 /// A run in progress.
 #[derive(Debug)]
-struct ActiveRun {
-    effect: EffectId,
-    run_id: RunId,
-    deadline: DateTime<Utc>,
+pub(super) struct ActiveRun {
+    pub(super) effect: EffectId,
+    pub(super) run_id: RunId,
+    pub(super) deadline: DateTime<Utc>,
 }
 
 /// The latest finished run.
 #[derive(Debug)]
-struct FinishedRun {
-    run_id: RunId,
+pub(super) struct FinishedRun {
+    pub(super) run_id: RunId,
     /// COMPLETED with every test PASS.
-    passed: bool,
+    pub(super) passed: bool,
     /// One line about the outcome.
-    summary: String,
-    next_rerun_at: DateTime<Utc>,
+    pub(super) summary: String,
+    pub(super) next_rerun_at: DateTime<Utc>,
 }
 
 /// Every test passed and the signals are healthy; the incident closes when the soak window ends.
 #[derive(Debug)]
 pub(super) struct Recovered {
-    incident: OpenIncident,
-    plan: ValidatedPlan,
-    latest_run: RunId,
-    soak_until: DateTime<Utc>,
+    pub(super) incident: OpenIncident,
+    pub(super) plan: ValidatedPlan,
+    pub(super) latest_run: RunId,
+    pub(super) soak_until: DateTime<Utc>,
 }
 
 /// The open incident, common to the open phases.
 #[derive(Debug)]
 pub(super) struct OpenIncident {
-    id: IncidentId,
+    pub(super) id: IncidentId,
     pub(super) card: IncidentCard,
-    span: Span,
+    pub(super) span: Span,
     /// Opened by polling: its title states the error rate, which the context's figure then replaces, so the title
     /// and the card always show the same number.
-    titled_by_rate: bool,
+    pub(super) titled_by_rate: bool,
 }
 
 impl Default for Phase {
@@ -213,31 +213,31 @@ pub(super) struct Shared {
     pub(super) status: SystemStatus,
     pub(super) effects: VecDeque<Effect>,
     /// The numbers of the last published `system.status`.
-    published_numbers: (f64, f64),
+    pub(super) published_numbers: (f64, f64),
     /// The latest `now` seen.
-    now: DateTime<Utc>,
-    next_incident: u64,
-    next_run: u64,
-    next_plan: u64,
-    next_effect: u64,
-    runs: VecDeque<TestRun>,
-    closed: VecDeque<IncidentCard>,
-    signals: Signals,
-    firing_alerts: BTreeSet<String>,
-    blindness: Blindness,
+    pub(super) now: DateTime<Utc>,
+    pub(super) next_incident: u64,
+    pub(super) next_run: u64,
+    pub(super) next_plan: u64,
+    pub(super) next_effect: u64,
+    pub(super) runs: VecDeque<TestRun>,
+    pub(super) closed: VecDeque<IncidentCard>,
+    pub(super) signals: Signals,
+    pub(super) firing_alerts: BTreeSet<String>,
+    pub(super) blindness: Blindness,
 }
 
 /// What the engine knows about its signal source's failures.
 #[derive(Debug, Default)]
-struct Blindness {
+pub(super) struct Blindness {
     /// Failed reads in a row.
-    failures: u32,
+    pub(super) failures: u32,
     /// Why the latest read failed.
-    reason: Option<String>,
+    pub(super) reason: Option<String>,
     /// The probe in flight.
-    probe: Option<EffectId>,
+    pub(super) probe: Option<EffectId>,
     /// No new probe before this moment.
-    next_probe_at: Option<DateTime<Utc>>,
+    pub(super) next_probe_at: Option<DateTime<Utc>>,
 }
 
 impl Shared {
@@ -307,7 +307,7 @@ impl Shared {
     }
 
     /// Sets the status and publishes it.
-    fn set_status(
+    pub(super) fn set_status(
         &mut self,
         now: DateTime<Utc>,
         state: IncidentState,
@@ -354,7 +354,7 @@ impl Shared {
         id
     }
 
-    fn run_mut(&mut self, run_id: &RunId) -> Option<&mut TestRun> {
+    pub(super) fn run_mut(&mut self, run_id: &RunId) -> Option<&mut TestRun> {
         self.runs
             .iter_mut()
             .rev()
@@ -517,6 +517,7 @@ pub(super) fn handle_input(
             shared.publish(now, WsMessage::CopilotAnswer(answer));
             phase
         }
+        Input::Restarted => on_restarted(phase, shared, now),
     };
     (phase, Ok(()))
 }
@@ -575,6 +576,50 @@ pub(super) fn recovery_blocker(phase: &Phase, shared: &Shared) -> Option<String>
         Phase::Healthy(_) | Phase::Recovered(_) => None,
         Phase::IncidentActive(_) => Some("the plan is not validated yet".to_owned()),
         Phase::Validating(validating) => Some(blocker(validating, shared, shared.now)),
+    }
+}
+
+/// The reason a run in flight at a restart ends with.
+const INTERRUPTED: &str = "interrupted by restart";
+
+/// The driver restarted: the effects it had in flight are gone; re-issue or close each one.
+fn on_restarted(phase: Phase, shared: &mut Shared, now: DateTime<Utc>) -> Phase {
+    if shared.blindness.probe.take().is_some() {
+        // The probe died with the old process: the next failed read may probe again at once.
+        shared.blindness.next_probe_at = None;
+    }
+    match phase {
+        Phase::IncidentActive(IncidentActive {
+            incident,
+            planning: Planning::FetchingContext { .. },
+        }) => {
+            warn!(incident_id = %incident.id, "context fetch interrupted by restart; fetching again");
+            let effect = shared.effect_id();
+            shared.effects.push_back(Effect::FetchContext {
+                effect,
+                incident_id: incident.id.clone(),
+            });
+            Phase::IncidentActive(IncidentActive {
+                incident,
+                planning: Planning::FetchingContext {
+                    effect,
+                    deadline: after(now, shared.config.plan_deadline),
+                },
+            })
+        }
+        Phase::IncidentActive(IncidentActive {
+            incident,
+            planning: Planning::Requesting { attempt, .. },
+        }) => {
+            warn!(incident_id = %incident.id, attempt, "plan request interrupted by restart; asking again");
+            request_plan(incident, shared, now, attempt, Vec::new())
+        }
+        Phase::Validating(mut validating) if matches!(validating.run, RunSlot::Running(_)) => {
+            warn!(incident_id = %validating.incident.id, "validation run interrupted by restart; a rerun follows");
+            validating.rerun_pending = true;
+            finish_run(validating, shared, now, Err(INTERRUPTED.to_owned()))
+        }
+        other => other,
     }
 }
 

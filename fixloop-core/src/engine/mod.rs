@@ -117,12 +117,19 @@
 //!   The next successful read clears it. A silent HEALTHY never hides a blind source.
 //! - **Signals.** A sample's `error_rate` and `p95_latency_ms` that are `NaN`, infinite or negative count as no
 //!   data; an error rate above 1 is clamped to 1.
+//! - **Restarts.** [`Engine::snapshot`] and [`Engine::restore`] carry the whole state across a process restart, and
+//!   [`RecordedInput`] is an input as a journal stores it (see [`Snapshot`]). After restoring, the driver feeds
+//!   [`Input::Restarted`]: a run in flight ends FAILED ("run failed: interrupted by restart") and a rerun starts at
+//!   once; a context fetch or a plan request in flight is issued again (same attempt, new effect id and deadline);
+//!   a probe in flight is forgotten, so the next failed read may probe again. Timers keep their absolute times: one
+//!   that came due while the process was down fires at the first call.
 //! - **Ids.** `inc-<prefix>-<n>`, `run-<prefix>-<n>`, `plan-<prefix>-<n>` from counters starting at 1 (the
 //!   prefix and its dash are left out when `id_prefix` is empty); effect ids count from 1. The last 100 runs and
 //!   the last 100 closed incidents stay queryable.
 
 mod machine;
 mod signals;
+mod snapshot;
 
 use std::time::Duration;
 
@@ -137,6 +144,11 @@ use crate::service::ServiceSpec;
 use crate::validate::{ValidatedPlan, Violation};
 
 use machine::{Phase, Shared};
+
+pub use snapshot::{
+    RecordedContext, RecordedFailure, RecordedInput, RecordedSample, RestoreError, SNAPSHOT_FORMAT,
+    Snapshot, SnapshotError,
+};
 
 /// Tunables of the engine. Every threshold is a ratio (0.05 is 5%), every duration a `std::time::Duration`; the
 /// error rates the engine publishes (`SystemStatus.error_rate_5m`, the incident's signal) are in percent, the wire's
@@ -311,6 +323,11 @@ pub enum Input {
     },
     /// The copilot answered a question (published as `copilot.answer`).
     CopilotAnswered(CopilotAnswer),
+    /// The driver restarted (a deploy, a crash) and restored this engine: every effect issued before is gone. A run
+    /// in flight ends FAILED "interrupted by restart" and a rerun starts; a context fetch or plan request in flight
+    /// is issued again; a probe in flight is forgotten. Feed it once, right after [`Engine::restore`] or after
+    /// replaying a journal.
+    Restarted,
 }
 
 /// A request the driver must carry out, in the imperative. Closed on purpose: a new effect breaks every driver's

@@ -57,13 +57,13 @@ pub(super) struct Observed {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Signals {
     /// Receive time of each sample in the detection window, and whether it was above the trigger.
-    window: VecDeque<(DateTime<Utc>, bool)>,
+    pub(super) window: VecDeque<(DateTime<Utc>, bool)>,
     /// Consecutive healthy samples, most recent last.
-    streak: u32,
+    pub(super) streak: u32,
     /// The latest sample's receive time and class.
-    last: Option<(DateTime<Utc>, SampleClass)>,
+    pub(super) last: Option<(DateTime<Utc>, SampleClass)>,
     /// The latest sample's top error.
-    top_error: Option<String>,
+    pub(super) top_error: Option<String>,
 }
 
 /// Most samples the window keeps, whatever the window's duration (bounds memory under a flood of samples).

@@ -70,6 +70,9 @@ pub(crate) struct Harness {
     pub(crate) effects: Vec<Effect>,
     /// The latest requests.
     pub(crate) outstanding: Outstanding,
+    /// Every call made on the engine, in order: `(now, Some(input))` for an input, `(now, None)` for a timeout; a
+    /// journal of the story, replayed by the snapshot properties.
+    pub(crate) log: Vec<(DateTime<Utc>, Option<Input>)>,
 }
 
 impl Harness {
@@ -82,6 +85,7 @@ impl Harness {
             trace: String::new(),
             effects: Vec::new(),
             outstanding: Outstanding::default(),
+            log: Vec::new(),
         }
     }
 
@@ -110,6 +114,7 @@ impl Harness {
     /// Feeds an input at the current time and drains the effects.
     pub(crate) fn input(&mut self, input: Input) -> Result<(), Rejected> {
         let line = render_input(&input);
+        self.log.push((self.now, Some(input.clone())));
         let result = self.engine.handle_input(self.now, input);
         let _ = writeln!(self.trace, "{} > {line}", self.offset());
         if let Err(rejected) = &result {
@@ -135,6 +140,7 @@ impl Harness {
             }
             self.now = self.now.max(due);
             let _ = writeln!(self.trace, "{} > timeout", self.offset());
+            self.log.push((self.now, None));
             self.engine.handle_timeout(self.now);
             self.drain();
             fired += 1;

@@ -5,7 +5,9 @@ mod engine_harness;
 mod engine_scenarios;
 mod prop_criteria;
 mod prop_engine;
+mod prop_snapshot;
 mod prop_validate;
+mod restart_cases;
 mod rule_planner_cases;
 #[path = "../fixtures/shop.rs"]
 mod shop;

@@ -3,7 +3,7 @@
 //! signals, at most one incident is open at a time, and answered effects make progress.
 
 use fixloop_contract::{CopilotAnswer, IncidentState, RunStatus, TestStatus, WsMessage};
-use fixloop_core::engine::{Config, Effect, Input, PortFailure, SignalSample};
+use fixloop_core::engine::{Config, Effect, Engine, Input, PortFailure, SignalSample};
 use fixloop_core::{EffectId, IncidentId, RunId};
 use proptest::prelude::*;
 
@@ -11,7 +11,7 @@ use crate::engine_harness::{Harness, demo_config, invalid_plan, valid_plan};
 
 /// One step of a random story.
 #[derive(Debug, Clone)]
-enum Step {
+pub(crate) enum Step {
     Sample {
         error_rate: Option<f64>,
         requests: u64,
@@ -37,9 +37,11 @@ enum Step {
     Cooperate,
     /// A healthy sample with traffic.
     Healthy,
+    /// The process restarts: the engine is snapshotted, serialized, restored and told `Restarted`.
+    Restart,
 }
 
-fn step() -> impl Strategy<Value = Step> {
+pub(crate) fn step() -> impl Strategy<Value = Step> {
     let rate = prop_oneof![
         Just(None),
         Just(Some(0.0)),
@@ -77,16 +79,17 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any::<bool>().prop_map(Step::Probed),
         3 => Just(Step::Cooperate),
         4 => Just(Step::Healthy),
+        1 => Just(Step::Restart),
     ]
 }
 
 /// What the model knows about the samples fed so far: (received at, healthy for the gate).
-type SampleLog = Vec<(
+pub(crate) type SampleLog = Vec<(
     fixloop_contract::chrono::DateTime<fixloop_contract::chrono::Utc>,
     bool,
 )>;
 
-fn apply(h: &mut Harness, step: &Step, samples: &mut SampleLog) {
+pub(crate) fn apply(h: &mut Harness, step: &Step, samples: &mut SampleLog) {
     let config = demo_config();
     match step {
         Step::Sample {
@@ -224,6 +227,16 @@ fn apply(h: &mut Harness, step: &Step, samples: &mut SampleLog) {
             }
             _ => {}
         },
+        Step::Restart => {
+            let snapshot = h
+                .engine
+                .snapshot()
+                .expect("the harness drains after every call");
+            let json = serde_json::to_string(&snapshot).expect("a snapshot serializes");
+            let snapshot = serde_json::from_str(&json).expect("and reads back");
+            h.engine = Engine::restore(config, snapshot).expect("same format and service");
+            h.ok(Input::Restarted);
+        }
         Step::Copilot => {
             let now = h.now;
             h.ok(Input::CopilotAnswered(CopilotAnswer {

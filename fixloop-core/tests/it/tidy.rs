@@ -1,10 +1,10 @@
-//! Tidy checks of the crate's shape: the core depends only on the contract, thiserror and tracing, and every
-//! Rust file starts with a `//!` module doc.
+//! Tidy checks of the crate's shape: the core depends only on the contract, serde, thiserror and tracing, serde is
+//! used by the snapshot module alone, and every Rust file starts with a `//!` module doc.
 
 use std::path::{Path, PathBuf};
 
 /// The only dependencies the sans-IO core may have.
-const ALLOWED_DEPENDENCIES: [&str; 3] = ["fixloop-contract", "thiserror", "tracing"];
+const ALLOWED_DEPENDENCIES: [&str; 4] = ["fixloop-contract", "serde", "thiserror", "tracing"];
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,8 +32,37 @@ fn section_keys(manifest: &str, section: &str) -> Vec<String> {
     keys
 }
 
+/// Serde belongs to persistence only: the engine's own state, inputs and effects do not derive it, the snapshot
+/// module's explicit, versioned images do.
 #[test]
-fn core_depends_only_on_contract_thiserror_and_tracing() {
+fn only_the_snapshot_module_uses_serde() {
+    let mut files = Vec::new();
+    rust_files(&crate_dir().join("src"), &mut files);
+    let mut offenders = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(&file).expect("read source");
+        if file.ends_with("engine/snapshot.rs") {
+            assert!(
+                source.contains("use serde::"),
+                "the snapshot module uses serde"
+            );
+            continue;
+        }
+        if source.contains("serde::")
+            || source.contains("Serialize")
+            || source.contains("Deserialize")
+        {
+            offenders.push(file.display().to_string());
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "serde outside engine/snapshot.rs: {offenders:?}"
+    );
+}
+
+#[test]
+fn core_depends_only_on_contract_serde_thiserror_and_tracing() {
     let manifest =
         std::fs::read_to_string(crate_dir().join("Cargo.toml")).expect("read Cargo.toml");
     let dependencies = section_keys(&manifest, "dependencies");

@@ -1,0 +1,862 @@
+//! Persistence of the engine: [`Snapshot`] (an image of the whole state) and [`RecordedInput`] (an input as a journal
+//! stores it), the one place in the core that derives `Serialize` and `Deserialize`.
+//!
+//! Both are explicit, versioned formats, separate from the in-memory types on purpose: the engine's phases can
+//! change shape without breaking a journal written by an older build, and a newer format is refused with a clear
+//! error instead of being misread ([`SNAPSHOT_FORMAT`], [`RestoreError::UnsupportedFormat`]).
+//! The core stays sans-IO: it turns state into values a store can serialize (with any serde format) and back; the
+//! store, the files and the clock belong to the driver.
+//!
+//! The guarantee, checked by a property test: for any input sequence, restoring a snapshot taken between two
+//! inputs and feeding both engines the same remaining inputs gives the same effects; and replaying the
+//! [`RecordedInput`]s of a journal into a fresh engine gives the same effects as the original run.
+//!
+//! After a restart, the driver restores the engine (from a snapshot, then the journal's tail) and feeds
+//! [`Input::Restarted`]: the effects that were in flight died with the old process, and the engine re-issues or
+//! closes each one with a reason.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use fixloop_contract::chrono::{DateTime, Utc};
+use fixloop_contract::{
+    CopilotAnswer, IncidentCard, IncidentState, Link, Plan, RunStatus, SystemStatus, TestRun,
+    TestStatus,
+};
+use serde::{Deserialize, Serialize};
+use tracing::{info_span, warn};
+
+use super::machine::{
+    ActiveRun, Blindness, FinishedRun, Healthy, IncidentActive, OpenIncident, Phase, Planning,
+    Recovered, RunSlot, Shared, Validating,
+};
+use super::signals::{SampleClass, Signals};
+use super::{
+    Alert, Config, Engine, IncidentContext, Input, PlannerChoice, PortFailure, SignalSample,
+};
+use crate::ids::{EffectId, IncidentId, RunId};
+use crate::validate::validate;
+
+/// The snapshot format this build writes and reads.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// An image of an engine's whole state at one moment, taken by [`Engine::snapshot`] and turned back into an engine
+/// by [`Engine::restore`]. Serialize it with any serde format; its fields are private so that only an engine makes
+/// one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    format: u32,
+    service: String,
+    id_prefix: String,
+    now: DateTime<Utc>,
+    status: SystemStatus,
+    published_numbers: (f64, f64),
+    next_incident: u64,
+    next_run: u64,
+    next_plan: u64,
+    next_effect: u64,
+    runs: Vec<TestRun>,
+    closed: Vec<IncidentCard>,
+    signals: SignalsImage,
+    firing_alerts: Vec<String>,
+    blindness: BlindnessImage,
+    phase: PhaseImage,
+}
+
+impl Snapshot {
+    /// The format of this snapshot ([`SNAPSHOT_FORMAT`] when this build wrote it).
+    #[must_use]
+    pub fn format(&self) -> u32 {
+        self.format
+    }
+
+    /// The engine's clock when the snapshot was taken (the latest `now` it had seen).
+    #[must_use]
+    pub fn taken_at(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// The name of the watched service.
+    #[must_use]
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The prefix of the engine's ids; a restored engine keeps it, so its ids continue the same series.
+    #[must_use]
+    pub fn id_prefix(&self) -> &str {
+        &self.id_prefix
+    }
+}
+
+/// Why [`Engine::snapshot`] could not take a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// Effects are waiting in the queue; a snapshot is taken after draining [`Engine::poll_effect`].
+    #[error("{0} effects are not drained yet; drain poll_effect before taking a snapshot")]
+    EffectsPending(usize),
+}
+
+/// Why [`Engine::restore`] refused a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    /// The snapshot was written in a format this build does not know (a newer FixLoop wrote it).
+    #[error("snapshot format {found} is not supported (this build reads format {supported})")]
+    UnsupportedFormat {
+        /// The snapshot's format.
+        found: u32,
+        /// The format this build reads.
+        supported: u32,
+    },
+    /// The snapshot belongs to another service than the configuration's.
+    #[error("the snapshot is of service {found:?}, the configuration watches {expected:?}")]
+    OtherService {
+        /// The configuration's service.
+        expected: String,
+        /// The snapshot's service.
+        found: String,
+    },
+}
+
+impl Engine {
+    /// An image of the whole state, for a store. Take it after draining [`Engine::poll_effect`].
+    ///
+    /// # Errors
+    ///
+    /// [`SnapshotError::EffectsPending`] when effects wait in the queue (they are not part of a snapshot).
+    pub fn snapshot(&self) -> Result<Snapshot, SnapshotError> {
+        let shared = &self.shared;
+        if !shared.effects.is_empty() {
+            return Err(SnapshotError::EffectsPending(shared.effects.len()));
+        }
+        Ok(Snapshot {
+            format: SNAPSHOT_FORMAT,
+            service: shared.config.service.name.clone(),
+            id_prefix: shared.config.id_prefix.clone(),
+            now: shared.now,
+            status: shared.status.clone(),
+            published_numbers: shared.published_numbers,
+            next_incident: shared.next_incident,
+            next_run: shared.next_run,
+            next_plan: shared.next_plan,
+            next_effect: shared.next_effect,
+            runs: shared.runs.iter().cloned().collect(),
+            closed: shared.closed.iter().cloned().collect(),
+            signals: SignalsImage::of(&shared.signals),
+            firing_alerts: shared.firing_alerts.iter().cloned().collect(),
+            blindness: BlindnessImage::of(&shared.blindness),
+            phase: PhaseImage::of(&self.phase),
+        })
+    }
+
+    /// The engine a snapshot describes, configured by `config` (the service's profile as it is now). Its ids
+    /// continue the snapshot's series (its `id_prefix` is kept); everything else comes from `config`.
+    ///
+    /// When the open incident's plan no longer passes `config`'s policy (the profile changed), the incident goes
+    /// back to planning: a run that was in flight is marked FAILED, the status becomes INCIDENT_ACTIVE (published:
+    /// drain [`Engine::poll_effect`]), and a new plan is requested at the next call.
+    /// Effects that were in flight when the snapshot was taken are not re-issued by this call: feed
+    /// [`Input::Restarted`] next.
+    ///
+    /// # Errors
+    ///
+    /// [`RestoreError::UnsupportedFormat`] for a snapshot of another format, [`RestoreError::OtherService`] for one
+    /// of another service.
+    pub fn restore(mut config: Config, snapshot: Snapshot) -> Result<Self, RestoreError> {
+        if snapshot.format != SNAPSHOT_FORMAT {
+            return Err(RestoreError::UnsupportedFormat {
+                found: snapshot.format,
+                supported: SNAPSHOT_FORMAT,
+            });
+        }
+        if snapshot.service != config.service.name {
+            return Err(RestoreError::OtherService {
+                expected: config.service.name,
+                found: snapshot.service,
+            });
+        }
+        config.id_prefix = snapshot.id_prefix;
+        let now = snapshot.now;
+        let mut shared = Shared::new(config, now);
+        shared.status = snapshot.status;
+        shared.published_numbers = snapshot.published_numbers;
+        shared.next_incident = snapshot.next_incident;
+        shared.next_run = snapshot.next_run;
+        shared.next_plan = snapshot.next_plan;
+        shared.next_effect = snapshot.next_effect;
+        shared.runs = snapshot.runs.into();
+        shared.closed = snapshot.closed.into();
+        shared.signals = snapshot.signals.into_signals();
+        shared.firing_alerts = snapshot.firing_alerts.into_iter().collect::<BTreeSet<_>>();
+        shared.blindness = snapshot.blindness.into_blindness();
+        let phase = snapshot.phase.into_phase(&mut shared, now);
+        Ok(Self { phase, shared })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SignalsImage {
+    window: Vec<(DateTime<Utc>, bool)>,
+    streak: u32,
+    last: Option<(DateTime<Utc>, SampleClassImage)>,
+    top_error: Option<String>,
+}
+
+impl SignalsImage {
+    fn of(signals: &Signals) -> Self {
+        Self {
+            window: signals.window.iter().copied().collect(),
+            streak: signals.streak,
+            last: signals
+                .last
+                .map(|(at, class)| (at, SampleClassImage::of(class))),
+            top_error: signals.top_error.clone(),
+        }
+    }
+
+    fn into_signals(self) -> Signals {
+        Signals {
+            window: self.window.into(),
+            streak: self.streak,
+            last: self.last.map(|(at, class)| (at, class.into_class())),
+            top_error: self.top_error,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "class", rename_all = "snake_case")]
+enum SampleClassImage {
+    NoData,
+    TooFewRequests { requests: u64 },
+    Unhealthy { error_rate: f64 },
+    Healthy { error_rate: f64 },
+}
+
+impl SampleClassImage {
+    fn of(class: SampleClass) -> Self {
+        match class {
+            SampleClass::NoData => Self::NoData,
+            SampleClass::TooFewRequests(requests) => Self::TooFewRequests { requests },
+            SampleClass::Unhealthy(error_rate) => Self::Unhealthy { error_rate },
+            SampleClass::Healthy(error_rate) => Self::Healthy { error_rate },
+        }
+    }
+
+    fn into_class(self) -> SampleClass {
+        match self {
+            Self::NoData => SampleClass::NoData,
+            Self::TooFewRequests { requests } => SampleClass::TooFewRequests(requests),
+            Self::Unhealthy { error_rate } => SampleClass::Unhealthy(error_rate),
+            Self::Healthy { error_rate } => SampleClass::Healthy(error_rate),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct BlindnessImage {
+    failures: u32,
+    reason: Option<String>,
+    probe: Option<u64>,
+    next_probe_at: Option<DateTime<Utc>>,
+}
+
+impl BlindnessImage {
+    fn of(blindness: &Blindness) -> Self {
+        Self {
+            failures: blindness.failures,
+            reason: blindness.reason.clone(),
+            probe: blindness.probe.map(|effect| effect.0),
+            next_probe_at: blindness.next_probe_at,
+        }
+    }
+
+    fn into_blindness(self) -> Blindness {
+        Blindness {
+            failures: self.failures,
+            reason: self.reason,
+            probe: self.probe.map(EffectId),
+            next_probe_at: self.next_probe_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "SCREAMING_SNAKE_CASE")]
+enum PhaseImage {
+    Healthy {
+        cooldown_until: Option<DateTime<Utc>>,
+    },
+    IncidentActive {
+        incident: IncidentImage,
+        planning: PlanningImage,
+    },
+    Validating {
+        incident: IncidentImage,
+        plan: Plan,
+        run: RunImage,
+        rerun_pending: bool,
+        logged_blocker: Option<String>,
+    },
+    Recovered {
+        incident: IncidentImage,
+        plan: Plan,
+        latest_run: String,
+        soak_until: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct IncidentImage {
+    card: IncidentCard,
+    titled_by_rate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+enum PlanningImage {
+    FetchingContext {
+        effect: u64,
+        deadline: DateTime<Utc>,
+    },
+    Requesting {
+        effect: u64,
+        attempt: u32,
+        rules: bool,
+        deadline: DateTime<Utc>,
+    },
+    Waiting {
+        retry_at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "slot", rename_all = "snake_case")]
+enum RunImage {
+    Running {
+        effect: u64,
+        run_id: String,
+        deadline: DateTime<Utc>,
+    },
+    Idle {
+        run_id: String,
+        passed: bool,
+        summary: String,
+        next_rerun_at: DateTime<Utc>,
+    },
+}
+
+impl PhaseImage {
+    fn of(phase: &Phase) -> Self {
+        match phase {
+            Phase::Healthy(healthy) => Self::Healthy {
+                cooldown_until: healthy.cooldown_until,
+            },
+            Phase::IncidentActive(active) => Self::IncidentActive {
+                incident: IncidentImage::of(&active.incident),
+                planning: match &active.planning {
+                    Planning::FetchingContext { effect, deadline } => {
+                        PlanningImage::FetchingContext {
+                            effect: effect.0,
+                            deadline: *deadline,
+                        }
+                    }
+                    Planning::Requesting {
+                        effect,
+                        attempt,
+                        planner,
+                        deadline,
+                    } => PlanningImage::Requesting {
+                        effect: effect.0,
+                        attempt: *attempt,
+                        rules: *planner == PlannerChoice::Rules,
+                        deadline: *deadline,
+                    },
+                    Planning::Waiting { retry_at } => PlanningImage::Waiting {
+                        retry_at: *retry_at,
+                    },
+                },
+            },
+            Phase::Validating(validating) => Self::Validating {
+                incident: IncidentImage::of(&validating.incident),
+                plan: validating.plan.plan().clone(),
+                run: match &validating.run {
+                    RunSlot::Running(run) => RunImage::Running {
+                        effect: run.effect.0,
+                        run_id: run.run_id.as_str().to_owned(),
+                        deadline: run.deadline,
+                    },
+                    RunSlot::Idle(run) => RunImage::Idle {
+                        run_id: run.run_id.as_str().to_owned(),
+                        passed: run.passed,
+                        summary: run.summary.clone(),
+                        next_rerun_at: run.next_rerun_at,
+                    },
+                },
+                rerun_pending: validating.rerun_pending,
+                logged_blocker: validating.logged_blocker.clone(),
+            },
+            Phase::Recovered(recovered) => Self::Recovered {
+                incident: IncidentImage::of(&recovered.incident),
+                plan: recovered.plan.plan().clone(),
+                latest_run: recovered.latest_run.as_str().to_owned(),
+                soak_until: recovered.soak_until,
+            },
+        }
+    }
+
+    fn into_phase(self, shared: &mut Shared, now: DateTime<Utc>) -> Phase {
+        match self {
+            Self::Healthy { cooldown_until } => Phase::Healthy(Healthy { cooldown_until }),
+            Self::IncidentActive { incident, planning } => Phase::IncidentActive(IncidentActive {
+                incident: incident.into_incident(),
+                planning: match planning {
+                    PlanningImage::FetchingContext { effect, deadline } => {
+                        Planning::FetchingContext {
+                            effect: EffectId(effect),
+                            deadline,
+                        }
+                    }
+                    PlanningImage::Requesting {
+                        effect,
+                        attempt,
+                        rules,
+                        deadline,
+                    } => Planning::Requesting {
+                        effect: EffectId(effect),
+                        attempt,
+                        planner: if rules {
+                            PlannerChoice::Rules
+                        } else {
+                            PlannerChoice::Configured
+                        },
+                        deadline,
+                    },
+                    PlanningImage::Waiting { retry_at } => Planning::Waiting { retry_at },
+                },
+            }),
+            Self::Validating {
+                incident,
+                plan,
+                run,
+                rerun_pending,
+                logged_blocker,
+            } => {
+                let incident = incident.into_incident();
+                let running = match &run {
+                    RunImage::Running { run_id, .. } => Some(run_id.clone()),
+                    RunImage::Idle { .. } => None,
+                };
+                let Some(plan) = revalidate(plan, shared, &incident, running.as_deref(), now)
+                else {
+                    return replan(incident, shared, now);
+                };
+                Phase::Validating(Validating {
+                    incident,
+                    plan,
+                    run: match run {
+                        RunImage::Running {
+                            effect,
+                            run_id,
+                            deadline,
+                        } => RunSlot::Running(ActiveRun {
+                            effect: EffectId(effect),
+                            run_id: RunId::new(run_id),
+                            deadline,
+                        }),
+                        RunImage::Idle {
+                            run_id,
+                            passed,
+                            summary,
+                            next_rerun_at,
+                        } => RunSlot::Idle(FinishedRun {
+                            run_id: RunId::new(run_id),
+                            passed,
+                            summary,
+                            next_rerun_at,
+                        }),
+                    },
+                    rerun_pending,
+                    logged_blocker,
+                })
+            }
+            Self::Recovered {
+                incident,
+                plan,
+                latest_run,
+                soak_until,
+            } => {
+                let incident = incident.into_incident();
+                let Some(plan) = revalidate(plan, shared, &incident, None, now) else {
+                    return replan(incident, shared, now);
+                };
+                Phase::Recovered(Recovered {
+                    incident,
+                    plan,
+                    latest_run: RunId::new(latest_run),
+                    soak_until,
+                })
+            }
+        }
+    }
+}
+
+impl IncidentImage {
+    fn of(incident: &OpenIncident) -> Self {
+        Self {
+            card: incident.card.clone(),
+            titled_by_rate: incident.titled_by_rate,
+        }
+    }
+
+    fn into_incident(self) -> OpenIncident {
+        let id = IncidentId::new(self.card.incident_id.clone());
+        OpenIncident {
+            span: info_span!("incident", incident_id = %id),
+            id,
+            card: self.card,
+            titled_by_rate: self.titled_by_rate,
+        }
+    }
+}
+
+/// The plan validated again under the configuration's policy; `None` (and a run in flight marked FAILED) when the
+/// policy no longer accepts it.
+fn revalidate(
+    plan: Plan,
+    shared: &mut Shared,
+    incident: &OpenIncident,
+    running: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<crate::ValidatedPlan> {
+    match validate(plan, &shared.config.service.policy) {
+        Ok(plan) => Some(plan),
+        Err(violations) => {
+            warn!(
+                incident_id = %incident.id,
+                first_violation = %violations.first().map(ToString::to_string).unwrap_or_default(),
+                "the restored plan no longer passes the service's policy; planning again"
+            );
+            let reason = "run failed: the plan no longer passes the service's policy".to_owned();
+            if let Some(run) = running.and_then(|run_id| shared.run_mut(&RunId::new(run_id))) {
+                run.status = RunStatus::Failed;
+                for test in &mut run.tests {
+                    if !matches!(test.status, TestStatus::Pass | TestStatus::Fail) {
+                        test.status = TestStatus::Fail;
+                        test.details = Some(reason.clone());
+                        test.last_update_at = now;
+                    }
+                }
+            }
+            None
+        }
+    }
+}
+
+/// Planning again from attempt 1, at once (the `Waiting` timer is due now); the status follows (published).
+fn replan(incident: OpenIncident, shared: &mut Shared, now: DateTime<Utc>) -> Phase {
+    shared.set_status(now, IncidentState::IncidentActive, Some(&incident.id));
+    Phase::IncidentActive(IncidentActive {
+        incident,
+        planning: Planning::Waiting { retry_at: now },
+    })
+}
+
+/// An [`Input`] as a journal stores it: every input the engine accepted, serializable with any serde format and
+/// turned back into the same input by [`RecordedInput::into_input`].
+///
+/// Non-finite numbers (which the engine treats as no data) are stored as `null` and come back as `NaN`, so a
+/// replay makes the same decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "input", rename_all = "snake_case")]
+#[allow(missing_docs)] // Each variant mirrors the `Input` variant of the same name.
+pub enum RecordedInput {
+    SignalSampled {
+        sample: RecordedSample,
+    },
+    SignalSourceFailed {
+        failure: RecordedFailure,
+    },
+    ServiceProbed {
+        effect: u64,
+        result: Result<RecordedSample, RecordedFailure>,
+    },
+    AlertFired {
+        source: String,
+        dedupe_key: String,
+        monitor_id: Option<String>,
+        title: String,
+    },
+    AlertResolved {
+        dedupe_key: String,
+    },
+    SimulateOn,
+    SimulateOff,
+    BugToggled {
+        enabled: bool,
+    },
+    ContextFetched {
+        effect: u64,
+        result: Result<RecordedContext, RecordedFailure>,
+    },
+    PlanProposed {
+        effect: u64,
+        plan: Plan,
+    },
+    PlanGenerationFailed {
+        effect: u64,
+        failure: RecordedFailure,
+    },
+    TestProgressed {
+        effect: u64,
+        test_id: String,
+        status: TestStatus,
+        details: Option<String>,
+    },
+    RunFinished {
+        effect: u64,
+        result: Result<(), RecordedFailure>,
+    },
+    OperatorRequestedRun {
+        incident_id: String,
+    },
+    CopilotAnswered {
+        answer: CopilotAnswer,
+    },
+    Restarted,
+}
+
+/// A [`SignalSample`] as a journal stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)] // The fields mirror `SignalSample`'s.
+pub struct RecordedSample {
+    pub at: DateTime<Utc>,
+    pub error_rate: Option<f64>,
+    pub p95_latency_ms: Option<f64>,
+    pub top_error: Option<String>,
+    pub requests: u64,
+}
+
+/// An [`IncidentContext`] as a journal stores it (`None` for a non-finite number).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)] // The fields mirror `IncidentContext`'s.
+pub struct RecordedContext {
+    pub error_rate: Option<f64>,
+    pub p95_latency_ms: Option<f64>,
+    pub top_error: Option<String>,
+    pub evidence_links: Vec<Link>,
+}
+
+/// A [`PortFailure`] as a journal stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "failure", rename_all = "snake_case")]
+#[allow(missing_docs)] // The variants mirror `PortFailure`'s.
+pub enum RecordedFailure {
+    Timeout,
+    RateLimited { retry_after_ms: Option<u64> },
+    Unauthorized,
+    InvalidResponse { why: String },
+    Unavailable { why: String },
+}
+
+impl From<&Input> for RecordedInput {
+    fn from(input: &Input) -> Self {
+        match input {
+            Input::SignalSampled(sample) => Self::SignalSampled {
+                sample: sample.into(),
+            },
+            Input::SignalSourceFailed { failure } => Self::SignalSourceFailed {
+                failure: failure.into(),
+            },
+            Input::ServiceProbed { effect, result } => Self::ServiceProbed {
+                effect: effect.0,
+                result: result.as_ref().map(Into::into).map_err(Into::into),
+            },
+            Input::AlertFired(alert) => Self::AlertFired {
+                source: alert.source.clone(),
+                dedupe_key: alert.dedupe_key.clone(),
+                monitor_id: alert.monitor_id.clone(),
+                title: alert.title.clone(),
+            },
+            Input::AlertResolved { dedupe_key } => Self::AlertResolved {
+                dedupe_key: dedupe_key.clone(),
+            },
+            Input::SimulateOn => Self::SimulateOn,
+            Input::SimulateOff => Self::SimulateOff,
+            Input::BugToggled { enabled } => Self::BugToggled { enabled: *enabled },
+            Input::ContextFetched { effect, result } => Self::ContextFetched {
+                effect: effect.0,
+                result: result
+                    .as_ref()
+                    .map(|context| RecordedContext {
+                        error_rate: finite(context.error_rate),
+                        p95_latency_ms: finite(context.p95_latency_ms),
+                        top_error: context.top_error.clone(),
+                        evidence_links: context.evidence_links.clone(),
+                    })
+                    .map_err(Into::into),
+            },
+            Input::PlanProposed { effect, plan } => Self::PlanProposed {
+                effect: effect.0,
+                plan: plan.clone(),
+            },
+            Input::PlanGenerationFailed { effect, failure } => Self::PlanGenerationFailed {
+                effect: effect.0,
+                failure: failure.into(),
+            },
+            Input::TestProgressed {
+                effect,
+                test_id,
+                status,
+                details,
+            } => Self::TestProgressed {
+                effect: effect.0,
+                test_id: test_id.clone(),
+                status: *status,
+                details: details.clone(),
+            },
+            Input::RunFinished { effect, result } => Self::RunFinished {
+                effect: effect.0,
+                result: result.clone().map_err(|failure| (&failure).into()),
+            },
+            Input::OperatorRequestedRun { incident_id } => Self::OperatorRequestedRun {
+                incident_id: incident_id.as_str().to_owned(),
+            },
+            Input::CopilotAnswered(answer) => Self::CopilotAnswered {
+                answer: answer.clone(),
+            },
+            Input::Restarted => Self::Restarted,
+        }
+    }
+}
+
+impl RecordedInput {
+    /// The input this record stands for.
+    #[must_use]
+    pub fn into_input(self) -> Input {
+        match self {
+            Self::SignalSampled { sample } => Input::SignalSampled(sample.into()),
+            Self::SignalSourceFailed { failure } => Input::SignalSourceFailed {
+                failure: failure.into(),
+            },
+            Self::ServiceProbed { effect, result } => Input::ServiceProbed {
+                effect: EffectId(effect),
+                result: result.map(Into::into).map_err(Into::into),
+            },
+            Self::AlertFired {
+                source,
+                dedupe_key,
+                monitor_id,
+                title,
+            } => Input::AlertFired(Alert {
+                source,
+                dedupe_key,
+                monitor_id,
+                title,
+            }),
+            Self::AlertResolved { dedupe_key } => Input::AlertResolved { dedupe_key },
+            Self::SimulateOn => Input::SimulateOn,
+            Self::SimulateOff => Input::SimulateOff,
+            Self::BugToggled { enabled } => Input::BugToggled { enabled },
+            Self::ContextFetched { effect, result } => Input::ContextFetched {
+                effect: EffectId(effect),
+                result: result
+                    .map(|context| IncidentContext {
+                        error_rate: context.error_rate.unwrap_or(f64::NAN),
+                        p95_latency_ms: context.p95_latency_ms.unwrap_or(f64::NAN),
+                        top_error: context.top_error,
+                        evidence_links: context.evidence_links,
+                    })
+                    .map_err(Into::into),
+            },
+            Self::PlanProposed { effect, plan } => Input::PlanProposed {
+                effect: EffectId(effect),
+                plan,
+            },
+            Self::PlanGenerationFailed { effect, failure } => Input::PlanGenerationFailed {
+                effect: EffectId(effect),
+                failure: failure.into(),
+            },
+            Self::TestProgressed {
+                effect,
+                test_id,
+                status,
+                details,
+            } => Input::TestProgressed {
+                effect: EffectId(effect),
+                test_id,
+                status,
+                details,
+            },
+            Self::RunFinished { effect, result } => Input::RunFinished {
+                effect: EffectId(effect),
+                result: result.map_err(Into::into),
+            },
+            Self::OperatorRequestedRun { incident_id } => Input::OperatorRequestedRun {
+                incident_id: IncidentId::new(incident_id),
+            },
+            Self::CopilotAnswered { answer } => Input::CopilotAnswered(answer),
+            Self::Restarted => Input::Restarted,
+        }
+    }
+}
+
+impl From<&SignalSample> for RecordedSample {
+    fn from(sample: &SignalSample) -> Self {
+        Self {
+            at: sample.at,
+            error_rate: sample.error_rate.and_then(finite),
+            p95_latency_ms: sample.p95_latency_ms.and_then(finite),
+            top_error: sample.top_error.clone(),
+            requests: sample.requests,
+        }
+    }
+}
+
+impl From<RecordedSample> for SignalSample {
+    fn from(sample: RecordedSample) -> Self {
+        Self {
+            at: sample.at,
+            error_rate: sample.error_rate,
+            p95_latency_ms: sample.p95_latency_ms,
+            top_error: sample.top_error,
+            requests: sample.requests,
+        }
+    }
+}
+
+impl From<&PortFailure> for RecordedFailure {
+    fn from(failure: &PortFailure) -> Self {
+        match failure {
+            PortFailure::Timeout => Self::Timeout,
+            PortFailure::RateLimited { retry_after } => Self::RateLimited {
+                retry_after_ms: retry_after
+                    .map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+            },
+            PortFailure::Unauthorized => Self::Unauthorized,
+            PortFailure::InvalidResponse(why) => Self::InvalidResponse { why: why.clone() },
+            PortFailure::Unavailable(why) => Self::Unavailable { why: why.clone() },
+        }
+    }
+}
+
+impl From<RecordedFailure> for PortFailure {
+    fn from(failure: RecordedFailure) -> Self {
+        match failure {
+            RecordedFailure::Timeout => Self::Timeout,
+            RecordedFailure::RateLimited { retry_after_ms } => Self::RateLimited {
+                retry_after: retry_after_ms.map(Duration::from_millis),
+            },
+            RecordedFailure::Unauthorized => Self::Unauthorized,
+            RecordedFailure::InvalidResponse { why } => Self::InvalidResponse(why),
+            RecordedFailure::Unavailable { why } => Self::Unavailable(why),
+        }
+    }
+}
+
+/// `Some` for a finite number; a non-finite one is no data to the engine, stored as `null`.
+fn finite(value: f64) -> Option<f64> {
+    value.is_finite().then_some(value)
+}
