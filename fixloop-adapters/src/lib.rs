@@ -12,6 +12,8 @@
 //!   [`SyntheticSignalSource`] (probes a service that has no metrics), [`RulePlanner`] (the core's rule
 //!   planner) and [`GroundedCopilot`] (answers from the state alone);
 //! - vendor adapters: [`datadog`], [`prometheus`], [`minimax`] and [`testsprite`];
+//! - the [`Store`] port (the durable journal of the engines' inputs, and their snapshots) with [`SqliteStore`], the
+//!   embedded default (one SQLite file compiled in, or memory only);
 //! - deterministic, scriptable fakes in [`fake`], for the server tests and the conformance self-check.
 //!
 //! What this crate deliberately does not do: it holds no state machine and no retry policy (adapters make one
@@ -46,6 +48,7 @@ pub mod prometheus;
 pub mod scrape;
 pub mod secret;
 pub mod secrets;
+pub mod store;
 pub mod synthetic;
 pub mod testsprite;
 
@@ -61,6 +64,7 @@ pub use scrape::{
     parse_exposition,
 };
 pub use secret::Secret;
+pub use store::{JournalEntry, SqliteStore, Store, StoreError, Stored};
 pub use synthetic::{SyntheticConfig, SyntheticProbe, SyntheticSignalSource};
 
 /// The header the HTTP test runner sends on every validation request, with the run id as value; the demo service

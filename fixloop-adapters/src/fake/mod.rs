@@ -11,6 +11,7 @@
 //! | [`FakePlanner`] | the core's rule plan for the request |
 //! | [`FakeTestRunner`] | the core's evaluator applied to [`DemoModel`]'s simulated responses |
 //! | [`FakeCopilot`] | the [`GroundedCopilot`](crate::GroundedCopilot)'s answer |
+//! | [`FakeStore`] | an in-memory journal shared by its clones (writes can be made to fail) |
 
 mod copilot;
 mod demo;
@@ -18,6 +19,7 @@ mod planner;
 mod runner;
 mod script;
 mod signal;
+mod store;
 
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ pub use demo::DemoModel;
 pub use planner::FakePlanner;
 pub use runner::{FakeTestRunner, RunnerCall, VerdictFn};
 pub use signal::{FakeSignalSource, erroring_reading, healthy_reading};
+pub use store::FakeStore;
 
 /// Waits `delay` on the tokio clock (nothing when zero).
 async fn pause(delay: Duration) {

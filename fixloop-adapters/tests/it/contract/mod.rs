@@ -8,6 +8,7 @@
 pub(crate) mod copilot;
 pub(crate) mod planner;
 pub(crate) mod signal_source;
+pub(crate) mod store;
 pub(crate) mod test_runner;
 
 use std::future::Future;

@@ -1,0 +1,171 @@
+//! [`FakeStore`]: a deterministic in-memory [`Store`] that records every call and fails on demand.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use fixloop_core::engine::Snapshot;
+
+use crate::store::{JournalEntry, Store, StoreError, Stored};
+
+/// An in-memory store. Cheap to clone; clones share the data, so a test can "restart" a driver on the same store.
+#[derive(Debug, Clone, Default)]
+pub struct FakeStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    journals: BTreeMap<String, Vec<JournalEntry>>,
+    /// Per service: (seq, snapshot), first and latest kept.
+    snapshots: BTreeMap<String, Vec<(u64, Snapshot)>>,
+    /// Appends fail while this is set (a full disk).
+    failing: Option<String>,
+    appends: usize,
+    closed: bool,
+}
+
+impl FakeStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// From now on appends and snapshots fail with `why` (`None` heals the store).
+    pub fn fail_writes(&self, why: Option<&str>) {
+        self.lock().failing = why.map(str::to_owned);
+    }
+
+    /// How many appends succeeded so far.
+    #[must_use]
+    pub fn appends(&self) -> usize {
+        self.lock().appends
+    }
+
+    /// The whole journal of `service`.
+    #[must_use]
+    pub fn journal(&self, service: &str) -> Vec<JournalEntry> {
+        self.lock()
+            .journals
+            .get(service)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether [`Store::close`] was called.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn check_writable(inner: &Inner) -> Result<(), StoreError> {
+        match (&inner.failing, inner.closed) {
+            (Some(why), _) => Err(StoreError::Failed {
+                location: "fake".to_owned(),
+                why: why.clone(),
+            }),
+            (None, true) => Err(StoreError::Failed {
+                location: "fake".to_owned(),
+                why: "the store is closed".to_owned(),
+            }),
+            (None, false) => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FakeStore {
+    async fn load(&self, service: &str) -> Result<Stored, StoreError> {
+        let inner = self.lock();
+        let snapshot = inner
+            .snapshots
+            .get(service)
+            .and_then(|snapshots| snapshots.last().cloned());
+        let after = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
+        let tail = inner
+            .journals
+            .get(service)
+            .map(|journal| {
+                journal
+                    .iter()
+                    .filter(|entry| entry.seq > after)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Stored { snapshot, tail })
+    }
+
+    async fn append(&self, service: &str, entry: JournalEntry) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        Self::check_writable(&inner)?;
+        let journal = inner.journals.entry(service.to_owned()).or_default();
+        let last = journal.last().map_or(0, |entry| entry.seq);
+        if entry.seq != last + 1 {
+            return Err(StoreError::OutOfOrder {
+                service: service.to_owned(),
+                last,
+                got: entry.seq,
+            });
+        }
+        journal.push(entry);
+        inner.appends += 1;
+        Ok(())
+    }
+
+    async fn save_snapshot(
+        &self,
+        service: &str,
+        seq: u64,
+        snapshot: Snapshot,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        Self::check_writable(&inner)?;
+        let snapshots = inner.snapshots.entry(service.to_owned()).or_default();
+        snapshots.retain(|(kept, _)| *kept != seq);
+        snapshots.push((seq, snapshot));
+        snapshots.sort_by_key(|(seq, _)| *seq);
+        if snapshots.len() > 2 {
+            let last = snapshots.len() - 1;
+            snapshots.drain(1..last);
+        }
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        service: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Option<Snapshot>, Vec<JournalEntry>), StoreError> {
+        let inner = self.lock();
+        let first = inner
+            .snapshots
+            .get(service)
+            .and_then(|snapshots| snapshots.first())
+            .map(|(_, snapshot)| snapshot.clone());
+        let entries = inner
+            .journals
+            .get(service)
+            .map(|journal| {
+                journal
+                    .iter()
+                    .filter(|entry| entry.seq > after)
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((first, entries))
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.lock().closed = true;
+        Ok(())
+    }
+}

@@ -1,0 +1,156 @@
+//! The [`Store`] port: the durable journal of every input each engine accepted, and the engine snapshots that make
+//! a restart fast.
+//!
+//! A driver appends each input (with its time) *before* it carries out the input's effects, and saves a snapshot
+//! of its engine now and then; on start it loads the latest snapshot and the entries after it, restores the engine
+//! and replays them (see `fixloop_core::engine::Snapshot`). Everything else a journal can answer (history,
+//! timelines, replays) is derived from the entries, never inferred elsewhere.
+//!
+//! Implementations: [`SqliteStore`] (the embedded default: one SQLite file in the data directory, or memory only)
+//! and the deterministic [`FakeStore`](crate::fake::FakeStore). A PostgreSQL store for replicas will implement the
+//! same trait. Entries are stored in the core's explicit, versioned formats ([`RecordedInput`], [`Snapshot`]) as
+//! JSON, so a journal outlives changes of the engine's in-memory shape.
+
+mod sqlite;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use fixloop_contract::chrono::{DateTime, Utc};
+use fixloop_core::engine::{RecordedInput, Snapshot};
+
+pub use sqlite::{FILE_NAME, SqliteStore};
+
+/// One call made on an engine, as the journal keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalEntry {
+    /// Position in the service's journal, from 1, without gaps.
+    pub seq: u64,
+    /// The `now` the engine was called with.
+    pub at: DateTime<Utc>,
+    /// The input, or `None` for a `handle_timeout` call (timers fire at the time they were called, so a replay
+    /// needs them too).
+    pub input: Option<RecordedInput>,
+}
+
+/// What a store holds for one service.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Stored {
+    /// The latest snapshot and the seq of the last entry it includes (0: taken before any entry).
+    pub snapshot: Option<(u64, Snapshot)>,
+    /// Every entry after the snapshot's seq, oldest first.
+    pub tail: Vec<JournalEntry>,
+}
+
+impl Stored {
+    /// The seq of the last entry the store holds (0 when it holds none).
+    #[must_use]
+    pub fn last_seq(&self) -> u64 {
+        self.tail
+            .last()
+            .map(|entry| entry.seq)
+            .or_else(|| self.snapshot.as_ref().map(|(seq, _)| *seq))
+            .unwrap_or(0)
+    }
+}
+
+/// The durable journal and snapshots of every watched service (held as `Arc<dyn Store>`).
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// The latest snapshot of `service` and every entry after it (empty for a service never seen).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be read or holds something this build cannot read.
+    async fn load(&self, service: &str) -> Result<Stored, StoreError>;
+
+    /// Appends `entry` to `service`'s journal; when this returns `Ok`, the entry survives a crash of the process.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the write fails, or [`StoreError::OutOfOrder`] when `entry.seq` is not the next one.
+    async fn append(&self, service: &str, entry: JournalEntry) -> Result<(), StoreError>;
+
+    /// Stores a snapshot of `service`'s engine taken after the entry `seq` (0: before any). The first snapshot
+    /// and the latest are kept (a replay starts from the first, a restart from the latest).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the write fails.
+    async fn save_snapshot(
+        &self,
+        service: &str,
+        seq: u64,
+        snapshot: Snapshot,
+    ) -> Result<(), StoreError>;
+
+    /// The first snapshot of `service` (the fresh engine) and up to `limit` entries after `after`, oldest first:
+    /// what an offline replay feeds through the engine.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::load`].
+    async fn history(
+        &self,
+        service: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Option<Snapshot>, Vec<JournalEntry>), StoreError>;
+
+    /// Flushes everything to durable storage (called on shutdown; later calls may fail).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the flush fails.
+    async fn close(&self) -> Result<(), StoreError>;
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data file is not a FixLoop store, or a row cannot be read.
+    #[error("the store at {location} is corrupt: {why}")]
+    Corrupt {
+        /// The file (or `memory`).
+        location: String,
+        /// What was found.
+        why: String,
+    },
+    /// The data file was written by a newer FixLoop.
+    #[error(
+        "the store at {location} has schema version {found}; this build reads version {supported} (run the newer FixLoop, or move the data directory away)"
+    )]
+    NewerVersion {
+        /// The file.
+        location: String,
+        /// Its schema version.
+        found: i64,
+        /// The version this build reads and writes.
+        supported: i64,
+    },
+    /// Another process holds the store.
+    #[error("the store at {location} is in use by another process")]
+    Locked {
+        /// The file.
+        location: String,
+    },
+    /// An append skipped or repeated a position.
+    #[error("journal of {service}: entry {got} appended after {last}")]
+    OutOfOrder {
+        /// The service.
+        service: String,
+        /// The last stored seq.
+        last: u64,
+        /// The seq appended.
+        got: u64,
+    },
+    /// The store could not be read or written (I/O, full disk, closed).
+    #[error("the store at {location} failed: {why}")]
+    Failed {
+        /// The file (or `memory`).
+        location: String,
+        /// What failed.
+        why: String,
+    },
+}

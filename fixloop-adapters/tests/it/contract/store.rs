@@ -1,0 +1,306 @@
+//! The `Store` contract: what every store (the SQLite file, SQLite in memory, the fake) must do, and the SQLite
+//! file's own guarantees (reopening, refusing corrupt, newer or locked files).
+
+use std::sync::Arc;
+
+use fixloop_adapters::fake::FakeStore;
+use fixloop_adapters::{JournalEntry, SqliteStore, Store, StoreError};
+use fixloop_contract::chrono::TimeDelta;
+use fixloop_core::ServiceSpec;
+use fixloop_core::engine::{Config, Engine, Input, RecordedInput, Snapshot};
+
+use super::{bounded, fixed_now};
+
+fn snapshot_after(inputs: &[Input]) -> Snapshot {
+    let config = Config::demo(ServiceSpec::new("shop", "http://127.0.0.1:8001"), "s");
+    let mut engine = Engine::new(config, fixed_now());
+    for input in inputs {
+        engine
+            .handle_input(fixed_now(), input.clone())
+            .expect("accepted");
+        while engine.poll_effect().is_some() {}
+    }
+    engine.snapshot().expect("drained")
+}
+
+fn entry(seq: u64, input: Option<Input>) -> JournalEntry {
+    JournalEntry {
+        seq,
+        at: fixed_now() + TimeDelta::milliseconds(i64::try_from(seq).unwrap_or(0) * 250),
+        input: input.as_ref().map(RecordedInput::from),
+    }
+}
+
+/// Every case, on a fresh store from `make`.
+async fn check_all(make: impl Fn() -> Arc<dyn Store>) {
+    an_unknown_service_loads_empty(make()).await;
+    appended_entries_load_back_in_order(make()).await;
+    an_append_out_of_order_is_refused(make()).await;
+    a_snapshot_covers_the_entries_before_it(make()).await;
+    the_first_and_the_latest_snapshots_are_kept(make()).await;
+    services_have_separate_journals(make()).await;
+}
+
+async fn an_unknown_service_loads_empty(store: Arc<dyn Store>) {
+    let stored = bounded("load", store.load("nobody")).await.expect("load");
+    assert_eq!(stored.snapshot, None);
+    assert!(stored.tail.is_empty());
+    assert_eq!(stored.last_seq(), 0);
+}
+
+async fn appended_entries_load_back_in_order(store: Arc<dyn Store>) {
+    let entries = [
+        entry(1, Some(Input::SimulateOn)),
+        entry(2, None),
+        entry(
+            3,
+            Some(Input::SignalSampled(fixloop_core::engine::SignalSample {
+                at: fixed_now(),
+                error_rate: Some(0.123_456_789_012_345_6),
+                p95_latency_ms: Some(f64::NAN),
+                top_error: Some("HTTP 500 POST /checkout".to_owned()),
+                requests: 42,
+            })),
+        ),
+    ];
+    for entry in &entries {
+        bounded("append", store.append("shop", entry.clone()))
+            .await
+            .expect("append");
+    }
+    let stored = bounded("load", store.load("shop")).await.expect("load");
+    assert_eq!(
+        stored.tail, entries,
+        "entries come back exactly, floats included"
+    );
+    assert_eq!(stored.last_seq(), 3);
+}
+
+async fn an_append_out_of_order_is_refused(store: Arc<dyn Store>) {
+    bounded("append", store.append("shop", entry(1, None)))
+        .await
+        .expect("append");
+    for seq in [1, 3] {
+        let error = bounded("append", store.append("shop", entry(seq, None)))
+            .await
+            .expect_err("out of order");
+        assert!(
+            matches!(error, StoreError::OutOfOrder { last: 1, got, .. } if got == seq),
+            "{error}"
+        );
+    }
+}
+
+async fn a_snapshot_covers_the_entries_before_it(store: Arc<dyn Store>) {
+    for seq in 1..=4 {
+        bounded("append", store.append("shop", entry(seq, None)))
+            .await
+            .expect("append");
+    }
+    let snapshot = snapshot_after(&[Input::SimulateOn]);
+    bounded("snapshot", store.save_snapshot("shop", 3, snapshot.clone()))
+        .await
+        .expect("save");
+    let stored = bounded("load", store.load("shop")).await.expect("load");
+    assert_eq!(stored.snapshot, Some((3, snapshot)));
+    assert_eq!(stored.tail, vec![entry(4, None)]);
+    assert_eq!(stored.last_seq(), 4);
+}
+
+async fn the_first_and_the_latest_snapshots_are_kept(store: Arc<dyn Store>) {
+    let first = snapshot_after(&[]);
+    let middle = snapshot_after(&[Input::SimulateOn]);
+    let latest = snapshot_after(&[Input::SimulateOn, Input::SimulateOff]);
+    for seq in 1..=3 {
+        bounded("append", store.append("shop", entry(seq, None)))
+            .await
+            .expect("append");
+    }
+    for (seq, snapshot) in [(0, &first), (1, &middle), (3, &latest)] {
+        bounded(
+            "snapshot",
+            store.save_snapshot("shop", seq, snapshot.clone()),
+        )
+        .await
+        .expect("save");
+    }
+    let stored = bounded("load", store.load("shop")).await.expect("load");
+    assert_eq!(stored.snapshot, Some((3, latest)));
+    assert!(stored.tail.is_empty());
+    let (origin, entries) = bounded("history", store.history("shop", 0, 2))
+        .await
+        .expect("history");
+    assert_eq!(
+        origin,
+        Some(first),
+        "a replay starts from the first snapshot"
+    );
+    assert_eq!(
+        entries,
+        vec![entry(1, None), entry(2, None)],
+        "at most limit entries"
+    );
+}
+
+async fn services_have_separate_journals(store: Arc<dyn Store>) {
+    bounded(
+        "append",
+        store.append("east", entry(1, Some(Input::SimulateOn))),
+    )
+    .await
+    .expect("append");
+    bounded("append", store.append("west", entry(1, None)))
+        .await
+        .expect("append");
+    let east = bounded("load", store.load("east")).await.expect("load");
+    let west = bounded("load", store.load("west")).await.expect("load");
+    assert_eq!(east.tail, vec![entry(1, Some(Input::SimulateOn))]);
+    assert_eq!(west.tail, vec![entry(1, None)]);
+}
+
+#[tokio::test]
+async fn the_fake_store_keeps_the_contract() {
+    check_all(|| Arc::new(FakeStore::new())).await;
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_keeps_the_contract() {
+    check_all(|| Arc::new(SqliteStore::in_memory().expect("memory store"))).await;
+}
+
+#[tokio::test]
+async fn a_sqlite_file_keeps_the_contract() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    check_all(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        dirs.lock().expect("not poisoned").push(dir);
+        Arc::new(store)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_sqlite_file_reopens_with_everything_in_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path()).expect("open");
+    let snapshot = snapshot_after(&[Input::SimulateOn]);
+    bounded(
+        "append",
+        store.append("shop", entry(1, Some(Input::SimulateOn))),
+    )
+    .await
+    .expect("append");
+    bounded("snapshot", store.save_snapshot("shop", 1, snapshot.clone()))
+        .await
+        .expect("save");
+    bounded("append", store.append("shop", entry(2, None)))
+        .await
+        .expect("append");
+    bounded("close", store.close()).await.expect("close");
+    assert!(
+        bounded("append", store.append("shop", entry(3, None)))
+            .await
+            .is_err(),
+        "a closed store refuses writes"
+    );
+
+    let reopened = SqliteStore::open(dir.path()).expect("reopen");
+    let stored = bounded("load", reopened.load("shop")).await.expect("load");
+    assert_eq!(stored.snapshot, Some((1, snapshot)));
+    assert_eq!(stored.tail, vec![entry(2, None)]);
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _first = SqliteStore::open(dir.path()).expect("open");
+    let error = SqliteStore::open(dir.path()).expect_err("the file is held");
+    assert!(matches!(error, StoreError::Locked { .. }), "{error}");
+    assert!(
+        error.to_string().contains("in use by another process"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_store_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(fixloop_adapters::store::FILE_NAME);
+    std::fs::write(
+        &path,
+        b"this is not a database, it is a text file of some length",
+    )
+    .expect("write");
+    let error = SqliteStore::open(dir.path()).expect_err("refused");
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+    assert!(
+        error.to_string().contains("fixloop.sqlite3"),
+        "names the file: {error}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        b"this is not a database, it is a text file of some length",
+        "never reset"
+    );
+}
+
+#[tokio::test]
+async fn another_sqlite_database_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(fixloop_adapters::store::FILE_NAME);
+    let other = rusqlite::Connection::open(&path).expect("create");
+    other
+        .execute_batch("CREATE TABLE customers (id INTEGER PRIMARY KEY);")
+        .expect("create table");
+    drop(other);
+    let error = SqliteStore::open(dir.path()).expect_err("refused");
+    assert!(error.to_string().contains("not a FixLoop store"), "{error}");
+}
+
+#[tokio::test]
+async fn a_store_of_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(fixloop_adapters::store::FILE_NAME);
+    let newer = rusqlite::Connection::open(&path).expect("create");
+    newer
+        .execute_batch("PRAGMA user_version = 99;")
+        .expect("set version");
+    drop(newer);
+    let error = SqliteStore::open(dir.path()).expect_err("refused");
+    assert!(
+        matches!(
+            error,
+            StoreError::NewerVersion {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_stored_row_this_build_cannot_read_is_reported_as_corrupt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path()).expect("open");
+    bounded("append", store.append("shop", entry(1, None)))
+        .await
+        .expect("append");
+    bounded("close", store.close()).await.expect("close");
+    let tamper = rusqlite::Connection::open(dir.path().join(fixloop_adapters::store::FILE_NAME))
+        .expect("open");
+    tamper
+        .execute(
+            "INSERT INTO journal (service, seq, at, input) VALUES ('shop', 2, '2026-03-14T09:30:00Z', '{\"input\":\"from_the_future\"}')",
+            [],
+        )
+        .expect("insert");
+    drop(tamper);
+    let store = SqliteStore::open(dir.path()).expect("open");
+    let error = bounded("load", store.load("shop"))
+        .await
+        .expect_err("refused");
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+}
