@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use fixloop_adapters::AdapterError;
+use fixloop_adapters::{AdapterError, SqliteStore, Store, StoreError};
 use fixloop_core::engine::Config as EngineConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::adapters::{build_ports, check_scrape_source, datadog_config, scrape_config};
 use crate::api::{ApiSettings, AppState, router};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, StoreLocation};
 use crate::demo_app::{self, DemoState, traffic};
 use crate::driver::{Driver, DriverConfig, Ports};
 use crate::metrics::ServerMetrics;
@@ -164,6 +164,9 @@ pub enum StartError {
     /// The profile asks for something the configuration cannot provide.
     #[error("profile: {0}")]
     Profile(String),
+    /// The journal cannot be opened or restored (corrupt, newer, or in use by another process).
+    #[error("journal: {0}")]
+    Store(#[from] StoreError),
 }
 
 impl RunningDemo {
@@ -389,6 +392,11 @@ async fn start_orchestrator(
     let listener = bind_listener(bind, port).await?;
     let bound_url = url_of(&listener, bind);
     let metrics = Arc::new(ServerMetrics::default());
+    let store: Arc<dyn Store> = match &config.store {
+        None | Some(StoreLocation::Memory) => Arc::new(SqliteStore::in_memory()?),
+        Some(StoreLocation::Directory(dir)) => Arc::new(SqliteStore::open(dir)?),
+    };
+    tasks.close_store_on_shutdown(Arc::clone(&store));
     let several = watches.len() > 1;
     let mut watched = Vec::with_capacity(watches.len());
     let mut copilot = None;
@@ -426,7 +434,13 @@ async fn start_orchestrator(
             signal_timeout: Duration::from_secs(5),
             websocket_queue: DEFAULT_QUEUE_CAPACITY,
         };
-        let (driver, handle) = Driver::new(driver_config, service_ports, Arc::clone(&metrics));
+        let (driver, handle) = Driver::restore(
+            driver_config,
+            service_ports,
+            Arc::clone(&metrics),
+            Arc::clone(&store),
+        )
+        .await?;
         tasks.spawn(driver.run(tasks.signal()));
         watched.push(WatchedService {
             name,
@@ -503,11 +517,12 @@ fn default_config() -> Config {
     })
 }
 
-/// The tasks of a running server and the signal that stops them.
+/// The tasks of a running server, the signal that stops them, and the journal closed once they stopped.
 #[derive(Debug)]
 struct Tasks {
     stop: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
+    store: Option<Arc<dyn Store>>,
 }
 
 impl Tasks {
@@ -515,7 +530,13 @@ impl Tasks {
         Self {
             stop: watch::channel(false).0,
             handles: Vec::new(),
+            store: None,
         }
+    }
+
+    /// Closes `store` after every task stopped (the drivers save their last snapshots first).
+    fn close_store_on_shutdown(&mut self, store: Arc<dyn Store>) {
+        self.store = Some(store);
     }
 
     /// A future that resolves when shutdown is requested.
@@ -541,6 +562,11 @@ impl Tasks {
                 tracing::warn!("a task did not stop in time; aborting it");
                 handle.abort();
             }
+        }
+        if let Some(store) = self.store
+            && let Err(error) = store.close().await
+        {
+            tracing::error!(%error, "the journal did not close cleanly");
         }
     }
 }

@@ -27,11 +27,14 @@ pub const DEFAULT_SERVICE: &str = "demo-checkout";
 pub const DEFAULT_TRIGGER_ERROR_RATE: f64 = 0.05;
 /// The engine's default recovery error rate (`FIXLOOP_RECOVERY_ERROR_RATE`).
 pub const DEFAULT_RECOVERY_ERROR_RATE: f64 = 0.01;
+/// The `fixloop` binary's data directory when none is configured (`FIXLOOP_DATA_DIR`), relative to the working
+/// directory.
+pub const DEFAULT_DATA_DIR: &str = "fixloop-data";
 /// Shortest accepted webhook secret, in bytes.
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 28] = [
+pub const VARIABLES: [&str; 30] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -60,6 +63,8 @@ pub const VARIABLES: [&str; 28] = [
     "FIXLOOP_CORS_ORIGINS",
     "FIXLOOP_PROMETHEUS_URL",
     "FIXLOOP_MAX_BODY_BYTES",
+    "FIXLOOP_DATA_DIR",
+    "FIXLOOP_DATABASE_URL",
 ];
 
 /// The server's configuration. `Debug` never prints a secret.
@@ -99,6 +104,27 @@ pub struct Config {
     pub prometheus_url: Option<String>,
     /// `FIXLOOP_MAX_BODY_BYTES`: the request body limit.
     pub max_body_bytes: usize,
+    /// `FIXLOOP_DATA_DIR` or `FIXLOOP_DATABASE_URL=memory:`: where the journal lives; `None` when neither is set
+    /// (the `fixloop` binary then keeps it in [`DEFAULT_DATA_DIR`], the library in memory only).
+    pub store: Option<StoreLocation>,
+}
+
+/// Where the journal of the engines' inputs is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// In memory only: nothing survives the process (`--ephemeral`, `FIXLOOP_DATABASE_URL=memory:`).
+    Memory,
+    /// An SQLite file in this directory (`FIXLOOP_DATA_DIR`).
+    Directory(std::path::PathBuf),
+}
+
+impl fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("memory"),
+            Self::Directory(dir) => write!(f, "{}", dir.display()),
+        }
+    }
 }
 
 /// MiniMax settings.
@@ -255,6 +281,34 @@ impl Config {
                 format!("must be at least {MIN_WEBHOOK_SECRET_LEN} bytes long"),
             ));
         }
+        let store = match (
+            reader.get("FIXLOOP_DATA_DIR"),
+            reader.get("FIXLOOP_DATABASE_URL"),
+        ) {
+            (None, None) => None,
+            (Some(dir), None) => Some(StoreLocation::Directory(dir.into())),
+            (None, Some("memory:")) => Some(StoreLocation::Memory),
+            (None, Some(url))
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+            {
+                return Err(ConfigError::new(
+                    "FIXLOOP_DATABASE_URL",
+                    "PostgreSQL is not supported yet; use FIXLOOP_DATA_DIR (SQLite) or memory:",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "FIXLOOP_DATABASE_URL",
+                    "must be memory: (use FIXLOOP_DATA_DIR for an SQLite file)",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "FIXLOOP_DATABASE_URL",
+                    "set either FIXLOOP_DATA_DIR or FIXLOOP_DATABASE_URL, not both",
+                ));
+            }
+        };
         Ok(Self {
             orch_port: reader.port("ORCH_PORT")?.unwrap_or(DEFAULT_ORCH_PORT),
             demo_port: reader.port("DEMO_PORT")?.unwrap_or(DEFAULT_DEMO_PORT),
@@ -280,6 +334,7 @@ impl Config {
             max_body_bytes: reader
                 .integer("FIXLOOP_MAX_BODY_BYTES", 1024, 16 * 1024 * 1024)?
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            store,
         })
     }
 }
@@ -461,7 +516,7 @@ impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "service={} demo_app_url={} minimax={} datadog={} prometheus={} webhooks={} cors={:?} max_body_bytes={}",
+            "service={} demo_app_url={} minimax={} datadog={} prometheus={} webhooks={} cors={:?} max_body_bytes={} journal={}",
             self.service,
             self.demo_app_url,
             self.minimax.is_some(),
@@ -474,6 +529,9 @@ impl fmt::Display for Config {
             },
             self.cors_origins,
             self.max_body_bytes,
+            self.store
+                .as_ref()
+                .map_or_else(|| "memory".to_owned(), ToString::to_string),
         )
     }
 }

@@ -13,15 +13,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use fixloop_adapters::{
-    AdapterError, Copilot, CopilotState, PlanRequest, Planner, SignalReading, SignalSource,
-    TestProgress, TestRunner,
+    AdapterError, Copilot, CopilotState, JournalEntry, PlanRequest, Planner, SignalReading,
+    SignalSource, Store, StoreError, TestProgress, TestRunner,
 };
 use fixloop_contract::{
     CopilotAnswer, IncidentCard, Plan, RunStatus, SimulateMode, SystemStatus, TestRun, WsEnvelope,
     WsMessage,
 };
 use fixloop_core::engine::{
-    Effect, Engine, IncidentContext, Input, PlannerChoice, PortFailure, Rejected,
+    Effect, Engine, IncidentContext, Input, PlannerChoice, PortFailure, RecordedInput, Rejected,
 };
 use fixloop_core::{EffectId, IncidentId, PlanId, RunId};
 use tokio::sync::{mpsc, oneshot};
@@ -35,6 +35,9 @@ use crate::ws::{Hub, Outgoing};
 
 /// How long a handler waits for the driver to take and answer a command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Journal entries between two snapshots of the engine (a restart replays at most this many).
+const SNAPSHOT_EVERY: u64 = 256;
 
 /// The ports the driver calls.
 #[derive(Debug, Clone)]
@@ -91,6 +94,21 @@ pub struct Driver {
     plans_requested: u64,
     /// The latest run seen in `tests.updated`, and whether its end was counted.
     latest_run: Option<(String, bool)>,
+    /// Where the engine's inputs are journaled; `None` keeps nothing.
+    journal: Option<Journal>,
+}
+
+/// The engine's journal in a [`Store`].
+#[derive(Debug)]
+struct Journal {
+    store: Arc<dyn Store>,
+    service: String,
+    /// The seq of the last entry appended.
+    seq: u64,
+    /// The seq the latest snapshot covers.
+    snapshot_seq: u64,
+    /// An append failed: inputs are not journaled until a snapshot heals the journal.
+    broken: bool,
 }
 
 /// A command from a handler.
@@ -151,6 +169,7 @@ impl Driver {
             last_now: now,
             plans_requested: 0,
             latest_run: None,
+            journal: None,
         };
         (
             driver,
@@ -158,6 +177,92 @@ impl Driver {
                 commands: command_sender,
             },
         )
+    }
+
+    /// A driver whose engine is restored from `store` (the latest snapshot, then the journal's tail replayed),
+    /// or a fresh one recorded there when the store has nothing for this service; every input is journaled from
+    /// now on. After a restore the engine is told [`Input::Restarted`], so the effects that died with the previous
+    /// process are re-issued or closed (a run in flight ends FAILED "interrupted by restart" and a rerun starts).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be read, or holds a snapshot this build cannot restore.
+    pub async fn restore(
+        config: DriverConfig,
+        ports: Ports,
+        metrics: Arc<ServerMetrics>,
+        store: Arc<dyn Store>,
+    ) -> Result<(Self, DriverHandle), StoreError> {
+        let service = config.engine.service.name.clone();
+        let stored = store.load(&service).await?;
+        let last_seq = stored.last_seq();
+        let (mut driver, handle) = Self::new(config, ports, metrics);
+        let restored = match stored.snapshot {
+            Some((snapshot_seq, snapshot)) => {
+                let engine =
+                    Engine::restore(driver.config.engine.clone(), snapshot).map_err(|error| {
+                        StoreError::Corrupt {
+                            location: format!("the journal of {service}"),
+                            why: error.to_string(),
+                        }
+                    })?;
+                let replayed = stored.tail.len();
+                driver.engine = engine;
+                for entry in stored.tail {
+                    // These effects were carried out (or lost) by the previous process; only the state matters.
+                    match entry.input {
+                        Some(input) => {
+                            let _ = driver.engine.handle_input(entry.at, input.into_input());
+                        }
+                        None => driver.engine.handle_timeout(entry.at),
+                    }
+                    while driver.engine.poll_effect().is_some() {}
+                    driver.last_now = driver.last_now.max(entry.at);
+                }
+                tracing::info!(
+                    %service,
+                    snapshot_seq,
+                    replayed,
+                    status = ?driver.engine.status().status,
+                    incident_id = ?driver.engine.status().active_incident_id,
+                    "engine restored from the journal"
+                );
+                Some(snapshot_seq)
+            }
+            None if stored.tail.is_empty() => None,
+            None => {
+                return Err(StoreError::Corrupt {
+                    location: format!("the journal of {service}"),
+                    why: "entries without a first snapshot".to_owned(),
+                });
+            }
+        };
+        let journal = Journal {
+            store,
+            service,
+            seq: last_seq,
+            snapshot_seq: restored.unwrap_or(0),
+            broken: false,
+        };
+        if restored.is_none() {
+            // The first snapshot is the fresh engine: a replay of the whole journal starts from it.
+            let snapshot = driver
+                .engine
+                .snapshot()
+                .map_err(|error| StoreError::Failed {
+                    location: format!("the journal of {}", journal.service),
+                    why: error.to_string(),
+                })?;
+            journal
+                .store
+                .save_snapshot(&journal.service, 0, snapshot)
+                .await?;
+        }
+        driver.journal = Some(journal);
+        if restored.is_some() {
+            let _ = driver.feed(Input::Restarted).await;
+        }
+        Ok((driver, handle))
     }
 
     /// Runs until `shutdown` resolves, then aborts every port call and closes every WebSocket client.
@@ -182,23 +287,26 @@ impl Driver {
                         test_id: progress.test_id,
                         status: progress.status,
                         details: progress.details,
-                    });
+                    }).await;
                 }
                 Some(joined) = self.tasks.join_next(), if !self.tasks.is_empty() => match joined {
-                    Ok(completion) => self.complete(completion),
+                    Ok(completion) => self.complete(completion).await,
                     Err(error) if error.is_cancelled() => {}
                     Err(error) => tracing::error!(%error, "a port task panicked"),
                 },
-                Some(command) = self.commands.recv() => self.command(command),
+                Some(command) = self.commands.recv() => self.command(command).await,
                 () = sleep_until(timeout), if timeout.is_some() => {
                     let now = self.now();
+                    self.record(now, None).await;
                     self.engine.handle_timeout(now);
                     self.drain();
+                    self.snapshot_now_and_then().await;
                 }
                 _ = poll.tick() => self.start_signal_read(),
             }
         }
         self.tasks.shutdown().await;
+        self.save_snapshot().await;
         self.hub.close_all();
         self.metrics.websocket_clients(0, 0);
         tracing::info!("driver stopped");
@@ -210,14 +318,85 @@ impl Driver {
         self.last_now
     }
 
-    fn feed(&mut self, input: Input) -> Result<(), Rejected> {
+    /// Journals `input`, feeds it to the engine and carries out its effects (the input is durable before any of
+    /// them runs).
+    async fn feed(&mut self, input: Input) -> Result<(), Rejected> {
         let now = self.now();
+        self.record(now, Some(&input)).await;
         let result = self.engine.handle_input(now, input);
         self.drain();
+        self.snapshot_now_and_then().await;
         if let Err(rejected) = &result {
             tracing::debug!(%rejected, "input rejected");
         }
         result
+    }
+
+    /// Appends the call about to be made on the engine to the journal (nothing when there is none).
+    async fn record(&mut self, now: DateTime<Utc>, input: Option<&Input>) {
+        let Some(journal) = self.journal.as_mut().filter(|journal| !journal.broken) else {
+            return;
+        };
+        let entry = JournalEntry {
+            seq: journal.seq + 1,
+            at: now,
+            input: input.map(RecordedInput::from),
+        };
+        match journal.store.append(&journal.service, entry).await {
+            Ok(()) => {
+                journal.seq += 1;
+                self.metrics.journal_append(true);
+            }
+            Err(error) => {
+                // FixLoop keeps watching in memory: an outage of the disk must not stop the loop during an
+                // outage of the service. A snapshot heals the journal later.
+                journal.broken = true;
+                self.metrics.journal_append(false);
+                tracing::error!(%error, service = %journal.service, seq = journal.seq + 1, "journal append failed; inputs are not journaled until a snapshot succeeds");
+            }
+        }
+    }
+
+    /// Saves a snapshot every [`SNAPSHOT_EVERY`] entries, and at once while the journal is broken.
+    async fn snapshot_now_and_then(&mut self) {
+        let due = self.journal.as_ref().is_some_and(|journal| {
+            journal.broken || journal.seq >= journal.snapshot_seq + SNAPSHOT_EVERY
+        });
+        if due {
+            self.save_snapshot().await;
+        }
+    }
+
+    /// Saves a snapshot of the engine as it is now, covering every entry appended so far; a snapshot of a broken
+    /// journal heals it (the state is whole again, though a replay of the lost span is not).
+    async fn save_snapshot(&mut self) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        let snapshot = match self.engine.snapshot() {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::error!(%error, "cannot snapshot the engine");
+                return;
+            }
+        };
+        match journal
+            .store
+            .save_snapshot(&journal.service, journal.seq, snapshot)
+            .await
+        {
+            Ok(()) => {
+                journal.snapshot_seq = journal.seq;
+                if journal.broken {
+                    journal.broken = false;
+                    tracing::warn!(service = %journal.service, seq = journal.seq, "journal healed by a snapshot; the inputs while it was broken are not in it");
+                }
+            }
+            Err(error) if !journal.broken => {
+                tracing::error!(%error, service = %journal.service, "snapshot failed");
+            }
+            Err(_) => {}
+        }
     }
 
     fn drain(&mut self) {
@@ -433,43 +612,49 @@ impl Driver {
         self.runs.insert(effect, handle);
     }
 
-    fn complete(&mut self, completion: Completion) {
+    async fn complete(&mut self, completion: Completion) {
         match completion {
             Completion::Signal(at, result) => {
                 self.signal_read_in_flight = false;
                 self.metrics.signal_read(result.is_ok());
                 match result {
                     Ok(reading) => {
-                        let _ = self.feed(Input::SignalSampled(wire::signal_sample(reading, at)));
+                        let _ = self
+                            .feed(Input::SignalSampled(wire::signal_sample(reading, at)))
+                            .await;
                     }
                     Err(error) => {
                         tracing::warn!(%error, "signal read failed");
-                        let _ = self.feed(Input::SignalSourceFailed {
-                            failure: error.to_port_failure(),
-                        });
+                        let _ = self
+                            .feed(Input::SignalSourceFailed {
+                                failure: error.to_port_failure(),
+                            })
+                            .await;
                     }
                 }
             }
             Completion::Context(effect, result) => {
-                let _ = self.feed(Input::ContextFetched { effect, result });
+                let _ = self.feed(Input::ContextFetched { effect, result }).await;
             }
             Completion::Plan(effect, Ok(plan)) => {
-                let _ = self.feed(Input::PlanProposed { effect, plan });
+                let _ = self.feed(Input::PlanProposed { effect, plan }).await;
             }
             Completion::Plan(effect, Err(failure)) => {
-                let _ = self.feed(Input::PlanGenerationFailed { effect, failure });
+                let _ = self
+                    .feed(Input::PlanGenerationFailed { effect, failure })
+                    .await;
             }
             Completion::Run(effect, result) => {
                 self.runs.remove(&effect);
-                let _ = self.feed(Input::RunFinished { effect, result });
+                let _ = self.feed(Input::RunFinished { effect, result }).await;
             }
             Completion::Probe(effect, result) => {
-                let _ = self.feed(Input::ServiceProbed { effect, result });
+                let _ = self.feed(Input::ServiceProbed { effect, result }).await;
             }
         }
     }
 
-    fn command(&mut self, command: Command) {
+    async fn command(&mut self, command: Command) {
         match command {
             Command::Status(reply) => {
                 let _ = reply.send(self.engine.status().clone());
@@ -478,16 +663,19 @@ impl Driver {
                 let _ = reply.send(self.engine.current_incident().cloned());
             }
             Command::BugToggled(enabled, reply) => {
-                let _ = self.feed(Input::BugToggled { enabled });
+                let _ = self.feed(Input::BugToggled { enabled }).await;
                 let _ = reply.send(self.engine.status().clone());
             }
             Command::Simulate(mode, reply) => {
-                let _ = self.feed(wire::simulate_input(mode));
+                let _ = self.feed(wire::simulate_input(mode)).await;
                 let _ = reply.send(self.engine.current_incident().cloned());
             }
             Command::RunTests(incident_id, reply) => {
                 let id = IncidentId::new(incident_id.clone());
-                let result = match self.feed(Input::OperatorRequestedRun { incident_id: id }) {
+                let result = match self
+                    .feed(Input::OperatorRequestedRun { incident_id: id })
+                    .await
+                {
                     Ok(()) => self.engine.current_run().cloned().ok_or_else(|| {
                         ApiError::Internal(
                             "the engine accepted a run but has no current run".to_owned(),
@@ -507,11 +695,11 @@ impl Driver {
                 let _ = reply.send(self.copilot_state(incident_id));
             }
             Command::CopilotAnswered(answer, reply) => {
-                let _ = self.feed(Input::CopilotAnswered(answer));
+                let _ = self.feed(Input::CopilotAnswered(answer)).await;
                 let _ = reply.send(());
             }
             Command::Alert(input, reply) => {
-                let _ = self.feed(input);
+                let _ = self.feed(input).await;
                 let _ = reply.send(());
             }
             Command::Subscribe(reply) => {

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use fixloop_server::config::{DEFAULT_DATA_DIR, StoreLocation};
 use fixloop_server::profile::{Profile, Secrets};
 use fixloop_server::{Config, DemoOptions, Mode, ServeOptions};
 
@@ -25,12 +26,22 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Demo service and orchestrator in one process, with the embedded defaults and a traffic generator.
-    Demo(Ports),
+    Demo {
+        /// Addresses.
+        #[command(flatten)]
+        ports: Ports,
+        /// Where the journal lives.
+        #[command(flatten)]
+        journal: Journal,
+    },
     /// The orchestrator alone, watching the services of a profile (else the demo shop at DEMO_APP_URL).
     Serve {
         /// Addresses.
         #[command(flatten)]
         ports: Ports,
+        /// Where the journal lives.
+        #[command(flatten)]
+        journal: Journal,
         /// The service profile (TOML) listing the services to watch (default FIXLOOP_PROFILE).
         #[arg(long)]
         profile: Option<PathBuf>,
@@ -86,6 +97,25 @@ struct Ports {
     /// Demo service port (default DEMO_PORT, else 8001).
     #[arg(long)]
     demo_port: Option<u16>,
+}
+
+#[derive(Debug, clap::Args)]
+struct Journal {
+    /// Keep the journal in memory only: nothing survives a restart (default: an SQLite file in FIXLOOP_DATA_DIR,
+    /// else fixloop-data/).
+    #[arg(long)]
+    ephemeral: bool,
+}
+
+impl Journal {
+    /// The flag wins over the environment; with neither, the binary keeps its journal in `fixloop-data/`.
+    fn apply(&self, config: &mut Config) {
+        config.store = Some(match (self.ephemeral, config.store.take()) {
+            (true, _) => StoreLocation::Memory,
+            (false, Some(location)) => location,
+            (false, None) => StoreLocation::Directory(DEFAULT_DATA_DIR.into()),
+        });
+    }
 }
 
 #[tokio::main]
@@ -152,7 +182,9 @@ async fn run() -> anyhow::Result<()> {
             let plan = chosen.rule_plan(top_error.as_deref());
             println!("{}", serde_json::to_string_pretty(&plan)?);
         }
-        Command::Demo(ports) => {
+        Command::Demo { ports, journal } => {
+            let mut config = config;
+            journal.apply(&mut config);
             let demo = fixloop_server::start_demo(DemoOptions {
                 bind: ports.bind,
                 port: ports.port.unwrap_or(config.orch_port),
@@ -176,7 +208,13 @@ async fn run() -> anyhow::Result<()> {
             println!("Press Ctrl-C to stop.");
             demo.run_until(shutdown_signal()).await;
         }
-        Command::Serve { ports, profile } => {
+        Command::Serve {
+            ports,
+            journal,
+            profile,
+        } => {
+            let mut config = config;
+            journal.apply(&mut config);
             let profile = profile
                 .or_else(|| config.profile.clone())
                 .map(|path| Profile::load(&path, Secrets::From(&env)))

@@ -1,5 +1,5 @@
 //! The orchestrator's own Prometheus metrics (`GET /metrics`): incidents opened, runs started and finished by
-//! status, run durations, signal reads and WebSocket clients. Counters are atomics; the driver updates them from the
+//! status, run durations, signal reads, journal appends and WebSocket clients. Counters are atomics; the driver updates them from the
 //! events it publishes, so the metrics and the WebSocket stream cannot disagree.
 
 use std::collections::BTreeMap;
@@ -19,6 +19,8 @@ pub struct ServerMetrics {
     runs_failed: AtomicU64,
     signal_reads_ok: AtomicU64,
     signal_reads_failed: AtomicU64,
+    journal_appends_ok: AtomicU64,
+    journal_appends_failed: AtomicU64,
     websocket_clients: AtomicU64,
     websocket_clients_dropped: AtomicU64,
     run_duration: Mutex<DurationHistogram>,
@@ -84,6 +86,16 @@ impl ServerMetrics {
             &self.signal_reads_ok
         } else {
             &self.signal_reads_failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a journal append, by result.
+    pub fn journal_append(&self, ok: bool) {
+        let counter = if ok {
+            &self.journal_appends_ok
+        } else {
+            &self.journal_appends_failed
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -171,6 +183,18 @@ impl ServerMetrics {
             "fixloop_signal_reads_total{{result=\"ok\"}} {}\nfixloop_signal_reads_total{{result=\"error\"}} {}",
             load(&self.signal_reads_ok),
             load(&self.signal_reads_failed)
+        );
+        family(
+            &mut out,
+            "fixloop_journal_appends_total",
+            "counter",
+            "Appends of engine inputs to the journal, by result (an error means inputs are not durable until a snapshot heals the journal).",
+        );
+        let _ = writeln!(
+            out,
+            "fixloop_journal_appends_total{{result=\"ok\"}} {}\nfixloop_journal_appends_total{{result=\"error\"}} {}",
+            load(&self.journal_appends_ok),
+            load(&self.journal_appends_failed)
         );
         family(
             &mut out,
