@@ -38,6 +38,8 @@ pub(crate) struct Inventory {
 struct Shared {
     failing: AtomicBool,
     metrics_off: AtomicBool,
+    /// While true, `GET /v2/me` holds every request until released (a run that stays in flight).
+    hold: Hold,
     /// (method, path, code, origin) → count.
     requests: Mutex<BTreeMap<(String, String, u16, String), u64>>,
     /// (method, path, code, reason) → count.
@@ -84,6 +86,17 @@ impl Inventory {
     /// Breaks (or fixes) the items and reservations routes: they answer 503.
     pub(crate) fn set_failing(&self, failing: bool) {
         self.state.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Holds (or releases) every `GET /v2/me`: while held, a validation run that reaches it stays in flight.
+    pub(crate) fn set_hold(&self, hold: bool) {
+        self.state.hold.set(hold);
+    }
+
+    /// Waits until a request is being held by [`Inventory::set_hold`].
+    pub(crate) async fn held(&self) {
+        let mut arrived = self.state.hold.arrived.subscribe();
+        let _ = arrived.wait_for(|count| *count > 0).await;
     }
 
     /// Makes `/metrics` answer 404 (the exporter vanished) while the service keeps serving.
@@ -150,6 +163,38 @@ async fn count(State(state): State<Arc<Shared>>, request: Request, next: Next) -
             .or_default() += 1;
     }
     response
+}
+
+/// The hold switch of `GET /v2/me`.
+struct Hold {
+    /// True while requests are held.
+    holding: watch::Sender<bool>,
+    /// How many requests were held so far.
+    arrived: watch::Sender<u64>,
+}
+
+impl Default for Hold {
+    fn default() -> Self {
+        Self {
+            holding: watch::channel(false).0,
+            arrived: watch::channel(0).0,
+        }
+    }
+}
+
+impl Hold {
+    fn set(&self, hold: bool) {
+        self.holding.send_replace(hold);
+    }
+
+    /// Returns at once, or when released if holding.
+    async fn pass(&self) {
+        let mut holding = self.holding.subscribe();
+        if *holding.borrow_and_update() {
+            self.arrived.send_modify(|count| *count += 1);
+            let _ = holding.wait_for(|holding| !*holding).await;
+        }
+    }
 }
 
 fn authorized(headers: &HeaderMap) -> bool {
@@ -220,10 +265,11 @@ async fn reserve(
         .into_response()
 }
 
-async fn me(headers: HeaderMap) -> Response {
+async fn me(State(state): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     if !authorized(&headers) {
         return unauthorized();
     }
+    state.hold.pass().await;
     axum::Json(json!({"service_account": "inventory-reader"})).into_response()
 }
 
