@@ -3,7 +3,6 @@
 //! marked as interrupted, and the loop going on to RECOVERED; then a clean SIGTERM and a second restart keep it all.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use fixloop_contract::{IncidentCard, IncidentState, RunStatus, SystemStatus, TestRun, WsMessage};
