@@ -1,7 +1,8 @@
 //! Integration tests of fixloop-server (one binary): the API in-process over fake ports, the demo service, the
 //! WebSocket hub, `fixloop profile init`'s network helpers, the `fixloop` binary's profile and plan commands, a
 //! real-socket end-to-end run of `fixloop demo`, a service FixLoop has never heard of, watched from a profile alone
-//! (`inventory`, `watch_any`), and the same service read from a stub of Datadog (`datadog_mode`).
+//! (`inventory`, `watch_any`), the same service read from a stub of Datadog (`datadog_mode`), and every built-in
+//! scenario of `fixloop demo --scenario` played over a real socket (`scenario`).
 
 mod api;
 mod cli;
@@ -10,6 +11,7 @@ mod demo_app;
 mod e2e;
 mod inventory;
 mod profile_init;
+mod scenario;
 mod start;
 mod support;
 mod watch_any;
