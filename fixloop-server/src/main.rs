@@ -83,7 +83,7 @@ struct DemoArgs {
     #[command(flatten)]
     ports: Ports,
     /// Play a scripted incident instead of watching the shop: a built-in name (outage-recovery, flapping, relapse,
-    /// plan-rejected-twice, run-timeout) or the path of a scenario JSON file.
+    /// plan-rejected-twice, run-timeout, signals-degraded) or the path of a scenario JSON file.
     #[arg(long, value_name = "NAME|FILE")]
     scenario: Option<String>,
     /// How much faster than written the scenario plays (above 0, at most 100; default 1).

@@ -37,7 +37,7 @@ use file::{ScenarioFile, SignalsFile};
 pub const SCHEMA: &str = include_str!("../../scenarios/scenario.schema.json");
 
 /// The built-in scenarios: name and embedded file.
-pub const BUILTINS: [(&str, &str); 5] = [
+pub const BUILTINS: [(&str, &str); 6] = [
     (
         "outage-recovery",
         include_str!("../../scenarios/outage-recovery.json"),
@@ -51,6 +51,10 @@ pub const BUILTINS: [(&str, &str); 5] = [
     (
         "run-timeout",
         include_str!("../../scenarios/run-timeout.json"),
+    ),
+    (
+        "signals-degraded",
+        include_str!("../../scenarios/signals-degraded.json"),
     ),
 ];
 

@@ -65,11 +65,23 @@ async fn play(
     name: &str,
     expected: Vec<Milestone>,
 ) -> (Vec<Value>, fixloop_server::RunningScenario) {
-    let scenario = Scenario::builtin(name).expect("a built-in scenario");
+    play_scenario(
+        &Scenario::builtin(name).expect("a built-in scenario"),
+        expected,
+    )
+    .await
+}
+
+/// As [`play`], for any scenario.
+async fn play_scenario(
+    scenario: &Scenario,
+    expected: Vec<Milestone>,
+) -> (Vec<Value>, fixloop_server::RunningScenario) {
+    let name = &scenario.file.name;
     let speed = Speed::new(SPEED).expect("a valid speed");
     let running = tokio::time::timeout(
         STORY,
-        start_scenario(&scenario, ScenarioOptions::ephemeral(speed)),
+        start_scenario(scenario, ScenarioOptions::ephemeral(speed)),
     )
     .await
     .expect("the scenario starts in time")
@@ -92,6 +104,13 @@ async fn play(
         );
     }
     (log, running)
+}
+
+/// Shuts the scenario down, within a bound.
+async fn stop(running: fixloop_server::RunningScenario) {
+    tokio::time::timeout(STORY, running.shutdown())
+        .await
+        .expect("the scenario stops in time");
 }
 
 /// Reads events into `log` until every milestone has matched, in order.
@@ -181,7 +200,7 @@ async fn outage_recovery_plays_from_healthy_through_a_failing_run_to_recovered_a
                 .is_some_and(|details| details.contains("500"))),
         "checkout fails with a 500 while the bug is on"
     );
-    running.shutdown().await;
+    stop(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,7 +229,7 @@ async fn flapping_keeps_validating_with_passing_runs_until_the_signals_settle() 
             .count(),
         1
     );
-    running.shutdown().await;
+    stop(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,7 +265,7 @@ async fn relapse_within_the_soak_window_reopens_the_same_incident() {
         log[recovered]["payload"]["active_incident_id"],
         *incident_id
     );
-    running.shutdown().await;
+    stop(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,7 +297,7 @@ async fn a_plan_rejected_twice_falls_back_to_the_rule_planner() {
     let published: fixloop_contract::Plan =
         serde_json::from_value(plans[0]["payload"]["plan"].clone()).expect("a plan");
     assert_eq!(published.items, rule_plan.items);
-    running.shutdown().await;
+    stop(running).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,7 +329,85 @@ async fn a_hanging_run_fails_at_the_engine_deadline_with_the_reason_in_its_detai
         "{:#?}",
         log.iter().map(label).collect::<Vec<_>>()
     );
-    running.shutdown().await;
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dark_metrics_keep_healthy_with_signals_degraded_until_they_return() {
+    let expected = vec![
+        status("HEALTHY"),
+        milestone("HEALTHY with signals_degraded", |event| {
+            event["type"] == "system.status"
+                && event["payload"]["status"] == "HEALTHY"
+                && event["payload"]["signals_degraded"].is_string()
+        }),
+        milestone("HEALTHY without signals_degraded", |event| {
+            event["type"] == "system.status"
+                && event["payload"]["status"] == "HEALTHY"
+                && event["payload"]["signals_degraded"].is_null()
+        }),
+    ];
+    let (log, running) = play("signals-degraded", expected).await;
+    assert!(
+        all_of(&log, "incident.created").next().is_none(),
+        "passing probes open no incident"
+    );
+    assert!(
+        !running.fakes.prober.calls().is_empty(),
+        "FixLoop probed the shop itself"
+    );
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_file_plays_its_own_readings_and_forced_failures() {
+    let path =
+        std::env::temp_dir().join(format!("fixloop-scenario-{}-own.json", std::process::id()));
+    std::fs::write(
+        &path,
+        r#"{
+          "name": "catalog-outage",
+          "description": "The catalog answers 503 from 0.5 s, and its test fails with a forced reason.",
+          "steps": [
+            { "at_secs": 0, "signals": "healthy" },
+            { "at_secs": 0.5, "note": "catalog down",
+              "signals": { "error_rate_percent": 50, "requests": 100, "top_error": "GET /catalog -> 503" },
+              "fail": { "t4-catalog": "catalog answered 503" } }
+          ]
+        }"#,
+    )
+    .expect("write a temporary scenario");
+    let file = path.to_str().expect("a utf-8 path").to_owned();
+    let loaded = Scenario::load(&file);
+    let _ = std::fs::remove_file(&path);
+    let scenario = loaded.expect("a valid scenario file loads");
+    assert_eq!(scenario.origin, file);
+    let expected = vec![
+        status("HEALTHY"),
+        milestone("INCIDENT_ACTIVE at 50%", |event| {
+            event["type"] == "system.status"
+                && event["payload"]["status"] == "INCIDENT_ACTIVE"
+                && event["payload"]["error_rate_5m"].as_f64() == Some(50.0)
+        }),
+        milestone("a plan with the catalog test first", |event| {
+            event["type"] == "plan.generated"
+                && event["payload"]["plan"]["items"][0]["test_id"] == "t4-catalog"
+        }),
+        milestone("a FAILED run with the forced reason", |event| {
+            event["type"] == "tests.updated"
+                && event["payload"]["status"] == "FAILED"
+                && event["payload"]["tests"].as_array().is_some_and(|tests| {
+                    tests.iter().any(|test| {
+                        test["test_id"] == "t4-catalog" && test["details"] == "catalog answered 503"
+                    }) && tests
+                        .iter()
+                        .filter(|test| test["test_id"] != "t4-catalog")
+                        .all(|test| test["status"] == "PASS")
+                })
+        }),
+    ];
+    let (_, running) = play_scenario(&scenario, expected).await;
+    stop(running).await;
 }
 
 /// What one run of the binary did.
