@@ -127,11 +127,14 @@ pub async fn start_scenario(
         copilot: Arc::new(FakeCopilot::new()),
         prober: fakes.prober.clone(),
     };
+    let mut config = options.config;
+    // The shop's metrics are not the story's: nothing is submitted to a vendor while a scenario plays.
+    config.datadog = None;
     let demo_options = DemoOptions {
         bind: options.bind,
         port: options.port,
         demo_port: options.demo_port,
-        config: options.config,
+        config,
         traffic: false,
         ports: Some(ports),
     };
