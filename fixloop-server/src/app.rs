@@ -214,6 +214,15 @@ impl RunningDemoApp {
 ///
 /// [`StartError`] when a port cannot be bound or the HTTP client cannot be built.
 pub async fn start_demo(options: DemoOptions) -> Result<RunningDemo, StartError> {
+    start_demo_tuned(options, &|_| {}).await
+}
+
+/// [`start_demo`], with `tune` adjusting the driver's settings (and the engine's in them) once they are built: the
+/// scenario player scales every timing by its speed this way.
+pub(crate) async fn start_demo_tuned(
+    options: DemoOptions,
+    tune: &(dyn Fn(&mut DriverConfig) + Sync),
+) -> Result<RunningDemo, StartError> {
     let app = start_demo_app(options.bind, options.demo_port, &options.config).await?;
     let RunningDemoApp {
         demo_url,
@@ -242,6 +251,7 @@ pub async fn start_demo(options: DemoOptions) -> Result<RunningDemo, StartError>
         options.ports,
         &mut tasks,
         &http,
+        tune,
     )
     .await?;
     Ok(RunningDemo {
@@ -286,6 +296,7 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
         options.ports,
         &mut tasks,
         &http,
+        &|_| {},
     )
     .await?;
     Ok(RunningServer {
@@ -388,6 +399,7 @@ async fn start_orchestrator(
     mut ports: Option<Ports>,
     tasks: &mut Tasks,
     http: &reqwest::Client,
+    tune: &(dyn Fn(&mut DriverConfig) + Sync),
 ) -> Result<String, StartError> {
     let listener = bind_listener(bind, port).await?;
     let bound_url = url_of(&listener, bind);
@@ -428,12 +440,13 @@ async fn start_orchestrator(
             // Ids stay unique across the services' engines, and say whose they are.
             engine.id_prefix = format!("{}-{name}", engine.id_prefix);
         }
-        let driver_config = DriverConfig {
+        let mut driver_config = DriverConfig {
             poll_interval: engine.poll_interval,
             engine,
             signal_timeout: Duration::from_secs(5),
             websocket_queue: DEFAULT_QUEUE_CAPACITY,
         };
+        tune(&mut driver_config);
         let (driver, handle) = Driver::restore(
             driver_config,
             service_ports,

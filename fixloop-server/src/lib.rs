@@ -7,6 +7,7 @@
 //!   drains effects, runs port calls in a `JoinSet` and publishes WebSocket events through the [`ws::Hub`].
 //! - [`demo_app`] is the service the demo watches (a shop with a bug switch and Prometheus metrics).
 //! - [`app`] starts and stops all of it in-process: [`start_demo`], [`start_serve`], [`start_demo_app`].
+//! - [`scenario`] plays scripted incident timelines over fake ports (`fixloop demo --scenario`): [`start_scenario`].
 //! - [`config::Config`] reads the environment (pure, validated, secrets redacted).
 //!
 //! What this crate deliberately does not do: it makes no decision about incidents (the core does), holds no vendor
@@ -30,6 +31,7 @@ pub mod driver;
 pub mod error;
 pub mod metrics;
 pub mod profile;
+pub mod scenario;
 pub mod services;
 pub mod wire;
 pub mod ws;
@@ -42,3 +44,4 @@ pub use app::{
 pub use config::{Config, ConfigError};
 pub use driver::{Driver, DriverConfig, DriverHandle, Ports};
 pub use error::ApiError;
+pub use scenario::{RunningScenario, Scenario, ScenarioOptions, Speed, start_scenario};

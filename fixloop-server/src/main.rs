@@ -2,7 +2,8 @@
 //!
 //! `fixloop demo` (demo service + orchestrator + traffic, no keys needed), `fixloop serve` (orchestrator watching
 //! the services of `--profile`, else the demo shop at `DEMO_APP_URL`), `fixloop demo-app` (demo service alone),
-//! `fixloop profile check|init` and `fixloop plan`. Servers stop gracefully on Ctrl-C and SIGTERM.
+//! `fixloop profile check|init` and `fixloop plan`; `fixloop demo --scenario NAME|FILE [--speed X]` plays a scripted
+//! incident over fake ports. Servers stop gracefully on Ctrl-C and SIGTERM.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -13,7 +14,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use fixloop_server::config::{DEFAULT_DATA_DIR, StoreLocation};
 use fixloop_server::profile::{Profile, Secrets};
-use fixloop_server::{Config, DemoOptions, Mode, ServeOptions};
+use fixloop_server::{Config, DemoOptions, Mode, Scenario, ScenarioOptions, ServeOptions, Speed};
 
 /// FixLoop: detect an incident, plan its validation, run it, and declare RECOVERED only with proof.
 #[derive(Debug, Parser)]
@@ -25,15 +26,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Demo service and orchestrator in one process, with the embedded defaults and a traffic generator.
-    Demo {
-        /// Addresses.
-        #[command(flatten)]
-        ports: Ports,
-        /// Where the journal lives.
-        #[command(flatten)]
-        journal: Journal,
-    },
+    /// Demo service and orchestrator in one process, with the embedded defaults and a traffic generator; or, with
+    /// --scenario, a scripted incident timeline played over fake ports.
+    Demo(DemoArgs),
     /// The orchestrator alone, watching the services of a profile (else the demo shop at DEMO_APP_URL).
     Serve {
         /// Addresses.
@@ -84,6 +79,28 @@ enum ProfileCommand {
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    /// Addresses.
+    #[command(flatten)]
+    ports: Ports,
+    /// Play a scripted incident instead of watching the shop: a built-in name (outage-recovery, flapping, relapse,
+    /// plan-rejected-twice, run-timeout, signals-degraded) or the path of a scenario JSON file.
+    #[arg(long, value_name = "NAME|FILE")]
+    scenario: Option<String>,
+    /// How much faster than written the scenario plays (above 0, at most 100; default 1).
+    #[arg(
+        long,
+        value_name = "X",
+        requires = "scenario",
+        allow_negative_numbers = true
+    )]
+    speed: Option<Speed>,
+    /// Where the journal lives (a scenario always keeps it in memory).
+    #[command(flatten)]
+    journal: Journal,
 }
 
 #[derive(Debug, clap::Args)]
@@ -182,7 +199,18 @@ async fn run() -> anyhow::Result<()> {
             let plan = chosen.rule_plan(top_error.as_deref());
             println!("{}", serde_json::to_string_pretty(&plan)?);
         }
-        Command::Demo { ports, journal } => {
+        Command::Demo(DemoArgs {
+            ports,
+            scenario: Some(scenario),
+            speed,
+            ..
+        }) => {
+            // A scripted story is the same every time: it never restores a journal, nor leaves one.
+            let mut config = config;
+            config.store = Some(StoreLocation::Memory);
+            demo_scenario(&ports, &scenario, speed.unwrap_or_default(), config).await?;
+        }
+        Command::Demo(DemoArgs { ports, journal, .. }) => {
             let mut config = config;
             journal.apply(&mut config);
             let demo = fixloop_server::start_demo(DemoOptions {
@@ -290,6 +318,51 @@ async fn profile_init(
         eprintln!("skipped {skipped}");
     }
     eprintln!("review the journeys and thresholds, then run `fixloop profile check` on the file");
+    Ok(())
+}
+
+/// `fixloop demo --scenario`: load and check the scenario (before anything starts), play it until Ctrl-C.
+async fn demo_scenario(
+    ports: &Ports,
+    name_or_path: &str,
+    speed: Speed,
+    config: Config,
+) -> anyhow::Result<()> {
+    let scenario = Scenario::load(name_or_path)?;
+    let running = fixloop_server::start_scenario(
+        &scenario,
+        ScenarioOptions {
+            bind: ports.bind,
+            port: ports.port.unwrap_or(config.orch_port),
+            demo_port: ports.demo_port.unwrap_or(config.demo_port),
+            speed,
+            config,
+        },
+    )
+    .await
+    .context("starting the scenario")?;
+    let factor = speed.factor();
+    println!(
+        "FixLoop scenario {} ({}) at {speed}: {}",
+        scenario.file.name, scenario.origin, scenario.file.description
+    );
+    println!(
+        "  orchestrator: {}  (REST /api/*, WebSocket /ws)",
+        running.orchestrator_url
+    );
+    for step in &scenario.file.steps {
+        if let Some(note) = &step.note {
+            println!("  at {:>6.1} s: {note}", step.at_secs / factor);
+        }
+    }
+    if let Some(end) = scenario.file.end_secs {
+        println!(
+            "  at {:>6.1} s: the story ends; the servers keep running",
+            end / factor
+        );
+    }
+    println!("Press Ctrl-C to stop.");
+    running.run_until(shutdown_signal()).await;
     Ok(())
 }
 

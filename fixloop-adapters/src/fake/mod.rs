@@ -25,7 +25,7 @@ use std::time::Duration;
 
 pub use copilot::FakeCopilot;
 pub use demo::DemoModel;
-pub use planner::FakePlanner;
+pub use planner::{FakePlanner, PlanDefect};
 pub use runner::{FakeTestRunner, RunnerCall, VerdictFn};
 pub use signal::{FakeSignalSource, erroring_reading, healthy_reading};
 pub use store::FakeStore;

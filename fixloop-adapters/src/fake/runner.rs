@@ -105,6 +105,11 @@ impl FakeTestRunner {
         });
     }
 
+    /// Forgets every verdict forced with [`set_result`](Self::set_result).
+    pub fn clear_results(&self) {
+        self.script.update_extra(HashMap::clear);
+    }
+
     /// Queues a failure of the next run as a whole (before any progress is reported).
     pub fn push_error(&self, error: AdapterError) {
         self.script.push(Err(error));

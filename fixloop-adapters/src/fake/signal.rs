@@ -13,8 +13,30 @@ use crate::ports::{SignalReading, SignalSource};
 /// A scriptable [`SignalSource`].
 #[derive(Debug)]
 pub struct FakeSignalSource {
-    /// The extra state is the sticky reading returned when the queue is empty.
-    script: Script<SignalReading, Duration, SignalReading>,
+    /// The extra state is the sticky cycle of readings returned, one per read, when the queue is empty.
+    script: Script<SignalReading, Duration, Cycle>,
+}
+
+/// Readings handed out in turn, starting over after the last one (one reading: a sticky reading).
+#[derive(Debug, Clone)]
+struct Cycle {
+    readings: Vec<SignalReading>,
+    next: usize,
+}
+
+impl Cycle {
+    fn of(readings: Vec<SignalReading>) -> Self {
+        Self { readings, next: 0 }
+    }
+
+    /// The next reading; an empty cycle reads as healthy.
+    fn advance(&mut self) -> SignalReading {
+        let Some(reading) = self.readings.get(self.next % self.readings.len().max(1)) else {
+            return healthy_reading();
+        };
+        self.next = (self.next + 1) % self.readings.len();
+        reading.clone()
+    }
 }
 
 impl FakeSignalSource {
@@ -28,13 +50,21 @@ impl FakeSignalSource {
     #[must_use]
     pub fn with_reading(reading: SignalReading) -> Self {
         Self {
-            script: Script::new(reading),
+            script: Script::new(Cycle::of(vec![reading])),
         }
     }
 
     /// Replaces the sticky reading returned when the queue is empty.
     pub fn set_reading(&self, reading: SignalReading) {
-        self.script.update_extra(|sticky| *sticky = reading);
+        self.set_cycle(vec![reading]);
+    }
+
+    /// Makes reads (once the queue is empty) return `readings` in turn, starting over after the last one: a
+    /// flapping service whose samples follow a fixed pattern whatever the timing. An empty list reads as
+    /// [`healthy_reading`].
+    pub fn set_cycle(&self, readings: Vec<SignalReading>) {
+        self.script
+            .update_extra(|cycle| *cycle = Cycle::of(readings));
     }
 
     /// Queues one reading, returned by the next read that finds it first in the queue.
@@ -74,8 +104,12 @@ impl Default for FakeSignalSource {
 impl SignalSource for FakeSignalSource {
     async fn read(&self, window: Duration) -> Result<SignalReading, AdapterError> {
         let turn = self.script.turn(window);
+        // The cycle advances under the lock, so concurrent reads get consecutive readings.
+        let answer = turn
+            .answer
+            .unwrap_or_else(|| Ok(self.script.update_extra(Cycle::advance)));
         pause(turn.delay).await;
-        turn.answer.unwrap_or(Ok(turn.extra))
+        answer
     }
 }
 

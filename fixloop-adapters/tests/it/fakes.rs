@@ -1,5 +1,5 @@
 //! The fakes: every port contract suite against its fake, plus the scripting API (queues, sticky failures,
-//! delays on the tokio clock, holds, recorded calls).
+//! delays on the tokio clock, holds, recorded calls, reading cycles, plan defects, cleared verdicts).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fixloop_adapters::fake::{
-    DemoModel, FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner, erroring_reading,
-    healthy_reading,
+    DemoModel, FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner, PlanDefect,
+    erroring_reading, healthy_reading,
 };
 use fixloop_adapters::{
     AdapterError, Copilot, CopilotReply, ErrorKind, Planner, SignalSource, TestRunner,
@@ -356,4 +356,93 @@ async fn copilot_serves_scripted_replies_then_grounded_answers() {
         .map(|(question, _)| question)
         .collect();
     assert_eq!(questions, ["q1", "q2", "What caused this?"]);
+}
+
+#[tokio::test]
+async fn signal_source_cycles_through_its_readings_one_per_read_after_the_queue() {
+    let fake = FakeSignalSource::new();
+    fake.set_cycle(vec![
+        erroring_reading(),
+        erroring_reading(),
+        healthy_reading(),
+    ]);
+    fake.push_reading(healthy_reading());
+    let mut rates = Vec::new();
+    for _ in 0..7 {
+        let reading = bounded("read", fake.read(Duration::from_secs(1)))
+            .await
+            .expect("a reading");
+        rates.push(reading.error_rate);
+    }
+    let (hot, ok) = (erroring_reading().error_rate, healthy_reading().error_rate);
+    // The queued reading first, then the cycle, over and over.
+    assert_eq!(rates, [ok, hot, hot, ok, hot, hot, ok]);
+    fake.set_reading(erroring_reading());
+    for _ in 0..2 {
+        let reading = bounded("read", fake.read(Duration::from_secs(1)))
+            .await
+            .expect("a reading");
+        assert_eq!(
+            reading,
+            erroring_reading(),
+            "one reading is a sticky reading"
+        );
+    }
+    fake.set_cycle(Vec::new());
+    let reading = bounded("read", fake.read(Duration::from_secs(1)))
+        .await
+        .expect("a reading");
+    assert_eq!(
+        reading,
+        healthy_reading(),
+        "an empty cycle reads as healthy"
+    );
+}
+
+#[tokio::test]
+async fn planner_defects_spoil_the_rule_plan_so_that_the_validator_rejects_it() {
+    let fake = FakePlanner::new();
+    fake.push_defect(PlanDefect::OffAllowlist);
+    fake.push_defect(PlanDefect::TooFewTests);
+    let policy = crate::shop::shop_spec(BASE_URL).policy;
+    let request = plan_request(BASE_URL);
+    let off = bounded("propose", fake.propose(&request))
+        .await
+        .expect("a plan");
+    assert_eq!(off.items.len(), 5);
+    assert!(
+        off.items[0]
+            .target
+            .url
+            .starts_with("http://not-allowlisted.invalid/"),
+        "{off:?}"
+    );
+    let violations = fixloop_core::validate(off, &policy).expect_err("off the allowlist");
+    assert!(
+        violations.iter().any(|v| v.path.starts_with("/items/0/")),
+        "{violations:?}"
+    );
+    let short = bounded("propose", fake.propose(&request))
+        .await
+        .expect("a plan");
+    assert_eq!(short.items.len(), 3);
+    assert!(fixloop_core::validate(short, &policy).is_err());
+    let valid = bounded("propose", fake.propose(&request))
+        .await
+        .expect("the rule plan");
+    assert!(
+        fixloop_core::validate(valid, &policy).is_ok(),
+        "then the rule plan"
+    );
+}
+
+#[tokio::test]
+async fn runner_forgets_forced_verdicts_when_cleared() {
+    let fake = FakeTestRunner::new();
+    fake.set_result("t3-health", TestStatus::Fail, Some("forced"));
+    fake.clear_results();
+    let plan = validated_rule_plan(BASE_URL);
+    let reports = bounded("run", run_and_collect(&fake, &RunId::new("run-9"), &plan)).await;
+    let health = reports["t3-health"].last().expect("a verdict");
+    assert_eq!(health.status, TestStatus::Pass, "{health:?}");
 }

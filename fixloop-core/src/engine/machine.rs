@@ -550,7 +550,8 @@ pub(super) fn handle_timeout(phase: Phase, shared: &mut Shared, now: DateTime<Ut
                 shared
                     .effects
                     .push_back(Effect::CancelRun { effect: run.effect });
-                let seconds = shared.config.run_deadline.as_secs();
+                // Fractional seconds, so a scaled-down deadline (a `--speed` scenario) reads as 0.8 s, not 0 s.
+                let seconds = shared.config.run_deadline.as_secs_f64();
                 let reason = format!("run exceeded its deadline of {seconds} s");
                 warn!(incident_id = %validating.incident.id, run_id = %run.run_id, "{reason}");
                 finish_run(validating, shared, now, Err(reason))

@@ -1,8 +1,9 @@
 //! Integration tests of fixloop-server (one binary): the API in-process over fake ports, the demo service, the
 //! WebSocket hub, `fixloop profile init`'s network helpers, the `fixloop` binary's profile and plan commands, a
 //! real-socket end-to-end run of `fixloop demo`, a service FixLoop has never heard of, watched from a profile alone
-//! (`inventory`, `watch_any`), the same service read from a stub of Datadog (`datadog_mode`), and restarts of the
-//! real binary on the same data directory (`restart`).
+//! (`inventory`, `watch_any`), the same service read from a stub of Datadog (`datadog_mode`), restarts of the real
+//! binary on the same data directory (`restart`), and every built-in scenario of `fixloop demo --scenario` played
+//! over a real socket (`scenario`).
 
 mod api;
 mod cli;
@@ -12,6 +13,7 @@ mod e2e;
 mod inventory;
 mod profile_init;
 mod restart;
+mod scenario;
 mod start;
 mod support;
 mod watch_any;
