@@ -43,13 +43,13 @@ mod spec;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use case::{CaseInfo, CaseResult, Outcome, Phase};
+pub use case::{CaseInfo, CaseResult, Outcome, Phase, Profile};
 pub use cases::data::CaseDataError;
 pub use report::{REPORT_FORMAT_VERSION, Report, SpecInfo, Summary, Timings, xml_escape};
 pub use spec::{EMBEDDED_SPEC, Operation, Spec, SpecError, Violation};
 
 /// The server under test and how patiently to test it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target {
     /// Base URL of the orchestrator API, without a trailing slash (`http://127.0.0.1:8000`). The WebSocket is
     /// `<base_url>/ws` with the scheme changed to `ws`/`wss`.
@@ -60,6 +60,47 @@ pub struct Target {
     pub flow_timeout: Duration,
     /// The timeout of every single HTTP request and WebSocket handshake.
     pub request_timeout: Duration,
+    /// The longest the whole run may take (`--budget`): every wait and request is cut at this bound, and the cases
+    /// not reached by then are skipped with that reason. A few seconds of it are kept for the flow's clean-up.
+    pub budget: Duration,
+    /// The alert webhooks' shared secret (`--webhook-secret`); the `webhook/…` cases run only when it is set.
+    pub webhook_secret: Option<WebhookSecret>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("base_url", &self.base_url)
+            .field("flow_timeout", &self.flow_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("budget", &self.budget)
+            .field("webhook_secret", &self.webhook_secret)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The alert webhooks' shared secret. Its `Debug` never shows the value, so it cannot leak into a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    /// Wraps a secret.
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one header that carries it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
 }
 
 /// Why a target could not be built.
@@ -76,6 +117,8 @@ impl Target {
     pub const DEFAULT_FLOW_TIMEOUT: Duration = Duration::from_secs(60);
     /// Default for [`Target::request_timeout`].
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default for [`Target::budget`]: the whole suite against a slow or broken server ends within it.
+    pub const DEFAULT_BUDGET: Duration = Duration::from_secs(90);
 
     /// A target with the default timeouts.
     ///
@@ -94,6 +137,8 @@ impl Target {
             spec: Arc::new(spec),
             flow_timeout: Self::DEFAULT_FLOW_TIMEOUT,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            budget: Self::DEFAULT_BUDGET,
+            webhook_secret: None,
         })
     }
 }
@@ -108,6 +153,9 @@ pub struct Selection {
     /// Turns the flow's fallback skips (an incident reached only through `/api/incidents/simulate`, a run that
     /// needed a manual `/api/tests/run`) into failures.
     pub strict: bool,
+    /// The profile: which promises are checked. A case outside it is not applicable: it is neither run nor
+    /// reported.
+    pub profile: Profile,
 }
 
 impl Selection {
@@ -127,7 +175,15 @@ impl Selection {
         Self {
             prefixes: prefixes.into_iter().map(Into::into).collect(),
             strict: false,
+            profile: Profile::default(),
         }
+    }
+
+    /// The same selection under `profile`.
+    #[must_use]
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
     }
 
     /// Whether the case with this id is selected.
@@ -151,7 +207,7 @@ pub fn check_case_data() -> Result<(), &'static CaseDataError> {
     cases::data::shapes().as_ref().map(|_| ())
 }
 
-/// Every case the suite has for `spec`, in execution order (what `--list` prints).
+/// Every case the suite has for `spec`, in execution order (what `--list` prints), each with its profile.
 #[must_use]
 pub fn list(spec: &Spec) -> Vec<CaseInfo> {
     cases::catalog(spec)
@@ -187,6 +243,25 @@ mod tests {
     }
 
     #[test]
+    fn the_webhook_secret_never_shows_in_debug() {
+        let mut target =
+            Target::new("http://127.0.0.1:8000", Spec::embedded().expect("spec")).expect("valid");
+        target.webhook_secret = Some(WebhookSecret::new("very-secret-value-123"));
+        let shown = format!("{target:?}");
+        assert!(!shown.contains("very-secret-value-123"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+    }
+
+    #[test]
+    fn profiles_are_nested_and_spelled_as_on_the_command_line() {
+        assert!(Profile::Fixloop.includes(Profile::Seed));
+        assert!(!Profile::Seed.includes(Profile::Fixloop));
+        assert_eq!(Selection::all().profile, Profile::Fixloop);
+        assert_eq!("seed".parse::<Profile>(), Ok(Profile::Seed));
+        assert!("strict".parse::<Profile>().is_err());
+    }
+
+    #[test]
     fn selection_matches_by_id_prefix() {
         assert!(Selection::all().matches("ws/WsEnvelope/1"));
         let selection = Selection::prefixes(["flow/plan", "shapes/getStatus/1"]);
@@ -204,7 +279,7 @@ mod tests {
             let parts: Vec<&str> = case.id.split('/').collect();
             assert_eq!(parts.len(), 3, "{}", case.id);
             assert!(
-                ["shapes", "bad_input", "flow", "ws"].contains(&parts[0]),
+                ["shapes", "bad_input", "webhook", "flow", "ws"].contains(&parts[0]),
                 "{}",
                 case.id
             );

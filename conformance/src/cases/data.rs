@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::case::Profile;
+
 /// The embedded data file of stateless `shapes/…` cases.
 pub(crate) const SHAPES_DATA: &str = include_str!("../../cases/shapes.json");
 
@@ -54,6 +56,8 @@ pub(crate) struct DataCase {
     pub(crate) description: String,
     /// The contract clause and schema the case checks.
     pub(crate) clause: String,
+    /// The smallest profile the case belongs to.
+    pub(crate) profile: Profile,
     /// The operation whose documented responses judge the reply.
     #[serde(rename = "operationId")]
     pub(crate) operation_id: String,
