@@ -17,9 +17,22 @@
 //! - `bad_input`: invalid requests generated from each request body schema (malformed JSON, wrong content type,
 //!   oversized body, each required field missing, each property of the wrong type, unknown enum values, strings
 //!   out of their length bounds) must get a 4xx with the spec's `ErrorBody`.
+//! - `webhook`: FixLoop's alert webhooks and their secret, only when [`Target::webhook_secret`] is set.
 //! - `flow`: the seed's demo flow over REST and WebSocket, each wait bounded by [`Target::flow_timeout`].
 //! - `ws`: every WebSocket message validated against `WsEnvelope`, the required orders, and the state a late
 //!   client receives.
+//!
+//! # Profiles
+//!
+//! Every case belongs to a [`Profile`]. [`Profile::Seed`] checks exactly what the seed's contract requires (and
+//! judges bodies by the seed's types only, [`Spec::relaxed_for_seed`]); [`Profile::Fixloop`], the default, adds
+//! FixLoop's documented guarantees. A case outside the run's profile is neither run nor reported.
+//!
+//! # Bounds
+//!
+//! The whole run is bounded by [`Target::budget`]: waits and requests are cut at it, a step whose precondition
+//! failed is skipped with a reason naming the failed case instead of being waited for, and what was not judged in
+//! time is skipped with the budget as the reason.
 //!
 //! # Example
 //!
