@@ -79,11 +79,15 @@ impl Http {
         &self,
         exchange: impl Future<Output = Result<Reply, String>>,
     ) -> Result<Reply, String> {
+        let out_of_budget = || "no answer before the run's budget ran out (--budget)".to_owned();
         match self.deadline {
             None => exchange.await,
+            // Checked first: a timer whose deadline has passed fires only at the timer driver's next turn, and a
+            // fast server could answer before that.
+            Some(deadline) if Instant::now() >= deadline => Err(out_of_budget()),
             Some(deadline) => tokio::time::timeout_at(deadline, exchange)
                 .await
-                .map_err(|_| "no answer before the run's budget ran out (--budget)".to_owned())?,
+                .map_err(|_| out_of_budget())?,
         }
     }
 
