@@ -1,7 +1,7 @@
 //! The vocabulary of the runner: a case's identity (id, description, clause), its outcome, and which phase of the
 //! suite produces it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a case is, independent of any run: the data `--list` prints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -12,9 +12,70 @@ pub struct CaseInfo {
     pub description: String,
     /// The contract clause and schema it checks (`seed §5.3 #1; operationId getStatus; #/components/schemas/…`).
     pub clause: String,
+    /// The smallest profile the case belongs to: a `seed` case also runs under `fixloop`.
+    pub profile: Profile,
+    /// Whether the case runs only when a webhook secret is given (`--webhook-secret`).
+    #[serde(skip)]
+    pub needs_webhook_secret: bool,
     /// The phase of the suite that produces the case's outcome.
     #[serde(skip)]
     pub phase: Phase,
+}
+
+/// Which promises a run checks.
+///
+/// `Seed` checks exactly what the seed's contract (its section 5 and the behaviours it states) requires, so that
+/// any backend written from the seed alone can be judged by what a frontend built on the seed relies on.
+/// `Fixloop` adds FixLoop's own documented guarantees: the `ErrorBody` shape of every error, the join snapshot a
+/// new WebSocket client receives, value ranges and string bounds, timestamps with a UTC offset, the additive
+/// endpoints and the alert webhooks.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// The seed's contract only.
+    Seed,
+    /// The seed's contract and FixLoop's documented additions (the default).
+    #[default]
+    Fixloop,
+}
+
+impl Profile {
+    /// `seed` or `fixloop`, as the CLI and the reports spell it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Seed => "seed",
+            Self::Fixloop => "fixloop",
+        }
+    }
+
+    /// Whether a case of profile `case` belongs to a run of this profile (the profiles are nested).
+    #[must_use]
+    pub fn includes(self, case: Self) -> bool {
+        case <= self
+    }
+}
+
+impl std::str::FromStr for Profile {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "seed" => Ok(Self::Seed),
+            "fixloop" => Ok(Self::Fixloop),
+            other => Err(format!(
+                "unknown profile {other:?} (expected seed or fixloop)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The phases of a run, in execution order. A selected case makes its phase run; the flow phase also produces
@@ -25,6 +86,8 @@ pub enum Phase {
     Stateless,
     /// Generated invalid requests.
     BadInput,
+    /// The alert webhooks (only with a webhook secret).
+    Webhook,
     /// The demo flow over REST and WebSocket (and the REST shapes that need its state).
     Flow,
     /// Judgements over the WebSocket messages recorded during the flow.
@@ -62,6 +125,8 @@ pub struct CaseResult {
     pub description: String,
     /// The clause and schema the case checks.
     pub clause: String,
+    /// The smallest profile the case belongs to.
+    pub profile: Profile,
     /// The outcome.
     #[serde(flatten)]
     pub outcome: Outcome,

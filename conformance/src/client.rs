@@ -43,6 +43,8 @@ pub(crate) struct Http {
     client: reqwest::Client,
     base_url: String,
     timeout: Duration,
+    /// No request outlives this instant (the run's budget).
+    deadline: Option<Instant>,
 }
 
 /// Bodies at least this large go through [`Http::send_large`], which sees a server's early answer.
@@ -60,7 +62,33 @@ impl Http {
             client,
             base_url: base_url.to_owned(),
             timeout,
+            deadline: None,
         })
+    }
+
+    /// The same client, with every request cut at `deadline` (a request started after it fails at once).
+    pub(crate) fn with_deadline(&self, deadline: Instant) -> Self {
+        Self {
+            deadline: Some(deadline),
+            ..self.clone()
+        }
+    }
+
+    /// Runs `exchange` within the deadline, if any.
+    async fn bounded(
+        &self,
+        exchange: impl Future<Output = Result<Reply, String>>,
+    ) -> Result<Reply, String> {
+        let out_of_budget = || "no answer before the run's budget ran out (--budget)".to_owned();
+        match self.deadline {
+            None => exchange.await,
+            // Checked first: a timer whose deadline has passed fires only at the timer driver's next turn, and a
+            // fast server could answer before that.
+            Some(deadline) if Instant::now() >= deadline => Err(out_of_budget()),
+            Some(deadline) => tokio::time::timeout_at(deadline, exchange)
+                .await
+                .map_err(|_| out_of_budget())?,
+        }
     }
 
     /// `GET path`.
@@ -75,6 +103,23 @@ impl Http {
 
     /// Sends one request; a transport failure (refused, reset, timeout) is an `Err` with the whole cause chain.
     pub(crate) async fn send(&self, method: &str, path: &str, body: Body) -> Result<Reply, String> {
+        self.bounded(self.send_unbounded(method, path, body)).await
+    }
+
+    /// Sends one request to an absolute `url` (another server, such as the demo app a plan targets) with extra
+    /// headers.
+    pub(crate) async fn send_to(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Body,
+    ) -> Result<Reply, String> {
+        self.bounded(self.send_url(method, url, headers, body))
+            .await
+    }
+
+    async fn send_unbounded(&self, method: &str, path: &str, body: Body) -> Result<Reply, String> {
         if self.base_url.starts_with("http://") {
             let large = match &body {
                 Body::Raw {
@@ -90,11 +135,23 @@ impl Http {
                 return self.send_large(method, path, content_type, &bytes).await;
             }
         }
+        self.send_url(method, &format!("{}{path}", self.base_url), &[], body)
+            .await
+    }
+
+    async fn send_url(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Body,
+    ) -> Result<Reply, String> {
         let method = reqwest::Method::from_bytes(method.as_bytes())
             .map_err(|_| format!("invalid HTTP method {method}"))?;
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base_url));
+        let mut request = self.client.request(method, url);
+        for (name, value) in headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
         match body {
             Body::None => {}
             Body::Json(value) => {

@@ -17,9 +17,22 @@
 //! - `bad_input`: invalid requests generated from each request body schema (malformed JSON, wrong content type,
 //!   oversized body, each required field missing, each property of the wrong type, unknown enum values, strings
 //!   out of their length bounds) must get a 4xx with the spec's `ErrorBody`.
+//! - `webhook`: FixLoop's alert webhooks and their secret, only when [`Target::webhook_secret`] is set.
 //! - `flow`: the seed's demo flow over REST and WebSocket, each wait bounded by [`Target::flow_timeout`].
 //! - `ws`: every WebSocket message validated against `WsEnvelope`, the required orders, and the state a late
 //!   client receives.
+//!
+//! # Profiles
+//!
+//! Every case belongs to a [`Profile`]. [`Profile::Seed`] checks exactly what the seed's contract requires (and
+//! judges bodies by the seed's types only, [`Spec::relaxed_for_seed`]); [`Profile::Fixloop`], the default, adds
+//! FixLoop's documented guarantees. A case outside the run's profile is neither run nor reported.
+//!
+//! # Bounds
+//!
+//! The whole run is bounded by [`Target::budget`]: waits and requests are cut at it, a step whose precondition
+//! failed is skipped with a reason naming the failed case instead of being waited for, and what was not judged in
+//! time is skipped with the budget as the reason.
 //!
 //! # Example
 //!
@@ -43,13 +56,13 @@ mod spec;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use case::{CaseInfo, CaseResult, Outcome, Phase};
+pub use case::{CaseInfo, CaseResult, Outcome, Phase, Profile};
 pub use cases::data::CaseDataError;
 pub use report::{REPORT_FORMAT_VERSION, Report, SpecInfo, Summary, Timings, xml_escape};
 pub use spec::{EMBEDDED_SPEC, Operation, Spec, SpecError, Violation};
 
 /// The server under test and how patiently to test it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Target {
     /// Base URL of the orchestrator API, without a trailing slash (`http://127.0.0.1:8000`). The WebSocket is
     /// `<base_url>/ws` with the scheme changed to `ws`/`wss`.
@@ -60,6 +73,47 @@ pub struct Target {
     pub flow_timeout: Duration,
     /// The timeout of every single HTTP request and WebSocket handshake.
     pub request_timeout: Duration,
+    /// The longest the whole run may take (`--budget`): every wait and request is cut at this bound, and the cases
+    /// not reached by then are skipped with that reason. A few seconds of it are kept for the flow's clean-up.
+    pub budget: Duration,
+    /// The alert webhooks' shared secret (`--webhook-secret`); the `webhook/…` cases run only when it is set.
+    pub webhook_secret: Option<WebhookSecret>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("base_url", &self.base_url)
+            .field("flow_timeout", &self.flow_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("budget", &self.budget)
+            .field("webhook_secret", &self.webhook_secret)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The alert webhooks' shared secret. Its `Debug` never shows the value, so it cannot leak into a log.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    /// Wraps a secret.
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one header that carries it.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(<redacted>)")
+    }
 }
 
 /// Why a target could not be built.
@@ -76,6 +130,8 @@ impl Target {
     pub const DEFAULT_FLOW_TIMEOUT: Duration = Duration::from_secs(60);
     /// Default for [`Target::request_timeout`].
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default for [`Target::budget`]: the whole suite against a slow or broken server ends within it.
+    pub const DEFAULT_BUDGET: Duration = Duration::from_secs(90);
 
     /// A target with the default timeouts.
     ///
@@ -94,6 +150,8 @@ impl Target {
             spec: Arc::new(spec),
             flow_timeout: Self::DEFAULT_FLOW_TIMEOUT,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            budget: Self::DEFAULT_BUDGET,
+            webhook_secret: None,
         })
     }
 }
@@ -108,6 +166,9 @@ pub struct Selection {
     /// Turns the flow's fallback skips (an incident reached only through `/api/incidents/simulate`, a run that
     /// needed a manual `/api/tests/run`) into failures.
     pub strict: bool,
+    /// The profile: which promises are checked. A case outside it is not applicable: it is neither run nor
+    /// reported.
+    pub profile: Profile,
 }
 
 impl Selection {
@@ -127,7 +188,15 @@ impl Selection {
         Self {
             prefixes: prefixes.into_iter().map(Into::into).collect(),
             strict: false,
+            profile: Profile::default(),
         }
+    }
+
+    /// The same selection under `profile`.
+    #[must_use]
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
     }
 
     /// Whether the case with this id is selected.
@@ -151,7 +220,7 @@ pub fn check_case_data() -> Result<(), &'static CaseDataError> {
     cases::data::shapes().as_ref().map(|_| ())
 }
 
-/// Every case the suite has for `spec`, in execution order (what `--list` prints).
+/// Every case the suite has for `spec`, in execution order (what `--list` prints), each with its profile.
 #[must_use]
 pub fn list(spec: &Spec) -> Vec<CaseInfo> {
     cases::catalog(spec)
@@ -187,6 +256,25 @@ mod tests {
     }
 
     #[test]
+    fn the_webhook_secret_never_shows_in_debug() {
+        let mut target =
+            Target::new("http://127.0.0.1:8000", Spec::embedded().expect("spec")).expect("valid");
+        target.webhook_secret = Some(WebhookSecret::new("very-secret-value-123"));
+        let shown = format!("{target:?}");
+        assert!(!shown.contains("very-secret-value-123"), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+    }
+
+    #[test]
+    fn profiles_are_nested_and_spelled_as_on_the_command_line() {
+        assert!(Profile::Fixloop.includes(Profile::Seed));
+        assert!(!Profile::Seed.includes(Profile::Fixloop));
+        assert_eq!(Selection::all().profile, Profile::Fixloop);
+        assert_eq!("seed".parse::<Profile>(), Ok(Profile::Seed));
+        assert!("strict".parse::<Profile>().is_err());
+    }
+
+    #[test]
     fn selection_matches_by_id_prefix() {
         assert!(Selection::all().matches("ws/WsEnvelope/1"));
         let selection = Selection::prefixes(["flow/plan", "shapes/getStatus/1"]);
@@ -204,7 +292,7 @@ mod tests {
             let parts: Vec<&str> = case.id.split('/').collect();
             assert_eq!(parts.len(), 3, "{}", case.id);
             assert!(
-                ["shapes", "bad_input", "flow", "ws"].contains(&parts[0]),
+                ["shapes", "bad_input", "webhook", "flow", "ws"].contains(&parts[0]),
                 "{}",
                 case.id
             );

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use fixloop_conformance::{CaseResult, Outcome, Selection, Spec, Target};
+use fixloop_conformance::{CaseResult, Outcome, Profile, Selection, Spec, Target, WebhookSecret};
 
 /// Checks a FixLoop-compatible server against openapi.yaml and the WebSocket schemas.
 #[derive(Debug, Parser)]
@@ -23,9 +23,22 @@ struct Args {
     /// Run only the cases whose id starts with PREFIX (repeatable).
     #[arg(long = "select", value_name = "PREFIX")]
     select: Vec<String>,
-    /// Print the cases (id, description, clause) and exit without contacting a server.
+    /// Print the cases (id, profile, description, clause) and exit without contacting a server.
     #[arg(long)]
     list: bool,
+    /// Which promises to check: `seed` (only what the seed's contract requires) or `fixloop` (the seed's
+    /// contract and FixLoop's documented additions).
+    #[arg(long, value_name = "PROFILE", default_value = "fixloop")]
+    profile: Profile,
+    /// The alert webhooks' shared secret; the webhook/ cases (profile fixloop) run only when it is given.
+    /// Also read from FIXLOOP_WEBHOOK_SECRET.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "FIXLOOP_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    webhook_secret: Option<String>,
     /// Fail, instead of skip, when the server needs the simulate or manual-run fallbacks.
     #[arg(long)]
     strict: bool,
@@ -36,6 +49,10 @@ struct Args {
     /// copilot calls a slow language model).
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     request_timeout: u64,
+    /// The longest the whole run may take, in seconds: waits and requests are cut at it and the cases not judged
+    /// by then are skipped with that reason.
+    #[arg(long, value_name = "SECONDS", default_value_t = 90)]
+    budget: u64,
     /// Write a JUnit XML report to FILE.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -60,16 +77,22 @@ fn main() -> ExitCode {
     let selection = Selection {
         prefixes: args.select.clone(),
         strict: args.strict,
+        profile: args.profile,
     };
 
     if args.list {
         let mut out = std::io::stdout().lock();
         for case in fixloop_conformance::list(&spec) {
-            if selection.matches(&case.id) {
+            if selection.matches(&case.id) && selection.profile.includes(case.profile) {
+                let needs = if case.needs_webhook_secret {
+                    ", needs --webhook-secret"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     out,
-                    "{:<34} {}\n{:<34} [{}]",
-                    case.id, case.description, "", case.clause
+                    "{:<34} [{}{needs}] {}\n{:<34} [{}]",
+                    case.id, case.profile, case.description, "", case.clause
                 );
             }
         }
@@ -86,6 +109,12 @@ fn main() -> ExitCode {
     };
     target.flow_timeout = Duration::from_secs(args.timeout.max(1));
     target.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+    target.budget = Duration::from_secs(args.budget.max(1));
+    target.webhook_secret = args
+        .webhook_secret
+        .as_deref()
+        .filter(|secret| !secret.is_empty())
+        .map(WebhookSecret::new);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -95,22 +124,39 @@ fn main() -> ExitCode {
         Err(error) => return usage_error(&error),
     };
     println!(
-        "fixloop-conformance {} against {} (spec {} {}, flow timeout {} s{})",
+        "fixloop-conformance {} against {} (spec {} {}, profile {}, flow timeout {} s, budget {} s{}{})",
         env!("CARGO_PKG_VERSION"),
         target.base_url,
         target.spec.title(),
         target.spec.version(),
+        selection.profile,
         args.timeout,
-        if args.strict { ", strict" } else { "" }
+        args.budget,
+        if args.strict { ", strict" } else { "" },
+        if target.webhook_secret.is_some() {
+            ", webhook cases on"
+        } else {
+            ""
+        }
     );
     let report = runtime.block_on(fixloop_conformance::run_with_progress(
         &target,
         &selection,
         &mut |case: &CaseResult| print_case(case),
     ));
+    let not_applicable = fixloop_conformance::list(&target.spec)
+        .iter()
+        .filter(|case| selection.matches(&case.id) && !selection.profile.includes(case.profile))
+        .count();
+    let not_applicable = if not_applicable > 0 {
+        format!(", {not_applicable} of profile fixloop not applicable")
+    } else {
+        String::new()
+    };
     println!(
-        "\n{} cases: {} passed, {} failed, {} skipped ({:.1} s)",
+        "\n{} cases of profile {}: {} passed, {} failed, {} skipped{not_applicable} ({:.1} s)",
         report.cases.len(),
+        selection.profile,
         report.summary.pass,
         report.summary.fail,
         report.summary.skip,

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::case::{CaseResult, Outcome};
+use crate::case::{CaseResult, Outcome, Profile};
 
 /// Version of the JSON report's format (`report.schema.json`).
 pub const REPORT_FORMAT_VERSION: u32 = 1;
@@ -28,6 +28,8 @@ pub struct Report {
     pub spec: SpecInfo,
     /// Whether `--strict` was on.
     pub strict: bool,
+    /// The profile the run checked (`--profile`); the cases outside it were not applicable and are not listed.
+    pub profile: Profile,
     /// Counts of outcomes.
     pub summary: Summary,
     /// The cases, in execution order.
@@ -89,7 +91,7 @@ impl Report {
             .unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
     }
 
-    /// The JUnit XML report: one `testsuite` per area (`shapes`, `bad_input`, `flow`, `ws`).
+    /// The JUnit XML report: one `testsuite` per area (`shapes`, `bad_input`, `webhook`, `flow`, `ws`).
     #[must_use]
     pub fn to_junit(&self) -> String {
         let mut suites: BTreeMap<&str, Vec<&CaseResult>> = BTreeMap::new();
@@ -215,18 +217,21 @@ mod tests {
                 id: "shapes/getStatus/1".to_owned(),
                 description: "status <ok> & \"quoted\"".to_owned(),
                 clause: "seed §5.3 #1".to_owned(),
+                profile: Profile::Seed,
                 outcome: Outcome::Pass,
             },
             CaseResult {
                 id: "flow/plan.generated/2".to_owned(),
                 description: "five <items> & \"quoted\"".to_owned(),
                 clause: "seed §8.2".to_owned(),
+                profile: Profile::Seed,
                 outcome: Outcome::fail("5 items", "4 items <\u{1}>", "/payload/plan/items"),
             },
             CaseResult {
                 id: "flow/incident.created/1".to_owned(),
                 description: "detected".to_owned(),
                 clause: "seed §7".to_owned(),
+                profile: Profile::Seed,
                 outcome: Outcome::skip("needs simulate & more"),
             },
         ];
@@ -240,6 +245,7 @@ mod tests {
                 version: "1.0.0".to_owned(),
             },
             strict: false,
+            profile: Profile::Fixloop,
             summary: Summary::of(&cases),
             cases,
             timings: Timings::default(),

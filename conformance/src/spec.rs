@@ -252,6 +252,33 @@ impl Spec {
             .unwrap_or_default()
     }
 
+    /// The same contract with FixLoop's additions to the seed's types taken out, for `--profile seed`: no value
+    /// ranges (`minimum`, `maximum`, exclusive bounds), no string length bounds, and timestamps that need only be
+    /// ISO-8601 (the seed's word), so a local time without a UTC offset is accepted.
+    #[must_use]
+    pub fn relaxed_for_seed(&self) -> Self {
+        let mut document = self.document.clone();
+        relax(&mut document);
+        Self {
+            document,
+            operations: self
+                .operations
+                .iter()
+                .cloned()
+                .map(|mut operation| {
+                    for schema in operation.responses.values_mut().flatten() {
+                        relax(schema);
+                    }
+                    if let Some(schema) = &mut operation.request_schema {
+                        relax(schema);
+                    }
+                    operation
+                })
+                .collect(),
+            validators: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Validates `instance` against `schema` (a schema object or `{"$ref": …}` from this document). Returns every
     /// violation, the most specific first; empty when the instance is valid.
     #[must_use]
@@ -307,6 +334,41 @@ impl Spec {
         let validator = Arc::new(validator);
         cache.insert(key, Arc::clone(&validator));
         Ok(validator)
+    }
+}
+
+/// An ISO-8601 date and time, with or without a UTC offset (what the seed's "ISO-8601 string" admits; a Python
+/// `datetime.isoformat()` of a naive time matches).
+pub(crate) const ISO_8601_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?$";
+
+/// Removes FixLoop's bounds from every schema in `value` (examples are left alone).
+fn relax(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            for bound in [
+                "minimum",
+                "maximum",
+                "exclusiveMinimum",
+                "exclusiveMaximum",
+                "minLength",
+                "maxLength",
+            ] {
+                if object.get(bound).is_some_and(Value::is_number) {
+                    object.remove(bound);
+                }
+            }
+            if object.get("format").and_then(Value::as_str) == Some("date-time") {
+                object.remove("format");
+                object.insert("pattern".to_owned(), json!(ISO_8601_PATTERN));
+            }
+            for (key, child) in object.iter_mut() {
+                if key != "example" && key != "examples" {
+                    relax(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(relax),
+        _ => {}
     }
 }
 
@@ -470,6 +532,35 @@ mod tests {
         assert_eq!(violations.len(), 1, "{violations:?}");
         assert_eq!(violations[0].path, "/updated_at");
         assert!(violations[0].expected.contains("date-time"));
+    }
+
+    #[test]
+    fn the_seed_relaxation_drops_fixloop_bounds_but_keeps_the_seed_types() {
+        let spec = Spec::embedded()
+            .expect("embedded spec loads")
+            .relaxed_for_seed();
+        // A naive timestamp and a rate above any FixLoop range: both are the seed's "ISO-8601" and "number".
+        let status = json!({
+            "status": "HEALTHY", "error_rate_5m": 250.0, "p95_latency_ms_5m": 1.0,
+            "active_incident_id": null, "updated_at": "2026-11-21T10:15:03.123456"
+        });
+        assert_eq!(spec.check_component("SystemStatus", &status), Vec::new());
+        // Keys, types, enums and the ISO-8601 shape still count.
+        let broken = json!({
+            "status": "OK", "error_rate_5m": "high", "p95_latency_ms_5m": 1.0,
+            "active_incident_id": null, "updated_at": "yesterday"
+        });
+        let paths: Vec<String> = spec
+            .check_component("SystemStatus", &broken)
+            .into_iter()
+            .map(|violation| violation.path)
+            .collect();
+        for path in ["/status", "/error_rate_5m", "/updated_at"] {
+            assert!(paths.iter().any(|p| p == path), "{path} in {paths:?}");
+        }
+        let operation = spec.operation("askCopilot").expect("askCopilot");
+        let request = operation.request_schema.as_ref().expect("a body");
+        assert!(!spec.resolve(request).to_string().contains("maxLength"));
     }
 
     #[test]

@@ -7,11 +7,11 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use fixloop_conformance::{Outcome, Report, Selection, Spec};
+use fixloop_conformance::{Outcome, Profile, Report, Selection, Spec, Target};
 use serde_json::Value;
 use support::mutant::{self, Mutation};
 use support::scripted::{self, Script};
-use support::{expect_fail, failures, run};
+use support::{expect_fail, failures, run, run_with_secret};
 
 const FLOW_TIMEOUT: Duration = Duration::from_secs(10);
 /// For cases that must wait out a missing event.
@@ -38,7 +38,13 @@ fn validate_report(report: &Report) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripted_server_passes_every_case() {
     let server = scripted::start(Script::default()).await;
-    let report = run(&server.base_url, Selection::all(), FLOW_TIMEOUT).await;
+    let report = run_with_secret(
+        &server.base_url,
+        Selection::all(),
+        FLOW_TIMEOUT,
+        Some(scripted::WEBHOOK_SECRET),
+    )
+    .await;
     assert_eq!(
         report.summary.fail + report.summary.skip,
         0,
@@ -264,7 +270,16 @@ async fn missing_status_and_test_events_fail_the_websocket_cases() {
     let (_, actual, _) = expect_fail(&report, "ws/tests.updated/1");
     assert!(actual.contains("no tests.updated for this run"), "{actual}");
     expect_fail(&report, "flow/tests.updated/1");
-    expect_fail(&report, "flow/tests.updated/2");
+    // Its precondition failed, so the failing-test step is not waited for but skipped, naming the failed case.
+    for id in ["flow/tests.updated/2", "flow/tests.updated/3"] {
+        assert_eq!(
+            report.outcome(id),
+            Some(&Outcome::skip(
+                "precondition failed: no tests.updated for the incident arrived (flow/tests.updated/1)"
+            )),
+            "{id}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,7 +391,7 @@ async fn unreachable_server_fails_every_case_without_panicking() {
     .await;
     let (_, actual, _) = expect_fail(&report, "shapes/getStatus/1");
     assert!(actual.starts_with("no response"), "{actual}");
-    expect_fail(&report, "ws/connectWebSocket/1");
+    expect_fail(&report, "ws/connectWebSocket/4");
     assert_eq!(report.summary.pass, 0, "{}", failures(&report));
     validate_report(&report);
 }
@@ -503,10 +518,11 @@ const REAL_BASELINE: &str = include_str!("baseline/fixloop-demo.txt");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_server_matches_the_committed_baseline() {
     let demo = support::start_real().await;
-    let report = run(
+    let report = run_with_secret(
         &demo.orchestrator_url,
         Selection::all(),
         support::REAL_FLOW_TIMEOUT,
+        Some(support::REAL_WEBHOOK_SECRET),
     )
     .await;
     let demo_total = report.timings.total_ms;
@@ -585,4 +601,454 @@ async fn real_plan_with_four_items_is_caught() {
     let demo = support::start_real().await;
     check_plan_with_four_items(&demo.orchestrator_url, support::REAL_FLOW_TIMEOUT).await;
     support::stop_real(demo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_missing_copilot_answer_is_caught() {
+    let demo = support::start_real().await;
+    // One profile here (each run is a whole real flow); the scripted check runs both.
+    check_missing_copilot_answer(
+        &demo.orchestrator_url,
+        support::REAL_FLOW_TIMEOUT,
+        &[Profile::Seed],
+    )
+    .await;
+    support::stop_real(demo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_server_passes_the_seed_profile() {
+    // FixLoop implements the seed, so everything the seed requires passes, with no fallback.
+    let demo = support::start_real().await;
+    let report = run(
+        &demo.orchestrator_url,
+        Selection::all().with_profile(Profile::Seed),
+        support::REAL_FLOW_TIMEOUT,
+    )
+    .await;
+    support::stop_real(demo).await;
+    assert_eq!(
+        report.summary.fail + report.summary.skip,
+        0,
+        "{}",
+        failures(&report)
+    );
+    assert!(
+        report
+            .cases
+            .iter()
+            .all(|case| case.profile == Profile::Seed)
+    );
+    validate_report(&report);
+}
+
+// Profiles.
+
+/// The `copilot.answer` a question causes is dropped: only the case that requires it fails, under each profile.
+async fn check_missing_copilot_answer(upstream: &str, timeout: Duration, profiles: &[Profile]) {
+    let proxy = mutant::start(upstream, Mutation::DropWsType("copilot.answer")).await;
+    for &profile in profiles {
+        let report = run(
+            &proxy.base_url,
+            Selection::prefixes(["flow/"]).with_profile(profile),
+            timeout,
+        )
+        .await;
+        let (expected, actual, path) = expect_fail(&report, "flow/copilot.answer/1");
+        assert!(expected.contains("copilot.answer"), "{expected}");
+        assert!(actual.starts_with("none; types received"), "{actual}");
+        assert_eq!(path, "/type");
+        assert_eq!(report.summary.fail, 1, "{profile}: {}", failures(&report));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripted_missing_copilot_answer_is_caught() {
+    let server = scripted::start(Script::default()).await;
+    check_missing_copilot_answer(
+        &server.base_url,
+        FLOW_TIMEOUT,
+        &[Profile::Seed, Profile::Fixloop],
+    )
+    .await;
+}
+
+fn listed(profile: Profile) -> BTreeSet<String> {
+    fixloop_conformance::list(&Spec::embedded().expect("spec"))
+        .into_iter()
+        .filter(|case| profile.includes(case.profile))
+        .map(|case| case.id)
+        .collect()
+}
+
+#[test]
+fn every_case_has_a_profile_and_the_seed_profile_is_the_seed_contract() {
+    let all = fixloop_conformance::list(&Spec::embedded().expect("spec"));
+    let profile_of = |id: &str| {
+        all.iter()
+            .find(|case| case.id == id)
+            .map(|case| case.profile)
+            .unwrap_or_else(|| panic!("{id} is listed"))
+    };
+    // The seed's own requirements.
+    for id in [
+        "shapes/getStatus/1",
+        "bad_input/setDemoBug/1",
+        "flow/checkout/1",
+        "flow/plan.generated/2",
+        "flow/tests.updated/2",
+        "flow/tests.updated/3",
+        "flow/system.status/1",
+        "flow/copilot.answer/1",
+        "ws/connectWebSocket/4",
+        "ws/WsEnvelope/1",
+    ] {
+        assert_eq!(profile_of(id), Profile::Seed, "{id}");
+    }
+    // FixLoop's additions: the error body, the join snapshot, bounds, the additive endpoints, the webhooks.
+    for id in [
+        "shapes/getTestRun/2",
+        "shapes/connectWebSocket/1",
+        "shapes/listServices/1",
+        "bad_input/setDemoBug/2",
+        "bad_input/setDemoBug/3",
+        "bad_input/askCopilot/8",
+        "ws/connectWebSocket/1",
+        "ws/connectWebSocket/2",
+        "webhook/datadog/1",
+    ] {
+        assert_eq!(profile_of(id), Profile::Fixloop, "{id}");
+    }
+    let seed = listed(Profile::Seed);
+    let fixloop = listed(Profile::Fixloop);
+    assert!(seed.is_subset(&fixloop));
+    assert_eq!(fixloop.len(), all.len());
+    assert!(seed.len() < fixloop.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_only_server_passes_the_seed_profile() {
+    // FastAPI-style errors, no join snapshot, naive timestamps, percent rates, no additive endpoints.
+    let server = scripted::start(Script::seed_only()).await;
+    let report = run(
+        &server.base_url,
+        Selection::all().with_profile(Profile::Seed),
+        FLOW_TIMEOUT,
+    )
+    .await;
+    assert_eq!(
+        report.summary.fail + report.summary.skip,
+        0,
+        "{}",
+        failures(&report)
+    );
+    // Exactly the seed cases ran; FixLoop's additions were not applicable.
+    let ran: BTreeSet<String> = report.cases.iter().map(|case| case.id.clone()).collect();
+    assert_eq!(ran, listed(Profile::Seed));
+    assert_eq!(report.profile, Profile::Seed);
+    validate_report(&report);
+    let json: Value = serde_json::from_str(&report.to_json()).expect("JSON");
+    assert_eq!(json["profile"], "seed");
+    assert_eq!(json["cases"][0]["profile"], "seed");
+
+    // Under the fixloop profile the same server fails, but only on FixLoop's additions.
+    let server = scripted::start(Script::seed_only()).await;
+    let report = run(&server.base_url, Selection::all(), FLOW_TIMEOUT).await;
+    for id in [
+        "shapes/getTestRun/2",
+        "bad_input/setDemoBug/1",
+        "ws/connectWebSocket/1",
+        "shapes/getStatus/1",
+    ] {
+        expect_fail(&report, id);
+    }
+    // Where a seed case fails there, it is on what the fixloop profile adds to it: the ErrorBody of a refused
+    // request, or timestamps with an RFC 3339 UTC offset (the seed's "ISO-8601 string" does not require one).
+    let seed = listed(Profile::Seed);
+    for case in &report.cases {
+        if let Outcome::Fail { expected, .. } = &case.outcome
+            && seed.contains(&case.id)
+        {
+            assert!(
+                expected.contains("date-time") || expected.contains("ErrorBody"),
+                "{}: {expected}",
+                case.id
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_violation_fails_the_seed_profile_on_a_named_case() {
+    let server = scripted::start(Script {
+        tests_pass_while_bug_on: true,
+        ..Script::seed_only()
+    })
+    .await;
+    let report = run(
+        &server.base_url,
+        Selection::all().with_profile(Profile::Seed),
+        SHORT_TIMEOUT,
+    )
+    .await;
+    let (expected, actual, path) = expect_fail(&report, "flow/tests.updated/2");
+    assert!(expected.contains("FAIL test"), "{expected}");
+    assert!(actual.contains("t1-checkout-valid=PASS"), "{actual}");
+    assert_eq!(path, "/payload/tests");
+    assert_eq!(report.summary.fail, 1, "{}", failures(&report));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_cases_run_only_with_the_secret_and_catch_a_wrong_one() {
+    let server = scripted::start(Script::default()).await;
+    let without = run(
+        &server.base_url,
+        Selection::prefixes(["webhook/"]),
+        SHORT_TIMEOUT,
+    )
+    .await;
+    assert!(without.cases.is_empty(), "{}", failures(&without));
+    let with = run_with_secret(
+        &server.base_url,
+        Selection::prefixes(["webhook/"]),
+        SHORT_TIMEOUT,
+        Some(scripted::WEBHOOK_SECRET),
+    )
+    .await;
+    assert_eq!(with.cases.len(), 8);
+    assert_eq!(with.summary.pass, 8, "{}", failures(&with));
+    // A runner holding another secret than the server's: the authorised deliveries are refused.
+    let wrong = run_with_secret(
+        &server.base_url,
+        Selection::prefixes(["webhook/"]),
+        SHORT_TIMEOUT,
+        Some("not-the-server-secret"),
+    )
+    .await;
+    for id in [
+        "webhook/datadog/3",
+        "webhook/datadog/4",
+        "webhook/alertmanager/4",
+    ] {
+        let (_, actual, path) = expect_fail(&wrong, id);
+        assert_eq!(path, "status");
+        assert!(actual.starts_with("status 401"), "{actual}");
+    }
+    // The seed profile has no webhook cases, secret or not.
+    let seed = run_with_secret(
+        &server.base_url,
+        Selection::prefixes(["webhook/"]).with_profile(Profile::Seed),
+        SHORT_TIMEOUT,
+        Some(scripted::WEBHOOK_SECRET),
+    )
+    .await;
+    assert!(seed.cases.is_empty());
+}
+
+#[test]
+fn cli_lists_each_case_with_its_profile() {
+    let list = |extra: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_fixloop-conformance"))
+            .arg("--list")
+            .args(extra)
+            .output()
+            .expect("the CLI runs");
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let all = list(&[]);
+    assert!(all.contains("flow/copilot.answer/1"), "{all}");
+    assert!(
+        all.lines()
+            .any(|line| line.starts_with("shapes/getStatus/1") && line.contains("[seed]")),
+        "{all}"
+    );
+    assert!(
+        all.lines()
+            .any(|line| line.starts_with("shapes/getTestRun/2") && line.contains("[fixloop]")),
+        "{all}"
+    );
+    assert!(
+        all.lines().any(|line| line.starts_with("webhook/datadog/1")
+            && line.contains("[fixloop, needs --webhook-secret]")),
+        "{all}"
+    );
+    let seed = list(&["--profile", "seed"]);
+    assert!(seed.contains("shapes/getStatus/1"), "{seed}");
+    assert!(!seed.contains("[fixloop"), "{seed}");
+    assert!(!seed.contains("webhook/"), "{seed}");
+    let unknown = std::process::Command::new(env!("CARGO_BIN_EXE_fixloop-conformance"))
+        .args(["--list", "--profile", "strictest"])
+        .output()
+        .expect("the CLI runs");
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_seed_profile_passes_a_seed_only_server_and_reports_the_profile() {
+    let server = scripted::start(Script::seed_only()).await;
+    let dir = std::env::temp_dir().join(format!("fixloop-conformance-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let json = dir.join("report.json");
+    let base_url = server.base_url.clone();
+    let json_path = json.clone();
+    let output = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_fixloop-conformance"))
+                .args([
+                    "--base-url",
+                    &base_url,
+                    "--profile",
+                    "seed",
+                    "--timeout",
+                    "10",
+                ])
+                .arg("--json")
+                .arg(&json_path)
+                .env_remove("FIXLOOP_WEBHOOK_SECRET")
+                .output()
+                .expect("the CLI runs")
+        }),
+    )
+    .await
+    .expect("bounded")
+    .expect("joined");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("profile seed"), "{stdout}");
+    assert!(
+        stdout.contains("of profile fixloop not applicable"),
+        "{stdout}"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("JSON");
+    assert_eq!(report["profile"], "seed");
+    assert_eq!(report["summary"]["fail"], 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// The bound on a whole run against a slow or broken server.
+
+/// A server that accepts connections and never answers (it reads and keeps every connection open).
+async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
+    let (listener, base_url) = support::bind_loopback().await;
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    (base_url, task)
+}
+
+/// Runs every case of `profile` with the CLI's default timeouts and budget, guarded against a hang.
+async fn default_run(base_url: &str, profile: Profile) -> Report {
+    let target = Target::new(base_url, Spec::embedded().expect("spec")).expect("target");
+    assert_eq!(target.budget, Duration::from_secs(90));
+    let selection = Selection::all().with_profile(profile);
+    // A hang guard, not a timing assertion: the run itself is bounded by its budget.
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        fixloop_conformance::run(&target, &selection),
+    )
+    .await
+    .expect("the run ends (its budget bounds it)")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_ends_the_run_with_named_preconditions() {
+    let (base_url, task) = silent_server().await;
+    let (seed, fixloop) = tokio::join!(
+        default_run(&base_url, Profile::Seed),
+        default_run(&base_url, Profile::Fixloop)
+    );
+    task.abort();
+    for report in [&seed, &fixloop] {
+        let (_, actual, _) = expect_fail(report, "shapes/getStatus/1");
+        assert!(actual.starts_with("no response"), "{actual}");
+        expect_fail(report, "ws/connectWebSocket/4");
+        for id in [
+            "flow/setDemoBug/1",
+            "flow/copilot.answer/1",
+            "bad_input/setDemoBug/1",
+        ] {
+            match report.outcome(id) {
+                Some(Outcome::Skip { reason }) => assert!(
+                    reason.starts_with(
+                        "precondition failed: the server did not answer GET /api/status"
+                    ),
+                    "{id}: {reason}"
+                ),
+                other => panic!("{id} should be skipped, got {other:?}"),
+            }
+        }
+        assert_eq!(report.summary.fail, 2, "{}", failures(report));
+        validate_report(report);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_answers_500_to_everything_ends_the_run_with_named_preconditions() {
+    let router = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal server error",
+        )
+    });
+    let server = support::serve_on_loopback(router).await;
+    let (seed, fixloop) = tokio::join!(
+        default_run(&server.base_url, Profile::Seed),
+        default_run(&server.base_url, Profile::Fixloop)
+    );
+    for report in [&seed, &fixloop] {
+        let (_, actual, _) = expect_fail(report, "shapes/getStatus/1");
+        assert!(actual.starts_with("status 500"), "{actual}");
+        let (_, actual, _) = expect_fail(report, "bad_input/setDemoBug/1");
+        assert!(actual.starts_with("status 500"), "{actual}");
+        expect_fail(report, "ws/connectWebSocket/4");
+        for id in [
+            "flow/setDemoBug/1",
+            "flow/tests.updated/2",
+            "ws/WsEnvelope/1",
+        ] {
+            match report.outcome(id) {
+                Some(Outcome::Skip { reason }) => assert!(
+                    reason.starts_with("precondition failed: no WebSocket connection")
+                        && reason.contains("ws/connectWebSocket/4"),
+                    "{id}: {reason}"
+                ),
+                other => panic!("{id} should be skipped, got {other:?}"),
+            }
+        }
+        assert_eq!(report.summary.pass, 0, "{}", failures(report));
+        validate_report(report);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_past_its_budget_skips_what_it_did_not_judge() {
+    // A server that never opens an incident: every flow wait would take the whole flow timeout.
+    let server = scripted::start(Script {
+        detects_by_itself: false,
+        ..Script::default()
+    })
+    .await;
+    let mut target =
+        Target::new(&server.base_url, Spec::embedded().expect("spec")).expect("target");
+    target.flow_timeout = Duration::from_secs(30);
+    target.budget = Duration::from_secs(4);
+    let report = tokio::time::timeout(
+        Duration::from_secs(60),
+        fixloop_conformance::run(&target, &Selection::prefixes(["flow/"])),
+    )
+    .await
+    .expect("the budget bounds the run");
+    match report.outcome("flow/incident.created/1") {
+        Some(Outcome::Skip { reason }) => {
+            assert!(reason.contains("budget of 4 s ran out"), "{reason}");
+        }
+        other => panic!("flow/incident.created/1 should be skipped, got {other:?}"),
+    }
+    assert_eq!(report.summary.fail, 0, "{}", failures(&report));
 }

@@ -1,6 +1,11 @@
 //! Invalid requests, generated from each operation's request body schema (in the manner of schemathesis): every
 //! one must get a 4xx whose body is the spec's `ErrorBody`; a 2xx or 5xx fails.
 //!
+//! Under `--profile seed` only the requests that break the seed's own request types run (malformed JSON, a
+//! required field missing, a property of the wrong type, an unknown enum value, on the seed's operations), and
+//! any 4xx passes: the seed names no error body (a FastAPI backend answers 422 `{"detail": …}`), no content-type
+//! rule, no size limit and no length bounds, so those cases belong to the `fixloop` profile.
+//!
 //! Per operation with a JSON body, the case numbers are stable: `1` malformed JSON, `2` a valid body sent as
 //! `text/plain`, `3` an oversized (1 MiB) body, then one case per required field left out, per property of the
 //! wrong type, per enum property with an unknown value, and per string property outside its length bounds, in
@@ -12,9 +17,12 @@
 use serde_json::{Map, Value, json};
 
 use super::{Ctx, check_body, info, is_client_error};
-use crate::case::{CaseInfo, Outcome, Phase};
+use crate::case::{CaseInfo, Outcome, Phase, Profile};
 use crate::client::Body;
 use crate::spec::{Operation, Spec, json_type, truncate};
+
+/// The operations the seed's section 5.3 defines with a request body.
+const SEED_OPERATIONS: [&str; 4] = ["setDemoBug", "simulateIncident", "runTests", "askCopilot"];
 
 /// Size of the oversized body: far above any sane request limit (FixLoop's is 64 KiB).
 const OVERSIZED_BYTES: usize = 1024 * 1024;
@@ -25,6 +33,7 @@ struct BadRequest {
     id: String,
     description: String,
     clause: String,
+    profile: Profile,
     operation: String,
     method: String,
     path: String,
@@ -37,6 +46,7 @@ pub(super) fn cases(spec: &Spec) -> Vec<CaseInfo> {
         .into_iter()
         .map(|request| {
             info(
+                request.profile,
                 &request.id,
                 &request.description,
                 &request.clause,
@@ -48,9 +58,40 @@ pub(super) fn cases(spec: &Spec) -> Vec<CaseInfo> {
 
 /// Sends every generated request and judges the reply.
 pub(super) async fn run(ctx: &mut Ctx<'_>) {
-    for request in generate(ctx.spec) {
-        let outcome = judge(ctx, &request).await;
+    // Generated from the spec as given, so the ids are the same under every profile.
+    for request in generate(&ctx.target.spec) {
+        if !ctx.wants(&request.id) {
+            continue;
+        }
+        if !ctx.budget_left() {
+            return;
+        }
+        let outcome = match ctx.profile() {
+            Profile::Seed => judge_seed(ctx, &request).await,
+            Profile::Fixloop => judge(ctx, &request).await,
+        };
         ctx.record(&request.id, outcome);
+    }
+}
+
+/// The seed's rule: the invalid request is refused with a 4xx, whatever the body says.
+async fn judge_seed(ctx: &Ctx<'_>, request: &BadRequest) -> Outcome {
+    match ctx
+        .http()
+        .send(&request.method, &request.path, request.body.clone())
+        .await
+    {
+        Err(error) => Outcome::fail("a 4xx response", format!("no response: {error}"), "status"),
+        Ok(reply) if is_client_error(reply.status) => Outcome::Pass,
+        Ok(reply) => Outcome::fail(
+            "a 4xx status (the request breaks the seed's request type)",
+            format!(
+                "status {} with body {}",
+                reply.status,
+                truncate(&reply.text, 300)
+            ),
+            "status",
+        ),
     }
 }
 
@@ -121,15 +162,39 @@ fn generate(spec: &Spec) -> Vec<BadRequest> {
         let schema = spec.resolve(schema);
         let base = harmless_body(spec, operation, schema);
         let mut n = 0;
-        let mut push = |description: String, body: Body| {
+        let seed_operation = SEED_OPERATIONS.contains(&operation.id.as_str());
+        // `seed_kind`: whether this kind of invalid request breaks a request type the seed itself states.
+        let mut push = |description: String, seed_kind: bool, body: Body| {
             n += 1;
+            let profile = if seed_kind && seed_operation {
+                Profile::Seed
+            } else {
+                Profile::Fixloop
+            };
+            let (outcome, clause) = match profile {
+                Profile::Seed => (
+                    "4xx (with an ErrorBody under --profile fixloop)",
+                    format!(
+                        "seed §5.3 request body of {} {}; openapi.yaml 4xx responses; operationId {}; #/components/schemas/ErrorBody",
+                        operation.method, operation.path, operation.id
+                    ),
+                ),
+                Profile::Fixloop => (
+                    "4xx with an ErrorBody",
+                    format!(
+                        "openapi.yaml {} {} 4xx responses; operationId {}; #/components/schemas/ErrorBody",
+                        operation.method, operation.path, operation.id
+                    ),
+                ),
+            };
             out.push(BadRequest {
                 id: format!("bad_input/{}/{n}", operation.id),
-                description: format!("{} {}: {description} → 4xx with an ErrorBody", operation.method, operation.path),
-                clause: format!(
-                    "openapi.yaml {} {} 4xx responses; operationId {}; #/components/schemas/ErrorBody",
-                    operation.method, operation.path, operation.id
+                description: format!(
+                    "{} {}: {description} → {outcome}",
+                    operation.method, operation.path
                 ),
+                clause,
+                profile,
                 operation: operation.id.clone(),
                 method: operation.method.clone(),
                 path: operation.path.clone(),
@@ -144,10 +209,12 @@ fn generate(spec: &Spec) -> Vec<BadRequest> {
             .collect();
         push(
             "malformed JSON (the last byte cut off)".to_owned(),
+            true,
             raw("application/json", truncated),
         );
         push(
             "a valid body sent as text/plain".to_owned(),
+            false,
             raw("text/plain", text),
         );
         let mut oversized = base.as_object().cloned().unwrap_or_default();
@@ -157,6 +224,7 @@ fn generate(spec: &Spec) -> Vec<BadRequest> {
         );
         push(
             "an oversized (1 MiB) body".to_owned(),
+            false,
             Body::Json(Value::Object(oversized)),
         );
 
@@ -174,6 +242,7 @@ fn generate(spec: &Spec) -> Vec<BadRequest> {
             body.remove(field);
             push(
                 format!("required field `{field}` missing"),
+                true,
                 Body::Json(Value::Object(body)),
             );
         }
@@ -182,6 +251,7 @@ fn generate(spec: &Spec) -> Vec<BadRequest> {
             if let Some(wrong) = wrong_type_value(property) {
                 push(
                     format!("`{name}` of the wrong type ({})", json_type(&wrong)),
+                    true,
                     Body::Json(with(&base, name, wrong)),
                 );
             }
@@ -198,6 +268,7 @@ fn generate(spec: &Spec) -> Vec<BadRequest> {
                 }
                 push(
                     format!("`{name}` with an unknown enum value"),
+                    true,
                     Body::Json(with(&base, name, Value::String(unknown))),
                 );
             }
@@ -210,6 +281,7 @@ fn generate(spec: &Spec) -> Vec<BadRequest> {
             {
                 push(
                     format!("`{name}` longer than its maxLength {max}"),
+                    false,
                     Body::Json(with(
                         &base,
                         name,
@@ -220,6 +292,7 @@ fn generate(spec: &Spec) -> Vec<BadRequest> {
             if property["minLength"].as_u64().is_some_and(|min| min > 0) {
                 push(
                     format!("`{name}` shorter than its minLength"),
+                    false,
                     Body::Json(with(&base, name, Value::String(String::new()))),
                 );
             }

@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::case::Profile;
+
 /// The embedded data file of stateless `shapes/…` cases.
 pub(crate) const SHAPES_DATA: &str = include_str!("../../cases/shapes.json");
 
@@ -54,6 +56,8 @@ pub(crate) struct DataCase {
     pub(crate) description: String,
     /// The contract clause and schema the case checks.
     pub(crate) clause: String,
+    /// The smallest profile the case belongs to.
+    pub(crate) profile: Profile,
     /// The operation whose documented responses judge the reply.
     #[serde(rename = "operationId")]
     pub(crate) operation_id: String,
@@ -177,6 +181,8 @@ mod tests {
             Some("#/components/schemas/SystemStatus")
         );
         assert!(cases.iter().all(|case| case.id.starts_with("shapes/")));
+        assert_eq!(cases[0].profile, Profile::Seed);
+        assert_eq!(cases[4].profile, Profile::Fixloop);
         // The meta-schema itself is a valid draft 2020-12 schema.
         let meta: Value = serde_json::from_str(CASES_META_SCHEMA).expect("JSON");
         assert!(jsonschema::meta::is_valid(&meta));
@@ -224,6 +230,12 @@ mod tests {
             broken(|document| document[3]["response_schema"] = serde_json::json!("SystemStatus"));
         assert!(
             message.contains("entry 3 (shapes/getCurrentIncident/1)"),
+            "{message}"
+        );
+
+        let message = broken(|document| document[5]["profile"] = serde_json::json!("strictest"));
+        assert!(
+            message.contains("entry 5 (shapes/askCopilot/1)") && message.contains("/profile"),
             "{message}"
         );
 

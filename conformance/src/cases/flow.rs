@@ -2,9 +2,15 @@
 //! items of the required coverage → a run (`tests.updated`) with a failing test → bug off → `system.status`
 //! `RECOVERED`. Every wait is bounded by the flow timeout.
 //!
+//! Along the way: `POST /checkout` of the demo app (the plan's checkout target) answers 500 while the bug is on,
+//! `POST /api/copilot/ask` is answered and announced as `copilot.answer` on the WebSocket, and after the fix a
+//! run shows every test passing. Every case here is the seed's (section 5, 6, 8.3 and 11).
+//!
 //! Fallbacks the seed allows are taken but reported: a server that only opens an incident through
 //! `POST /api/incidents/simulate`, or only runs tests after a manual `POST /api/tests/run`, gets `Skip` with that
-//! reason (`Fail` under `--strict`). The flow ends by switching the bug off and closing the incident.
+//! reason (`Fail` under `--strict`). A step whose precondition failed (no WebSocket, no incident, no plan, no run)
+//! is not waited for: it is skipped with a reason naming the failed case. The flow ends by switching the bug off
+//! and closing the incident.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -13,7 +19,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use super::{Ctx, MainRecorder, info, shapes};
-use crate::case::{CaseInfo, Outcome, Phase};
+use crate::case::{CaseInfo, Outcome, Phase, Profile};
 use crate::client::{Body, Http, Recorder, WsLog};
 use crate::spec::short_json;
 
@@ -34,7 +40,7 @@ pub(super) struct FlowResult {
     pub(super) run_seen: bool,
 }
 
-const STEPS: [&str; 9] = [
+const STEPS: [&str; 12] = [
     "flow/setDemoBug/1",
     "flow/incident.created/1",
     "flow/plan.generated/1",
@@ -44,7 +50,20 @@ const STEPS: [&str; 9] = [
     "flow/tests.updated/2",
     "flow/setDemoBug/2",
     "flow/system.status/1",
+    CHECKOUT,
+    COPILOT,
+    PASSING_AFTER_FIX,
 ];
+
+/// `POST /checkout` of the demo app answers 500 while the bug is on.
+const CHECKOUT: &str = "flow/checkout/1";
+/// `POST /api/copilot/ask` is announced as `copilot.answer` on the WebSocket.
+const COPILOT: &str = "flow/copilot.answer/1";
+/// After the fix, a run shows every test passing.
+const PASSING_AFTER_FIX: &str = "flow/tests.updated/3";
+
+/// The question the copilot case asks: recognisable in the `copilot.answer` it must cause.
+const COPILOT_QUESTION: &str = "fixloop-conformance: which test fails while the bug is on?";
 
 const IN_FLOW_SHAPES: [&str; 4] = [
     "shapes/getStatus/2",
@@ -56,6 +75,9 @@ const IN_FLOW_SHAPES: [&str; 4] = [
 /// The catalog entries.
 pub(super) fn cases() -> Vec<CaseInfo> {
     let phase = Phase::Flow;
+    let info = |id: &str, description: &str, clause: &str, phase| {
+        info(Profile::Seed, id, description, clause, phase)
+    };
     vec![
         info(
             STEPS[0],
@@ -111,6 +133,24 @@ pub(super) fn cases() -> Vec<CaseInfo> {
             "seed §6 (When all tests pass after a fix), §8.3 step 9; #/components/schemas/SystemStatusMessage",
             phase,
         ),
+        info(
+            CHECKOUT,
+            "while the bug is on, POST /checkout of the demo app (the plan's checkout target) answers 500",
+            "seed §11 (POST /api/demo/bug enabled=true makes POST /checkout return 500), §5.3 #2",
+            phase,
+        ),
+        info(
+            COPILOT,
+            "POST /api/copilot/ask about the open incident answers a CopilotAnswer, and copilot.answer with that question arrives on the WebSocket",
+            "seed §5.3 #7, §5.4 (copilot.answer -> CopilotAnswer), §11; operationId askCopilot; #/components/schemas/CopilotAnswerMessage",
+            phase,
+        ),
+        info(
+            PASSING_AFTER_FIX,
+            "after bug off, a tests.updated for the incident shows every test PASS",
+            "seed §11 (TestRun shows tests passing when bug is off), §6 (When all tests pass after a fix); #/components/schemas/TestsUpdatedMessage",
+            phase,
+        ),
     ]
 }
 
@@ -120,28 +160,19 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, main: &MainRecorder) -> FlowResult {
     let recorder = match main {
         Ok(recorder) => recorder,
         Err(error) => {
-            ctx.record(
-                STEPS[0],
-                Outcome::fail(
-                    "a WebSocket connection to /ws to follow the flow",
-                    error.clone(),
-                    "",
-                ),
+            let reason = format!(
+                "precondition failed: no WebSocket connection to /ws to follow the flow (ws/connectWebSocket/4: {})",
+                crate::spec::truncate(error, 200)
             );
-            skip_all(
-                ctx,
-                &STEPS[1..],
-                "no WebSocket connection to follow the flow",
-            );
-            skip_all(
-                ctx,
-                &IN_FLOW_SHAPES,
-                "no WebSocket connection to follow the flow",
-            );
+            skip_all(ctx, &STEPS, &reason);
+            skip_all(ctx, &IN_FLOW_SHAPES, &reason);
             return result;
         }
     };
     let http = ctx.http().clone();
+    if !ctx.budget_left() {
+        return result;
+    }
     // A quiet start: the bug is off and no incident is open.
     let _ = http
         .post_json("/api/demo/bug", json!({"enabled": false}))
@@ -154,7 +185,8 @@ pub(super) async fn run(ctx: &mut Ctx<'_>, main: &MainRecorder) -> FlowResult {
     steps(ctx, recorder, &http, &mut result).await;
     result.rest_statuses = poller.stop();
 
-    // Clean up whatever happened.
+    // Clean up whatever happened, within the part of the budget kept for it.
+    let http = ctx.cleanup_http().clone();
     let _ = http
         .post_json("/api/demo/bug", json!({"enabled": false}))
         .await;
@@ -171,6 +203,7 @@ async fn steps(ctx: &mut Ctx<'_>, recorder: &Recorder, http: &Http, result: &mut
 
     // Bug on.
     let outcome = set_bug(ctx, true).await;
+    let bug_on = !outcome.is_fail();
     ctx.record(STEPS[0], outcome);
 
     // Detection.
@@ -178,7 +211,13 @@ async fn steps(ctx: &mut Ctx<'_>, recorder: &Recorder, http: &Http, result: &mut
         find(log, start, "incident.created", |_| true)
             .and_then(|(_, payload)| payload["incident_id"].as_str().map(str::to_owned))
     };
-    let mut incident_id = recorder.wait_for(ctx.flow_deadline(), created).await;
+    // A server that refused the bug switch has nothing to detect: only the simulate fallback is tried.
+    let detection_deadline = if bug_on {
+        ctx.flow_deadline()
+    } else {
+        tokio::time::Instant::now()
+    };
+    let mut incident_id = recorder.wait_for(detection_deadline, created).await;
     if incident_id.is_some() {
         ctx.record(STEPS[1], Outcome::Pass);
     } else {
@@ -193,9 +232,13 @@ async fn steps(ctx: &mut Ctx<'_>, recorder: &Recorder, http: &Http, result: &mut
             )
         } else {
             Outcome::fail(
-                format!(
-                    "incident.created within {timeout:?} of bug on, or after simulate INCIDENT_ON"
-                ),
+                if bug_on {
+                    format!(
+                        "incident.created within {timeout:?} of bug on, or after simulate INCIDENT_ON"
+                    )
+                } else {
+                    "incident.created after simulate INCIDENT_ON (the bug switch failed, see flow/setDemoBug/1)".to_owned()
+                },
                 format!(
                     "no incident.created; types received: {}",
                     types_after(recorder, start)
@@ -206,8 +249,9 @@ async fn steps(ctx: &mut Ctx<'_>, recorder: &Recorder, http: &Http, result: &mut
         ctx.record(STEPS[1], outcome);
     }
     let Some(incident_id) = incident_id else {
-        skip_all(ctx, &STEPS[2..], "no incident was opened");
-        skip_all(ctx, &IN_FLOW_SHAPES, "no incident was opened");
+        let reason = "precondition failed: no incident was opened (flow/incident.created/1)";
+        skip_all(ctx, &STEPS[2..], reason);
+        skip_all(ctx, &IN_FLOW_SHAPES, reason);
         return;
     };
     result.incident_id = Some(incident_id.clone());
@@ -247,6 +291,7 @@ async fn steps(ctx: &mut Ctx<'_>, recorder: &Recorder, http: &Http, result: &mut
             (plan, "/plan/items (GET /api/incidents/current)")
         }
     };
+    let items = plan["items"].as_array().cloned().unwrap_or_default();
     match plan["items"].as_array() {
         Some(items) => {
             let outcome = if items.len() == 5 {
@@ -281,6 +326,37 @@ async fn steps(ctx: &mut Ctx<'_>, recorder: &Recorder, http: &Http, result: &mut
             ctx.record(STEPS[4], outcome);
         }
     }
+
+    // The copilot needs only the incident.
+    copilot(ctx, recorder, &incident_id).await;
+
+    if items.is_empty() {
+        let reason =
+            "precondition failed: no plan items were generated (flow/plan.generated/1, /2)";
+        skip_all(
+            ctx,
+            &[
+                STEPS[5],
+                STEPS[6],
+                STEPS[8],
+                CHECKOUT,
+                PASSING_AFTER_FIX,
+                "shapes/runTests/1",
+                "shapes/getTestRun/1",
+            ],
+            reason,
+        );
+        if wants_late(ctx) {
+            result.late = Some(late_client(ctx, &incident_id, false).await);
+        }
+        let outcome = set_bug(ctx, false).await;
+        ctx.record(STEPS[7], outcome);
+        return;
+    }
+
+    // The bug's effect on the demo app, through the plan's own checkout target.
+    let outcome = checkout_breaks(ctx, &items).await;
+    ctx.record(CHECKOUT, outcome);
 
     // The run.
     let run_body = json!({"incident_id": incident_id});
@@ -356,22 +432,36 @@ async fn steps(ctx: &mut Ctx<'_>, recorder: &Recorder, http: &Http, result: &mut
         result.rest_run_ids.push(run_id.to_owned());
     }
 
-    // A failing test while the bug is on.
+    // A failing test while the bug is on; not waited for when no run was ever announced.
+    let any_update = find(&recorder.snapshot(), start, "tests.updated", for_incident).is_some();
     let has_fail = |payload: &Value| {
         for_incident(payload)
             && payload["tests"]
                 .as_array()
                 .is_some_and(|tests| tests.iter().any(|test| test["status"] == "FAIL"))
     };
-    let failing = recorder
-        .wait_for(ctx.flow_deadline(), |log| {
-            find(log, start, "tests.updated", has_fail)
-        })
-        .await;
+    let failing = if any_update {
+        recorder
+            .wait_for(ctx.flow_deadline(), |log| {
+                find(log, start, "tests.updated", has_fail)
+            })
+            .await
+    } else {
+        None
+    };
     let run_id = match &failing {
         Some((_, payload)) => {
             ctx.record(STEPS[6], Outcome::Pass);
             payload["run_id"].as_str().map(str::to_owned)
+        }
+        None if !any_update => {
+            ctx.record(
+                STEPS[6],
+                Outcome::skip(
+                    "precondition failed: no tests.updated for the incident arrived (flow/tests.updated/1)",
+                ),
+            );
+            None
         }
         None => {
             let last = recorder
@@ -404,8 +494,10 @@ async fn steps(ctx: &mut Ctx<'_>, recorder: &Recorder, http: &Http, result: &mut
         None => ctx.record("shapes/getTestRun/1", Outcome::skip("no run id was seen")),
     }
 
-    // A dashboard opened late.
-    result.late = Some(late_client(ctx, &incident_id, result.run_seen).await);
+    // A dashboard opened late (the join snapshot is FixLoop's: not looked for under the seed profile).
+    if wants_late(ctx) {
+        result.late = Some(late_client(ctx, &incident_id, result.run_seen).await);
+    }
 
     // Bug off, and recovery.
     let fixed = recorder.len();
@@ -456,14 +548,164 @@ async fn steps(ctx: &mut Ctx<'_>, recorder: &Recorder, http: &Http, result: &mut
             )
         }
     };
+    let recovered = !outcome.is_fail();
     ctx.record(STEPS[8], outcome);
+
+    // Tests passing after the fix (seed §11): a run of the incident, announced after bug off, all PASS.
+    let outcome = if any_update {
+        let all_pass = |payload: &Value| {
+            for_incident(payload)
+                && payload["tests"].as_array().is_some_and(|tests| {
+                    !tests.is_empty() && tests.iter().all(|test| test["status"] == "PASS")
+                })
+        };
+        // After RECOVERED the passing run is due at once; otherwise the recovery wait already took its time.
+        let deadline = if recovered {
+            ctx.prompt_deadline()
+        } else {
+            ctx.grace_deadline()
+        };
+        match recorder
+            .wait_for(deadline, |log| find(log, fixed, "tests.updated", all_pass))
+            .await
+        {
+            Some(_) => Outcome::Pass,
+            None => {
+                let last = recorder
+                    .snapshot()
+                    .frames
+                    .iter()
+                    .skip(fixed)
+                    .rev()
+                    .find(|frame| frame.kind() == Some("tests.updated"))
+                    .and_then(|frame| frame.payload().map(run_summary));
+                Outcome::fail(
+                    "a tests.updated for the incident with every test PASS after bug off",
+                    last.map_or_else(
+                        || "no tests.updated after bug off".to_owned(),
+                        |summary| format!("last tests.updated after bug off: {summary}"),
+                    ),
+                    "/payload/tests",
+                )
+            }
+        }
+    } else {
+        Outcome::skip(
+            "precondition failed: no tests.updated for the incident arrived (flow/tests.updated/1)",
+        )
+    };
+    ctx.record(PASSING_AFTER_FIX, outcome);
+}
+
+/// `flow/copilot.answer/1`: a question about the incident is answered over REST and announced on the WebSocket.
+async fn copilot(ctx: &mut Ctx<'_>, recorder: &Recorder, incident_id: &str) {
+    if !ctx.wants(COPILOT) {
+        return;
+    }
+    let from = recorder.len();
+    let reply = shapes::request(
+        ctx,
+        "askCopilot",
+        "POST",
+        "/api/copilot/ask",
+        Body::Json(json!({"incident_id": incident_id, "question": COPILOT_QUESTION})),
+        200,
+    )
+    .await;
+    let outcome = match reply {
+        Err(outcome) => outcome,
+        Ok(_) => {
+            let announced = recorder
+                .wait_for(ctx.prompt_deadline(), |log| {
+                    find(log, from, "copilot.answer", |payload| {
+                        payload["question"] == COPILOT_QUESTION
+                    })
+                })
+                .await;
+            if announced.is_some() {
+                Outcome::Pass
+            } else {
+                Outcome::fail(
+                    format!(
+                        "a copilot.answer with question {COPILOT_QUESTION:?} on the WebSocket after the 200"
+                    ),
+                    format!(
+                        "none; types received since the question: {}",
+                        types_after(recorder, from)
+                    ),
+                    "/type",
+                )
+            }
+        }
+    };
+    ctx.record(COPILOT, outcome);
+}
+
+/// `flow/checkout/1`: the plan's positive checkout target, called as the plan describes it, answers 500.
+async fn checkout_breaks(ctx: &Ctx<'_>, items: &[Value]) -> Outcome {
+    if !ctx.wants(CHECKOUT) {
+        return Outcome::Pass;
+    }
+    let is_checkout = |item: &&Value| {
+        url_path(item["target"]["url"].as_str().unwrap_or("")).ends_with("/checkout")
+    };
+    let target = items
+        .iter()
+        .filter(is_checkout)
+        .find(|item| !mentions_client_error(item["pass_criteria"].as_str().unwrap_or("")))
+        .or_else(|| items.iter().find(is_checkout));
+    let Some(item) = target else {
+        return Outcome::skip(
+            "precondition failed: the plan names no /checkout target to find the demo app by (flow/plan.generated/3)",
+        );
+    };
+    let url = item["target"]["url"].as_str().unwrap_or("");
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        return Outcome::skip(format!(
+            "the plan's checkout target {url:?} is not an absolute http(s) URL"
+        ));
+    }
+    let method = item["target"]["method"].as_str().unwrap_or("POST");
+    let headers: Vec<(String, String)> = item["target"]["headers"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, value)| value.as_str().map(|v| (name.clone(), v.to_owned())))
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-type"))
+        .collect();
+    let body = match &item["target"]["body_json"] {
+        Value::Null => Body::None,
+        body => Body::Json(body.clone()),
+    };
+    match ctx.http().send_to(method, url, &headers, body).await {
+        // The demo app is another server: one the runner cannot reach says nothing about the backend.
+        Err(error) => Outcome::skip(format!(
+            "the plan's checkout target {method} {url} did not answer: {}",
+            crate::spec::truncate(&error, 200)
+        )),
+        Ok(reply) if reply.status == 500 => Outcome::Pass,
+        Ok(reply) => Outcome::fail(
+            format!("status 500 from {method} {url} while the bug is on"),
+            format!(
+                "status {} with body {}",
+                reply.status,
+                crate::spec::truncate(&reply.text, 200)
+            ),
+            "status",
+        ),
+    }
+}
+
+/// Whether a case judging the late client is reported.
+fn wants_late(ctx: &Ctx<'_>) -> bool {
+    ctx.wants("ws/connectWebSocket/2") || ctx.wants("ws/connectWebSocket/3")
 }
 
 /// Connects a second client during the incident and keeps what it receives promptly.
 async fn late_client(ctx: &Ctx<'_>, incident_id: &str, run_seen: bool) -> Result<WsLog, String> {
     let url =
         crate::client::ws_url(&ctx.target.base_url).ok_or("the base URL has no WebSocket form")?;
-    let late = Recorder::connect(&url, ctx.target.request_timeout).await?;
+    let late = Recorder::connect(&url, ctx.bounded_by_budget(ctx.target.request_timeout)).await?;
     let complete = |log: &WsLog| {
         let status = log
             .frames

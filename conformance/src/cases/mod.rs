@@ -5,6 +5,7 @@ mod bad_input;
 pub(crate) mod data;
 mod flow;
 mod shapes;
+mod webhook;
 mod ws;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,7 +14,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::case::{CaseInfo, CaseResult, Outcome, Phase};
+use crate::case::{CaseInfo, CaseResult, Outcome, Phase, Profile};
 use crate::client::{Http, Recorder, Reply};
 use crate::report::{REPORT_FORMAT_VERSION, Report, SpecInfo, Summary, Timings};
 use crate::spec::{Operation, Spec, truncate};
@@ -23,11 +24,23 @@ use crate::{Selection, Target};
 pub(crate) fn catalog(spec: &Spec) -> Vec<CaseInfo> {
     let mut all = shapes::stateless_cases(spec);
     all.extend(bad_input::cases(spec));
+    all.extend(webhook::cases());
     all.extend(flow::cases());
     all.extend(shapes::flow_cases());
     all.extend(ws::cases());
     all.sort_by_key(|case| case.phase);
     all
+}
+
+/// The part of the budget kept for the flow's clean-up (bug off, incident closed), at most.
+const CLEANUP_RESERVE: Duration = Duration::from_secs(5);
+
+/// Whether `case` is run under `selection` against `target`: selected by prefix, in the selection's profile, and
+/// (for the webhook cases) with a webhook secret to send.
+fn applicable(case: &CaseInfo, selection: &Selection, target: &Target) -> bool {
+    selection.matches(&case.id)
+        && selection.profile.includes(case.profile)
+        && (!case.needs_webhook_secret || target.webhook_secret.is_some())
 }
 
 /// Runs the selected phases and collects the outcomes.
@@ -37,16 +50,33 @@ pub(crate) async fn run(
     on_case: &mut (dyn FnMut(&CaseResult) + Send),
 ) -> Report {
     let started = Instant::now();
-    let spec = &*target.spec;
-    let catalog = catalog(spec);
-    let wanted = |phase: Phase| {
+    let end = started + target.budget;
+    let work_end = end - CLEANUP_RESERVE.min(target.budget / 10);
+    // The seed profile judges bodies by the seed's types only (see `Spec::relaxed_for_seed`).
+    let relaxed;
+    let spec: &Spec = match selection.profile {
+        Profile::Seed => {
+            relaxed = target.spec.relaxed_for_seed();
+            &relaxed
+        }
+        Profile::Fixloop => &target.spec,
+    };
+    // Ids and generated cases always come from the spec as given, so they are the same under every profile.
+    let catalog = catalog(&target.spec);
+    let wanted: BTreeSet<String> = catalog
+        .iter()
+        .filter(|case| applicable(case, selection, target))
+        .map(|case| case.id.clone())
+        .collect();
+    let phase_wanted = |phase: Phase| {
         catalog
             .iter()
-            .any(|case| case.phase == phase && selection.matches(&case.id))
+            .any(|case| case.phase == phase && wanted.contains(&case.id))
     };
-    let run_stateless = wanted(Phase::Stateless);
-    let run_bad_input = wanted(Phase::BadInput);
-    let run_flow = wanted(Phase::Flow) || wanted(Phase::WebSocket);
+    let run_stateless = phase_wanted(Phase::Stateless);
+    let run_bad_input = phase_wanted(Phase::BadInput);
+    let run_webhook = phase_wanted(Phase::Webhook);
+    let run_flow = phase_wanted(Phase::Flow) || phase_wanted(Phase::WebSocket);
 
     let http = match Http::new(&target.base_url, target.request_timeout) {
         Ok(http) => http,
@@ -54,11 +84,12 @@ pub(crate) async fn run(
             // Nothing can run: every selected case fails with the reason.
             let cases: Vec<CaseResult> = catalog
                 .iter()
-                .filter(|case| selection.matches(&case.id))
+                .filter(|case| wanted.contains(&case.id))
                 .map(|case| CaseResult {
                     id: case.id.clone(),
                     description: case.description.clone(),
                     clause: case.clause.clone(),
+                    profile: case.profile,
                     outcome: Outcome::fail(
                         "an HTTP client",
                         format!("none could be built: {error}"),
@@ -78,12 +109,17 @@ pub(crate) async fn run(
             .iter()
             .map(|case| (case.id.clone(), case.clone()))
             .collect(),
+        order: catalog.iter().map(|case| case.id.clone()).collect(),
+        wanted,
         results: Vec::new(),
         recorded: BTreeSet::new(),
         timings: BTreeMap::new(),
         last: started,
+        work_end,
+        end,
         on_case,
-        http,
+        http: http.with_deadline(work_end),
+        cleanup_http: http.with_deadline(end),
     };
 
     // The main recorder connects first, so it sees every message the suite causes.
@@ -92,11 +128,32 @@ pub(crate) async fn run(
     } else {
         None
     };
+    // The precondition of every other case: the server answers HTTP at all. A server that accepts connections
+    // and never answers would otherwise cost a request timeout per case.
+    if let Err(error) = ctx.http().get("/api/status").await {
+        ctx.record(
+            "shapes/getStatus/1",
+            Outcome::fail(
+                "an HTTP response with status 200",
+                format!("no response: {error}"),
+                "status",
+            ),
+        );
+        let reason = format!(
+            "precondition failed: the server did not answer GET /api/status ({})",
+            truncate(&error, 200)
+        );
+        ctx.skip_unrecorded(&reason);
+        return report(target, selection, ctx.results, started, ctx.timings);
+    }
     if run_stateless {
         shapes::run_stateless(&mut ctx).await;
     }
-    if run_bad_input {
+    if run_bad_input && ctx.budget_left() {
         bad_input::run(&mut ctx).await;
+    }
+    if run_webhook && ctx.budget_left() {
+        webhook::run(&mut ctx).await;
     }
     if let Some(main) = main {
         let flow = flow::run(&mut ctx, &main).await;
@@ -104,11 +161,12 @@ pub(crate) async fn run(
     }
 
     // Every selected case appears in the report exactly once.
-    for case in &catalog {
-        if selection.matches(&case.id) && !ctx.recorded.contains(&case.id) {
-            ctx.record(&case.id, Outcome::skip("the suite did not reach this case"));
-        }
-    }
+    let reason = if ctx.budget_left() {
+        "the suite did not reach this case".to_owned()
+    } else {
+        ctx.budget_reason()
+    };
+    ctx.skip_unrecorded(&reason);
     report(target, selection, ctx.results, started, ctx.timings)
 }
 
@@ -130,6 +188,7 @@ fn report(
             version: spec.version().to_owned(),
         },
         strict: selection.strict,
+        profile: selection.profile,
         summary: Summary::of(&cases),
         cases,
         timings: Timings {
@@ -145,18 +204,73 @@ pub(crate) struct Ctx<'a> {
     pub(crate) spec: &'a Spec,
     selection: &'a Selection,
     catalog: BTreeMap<String, CaseInfo>,
+    /// The case ids in execution order.
+    order: Vec<String>,
+    /// The ids reported by this run: selected and applicable.
+    wanted: BTreeSet<String>,
     results: Vec<CaseResult>,
     recorded: BTreeSet<String>,
     timings: BTreeMap<String, u64>,
     last: Instant,
+    /// When the budget for judging ends (the rest is kept for the clean-up).
+    work_end: Instant,
+    /// When the whole budget ends.
+    end: Instant,
     on_case: &'a mut (dyn FnMut(&CaseResult) + Send),
     http: Http,
+    cleanup_http: Http,
 }
 
 impl Ctx<'_> {
-    /// The HTTP client.
+    /// The HTTP client; no request outlives the budget.
     pub(crate) fn http(&self) -> &Http {
         &self.http
+    }
+
+    /// The HTTP client for the flow's clean-up, which may use the part of the budget kept for it.
+    pub(crate) fn cleanup_http(&self) -> &Http {
+        &self.cleanup_http
+    }
+
+    /// The run's profile.
+    pub(crate) fn profile(&self) -> Profile {
+        self.selection.profile
+    }
+
+    /// Whether the case with this id is reported by this run.
+    pub(crate) fn wants(&self, id: &str) -> bool {
+        self.wanted.contains(id)
+    }
+
+    /// Whether some of the budget is left for judging.
+    pub(crate) fn budget_left(&self) -> bool {
+        Instant::now() < self.work_end
+    }
+
+    /// The time left for judging, for a handshake timeout: at most `bound`.
+    pub(crate) fn bounded_by_budget(&self, bound: Duration) -> Duration {
+        bound.min(self.work_end.saturating_duration_since(Instant::now()))
+    }
+
+    /// Why a case was not judged once the budget ran out.
+    fn budget_reason(&self) -> String {
+        format!(
+            "the run's budget of {} s ran out before this case could be judged (raise it with --budget)",
+            self.target.budget.as_secs()
+        )
+    }
+
+    /// Records a skip with `reason` for every reported case that has no outcome yet.
+    fn skip_unrecorded(&mut self, reason: &str) {
+        let missing: Vec<String> = self
+            .order
+            .iter()
+            .filter(|id| self.wanted.contains(*id) && !self.recorded.contains(*id))
+            .cloned()
+            .collect();
+        for id in missing {
+            self.record(&id, Outcome::skip(reason));
+        }
     }
 
     /// Whether the strict rules apply.
@@ -173,37 +287,55 @@ impl Ctx<'_> {
         }
     }
 
-    /// The deadline of one flow wait starting now.
+    /// The deadline of one flow wait starting now (never after the budget's end).
     pub(crate) fn flow_deadline(&self) -> Instant {
-        Instant::now() + self.target.flow_timeout
+        (Instant::now() + self.target.flow_timeout).min(self.work_end)
     }
 
     /// A short bound for things that must happen promptly: the flow timeout, at most 5 s.
     pub(crate) fn prompt_deadline(&self) -> Instant {
-        Instant::now() + self.target.flow_timeout.min(Duration::from_secs(5))
+        (Instant::now() + self.target.flow_timeout.min(Duration::from_secs(5))).min(self.work_end)
     }
 
-    /// Records the outcome of case `id` (once; unselected cases are dropped).
+    /// The deadline of a wait for something already due, such as the last messages of a sequence: at most 2 s.
+    pub(crate) fn grace_deadline(&self) -> Instant {
+        (Instant::now() + self.target.flow_timeout.min(Duration::from_secs(2))).min(self.end)
+    }
+
+    /// Records the outcome of case `id` (once; cases this run does not report are dropped). A failure seen
+    /// after the budget ran out is not a judgement of the server (the wait or the request was cut short), so it
+    /// is reported as a skip naming the budget.
     pub(crate) fn record(&mut self, id: &str, outcome: Outcome) {
         let now = Instant::now();
         let elapsed = millis(now - self.last);
         self.last = now;
-        if !self.selection.matches(id) || !self.recorded.insert(id.to_owned()) {
+        if !self.wanted.contains(id) || !self.recorded.insert(id.to_owned()) {
             return;
         }
-        let (description, clause) = self.catalog.get(id).map_or_else(
+        let outcome = if outcome.is_fail() && !self.budget_left() {
+            Outcome::skip(format!(
+                "{}; what was seen: {}",
+                self.budget_reason(),
+                truncate(&outcome.short_reason(), 300)
+            ))
+        } else {
+            outcome
+        };
+        let (description, clause, profile) = self.catalog.get(id).map_or_else(
             || {
                 (
                     "(a case missing from the catalog)".to_owned(),
                     String::new(),
+                    Profile::Fixloop,
                 )
             },
-            |info| (info.description.clone(), info.clause.clone()),
+            |info| (info.description.clone(), info.clause.clone(), info.profile),
         );
         let result = CaseResult {
             id: id.to_owned(),
             description,
             clause,
+            profile,
             outcome,
         };
         (self.on_case)(&result);
@@ -212,12 +344,20 @@ impl Ctx<'_> {
     }
 }
 
-/// A catalog entry.
-pub(crate) fn info(id: &str, description: &str, clause: &str, phase: Phase) -> CaseInfo {
+/// A catalog entry of the given profile.
+pub(crate) fn info(
+    profile: Profile,
+    id: &str,
+    description: &str,
+    clause: &str,
+    phase: Phase,
+) -> CaseInfo {
     CaseInfo {
         id: id.to_owned(),
         description: description.to_owned(),
         clause: clause.to_owned(),
+        profile,
+        needs_webhook_secret: false,
         phase,
     }
 }

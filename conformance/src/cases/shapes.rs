@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::data::{self, DataBody, DataCase};
 use super::{Ctx, check_reply, info, operation};
-use crate::case::{CaseInfo, Outcome, Phase};
+use crate::case::{CaseInfo, Outcome, Phase, Profile};
 use crate::client::Body;
 use crate::spec::Spec;
 
@@ -39,9 +39,18 @@ pub(super) fn stateless_cases(spec: &Spec) -> Vec<CaseInfo> {
     let mut cases = match data::shapes() {
         Ok(entries) => entries
             .iter()
-            .map(|entry| info(&entry.id, &entry.description, &entry.clause, phase))
+            .map(|entry| {
+                info(
+                    entry.profile,
+                    &entry.id,
+                    &entry.description,
+                    &entry.clause,
+                    phase,
+                )
+            })
             .collect(),
         Err(_) => vec![info(
+            Profile::Seed,
             DATA_FILE_CASE,
             "the embedded data file of stateless cases satisfies its meta-schema",
             "STYLE §6; conformance/cases/cases.schema.json",
@@ -50,12 +59,14 @@ pub(super) fn stateless_cases(spec: &Spec) -> Vec<CaseInfo> {
     };
     if spec.operation("getService").is_some() {
         cases.push(info(
+            Profile::Fixloop,
             "shapes/getService/1",
             "GET /api/services/{name} of a service listed by GET /api/services answers 200 with that ServiceState",
             "openapi.yaml (additive); operationId getService; #/components/schemas/ServiceState",
             phase,
         ));
         cases.push(info(
+            Profile::Fixloop,
             "shapes/getService/2",
             "GET /api/services/{name} of an unknown name answers 404 with an ErrorBody",
             "openapi.yaml (additive); operationId getService; #/components/schemas/ErrorBody",
@@ -64,7 +75,9 @@ pub(super) fn stateless_cases(spec: &Spec) -> Vec<CaseInfo> {
     }
     for operation in spec.operations() {
         if !KNOWN.contains(&operation.id.as_str()) {
+            // An operation the seed does not have is one of FixLoop's additive endpoints.
             cases.push(info(
+                Profile::Fixloop,
                 &format!("shapes/{}/1", operation.id),
                 &format!(
                     "{} {} answers 2xx with a body valid against its schema",
@@ -83,24 +96,28 @@ pub(super) fn flow_cases() -> Vec<CaseInfo> {
     let phase = Phase::Flow;
     vec![
         info(
+            Profile::Seed,
             "shapes/getStatus/2",
             "during the incident GET /api/status answers a SystemStatus naming the open incident",
             "seed §5.3 #1, §6; operationId getStatus; #/components/schemas/SystemStatus",
             phase,
         ),
         info(
+            Profile::Seed,
             "shapes/getCurrentIncident/2",
             "during the incident GET /api/incidents/current answers the open IncidentCard",
             "seed §5.3 #3; operationId getCurrentIncident; #/components/schemas/IncidentCard",
             phase,
         ),
         info(
+            Profile::Seed,
             "shapes/runTests/1",
             "POST /api/tests/run for the open incident answers 200 with a TestRun of that incident",
             "seed §5.3 #5; operationId runTests; #/components/schemas/TestRun",
             phase,
         ),
         info(
+            Profile::Seed,
             "shapes/getTestRun/1",
             "GET /api/tests/runs/{run_id} of a run seen in the flow answers 200 with that TestRun",
             "seed §5.3 #6; operationId getTestRun; #/components/schemas/TestRun",
@@ -116,6 +133,12 @@ pub(super) async fn run_stateless(ctx: &mut Ctx<'_>) {
     match data::shapes() {
         Ok(entries) => {
             for entry in entries {
+                if !ctx.wants(&entry.id) {
+                    continue;
+                }
+                if !ctx.budget_left() {
+                    return;
+                }
                 let outcome = run_data_case(ctx, entry).await;
                 ctx.record(&entry.id, outcome);
             }
@@ -130,7 +153,9 @@ pub(super) async fn run_stateless(ctx: &mut Ctx<'_>) {
         ),
     }
 
-    if spec.operation("getService").is_some() {
+    if spec.operation("getService").is_some()
+        && (ctx.wants("shapes/getService/1") || ctx.wants("shapes/getService/2"))
+    {
         service_by_name(ctx).await;
     }
     for operation in spec.operations() {
@@ -138,6 +163,12 @@ pub(super) async fn run_stateless(ctx: &mut Ctx<'_>) {
             continue;
         }
         let id = format!("shapes/{}/1", operation.id);
+        if !ctx.wants(&id) {
+            continue;
+        }
+        if !ctx.budget_left() {
+            return;
+        }
         let outcome = if operation.method == "GET" && !operation.path.contains('{') {
             let status = operation
                 .responses

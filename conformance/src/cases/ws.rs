@@ -1,65 +1,79 @@
 //! Seed §5.4 and §6 (WebSocket): every message received during the suite validated against the spec's
 //! `WsEnvelope` (by its `type` discriminator), the required orders, a `system.status` for every status change, a
 //! `tests.updated` for every test change, and the state a client connecting late receives.
-
-use std::time::Duration;
+//!
+//! The seed says nothing of what a new client receives before the next event, so the join snapshot
+//! (`ws/connectWebSocket/1`-`3`) and the rule that every status seen over REST was announced (`ws/system.status/1`)
+//! are FixLoop's (`fixloop` profile); the upgrade itself, the envelopes, the orders and the runs are the seed's.
 
 use serde_json::Value;
 use tokio::time::Instant;
 
 use super::flow::{FlowResult, find};
 use super::{Ctx, MainRecorder, info};
-use crate::case::{CaseInfo, Outcome, Phase};
+use crate::case::{CaseInfo, Outcome, Phase, Profile};
 use crate::client::{Frame, Recorder, WsLog, ws_url};
 use crate::spec::{Spec, short_json, truncate};
 
 /// The catalog entries.
 pub(super) fn cases() -> Vec<CaseInfo> {
     let phase = Phase::WebSocket;
+    let seed = |id: &str, description: &str, clause: &str, phase| {
+        info(Profile::Seed, id, description, clause, phase)
+    };
+    let fixloop = |id: &str, description: &str, clause: &str, phase| {
+        info(Profile::Fixloop, id, description, clause, phase)
+    };
     vec![
-        info(
+        seed(
+            "ws/connectWebSocket/4",
+            "GET /ws upgrades to a WebSocket",
+            "seed §5.4 (GET /ws); operationId connectWebSocket",
+            phase,
+        ),
+        fixloop(
             "ws/connectWebSocket/1",
             "on connect the server sends the current system.status first, promptly",
             "openapi.yaml GET /ws description; seed §5.4; #/components/schemas/SystemStatusMessage",
             phase,
         ),
-        info(
+        fixloop(
             "ws/connectWebSocket/2",
             "a client connecting during the incident promptly gets system.status first, then incident.created with its plan",
             "openapi.yaml GET /ws description (late client); #/components/schemas/IncidentCreatedMessage",
             phase,
         ),
-        info(
+        fixloop(
             "ws/connectWebSocket/3",
             "a client connecting during a run promptly gets the current run as tests.updated",
             "openapi.yaml GET /ws description (late client); #/components/schemas/TestsUpdatedMessage",
             phase,
         ),
-        info(
+        seed(
             "ws/WsEnvelope/1",
             "every message received during the suite is a text frame valid against WsEnvelope (by its type)",
             "seed §5.4; x-websocket-messages; #/components/schemas/WsEnvelope",
             phase,
         ),
-        info(
+        seed(
             "ws/incident.created/1",
             "incident.created comes before plan.generated for the same incident",
             "seed §6 (When incident starts / When plan generated), §8.3 steps 3-5",
             phase,
         ),
-        info(
+        fixloop(
             "ws/system.status/1",
             "every status seen by polling GET /api/status was announced by a system.status, in the same order",
             "seed §5.3 #2, §6 (emit system.status); #/components/schemas/SystemStatusMessage",
             phase,
         ),
-        info(
+        seed(
             "ws/system.status/2",
             "system.status goes through INCIDENT_ACTIVE, VALIDATING and RECOVERED, in that order",
             "seed §6 (IncidentState machine); #/components/schemas/IncidentState",
             phase,
         ),
-        info(
+        seed(
             "ws/tests.updated/1",
             "every run's last tests.updated matches GET /api/tests/runs/{run_id} (every test change was sent)",
             "seed §5.3 #5 (emits tests.updated as statuses change), §6; #/components/schemas/TestsUpdatedMessage",
@@ -71,11 +85,22 @@ pub(super) fn cases() -> Vec<CaseInfo> {
 /// Connects the main recorder and judges `ws/connectWebSocket/1`.
 pub(super) async fn connect_main(ctx: &mut Ctx<'_>) -> MainRecorder {
     let connected = match ws_url(&ctx.target.base_url) {
-        Some(url) => Recorder::connect(&url, ctx.target.request_timeout).await,
+        Some(url) => {
+            Recorder::connect(&url, ctx.bounded_by_budget(ctx.target.request_timeout)).await
+        }
         None => Err(format!("no WebSocket URL for {}", ctx.target.base_url)),
     };
-    let outcome = match &connected {
+    let upgrade = match &connected {
         Err(error) => Outcome::fail("a WebSocket upgrade on GET /ws", error.clone(), ""),
+        Ok(_) => Outcome::Pass,
+    };
+    ctx.record("ws/connectWebSocket/4", upgrade);
+    let outcome = match &connected {
+        Err(_) => {
+            Outcome::skip("precondition failed: no WebSocket connection (ws/connectWebSocket/4)")
+        }
+        // Not waited for when not reported: a seed server need not send anything on connect.
+        Ok(_) if !ctx.wants("ws/connectWebSocket/1") => Outcome::Pass,
         Ok(recorder) => {
             let first = recorder
                 .wait_for(ctx.prompt_deadline(), |log| log.frames.first().cloned())
@@ -111,11 +136,16 @@ pub(super) async fn judge(ctx: &mut Ctx<'_>, main: &MainRecorder, flow: &FlowRes
             "ws/system.status/2",
             "ws/tests.updated/1",
         ] {
-            ctx.record(id, Outcome::skip("no WebSocket connection"));
+            ctx.record(
+                id,
+                Outcome::skip(
+                    "precondition failed: no WebSocket connection (ws/connectWebSocket/4)",
+                ),
+            );
         }
         return;
     };
-    let grace = Instant::now() + ctx.target.flow_timeout.min(Duration::from_secs(2));
+    let grace = ctx.grace_deadline();
 
     // The late client.
     match (&flow.late, &flow.incident_id) {

@@ -6,7 +6,7 @@ pub(crate) mod scripted;
 
 use std::time::Duration;
 
-use fixloop_conformance::{Outcome, Report, Selection, Spec, Target};
+use fixloop_conformance::{Outcome, Report, Selection, Spec, Target, WebhookSecret};
 
 /// A test server on an ephemeral loopback port; dropping it stops it.
 pub(crate) struct LoopbackServer {
@@ -27,9 +27,25 @@ impl Drop for LoopbackServer {
 
 /// Serves `router` on an ephemeral loopback port until the returned server is dropped.
 pub(crate) async fn serve_on_loopback(router: axum::Router) -> LoopbackServer {
+    let (listener, _) = bind_loopback().await;
+    serve_listener(listener, router)
+}
+
+/// Binds an ephemeral loopback port; returns the listener and its `http://` URL (for a server that must know its
+/// own address before it serves).
+pub(crate) async fn bind_loopback() -> (tokio::net::TcpListener, String) {
     let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    (listener, format!("http://{addr}"))
+}
+
+/// Serves `router` on `listener` until the returned server is dropped.
+pub(crate) fn serve_listener(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+) -> LoopbackServer {
     let addr = listener.local_addr().expect("local addr");
     let (shutdown, on_shutdown) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -52,10 +68,21 @@ pub(crate) const SUITE_BOUND: Duration = Duration::from_secs(60);
 /// Runs `selection` against `base_url` with the embedded spec and the given flow timeout, bounded by
 /// [`SUITE_BOUND`].
 pub(crate) async fn run(base_url: &str, selection: Selection, flow_timeout: Duration) -> Report {
+    run_with_secret(base_url, selection, flow_timeout, None).await
+}
+
+/// [`run`], giving the runner the webhook secret (so the `webhook/…` cases run).
+pub(crate) async fn run_with_secret(
+    base_url: &str,
+    selection: Selection,
+    flow_timeout: Duration,
+    webhook_secret: Option<&str>,
+) -> Report {
     let mut target =
         Target::new(base_url, Spec::embedded().expect("embedded spec")).expect("target");
     target.flow_timeout = flow_timeout;
     target.request_timeout = Duration::from_secs(10);
+    target.webhook_secret = webhook_secret.map(WebhookSecret::new);
     tokio::time::timeout(SUITE_BOUND, fixloop_conformance::run(&target, &selection))
         .await
         .expect("the suite finishes within its bound")
@@ -98,15 +125,21 @@ pub(crate) fn expect_fail<'r>(report: &'r Report, id: &str) -> (&'r str, &'r str
 /// off (a 10 s detection window), so 20 s leaves room on a loaded machine.
 pub(crate) const REAL_FLOW_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The real FixLoop demo (orchestrator, demo service, traffic) in-process on ephemeral ports.
+/// The webhook secret the real demo is started with (`FIXLOOP_WEBHOOK_SECRET`), and the runner given.
+pub(crate) const REAL_WEBHOOK_SECRET: &str = "conformance-real-webhook-secret";
+
+/// The real FixLoop demo (orchestrator, demo service, traffic) in-process on ephemeral ports, its webhooks on.
 pub(crate) async fn start_real() -> fixloop_server::RunningDemo {
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        fixloop_server::start_demo(fixloop_server::DemoOptions::ephemeral()),
-    )
-    .await
-    .expect("the demo starts in time")
-    .expect("the demo starts")
+    let mut options = fixloop_server::DemoOptions::ephemeral();
+    options.config = fixloop_server::Config::from_env_map(&std::collections::HashMap::from([(
+        "FIXLOOP_WEBHOOK_SECRET".to_owned(),
+        REAL_WEBHOOK_SECRET.to_owned(),
+    )]))
+    .expect("a valid configuration");
+    tokio::time::timeout(Duration::from_secs(20), fixloop_server::start_demo(options))
+        .await
+        .expect("the demo starts in time")
+        .expect("the demo starts")
 }
 
 /// Stops the real demo, bounded.

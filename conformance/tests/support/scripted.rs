@@ -6,6 +6,12 @@
 //! Two switches reproduce servers that need the seed's fallbacks: one that never detects an incident by itself
 //! (only through `/api/incidents/simulate`), and one that never starts a run by itself (only through
 //! `/api/tests/run`).
+//!
+//! `seed_only` turns it into a backend written from the seed alone, the way a FastAPI implementation behaves:
+//! errors are `{"detail": …}` (422 for every invalid body, malformed JSON included), no body-size or length
+//! limits, no join snapshot on the WebSocket, timestamps without a UTC offset (`datetime.isoformat()` of a naive
+//! time), error rates in percent, and none of FixLoop's additive endpoints or webhooks. The server plays the demo
+//! app too: `POST /checkout` answers 500 while the bug is on, and the plan's targets point at it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -41,7 +47,16 @@ pub(crate) struct Script {
     pub(crate) sends_state_on_connect: bool,
     /// Whether `plan.generated` is (wrongly) sent before `incident.created`.
     pub(crate) plan_before_incident: bool,
+    /// Whether the server implements only the seed (FastAPI style; see the module documentation).
+    pub(crate) seed_only: bool,
+    /// A seed violation: the checkout test passes while the bug is on.
+    pub(crate) tests_pass_while_bug_on: bool,
+    /// The webhook secret of the FixLoop webhooks (ignored when `seed_only`); `None` answers 401 to every delivery.
+    pub(crate) webhook_secret: Option<&'static str>,
 }
+
+/// The webhook secret the tests give the scripted server and the runner.
+pub(crate) const WEBHOOK_SECRET: &str = "scripted-webhook-secret-0123456789";
 
 impl Default for Script {
     fn default() -> Self {
@@ -50,6 +65,21 @@ impl Default for Script {
             runs_by_itself: true,
             sends_state_on_connect: true,
             plan_before_incident: false,
+            seed_only: false,
+            tests_pass_while_bug_on: false,
+            webhook_secret: Some(WEBHOOK_SECRET),
+        }
+    }
+}
+
+impl Script {
+    /// A backend that implements only the seed, correctly.
+    pub(crate) fn seed_only() -> Self {
+        Self {
+            seed_only: true,
+            sends_state_on_connect: false,
+            webhook_secret: None,
+            ..Self::default()
         }
     }
 }
@@ -60,12 +90,14 @@ pub(crate) type ScriptedServer = super::LoopbackServer;
 /// Starts a scripted server on an ephemeral loopback port.
 pub(crate) async fn start(script: Script) -> ScriptedServer {
     let (events, _) = broadcast::channel(256);
+    let (listener, base_url) = super::bind_loopback().await;
     let app = App(Arc::new(Shared {
         script,
+        base_url,
         state: Mutex::new(World::default()),
         events,
     }));
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/api/status", get(get_status))
         .route("/api/demo/bug", post(set_bug))
         .route("/api/incidents/current", get(current_incident))
@@ -73,14 +105,21 @@ pub(crate) async fn start(script: Script) -> ScriptedServer {
         .route("/api/tests/run", post(run_tests))
         .route("/api/tests/runs/{run_id}", get(get_run))
         .route("/api/copilot/ask", post(ask))
-        .route("/api/services", get(list_services))
-        .route("/api/services/{name}", get(get_service))
         .route("/ws", get(ws))
-        .fallback(|| async {
-            ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+        .route("/checkout", post(checkout));
+    if !script.seed_only {
+        router = router
+            .route("/api/services", get(list_services))
+            .route("/api/services/{name}", get(get_service))
+            .route("/internal/datadog/webhook", post(datadog_webhook))
+            .route("/internal/alertmanager/webhook", post(alertmanager_webhook));
+    }
+    let router = router
+        .fallback(|State(app): State<App>| async move {
+            app.error(StatusCode::NOT_FOUND, "route_not_found", "Not Found")
         })
         .with_state(app);
-    super::serve_on_loopback(router).await
+    super::serve_listener(listener, router)
 }
 
 #[derive(Clone)]
@@ -88,6 +127,8 @@ struct App(Arc<Shared>);
 
 struct Shared {
     script: Script,
+    /// The server's own URL: the plan's targets point here, where `/checkout` is served.
+    base_url: String,
     state: Mutex<World>,
     events: broadcast::Sender<String>,
 }
@@ -114,9 +155,44 @@ impl App {
     }
 
     fn emit(&self, message: WsMessage) {
-        let envelope = message.at(Utc::now());
-        let text = serde_json::to_string(&envelope).expect("envelope serializes");
-        let _ = self.0.events.send(text);
+        let _ = self.0.events.send(self.wire_text(&message.at(Utc::now())));
+    }
+
+    /// A document as this server puts it on the wire: a seed-only server writes naive timestamps.
+    fn wire(&self, value: &impl serde::Serialize) -> Value {
+        let mut value = serde_json::to_value(value).expect("serializes");
+        if self.0.script.seed_only {
+            strip_offsets(&mut value);
+        }
+        value
+    }
+
+    fn wire_text(&self, value: &impl serde::Serialize) -> String {
+        self.wire(value).to_string()
+    }
+
+    /// A 200 with `value` as JSON.
+    fn json(&self, value: &impl serde::Serialize) -> Response {
+        axum::Json(self.wire(value)).into_response()
+    }
+
+    /// An error: FixLoop's `ErrorBody`, or a seed-only server's FastAPI `{"detail": …}` (422 for every invalid
+    /// request).
+    fn error(&self, status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+        if self.0.script.seed_only {
+            let status = match status.as_u16() {
+                400 | 413 | 415 | 422 => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => status,
+            };
+            let detail = if status == StatusCode::UNPROCESSABLE_ENTITY {
+                serde_json::json!([{"type": code, "loc": ["body"], "msg": message.into()}])
+            } else {
+                Value::String(message.into())
+            };
+            ApiError(status, serde_json::json!({ "detail": detail }))
+        } else {
+            ApiError::new(status, code, message)
+        }
     }
 
     fn system_status(world: &World) -> SystemStatus {
@@ -179,7 +255,7 @@ impl App {
         let plan = Plan {
             plan_id: format!("plan-{:04}", world.incidents_opened),
             generated_at: Utc::now(),
-            items: seed_plan(),
+            items: seed_plan(&self.0.base_url),
         };
         let generated = WsMessage::PlanGenerated(PlanGenerated {
             incident_id,
@@ -230,7 +306,9 @@ impl App {
 
         let mut all_pass = true;
         for test in &mut run.tests {
-            let fails = world.bug && test.test_id == "t1-checkout-valid";
+            let fails = world.bug
+                && test.test_id == "t1-checkout-valid"
+                && !self.0.script.tests_pass_while_bug_on;
             all_pass &= !fails;
             test.status = if fails {
                 TestStatus::Fail
@@ -267,8 +345,24 @@ impl App {
     }
 }
 
-fn seed_plan() -> Vec<PlanItem> {
-    let base = "http://127.0.0.1:8001";
+/// Strips the UTC offset from every RFC 3339 timestamp, as Python's `isoformat()` of a naive time writes them.
+fn strip_offsets(value: &mut Value) {
+    match value {
+        Value::Object(object) => object.values_mut().for_each(strip_offsets),
+        Value::Array(items) => items.iter_mut().for_each(strip_offsets),
+        Value::String(text) if chrono::DateTime::parse_from_rfc3339(text).is_ok() => {
+            let cut = if text.ends_with('Z') || text.ends_with('z') {
+                1
+            } else {
+                6
+            };
+            text.truncate(text.len() - cut);
+        }
+        _ => {}
+    }
+}
+
+fn seed_plan(base: &str) -> Vec<PlanItem> {
     let item =
         |n: u32, id: &str, name: &str, method, path: &str, criteria: &str, auth: bool| PlanItem {
             test_id: id.to_owned(),
@@ -339,7 +433,7 @@ fn seed_plan() -> Vec<PlanItem> {
 
 async fn get_status(State(app): State<App>) -> Response {
     let world = app.world();
-    axum::Json(App::system_status(&world)).into_response()
+    app.json(&App::system_status(&world))
 }
 
 async fn set_bug(
@@ -347,7 +441,7 @@ async fn set_bug(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request: SetBugRequest = json_body(&headers, body).await?;
+    let request: SetBugRequest = json_body(&app, &headers, body).await?;
     let mut world = app.world();
     if world.status.is_none() {
         world.status = Some(IncidentState::Healthy);
@@ -363,7 +457,7 @@ async fn set_bug(
     {
         app.run(&mut world);
     }
-    Ok(axum::Json(App::system_status(&world)).into_response())
+    Ok(app.json(&App::system_status(&world)))
 }
 
 /// The one service this scripted server plays, as `GET /api/services` lists it.
@@ -379,13 +473,13 @@ fn service_state(world: &World) -> Value {
 
 async fn list_services(State(app): State<App>) -> Response {
     let world = app.world();
-    axum::Json(vec![service_state(&world)]).into_response()
+    app.json(&vec![service_state(&world)])
 }
 
 async fn get_service(State(app): State<App>, Path(name): Path<String>) -> Response {
     let world = app.world();
     if name == "demo-checkout" {
-        axum::Json(service_state(&world)).into_response()
+        app.json(&service_state(&world))
     } else {
         (
             StatusCode::NOT_FOUND,
@@ -401,7 +495,7 @@ async fn get_service(State(app): State<App>, Path(name): Path<String>) -> Respon
 
 async fn current_incident(State(app): State<App>) -> Response {
     let world = app.world();
-    axum::Json(world.incident.clone()).into_response()
+    app.json(&world.incident)
 }
 
 async fn simulate(
@@ -409,13 +503,13 @@ async fn simulate(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request: SimulateRequest = json_body(&headers, body).await?;
+    let request: SimulateRequest = json_body(&app, &headers, body).await?;
     let mut world = app.world();
     match request.mode {
         SimulateMode::IncidentOn => app.open_incident(&mut world),
         SimulateMode::IncidentOff => app.close_incident(&mut world),
     }
-    Ok(axum::Json(world.incident.clone()).into_response())
+    Ok(app.json(&world.incident))
 }
 
 async fn run_tests(
@@ -423,9 +517,12 @@ async fn run_tests(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request: RunTestsRequest = json_body(&headers, body).await?;
-    if request.incident_id.is_empty() || request.incident_id.chars().count() > 128 {
-        return Err(ApiError::new(
+    let request: RunTestsRequest = json_body(&app, &headers, body).await?;
+    // A seed-only server has no length bounds.
+    if !app.0.script.seed_only
+        && (request.incident_id.is_empty() || request.incident_id.chars().count() > 128)
+    {
+        return Err(app.error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
             "incident_id must be 1 to 128 characters",
@@ -434,7 +531,7 @@ async fn run_tests(
     let mut world = app.world();
     let open = world.incident.as_ref().map(|card| card.incident_id.clone());
     if open.as_deref() != Some(request.incident_id.as_str()) {
-        return Err(ApiError::new(
+        return Err(app.error(
             StatusCode::NOT_FOUND,
             "incident_not_found",
             format!("no incident has id {}", request.incident_id),
@@ -442,8 +539,8 @@ async fn run_tests(
     }
     let run_id = app
         .run(&mut world)
-        .ok_or_else(|| ApiError::new(StatusCode::CONFLICT, "plan_not_ready", "no plan yet"))?;
-    Ok(axum::Json(world.runs[&run_id].clone()).into_response())
+        .ok_or_else(|| app.error(StatusCode::CONFLICT, "plan_not_ready", "no plan yet"))?;
+    Ok(app.json(&world.runs[&run_id]))
 }
 
 async fn get_run(State(app): State<App>, Path(run_id): Path<String>) -> Result<Response, ApiError> {
@@ -451,9 +548,9 @@ async fn get_run(State(app): State<App>, Path(run_id): Path<String>) -> Result<R
     world
         .runs
         .get(&run_id)
-        .map(|run| axum::Json(run.clone()).into_response())
+        .map(|run| app.json(run))
         .ok_or_else(|| {
-            ApiError::new(
+            app.error(
                 StatusCode::NOT_FOUND,
                 "run_not_found",
                 format!("no run has id {run_id}"),
@@ -462,16 +559,17 @@ async fn get_run(State(app): State<App>, Path(run_id): Path<String>) -> Result<R
 }
 
 async fn ask(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let request: CopilotAskRequest = json_body(&headers, body).await?;
+    let request: CopilotAskRequest = json_body(&app, &headers, body).await?;
     let length = request.question.chars().count();
-    if length == 0
-        || length > 4000
-        || request
-            .incident_id
-            .as_ref()
-            .is_some_and(|id| id.chars().count() > 128)
+    if !app.0.script.seed_only
+        && (length == 0
+            || length > 4000
+            || request
+                .incident_id
+                .as_ref()
+                .is_some_and(|id| id.chars().count() > 128))
     {
-        return Err(ApiError::new(
+        return Err(app.error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
             "question must be 1 to 4000 characters",
@@ -481,7 +579,7 @@ async fn ask(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<R
     if let Some(id) = &request.incident_id
         && world.incident.as_ref().map(|card| &card.incident_id) != Some(id)
     {
-        return Err(ApiError::new(
+        return Err(app.error(
             StatusCode::NOT_FOUND,
             "incident_not_found",
             format!("no incident has id {id}"),
@@ -495,7 +593,7 @@ async fn ask(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<R
         created_at: Utc::now(),
     };
     app.emit(WsMessage::CopilotAnswer(answer.clone()));
-    Ok(axum::Json(answer).into_response())
+    Ok(app.json(&answer))
 }
 
 async fn ws(
@@ -504,12 +602,13 @@ async fn ws(
 ) -> Response {
     match upgrade {
         Ok(upgrade) => upgrade.on_upgrade(move |socket| session(app, socket)),
-        Err(_) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "expected a WebSocket upgrade request",
-        )
-        .into_response(),
+        Err(_) => app
+            .error(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "expected a WebSocket upgrade request",
+            )
+            .into_response(),
     }
 }
 
@@ -530,7 +629,7 @@ async fn session(app: App, mut socket: WebSocket) {
         (snapshot, app.0.events.subscribe())
     };
     for message in snapshot {
-        let text = serde_json::to_string(&message.at(Utc::now())).expect("envelope serializes");
+        let text = app.wire_text(&message.at(Utc::now()));
         if socket.send(Message::Text(text.into())).await.is_err() {
             return;
         }
@@ -554,35 +653,46 @@ async fn session(app: App, mut socket: WebSocket) {
     }
 }
 
-/// Reads a JSON body the way the contract asks: 415, 413, 400 and 422 with an `ErrorBody`.
-async fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, ApiError> {
+/// Reads a JSON body the way the contract asks: 415, 413, 400 and 422 with an `ErrorBody` (a seed-only server:
+/// any content type is read as JSON, no size limit, and 422 `{"detail": …}` for every invalid body).
+async fn json_body<T: DeserializeOwned>(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
+    let seed_only = app.0.script.seed_only;
     let json_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"));
-    if !json_type {
-        return Err(ApiError::new(
+    if !json_type && !seed_only {
+        return Err(app.error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "expected Content-Type: application/json",
         ));
     }
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
-        ApiError::new(
+    let limit = if seed_only {
+        4 * 1024 * 1024
+    } else {
+        64 * 1024
+    };
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        app.error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            "the request body is larger than 65536 bytes",
+            format!("the request body is larger than {limit} bytes"),
         )
     })?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|error| {
-        ApiError::new(
+        app.error(
             StatusCode::BAD_REQUEST,
             "invalid_json",
             format!("the request body is not valid JSON: {error}"),
         )
     })?;
     serde_json::from_value(value).map_err(|error| {
-        ApiError::new(
+        app.error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
             format!("the request body does not match the schema: {error}"),
@@ -590,11 +700,92 @@ async fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Resu
     })
 }
 
-struct ApiError(StatusCode, ErrorBody);
+/// `POST /checkout` of the demo app: 500 while the bug is on.
+async fn checkout(State(app): State<App>) -> Response {
+    if app.world().bug {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(serde_json::json!({"detail": "checkout is broken (demo bug)"})),
+        )
+            .into_response();
+    }
+    axum::Json(serde_json::json!({"order_id": "ord-1", "status": "confirmed"})).into_response()
+}
+
+/// Checks a webhook delivery: the secret, then a JSON body.
+fn admit_webhook(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> {
+    let given = headers
+        .get("x-fixloop-webhook-secret")
+        .and_then(|value| value.to_str().ok());
+    match (app.0.script.webhook_secret, given) {
+        (Some(expected), Some(given)) if expected == given => {}
+        _ => {
+            return Err(app.error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the webhook secret is missing or wrong",
+            ));
+        }
+    }
+    serde_json::from_slice(body).map_err(|error| {
+        app.error(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the request body is not valid JSON: {error}"),
+        )
+    })
+}
+
+/// Whether an alert's service label names the one service this server watches.
+fn watched(service: Option<&str>) -> bool {
+    service == Some("demo-checkout")
+}
+
+async fn datadog_webhook(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let payload = admit_webhook(&app, &headers, &body)?;
+    let scope = payload["alert_scope"].as_str().unwrap_or("");
+    let service = scope
+        .split(',')
+        .filter_map(|tag| tag.trim().strip_prefix("service:"))
+        .next();
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({"accepted": watched(service)})),
+    )
+        .into_response())
+}
+
+async fn alertmanager_webhook(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let payload = admit_webhook(&app, &headers, &body)?;
+    let accepted = payload["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|alert| watched(alert["labels"]["service"].as_str()))
+        .count();
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({ "accepted": accepted })),
+    )
+        .into_response())
+}
+
+struct ApiError(StatusCode, Value);
 
 impl ApiError {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self(status, ErrorBody::new(code, message))
+        Self(
+            status,
+            serde_json::to_value(ErrorBody::new(code, message)).expect("serializes"),
+        )
     }
 }
 
