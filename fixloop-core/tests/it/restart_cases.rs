@@ -235,3 +235,20 @@ fn a_plan_the_changed_profile_no_longer_allows_is_made_again() {
         "a new plan is requested at once: {effects:?}"
     );
 }
+
+#[test]
+fn an_alert_resolved_after_a_restart_finds_its_incident_and_starts_a_rerun() {
+    let mut h = Harness::demo();
+    h.alert("dd-7");
+    h.context_ok();
+    h.propose(valid_plan());
+    h.verdicts(&["t1-checkout-valid"]);
+    assert_eq!(h.status(), IncidentState::IncidentActive);
+    restart(&mut h);
+    let mark = h.mark();
+    h.ok(Input::AlertResolved {
+        dedupe_key: "dd-7".to_owned(),
+    });
+    assert_eq!(Harness::runs_started(h.effects_since(mark)), 1);
+    assert_eq!(h.status(), IncidentState::Validating);
+}
