@@ -51,9 +51,9 @@ pub struct CopilotAskRequest {
 /// character outside Unicode's `White_Space` set, which is the set Rust's `char::is_whitespace` (and so
 /// `str::trim`) uses.
 ///
-/// The set is spelled out rather than written `\S`, because `\s` means a different set in every regex dialect
-/// (ECMA 262 counts U+FEFF, Python counts U+001C to U+001F, neither counts what the other does), and a fuzzer
-/// reading the spec must agree with the server on every character. The `#[schema(pattern)]` annotations above
+/// The set is spelled out rather than written `\S`, because `\s` means a different set in each regex dialect
+/// (ECMA 262's adds U+FEFF and leaves out U+0085; Python's adds U+001C to U+001F), and a fuzzer reading the spec
+/// must agree with the server on every character. The `#[schema(pattern)]` annotations above
 /// repeat this literal (the derive takes no constant); a test checks that the spec carries it.
 pub const NON_BLANK_PATTERN: &str =
     r"[^\u0009-\u000D\u0020\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]";
