@@ -1052,3 +1052,42 @@ async fn a_run_past_its_budget_skips_what_it_did_not_judge() {
     }
     assert_eq!(report.summary.fail, 0, "{}", failures(&report));
 }
+
+/// The reference server's body check and the spec's request schema draw the same line on every one-character
+/// text: what the spec allows the server accepts, and what the server rejects the spec forbids. A fuzzer found
+/// them apart once (a question of only `"\r"` was schema-valid and got 422).
+#[test]
+fn reference_server_and_spec_agree_on_which_texts_are_blank() {
+    use fixloop_contract::{CopilotAskRequest, RunTestsRequest};
+    use fixloop_server::error::parse_body;
+
+    let spec = Spec::embedded().expect("spec");
+    // Every whitespace character is at or below U+3000: all of those, and a sample beyond (the contract's own
+    // test checks the pattern on the whole Basic Multilingual Plane).
+    let texts = (0..=0x3000_u32)
+        .chain((0x3001..=u32::from(char::MAX)).step_by(97))
+        .filter_map(char::from_u32)
+        .map(String::from)
+        .chain(["".into(), " \r\n\t".into(), " why? ".into()]);
+    let mut disagreements = Vec::new();
+    for text in texts {
+        for (schema, key) in [
+            ("CopilotAskRequest", "question"),
+            ("RunTestsRequest", "incident_id"),
+        ] {
+            let body = serde_json::json!({ key: text });
+            let spec_allows = spec.check_component(schema, &body).is_empty();
+            let bytes = body.to_string();
+            let server_accepts = match schema {
+                "CopilotAskRequest" => parse_body::<CopilotAskRequest>(bytes.as_bytes()).is_ok(),
+                _ => parse_body::<RunTestsRequest>(bytes.as_bytes()).is_ok(),
+            };
+            if spec_allows != server_accepts {
+                disagreements.push(format!(
+                    "{schema}.{key} = {text:?}: spec allows {spec_allows}, server accepts {server_accepts}"
+                ));
+            }
+        }
+    }
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+}

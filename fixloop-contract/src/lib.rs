@@ -83,13 +83,17 @@
 //! ## Requests
 //! - `POST /api/demo/bug`: `{"enabled": boolean}`.
 //! - `POST /api/incidents/simulate`: `{"mode": "INCIDENT_ON" | "INCIDENT_OFF"}`.
-//! - `POST /api/tests/run`: `{"incident_id": string}`.
-//! - `POST /api/copilot/ask`: `{"incident_id": string | null, "question": string}` (1 to 4,000 characters).
+//! - `POST /api/tests/run`: `{"incident_id": string}` (1 to 128 characters, not all whitespace).
+//! - `POST /api/copilot/ask`: `{"incident_id": string | null, "question": string}` (1 to 4,000 characters, not all
+//!   whitespace: the spec's `pattern` is [`NON_BLANK_PATTERN`]).
 //!
 //! ## WebSocket (`GET /ws`)
 //! Every message is `{"type": string, "payload": object, "ts": RFC 3339}` with `type` one of `system.status`
 //! (payload `SystemStatus`), `incident.created` (`IncidentCard`), `plan.generated` (`{incident_id, plan}`),
 //! `tests.updated` (`TestRun`) and `copilot.answer` (`CopilotAnswer`).
+//! The upgrade request carries the RFC 6455 headers the spec declares as required parameters (`Connection`
+//! containing `upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`); without them the
+//! answer is 400 `websocket_upgrade_required`.
 //!
 //! ## Errors
 //! Every 4xx and 5xx carries [`ErrorBody`]: `{"code": string, "message": string, "details": [{"path", "message"}]}`,

@@ -6,6 +6,7 @@
 
 use utoipa::OpenApi;
 use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::schema::{
     Discriminator, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
 };
@@ -78,12 +79,16 @@ use crate::v1::{
 )]
 struct ApiDoc;
 
-/// Builds the contract's OpenAPI 3.1 document, with examples and the WebSocket message schemas.
+/// Builds the contract's OpenAPI 3.1 document, with examples, links and the WebSocket message schemas.
+///
+/// Render it with [`openapi_yaml`] or [`openapi_json`]: utoipa's own serializer spells the keys of a Link Object
+/// in snake case, and those two functions correct them.
 #[must_use]
 pub fn openapi() -> Document {
     let mut doc = ApiDoc::openapi();
     add_websocket_schemas(&mut doc);
     add_examples(&mut doc);
+    add_links(&mut doc);
     doc
 }
 
@@ -98,7 +103,54 @@ pub fn openapi_yaml() -> String {
     let yaml = openapi()
         .to_yaml()
         .expect("the OpenAPI document serializes");
-    quote_timestamps(&yaml)
+    quote_timestamps(&camel_case_link_keys(&yaml))
+}
+
+/// The keys of utoipa's `Link` as it serializes them, and as OpenAPI spells them.
+///
+/// utoipa 5 serializes its Link Object without `rename_all = "camelCase"`, so `operationId` comes out as
+/// `operation_id`, which no OpenAPI reader knows (schemathesis reports the link as naming no operation).
+const LINK_KEYS: [(&str, &str); 3] = [
+    ("operation_id", "operationId"),
+    ("operation_ref", "operationRef"),
+    ("request_body", "requestBody"),
+];
+
+/// Renames [`LINK_KEYS`] in a rendering (YAML or pretty JSON) of the document: only the keys of a Link Object,
+/// that is the lines two levels below a `links` key.
+fn camel_case_link_keys(text: &str) -> String {
+    let indent_of = |line: &str| line.len() - line.trim_start().len();
+    let mut out = String::with_capacity(text.len());
+    let mut links_indent: Option<usize> = None;
+    for line in text.lines() {
+        let indent = indent_of(line);
+        let trimmed = line.trim_start();
+        if links_indent.is_some_and(|opener| indent <= opener) {
+            links_indent = None;
+        }
+        let mut renamed = None;
+        if let Some(opener) = links_indent
+            && indent == opener + 4
+        {
+            renamed = LINK_KEYS.iter().find_map(|(snake, camel)| {
+                let yaml = trimmed
+                    .strip_prefix(&format!("{snake}:"))
+                    .map(|rest| (*camel, rest, ""));
+                let json = trimmed
+                    .strip_prefix(&format!("\"{snake}\":"))
+                    .map(|rest| (*camel, rest, "\""));
+                yaml.or(json).map(|(camel, rest, quote)| {
+                    format!("{}{quote}{camel}{quote}:{rest}", &line[..indent])
+                })
+            });
+        }
+        if trimmed == "links:" || trimmed == "\"links\": {" {
+            links_indent = Some(indent);
+        }
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 /// Quotes plain scalars that look like timestamps, so YAML 1.1 readers (PyYAML) keep them as strings.
@@ -132,9 +184,13 @@ fn quote_timestamps(yaml: &str) -> String {
 /// Never in practice, for the reason given on [`openapi_yaml`].
 #[must_use]
 pub fn openapi_json() -> String {
-    openapi()
+    let json = openapi()
         .to_pretty_json()
-        .expect("the OpenAPI document serializes")
+        .expect("the OpenAPI document serializes");
+    let mut json = camel_case_link_keys(&json);
+    // `to_pretty_json` ends without a newline; keep the rendering byte for byte apart from the renamed keys.
+    json.pop();
+    json
 }
 
 /// The example document of each schema, keyed by schema name; the same files the round-trip tests read.
@@ -344,6 +400,110 @@ fn add_examples(doc: &mut Document) {
     }
 }
 
+/// The OpenAPI `links` of the 200 answers: which value of one answer another operation takes (the id an answer
+/// hands out and the operation that reads it), so that stateful clients and fuzzers can chain calls.
+///
+const LINKS: &[OperationLink] = &[
+    OperationLink {
+        path: "/api/incidents/simulate",
+        name: "RunTestsForIncident",
+        target: "runTests",
+        description: "Runs the current plan of the incident just opened",
+        parameter: None,
+        body_field: Some(("incident_id", "$response.body#/incident_id")),
+    },
+    OperationLink {
+        path: "/api/incidents/simulate",
+        name: "AskCopilotAboutIncident",
+        target: "askCopilot",
+        description: "Asks the copilot about the incident just opened",
+        parameter: None,
+        body_field: Some(("incident_id", "$response.body#/incident_id")),
+    },
+    OperationLink {
+        path: "/api/incidents/current",
+        name: "RunTestsForIncident",
+        target: "runTests",
+        description: "Runs the current plan of the open incident",
+        parameter: None,
+        body_field: Some(("incident_id", "$response.body#/incident_id")),
+    },
+    OperationLink {
+        path: "/api/incidents/current",
+        name: "AskCopilotAboutIncident",
+        target: "askCopilot",
+        description: "Asks the copilot about the open incident",
+        parameter: None,
+        body_field: Some(("incident_id", "$response.body#/incident_id")),
+    },
+    OperationLink {
+        path: "/api/tests/run",
+        name: "GetTestRun",
+        target: "getTestRun",
+        description: "Fetches the run just started (or the one already in progress)",
+        parameter: Some(("run_id", "$response.body#/run_id")),
+        body_field: None,
+    },
+    OperationLink {
+        path: "/api/tests/runs/{run_id}",
+        name: "AskCopilotAboutRun",
+        target: "askCopilot",
+        description: "Asks the copilot about the run's incident",
+        parameter: None,
+        body_field: Some(("incident_id", "$response.body#/incident_id")),
+    },
+    OperationLink {
+        path: "/api/services",
+        name: "GetFirstService",
+        target: "getService",
+        description: "Fetches the first watched service by name",
+        parameter: Some(("name", "$response.body#/0/name")),
+        body_field: None,
+    },
+];
+
+/// One entry of [`LINKS`]: from the 200 answer of the operation at `path` to the operation `target`.
+struct OperationLink {
+    /// The source operation's path (every source is the only operation of its path).
+    path: &'static str,
+    /// The link's name in the source's `links` map.
+    name: &'static str,
+    /// The target's `operationId`.
+    target: &'static str,
+    /// What following the link does.
+    description: &'static str,
+    /// A path parameter of the target and the expression giving it.
+    parameter: Option<(&'static str, &'static str)>,
+    /// A field of the target's request body and the expression giving it (the rest of the body is the client's).
+    body_field: Option<(&'static str, &'static str)>,
+}
+
+/// Adds [`LINKS`] to the 200 answers.
+fn add_links(doc: &mut Document) {
+    for link in LINKS {
+        let Some(item) = doc.paths.paths.get_mut(link.path) else {
+            continue;
+        };
+        for operation in operations_mut(item) {
+            let Some(RefOr::T(response)) = operation.responses.responses.get_mut("200") else {
+                continue;
+            };
+            let mut builder = LinkBuilder::new()
+                .operation_id(link.target)
+                .description(link.description);
+            if let Some((name, expression)) = link.parameter {
+                builder = builder.parameter(name, expression);
+            }
+            if let Some((field, expression)) = link.body_field {
+                builder = builder.request_body(Some(serde_json::json!({ field: expression })));
+            }
+            response
+                .links
+                .insert(link.name.to_owned(), RefOr::T(builder.build()));
+        }
+    }
+}
+
 fn operations_mut(
     item: &mut PathItem,
 ) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
@@ -498,11 +658,22 @@ mod descriptors {
     /// A WebSocket upgrade. The server sends every event as a text frame holding one `WsEnvelope` JSON document
     /// (`x-websocket-messages`). On connect it first sends the current `system.status`, then the open incident
     /// (`incident.created`, with its plan) and the current run (`tests.updated`) if any. Clients send nothing.
+    ///
+    /// The four headers are the RFC 6455 opening handshake, checked as the server checks them: `Connection` must
+    /// contain the token `upgrade` and `Upgrade` must be `websocket` (both in any case), `Sec-WebSocket-Version`
+    /// must be `13`, and `Sec-WebSocket-Key` must be present (the server hashes it into `Sec-WebSocket-Accept`
+    /// without checking its form). A request lacking any of them gets 400 `websocket_upgrade_required`.
     #[utoipa::path(
     get,
     path = "/ws",
     operation_id = "connectWebSocket",
     tag = "websocket",
+    params(
+        ("Connection" = String, Header, description = "Must contain the token `upgrade`, in any case", pattern = "[Uu][Pp][Gg][Rr][Aa][Dd][Ee]", example = "Upgrade"),
+        ("Upgrade" = String, Header, description = "`websocket`, in any case", pattern = "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$", example = "websocket"),
+        ("Sec-WebSocket-Version" = String, Header, description = "The WebSocket protocol version", pattern = "^13$", example = "13"),
+        ("Sec-WebSocket-Key" = String, Header, description = "The client's nonce (RFC 6455: 16 random bytes in base64)", example = "dGhlIHNhbXBsZSBub25jZQ=="),
+    ),
     responses(
         (status = 101, description = "Switching Protocols: the connection is now a WebSocket carrying WsEnvelope messages"),
         (status = 400, description = "Not a WebSocket upgrade request", body = ErrorBody),

@@ -30,7 +30,7 @@ export interface CopilotAnswerMessage {
 export interface CopilotAskRequest {
   /** The incident the question is about, or `null` for the system as a whole (a missing key reads as `null`). */
   incident_id?: string | null;
-  /** The question, 1 to 4,000 characters. */
+  /** The question: 1 to 4,000 characters, not all of them whitespace. */
   question: string;
 }
 
@@ -160,7 +160,7 @@ export type RunStatus = "QUEUED" | "RUNNING" | "COMPLETED" | "FAILED";
 
 /** Body of `POST /api/tests/run`. */
 export interface RunTestsRequest {
-  /** The incident whose current plan to run. */
+  /** The incident whose current plan to run: 1 to 128 characters, not all of them whitespace. */
   incident_id: string;
 }
 

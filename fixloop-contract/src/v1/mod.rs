@@ -15,6 +15,7 @@ pub use bodies::{
 pub use enums::{HttpMethod, IncidentState, PlanItemType, RunStatus, SimulateMode, TestStatus};
 pub use error::{ErrorBody, ErrorDetail, codes};
 pub use requests::{
-    CopilotAskRequest, MAX_QUESTION_CHARS, RunTestsRequest, SetBugRequest, SimulateRequest,
+    CopilotAskRequest, MAX_QUESTION_CHARS, NON_BLANK_PATTERN, RunTestsRequest, SetBugRequest,
+    SimulateRequest,
 };
 pub use ws::{WsEnvelope, WsMessage};

@@ -1,8 +1,8 @@
 //! `openapi.yaml` is the generated document, and it carries every key, enum value and endpoint of the seed's §5.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::support::{committed_spec, spec_path};
+use crate::support::{committed_spec, schema_errors, spec_path};
 
 const UPDATE_HINT: &str = "UPDATE_OPENAPI=1 cargo test -p fixloop-contract --test it openapi";
 
@@ -323,4 +323,173 @@ fn every_json_response_and_request_has_an_example() {
             }
         }
     }
+}
+
+/// Every character of the Basic Multilingual Plane (where every `White_Space` character is), surrogates excluded
+/// (they are not `char`s), and every 251st beyond it (enough to catch a dialect that sees UTF-16 halves).
+fn every_char() -> impl Iterator<Item = char> {
+    (0..=0xFFFF)
+        .chain((0x1_0000..=u32::from(char::MAX)).step_by(251))
+        .filter_map(char::from_u32)
+}
+
+#[test]
+fn non_blank_texts_carry_the_pattern_that_rejects_exactly_rusts_whitespace() {
+    let spec = committed_spec();
+    for (name, key) in [
+        ("CopilotAskRequest", "question"),
+        ("RunTestsRequest", "incident_id"),
+    ] {
+        assert_eq!(
+            schema(&spec, name)["properties"][key]["pattern"],
+            fixloop_contract::NON_BLANK_PATTERN,
+            "{name}.{key} says it must not be blank"
+        );
+    }
+    // The server rejects a required text when `str::trim` leaves nothing, that is when every character is
+    // `char::is_whitespace`. The pattern must draw the same line on every character, in the validator's dialect.
+    let validator = jsonschema::draft202012::options()
+        .build(&json!({"type": "string", "pattern": fixloop_contract::NON_BLANK_PATTERN}))
+        .expect("the pattern compiles");
+    let disagreements: Vec<String> = every_char()
+        .filter(|c| validator.is_valid(&json!(c.to_string())) == c.is_whitespace())
+        .map(|c| format!("U+{:04X}", u32::from(c)))
+        .collect();
+    assert!(
+        disagreements.is_empty(),
+        "the pattern and char::is_whitespace disagree on {disagreements:?}"
+    );
+    for (text, valid) in [
+        ("\r", false),
+        ("  \t\n\u{3000}", false),
+        (" why? ", true),
+        ("\u{feff}", true),
+    ] {
+        assert_eq!(validator.is_valid(&json!(text)), valid, "{text:?}");
+    }
+    let errors = schema_errors(&spec, "CopilotAskRequest", &json!({"question": "\r"}));
+    assert!(
+        !errors.is_empty(),
+        "a question of only whitespace is outside the spec"
+    );
+}
+
+#[test]
+fn every_link_names_an_existing_operation_and_inputs_it_has() {
+    let spec = committed_spec();
+    let operations: Vec<(&str, &Value)> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .values()
+                .map(move |operation| (path.as_str(), operation))
+        })
+        .collect();
+    let by_id = |id: &str| {
+        operations
+            .iter()
+            .find(|(_, operation)| operation["operationId"] == id)
+            .unwrap_or_else(|| panic!("no operation has operationId {id}"))
+    };
+    let mut count = 0;
+    for (path, operation) in &operations {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            let Some(links) = response.get("links").and_then(Value::as_object) else {
+                continue;
+            };
+            for (name, link) in links {
+                count += 1;
+                let label = format!("{path} {status} link {name}");
+                let keys: Vec<&str> = link
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(String::as_str)
+                    .collect();
+                for key in &keys {
+                    assert!(
+                        ["operationId", "parameters", "requestBody", "description"].contains(key),
+                        "{label}: {key} is not a Link Object key"
+                    );
+                }
+                let (_, target) = by_id(link["operationId"].as_str().expect("operationId"));
+                for parameter in link["parameters"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k)
+                {
+                    assert!(
+                        target["parameters"]
+                            .as_array()
+                            .is_some_and(|list| list.iter().any(|p| p["name"] == **parameter)),
+                        "{label}: the target has no parameter {parameter}"
+                    );
+                }
+                if let Some(body) = link["requestBody"].as_object() {
+                    let reference = target["requestBody"]["content"]["application/json"]["schema"]
+                        ["$ref"]
+                        .as_str()
+                        .expect("the target takes a JSON body");
+                    let body_schema = schema(&spec, reference.rsplit('/').next().unwrap());
+                    for field in body.keys() {
+                        assert!(
+                            body_schema["properties"].get(field).is_some(),
+                            "{label}: the target's body has no field {field}"
+                        );
+                    }
+                }
+                let expressions = link["parameters"]
+                    .as_object()
+                    .into_iter()
+                    .chain(link["requestBody"].as_object())
+                    .flat_map(|map| map.values());
+                for expression in expressions {
+                    let expression = expression.as_str().unwrap();
+                    assert!(
+                        expression.starts_with("$response.body#/"),
+                        "{label}: {expression} reads the answer's body"
+                    );
+                }
+            }
+        }
+    }
+    assert!(count >= 5, "the spec declares its links ({count} found)");
+    let run = &spec["paths"]["/api/tests/run"]["post"]["responses"]["200"]["links"]["GetTestRun"];
+    assert_eq!(run["operationId"], "getTestRun");
+    assert_eq!(run["parameters"]["run_id"], "$response.body#/run_id");
+}
+
+#[test]
+fn websocket_upgrade_headers_are_required_parameters() {
+    let spec = committed_spec();
+    let parameters = spec["paths"]["/ws"]["get"]["parameters"]
+        .as_array()
+        .expect("/ws has parameters");
+    let names: Vec<&str> = parameters
+        .iter()
+        .inspect(|parameter| {
+            assert_eq!(parameter["in"], "header");
+            assert_eq!(parameter["required"], true);
+            assert!(parameter["example"].is_string());
+        })
+        .map(|parameter| parameter["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Connection",
+            "Upgrade",
+            "Sec-WebSocket-Version",
+            "Sec-WebSocket-Key"
+        ]
+    );
+    assert!(
+        spec["paths"]["/ws"]["get"]["responses"]
+            .get("400")
+            .is_some()
+    );
 }

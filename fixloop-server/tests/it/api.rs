@@ -218,6 +218,29 @@ async fn copilot_question_bounds_are_422() {
     app.stop().await;
 }
 
+/// The spec's `NON_BLANK_PATTERN` and the server agree where regex dialects' `\s` do not: U+0085 is blank (Rust's
+/// `White_Space`, not ECMA's `\s`), U+FEFF is not (ECMA's `\s`, not Rust's). A fuzzer found `"\r"` rejected while
+/// the spec allowed it; now the spec forbids it too.
+#[tokio::test]
+async fn copilot_question_of_only_whitespace_is_422_as_the_spec_pattern_says() {
+    let app = TestApp::start(NO_DEMO);
+    for question in ["\r", " \t\n", "\u{85}", "\u{3000}"] {
+        let (status, body) = app
+            .post_json("/api/copilot/ask", &json!({"question": question}))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{question:?}");
+        assert_eq!(error_code(&body), codes::INVALID_VALUE);
+        assert_eq!(body["details"][0]["path"], "/question");
+    }
+    for question in ["\u{feff}", " why? "] {
+        let (status, body) = app
+            .post_json("/api/copilot/ask", &json!({"question": question}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{question:?}: {body}");
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn copilot_failure_is_502_and_timeout_is_504() {
     let app = TestApp::start(NO_DEMO);

@@ -342,3 +342,135 @@ async fn start_fake_orchestrator() -> (fixloop_server::RunningServer, std::net::
         .unwrap();
     (server, address)
 }
+
+/// Sends `GET /ws` with exactly `headers` (plus `Host`) over a fresh connection; the status and the body.
+async fn handshake(address: std::net::SocketAddr, headers: &[(&str, &str)]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::time::timeout(WAIT, tokio::net::TcpStream::connect(address))
+        .await
+        .expect("connects in time")
+        .expect("connects");
+    let mut request = format!("GET /ws HTTP/1.1\r\nHost: {address}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    tokio::time::timeout(WAIT, stream.write_all(request.as_bytes()))
+        .await
+        .expect("writes in time")
+        .expect("writes");
+    let mut received = Vec::new();
+    let head_end = loop {
+        if let Some(at) = received.windows(4).position(|window| window == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let mut chunk = [0_u8; 1024];
+        let read = tokio::time::timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("answers in time")
+            .expect("reads");
+        assert!(read > 0, "the server closed before answering");
+        received.extend_from_slice(&chunk[..read]);
+    };
+    let head = String::from_utf8_lossy(&received[..head_end]).into_owned();
+    let status: u16 = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    if status == 101 {
+        return (status, String::new());
+    }
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .expect("a content-length");
+    while received.len() < head_end + length {
+        let mut chunk = [0_u8; 1024];
+        let read = tokio::time::timeout(WAIT, stream.read(&mut chunk))
+            .await
+            .expect("the body arrives in time")
+            .expect("reads");
+        assert!(read > 0, "the server closed inside the body");
+        received.extend_from_slice(&chunk[..read]);
+    }
+    (
+        status,
+        String::from_utf8_lossy(&received[head_end..head_end + length]).into_owned(),
+    )
+}
+
+/// `openapi.yaml` declares the opening handshake's headers as required parameters of `GET /ws`, so that a client
+/// (or a fuzzer) sending what the spec says is valid gets 101, and one missing or breaking a header gets the
+/// documented 400. A fuzzer once found the spec silent about them: a schema-valid `GET /ws` got 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_handshake_needs_exactly_the_headers_the_spec_declares() {
+    let (server, address) = start_fake_orchestrator().await;
+    let spec: serde_json::Value =
+        serde_json::from_str(&fixloop_contract::openapi::openapi_json()).unwrap();
+    let declared: Vec<(String, String)> = spec["paths"]["/ws"]["get"]["parameters"]
+        .as_array()
+        .expect("GET /ws declares its headers")
+        .iter()
+        .map(|parameter| {
+            assert_eq!(parameter["in"], "header");
+            assert_eq!(parameter["required"], true);
+            (
+                parameter["name"].as_str().unwrap().to_owned(),
+                parameter["example"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let with = |replace: &str, value: Option<&'static str>| -> Vec<(String, String)> {
+        declared
+            .iter()
+            .filter_map(|(name, example)| {
+                if name == replace {
+                    value.map(|value| (name.clone(), value.to_owned()))
+                } else {
+                    Some((name.clone(), example.clone()))
+                }
+            })
+            .collect()
+    };
+    let send = |headers: Vec<(String, String)>| async move {
+        let borrowed: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        handshake(address, &borrowed).await
+    };
+
+    let (status, _) = send(with("", None)).await;
+    assert_eq!(status, 101, "the spec's examples make a valid handshake");
+    // What the patterns allow beyond the examples: any case, and `upgrade` as one token of several.
+    for (name, value) in [
+        ("Connection", "keep-alive, UPGRADE"),
+        ("Upgrade", "WebSocket"),
+    ] {
+        let (status, _) = send(with(name, Some(value))).await;
+        assert_eq!(status, 101, "{name}: {value}");
+    }
+    for (name, _) in &declared {
+        let (status, body) = send(with(name, None)).await;
+        assert_eq!(status, 400, "without {name}");
+        assert!(body.contains("websocket_upgrade_required"), "{body}");
+    }
+    for (name, value) in [
+        ("Connection", "keep-alive"),
+        ("Upgrade", "h2c"),
+        ("Sec-WebSocket-Version", "8"),
+    ] {
+        let (status, body) = send(with(name, Some(value))).await;
+        assert_eq!(status, 400, "{name}: {value} breaks the declared pattern");
+        assert!(body.contains("websocket_upgrade_required"), "{body}");
+    }
+    tokio::time::timeout(WAIT, server.shutdown())
+        .await
+        .expect("stops in time");
+}
