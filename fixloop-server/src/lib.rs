@@ -8,6 +8,7 @@
 //! - [`demo_app`] is the service the demo watches (a shop with a bug switch and Prometheus metrics).
 //! - [`app`] starts and stops all of it in-process: [`start_demo`], [`start_serve`], [`start_demo_app`].
 //! - [`config::Config`] reads the environment (pure, validated, secrets redacted).
+//! - [`auth`] checks bearer tokens and roles, rate-limits the copilot, and keeps tokens out of the logs.
 //!
 //! What this crate deliberately does not do: it makes no decision about incidents (the core does), holds no vendor
 //! protocol (the adapters do), and reads no environment variable outside `main`.
@@ -24,6 +25,7 @@
 pub mod adapters;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod demo_app;
 pub mod driver;

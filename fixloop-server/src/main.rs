@@ -25,7 +25,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Demo service and orchestrator in one process, with the embedded defaults and a traffic generator.
-    Demo(Ports),
+    Demo {
+        /// Addresses.
+        #[command(flatten)]
+        ports: Ports,
+        /// Authentication.
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
     /// The orchestrator alone, watching the services of a profile (else the demo shop at DEMO_APP_URL).
     Serve {
         /// Addresses.
@@ -34,6 +41,9 @@ enum Command {
         /// The service profile (TOML) listing the services to watch (default FIXLOOP_PROFILE).
         #[arg(long)]
         profile: Option<PathBuf>,
+        /// Authentication.
+        #[command(flatten)]
+        auth: AuthArgs,
     },
     /// The demo service alone.
     DemoApp(Ports),
@@ -86,6 +96,13 @@ struct Ports {
     /// Demo service port (default DEMO_PORT, else 8001).
     #[arg(long)]
     demo_port: Option<u16>,
+}
+
+#[derive(Debug, clap::Args)]
+struct AuthArgs {
+    /// Start without FIXLOOP_API_TOKENS on a non-loopback address: anyone who can reach the port can operate FixLoop.
+    #[arg(long)]
+    insecure_no_auth: bool,
 }
 
 #[tokio::main]
@@ -152,7 +169,7 @@ async fn run() -> anyhow::Result<()> {
             let plan = chosen.rule_plan(top_error.as_deref());
             println!("{}", serde_json::to_string_pretty(&plan)?);
         }
-        Command::Demo(ports) => {
+        Command::Demo { ports, auth } => {
             let demo = fixloop_server::start_demo(DemoOptions {
                 bind: ports.bind,
                 port: ports.port.unwrap_or(config.orch_port),
@@ -160,6 +177,7 @@ async fn run() -> anyhow::Result<()> {
                 config,
                 traffic: true,
                 ports: None,
+                insecure_no_auth: auth.insecure_no_auth,
             })
             .await
             .context("starting the demo")?;
@@ -176,7 +194,11 @@ async fn run() -> anyhow::Result<()> {
             println!("Press Ctrl-C to stop.");
             demo.run_until(shutdown_signal()).await;
         }
-        Command::Serve { ports, profile } => {
+        Command::Serve {
+            ports,
+            profile,
+            auth,
+        } => {
             let profile = profile
                 .or_else(|| config.profile.clone())
                 .map(|path| Profile::load(&path, Secrets::From(&env)))
@@ -188,6 +210,7 @@ async fn run() -> anyhow::Result<()> {
                 mode: Mode::Serve,
                 ports: None,
                 profile,
+                insecure_no_auth: auth.insecure_no_auth,
             })
             .await
             .context("starting the orchestrator")?;
