@@ -10,7 +10,13 @@ use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::schema::{
     Discriminator, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
 };
-use utoipa::openapi::{OpenApi as Document, PathItem, Ref, RefOr, Schema};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, OpenApi as Document, PathItem, Ref, RefOr, ResponseBuilder,
+    Schema,
+};
 
 use crate::v1::{
     CopilotAnswer, CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail, HttpMethod,
@@ -25,7 +31,7 @@ use crate::v1::{
     info(
         title = "FixLoop API",
         version = "1.0.0",
-        description = "REST and WebSocket contract between a FixLoop orchestrator and its dashboards.\n\nEvery error response carries `ErrorBody`. WebSocket messages on `GET /ws` are described by the `WsEnvelope` component schema.",
+        description = "REST and WebSocket contract between a FixLoop orchestrator and its dashboards.\n\nEvery error response carries `ErrorBody`. WebSocket messages on `GET /ws` are described by the `WsEnvelope` component schema.\n\nAuthentication: every operation takes a bearer token (`Authorization: Bearer <token>`, or the `access_token` query parameter where a client cannot set headers, as browsers opening `/ws`). A token has a role: `read` allows the `GET` operations and `/ws`, `operate` allows every operation. A server without configured tokens, listening on loopback only, needs none.",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0")
     ),
     paths(
@@ -87,6 +93,7 @@ struct ApiDoc;
 pub fn openapi() -> Document {
     let mut doc = ApiDoc::openapi();
     add_websocket_schemas(&mut doc);
+    add_security(&mut doc);
     add_examples(&mut doc);
     add_links(&mut doc);
     doc
@@ -303,6 +310,115 @@ fn add_websocket_schemas(doc: &mut Document) {
     }
 }
 
+/// The name of the bearer security scheme (`Authorization: Bearer <token>`).
+pub const BEARER_SCHEME: &str = "bearerAuth";
+/// The name of the query security scheme (`?access_token=<token>`, RFC 6750 §2.3).
+pub const QUERY_TOKEN_SCHEME: &str = "accessToken";
+/// The operation that is rate-limited (it costs a language-model call).
+pub const RATE_LIMITED_OPERATION: &str = "askCopilot";
+
+/// The role an operation needs: `read` for `GET` (reads and `/ws`), `operate` for the rest (they change state or
+/// cost a language-model call). `operate` implies `read`.
+#[must_use]
+pub fn required_role(method: &str) -> &'static str {
+    if method.eq_ignore_ascii_case("get") {
+        "read"
+    } else {
+        "operate"
+    }
+}
+
+/// Adds the two security schemes, each operation's `security` (its role as the requirement's list), the 401 of
+/// every operation, the 403 of the `operate` ones and the 429 of the rate-limited one.
+fn add_security(doc: &mut Document) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        BEARER_SCHEME,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A token of FIXLOOP_API_TOKENS, sent as `Authorization: Bearer <token>`. The requirement lists the role it needs: `read` or `operate` (which implies `read`).",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        QUERY_TOKEN_SCHEME,
+        SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+            "access_token",
+            "The same token as the `access_token` query parameter, for clients that cannot set headers (a browser opening `/ws`). Servers never log its value.",
+        ))),
+    );
+    let error_body = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ErrorBody")))
+            .build()
+    };
+    let string_header = |description: &str| {
+        HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::String))
+            .description(Some(description))
+            .build()
+    };
+    for (_, item) in &mut doc.paths.paths {
+        for (method, operation) in operations_with_method_mut(item) {
+            let role = required_role(method);
+            operation.security = Some(vec![
+                SecurityRequirement::new(BEARER_SCHEME, [role]),
+                SecurityRequirement::new(QUERY_TOKEN_SCHEME, [role]),
+            ]);
+            let responses = &mut operation.responses.responses;
+            responses.insert(
+                "401".to_owned(),
+                RefOr::T(
+                    ResponseBuilder::new()
+                        .description("No token, or not a valid one (code `unauthorized`)")
+                        .header(
+                            "www-authenticate",
+                            string_header("`Bearer realm=\"fixloop\"`, with `error=\"invalid_token\"` for a wrong token (RFC 6750)."),
+                        )
+                        .content("application/json", error_body())
+                        .build(),
+                ),
+            );
+            if role == "operate" {
+                responses.insert(
+                    "403".to_owned(),
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description("The token's role is `read`; this operation needs `operate` (code `forbidden`)")
+                            .header(
+                                "www-authenticate",
+                                string_header("`Bearer realm=\"fixloop\", error=\"insufficient_scope\", scope=\"operate\"` (RFC 6750)."),
+                            )
+                            .content("application/json", error_body())
+                            .build(),
+                    ),
+                );
+            }
+            if operation.operation_id.as_deref() == Some(RATE_LIMITED_OPERATION) {
+                responses.insert(
+                    "429".to_owned(),
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description("Too many requests from this token (or client address, on a server without tokens) (code `rate_limited`)")
+                            .header(
+                                "retry-after",
+                                HeaderBuilder::new()
+                                    .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+                                    .description(Some("Seconds to wait before the next request will be accepted."))
+                                    .build(),
+                            )
+                            .content("application/json", error_body())
+                            .build(),
+                    ),
+                );
+            }
+        }
+    }
+}
+
 /// Sets each JSON response's and request's `example` from the example documents.
 fn add_examples(doc: &mut Document) {
     let example_for = |schema: &Option<RefOr<Schema>>| -> Option<serde_json::Value> {
@@ -352,6 +468,18 @@ fn add_examples(doc: &mut Document) {
             "409" => (
                 codes::PLAN_NOT_READY,
                 "incident inc-0001 has no validated plan yet",
+            ),
+            "401" => (
+                codes::UNAUTHORIZED,
+                "this route needs a bearer token: send Authorization: Bearer <token>, or ?access_token=<token> where headers cannot be set",
+            ),
+            "403" => (
+                codes::FORBIDDEN,
+                "this route needs a token with the operate role",
+            ),
+            "429" => (
+                codes::RATE_LIMITED,
+                "too many copilot requests: try again in 6 s",
             ),
             "413" => (
                 codes::PAYLOAD_TOO_LARGE,
@@ -502,6 +630,19 @@ fn add_links(doc: &mut Document) {
                 .insert(link.name.to_owned(), RefOr::T(builder.build()));
         }
     }
+}
+
+fn operations_with_method_mut(
+    item: &mut PathItem,
+) -> impl Iterator<Item = (&'static str, &mut utoipa::openapi::path::Operation)> {
+    [
+        ("get", item.get.as_mut()),
+        ("post", item.post.as_mut()),
+        ("put", item.put.as_mut()),
+        ("delete", item.delete.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| operation.map(|operation| (method, operation)))
 }
 
 fn operations_mut(

@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{AuthSettings, Gate};
 use crate::error::{ApiError, ApiJson, BodyLimit, MAX_ID_CHARS};
 use crate::metrics::ServerMetrics;
 use crate::services::{Services, WatchedService, merge_queues};
@@ -73,6 +74,8 @@ pub struct ApiSettings {
     pub copilot_timeout: Duration,
     /// WebSocket connection timing.
     pub websocket: ConnectionConfig,
+    /// Bearer tokens and the copilot's rate limit (default: no token, so the API is open).
+    pub auth: AuthSettings,
 }
 
 impl ApiSettings {
@@ -89,14 +92,17 @@ impl ApiSettings {
             upstream_timeout: Duration::from_secs(5),
             copilot_timeout: Duration::from_secs(30),
             websocket: ConnectionConfig::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
 
-/// The orchestrator's router.
+/// The orchestrator's router. Every route passes [`crate::auth::authorize`] first (which route needs which role is
+/// [`crate::auth::required_access`]); the request log shows the URI with `access_token` redacted.
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
     let cors = cors_layer(&state.settings.cors_origins);
+    let gate = Arc::new(Gate::new(&state.settings.auth));
     Router::new()
         .route("/api/status", get(status))
         .route("/api/demo/bug", post(set_bug))
@@ -115,10 +121,15 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Innermost, so CORS (outside it) answers preflights and puts its headers on a 401 too.
+        .layer(axum::middleware::from_fn_with_state(
+            gate,
+            crate::auth::authorize,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::Extension(BodyLimit(limit)))
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(crate::auth::request_span))
         .with_state(state)
 }
 

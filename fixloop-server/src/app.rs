@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use crate::adapters::{build_ports, check_scrape_source, datadog_config, scrape_config};
 use crate::api::{ApiSettings, AppState, router};
+use crate::auth::{AuthSettings, Exposure, ExposureError, check_exposure};
 use crate::config::{Config, ConfigError, StoreLocation};
 use crate::demo_app::{self, DemoState, traffic};
 use crate::driver::{Driver, DriverConfig, Ports};
@@ -55,6 +56,8 @@ pub struct DemoOptions {
     pub traffic: bool,
     /// Ports to use instead of the ones built from `config` (tests inject fakes); built for the demo URL if `None`.
     pub ports: Option<Ports>,
+    /// `--insecure-no-auth`: start without `FIXLOOP_API_TOKENS` even when `bind` is not loopback (default false).
+    pub insecure_no_auth: bool,
 }
 
 impl Default for DemoOptions {
@@ -66,6 +69,7 @@ impl Default for DemoOptions {
             config: default_config(),
             traffic: true,
             ports: None,
+            insecure_no_auth: false,
         }
     }
 }
@@ -97,6 +101,8 @@ pub struct ServeOptions {
     pub ports: Option<Ports>,
     /// The services to watch; `None` watches the demo shop at `config.demo_app_url` (the built-in demo profile).
     pub profile: Option<Profile>,
+    /// `--insecure-no-auth`: start without `FIXLOOP_API_TOKENS` even when `bind` is not loopback (default false).
+    pub insecure_no_auth: bool,
 }
 
 impl Default for ServeOptions {
@@ -108,6 +114,7 @@ impl Default for ServeOptions {
             mode: Mode::Serve,
             ports: None,
             profile: None,
+            insecure_no_auth: false,
         }
     }
 }
@@ -167,6 +174,9 @@ pub enum StartError {
     /// The journal cannot be opened or restored (corrupt, newer, or in use by another process).
     #[error("journal: {0}")]
     Store(#[from] StoreError),
+    /// No `FIXLOOP_API_TOKENS`, a non-loopback address, and no `--insecure-no-auth`.
+    #[error(transparent)]
+    Exposed(#[from] ExposureError),
 }
 
 impl RunningDemo {
@@ -212,7 +222,8 @@ impl RunningDemoApp {
 ///
 /// # Errors
 ///
-/// [`StartError`] when a port cannot be bound or the HTTP client cannot be built.
+/// [`StartError`] when a port cannot be bound or the HTTP client cannot be built, and
+/// [`StartError::Exposed`] (before anything is bound) when the API would be open beyond loopback.
 pub async fn start_demo(options: DemoOptions) -> Result<RunningDemo, StartError> {
     start_demo_tuned(options, &|_| {}).await
 }
@@ -223,6 +234,11 @@ pub(crate) async fn start_demo_tuned(
     options: DemoOptions,
     tune: &(dyn Fn(&mut DriverConfig) + Sync),
 ) -> Result<RunningDemo, StartError> {
+    let exposure = check_exposure(
+        options.bind,
+        &options.config.api_tokens,
+        options.insecure_no_auth,
+    )?;
     let app = start_demo_app(options.bind, options.demo_port, &options.config).await?;
     let RunningDemoApp {
         demo_url,
@@ -245,6 +261,7 @@ pub(crate) async fn start_demo_tuned(
     let server = start_orchestrator(
         options.bind,
         options.port,
+        exposure,
         &config,
         Mode::Demo,
         watches,
@@ -267,6 +284,11 @@ pub(crate) async fn start_demo_tuned(
 ///
 /// As [`start_demo`].
 pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartError> {
+    let exposure = check_exposure(
+        options.bind,
+        &options.config.api_tokens,
+        options.insecure_no_auth,
+    )?;
     let mut tasks = Tasks::new();
     let http = fixloop_adapters::http_client(Duration::from_secs(10)).map_err(StartError::Http)?;
     let watches: Vec<Watch> = match options.profile {
@@ -290,6 +312,7 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
     let orchestrator_url = start_orchestrator(
         options.bind,
         options.port,
+        exposure,
         &options.config,
         options.mode,
         watches,
@@ -393,6 +416,7 @@ struct Watch {
 async fn start_orchestrator(
     bind: IpAddr,
     port: u16,
+    exposure: Exposure,
     config: &Config,
     mode: Mode,
     watches: Vec<Watch>,
@@ -478,6 +502,10 @@ async fn start_orchestrator(
     settings.webhook_secret.clone_from(&config.webhook_secret);
     settings.max_body_bytes = config.max_body_bytes;
     settings.cors_origins.clone_from(&config.cors_origins);
+    settings.auth = AuthSettings {
+        tokens: config.api_tokens.clone(),
+        copilot_limit: config.copilot_rate_limit,
+    };
     let state = AppState {
         services: Services::new(watched),
         copilot,
@@ -485,7 +513,8 @@ async fn start_orchestrator(
         settings: Arc::new(settings),
         http: http.clone(),
     };
-    let app = router(state);
+    // The peer address keys the copilot's rate limit when no token is configured.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let shutdown = tasks.signal();
     tasks.spawn(async move {
         if let Err(error) = axum::serve(listener, app)
@@ -495,6 +524,20 @@ async fn start_orchestrator(
             tracing::error!(%error, "orchestrator stopped with an error");
         }
     });
+    match exposure {
+        Exposure::Authenticated => {
+            tracing::info!(tokens = config.api_tokens.len(), "bearer tokens required");
+        }
+        Exposure::OpenOnLoopback => {
+            tracing::info!(
+                "no FIXLOOP_API_TOKENS: the API is open to this machine only (loopback)"
+            );
+        }
+        Exposure::InsecureOpen => tracing::warn!(
+            %bind,
+            "--insecure-no-auth: the API is open to anyone who can reach the port"
+        ),
+    }
     tracing::info!(url = %bound_url, %config, "orchestrator listening");
     Ok(bound_url)
 }

@@ -11,6 +11,8 @@ use std::time::Duration;
 use fixloop_adapters::Secret;
 use fixloop_adapters::datadog::DatadogSite;
 
+use crate::auth::{ApiTokens, RateLimit};
+
 /// Default orchestrator port (`ORCH_PORT`).
 pub const DEFAULT_ORCH_PORT: u16 = 8000;
 /// Default demo service port (`DEMO_PORT`).
@@ -34,7 +36,7 @@ pub const DEFAULT_DATA_DIR: &str = "fixloop-data";
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 30] = [
+pub const VARIABLES: [&str; 33] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -65,6 +67,9 @@ pub const VARIABLES: [&str; 30] = [
     "FIXLOOP_MAX_BODY_BYTES",
     "FIXLOOP_DATA_DIR",
     "FIXLOOP_DATABASE_URL",
+    "FIXLOOP_API_TOKENS",
+    "FIXLOOP_COPILOT_RATE_PER_MINUTE",
+    "FIXLOOP_COPILOT_BURST",
 ];
 
 /// The server's configuration. `Debug` never prints a secret.
@@ -104,6 +109,10 @@ pub struct Config {
     pub prometheus_url: Option<String>,
     /// `FIXLOOP_MAX_BODY_BYTES`: the request body limit.
     pub max_body_bytes: usize,
+    /// `FIXLOOP_API_TOKENS`: the API's bearer tokens (`name:role:token`, comma-separated); empty means open.
+    pub api_tokens: ApiTokens,
+    /// `FIXLOOP_COPILOT_RATE_PER_MINUTE`, `FIXLOOP_COPILOT_BURST`: the copilot's rate limit per caller.
+    pub copilot_rate_limit: RateLimit,
     /// `FIXLOOP_DATA_DIR` or `FIXLOOP_DATABASE_URL=memory:`: where the journal lives; `None` when neither is set
     /// (the `fixloop` binary then keeps it in [`DEFAULT_DATA_DIR`], the library in memory only).
     pub store: Option<StoreLocation>,
@@ -309,6 +318,22 @@ impl Config {
                 ));
             }
         };
+        let api_tokens = match reader.get("FIXLOOP_API_TOKENS") {
+            None => ApiTokens::default(),
+            Some(text) => ApiTokens::parse(text)
+                .map_err(|error| ConfigError::new("FIXLOOP_API_TOKENS", error.to_string()))?,
+        };
+        let defaults = RateLimit::default();
+        let copilot_rate_limit = RateLimit {
+            per_minute: reader
+                .integer("FIXLOOP_COPILOT_RATE_PER_MINUTE", 1, 100_000)?
+                .and_then(|value| u32::try_from(value).ok())
+                .unwrap_or(defaults.per_minute),
+            burst: reader
+                .integer("FIXLOOP_COPILOT_BURST", 1, 10_000)?
+                .and_then(|value| u32::try_from(value).ok())
+                .unwrap_or(defaults.burst),
+        };
         Ok(Self {
             orch_port: reader.port("ORCH_PORT")?.unwrap_or(DEFAULT_ORCH_PORT),
             demo_port: reader.port("DEMO_PORT")?.unwrap_or(DEFAULT_DEMO_PORT),
@@ -335,6 +360,8 @@ impl Config {
                 .integer("FIXLOOP_MAX_BODY_BYTES", 1024, 16 * 1024 * 1024)?
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             store,
+            api_tokens,
+            copilot_rate_limit,
         })
     }
 }
@@ -516,7 +543,7 @@ impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "service={} demo_app_url={} minimax={} datadog={} prometheus={} webhooks={} cors={:?} max_body_bytes={} journal={}",
+            "service={} demo_app_url={} minimax={} datadog={} prometheus={} webhooks={} cors={:?} max_body_bytes={} journal={} api_tokens={} copilot_limit={}",
             self.service,
             self.demo_app_url,
             self.minimax.is_some(),
@@ -532,6 +559,8 @@ impl fmt::Display for Config {
             self.store
                 .as_ref()
                 .map_or_else(|| "memory".to_owned(), ToString::to_string),
+            self.api_tokens.len(),
+            self.copilot_rate_limit,
         )
     }
 }
@@ -569,6 +598,8 @@ mod tests {
         assert!(
             config.minimax.is_none() && config.datadog.is_none() && config.webhook_secret.is_none()
         );
+        assert!(config.api_tokens.is_empty(), "no token: the API is open");
+        assert_eq!(config.copilot_rate_limit, RateLimit::default());
         assert_eq!(config.tuning, Tuning::default());
     }
 
@@ -613,6 +644,12 @@ mod tests {
             ),
             ("FIXLOOP_PROMETHEUS_URL", "http://127.0.0.1:9090"),
             ("FIXLOOP_MAX_BODY_BYTES", "131072"),
+            (
+                "FIXLOOP_API_TOKENS",
+                "dash:read:0123456789abcdef,ci:operate:fedcba9876543210",
+            ),
+            ("FIXLOOP_COPILOT_RATE_PER_MINUTE", "30"),
+            ("FIXLOOP_COPILOT_BURST", "3"),
         ]))
         .unwrap();
         assert_eq!(config.orch_port, 9000);
@@ -661,11 +698,19 @@ mod tests {
             Some("http://127.0.0.1:9090")
         );
         assert_eq!(config.max_body_bytes, 131_072);
+        assert_eq!(config.api_tokens.len(), 2);
+        assert_eq!(
+            config.copilot_rate_limit,
+            RateLimit {
+                per_minute: 30,
+                burst: 3
+            }
+        );
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        let cases: [(&str, &str); 14] = [
+        let cases: [(&str, &str); 18] = [
             ("ORCH_PORT", "80000"),
             ("DEMO_PORT", "http"),
             ("DEMO_APP_URL", "localhost:8001"),
@@ -680,6 +725,10 @@ mod tests {
             ("FIXLOOP_CORS_ORIGINS", "http://localhost:3000/app"),
             ("FIXLOOP_PROMETHEUS_URL", "not a url"),
             ("FIXLOOP_MAX_BODY_BYTES", "12"),
+            ("FIXLOOP_API_TOKENS", "dash:read:short"),
+            ("FIXLOOP_API_TOKENS", "dash:admin:0123456789abcdef"),
+            ("FIXLOOP_COPILOT_RATE_PER_MINUTE", "0"),
+            ("FIXLOOP_COPILOT_BURST", "many"),
         ];
         for (variable, value) in cases {
             let error = error_of(&[(variable, value)]);
@@ -735,6 +784,7 @@ mod tests {
             ("FIXLOOP_WEBHOOK_SECRET", "hook-secret-value-123"),
             ("DATADOG_MCP_URL", "http://127.0.0.1:1/mcp"),
             ("DATADOG_MCP_AUTH", "mcp-secret-value"),
+            ("FIXLOOP_API_TOKENS", "ci:operate:api-secret-value-123"),
         ]))
         .unwrap();
         let printed = format!("{config:?} {config}");

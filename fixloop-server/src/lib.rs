@@ -9,6 +9,7 @@
 //! - [`app`] starts and stops all of it in-process: [`start_demo`], [`start_serve`], [`start_demo_app`].
 //! - [`scenario`] plays scripted incident timelines over fake ports (`fixloop demo --scenario`): [`start_scenario`].
 //! - [`config::Config`] reads the environment (pure, validated, secrets redacted).
+//! - [`auth`] checks bearer tokens and roles, rate-limits the copilot, and keeps tokens out of the logs.
 //!
 //! What this crate deliberately does not do: it makes no decision about incidents (the core does), holds no vendor
 //! protocol (the adapters do), and reads no environment variable outside `main`.
@@ -25,6 +26,7 @@
 pub mod adapters;
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod demo_app;
 pub mod driver;

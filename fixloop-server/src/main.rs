@@ -40,6 +40,9 @@ enum Command {
         /// The service profile (TOML) listing the services to watch (default FIXLOOP_PROFILE).
         #[arg(long)]
         profile: Option<PathBuf>,
+        /// Authentication.
+        #[command(flatten)]
+        auth: AuthArgs,
     },
     /// The demo service alone.
     DemoApp(Ports),
@@ -101,6 +104,9 @@ struct DemoArgs {
     /// Where the journal lives (a scenario always keeps it in memory).
     #[command(flatten)]
     journal: Journal,
+    /// Authentication.
+    #[command(flatten)]
+    auth: AuthArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -133,6 +139,13 @@ impl Journal {
             (false, None) => StoreLocation::Directory(DEFAULT_DATA_DIR.into()),
         });
     }
+}
+
+#[derive(Debug, clap::Args)]
+struct AuthArgs {
+    /// Start without FIXLOOP_API_TOKENS on a non-loopback address: anyone who can reach the port can operate FixLoop.
+    #[arg(long)]
+    insecure_no_auth: bool,
 }
 
 #[tokio::main]
@@ -203,14 +216,20 @@ async fn run() -> anyhow::Result<()> {
             ports,
             scenario: Some(scenario),
             speed,
+            auth,
             ..
         }) => {
             // A scripted story is the same every time: it never restores a journal, nor leaves one.
             let mut config = config;
             config.store = Some(StoreLocation::Memory);
-            demo_scenario(&ports, &scenario, speed.unwrap_or_default(), config).await?;
+            demo_scenario(&ports, &scenario, speed.unwrap_or_default(), config, &auth).await?;
         }
-        Command::Demo(DemoArgs { ports, journal, .. }) => {
+        Command::Demo(DemoArgs {
+            ports,
+            journal,
+            auth,
+            ..
+        }) => {
             let mut config = config;
             journal.apply(&mut config);
             let demo = fixloop_server::start_demo(DemoOptions {
@@ -220,6 +239,7 @@ async fn run() -> anyhow::Result<()> {
                 config,
                 traffic: true,
                 ports: None,
+                insecure_no_auth: auth.insecure_no_auth,
             })
             .await
             .context("starting the demo")?;
@@ -240,6 +260,7 @@ async fn run() -> anyhow::Result<()> {
             ports,
             journal,
             profile,
+            auth,
         } => {
             let mut config = config;
             journal.apply(&mut config);
@@ -254,6 +275,7 @@ async fn run() -> anyhow::Result<()> {
                 mode: Mode::Serve,
                 ports: None,
                 profile,
+                insecure_no_auth: auth.insecure_no_auth,
             })
             .await
             .context("starting the orchestrator")?;
@@ -327,6 +349,7 @@ async fn demo_scenario(
     name_or_path: &str,
     speed: Speed,
     config: Config,
+    auth: &AuthArgs,
 ) -> anyhow::Result<()> {
     let scenario = Scenario::load(name_or_path)?;
     let running = fixloop_server::start_scenario(
@@ -337,6 +360,7 @@ async fn demo_scenario(
             demo_port: ports.demo_port.unwrap_or(config.demo_port),
             speed,
             config,
+            insecure_no_auth: auth.insecure_no_auth,
         },
     )
     .await

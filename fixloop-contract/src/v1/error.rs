@@ -67,8 +67,12 @@ pub mod codes {
     pub const PLAN_NOT_READY: &str = "plan_not_ready";
     /// 400: `GET /ws` without a WebSocket upgrade.
     pub const WEBSOCKET_UPGRADE_REQUIRED: &str = "websocket_upgrade_required";
-    /// 401: the webhook secret is missing or wrong.
+    /// 401: the bearer token (or, on the webhooks, the webhook secret) is missing or wrong.
     pub const UNAUTHORIZED: &str = "unauthorized";
+    /// 403: the bearer token is valid but its role does not allow the operation (a `read` token on a mutating one).
+    pub const FORBIDDEN: &str = "forbidden";
+    /// 429: too many requests from this token or client address; the `retry-after` header says when to try again.
+    pub const RATE_LIMITED: &str = "rate_limited";
     /// 502: a service FixLoop depends on answered with an error.
     pub const UPSTREAM_ERROR: &str = "upstream_error";
     /// 504: a service FixLoop depends on did not answer in time.

@@ -493,3 +493,55 @@ fn websocket_upgrade_headers_are_required_parameters() {
             .is_some()
     );
 }
+
+#[test]
+fn every_operation_needs_a_token_of_its_role_and_documents_401_403_429() {
+    let spec = committed_spec();
+    let schemes = &spec["components"]["securitySchemes"];
+    assert_eq!(schemes["bearerAuth"]["type"], "http");
+    assert_eq!(schemes["bearerAuth"]["scheme"], "bearer");
+    assert_eq!(schemes["accessToken"]["type"], "apiKey");
+    assert_eq!(schemes["accessToken"]["in"], "query");
+    assert_eq!(schemes["accessToken"]["name"], "access_token");
+    let mut operations = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            let role = if method == "get" { "read" } else { "operate" };
+            assert_eq!(
+                operation["security"],
+                serde_json::json!([{"bearerAuth": [role]}, {"accessToken": [role]}]),
+                "{method} {path}"
+            );
+            let responses = &operation["responses"];
+            let error_code = |status: &str| {
+                responses[status]["content"]["application/json"]["example"]["code"].clone()
+            };
+            assert_eq!(error_code("401"), "unauthorized", "{method} {path}");
+            assert!(
+                responses["401"]["headers"]
+                    .get("www-authenticate")
+                    .is_some(),
+                "{method} {path}"
+            );
+            if role == "operate" {
+                assert_eq!(error_code("403"), "forbidden", "{method} {path}");
+            } else {
+                assert!(
+                    responses.get("403").is_none(),
+                    "{method} {path}: any token may read"
+                );
+            }
+            if operation["operationId"] == "askCopilot" {
+                assert_eq!(error_code("429"), "rate_limited");
+                assert_eq!(
+                    responses["429"]["headers"]["retry-after"]["schema"]["type"],
+                    "integer"
+                );
+            } else {
+                assert!(responses.get("429").is_none(), "{method} {path}");
+            }
+        }
+    }
+    assert!(operations >= 10, "{operations} operations");
+}

@@ -39,8 +39,11 @@ pub struct ScenarioOptions {
     pub demo_port: u16,
     /// How much faster than written the story plays.
     pub speed: Speed,
-    /// The server's settings (webhooks, CORS, body limits); its vendor keys and engine tunables are not used.
+    /// The server's settings (webhooks, CORS, body limits, API tokens); its vendor keys and engine tunables are not
+    /// used.
     pub config: Config,
+    /// Start without API tokens on a non-loopback address (`--insecure-no-auth`).
+    pub insecure_no_auth: bool,
 }
 
 impl ScenarioOptions {
@@ -54,6 +57,7 @@ impl ScenarioOptions {
             demo_port: 0,
             speed,
             config: demo.config,
+            insecure_no_auth: false,
         }
     }
 }
@@ -137,6 +141,7 @@ pub async fn start_scenario(
         config,
         traffic: false,
         ports: Some(ports),
+        insecure_no_auth: options.insecure_no_auth,
     };
     let tuned = scenario.clone();
     let demo = start_demo_tuned(demo_options, &move |driver| tuned.tune(driver, speed)).await?;

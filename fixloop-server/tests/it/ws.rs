@@ -327,10 +327,18 @@ async fn start_fake_orchestrator() -> (fixloop_server::RunningServer, std::net::
         copilot: Arc::new(FakeCopilot::new()),
         prober: Arc::new(FakeSignalSource::new()),
     };
+    // The copilot is this file's event generator (thousands of questions): lift its rate limit.
+    let mut config =
+        fixloop_server::Config::from_env_map(&std::collections::HashMap::new()).unwrap();
+    config.copilot_rate_limit = fixloop_server::auth::RateLimit {
+        per_minute: 100_000,
+        burst: 10_000,
+    };
     let server = start_serve(ServeOptions {
         port: 0,
         mode: Mode::Demo,
         ports: Some(ports),
+        config,
         ..ServeOptions::default()
     })
     .await
