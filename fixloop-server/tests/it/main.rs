@@ -1,10 +1,12 @@
 //! Integration tests of fixloop-server (one binary): the API in-process over fake ports, the demo service, the
 //! WebSocket hub, `fixloop profile init`'s network helpers, the `fixloop` binary's profile and plan commands, a
 //! real-socket end-to-end run of `fixloop demo`, a service FixLoop has never heard of, watched from a profile alone
-//! (`inventory`, `watch_any`), and the same service read from a stub of Datadog (`datadog_mode`).
+//! (`inventory`, `watch_any`), the same service read from a stub of Datadog (`datadog_mode`), and the dashboard's
+//! HTTP side (`dashboard`).
 
 mod api;
 mod cli;
+mod dashboard;
 mod datadog_mode;
 mod demo_app;
 mod e2e;
