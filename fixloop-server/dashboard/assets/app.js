@@ -200,6 +200,7 @@ function tokenEntered(message) {
 // --- controls ---------------------------------------------------------------------------------------------------
 async function control(label, run, button) {
     button.disabled = true;
+    button.dataset["busy"] = "true";
     notify(`${label}…`);
     try {
         notify(await run());
@@ -208,6 +209,7 @@ async function control(label, run, button) {
         fail(error);
     }
     finally {
+        button.dataset["busy"] = "false";
         button.disabled = false;
         update();
     }
@@ -269,6 +271,7 @@ function wire() {
         const incident = shownIncident(model);
         const body = { incident_id: incident?.incident_id ?? null, question: text };
         ask.disabled = true;
+        ask.dataset["busy"] = "true";
         notify("Asking the copilot…");
         api("POST", "/api/copilot/ask", body, COPILOT_TIMEOUT_MS)
             .then((answer) => {
@@ -279,7 +282,9 @@ function wire() {
         })
             .catch(fail)
             .finally(() => {
+            ask.dataset["busy"] = "false";
             ask.disabled = false;
+            update();
         });
     });
     question.addEventListener("keydown", (event) => {

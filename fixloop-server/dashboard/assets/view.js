@@ -196,8 +196,15 @@ function renderAnswers(answers) {
         : el("ul", { class: "links citations", "aria-label": "Citations" }, ...answer.citations.map((l) => el("li", {}, link(l)))), el("p", { class: "time" }, `${clock(answer.created_at)}${answer.incident_id === null ? "" : ` · ${answer.incident_id}`}`))));
 }
 function renderControls(incident, live) {
+    // The controls act on the backend: without a live connection they would only fail.
+    for (const id of ["break", "fix", "simulate-on", "simulate-off", "ask-button"]) {
+        const button = byId(id);
+        if (button.dataset["busy"] !== "true")
+            button.disabled = !live;
+    }
     const run = byId("run-validation");
-    run.disabled = !live || incident === null || incident.plan.items.length === 0;
+    if (run.dataset["busy"] !== "true")
+        run.disabled = !live || incident === null || incident.plan.items.length === 0;
 }
 function fact(term, value) {
     return el("div", {}, el("dt", {}, term), el("dd", {}, value));

@@ -218,12 +218,14 @@ function tokenEntered(message: string): Promise<void> {
 
 async function control(label: string, run: () => Promise<string>, button: HTMLButtonElement): Promise<void> {
   button.disabled = true;
+  button.dataset["busy"] = "true";
   notify(`${label}…`);
   try {
     notify(await run());
   } catch (error) {
     fail(error);
   } finally {
+    button.dataset["busy"] = "false";
     button.disabled = false;
     update();
   }
@@ -285,6 +287,7 @@ function wire(): void {
     const incident = shownIncident(model);
     const body: CopilotAskRequest = { incident_id: incident?.incident_id ?? null, question: text };
     ask.disabled = true;
+    ask.dataset["busy"] = "true";
     notify("Asking the copilot…");
     api<CopilotAnswer>("POST", "/api/copilot/ask", body, COPILOT_TIMEOUT_MS)
       .then((answer) => {
@@ -295,7 +298,9 @@ function wire(): void {
       })
       .catch(fail)
       .finally(() => {
+        ask.dataset["busy"] = "false";
         ask.disabled = false;
+        update();
       });
   });
   question.addEventListener("keydown", (event) => {

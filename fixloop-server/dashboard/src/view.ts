@@ -276,8 +276,13 @@ function renderAnswers(answers: CopilotAnswer[]): void {
 }
 
 function renderControls(incident: IncidentCard | null, live: boolean): void {
+  // The controls act on the backend: without a live connection they would only fail.
+  for (const id of ["break", "fix", "simulate-on", "simulate-off", "ask-button"]) {
+    const button = byId(id) as HTMLButtonElement;
+    if (button.dataset["busy"] !== "true") button.disabled = !live;
+  }
   const run = byId("run-validation") as HTMLButtonElement;
-  run.disabled = !live || incident === null || incident.plan.items.length === 0;
+  if (run.dataset["busy"] !== "true") run.disabled = !live || incident === null || incident.plan.items.length === 0;
 }
 
 function fact(term: string, value: string): HTMLElement {

@@ -120,6 +120,9 @@ async function scenarioA(demo) {
   await expectText(page, "#tests", "status");
   await expectMatch(page, "#blocker", /(failed|in progress|not validated)/);
   await shot(page, "03-failing-tests");
+  // The first screen as a visitor sees it at 1280×800 (the README's picture is made from it).
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(shots, "03-failing-tests-1280x800.png") });
 
   step("A4 a page opened late is correct at once");
   const late = await watchedPage(context, "A-late");
