@@ -9,8 +9,9 @@
 // a page opened late shows the same at once; ask the copilot (the answer is shown once, with its citations as
 // links); fix → RECOVERED, with the incident still shown. Scenario B, through a stub that demands an API token
 // (the convention: `Authorization: Bearer` on REST, `?access_token=` on /ws): the token field, then an alert
-// whose title carries `<script>` is shown as text, then the backend is stopped and the page says
-// "backend unreachable", never a stale status. Every panel's rendered text is asserted; each step is saved as a
+// whose title carries `<script>` is shown as text, the stream is cut and the page reconnects to the same state,
+// then the backend is stopped and the page says "backend unreachable", never a stale status. Scenario A also
+// waits for the incident to close after its soak window: no stale incident, plan or results remain. Every panel's rendered text is asserted; each step is saved as a
 // screenshot; any console error, page error, failed request or unexpected HTTP error fails the test.
 
 import { spawn } from "node:child_process";
@@ -179,8 +180,18 @@ async function scenarioA(demo) {
   await expectMatch(small, "#status", /^(RECOVERED|HEALTHY)$/);
   const width = await small.evaluate(() => document.documentElement.scrollWidth);
   if (width > 390) throw new Error(`the page scrolls sideways at 390 px: ${width} px wide`);
-  await shot(small, "06-phone");
+  await shot(small, "07-phone");
   await phone.close();
+
+  step("A8 the incident closes after the soak window: no stale incident, plan or results");
+  await expectText(page, "#status", "HEALTHY", 60_000);
+  await expectText(page, "#incident-body", "No open incident.");
+  await expectText(page, "#plan-note", "No plan: no incident is open.");
+  await expectText(page, "#run", "No run: no incident is open.");
+  await expectText(page, "#blocker", "No open incident.");
+  const leftovers = await page.evaluate(() => document.querySelectorAll("#plan > li, #tests tr, #runs li").length);
+  if (leftovers !== 0) throw new Error(`${leftovers} plan items, test rows or runs of the closed incident are still shown`);
+  await shot(page, "06-closed");
   await context.close();
 }
 
@@ -201,7 +212,7 @@ async function scenarioB(demo, stubUrl) {
   await expectText(page, "#connection", "token required");
   await page.locator("#auth").waitFor({ state: "visible" });
   await expectText(page, "#auth-message", "The API needs a token.");
-  await shot(page, "07-token");
+  await shot(page, "08-token");
   await page.getByLabel("Token (kept for this tab only)").fill(TOKEN);
   tokenEntered = true;
   await page.keyboard.press("Enter");
@@ -224,15 +235,25 @@ async function scenarioB(demo, stubUrl) {
     elements: document.querySelectorAll("#incident-body script, #incident-body img, #incident-body [onerror]").length,
   }));
   if (injected.flag !== null || injected.elements !== 0) throw new Error(`server text became markup: ${JSON.stringify(injected)}`);
-  await shot(page, "08-title-as-text");
+  await shot(page, "09-title-as-text");
 
-  step("B3 backend stopped: unreachable, never a stale status");
+  step("B3 the stream drops: reconnecting, then correct at once from the join snapshot");
+  const title = await page.locator("#incident-title").innerText();
+  stub.dropSockets();
+  await expectText(page, "#connection", "reconnecting");
+  await expectText(page, "#connection", "live");
+  await expectText(page, "#incident-title", title);
+  await page.waitForFunction(() => document.querySelectorAll("#plan > li").length === 5);
+  await expectMatch(page, "#status", /^(INCIDENT_ACTIVE|VALIDATING|RECOVERED)$/);
+  await shot(page, "10-reconnected");
+
+  step("B4 backend stopped: unreachable, never a stale status");
   stopped = true;
   demo.child.kill("SIGTERM");
   await expectText(page, "#connection", "backend unreachable");
   await expectText(page, "#status", "UNKNOWN");
   await expectText(page, "#blocker", "Unknown while the backend is not live.");
-  await shot(page, "09-unreachable");
+  await shot(page, "11-unreachable");
   await context.close();
 }
 
@@ -355,6 +376,7 @@ function startAuthStub(backendPort) {
     return true;
   };
   const refusal = JSON.stringify({ code: "unauthorized", message: "a bearer token is required", details: [] });
+  const upgraded = new Set();
   const server = http.createServer((request, response) => {
     if (!allowed(request)) {
       response.writeHead(401, { "content-type": "application/json", "www-authenticate": "Bearer" });
@@ -379,6 +401,8 @@ function startAuthStub(backendPort) {
       socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: ${refusal.length}\r\n\r\n${refusal}`);
       return;
     }
+    upgraded.add(socket);
+    socket.on("close", () => upgraded.delete(socket));
     const upstream = net.connect(backendPort, "127.0.0.1", () => {
       const headers = Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`).join("\r\n");
       upstream.write(`${request.method} ${request.url} HTTP/1.1\r\n${headers}\r\n\r\n`);
@@ -389,6 +413,10 @@ function startAuthStub(backendPort) {
     upstream.on("error", () => socket.destroy());
     socket.on("error", () => upstream.destroy());
   });
+  // Cuts every proxied WebSocket, as a network blip would.
+  server.dropSockets = () => {
+    for (const socket of upgraded) socket.destroy();
+  };
   return new Promise((done) => server.listen(0, "127.0.0.1", () => done(server)));
 }
 
