@@ -39,7 +39,7 @@ struct Asset {
     body: &'static str,
 }
 
-/// The embedded files. The JavaScript is the committed output of `tsc` (see `fixloop-server/dashboard/README.md`).
+/// The embedded files. The JavaScript is the committed output of `tsc` (`fixloop-server/dashboard/build.mjs`).
 const ASSETS: &[Asset] = &[
     Asset {
         name: "index.html",

@@ -176,7 +176,12 @@ async fn service_state_carries_the_recovery_blocker_while_an_incident_is_open() 
         blocker.contains("run") && blocker.contains("signals"),
         "it names the tests gate and the signals gate: {blocker}"
     );
+    // The run may finish in between, which changes the tests half of the blocker, not its presence.
     let (_, list) = app.get("/api/services").await;
-    assert_eq!(list[0]["recovery_blocker"], blocker);
+    let listed = list[0]["recovery_blocker"].as_str().unwrap_or_default();
+    assert!(
+        listed.contains("signals"),
+        "the list carries it too: {list}"
+    );
     app.stop().await;
 }
