@@ -176,6 +176,12 @@ export interface ServiceState {
   status: SystemStatus;
   /** Its open incident, or `null`. */
   current_incident: null | IncidentCard;
+  /**
+   * Additive (optional): why its open incident is not RECOVERED yet, in one line (for example `"latest run
+   * run-2: 1 of 5 tests failed; signals not healthy yet: 1 of 3 consecutive healthy samples"`: tests failing
+   * or in progress, signals not healthy for enough samples, or no data); absent when HEALTHY or RECOVERED.
+   */
+  recovery_blocker?: string | null;
 }
 
 /** Body of `POST /api/demo/bug`: sets (does not toggle) the demo service's bug. */

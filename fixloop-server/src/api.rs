@@ -1,5 +1,6 @@
 //! The orchestrator's HTTP API: [`router`] with the seven REST operations and `GET /ws` of `openapi.yaml`, the
-//! alert webhooks, `GET /openapi.json`, `GET /healthz` and `GET /metrics`.
+//! alert webhooks, `GET /openapi.json`, `GET /healthz`, `GET /metrics`, and the dashboard at `GET /`
+//! ([`crate::dashboard`]).
 //!
 //! Handlers are thin: extract (with [`ApiJson`], whose rejections follow the contract), ask the driver, convert
 //! back. Every outbound call (the demo service's bug switch, the copilot) is bounded by a timeout and maps to
@@ -119,6 +120,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::dashboard::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Innermost, so CORS (outside it) answers preflights and puts its headers on a 401 too.
@@ -467,12 +469,15 @@ async fn get_service(
 }
 
 async fn service_state(service: &WatchedService) -> Result<ServiceState, ApiError> {
+    // One request to the driver: the status, the incident and the blocker are read at the same instant.
+    let state = service.driver.copilot_state(None).await?;
     Ok(ServiceState {
         name: service.name.clone(),
         base_url: service.base_url.clone(),
         signals: service.signals.clone(),
-        status: service.driver.status().await?,
-        current_incident: service.driver.current_incident().await?,
+        status: state.status,
+        current_incident: state.incident,
+        recovery_blocker: state.recovery_blocker,
     })
 }
 

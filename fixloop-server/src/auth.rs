@@ -2,8 +2,8 @@
 //! [`Role`], checked in constant time by the [`authorize`] middleware, and a token bucket per caller in front of the
 //! copilot (the one endpoint that costs an LLM call).
 //!
-//! Which route needs what is decided in one place, [`required_access`]: `/healthz`, `/openapi.json` and the
-//! dashboard page `GET /` are open; the alert webhooks keep their own `FIXLOOP_WEBHOOK_SECRET`; every other `GET`
+//! Which route needs what is decided in one place, [`required_access`]: `/healthz`, `/openapi.json`, the
+//! dashboard page `GET /` and its assets `GET /dashboard/{file}` are open; the alert webhooks keep their own `FIXLOOP_WEBHOOK_SECRET`; every other `GET`
 //! (the reads, `/ws` and `/metrics`) needs `read`; every other method needs `operate`, which implies `read`. A token
 //! arrives as `Authorization: Bearer <token>`, or as the `access_token` query parameter (RFC 6750) for browsers that
 //! cannot set headers on a WebSocket; [`redact_uri`] keeps that parameter's value out of every log line.
@@ -92,8 +92,9 @@ pub enum Access {
 /// The access a request needs: `route` is the matched route template (`/api/tests/runs/{run_id}`), `None` when no
 /// route matched (the 404 answer reveals nothing, so it needs nothing).
 ///
-/// Open: `GET /healthz` (probes), `GET /openapi.json` (the public contract), `GET /` (the dashboard page; its API
-/// calls are authenticated) and the alert webhooks (their own `FIXLOOP_WEBHOOK_SECRET`). Every other `GET` or
+/// Open: `GET /healthz` (probes), `GET /openapi.json` (the public contract), `GET /` and `GET /dashboard/{file}`
+/// (the dashboard page and its static assets, which must load before the page can ask for a token; its API calls are
+/// authenticated) and the alert webhooks (their own `FIXLOOP_WEBHOOK_SECRET`). Every other `GET` or
 /// `HEAD` needs `read`, including `/ws` and `/metrics` (the metrics name the watched services and count incidents,
 /// which a shared network need not learn; Prometheus sends a `read` token with `authorization` in its scrape
 /// config). Everything else needs `operate`, so a route added later is never open by accident.
@@ -104,7 +105,7 @@ pub fn required_access(method: &Method, route: Option<&str>) -> Access {
     };
     let reads = method == Method::GET || method == Method::HEAD;
     match route {
-        "/healthz" | "/openapi.json" | "/" if reads => Access::Open,
+        "/healthz" | "/openapi.json" | "/" | "/dashboard/{file}" if reads => Access::Open,
         "/internal/datadog/webhook" | "/internal/alertmanager/webhook" => Access::Open,
         _ if reads => Access::Role(Role::Read),
         _ => Access::Role(Role::Operate),

@@ -3,6 +3,7 @@
 //!
 //! - [`api::router`] serves the seven REST operations and `GET /ws` of `openapi.yaml`, the alert webhooks,
 //!   `GET /openapi.json`, `GET /healthz` and `GET /metrics`; its handlers only talk to the driver.
+//! - [`dashboard`] serves the dashboard at `GET /`, embedded in the binary.
 //! - [`driver::Driver`] is the one task that owns the sans-IO [`fixloop_core::engine::Engine`]: it feeds inputs,
 //!   drains effects, runs port calls in a `JoinSet` and publishes WebSocket events through the [`ws::Hub`].
 //! - [`demo_app`] is the service the demo watches (a shop with a bug switch and Prometheus metrics).
@@ -28,6 +29,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod demo_app;
 pub mod driver;
 pub mod error;

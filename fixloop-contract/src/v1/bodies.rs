@@ -53,6 +53,11 @@ pub struct ServiceState {
     /// Its open incident, or `null`.
     #[schema(required = true)]
     pub current_incident: Option<IncidentCard>,
+    /// Additive (optional): why its open incident is not RECOVERED yet, in one line (for example `"latest run
+    /// run-2: 1 of 5 tests failed; signals not healthy yet: 1 of 3 consecutive healthy samples"`: tests failing
+    /// or in progress, signals not healthy for enough samples, or no data); absent when HEALTHY or RECOVERED.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_blocker: Option<String>,
 }
 
 /// An incident as the dashboard shows it (`GET /api/incidents/current`, WebSocket `incident.created`).

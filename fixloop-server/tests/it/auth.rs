@@ -386,9 +386,17 @@ async fn open_routes_need_no_token_and_webhooks_keep_their_own_secret() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    // `GET /` is the dashboard page: open (404 until a page is served there), never 401.
+    // The dashboard page and its assets are open: the page must load before it can ask for a token.
     let (status, _, body) = send(&app, Request::get("/").body(Body::empty()).unwrap()).await;
-    assert_ne!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = send(
+        &app,
+        Request::get("/dashboard/app.js")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     // The webhooks answer to their secret, not to a bearer token.
     let alert = json!({"version": "4", "status": "firing", "alerts": []});
     let webhook = |secret: Option<&str>, bearer: Option<&str>| {

@@ -2,12 +2,13 @@
 //! rate limit (`auth`), the demo service, the WebSocket hub, `fixloop profile init`'s network helpers, the `fixloop` binary's profile and plan commands, a
 //! real-socket end-to-end run of `fixloop demo`, a service FixLoop has never heard of, watched from a profile alone
 //! (`inventory`, `watch_any`), the same service read from a stub of Datadog (`datadog_mode`), restarts of the real
-//! binary on the same data directory (`restart`), and every built-in scenario of `fixloop demo --scenario` played
-//! over a real socket (`scenario`).
+//! binary on the same data directory (`restart`), every built-in scenario of `fixloop demo --scenario` played over
+//! a real socket (`scenario`), and the dashboard's HTTP side (`dashboard`).
 
 mod api;
 mod auth;
 mod cli;
+mod dashboard;
 mod datadog_mode;
 mod demo_app;
 mod e2e;

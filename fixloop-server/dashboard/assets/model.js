@@ -1,0 +1,167 @@
+// The dashboard's state and the rules that change it: pure functions of the contract's messages, no DOM, no I/O.
+//
+// The rules fix what the seed's dashboard got wrong: a copilot answer is kept once however it arrives (the REST
+// reply and the `copilot.answer` broadcast are the same answer), the incident is cleared only when the server says
+// no incident is open (never by a button), test results go with their incident, and the status is shown only
+// while the connection is live.
+/** How many copilot answers the page keeps. */
+export const MAX_ANSWERS = 50;
+/** An empty model: connecting, nothing known. */
+export function initialModel() {
+    return {
+        connection: "connecting",
+        statuses: new Map(),
+        incidents: new Map(),
+        runs: new Map(),
+        selectedRun: null,
+        blockers: new Map(),
+        blockerReported: false,
+        answers: [],
+        lastMessageAt: null,
+    };
+}
+/** Forgets the statuses before a (re)connection's join snapshot replaces them; incidents and runs are pruned by it. */
+export function startSnapshot(model) {
+    model.statuses.clear();
+}
+/** Applies one WebSocket message. */
+export function applyEnvelope(model, envelope, now) {
+    model.lastMessageAt = now;
+    switch (envelope.type) {
+        case "system.status":
+            applyStatus(model, envelope.payload);
+            break;
+        case "incident.created":
+            model.incidents.set(envelope.payload.incident_id, envelope.payload);
+            break;
+        case "plan.generated": {
+            const incident = model.incidents.get(envelope.payload.incident_id);
+            if (incident !== undefined) {
+                model.incidents.set(incident.incident_id, { ...incident, plan: envelope.payload.plan });
+            }
+            break;
+        }
+        case "tests.updated":
+            model.runs.set(envelope.payload.run_id, envelope.payload);
+            break;
+        case "copilot.answer":
+            addAnswer(model, envelope.payload);
+            break;
+    }
+}
+/** A status: remembered per service; incidents no service reports open any more are dropped with their runs. */
+export function applyStatus(model, status) {
+    model.statuses.set(status.service ?? "", status);
+    const open = new Set();
+    for (const each of model.statuses.values()) {
+        if (each.active_incident_id !== null)
+            open.add(each.active_incident_id);
+    }
+    for (const id of [...model.incidents.keys()]) {
+        if (!open.has(id))
+            model.incidents.delete(id);
+    }
+    for (const [runId, run] of [...model.runs]) {
+        if (!open.has(run.incident_id))
+            model.runs.delete(runId);
+    }
+    for (const id of [...model.blockers.keys()]) {
+        if (!open.has(id))
+            model.blockers.delete(id);
+    }
+    if (model.selectedRun !== null && !model.runs.has(model.selectedRun))
+        model.selectedRun = null;
+}
+/** A run from a REST reply: kept only when the stream has not told us about it yet (the stream is newer). */
+export function addRunIfUnknown(model, run) {
+    if (!model.runs.has(run.run_id))
+        model.runs.set(run.run_id, run);
+}
+/** A copilot answer, from the REST reply or the broadcast: kept once. */
+export function addAnswer(model, answer) {
+    const key = answerKey(answer);
+    if (model.answers.some((each) => answerKey(each) === key))
+        return;
+    model.answers.push(answer);
+    model.answers.sort((a, b) => a.created_at.localeCompare(b.created_at));
+    if (model.answers.length > MAX_ANSWERS)
+        model.answers.splice(0, model.answers.length - MAX_ANSWERS);
+}
+/** The blockers of `GET /api/services`. */
+export function applyServices(model, services) {
+    for (const service of services) {
+        if ("recovery_blocker" in service)
+            model.blockerReported = true;
+        const incident = service.current_incident;
+        if (incident !== null && model.incidents.has(incident.incident_id)) {
+            model.blockers.set(incident.incident_id, service.recovery_blocker ?? null);
+        }
+    }
+}
+const SEVERITY = {
+    INCIDENT_ACTIVE: 3,
+    VALIDATING: 2,
+    RECOVERED: 1,
+    HEALTHY: 0,
+};
+/** The status that matters most (as `GET /api/status` picks it), or `null` before the first one. */
+export function worstStatus(model) {
+    let worst = null;
+    for (const status of model.statuses.values()) {
+        if (worst === null || SEVERITY[status.status] > SEVERITY[worst.status])
+            worst = status;
+    }
+    return worst;
+}
+/** The incident the page shows: the worst status's, else any open one. */
+export function shownIncident(model) {
+    const status = worstStatus(model);
+    const id = status?.active_incident_id ?? null;
+    if (id !== null) {
+        const incident = model.incidents.get(id);
+        if (incident !== undefined)
+            return incident;
+    }
+    const first = model.incidents.values().next();
+    return first.done === true ? null : first.value;
+}
+/** The status of the shown incident's service (the one that opened it), else the worst. */
+export function statusOf(model, incident) {
+    if (incident !== null) {
+        for (const status of model.statuses.values()) {
+            if (status.active_incident_id === incident.incident_id)
+                return status;
+        }
+    }
+    return worstStatus(model);
+}
+/** The runs of an incident, oldest first. */
+export function runsOf(model, incidentId) {
+    return [...model.runs.values()]
+        .filter((run) => run.incident_id === incidentId)
+        .sort((a, b) => a.started_at.localeCompare(b.started_at) || a.run_id.localeCompare(b.run_id));
+}
+/** When a finished run finished (its last test update), or `null` while it runs. */
+export function finishedAt(run) {
+    if (run.status !== "COMPLETED" && run.status !== "FAILED")
+        return null;
+    let last = run.started_at;
+    for (const test of run.tests) {
+        if (test.last_update_at > last)
+            last = test.last_update_at;
+    }
+    return last;
+}
+/** A link target the page may follow: `http:` and `https:` URLs only (never `javascript:` or `data:`). */
+export function safeUrl(url) {
+    try {
+        const parsed = new URL(url);
+        return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+    }
+    catch {
+        return null;
+    }
+}
+function answerKey(answer) {
+    return JSON.stringify([answer.created_at, answer.incident_id, answer.question, answer.answer]);
+}

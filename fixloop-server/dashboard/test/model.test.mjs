@@ -1,0 +1,132 @@
+// Unit tests of the dashboard's state rules (assets/model.js, compiled from src/model.ts), with Node's own test
+// runner: `node --test test/model.test.mjs`. Each case is one of the seed dashboard's mistakes, or a safety rule.
+
+import assert from "node:assert/strict";
+import test from "node:test";
+
+import {
+  addAnswer,
+  addRunIfUnknown,
+  applyEnvelope,
+  applyServices,
+  initialModel,
+  runsOf,
+  safeUrl,
+  shownIncident,
+  startSnapshot,
+  worstStatus,
+} from "../assets/model.js";
+
+const TS = "2026-12-02T10:00:00Z";
+
+function status(state, incidentId, service = "shop") {
+  return { status: state, error_rate_5m: 0, p95_latency_ms_5m: 10, active_incident_id: incidentId, updated_at: TS, service };
+}
+
+function card(incidentId, items = 0) {
+  return {
+    incident_id: incidentId,
+    title: `incident ${incidentId}`,
+    detected_at: TS,
+    datadog_summary: {
+      monitor_id: null,
+      service: "shop",
+      signal: { error_rate_5m: 20, p95_latency_ms_5m: 10, top_error: null },
+      evidence_links: [],
+    },
+    plan: { plan_id: `${incidentId}-plan`, generated_at: TS, items: Array.from({ length: items }, (_, index) => ({ test_id: `t${index}` })) },
+  };
+}
+
+function run(runId, incidentId, state, startedAt = TS) {
+  return { run_id: runId, incident_id: incidentId, started_at: startedAt, status: state, tests: [] };
+}
+
+function answer(question, createdAt = TS) {
+  return { incident_id: "inc-1", question, answer: "because", citations: [], created_at: createdAt };
+}
+
+function send(model, type, payload) {
+  applyEnvelope(model, { type, payload, ts: TS }, 0);
+}
+
+function withOpenIncident() {
+  const model = initialModel();
+  send(model, "system.status", status("INCIDENT_ACTIVE", "inc-1"));
+  send(model, "incident.created", card("inc-1"));
+  send(model, "plan.generated", { incident_id: "inc-1", plan: card("inc-1", 5).plan });
+  send(model, "tests.updated", run("run-1", "inc-1", "FAILED"));
+  return model;
+}
+
+test("a copilot answer that arrives by REST and by broadcast is shown once", () => {
+  const model = initialModel();
+  addAnswer(model, answer("What is failing?"));
+  send(model, "copilot.answer", answer("What is failing?"));
+  assert.equal(model.answers.length, 1);
+  addAnswer(model, answer("What is failing?", "2026-12-02T10:00:05Z"));
+  assert.equal(model.answers.length, 2, "the same question asked again is a new answer");
+});
+
+test("the plan of five arrives on the incident and the incident stays until the server closes it", () => {
+  const model = withOpenIncident();
+  assert.equal(shownIncident(model)?.plan.items.length, 5);
+  // What a click on "fix" leads to: VALIDATING, then RECOVERED, the incident is kept throughout.
+  send(model, "system.status", status("VALIDATING", "inc-1"));
+  send(model, "system.status", status("RECOVERED", "inc-1"));
+  assert.equal(shownIncident(model)?.incident_id, "inc-1");
+  assert.equal(runsOf(model, "inc-1").length, 1);
+});
+
+test("when the incident closes its plan, runs and blocker go with it", () => {
+  const model = withOpenIncident();
+  applyServices(model, [{ name: "shop", base_url: "", signals: "", status: status("INCIDENT_ACTIVE", "inc-1"), current_incident: card("inc-1"), recovery_blocker: "tests failing" }]);
+  assert.equal(model.blockers.get("inc-1"), "tests failing");
+  send(model, "system.status", status("HEALTHY", null));
+  assert.equal(shownIncident(model), null);
+  assert.equal(model.runs.size, 0);
+  assert.equal(model.blockers.size, 0);
+});
+
+test("a new incident replaces the closed one, without its old runs", () => {
+  const model = withOpenIncident();
+  send(model, "system.status", status("INCIDENT_ACTIVE", "inc-2"));
+  send(model, "incident.created", card("inc-2"));
+  assert.equal(shownIncident(model)?.incident_id, "inc-2");
+  assert.deepEqual(runsOf(model, "inc-1"), []);
+});
+
+test("a REST reply never overwrites the newer state the stream delivered", () => {
+  const model = withOpenIncident();
+  addRunIfUnknown(model, run("run-1", "inc-1", "RUNNING"));
+  assert.equal(model.runs.get("run-1")?.status, "FAILED");
+  addRunIfUnknown(model, run("run-2", "inc-1", "RUNNING", "2026-12-02T10:00:09Z"));
+  assert.deepEqual(runsOf(model, "inc-1").map((each) => each.run_id), ["run-1", "run-2"]);
+});
+
+test("a reconnection's snapshot replaces the statuses; an incident closed meanwhile disappears", () => {
+  const model = withOpenIncident();
+  startSnapshot(model);
+  send(model, "system.status", status("HEALTHY", null));
+  assert.equal(worstStatus(model)?.status, "HEALTHY");
+  assert.equal(shownIncident(model), null);
+});
+
+test("with several services the worst status and its incident are shown", () => {
+  const model = initialModel();
+  send(model, "system.status", status("HEALTHY", null, "a"));
+  send(model, "system.status", status("VALIDATING", "inc-b", "b"));
+  send(model, "incident.created", card("inc-b"));
+  assert.equal(worstStatus(model)?.service, "b");
+  assert.equal(shownIncident(model)?.incident_id, "inc-b");
+  send(model, "system.status", status("HEALTHY", null, "a"));
+  assert.equal(shownIncident(model)?.incident_id, "inc-b", "another service's status does not close it");
+});
+
+test("only http and https URLs become links", () => {
+  assert.equal(safeUrl("https://app.datadoghq.com/x?y=1"), "https://app.datadoghq.com/x?y=1");
+  assert.equal(safeUrl("http://127.0.0.1:8000/api/tests/runs/run-1"), "http://127.0.0.1:8000/api/tests/runs/run-1");
+  for (const unsafe of ["javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,<script>", "not a url", "//evil.example"]) {
+    assert.equal(safeUrl(unsafe), null, unsafe);
+  }
+});
