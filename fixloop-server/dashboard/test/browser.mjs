@@ -344,7 +344,9 @@ async function shot(page, name) {
 
 /** Starts `fixloop demo` on loopback and waits (bounded) for its /healthz. */
 async function startDemo(port, demoPort, env) {
-  const child = spawn(bin, ["demo", "--bind", "127.0.0.1", "--port", String(port), "--demo-port", String(demoPort)], {
+  // --ephemeral: each demo starts HEALTHY with a journal of its own in memory (two run at once, and neither may
+  // restore an earlier run's incident from a data directory).
+  const child = spawn(bin, ["demo", "--ephemeral", "--bind", "127.0.0.1", "--port", String(port), "--demo-port", String(demoPort)], {
     env: { ...process.env, RUST_LOG: "warn", ...env },
     stdio: ["ignore", "ignore", "inherit"],
   });
