@@ -7,8 +7,9 @@
 //
 // Scenario A (1280×800, then 390×844): HEALTHY; break checkout → the incident, its plan of five and failing tests;
 // a page opened late shows the same at once; ask the copilot (the answer is shown once, with its citations as
-// links); fix → RECOVERED, with the incident still shown. Scenario B, through a stub that demands an API token
-// (the convention: `Authorization: Bearer` on REST, `?access_token=` on /ws): the token field, then an alert
+// links); fix → RECOVERED, with the incident still shown. Scenario B, against a demo that demands an API token
+// (its real auth, `FIXLOOP_API_TOKENS`: `Authorization: Bearer` on REST, `?access_token=` on /ws, behind a proxy that
+// can cut its WebSockets): the token field, then an alert
 // whose title carries `<script>` is shown as text, the stream is cut and the page reconnects to the same state,
 // then the backend is stopped and the page says "backend unreachable", never a stale status. Scenario A also
 // waits for the incident to close after its soak window: no stale incident, plan or results remain. Every panel's rendered text is asserted; each step is saved as a
@@ -39,9 +40,9 @@ try {
   const ports = await freePorts(4);
   const [demoA, demoB] = await Promise.all([
     startDemo(ports[0], ports[1], {}),
-    startDemo(ports[2], ports[3], { FIXLOOP_WEBHOOK_SECRET: WEBHOOK_SECRET }),
+    startDemo(ports[2], ports[3], { FIXLOOP_WEBHOOK_SECRET: WEBHOOK_SECRET, FIXLOOP_API_TOKENS: `browser:operate:${TOKEN}` }),
   ]);
-  stub = await startAuthStub(ports[2]);
+  stub = await startProxy(ports[2]);
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     headless: true,
@@ -200,7 +201,7 @@ async function scenarioB(demo, stubUrl) {
   context.setDefaultTimeout(STEP_MS);
   let tokenEntered = false;
   let stopped = false;
-  // Before the token, the stub's 401s (and Chromium's console line about them) are the point; after the backend
+  // Before the token, the server's 401s (and Chromium's console line about them) are the point; after the backend
   // is stopped, failed requests are.
   const page = await watchedPage(context, "B", {
     expected: (kind, text) =>
@@ -367,24 +368,13 @@ async function startDemo(port, demoPort, env) {
 }
 
 /**
- * A stub of the API auth in front of a demo: `/api/*` needs `Authorization: Bearer TOKEN`, `/ws` needs
- * `?access_token=TOKEN`; anything else (the page, its assets) passes. A refusal is a 401 with the contract's body.
+ * A pass-through proxy in front of demo B, which checks the token itself (`FIXLOOP_API_TOKENS`, the server's real
+ * auth: `Authorization: Bearer` on `/api/*`, `?access_token=` on `/ws`); the proxy is there only to cut the page's
+ * WebSockets as a network blip would. Requests and answers, 401s included, pass unchanged.
  */
-function startAuthStub(backendPort) {
-  const allowed = (request) => {
-    const url = new URL(request.url ?? "/", "http://stub");
-    if (url.pathname.startsWith("/api/")) return request.headers.authorization === `Bearer ${TOKEN}`;
-    if (url.pathname === "/ws") return url.searchParams.get("access_token") === TOKEN;
-    return true;
-  };
-  const refusal = JSON.stringify({ code: "unauthorized", message: "a bearer token is required", details: [] });
+function startProxy(backendPort) {
   const upgraded = new Set();
   const server = http.createServer((request, response) => {
-    if (!allowed(request)) {
-      response.writeHead(401, { "content-type": "application/json", "www-authenticate": "Bearer" });
-      response.end(refusal);
-      return;
-    }
     const upstream = http.request(
       { host: "127.0.0.1", port: backendPort, method: request.method, path: request.url, headers: request.headers, timeout: 10_000 },
       (answer) => {
@@ -399,10 +389,6 @@ function startAuthStub(backendPort) {
     request.pipe(upstream);
   });
   server.on("upgrade", (request, socket, head) => {
-    if (!allowed(request)) {
-      socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: ${refusal.length}\r\n\r\n${refusal}`);
-      return;
-    }
     upgraded.add(socket);
     socket.on("close", () => upgraded.delete(socket));
     const upstream = net.connect(backendPort, "127.0.0.1", () => {
