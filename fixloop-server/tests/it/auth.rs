@@ -651,7 +651,8 @@ async fn query_tokens_and_webhook_secrets_never_reach_the_log() {
     }
 }
 
-/// The `fixloop` binary with only `PATH` and `env` in its environment, output piped.
+/// The `fixloop` binary with only `PATH` and `env` in its environment, output piped; its journal in memory, so no
+/// test leaves a data directory behind or restores another's.
 fn fixloop(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fixloop"));
     command
@@ -659,6 +660,7 @@ fn fixloop(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
         .envs(std::env::var_os("PATH").map(|path| ("PATH", path)))
+        .env("FIXLOOP_DATABASE_URL", "memory:")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
