@@ -440,4 +440,145 @@ mod tests {
             .expect("the merge ends when its connection is gone")
             .unwrap();
     }
+
+    /// A driver on fake ports numbering its events with `sequence`, running until the handle's last clone is gone.
+    fn start_driver(
+        name: &str,
+        sequence: &Sequence,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) -> DriverHandle {
+        use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
+
+        use crate::driver::{Driver, DriverConfig, Ports};
+
+        let mut spec = crate::profile::demo_profile("http://127.0.0.1:9").spec;
+        spec.name = name.to_owned();
+        let ports = Ports {
+            signals: Arc::new(FakeSignalSource::new()),
+            planner: Arc::new(FakePlanner::new()),
+            rule_planner: Arc::new(fixloop_adapters::RulePlanner),
+            runner: Arc::new(FakeTestRunner::new()),
+            copilot: Arc::new(FakeCopilot::new()),
+            prober: Arc::new(FakeSignalSource::new()),
+        };
+        let config = DriverConfig {
+            engine: fixloop_core::engine::Config::demo(spec, name),
+            poll_interval: Duration::from_secs(3600),
+            signal_timeout: Duration::from_secs(5),
+            websocket_queue: 8,
+        };
+        let (driver, handle) = Driver::sharing(
+            config,
+            ports,
+            Arc::new(crate::metrics::ServerMetrics::default()),
+            sequence.clone(),
+        );
+        tasks.spawn(driver.run(std::future::pending()));
+        handle
+    }
+
+    fn answer(question: usize) -> fixloop_contract::CopilotAnswer {
+        fixloop_contract::CopilotAnswer {
+            incident_id: None,
+            question: format!("question {question}"),
+            answer: "an answer".to_owned(),
+            citations: Vec::new(),
+            created_at: "2026-11-21T10:15:00Z".parse().unwrap(),
+        }
+    }
+
+    fn first_type(queue: &mut mpsc::Receiver<Outgoing>) -> Option<String> {
+        let Ok(Outgoing::Event { text, .. }) = queue.try_recv() else {
+            return None;
+        };
+        let envelope: WsEnvelope = serde_json::from_str(text.as_str()).unwrap();
+        Some(envelope.message.kind().to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_since_one_service_cannot_replay_resets_every_service() {
+        let sequence = Sequence::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        let watched = ["east", "west"].map(|name| WatchedService {
+            name: name.to_owned(),
+            base_url: "http://127.0.0.1:9".to_owned(),
+            alert_labels: BTreeMap::new(),
+            signals: "fake".to_owned(),
+            driver: start_driver(name, &sequence, &mut tasks),
+        });
+        let services = Services::new(watched.to_vec());
+        let wait = Duration::from_secs(10);
+        let [east, west] = &watched;
+        tokio::time::timeout(wait, west.driver.copilot_answered(answer(0)))
+            .await
+            .unwrap()
+            .unwrap();
+        // Both services can replay from 0: no marker, no snapshot, every event of the process once.
+        let mut whole = tokio::time::timeout(wait, services.subscribe(Some(0)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(whole.marker.is_none());
+        let mut replayed: Vec<u64> = whole
+            .queues
+            .iter_mut()
+            .flat_map(|queue| {
+                std::iter::from_fn(|| match queue.try_recv() {
+                    Ok(Outgoing::Event { seq, .. }) => Some(seq),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+            })
+            .collect();
+        replayed.sort_unstable();
+        assert_eq!(replayed, (1..=sequence.latest()).collect::<Vec<_>>());
+        // East drops events from its ring; west still has everything after 0.
+        for question in 1..=crate::ws::DEFAULT_REPLAY_CAPACITY + 1 {
+            tokio::time::timeout(wait, east.driver.copilot_answered(answer(question)))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let mut reset = tokio::time::timeout(wait, services.subscribe(Some(0)))
+            .await
+            .unwrap()
+            .unwrap();
+        let marker: WsEnvelope =
+            serde_json::from_str(reset.marker.expect("a marker").as_str()).unwrap();
+        let WsMessage::StreamReset(marker) = marker.message else {
+            panic!("expected stream.reset, got {}", marker.message.kind());
+        };
+        assert_eq!(marker.since, 0);
+        assert_eq!(marker.reason, fixloop_contract::StreamResetReason::TooOld);
+        // East dropped the oldest of its events: the first (west's answer, and any status either driver published
+        // when it started) came before them.
+        assert!(marker.oldest_available > 2, "{marker:?}");
+        assert!(marker.oldest_available <= sequence.latest(), "{marker:?}");
+        for queue in &mut reset.queues {
+            assert_eq!(
+                first_type(queue).as_deref(),
+                Some("system.status"),
+                "every service starts over with its snapshot, none with a partial replay"
+            );
+        }
+        // From right before the oldest kept event, both replay again.
+        let since = marker.oldest_available - 1;
+        let mut resumed = tokio::time::timeout(wait, services.subscribe(Some(since)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(resumed.marker.is_none());
+        assert_eq!(resumed.queues[0].len(), crate::ws::DEFAULT_REPLAY_CAPACITY);
+        let west_after: Vec<u64> = std::iter::from_fn(|| match resumed.queues[1].try_recv() {
+            Ok(Outgoing::Event { seq, .. }) => Some(seq),
+            _ => None,
+        })
+        .collect();
+        assert!(west_after.iter().all(|seq| *seq > since), "{west_after:?}");
+        assert!(
+            !west_after.is_empty() || resumed.queues[1].is_empty(),
+            "only west's events after since"
+        );
+        tasks.abort_all();
+    }
 }
