@@ -91,6 +91,15 @@
 //! Every message is `{"type": string, "payload": object, "ts": RFC 3339}` with `type` one of `system.status`
 //! (payload `SystemStatus`), `incident.created` (`IncidentCard`), `plan.generated` (`{incident_id, plan}`),
 //! `tests.updated` (`TestRun`) and `copilot.answer` (`CopilotAnswer`).
+//! Additive `seq` (integer ≥ 0, omitted when absent): the message's position in the server's event stream.
+//! Events are numbered from 1 by one counter per server process, shared by all watched services, so `seq`
+//! increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event
+//! it already reflects (0 before the first event). A restarted server starts a new sequence.
+//! `GET /ws?since=SEQ` (a decimal integer ≥ 0, else 400 `invalid_since`) replays, instead of the join snapshot, the
+//! kept events with a larger `seq` (the latest 1,024 per service) in `seq` order, then the live ones.
+//! When it cannot, the first message is the additive `stream.reset` (payload [`StreamReset`]: `since`, the client's
+//! value; `oldest_available`, the `seq` of the oldest event still replayable for every service; `reason`,
+//! `TOO_OLD` or `TOO_NEW`), followed by the join snapshot; a client that never sends `since` never receives it.
 //! The upgrade request carries the RFC 6455 headers the spec declares as required parameters (`Connection`
 //! containing `upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`); without them the
 //! answer is 400 `websocket_upgrade_required`.

@@ -22,7 +22,8 @@ use crate::v1::{
     CopilotAnswer, CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail, HttpMethod,
     IncidentCard, IncidentState, Link, Plan, PlanGenerated, PlanItem, PlanItemType, RunStatus,
     RunTestsRequest, ServiceState, SetBugRequest, Signal, SimulateMode, SimulateRequest,
-    SystemStatus, Target, TestResult, TestRun, TestStatus, WsMessage, codes,
+    StreamReset, StreamResetReason, SystemStatus, Target, TestResult, TestRun, TestStatus,
+    WsMessage, codes,
 };
 
 /// The contract's OpenAPI document.
@@ -53,6 +54,7 @@ use crate::v1::{
         PlanItemType,
         HttpMethod,
         SimulateMode,
+        StreamResetReason,
         SystemStatus,
         ServiceState,
         IncidentCard,
@@ -66,6 +68,7 @@ use crate::v1::{
         TestResult,
         CopilotAnswer,
         PlanGenerated,
+        StreamReset,
         SetBugRequest,
         SimulateRequest,
         RunTestsRequest,
@@ -243,6 +246,9 @@ pub const EXAMPLES: &[(&str, &str)] = &[
 
 const SCHEMA_PREFIX: &str = "#/components/schemas/";
 
+/// What `WsEnvelope.seq` means, for every message schema.
+const SEQ_DESCRIPTION: &str = "Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence.";
+
 /// Adds `WsEnvelope` (a `oneOf` discriminated on `type`) and one message schema per type.
 fn add_websocket_schemas(doc: &mut Document) {
     let payloads = [
@@ -251,13 +257,14 @@ fn add_websocket_schemas(doc: &mut Document) {
         ("PlanGeneratedMessage", "PlanGenerated"),
         ("TestsUpdatedMessage", "TestRun"),
         ("CopilotAnswerMessage", "CopilotAnswer"),
+        ("StreamResetMessage", "StreamReset"),
     ];
     let components = doc.components.get_or_insert_with(Default::default);
     let mut one_of = OneOfBuilder::new().description(Some(
-        "One WebSocket message as sent on `GET /ws`: `{type, payload, ts}`, discriminated on `type`.",
+        "One WebSocket message as sent on `GET /ws`: `{type, payload, ts}` and the optional `seq`, discriminated on `type`. `stream.reset` is sent only to a client that connected with `since`.",
     ));
     let mut mapping = Vec::new();
-    for ((message_name, payload_name), kind) in payloads.into_iter().zip(WsMessage::TYPES) {
+    for ((message_name, payload_name), kind) in payloads.into_iter().zip(WsMessage::ALL_TYPES) {
         let message = ObjectBuilder::new()
             .description(Some(format!(
                 "WebSocket message `{kind}`; its payload is a `{payload_name}`."
@@ -279,6 +286,14 @@ fn add_websocket_schemas(doc: &mut Document) {
                     .description(Some("When the message was emitted (RFC 3339, UTC).")),
             )
             .required("ts")
+            .property(
+                "seq",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .minimum(Some(0))
+                    .description(Some(SEQ_DESCRIPTION)),
+            )
             .build();
         components
             .schemas
@@ -800,6 +815,13 @@ mod descriptors {
     /// (`x-websocket-messages`). On connect it first sends the current `system.status`, then the open incident
     /// (`incident.created`, with its plan) and the current run (`tests.updated`) if any. Clients send nothing.
     ///
+    /// Resume (additive): every event carries `seq`. `since=SEQ` replays, instead of the join snapshot, every event
+    /// with a larger `seq` that the server still keeps (the latest 1,024 per watched service), in `seq` order, then
+    /// the live events. When it cannot (an event after `SEQ` is no longer kept, or `SEQ` is beyond the latest `seq`
+    /// because the server restarted), the client gets one `stream.reset` message, then the join snapshot, then the
+    /// live events. Without `since` nothing changes: the join snapshot, then the live events, and never
+    /// `stream.reset`.
+    ///
     /// The four headers are the RFC 6455 opening handshake, checked as the server checks them: `Connection` must
     /// contain the token `upgrade` and `Upgrade` must be `websocket` (both in any case), `Sec-WebSocket-Version`
     /// must be `13`, and `Sec-WebSocket-Key` must be present (the server hashes it into `Sec-WebSocket-Accept`
@@ -814,10 +836,11 @@ mod descriptors {
         ("Upgrade" = String, Header, description = "`websocket`, in any case", pattern = "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$", example = "websocket"),
         ("Sec-WebSocket-Version" = String, Header, description = "The WebSocket protocol version", pattern = "^13$", example = "13"),
         ("Sec-WebSocket-Key" = String, Header, description = "The client's nonce (RFC 6455: 16 random bytes in base64)", example = "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("since" = Option<u64>, Query, description = "Resume after this `seq` (a decimal non-negative integer): the largest `seq` the client saw. Anything else is 400 `invalid_since`.", minimum = 0, example = 42),
     ),
     responses(
         (status = 101, description = "Switching Protocols: the connection is now a WebSocket carrying WsEnvelope messages"),
-        (status = 400, description = "Not a WebSocket upgrade request", body = ErrorBody),
+        (status = 400, description = "`since` is not a non-negative integer (`invalid_since`), or not a WebSocket upgrade request (`websocket_upgrade_required`)", body = ErrorBody),
     )
 )]
     fn connect_websocket() {}

@@ -24,6 +24,8 @@ export interface CopilotAnswerMessage {
   payload: CopilotAnswer;
   /** When the message was emitted (RFC 3339, UTC). */
   ts: string;
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence. */
+  seq?: number;
 }
 
 /** Body of `POST /api/copilot/ask`. */
@@ -91,6 +93,8 @@ export interface IncidentCreatedMessage {
   payload: IncidentCard;
   /** When the message was emitted (RFC 3339, UTC). */
   ts: string;
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence. */
+  seq?: number;
 }
 
 /**
@@ -132,6 +136,8 @@ export interface PlanGeneratedMessage {
   payload: PlanGenerated;
   /** When the message was emitted (RFC 3339, UTC). */
   ts: string;
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence. */
+  seq?: number;
 }
 
 /** One test of a plan. */
@@ -209,6 +215,37 @@ export interface SimulateRequest {
   mode: SimulateMode;
 }
 
+/**
+ * Payload of the WebSocket `stream.reset` message (additive): why a `GET /ws?since=SEQ` could not be replayed.
+ *
+ * The join snapshot (every service's `system.status`, open incident and current run) follows it, as on a fresh
+ * connection, and then the live events.
+ */
+export interface StreamReset {
+  /** The `since` the client sent. */
+  since: number;
+  /**
+   * The `seq` of the oldest event the server can still replay for every service: a `since` of at least
+   * `oldest_available - 1` resumes without a gap. Larger than the latest `seq` when nothing is kept yet.
+   */
+  oldest_available: number;
+  /** Why the events after `since` cannot be replayed. */
+  reason: StreamResetReason;
+}
+
+/** WebSocket message `stream.reset`; its payload is a `StreamReset`. */
+export interface StreamResetMessage {
+  type: "stream.reset";
+  payload: StreamReset;
+  /** When the message was emitted (RFC 3339, UTC). */
+  ts: string;
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence. */
+  seq?: number;
+}
+
+/** Why a `GET /ws?since=SEQ` gets `stream.reset` instead of a replay (`StreamReset.reason`, additive). */
+export type StreamResetReason = "TOO_OLD" | "TOO_NEW";
+
 /** The system's current state (`GET /api/status`, WebSocket `system.status`). */
 export interface SystemStatus {
   /** The system-level incident state. */
@@ -243,6 +280,8 @@ export interface SystemStatusMessage {
   payload: SystemStatus;
   /** When the message was emitted (RFC 3339, UTC). */
   ts: string;
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence. */
+  seq?: number;
 }
 
 /** The HTTP request of a test. */
@@ -294,12 +333,15 @@ export interface TestsUpdatedMessage {
   payload: TestRun;
   /** When the message was emitted (RFC 3339, UTC). */
   ts: string;
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence. */
+  seq?: number;
 }
 
-/** One WebSocket message as sent on `GET /ws`: `{type, payload, ts}`, discriminated on `type`. */
+/** One WebSocket message as sent on `GET /ws`: `{type, payload, ts}` and the optional `seq`, discriminated on `type`. `stream.reset` is sent only to a client that connected with `since`. */
 export type WsEnvelope =
   | SystemStatusMessage
   | IncidentCreatedMessage
   | PlanGeneratedMessage
   | TestsUpdatedMessage
-  | CopilotAnswerMessage;
+  | CopilotAnswerMessage
+  | StreamResetMessage;

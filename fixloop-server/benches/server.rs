@@ -138,7 +138,7 @@ impl App {
         .await;
         assert_eq!(status, StatusCode::OK, "the incident opens");
         loop {
-            let Some(Outgoing::Event(text)) = events.recv().await else {
+            let Some(Outgoing::Event { text, .. }) = events.recv().await else {
                 panic!("the driver closed the queue before plan.generated");
             };
             let envelope: WsEnvelope =

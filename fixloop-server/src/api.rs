@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -277,18 +277,55 @@ async fn ask_copilot(
     Ok(axum::Json(answer))
 }
 
+/// The `since` query parameter of `GET /ws`: absent, or a decimal non-negative integer (anything else, a sign,
+/// an empty value or a repeated parameter, is 400 `invalid_since`).
+fn parse_since(query: &[(String, String)]) -> Result<Option<u64>, ApiError> {
+    let mut values = query.iter().filter(|(name, _)| name == "since");
+    let Some((_, value)) = values.next() else {
+        return Ok(None);
+    };
+    let shown = || value.chars().take(40).collect::<String>();
+    if values.next().is_some() {
+        return Err(ApiError::InvalidSince(format!("{} (given twice)", shown())));
+    }
+    if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(ApiError::InvalidSince(shown()));
+    }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| ApiError::InvalidSince(shown()))
+}
+
 async fn websocket(
     State(state): State<AppState>,
+    Query(query): Query<Vec<(String, String)>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let since = parse_since(&query)?;
     let upgrade = upgrade.map_err(|_| ApiError::NotWebSocket)?;
-    // Subscribing before the upgrade completes takes the join snapshots now; events published in between queue up.
-    let mut queues = state.services.subscribe().await?;
+    // Subscribing before the upgrade completes takes the join snapshots (or the replay) now; events published in
+    // between queue up.
+    let subscription = state.services.subscribe(since).await?;
+    let marker = subscription.marker;
+    let mut queues = subscription.queues;
     let config = state.settings.websocket;
     Ok(SOCKET_LIMITS
         .apply(upgrade)
         .on_upgrade(move |socket| async move {
-            let (sink, stream) = socket.split();
+            let (mut sink, stream) = socket.split();
+            if let Some(marker) = marker {
+                // The marker comes before the snapshots; a client that cannot take it is gone.
+                let sent = tokio::time::timeout(
+                    config.write_timeout,
+                    futures_util::SinkExt::send(&mut sink, Message::Text(marker)),
+                )
+                .await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    tracing::debug!("websocket client gone before its stream.reset");
+                    return;
+                }
+            }
             let end = if queues.len() == 1 {
                 let queue = queues.remove(0);
                 run_connection(sink, stream, queue, config).await

@@ -27,7 +27,7 @@ use crate::metrics::ServerMetrics;
 use crate::profile::file::SignalsFile;
 use crate::profile::{Profile, ServiceProfile, demo_profile};
 use crate::services::{Services, WatchedService};
-use crate::ws::DEFAULT_QUEUE_CAPACITY;
+use crate::ws::{DEFAULT_QUEUE_CAPACITY, Sequence};
 
 /// How long `shutdown` waits for the tasks before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -434,6 +434,8 @@ async fn start_orchestrator(
     };
     tasks.close_store_on_shutdown(Arc::clone(&store));
     let several = watches.len() > 1;
+    // One `seq` counter for every driver's WebSocket events, so a client's order holds across services.
+    let sequence = Sequence::new();
     let mut watched = Vec::with_capacity(watches.len());
     let mut copilot = None;
     for Watch {
@@ -476,6 +478,7 @@ async fn start_orchestrator(
             service_ports,
             Arc::clone(&metrics),
             Arc::clone(&store),
+            sequence.clone(),
         )
         .await?;
         tasks.spawn(driver.run(tasks.signal()));

@@ -31,7 +31,7 @@ use tracing::Instrument;
 use crate::error::ApiError;
 use crate::metrics::ServerMetrics;
 use crate::wire;
-use crate::ws::{Hub, Outgoing};
+use crate::ws::{DEFAULT_REPLAY_CAPACITY, Hub, Outgoing, Sequence, Subscribed};
 
 /// How long a handler waits for the driver to take and answer a command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -127,7 +127,7 @@ enum Command {
     ),
     CopilotAnswered(CopilotAnswer, oneshot::Sender<()>),
     Alert(Input, oneshot::Sender<()>),
-    Subscribe(oneshot::Sender<mpsc::Receiver<Outgoing>>),
+    Subscribe(Option<u64>, oneshot::Sender<Subscribed>),
 }
 
 /// A finished port call.
@@ -144,19 +144,32 @@ enum Completion {
 }
 
 impl Driver {
-    /// A driver with a healthy engine, and the handle the handlers use.
+    /// A driver with a healthy engine, and the handle the handlers use; its WebSocket events are numbered by a
+    /// [`Sequence`] of its own.
     #[must_use]
     pub fn new(
         config: DriverConfig,
         ports: Ports,
         metrics: Arc<ServerMetrics>,
     ) -> (Self, DriverHandle) {
+        Self::sharing(config, ports, metrics, Sequence::new())
+    }
+
+    /// [`Driver::new`], numbering its WebSocket events with `sequence`, which every driver of the process shares (so
+    /// a client's `seq` order holds across services).
+    #[must_use]
+    pub fn sharing(
+        config: DriverConfig,
+        ports: Ports,
+        metrics: Arc<ServerMetrics>,
+        sequence: Sequence,
+    ) -> (Self, DriverHandle) {
         let now = Utc::now();
         let (command_sender, commands) = mpsc::channel(256);
         let (progress_sender, progress) = mpsc::channel(256);
         let driver = Self {
             engine: Engine::new(config.engine.clone(), now),
-            hub: Hub::new(config.websocket_queue),
+            hub: Hub::with_sequence(config.websocket_queue, DEFAULT_REPLAY_CAPACITY, sequence),
             ports,
             config,
             metrics,
@@ -187,16 +200,20 @@ impl Driver {
     /// # Errors
     ///
     /// [`StoreError`] when the store cannot be read, or holds a snapshot this build cannot restore.
+    ///
+    /// Its WebSocket events are numbered by `sequence` (see [`Driver::sharing`]); the journal does not keep them,
+    /// so a restarted process starts a new sequence.
     pub async fn restore(
         config: DriverConfig,
         ports: Ports,
         metrics: Arc<ServerMetrics>,
         store: Arc<dyn Store>,
+        sequence: Sequence,
     ) -> Result<(Self, DriverHandle), StoreError> {
         let service = config.engine.service.name.clone();
         let stored = store.load(&service).await?;
         let last_seq = stored.last_seq();
-        let (mut driver, handle) = Self::new(config, ports, metrics);
+        let (mut driver, handle) = Self::sharing(config, ports, metrics, sequence);
         let restored = match stored.snapshot {
             Some((snapshot_seq, snapshot)) => {
                 let engine =
@@ -702,17 +719,28 @@ impl Driver {
                 let _ = self.feed(input).await;
                 let _ = reply.send(());
             }
-            Command::Subscribe(reply) => {
-                let now = self.now();
-                let mut snapshot =
-                    vec![WsMessage::SystemStatus(self.engine.status().clone()).at(now)];
-                if let Some(card) = self.engine.current_incident() {
-                    snapshot.push(WsMessage::IncidentCreated(card.clone()).at(now));
-                }
-                if let Some(run) = self.engine.current_run() {
-                    snapshot.push(WsMessage::TestsUpdated(run.clone()).at(now));
-                }
-                let _ = reply.send(self.hub.subscribe(&snapshot));
+            Command::Subscribe(since, reply) => {
+                let resumed = since.map(|since| self.hub.resume(since));
+                let (queue, reset) = match resumed {
+                    Some(Ok(queue)) => (queue, None),
+                    refused => {
+                        let now = self.now();
+                        let mut snapshot =
+                            vec![WsMessage::SystemStatus(self.engine.status().clone()).at(now)];
+                        if let Some(card) = self.engine.current_incident() {
+                            snapshot.push(WsMessage::IncidentCreated(card.clone()).at(now));
+                        }
+                        if let Some(run) = self.engine.current_run() {
+                            snapshot.push(WsMessage::TestsUpdated(run.clone()).at(now));
+                        }
+                        (self.hub.subscribe(&snapshot), refused.and_then(Result::err))
+                    }
+                };
+                let _ = reply.send(Subscribed {
+                    queue,
+                    reset,
+                    oldest_available: self.hub.oldest_available(),
+                });
                 self.metrics.websocket_clients(self.hub.len(), 0);
             }
         }
@@ -859,7 +887,18 @@ impl DriverHandle {
     ///
     /// As [`DriverHandle::status`].
     pub async fn subscribe(&self) -> Result<mpsc::Receiver<Outgoing>, ApiError> {
-        self.request(Command::Subscribe).await
+        Ok(self.subscribe_since(None).await?.queue)
+    }
+
+    /// Registers a WebSocket client that saw every event up to `since`: its queue starts with the kept events after
+    /// it, or, when there is no `since` or the hub cannot replay from it ([`Subscribed::reset`]), with the join
+    /// snapshot.
+    ///
+    /// # Errors
+    ///
+    /// As [`DriverHandle::status`].
+    pub async fn subscribe_since(&self, since: Option<u64>) -> Result<Subscribed, ApiError> {
+        self.request(|reply| Command::Subscribe(since, reply)).await
     }
 
     async fn request<T>(

@@ -61,6 +61,9 @@ pub enum ApiError {
     /// 400 `websocket_upgrade_required`: `GET /ws` without a WebSocket upgrade.
     #[error("expected a WebSocket upgrade request")]
     NotWebSocket,
+    /// 400 `invalid_since`: `GET /ws?since=` with a value that is not a non-negative integer.
+    #[error("since must be a non-negative integer (the largest seq the client saw), got {0:?}")]
+    InvalidSince(String),
     /// 401 `unauthorized`.
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -83,7 +86,9 @@ impl ApiError {
     #[must_use]
     pub const fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidJson(_) | Self::NotWebSocket => StatusCode::BAD_REQUEST,
+            Self::InvalidJson(_) | Self::NotWebSocket | Self::InvalidSince(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::InvalidBody(_) | Self::InvalidValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -107,6 +112,7 @@ impl ApiError {
         match self {
             Self::InvalidJson(_) => codes::INVALID_JSON,
             Self::NotWebSocket => codes::WEBSOCKET_UPGRADE_REQUIRED,
+            Self::InvalidSince(_) => codes::INVALID_SINCE,
             Self::InvalidBody(_) => codes::INVALID_BODY,
             Self::InvalidValue(_) => codes::INVALID_VALUE,
             Self::UnsupportedMediaType => codes::UNSUPPORTED_MEDIA_TYPE,

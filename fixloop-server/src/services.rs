@@ -7,14 +7,22 @@
 //! - `GET /api/incidents/current` answers the open incident of that same service;
 //! - run and incident ids are unique across services (each engine has its own id prefix), so a request naming an
 //!   id goes to the service that owns it;
-//! - a WebSocket client gets the events of every service, each service's join snapshot first;
+//! - a WebSocket client gets the events of every service, each service's join snapshot first, merged in `seq`
+//!   order ([`merge_queues`]);
+//! - a client resuming with `since` gets every service's kept events after it, or, if any service cannot replay
+//!   from it, a `stream.reset` marker and every service's join snapshot ([`Services::subscribe`]);
 //! - alerts go to the service whose `alert_labels` they carry ([`Services::route_alert`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use fixloop_contract::{IncidentCard, IncidentState, SystemStatus, TestRun};
+use axum::extract::ws::Utf8Bytes;
+use chrono::Utc;
+use fixloop_contract::{
+    IncidentCard, IncidentState, StreamReset, SystemStatus, TestRun, WsMessage,
+};
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::driver::DriverHandle;
 use crate::error::ApiError;
@@ -206,39 +214,127 @@ impl Services {
         })
     }
 
-    /// Registers a WebSocket client with every service: the queues start with each service's join snapshot.
+    /// Registers a WebSocket client with every service. Without `since`, the queues start with each service's join
+    /// snapshot. With `since`, they start with each service's kept events after it; when any service cannot
+    /// replay from it, every service's queue starts with its join snapshot instead (a client never gets a replay of
+    /// some services and a gap in others), and the subscription carries the `stream.reset` marker to send first.
     ///
     /// # Errors
     ///
     /// As [`Services::statuses`].
-    pub async fn subscribe(&self) -> Result<Vec<mpsc::Receiver<Outgoing>>, ApiError> {
-        let mut queues = Vec::with_capacity(self.services.len());
+    pub async fn subscribe(&self, since: Option<u64>) -> Result<Subscription, ApiError> {
+        let mut subscribed = Vec::with_capacity(self.services.len());
         for service in self.iter() {
-            queues.push(service.driver.subscribe().await?);
+            subscribed.push(service.driver.subscribe_since(since).await?);
         }
-        Ok(queues)
+        let reason = subscribed.iter().find_map(|one| one.reset);
+        let (Some(since), Some(reason)) = (since, reason) else {
+            return Ok(Subscription {
+                marker: None,
+                queues: subscribed.into_iter().map(|one| one.queue).collect(),
+            });
+        };
+        // The services that replayed start over with their snapshot; dropping the replayed queue unregisters it.
+        for (service, one) in self.iter().zip(&mut subscribed) {
+            if one.reset.is_none() {
+                *one = service.driver.subscribe_since(None).await?;
+            }
+        }
+        let reset = StreamReset {
+            since,
+            oldest_available: subscribed
+                .iter()
+                .map(|one| one.oldest_available)
+                .max()
+                .unwrap_or(1),
+            reason,
+        };
+        let marker = serde_json::to_string(&WsMessage::StreamReset(reset).at(Utc::now()))
+            .unwrap_or_else(|_| "{}".to_owned());
+        Ok(Subscription {
+            marker: Some(Utf8Bytes::from(marker)),
+            queues: subscribed.into_iter().map(|one| one.queue).collect(),
+        })
     }
 }
 
-/// Merges the queues of several services into one: forwards until any source closes (its hub dropped this
-/// client, or the server is stopping) or the merged queue's receiver is gone. Run it beside the connection, in the
-/// same task; with one queue, use that queue directly instead.
+/// A WebSocket client's registration with every service ([`Services::subscribe`]).
+#[derive(Debug)]
+pub struct Subscription {
+    /// The serialized `stream.reset` message to send before anything else, when the `since` asked for could not
+    /// be replayed.
+    pub marker: Option<Utf8Bytes>,
+    /// One queue per service, in profile order.
+    pub queues: Vec<mpsc::Receiver<Outgoing>>,
+}
+
+/// Merges the queues of several services into one, in `seq` order (a tie keeps profile order, so the join
+/// snapshots come service by service): forwards until any source closes (its hub dropped this client, or the
+/// server is stopping) or the merged queue's receiver is gone. Run it beside the connection, in the same task; with
+/// one queue, use that queue directly instead.
+///
+/// Why the order holds: hubs queue events under the shared sequence's lock, so when an event is in one queue,
+/// every event with a smaller `seq` is already in its own queue. The merge holds the head of each queue, and
+/// forwards the smallest only after a pass over the empty queues that started after every held head was taken
+/// found nothing new.
 pub async fn merge_queues(
     mut sources: Vec<mpsc::Receiver<Outgoing>>,
     merged: mpsc::Sender<Outgoing>,
 ) {
+    let mut heads: Vec<Option<Outgoing>> = sources.iter().map(|_| None).collect();
     loop {
+        // Fill the empty heads until a whole pass finds nothing new (at most one pass per source, plus one).
+        loop {
+            let mut found = false;
+            for (source, head) in sources.iter_mut().zip(heads.iter_mut()) {
+                if head.is_some() {
+                    continue;
+                }
+                match source.try_recv() {
+                    Ok(message) => {
+                        *head = Some(message);
+                        found = true;
+                    }
+                    Err(TryRecvError::Empty) => {}
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
+            if !found {
+                break;
+            }
+        }
+        let smallest = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(index, head)| head.as_ref().map(|message| (order(message), index)))
+            .min();
+        if let Some((_, index)) = smallest {
+            let Some(message) = heads[index].take() else {
+                continue;
+            };
+            if merged.send(message).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        // Every queue is empty: wait for the next message from any of them, then look at the others again.
         let next = futures_util::future::select_all(
             sources.iter_mut().map(|source| Box::pin(source.recv())),
         );
-        let (message, _, _) = tokio::select! {
+        let (message, index, _) = tokio::select! {
             next = next => next,
             () = merged.closed() => return,
         };
         let Some(message) = message else { return };
-        if merged.send(message).await.is_err() {
-            return;
-        }
+        heads[index] = Some(message);
+    }
+}
+
+/// Where a queued message goes in the merge: a close goes first, an event by its `seq`.
+fn order(message: &Outgoing) -> u64 {
+    match message {
+        Outgoing::Event { seq, .. } => *seq,
+        Outgoing::Close(..) => 0,
     }
 }
 
@@ -264,4 +360,225 @@ fn pick_worst(statuses: Vec<(&WatchedService, SystemStatus)>) -> (&WatchedServic
     }
     // `Services::new` refuses an empty list, and `statuses` has one entry per service.
     worst.unwrap_or_else(|| unreachable!("there is at least one service"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use fixloop_contract::{SystemStatus, WsEnvelope};
+
+    use super::*;
+    use crate::ws::{Hub, Sequence};
+
+    fn envelope() -> WsEnvelope {
+        let now = "2026-11-21T10:15:00Z".parse().unwrap();
+        WsMessage::SystemStatus(SystemStatus {
+            status: IncidentState::Healthy,
+            error_rate_5m: 0.0,
+            p95_latency_ms_5m: 0.0,
+            active_incident_id: None,
+            updated_at: now,
+            service: None,
+            signals_degraded: None,
+        })
+        .at(now)
+    }
+
+    /// Receives `count` messages from the merged queue; their `seq`s.
+    async fn merged_seqs(queue: &mut mpsc::Receiver<Outgoing>, count: usize) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        for _ in 0..count {
+            let message = tokio::time::timeout(Duration::from_secs(10), queue.recv())
+                .await
+                .expect("merged in time")
+                .expect("the merge runs");
+            let Outgoing::Event { seq, .. } = message else {
+                panic!("expected an event, got {message:?}");
+            };
+            seqs.push(seq);
+        }
+        seqs
+    }
+
+    #[tokio::test]
+    async fn merged_queues_keep_seq_order_across_services() {
+        let sequence = Sequence::new();
+        let mut first = Hub::with_sequence(64, 64, sequence.clone());
+        let mut second = Hub::with_sequence(64, 64, sequence.clone());
+        // Events queued before the merge starts: a burst in the second service's queue must not overtake the
+        // first's earlier ones.
+        let sources = vec![
+            first.subscribe(&[envelope()]),
+            second.subscribe(&[envelope()]),
+        ];
+        for round in 0..10 {
+            if round % 3 == 0 {
+                first.broadcast(&envelope());
+            }
+            second.broadcast(&envelope());
+        }
+        let (merged, mut queue) = mpsc::channel(128);
+        let merge = tokio::spawn(merge_queues(sources, merged));
+        // Four events of the first service and ten of the second, numbered 1 to 14.
+        let seqs = merged_seqs(&mut queue, 16).await;
+        assert_eq!(seqs[..2], [0, 0], "both join snapshots first");
+        assert_eq!(seqs[2..], (1..=14).collect::<Vec<_>>());
+        // Live events too, while the merge waits.
+        for _ in 0..5 {
+            second.broadcast(&envelope());
+            first.broadcast(&envelope());
+        }
+        assert_eq!(
+            merged_seqs(&mut queue, 10).await,
+            (15..=24).collect::<Vec<_>>()
+        );
+        drop(queue);
+        first.broadcast(&envelope());
+        tokio::time::timeout(Duration::from_secs(10), merge)
+            .await
+            .expect("the merge ends when its connection is gone")
+            .unwrap();
+    }
+
+    /// A driver on fake ports numbering its events with `sequence`, running until the handle's last clone is gone.
+    fn start_driver(
+        name: &str,
+        sequence: &Sequence,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) -> DriverHandle {
+        use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
+
+        use crate::driver::{Driver, DriverConfig, Ports};
+
+        let mut spec = crate::profile::demo_profile("http://127.0.0.1:9").spec;
+        spec.name = name.to_owned();
+        let ports = Ports {
+            signals: Arc::new(FakeSignalSource::new()),
+            planner: Arc::new(FakePlanner::new()),
+            rule_planner: Arc::new(fixloop_adapters::RulePlanner),
+            runner: Arc::new(FakeTestRunner::new()),
+            copilot: Arc::new(FakeCopilot::new()),
+            prober: Arc::new(FakeSignalSource::new()),
+        };
+        let config = DriverConfig {
+            engine: fixloop_core::engine::Config::demo(spec, name),
+            poll_interval: Duration::from_secs(3600),
+            signal_timeout: Duration::from_secs(5),
+            websocket_queue: 8,
+        };
+        let (driver, handle) = Driver::sharing(
+            config,
+            ports,
+            Arc::new(crate::metrics::ServerMetrics::default()),
+            sequence.clone(),
+        );
+        tasks.spawn(driver.run(std::future::pending()));
+        handle
+    }
+
+    fn answer(question: usize) -> fixloop_contract::CopilotAnswer {
+        fixloop_contract::CopilotAnswer {
+            incident_id: None,
+            question: format!("question {question}"),
+            answer: "an answer".to_owned(),
+            citations: Vec::new(),
+            created_at: "2026-11-21T10:15:00Z".parse().unwrap(),
+        }
+    }
+
+    fn first_type(queue: &mut mpsc::Receiver<Outgoing>) -> Option<String> {
+        let Ok(Outgoing::Event { text, .. }) = queue.try_recv() else {
+            return None;
+        };
+        let envelope: WsEnvelope = serde_json::from_str(text.as_str()).unwrap();
+        Some(envelope.message.kind().to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_since_one_service_cannot_replay_resets_every_service() {
+        let sequence = Sequence::new();
+        let mut tasks = tokio::task::JoinSet::new();
+        let watched = ["east", "west"].map(|name| WatchedService {
+            name: name.to_owned(),
+            base_url: "http://127.0.0.1:9".to_owned(),
+            alert_labels: BTreeMap::new(),
+            signals: "fake".to_owned(),
+            driver: start_driver(name, &sequence, &mut tasks),
+        });
+        let services = Services::new(watched.to_vec());
+        let wait = Duration::from_secs(10);
+        let [east, west] = &watched;
+        tokio::time::timeout(wait, west.driver.copilot_answered(answer(0)))
+            .await
+            .unwrap()
+            .unwrap();
+        // Both services can replay from 0: no marker, no snapshot, every event of the process once.
+        let mut whole = tokio::time::timeout(wait, services.subscribe(Some(0)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(whole.marker.is_none());
+        let mut replayed: Vec<u64> = whole
+            .queues
+            .iter_mut()
+            .flat_map(|queue| {
+                std::iter::from_fn(|| match queue.try_recv() {
+                    Ok(Outgoing::Event { seq, .. }) => Some(seq),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+            })
+            .collect();
+        replayed.sort_unstable();
+        assert_eq!(replayed, (1..=sequence.latest()).collect::<Vec<_>>());
+        // East drops events from its ring; west still has everything after 0.
+        for question in 1..=crate::ws::DEFAULT_REPLAY_CAPACITY + 1 {
+            tokio::time::timeout(wait, east.driver.copilot_answered(answer(question)))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        let mut reset = tokio::time::timeout(wait, services.subscribe(Some(0)))
+            .await
+            .unwrap()
+            .unwrap();
+        let marker: WsEnvelope =
+            serde_json::from_str(reset.marker.expect("a marker").as_str()).unwrap();
+        let WsMessage::StreamReset(marker) = marker.message else {
+            panic!("expected stream.reset, got {}", marker.message.kind());
+        };
+        assert_eq!(marker.since, 0);
+        assert_eq!(marker.reason, fixloop_contract::StreamResetReason::TooOld);
+        // East dropped the oldest of its events: the first (west's answer, and any status either driver published
+        // when it started) came before them.
+        assert!(marker.oldest_available > 2, "{marker:?}");
+        assert!(marker.oldest_available <= sequence.latest(), "{marker:?}");
+        for queue in &mut reset.queues {
+            assert_eq!(
+                first_type(queue).as_deref(),
+                Some("system.status"),
+                "every service starts over with its snapshot, none with a partial replay"
+            );
+        }
+        // From right before the oldest kept event, both replay again.
+        let since = marker.oldest_available - 1;
+        let mut resumed = tokio::time::timeout(wait, services.subscribe(Some(since)))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(resumed.marker.is_none());
+        assert_eq!(resumed.queues[0].len(), crate::ws::DEFAULT_REPLAY_CAPACITY);
+        let west_after: Vec<u64> = std::iter::from_fn(|| match resumed.queues[1].try_recv() {
+            Ok(Outgoing::Event { seq, .. }) => Some(seq),
+            _ => None,
+        })
+        .collect();
+        assert!(west_after.iter().all(|seq| *seq > since), "{west_after:?}");
+        assert!(
+            !west_after.is_empty() || resumed.queues[1].is_empty(),
+            "only west's events after since"
+        );
+        tasks.abort_all();
+    }
 }

@@ -6,20 +6,61 @@
 //! closes with code 1008) without delaying anyone else. [`run_connection`] is the per-connection loop, generic over
 //! `Sink`/`Stream` so it can be tested with channels.
 //!
+//! Resume: every broadcast event gets the next `seq` of a [`Sequence`] shared by every hub of the process, and
+//! each hub keeps its latest [`DEFAULT_REPLAY_CAPACITY`] events (the same shared bytes) in a ring, so
+//! [`Hub::resume`] can replay what a reconnecting client missed instead of the join snapshot. A join snapshot is
+//! state, not history: its messages carry the `seq` of the latest event they reflect, so a client that resumes from
+//! the largest `seq` it saw gets each later event exactly once. The sequence's lock is held while an event is
+//! numbered and queued to every client, so an event with a smaller `seq` is always queued (in whichever hub) before
+//! one with a larger `seq`: the merge of several hubs' queues relies on it to keep `seq` order
+//! ([`crate::services::merge_queues`]).
+//!
 //! An event is serialized once per broadcast and its bytes are shared ([`Utf8Bytes`] clones are reference counts), so
 //! fan-out copies no payload per client. A connection's own memory is kept small by [`SOCKET_LIMITS`]: tungstenite's
 //! default 128 KiB read buffer is zero-filled on the first read, which alone cost about 130 KB per idle client.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
-use fixloop_contract::WsEnvelope;
+use chrono::{DateTime, Utc};
+use fixloop_contract::{StreamResetReason, WsEnvelope, WsMessage};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
 /// Default capacity of a client's queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 256;
+
+/// How many broadcast events each hub keeps for clients that resume with `GET /ws?since=`.
+pub const DEFAULT_REPLAY_CAPACITY: usize = 1024;
+
+/// The `seq` counter shared by every hub of a process: the `seq` of the latest event broadcast, 0 before the first.
+///
+/// Cheap to clone (every clone is the same counter). It lives in memory only, so a new process starts at 0.
+#[derive(Debug, Clone, Default)]
+pub struct Sequence(Arc<Mutex<u64>>);
+
+impl Sequence {
+    /// A counter at 0.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The `seq` of the latest event broadcast by any hub sharing this counter.
+    #[must_use]
+    pub fn latest(&self) -> u64 {
+        *self.lock()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, u64> {
+        // The guarded value is a plain counter, consistent even if a holder panicked.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// Close code sent to a client dropped for being too slow (policy violation).
 pub const CLOSE_TOO_SLOW: u16 = 1008;
@@ -67,57 +108,159 @@ impl SocketLimits {
 /// What the hub sends down a client's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
-    /// One serialized `WsEnvelope`.
-    Event(Utf8Bytes),
+    /// One serialized `WsEnvelope` and its `seq` (for a join-snapshot message, the `seq` of the latest event it
+    /// reflects), by which the queues of several hubs are merged.
+    Event {
+        /// The envelope's `seq`.
+        seq: u64,
+        /// The serialized envelope.
+        text: Utf8Bytes,
+    },
     /// Close the connection with this code and reason.
     Close(u16, &'static str),
 }
 
-/// The registry of connected clients.
+/// A client registered with one hub ([`crate::driver::DriverHandle::subscribe_since`]).
+#[derive(Debug)]
+pub struct Subscribed {
+    /// The client's queue: the replay, or the join snapshot, then the live events.
+    pub queue: mpsc::Receiver<Outgoing>,
+    /// Why the requested `since` could not be replayed (the queue then starts with the join snapshot); `None` when
+    /// it was replayed or none was asked.
+    pub reset: Option<StreamResetReason>,
+    /// The `seq` of the oldest event this hub can still replay ([`Hub::oldest_available`]).
+    pub oldest_available: u64,
+}
+
+/// The registry of connected clients, and the ring of recent events they may resume from.
 #[derive(Debug)]
 pub struct Hub {
     capacity: usize,
     clients: Vec<mpsc::Sender<Outgoing>>,
+    sequence: Sequence,
+    /// The latest broadcast events with their `seq`, oldest first; at most `replay_capacity`.
+    ring: VecDeque<(u64, Utf8Bytes)>,
+    replay_capacity: usize,
+    /// The largest `seq` this hub dropped from its ring (0 when none): a resume from an older `seq` would miss it.
+    evicted: u64,
 }
 
 impl Hub {
-    /// An empty hub whose clients get queues of `capacity` messages.
+    /// An empty hub whose clients get queues of `capacity` messages, with its own [`Sequence`] and a ring of
+    /// [`DEFAULT_REPLAY_CAPACITY`] events.
     #[must_use]
     pub fn new(capacity: usize) -> Self {
+        Self::with_sequence(capacity, DEFAULT_REPLAY_CAPACITY, Sequence::new())
+    }
+
+    /// An empty hub numbering its events with `sequence` (shared with the process's other hubs) and keeping the
+    /// latest `replay_capacity` of them.
+    #[must_use]
+    pub fn with_sequence(capacity: usize, replay_capacity: usize, sequence: Sequence) -> Self {
         Self {
             capacity: capacity.max(1),
             clients: Vec::new(),
+            sequence,
+            ring: VecDeque::with_capacity(replay_capacity.min(64)),
+            replay_capacity,
+            evicted: 0,
         }
     }
 
-    /// Registers a client whose queue starts with `snapshot`; returns the receiving end of its queue.
+    /// Registers a client whose queue starts with `snapshot`; returns the receiving end of its queue. Each snapshot
+    /// message carries the `seq` of the latest event broadcast so far (by any hub sharing the sequence).
     pub fn subscribe(&mut self, snapshot: &[WsEnvelope]) -> mpsc::Receiver<Outgoing> {
+        let latest = self.sequence.lock();
         let (sender, receiver) = mpsc::channel(self.capacity.max(snapshot.len() + 1));
         for envelope in snapshot {
+            let text = serialize(&envelope.message, envelope.ts, *latest);
             // The queue is larger than the snapshot, so this cannot be full; a failure would only mean the
             // receiver is gone, and then registering is moot anyway.
-            let _ = sender.try_send(Outgoing::Event(serialize(envelope)));
+            let _ = sender.try_send(Outgoing::Event { seq: *latest, text });
         }
         self.clients.push(sender);
         receiver
     }
 
-    /// Sends `envelope` to every client without waiting; drops the clients whose queue is full or closed.
-    /// Returns how many clients were dropped.
+    /// Registers a client that saw every event up to `since`: its queue starts with every kept event with a larger
+    /// `seq`, in order, then gets the live events. The queue holds the replay plus the usual capacity, so a replay
+    /// of the whole ring leaves as much room for live events as a fresh client has (the replayed messages are the
+    /// ring's shared bytes, a reference count each).
+    ///
+    /// # Errors
+    ///
+    /// The reason when this hub cannot give every event after `since`: [`StreamResetReason::TooOld`] when it
+    /// dropped one from its ring, [`StreamResetReason::TooNew`] when `since` is beyond the latest `seq` (another
+    /// process's). Nothing is registered then.
+    pub fn resume(&mut self, since: u64) -> Result<mpsc::Receiver<Outgoing>, StreamResetReason> {
+        let latest = self.sequence.lock();
+        if since > *latest {
+            return Err(StreamResetReason::TooNew);
+        }
+        if since < self.evicted {
+            return Err(StreamResetReason::TooOld);
+        }
+        let start = self.ring.partition_point(|(seq, _)| *seq <= since);
+        let (sender, receiver) = mpsc::channel(self.capacity + (self.ring.len() - start));
+        for (seq, text) in self.ring.range(start..) {
+            // Sized for the replay, so this cannot be full.
+            let _ = sender.try_send(Outgoing::Event {
+                seq: *seq,
+                text: text.clone(),
+            });
+        }
+        self.clients.push(sender);
+        drop(latest);
+        Ok(receiver)
+    }
+
+    /// The `seq` of the oldest event this hub can still replay: a resume from `oldest_available() - 1` or later
+    /// misses nothing of this hub.
+    #[must_use]
+    pub fn oldest_available(&self) -> u64 {
+        self.evicted + 1
+    }
+
+    /// Numbers `envelope` with the next `seq`, keeps it in the ring and sends it to every client without waiting;
+    /// drops the clients whose queue is full or closed. Returns how many clients were dropped.
     pub fn broadcast(&mut self, envelope: &WsEnvelope) -> usize {
-        let text = serialize(envelope);
+        let mut latest = self.sequence.lock();
+        *latest += 1;
+        let seq = *latest;
+        let text = serialize(&envelope.message, envelope.ts, seq);
+        if self.replay_capacity > 0 {
+            if self.ring.len() == self.replay_capacity
+                && let Some((dropped, _)) = self.ring.pop_front()
+            {
+                self.evicted = dropped;
+            }
+            self.ring.push_back((seq, text.clone()));
+        } else {
+            self.evicted = seq;
+        }
         let before = self.clients.len();
-        self.clients.retain(
-            |client| match client.try_send(Outgoing::Event(text.clone())) {
+        self.clients.retain(|client| {
+            match client.try_send(Outgoing::Event {
+                seq,
+                text: text.clone(),
+            }) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
                     tracing::warn!("dropping a websocket client whose queue is full");
                     false
                 }
                 Err(TrySendError::Closed(_)) => false,
-            },
-        );
+            }
+        });
+        // Queued to every client under the lock, so no hub queues a later `seq` before this one.
+        drop(latest);
         before - self.clients.len()
+    }
+
+    /// How many events the ring holds.
+    #[must_use]
+    pub fn kept(&self) -> usize {
+        self.ring.len()
     }
 
     /// The number of registered clients (closed ones are noticed at the next broadcast).
@@ -140,11 +283,21 @@ impl Hub {
     }
 }
 
-/// Serializes an envelope once for every client.
-fn serialize(envelope: &WsEnvelope) -> Utf8Bytes {
+/// A `WsEnvelope` with its `seq`, serialized without cloning the payload (the same keys, in the same order).
+#[derive(Serialize)]
+struct Numbered<'a> {
+    #[serde(flatten)]
+    message: &'a WsMessage,
+    ts: DateTime<Utc>,
+    seq: u64,
+}
+
+/// Serializes an envelope with its `seq`, once for every client.
+fn serialize(message: &WsMessage, ts: DateTime<Utc>, seq: u64) -> Utf8Bytes {
     // Serializing the contract's plain data types cannot fail (no maps with non-string keys, no custom
     // serializers that error); fall back to an empty object rather than panic.
-    Utf8Bytes::from(serde_json::to_string(envelope).unwrap_or_else(|_| "{}".to_owned()))
+    let numbered = Numbered { message, ts, seq };
+    Utf8Bytes::from(serde_json::to_string(&numbered).unwrap_or_else(|_| "{}".to_owned()))
 }
 
 /// Timing of a connection.
@@ -196,7 +349,7 @@ where
     loop {
         let outgoing = tokio::select! {
             queued = queue.recv() => match queued {
-                Some(Outgoing::Event(text)) => Message::Text(text),
+                Some(Outgoing::Event { text, .. }) => Message::Text(text),
                 Some(Outgoing::Close(code, reason)) => {
                     close(&mut sink, code, reason, config.write_timeout).await;
                     return ConnectionEnd::ServerClosed;
@@ -273,7 +426,7 @@ mod tests {
         let mut first = hub.subscribe(&[]);
         let mut second = hub.subscribe(&[]);
         hub.broadcast(&envelope(0.5));
-        let (Ok(Outgoing::Event(a)), Ok(Outgoing::Event(b))) =
+        let (Ok(Outgoing::Event { text: a, .. }), Ok(Outgoing::Event { text: b, .. })) =
             (first.try_recv(), second.try_recv())
         else {
             panic!("both clients get the event");
@@ -295,7 +448,7 @@ mod tests {
         for index in 0..10 {
             dropped += hub.broadcast(&envelope(f64::from(index) / 100.0));
             while let Ok(message) = reader.try_recv() {
-                assert!(matches!(message, Outgoing::Event(_)));
+                assert!(matches!(message, Outgoing::Event { .. }));
                 received += 1;
             }
         }
@@ -304,7 +457,7 @@ mod tests {
         assert_eq!(received, 11, "snapshot + 10 events");
         // The stalled client keeps what was queued, then sees its queue closed.
         let mut queued = 0;
-        while let Ok(Outgoing::Event(_)) = stalled.try_recv() {
+        while let Ok(Outgoing::Event { .. }) = stalled.try_recv() {
             queued += 1;
         }
         assert_eq!(queued, 4);
@@ -312,5 +465,103 @@ mod tests {
             stalled.try_recv(),
             Err(mpsc::error::TryRecvError::Disconnected)
         ));
+    }
+
+    /// The `seq`s and `seq` fields of every message queued so far.
+    fn drain(queue: &mut mpsc::Receiver<Outgoing>) -> Vec<(u64, Option<u64>)> {
+        let mut seen = Vec::new();
+        while let Ok(Outgoing::Event { seq, text }) = queue.try_recv() {
+            let envelope: WsEnvelope = serde_json::from_str(text.as_str()).unwrap();
+            seen.push((seq, envelope.seq));
+        }
+        seen
+    }
+
+    #[test]
+    fn events_are_numbered_by_the_shared_sequence() {
+        let sequence = Sequence::new();
+        let mut first = Hub::with_sequence(8, 8, sequence.clone());
+        let mut second = Hub::with_sequence(8, 8, sequence.clone());
+        let mut a = first.subscribe(&[]);
+        let mut b = second.subscribe(&[]);
+        first.broadcast(&envelope(0.1));
+        second.broadcast(&envelope(0.2));
+        first.broadcast(&envelope(0.3));
+        assert_eq!(drain(&mut a), [(1, Some(1)), (3, Some(3))]);
+        assert_eq!(drain(&mut b), [(2, Some(2))]);
+        assert_eq!(sequence.latest(), 3);
+    }
+
+    #[test]
+    fn snapshot_messages_carry_the_latest_seq() {
+        let mut hub = Hub::new(8);
+        let mut early = hub.subscribe(&[envelope(0.0)]);
+        hub.broadcast(&envelope(0.1));
+        hub.broadcast(&envelope(0.2));
+        let mut late = hub.subscribe(&[envelope(0.2), envelope(0.2)]);
+        assert_eq!(
+            drain(&mut early),
+            [(0, Some(0)), (1, Some(1)), (2, Some(2))]
+        );
+        assert_eq!(drain(&mut late), [(2, Some(2)), (2, Some(2))]);
+    }
+
+    #[test]
+    fn resume_replays_the_kept_events_after_since_then_live_ones() {
+        let mut hub = Hub::with_sequence(4, 16, Sequence::new());
+        for index in 0..5 {
+            hub.broadcast(&envelope(f64::from(index)));
+        }
+        let mut resumed = hub.resume(2).expect("everything after 2 is kept");
+        hub.broadcast(&envelope(9.0));
+        assert_eq!(
+            drain(&mut resumed),
+            [(3, Some(3)), (4, Some(4)), (5, Some(5)), (6, Some(6))]
+        );
+        let mut current = hub.resume(6).expect("nothing missed");
+        assert!(drain(&mut current).is_empty());
+        assert_eq!(hub.resume(7).unwrap_err(), StreamResetReason::TooNew);
+    }
+
+    #[test]
+    fn the_ring_is_bounded_and_says_what_it_dropped() {
+        let mut hub = Hub::with_sequence(4, 3, Sequence::new());
+        assert_eq!(hub.oldest_available(), 1);
+        assert!(
+            hub.resume(0).is_ok(),
+            "nothing dropped yet: a resume from 0 is whole"
+        );
+        for index in 0..10 {
+            hub.broadcast(&envelope(f64::from(index)));
+            assert!(hub.kept() <= 3);
+        }
+        assert_eq!(hub.kept(), 3);
+        assert_eq!(hub.oldest_available(), 8, "events 8, 9 and 10 are kept");
+        assert_eq!(hub.resume(6).unwrap_err(), StreamResetReason::TooOld);
+        let mut resumed = hub
+            .resume(7)
+            .expect("7 is the last dropped: nothing after it is missing");
+        assert_eq!(
+            drain(&mut resumed),
+            [(8, Some(8)), (9, Some(9)), (10, Some(10))]
+        );
+        let mut unkept = Hub::with_sequence(4, 0, Sequence::new());
+        unkept.broadcast(&envelope(0.0));
+        assert_eq!(unkept.kept(), 0);
+        assert_eq!(unkept.resume(0).unwrap_err(), StreamResetReason::TooOld);
+    }
+
+    #[test]
+    fn a_replay_shares_the_broadcast_bytes() {
+        let mut hub = Hub::new(4);
+        let mut live = hub.subscribe(&[]);
+        hub.broadcast(&envelope(0.5));
+        let mut resumed = hub.resume(0).unwrap();
+        let (Ok(Outgoing::Event { text: a, .. }), Ok(Outgoing::Event { text: b, .. })) =
+            (live.try_recv(), resumed.try_recv())
+        else {
+            panic!("both clients get the event");
+        };
+        assert_eq!(a.as_str().as_ptr(), b.as_str().as_ptr());
     }
 }

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::enums::{HttpMethod, IncidentState, PlanItemType, RunStatus, TestStatus};
+use super::enums::{
+    HttpMethod, IncidentState, PlanItemType, RunStatus, StreamResetReason, TestStatus,
+};
 
 /// A JSON object, the type of `target.body_json`.
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;
@@ -214,6 +216,21 @@ pub struct PlanGenerated {
     pub incident_id: String,
     /// The generated plan.
     pub plan: Plan,
+}
+
+/// Payload of the WebSocket `stream.reset` message (additive): why a `GET /ws?since=SEQ` could not be replayed.
+///
+/// The join snapshot (every service's `system.status`, open incident and current run) follows it, as on a fresh
+/// connection, and then the live events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StreamReset {
+    /// The `since` the client sent.
+    pub since: u64,
+    /// The `seq` of the oldest event the server can still replay for every service: a `since` of at least
+    /// `oldest_available - 1` resumes without a gap. Larger than the latest `seq` when nothing is kept yet.
+    pub oldest_available: u64,
+    /// Why the events after `since` cannot be replayed.
+    pub reason: StreamResetReason,
 }
 
 /// Reads `null` as the type's default, so `headers: null` and `body_json: null` become `{}`.

@@ -96,3 +96,14 @@ pub enum SimulateMode {
     /// Close the simulated incident.
     IncidentOff,
 }
+
+/// Why a `GET /ws?since=SEQ` gets `stream.reset` instead of a replay (`StreamReset.reason`, additive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StreamResetReason {
+    /// Some events after `since` are no longer kept (the server keeps a bounded number per service).
+    TooOld,
+    /// `since` is beyond the latest `seq` this server issued: it comes from another process (the server
+    /// restarted, and a restart starts a new sequence).
+    TooNew,
+}

@@ -10,9 +10,11 @@ mod ws;
 
 pub use bodies::{
     CopilotAnswer, DatadogSummary, IncidentCard, JsonObject, Link, Plan, PlanGenerated, PlanItem,
-    ServiceState, Signal, SystemStatus, Target, TestResult, TestRun,
+    ServiceState, Signal, StreamReset, SystemStatus, Target, TestResult, TestRun,
 };
-pub use enums::{HttpMethod, IncidentState, PlanItemType, RunStatus, SimulateMode, TestStatus};
+pub use enums::{
+    HttpMethod, IncidentState, PlanItemType, RunStatus, SimulateMode, StreamResetReason, TestStatus,
+};
 pub use error::{ErrorBody, ErrorDetail, codes};
 pub use requests::{
     CopilotAskRequest, MAX_QUESTION_CHARS, NON_BLANK_PATTERN, RunTestsRequest, SetBugRequest,

@@ -1,9 +1,12 @@
-//! The WebSocket envelope `{type, payload, ts}` and its five message types (seed contract section 5.4).
+//! The WebSocket envelope `{type, payload, ts}` (plus the additive `seq`), its five message types (seed contract
+//! section 5.4), and the additive `stream.reset` marker, which only a client resuming with `GET /ws?since=` receives.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::bodies::{CopilotAnswer, IncidentCard, PlanGenerated, SystemStatus, TestRun};
+use super::bodies::{
+    CopilotAnswer, IncidentCard, PlanGenerated, StreamReset, SystemStatus, TestRun,
+};
 
 /// One WebSocket message as sent on `GET /ws`: `{"type": ..., "payload": ..., "ts": ...}`.
 ///
@@ -15,9 +18,20 @@ pub struct WsEnvelope {
     pub message: WsMessage,
     /// When the message was emitted (RFC 3339, UTC).
     pub ts: DateTime<Utc>,
+    /// Position in the server's event stream (additive, omitted when absent; v1 clients ignore it).
+    ///
+    /// Every event a server broadcasts gets the next number of one counter shared by all its watched services,
+    /// starting at 1, so `seq` increases strictly along a connection's events. A join-snapshot message is state,
+    /// not an event: it carries the `seq` of the latest event it already reflects (0 before the first event), so
+    /// several messages may share a value. A client remembers the largest `seq` it saw and reconnects with
+    /// `GET /ws?since=<that>` to get exactly the events it missed. The counter lives in memory: a restarted server
+    /// starts a new sequence (a `since` beyond its current value gets `stream.reset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
-/// The five WebSocket message types, tagged by `type` with the body under `payload`.
+/// The WebSocket message types, tagged by `type` with the body under `payload`: the seed's five, and the additive
+/// `stream.reset`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload")]
 pub enum WsMessage {
@@ -36,16 +50,34 @@ pub enum WsMessage {
     /// `copilot.answer`: sent when the copilot answers.
     #[serde(rename = "copilot.answer")]
     CopilotAnswer(CopilotAnswer),
+    /// `stream.reset` (additive): sent first, and only, to a client that asked `GET /ws?since=SEQ` when the
+    /// server cannot replay what followed `SEQ`; the join snapshot follows it. A client that never sends `since`
+    /// never receives it.
+    #[serde(rename = "stream.reset")]
+    StreamReset(StreamReset),
 }
 
 impl WsMessage {
-    /// The five `type` values, in the order the seed lists them.
+    /// The seed's five `type` values, in the order the seed lists them.
     pub const TYPES: [&'static str; 5] = [
         "system.status",
         "incident.created",
         "plan.generated",
         "tests.updated",
         "copilot.answer",
+    ];
+
+    /// The `type` of the resume marker [`WsMessage::StreamReset`].
+    pub const STREAM_RESET: &'static str = "stream.reset";
+
+    /// Every `type` value: the seed's five, then the additive ones.
+    pub const ALL_TYPES: [&'static str; 6] = [
+        Self::TYPES[0],
+        Self::TYPES[1],
+        Self::TYPES[2],
+        Self::TYPES[3],
+        Self::TYPES[4],
+        Self::STREAM_RESET,
     ];
 
     /// The message's `type` string.
@@ -57,12 +89,17 @@ impl WsMessage {
             Self::PlanGenerated(_) => Self::TYPES[2],
             Self::TestsUpdated(_) => Self::TYPES[3],
             Self::CopilotAnswer(_) => Self::TYPES[4],
+            Self::StreamReset(_) => Self::STREAM_RESET,
         }
     }
 
-    /// Wraps the message in an envelope stamped `ts`.
+    /// Wraps the message in an envelope stamped `ts`, without `seq`.
     #[must_use]
     pub const fn at(self, ts: DateTime<Utc>) -> WsEnvelope {
-        WsEnvelope { message: self, ts }
+        WsEnvelope {
+            message: self,
+            ts,
+            seq: None,
+        }
     }
 }

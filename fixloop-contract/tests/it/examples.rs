@@ -2,7 +2,7 @@
 
 use fixloop_contract::{
     CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, PlanGenerated, RunTestsRequest,
-    ServiceState, SetBugRequest, SimulateRequest, SystemStatus, TestRun, WsEnvelope,
+    ServiceState, SetBugRequest, SimulateRequest, StreamReset, SystemStatus, TestRun, WsEnvelope,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -31,6 +31,7 @@ pub(crate) fn round_trip_by_name(schema: &str, value: &Value) -> Result<Value, S
         "CopilotAskRequest" => round_trip::<CopilotAskRequest>(value),
         "ErrorBody" => round_trip::<ErrorBody>(value),
         "WsEnvelope" => round_trip::<WsEnvelope>(value),
+        "StreamReset" => round_trip::<StreamReset>(value),
         other => Err(format!("no Rust type is mapped to schema {other}")),
     }
 }
@@ -89,12 +90,35 @@ fn every_websocket_type_has_an_example() {
         .filter(|(_, schema, _)| schema == "WsEnvelope")
         .map(|(_, _, v)| v["type"].as_str().unwrap().to_owned())
         .collect();
-    for kind in fixloop_contract::WsMessage::TYPES {
+    for kind in fixloop_contract::WsMessage::ALL_TYPES {
         assert!(
             types.iter().any(|t| t == kind),
             "no WsEnvelope example of type {kind}"
         );
     }
+}
+
+#[test]
+fn seq_is_optional_and_omitted_when_absent() {
+    let without: WsEnvelope =
+        serde_json::from_str(include_str!("../examples/WsEnvelope.copilot.answer.json")).unwrap();
+    assert_eq!(without.seq, None);
+    let written = serde_json::to_value(&without).unwrap();
+    assert!(
+        written.get("seq").is_none(),
+        "a v1 envelope stays as it was"
+    );
+    let with: WsEnvelope = serde_json::from_str(include_str!(
+        "../examples/WsEnvelope.copilot.answer.seq.json"
+    ))
+    .unwrap();
+    assert_eq!(with.seq, Some(57));
+    assert_eq!(with.message, without.message);
+    let spec = committed_spec();
+    let mut negative = serde_json::to_value(&with).unwrap();
+    negative["seq"] = Value::from(-1);
+    assert!(serde_json::from_value::<WsEnvelope>(negative.clone()).is_err());
+    assert!(!schema_errors(&spec, "WsEnvelope", &negative).is_empty());
 }
 
 #[test]

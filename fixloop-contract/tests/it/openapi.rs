@@ -277,8 +277,9 @@ fn websocket_messages_are_a_discriminated_one_of() {
     let envelope = schema(&spec, "WsEnvelope");
     assert_eq!(envelope["discriminator"]["propertyName"], "type");
     let branches = envelope["oneOf"].as_array().unwrap();
-    assert_eq!(branches.len(), 5);
+    assert_eq!(branches.len(), 6);
     for (kind, payload) in [
+        ("stream.reset", "StreamReset"),
         ("system.status", "SystemStatus"),
         ("incident.created", "IncidentCard"),
         ("plan.generated", "PlanGenerated"),
@@ -294,7 +295,25 @@ fn websocket_messages_are_a_discriminated_one_of() {
             format!("#/components/schemas/{payload}")
         );
         assert_eq!(message["properties"]["ts"]["format"], "date-time");
+        assert_eq!(message["properties"]["seq"]["type"], "integer");
+        assert!(
+            !message["required"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|key| key == "seq"),
+            "seq is optional: v1 clients and servers need not know it"
+        );
     }
+    let since = spec["paths"]["/ws"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|parameter| parameter["name"] == "since")
+        .expect("/ws documents ?since");
+    assert_eq!(since["in"], "query");
+    assert_eq!(since["required"], false);
+    assert_eq!(since["schema"]["minimum"], 0);
     assert_eq!(
         spec["paths"]["/ws"]["get"]["x-websocket-messages"]["$ref"],
         "#/components/schemas/WsEnvelope"
@@ -471,6 +490,7 @@ fn websocket_upgrade_headers_are_required_parameters() {
         .expect("/ws has parameters");
     let names: Vec<&str> = parameters
         .iter()
+        .filter(|parameter| parameter["in"] == "header")
         .inspect(|parameter| {
             assert_eq!(parameter["in"], "header");
             assert_eq!(parameter["required"], true);

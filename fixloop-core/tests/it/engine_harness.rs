@@ -492,6 +492,8 @@ pub(crate) fn render_effect(effect: &Effect) -> String {
             WsMessage::CopilotAnswer(answer) => {
                 format!("publish copilot.answer {:?}", answer.answer)
             }
+            // The server's resume marker; the engine never publishes it.
+            WsMessage::StreamReset(reset) => format!("publish stream.reset {reset:?}"),
         },
         Effect::FetchContext {
             effect,

@@ -1,5 +1,5 @@
 //! Integration tests of fixloop-server (one binary): the API in-process over fake ports, its authentication and
-//! rate limit (`auth`), the demo service, the WebSocket hub, `fixloop profile init`'s network helpers, the `fixloop` binary's profile and plan commands, a
+//! rate limit (`auth`), the demo service, the WebSocket hub and its resume (`ws_resume`), `fixloop profile init`'s network helpers, the `fixloop` binary's profile and plan commands, a
 //! real-socket end-to-end run of `fixloop demo`, a service FixLoop has never heard of, watched from a profile alone
 //! (`inventory`, `watch_any`), the same service read from a stub of Datadog (`datadog_mode`), restarts of the real
 //! binary on the same data directory (`restart`), every built-in scenario of `fixloop demo --scenario` played over
@@ -21,3 +21,4 @@ mod support;
 mod watch_any;
 mod webhooks;
 mod ws;
+mod ws_resume;

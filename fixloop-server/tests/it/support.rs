@@ -187,7 +187,7 @@ impl Events {
     /// The next event as JSON (validated as a `WsEnvelope`).
     pub(crate) async fn next(&mut self) -> Value {
         match tokio::time::timeout(WAIT, self.queue.recv()).await {
-            Ok(Some(Outgoing::Event(text))) => {
+            Ok(Some(Outgoing::Event { text, .. })) => {
                 let value: Value = serde_json::from_str(text.as_str()).expect("events are JSON");
                 serde_json::from_value::<WsEnvelope>(value.clone())
                     .expect("events are WsEnvelopes");
