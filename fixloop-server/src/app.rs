@@ -434,8 +434,10 @@ async fn start_orchestrator(
     };
     tasks.close_store_on_shutdown(Arc::clone(&store));
     let several = watches.len() > 1;
-    // One `seq` counter for every driver's WebSocket events, so a client's order holds across services.
-    let sequence = Sequence::new();
+    // One `seq` counter for every driver's WebSocket events, so a client's order holds across services; it starts
+    // at the start time in microseconds, so a restarted server never reuses an earlier process's numbers.
+    let sequence =
+        Sequence::starting_at(u64::try_from(Utc::now().timestamp_micros()).unwrap_or_default());
     let mut watched = Vec::with_capacity(watches.len());
     let mut copilot = None;
     for Watch {

@@ -50,6 +50,16 @@ impl Sequence {
         Self::default()
     }
 
+    /// A counter at `start`: the server starts its sequence at its start time in microseconds since the Unix epoch,
+    /// so a process's `seq` values are above every earlier process's (one event per microsecond is far beyond any
+    /// server), and a client resuming with a `since` from before a restart is told `TOO_OLD` and gets the
+    /// snapshot, never the new process's events after a number that meant something else. The values stay below
+    /// 2^53, exact in a JavaScript number, until the year 2255.
+    #[must_use]
+    pub fn starting_at(start: u64) -> Self {
+        Self(Arc::new(Mutex::new(start)))
+    }
+
     /// The `seq` of the latest event broadcast by any hub sharing this counter.
     #[must_use]
     pub fn latest(&self) -> u64 {
@@ -157,13 +167,16 @@ impl Hub {
     /// latest `replay_capacity` of them.
     #[must_use]
     pub fn with_sequence(capacity: usize, replay_capacity: usize, sequence: Sequence) -> Self {
+        // Nothing at or before the sequence's value at creation can be replayed: those numbers belong to earlier
+        // processes (the server's sequence starts at its start time), so such a `since` is too old.
+        let evicted = sequence.latest();
         Self {
             capacity: capacity.max(1),
             clients: Vec::new(),
             sequence,
             ring: VecDeque::with_capacity(replay_capacity.min(64)),
             replay_capacity,
-            evicted: 0,
+            evicted,
         }
     }
 

@@ -20,12 +20,14 @@ pub struct WsEnvelope {
     pub ts: DateTime<Utc>,
     /// Position in the server's event stream (additive, omitted when absent; v1 clients ignore it).
     ///
-    /// Every event a server broadcasts gets the next number of one counter shared by all its watched services,
-    /// starting at 1, so `seq` increases strictly along a connection's events. A join-snapshot message is state,
-    /// not an event: it carries the `seq` of the latest event it already reflects (0 before the first event), so
-    /// several messages may share a value. A client remembers the largest `seq` it saw and reconnects with
-    /// `GET /ws?since=<that>` to get exactly the events it missed. The counter lives in memory: a restarted server
-    /// starts a new sequence (a `since` beyond its current value gets `stream.reset`).
+    /// Every event a server broadcasts gets the next number of one counter shared by all its watched services, so
+    /// `seq` increases strictly along a connection's events; a client must not assume where it starts (the
+    /// reference server starts at its start time in microseconds, so a restarted server's numbers are above the
+    /// previous process's). A join-snapshot message is state, not an event: it carries the `seq` of the latest event
+    /// it already reflects, so several messages may share a value. A client remembers the largest `seq` it saw and
+    /// reconnects with `GET /ws?since=<that>` to get exactly the events it missed; a `since` the server cannot
+    /// replay from (too old, from another process, or beyond its current value) gets `stream.reset` and the
+    /// snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
 }

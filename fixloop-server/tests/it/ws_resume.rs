@@ -180,21 +180,32 @@ async fn a_since_the_server_cannot_replay_gets_a_marker_then_the_snapshot() {
     let (server, address) = start_fake_orchestrator().await;
     let client = reqwest::Client::new();
 
-    // Too new: a seq this process never issued (a previous process's).
-    let mut socket = connect(address, "?since=1000000").await;
-    let marker = next_frame(&mut socket).await;
-    let WsMessage::StreamReset(reset) = &marker.envelope.message else {
-        panic!("expected stream.reset first, got {}", marker.kind());
-    };
-    assert_eq!(reset.since, 1_000_000);
-    assert_eq!(reset.reason, StreamResetReason::TooNew);
-    let snapshot = next_frame(&mut socket).await;
-    assert_eq!(
-        snapshot.kind(),
-        "system.status",
-        "the join snapshot follows"
-    );
+    // The current seq, from a plain join snapshot.
+    let mut socket = connect(address, "").await;
+    let current = next_frame(&mut socket).await.seq();
     drop(socket);
+
+    // Too new: a seq this process has not issued yet; and too old: one of an earlier process (the server's
+    // sequence starts at its start time, above every earlier process's numbers).
+    for (since, reason) in [
+        (current + 1_000_000, StreamResetReason::TooNew),
+        (1, StreamResetReason::TooOld),
+    ] {
+        let mut socket = connect(address, &format!("?since={since}")).await;
+        let marker = next_frame(&mut socket).await;
+        let WsMessage::StreamReset(reset) = &marker.envelope.message else {
+            panic!("expected stream.reset first, got {}", marker.kind());
+        };
+        assert_eq!(reset.since, since);
+        assert_eq!(reset.reason, reason);
+        let snapshot = next_frame(&mut socket).await;
+        assert_eq!(
+            snapshot.kind(),
+            "system.status",
+            "the join snapshot follows"
+        );
+        drop(socket);
+    }
 
     // Too old: more events than the ring keeps, with nobody connected.
     let total = fixloop_server::ws::DEFAULT_REPLAY_CAPACITY + 5;
@@ -216,7 +227,7 @@ async fn a_since_the_server_cannot_replay_gets_a_marker_then_the_snapshot() {
         "the join snapshot follows"
     );
     let latest = snapshot.seq();
-    assert!(latest >= u64::try_from(total).unwrap());
+    assert!(latest >= current + u64::try_from(total).unwrap());
     drop(socket);
 
     // Resuming right before the oldest kept event replays the whole ring, and nothing else.
