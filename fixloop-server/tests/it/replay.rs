@@ -1,7 +1,8 @@
 //! `fixloop replay` against a real journal: the in-process demo journals a whole story (bug on, incident, a failing
 //! run, bug off, RECOVERED) into an SQLite store in a temp dir while a WebSocket client watches; then the replay
 //! must publish exactly what the client received (same payloads, same `ts`), and the binary's printout must name
-//! the incident, the failing run and the RECOVERED decision with its reason.
+//! the incident, the failing run and the RECOVERED decision with its reason. A journal written by driving the engine
+//! directly, with a planner whose first plan is invalid, must replay into a rejected plan with its first violation.
 
 use std::path::Path;
 use std::time::Duration;
@@ -315,4 +316,97 @@ async fn a_replay_of_the_demo_journal_reproduces_what_clients_saw_and_explains_r
     })
     .await
     .expect("the story completes in time");
+}
+
+#[tokio::test]
+async fn a_replay_explains_a_rejected_plan_with_its_first_violation() {
+    use fixloop_adapters::{JournalEntry, SqliteStore, Store};
+    use fixloop_core::engine::{Effect, Engine, IncidentContext, Input, RecordedInput};
+    use fixloop_core::{PlanId, rule_plan};
+    use fixloop_server::replay::Decision;
+
+    let config = Config::from_env_map(&std::collections::HashMap::new()).expect("config");
+    let engine_config = engine_config(Mode::Demo, &config, &demo_profile("http://127.0.0.1:8001"));
+    let service = engine_config.service.name.clone();
+    let store = SqliteStore::in_memory().expect("store");
+    let mut now = chrono::DateTime::UNIX_EPOCH;
+    let mut engine = Engine::new(engine_config.clone(), now);
+    store
+        .save_snapshot(&service, 0, engine.snapshot().expect("fresh"))
+        .await
+        .expect("first snapshot");
+    // The driver's loop, journaling each input first; the planner's first plan has four items instead of five.
+    let mut pending = vec![Input::SimulateOn];
+    let mut seq = 0;
+    let mut proposals = 0;
+    while let Some(input) = pending.pop() {
+        now += chrono::TimeDelta::milliseconds(10);
+        seq += 1;
+        store
+            .append(
+                &service,
+                JournalEntry {
+                    seq,
+                    at: now,
+                    input: Some(RecordedInput::from(&input)),
+                },
+            )
+            .await
+            .expect("append");
+        let _ = engine.handle_input(now, input);
+        while let Some(effect) = engine.poll_effect() {
+            match effect {
+                Effect::FetchContext { effect, .. } => pending.push(Input::ContextFetched {
+                    effect,
+                    result: Ok(IncidentContext::default()),
+                }),
+                Effect::RequestPlan {
+                    effect, context, ..
+                } => {
+                    proposals += 1;
+                    let mut plan = rule_plan(&context, PlanId::new(format!("p{proposals}")), now);
+                    if proposals == 1 {
+                        plan.items.pop();
+                    }
+                    pending.push(Input::PlanProposed { effect, plan });
+                }
+                _ => {}
+            }
+        }
+    }
+    let replayed = fixloop_server::replay::replay(&store, engine_config)
+        .await
+        .expect("the replay runs");
+    let decisions: Vec<&Decision> = replayed
+        .steps
+        .iter()
+        .flat_map(|step| &step.decisions)
+        .collect();
+    let rejected = decisions
+        .iter()
+        .find_map(|decision| match decision {
+            Decision::PlanRejected { violations, first } => Some((*violations, first.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("a rejected plan: {decisions:?}"));
+    assert!(rejected.0 >= 1);
+    assert!(!rejected.1.is_empty());
+    assert!(decisions.contains(&&Decision::PlanRequested {
+        attempt: 2,
+        planner: "configured".to_owned()
+    }));
+    assert!(
+        decisions
+            .iter()
+            .any(|decision| matches!(decision, Decision::PlanValidated { tests: 5, .. })),
+        "{decisions:?}"
+    );
+    let text = fixloop_server::replay::Replay::render_text(&replayed.shown(None).expect("steps"));
+    assert!(
+        text.contains(&format!(
+            "plan rejected: {} violation(s), first: {}",
+            rejected.0, rejected.1
+        )),
+        "{text}"
+    );
 }
