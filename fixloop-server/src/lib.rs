@@ -10,6 +10,7 @@
 //! - [`app`] starts and stops all of it in-process: [`start_demo`], [`start_serve`], [`start_demo_app`].
 //! - [`scenario`] plays scripted incident timelines over fake ports (`fixloop demo --scenario`): [`start_scenario`].
 //! - [`config::Config`] reads the environment (pure, validated, secrets redacted).
+//! - [`replay`] feeds a journal through the engine offline and explains every decision (`fixloop replay`).
 //! - [`auth`] checks bearer tokens and roles, rate-limits the copilot, and keeps tokens out of the logs.
 //!
 //! What this crate deliberately does not do: it makes no decision about incidents (the core does), holds no vendor
@@ -35,6 +36,7 @@ pub mod driver;
 pub mod error;
 pub mod metrics;
 pub mod profile;
+pub mod replay;
 pub mod scenario;
 pub mod services;
 pub mod wire;

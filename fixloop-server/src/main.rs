@@ -2,7 +2,8 @@
 //!
 //! `fixloop demo` (demo service + orchestrator + traffic, no keys needed), `fixloop serve` (orchestrator watching
 //! the services of `--profile`, else the demo shop at `DEMO_APP_URL`), `fixloop demo-app` (demo service alone),
-//! `fixloop profile check|init` and `fixloop plan`; `fixloop demo --scenario NAME|FILE [--speed X]` plays a scripted
+//! `fixloop profile check|init`, `fixloop plan` and `fixloop replay` (a journal fed through the engine offline, every
+//! decision printed with its reason); `fixloop demo --scenario NAME|FILE [--speed X]` plays a scripted
 //! incident over fake ports. Servers stop gracefully on Ctrl-C and SIGTERM.
 
 use std::collections::HashMap;
@@ -61,6 +62,43 @@ enum Command {
         #[arg(long)]
         top_error: Option<String>,
     },
+    /// Feeds a journal through the engine offline and prints every decision with its reason (stop the server first).
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    /// The data directory the server journaled into.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// The service profile the server ran with (default FIXLOOP_PROFILE; without one, the built-in demo shop).
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// The service to replay (required when the profile has several).
+    #[arg(long)]
+    service: Option<String>,
+    /// Print only the span of this incident, from its opening to its close (everything before is still replayed).
+    #[arg(long)]
+    incident: Option<String>,
+    /// One JSON object per line, for tools.
+    #[arg(long)]
+    json: bool,
+    /// The engine's timings the server ran with: `fixloop demo`'s or `fixloop serve`'s (default: serve with a
+    /// profile, demo without).
+    #[arg(long, value_enum)]
+    mode: Option<ReplayMode>,
+    /// The demo shop's URL the server watched, without a profile (default: http://127.0.0.1:DEMO_PORT in demo
+    /// mode, DEMO_APP_URL in serve mode).
+    #[arg(long)]
+    demo_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ReplayMode {
+    /// `fixloop demo`.
+    Demo,
+    /// `fixloop serve`.
+    Serve,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +250,7 @@ async fn run() -> anyhow::Result<()> {
             let plan = chosen.rule_plan(top_error.as_deref());
             println!("{}", serde_json::to_string_pretty(&plan)?);
         }
+        Command::Replay(args) => replay(args, &config).await?,
         Command::Demo(DemoArgs {
             ports,
             scenario: Some(scenario),
@@ -293,6 +332,65 @@ async fn run() -> anyhow::Result<()> {
             println!("Demo service: {}", app.demo_url);
             app.run_until(shutdown_signal()).await;
         }
+    }
+    Ok(())
+}
+
+/// `fixloop replay`: the configuration the server ran with, the journal, the printout.
+async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
+    use fixloop_adapters::Store as _;
+    use fixloop_server::replay::{self, Replay};
+    let profile_path = args.profile.or_else(|| config.profile.clone());
+    let mode = match (args.mode, &profile_path) {
+        (Some(ReplayMode::Demo), _) | (None, None) => Mode::Demo,
+        (Some(ReplayMode::Serve), _) | (None, Some(_)) => Mode::Serve,
+    };
+    let services = match &profile_path {
+        Some(path) => Profile::load(path, Secrets::Unresolved)?.services,
+        None => {
+            let url = args.demo_url.unwrap_or_else(|| match mode {
+                Mode::Demo => format!("http://127.0.0.1:{}", config.demo_port),
+                Mode::Serve => config.demo_app_url.clone(),
+            });
+            vec![fixloop_server::profile::demo_profile(&url)]
+        }
+    };
+    let service = match &args.service {
+        Some(name) => services
+            .iter()
+            .find(|service| service.spec.name == *name)
+            .with_context(|| format!("the profile has no service called {name:?}"))?,
+        None if services.len() == 1 => &services[0],
+        None => anyhow::bail!(
+            "the profile has {} services ({}): choose one with --service",
+            services.len(),
+            services
+                .iter()
+                .map(|service| service.spec.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let engine = fixloop_server::app::engine_config(mode, config, service);
+    let store = replay::open_store(&args.data)?;
+    let result = replay::replay(&store, engine).await;
+    store.close().await.context("closing the journal")?;
+    let replayed = result?;
+    let Some(steps) = replayed.shown(args.incident.as_deref()) else {
+        anyhow::bail!(
+            "no incident {:?} in the journal of {}",
+            args.incident.unwrap_or_default(),
+            replayed.service
+        );
+    };
+    let out = if args.json {
+        Replay::render_json(&steps)
+    } else {
+        Replay::render_text(&steps)
+    };
+    print!("{out}");
+    for warning in &replayed.warnings {
+        eprintln!("fixloop replay: warning: {warning}");
     }
     Ok(())
 }
