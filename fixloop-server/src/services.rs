@@ -7,13 +7,17 @@
 //! - `GET /api/incidents/current` answers the open incident of that same service;
 //! - run and incident ids are unique across services (each engine has its own id prefix), so a request naming an
 //!   id goes to the service that owns it;
+//! - `GET /api/incidents` merges every service's incidents, newest first, and `GET /api/incidents/{id}` asks
+//!   each service in turn;
 //! - a WebSocket client gets the events of every service, each service's join snapshot first;
 //! - alerts go to the service whose `alert_labels` they carry ([`Services::route_alert`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use fixloop_contract::{IncidentCard, IncidentState, SystemStatus, TestRun};
+use fixloop_contract::{
+    ErrorDetail, IncidentCard, IncidentDetail, IncidentPage, IncidentState, SystemStatus, TestRun,
+};
 use tokio::sync::mpsc;
 
 use crate::driver::DriverHandle;
@@ -170,6 +174,76 @@ impl Services {
         for service in self.iter() {
             if service.driver.has_incident(incident_id.to_owned()).await? {
                 return Ok(Some(service));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `GET /api/incidents` across services: the newest `limit` incidents of every service merged, newest
+    /// `detected_at` first (ties by id, descending), older than the incident `before` names.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::InvalidQuery`] when `before` names no incident any service remembers; otherwise as
+    /// [`Services::statuses`].
+    pub async fn incidents(
+        &self,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<IncidentPage, ApiError> {
+        let before = match before {
+            None => None,
+            Some(id) => {
+                let detail = self.incident_history(id).await?.ok_or_else(|| {
+                    ApiError::InvalidQuery(vec![ErrorDetail {
+                        path: "before".to_owned(),
+                        message: "no incident has this id: pass the next_before of a previous page"
+                            .to_owned(),
+                    }])
+                })?;
+                Some((detail.incident.detected_at, detail.incident.incident_id))
+            }
+        };
+        // One more than the page, to know whether another page follows.
+        let mut incidents = Vec::new();
+        for service in self.iter() {
+            incidents.extend(
+                service
+                    .driver
+                    .incidents(limit.saturating_add(1), before.clone())
+                    .await?,
+            );
+        }
+        incidents
+            .sort_by(|a, b| (b.detected_at, &b.incident_id).cmp(&(a.detected_at, &a.incident_id)));
+        let next_before = if incidents.len() > limit {
+            incidents.truncate(limit);
+            incidents.last().map(|last| last.incident_id.clone())
+        } else {
+            None
+        };
+        Ok(IncidentPage {
+            incidents,
+            next_before,
+        })
+    }
+
+    /// `GET /api/incidents/{incident_id}` across services.
+    ///
+    /// # Errors
+    ///
+    /// As [`Services::statuses`].
+    pub async fn incident_history(
+        &self,
+        incident_id: &str,
+    ) -> Result<Option<IncidentDetail>, ApiError> {
+        for service in self.iter() {
+            if let Some(detail) = service
+                .driver
+                .incident_history(incident_id.to_owned())
+                .await?
+            {
+                return Ok(Some(detail));
             }
         }
         Ok(None)

@@ -11,6 +11,7 @@ mod cli;
 mod datadog_mode;
 mod demo_app;
 mod e2e;
+mod history;
 mod inventory;
 mod profile_init;
 mod restart;
