@@ -487,7 +487,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn embedded_spec_has_the_seed_operations_the_websocket_and_the_services() {
+    fn embedded_spec_has_the_seed_operations_the_websocket_the_services_and_the_history() {
         let spec = Spec::embedded().expect("embedded spec loads");
         let mut ids: Vec<&str> = spec.operations().iter().map(|op| op.id.as_str()).collect();
         ids.sort_unstable();
@@ -497,9 +497,11 @@ mod tests {
                 "askCopilot",
                 "connectWebSocket",
                 "getCurrentIncident",
+                "getIncident",
                 "getService",
                 "getStatus",
                 "getTestRun",
+                "listIncidents",
                 "listServices",
                 "runTests",
                 "setDemoBug",

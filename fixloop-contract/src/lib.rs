@@ -80,6 +80,32 @@
 //! | `citations[]` | `{label, url}` | links the answer rests on |
 //! | `created_at` | RFC 3339 | answer time |
 //!
+//! ## Incident history (additive: `GET /api/incidents`, `GET /api/incidents/{incident_id}`)
+//! `IncidentPage` is `{incidents: [IncidentSummary], next_before: string | null}`: newest `detected_at` first (ties
+//! by `incident_id`, descending), at most `limit` (1..=100, default 20); `next_before` is the `before` of the next
+//! page (the page's last incident id), `null` on the last page. A malformed `limit` or an unknown `before` is 400
+//! `invalid_query`.
+//!
+//! | field | type | meaning |
+//! | --- | --- | --- |
+//! | `IncidentSummary.incident_id`, `.title`, `.service` | string | the incident, its title, its watched service |
+//! | `IncidentSummary.detected_at` | RFC 3339 | detection time |
+//! | `IncidentSummary.incident_end` | RFC 3339 or `null` | when it closed; `null` while open |
+//! | `IncidentSummary.status` | `IncidentState` or `null` | the status while open; `null` once closed |
+//! | `IncidentSummary.resolution` | string or `null` | why it closed |
+//! | `IncidentDetail.incident` | `IncidentCard` | the card with its latest plan |
+//! | `IncidentDetail.service`, `.incident_end`, `.status`, `.resolution` | | as in `IncidentSummary` |
+//! | `IncidentDetail.timeline[]` | `TimelineEntry` | oldest first, at most 200 (the oldest after DETECTED are dropped) |
+//! | `TimelineEntry.at` | RFC 3339 | when |
+//! | `TimelineEntry.kind` | `DETECTED` \| `ANNOUNCED` \| `PLAN_VALIDATED` \| `RUN_STARTED` \| `RUN_FINISHED` \| `STATUS_CHANGED` \| `COPILOT_ANSWERED` \| `RESOLVED` | what happened |
+//! | `TimelineEntry.summary` | string | one line (the reason, the run's outcome, the copilot question) |
+//! | `TimelineEntry.run_id`, `.run_status`, `.status`, `.plan_id` | string / `RunStatus` / `IncidentState` / string, or `null` | set by the kinds they concern |
+//! | `IncidentFigures.first_hot_sample_at` | RFC 3339 or `null` | first hot sample of the window that opened the incident; `null` unless polling opened it |
+//! | `IncidentFigures.first_run_at`, `.recovered_at` | RFC 3339 or `null` | first run start; last entry into RECOVERED (`null` after a relapse until it recovers again) |
+//! | `IncidentFigures.time_to_detect_seconds` | number, s, or `null` | `first_hot_sample_at` to `detected_at` |
+//! | `IncidentFigures.time_to_first_run_seconds` | number, s, or `null` | `detected_at` to `first_run_at` |
+//! | `IncidentFigures.time_to_recover_seconds` | number, s, or `null` | `detected_at` to `recovered_at` |
+//!
 //! ## Requests
 //! - `POST /api/demo/bug`: `{"enabled": boolean}`.
 //! - `POST /api/incidents/simulate`: `{"mode": "INCIDENT_ON" | "INCIDENT_OFF"}`.

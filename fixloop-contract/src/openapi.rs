@@ -20,10 +20,11 @@ use utoipa::openapi::{
 
 use crate::v1::{
     CopilotAnswer, CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail, HttpMethod,
-    IncidentCard, IncidentState, Link, Plan, PlanGenerated, PlanItem, PlanItemType, RunStatus,
-    RunTestsRequest, ServiceState, SetBugRequest, Signal, SimulateMode, SimulateRequest,
-    StreamReset, StreamResetReason, SystemStatus, Target, TestResult, TestRun, TestStatus,
-    WsMessage, codes,
+    IncidentCard, IncidentDetail, IncidentFigures, IncidentPage, IncidentState, IncidentSummary,
+    Link, Plan, PlanGenerated, PlanItem, PlanItemType, RunStatus, RunTestsRequest, ServiceState,
+    SetBugRequest, Signal, SimulateMode, SimulateRequest, StreamReset, StreamResetReason,
+    SystemStatus, Target, TestResult, TestRun, TestStatus, TimelineEntry, TimelineKind, WsMessage,
+    codes,
 };
 
 /// The contract's OpenAPI document.
@@ -45,7 +46,9 @@ use crate::v1::{
         ask_copilot,
         connect_websocket,
         list_services,
-        get_service
+        get_service,
+        list_incidents,
+        get_incident
     ),
     components(schemas(
         IncidentState,
@@ -74,7 +77,13 @@ use crate::v1::{
         RunTestsRequest,
         CopilotAskRequest,
         ErrorBody,
-        ErrorDetail
+        ErrorDetail,
+        IncidentPage,
+        IncidentSummary,
+        IncidentDetail,
+        IncidentFigures,
+        TimelineEntry,
+        TimelineKind
     )),
     tags(
         (name = "status", description = "System status"),
@@ -242,12 +251,20 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "WsEnvelope",
         include_str!("../tests/examples/WsEnvelope.system.status.json"),
     ),
+    (
+        "IncidentPage",
+        include_str!("../tests/examples/IncidentPage.json"),
+    ),
+    (
+        "IncidentDetail",
+        include_str!("../tests/examples/IncidentDetail.json"),
+    ),
 ];
 
 const SCHEMA_PREFIX: &str = "#/components/schemas/";
 
 /// What `WsEnvelope.seq` means, for every message schema.
-const SEQ_DESCRIPTION: &str = "Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence.";
+const SEQ_DESCRIPTION: &str = "Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered by one counter shared by all watched services, so `seq` increases strictly along a connection's events; where it starts is the server's (the reference server starts at its start time in microseconds, above any earlier process's numbers). A join-snapshot message carries the `seq` of the latest event it already reflects. Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events; a `since` the server cannot replay from (too old, from before a restart, or beyond its latest) gets `stream.reset` and the snapshot.";
 
 /// Adds `WsEnvelope` (a `oneOf` discriminated on `type`) and one message schema per type.
 fn add_websocket_schemas(doc: &mut Document) {
@@ -470,6 +487,10 @@ fn add_examples(doc: &mut Document) {
                 codes::WEBSOCKET_UPGRADE_REQUIRED,
                 "expected a WebSocket upgrade request",
             ),
+            "400" if path == "/api/incidents" => (
+                codes::INVALID_QUERY,
+                "limit must be an integer from 1 to 100",
+            ),
             "400" => (
                 codes::INVALID_JSON,
                 "the request body is not valid JSON: expected value at line 1 column 1",
@@ -676,17 +697,17 @@ fn operations_mut(
 // ---- operation descriptors (annotations only) ----
 
 use descriptors::{
-    __path_ask_copilot, __path_connect_websocket, __path_get_current_incident, __path_get_service,
-    __path_get_status, __path_get_test_run, __path_list_services, __path_run_tests,
-    __path_set_demo_bug, __path_simulate_incident,
+    __path_ask_copilot, __path_connect_websocket, __path_get_current_incident, __path_get_incident,
+    __path_get_service, __path_get_status, __path_get_test_run, __path_list_incidents,
+    __path_list_services, __path_run_tests, __path_set_demo_bug, __path_simulate_incident,
 };
 
 /// Functions that only carry `#[utoipa::path]` annotations; nothing calls them.
 #[allow(dead_code, unused_qualifications)]
 mod descriptors {
     use super::{
-        CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, RunTestsRequest, ServiceState,
-        SetBugRequest, SimulateRequest, SystemStatus, TestRun,
+        CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, IncidentDetail, IncidentPage,
+        RunTestsRequest, ServiceState, SetBugRequest, SimulateRequest, SystemStatus, TestRun,
     };
 
     /// The current system status.
@@ -872,4 +893,39 @@ mod descriptors {
     )
 )]
     fn get_service() {}
+
+    /// Recent incidents of every watched service, newest `detected_at` first, paginated (additive). Each service
+    /// keeps its open incident and its last 100 closed ones.
+    #[utoipa::path(
+    get,
+    path = "/api/incidents",
+    operation_id = "listIncidents",
+    tag = "incidents",
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, from 1 to 100 (default 20)", minimum = 1, maximum = 100),
+        ("before" = Option<String>, Query, min_length = 1, description = "An incident id (a page's `next_before`): only incidents older than it in the list's order; an id the server does not know (never, or no longer kept) gives 404 `incident_not_found`"),
+    ),
+    responses(
+        (status = 200, description = "A page of incidents, newest first", body = IncidentPage),
+        (status = 400, description = "A malformed or out-of-bounds `limit`, or an empty `before`", body = ErrorBody),
+        (status = 404, description = "`before` names no incident the server keeps", body = ErrorBody),
+        (status = 500, description = "Server bug", body = ErrorBody),
+    )
+)]
+    fn list_incidents() {}
+
+    /// One incident (open or among the last 100 closed) with its timeline and its figures (additive).
+    #[utoipa::path(
+    get,
+    path = "/api/incidents/{incident_id}",
+    operation_id = "getIncident",
+    tag = "incidents",
+    params(("incident_id" = String, Path, description = "The incident's id")),
+    responses(
+        (status = 200, description = "The incident, its timeline and figures", body = IncidentDetail),
+        (status = 404, description = "No incident has this id", body = ErrorBody),
+        (status = 500, description = "Server bug", body = ErrorBody),
+    )
+)]
+    fn get_incident() {}
 }

@@ -24,7 +24,7 @@ export interface CopilotAnswerMessage {
   payload: CopilotAnswer;
   /** When the message was emitted (RFC 3339, UTC). */
   ts: string;
-  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence. */
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered by one counter shared by all watched services, so `seq` increases strictly along a connection's events; where it starts is the server's (the reference server starts at its start time in microseconds, above any earlier process's numbers). A join-snapshot message carries the `seq` of the latest event it already reflects. Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events; a `since` the server cannot replay from (too old, from before a restart, or beyond its latest) gets `stream.reset` and the snapshot. */
   seq?: number;
 }
 
@@ -93,8 +93,62 @@ export interface IncidentCreatedMessage {
   payload: IncidentCard;
   /** When the message was emitted (RFC 3339, UTC). */
   ts: string;
-  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence. */
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered by one counter shared by all watched services, so `seq` increases strictly along a connection's events; where it starts is the server's (the reference server starts at its start time in microseconds, above any earlier process's numbers). A join-snapshot message carries the `seq` of the latest event it already reflects. Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events; a `since` the server cannot replay from (too old, from before a restart, or beyond its latest) gets `stream.reset` and the snapshot. */
   seq?: number;
+}
+
+/** One incident with its timeline and figures (`GET /api/incidents/{incident_id}`). */
+export interface IncidentDetail {
+  /** The incident as the dashboard shows it, with its latest plan. */
+  incident: IncidentCard;
+  /** The watched service. */
+  service: string;
+  /** When the incident was closed (RFC 3339, UTC), or `null` while it is open. */
+  incident_end: string | null;
+  /** The status while the incident is open, or `null` once closed. */
+  status: null | IncidentState;
+  /** Why it closed, or `null` while open. */
+  resolution: string | null;
+  /** What happened, oldest first; at most 200 entries (beyond that the oldest after DETECTED are dropped). */
+  timeline: TimelineEntry[];
+  /** Times to detect, to first run and to recover. */
+  figures: IncidentFigures;
+}
+
+/**
+ * The figures of an incident, from the engine's own times. A figure is `null` until its moment has come (or
+ * when it does not apply); durations are in seconds.
+ */
+export interface IncidentFigures {
+  /**
+   * When the first hot sample (error rate above the trigger) of the detection window that opened the incident
+   * was received; `null` when the incident was not opened by polling (an alert, a simulation, failing probes).
+   */
+  first_hot_sample_at: string | null;
+  /** When the first validation run started, or `null`. */
+  first_run_at: string | null;
+  /** When the incident last became RECOVERED, or `null` (never recovered, or relapsed and not recovered again). */
+  recovered_at: string | null;
+  /**
+   * From `first_hot_sample_at` to `detected_at`: how long the trigger took to be sure; `null` when
+   * `first_hot_sample_at` is.
+   */
+  time_to_detect_seconds: number | null;
+  /** From `detected_at` to `first_run_at` (context, planning and validation of the plan). */
+  time_to_first_run_seconds: number | null;
+  /** From `detected_at` to `recovered_at`. */
+  time_to_recover_seconds: number | null;
+}
+
+/** A page of incidents, newest first (`GET /api/incidents`). */
+export interface IncidentPage {
+  /** At most `limit` incidents, newest `detected_at` first (ties by `incident_id`, descending). */
+  incidents: IncidentSummary[];
+  /**
+   * The `before` value that fetches the next page (the last incident's id), or `null` when this page is the
+   * last one.
+   */
+  next_before: string | null;
 }
 
 /**
@@ -103,6 +157,24 @@ export interface IncidentCreatedMessage {
  * `HEALTHY` → `INCIDENT_ACTIVE` → `VALIDATING` → `RECOVERED`, and back to `HEALTHY` once the incident is closed.
  */
 export type IncidentState = "HEALTHY" | "INCIDENT_ACTIVE" | "VALIDATING" | "RECOVERED";
+
+/** One incident in the list (`GET /api/incidents`). */
+export interface IncidentSummary {
+  /** Stable id of the incident. */
+  incident_id: string;
+  /** One-line human title. */
+  title: string;
+  /** The watched service. */
+  service: string;
+  /** When the incident was detected (RFC 3339, UTC). */
+  detected_at: string;
+  /** When the incident was closed (RFC 3339, UTC), or `null` while it is open. */
+  incident_end: string | null;
+  /** The status while the incident is open (INCIDENT_ACTIVE, VALIDATING, RECOVERED), or `null` once closed. */
+  status: null | IncidentState;
+  /** Why it closed (for example `soak window elapsed`), or `null` while open. */
+  resolution: string | null;
+}
 
 /** A labelled link (evidence links and copilot citations). */
 export interface Link {
@@ -136,7 +208,7 @@ export interface PlanGeneratedMessage {
   payload: PlanGenerated;
   /** When the message was emitted (RFC 3339, UTC). */
   ts: string;
-  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence. */
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered by one counter shared by all watched services, so `seq` increases strictly along a connection's events; where it starts is the server's (the reference server starts at its start time in microseconds, above any earlier process's numbers). A join-snapshot message carries the `seq` of the latest event it already reflects. Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events; a `since` the server cannot replay from (too old, from before a restart, or beyond its latest) gets `stream.reset` and the snapshot. */
   seq?: number;
 }
 
@@ -239,7 +311,7 @@ export interface StreamResetMessage {
   payload: StreamReset;
   /** When the message was emitted (RFC 3339, UTC). */
   ts: string;
-  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence. */
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered by one counter shared by all watched services, so `seq` increases strictly along a connection's events; where it starts is the server's (the reference server starts at its start time in microseconds, above any earlier process's numbers). A join-snapshot message carries the `seq` of the latest event it already reflects. Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events; a `since` the server cannot replay from (too old, from before a restart, or beyond its latest) gets `stream.reset` and the snapshot. */
   seq?: number;
 }
 
@@ -280,7 +352,7 @@ export interface SystemStatusMessage {
   payload: SystemStatus;
   /** When the message was emitted (RFC 3339, UTC). */
   ts: string;
-  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence. */
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered by one counter shared by all watched services, so `seq` increases strictly along a connection's events; where it starts is the server's (the reference server starts at its start time in microseconds, above any earlier process's numbers). A join-snapshot message carries the `seq` of the latest event it already reflects. Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events; a `since` the server cannot replay from (too old, from before a restart, or beyond its latest) gets `stream.reset` and the snapshot. */
   seq?: number;
 }
 
@@ -333,9 +405,30 @@ export interface TestsUpdatedMessage {
   payload: TestRun;
   /** When the message was emitted (RFC 3339, UTC). */
   ts: string;
-  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered from 1 by one counter shared by all watched services, so `seq` increases strictly along a connection's events; a join-snapshot message carries the `seq` of the latest event it already reflects (0 before the first event). Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events. The counter is per process: a restarted server starts a new sequence. */
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered by one counter shared by all watched services, so `seq` increases strictly along a connection's events; where it starts is the server's (the reference server starts at its start time in microseconds, above any earlier process's numbers). A join-snapshot message carries the `seq` of the latest event it already reflects. Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events; a `since` the server cannot replay from (too old, from before a restart, or beyond its latest) gets `stream.reset` and the snapshot. */
   seq?: number;
 }
+
+/** One entry of an incident's timeline. */
+export interface TimelineEntry {
+  /** When it happened (RFC 3339, UTC). */
+  at: string;
+  /** What happened. */
+  kind: TimelineKind;
+  /** One line about it, for people. */
+  summary: string;
+  /** The run concerned (RUN_STARTED, RUN_FINISHED), else `null`. */
+  run_id: string | null;
+  /** The run's status (RUN_FINISHED), else `null`. */
+  run_status: null | RunStatus;
+  /** The new system status (STATUS_CHANGED), else `null`. */
+  status: null | IncidentState;
+  /** The plan concerned (PLAN_VALIDATED), else `null`. */
+  plan_id: string | null;
+}
+
+/** What happened at one moment of an incident (`TimelineEntry.kind`). */
+export type TimelineKind = "DETECTED" | "ANNOUNCED" | "PLAN_VALIDATED" | "RUN_STARTED" | "RUN_FINISHED" | "STATUS_CHANGED" | "COPILOT_ANSWERED" | "RESOLVED";
 
 /** One WebSocket message as sent on `GET /ws`: `{type, payload, ts}` and the optional `seq`, discriminated on `type`. `stream.reset` is sent only to a client that connected with `since`. */
 export type WsEnvelope =

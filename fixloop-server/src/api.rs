@@ -21,7 +21,8 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use fixloop_adapters::{Copilot, ErrorKind, Secret};
 use fixloop_contract::{
-    CopilotAnswer, CopilotAskRequest, IncidentCard, RunTestsRequest, ServiceState, SetBugRequest,
+    CopilotAnswer, CopilotAskRequest, DEFAULT_INCIDENT_PAGE, ErrorDetail, IncidentCard,
+    IncidentDetail, IncidentPage, MAX_INCIDENT_PAGE, RunTestsRequest, ServiceState, SetBugRequest,
     SimulateRequest, SystemStatus, TestRun,
 };
 use futures_util::StreamExt;
@@ -109,6 +110,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/demo/bug", post(set_bug))
         .route("/api/incidents/current", get(current_incident))
         .route("/api/incidents/simulate", post(simulate))
+        .route("/api/incidents", get(list_incidents))
+        .route("/api/incidents/{incident_id}", get(get_incident))
         .route("/api/tests/run", post(run_tests))
         .route("/api/tests/runs/{run_id}", get(test_run))
         .route("/api/copilot/ask", post(ask_copilot))
@@ -193,6 +196,65 @@ async fn current_incident(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Option<IncidentCard>>, ApiError> {
     Ok(axum::Json(state.services.current_incident().await?))
+}
+
+/// The query of `GET /api/incidents`, as strings so that every malformed value gets our own 400.
+#[derive(Debug, Deserialize)]
+struct IncidentsQuery {
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+async fn list_incidents(
+    State(state): State<AppState>,
+    query: Result<Query<IncidentsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<IncidentPage>, ApiError> {
+    let invalid = |path: &str, message: String| {
+        ApiError::InvalidQuery(vec![ErrorDetail {
+            path: path.to_owned(),
+            message,
+        }])
+    };
+    let Query(query) = query.map_err(|rejection| invalid("", rejection.body_text()))?;
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_INCIDENT_PAGE,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|limit| (1..=MAX_INCIDENT_PAGE).contains(limit))
+            .ok_or_else(|| {
+                invalid(
+                    "limit",
+                    format!("limit must be an integer from 1 to {MAX_INCIDENT_PAGE}"),
+                )
+            })?,
+    };
+    if query.before.as_deref().is_some_and(str::is_empty) {
+        return Err(invalid(
+            "before",
+            "before must be an incident id".to_owned(),
+        ));
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    Ok(axum::Json(
+        state
+            .services
+            .incidents(limit, query.before.as_deref())
+            .await?,
+    ))
+}
+
+async fn get_incident(
+    State(state): State<AppState>,
+    Path(incident_id): Path<String>,
+) -> Result<axum::Json<IncidentDetail>, ApiError> {
+    match state.services.incident_history(&incident_id).await? {
+        Some(detail) => Ok(axum::Json(detail)),
+        None => Err(ApiError::IncidentNotFound(truncate(
+            &incident_id,
+            MAX_ID_CHARS,
+        ))),
+    }
 }
 
 async fn simulate(
@@ -410,7 +472,7 @@ fn admit_webhook<T, E: std::fmt::Display>(
     check_webhook_secret(state, headers, query)?;
     webhook_json(body)?;
     parse(body).map_err(|error| {
-        ApiError::InvalidBody(vec![fixloop_contract::ErrorDetail {
+        ApiError::InvalidBody(vec![ErrorDetail {
             path: String::new(),
             message: error.to_string(),
         }])

@@ -17,8 +17,8 @@ use fixloop_adapters::{
     SignalSource, Store, StoreError, TestProgress, TestRunner,
 };
 use fixloop_contract::{
-    CopilotAnswer, IncidentCard, Plan, RunStatus, SimulateMode, SystemStatus, TestRun, WsEnvelope,
-    WsMessage,
+    CopilotAnswer, IncidentCard, IncidentDetail, IncidentSummary, Plan, RunStatus, SimulateMode,
+    SystemStatus, TestRun, WsEnvelope, WsMessage,
 };
 use fixloop_core::engine::{
     Effect, Engine, IncidentContext, Input, PlannerChoice, PortFailure, RecordedInput, Rejected,
@@ -128,6 +128,12 @@ enum Command {
     CopilotAnswered(CopilotAnswer, oneshot::Sender<()>),
     Alert(Input, oneshot::Sender<()>),
     Subscribe(Option<u64>, oneshot::Sender<Subscribed>),
+    Incidents(
+        usize,
+        Option<(DateTime<Utc>, String)>,
+        oneshot::Sender<Vec<IncidentSummary>>,
+    ),
+    IncidentHistory(String, oneshot::Sender<Option<IncidentDetail>>),
 }
 
 /// A finished port call.
@@ -315,8 +321,10 @@ impl Driver {
                 () = sleep_until(timeout), if timeout.is_some() => {
                     let now = self.now();
                     self.record(now, None).await;
+                    let open_before = self.open_incident_id();
                     self.engine.handle_timeout(now);
                     self.drain();
+                    self.observe_closed(open_before);
                     self.snapshot_now_and_then().await;
                 }
                 _ = poll.tick() => self.start_signal_read(),
@@ -340,8 +348,10 @@ impl Driver {
     async fn feed(&mut self, input: Input) -> Result<(), Rejected> {
         let now = self.now();
         self.record(now, Some(&input)).await;
+        let open_before = self.open_incident_id();
         let result = self.engine.handle_input(now, input);
         self.drain();
+        self.observe_closed(open_before);
         self.snapshot_now_and_then().await;
         if let Err(rejected) = &result {
             tracing::debug!(%rejected, "input rejected");
@@ -479,6 +489,32 @@ impl Driver {
         }
         let dropped = self.hub.broadcast(envelope);
         self.metrics.websocket_clients(self.hub.len(), dropped);
+    }
+
+    /// The id of the incident open right now, read before an engine call so that [`Driver::observe_closed`] can
+    /// tell whether the call closed it (a value for the length of one call, not a copy kept).
+    fn open_incident_id(&self) -> Option<IncidentId> {
+        self.engine
+            .current_incident()
+            .map(|card| IncidentId::new(card.incident_id.clone()))
+    }
+
+    /// When the incident open before an engine call is closed after it, observes the engine's figures of it (time
+    /// to detect, to first run, to recover) in the `/metrics` histograms: once per incident, at its close.
+    fn observe_closed(&self, open_before: Option<IncidentId>) {
+        let Some(incident_id) = open_before else {
+            return;
+        };
+        let still_open = self
+            .engine
+            .current_incident()
+            .is_some_and(|card| card.incident_id == incident_id.as_str());
+        if still_open {
+            return;
+        }
+        if let Some(figures) = self.engine.incident_figures(&incident_id) {
+            self.metrics.incident_closed(&figures);
+        }
     }
 
     /// Counts runs from their `tests.updated` events (the engine runs one at a time, so the latest is enough).
@@ -719,6 +755,13 @@ impl Driver {
                 let _ = self.feed(input).await;
                 let _ = reply.send(());
             }
+            Command::Incidents(limit, before, reply) => {
+                let before = before.as_ref().map(|(at, id)| (*at, id.as_str()));
+                let _ = reply.send(self.engine.incidents(limit, before));
+            }
+            Command::IncidentHistory(incident_id, reply) => {
+                let _ = reply.send(self.engine.incident_history(&IncidentId::new(incident_id)));
+            }
             Command::Subscribe(since, reply) => {
                 let resumed = since.map(|since| self.hub.resume(since));
                 let (queue, reset) = match resumed {
@@ -783,6 +826,34 @@ impl Driver {
 }
 
 impl DriverHandle {
+    /// `GET /api/incidents`: at most `limit` incidents of this service, newest first, older than `before` (a
+    /// `(detected_at, incident_id)` key) when given.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Unavailable`] when the driver is gone or does not answer in time.
+    pub async fn incidents(
+        &self,
+        limit: usize,
+        before: Option<(DateTime<Utc>, String)>,
+    ) -> Result<Vec<IncidentSummary>, ApiError> {
+        self.request(|reply| Command::Incidents(limit, before, reply))
+            .await
+    }
+
+    /// `GET /api/incidents/{incident_id}`: the incident with its timeline and figures, if this service has it.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::Unavailable`] when the driver is gone or does not answer in time.
+    pub async fn incident_history(
+        &self,
+        incident_id: String,
+    ) -> Result<Option<IncidentDetail>, ApiError> {
+        self.request(|reply| Command::IncidentHistory(incident_id, reply))
+            .await
+    }
+
     /// `GET /api/status`.
     ///
     /// # Errors

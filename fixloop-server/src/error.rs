@@ -28,6 +28,9 @@ pub enum ApiError {
     /// 422 `invalid_body`: the JSON does not match the request schema.
     #[error("the request body does not match the schema")]
     InvalidBody(Vec<ErrorDetail>),
+    /// 400 `invalid_query`: a query parameter is malformed, out of bounds or names nothing known.
+    #[error("a query parameter is invalid")]
+    InvalidQuery(Vec<ErrorDetail>),
     /// 422 `invalid_value`: a value is out of bounds.
     #[error("a value of the request body is out of bounds")]
     InvalidValue(Vec<ErrorDetail>),
@@ -86,9 +89,10 @@ impl ApiError {
     #[must_use]
     pub const fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidJson(_) | Self::NotWebSocket | Self::InvalidSince(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidJson(_)
+            | Self::NotWebSocket
+            | Self::InvalidSince(_)
+            | Self::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             Self::InvalidBody(_) | Self::InvalidValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -115,6 +119,7 @@ impl ApiError {
             Self::InvalidSince(_) => codes::INVALID_SINCE,
             Self::InvalidBody(_) => codes::INVALID_BODY,
             Self::InvalidValue(_) => codes::INVALID_VALUE,
+            Self::InvalidQuery(_) => codes::INVALID_QUERY,
             Self::UnsupportedMediaType => codes::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => codes::PAYLOAD_TOO_LARGE,
             Self::IncidentNotFound(_) => codes::INCIDENT_NOT_FOUND,
@@ -136,7 +141,9 @@ impl ApiError {
     #[must_use]
     pub fn body(&self) -> ErrorBody {
         let details = match self {
-            Self::InvalidBody(details) | Self::InvalidValue(details) => details.clone(),
+            Self::InvalidBody(details)
+            | Self::InvalidValue(details)
+            | Self::InvalidQuery(details) => details.clone(),
             _ => Vec::new(),
         };
         ErrorBody {

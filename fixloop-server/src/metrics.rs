@@ -1,5 +1,6 @@
 //! The orchestrator's own Prometheus metrics (`GET /metrics`): incidents opened, runs started and finished by
-//! status, run durations, signal reads, journal appends and WebSocket clients. Counters are atomics; the driver updates them from the
+//! status, run durations, the closed incidents' times to detect, to first run and to recover (the engine's figures,
+//! observed at each close), signal reads, journal appends and WebSocket clients. Counters are atomics; the driver updates them from the
 //! events it publishes, so the metrics and the WebSocket stream cannot disagree.
 
 use std::collections::BTreeMap;
@@ -7,8 +8,15 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use fixloop_contract::IncidentFigures;
+
 /// Upper bounds of the run duration histogram, in seconds (`+Inf` is implicit).
 pub const RUN_DURATION_BUCKETS: [f64; 8] = [0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
+
+/// Upper bounds of the incident time histograms (detect, first run, recover), in seconds (`+Inf` is implicit).
+pub const INCIDENT_TIME_BUCKETS: [f64; 10] = [
+    1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
 
 /// The orchestrator's metrics.
 #[derive(Debug, Default)]
@@ -24,6 +32,8 @@ pub struct ServerMetrics {
     websocket_clients: AtomicU64,
     websocket_clients_dropped: AtomicU64,
     run_duration: Mutex<DurationHistogram>,
+    /// Closed incidents' times (detect, first run, recover), from the engine's figures.
+    incident_times: Mutex<IncidentTimes>,
     /// Per watched service: whether its signals are degraded (the source is blind; the reason is in the log and
     /// in `SystemStatus.signals_degraded`).
     signals_degraded: Mutex<BTreeMap<String, bool>>,
@@ -36,7 +46,64 @@ struct DurationHistogram {
     count: u64,
 }
 
+#[derive(Debug, Default)]
+struct IncidentTimes {
+    detect: TimeHistogram,
+    first_run: TimeHistogram,
+    recover: TimeHistogram,
+}
+
+#[derive(Debug, Default)]
+struct TimeHistogram {
+    buckets: [u64; INCIDENT_TIME_BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+impl TimeHistogram {
+    fn observe(&mut self, seconds: Option<f64>) {
+        let Some(seconds) = seconds.filter(|seconds| seconds.is_finite()) else {
+            return;
+        };
+        let seconds = seconds.max(0.0);
+        if let Some(index) = INCIDENT_TIME_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+        {
+            self.buckets[index] += 1;
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        family(out, name, "histogram", help);
+        let mut cumulative = 0;
+        for (bound, count) in INCIDENT_TIME_BUCKETS.iter().zip(self.buckets) {
+            cumulative += count;
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {}\n{name}_sum {}\n{name}_count {}",
+            self.count, self.sum, self.count
+        );
+    }
+}
+
 impl ServerMetrics {
+    /// Observes a closed incident's figures: each time it has (an incident without a run has no time to first run,
+    /// one not opened by polling no time to detect) goes into its histogram.
+    pub fn incident_closed(&self, figures: &IncidentFigures) {
+        let mut times = self
+            .incident_times
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        times.detect.observe(figures.time_to_detect_seconds);
+        times.first_run.observe(figures.time_to_first_run_seconds);
+        times.recover.observe(figures.time_to_recover_seconds);
+    }
+
     /// Records whether `service`'s signals are degraded (from the status the engine published).
     pub fn signals_degraded(&self, service: &str, degraded: bool) {
         let mut services = self
@@ -170,6 +237,27 @@ impl ServerMetrics {
                 out,
                 "fixloop_run_duration_seconds_bucket{{le=\"+Inf\"}} {}\nfixloop_run_duration_seconds_sum {}\nfixloop_run_duration_seconds_count {}",
                 histogram.count, histogram.sum, histogram.count
+            );
+        }
+        {
+            let times = self
+                .incident_times
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            times.detect.render(
+                &mut out,
+                "fixloop_incident_time_to_detect_seconds",
+                "Closed incidents opened by polling: from the first hot sample of the window to the opening.",
+            );
+            times.first_run.render(
+                &mut out,
+                "fixloop_incident_time_to_first_run_seconds",
+                "Closed incidents: from detection to the start of the first validation run.",
+            );
+            times.recover.render(
+                &mut out,
+                "fixloop_incident_time_to_recover_seconds",
+                "Closed incidents that recovered: from detection to the last entry into RECOVERED.",
             );
         }
         family(

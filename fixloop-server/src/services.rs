@@ -7,6 +7,8 @@
 //! - `GET /api/incidents/current` answers the open incident of that same service;
 //! - run and incident ids are unique across services (each engine has its own id prefix), so a request naming an
 //!   id goes to the service that owns it;
+//! - `GET /api/incidents` merges every service's incidents, newest first, and `GET /api/incidents/{id}` asks
+//!   each service in turn;
 //! - a WebSocket client gets the events of every service, each service's join snapshot first, merged in `seq`
 //!   order ([`merge_queues`]);
 //! - a client resuming with `since` gets every service's kept events after it, or, if any service cannot replay
@@ -19,7 +21,8 @@ use std::sync::Arc;
 use axum::extract::ws::Utf8Bytes;
 use chrono::Utc;
 use fixloop_contract::{
-    IncidentCard, IncidentState, StreamReset, SystemStatus, TestRun, WsMessage,
+    IncidentCard, IncidentDetail, IncidentPage, IncidentState, StreamReset, SystemStatus, TestRun,
+    WsMessage,
 };
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
@@ -178,6 +181,75 @@ impl Services {
         for service in self.iter() {
             if service.driver.has_incident(incident_id.to_owned()).await? {
                 return Ok(Some(service));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `GET /api/incidents` across services: the newest `limit` incidents of every service merged, newest
+    /// `detected_at` first (ties by id, descending), older than the incident `before` names.
+    ///
+    /// # Errors
+    ///
+    /// [`ApiError::IncidentNotFound`] when `before` names no incident any service remembers; otherwise as
+    /// [`Services::statuses`].
+    pub async fn incidents(
+        &self,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<IncidentPage, ApiError> {
+        let before = match before {
+            None => None,
+            Some(id) => {
+                // A well-formed cursor that names no incident (never known, or aged out of the kept history) is
+                // a resource that does not exist, not a malformed request: 404, like GET /api/incidents/{id}.
+                let detail = self
+                    .incident_history(id)
+                    .await?
+                    .ok_or_else(|| ApiError::IncidentNotFound(id.to_owned()))?;
+                Some((detail.incident.detected_at, detail.incident.incident_id))
+            }
+        };
+        // One more than the page, to know whether another page follows.
+        let mut incidents = Vec::new();
+        for service in self.iter() {
+            incidents.extend(
+                service
+                    .driver
+                    .incidents(limit.saturating_add(1), before.clone())
+                    .await?,
+            );
+        }
+        incidents
+            .sort_by(|a, b| (b.detected_at, &b.incident_id).cmp(&(a.detected_at, &a.incident_id)));
+        let next_before = if incidents.len() > limit {
+            incidents.truncate(limit);
+            incidents.last().map(|last| last.incident_id.clone())
+        } else {
+            None
+        };
+        Ok(IncidentPage {
+            incidents,
+            next_before,
+        })
+    }
+
+    /// `GET /api/incidents/{incident_id}` across services.
+    ///
+    /// # Errors
+    ///
+    /// As [`Services::statuses`].
+    pub async fn incident_history(
+        &self,
+        incident_id: &str,
+    ) -> Result<Option<IncidentDetail>, ApiError> {
+        for service in self.iter() {
+            if let Some(detail) = service
+                .driver
+                .incident_history(incident_id.to_owned())
+                .await?
+            {
+                return Ok(Some(detail));
             }
         }
         Ok(None)

@@ -174,7 +174,7 @@ mod tests {
     #[test]
     fn the_committed_data_file_satisfies_the_meta_schema() {
         let cases = shapes().as_ref().expect("the committed data file loads");
-        assert_eq!(cases.len(), 7, "{cases:?}");
+        assert_eq!(cases.len(), 8, "{cases:?}");
         assert_eq!(cases[0].id, "shapes/getStatus/1");
         assert_eq!(
             cases[0].schema_ref(),

@@ -17,7 +17,7 @@ use crate::client::Body;
 use crate::spec::Spec;
 
 /// The operations this module knows how to call validly; any other operation of the spec gets a generic case.
-const KNOWN: [&str; 9] = [
+const KNOWN: [&str; 10] = [
     "getStatus",
     "setDemoBug",
     "getCurrentIncident",
@@ -27,6 +27,7 @@ const KNOWN: [&str; 9] = [
     "askCopilot",
     "connectWebSocket",
     "getService",
+    "getIncident",
 ];
 
 /// The id of the case that reports a broken data file (only present when the embedded data file is broken).

@@ -111,6 +111,8 @@ pub(crate) async fn start(script: Script) -> ScriptedServer {
         router = router
             .route("/api/services", get(list_services))
             .route("/api/services/{name}", get(get_service))
+            .route("/api/incidents", get(list_incidents))
+            .route("/api/incidents/{incident_id}", get(get_incident))
             .route("/internal/datadog/webhook", post(datadog_webhook))
             .route("/internal/alertmanager/webhook", post(alertmanager_webhook));
     }
@@ -491,6 +493,20 @@ async fn get_service(State(app): State<App>, Path(name): Path<String>) -> Respon
         )
             .into_response()
     }
+}
+
+/// The scripted server keeps no history: an empty last page.
+async fn list_incidents(State(app): State<App>) -> Response {
+    app.json(&serde_json::json!({"incidents": [], "next_before": null}))
+}
+
+async fn get_incident(State(app): State<App>) -> Response {
+    app.error(
+        StatusCode::NOT_FOUND,
+        "incident_not_found",
+        "the scripted server keeps no incident history",
+    )
+    .into_response()
 }
 
 async fn current_incident(State(app): State<App>) -> Response {

@@ -43,6 +43,8 @@ impl ErrorBody {
 pub mod codes {
     /// 400: the body is not well-formed JSON.
     pub const INVALID_JSON: &str = "invalid_json";
+    /// 400: a query parameter is malformed or out of bounds (for example `limit=0` on `GET /api/incidents`).
+    pub const INVALID_QUERY: &str = "invalid_query";
     /// 422: the body is JSON but does not match the request schema (missing field, wrong type, unknown enum value).
     pub const INVALID_BODY: &str = "invalid_body";
     /// 422: the body matches the schema but a value is out of bounds (for example a question over 4,000 characters).

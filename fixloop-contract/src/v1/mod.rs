@@ -5,6 +5,7 @@
 mod bodies;
 mod enums;
 mod error;
+mod history;
 mod requests;
 mod ws;
 
@@ -16,6 +17,10 @@ pub use enums::{
     HttpMethod, IncidentState, PlanItemType, RunStatus, SimulateMode, StreamResetReason, TestStatus,
 };
 pub use error::{ErrorBody, ErrorDetail, codes};
+pub use history::{
+    DEFAULT_INCIDENT_PAGE, IncidentDetail, IncidentFigures, IncidentPage, IncidentSummary,
+    MAX_INCIDENT_PAGE, TimelineEntry, TimelineKind,
+};
 pub use requests::{
     CopilotAskRequest, MAX_QUESTION_CHARS, NON_BLANK_PATTERN, RunTestsRequest, SetBugRequest,
     SimulateRequest,

@@ -1,8 +1,9 @@
 //! Every example document deserializes, re-serializes to the same JSON, and validates against `openapi.yaml`.
 
 use fixloop_contract::{
-    CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, PlanGenerated, RunTestsRequest,
-    ServiceState, SetBugRequest, SimulateRequest, StreamReset, SystemStatus, TestRun, WsEnvelope,
+    CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, IncidentDetail, IncidentFigures,
+    IncidentPage, IncidentSummary, PlanGenerated, RunTestsRequest, ServiceState, SetBugRequest,
+    SimulateRequest, StreamReset, SystemStatus, TestRun, TimelineEntry, WsEnvelope,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -32,6 +33,11 @@ pub(crate) fn round_trip_by_name(schema: &str, value: &Value) -> Result<Value, S
         "ErrorBody" => round_trip::<ErrorBody>(value),
         "WsEnvelope" => round_trip::<WsEnvelope>(value),
         "StreamReset" => round_trip::<StreamReset>(value),
+        "IncidentPage" => round_trip::<IncidentPage>(value),
+        "IncidentSummary" => round_trip::<IncidentSummary>(value),
+        "IncidentDetail" => round_trip::<IncidentDetail>(value),
+        "IncidentFigures" => round_trip::<IncidentFigures>(value),
+        "TimelineEntry" => round_trip::<TimelineEntry>(value),
         other => Err(format!("no Rust type is mapped to schema {other}")),
     }
 }

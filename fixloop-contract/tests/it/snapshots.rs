@@ -29,3 +29,21 @@ fn enum_spellings_snapshot() {
     });
     insta::assert_json_snapshot!("enum_spellings", all);
 }
+
+#[test]
+fn history_enum_spellings_snapshot() {
+    use fixloop_contract::TimelineKind;
+    let all = serde_json::json!({
+        "TimelineKind": [
+            TimelineKind::Detected,
+            TimelineKind::Announced,
+            TimelineKind::PlanValidated,
+            TimelineKind::RunStarted,
+            TimelineKind::RunFinished,
+            TimelineKind::StatusChanged,
+            TimelineKind::CopilotAnswered,
+            TimelineKind::Resolved,
+        ],
+    });
+    insta::assert_json_snapshot!("history_enum_spellings", all);
+}

@@ -12,6 +12,7 @@ use fixloop_contract::{
 };
 use tracing::{Span, debug, info, info_span, warn};
 
+use super::history::History;
 use super::signals::{CleanSample, Signals, percent};
 use super::{
     Alert, Config, Effect, IncidentContext, Input, PlannerChoice, PortFailure, Rejected, after,
@@ -21,7 +22,7 @@ use crate::rule_planner::{PlanContext, rule_plan};
 use crate::validate::{ValidatedPlan, Violation, validate};
 
 /// How many finished runs and closed incidents stay queryable.
-const HISTORY: usize = 100;
+pub(super) const HISTORY: usize = 100;
 /// How many firing alert keys are remembered.
 const MAX_FIRING_ALERTS: usize = 256;
 /// Smallest move of the error rate that republishes `system.status`: one percentage point (the status is in
@@ -225,6 +226,8 @@ pub(super) struct Shared {
     pub(super) signals: Signals,
     pub(super) firing_alerts: BTreeSet<String>,
     pub(super) blindness: Blindness,
+    /// The timelines and times of the open incident and of the last [`HISTORY`] closed ones.
+    pub(super) history: History,
 }
 
 /// What the engine knows about its signal source's failures.
@@ -266,6 +269,7 @@ impl Shared {
             closed: VecDeque::new(),
             signals: Signals::default(),
             firing_alerts: BTreeSet::new(),
+            history: History::default(),
         }
     }
 
@@ -319,6 +323,8 @@ impl Shared {
     }
 
     fn publish(&mut self, now: DateTime<Utc>, message: WsMessage) {
+        // The history is written from what the engine publishes, so the timeline and the stream agree.
+        self.history.observe(now, &message);
         self.effects.push_back(Effect::Publish(message.at(now)));
     }
 
@@ -845,6 +851,26 @@ fn open_incident(shared: &mut Shared, now: DateTime<Utc>, opening: Opening) -> P
     let id = shared.incident_id();
     let service = shared.config.service.name.clone();
     let titled_by_rate = matches!(opening, Opening::Polling);
+    // Time to detect is measured only when polling opened the incident: from the first hot sample of the window
+    // that tripped the trigger. An alert, a simulation or failing probes carry no such moment.
+    let first_hot_sample_at = if titled_by_rate {
+        shared
+            .signals
+            .window
+            .iter()
+            .find(|(_, hot)| *hot)
+            .map(|(at, _)| *at)
+    } else {
+        None
+    };
+    let why = match &opening {
+        Opening::Polling => "opened by polling: the error rate stayed above the trigger".to_owned(),
+        Opening::Alert(alert) => format!("opened by an alert from {}", alert.source),
+        Opening::Simulated => "opened by an operator's simulation".to_owned(),
+        Opening::Unreachable { .. } => {
+            "opened by FixLoop's probes: signals unavailable and probes failing".to_owned()
+        }
+    };
     let (title, monitor_id) = match opening {
         Opening::Polling => (
             rate_title(
@@ -881,6 +907,12 @@ fn open_incident(shared: &mut Shared, now: DateTime<Utc>, opening: Opening) -> P
         },
     };
     shared.signals.clear_window();
+    shared.history.open(
+        &id,
+        now,
+        first_hot_sample_at,
+        format!("{why}: {}", card.title),
+    );
     shared.set_status(now, IncidentState::IncidentActive, Some(&id));
     let effect = shared.effect_id();
     shared.effects.push_back(Effect::FetchContext {
@@ -1344,6 +1376,7 @@ fn close(incident: OpenIncident, shared: &mut Shared, now: DateTime<Utc>, why: &
     shared.signals.clear_window();
     shared.firing_alerts.clear();
     shared.set_status(now, IncidentState::Healthy, None);
+    shared.history.close(&incident.id, now, why, HISTORY);
     shared.archive(incident.card);
     Phase::Healthy(Healthy {
         cooldown_until: Some(after(now, shared.config.cooldown)),

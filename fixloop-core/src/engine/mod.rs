@@ -127,6 +127,7 @@
 //!   prefix and its dash are left out when `id_prefix` is empty); effect ids count from 1. The last 100 runs and
 //!   the last 100 closed incidents stay queryable.
 
+mod history;
 mod machine;
 mod signals;
 mod snapshot;
@@ -135,7 +136,8 @@ use std::time::Duration;
 
 use fixloop_contract::chrono::{DateTime, TimeDelta, Utc};
 use fixloop_contract::{
-    CopilotAnswer, IncidentCard, Link, Plan, SystemStatus, TestRun, TestStatus, WsEnvelope,
+    CopilotAnswer, IncidentCard, IncidentDetail, IncidentFigures, IncidentSummary, Link, Plan,
+    SystemStatus, TestRun, TestStatus, WsEnvelope,
 };
 
 use crate::ids::{EffectId, IncidentId, RunId};
@@ -561,6 +563,74 @@ impl Engine {
         self.current_incident()
             .filter(|card| card.incident_id == incident_id.as_str())
             .or_else(|| self.shared.closed_incident(incident_id))
+    }
+
+    /// The incidents this engine remembers (the open one and the last 100 closed), newest first: ordered by
+    /// `detected_at`, then by id, both descending. With `before`, only those strictly older than that
+    /// `(detected_at, incident_id)` key; at most `limit` (`GET /api/incidents`).
+    #[must_use]
+    pub fn incidents(
+        &self,
+        limit: usize,
+        before: Option<(DateTime<Utc>, &str)>,
+    ) -> Vec<IncidentSummary> {
+        let mut summaries: Vec<IncidentSummary> = self
+            .shared
+            .history
+            .records
+            .iter()
+            .filter(|record| {
+                before.is_none_or(|(at, id)| {
+                    (record.detected_at, record.incident_id.as_str()) < (at, id)
+                })
+            })
+            .filter_map(|record| self.summary(record))
+            .collect();
+        summaries
+            .sort_by(|a, b| (b.detected_at, &b.incident_id).cmp(&(a.detected_at, &a.incident_id)));
+        summaries.truncate(limit);
+        summaries
+    }
+
+    /// One incident (open, or among the last 100 closed) with its timeline and figures
+    /// (`GET /api/incidents/{incident_id}`).
+    #[must_use]
+    pub fn incident_history(&self, incident_id: &IncidentId) -> Option<IncidentDetail> {
+        let record = self.shared.history.record(incident_id.as_str())?;
+        let summary = self.summary(record)?;
+        Some(IncidentDetail {
+            incident: self.incident(incident_id)?.clone(),
+            service: summary.service,
+            incident_end: summary.incident_end,
+            status: summary.status,
+            resolution: summary.resolution,
+            timeline: record.timeline.clone(),
+            figures: record.figures(),
+        })
+    }
+
+    /// The figures of an incident (time to detect, to first run, to recover), computed from the engine's own
+    /// times; what the server observes in its `/metrics` histograms when the incident closes.
+    #[must_use]
+    pub fn incident_figures(&self, incident_id: &IncidentId) -> Option<IncidentFigures> {
+        self.shared
+            .history
+            .record(incident_id.as_str())
+            .map(history::IncidentRecord::figures)
+    }
+
+    fn summary(&self, record: &history::IncidentRecord) -> Option<IncidentSummary> {
+        let card = self.incident(&record.incident_id)?;
+        let open = record.closed_at.is_none();
+        Some(IncidentSummary {
+            incident_id: card.incident_id.clone(),
+            title: card.title.clone(),
+            service: self.shared.config.service.name.clone(),
+            detected_at: card.detected_at,
+            incident_end: record.closed_at,
+            status: open.then_some(self.shared.status.status),
+            resolution: record.resolution.clone(),
+        })
     }
 
     /// The latest run of the open incident (in progress or finished), if any.

@@ -21,11 +21,12 @@ use std::time::Duration;
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_contract::{
     CopilotAnswer, IncidentCard, IncidentState, Link, Plan, RunStatus, SystemStatus, TestRun,
-    TestStatus,
+    TestStatus, TimelineEntry,
 };
 use serde::{Deserialize, Serialize};
 use tracing::{info_span, warn};
 
+use super::history::{History, IncidentRecord};
 use super::machine::{
     ActiveRun, Blindness, FinishedRun, Healthy, IncidentActive, OpenIncident, Phase, Planning,
     Recovered, RunSlot, Shared, Validating,
@@ -61,6 +62,9 @@ pub struct Snapshot {
     firing_alerts: Vec<String>,
     blindness: BlindnessImage,
     phase: PhaseImage,
+    /// Added within format 1: a snapshot written before incident history existed restores with none.
+    #[serde(default)]
+    history: Vec<IncidentRecordImage>,
 }
 
 impl Snapshot {
@@ -148,6 +152,12 @@ impl Engine {
             firing_alerts: shared.firing_alerts.iter().cloned().collect(),
             blindness: BlindnessImage::of(&shared.blindness),
             phase: PhaseImage::of(&self.phase),
+            history: shared
+                .history
+                .records
+                .iter()
+                .map(IncidentRecordImage::of)
+                .collect(),
         })
     }
 
@@ -191,8 +201,62 @@ impl Engine {
         shared.signals = snapshot.signals.into_signals();
         shared.firing_alerts = snapshot.firing_alerts.into_iter().collect::<BTreeSet<_>>();
         shared.blindness = snapshot.blindness.into_blindness();
+        // Before the phase: restoring it may publish (a plan that no longer validates), and the history records it.
+        shared.history = History {
+            records: snapshot
+                .history
+                .into_iter()
+                .map(IncidentRecordImage::into_record)
+                .collect(),
+        };
         let phase = snapshot.phase.into_phase(&mut shared, now);
         Ok(Self { phase, shared })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct IncidentRecordImage {
+    incident_id: String,
+    detected_at: DateTime<Utc>,
+    first_hot_sample_at: Option<DateTime<Utc>>,
+    first_run_at: Option<DateTime<Utc>>,
+    recovered_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    resolution: Option<String>,
+    last_status: Option<IncidentState>,
+    last_run: Option<(String, bool)>,
+    timeline: Vec<TimelineEntry>,
+}
+
+impl IncidentRecordImage {
+    fn of(record: &IncidentRecord) -> Self {
+        Self {
+            incident_id: record.incident_id.as_str().to_owned(),
+            detected_at: record.detected_at,
+            first_hot_sample_at: record.first_hot_sample_at,
+            first_run_at: record.first_run_at,
+            recovered_at: record.recovered_at,
+            closed_at: record.closed_at,
+            resolution: record.resolution.clone(),
+            last_status: record.last_status,
+            last_run: record.last_run.clone(),
+            timeline: record.timeline.clone(),
+        }
+    }
+
+    fn into_record(self) -> IncidentRecord {
+        IncidentRecord {
+            incident_id: IncidentId::new(self.incident_id),
+            detected_at: self.detected_at,
+            first_hot_sample_at: self.first_hot_sample_at,
+            first_run_at: self.first_run_at,
+            recovered_at: self.recovered_at,
+            closed_at: self.closed_at,
+            resolution: self.resolution,
+            last_status: self.last_status,
+            last_run: self.last_run,
+            timeline: self.timeline,
+        }
     }
 }
 

@@ -111,6 +111,22 @@ fn routes() -> Vec<Route> {
         ),
         route(
             Method::GET,
+            "/api/incidents",
+            "/api/incidents",
+            None,
+            Role::Read,
+            StatusCode::OK,
+        ),
+        route(
+            Method::GET,
+            "/api/incidents/inc-none",
+            "/api/incidents/{incident_id}",
+            None,
+            Role::Read,
+            StatusCode::NOT_FOUND,
+        ),
+        route(
+            Method::GET,
             "/api/tests/runs/run-none",
             "/api/tests/runs/{run_id}",
             None,

@@ -13,6 +13,7 @@ mod dashboard;
 mod datadog_mode;
 mod demo_app;
 mod e2e;
+mod history;
 mod inventory;
 mod profile_init;
 mod replay;
