@@ -37,6 +37,12 @@ pub enum TimelineKind {
     CopilotAnswered,
     /// The incident was closed; `summary` is the reason.
     Resolved,
+    /// A plan attempt failed: the candidate was rejected by the validator (`summary` gives the attempt, the number
+    /// of violations and the first one) or the planner failed or missed its deadline.
+    PlanRejected,
+    /// The recovery verdict after a run, or when the signal gate came to hold later: `summary` starts with
+    /// `RECOVERED:` and the gates that held, or with `not RECOVERED:` and what blocks it (tests, signals, no data).
+    RecoveryChecked,
 }
 
 /// One entry of an incident's timeline.

@@ -43,6 +43,8 @@ fn history_enum_spellings_snapshot() {
             TimelineKind::StatusChanged,
             TimelineKind::CopilotAnswered,
             TimelineKind::Resolved,
+            TimelineKind::PlanRejected,
+            TimelineKind::RecoveryChecked,
         ],
     });
     insta::assert_json_snapshot!("history_enum_spellings", all);

@@ -91,6 +91,19 @@ impl History {
         }
     }
 
+    /// Records a decision no published message states (a plan rejected, a recovery verdict) for `incident_id`.
+    pub(super) fn note(
+        &mut self,
+        incident_id: &IncidentId,
+        now: DateTime<Utc>,
+        kind: TimelineKind,
+        summary: String,
+    ) {
+        if let Some(record) = self.record_mut(incident_id.as_str()) {
+            record.push(entry(now, kind, summary));
+        }
+    }
+
     /// Records what a published message says about an incident.
     pub(super) fn observe(&mut self, now: DateTime<Utc>, message: &WsMessage) {
         match message {

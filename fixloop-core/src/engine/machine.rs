@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, VecDeque};
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_contract::{
     DatadogSummary, IncidentCard, IncidentState, Plan, PlanGenerated, RunStatus, Signal,
-    SystemStatus, TestResult, TestRun, TestStatus, WsMessage,
+    SystemStatus, TestResult, TestRun, TestStatus, TimelineKind, WsMessage,
 };
 use tracing::{Span, debug, info, info_span, warn};
 
@@ -544,6 +544,12 @@ pub(super) fn handle_timeout(phase: Phase, shared: &mut Shared, now: DateTime<Ut
                 ..
             } if deadline <= now => {
                 warn!(incident_id = %active.incident.id, attempt, "plan request missed its deadline");
+                shared.history.note(
+                    &active.incident.id,
+                    now,
+                    TimelineKind::PlanRejected,
+                    format!("attempt {attempt} ({planner:?} planner): no answer before the plan deadline"),
+                );
                 plan_failed(active.incident, shared, now, attempt, planner, Vec::new())
             }
             Planning::Waiting { retry_at } if retry_at <= now => {
@@ -1050,12 +1056,34 @@ fn on_plan(
                 Ok(plan) => start_validating(incident, shared, now, plan),
                 Err(violations) => {
                     warn!(incident_id = %incident.id, attempt, violations = violations.len(), "plan rejected by the validator");
+                    let first = violations
+                        .first()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
+                    shared.history.note(
+                        &incident.id,
+                        now,
+                        TimelineKind::PlanRejected,
+                        format!(
+                            "attempt {attempt} ({planner:?} planner): {} violation(s), first: {first}",
+                            violations.len()
+                        ),
+                    );
                     plan_failed(incident, shared, now, attempt, planner, violations)
                 }
             }
         }
         Err(failure) => {
             warn!(incident_id = %incident.id, attempt, ?failure, "plan generation failed");
+            shared.history.note(
+                &incident.id,
+                now,
+                TimelineKind::PlanRejected,
+                format!(
+                    "attempt {attempt} ({planner:?} planner): the planner failed: {}",
+                    describe_source_failure(&failure)
+                ),
+            );
             plan_failed(incident, shared, now, attempt, planner, Vec::new())
         }
     }
@@ -1239,7 +1267,18 @@ fn finish_run(
         summary,
         next_rerun_at: after(now, shared.config.rerun_interval),
     });
-    match try_recover(validating, shared, now) {
+    let phase = try_recover(validating, shared, now);
+    if let Phase::Validating(validating) = &phase {
+        // The verdict of this run: why it did not recover (RECOVERED notes itself).
+        let why = blocker(validating, shared, now);
+        shared.history.note(
+            &validating.incident.id,
+            now,
+            TimelineKind::RecoveryChecked,
+            format!("not RECOVERED: {why}"),
+        );
+    }
+    match phase {
         Phase::Validating(mut validating) if validating.rerun_pending => {
             validating.rerun_pending = false;
             Phase::Validating(trigger_rerun(
@@ -1275,6 +1314,12 @@ fn recover(validating: Validating, shared: &mut Shared, now: DateTime<Utc>) -> P
     shared.signals.clear_window();
     shared.set_status(now, IncidentState::Recovered, Some(&validating.incident.id));
     shared.publish_run(now, &run_id);
+    shared.history.note(
+        &validating.incident.id,
+        now,
+        TimelineKind::RecoveryChecked,
+        format!("RECOVERED: every test of run {run_id} passed and the signal gate holds"),
+    );
     Phase::Recovered(Recovered {
         incident: validating.incident,
         plan: validating.plan,

@@ -91,11 +91,14 @@ fn a_polled_incident_records_its_timeline_and_figures_through_to_its_close() {
             TimelineKind::RunStarted,
             TimelineKind::RunFinished,
             TimelineKind::StatusChanged,
+            // Each run's verdict, with its reason.
+            TimelineKind::RecoveryChecked,
             TimelineKind::CopilotAnswered,
             TimelineKind::StatusChanged,
             TimelineKind::RunStarted,
             TimelineKind::RunFinished,
             TimelineKind::StatusChanged,
+            TimelineKind::RecoveryChecked,
             TimelineKind::Resolved,
         ]
     );
@@ -108,9 +111,20 @@ fn a_polled_incident_records_its_timeline_and_figures_through_to_its_close() {
         "{}",
         timeline[6].summary
     );
-    assert_eq!(timeline[8].summary, "Why is checkout failing?");
-    assert_eq!(timeline[11].run_status, Some(RunStatus::Completed));
-    assert_eq!(timeline[12].status, Some(IncidentState::Recovered));
+    assert!(
+        timeline[8]
+            .summary
+            .starts_with("not RECOVERED: latest run run-t-1: 1 of 5 tests failed"),
+        "why the failing run did not recover: {}",
+        timeline[8].summary
+    );
+    assert_eq!(timeline[9].summary, "Why is checkout failing?");
+    assert_eq!(timeline[12].run_status, Some(RunStatus::Completed));
+    assert_eq!(timeline[13].status, Some(IncidentState::Recovered));
+    assert_eq!(
+        timeline[14].summary,
+        "RECOVERED: every test of run run-t-2 passed and the signal gate holds"
+    );
     assert!(
         timeline.windows(2).all(|pair| pair[0].at <= pair[1].at),
         "oldest first: {timeline:?}"
@@ -231,4 +245,43 @@ fn the_history_survives_a_snapshot_and_restore_and_an_older_snapshot_restores_wi
     let restored = Engine::restore(demo_config(), old).expect("restore");
     assert!(restored.incidents(100, None).is_empty());
     assert!(restored.current_incident().is_some());
+}
+
+#[test]
+fn a_rejected_plan_is_on_the_timeline_with_its_first_violation() {
+    let mut h = Harness::demo();
+    h.ok(Input::SimulateOn);
+    h.context_ok();
+    h.propose(crate::engine_harness::invalid_plan());
+    h.plan_failed();
+    h.propose(valid_plan());
+    assert_eq!(h.status(), IncidentState::Validating);
+    let detail = h
+        .engine
+        .incident_history(&IncidentId::new("inc-t-1"))
+        .expect("open incident");
+    let rejected: Vec<&str> = detail
+        .timeline
+        .iter()
+        .filter(|entry| entry.kind == TimelineKind::PlanRejected)
+        .map(|entry| entry.summary.as_str())
+        .collect();
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert!(
+        rejected[0].starts_with("attempt 1 (Configured planner): ")
+            && rejected[0].contains("first: /items: a plan needs exactly 5 items, found 4"),
+        "{}",
+        rejected[0]
+    );
+    assert_eq!(
+        rejected[1],
+        "attempt 2 (Configured planner): the planner failed: model overloaded"
+    );
+    assert!(
+        detail
+            .timeline
+            .iter()
+            .any(|entry| entry.kind == TimelineKind::PlanValidated),
+        "then the third attempt was validated"
+    );
 }
