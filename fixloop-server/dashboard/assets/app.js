@@ -3,7 +3,8 @@
 //
 // Connection rules: the page first asks `GET /api/status` (a 401 shows the token field; a network error or 5xx
 // counts as a failure), then opens `/ws`. It is `live` from the first message of the stream; when the stream
-// closes it is `reconnecting`, and after repeated failures `backend unreachable`. `GET /api/services` is polled
+// closes it is `reconnecting`, and after repeated failures `backend unreachable`. A reconnection resumes with
+// `?since=<largest seq seen>`: the missed events, or `stream.reset` and the join snapshot (live once open). `GET /api/services` is polled
 // for the recovery blocker, and a failed poll also ends the stream, so a dead backend is noticed even when its
 // socket does not close.
 import { addAnswer, addRunIfUnknown, applyEnvelope, applyServices, initialModel, shownIncident, startSnapshot, } from "./model.js";
@@ -122,9 +123,29 @@ async function connect() {
     url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
     if (token !== null)
         url.searchParams.set("access_token", token);
+    // After a reconnection, resume where the stream left off: the server replays exactly the missed events, or says
+    // `stream.reset` and sends the join snapshot when it cannot (too old, or a restarted server).
+    const since = model.lastSeq;
+    if (since !== null)
+        url.searchParams.set("since", String(since));
     const ws = new WebSocket(url);
     socket = ws;
     let first = true;
+    const goLive = () => {
+        first = false;
+        failures = 0;
+        model.connection = "live";
+        schedulePoll(0);
+    };
+    if (since !== null) {
+        // A resumed stream with nothing missed sends nothing until the next event: it is live once open.
+        ws.addEventListener("open", () => {
+            if (socket !== ws || !first)
+                return;
+            goLive();
+            update();
+        });
+    }
     ws.addEventListener("message", (event) => {
         if (socket !== ws || typeof event.data !== "string")
             return;
@@ -135,14 +156,13 @@ async function connect() {
         catch {
             return;
         }
-        if (first) {
-            // The join snapshot (current status, open incident, current run) replaces what the page knew.
-            first = false;
-            failures = 0;
+        if (envelope.type === "stream.reset" || (first && since === null)) {
+            // The join snapshot (current status, open incident, current run) replaces what the page knew; a resumed
+            // stream needs none, unless the server says it could not resume.
             startSnapshot(model);
-            model.connection = "live";
-            schedulePoll(0);
         }
+        if (first)
+            goLive();
         applyEnvelope(model, envelope, Date.now());
         // A count of applied messages, for tests that must know the page has seen a given frame.
         messagesApplied += 1;

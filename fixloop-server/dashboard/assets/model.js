@@ -18,6 +18,7 @@ export function initialModel() {
         blockerReported: false,
         answers: [],
         lastMessageAt: null,
+        lastSeq: null,
     };
 }
 /** Forgets the statuses before a (re)connection's join snapshot replaces them; incidents and runs are pruned by it. */
@@ -27,6 +28,8 @@ export function startSnapshot(model) {
 /** Applies one WebSocket message. */
 export function applyEnvelope(model, envelope, now) {
     model.lastMessageAt = now;
+    if (typeof envelope.seq === "number")
+        model.lastSeq = Math.max(model.lastSeq ?? 0, envelope.seq);
     switch (envelope.type) {
         case "system.status":
             applyStatus(model, envelope.payload);
@@ -46,6 +49,9 @@ export function applyEnvelope(model, envelope, now) {
             break;
         case "copilot.answer":
             addAnswer(model, envelope.payload);
+            break;
+        case "stream.reset":
+            // The server could not replay from our `since`: the join snapshot follows (the connection handles it).
             break;
     }
 }

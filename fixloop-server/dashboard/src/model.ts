@@ -38,6 +38,8 @@ export interface Model {
   answers: CopilotAnswer[];
   /** When the latest message arrived (milliseconds since the epoch), for "as of" notes. */
   lastMessageAt: number | null;
+  /** The largest `seq` seen on the stream, to resume with `GET /ws?since=` after a reconnection (`null`: none). */
+  lastSeq: number | null;
 }
 
 /** How many copilot answers the page keeps. */
@@ -55,6 +57,7 @@ export function initialModel(): Model {
     blockerReported: false,
     answers: [],
     lastMessageAt: null,
+    lastSeq: null,
   };
 }
 
@@ -66,6 +69,7 @@ export function startSnapshot(model: Model): void {
 /** Applies one WebSocket message. */
 export function applyEnvelope(model: Model, envelope: WsEnvelope, now: number): void {
   model.lastMessageAt = now;
+  if (typeof envelope.seq === "number") model.lastSeq = Math.max(model.lastSeq ?? 0, envelope.seq);
   switch (envelope.type) {
     case "system.status":
       applyStatus(model, envelope.payload);
@@ -85,6 +89,9 @@ export function applyEnvelope(model: Model, envelope: WsEnvelope, now: number): 
       break;
     case "copilot.answer":
       addAnswer(model, envelope.payload);
+      break;
+    case "stream.reset":
+      // The server could not replay from our `since`: the join snapshot follows (the connection handles it).
       break;
   }
 }

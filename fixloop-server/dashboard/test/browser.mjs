@@ -238,11 +238,16 @@ async function scenarioB(demo, stubUrl) {
   if (injected.flag !== null || injected.elements !== 0) throw new Error(`server text became markup: ${JSON.stringify(injected)}`);
   await shot(page, "09-title-as-text");
 
-  step("B3 the stream drops: reconnecting, then correct at once from the join snapshot");
+  step("B3 the stream drops: reconnecting, then resumed where it left off (since), correct at once");
   const title = await page.locator("#incident-title").innerText();
+  const socketsBefore = page.socketUrls.length;
   stub.dropSockets();
   await expectText(page, "#connection", "reconnecting");
   await expectText(page, "#connection", "live");
+  const resumedWith = page.socketUrls.slice(socketsBefore).map((url) => new URL(url).searchParams.get("since"));
+  if (resumedWith.length === 0 || !resumedWith.every((since) => since !== null && /^[0-9]+$/.test(since))) {
+    throw new Error(`the page reconnected without resuming: ${JSON.stringify(page.socketUrls.slice(socketsBefore))}`);
+  }
   await expectText(page, "#incident-title", title);
   await page.waitForFunction(() => document.querySelectorAll("#plan > li").length === 5);
   await expectMatch(page, "#status", /^(INCIDENT_ACTIVE|VALIDATING|RECOVERED)$/);
@@ -269,14 +274,17 @@ async function watchedPage(context, label, { expected = () => false } = {}) {
   const page = await context.newPage();
   // The types of the WebSocket frames the page received (Playwright sees sockets opened after this listener).
   page.frameTypes = [];
-  page.on("websocket", (socket) =>
+  page.socketUrls = [];
+  page.on("websocket", (socket) => {
+    page.socketUrls.push(socket.url());
     socket.on("framereceived", (frame) => {
       try {
         page.frameTypes.push(JSON.parse(String(frame.payload)).type);
       } catch {
         page.frameTypes.push("unparsable");
       }
-    }));
+    });
+  });
   const report = (kind, text) => {
     if (!expected(kind, text)) problems.push(`[${label}] ${kind}: ${text}`);
   };

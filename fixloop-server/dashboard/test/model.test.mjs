@@ -130,3 +130,20 @@ test("only http and https URLs become links", () => {
     assert.equal(safeUrl(unsafe), null, unsafe);
   }
 });
+
+test("the largest seq seen is kept for resuming, and a stream.reset changes no state by itself", () => {
+  const model = initialModel();
+  assert.equal(model.lastSeq, null);
+  applyEnvelope(model, { type: "system.status", payload: status("HEALTHY", null), ts: TS, seq: 41 }, 0);
+  applyEnvelope(model, { type: "system.status", payload: status("HEALTHY", null), ts: TS, seq: 42 }, 0);
+  // A join snapshot message after a reset may carry an older seq than one seen: the largest stays.
+  applyEnvelope(model, { type: "system.status", payload: status("HEALTHY", null), ts: TS, seq: 40 }, 0);
+  assert.equal(model.lastSeq, 42);
+  const before = JSON.stringify([...model.statuses]);
+  applyEnvelope(model, { type: "stream.reset", payload: { since: 42, oldest_available: 100, reason: "TOO_OLD" }, ts: TS }, 0);
+  assert.equal(JSON.stringify([...model.statuses]), before);
+  // A server that does not number its events leaves the page without a resume point.
+  const unnumbered = initialModel();
+  applyEnvelope(unnumbered, { type: "system.status", payload: status("HEALTHY", null), ts: TS }, 0);
+  assert.equal(unnumbered.lastSeq, null);
+});
