@@ -102,6 +102,9 @@ function describe(envelope: WsEnvelope): string {
       return envelope.payload.tests.map((t) => `${t.test_id}: ${t.status}`).join(", ");
     case "copilot.answer":
       return envelope.payload.answer;
+    case "stream.reset":
+      // Only for a client that resumed with `since`: the join snapshot follows.
+      return `resume from ${envelope.payload.since} refused (${envelope.payload.reason}); oldest kept ${envelope.payload.oldest_available}`;
     default: {
       // Every message type is handled: a new one added to the contract fails here until it is.
       const _never: never = envelope;
