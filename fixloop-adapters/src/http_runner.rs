@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use crate::VALIDATION_HEADER;
 use crate::error::{AdapterError, format_duration};
-use crate::ports::{ProgressSink, TestProgress, TestRunner};
+use crate::ports::{ProgressModel, ProgressSink, RunnerExpectations, TestProgress, TestRunner};
 use crate::secret::Secret;
 use crate::secrets;
 
@@ -304,6 +304,14 @@ fn substitute_value(value: &Value, secrets: &BTreeMap<String, Secret>) -> Result
 
 #[async_trait]
 impl TestRunner for HttpTestRunner {
+    fn expectations(&self) -> RunnerExpectations {
+        // The tests run concurrently, each bounded by `test_timeout`; a second covers reporting.
+        RunnerExpectations {
+            max_run_duration: self.config.test_timeout + Duration::from_secs(1),
+            progress: ProgressModel::PerTest,
+        }
+    }
+
     async fn run(
         &self,
         run_id: &RunId,

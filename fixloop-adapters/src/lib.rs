@@ -56,8 +56,9 @@ pub use embedded::{GroundedCopilot, RulePlanner};
 pub use error::{AdapterError, ErrorKind, parse_retry_after};
 pub use http_runner::{HttpTestRunner, HttpTestRunnerConfig};
 pub use ports::{
-    Copilot, CopilotReply, CopilotState, PlanRequest, Planner, ProgressSink, SignalReading,
-    SignalSource, TestProgress, TestRunner,
+    ContextFindings, ContextQuery, ContextSource, Copilot, CopilotReply, CopilotState, PlanRequest,
+    Planner, ProgressModel, ProgressSink, RunnerExpectations, SignalReading, SignalSource,
+    TestProgress, TestRunner,
 };
 pub use scrape::{
     LabelMatch, Sample, ScrapeCheck, ScrapeConfig, ScrapeMetrics, ScrapeSignalSource,

@@ -85,9 +85,31 @@ pub struct TestProgress {
 /// Where a runner reports progress; the driver turns each into an engine input.
 pub type ProgressSink = tokio::sync::mpsc::Sender<TestProgress>;
 
+/// How a runner reports its tests' progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressModel {
+    /// Each test's verdict is reported as soon as it is known (dashboards see the run fill in).
+    PerTest,
+    /// Every verdict arrives together when the run ends (all tests stay RUNNING until then).
+    Batched,
+}
+
+/// What a runner declares about its runs. The engine's run deadline is derived from it at start-up (the runner
+/// owns how long its runs take), and a configured deadline shorter than the runner needs is refused there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunnerExpectations {
+    /// The longest one run of a whole plan takes before the runner itself gives up (its own timeouts).
+    pub max_run_duration: Duration,
+    /// How its progress arrives.
+    pub progress: ProgressModel,
+}
+
 /// Runs the tests of a validated plan.
 #[async_trait]
 pub trait TestRunner: Send + Sync + fmt::Debug {
+    /// How long a run may take and how its progress arrives (read once, at start-up).
+    fn expectations(&self) -> RunnerExpectations;
+
     /// Runs every test of the plan; reports RUNNING then PASS/FAIL per test through `progress`; returns when all
     /// are done.
     ///
@@ -100,6 +122,41 @@ pub trait TestRunner: Send + Sync + fmt::Debug {
         plan: &ValidatedPlan,
         progress: ProgressSink,
     ) -> Result<(), AdapterError>;
+}
+
+/// What a [`ContextSource`] is asked about an incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextQuery {
+    /// The watched service's name (as in its profile).
+    pub service: String,
+    /// The incident, when there is one.
+    pub incident_id: Option<String>,
+    /// The trailing window to look at.
+    pub window: Duration,
+}
+
+/// What a [`ContextSource`] found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContextFindings {
+    /// The most frequent error signature it saw, if any.
+    pub top_error: Option<String>,
+    /// Links to what it looked at (dashboards, log queries, monitors).
+    pub evidence_links: Vec<Link>,
+    /// Short lines of vendor text (log lines, monitor states, metric summaries). Untrusted: whoever shows them to
+    /// a model fences them as data.
+    pub notes: Vec<String>,
+}
+
+/// An optional source of incident context beyond the signals: metrics, logs and monitors (for example Datadog's MCP
+/// server). The planner's evidence and the copilot's look-ups use it when one is configured.
+#[async_trait]
+pub trait ContextSource: Send + Sync + fmt::Debug {
+    /// Gathers what the source knows about `query` (one attempt, bounded by the adapter's timeout).
+    ///
+    /// # Errors
+    ///
+    /// An [`AdapterError`] whose [`kind`](AdapterError::kind) says how the call failed.
+    async fn gather(&self, query: &ContextQuery) -> Result<ContextFindings, AdapterError>;
 }
 
 /// What the copilot may know: a snapshot of the state.

@@ -90,6 +90,7 @@ impl App {
             runner: Arc::new(FakeTestRunner::new()),
             copilot: copilot.clone(),
             prober: Arc::new(FakeSignalSource::new()),
+            context: None,
         };
         let config = DriverConfig {
             poll_interval: Duration::from_secs(3600),

@@ -172,6 +172,7 @@ pub fn build_ports(
         runner,
         copilot,
         prober,
+        context: None,
     };
     let mut notes = Vec::new();
     if let Some(mcp) = &config.datadog_mcp {

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use fixloop_adapters::{
-    AdapterError, Copilot, CopilotState, JournalEntry, PlanRequest, Planner, SignalReading,
-    SignalSource, Store, StoreError, TestProgress, TestRunner,
+    AdapterError, ContextSource, Copilot, CopilotState, JournalEntry, PlanRequest, Planner,
+    SignalReading, SignalSource, Store, StoreError, TestProgress, TestRunner,
 };
 use fixloop_contract::{
     CopilotAnswer, IncidentCard, IncidentDetail, IncidentSummary, Plan, RunStatus, SimulateMode,
@@ -55,6 +55,8 @@ pub struct Ports {
     /// FixLoop's own probes of the service (synthetic probes of its journeys), used when the signal source is
     /// blind ([`Effect::ProbeService`]).
     pub prober: Arc<dyn SignalSource>,
+    /// Extra incident context (metrics, logs, monitors) beyond the signals, when one is configured.
+    pub context: Option<Arc<dyn ContextSource>>,
 }
 
 /// The driver's settings.

@@ -532,6 +532,7 @@ mod tests {
             runner: Arc::new(FakeTestRunner::new()),
             copilot: Arc::new(FakeCopilot::new()),
             prober: Arc::new(FakeSignalSource::new()),
+            context: None,
         };
         let config = DriverConfig {
             engine: fixloop_core::engine::Config::demo(spec, name),

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::script::Script;
 use super::{DemoModel, pause};
 use crate::error::{AdapterError, ErrorKind};
-use crate::ports::{ProgressSink, TestProgress, TestRunner};
+use crate::ports::{ProgressModel, ProgressSink, RunnerExpectations, TestProgress, TestRunner};
 
 /// A verdict function: the terminal status and details of one test.
 pub type VerdictFn =
@@ -160,6 +160,15 @@ impl fmt::Debug for FakeTestRunner {
 
 #[async_trait]
 impl TestRunner for FakeTestRunner {
+    fn expectations(&self) -> RunnerExpectations {
+        // Five verdicts, each after the per-test delay (a held run waits for the test, not for the runner).
+        let per_test = self.script.delay();
+        RunnerExpectations {
+            max_run_duration: Duration::from_secs(10).max(per_test * 5 + Duration::from_secs(1)),
+            progress: ProgressModel::PerTest,
+        }
+    }
+
     async fn run(
         &self,
         run_id: &RunId,

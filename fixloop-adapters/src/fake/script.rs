@@ -61,6 +61,11 @@ impl<T, C, S> Script<T, C, S> {
         self.lock().failure = kind;
     }
 
+    /// The delay handed out with every turn.
+    pub(super) fn delay(&self) -> Duration {
+        self.lock().delay
+    }
+
     /// Sets the delay handed out with every turn.
     pub(super) fn set_delay(&self, delay: Duration) {
         self.lock().delay = delay;

@@ -17,7 +17,7 @@ use fixloop_contract::TestStatus;
 use fixloop_core::{RunId, ValidatedPlan};
 
 use crate::error::AdapterError;
-use crate::ports::{ProgressSink, TestProgress, TestRunner};
+use crate::ports::{ProgressModel, ProgressSink, RunnerExpectations, TestProgress, TestRunner};
 use crate::secret::Secret;
 use mcp::{HttpTransport, McpClient, StdioTransport, ToolResult, Transport};
 
@@ -198,6 +198,14 @@ async fn report(
 
 #[async_trait]
 impl TestRunner for TestSpriteRunner {
+    fn expectations(&self) -> RunnerExpectations {
+        // The handshake, then one run call bounded by `run_timeout`; the verdicts come with its result.
+        RunnerExpectations {
+            max_run_duration: self.config.request_timeout + self.config.run_timeout,
+            progress: ProgressModel::Batched,
+        }
+    }
+
     async fn run(
         &self,
         run_id: &RunId,

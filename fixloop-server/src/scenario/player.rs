@@ -130,6 +130,7 @@ pub async fn start_scenario(
         runner: fakes.runner.clone(),
         copilot: Arc::new(FakeCopilot::new()),
         prober: fakes.prober.clone(),
+        context: None,
     };
     let mut config = options.config;
     // The shop's metrics are not the story's: nothing is submitted to a vendor while a scenario plays.

@@ -896,6 +896,7 @@ async fn start_secured_server() -> (fixloop_server::RunningServer, SocketAddr) {
         runner: Arc::new(FakeTestRunner::new()),
         copilot: Arc::new(FakeCopilot::new()),
         prober: Arc::new(FakeSignalSource::new()),
+        context: None,
     };
     let mut config = Config::from_env_map(&std::collections::HashMap::new()).unwrap();
     config.api_tokens = tokens();

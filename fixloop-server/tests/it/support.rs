@@ -62,6 +62,7 @@ impl TestApp {
             runner: runner.clone(),
             copilot: copilot.clone(),
             prober: Arc::new(FakeSignalSource::new()),
+            context: None,
         };
         let engine = EngineConfig::demo(
             fixloop_server::profile::demo_profile(FAKE_SERVICE_URL).spec,

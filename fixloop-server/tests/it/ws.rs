@@ -328,6 +328,7 @@ pub(crate) async fn start_fake_orchestrator()
         runner: Arc::new(FakeTestRunner::new()),
         copilot: Arc::new(FakeCopilot::new()),
         prober: Arc::new(FakeSignalSource::new()),
+        context: None,
     };
     // The copilot is this file's event generator (thousands of questions): lift its rate limit.
     let mut config =
