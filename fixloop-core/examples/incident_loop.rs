@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use fixloop_contract::chrono::{DateTime, TimeDelta, Utc};
 use fixloop_contract::{HttpMethod, IncidentState, TestStatus, WsMessage};
 use fixloop_core::engine::{Config, Effect, Engine, IncidentContext, Input, SignalSample};
-use fixloop_core::{Observation, PlanId, rule_plan};
+use fixloop_core::{Observation, rule_plan};
 
 // The shop's journeys and coverage, as plain core types (the same fixture the core's tests plan for).
 #[path = "../tests/fixtures/shop.rs"]
@@ -183,10 +183,13 @@ fn drain(engine: &mut Engine, world: &World, now: DateTime<Utc>, inputs: &mut Ve
                 }),
             }),
             Effect::RequestPlan {
-                effect, context, ..
+                effect,
+                plan_id,
+                context,
+                ..
             } => inputs.push_back(Input::PlanProposed {
                 effect,
-                plan: rule_plan(&context, PlanId::new("example"), now),
+                plan: rule_plan(&context, plan_id, now),
             }),
             Effect::StartRun { effect, plan, .. } => {
                 // The simulated runner executes every test at once and evaluates its criteria.

@@ -15,7 +15,7 @@ use fixloop_contract::{
 };
 use fixloop_core::engine::{Config, Effect, Engine, IncidentContext, Input, SignalSample};
 use fixloop_core::policy::{CoverageCheck, CoverageRule};
-use fixloop_core::{Journey, Observation, PlanId, ServiceSpec, rule_plan};
+use fixloop_core::{Journey, Observation, ServiceSpec, rule_plan};
 
 /// The payments API: `POST /charges` breaks while `broken`.
 struct Payments {
@@ -205,10 +205,13 @@ fn carry_out(
                 }),
             }),
             Effect::RequestPlan {
-                effect, context, ..
+                effect,
+                plan_id,
+                context,
+                ..
             } => inputs.push_back(Input::PlanProposed {
                 effect,
-                plan: rule_plan(&context, PlanId::new("example"), now),
+                plan: rule_plan(&context, plan_id, now),
             }),
             Effect::StartRun { effect, plan, .. } => {
                 for (item, criteria) in plan.tests() {

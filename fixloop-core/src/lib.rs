@@ -42,7 +42,7 @@
 //! use fixloop_contract::chrono::{DateTime, TimeDelta, Utc};
 //! use fixloop_contract::{HttpMethod, PlanItemType, TestStatus};
 //! use fixloop_core::engine::{Config, Effect, Engine, IncidentContext, Input, SignalSample};
-//! use fixloop_core::{Journey, PlanId, ServiceSpec, rule_plan};
+//! use fixloop_core::{Journey, ServiceSpec, rule_plan};
 //!
 //! // The service: five journeys, each a GET that must answer 200.
 //! let mut service = ServiceSpec::new("orders", "http://127.0.0.1:9000");
@@ -81,9 +81,9 @@
 //!                 effect,
 //!                 result: Ok(IncidentContext::default()),
 //!             }),
-//!             Effect::RequestPlan { effect, context, .. } => inputs.push(Input::PlanProposed {
+//!             Effect::RequestPlan { effect, plan_id, context, .. } => inputs.push(Input::PlanProposed {
 //!                 effect,
-//!                 plan: rule_plan(&context, PlanId::new("p"), now),
+//!                 plan: rule_plan(&context, plan_id, now),
 //!             }),
 //!             Effect::StartRun { effect, plan, .. } => {
 //!                 // The world: every test passes, and the signals are healthy.

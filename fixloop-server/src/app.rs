@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use fixloop_adapters::{AdapterError, SqliteStore, Store, StoreError};
+use fixloop_adapters::{AdapterError, RunnerExpectations, SqliteStore, Store, StoreError};
 use fixloop_core::engine::Config as EngineConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -171,6 +171,9 @@ pub enum StartError {
     /// The profile asks for something the configuration cannot provide.
     #[error("profile: {0}")]
     Profile(String),
+    /// The engine's deadlines cannot work with the chosen ports (a run deadline shorter than the runner's runs).
+    #[error("{0}")]
+    Deadlines(String),
     /// The journal cannot be opened or restored (corrupt, newer, or in use by another process).
     #[error("journal: {0}")]
     Store(#[from] StoreError),
@@ -396,6 +399,12 @@ pub fn engine_config(mode: Mode, config: &Config, service: &ServiceProfile) -> E
     if let Some(interval) = tuning.rerun_interval {
         engine.rerun_interval = interval;
     }
+    if let Some(deadline) = tuning.run_deadline {
+        engine.run_deadline = deadline;
+    }
+    if let Some(budget) = tuning.plan_budget {
+        engine.plan_budget = budget;
+    }
     if let Some(interval) = tuning.poll_interval {
         // A sample stays fresh for five polling intervals, as in the core's defaults.
         engine.poll_interval = interval;
@@ -403,6 +412,47 @@ pub fn engine_config(mode: Mode, config: &Config, service: &ServiceProfile) -> E
     }
     service.apply_thresholds(&mut engine);
     engine
+}
+
+/// Margin of a run deadline derived from the runner: the runner's own timeouts end its run first, and the engine's
+/// deadline only catches a runner that hangs beyond them.
+fn run_deadline_margin(longest_run: Duration) -> Duration {
+    (longest_run / 10).max(Duration::from_secs(5))
+}
+
+/// The runner owns how long its runs take: unless the run deadline was set explicitly (`explicit`), it becomes at
+/// least the runner's longest run plus a margin (never shorter than the mode's default).
+pub fn follow_runner(engine: &mut EngineConfig, explicit: bool, runner: RunnerExpectations) {
+    if !explicit {
+        let needed = runner.max_run_duration + run_deadline_margin(runner.max_run_duration);
+        engine.run_deadline = engine.run_deadline.max(needed);
+    }
+}
+
+/// Refuses a run deadline shorter than the runner's longest run: every run would be cancelled before it could
+/// finish (for example TestSprite's 10-20 minute cycles under a 60 s deadline).
+///
+/// # Errors
+///
+/// [`StartError::Deadlines`] naming the runner, both durations and the setting to change.
+pub fn check_run_deadline(
+    engine: &EngineConfig,
+    runner: RunnerExpectations,
+    runner_name: &str,
+) -> Result<(), StartError> {
+    if engine.run_deadline >= runner.max_run_duration {
+        return Ok(());
+    }
+    let needed = runner.max_run_duration + run_deadline_margin(runner.max_run_duration);
+    Err(StartError::Deadlines(format!(
+        "service {}: the run deadline of {} s is shorter than the longest run of the test runner ({runner_name}: {} s), \
+         so every run would be cancelled before it could finish; set FIXLOOP_RUN_DEADLINE_SECS to at least {} or \
+         leave it unset (the deadline then follows the runner)",
+        engine.service.name,
+        engine.run_deadline.as_secs_f64(),
+        runner.max_run_duration.as_secs_f64(),
+        needed.as_secs_f64().ceil(),
+    )))
 }
 
 /// One service to watch, and whether it is the built-in demo profile (which keeps the environment's signal
@@ -446,9 +496,13 @@ async fn start_orchestrator(
     } in watches
     {
         let name = service.spec.name.clone();
-        let (service_ports, signals) = match ports.take() {
+        let (service_ports, signals, runner_name) = match ports.take() {
             // Injected ports (tests) serve the first service.
-            Some(injected) => (injected, "injected by the caller".to_owned()),
+            Some(injected) => (
+                injected,
+                "injected by the caller".to_owned(),
+                "injected by the caller".to_owned(),
+            ),
             None => {
                 let (built, choice) = build_ports(config, &service, builtin_demo, http)
                     .map_err(StartError::Profile)?;
@@ -459,11 +513,13 @@ async fn start_orchestrator(
                     let check = scrape_config(&service.spec.base_url, scrape);
                     tasks.spawn(check_scrape_source(name.clone(), check, http.clone()));
                 }
-                (built, choice.signals)
+                (built, choice.signals, choice.runner)
             }
         };
+        let runner = service_ports.runner.expectations();
         copilot.get_or_insert_with(|| Arc::clone(&service_ports.copilot));
         let mut engine = engine_config(mode, config, &service);
+        follow_runner(&mut engine, config.tuning.run_deadline.is_some(), runner);
         if several {
             // Ids stay unique across the services' engines, and say whose they are.
             engine.id_prefix = format!("{}-{name}", engine.id_prefix);
@@ -475,6 +531,15 @@ async fn start_orchestrator(
             websocket_queue: DEFAULT_QUEUE_CAPACITY,
         };
         tune(&mut driver_config);
+        check_run_deadline(&driver_config.engine, runner, &runner_name)?;
+        tracing::info!(
+            service = %name,
+            run_deadline_ms = driver_config.engine.run_deadline.as_millis() as u64,
+            runner_longest_run_ms = runner.max_run_duration.as_millis() as u64,
+            progress = ?runner.progress,
+            plan_budget_ms = driver_config.engine.plan_budget.as_millis() as u64,
+            "deadlines"
+        );
         let (driver, handle) = Driver::restore(
             driver_config,
             service_ports,
@@ -629,5 +694,86 @@ impl Tasks {
         {
             tracing::error!(%error, "the journal did not close cleanly");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use fixloop_adapters::ProgressModel;
+
+    use super::*;
+
+    /// TestSprite's declared runs: a 60 s handshake and a 20-minute run call.
+    const TESTSPRITE: RunnerExpectations = RunnerExpectations {
+        max_run_duration: Duration::from_secs(21 * 60),
+        progress: ProgressModel::PerTest,
+    };
+
+    fn engine(mode: Mode) -> EngineConfig {
+        let spec = demo_profile("http://127.0.0.1:8001").spec;
+        match mode {
+            Mode::Demo => EngineConfig::demo(spec, "t"),
+            Mode::Serve => EngineConfig::seed(spec, "t"),
+        }
+    }
+
+    /// Regression: a 60 s (serve) or 30 s (demo) run deadline cancelled every TestSprite run.
+    #[test]
+    fn an_unset_run_deadline_follows_the_runner_and_then_fits_it() {
+        for mode in [Mode::Demo, Mode::Serve] {
+            let mut config = engine(mode);
+            follow_runner(&mut config, false, TESTSPRITE);
+            assert_eq!(config.run_deadline, Duration::from_secs(21 * 60 + 126));
+            check_run_deadline(&config, TESTSPRITE, "TestSprite").expect("it fits");
+        }
+    }
+
+    #[test]
+    fn a_quick_runner_keeps_the_modes_deadline() {
+        let quick = RunnerExpectations {
+            max_run_duration: Duration::from_secs(6),
+            progress: ProgressModel::PerTest,
+        };
+        let mut config = engine(Mode::Serve);
+        follow_runner(&mut config, false, quick);
+        assert_eq!(config.run_deadline, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn an_explicit_run_deadline_shorter_than_the_runner_is_refused_with_what_to_do() {
+        let mut config = engine(Mode::Serve);
+        config.run_deadline = Duration::from_secs(60);
+        follow_runner(&mut config, true, TESTSPRITE);
+        assert_eq!(
+            config.run_deadline,
+            Duration::from_secs(60),
+            "explicit wins"
+        );
+        let error = check_run_deadline(&config, TESTSPRITE, "TestSprite").unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, StartError::Deadlines(_)));
+        assert!(
+            message.contains("run deadline of 60 s is shorter than the longest run of the test runner (TestSprite: 1260 s)")
+                && message.contains("FIXLOOP_RUN_DEADLINE_SECS to at least 1386"),
+            "{message}"
+        );
+        // Long enough is accepted as it is.
+        config.run_deadline = Duration::from_secs(1300);
+        check_run_deadline(&config, TESTSPRITE, "TestSprite").expect("it fits");
+    }
+
+    #[test]
+    fn the_environment_sets_the_run_deadline_and_the_plan_budget() {
+        let env = HashMap::from([
+            ("FIXLOOP_RUN_DEADLINE_SECS".to_owned(), "1500".to_owned()),
+            ("FIXLOOP_PLAN_BUDGET_SECS".to_owned(), "5".to_owned()),
+        ]);
+        let config = Config::from_env_map(&env).unwrap();
+        let service = demo_profile("http://127.0.0.1:8001");
+        let engine = engine_config(Mode::Demo, &config, &service);
+        assert_eq!(engine.run_deadline, Duration::from_secs(1500));
+        assert_eq!(engine.plan_budget, Duration::from_secs(5));
     }
 }

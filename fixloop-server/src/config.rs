@@ -36,7 +36,7 @@ pub const DEFAULT_DATA_DIR: &str = "fixloop-data";
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 33] = [
+pub const VARIABLES: [&str; 35] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -61,6 +61,8 @@ pub const VARIABLES: [&str; 33] = [
     "FIXLOOP_RECOVERY_ERROR_RATE",
     "FIXLOOP_DETECTION_WINDOW_SECS",
     "FIXLOOP_RERUN_INTERVAL_SECS",
+    "FIXLOOP_RUN_DEADLINE_SECS",
+    "FIXLOOP_PLAN_BUDGET_SECS",
     "FIXLOOP_WEBHOOK_SECRET",
     "FIXLOOP_CORS_ORIGINS",
     "FIXLOOP_PROMETHEUS_URL",
@@ -189,6 +191,11 @@ pub struct Tuning {
     pub detection_window: Option<Duration>,
     /// `FIXLOOP_RERUN_INTERVAL_SECS`.
     pub rerun_interval: Option<Duration>,
+    /// `FIXLOOP_RUN_DEADLINE_SECS`: the engine's run deadline; unset, it follows the runner (see
+    /// `app::run_deadline`), and a value shorter than the runner's longest run is refused at start-up.
+    pub run_deadline: Option<Duration>,
+    /// `FIXLOOP_PLAN_BUDGET_SECS`: the configured planner's total time per incident, across attempts.
+    pub plan_budget: Option<Duration>,
 }
 
 /// A variable is set to a value the server cannot use.
@@ -255,6 +262,8 @@ impl Config {
             recovery_error_rate: reader.ratio("FIXLOOP_RECOVERY_ERROR_RATE")?,
             detection_window: reader.seconds("FIXLOOP_DETECTION_WINDOW_SECS", 1.0, 86_400.0)?,
             rerun_interval: reader.seconds("FIXLOOP_RERUN_INTERVAL_SECS", 1.0, 86_400.0)?,
+            run_deadline: reader.seconds("FIXLOOP_RUN_DEADLINE_SECS", 1.0, 86_400.0)?,
+            plan_budget: reader.seconds("FIXLOOP_PLAN_BUDGET_SECS", 1.0, 3600.0)?,
         };
         if tuning.trigger_error_rate == Some(0.0) {
             return Err(ConfigError::new(
@@ -637,6 +646,8 @@ mod tests {
             ("FIXLOOP_RECOVERY_ERROR_RATE", "0.02"),
             ("FIXLOOP_DETECTION_WINDOW_SECS", "60"),
             ("FIXLOOP_RERUN_INTERVAL_SECS", "15"),
+            ("FIXLOOP_RUN_DEADLINE_SECS", "1500"),
+            ("FIXLOOP_PLAN_BUDGET_SECS", "12"),
             ("FIXLOOP_WEBHOOK_SECRET", "0123456789abcdef"),
             (
                 "FIXLOOP_CORS_ORIGINS",
@@ -685,6 +696,8 @@ mod tests {
             Some(Duration::from_secs(60))
         );
         assert_eq!(config.tuning.rerun_interval, Some(Duration::from_secs(15)));
+        assert_eq!(config.tuning.run_deadline, Some(Duration::from_secs(1500)));
+        assert_eq!(config.tuning.plan_budget, Some(Duration::from_secs(12)));
         assert!(config.webhook_secret.is_some());
         assert_eq!(
             config.cors_origins,

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use fixloop_adapters::{
-    AdapterError, ContextSource, Copilot, CopilotState, JournalEntry, PlanRequest, Planner,
-    SignalReading, SignalSource, Store, StoreError, TestProgress, TestRunner,
+    AdapterError, ContextQuery, ContextSource, Copilot, CopilotState, JournalEntry, PlanRequest,
+    Planner, SignalReading, SignalSource, Store, StoreError, TestProgress, TestRunner,
 };
 use fixloop_contract::{
     CopilotAnswer, IncidentCard, IncidentDetail, IncidentSummary, Plan, RunStatus, SimulateMode,
@@ -23,7 +23,7 @@ use fixloop_contract::{
 use fixloop_core::engine::{
     Effect, Engine, IncidentContext, Input, PlannerChoice, PortFailure, RecordedInput, Rejected,
 };
-use fixloop_core::{EffectId, IncidentId, PlanId, RunId};
+use fixloop_core::{EffectId, IncidentId, RunId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 use tracing::Instrument;
@@ -88,14 +88,12 @@ pub struct Driver {
     hub: Hub,
     commands: mpsc::Receiver<Command>,
     tasks: JoinSet<Completion>,
-    runs: HashMap<EffectId, AbortHandle>,
+    /// The runs this process is carrying out (its own tasks), by their `StartRun` effect.
+    runs: HashMap<EffectId, (RunId, AbortHandle)>,
     progress_sender: mpsc::Sender<(EffectId, TestProgress)>,
     progress: mpsc::Receiver<(EffectId, TestProgress)>,
     signal_read_in_flight: bool,
     last_now: DateTime<Utc>,
-    plans_requested: u64,
-    /// The latest run seen in `tests.updated`, and whether its end was counted.
-    latest_run: Option<(String, bool)>,
     /// Where the engine's inputs are journaled; `None` keeps nothing.
     journal: Option<Journal>,
 }
@@ -188,8 +186,6 @@ impl Driver {
             progress,
             signal_read_in_flight: false,
             last_now: now,
-            plans_requested: 0,
-            latest_run: None,
             journal: None,
         };
         (
@@ -438,17 +434,15 @@ impl Driver {
                 } => self.fetch_context(effect, &incident_id),
                 Effect::RequestPlan {
                     effect,
+                    plan_id,
                     context,
                     attempt,
                     previous_violations,
                     planner,
                 } => {
-                    self.plans_requested += 1;
                     let request = PlanRequest {
-                        plan_id: PlanId::new(format!(
-                            "plan-{}-{:04}",
-                            self.config.engine.id_prefix, self.plans_requested
-                        )),
+                        // The id the engine will stamp on the candidate: the driver makes none of its own.
+                        plan_id,
                         // The incident's own context, as the engine holds it: never another incident's.
                         incident: wire::plan_incident_context(&context),
                         context,
@@ -464,8 +458,9 @@ impl Driver {
                     plan,
                 } => self.start_run(effect, run_id, plan),
                 Effect::CancelRun { effect } => {
-                    if let Some(handle) = self.runs.remove(&effect) {
+                    if let Some((run_id, handle)) = self.runs.remove(&effect) {
                         handle.abort();
+                        self.observe_run_end(&run_id);
                     }
                 }
                 Effect::ProbeService { effect } => self.probe_service(effect),
@@ -479,7 +474,6 @@ impl Driver {
                 self.metrics.incident_opened();
                 tracing::info!(incident_id = %card.incident_id, title = %card.title, "incident opened");
             }
-            WsMessage::TestsUpdated(run) => self.observe_run(run, envelope.ts),
             WsMessage::SystemStatus(status) => {
                 tracing::info!(status = ?status.status, incident_id = ?status.active_incident_id, signals_degraded = ?status.signals_degraded, "status");
                 self.metrics.signals_degraded(
@@ -519,25 +513,19 @@ impl Driver {
         }
     }
 
-    /// Counts runs from their `tests.updated` events (the engine runs one at a time, so the latest is enough).
-    fn observe_run(&mut self, run: &TestRun, now: DateTime<Utc>) {
-        if self
-            .latest_run
-            .as_ref()
-            .is_none_or(|(id, _)| *id != run.run_id)
-        {
-            self.metrics.run_started();
-            self.latest_run = Some((run.run_id.clone(), false));
+    /// A run this process carried out has ended (answered, or cancelled by the engine): observes its outcome as the
+    /// engine recorded it, and its length up to the engine call that ended it.
+    fn observe_run_end(&self, run_id: &RunId) {
+        let Some(run) = self.engine.run(run_id) else {
+            return;
+        };
+        if !matches!(run.status, RunStatus::Completed | RunStatus::Failed) {
+            return;
         }
-        let finished = matches!(run.status, RunStatus::Completed | RunStatus::Failed);
-        let counted = self.latest_run.as_mut().map(|(_, counted)| counted);
-        if let Some(counted) = counted.filter(|counted| finished && !**counted) {
-            *counted = true;
-            let seconds = (now - run.started_at).num_milliseconds() as f64 / 1000.0;
-            self.metrics
-                .run_finished(run.status == RunStatus::Completed, seconds);
-            tracing::info!(run_id = %run.run_id, status = ?run.status, seconds, "run finished");
-        }
+        let seconds = (self.last_now - run.started_at).num_milliseconds() as f64 / 1000.0;
+        self.metrics
+            .run_finished(run.status == RunStatus::Completed, seconds);
+        tracing::info!(run_id = %run.run_id, status = ?run.status, seconds, "run finished");
     }
 
     fn incident_span(&self) -> tracing::Span {
@@ -583,24 +571,52 @@ impl Driver {
         });
     }
 
+    /// Reads the incident's signals and, when a context source is configured, gathers its findings at the same
+    /// time; both within the engine's `context_deadline` (the source within three quarters of it). The findings add to the signals (a failed or slow source
+    /// of context leaves the signals' context as it is); a failed signal read fails the fetch.
     fn fetch_context(&mut self, effect: EffectId, incident_id: &IncidentId) {
         let signals = Arc::clone(&self.ports.signals);
+        let source = self.ports.context.clone();
         let window = self.config.engine.detection_window;
-        let timeout = self
-            .config
-            .signal_timeout
-            .min(self.config.engine.plan_deadline);
+        let deadline = self.config.engine.context_deadline;
+        let timeout = self.config.signal_timeout.min(deadline);
+        // The findings are extra: the source gets three quarters of the deadline, so that a slow one still leaves
+        // the engine the signals' context before the deadline makes it plan without any.
+        let gather_timeout = deadline.mul_f64(0.75);
+        let query = ContextQuery {
+            service: self.config.engine.service.name.clone(),
+            incident_id: Some(incident_id.as_str().to_owned()),
+            window,
+        };
         let span = tracing::info_span!("incident", incident_id = %incident_id);
         self.tasks.spawn(
             async move {
-                let result = match tokio::time::timeout(timeout, signals.read(window)).await {
-                    Ok(Ok(reading)) => Ok(wire::incident_context(reading)),
-                    Ok(Err(error)) => {
-                        tracing::warn!(%error, "context fetch failed");
-                        Err(error.to_port_failure())
+                let read = async {
+                    match tokio::time::timeout(timeout, signals.read(window)).await {
+                        Ok(Ok(reading)) => Ok(wire::incident_context(reading)),
+                        Ok(Err(error)) => {
+                            tracing::warn!(%error, "context fetch failed");
+                            Err(error.to_port_failure())
+                        }
+                        Err(_) => Err(PortFailure::Timeout),
                     }
-                    Err(_) => Err(PortFailure::Timeout),
                 };
+                let gather = async {
+                    let source = source?;
+                    match tokio::time::timeout(gather_timeout, source.gather(&query)).await {
+                        Ok(Ok(findings)) => Some(findings),
+                        Ok(Err(error)) => {
+                            tracing::warn!(%error, "context source failed; planning with the signals' context");
+                            None
+                        }
+                        Err(_) => {
+                            tracing::warn!(?gather_timeout, "context source did not answer in time; planning with the signals' context");
+                            None
+                        }
+                    }
+                };
+                let (result, findings) = tokio::join!(read, gather);
+                let result = result.map(|context| wire::with_findings(context, findings));
                 Completion::Context(effect, result)
             }
             .instrument(span),
@@ -637,8 +653,11 @@ impl Driver {
         // The engine's own run deadline fires first; this only guarantees the task ends.
         let timeout = self.config.engine.run_deadline + Duration::from_secs(5);
         let span = self.incident_span();
+        self.metrics.run_started();
+        let task_run_id = run_id.clone();
         let handle = self.tasks.spawn(
             async move {
+                let run_id = task_run_id;
                 let (sink, mut progress) = mpsc::channel::<TestProgress>(64);
                 let run = async {
                     match tokio::time::timeout(timeout, runner.run(&run_id, &plan, sink)).await {
@@ -664,7 +683,7 @@ impl Driver {
             }
             .instrument(span),
         );
-        self.runs.insert(effect, handle);
+        self.runs.insert(effect, (run_id, handle));
     }
 
     async fn complete(&mut self, completion: Completion) {
@@ -700,8 +719,11 @@ impl Driver {
                     .await;
             }
             Completion::Run(effect, result) => {
-                self.runs.remove(&effect);
+                let run = self.runs.remove(&effect);
                 let _ = self.feed(Input::RunFinished { effect, result }).await;
+                if let Some((run_id, _)) = run {
+                    self.observe_run_end(&run_id);
+                }
             }
             Completion::Probe(effect, result) => {
                 let _ = self.feed(Input::ServiceProbed { effect, result }).await;

@@ -1,7 +1,7 @@
 //! Conversions between what the ports and the wire speak and what the core's engine takes, kept together.
 
 use chrono::{DateTime, Utc};
-use fixloop_adapters::SignalReading;
+use fixloop_adapters::{ContextFindings, SignalReading};
 use fixloop_contract::SimulateMode;
 use fixloop_core::PlanContext;
 use fixloop_core::engine::{IncidentContext, Input, SignalSample};
@@ -27,6 +27,31 @@ pub fn incident_context(reading: SignalReading) -> IncidentContext {
         top_error: reading.top_error,
         evidence_links: reading.evidence_links,
     }
+}
+
+/// The signals' context with a context source's findings added: its top error when the signals had none, and its
+/// evidence links after theirs (no URL twice). Its notes are not part of the engine's context.
+#[must_use]
+pub fn with_findings(
+    mut context: IncidentContext,
+    findings: Option<ContextFindings>,
+) -> IncidentContext {
+    let Some(findings) = findings else {
+        return context;
+    };
+    if context.top_error.is_none() {
+        context.top_error = findings.top_error;
+    }
+    for link in findings.evidence_links {
+        if !context
+            .evidence_links
+            .iter()
+            .any(|known| known.url == link.url)
+        {
+            context.evidence_links.push(link);
+        }
+    }
+    context
 }
 
 /// What a planner is told about the incident, from the engine's own context of that incident (the card's signal

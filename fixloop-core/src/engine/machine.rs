@@ -67,9 +67,13 @@ pub(super) enum Planning {
     /// Waiting for [`Effect::RequestPlan`].
     Requesting {
         effect: EffectId,
+        /// The id the candidate will carry.
+        plan_id: PlanId,
         attempt: u32,
         planner: PlannerChoice,
         deadline: DateTime<Utc>,
+        /// When the configured planner's total budget for this planning round is spent.
+        budget_ends_at: DateTime<Utc>,
     },
     /// Every planner failed; planning starts over at `retry_at`.
     Waiting { retry_at: DateTime<Utc> },
@@ -354,7 +358,7 @@ impl Shared {
         id
     }
 
-    fn plan_id(&mut self) -> PlanId {
+    pub(super) fn plan_id(&mut self) -> PlanId {
         let id = PlanId::new(self.prefixed("plan", self.next_plan));
         self.next_plan = self.next_plan.saturating_add(1);
         id
@@ -541,6 +545,7 @@ pub(super) fn handle_timeout(phase: Phase, shared: &mut Shared, now: DateTime<Ut
                 deadline,
                 attempt,
                 planner,
+                budget_ends_at,
                 ..
             } if deadline <= now => {
                 warn!(incident_id = %active.incident.id, attempt, "plan request missed its deadline");
@@ -550,10 +555,16 @@ pub(super) fn handle_timeout(phase: Phase, shared: &mut Shared, now: DateTime<Ut
                     TimelineKind::PlanRejected,
                     format!("attempt {attempt} ({planner:?} planner): no answer before the plan deadline"),
                 );
-                plan_failed(active.incident, shared, now, attempt, planner, Vec::new())
+                let failed = FailedAttempt {
+                    attempt,
+                    planner,
+                    budget_ends_at,
+                    why: "no answer",
+                };
+                plan_failed(active.incident, shared, now, failed, Vec::new())
             }
             Planning::Waiting { retry_at } if retry_at <= now => {
-                request_plan(active.incident, shared, now, 1, Vec::new())
+                request_plan(active.incident, shared, now, 1, Vec::new(), None)
             }
             _ => Phase::IncidentActive(active),
         },
@@ -616,16 +627,29 @@ fn on_restarted(phase: Phase, shared: &mut Shared, now: DateTime<Utc>) -> Phase 
                 incident,
                 planning: Planning::FetchingContext {
                     effect,
-                    deadline: after(now, shared.config.plan_deadline),
+                    deadline: after(now, shared.config.context_deadline),
                 },
             })
         }
         Phase::IncidentActive(IncidentActive {
             incident,
-            planning: Planning::Requesting { attempt, .. },
+            planning:
+                Planning::Requesting {
+                    attempt,
+                    budget_ends_at,
+                    ..
+                },
         }) => {
             warn!(incident_id = %incident.id, attempt, "plan request interrupted by restart; asking again");
-            request_plan(incident, shared, now, attempt, Vec::new())
+            // The budget keeps its absolute end: time spent down counts, as for every timer.
+            request_plan(
+                incident,
+                shared,
+                now,
+                attempt,
+                Vec::new(),
+                Some(budget_ends_at),
+            )
         }
         Phase::Validating(mut validating) if matches!(validating.run, RunSlot::Running(_)) => {
             warn!(incident_id = %validating.incident.id, "validation run interrupted by restart; a rerun follows");
@@ -934,7 +958,7 @@ fn open_incident(shared: &mut Shared, now: DateTime<Utc>, opening: Opening) -> P
         },
         planning: Planning::FetchingContext {
             effect,
-            deadline: after(now, shared.config.plan_deadline),
+            deadline: after(now, shared.config.context_deadline),
         },
     })
 }
@@ -990,25 +1014,36 @@ fn on_context(
 /// Publishes `incident.created` (empty plan) and requests the first plan.
 fn announce_and_plan(incident: OpenIncident, shared: &mut Shared, now: DateTime<Utc>) -> Phase {
     shared.publish(now, WsMessage::IncidentCreated(incident.card.clone()));
-    request_plan(incident, shared, now, 1, Vec::new())
+    request_plan(incident, shared, now, 1, Vec::new(), None)
 }
 
+/// Requests attempt `attempt`; `budget_ends_at` is `None` at the start of a planning round (its budget starts now).
 fn request_plan(
     incident: OpenIncident,
     shared: &mut Shared,
     now: DateTime<Utc>,
     attempt: u32,
     previous_violations: Vec<Violation>,
+    budget_ends_at: Option<DateTime<Utc>>,
 ) -> Phase {
     let planner = if attempt <= shared.config.max_plan_attempts {
         PlannerChoice::Configured
     } else {
         PlannerChoice::Rules
     };
+    let budget_ends_at = budget_ends_at.unwrap_or_else(|| after(now, shared.config.plan_budget));
+    let deadline = after(now, shared.config.plan_deadline);
+    // The configured planner's attempt ends with the budget at the latest; the rule planner is local and quick.
+    let deadline = match planner {
+        PlannerChoice::Configured => deadline.min(budget_ends_at),
+        PlannerChoice::Rules => deadline,
+    };
     let effect = shared.effect_id();
-    info!(incident_id = %incident.id, attempt, ?planner, "requesting a plan");
+    let plan_id = shared.plan_id();
+    info!(incident_id = %incident.id, attempt, ?planner, plan_id = %plan_id, "requesting a plan");
     shared.effects.push_back(Effect::RequestPlan {
         effect,
+        plan_id: plan_id.clone(),
         context: shared.plan_context(&incident),
         attempt,
         previous_violations,
@@ -1018,11 +1053,22 @@ fn request_plan(
         incident,
         planning: Planning::Requesting {
             effect,
+            plan_id,
             attempt,
             planner,
-            deadline: after(now, shared.config.plan_deadline),
+            deadline,
+            budget_ends_at,
         },
     })
+}
+
+/// A plan attempt that failed, and the budget it ran under.
+struct FailedAttempt {
+    attempt: u32,
+    planner: PlannerChoice,
+    budget_ends_at: DateTime<Utc>,
+    /// How it failed, in a few words (for the timeline when the budget is spent).
+    why: &'static str,
 }
 
 fn on_plan(
@@ -1032,17 +1078,19 @@ fn on_plan(
     effect: EffectId,
     result: Result<Plan, PortFailure>,
 ) -> Phase {
-    let (incident, attempt, planner) = match phase {
+    let (incident, plan_id, attempt, planner, budget_ends_at) = match phase {
         Phase::IncidentActive(IncidentActive {
             incident,
             planning:
                 Planning::Requesting {
                     effect: expected,
+                    plan_id,
                     attempt,
                     planner,
+                    budget_ends_at,
                     ..
                 },
-        }) if expected == effect => (incident, attempt, planner),
+        }) if expected == effect => (incident, plan_id, attempt, planner, budget_ends_at),
         other => {
             debug!(%effect, "stale plan answer ignored");
             return other;
@@ -1050,7 +1098,7 @@ fn on_plan(
     };
     match result {
         Ok(mut plan) => {
-            plan.plan_id = shared.plan_id().as_str().to_owned();
+            plan.plan_id = plan_id.as_str().to_owned();
             plan.generated_at = now;
             match validate(plan, &shared.config.service.policy) {
                 Ok(plan) => start_validating(incident, shared, now, plan),
@@ -1069,7 +1117,13 @@ fn on_plan(
                             violations.len()
                         ),
                     );
-                    plan_failed(incident, shared, now, attempt, planner, violations)
+                    let failed = FailedAttempt {
+                        attempt,
+                        planner,
+                        budget_ends_at,
+                        why: "an invalid plan",
+                    };
+                    plan_failed(incident, shared, now, failed, violations)
                 }
             }
         }
@@ -1084,7 +1138,13 @@ fn on_plan(
                     describe_source_failure(&failure)
                 ),
             );
-            plan_failed(incident, shared, now, attempt, planner, Vec::new())
+            let failed = FailedAttempt {
+                attempt,
+                planner,
+                budget_ends_at,
+                why: "the planner failed",
+            };
+            plan_failed(incident, shared, now, failed, Vec::new())
         }
     }
 }
@@ -1094,14 +1154,35 @@ fn plan_failed(
     incident: OpenIncident,
     shared: &mut Shared,
     now: DateTime<Utc>,
-    attempt: u32,
-    planner: PlannerChoice,
+    failed: FailedAttempt,
     violations: Vec<Violation>,
 ) -> Phase {
-    if planner == PlannerChoice::Configured {
-        return request_plan(incident, shared, now, attempt.saturating_add(1), violations);
+    if failed.planner == PlannerChoice::Configured {
+        if now < failed.budget_ends_at {
+            let next = failed.attempt.saturating_add(1);
+            return request_plan(
+                incident,
+                shared,
+                now,
+                next,
+                violations,
+                Some(failed.budget_ends_at),
+            );
+        }
+        // The budget is spent: no more waiting on the configured planner (a hung LLM never holds the loop).
+        let budget = shared.config.plan_budget.as_secs_f64();
+        let attempts = failed.attempt;
+        let reason = format!(
+            "planning budget of {budget} s spent after {attempts} attempt(s) of the configured planner (last: {}); \
+             using the rule planner's plan",
+            failed.why
+        );
+        warn!(incident_id = %incident.id, attempts, budget_secs = budget, "{reason}");
+        shared
+            .history
+            .note(&incident.id, now, TimelineKind::PlanRejected, reason);
     }
-    // The rule planner's answer failed too: build the rule plan here, it is pure.
+    // The rule planner's answer failed too, or the budget is spent: build the rule plan here, it is pure.
     let plan = rule_plan(&shared.plan_context(&incident), shared.plan_id(), now);
     match validate(plan, &shared.config.service.policy) {
         Ok(plan) => start_validating(incident, shared, now, plan),

@@ -28,7 +28,7 @@
 //! | --- | --- | --- |
 //! | [`Effect::Publish`] | sending the envelope to every WebSocket client (`ts` is already set) | nothing |
 //! | [`Effect::FetchContext`] | asking the metrics source for the incident's window | [`Input::ContextFetched`] |
-//! | [`Effect::RequestPlan`] | `Configured`: the LLM planner with the context and previous violations; `Rules`: [`crate::rule_plan`] (any plan id, the engine restamps it) | [`Input::PlanProposed`] or [`Input::PlanGenerationFailed`] |
+//! | [`Effect::RequestPlan`] | `Configured`: the LLM planner with the context and previous violations; `Rules`: [`crate::rule_plan`] (with the effect's `plan_id`; the engine stamps it anyway) | [`Input::PlanProposed`] or [`Input::PlanGenerationFailed`] |
 //! | [`Effect::StartRun`] | running the validated plan's tests | [`Input::TestProgressed`] per change, then [`Input::RunFinished`] |
 //! | [`Effect::CancelRun`] | aborting that run (its later answers are ignored anyway) | nothing |
 //! | [`Effect::ProbeService`] | probing the service with its journeys (synthetic probes) | [`Input::ServiceProbed`] |
@@ -73,16 +73,19 @@
 //!   the error rate by at least one percentage point, or p95 by at least 20% and 10 ms. The numbers are
 //!   those of the latest sample that had data; `updated_at` is the `now` of the latest change.
 //! - **Planning.** On detection the engine publishes `system.status` (INCIDENT_ACTIVE) and emits
-//!   [`Effect::FetchContext`]. When the context arrives, fails, or `plan_deadline` passes, it publishes
+//!   [`Effect::FetchContext`]. When the context arrives, fails, or `context_deadline` passes, it publishes
 //!   `incident.created` (plan `<incident>-plan-pending`, no items, `generated_at` = detection time) and emits
-//!   [`Effect::RequestPlan`] (attempt 1, [`PlannerChoice::Configured`]). The engine stamps its own `plan_id`
-//!   (`plan-<prefix>-<n>`, a new number for every candidate, rejected ones included) and `generated_at`
-//!   (= `now`) on every candidate, whatever the planner put there, then validates it against
-//!   `config.service.policy`. An invalid candidate, a [`Input::PlanGenerationFailed`] and a missed `plan_deadline` are
-//!   failed attempts: attempts 1..=`max_plan_attempts` use the configured planner (each re-request carries the
-//!   previous violations), the next one [`PlannerChoice::Rules`]. If even that fails, the engine runs the rule
-//!   planner itself; if its plan is invalid too (a policy the rule planner cannot satisfy), planning starts over
-//!   after `rerun_interval`.
+//!   [`Effect::RequestPlan`] (attempt 1, [`PlannerChoice::Configured`]). Every request carries the `plan_id` its
+//!   candidate will have (`plan-<prefix>-<n>`, a new number for every request, rejected candidates included); the
+//!   engine stamps that id and `generated_at` (= `now`) on the candidate, whatever the planner put there, then
+//!   validates it against `config.service.policy`. An invalid candidate, a [`Input::PlanGenerationFailed`] and a
+//!   missed deadline are failed attempts: attempts 1..=`max_plan_attempts` use the configured planner (each
+//!   re-request carries the previous violations), the next one [`PlannerChoice::Rules`]. The configured planner's
+//!   attempts share one `plan_budget`, counted from the first request: an attempt's deadline is `plan_deadline`
+//!   or the end of the budget, whichever comes first, and a failed attempt once the budget is spent goes straight to
+//!   the rule plan, built by the engine at once, with a `PLAN_REJECTED` timeline entry saying the budget was spent.
+//!   If the rule planner's answer fails too, the engine runs the rule planner itself; if its plan is invalid too (a
+//!   policy the rule planner cannot satisfy), planning starts over after `rerun_interval` with a new budget.
 //! - **Runs.** A validated plan is published (`plan.generated`), then [`Effect::StartRun`] (run id
 //!   `run-<prefix>-<n>`), `system.status` (VALIDATING) and `tests.updated` (run RUNNING, all tests PENDING).
 //!   Every [`Input::TestProgressed`] that changes a test's status or details publishes `tests.updated`.
@@ -140,7 +143,7 @@ use fixloop_contract::{
     SystemStatus, TestRun, TestStatus, WsEnvelope,
 };
 
-use crate::ids::{EffectId, IncidentId, RunId};
+use crate::ids::{EffectId, IncidentId, PlanId, RunId};
 use crate::rule_planner::PlanContext;
 use crate::service::ServiceSpec;
 use crate::validate::{ValidatedPlan, Violation};
@@ -179,8 +182,15 @@ pub struct Config {
     pub soak_window: Duration,
     /// After an incident closes, no new incident opens from polling for this long (default 1 minute).
     pub cooldown: Duration,
-    /// Deadline of context fetches and plan requests (default 30 s).
+    /// Deadline of one context fetch (default 10 s; the demo's 3 s): a hung metrics source delays the plan by
+    /// at most this much, after which the plan is made from what is known.
+    pub context_deadline: Duration,
+    /// Deadline of one plan request (default 30 s).
     pub plan_deadline: Duration,
+    /// Total time the configured planner gets for an incident, across all its attempts, counted from the first
+    /// request (default 60 s; the demo's 8 s). When it is spent the engine uses the rule planner's plan at once and
+    /// notes why in the incident's timeline: a hung LLM never holds the loop.
+    pub plan_budget: Duration,
     /// Deadline of a validation run (default 60 s).
     pub run_deadline: Duration,
     /// LLM attempts before falling back to the rule planner (default 3: the first try and two re-requests).
@@ -198,7 +208,8 @@ pub struct Config {
 impl Config {
     /// The seed's defaults for `service`: a 5-minute detection window polled every 3 s, trigger above 5% over at
     /// least 3 samples, recovery below 1% for 3 consecutive samples of at least 20 requests, reruns every 30 s, a
-    /// 2-minute soak, a 1-minute cooldown, 30 s plan and 60 s run deadlines, and 3 LLM attempts.
+    /// 2-minute soak, a 1-minute cooldown, a 10 s context deadline, 30 s plan requests within a 60 s planning budget,
+    /// a 60 s run deadline, and 3 LLM attempts.
     #[must_use]
     pub fn seed(service: ServiceSpec, id_prefix: &str) -> Self {
         Self {
@@ -213,7 +224,9 @@ impl Config {
             rerun_interval: Duration::from_secs(30),
             soak_window: Duration::from_secs(2 * 60),
             cooldown: Duration::from_secs(60),
+            context_deadline: Duration::from_secs(10),
             plan_deadline: Duration::from_secs(30),
+            plan_budget: Duration::from_secs(60),
             run_deadline: Duration::from_secs(60),
             max_plan_attempts: 3,
             poll_interval: Duration::from_secs(3),
@@ -224,7 +237,8 @@ impl Config {
 
     /// Short windows for a live demo: polling every 1 s over a 10 s detection window, trigger after 2 hot
     /// samples, recovery after 2 healthy samples of at least 5 requests, reruns every 5 s, a 15 s soak, a 10 s
-    /// cooldown, 30 s plan and run deadlines (an LLM is not faster in a demo), signals stale after 5 s.
+    /// cooldown, a 3 s context deadline, an 8 s planning budget (then the rule plan at once: a demo never waits on a
+    /// hung LLM), a 30 s run deadline (servers derive theirs from the runner), signals stale after 5 s.
     /// Thresholds are the seed's (5% trigger, 1% recovery).
     #[must_use]
     pub fn demo(service: ServiceSpec, id_prefix: &str) -> Self {
@@ -236,7 +250,9 @@ impl Config {
             rerun_interval: Duration::from_secs(5),
             soak_window: Duration::from_secs(15),
             cooldown: Duration::from_secs(10),
+            context_deadline: Duration::from_secs(3),
             plan_deadline: Duration::from_secs(30),
+            plan_budget: Duration::from_secs(8),
             run_deadline: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
             signal_max_age: Duration::from_secs(5),
@@ -349,6 +365,8 @@ pub enum Effect {
     RequestPlan {
         /// Id to answer with.
         effect: EffectId,
+        /// The id the plan will carry: the engine stamps it on the candidate whatever the planner put there.
+        plan_id: PlanId,
         /// What the planner knows.
         context: PlanContext,
         /// 1 for the first attempt.

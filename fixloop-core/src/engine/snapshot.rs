@@ -33,9 +33,9 @@ use super::machine::{
 };
 use super::signals::{SampleClass, Signals};
 use super::{
-    Alert, Config, Engine, IncidentContext, Input, PlannerChoice, PortFailure, SignalSample,
+    Alert, Config, Engine, IncidentContext, Input, PlannerChoice, PortFailure, SignalSample, after,
 };
-use crate::ids::{EffectId, IncidentId, RunId};
+use crate::ids::{EffectId, IncidentId, PlanId, RunId};
 use crate::validate::validate;
 
 /// The snapshot format this build writes and reads.
@@ -387,9 +387,17 @@ enum PlanningImage {
     },
     Requesting {
         effect: u64,
+        /// Added within format 1: a snapshot written before the engine issued plan ids with its requests restores
+        /// with a new one.
+        #[serde(default)]
+        plan_id: Option<String>,
         attempt: u32,
         rules: bool,
         deadline: DateTime<Utc>,
+        /// Added within format 1: a snapshot written before planning budgets restores with a budget from the
+        /// restore.
+        #[serde(default)]
+        budget_ends_at: Option<DateTime<Utc>>,
     },
     Waiting {
         retry_at: DateTime<Utc>,
@@ -429,14 +437,18 @@ impl PhaseImage {
                     }
                     Planning::Requesting {
                         effect,
+                        plan_id,
                         attempt,
                         planner,
                         deadline,
+                        budget_ends_at,
                     } => PlanningImage::Requesting {
                         effect: effect.0,
+                        plan_id: Some(plan_id.as_str().to_owned()),
                         attempt: *attempt,
                         rules: *planner == PlannerChoice::Rules,
                         deadline: *deadline,
+                        budget_ends_at: Some(*budget_ends_at),
                     },
                     Planning::Waiting { retry_at } => PlanningImage::Waiting {
                         retry_at: *retry_at,
@@ -485,11 +497,16 @@ impl PhaseImage {
                     }
                     PlanningImage::Requesting {
                         effect,
+                        plan_id,
                         attempt,
                         rules,
                         deadline,
+                        budget_ends_at,
                     } => Planning::Requesting {
                         effect: EffectId(effect),
+                        plan_id: plan_id.map_or_else(|| shared.plan_id(), PlanId::new),
+                        budget_ends_at: budget_ends_at
+                            .unwrap_or_else(|| after(now, shared.config.plan_budget)),
                         attempt,
                         planner: if rules {
                             PlannerChoice::Rules

@@ -501,12 +501,13 @@ pub(crate) fn render_effect(effect: &Effect) -> String {
         } => format!("fetch context {effect} {incident_id}"),
         Effect::RequestPlan {
             effect,
+            plan_id,
             context,
             attempt,
             previous_violations,
             planner,
         } => format!(
-            "request plan {effect} {} attempt={attempt} planner={planner:?} previous_violations={}",
+            "request plan {effect} {} {plan_id} attempt={attempt} planner={planner:?} previous_violations={}",
             context.incident_id,
             previous_violations.len()
         ),

@@ -5,7 +5,106 @@ use fixloop_contract::{CopilotAnswer, IncidentState, RunStatus, TestStatus, WsMe
 use fixloop_core::engine::{Effect, Input, PlannerChoice, PortFailure, Rejected};
 use fixloop_core::{EffectId, IncidentId, RunId};
 
-use crate::engine_harness::{Harness, invalid_plan, valid_plan};
+use std::time::Duration;
+
+use fixloop_contract::TimelineKind;
+use fixloop_core::engine::Config;
+
+use crate::engine_harness::{Harness, demo_config, invalid_plan, valid_plan};
+
+/// The timeline summaries of `kind` of `incident`.
+fn timeline(h: &Harness, incident: &str, kind: TimelineKind) -> Vec<String> {
+    h.engine
+        .incident_history(&IncidentId::new(incident))
+        .expect("history")
+        .timeline
+        .into_iter()
+        .filter(|entry| entry.kind == kind)
+        .map(|entry| entry.summary)
+        .collect()
+}
+
+#[test]
+fn a_hung_planner_gets_the_planning_budget_then_the_rule_plan_is_used_at_once() {
+    let mut h = Harness::demo();
+    h.ok(Input::SimulateOn);
+    h.context_ok();
+    let Some(Effect::RequestPlan {
+        plan_id, planner, ..
+    }) = h.effects.last().cloned()
+    else {
+        panic!("a plan request");
+    };
+    assert_eq!(planner, PlannerChoice::Configured);
+    // The planner never answers. Its attempt ends with the 8 s budget, not the 30 s plan deadline.
+    h.advance(7);
+    assert_eq!(h.status(), IncidentState::IncidentActive);
+    let mark = h.mark();
+    h.advance(1);
+    assert_eq!(h.status(), IncidentState::Validating);
+    // No round trip to another planner: the rule plan is built by the engine at once.
+    assert!(
+        !h.effects_since(mark)
+            .iter()
+            .any(|effect| matches!(effect, Effect::RequestPlan { .. })),
+        "no further plan request"
+    );
+    let plan = &h.engine.current_incident().expect("open").plan;
+    assert_eq!(plan.items.len(), 5);
+    assert_ne!(plan.plan_id, plan_id.as_str(), "a new id for the rule plan");
+    let rejected = timeline(&h, "inc-t-1", TimelineKind::PlanRejected);
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert!(rejected[0].contains("no answer before the plan deadline"));
+    assert!(
+        rejected[1].contains("planning budget of 8 s spent after 1 attempt(s)")
+            && rejected[1].contains("rule planner's plan"),
+        "{}",
+        rejected[1]
+    );
+}
+
+#[test]
+fn attempts_share_one_budget_and_a_failure_after_it_goes_straight_to_the_rule_plan() {
+    let mut h = Harness::demo();
+    h.ok(Input::SimulateOn);
+    h.context_ok();
+    h.advance(5);
+    // Attempt 1 fails at 5 s: attempt 2 is asked, and its deadline is what is left of the budget (3 s).
+    h.plan_failed();
+    assert_eq!(
+        h.outstanding.plan.map(|p| (p.1, p.2)),
+        Some((2, PlannerChoice::Configured))
+    );
+    h.advance(2);
+    assert_eq!(h.status(), IncidentState::IncidentActive);
+    h.advance(1);
+    assert_eq!(h.status(), IncidentState::Validating);
+    let rejected = timeline(&h, "inc-t-1", TimelineKind::PlanRejected);
+    assert!(
+        rejected
+            .last()
+            .is_some_and(|note| note.contains("after 2 attempt(s)")),
+        "{rejected:?}"
+    );
+}
+
+#[test]
+fn the_candidate_carries_the_plan_id_of_its_request() {
+    let mut h = Harness::demo();
+    h.ok(Input::SimulateOn);
+    h.context_ok();
+    let Some(Effect::RequestPlan { plan_id, .. }) = h.effects.last().cloned() else {
+        panic!("a plan request");
+    };
+    // The planner put its own id on it; the engine's stands.
+    let mut plan = valid_plan();
+    plan.plan_id = "made-up-by-the-planner".to_owned();
+    h.propose(plan);
+    assert_eq!(
+        h.engine.current_incident().expect("open").plan.plan_id,
+        plan_id.as_str()
+    );
+}
 
 #[test]
 fn seed_flow_end_to_end() {
@@ -157,7 +256,11 @@ fn invalid_plan_is_rerequested_twice_with_violations_then_the_rule_planner_is_as
 
 #[test]
 fn failed_and_late_plan_attempts_count_and_the_engine_falls_back_to_its_own_rule_plan() {
-    let mut h = Harness::demo();
+    // A budget larger than every attempt's deadline: here the attempts run out, not the budget.
+    let mut h = Harness::new(Config {
+        plan_budget: Duration::from_secs(600),
+        ..demo_config()
+    });
     h.ok(Input::SimulateOn);
     h.context_ok();
     h.plan_failed();
@@ -200,9 +303,10 @@ fn context_failure_or_deadline_never_hangs_the_incident() {
     );
     assert!(matches!(h.effects.last(), Some(Effect::RequestPlan { .. })));
 
+    // A hung metrics source holds the plan for `context_deadline` (3 s in the demo), no longer.
     let mut h = Harness::demo();
     h.alert("dd-1");
-    h.advance(29);
+    h.advance(2);
     assert!(!matches!(
         h.effects.last(),
         Some(Effect::RequestPlan { .. })
@@ -939,4 +1043,45 @@ fn a_failed_read_resets_the_recovery_streak_and_stale_probe_answers_are_ignored(
         result: Ok(sample),
     });
     assert_eq!(h.status(), IncidentState::Healthy);
+}
+
+/// A runner of TestSprite's kind: each verdict minutes after the previous one, twenty minutes in all. Under the
+/// deadline a server derives from such a runner (about 23 minutes) the run finishes, every verdict is published in
+/// `tests.updated` as it arrives, and the incident recovers; under the demo's old fixed 30 s it was cancelled.
+#[test]
+fn a_twenty_minute_run_finishes_under_a_deadline_that_follows_its_runner_with_every_verdict_published()
+ {
+    let mut h = Harness::new(Config {
+        run_deadline: Duration::from_secs(23 * 60),
+        rerun_interval: Duration::from_secs(30 * 60),
+        ..demo_config()
+    });
+    h.open_and_plan();
+    let tests = h.outstanding.run.as_ref().expect("a run").2.clone();
+    for (index, test_id) in tests.iter().enumerate() {
+        h.advance(4 * 60);
+        let mark = h.mark();
+        h.progress(test_id, TestStatus::Pass, Some("200 OK"));
+        let updates: Vec<_> = Harness::published(h.effects_since(mark))
+            .into_iter()
+            .filter_map(|message| match message {
+                WsMessage::TestsUpdated(run) => Some(run.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(updates.len(), 1, "one tests.updated per verdict");
+        let passed = updates[0]
+            .tests
+            .iter()
+            .filter(|test| test.status == TestStatus::Pass)
+            .count();
+        assert_eq!(passed, index + 1);
+        assert_eq!(updates[0].status, RunStatus::Running);
+    }
+    // Twenty minutes in, the runner answers and the signals are healthy.
+    h.finish(Ok(()));
+    let run = h.engine.current_run().expect("the run");
+    assert_eq!(run.status, RunStatus::Completed);
+    h.healthy(2);
+    assert_eq!(h.status(), IncidentState::Recovered);
 }

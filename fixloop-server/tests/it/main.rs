@@ -11,6 +11,7 @@ mod auth;
 mod cli;
 mod dashboard;
 mod datadog_mode;
+mod deadlines;
 mod demo_app;
 mod e2e;
 mod history;

@@ -51,11 +51,21 @@ impl TestApp {
 
     /// An app whose settings `tweak` adjusts.
     pub(crate) fn start_with(demo_url: &str, tweak: impl FnOnce(&mut ApiSettings)) -> Self {
+        Self::start_tuned(demo_url, tweak, |_, _| {})
+    }
+
+    /// An app whose settings `tweak` adjusts, and whose driver `tune` adjusts (it may add ports, or change the
+    /// engine's configuration knowing the ports).
+    pub(crate) fn start_tuned(
+        demo_url: &str,
+        tweak: impl FnOnce(&mut ApiSettings),
+        tune: impl FnOnce(&mut DriverConfig, &mut Ports),
+    ) -> Self {
         let signals = Arc::new(FakeSignalSource::new());
         let planner = Arc::new(FakePlanner::new());
         let runner = Arc::new(FakeTestRunner::new());
         let copilot = Arc::new(FakeCopilot::new());
-        let ports = Ports {
+        let mut ports = Ports {
             signals: signals.clone(),
             planner: planner.clone(),
             rule_planner: Arc::new(fixloop_adapters::RulePlanner),
@@ -68,12 +78,13 @@ impl TestApp {
             fixloop_server::profile::demo_profile(FAKE_SERVICE_URL).spec,
             "test",
         );
-        let config = DriverConfig {
+        let mut config = DriverConfig {
             poll_interval: Duration::from_secs(3600),
             engine,
             signal_timeout: Duration::from_secs(5),
             websocket_queue: 256,
         };
+        tune(&mut config, &mut ports);
         let metrics = Arc::new(ServerMetrics::default());
         let (driver, handle) = Driver::new(config, ports.clone(), Arc::clone(&metrics));
         let (stop, mut stopped) = watch::channel(false);
@@ -132,6 +143,22 @@ impl TestApp {
     pub(crate) async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(Request::get(path).body(Body::empty()).unwrap())
             .await
+    }
+
+    /// `GET path` as text (for example `/metrics`).
+    pub(crate) async fn text(&self, path: &str) -> String {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = tokio::time::timeout(WAIT, self.router.clone().oneshot(request))
+            .await
+            .expect("the router answers in time")
+            .expect("the router is infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes =
+            tokio::time::timeout(WAIT, axum::body::to_bytes(response.into_body(), usize::MAX))
+                .await
+                .expect("the body arrives in time")
+                .expect("the body is readable");
+        String::from_utf8(bytes.to_vec()).expect("text")
     }
 
     /// `POST path` with a JSON body.
