@@ -10,7 +10,7 @@ use fixloop_contract::Link;
 use fixloop_server::app::{check_run_deadline, follow_runner};
 use serde_json::Value;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, WAIT};
 
 /// No demo service: the fake runner simulates the one the plan targets.
 const NO_DEMO: &str = "http://127.0.0.1:9";
@@ -212,4 +212,103 @@ async fn run_metrics_come_from_the_engine_answered_or_cancelled() {
         1.0
     );
     app.stop().await;
+}
+
+/// The measurement, as a test: with `MINIMAX_BASE_URL` at a server that accepts connections and never
+/// answers, `fixloop demo` used to publish no plan for 90 s (three attempts of 30 s). Now the LLM's attempts share
+/// the planning budget (1 s here), the rule planner's plan is published once it is spent, and the incident's
+/// timeline says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_llm_costs_the_demo_its_planning_budget_then_the_rule_plan_is_published() {
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_url = format!("http://{}", hung.local_addr().unwrap());
+    // Accepts every connection and keeps it open, answering nothing.
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hung.accept().await {
+            held.push(socket);
+        }
+    });
+    let env = std::collections::HashMap::from([
+        ("MINIMAX_API_KEY".to_owned(), "mm-test-key".to_owned()),
+        ("MINIMAX_BASE_URL".to_owned(), hung_url),
+        ("FIXLOOP_PLAN_BUDGET_SECS".to_owned(), "1".to_owned()),
+    ]);
+    let config = fixloop_server::Config::from_env_map(&env).unwrap();
+    let demo = fixloop_server::start_demo(fixloop_server::DemoOptions {
+        config,
+        traffic: false,
+        ..fixloop_server::DemoOptions::ephemeral()
+    })
+    .await
+    .expect("the demo starts");
+    let api = demo.orchestrator_url.clone();
+    let client = reqwest::Client::new();
+    let ws_url = format!("{}/ws", api.replacen("http://", "ws://", 1));
+    let (mut socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(&ws_url))
+        .await
+        .expect("connect in time")
+        .expect("the websocket handshake succeeds");
+    let card: Value = tokio::time::timeout(WAIT, async {
+        client
+            .post(format!("{api}/api/incidents/simulate"))
+            .json(&serde_json::json!({"mode": "INCIDENT_ON"}))
+            .send()
+            .await?
+            .json()
+            .await
+    })
+    .await
+    .expect("answer in time")
+    .expect("the incident card");
+    let incident_id = card["incident_id"]
+        .as_str()
+        .expect("an incident")
+        .to_owned();
+    let plan = tokio::time::timeout(WAIT, async {
+        use futures_util::StreamExt;
+        while let Some(message) = socket.next().await {
+            let Ok(tokio_tungstenite::tungstenite::Message::Text(text)) = message else {
+                continue;
+            };
+            let event: Value = serde_json::from_str(&text).expect("JSON events");
+            if event["type"] == "plan.generated" {
+                return event;
+            }
+        }
+        panic!("the stream ended before plan.generated");
+    })
+    .await
+    .expect("a plan within the budget, not after three LLM deadlines");
+    assert_eq!(plan["payload"]["incident_id"], incident_id.as_str());
+    assert_eq!(
+        plan["payload"]["plan"]["items"].as_array().map(Vec::len),
+        Some(5)
+    );
+    let detail: Value = tokio::time::timeout(WAIT, async {
+        client
+            .get(format!("{api}/api/incidents/{incident_id}"))
+            .send()
+            .await?
+            .json()
+            .await
+    })
+    .await
+    .expect("answer in time")
+    .expect("the incident's history");
+    let notes: Vec<&str> = detail["timeline"]
+        .as_array()
+        .expect("a timeline")
+        .iter()
+        .filter(|entry| entry["kind"] == "PLAN_REJECTED")
+        .filter_map(|entry| entry["summary"].as_str())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|note| note.contains("planning budget of 1 s spent")),
+        "{notes:?}"
+    );
+    demo.shutdown().await;
+    holder.abort();
 }
