@@ -371,7 +371,23 @@ async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
                 .join(", ")
         ),
     };
-    let engine = fixloop_server::app::engine_config(mode, config, service);
+    let mut engine = fixloop_server::app::engine_config(mode, config, service);
+    // The run deadline the server ran with followed its runner: build the same ports (nothing is called) to know it.
+    match fixloop_server::adapters::build_ports(
+        config,
+        service,
+        profile_path.is_none(),
+        &reqwest::Client::new(),
+    ) {
+        Ok((ports, _)) => fixloop_server::app::follow_runner(
+            &mut engine,
+            config.tuning.run_deadline.is_some(),
+            fixloop_adapters::TestRunner::expectations(ports.runner.as_ref()),
+        ),
+        Err(why) => eprintln!(
+            "fixloop replay: warning: the ports cannot be built here ({why}); the run deadline is the mode's"
+        ),
+    }
     let store = replay::open_store(&args.data)?;
     let result = replay::replay(&store, engine).await;
     store.close().await.context("closing the journal")?;
