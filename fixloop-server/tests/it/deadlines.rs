@@ -214,6 +214,14 @@ async fn run_metrics_come_from_the_engine_answered_or_cancelled() {
     app.stop().await;
 }
 
+/// Sends `request` and reads its JSON answer, in time.
+async fn json(request: reqwest::RequestBuilder) -> Value {
+    tokio::time::timeout(WAIT, async { request.send().await?.json().await })
+        .await
+        .expect("answer in time")
+        .expect("a JSON answer")
+}
+
 /// The measurement, as a test: with `MINIMAX_BASE_URL` at a server that accepts connections and never
 /// answers, `fixloop demo` used to publish no plan for 90 s (three attempts of 30 s). Now the LLM's attempts share
 /// the planning budget (1 s here), the rule planner's plan is published once it is spent, and the incident's
@@ -249,18 +257,12 @@ async fn a_hung_llm_costs_the_demo_its_planning_budget_then_the_rule_plan_is_pub
         .await
         .expect("connect in time")
         .expect("the websocket handshake succeeds");
-    let card: Value = tokio::time::timeout(WAIT, async {
+    let card = json(
         client
             .post(format!("{api}/api/incidents/simulate"))
-            .json(&serde_json::json!({"mode": "INCIDENT_ON"}))
-            .send()
-            .await?
-            .json()
-            .await
-    })
-    .await
-    .expect("answer in time")
-    .expect("the incident card");
+            .json(&serde_json::json!({"mode": "INCIDENT_ON"})),
+    )
+    .await;
     let incident_id = card["incident_id"]
         .as_str()
         .expect("an incident")
@@ -285,17 +287,7 @@ async fn a_hung_llm_costs_the_demo_its_planning_budget_then_the_rule_plan_is_pub
         plan["payload"]["plan"]["items"].as_array().map(Vec::len),
         Some(5)
     );
-    let detail: Value = tokio::time::timeout(WAIT, async {
-        client
-            .get(format!("{api}/api/incidents/{incident_id}"))
-            .send()
-            .await?
-            .json()
-            .await
-    })
-    .await
-    .expect("answer in time")
-    .expect("the incident's history");
+    let detail = json(client.get(format!("{api}/api/incidents/{incident_id}"))).await;
     let notes: Vec<&str> = detail["timeline"]
         .as_array()
         .expect("a timeline")
