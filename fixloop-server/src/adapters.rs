@@ -144,7 +144,9 @@ pub fn build_ports(
     let testsprite_runner = testsprite.is_some();
     let (runner, runner_name): (Arc<dyn fixloop_adapters::TestRunner>, String) = match testsprite {
         Some((testsprite, name)) => (
-            Arc::new(TestSpriteRunner::new(testsprite, http.clone())),
+            Arc::new(TestSpriteRunner::new(testsprite).map_err(|error| {
+                format!("the TestSprite runner cannot start: {}", error.detail())
+            })?),
             name,
         ),
         None => {

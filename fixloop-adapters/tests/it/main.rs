@@ -6,6 +6,8 @@ mod datadog;
 mod embedded;
 mod fakes;
 mod http_runner;
+mod mcp;
+mod mcp_fakes;
 mod minimax;
 mod prometheus;
 mod scrape;
