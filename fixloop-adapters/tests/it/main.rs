@@ -3,6 +3,7 @@
 
 mod contract;
 mod datadog;
+mod datadog_mcp;
 mod embedded;
 mod fakes;
 mod http_runner;
