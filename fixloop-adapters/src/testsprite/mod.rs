@@ -151,7 +151,8 @@ impl TestSpriteConfig {
             },
             TestSpriteTransport::Http { url } => McpEndpoint::Http {
                 url: url.clone(),
-                bearer: Some(self.api_key.clone()),
+                // No key (a proxy authenticates): no `Authorization` header rather than an empty Bearer.
+                bearer: (!self.api_key.is_empty()).then(|| self.api_key.clone()),
                 headers: Vec::new(),
             },
         }
