@@ -421,14 +421,7 @@ fn with_kind(
     message: &str,
     source: impl std::error::Error + Send + Sync + 'static,
 ) -> AdapterError {
-    match kind {
-        ErrorKind::RateLimited { retry_after } => {
-            let mut error = AdapterError::rate_limited(retry_after);
-            error = AdapterError::new(error.kind(), format!("{message}: {error}"));
-            error.with_source(source)
-        }
-        kind => AdapterError::new(kind, message).with_source(source),
-    }
+    AdapterError::new(kind, message).with_source(source)
 }
 
 /// Classifies a transport error by walking its causes: HTTP status metadata, authentication challenges, reqwest's

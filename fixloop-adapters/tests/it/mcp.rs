@@ -64,7 +64,7 @@ async fn check_session(endpoint: &McpEndpoint) {
         .expect("the handshake succeeds");
     let mut tools = bounded(session.list_tools(CALL)).await.expect("tools/list");
     tools.sort();
-    assert_eq!(tools, ["die", "echo", "fail", "hang", "reject"]);
+    assert_eq!(tools, ["die", "echo", "fail", "hang", "pid", "reject"]);
 
     let result = bounded(session.call_tool("echo", json!({"text": "hi"}), CALL))
         .await
@@ -141,6 +141,21 @@ async fn http_session_lists_tools_calls_them_and_classifies_tool_errors() {
             .iter()
             .all(|value| value == "extra")
     );
+}
+
+#[tokio::test]
+async fn stdio_server_is_gone_once_the_session_is_closed() {
+    let session = connect(&stdio("generic"), CALL)
+        .await
+        .expect("the handshake succeeds");
+    let pid = bounded(session.call_tool("pid", json!({}), CALL))
+        .await
+        .expect("pid");
+    let proc = std::path::PathBuf::from(format!("/proc/{}", pid.texts[0]));
+    assert!(proc.exists(), "the server runs while the session is open");
+    bounded(session.close()).await;
+    // Closing ends the server (stdin closed, then SIGTERM, then SIGKILL) and reaps it.
+    assert!(!proc.exists(), "the server is gone after close");
 }
 
 #[tokio::test]

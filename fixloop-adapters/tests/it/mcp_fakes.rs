@@ -64,7 +64,7 @@ fn serve_when_spawned() {
         };
         assert_eq!(
             names(FakeTools::tool_router().list_all()),
-            ["die", "echo", "fail", "hang", "reject"]
+            ["die", "echo", "fail", "hang", "pid", "reject"]
         );
         assert_eq!(
             names(FakeTestSprite::tool_router().list_all()),
@@ -248,6 +248,13 @@ impl FakeTools {
             "echo: {}",
             args.text
         ))))
+    }
+
+    #[tool(description = "The server's process id")]
+    async fn pid(&self) -> Result<CallToolResult, McpError> {
+        Ok(CallToolResult::success(text(
+            std::process::id().to_string(),
+        )))
     }
 
     #[tool(description = "Run and fail (isError)")]

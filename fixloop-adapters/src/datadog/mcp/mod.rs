@@ -62,7 +62,9 @@ pub struct DatadogMcpConfig {
     pub env: Option<String>,
     /// Metric queries over the service; `{scope}` is replaced by the tags (`service:X,env:Y`).
     pub metric_queries: Vec<String>,
-    /// Timeout of the handshake, of the tool list and of each tool call.
+    /// Timeout of the handshake, of the tool list and of each tool call. A gather makes at most five such calls
+    /// one after the other, so it takes at most five times this, plus closing the session
+    /// ([`CLOSE_TIMEOUT`](crate::mcp::CLOSE_TIMEOUT)).
     pub timeout: Duration,
     /// Most notes returned.
     pub max_notes: usize,
