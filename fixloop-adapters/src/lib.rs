@@ -11,7 +11,9 @@
 //!   [`ScrapeSignalSource`] (scrapes the service's Prometheus `/metrics`, families and labels configurable),
 //!   [`SyntheticSignalSource`] (probes a service that has no metrics), [`RulePlanner`] (the core's rule
 //!   planner) and [`GroundedCopilot`] (answers from the state alone);
-//! - vendor adapters: [`datadog`], [`prometheus`], [`minimax`] and [`testsprite`];
+//! - vendor adapters: [`datadog`] (including [`DatadogMcpContext`], a [`ContextSource`] over Datadog's MCP server),
+//!   [`prometheus`], [`minimax`] and [`testsprite`]; the MCP ones speak through [`mcp`], a thin wrapper over the
+//!   official Rust MCP SDK (`rmcp`);
 //! - the [`Store`] port (the durable journal of the engines' inputs, and their snapshots) with [`SqliteStore`], the
 //!   embedded default (one SQLite file compiled in, or memory only);
 //! - deterministic, scriptable fakes in [`fake`], for the server tests and the conformance self-check.
@@ -42,6 +44,7 @@ pub mod embedded;
 pub mod error;
 pub mod fake;
 pub mod http_runner;
+pub mod mcp;
 pub mod minimax;
 pub mod ports;
 pub mod prometheus;
@@ -52,6 +55,7 @@ pub mod store;
 pub mod synthetic;
 pub mod testsprite;
 
+pub use datadog::{DatadogMcpAuth, DatadogMcpConfig, DatadogMcpContext};
 pub use embedded::{GroundedCopilot, RulePlanner};
 pub use error::{AdapterError, ErrorKind, parse_retry_after};
 pub use http_runner::{HttpTestRunner, HttpTestRunnerConfig};

@@ -6,18 +6,25 @@
 //! | planner | `MINIMAX_API_KEY` → MiniMax (the rule planner stays the fallback) | rule planner |
 //! | runner | `TESTSPRITE_MCP_URL` or `TESTSPRITE_API_KEY` → TestSprite MCP | built-in HTTP runner |
 //! | copilot | `MINIMAX_API_KEY` → MiniMax | grounded copilot (answers from the state alone) |
+//! | context | `DATADOG_MCP_URL` → Datadog's MCP server (credential: `DATADOG_MCP_AUTH` as a Bearer token, else `DD_API_KEY` + `DD_APP_KEY` as its `DD_API_KEY`/`DD_APPLICATION_KEY` headers) | none |
+//!
+//! The TestSprite runner speaks Streamable HTTP to `TESTSPRITE_MCP_URL` when it is set (key: `TESTSPRITE_MCP_AUTH`,
+//! else `TESTSPRITE_API_KEY`), else it spawns TestSprite's MCP server over stdio (`npx`, key `TESTSPRITE_API_KEY`).
 
 use std::fmt;
 use std::sync::Arc;
 
-use fixloop_adapters::datadog::{DatadogConfig, DatadogQueries, DatadogSignalSource};
+use fixloop_adapters::datadog::{
+    DatadogConfig, DatadogMcpAuth, DatadogMcpConfig, DatadogMcpContext, DatadogQueries,
+    DatadogSignalSource,
+};
 use fixloop_adapters::minimax::{MiniMaxConfig, MiniMaxCopilot, MiniMaxPlanner};
 use fixloop_adapters::prometheus::PromQlTemplates;
 use fixloop_adapters::prometheus::{PrometheusConfig, PrometheusSignalSource};
 use fixloop_adapters::testsprite::{TestSpriteConfig, TestSpriteRunner};
 use fixloop_adapters::{
-    GroundedCopilot, HttpTestRunner, HttpTestRunnerConfig, LabelMatch, RulePlanner, ScrapeConfig,
-    ScrapeMetrics, ScrapeSignalSource, SignalSource, SyntheticConfig, SyntheticProbe,
+    ContextSource, GroundedCopilot, HttpTestRunner, HttpTestRunnerConfig, LabelMatch, RulePlanner,
+    ScrapeConfig, ScrapeMetrics, ScrapeSignalSource, SignalSource, SyntheticConfig, SyntheticProbe,
     SyntheticSignalSource,
 };
 use fixloop_contract::{HttpMethod, Target};
@@ -39,6 +46,8 @@ pub struct PortChoice {
     pub runner: String,
     /// The copilot.
     pub copilot: String,
+    /// The context source beyond the signals.
+    pub context: String,
     /// Settings that were given but do not select an adapter, explained.
     pub notes: Vec<String>,
 }
@@ -47,8 +56,8 @@ impl fmt::Display for PortChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "signals: {}; planner: {}; runner: {}; copilot: {}",
-            self.signals, self.planner, self.runner, self.copilot
+            "signals: {}; planner: {}; runner: {}; copilot: {}; context: {}",
+            self.signals, self.planner, self.runner, self.copilot, self.context
         )?;
         for note in &self.notes {
             write!(f, "; note: {note}")?;
@@ -71,6 +80,34 @@ pub fn datadog_config(config: &Config) -> Option<DatadogConfig> {
     datadog.env.clone_from(&config.env);
     datadog.queries = DatadogQueries::demo_shop();
     Some(datadog)
+}
+
+/// The Datadog MCP context source's configuration, if `DATADOG_MCP_URL` is set: the credential is
+/// `DATADOG_MCP_AUTH` as a Bearer token when set, else `DD_API_KEY` + `DD_APP_KEY` as the documented headers, else
+/// none (a note says so). Returns the configuration and the credential's description.
+#[must_use]
+pub fn datadog_mcp_config(config: &Config) -> Option<(DatadogMcpConfig, &'static str)> {
+    let mcp = config.datadog_mcp.as_ref()?;
+    let keys = config.datadog.as_ref().and_then(|settings| {
+        Some(DatadogMcpAuth::Keys {
+            api_key: settings.api_key.clone(),
+            application_key: settings.app_key.clone()?,
+        })
+    });
+    let (auth, described) = match (&mcp.auth, keys) {
+        (Some(token), _) => (
+            DatadogMcpAuth::Bearer(token.clone()),
+            "DATADOG_MCP_AUTH as Bearer",
+        ),
+        (None, Some(keys)) => (keys, "DD_API_KEY + DD_APP_KEY headers"),
+        (None, None) => (DatadogMcpAuth::None, "no credential"),
+    };
+    let mut datadog = DatadogMcpConfig::new(mcp.url.clone(), auth);
+    if let Some(settings) = &config.datadog {
+        datadog.site = settings.site;
+    }
+    datadog.env.clone_from(&config.env);
+    Some((datadog, described))
 }
 
 /// Builds the ports for one watched service.
@@ -142,9 +179,33 @@ pub fn build_ports(
         (None, None) => None,
     };
     let testsprite_runner = testsprite.is_some();
+    let mut notes = Vec::new();
+    let (context, context_name): (Option<Arc<dyn ContextSource>>, String) = match datadog_mcp_config(
+        config,
+    ) {
+        Some((datadog, credential)) => {
+            if matches!(datadog.auth, DatadogMcpAuth::None) {
+                notes.push(format!(
+                        "DATADOG_MCP_URL ({}) without DATADOG_MCP_AUTH or DD_API_KEY + DD_APP_KEY: the Datadog MCP server gets no credential",
+                        datadog.url
+                    ));
+            }
+            let name = format!("Datadog MCP at {} ({credential})", datadog.url);
+            let source = DatadogMcpContext::new(datadog).map_err(|error| {
+                format!(
+                    "the Datadog MCP context source cannot start: {}",
+                    error.detail()
+                )
+            })?;
+            (Some(Arc::new(source)), name)
+        }
+        None => (None, "none".to_owned()),
+    };
     let (runner, runner_name): (Arc<dyn fixloop_adapters::TestRunner>, String) = match testsprite {
         Some((testsprite, name)) => (
-            Arc::new(TestSpriteRunner::new(testsprite, http.clone())),
+            Arc::new(TestSpriteRunner::new(testsprite).map_err(|error| {
+                format!("the TestSprite runner cannot start: {}", error.detail())
+            })?),
             name,
         ),
         None => {
@@ -172,15 +233,8 @@ pub fn build_ports(
         runner,
         copilot,
         prober,
-        context: None,
+        context,
     };
-    let mut notes = Vec::new();
-    if let Some(mcp) = &config.datadog_mcp {
-        notes.push(format!(
-            "DATADOG_MCP_URL ({}) is set but unused: this build reads Datadog through its REST API (DD_API_KEY + DD_APP_KEY)",
-            mcp.url
-        ));
-    }
     if config.datadog.is_some()
         && signals_name.starts_with("scrape")
         && config.prometheus_url.is_none()
@@ -201,6 +255,7 @@ pub fn build_ports(
         planner: planner_name,
         runner: runner_name,
         copilot: copilot_name,
+        context: context_name,
         notes,
     };
     Ok((ports, choice))
@@ -424,6 +479,7 @@ mod tests {
         assert!(choice.planner.starts_with("rule planner"));
         assert!(choice.runner.starts_with("built-in HTTP runner"));
         assert!(choice.copilot.starts_with("grounded copilot"));
+        assert_eq!(choice.context, "none");
         assert!(choice.notes.is_empty());
     }
 
@@ -442,7 +498,8 @@ mod tests {
         assert!(choice.planner.starts_with("MiniMax"), "{choice}");
         assert!(choice.copilot.starts_with("MiniMax"), "{choice}");
         assert!(choice.runner.starts_with("TestSprite"), "{choice}");
-        assert_eq!(choice.notes.len(), 1, "{choice}");
+        assert!(choice.context.starts_with("Datadog MCP"), "{choice}");
+        assert!(choice.notes.is_empty(), "{choice}");
         let printed = format!("{choice} {ports:?}");
         for value in [
             "mm-secret-key",
@@ -452,6 +509,55 @@ mod tests {
         ] {
             assert!(!printed.contains(value), "{value} leaked: {printed}");
         }
+    }
+
+    #[test]
+    fn mcp_urls_switch_on_the_testsprite_http_runner_and_the_datadog_context_source() {
+        let settings = config(&[
+            ("TESTSPRITE_MCP_URL", "http://127.0.0.1:9200/mcp"),
+            ("TESTSPRITE_MCP_AUTH", "ts-secret-auth"),
+            ("DATADOG_MCP_URL", "http://127.0.0.1:9100/mcp"),
+            ("DATADOG_MCP_AUTH", "dd-mcp-secret"),
+            ("DD_ENV", "prod"),
+        ]);
+        let (ports, choice) =
+            build_ports(&settings, &demo(), true, &reqwest::Client::new()).unwrap();
+        assert_eq!(choice.runner, "TestSprite MCP at http://127.0.0.1:9200/mcp");
+        assert_eq!(
+            choice.context,
+            "Datadog MCP at http://127.0.0.1:9100/mcp (DATADOG_MCP_AUTH as Bearer)"
+        );
+        assert!(ports.context.is_some());
+        let printed = format!("{choice} {ports:?}");
+        assert!(printed.contains("context: Datadog MCP"), "{printed}");
+        for value in ["ts-secret-auth", "dd-mcp-secret"] {
+            assert!(!printed.contains(value), "{value} leaked: {printed}");
+        }
+        let (datadog, _) = datadog_mcp_config(&settings).unwrap();
+        assert_eq!(
+            datadog.auth,
+            DatadogMcpAuth::Bearer(fixloop_adapters::Secret::new("dd-mcp-secret"))
+        );
+        assert_eq!(datadog.env.as_deref(), Some("prod"));
+
+        // Without DATADOG_MCP_AUTH, the REST keys go as the documented headers; without any, a note says so.
+        let keys = config(&[
+            ("DATADOG_MCP_URL", "http://127.0.0.1:9100/mcp"),
+            ("DD_API_KEY", "k"),
+            ("DD_APP_KEY", "a"),
+        ]);
+        let (datadog, credential) = datadog_mcp_config(&keys).unwrap();
+        assert!(matches!(datadog.auth, DatadogMcpAuth::Keys { .. }));
+        assert_eq!(credential, "DD_API_KEY + DD_APP_KEY headers");
+        let bare = config(&[("DATADOG_MCP_URL", "http://127.0.0.1:9100/mcp")]);
+        let (ports, choice) = build_ports(&bare, &demo(), true, &reqwest::Client::new()).unwrap();
+        assert!(ports.context.is_some());
+        assert_eq!(choice.notes.len(), 1, "{choice}");
+        assert!(choice.notes[0].contains("no credential"), "{choice}");
+
+        // No DATADOG_MCP_URL: no context source.
+        let (ports, _) = build_ports(&config(&[]), &demo(), true, &reqwest::Client::new()).unwrap();
+        assert!(ports.context.is_none());
     }
 
     #[test]

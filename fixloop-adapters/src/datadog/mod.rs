@@ -1,7 +1,8 @@
 //! The Datadog adapter: a [`SignalSource`](crate::ports::SignalSource) over the metrics query and logs search APIs
 //! ([`DatadogSignalSource`]), a metrics submitter for the demo service ([`DatadogMetricsSubmitter`]), the parser of
 //! the webhook payload template FixLoop publishes ([`parse_webhook`], [`WEBHOOK_TEMPLATE`]) and deep links into the
-//! Datadog UI of the right site.
+//! Datadog UI of the right site; and a [`ContextSource`](crate::ports::ContextSource) over Datadog's remote MCP server
+//! ([`DatadogMcpContext`], see [`mcp`]).
 //!
 //! Every request carries `DD-API-KEY` (and `DD-APPLICATION-KEY` on reads), goes to `https://api.{site}` (or the
 //! override), is bounded by the configured timeout and made once. Errors: 401/403 → unauthorized, 429 → rate
@@ -9,6 +10,7 @@
 //! malformed or empty body → invalid response.
 
 mod links;
+pub mod mcp;
 mod metrics;
 mod signal;
 mod webhook;
@@ -19,6 +21,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub use links::{logs_url, metric_explorer_url, monitor_url, service_url};
+pub use mcp::{DatadogMcpAuth, DatadogMcpConfig, DatadogMcpContext};
 pub use metrics::{
     DatadogMetricsSubmitter, SUBMITTED_ERRORS, SUBMITTED_P95_MS, SUBMITTED_REQUESTS, ServiceSample,
 };

@@ -18,18 +18,26 @@
 //!    default), and `isError: true` fails the run as a whole.
 //! 4. The Streamable HTTP endpoint (for a hosted or proxied TestSprite MCP server) takes
 //!    `Authorization: Bearer <API key>`; TestSprite documents no such endpoint.
-
-use std::collections::HashMap;
+//! 5. **Per-test progress.** TestSprite documents no status tool and no progress notifications. FixLoop reads two
+//!    sources if a server offers them: (a) `notifications/progress` of the run call whose `message` holds per-test
+//!    results in the shape of assumption 2 ([`parse_progress`]); (b) a status tool, [`STATUS_TOOL`], which is NOT
+//!    in TestSprite's documented list and is only polled when the server's `tools/list` names it, called with
+//!    [`status_arguments`] and answering in the shape of assumption 2. A server offering neither gives every
+//!    verdict with the run's result.
 
 use fixloop_core::{RunId, ValidatedPlan};
 use serde_json::{Value, json};
 
 use super::TestSpriteConfig;
-use super::mcp::ToolResult;
+use crate::mcp::ToolResult;
 use crate::minimax::json_candidates;
 
 /// The tool FixLoop calls to run the plan. (Name verified; semantics for an arbitrary plan assumed.)
 pub const RUN_TOOL: &str = "testsprite_generate_code_and_execute";
+
+/// The status tool polled for per-test results while the run goes on (assumption 5b: NOT documented by
+/// TestSprite; polled only when `tools/list` names it).
+pub const STATUS_TOOL: &str = "testsprite_get_test_results";
 
 /// The environment variable carrying the API key to the stdio server (verified).
 pub const API_KEY_ENV: &str = "API_KEY";
@@ -66,6 +74,26 @@ pub fn run_arguments(config: &TestSpriteConfig, run_id: &RunId, plan: &Validated
     })
 }
 
+/// The arguments of [`STATUS_TOOL`] (assumption 5b): the project, the tests, and FixLoop's run id.
+#[must_use]
+pub fn status_arguments(config: &TestSpriteConfig, run_id: &RunId, plan: &ValidatedPlan) -> Value {
+    json!({
+        "projectPath": config.project_path,
+        "testIds": plan.tests().map(|(item, _)| item.test_id.clone()).collect::<Vec<_>>(),
+        "runId": run_id.to_string(),
+    })
+}
+
+/// The outcomes in the `message` of a progress notification (assumption 5a), read as a text result.
+#[must_use]
+pub fn parse_progress(message: &str, test_ids: &[String]) -> Vec<(String, Outcome)> {
+    let result = ToolResult {
+        texts: vec![message.to_owned()],
+        ..ToolResult::default()
+    };
+    parse_outcomes(&result, test_ids)
+}
+
 /// One test's outcome as TestSprite reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -79,11 +107,11 @@ const ID_KEYS: [&str; 4] = ["testId", "test_id", "testCaseId", "id"];
 const STATUS_KEYS: [&str; 4] = ["status", "result", "testStatus", "outcome"];
 const DETAIL_KEYS: [&str; 4] = ["error", "message", "reason", "details"];
 
-/// The outcomes of the plan's tests found in a tool result (assumption 2), keyed by test id. Objects naming ids
+/// The outcomes of the plan's tests found in a tool result (assumption 2), in the order found. Objects naming ids
 /// not in `test_ids` are ignored; the first report of an id wins.
 #[must_use]
-pub fn parse_outcomes(result: &ToolResult, test_ids: &[String]) -> HashMap<String, Outcome> {
-    let mut outcomes = HashMap::new();
+pub fn parse_outcomes(result: &ToolResult, test_ids: &[String]) -> Vec<(String, Outcome)> {
+    let mut outcomes = Vec::new();
     let mut values: Vec<Value> = result.structured.iter().cloned().collect();
     for text in &result.texts {
         values.extend(json_candidates(text));
@@ -97,7 +125,7 @@ pub fn parse_outcomes(result: &ToolResult, test_ids: &[String]) -> HashMap<Strin
 fn collect(
     value: &Value,
     test_ids: &[String],
-    outcomes: &mut HashMap<String, Outcome>,
+    outcomes: &mut Vec<(String, Outcome)>,
     depth: usize,
 ) {
     if depth > 16 {
@@ -123,9 +151,9 @@ fn collect(
                     .find_map(|key| object.get(*key).and_then(Value::as_str))
                     .filter(|text| !text.trim().is_empty())
                     .map(|text| text.chars().take(300).collect());
-                outcomes
-                    .entry(id.to_owned())
-                    .or_insert(Outcome { passed, details });
+                if !outcomes.iter().any(|(known, _)| known == id) {
+                    outcomes.push((id.to_owned(), Outcome { passed, details }));
+                }
             }
             for child in object.values() {
                 collect(child, test_ids, outcomes, depth + 1);
@@ -167,13 +195,11 @@ mod tests {
         };
         let outcomes = parse_outcomes(&result, &ids());
         assert_eq!(outcomes.len(), 2);
-        assert!(outcomes["T1"].passed);
-        assert!(!outcomes["T2"].passed);
-        assert_eq!(
-            outcomes["T2"].details.as_deref(),
-            Some("500 from /checkout")
-        );
-        assert!(!outcomes.contains_key("T3"));
+        assert_eq!(outcomes[0].0, "T1");
+        assert!(outcomes[0].1.passed);
+        assert_eq!(outcomes[1].0, "T2");
+        assert!(!outcomes[1].1.passed);
+        assert_eq!(outcomes[1].1.details.as_deref(), Some("500 from /checkout"));
     }
 
     #[test]
@@ -187,6 +213,18 @@ mod tests {
         };
         let outcomes = parse_outcomes(&result, &ids());
         assert_eq!(outcomes.len(), 1);
-        assert!(outcomes["T3"].passed);
+        assert_eq!(outcomes[0].0, "T3");
+        assert!(outcomes[0].1.passed);
+    }
+
+    #[test]
+    fn progress_messages_carry_outcomes() {
+        let outcomes = parse_progress(
+            "T2 done: {\"testId\": \"T2\", \"status\": \"passed\"}",
+            &ids(),
+        );
+        assert_eq!(outcomes.len(), 1);
+        assert_eq!(outcomes[0].0, "T2");
+        assert!(parse_progress("generating test code", &ids()).is_empty());
     }
 }

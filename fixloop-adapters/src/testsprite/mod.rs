@@ -1,25 +1,39 @@
-//! The TestSprite adapter: a [`TestRunner`] over TestSprite's MCP server
-//! ([`TestSpriteRunner`]).
+//! The TestSprite adapter: a [`TestRunner`] over TestSprite's MCP server ([`TestSpriteRunner`]), spoken with the
+//! official Rust MCP SDK through [`crate::mcp`].
 //!
-//! Per run: start a session ([`mcp::StdioTransport`] spawning `npx -y @testsprite/testsprite-mcp@latest` with
-//! `API_KEY`, or [`mcp::HttpTransport`] to an MCP URL with a Bearer key), `initialize`, report every test RUNNING,
-//! call [`assumed::RUN_TOOL`] once with the plan, then report PASS/FAIL per test from the result. The session is
-//! closed on every path. The MCP protocol shapes are verified; TestSprite's tool arguments and result shapes are
-//! not, and are confined to [`assumed`].
+//! Per run: connect ([`TestSpriteTransport::Stdio`] spawning `npx -y @testsprite/testsprite-mcp@latest` with
+//! `API_KEY`, or [`TestSpriteTransport::Http`], Streamable HTTP with a Bearer key) and run the `initialize`
+//! handshake, list the tools, report every test RUNNING, start [`assumed::RUN_TOOL`] with the plan, and then report
+//! each test's verdict as soon as it is known:
+//!
+//! - from the run call's MCP progress notifications, when their message carries per-test results
+//!   ([`assumed::parse_progress`]);
+//! - from polling [`assumed::STATUS_TOOL`] with bounded back-off ([`PollBackoff`]), when the server lists that tool;
+//! - and, for the tests still without a verdict, from the run call's result. A test nobody reported FAILS.
+//!
+//! Every step has a timeout (the handshake, the tool list and each poll: `request_timeout`; the run:
+//! `run_timeout`), and the session is closed on every path (a spawned server is killed).
+//!
+//! Verified against documentation (vendor reference §3): the npm package, stdio, the `API_KEY` variable, the tool
+//! name `testsprite_generate_code_and_execute` and its `testIds` argument. Assumed, and confined to [`assumed`]: the
+//! other arguments, the result and progress shapes, the status tool, and the HTTP endpoint's Bearer key.
 
 pub mod assumed;
-pub mod mcp;
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use fixloop_contract::TestStatus;
 use fixloop_core::{RunId, ValidatedPlan};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::error::AdapterError;
+use crate::mcp::{self, McpEndpoint, McpSession};
 use crate::ports::{ProgressModel, ProgressSink, RunnerExpectations, TestProgress, TestRunner};
 use crate::secret::Secret;
-use mcp::{HttpTransport, McpClient, StdioTransport, ToolResult, Transport};
+use assumed::Outcome;
 
 /// The npm package of TestSprite's MCP server (verified).
 pub const MCP_PACKAGE: &str = "@testsprite/testsprite-mcp@latest";
@@ -41,6 +55,36 @@ pub enum TestSpriteTransport {
     },
 }
 
+/// How often the status tool is polled: `initial`, then each interval `factor` times the previous, at most `cap`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PollBackoff {
+    /// The first interval.
+    pub initial: Duration,
+    /// The growth factor (values below 1 are read as 1).
+    pub factor: f64,
+    /// The longest interval.
+    pub cap: Duration,
+}
+
+impl PollBackoff {
+    /// The interval after `interval`.
+    #[must_use]
+    pub fn next(&self, interval: Duration) -> Duration {
+        interval.mul_f64(self.factor.max(1.0)).min(self.cap)
+    }
+}
+
+impl Default for PollBackoff {
+    /// 5 s, doubling, at most 60 s: TestSprite documents 10–20 minute cycles.
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(5),
+            factor: 2.0,
+            cap: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Configuration of the TestSprite runner.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestSpriteConfig {
@@ -52,10 +96,12 @@ pub struct TestSpriteConfig {
     pub project_name: String,
     /// `projectPath` argument: the absolute path of the project under test.
     pub project_path: String,
-    /// Timeout of the handshake messages.
+    /// Timeout of the handshake, of the tool list and of each status poll.
     pub request_timeout: Duration,
-    /// Timeout of the run tool call (TestSprite documents 10–20 minute cycles).
+    /// Timeout of the run (TestSprite documents 10–20 minute cycles).
     pub run_timeout: Duration,
+    /// Back-off of the status polls.
+    pub poll: PollBackoff,
 }
 
 impl TestSpriteConfig {
@@ -79,6 +125,7 @@ impl TestSpriteConfig {
             project_path,
             request_timeout: Duration::from_secs(60),
             run_timeout: Duration::from_secs(20 * 60),
+            poll: PollBackoff::default(),
         }
     }
 
@@ -94,115 +141,126 @@ impl TestSpriteConfig {
             ..Self::stdio(api_key, project_path)
         }
     }
+
+    fn endpoint(&self) -> McpEndpoint {
+        match &self.transport {
+            TestSpriteTransport::Stdio { command, args } => McpEndpoint::Stdio {
+                command: command.clone(),
+                args: args.clone(),
+                env: vec![(assumed::API_KEY_ENV.to_owned(), self.api_key.clone())],
+            },
+            TestSpriteTransport::Http { url } => McpEndpoint::Http {
+                url: url.clone(),
+                // No key (a proxy authenticates): no `Authorization` header rather than an empty Bearer.
+                bearer: (!self.api_key.is_empty()).then(|| self.api_key.clone()),
+                headers: Vec::new(),
+            },
+        }
+    }
 }
 
 /// The TestSprite test runner.
 #[derive(Debug, Clone)]
 pub struct TestSpriteRunner {
     config: TestSpriteConfig,
-    http: reqwest::Client,
+    http: reqwest_mcp::Client,
 }
 
 impl TestSpriteRunner {
-    /// A runner; `http` is used by the HTTP transport only.
-    #[must_use]
-    pub fn new(config: TestSpriteConfig, http: reqwest::Client) -> Self {
-        Self { config, http }
+    /// A runner.
+    ///
+    /// # Errors
+    ///
+    /// [`Unavailable`](crate::ErrorKind::Unavailable) when the HTTP client of the MCP transport cannot be built.
+    pub fn new(config: TestSpriteConfig) -> Result<Self, AdapterError> {
+        let http = mcp::mcp_http_client(config.request_timeout)?;
+        Ok(Self { config, http })
     }
 
-    async fn run_with<T: Transport>(
+    async fn session(
         &self,
-        transport: T,
+        session: &McpSession,
+        notes: &mut mpsc::UnboundedReceiver<rmcp::model::ProgressNotificationParam>,
         run_id: &RunId,
         plan: &ValidatedPlan,
         progress: &ProgressSink,
     ) -> Result<(), AdapterError> {
-        let mut client = McpClient::new(transport, self.config.request_timeout);
-        let outcome = self.session(&mut client, run_id, plan, progress).await;
-        client.close().await;
-        let result = outcome?;
-        report(&result, plan, progress).await
-    }
-
-    async fn session<T: Transport>(
-        &self,
-        client: &mut McpClient<T>,
-        run_id: &RunId,
-        plan: &ValidatedPlan,
-        progress: &ProgressSink,
-    ) -> Result<ToolResult, AdapterError> {
-        client.initialize().await?;
-        for (item, _) in plan.tests() {
-            let _ = progress
-                .send(TestProgress {
-                    test_id: item.test_id.clone(),
-                    status: TestStatus::Running,
-                    details: None,
-                })
-                .await;
-        }
-        let arguments = assumed::run_arguments(&self.config, run_id, plan);
-        let result = client
-            .call_tool(assumed::RUN_TOOL, arguments, self.config.run_timeout)
-            .await?;
-        if result.is_error {
-            let text = result.texts.join(" ");
-            let text: String = text.chars().take(300).collect();
-            return Err(AdapterError::unavailable(format!(
-                "testsprite tool failed: {text}"
+        let config = &self.config;
+        let tools = session.list_tools(config.request_timeout).await?;
+        if !tools.iter().any(|tool| tool == assumed::RUN_TOOL) {
+            return Err(AdapterError::invalid_response(format!(
+                "the testsprite mcp server has no tool {}",
+                assumed::RUN_TOOL
             )));
         }
-        Ok(result)
-    }
-}
+        let polls = tools.iter().any(|tool| tool == assumed::STATUS_TOOL);
+        let mut reporter = Reporter::new(plan, progress);
+        reporter.all_running().await;
 
-/// Reports PASS/FAIL for every test of the plan from the tool result.
-async fn report(
-    result: &ToolResult,
-    plan: &ValidatedPlan,
-    progress: &ProgressSink,
-) -> Result<(), AdapterError> {
-    let ids: Vec<String> = plan.tests().map(|(item, _)| item.test_id.clone()).collect();
-    let outcomes = assumed::parse_outcomes(result, &ids);
-    for id in ids {
-        let (status, details) = match outcomes.get(&id) {
-            Some(outcome) if outcome.passed => (
-                TestStatus::Pass,
-                outcome
-                    .details
-                    .clone()
-                    .or_else(|| Some("passed on TestSprite".to_owned())),
-            ),
-            Some(outcome) => (
-                TestStatus::Fail,
-                outcome
-                    .details
-                    .clone()
-                    .or_else(|| Some("failed on TestSprite".to_owned())),
-            ),
-            None => (
-                TestStatus::Fail,
-                Some("TestSprite reported no result for this test".to_owned()),
-            ),
-        };
-        let _ = progress
-            .send(TestProgress {
-                test_id: id,
-                status,
-                details,
-            })
-            .await;
+        let call = session
+            .start_call(
+                assumed::RUN_TOOL,
+                assumed::run_arguments(config, run_id, plan),
+                config.run_timeout,
+            )
+            .await?;
+        let token = call.progress_token().clone();
+        let answer = call.answer();
+        tokio::pin!(answer);
+        let status_arguments = assumed::status_arguments(config, run_id, plan);
+        let mut interval = config.poll.initial;
+        let mut next_poll = Instant::now() + interval;
+        loop {
+            tokio::select! {
+                result = &mut answer => {
+                    let result = result?;
+                    if result.is_error {
+                        return Err(AdapterError::unavailable(format!(
+                            "testsprite tool failed: {}",
+                            result.excerpt()
+                        )));
+                    }
+                    reporter.outcomes(assumed::parse_outcomes(&result, &reporter.ids)).await;
+                    reporter.rest_without_result().await;
+                    return Ok(());
+                }
+                Some(note) = notes.recv() => {
+                    if note.progress_token == token
+                        && let Some(message) = &note.message
+                    {
+                        reporter.outcomes(assumed::parse_progress(message, &reporter.ids)).await;
+                    }
+                }
+                () = tokio::time::sleep_until(next_poll), if polls && !reporter.is_complete() => {
+                    match session
+                        .call_tool(assumed::STATUS_TOOL, status_arguments.clone(), config.request_timeout)
+                        .await
+                    {
+                        Ok(result) if !result.is_error => {
+                            reporter.outcomes(assumed::parse_outcomes(&result, &reporter.ids)).await;
+                        }
+                        // A failed poll is not a failed run: the run call's result still comes.
+                        Ok(result) => tracing::debug!(text = %result.excerpt(), "testsprite status poll failed"),
+                        Err(error) => tracing::debug!(%error, "testsprite status poll failed"),
+                    }
+                    interval = config.poll.next(interval);
+                    next_poll = Instant::now() + interval;
+                }
+            }
+        }
     }
-    Ok(())
 }
 
 #[async_trait]
 impl TestRunner for TestSpriteRunner {
     fn expectations(&self) -> RunnerExpectations {
-        // The handshake, then one run call bounded by `run_timeout`; the verdicts come with its result.
+        // The handshake and the tool list (each `request_timeout`), the run (`run_timeout`, polls included), and
+        // closing the session.
         RunnerExpectations {
-            max_run_duration: self.config.request_timeout + self.config.run_timeout,
-            progress: ProgressModel::Batched,
+            max_run_duration: 2 * self.config.request_timeout
+                + self.config.run_timeout
+                + mcp::CLOSE_TIMEOUT,
+            progress: ProgressModel::PerTest,
         }
     }
 
@@ -212,19 +270,88 @@ impl TestRunner for TestSpriteRunner {
         plan: &ValidatedPlan,
         progress: ProgressSink,
     ) -> Result<(), AdapterError> {
-        match &self.config.transport {
-            TestSpriteTransport::Stdio { command, args } => {
-                let env = [(assumed::API_KEY_ENV.to_owned(), self.config.api_key.clone())];
-                let transport = StdioTransport::spawn(command, args, &env)?;
-                self.run_with(transport, run_id, plan, &progress).await
+        let (sender, mut notes) = mpsc::unbounded_channel();
+        let session = McpSession::connect(
+            &self.config.endpoint(),
+            &self.http,
+            self.config.request_timeout,
+            Some(sender),
+        )
+        .await?;
+        let run = self.session(&session, &mut notes, run_id, plan, &progress);
+        // The whole run, polls included, is bounded by `run_timeout` (the run call has the same timeout of its own).
+        let outcome = tokio::time::timeout(self.config.run_timeout, run)
+            .await
+            .unwrap_or_else(|_| Err(AdapterError::timeout(self.config.run_timeout)));
+        session.close().await;
+        outcome
+    }
+}
+
+/// Sends each test's progress once: RUNNING, then one verdict.
+struct Reporter<'a> {
+    ids: Vec<String>,
+    done: HashSet<String>,
+    progress: &'a ProgressSink,
+}
+
+impl<'a> Reporter<'a> {
+    fn new(plan: &ValidatedPlan, progress: &'a ProgressSink) -> Self {
+        Self {
+            ids: plan.tests().map(|(item, _)| item.test_id.clone()).collect(),
+            done: HashSet::new(),
+            progress,
+        }
+    }
+
+    fn is_complete(&self) -> bool {
+        self.done.len() == self.ids.len()
+    }
+
+    async fn send(&self, test_id: String, status: TestStatus, details: Option<String>) {
+        // A closed sink means nobody listens any more; the run goes on to its end regardless.
+        let _ = self
+            .progress
+            .send(TestProgress {
+                test_id,
+                status,
+                details,
+            })
+            .await;
+    }
+
+    async fn all_running(&self) {
+        for id in &self.ids {
+            self.send(id.clone(), TestStatus::Running, None).await;
+        }
+    }
+
+    /// Reports the verdicts not reported yet, in the order they were found.
+    async fn outcomes(&mut self, outcomes: Vec<(String, Outcome)>) {
+        for (id, outcome) in outcomes {
+            if !self.ids.contains(&id) || !self.done.insert(id.clone()) {
+                continue;
             }
-            TestSpriteTransport::Http { url } => {
-                let transport = HttpTransport::new(
-                    self.http.clone(),
-                    url.clone(),
-                    Some(self.config.api_key.clone()),
-                );
-                self.run_with(transport, run_id, plan, &progress).await
+            let (status, fallback) = if outcome.passed {
+                (TestStatus::Pass, "passed on TestSprite")
+            } else {
+                (TestStatus::Fail, "failed on TestSprite")
+            };
+            let details = outcome.details.or_else(|| Some(fallback.to_owned()));
+            self.send(id, status, details).await;
+        }
+    }
+
+    /// Fails every test that has no verdict yet.
+    async fn rest_without_result(&mut self) {
+        for id in self.ids.clone() {
+            if self.done.insert(id.clone()) {
+                self.send(
+                    id,
+                    TestStatus::Fail,
+                    Some("TestSprite reported no result for this test".to_owned()),
+                )
+                .await;
             }
         }
     }

@@ -3,9 +3,12 @@
 
 mod contract;
 mod datadog;
+mod datadog_mcp;
 mod embedded;
 mod fakes;
 mod http_runner;
+mod mcp;
+mod mcp_fakes;
 mod minimax;
 mod prometheus;
 mod scrape;

@@ -1,133 +1,70 @@
-//! TestSprite runner over MCP against scripted stubs: a wiremock Streamable HTTP server answering JSON-RPC (JSON
-//! and SSE bodies, session id, protocol version header, Bearer key) and a scripted stdio child process (a Python
-//! script written to a temp dir that answers newline-delimited JSON-RPC), plus the shared test-runner contract.
+//! The TestSprite runner over MCP against a fake TestSprite written with rmcp (`mcp_fakes::FakeTestSprite`, answering
+//! in the shapes `testsprite::assumed` expects), over Streamable HTTP (in-process) and stdio (a child process): the
+//! per-test progress (from progress notifications, and from polling the status tool), the full run, failures, and
+//! the shared test-runner contract.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use fixloop_adapters::testsprite::assumed::RUN_TOOL;
-use fixloop_adapters::testsprite::{TestSpriteConfig, TestSpriteRunner, TestSpriteTransport};
-use fixloop_adapters::{ErrorKind, TestProgress, TestRunner};
+use fixloop_adapters::testsprite::assumed::{RUN_TOOL, STATUS_TOOL};
+use fixloop_adapters::testsprite::{
+    PollBackoff, TestSpriteConfig, TestSpriteRunner, TestSpriteTransport,
+};
+use fixloop_adapters::{AdapterError, ErrorKind, ProgressModel, TestProgress, TestRunner};
 use fixloop_contract::TestStatus;
 use fixloop_core::{RunId, ValidatedPlan};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use wiremock::matchers::{body_partial_json, header, method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::contract::test_runner::{self, RunnerScenario, ServiceBehaviour, validated_rule_plan};
+use crate::mcp_fakes::{
+    FakeTestSprite, FakeTools, HttpFake, TESTSPRITE_KEY, TestSpriteBehaviour, stdio_command,
+};
 
-const KEY: &str = "sk-user-testsprite-secret";
 const BASE_URL: &str = "http://127.0.0.1:8080";
+/// Every await of these tests is bounded by this.
+const BOUND: Duration = Duration::from_secs(20);
 
-fn http_config(server: &MockServer) -> TestSpriteConfig {
+/// Fast polls: the fake answers per poll, not per unit of time.
+fn fast_polls() -> PollBackoff {
+    PollBackoff {
+        initial: Duration::from_millis(5),
+        factor: 2.0,
+        cap: Duration::from_millis(20),
+    }
+}
+
+fn http_config(url: &str) -> TestSpriteConfig {
     TestSpriteConfig {
-        request_timeout: Duration::from_millis(800),
-        run_timeout: Duration::from_millis(800),
-        ..TestSpriteConfig::http(KEY, format!("{}/mcp", server.uri()), "/work/demo")
+        request_timeout: Duration::from_secs(10),
+        run_timeout: Duration::from_secs(10),
+        poll: fast_polls(),
+        ..TestSpriteConfig::http(TESTSPRITE_KEY, url, "/work/demo")
     }
 }
 
-fn initialize_result() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "result": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {"tools": {"listChanged": true}},
-        "serverInfo": {"name": "TestSprite", "version": "1.0.0"}}})
+fn testsprite_fake(fake: &FakeTestSprite) -> HttpFake {
+    let fake = fake.clone();
+    HttpFake::start(
+        move |_| fake.clone(),
+        vec![("authorization", format!("Bearer {TESTSPRITE_KEY}"))],
+    )
 }
 
-/// Answers `tools/call` from the request's `testIds`: a test fails when `fails` says so, with `details`.
-struct ToolStub {
-    fails: fn(&str) -> Option<&'static str>,
-    sse: bool,
+fn runner(config: TestSpriteConfig) -> TestSpriteRunner {
+    TestSpriteRunner::new(config).expect("a runner")
 }
 
-impl Respond for ToolStub {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
-        let ids: Vec<String> = body
-            .pointer("/params/arguments/testIds")
-            .and_then(Value::as_array)
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let results: Vec<Value> = ids
-            .iter()
-            .map(|id| match (self.fails)(id) {
-                Some(error) => json!({"testId": id, "status": "failed", "error": error}),
-                None => json!({"testId": id, "status": "passed"}),
-            })
-            .collect();
-        let text = format!(
-            "Execution finished.\n```json\n{}\n```",
-            json!({"results": results})
-        );
-        let response = json!({"jsonrpc": "2.0", "id": body["id"], "result": {
-            "content": [{"type": "text", "text": text}], "isError": false}});
-        if self.sse {
-            let stream = format!(
-                "event: message\nid: 0\ndata: \n\nevent: message\ndata: {}\n\nevent: message\ndata: {response}\n\n",
-                json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}})
-            );
-            ResponseTemplate::new(200).set_body_raw(stream, "text/event-stream")
-        } else {
-            ResponseTemplate::new(200).set_body_json(response)
-        }
-    }
-}
-
-async fn mount_mcp(server: &MockServer, tool: impl Respond + 'static) {
-    Mock::given(method("POST"))
-        .and(path("/mcp"))
-        .and(body_partial_json(json!({"method": "initialize"})))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("mcp-session-id", "test-session-1")
-                .set_body_json(initialize_result()),
-        )
-        .mount(server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/mcp"))
-        .and(body_partial_json(
-            json!({"method": "notifications/initialized"}),
-        ))
-        .and(header("mcp-session-id", "test-session-1"))
-        .respond_with(ResponseTemplate::new(202))
-        .mount(server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/mcp"))
-        .and(body_partial_json(
-            json!({"method": "tools/call", "params": {"name": RUN_TOOL}}),
-        ))
-        .and(header("mcp-session-id", "test-session-1"))
-        .and(header("mcp-protocol-version", "2025-06-18"))
-        .respond_with(tool)
-        .mount(server)
-        .await;
-}
-
+/// Runs the plan and collects every report once the run returned.
 async fn run(
     runner: &TestSpriteRunner,
     plan: &ValidatedPlan,
-) -> (
-    Result<(), fixloop_adapters::AdapterError>,
-    Vec<TestProgress>,
-) {
+) -> (Result<(), AdapterError>, Vec<TestProgress>) {
     let (sender, mut receiver) = mpsc::channel(64);
-    let result = tokio::time::timeout(
-        Duration::from_secs(20),
-        runner.run(&RunId::new("run-1"), plan, sender),
-    )
-    .await
-    .expect("the run is bounded");
+    let result = tokio::time::timeout(BOUND, runner.run(&RunId::new("run-1"), plan, sender))
+        .await
+        .expect("the run is bounded");
     let mut reports = Vec::new();
     while let Ok(progress) = receiver.try_recv() {
         reports.push(progress);
@@ -135,79 +72,111 @@ async fn run(
     (result, reports)
 }
 
-fn verdict<'a>(reports: &'a [TestProgress], id: &str) -> &'a TestProgress {
+async fn next(receiver: &mut mpsc::Receiver<TestProgress>) -> TestProgress {
+    tokio::time::timeout(BOUND, receiver.recv())
+        .await
+        .expect("a report comes")
+        .expect("the run is not over")
+}
+
+fn verdicts(reports: &[TestProgress]) -> Vec<(String, TestStatus)> {
     reports
         .iter()
-        .rev()
-        .find(|report| report.test_id == id)
-        .unwrap_or_else(|| panic!("no report for {id}: {reports:?}"))
+        .filter(|report| report.status != TestStatus::Running)
+        .map(|report| (report.test_id.clone(), report.status))
+        .collect()
+}
+
+fn plan_ids(plan: &ValidatedPlan) -> Vec<String> {
+    plan.tests().map(|(item, _)| item.test_id.clone()).collect()
+}
+
+fn checkout_fails(id: &str) -> Option<&'static str> {
+    id.contains("checkout-valid")
+        .then_some("POST /checkout answered 500")
 }
 
 #[tokio::test]
-async fn http_run_reports_running_then_verdicts_and_sends_the_mcp_handshake() {
-    let server = MockServer::start().await;
-    mount_mcp(
-        &server,
-        ToolStub {
-            fails: |id| {
-                id.contains("checkout-valid")
-                    .then_some("POST /checkout answered 500")
-            },
-            sse: true,
-        },
-    )
-    .await;
+async fn http_run_reports_each_verdict_as_its_progress_notification_arrives() {
+    let fake = FakeTestSprite::new(TestSpriteBehaviour::Progress);
+    *fake.state.fails.lock().unwrap() = checkout_fails;
+    let server = testsprite_fake(&fake);
+    let runner = runner(http_config(&server.url));
     let plan = validated_rule_plan(BASE_URL);
-    let runner = TestSpriteRunner::new(http_config(&server), reqwest::Client::new());
-    let (result, reports) = run(&runner, &plan).await;
-    result.unwrap();
-    let ids: Vec<String> = plan.tests().map(|(item, _)| item.test_id.clone()).collect();
-    assert_eq!(reports.len(), 2 * ids.len(), "{reports:?}");
-    for (index, id) in ids.iter().enumerate() {
-        assert_eq!(reports[index].test_id, *id);
-        assert_eq!(
-            reports[index].status,
-            TestStatus::Running,
-            "RUNNING comes first"
-        );
-    }
-    let failed = verdict(&reports, "t1-checkout-valid");
-    assert_eq!(failed.status, TestStatus::Fail);
-    assert_eq!(
-        failed.details.as_deref(),
-        Some("POST /checkout answered 500")
+    let ids = plan_ids(&plan);
+    let (sender, mut receiver) = mpsc::channel(64);
+    let run_id = RunId::new("run-1");
+    let running = runner.run(&run_id, &plan, sender);
+    let observe = async {
+        for id in &ids {
+            let report = next(&mut receiver).await;
+            assert_eq!((&report.test_id, report.status), (id, TestStatus::Running));
+        }
+        // The fake holds the run until the test saw each verdict: every verdict comes while the run goes on.
+        for id in &ids {
+            let report = next(&mut receiver).await;
+            assert_eq!(&report.test_id, id, "{report:?}");
+            let expected = if checkout_fails(id).is_some() {
+                (TestStatus::Fail, "POST /checkout answered 500")
+            } else {
+                (TestStatus::Pass, "passed on TestSprite")
+            };
+            assert_eq!(
+                (report.status, report.details.as_deref()),
+                (expected.0, Some(expected.1))
+            );
+            fake.state.gate.add_permits(1);
+        }
+    };
+    let (result, ()) = tokio::time::timeout(BOUND, async { tokio::join!(running, observe) })
+        .await
+        .expect("bounded");
+    result.expect("the run succeeds");
+    assert!(
+        receiver.try_recv().is_err(),
+        "one verdict per test, no more"
     );
-    assert_eq!(verdict(&reports, "t3-health").status, TestStatus::Pass);
+}
 
-    let requests = server.received_requests().await.unwrap();
-    let bodies: Vec<Value> = requests
+#[tokio::test]
+async fn http_run_polls_the_status_tool_and_reports_verdicts_in_the_order_they_arrive() {
+    let fake = FakeTestSprite::new(TestSpriteBehaviour::Polling);
+    *fake.state.fails.lock().unwrap() = checkout_fails;
+    let server = testsprite_fake(&fake);
+    let plan = validated_rule_plan(BASE_URL);
+    let ids = plan_ids(&plan);
+    let (result, reports) = run(&runner(http_config(&server.url)), &plan).await;
+    result.expect("the run succeeds");
+
+    let running: Vec<&str> = reports[..ids.len()]
         .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .map(|r| r.test_id.as_str())
         .collect();
-    let methods: Vec<&str> = bodies
-        .iter()
-        .map(|b| b["method"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        methods,
-        ["initialize", "notifications/initialized", "tools/call"]
+    assert_eq!(running, ids, "RUNNING comes first, for every test");
+    assert!(
+        reports[..ids.len()]
+            .iter()
+            .all(|r| r.status == TestStatus::Running)
     );
-    assert_eq!(bodies[0]["jsonrpc"], "2.0");
-    assert_eq!(bodies[0]["params"]["protocolVersion"], "2025-06-18");
-    assert_eq!(bodies[0]["params"]["clientInfo"]["name"], "fixloop");
-    assert!(bodies[1].get("id").is_none(), "a notification has no id");
-    assert!(requests[0].headers.get("mcp-session-id").is_none());
-    for request in &requests {
-        assert_eq!(
-            request.headers.get("authorization").unwrap(),
-            &format!("Bearer {KEY}")
-        );
-        assert_eq!(
-            request.headers.get("accept").unwrap(),
-            "application/json, text/event-stream"
-        );
-    }
-    let arguments = &bodies[2]["params"]["arguments"];
+    // The fake reveals the tests in reverse plan order, one per poll, and answers the run only when all are out:
+    // the verdicts arrive in the fake's order, from the polls.
+    let expected: Vec<(String, TestStatus)> = ids
+        .iter()
+        .rev()
+        .map(|id| {
+            let status = if checkout_fails(id).is_some() {
+                TestStatus::Fail
+            } else {
+                TestStatus::Pass
+            };
+            (id.clone(), status)
+        })
+        .collect();
+    assert_eq!(verdicts(&reports), expected);
+
+    let calls = fake.state.calls.lock().unwrap().clone();
+    assert_eq!(calls[0].0, RUN_TOOL);
+    let arguments = &calls[0].1;
     assert_eq!(arguments["projectPath"], "/work/demo");
     assert_eq!(arguments["projectName"], "demo");
     assert_eq!(arguments["testIds"], json!(ids));
@@ -217,245 +186,120 @@ async fn http_run_reports_running_then_verdicts_and_sends_the_mcp_handshake() {
         "{instruction}"
     );
     assert!(instruction.contains("run-1"), "{instruction}");
+    let polls: Vec<&Value> = calls
+        .iter()
+        .filter(|(tool, _)| tool == STATUS_TOOL)
+        .map(|(_, a)| a)
+        .collect();
+    assert!(polls.len() >= ids.len(), "{polls:?}");
+    assert_eq!(polls[0]["runId"], "run-1");
+    let authorizations = server.header_values("authorization");
+    assert!(
+        authorizations
+            .iter()
+            .all(|value| *value == format!("Bearer {TESTSPRITE_KEY}"))
+    );
 }
 
 #[tokio::test]
-async fn a_test_without_a_result_fails_and_json_bodies_work() {
-    let server = MockServer::start().await;
-    mount_mcp(
-        &server,
-        ToolStub {
-            fails: |_| None,
-            sse: false,
-        },
-    )
-    .await;
+async fn stdio_run_passes_the_key_to_the_child_and_reports_polled_verdicts() {
+    let (command, args) = stdio_command("testsprite");
+    let config = TestSpriteConfig {
+        transport: TestSpriteTransport::Stdio { command, args },
+        ..http_config("unused")
+    };
     let plan = validated_rule_plan(BASE_URL);
-    let runner = TestSpriteRunner::new(http_config(&server), reqwest::Client::new());
-    let (result, reports) = run(&runner, &plan).await;
-    result.unwrap();
-    for (item, _) in plan.tests() {
-        assert_eq!(verdict(&reports, &item.test_id).status, TestStatus::Pass);
-    }
+    let (result, reports) = run(&runner(config.clone()), &plan).await;
+    result.expect("the child knows the key (API_KEY) and runs the plan");
+    let expected: Vec<(String, TestStatus)> = plan_ids(&plan)
+        .into_iter()
+        .rev()
+        .map(|id| (id, TestStatus::Pass))
+        .collect();
+    assert_eq!(verdicts(&reports), expected);
 
-    // A server whose result mentions no test (the `next_action` shape seen in user scripts).
-    struct Silent;
-    impl Respond for Silent {
-        fn respond(&self, request: &Request) -> ResponseTemplate {
-            let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
-            ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": body["id"],
-                "result": {"content": [{"type": "text", "text": "{\"status\":\"ok\",\"next_action\":[]}"}], "isError": false}}))
-        }
-    }
-    let server = MockServer::start().await;
-    mount_mcp(&server, Silent).await;
-    let runner = TestSpriteRunner::new(http_config(&server), reqwest::Client::new());
-    let (result, reports) = run(&runner, &plan).await;
-    result.unwrap();
-    for (item, _) in plan.tests() {
-        let report = verdict(&reports, &item.test_id);
+    // A wrong key: the fake answers isError, which fails the run.
+    let wrong = TestSpriteConfig {
+        api_key: "sk-user-wrong".into(),
+        ..config
+    };
+    let (result, _) = run(&runner(wrong), &plan).await;
+    let error = result.expect_err("the key is refused");
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
+    assert!(error.to_string().contains("API key invalid"), "{error}");
+}
+
+#[tokio::test]
+async fn a_test_without_a_result_fails_and_is_never_passed_by_default() {
+    let fake = FakeTestSprite::new(TestSpriteBehaviour::Silent);
+    let server = testsprite_fake(&fake);
+    let plan = validated_rule_plan(BASE_URL);
+    let (result, reports) = run(&runner(http_config(&server.url)), &plan).await;
+    result.expect("the run itself succeeds");
+    let verdicts: Vec<&TestProgress> = reports
+        .iter()
+        .filter(|r| r.status != TestStatus::Running)
+        .collect();
+    assert_eq!(verdicts.len(), plan_ids(&plan).len());
+    for report in verdicts {
         assert_eq!(report.status, TestStatus::Fail, "never PASS by default");
         assert!(report.details.as_deref().unwrap().contains("no result"));
     }
 }
 
-async fn failing_http_run(tool: ResponseTemplate) -> (ErrorKind, Vec<TestProgress>) {
-    let server = MockServer::start().await;
-    mount_mcp(&server, tool).await;
-    let runner = TestSpriteRunner::new(http_config(&server), reqwest::Client::new());
-    let (result, reports) = run(&runner, &validated_rule_plan(BASE_URL)).await;
-    (result.unwrap_err().kind(), reports)
-}
-
 #[tokio::test]
-async fn http_failures_are_classified() {
-    let (kind, _) = failing_http_run(
-        ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": 2,
-        "result": {"content": [{"type": "text", "text": "API key invalid"}], "isError": true}})),
-    )
-    .await;
-    assert_eq!(kind, ErrorKind::Unavailable);
-    let (kind, _) = failing_http_run(
-        ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": 2,
-        "error": {"code": -32602, "message": "Unknown tool"}})),
-    )
-    .await;
-    assert_eq!(kind, ErrorKind::InvalidResponse);
-    let (kind, reports) =
-        failing_http_run(ResponseTemplate::new(200).set_delay(Duration::from_secs(3))).await;
-    assert_eq!(kind, ErrorKind::Timeout);
+async fn run_failures_are_classified_and_bounded() {
+    let plan = validated_rule_plan(BASE_URL);
+
+    let fake = FakeTestSprite::new(TestSpriteBehaviour::Failing);
+    let server = testsprite_fake(&fake);
+    let (result, _) = run(&runner(http_config(&server.url)), &plan).await;
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::Unavailable);
+
+    // A run that never answers ends at `run_timeout`, with every test still RUNNING and no verdict.
+    fake.state.set_behaviour(TestSpriteBehaviour::Hanging);
+    let config = TestSpriteConfig {
+        run_timeout: Duration::from_millis(300),
+        ..http_config(&server.url)
+    };
+    let (result, reports) = run(&runner(config), &plan).await;
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::Timeout);
+    assert!(!reports.is_empty());
     assert!(
         reports.iter().all(|r| r.status == TestStatus::Running),
-        "no verdict without a result"
-    );
-    assert_eq!(
-        failing_http_run(ResponseTemplate::new(200).set_body_string("{"))
-            .await
-            .0,
-        ErrorKind::InvalidResponse
-    );
-    assert_eq!(
-        failing_http_run(ResponseTemplate::new(200)).await.0,
-        ErrorKind::InvalidResponse
-    );
-    assert_eq!(
-        failing_http_run(ResponseTemplate::new(500)).await.0,
-        ErrorKind::Unavailable
-    );
-    assert_eq!(
-        failing_http_run(ResponseTemplate::new(429).insert_header("retry-after", "60"))
-            .await
-            .0,
-        ErrorKind::RateLimited {
-            retry_after: Some(Duration::from_secs(60))
-        }
+        "{reports:?}"
     );
 
-    // Credentials rejected at initialize.
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(401)
-                .set_body_json(json!({"error": {"code": "AUTH_INVALID", "message": "bad key"}})),
-        )
-        .mount(&server)
-        .await;
-    let runner = TestSpriteRunner::new(http_config(&server), reqwest::Client::new());
-    let (result, reports) = run(&runner, &validated_rule_plan(BASE_URL)).await;
+    // Refused key at the handshake: no report at all.
+    let config = TestSpriteConfig {
+        api_key: "sk-user-wrong".into(),
+        ..http_config(&server.url)
+    };
+    let (result, reports) = run(&runner(config), &plan).await;
     assert_eq!(result.unwrap_err().kind(), ErrorKind::Unauthorized);
+    assert!(reports.is_empty());
+
+    // A server without TestSprite's run tool.
+    let other = HttpFake::start(|killer| FakeTools::new(Some(killer)), Vec::new());
+    let (result, reports) = run(&runner(http_config(&other.url)), &plan).await;
+    let error = result.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+    assert!(error.to_string().contains(RUN_TOOL), "{error}");
     assert!(reports.is_empty());
 }
 
-static SCRIPT_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// Writes `body` as a Python script in a fresh temp dir and returns (script, record file).
-fn write_script(body: &str) -> (PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(format!(
-        "fixloop-testsprite-{}-{}",
-        std::process::id(),
-        SCRIPT_COUNTER.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let script = dir.join("server.py");
-    std::fs::write(&script, body).unwrap();
-    (script, dir.join("record.jsonl"))
-}
-
-/// A scripted MCP server: answers initialize, ignores notifications, prints a log line and a progress
-/// notification before the tools/call result, pings the client once, and records what it received and its
-/// API_KEY in the record file (argv[1]).
-const STDIO_SERVER: &str = r#"
-import json, os, sys
-record = open(sys.argv[1], "a")
-record.write(json.dumps({"api_key": os.environ.get("API_KEY")}) + "\n")
-for line in sys.stdin:
-    message = json.loads(line)
-    record.write(json.dumps(message) + "\n"); record.flush()
-    method = message.get("method")
-    if method == "initialize":
-        print(json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": {"protocolVersion": "2025-06-18",
-              "capabilities": {"tools": {}}, "serverInfo": {"name": "scripted", "version": "0"}}}), flush=True)
-    elif method == "tools/call":
-        print("starting TestSprite run (log line on stdout)", flush=True)
-        print(json.dumps({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}}), flush=True)
-        print(json.dumps({"jsonrpc": "2.0", "id": "srv-1", "method": "ping"}), flush=True)
-        pong = json.loads(sys.stdin.readline())
-        record.write(json.dumps(pong) + "\n"); record.flush()
-        ids = message["params"]["arguments"]["testIds"]
-        results = [{"testId": i, "status": "failed" if "checkout-valid" in i else "passed",
-                    "error": "status 500" if "checkout-valid" in i else None} for i in ids]
-        text = "Report:\n" + json.dumps({"results": results})
-        print(json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": {"content": [{"type": "text", "text": text}], "isError": False}}), flush=True)
-"#;
-
-fn stdio_config(script: &Path, record: &Path) -> TestSpriteConfig {
-    TestSpriteConfig {
-        transport: TestSpriteTransport::Stdio {
-            command: "python3".to_owned(),
-            args: vec![script.display().to_string(), record.display().to_string()],
-        },
-        request_timeout: Duration::from_secs(10),
-        run_timeout: Duration::from_secs(10),
-        ..TestSpriteConfig::stdio(KEY, "/work/demo")
-    }
-}
-
-#[tokio::test]
-async fn stdio_run_speaks_newline_delimited_json_rpc_to_a_child() {
-    let (script, record) = write_script(STDIO_SERVER);
-    let runner = TestSpriteRunner::new(stdio_config(&script, &record), reqwest::Client::new());
-    let plan = validated_rule_plan(BASE_URL);
-    let (result, reports) = run(&runner, &plan).await;
-    result.unwrap();
-    assert_eq!(
-        verdict(&reports, "t1-checkout-valid").status,
-        TestStatus::Fail
-    );
-    assert_eq!(
-        verdict(&reports, "t1-checkout-valid").details.as_deref(),
-        Some("status 500")
-    );
-    assert_eq!(verdict(&reports, "t3-health").status, TestStatus::Pass);
-
-    let lines: Vec<Value> = std::fs::read_to_string(&record)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    assert_eq!(
-        lines[0]["api_key"], KEY,
-        "the key reaches the server as API_KEY"
-    );
-    let methods: Vec<&str> = lines[1..]
-        .iter()
-        .filter_map(|m| m["method"].as_str())
-        .collect();
-    assert_eq!(
-        methods,
-        ["initialize", "notifications/initialized", "tools/call"]
-    );
-    let pong = lines
-        .iter()
-        .find(|m| m["id"] == "srv-1")
-        .expect("the ping was answered");
-    assert_eq!(pong["result"], json!({}));
-    let _ = std::fs::remove_dir_all(script.parent().unwrap());
-}
-
-#[tokio::test]
-async fn stdio_failures_are_bounded_and_classified() {
-    // A server that exits at once.
-    let (script, record) = write_script("import sys\nsys.exit(0)\n");
-    let first_dir = script.parent().unwrap().to_path_buf();
-    let runner = TestSpriteRunner::new(stdio_config(&script, &record), reqwest::Client::new());
-    let (result, _) = run(&runner, &validated_rule_plan(BASE_URL)).await;
-    assert_eq!(result.unwrap_err().kind(), ErrorKind::Unavailable);
-
-    // A server that never answers.
-    let (script, record) =
-        write_script("import sys, time\nfor line in sys.stdin:\n    time.sleep(60)\n");
-    let mut config = stdio_config(&script, &record);
-    config.request_timeout = Duration::from_millis(300);
-    let runner = TestSpriteRunner::new(config, reqwest::Client::new());
-    let (result, _) = run(&runner, &validated_rule_plan(BASE_URL)).await;
-    assert_eq!(result.unwrap_err().kind(), ErrorKind::Timeout);
-
-    // A command that does not exist.
-    let mut config = stdio_config(&script, &record);
-    config.transport = TestSpriteTransport::Stdio {
-        command: "/nonexistent/testsprite-mcp".to_owned(),
-        args: Vec::new(),
-    };
-    let runner = TestSpriteRunner::new(config, reqwest::Client::new());
-    let (result, _) = run(&runner, &validated_rule_plan(BASE_URL)).await;
-    assert_eq!(result.unwrap_err().kind(), ErrorKind::Unavailable);
-    let _ = std::fs::remove_dir_all(first_dir);
-    let _ = std::fs::remove_dir_all(script.parent().unwrap());
+#[test]
+fn expectations_are_per_test_and_cover_the_handshake_and_the_run() {
+    let config = TestSpriteConfig::stdio(TESTSPRITE_KEY, "/work/demo");
+    let expectations = runner(config.clone()).expectations();
+    assert_eq!(expectations.progress, ProgressModel::PerTest);
+    assert!(expectations.max_run_duration >= config.request_timeout + config.run_timeout);
+    assert!(expectations.max_run_duration <= 3 * config.request_timeout + config.run_timeout);
 }
 
 #[test]
 fn defaults_launch_the_documented_package_and_debug_hides_the_key() {
-    let config = TestSpriteConfig::stdio(KEY, "/work/demo/");
+    let config = TestSpriteConfig::stdio(TESTSPRITE_KEY, "/work/demo/");
     assert_eq!(
         config.transport,
         TestSpriteTransport::Stdio {
@@ -467,21 +311,43 @@ fn defaults_launch_the_documented_package_and_debug_hides_the_key() {
         }
     );
     assert_eq!(config.project_name, "demo");
-    let runner = TestSpriteRunner::new(config.clone(), reqwest::Client::new());
+    assert_eq!(config.poll, PollBackoff::default());
+    let runner = runner(config.clone());
     for debug in [format!("{config:?}"), format!("{runner:?}")] {
-        assert!(!debug.contains(KEY), "{debug}");
+        assert!(!debug.contains(TESTSPRITE_KEY), "{debug}");
     }
 }
 
-/// The MCP stub standing in for TestSprite testing a service that behaves as arranged.
+#[test]
+fn poll_back_off_grows_by_its_factor_up_to_its_cap() {
+    let backoff = PollBackoff {
+        initial: Duration::from_secs(5),
+        factor: 2.0,
+        cap: Duration::from_secs(30),
+    };
+    let mut interval = backoff.initial;
+    let mut seen = vec![interval];
+    for _ in 0..4 {
+        interval = backoff.next(interval);
+        seen.push(interval);
+    }
+    assert_eq!(seen, [5, 10, 20, 30, 30].map(Duration::from_secs));
+    let flat = PollBackoff {
+        factor: 0.5,
+        ..backoff
+    };
+    assert_eq!(flat.next(Duration::from_secs(5)), Duration::from_secs(5));
+}
+
+/// The fake TestSprite standing in for TestSprite testing a service that behaves as arranged.
 struct McpScenario {
-    server: MockServer,
+    fake: FakeTestSprite,
+    _server: HttpFake,
 }
 
 #[async_trait]
 impl RunnerScenario for McpScenario {
     async fn arrange(&self, behaviour: ServiceBehaviour) -> String {
-        self.server.reset().await;
         let fails: fn(&str) -> Option<&'static str> = match behaviour {
             ServiceBehaviour::Healthy => |_| None,
             ServiceBehaviour::CheckoutBroken => |id| {
@@ -490,7 +356,7 @@ impl RunnerScenario for McpScenario {
             },
             ServiceBehaviour::Unreachable => |_| Some("connection refused by the target"),
         };
-        mount_mcp(&self.server, ToolStub { fails, sse: true }).await;
+        *self.fake.state.fails.lock().unwrap() = fails;
         BASE_URL.to_owned()
     }
 }
@@ -498,14 +364,15 @@ impl RunnerScenario for McpScenario {
 #[tokio::test]
 async fn testsprite_runner_meets_the_test_runner_contract() {
     test_runner::check_all(|| async {
-        let server = MockServer::start().await;
-        let runner: Arc<dyn TestRunner> = Arc::new(TestSpriteRunner::new(
-            http_config(&server),
-            reqwest::Client::new(),
-        ));
+        let fake = FakeTestSprite::new(TestSpriteBehaviour::Polling);
+        let server = testsprite_fake(&fake);
+        let runner: Arc<dyn TestRunner> = Arc::new(runner(http_config(&server.url)));
         (
             runner,
-            Box::new(McpScenario { server }) as Box<dyn RunnerScenario>,
+            Box::new(McpScenario {
+                fake,
+                _server: server,
+            }) as Box<dyn RunnerScenario>,
         )
     })
     .await;
