@@ -77,22 +77,7 @@ impl Copilot for GroundedCopilot {
 fn topic(question: &str) -> Topic {
     let question = question.to_lowercase();
     let has = |words: &[&str]| words.iter().any(|word| question.contains(word));
-    if has(&[
-        "safe",
-        "resume",
-        "recovered",
-        "recover",
-        "all clear",
-        "good to go",
-        "is it fixed",
-        "fixed?",
-        "resolved",
-        "over?",
-        "done?",
-        "ship",
-        "reopen",
-        "green",
-    ]) {
+    if crate::copilot_safety::asks_about_safety(&question) {
         Topic::Safety
     } else if has(&[
         "cause",

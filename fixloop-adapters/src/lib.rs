@@ -37,6 +37,7 @@
 
 use std::time::Duration;
 
+pub mod copilot_safety;
 pub mod datadog;
 pub mod embedded;
 pub mod error;

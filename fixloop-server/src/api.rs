@@ -323,6 +323,9 @@ async fn ask_copilot(
         Ok(Err(error)) => return Err(ApiError::Upstream(format!("copilot: {error}"))),
         Ok(Ok(reply)) => reply,
     };
+    // Whatever the copilot, its answer passes the safety rule before anyone sees it.
+    let reply =
+        fixloop_adapters::copilot_safety::guard_reply(&request.question, reply, &copilot_state);
     let answer = CopilotAnswer {
         incident_id: request.incident_id.or_else(|| {
             copilot_state

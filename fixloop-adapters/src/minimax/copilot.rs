@@ -1,13 +1,14 @@
 //! [`MiniMaxCopilot`]: answers operators' questions from a JSON snapshot of the state; citations are kept only when
-//! their URL appears in the state.
+//! their URL appears in the state, and the safety rule ([`crate::copilot_safety`]) decides what may be said.
 
 use async_trait::async_trait;
-use fixloop_contract::{IncidentState, Link};
+use fixloop_contract::Link;
 use serde::Deserialize;
 
 use super::extract::json_candidates;
 use super::wire::{Message, Turn};
 use super::{MiniMaxClient, MiniMaxConfig, prompt};
+use crate::copilot_safety::{self, Claim};
 use crate::error::AdapterError;
 use crate::ports::{Copilot, CopilotReply, CopilotState};
 
@@ -19,8 +20,9 @@ const MAX_ANSWER_CHARS: usize = 4000;
 /// By default one call answers from a JSON snapshot of the state in the prompt. With
 /// [`with_tool_steps`](Self::with_tool_steps), the model instead reads the state through tools (`get_status`,
 /// `get_incident`, `get_run`, `get_signals`) in a bounded loop. Either way the answer is post-processed: citations
-/// whose URL is not in the state are dropped, and unless the status is RECOVERED an answer claiming safety is
-/// replaced by a grounded "not yet".
+/// whose URL is not in the state are dropped, the opening sentence is written from the state
+/// ([`copilot_safety::opening`]), and unless the status is RECOVERED an answer whose claim field or text claims
+/// recovery ([`copilot_safety::check`]) is replaced by a grounded "not yet".
 #[derive(Debug, Clone)]
 pub struct MiniMaxCopilot {
     client: MiniMaxClient,
@@ -94,13 +96,31 @@ impl Copilot for MiniMaxCopilot {
         } else {
             self.answer_with_tools(question, state).await?
         };
-        Ok(guard_safety(parse_reply(&text, state), state))
+        Ok(finish(question, &text, state))
+    }
+}
+
+/// The final reply: the opening sentence written from the state, then the model's answer, or, when the safety rule
+/// withholds it ([`copilot_safety::check`]: its claim field or its text claims recovery before RECOVERED), a
+/// grounded "not yet".
+fn finish(question: &str, text: &str, state: &CopilotState) -> CopilotReply {
+    let (reply, claim) = parse_structured(text, state);
+    let body = match copilot_safety::check(question, &reply.answer, claim, state) {
+        Ok(()) => reply.answer,
+        Err(_) => copilot_safety::withheld_answer(state),
+    };
+    CopilotReply {
+        answer: format!("{} {body}", copilot_safety::opening(state)),
+        citations: reply.citations,
     }
 }
 
 #[derive(Debug, Deserialize)]
 struct WireReply {
     answer: String,
+    /// `"recovered"`, `"not_recovered"` or `"none"`.
+    #[serde(default)]
+    claim: Option<String>,
     #[serde(default)]
     citations: Vec<WireCitation>,
 }
@@ -113,15 +133,25 @@ struct WireCitation {
 }
 
 /// The reply in a model answer: the first JSON object with an `answer`, or the whole text when the model answered
-/// in prose. Citations whose URL is not in the state are dropped, duplicates too.
+/// in prose. Citations whose URL is not in the state are dropped, duplicates too. (The safety rule and the opening
+/// sentence are applied by the copilot, not here.)
 #[must_use]
 pub fn parse_reply(text: &str, state: &CopilotState) -> CopilotReply {
+    parse_structured(text, state).0
+}
+
+/// [`parse_reply`], with the model's claim field ([`Claim::None`] for a prose answer).
+fn parse_structured(text: &str, state: &CopilotState) -> (CopilotReply, Claim) {
     let allowed = allowed_links(state);
     let parsed =
         json_candidates(text).find_map(|value| serde_json::from_value::<WireReply>(value).ok());
-    let (answer, cited) = match parsed {
-        Some(reply) => (reply.answer, reply.citations),
-        None => (text.to_owned(), Vec::new()),
+    let (answer, claim, cited) = match parsed {
+        Some(reply) => (
+            reply.answer,
+            Claim::parse(reply.claim.as_deref()),
+            reply.citations,
+        ),
+        None => (text.to_owned(), Claim::None, Vec::new()),
     };
     let mut citations: Vec<Link> = Vec::new();
     for citation in cited {
@@ -142,75 +172,11 @@ pub fn parse_reply(text: &str, state: &CopilotState) -> CopilotReply {
             url: known.url.clone(),
         });
     }
-    CopilotReply {
+    let reply = CopilotReply {
         answer: answer.trim().chars().take(MAX_ANSWER_CHARS).collect(),
         citations,
-    }
-}
-
-/// Phrases that claim the service is safe or recovered.
-const SAFETY_CLAIMS: [&str; 9] = [
-    "it is safe",
-    "it's safe",
-    "safe to resume",
-    "safe to close",
-    "you can resume",
-    "has recovered",
-    "is recovered",
-    "have recovered",
-    "fully recovered",
-];
-
-/// Whether `answer` claims safety or recovery (a leading "yes", or a claim phrase not negated just before it).
-#[must_use]
-pub fn claims_safety(answer: &str) -> bool {
-    let answer = answer.to_lowercase();
-    if answer.trim_start().starts_with("yes") {
-        return true;
-    }
-    SAFETY_CLAIMS.iter().any(|phrase| {
-        answer.match_indices(phrase).any(|(index, _)| {
-            let before: String = answer[..index]
-                .chars()
-                .rev()
-                .take(12)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            !(before.contains("not") || before.contains("n't") || before.contains("no "))
-        })
-    })
-}
-
-/// The model may be wrong or manipulated: unless the status is RECOVERED, an answer that claims safety is replaced
-/// by a grounded one (the citations are kept; they were already filtered).
-fn guard_safety(reply: CopilotReply, state: &CopilotState) -> CopilotReply {
-    if state.status.status == IncidentState::Recovered || !claims_safety(&reply.answer) {
-        return reply;
-    }
-    let status = serde_json::to_value(state.status.status)
-        .ok()
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let mut answer = format!(
-        "Not yet: the status is {status}, not RECOVERED. Recovery needs every validation test to pass and the signals to be back to normal."
-    );
-    if let Some(blocker) = state
-        .recovery_blocker
-        .as_deref()
-        .filter(|b| !b.trim().is_empty())
-    {
-        answer.push_str(" Blocking: ");
-        answer.push_str(blocker.trim());
-        if !answer.ends_with('.') {
-            answer.push('.');
-        }
-    }
-    CopilotReply {
-        answer,
-        citations: reply.citations,
-    }
+    };
+    (reply, claim)
 }
 
 /// The links a citation may point to: the incident's evidence links and the run's URL.

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fixloop_adapters::copilot_safety::opening;
 use fixloop_adapters::minimax::{
     MiniMaxConfig, MiniMaxCopilot, MiniMaxPlanner, UNTRUSTED_CLOSE, UNTRUSTED_OPEN,
 };
@@ -490,7 +491,11 @@ async fn copilot_answers_from_a_fenced_snapshot_and_keeps_only_known_citations()
         .unwrap();
     assert_eq!(
         reply.answer,
-        "Not recovered yet: the error rate is still 20%."
+        format!(
+            "{} Not recovered yet: the error rate is still 20%.",
+            opening(&copilot_state())
+        ),
+        "the opening sentence comes from the state"
     );
     assert_eq!(
         reply.citations,
@@ -544,7 +549,13 @@ async fn copilot_takes_a_prose_answer_without_citations() {
         .answer("why?", &copilot_state())
         .await
         .unwrap();
-    assert_eq!(reply.answer, "The checkout test still fails.");
+    assert_eq!(
+        reply.answer,
+        format!(
+            "{} The checkout test still fails.",
+            opening(&copilot_state())
+        )
+    );
     assert!(reply.citations.is_empty());
 }
 
@@ -693,17 +704,23 @@ async fn a_safety_claim_is_replaced_unless_recovered() {
     scenario.arrange("safe?", &state).await;
     let reply = copilot.answer("safe?", &state).await.unwrap();
     assert!(
+        reply.answer.starts_with(&opening(&state)),
+        "{}",
+        reply.answer
+    );
+    assert!(
         reply
             .answer
-            .starts_with("Not yet: the status is VALIDATING"),
+            .contains("Not yet: do not resume while the status is VALIDATING"),
         "{}",
         reply.answer
     );
     assert!(
         reply.answer.contains("error rate still 20%"),
-        "{}",
+        "the opening names the blocker: {}",
         reply.answer
     );
+    assert!(!reply.answer.contains("has recovered"), "{}", reply.answer);
     assert_eq!(
         reply.citations.len(),
         1,
@@ -712,7 +729,7 @@ async fn a_safety_claim_is_replaced_unless_recovered() {
     state.status.status = IncidentState::Recovered;
     let reply = copilot.answer("safe?", &state).await.unwrap();
     assert!(
-        reply.answer.starts_with("Yes, it is safe"),
+        reply.answer.contains("Yes, it is safe"),
         "RECOVERED answers pass through: {}",
         reply.answer
     );
@@ -765,7 +782,13 @@ async fn copilot_tool_loop_reads_the_state_through_tools() {
         .answer("What is failing?", &copilot_state())
         .await
         .unwrap();
-    assert_eq!(reply.answer, "The run has a failing checkout test.");
+    assert!(
+        reply
+            .answer
+            .ends_with(" The run has a failing checkout test."),
+        "{}",
+        reply.answer
+    );
     assert_eq!(reply.citations.len(), 1);
 
     let requests = server.received_requests().await.unwrap();
@@ -853,4 +876,60 @@ async fn planner_rejects_unexpected_tool_calls() {
     .await
     .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+}
+
+/// A model answering `answer` with the claim field `claim`.
+async fn answer_with_claim(answer: &str, claim: &str, state: &CopilotState) -> String {
+    let server = MockServer::start().await;
+    let body = json!({"answer": answer, "claim": claim, "citations": []});
+    mount(
+        &server,
+        ResponseTemplate::new(200).set_body_json(completion(&body.to_string(), "stop")),
+    )
+    .await;
+    MiniMaxCopilot::new(config(&server), http())
+        .answer("What now?", state)
+        .await
+        .unwrap()
+        .answer
+}
+
+#[tokio::test]
+async fn a_recovery_claim_field_before_recovered_withholds_the_answer() {
+    let state = copilot_state();
+    let answer = answer_with_claim("The error rate is 20%.", "recovered", &state).await;
+    assert!(answer.contains("FixLoop withheld"), "{answer}");
+    assert!(!answer.contains("The error rate is 20%."), "{answer}");
+    let answer = answer_with_claim("The error rate is 20%.", "not_recovered", &state).await;
+    assert!(answer.ends_with(" The error rate is 20%."), "{answer}");
+}
+
+#[tokio::test]
+async fn a_paraphrased_claim_is_withheld_whatever_the_claim_field_says() {
+    let mut state = copilot_state();
+    for text in [
+        "all clear, go ahead and reopen traffic",
+        "the incident is resolved, you may restore traffic",
+        "green across the board, flip it back on",
+    ] {
+        for claim in ["none", "not_recovered", "bogus"] {
+            let answer = answer_with_claim(text, claim, &state).await;
+            assert!(
+                answer.contains("FixLoop withheld"),
+                "{text} ({claim}): {answer}"
+            );
+            assert!(!answer.contains(text), "{answer}");
+        }
+    }
+    state.status.status = IncidentState::Recovered;
+    let answer = answer_with_claim(
+        "all clear, go ahead and reopen traffic",
+        "recovered",
+        &state,
+    )
+    .await;
+    assert!(
+        answer.ends_with(" all clear, go ahead and reopen traffic"),
+        "RECOVERED lets claims through: {answer}"
+    );
 }

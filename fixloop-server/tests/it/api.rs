@@ -178,6 +178,27 @@ async fn copilot_answers_and_broadcasts_the_answer() {
 }
 
 #[tokio::test]
+async fn a_copilot_claiming_all_clear_before_recovered_is_replaced_by_the_server() {
+    let app = TestApp::start(NO_DEMO);
+    let incident_id = app.open_incident_with_plan().await;
+    app.copilot.push_reply(fixloop_adapters::CopilotReply {
+        answer: "Green across the board, flip it back on 🚀".to_owned(),
+        citations: Vec::new(),
+    });
+    let (status, body) = app
+        .post_json(
+            "/api/copilot/ask",
+            &json!({"incident_id": incident_id, "question": "What now?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer = body["answer"].as_str().unwrap();
+    assert!(!answer.contains("flip it back on"), "{answer}");
+    assert!(answer.contains("Not yet: do not resume"), "{answer}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn copilot_for_an_unknown_incident_is_404() {
     let app = TestApp::start(NO_DEMO);
     let (status, body) = app
