@@ -186,6 +186,12 @@ pub struct CopilotReply {
 /// Answers operators' questions about the incident.
 #[async_trait]
 pub trait Copilot: Send + Sync + fmt::Debug {
+    /// Whether the answers come from a language model (`MODEL`) rather than from the state alone (`GROUNDED`);
+    /// the server marks each answer with it. The default is `false`.
+    fn answers_with_model(&self) -> bool {
+        false
+    }
+
     /// Answers `question` from `state`.
     ///
     /// # Errors

@@ -506,6 +506,9 @@ async fn start_orchestrator(
     );
     settings.webhook_secret.clone_from(&config.webhook_secret);
     settings.max_body_bytes = config.max_body_bytes;
+    if let Some(budget) = config.copilot_budget {
+        settings.copilot_timeout = budget;
+    }
     settings.cors_origins.clone_from(&config.cors_origins);
     settings.auth = AuthSettings {
         tokens: config.api_tokens.clone(),

@@ -557,6 +557,8 @@ mod tests {
             answer: "an answer".to_owned(),
             citations: Vec::new(),
             created_at: "2026-11-21T10:15:00Z".parse().unwrap(),
+            answered_by: None,
+            fallback_reason: None,
         }
     }
 

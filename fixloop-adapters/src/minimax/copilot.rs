@@ -85,6 +85,10 @@ impl MiniMaxCopilot {
 
 #[async_trait]
 impl Copilot for MiniMaxCopilot {
+    fn answers_with_model(&self) -> bool {
+        true
+    }
+
     async fn answer(
         &self,
         question: &str,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use fixloop_adapters::Copilot;
 use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
 use fixloop_contract::WsEnvelope;
 use fixloop_core::engine::Config as EngineConfig;
@@ -51,6 +52,15 @@ impl TestApp {
 
     /// An app whose settings `tweak` adjusts.
     pub(crate) fn start_with(demo_url: &str, tweak: impl FnOnce(&mut ApiSettings)) -> Self {
+        Self::start_with_copilot(demo_url, None, tweak)
+    }
+
+    /// An app whose copilot is `copilot` (the fake when `None`) and whose settings `tweak` adjusts.
+    pub(crate) fn start_with_copilot(
+        demo_url: &str,
+        copilot_override: Option<Arc<dyn Copilot>>,
+        tweak: impl FnOnce(&mut ApiSettings),
+    ) -> Self {
         let signals = Arc::new(FakeSignalSource::new());
         let planner = Arc::new(FakePlanner::new());
         let runner = Arc::new(FakeTestRunner::new());
@@ -90,7 +100,7 @@ impl TestApp {
                 FAKE_SERVICE_URL,
                 handle.clone(),
             ),
-            copilot: ports.copilot,
+            copilot: copilot_override.unwrap_or(ports.copilot),
             metrics,
             settings: Arc::new(settings),
             http: reqwest::Client::new(),
