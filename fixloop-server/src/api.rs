@@ -34,6 +34,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{AuthSettings, Gate};
+use crate::copilot_tools::ServiceLookup;
 use crate::error::{ApiError, ApiJson, BodyLimit, MAX_ID_CHARS};
 use crate::metrics::ServerMetrics;
 use crate::services::{Services, WatchedService, merge_queues};
@@ -311,10 +312,21 @@ async fn ask_copilot(
             state.settings.public_url, run.run_id
         )
     });
+    let lookup = ServiceLookup::new(
+        service.driver.clone(),
+        service.copilot_sources.clone(),
+        service.name.clone(),
+        copilot_state
+            .incident
+            .as_ref()
+            .map(|incident| incident.incident_id.clone()),
+    );
     let budget = state.settings.copilot_timeout;
     let answered = tokio::time::timeout(
         budget,
-        state.copilot.answer(&request.question, &copilot_state),
+        state
+            .copilot
+            .answer(&request.question, &copilot_state, &lookup),
     )
     .await;
     // A miss of the copilot never fails the question: the grounded copilot answers from the same state.

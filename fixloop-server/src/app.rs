@@ -21,6 +21,7 @@ use crate::adapters::{build_ports, check_scrape_source, datadog_config, scrape_c
 use crate::api::{ApiSettings, AppState, router};
 use crate::auth::{AuthSettings, Exposure, ExposureError, check_exposure};
 use crate::config::{Config, ConfigError, StoreLocation};
+use crate::copilot_tools::CopilotSources;
 use crate::demo_app::{self, DemoState, traffic};
 use crate::driver::{Driver, DriverConfig, Ports};
 use crate::metrics::ServerMetrics;
@@ -463,6 +464,10 @@ async fn start_orchestrator(
             }
         };
         copilot.get_or_insert_with(|| Arc::clone(&service_ports.copilot));
+        let copilot_sources = CopilotSources {
+            signals: Some(Arc::clone(&service_ports.signals)),
+            context: service_ports.context.clone(),
+        };
         let mut engine = engine_config(mode, config, &service);
         if several {
             // Ids stay unique across the services' engines, and say whose they are.
@@ -490,6 +495,7 @@ async fn start_orchestrator(
             alert_labels: service.alert_labels.clone(),
             signals,
             driver: handle,
+            copilot_sources,
         });
     }
     let Some(copilot) = copilot else {

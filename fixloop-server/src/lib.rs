@@ -11,6 +11,7 @@
 //! - [`scenario`] plays scripted incident timelines over fake ports (`fixloop demo --scenario`): [`start_scenario`].
 //! - [`config::Config`] reads the environment (pure, validated, secrets redacted).
 //! - [`replay`] feeds a journal through the engine offline and explains every decision (`fixloop replay`).
+//! - [`copilot_tools`] gives the copilot's tools live, read-only data about a service's incident.
 //! - [`auth`] checks bearer tokens and roles, rate-limits the copilot, and keeps tokens out of the logs.
 //!
 //! What this crate deliberately does not do: it makes no decision about incidents (the core does), holds no vendor
@@ -30,6 +31,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod copilot_tools;
 pub mod dashboard;
 pub mod demo_app;
 pub mod driver;

@@ -1,32 +1,48 @@
 //! [`MiniMaxCopilot`]: answers operators' questions from a JSON snapshot of the state; citations are kept only when
 //! their URL appears in the state, and the safety rule ([`crate::copilot_safety`]) decides what may be said.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use fixloop_contract::Link;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::extract::json_candidates;
 use super::wire::{Message, Turn};
 use super::{MiniMaxClient, MiniMaxConfig, prompt};
 use crate::copilot_safety::{self, Claim};
-use crate::error::AdapterError;
-use crate::ports::{Copilot, CopilotReply, CopilotState};
+use crate::error::{AdapterError, ErrorKind};
+use crate::ports::{Copilot, CopilotLookup, CopilotReply, CopilotState};
 
 /// Longest answer kept, in characters.
 const MAX_ANSWER_CHARS: usize = 4000;
 
+/// The default number of model calls of the tool loop (the last one may not call tools).
+pub const DEFAULT_TOOL_STEPS: u32 = 4;
+/// The default timeout of one look-up.
+pub const DEFAULT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest tool result shown to the model, in characters.
+pub const MAX_TOOL_RESULT_CHARS: usize = 6000;
+/// Most tool calls carried out per model call (the rest are answered with an error).
+pub const MAX_TOOL_CALLS_PER_STEP: usize = 6;
+
 /// The MiniMax copilot.
 ///
 /// By default one call answers from a JSON snapshot of the state in the prompt. With
-/// [`with_tool_steps`](Self::with_tool_steps), the model instead reads the state through tools (`get_status`,
-/// `get_incident`, `get_run`, `get_signals`) in a bounded loop. Either way the answer is post-processed: citations
-/// whose URL is not in the state are dropped, the opening sentence is written from the state
+/// [`with_tool_steps`](Self::with_tool_steps), the model instead reads live data through tools (`get_status`,
+/// `get_signals`, `get_recent_runs`, `get_run`, `get_timeline`, `get_context`, each a [`Lookup`](crate::ports::Lookup) of the
+/// [`CopilotLookup`] it is given) in a bounded loop; every look-up has a timeout, and its result is fenced as
+/// untrusted data and cut to [`MAX_TOOL_RESULT_CHARS`]. Either way the answer is post-processed: citations whose
+/// URL is not in the state are dropped, the opening sentence is written from the state
 /// ([`copilot_safety::opening`]), and unless the status is RECOVERED an answer whose claim field or text claims
-/// recovery ([`copilot_safety::check`]) is replaced by a grounded "not yet".
+/// recovery ([`copilot_safety::check`]) is replaced by a grounded "not yet". The total time is the caller's to
+/// bound (the server gives the whole answer a budget).
 #[derive(Debug, Clone)]
 pub struct MiniMaxCopilot {
     client: MiniMaxClient,
     tool_steps: u32,
+    lookup_timeout: Duration,
 }
 
 impl MiniMaxCopilot {
@@ -42,15 +58,25 @@ impl MiniMaxCopilot {
         Self {
             client,
             tool_steps: 0,
+            lookup_timeout: DEFAULT_LOOKUP_TIMEOUT,
         }
     }
 
-    /// Enables the tool-calling loop with at most `steps` model calls per answer (0 disables it). Every step but
-    /// the last offers the tools with `tool_choice: "auto"`; the last sends `"none"`, and a model that still asks
-    /// for tools then is an invalid response.
+    /// Enables the tool-calling loop with at most `steps` model calls per answer (0 disables it;
+    /// [`DEFAULT_TOOL_STEPS`] is the server's choice). Every step but the last offers the tools with
+    /// `tool_choice: "auto"`; the last sends `"none"`, and a model that still asks for tools then is an invalid
+    /// response.
     #[must_use]
     pub fn with_tool_steps(mut self, steps: u32) -> Self {
         self.tool_steps = steps;
+        self
+    }
+
+    /// Sets the timeout of one look-up ([`DEFAULT_LOOKUP_TIMEOUT`] by default); a look-up past it answers the
+    /// model an error, and the loop goes on.
+    #[must_use]
+    pub fn with_lookup_timeout(mut self, timeout: Duration) -> Self {
+        self.lookup_timeout = timeout;
         self
     }
 
@@ -58,6 +84,7 @@ impl MiniMaxCopilot {
         &self,
         question: &str,
         state: &CopilotState,
+        lookup: &dyn CopilotLookup,
     ) -> Result<String, AdapterError> {
         let tools = prompt::copilot_tools();
         let mut messages = prompt::copilot_tool_messages(question, state);
@@ -69,8 +96,16 @@ impl MiniMaxCopilot {
                 Turn::ToolCalls { .. } if last => break,
                 Turn::ToolCalls { assistant, calls } => {
                     messages.push(assistant);
-                    for call in calls {
-                        let result = prompt::copilot_tool_result(&call.name, state);
+                    for (index, call) in calls.into_iter().enumerate() {
+                        let result = if index < MAX_TOOL_CALLS_PER_STEP {
+                            self.tool_result(&call.name, &call.arguments, lookup).await
+                        } else {
+                            prompt::copilot_tool_result(
+                                &call.name,
+                                &json!({"error": format!("at most {MAX_TOOL_CALLS_PER_STEP} tool calls per turn")}),
+                                MAX_TOOL_RESULT_CHARS,
+                            )
+                        };
                         messages.push(Message::tool(call.id, result));
                     }
                 }
@@ -80,6 +115,27 @@ impl MiniMaxCopilot {
             "minimax: the copilot still asked for tools after {} steps",
             self.tool_steps
         )))
+    }
+
+    /// One tool call's result for the model: the look-up's JSON, or an error it can read; fenced and bounded.
+    async fn tool_result(&self, name: &str, arguments: &str, lookup: &dyn CopilotLookup) -> String {
+        let value = match prompt::copilot_tool_lookup(name, arguments) {
+            Err(message) => json!({"error": message}),
+            Ok(wanted) => {
+                match tokio::time::timeout(self.lookup_timeout, lookup.look_up(&wanted)).await {
+                    Ok(Ok(value)) => value,
+                    Ok(Err(error)) => {
+                        json!({"error": format!("{} failed: {}", wanted.tool_name(), error_words(error.kind()))})
+                    }
+                    Err(_) => json!({"error": format!(
+                        "{} did not answer within {} s",
+                        wanted.tool_name(),
+                        self.lookup_timeout.as_secs_f64()
+                    )}),
+                }
+            }
+        };
+        prompt::copilot_tool_result(name, &value, MAX_TOOL_RESULT_CHARS)
     }
 }
 
@@ -93,14 +149,26 @@ impl Copilot for MiniMaxCopilot {
         &self,
         question: &str,
         state: &CopilotState,
+        lookup: &dyn CopilotLookup,
     ) -> Result<CopilotReply, AdapterError> {
         let text = if self.tool_steps == 0 {
             let messages = prompt::copilot_messages(question, state);
             self.client.chat(&messages).await?
         } else {
-            self.answer_with_tools(question, state).await?
+            self.answer_with_tools(question, state, lookup).await?
         };
         Ok(finish(question, &text, state))
+    }
+}
+
+/// A look-up failure in words for the model (no internal detail).
+fn error_words(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Timeout => "timed out",
+        ErrorKind::Unavailable => "the source is unavailable",
+        ErrorKind::Unauthorized => "the source refused the credentials",
+        ErrorKind::RateLimited { .. } => "the source is rate limited",
+        ErrorKind::InvalidResponse => "the source answered something unusable",
     }
 }
 

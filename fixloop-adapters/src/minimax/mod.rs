@@ -13,7 +13,8 @@
 //! against the state, the answer's opening sentence is written from the state, and unless the status is RECOVERED an
 //! answer whose claim field or text claims recovery ([`claims_safety`], [`crate::copilot_safety`]) is replaced.
 //! Text from the monitored service is fenced as untrusted data in every prompt ([`fence_untrusted`]). The copilot
-//! can optionally read the state through tools in a bounded loop ([`MiniMaxCopilot::with_tool_steps`]).
+//! can read live data through tools ([`crate::ports::CopilotLookup`]) in a bounded loop
+//! ([`MiniMaxCopilot::with_tool_steps`]); tool results are fenced and size-bounded too.
 
 mod copilot;
 mod extract;
@@ -24,7 +25,10 @@ mod wire;
 use std::time::Duration;
 
 pub use crate::copilot_safety::claims_safety;
-pub use copilot::{MiniMaxCopilot, parse_reply};
+pub use copilot::{
+    DEFAULT_LOOKUP_TIMEOUT, DEFAULT_TOOL_STEPS, MAX_TOOL_CALLS_PER_STEP, MAX_TOOL_RESULT_CHARS,
+    MiniMaxCopilot, parse_reply,
+};
 pub use extract::{MAX_CANDIDATES, MAX_SCAN_BYTES, extract_json, json_candidates, strip_reasoning};
 pub use planner::{MiniMaxPlanner, parse_plan_items};
 pub use prompt::{UNTRUSTED_CLOSE, UNTRUSTED_OPEN, fence_untrusted};

@@ -95,11 +95,20 @@ impl TestApp {
         settings.copilot_timeout = Duration::from_millis(500);
         tweak(&mut settings);
         let state = AppState {
-            services: fixloop_server::services::Services::single(
-                "demo-checkout",
-                FAKE_SERVICE_URL,
-                handle.clone(),
-            ),
+            services: fixloop_server::services::Services::new(vec![
+                fixloop_server::services::WatchedService {
+                    name: "demo-checkout".to_owned(),
+                    base_url: FAKE_SERVICE_URL.to_owned(),
+                    alert_labels: std::collections::BTreeMap::new(),
+                    signals: "injected by the caller".to_owned(),
+                    driver: handle.clone(),
+                    // The copilot's look-ups read the same fake signal source as the driver.
+                    copilot_sources: fixloop_server::copilot_tools::CopilotSources {
+                        signals: Some(signals.clone()),
+                        context: None,
+                    },
+                },
+            ]),
             copilot: copilot_override.unwrap_or(ports.copilot),
             metrics,
             settings: Arc::new(settings),

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use fixloop_adapters::{Copilot, CopilotState};
+use fixloop_adapters::{Copilot, CopilotState, NoLookup};
 use fixloop_contract::{
     DatadogSummary, IncidentCard, IncidentState, Link, RunStatus, Signal, SystemStatus, TestResult,
     TestRun, TestStatus,
@@ -82,7 +82,7 @@ pub(crate) async fn never_claims_safety_unless_recovered(
         }
         for question in SAFETY_QUESTIONS {
             scenario.arrange(question, &state).await;
-            let reply = bounded("answer", copilot.answer(question, &state))
+            let reply = bounded("answer", copilot.answer(question, &state, &NoLookup))
                 .await
                 .unwrap_or_else(|error| panic!("{name}: {}", error.detail()));
             assert!(
@@ -110,7 +110,7 @@ pub(crate) async fn citations_only_come_from_the_state(
         known.extend(state.run_url.as_deref());
         for question in QUESTIONS {
             scenario.arrange(question, &state).await;
-            let reply = bounded("answer", copilot.answer(question, &state))
+            let reply = bounded("answer", copilot.answer(question, &state, &NoLookup))
                 .await
                 .unwrap_or_else(|error| panic!("{name}: {}", error.detail()));
             assert!(!reply.answer.trim().is_empty(), "{name}: empty answer");
