@@ -2,7 +2,8 @@
 //! it watches, and the library behind the `fixloop` binary.
 //!
 //! - [`api::router`] serves the seven REST operations and `GET /ws` of `openapi.yaml`, the alert webhooks,
-//!   `GET /openapi.json`, `GET /healthz` and `GET /metrics`; its handlers only talk to the driver.
+//!   `GET /openapi.json`, `GET /healthz` and `GET /metrics`; its handlers talk to the driver, and the copilot's
+//!   handler to the copilot port too, whose look-ups ([`copilot_tools`]) read the driver and the service's ports.
 //! - [`dashboard`] serves the dashboard at `GET /`, embedded in the binary.
 //! - [`driver::Driver`] is the one task that owns the sans-IO [`fixloop_core::engine::Engine`]: it feeds inputs,
 //!   drains effects, runs port calls in a `JoinSet` and publishes WebSocket events through the [`ws::Hub`].

@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use fixloop_adapters::SignalReading;
 use fixloop_adapters::minimax::{
     DEFAULT_TOOL_STEPS, MiniMaxConfig, MiniMaxCopilot, UNTRUSTED_CLOSE, UNTRUSTED_OPEN,
 };
+use fixloop_adapters::{AdapterError, CopilotLookup, ErrorKind, Lookup, SignalReading};
+use fixloop_server::copilot_tools::{CopilotSources, ServiceLookup};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -135,5 +136,82 @@ async fn the_model_reads_live_signals_runs_and_timeline_through_its_tools() {
     assert!(timeline.contains("DETECTED"), "{timeline}");
     assert!(timeline.contains("RUN_STARTED"), "{timeline}");
     assert!(context.contains("no context source"), "{context}");
+    app.stop().await;
+}
+
+fn lookup_of(app: &TestApp) -> ServiceLookup {
+    ServiceLookup::new(
+        app.driver.clone(),
+        CopilotSources {
+            signals: Some(app.signals.clone()),
+            context: None,
+        },
+        "demo-checkout",
+        None,
+    )
+}
+
+async fn look_up(lookup: &ServiceLookup, wanted: Lookup) -> Result<Value, AdapterError> {
+    tokio::time::timeout(WAIT, lookup.look_up(&wanted))
+        .await
+        .expect("the look-up answers in time")
+}
+
+#[tokio::test]
+async fn look_ups_without_an_incident_say_so() {
+    let app = TestApp::start(NO_DEMO);
+    let lookup = lookup_of(&app);
+    let runs = look_up(&lookup, Lookup::RecentRuns).await.unwrap();
+    assert_eq!(runs["runs"], json!([]));
+    assert_eq!(runs["note"], "no incident is open");
+    let timeline = look_up(&lookup, Lookup::Timeline).await.unwrap();
+    assert_eq!(timeline["note"], "no incident is open");
+    let status = look_up(&lookup, Lookup::Status).await.unwrap();
+    assert_eq!(status["status"]["status"], "HEALTHY");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_or_unknown_run_id_is_an_error_for_the_model_not_a_failure() {
+    let app = TestApp::start(NO_DEMO);
+    let incident_id = app.open_incident_with_plan().await;
+    let lookup = ServiceLookup::new(
+        app.driver.clone(),
+        CopilotSources::default(),
+        "demo-checkout",
+        Some(incident_id),
+    );
+    for run_id in [String::new(), "r".repeat(500), "run-nope".to_owned()] {
+        let answer = look_up(
+            &lookup,
+            Lookup::Run {
+                run_id: run_id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(answer["error"].is_string(), "{run_id:?}: {answer}");
+    }
+    // Without a signal source for the copilot, the engine's latest reading answers.
+    let signals = look_up(&lookup, Lookup::Signals).await.unwrap();
+    assert!(
+        signals["source"]
+            .as_str()
+            .unwrap()
+            .contains("latest reading"),
+        "{signals}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_source_times_the_look_up_out() {
+    let app = TestApp::start(NO_DEMO);
+    app.signals.set_delay(std::time::Duration::from_secs(3600));
+    // A zero timeout makes the pending read time out at once (no waiting in the test).
+    let lookup = lookup_of(&app).with_timeout(std::time::Duration::ZERO);
+    let error = look_up(&lookup, Lookup::Signals).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    app.signals.set_delay(std::time::Duration::ZERO);
     app.stop().await;
 }
