@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use fixloop_contract::{IncidentState, Link, Plan, RunStatus, TestResult, TestStatus};
 
 use crate::error::AdapterError;
-use crate::ports::{Copilot, CopilotReply, CopilotState, PlanRequest, Planner};
+use crate::ports::{Copilot, CopilotLookup, CopilotReply, CopilotState, PlanRequest, Planner};
 use crate::url_path;
 
 /// The core's rule planner (`fixloop_core::rule_plan`) as a [`Planner`]: the same five tests for every incident,
@@ -69,6 +69,7 @@ impl Copilot for GroundedCopilot {
         &self,
         question: &str,
         state: &CopilotState,
+        _lookup: &dyn CopilotLookup,
     ) -> Result<CopilotReply, AdapterError> {
         Ok(Self::reply(question, state))
     }
@@ -77,22 +78,7 @@ impl Copilot for GroundedCopilot {
 fn topic(question: &str) -> Topic {
     let question = question.to_lowercase();
     let has = |words: &[&str]| words.iter().any(|word| question.contains(word));
-    if has(&[
-        "safe",
-        "resume",
-        "recovered",
-        "recover",
-        "all clear",
-        "good to go",
-        "is it fixed",
-        "fixed?",
-        "resolved",
-        "over?",
-        "done?",
-        "ship",
-        "reopen",
-        "green",
-    ]) {
+    if crate::copilot_safety::asks_about_safety(&question) {
         Topic::Safety
     } else if has(&[
         "cause",

@@ -2,8 +2,9 @@
 //!
 //! The [`ports`] module defines the traits the server's driver calls: a [`SignalSource`] (error rate, p95,
 //! top error, request count and evidence of the watched service), a [`Planner`] (incident → candidate Recovery
-//! Validation Plan), a [`TestRunner`] (validated plan → per-test progress) and a [`Copilot`] (question + state →
-//! answer with citations). Every port call fails with one [`AdapterError`] whose [`ErrorKind`] the driver maps to
+//! Validation Plan), a [`TestRunner`] (validated plan → per-test progress) and a [`Copilot`] (question + state, plus
+//! live read-only look-ups through a [`CopilotLookup`] → answer with citations; [`copilot_safety`] decides what it
+//! may say about safety). Every port call fails with one [`AdapterError`] whose [`ErrorKind`] the driver maps to
 //! the core's `PortFailure`.
 //!
 //! Implementations:
@@ -39,6 +40,7 @@
 
 use std::time::Duration;
 
+pub mod copilot_safety;
 pub mod datadog;
 pub mod embedded;
 pub mod error;
@@ -60,9 +62,9 @@ pub use embedded::{GroundedCopilot, RulePlanner};
 pub use error::{AdapterError, ErrorKind, parse_retry_after};
 pub use http_runner::{HttpTestRunner, HttpTestRunnerConfig};
 pub use ports::{
-    ContextFindings, ContextQuery, ContextSource, Copilot, CopilotReply, CopilotState, PlanRequest,
-    Planner, ProgressModel, ProgressSink, RunnerExpectations, SignalReading, SignalSource,
-    TestProgress, TestRunner,
+    ContextFindings, ContextQuery, ContextSource, Copilot, CopilotLookup, CopilotReply,
+    CopilotState, Lookup, NoLookup, PlanRequest, Planner, ProgressModel, ProgressSink,
+    RunnerExpectations, SignalReading, SignalSource, TestProgress, TestRunner,
 };
 pub use scrape::{
     LabelMatch, Sample, ScrapeCheck, ScrapeConfig, ScrapeMetrics, ScrapeSignalSource,

@@ -186,7 +186,14 @@ pub struct CopilotReply {
 /// Answers operators' questions about the incident.
 #[async_trait]
 pub trait Copilot: Send + Sync + fmt::Debug {
-    /// Answers `question` from `state`.
+    /// Whether the answers come from a language model (`MODEL`) rather than from the state alone (`GROUNDED`);
+    /// the server marks each answer with it. The default is `false`.
+    fn answers_with_model(&self) -> bool {
+        false
+    }
+
+    /// Answers `question` from `state`; a copilot that reads more than the snapshot does so through `lookup`
+    /// (read-only, live data). Citations still come from `state` only.
     ///
     /// # Errors
     ///
@@ -195,5 +202,71 @@ pub trait Copilot: Send + Sync + fmt::Debug {
         &self,
         question: &str,
         state: &CopilotState,
+        lookup: &dyn CopilotLookup,
     ) -> Result<CopilotReply, AdapterError>;
+}
+
+/// One read-only look-up a copilot may make while answering (a tool of the LLM copilot's tool loop).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The system status, the open incident's id and why recovery is blocked.
+    Status,
+    /// A fresh reading of the service's signals (error rate, p95, requests, top error, evidence).
+    Signals,
+    /// The incident's recent validation runs, newest first, each with its test counts.
+    RecentRuns,
+    /// One run with every test's status and details.
+    Run {
+        /// The run's id.
+        run_id: String,
+    },
+    /// The incident's timeline (detection, plans, runs, status changes, recovery checks) and figures.
+    Timeline,
+    /// Logs, metrics and monitors from the configured [`ContextSource`], if any.
+    Context,
+}
+
+impl Lookup {
+    /// The look-up's name as a tool (`get_status`, `get_signals`, `get_recent_runs`, `get_run`, `get_timeline`,
+    /// `get_context`).
+    #[must_use]
+    pub fn tool_name(&self) -> &'static str {
+        match self {
+            Self::Status => "get_status",
+            Self::Signals => "get_signals",
+            Self::RecentRuns => "get_recent_runs",
+            Self::Run { .. } => "get_run",
+            Self::Timeline => "get_timeline",
+            Self::Context => "get_context",
+        }
+    }
+}
+
+/// Live, read-only data about the incident a copilot is asked about: what its tools read.
+///
+/// Implementations bound every look-up by a timeout. What they return is untrusted (it holds text from the
+/// monitored service): a copilot that shows it to a model fences it as data and bounds its size.
+#[async_trait]
+pub trait CopilotLookup: Send + Sync + fmt::Debug {
+    /// Carries out `lookup`, answering a JSON document.
+    ///
+    /// # Errors
+    ///
+    /// An [`AdapterError`] when the data could not be read (a timeout, an unknown run, a failing source).
+    async fn look_up(&self, lookup: &Lookup) -> Result<serde_json::Value, AdapterError>;
+}
+
+/// A [`CopilotLookup`] with no live data: every look-up fails as unavailable, so a copilot answers from its
+/// snapshot alone (tests, and callers that have nothing live to offer).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoLookup;
+
+#[async_trait]
+impl CopilotLookup for NoLookup {
+    async fn look_up(&self, lookup: &Lookup) -> Result<serde_json::Value, AdapterError> {
+        Err(AdapterError::unavailable(format!(
+            "no live data for {}",
+            lookup.tool_name()
+        )))
+    }
 }

@@ -79,6 +79,8 @@
 //! | `answer` | string | the answer |
 //! | `citations[]` | `{label, url}` | links the answer rests on |
 //! | `created_at` | RFC 3339 | answer time |
+//! | `answered_by` | `MODEL` \| `GROUNDED` \| `GROUNDED_FALLBACK`, optional | additive: who wrote the answer (the LLM; the embedded grounded copilot, no LLM configured; the grounded copilot because the LLM missed its budget or failed); absent from servers that do not say |
+//! | `fallback_reason` | string, optional | additive: with `GROUNDED_FALLBACK`, why the LLM's answer was not used |
 //!
 //! ## Incident history (additive: `GET /api/incidents`, `GET /api/incidents/{incident_id}`)
 //! `IncidentPage` is `{incidents: [IncidentSummary], next_before: string | null}`: newest `detected_at` first (ties

@@ -19,12 +19,12 @@ use utoipa::openapi::{
 };
 
 use crate::v1::{
-    CopilotAnswer, CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail, HttpMethod,
-    IncidentCard, IncidentDetail, IncidentFigures, IncidentPage, IncidentState, IncidentSummary,
-    Link, Plan, PlanGenerated, PlanItem, PlanItemType, RunStatus, RunTestsRequest, ServiceState,
-    SetBugRequest, Signal, SimulateMode, SimulateRequest, StreamReset, StreamResetReason,
-    SystemStatus, Target, TestResult, TestRun, TestStatus, TimelineEntry, TimelineKind, WsMessage,
-    codes,
+    AnsweredBy, CopilotAnswer, CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail,
+    HttpMethod, IncidentCard, IncidentDetail, IncidentFigures, IncidentPage, IncidentState,
+    IncidentSummary, Link, Plan, PlanGenerated, PlanItem, PlanItemType, RunStatus, RunTestsRequest,
+    ServiceState, SetBugRequest, Signal, SimulateMode, SimulateRequest, StreamReset,
+    StreamResetReason, SystemStatus, Target, TestResult, TestRun, TestStatus, TimelineEntry,
+    TimelineKind, WsMessage, codes,
 };
 
 /// The contract's OpenAPI document.
@@ -58,6 +58,7 @@ use crate::v1::{
         HttpMethod,
         SimulateMode,
         StreamResetReason,
+        AnsweredBy,
         SystemStatus,
         ServiceState,
         IncidentCard,
@@ -809,7 +810,9 @@ mod descriptors {
 )]
     fn get_test_run() {}
 
-    /// Answers a question grounded in the current incident, plan and test results; emits `copilot.answer`.
+    /// Answers a question grounded in the current incident, plan and test results; emits `copilot.answer`. A
+    /// language model that fails or misses its budget never fails the question: the embedded grounded copilot
+    /// answers, marked `answered_by: GROUNDED_FALLBACK`.
     #[utoipa::path(
     post,
     path = "/api/copilot/ask",
@@ -824,8 +827,8 @@ mod descriptors {
         (status = 415, description = "Content-Type is not application/json", body = ErrorBody),
         (status = 422, description = "Missing field, wrong type, empty question or a question over 4,000 characters", body = ErrorBody),
         (status = 500, description = "Server bug", body = ErrorBody),
-        (status = 502, description = "The language model answered with an error", body = ErrorBody),
-        (status = 504, description = "The language model did not answer in time", body = ErrorBody),
+        (status = 502, description = "The language model answered with an error. Not sent by this server: the grounded copilot answers instead, with `answered_by: GROUNDED_FALLBACK` (v1 clients should still handle it)", body = ErrorBody),
+        (status = 504, description = "The language model did not answer in time. Not sent by this server: past the copilot's budget the grounded copilot answers instead, with `answered_by: GROUNDED_FALLBACK` (v1 clients should still handle it)", body = ErrorBody),
     )
 )]
     fn ask_copilot() {}

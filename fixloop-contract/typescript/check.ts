@@ -101,7 +101,10 @@ function describe(envelope: WsEnvelope): string {
     case "tests.updated":
       return envelope.payload.tests.map((t) => `${t.test_id}: ${t.status}`).join(", ");
     case "copilot.answer":
-      return envelope.payload.answer;
+      // `answered_by` is additive: older servers leave it out.
+      return envelope.payload.answered_by === "GROUNDED_FALLBACK"
+        ? `${envelope.payload.answer} (grounded fallback: ${envelope.payload.fallback_reason ?? "model unavailable"})`
+        : envelope.payload.answer;
     case "stream.reset":
       // Only for a client that resumed with `since`: the join snapshot follows.
       return `resume from ${envelope.payload.since} refused (${envelope.payload.reason}); oldest kept ${envelope.payload.oldest_available}`;
@@ -129,6 +132,19 @@ export const checked = [
   describe({
     type: "copilot.answer",
     payload: { incident_id: null, question: "?", answer: "!", citations: [], created_at: "2026-11-21T10:17:00Z" },
+    ts: "2026-11-21T10:17:00Z",
+  }),
+  describe({
+    type: "copilot.answer",
+    payload: {
+      incident_id: null,
+      question: "?",
+      answer: "!",
+      citations: [],
+      created_at: "2026-11-21T10:17:00Z",
+      answered_by: "GROUNDED_FALLBACK",
+      fallback_reason: "the model did not answer within 8 s",
+    },
     ts: "2026-11-21T10:17:00Z",
   }),
   service,

@@ -4,6 +4,9 @@
 // One declaration per component schema: every REST request and response body, and the WebSocket
 // envelope `WsEnvelope`, a union discriminated on `type`. Timestamps are RFC 3339 strings.
 
+/** Who wrote a copilot answer (`CopilotAnswer.answered_by`, additive). */
+export type AnsweredBy = "MODEL" | "GROUNDED" | "GROUNDED_FALLBACK";
+
 /** The copilot's answer (`POST /api/copilot/ask`, WebSocket `copilot.answer`). */
 export interface CopilotAnswer {
   /** The incident the question was about, or `null`. */
@@ -16,6 +19,17 @@ export interface CopilotAnswer {
   citations: Link[];
   /** When the answer was produced (RFC 3339, UTC). */
   created_at: string;
+  /**
+   * Additive (optional): who wrote the answer: `MODEL` (the LLM), `GROUNDED` (the embedded copilot, no LLM
+   * configured) or `GROUNDED_FALLBACK` (the LLM missed its budget or failed, and the embedded copilot answered).
+   * Absent from servers that do not say.
+   */
+  answered_by?: null | AnsweredBy;
+  /**
+   * Additive (optional): with `GROUNDED_FALLBACK`, why the LLM's answer was not used, in a few words (for
+   * example `"the model did not answer within 8 s"`); absent otherwise.
+   */
+  fallback_reason?: string | null;
 }
 
 /** WebSocket message `copilot.answer`; its payload is a `CopilotAnswer`. */

@@ -476,6 +476,8 @@ fn bench_websocket_loopback(c: &mut Criterion) {
             url: "http://orchestrator.bench/api/tests/runs/run-bench-0001".to_owned(),
         }],
         created_at: timestamp(),
+        answered_by: None,
+        fallback_reason: None,
     };
 
     let mut group = c.benchmark_group("ws_loopback");

@@ -18,7 +18,9 @@ use fixloop_adapters::datadog::{
     DatadogConfig, DatadogMcpAuth, DatadogMcpConfig, DatadogMcpContext, DatadogQueries,
     DatadogSignalSource,
 };
-use fixloop_adapters::minimax::{MiniMaxConfig, MiniMaxCopilot, MiniMaxPlanner};
+use fixloop_adapters::minimax::{
+    DEFAULT_TOOL_STEPS, MiniMaxConfig, MiniMaxCopilot, MiniMaxPlanner,
+};
 use fixloop_adapters::prometheus::PromQlTemplates;
 use fixloop_adapters::prometheus::{PrometheusConfig, PrometheusSignalSource};
 use fixloop_adapters::testsprite::{TestSpriteConfig, TestSpriteRunner};
@@ -147,8 +149,16 @@ pub fn build_ports(
         Some(minimax) => (
             Arc::new(MiniMaxPlanner::new(minimax.clone(), http.clone())),
             format!("MiniMax {} (rule planner as fallback)", minimax.model),
-            Arc::new(MiniMaxCopilot::new(minimax.clone(), http.clone())),
-            format!("MiniMax {}", minimax.model),
+            // The tool loop reads live data (status, signals, runs, timeline, context) in at most
+            // DEFAULT_TOOL_STEPS model calls; the API bounds the whole answer by the copilot budget.
+            Arc::new(
+                MiniMaxCopilot::new(minimax.clone(), http.clone())
+                    .with_tool_steps(DEFAULT_TOOL_STEPS),
+            ),
+            format!(
+                "MiniMax {} (tool loop, {DEFAULT_TOOL_STEPS} steps)",
+                minimax.model
+            ),
         ),
         None => (
             Arc::clone(&rule_planner),

@@ -3,8 +3,9 @@
 //! ([`crate::dashboard`]).
 //!
 //! Handlers are thin: extract (with [`ApiJson`], whose rejections follow the contract), ask the driver, convert
-//! back. Every outbound call (the demo service's bug switch, the copilot) is bounded by a timeout and maps to
-//! 502/504 on failure; a client mistake never gives a 5xx.
+//! back. Every outbound call is bounded by a timeout: the demo service's bug switch maps to 502/504 on failure; a
+//! copilot that fails or misses its budget is answered for by the embedded grounded copilot (`answered_by:
+//! GROUNDED_FALLBACK`), so a question never fails on the model. A client mistake never gives a 5xx.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,9 +20,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::Utc;
-use fixloop_adapters::{Copilot, ErrorKind, Secret};
+use fixloop_adapters::{Copilot, ErrorKind, GroundedCopilot, Secret};
 use fixloop_contract::{
-    CopilotAnswer, CopilotAskRequest, DEFAULT_INCIDENT_PAGE, ErrorDetail, IncidentCard,
+    AnsweredBy, CopilotAnswer, CopilotAskRequest, DEFAULT_INCIDENT_PAGE, ErrorDetail, IncidentCard,
     IncidentDetail, IncidentPage, MAX_INCIDENT_PAGE, RunTestsRequest, ServiceState, SetBugRequest,
     SimulateRequest, SystemStatus, TestRun,
 };
@@ -33,6 +34,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{AuthSettings, Gate};
+use crate::copilot_tools::ServiceLookup;
 use crate::error::{ApiError, ApiJson, BodyLimit, MAX_ID_CHARS};
 use crate::metrics::ServerMetrics;
 use crate::services::{Services, WatchedService, merge_queues};
@@ -41,6 +43,10 @@ use crate::ws::{ConnectionConfig, SOCKET_LIMITS, run_connection};
 /// The header carrying the webhook secret (alternatively `Authorization: Bearer <secret>`, as Alertmanager's
 /// `http_config.authorization` sends it, or the `secret` query parameter).
 pub const WEBHOOK_SECRET_HEADER: &str = "x-fixloop-webhook-secret";
+
+/// The default budget of an LLM copilot answer (`FIXLOOP_COPILOT_BUDGET_SECS`), tool steps included: past it, the
+/// grounded copilot answers instead.
+pub const DEFAULT_COPILOT_BUDGET: Duration = Duration::from_secs(8);
 
 /// Everything the handlers need. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -72,7 +78,8 @@ pub struct ApiSettings {
     pub cors_origins: Vec<String>,
     /// Timeout of the call to the demo service.
     pub upstream_timeout: Duration,
-    /// Timeout of a copilot answer.
+    /// Budget of a copilot answer ([`DEFAULT_COPILOT_BUDGET`]): past it, or when the copilot fails, the embedded
+    /// grounded copilot answers instead (`answered_by: GROUNDED_FALLBACK`).
     pub copilot_timeout: Duration,
     /// WebSocket connection timing.
     pub websocket: ConnectionConfig,
@@ -82,7 +89,7 @@ pub struct ApiSettings {
 
 impl ApiSettings {
     /// Defaults for a server at `public_url` watching `demo_url`: 64 KiB bodies, CORS for
-    /// `http://localhost:3000`, 5 s upstream timeout, 30 s copilot timeout, no webhooks.
+    /// `http://localhost:3000`, 5 s upstream timeout, an 8 s copilot budget, no webhooks.
     #[must_use]
     pub fn new(public_url: impl Into<String>, demo_url: impl Into<String>) -> Self {
         Self {
@@ -92,7 +99,7 @@ impl ApiSettings {
             max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
             cors_origins: vec![crate::config::DEFAULT_CORS_ORIGIN.to_owned()],
             upstream_timeout: Duration::from_secs(5),
-            copilot_timeout: Duration::from_secs(30),
+            copilot_timeout: DEFAULT_COPILOT_BUDGET,
             websocket: ConnectionConfig::default(),
             auth: AuthSettings::default(),
         }
@@ -305,24 +312,52 @@ async fn ask_copilot(
             state.settings.public_url, run.run_id
         )
     });
-    let timeout = state.settings.copilot_timeout;
-    let reply = match tokio::time::timeout(
-        timeout,
-        state.copilot.answer(&request.question, &copilot_state),
+    let lookup = ServiceLookup::new(
+        service.driver.clone(),
+        service.copilot_sources.clone(),
+        service.name.clone(),
+        copilot_state
+            .incident
+            .as_ref()
+            .map(|incident| incident.incident_id.clone()),
+    );
+    let budget = state.settings.copilot_timeout;
+    let answered = tokio::time::timeout(
+        budget,
+        state
+            .copilot
+            .answer(&request.question, &copilot_state, &lookup),
     )
-    .await
-    {
+    .await;
+    // A miss of the copilot never fails the question: the grounded copilot answers from the same state.
+    let (reply, answered_by, fallback_reason) = match answered {
+        Ok(Ok(reply)) => {
+            let by = if state.copilot.answers_with_model() {
+                AnsweredBy::Model
+            } else {
+                AnsweredBy::Grounded
+            };
+            (reply, by, None)
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(kind = ?error.kind(), %error, "copilot failed; the grounded copilot answers");
+            let reason = fallback_reason(error.kind(), budget);
+            let reply = GroundedCopilot::reply(&request.question, &copilot_state);
+            (reply, AnsweredBy::GroundedFallback, Some(reason))
+        }
         Err(_) => {
-            return Err(ApiError::UpstreamTimeout(format!(
-                "copilot after {timeout:?}"
-            )));
+            tracing::warn!(
+                ?budget,
+                "copilot missed its budget; the grounded copilot answers"
+            );
+            let reason = fallback_reason(ErrorKind::Timeout, budget);
+            let reply = GroundedCopilot::reply(&request.question, &copilot_state);
+            (reply, AnsweredBy::GroundedFallback, Some(reason))
         }
-        Ok(Err(error)) if error.kind() == ErrorKind::Timeout => {
-            return Err(ApiError::UpstreamTimeout(format!("copilot: {error}")));
-        }
-        Ok(Err(error)) => return Err(ApiError::Upstream(format!("copilot: {error}"))),
-        Ok(Ok(reply)) => reply,
     };
+    // Whatever the copilot, its answer passes the safety rule before anyone sees it.
+    let reply =
+        fixloop_adapters::copilot_safety::guard_reply(&request.question, reply, &copilot_state);
     let answer = CopilotAnswer {
         incident_id: request.incident_id.or_else(|| {
             copilot_state
@@ -334,9 +369,24 @@ async fn ask_copilot(
         answer: reply.answer,
         citations: reply.citations,
         created_at: Utc::now(),
+        answered_by: Some(answered_by),
+        fallback_reason,
     };
     service.driver.copilot_answered(answer.clone()).await?;
     Ok(axum::Json(answer))
+}
+
+/// Why the grounded copilot answered instead of the configured one, in words fit for a 200 body (no internal
+/// detail: the cause is logged).
+fn fallback_reason(kind: ErrorKind, budget: Duration) -> String {
+    match kind {
+        ErrorKind::Timeout => format!("the model did not answer within {} s", budget.as_secs_f64()),
+        ErrorKind::RateLimited { .. } => "the model is rate limited".to_owned(),
+        ErrorKind::Unauthorized => "the model refused the credentials".to_owned(),
+        ErrorKind::InvalidResponse => "the model's answer was unusable".to_owned(),
+        ErrorKind::Unavailable => "the model is unavailable".to_owned(),
+        _ => "the model failed".to_owned(),
+    }
 }
 
 /// The `since` query parameter of `GET /ws`: absent, or a decimal non-negative integer (anything else, a sign,

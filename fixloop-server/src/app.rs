@@ -21,6 +21,7 @@ use crate::adapters::{build_ports, check_scrape_source, datadog_config, scrape_c
 use crate::api::{ApiSettings, AppState, router};
 use crate::auth::{AuthSettings, Exposure, ExposureError, check_exposure};
 use crate::config::{Config, ConfigError, StoreLocation};
+use crate::copilot_tools::CopilotSources;
 use crate::demo_app::{self, DemoState, traffic};
 use crate::driver::{Driver, DriverConfig, Ports};
 use crate::metrics::ServerMetrics;
@@ -518,6 +519,10 @@ async fn start_orchestrator(
         };
         let runner = service_ports.runner.expectations();
         copilot.get_or_insert_with(|| Arc::clone(&service_ports.copilot));
+        let copilot_sources = CopilotSources {
+            signals: Some(Arc::clone(&service_ports.signals)),
+            context: service_ports.context.clone(),
+        };
         let mut engine = engine_config(mode, config, &service);
         follow_runner(&mut engine, config.tuning.run_deadline.is_some(), runner);
         if several {
@@ -555,6 +560,7 @@ async fn start_orchestrator(
             alert_labels: service.alert_labels.clone(),
             signals,
             driver: handle,
+            copilot_sources,
         });
     }
     let Some(copilot) = copilot else {
@@ -571,6 +577,9 @@ async fn start_orchestrator(
     );
     settings.webhook_secret.clone_from(&config.webhook_secret);
     settings.max_body_bytes = config.max_body_bytes;
+    if let Some(budget) = config.copilot_budget {
+        settings.copilot_timeout = budget;
+    }
     settings.cors_origins.clone_from(&config.cors_origins);
     settings.auth = AuthSettings {
         tokens: config.api_tokens.clone(),

@@ -36,7 +36,7 @@ pub const DEFAULT_DATA_DIR: &str = "fixloop-data";
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 35] = [
+pub const VARIABLES: [&str; 36] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -72,6 +72,7 @@ pub const VARIABLES: [&str; 35] = [
     "FIXLOOP_API_TOKENS",
     "FIXLOOP_COPILOT_RATE_PER_MINUTE",
     "FIXLOOP_COPILOT_BURST",
+    "FIXLOOP_COPILOT_BUDGET_SECS",
 ];
 
 /// The server's configuration. `Debug` never prints a secret.
@@ -115,6 +116,9 @@ pub struct Config {
     pub api_tokens: ApiTokens,
     /// `FIXLOOP_COPILOT_RATE_PER_MINUTE`, `FIXLOOP_COPILOT_BURST`: the copilot's rate limit per caller.
     pub copilot_rate_limit: RateLimit,
+    /// `FIXLOOP_COPILOT_BUDGET_SECS`: how long the LLM copilot may take (tool steps included) before the grounded
+    /// copilot answers instead; `None` keeps the API's default ([`crate::api::DEFAULT_COPILOT_BUDGET`]).
+    pub copilot_budget: Option<Duration>,
     /// `FIXLOOP_DATA_DIR` or `FIXLOOP_DATABASE_URL=memory:`: where the journal lives; `None` when neither is set
     /// (the `fixloop` binary then keeps it in [`DEFAULT_DATA_DIR`], the library in memory only).
     pub store: Option<StoreLocation>,
@@ -371,6 +375,7 @@ impl Config {
             store,
             api_tokens,
             copilot_rate_limit,
+            copilot_budget: reader.seconds("FIXLOOP_COPILOT_BUDGET_SECS", 0.1, 600.0)?,
         })
     }
 }
@@ -609,6 +614,7 @@ mod tests {
         );
         assert!(config.api_tokens.is_empty(), "no token: the API is open");
         assert_eq!(config.copilot_rate_limit, RateLimit::default());
+        assert_eq!(config.copilot_budget, None);
         assert_eq!(config.tuning, Tuning::default());
     }
 
@@ -661,6 +667,7 @@ mod tests {
             ),
             ("FIXLOOP_COPILOT_RATE_PER_MINUTE", "30"),
             ("FIXLOOP_COPILOT_BURST", "3"),
+            ("FIXLOOP_COPILOT_BUDGET_SECS", "2.5"),
         ]))
         .unwrap();
         assert_eq!(config.orch_port, 9000);
@@ -719,11 +726,12 @@ mod tests {
                 burst: 3
             }
         );
+        assert_eq!(config.copilot_budget, Some(Duration::from_millis(2500)));
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        let cases: [(&str, &str); 18] = [
+        let cases: [(&str, &str); 19] = [
             ("ORCH_PORT", "80000"),
             ("DEMO_PORT", "http"),
             ("DEMO_APP_URL", "localhost:8001"),
@@ -742,6 +750,7 @@ mod tests {
             ("FIXLOOP_API_TOKENS", "dash:admin:0123456789abcdef"),
             ("FIXLOOP_COPILOT_RATE_PER_MINUTE", "0"),
             ("FIXLOOP_COPILOT_BURST", "many"),
+            ("FIXLOOP_COPILOT_BUDGET_SECS", "0"),
         ];
         for (variable, value) in cases {
             let error = error_of(&[(variable, value)]);

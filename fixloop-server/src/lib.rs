@@ -2,7 +2,8 @@
 //! it watches, and the library behind the `fixloop` binary.
 //!
 //! - [`api::router`] serves the seven REST operations and `GET /ws` of `openapi.yaml`, the alert webhooks,
-//!   `GET /openapi.json`, `GET /healthz` and `GET /metrics`; its handlers only talk to the driver.
+//!   `GET /openapi.json`, `GET /healthz` and `GET /metrics`; its handlers talk to the driver, and the copilot's
+//!   handler to the copilot port too, whose look-ups ([`copilot_tools`]) read the driver and the service's ports.
 //! - [`dashboard`] serves the dashboard at `GET /`, embedded in the binary.
 //! - [`driver::Driver`] is the one task that owns the sans-IO [`fixloop_core::engine::Engine`]: it feeds inputs,
 //!   drains effects, runs port calls in a `JoinSet` and publishes WebSocket events through the [`ws::Hub`].
@@ -11,6 +12,7 @@
 //! - [`scenario`] plays scripted incident timelines over fake ports (`fixloop demo --scenario`): [`start_scenario`].
 //! - [`config::Config`] reads the environment (pure, validated, secrets redacted).
 //! - [`replay`] feeds a journal through the engine offline and explains every decision (`fixloop replay`).
+//! - [`copilot_tools`] gives the copilot's tools live, read-only data about a service's incident.
 //! - [`auth`] checks bearer tokens and roles, rate-limits the copilot, and keeps tokens out of the logs.
 //!
 //! What this crate deliberately does not do: it makes no decision about incidents (the core does), holds no vendor
@@ -30,6 +32,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod copilot_tools;
 pub mod dashboard;
 pub mod demo_app;
 pub mod driver;

@@ -27,6 +27,7 @@ use fixloop_contract::{
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TryRecvError;
 
+use crate::copilot_tools::CopilotSources;
 use crate::driver::DriverHandle;
 use crate::error::ApiError;
 use crate::ws::Outgoing;
@@ -45,6 +46,8 @@ pub struct WatchedService {
     pub signals: String,
     /// Its driver.
     pub driver: DriverHandle,
+    /// The ports the copilot's look-ups read (its signal and context sources).
+    pub copilot_sources: CopilotSources,
 }
 
 /// The watched services, in profile order; never empty. Cheap to clone.
@@ -79,6 +82,7 @@ impl Services {
             alert_labels: BTreeMap::new(),
             signals: "injected by the caller".to_owned(),
             driver,
+            copilot_sources: CopilotSources::default(),
         }])
     }
 
@@ -557,6 +561,8 @@ mod tests {
             answer: "an answer".to_owned(),
             citations: Vec::new(),
             created_at: "2026-11-21T10:15:00Z".parse().unwrap(),
+            answered_by: None,
+            fallback_reason: None,
         }
     }
 
@@ -578,6 +584,7 @@ mod tests {
             alert_labels: BTreeMap::new(),
             signals: "fake".to_owned(),
             driver: start_driver(name, &sequence, &mut tasks),
+            copilot_sources: CopilotSources::default(),
         });
         let services = Services::new(watched.to_vec());
         let wait = Duration::from_secs(10);

@@ -607,6 +607,8 @@ async fn ask(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<R
         answer: "Everything is fine.".to_owned(),
         citations: Vec::new(),
         created_at: Utc::now(),
+        answered_by: None,
+        fallback_reason: None,
     };
     app.emit(WsMessage::CopilotAnswer(answer.clone()));
     Ok(app.json(&answer))

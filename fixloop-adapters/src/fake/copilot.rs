@@ -8,7 +8,7 @@ use super::pause;
 use super::script::Script;
 use crate::embedded::GroundedCopilot;
 use crate::error::{AdapterError, ErrorKind};
-use crate::ports::{Copilot, CopilotReply, CopilotState};
+use crate::ports::{Copilot, CopilotLookup, CopilotReply, CopilotState};
 
 /// A scriptable [`Copilot`]. With an empty queue and no failure set, it answers like [`GroundedCopilot`].
 #[derive(Debug, Default)]
@@ -56,12 +56,13 @@ impl Copilot for FakeCopilot {
         &self,
         question: &str,
         state: &CopilotState,
+        lookup: &dyn CopilotLookup,
     ) -> Result<CopilotReply, AdapterError> {
         let turn = self.script.turn((question.to_owned(), state.clone()));
         pause(turn.delay).await;
         match turn.answer {
             Some(answer) => answer,
-            None => GroundedCopilot.answer(question, state).await,
+            None => GroundedCopilot.answer(question, state, lookup).await,
         }
     }
 }

@@ -11,10 +11,12 @@
 //! | [`FakePlanner`] | the core's rule plan for the request |
 //! | [`FakeTestRunner`] | the core's evaluator applied to [`DemoModel`]'s simulated responses |
 //! | [`FakeCopilot`] | the [`GroundedCopilot`](crate::GroundedCopilot)'s answer |
+//! | [`FakeLookup`] | `{"lookup": "<tool name>"}` for every copilot look-up |
 //! | [`FakeStore`] | an in-memory journal shared by its clones (writes can be made to fail) |
 
 mod copilot;
 mod demo;
+mod lookup;
 mod planner;
 mod runner;
 mod script;
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 pub use copilot::FakeCopilot;
 pub use demo::DemoModel;
+pub use lookup::FakeLookup;
 pub use planner::{FakePlanner, PlanDefect};
 pub use runner::{FakeTestRunner, RunnerCall, VerdictFn};
 pub use signal::{FakeSignalSource, erroring_reading, healthy_reading};

@@ -1,30 +1,48 @@
 //! [`MiniMaxCopilot`]: answers operators' questions from a JSON snapshot of the state; citations are kept only when
-//! their URL appears in the state.
+//! their URL appears in the state, and the safety rule ([`crate::copilot_safety`]) decides what may be said.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
-use fixloop_contract::{IncidentState, Link};
+use fixloop_contract::Link;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::extract::json_candidates;
 use super::wire::{Message, Turn};
 use super::{MiniMaxClient, MiniMaxConfig, prompt};
-use crate::error::AdapterError;
-use crate::ports::{Copilot, CopilotReply, CopilotState};
+use crate::copilot_safety::{self, Claim};
+use crate::error::{AdapterError, ErrorKind};
+use crate::ports::{Copilot, CopilotLookup, CopilotReply, CopilotState};
 
 /// Longest answer kept, in characters.
 const MAX_ANSWER_CHARS: usize = 4000;
 
+/// The default number of model calls of the tool loop (the last one may not call tools).
+pub const DEFAULT_TOOL_STEPS: u32 = 4;
+/// The default timeout of one look-up.
+pub const DEFAULT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest tool result shown to the model, in characters.
+pub const MAX_TOOL_RESULT_CHARS: usize = 6000;
+/// Most tool calls carried out per model call (the rest are answered with an error).
+pub const MAX_TOOL_CALLS_PER_STEP: usize = 6;
+
 /// The MiniMax copilot.
 ///
 /// By default one call answers from a JSON snapshot of the state in the prompt. With
-/// [`with_tool_steps`](Self::with_tool_steps), the model instead reads the state through tools (`get_status`,
-/// `get_incident`, `get_run`, `get_signals`) in a bounded loop. Either way the answer is post-processed: citations
-/// whose URL is not in the state are dropped, and unless the status is RECOVERED an answer claiming safety is
-/// replaced by a grounded "not yet".
+/// [`with_tool_steps`](Self::with_tool_steps), the model instead reads live data through tools (`get_status`,
+/// `get_signals`, `get_recent_runs`, `get_run`, `get_timeline`, `get_context`, each a [`Lookup`](crate::ports::Lookup) of the
+/// [`CopilotLookup`] it is given) in a bounded loop; every look-up has a timeout, and its result is fenced as
+/// untrusted data and cut to [`MAX_TOOL_RESULT_CHARS`]. Either way the answer is post-processed: citations whose
+/// URL is not in the state are dropped, the opening sentence is written from the state
+/// ([`copilot_safety::opening`]), and unless the status is RECOVERED an answer whose claim field or text claims
+/// recovery ([`copilot_safety::check`]) is replaced by a grounded "not yet". The total time is the caller's to
+/// bound (the server gives the whole answer a budget).
 #[derive(Debug, Clone)]
 pub struct MiniMaxCopilot {
     client: MiniMaxClient,
     tool_steps: u32,
+    lookup_timeout: Duration,
 }
 
 impl MiniMaxCopilot {
@@ -40,15 +58,25 @@ impl MiniMaxCopilot {
         Self {
             client,
             tool_steps: 0,
+            lookup_timeout: DEFAULT_LOOKUP_TIMEOUT,
         }
     }
 
-    /// Enables the tool-calling loop with at most `steps` model calls per answer (0 disables it). Every step but
-    /// the last offers the tools with `tool_choice: "auto"`; the last sends `"none"`, and a model that still asks
-    /// for tools then is an invalid response.
+    /// Enables the tool-calling loop with at most `steps` model calls per answer (0 disables it;
+    /// [`DEFAULT_TOOL_STEPS`] is the server's choice). Every step but the last offers the tools with
+    /// `tool_choice: "auto"`; the last sends `"none"`, and a model that still asks for tools then is an invalid
+    /// response.
     #[must_use]
     pub fn with_tool_steps(mut self, steps: u32) -> Self {
         self.tool_steps = steps;
+        self
+    }
+
+    /// Sets the timeout of one look-up ([`DEFAULT_LOOKUP_TIMEOUT`] by default); a look-up past it answers the
+    /// model an error, and the loop goes on.
+    #[must_use]
+    pub fn with_lookup_timeout(mut self, timeout: Duration) -> Self {
+        self.lookup_timeout = timeout;
         self
     }
 
@@ -56,6 +84,7 @@ impl MiniMaxCopilot {
         &self,
         question: &str,
         state: &CopilotState,
+        lookup: &dyn CopilotLookup,
     ) -> Result<String, AdapterError> {
         let tools = prompt::copilot_tools();
         let mut messages = prompt::copilot_tool_messages(question, state);
@@ -67,8 +96,16 @@ impl MiniMaxCopilot {
                 Turn::ToolCalls { .. } if last => break,
                 Turn::ToolCalls { assistant, calls } => {
                     messages.push(assistant);
-                    for call in calls {
-                        let result = prompt::copilot_tool_result(&call.name, state);
+                    for (index, call) in calls.into_iter().enumerate() {
+                        let result = if index < MAX_TOOL_CALLS_PER_STEP {
+                            self.tool_result(&call.name, &call.arguments, lookup).await
+                        } else {
+                            prompt::copilot_tool_result(
+                                &call.name,
+                                &json!({"error": format!("at most {MAX_TOOL_CALLS_PER_STEP} tool calls per turn")}),
+                                MAX_TOOL_RESULT_CHARS,
+                            )
+                        };
                         messages.push(Message::tool(call.id, result));
                     }
                 }
@@ -79,28 +116,83 @@ impl MiniMaxCopilot {
             self.tool_steps
         )))
     }
+
+    /// One tool call's result for the model: the look-up's JSON, or an error it can read; fenced and bounded.
+    async fn tool_result(&self, name: &str, arguments: &str, lookup: &dyn CopilotLookup) -> String {
+        let value = match prompt::copilot_tool_lookup(name, arguments) {
+            Err(message) => json!({"error": message}),
+            Ok(wanted) => {
+                match tokio::time::timeout(self.lookup_timeout, lookup.look_up(&wanted)).await {
+                    Ok(Ok(value)) => value,
+                    Ok(Err(error)) => {
+                        json!({"error": format!("{} failed: {}", wanted.tool_name(), error_words(error.kind()))})
+                    }
+                    Err(_) => json!({"error": format!(
+                        "{} did not answer within {} s",
+                        wanted.tool_name(),
+                        self.lookup_timeout.as_secs_f64()
+                    )}),
+                }
+            }
+        };
+        prompt::copilot_tool_result(name, &value, MAX_TOOL_RESULT_CHARS)
+    }
 }
 
 #[async_trait]
 impl Copilot for MiniMaxCopilot {
+    fn answers_with_model(&self) -> bool {
+        true
+    }
+
     async fn answer(
         &self,
         question: &str,
         state: &CopilotState,
+        lookup: &dyn CopilotLookup,
     ) -> Result<CopilotReply, AdapterError> {
         let text = if self.tool_steps == 0 {
             let messages = prompt::copilot_messages(question, state);
             self.client.chat(&messages).await?
         } else {
-            self.answer_with_tools(question, state).await?
+            self.answer_with_tools(question, state, lookup).await?
         };
-        Ok(guard_safety(parse_reply(&text, state), state))
+        Ok(finish(question, &text, state))
+    }
+}
+
+/// A look-up failure in words for the model (no internal detail).
+fn error_words(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Timeout => "timed out",
+        ErrorKind::Unavailable => "the source is unavailable",
+        ErrorKind::Unauthorized => "the source refused the credentials",
+        ErrorKind::RateLimited { .. } => "the source is rate limited",
+        ErrorKind::InvalidResponse => "the source answered something unusable",
+    }
+}
+
+/// The final reply: the opening sentence written from the state, then the model's answer, or, when the safety rule
+/// withholds it ([`copilot_safety::check`]: its claim field or its text claims recovery before RECOVERED), a
+/// grounded "not yet".
+fn finish(question: &str, text: &str, state: &CopilotState) -> CopilotReply {
+    let (reply, claim) = parse_structured(text, state);
+    let body = match copilot_safety::check(question, &reply.answer, claim, state) {
+        Ok(()) => reply.answer,
+        Err(_) => copilot_safety::withheld_answer(state),
+    };
+    CopilotReply {
+        answer: format!("{} {body}", copilot_safety::opening(state)),
+        citations: reply.citations,
     }
 }
 
 #[derive(Debug, Deserialize)]
 struct WireReply {
     answer: String,
+    /// `"recovered"`, `"not_recovered"` or `"none"`.
+    #[serde(default)]
+    claim: Option<String>,
     #[serde(default)]
     citations: Vec<WireCitation>,
 }
@@ -113,15 +205,25 @@ struct WireCitation {
 }
 
 /// The reply in a model answer: the first JSON object with an `answer`, or the whole text when the model answered
-/// in prose. Citations whose URL is not in the state are dropped, duplicates too.
+/// in prose. Citations whose URL is not in the state are dropped, duplicates too. (The safety rule and the opening
+/// sentence are applied by the copilot, not here.)
 #[must_use]
 pub fn parse_reply(text: &str, state: &CopilotState) -> CopilotReply {
+    parse_structured(text, state).0
+}
+
+/// [`parse_reply`], with the model's claim field ([`Claim::None`] for a prose answer).
+fn parse_structured(text: &str, state: &CopilotState) -> (CopilotReply, Claim) {
     let allowed = allowed_links(state);
     let parsed =
         json_candidates(text).find_map(|value| serde_json::from_value::<WireReply>(value).ok());
-    let (answer, cited) = match parsed {
-        Some(reply) => (reply.answer, reply.citations),
-        None => (text.to_owned(), Vec::new()),
+    let (answer, claim, cited) = match parsed {
+        Some(reply) => (
+            reply.answer,
+            Claim::parse(reply.claim.as_deref()),
+            reply.citations,
+        ),
+        None => (text.to_owned(), Claim::None, Vec::new()),
     };
     let mut citations: Vec<Link> = Vec::new();
     for citation in cited {
@@ -142,75 +244,11 @@ pub fn parse_reply(text: &str, state: &CopilotState) -> CopilotReply {
             url: known.url.clone(),
         });
     }
-    CopilotReply {
+    let reply = CopilotReply {
         answer: answer.trim().chars().take(MAX_ANSWER_CHARS).collect(),
         citations,
-    }
-}
-
-/// Phrases that claim the service is safe or recovered.
-const SAFETY_CLAIMS: [&str; 9] = [
-    "it is safe",
-    "it's safe",
-    "safe to resume",
-    "safe to close",
-    "you can resume",
-    "has recovered",
-    "is recovered",
-    "have recovered",
-    "fully recovered",
-];
-
-/// Whether `answer` claims safety or recovery (a leading "yes", or a claim phrase not negated just before it).
-#[must_use]
-pub fn claims_safety(answer: &str) -> bool {
-    let answer = answer.to_lowercase();
-    if answer.trim_start().starts_with("yes") {
-        return true;
-    }
-    SAFETY_CLAIMS.iter().any(|phrase| {
-        answer.match_indices(phrase).any(|(index, _)| {
-            let before: String = answer[..index]
-                .chars()
-                .rev()
-                .take(12)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            !(before.contains("not") || before.contains("n't") || before.contains("no "))
-        })
-    })
-}
-
-/// The model may be wrong or manipulated: unless the status is RECOVERED, an answer that claims safety is replaced
-/// by a grounded one (the citations are kept; they were already filtered).
-fn guard_safety(reply: CopilotReply, state: &CopilotState) -> CopilotReply {
-    if state.status.status == IncidentState::Recovered || !claims_safety(&reply.answer) {
-        return reply;
-    }
-    let status = serde_json::to_value(state.status.status)
-        .ok()
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let mut answer = format!(
-        "Not yet: the status is {status}, not RECOVERED. Recovery needs every validation test to pass and the signals to be back to normal."
-    );
-    if let Some(blocker) = state
-        .recovery_blocker
-        .as_deref()
-        .filter(|b| !b.trim().is_empty())
-    {
-        answer.push_str(" Blocking: ");
-        answer.push_str(blocker.trim());
-        if !answer.ends_with('.') {
-            answer.push('.');
-        }
-    }
-    CopilotReply {
-        answer,
-        citations: reply.citations,
-    }
+    };
+    (reply, claim)
 }
 
 /// The links a citation may point to: the incident's evidence links and the run's URL.

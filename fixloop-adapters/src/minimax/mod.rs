@@ -10,9 +10,11 @@
 //!
 //! The model's answer is parsed leniently ([`strip_reasoning`], [`json_candidates`]) but never trusted: the plan's
 //! id and time come from the request and its items go to the core's validator; the copilot's citations are filtered
-//! against the state and, unless the status is RECOVERED, an answer claiming safety ([`claims_safety`]) is replaced.
+//! against the state, the answer's opening sentence is written from the state, and unless the status is RECOVERED an
+//! answer whose claim field or text claims recovery ([`claims_safety`], [`crate::copilot_safety`]) is replaced.
 //! Text from the monitored service is fenced as untrusted data in every prompt ([`fence_untrusted`]). The copilot
-//! can optionally read the state through tools in a bounded loop ([`MiniMaxCopilot::with_tool_steps`]).
+//! can read live data through tools ([`crate::ports::CopilotLookup`]) in a bounded loop
+//! ([`MiniMaxCopilot::with_tool_steps`]); tool results are fenced and size-bounded too.
 
 mod copilot;
 mod extract;
@@ -22,7 +24,11 @@ mod wire;
 
 use std::time::Duration;
 
-pub use copilot::{MiniMaxCopilot, claims_safety, parse_reply};
+pub use crate::copilot_safety::claims_safety;
+pub use copilot::{
+    DEFAULT_LOOKUP_TIMEOUT, DEFAULT_TOOL_STEPS, MAX_TOOL_CALLS_PER_STEP, MAX_TOOL_RESULT_CHARS,
+    MiniMaxCopilot, parse_reply,
+};
 pub use extract::{MAX_CANDIDATES, MAX_SCAN_BYTES, extract_json, json_candidates, strip_reasoning};
 pub use planner::{MiniMaxPlanner, parse_plan_items};
 pub use prompt::{UNTRUSTED_CLOSE, UNTRUSTED_OPEN, fence_untrusted};

@@ -77,6 +77,8 @@ impl Message {
 pub(crate) struct ToolCall {
     pub(crate) id: String,
     pub(crate) name: String,
+    /// The call's arguments, a JSON object as text (`"{}"` when the model sent none).
+    pub(crate) arguments: String,
 }
 
 /// What one completion produced.
@@ -206,6 +208,11 @@ pub(crate) fn interpret_turn(
                     (Some(id), Some(name)) => Ok(ToolCall {
                         id: id.to_owned(),
                         name: name.to_owned(),
+                        arguments: call
+                            .pointer("/function/arguments")
+                            .and_then(Value::as_str)
+                            .unwrap_or("{}")
+                            .to_owned(),
                     }),
                     _ => Err(AdapterError::invalid_response(
                         "minimax: a tool call lacks its id or function name",

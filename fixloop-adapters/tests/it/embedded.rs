@@ -162,3 +162,35 @@ fn answers_are_stable() {
     }
     insta::assert_snapshot!(transcript);
 }
+
+#[test]
+fn grounded_answers_never_claim_safety_before_recovered() {
+    let questions = copilot::QUESTIONS
+        .iter()
+        .chain(copilot::SAFETY_QUESTIONS.iter())
+        .chain(
+            [
+                "All clear? Can we reopen traffic?",
+                "Are we good to ship?",
+                "why is checkout failing",
+                "is it over?",
+            ]
+            .iter(),
+        );
+    let mut checked = 0;
+    for question in questions {
+        for (name, state) in states() {
+            if state.status.status == fixloop_contract::IncidentState::Recovered {
+                continue;
+            }
+            let reply = GroundedCopilot::reply(question, &state);
+            assert!(
+                !fixloop_adapters::copilot_safety::claims_safety(&reply.answer),
+                "{name}: {question:?} was answered {:?}",
+                reply.answer
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "{checked}");
+}

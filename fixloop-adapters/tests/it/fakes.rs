@@ -11,7 +11,7 @@ use fixloop_adapters::fake::{
     erroring_reading, healthy_reading,
 };
 use fixloop_adapters::{
-    AdapterError, Copilot, CopilotReply, ErrorKind, Planner, SignalSource, TestRunner,
+    AdapterError, Copilot, CopilotReply, ErrorKind, NoLookup, Planner, SignalSource, TestRunner,
 };
 use fixloop_contract::{Link, TestStatus};
 use fixloop_core::RunId;
@@ -333,16 +333,21 @@ async fn copilot_serves_scripted_replies_then_grounded_answers() {
     fake.push_reply(scripted.clone());
     fake.push_error(AdapterError::rate_limited(None));
     let (_, state) = states().remove(2);
-    assert_eq!(fake.answer("q1", &state).await.expect("scripted"), scripted);
+    assert_eq!(
+        fake.answer("q1", &state, &NoLookup)
+            .await
+            .expect("scripted"),
+        scripted
+    );
     assert!(matches!(
-        fake.answer("q2", &state)
+        fake.answer("q2", &state, &NoLookup)
             .await
             .expect_err("queued error")
             .kind(),
         ErrorKind::RateLimited { retry_after: None }
     ));
     let grounded = fake
-        .answer("What caused this?", &state)
+        .answer("What caused this?", &state, &NoLookup)
         .await
         .expect("grounded");
     assert!(

@@ -2,6 +2,7 @@
 //! adapters on stub servers) and per-adapter wiremock tests of the vendor adapters.
 
 mod contract;
+mod copilot_safety;
 mod datadog;
 mod datadog_mcp;
 mod embedded;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::enums::{
-    HttpMethod, IncidentState, PlanItemType, RunStatus, StreamResetReason, TestStatus,
+    AnsweredBy, HttpMethod, IncidentState, PlanItemType, RunStatus, StreamResetReason, TestStatus,
 };
 
 /// A JSON object, the type of `target.body_json`.
@@ -207,6 +207,15 @@ pub struct CopilotAnswer {
     pub citations: Vec<Link>,
     /// When the answer was produced (RFC 3339, UTC).
     pub created_at: DateTime<Utc>,
+    /// Additive (optional): who wrote the answer: `MODEL` (the LLM), `GROUNDED` (the embedded copilot, no LLM
+    /// configured) or `GROUNDED_FALLBACK` (the LLM missed its budget or failed, and the embedded copilot answered).
+    /// Absent from servers that do not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<AnsweredBy>,
+    /// Additive (optional): with `GROUNDED_FALLBACK`, why the LLM's answer was not used, in a few words (for
+    /// example `"the model did not answer within 8 s"`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
 }
 
 /// Payload of the WebSocket `plan.generated` message.

@@ -107,3 +107,17 @@ pub enum StreamResetReason {
     /// restarted, and a restart starts a new sequence).
     TooNew,
 }
+
+/// Who wrote a copilot answer (`CopilotAnswer.answered_by`, additive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AnsweredBy {
+    /// The configured LLM, its answer checked by FixLoop's safety rule (and replaced when it claimed recovery
+    /// before RECOVERED).
+    Model,
+    /// The embedded grounded copilot, because no LLM is configured: an answer from the state alone.
+    Grounded,
+    /// The embedded grounded copilot, because the LLM missed its time budget or failed (`fallback_reason` says
+    /// which).
+    GroundedFallback,
+}

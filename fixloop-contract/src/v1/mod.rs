@@ -14,7 +14,8 @@ pub use bodies::{
     ServiceState, Signal, StreamReset, SystemStatus, Target, TestResult, TestRun,
 };
 pub use enums::{
-    HttpMethod, IncidentState, PlanItemType, RunStatus, SimulateMode, StreamResetReason, TestStatus,
+    AnsweredBy, HttpMethod, IncidentState, PlanItemType, RunStatus, SimulateMode,
+    StreamResetReason, TestStatus,
 };
 pub use error::{ErrorBody, ErrorDetail, codes};
 pub use history::{

@@ -847,6 +847,8 @@ fn copilot_answers_are_published() {
         answer: "no".to_owned(),
         citations: Vec::new(),
         created_at: now,
+        answered_by: None,
+        fallback_reason: None,
     }));
     assert_eq!(Harness::kinds(&h.effects), ["copilot.answer"]);
 }

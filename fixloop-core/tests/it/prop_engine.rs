@@ -245,6 +245,8 @@ pub(crate) fn apply(h: &mut Harness, step: &Step, samples: &mut SampleLog) {
                 answer: "because".to_owned(),
                 citations: Vec::new(),
                 created_at: now,
+                answered_by: None,
+                fallback_reason: None,
             }));
         }
     }

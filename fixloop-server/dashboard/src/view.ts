@@ -270,7 +270,13 @@ function renderAnswers(answers: CopilotAnswer[]): void {
       answer.citations.length === 0
         ? null
         : el("ul", { class: "links citations", "aria-label": "Citations" }, ...answer.citations.map((l) => el("li", {}, link(l)))),
-      el("p", { class: "time" }, `${clock(answer.created_at)}${answer.incident_id === null ? "" : ` · ${answer.incident_id}`}`),
+      el(
+        "p",
+        { class: "time" },
+        `${clock(answer.created_at)}${answer.incident_id === null ? "" : ` · ${answer.incident_id}`}${
+          answer.answered_by === "GROUNDED_FALLBACK" ? " · (grounded fallback)" : ""
+        }`,
+      ),
     ),
   ));
 }

@@ -9,6 +9,7 @@
 mod api;
 mod auth;
 mod cli;
+mod copilot_tools;
 mod dashboard;
 mod datadog_mode;
 mod deadlines;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use fixloop_adapters::Copilot;
 use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
 use fixloop_contract::WsEnvelope;
 use fixloop_core::engine::Config as EngineConfig;
@@ -51,13 +52,31 @@ impl TestApp {
 
     /// An app whose settings `tweak` adjusts.
     pub(crate) fn start_with(demo_url: &str, tweak: impl FnOnce(&mut ApiSettings)) -> Self {
-        Self::start_tuned(demo_url, tweak, |_, _| {})
+        Self::start_with_copilot(demo_url, None, tweak)
+    }
+
+    /// An app whose copilot is `copilot` (the fake when `None`) and whose settings `tweak` adjusts.
+    pub(crate) fn start_with_copilot(
+        demo_url: &str,
+        copilot_override: Option<Arc<dyn Copilot>>,
+        tweak: impl FnOnce(&mut ApiSettings),
+    ) -> Self {
+        Self::build(demo_url, copilot_override, tweak, |_, _| {})
     }
 
     /// An app whose settings `tweak` adjusts, and whose driver `tune` adjusts (it may add ports, or change the
     /// engine's configuration knowing the ports).
     pub(crate) fn start_tuned(
         demo_url: &str,
+        tweak: impl FnOnce(&mut ApiSettings),
+        tune: impl FnOnce(&mut DriverConfig, &mut Ports),
+    ) -> Self {
+        Self::build(demo_url, None, tweak, tune)
+    }
+
+    fn build(
+        demo_url: &str,
+        copilot_override: Option<Arc<dyn Copilot>>,
         tweak: impl FnOnce(&mut ApiSettings),
         tune: impl FnOnce(&mut DriverConfig, &mut Ports),
     ) -> Self {
@@ -96,12 +115,21 @@ impl TestApp {
         settings.copilot_timeout = Duration::from_millis(500);
         tweak(&mut settings);
         let state = AppState {
-            services: fixloop_server::services::Services::single(
-                "demo-checkout",
-                FAKE_SERVICE_URL,
-                handle.clone(),
-            ),
-            copilot: ports.copilot,
+            services: fixloop_server::services::Services::new(vec![
+                fixloop_server::services::WatchedService {
+                    name: "demo-checkout".to_owned(),
+                    base_url: FAKE_SERVICE_URL.to_owned(),
+                    alert_labels: std::collections::BTreeMap::new(),
+                    signals: "injected by the caller".to_owned(),
+                    driver: handle.clone(),
+                    // The copilot's look-ups read the same fake signal source as the driver.
+                    copilot_sources: fixloop_server::copilot_tools::CopilotSources {
+                        signals: Some(Arc::clone(&ports.signals)),
+                        context: ports.context.clone(),
+                    },
+                },
+            ]),
+            copilot: copilot_override.unwrap_or(ports.copilot),
             metrics,
             settings: Arc::new(settings),
             http: reqwest::Client::new(),

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use fixloop_adapters::{Copilot, CopilotState};
+use fixloop_adapters::{Copilot, CopilotState, NoLookup};
 use fixloop_contract::{
     DatadogSummary, IncidentCard, IncidentState, Link, RunStatus, Signal, SystemStatus, TestResult,
     TestRun, TestStatus,
@@ -65,32 +65,10 @@ where
     citations_only_come_from_the_state(copilot, scenario.as_ref()).await;
 }
 
-/// Whether an answer claims it is safe / recovered (a heuristic strict enough for canned and LLM answers).
+/// Whether an answer claims it is safe / recovered: the crate's own detector, or a leading "yes".
 pub(crate) fn claims_safety(answer: &str) -> bool {
-    let answer = answer.to_lowercase();
-    if answer.trim_start().starts_with("yes") {
-        return true;
-    }
-    [
-        "it is safe",
-        "it's safe",
-        "safe to resume",
-        "you can resume",
-        "has recovered",
-        "is recovered",
-        "have recovered",
-        "fully recovered",
-    ]
-    .iter()
-    .any(|phrase| {
-        answer.match_indices(phrase).any(|(index, _)| {
-            let before = &answer[..index];
-            // The last 12 characters before the phrase, cut on a character boundary.
-            let start = before.char_indices().rev().nth(11).map_or(0, |(at, _)| at);
-            let window = &before[start..];
-            !(window.contains("not") || window.contains("n't") || window.contains("no "))
-        })
-    })
+    answer.trim_start().to_lowercase().starts_with("yes")
+        || fixloop_adapters::copilot_safety::claims_safety(answer)
 }
 
 /// Not recovered: no answer to a safety question claims safety.
@@ -104,7 +82,7 @@ pub(crate) async fn never_claims_safety_unless_recovered(
         }
         for question in SAFETY_QUESTIONS {
             scenario.arrange(question, &state).await;
-            let reply = bounded("answer", copilot.answer(question, &state))
+            let reply = bounded("answer", copilot.answer(question, &state, &NoLookup))
                 .await
                 .unwrap_or_else(|error| panic!("{name}: {}", error.detail()));
             assert!(
@@ -132,7 +110,7 @@ pub(crate) async fn citations_only_come_from_the_state(
         known.extend(state.run_url.as_deref());
         for question in QUESTIONS {
             scenario.arrange(question, &state).await;
-            let reply = bounded("answer", copilot.answer(question, &state))
+            let reply = bounded("answer", copilot.answer(question, &state, &NoLookup))
                 .await
                 .unwrap_or_else(|error| panic!("{name}: {}", error.detail()));
             assert!(!reply.answer.trim().is_empty(), "{name}: empty answer");

@@ -1,0 +1,1022 @@
+//! The copilot's safety rule (issue 14): what may be said about safety while the status is not RECOVERED is decided
+//! by code, not by the model and not by a list of phrases.
+//!
+//! Three checks, all pure:
+//! - the model's explicit [`Claim`] field is compared with the state ([`check`]): a claim of recovery while the
+//!   status is not RECOVERED withholds the answer;
+//! - [`claims_safety`] reads the answer itself, whatever the claim field says: a negation-aware detector of
+//!   resumption, safety, resolution and all-clear claims (below);
+//! - the answer's opening sentence is written from the state ([`opening`]), never by the model.
+//!
+//! The detector splits the text into sentences (questions are skipped), clauses (at `;`, `:`, dashes, brackets, and
+//! at `but`, `however`, `so`, …) and comma segments, and looks for three kinds of claims:
+//! - a resolution predicate (`safe`, `recovered`, `resolved`, `fixed`, `healthy`, `stable`, `mitigated`, `over`, …)
+//!   said of a global subject (`it`, `everything`, `we`, `the service`, `the incident`, `checkout`, `traffic`, …)
+//!   or standing alone as a fragment (`Resolved.`, `Fixed!`), or followed by `to` and a resumption verb
+//!   (`safe to reopen`, `good to resume`);
+//! - a resumption verb (`resume`, `reopen`, `restore`, `re-enable`, `flip`, `turn`, `lift`, `ship`, …) on a traffic
+//!   object (`traffic`, `it`, `checkout`, `users`, `deploys`, `the freeze`, …), given permission (`can`, `may`,
+//!   `should`, `feel free`, `go ahead`, `cleared`, `let's`, …) or in imperative position (first in its segment);
+//! - an all-clear idiom (`all clear`, `out of the woods`, `green across the board`, `good to go`, `lgtm`, …).
+//!
+//! A claim does not count when it is negated (`not`, `never`, `no`, `don't`, `too early`, `hold off`, `far from`,
+//! … anywhere before it in its clause, the scope ending at a comma once the negation has found its predicate) or
+//! conditional (`once`, `until`, `if`, `after`, `before`, `whether`, `requires`, `as soon as` in its clause, or
+//! `then`, `will be`, `would be` before it).
+
+use std::fmt::Write as _;
+
+use fixloop_contract::{IncidentState, RunStatus, TestStatus};
+
+use crate::ports::{CopilotReply, CopilotState};
+
+/// What a model says its answer claims about recovery (the `claim` field of its structured reply).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Claim {
+    /// The answer says the service recovered or that it is safe to resume (`"recovered"`).
+    Recovered,
+    /// The answer says it has not recovered (`"not_recovered"`).
+    NotRecovered,
+    /// The answer makes no claim about recovery (`"none"`, and anything absent or unknown).
+    #[default]
+    None,
+}
+
+impl Claim {
+    /// Reads the model's `claim` field, leniently: unknown or absent values are [`Claim::None`] (the detector still
+    /// reads the answer).
+    #[must_use]
+    pub fn parse(value: Option<&str>) -> Self {
+        let Some(value) = value else {
+            return Self::None;
+        };
+        match value
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', ' '], "_")
+            .as_str()
+        {
+            "recovered" | "safe" | "resolved" => Self::Recovered,
+            "not_recovered" | "unsafe" | "not_safe" => Self::NotRecovered,
+            _ => Self::None,
+        }
+    }
+}
+
+/// Why an answer was withheld.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// The model's claim field said `recovered` while the status is not RECOVERED.
+    ClaimField,
+    /// The answer's text claims safety, recovery or resumption (see [`claims_safety`]).
+    Text,
+    /// The answer opens with a yes to a safety question.
+    AffirmedSafetyQuestion,
+}
+
+/// Whether `answer` may be shown while in `state`: `Ok(())`, or why it is withheld. When the status is RECOVERED
+/// everything passes.
+///
+/// # Errors
+///
+/// [`Withheld`] says which check stopped the answer.
+pub fn check(
+    question: &str,
+    answer: &str,
+    claim: Claim,
+    state: &CopilotState,
+) -> Result<(), Withheld> {
+    if state.status.status == IncidentState::Recovered {
+        return Ok(());
+    }
+    if claim == Claim::Recovered {
+        return Err(Withheld::ClaimField);
+    }
+    if claims_safety(answer) {
+        return Err(Withheld::Text);
+    }
+    if asks_about_safety(question) && opens_with_yes(answer) {
+        return Err(Withheld::AffirmedSafetyQuestion);
+    }
+    Ok(())
+}
+
+/// Applies [`check`] to a finished reply (any copilot's): a withheld answer is replaced by [`opening`] and
+/// [`withheld_answer`]; the citations are kept (they were already filtered against the state).
+#[must_use]
+pub fn guard_reply(question: &str, reply: CopilotReply, state: &CopilotState) -> CopilotReply {
+    match check(question, &reply.answer, Claim::None, state) {
+        Ok(()) => reply,
+        Err(_) => CopilotReply {
+            answer: format!("{} {}", opening(state), withheld_answer(state)),
+            citations: reply.citations,
+        },
+    }
+}
+
+/// What replaces a withheld answer: a plain "not yet" with what recovery needs, from the state alone.
+#[must_use]
+pub fn withheld_answer(state: &CopilotState) -> String {
+    format!(
+        "Not yet: do not resume while the status is {}, not RECOVERED. Recovery needs every validation test to pass and the signals to be back within their thresholds. (FixLoop withheld the model's answer because it claimed otherwise.)",
+        state_name(state.status.status)
+    )
+}
+
+/// The opening sentence of a model's answer, written from the state: the status, the incident, the latest run's
+/// verdicts and the recovery blocker. It holds no text from the model and none from the monitored service.
+#[must_use]
+pub fn opening(state: &CopilotState) -> String {
+    let status = state_name(state.status.status);
+    let mut text = format!("Status {status}");
+    match &state.incident {
+        Some(incident) => {
+            let _ = write!(text, ", incident {}", short(&incident.incident_id));
+        }
+        None => text.push_str(", no incident open"),
+    }
+    if let Some(run) = &state.run {
+        let count = |wanted: TestStatus| run.tests.iter().filter(|t| t.status == wanted).count();
+        let _ = write!(
+            text,
+            "; latest run {} {}: {} passed, {} failed, {} running, {} pending",
+            short(&run.run_id),
+            run_status_name(run.status),
+            count(TestStatus::Pass),
+            count(TestStatus::Fail),
+            count(TestStatus::Running),
+            count(TestStatus::Pending)
+        );
+    } else if state.incident.is_some() {
+        text.push_str("; no validation run yet");
+    }
+    if state.status.status != IncidentState::Recovered
+        && let Some(blocker) = state
+            .recovery_blocker
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+    {
+        let _ = write!(text, "; not RECOVERED yet ({})", short(blocker));
+    }
+    text.push('.');
+    text
+}
+
+/// Whether `question` asks whether it is safe, recovered, fixed or over (the grounded copilot's safety topic).
+#[must_use]
+pub fn asks_about_safety(question: &str) -> bool {
+    let question = question.to_lowercase();
+    SAFETY_QUESTION_WORDS
+        .iter()
+        .any(|word| question.contains(word))
+}
+
+/// Words that make a question a safety question.
+pub const SAFETY_QUESTION_WORDS: [&str; 14] = [
+    "safe",
+    "resume",
+    "recovered",
+    "recover",
+    "all clear",
+    "good to go",
+    "is it fixed",
+    "fixed?",
+    "resolved",
+    "over?",
+    "done?",
+    "ship",
+    "reopen",
+    "green",
+];
+
+/// Whether `text` claims that the service is safe, recovered, resolved or all clear, or that traffic (or deploys)
+/// may resume. Negated, conditional and questioning sentences do not count. See the module docs for the method.
+#[must_use]
+pub fn claims_safety(text: &str) -> bool {
+    let tokens = tokenize(text);
+    sentences(&tokens).any(|(sentence, question)| !question && clauses(sentence).any(clause_claims))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The lexicon.
+
+/// Resolution predicates said of a global subject.
+const PREDICATES: &[&str] = &[
+    "safe",
+    "recovered",
+    "resolved",
+    "fixed",
+    "healthy",
+    "stable",
+    "stabilized",
+    "stabilised",
+    "mitigated",
+    "over",
+    "done",
+    "clear",
+    "cleared",
+    "sorted",
+    "restored",
+    "reopened",
+    "resumed",
+    "operational",
+    "solved",
+    "complete",
+    "fine",
+    "ok",
+    "okay",
+    "back",
+    "green",
+    "nominal",
+];
+
+/// Predicates that may also grant permission when followed by `to` and a resumption verb (`good to reopen`).
+const PERMISSION_PREDICATES: &[&str] = &[
+    "safe", "fine", "ok", "okay", "good", "clear", "cleared", "free", "ready", "allowed", "able",
+];
+
+/// Subjects whose health is the service's health.
+const GLOBAL_SUBJECTS: &[&str] = &[
+    "it",
+    "everything",
+    "everythings",
+    "all",
+    "things",
+    "we",
+    "service",
+    "system",
+    "site",
+    "app",
+    "application",
+    "incident",
+    "outage",
+    "issue",
+    "problem",
+    "bug",
+    "checkout",
+    "production",
+    "prod",
+    "traffic",
+    "recovery",
+    "status",
+];
+
+/// Verbs of resumption, in every form.
+const ACTIONS: &[&str] = &[
+    "resume",
+    "resumes",
+    "resuming",
+    "reopen",
+    "reopens",
+    "reopening",
+    "restore",
+    "restores",
+    "restoring",
+    "reenable",
+    "reenables",
+    "reenabling",
+    "enable",
+    "enables",
+    "enabling",
+    "unpause",
+    "unpausing",
+    "unfreeze",
+    "unfreezing",
+    "ship",
+    "shipping",
+    "deploy",
+    "deploying",
+    "release",
+    "releasing",
+    "flip",
+    "flipping",
+    "turn",
+    "turning",
+    "switch",
+    "switching",
+    "open",
+    "opening",
+    "route",
+    "routing",
+    "reroute",
+    "send",
+    "sending",
+    "bring",
+    "bringing",
+    "lift",
+    "lifting",
+    "undrain",
+    "unblock",
+    "roll",
+    "rolling",
+    "let",
+    "close",
+    "closing",
+    "end",
+    "put",
+    "start",
+    "failback",
+    "go",
+    "proceed",
+    "closed",
+    "reopened",
+    "restored",
+    "resumed",
+    "reenabled",
+];
+
+/// Verbs that mean resumption on their own, without an object (`Reopen when ready`).
+const RESUMPTION_ONLY: &[&str] = &[
+    "resume",
+    "resuming",
+    "reopen",
+    "reopening",
+    "restore",
+    "restoring",
+    "reenable",
+    "unpause",
+    "unfreeze",
+    "ship",
+    "undrain",
+    "failback",
+    "proceed",
+];
+
+/// What a resumption verb acts on.
+const OBJECTS: &[&str] = &[
+    "traffic",
+    "it",
+    "everything",
+    "service",
+    "services",
+    "checkout",
+    "orders",
+    "payments",
+    "users",
+    "customers",
+    "requests",
+    "deploys",
+    "deployments",
+    "deploy",
+    "freeze",
+    "incident",
+    "flag",
+    "feature",
+    "load",
+    "production",
+    "prod",
+    "floodgates",
+    "operations",
+    "maintenance",
+    "site",
+    "app",
+    "them",
+    "back",
+    "live",
+];
+
+/// Words granting permission before a resumption verb.
+const PERMISSIONS: &[&str] = &[
+    "can",
+    "may",
+    "could",
+    "should",
+    "free",
+    "ok",
+    "okay",
+    "fine",
+    "safe",
+    "good",
+    "ready",
+    "cleared",
+    "clear",
+    "allowed",
+    "permitted",
+    "time",
+    "recommend",
+    "recommendation",
+    "suggest",
+    "ahead",
+    "proceed",
+    "start",
+    "us",
+    "verdict",
+    "happy",
+];
+
+/// Words granting permission after a resumption verb and its object (`restoring traffic seems reasonable`).
+const POST_PERMISSIONS: &[&str] = &[
+    "fine",
+    "ok",
+    "okay",
+    "safe",
+    "good",
+    "reasonable",
+    "allowed",
+    "approved",
+    "recommended",
+];
+
+/// Words that, after a resumption verb, judge it a bad idea (`resuming now would be premature`).
+const POST_NEGATORS: &[&str] = &[
+    "premature",
+    "unsafe",
+    "risky",
+    "dangerous",
+    "reckless",
+    "early",
+    "soon",
+];
+
+/// Negators (contractions are expanded before matching).
+const NEGATORS: &[&str] = &[
+    "not",
+    "no",
+    "never",
+    "none",
+    "neither",
+    "nor",
+    "without",
+    "nothing",
+    "dont",
+    "isnt",
+    "arent",
+    "cant",
+    "wont",
+    "shouldnt",
+    "avoid",
+    "refrain",
+    "wait",
+    "premature",
+    "prematurely",
+];
+
+/// Two-word negators.
+const NEGATOR_PAIRS: &[(&str, &str)] = &[
+    ("too", "early"),
+    ("too", "soon"),
+    ("hold", "off"),
+    ("far", "from"),
+    ("holding", "off"),
+];
+
+/// Words of a bad state: a negation attached to one (`no longer failing`) has found its predicate.
+const BAD_STATES: &[&str] = &[
+    "failing", "fails", "failed", "fail", "broken", "down", "erroring", "errors", "error",
+    "failures", "failure", "issues", "problems", "wrong", "red", "degraded", "elevated", "active",
+    "ongoing", "blocked", "blocking", "timing", "worse", "open",
+];
+
+/// Words making their whole clause conditional or definitional.
+const CONDITIONALS: &[&str] = &[
+    "if", "once", "until", "till", "unless", "after", "before", "whether", "requires", "require",
+    "needs", "need", "means", "mean", "provided",
+];
+
+/// Words that may precede a fragment predicate or an imperative verb in their segment.
+const FILLERS: &[&str] = &[
+    "please",
+    "just",
+    "now",
+    "so",
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "sure",
+    "alright",
+    "and",
+    "fully",
+    "all",
+    "totally",
+    "completely",
+    "officially",
+    "finally",
+    "probably",
+    "basically",
+    "looks",
+    "seems",
+    "kindly",
+    "simply",
+    "also",
+    "1",
+    "ok",
+    "okay",
+];
+
+/// All-clear idioms, as word sequences (after contraction expansion).
+const IDIOMS: &[&[&str]] = &[
+    &["all", "clear"],
+    &["all", "good"],
+    &["all", "green"],
+    &["all", "set"],
+    &["good", "to", "go"],
+    &["good", "to", "ship"],
+    &["out", "of", "the", "woods"],
+    &["in", "the", "clear"],
+    &["green", "across", "the", "board"],
+    &["green", "light"],
+    &["ship", "it"],
+    &["lgtm"],
+    &["allclear"],
+    &["looks", "good", "to", "me"],
+    &["we", "are", "good"],
+    &["we", "are", "fine"],
+    &["we", "are", "ok"],
+    &["we", "are", "okay"],
+    &["you", "are", "good"],
+    &["nothing", "to", "worry", "about"],
+    &["no", "longer", "an", "issue"],
+    &["no", "longer", "a", "problem"],
+    &["crisis", "averted"],
+    &["back", "in", "business"],
+    &["back", "to", "normal"],
+    &["back", "online"],
+    &["up", "and", "running"],
+    &["all", "systems", "go"],
+    &["operating", "normally"],
+    &["performing", "as", "expected"],
+    &["working", "as", "expected"],
+    &["working", "normally"],
+    &["safe", "and", "sound"],
+    &["thumbs", "up"],
+];
+
+/// Words ending a clause (and so every negation and condition in it).
+const CLAUSE_WORDS: &[&str] = &[
+    "but",
+    "however",
+    "though",
+    "although",
+    "so",
+    "therefore",
+    "thus",
+    "hence",
+];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tokens, sentences, clauses.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Word(String),
+    /// A comma, or a symbol such as an emoji: ends a segment.
+    Comma,
+    /// `;`, `:`, a dash, a bracket: ends a clause.
+    Clause,
+    /// `.`, `!`, a newline: ends a sentence.
+    Stop,
+    /// `?`: ends a question.
+    Question,
+}
+
+fn tokenize(text: &str) -> Vec<Token> {
+    let text = text.replace(['\u{2019}', '\u{2018}', '`'], "'");
+    let chars: Vec<char> = text.chars().collect();
+    let mut tokens = Vec::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, tokens: &mut Vec<Token>| {
+        if !word.is_empty() {
+            // The status names HEALTHY and VALIDATING are the state's own words, not a model's judgement;
+            // RECOVERED stays a predicate, so "the status is RECOVERED" is still a claim.
+            if matches!(word.as_str(), "HEALTHY" | "VALIDATING") {
+                tokens.push(Token::Word("status_name".to_owned()));
+            } else {
+                expand(&word.to_lowercase(), tokens);
+            }
+            word.clear();
+        }
+    };
+    for (index, &c) in chars.iter().enumerate() {
+        let next = chars.get(index + 1).copied();
+        let previous = index.checked_sub(1).and_then(|at| chars.get(at)).copied();
+        let inside = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+        if c.is_alphanumeric() {
+            word.push(c);
+            continue;
+        }
+        // Apostrophes, hyphens and dots inside a word stay in it (`it's`, `re-enable`, `0.4`, `app.example.com`).
+        if (c == '\'' || c == '-' || c == '.') && inside(previous) && inside(next) {
+            if c != '-' {
+                word.push(c);
+            }
+            continue;
+        }
+        flush(&mut word, &mut tokens);
+        let token = match c {
+            '.' | '!' | '\n' | '\r' => Token::Stop,
+            '?' => Token::Question,
+            ';' | ':' | '(' | ')' | '[' | ']' | '\u{2014}' | '\u{2013}' | '-' => Token::Clause,
+            ',' => Token::Comma,
+            c if c.is_whitespace() || c == '\'' || c == '"' => continue,
+            // Emoji and other symbols separate like commas (`we're back 🙌 traffic can go back on`).
+            _ => Token::Comma,
+        };
+        tokens.push(token);
+    }
+    flush(&mut word, &mut tokens);
+    tokens
+}
+
+/// Pushes `word`'s tokens, contractions expanded (`isn't` → `is not`, `we're` → `we are`, `let's` → `let us`).
+fn expand(word: &str, tokens: &mut Vec<Token>) {
+    let push = |tokens: &mut Vec<Token>, word: &str| tokens.push(Token::Word(word.to_owned()));
+    let special = match word {
+        "can't" | "cannot" | "cant" => Some(("can", "not")),
+        "won't" | "wont" => Some(("will", "not")),
+        "let's" | "lets" => Some(("let", "us")),
+        "ain't" => Some(("is", "not")),
+        _ => None,
+    };
+    if let Some((first, second)) = special {
+        push(tokens, first);
+        push(tokens, second);
+        return;
+    }
+    if let Some(stem) = word.strip_suffix("n't") {
+        push(tokens, stem);
+        push(tokens, "not");
+        return;
+    }
+    for (suffix, full) in [
+        ("'s", "is"),
+        ("'re", "are"),
+        ("'ll", "will"),
+        ("'ve", "have"),
+        ("'d", "would"),
+        ("'m", "am"),
+    ] {
+        if let Some(stem) = word.strip_suffix(suffix)
+            && !stem.is_empty()
+        {
+            push(tokens, stem);
+            push(tokens, full);
+            return;
+        }
+    }
+    push(tokens, &word.replace('\'', ""));
+}
+
+/// The sentences of `tokens`, each with whether it is a question.
+fn sentences(tokens: &[Token]) -> impl Iterator<Item = (&[Token], bool)> {
+    tokens
+        .split_inclusive(|token| matches!(token, Token::Stop | Token::Question))
+        .map(|sentence| match sentence.split_last() {
+            Some((Token::Question, rest)) => (rest, true),
+            Some((Token::Stop, rest)) => (rest, false),
+            _ => (sentence, false),
+        })
+}
+
+/// The clauses of a sentence: split at [`Token::Clause`] and at [`CLAUSE_WORDS`].
+fn clauses(sentence: &[Token]) -> impl Iterator<Item = &[Token]> {
+    sentence.split(|token| match token {
+        Token::Clause => true,
+        Token::Word(word) => CLAUSE_WORDS.contains(&word.as_str()),
+        _ => false,
+    })
+}
+
+fn word(tokens: &[Token], index: usize) -> Option<&str> {
+    match tokens.get(index) {
+        Some(Token::Word(word)) => Some(word.as_str()),
+        _ => None,
+    }
+}
+
+fn is(list: &[&str], word: Option<&str>) -> bool {
+    word.is_some_and(|word| list.contains(&word))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The clause check.
+
+/// Whether one clause claims safety.
+fn clause_claims(clause: &[Token]) -> bool {
+    if clause_is_conditional(clause) {
+        return false;
+    }
+    let mut negated = false;
+    // Whether the pending negation has met a predicate (then a comma ends its scope).
+    let mut negation_used = false;
+    let mut conditional = false;
+    let mut segment_start = 0;
+    let mut index = 0;
+    while index < clause.len() {
+        let Some(current) = word(clause, index) else {
+            if clause[index] == Token::Comma {
+                if negated && negation_used {
+                    negated = false;
+                }
+                segment_start = index + 1;
+            }
+            index += 1;
+            continue;
+        };
+        if let Some(length) = idiom_at(clause, index) {
+            if !negated && !conditional {
+                return true;
+            }
+            negation_used = true;
+            index += length;
+            continue;
+        }
+        let next = word(clause, index + 1);
+        if NEGATORS.contains(&current)
+            || NEGATOR_PAIRS
+                .iter()
+                .any(|(first, second)| current == *first && next == Some(*second))
+        {
+            negated = true;
+            negation_used = false;
+            index += 1;
+            continue;
+        }
+        if current == "then"
+            || (matches!(current, "will" | "would") && matches!(next, Some("be" | "become")))
+        {
+            conditional = true;
+        }
+        if BAD_STATES.contains(&current) {
+            negation_used = true;
+            index += 1;
+            continue;
+        }
+        let claim = predicate_claims(clause, index, segment_start)
+            || action_claims(clause, index, segment_start);
+        if claim {
+            if !negated && !conditional {
+                return true;
+            }
+            negation_used = true;
+        } else if PREDICATES.contains(&current) {
+            negation_used = true;
+        }
+        index += 1;
+    }
+    false
+}
+
+/// A clause containing a condition or a definition claims nothing (`once RECOVERED, it will be safe`).
+fn clause_is_conditional(clause: &[Token]) -> bool {
+    (0..clause.len()).any(|index| {
+        let current = word(clause, index);
+        let next = word(clause, index + 1);
+        if current == Some("when") {
+            // `when ready`, `when you like` grant permission; `when the run passes` is a condition.
+            return !matches!(next, Some("ready" | "you" | "convenient"));
+        }
+        if current == Some("as") && next == Some("soon") && word(clause, index + 2) == Some("as") {
+            return true;
+        }
+        is(CONDITIONALS, current)
+    })
+}
+
+/// The length of the idiom starting at `index`, if one does.
+fn idiom_at(clause: &[Token], index: usize) -> Option<usize> {
+    IDIOMS
+        .iter()
+        .filter(|idiom| {
+            idiom
+                .iter()
+                .enumerate()
+                .all(|(offset, expected)| word(clause, index + offset) == Some(*expected))
+        })
+        .map(|idiom| idiom.len())
+        .max()
+}
+
+/// Whether the words of the segment before `index` are all fillers (so `index` opens the segment).
+fn opens_segment(clause: &[Token], index: usize, segment_start: usize) -> bool {
+    (segment_start..index).all(|at| is(FILLERS, word(clause, at)))
+}
+
+/// A resolution predicate at `index` said of a global subject, as a fragment, or granting permission.
+fn predicate_claims(clause: &[Token], index: usize, segment_start: usize) -> bool {
+    let current = word(clause, index).unwrap_or_default();
+    let next = word(clause, index + 1);
+    let after_next = word(clause, index + 2);
+    if PERMISSION_PREDICATES.contains(&current) && next == Some("to") {
+        // `safe to say`, `safe to assume` are figures of speech; `safe to reopen` is a permission.
+        return is(ACTIONS, after_next) && !matches!(after_next, Some("say" | "assume"));
+    }
+    if !PREDICATES.contains(&current) {
+        return false;
+    }
+    // `RECOVERED means…`, `clear that…`, `over 5%`, `back above…` are not claims.
+    let ends_segment = next.is_none();
+    match current {
+        "over" | "back" | "done" => {
+            if !(ends_segment
+                || matches!(
+                    next,
+                    Some("now" | "again" | "here" | "up" | "on" | "for" | "with")
+                ))
+            {
+                return false;
+            }
+        }
+        _ => {
+            if matches!(
+                next,
+                Some(
+                    "that"
+                        | "means"
+                        | "requires"
+                        | "needs"
+                        | "status"
+                        | "state"
+                        | "would"
+                        | "will"
+                        | "bet"
+                        | "only"
+                )
+            ) {
+                return false;
+            }
+        }
+    }
+    if opens_segment(clause, index, segment_start) && index - segment_start <= 3 {
+        return true;
+    }
+    let window = index.saturating_sub(6).max(segment_start);
+    (window..index).any(|at| is(GLOBAL_SUBJECTS, word(clause, at)))
+}
+
+/// A resumption verb at `index` on a traffic object, given permission or in imperative position.
+fn action_claims(clause: &[Token], index: usize, segment_start: usize) -> bool {
+    let current = word(clause, index).unwrap_or_default();
+    if !ACTIONS.contains(&current) {
+        return false;
+    }
+    let next = word(clause, index + 1);
+    // `go` is only an action as `go back (on)` or `go live`; `go ahead` is a permission.
+    if current == "go" && !matches!(next, Some("back" | "live")) {
+        return false;
+    }
+    // `let` is only an action as `let them in`; `let us` is a permission.
+    if current == "let" && next == Some("us") {
+        return false;
+    }
+    let object_after = (index + 1..(index + 5).min(clause.len()))
+        .take_while(|&at| matches!(clause[at], Token::Word(_)))
+        .position(|at| is(OBJECTS, word(clause, at)));
+    let object_before = (index.saturating_sub(4).max(segment_start)..index)
+        .any(|at| is(OBJECTS, word(clause, at)) || is(GLOBAL_SUBJECTS, word(clause, at)));
+    let has_object = object_after.is_some() || object_before || RESUMPTION_ONLY.contains(&current);
+    if !has_object {
+        return false;
+    }
+    let permission_before =
+        (index.saturating_sub(5)..index).any(|at| is(PERMISSIONS, word(clause, at)));
+    let after = index + 1..(index + 7).min(clause.len());
+    if after.clone().any(|at| is(POST_NEGATORS, word(clause, at))) {
+        return false;
+    }
+    let permission_after = after
+        .into_iter()
+        .any(|at| is(POST_PERMISSIONS, word(clause, at)));
+    permission_before || permission_after || opens_segment(clause, index, segment_start)
+}
+
+/// Whether `answer` opens with a yes.
+fn opens_with_yes(answer: &str) -> bool {
+    let tokens = tokenize(answer);
+    matches!(
+        word(&tokens, 0),
+        Some(
+            "yes"
+                | "yep"
+                | "yeah"
+                | "yup"
+                | "sure"
+                | "absolutely"
+                | "definitely"
+                | "affirmative"
+                | "correct"
+                | "indeed"
+        )
+    )
+}
+
+fn short(text: &str) -> String {
+    let text: String = text.chars().take(160).collect();
+    text.replace(['\n', '\r'], " ")
+}
+
+fn state_name(state: IncidentState) -> &'static str {
+    match state {
+        IncidentState::Healthy => "HEALTHY",
+        IncidentState::IncidentActive => "INCIDENT_ACTIVE",
+        IncidentState::Validating => "VALIDATING",
+        IncidentState::Recovered => "RECOVERED",
+    }
+}
+
+fn run_status_name(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Queued => "QUEUED",
+        RunStatus::Running => "RUNNING",
+        RunStatus::Completed => "COMPLETED",
+        RunStatus::Failed => "FAILED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contractions_are_expanded() {
+        let words: Vec<Token> = tokenize("It isn't safe; we're good, let's go");
+        let expected = [
+            "it", "is", "not", "safe", ";", "we", "are", "good", ",", "let", "us", "go",
+        ];
+        let shown: Vec<String> = words
+            .iter()
+            .map(|token| match token {
+                Token::Word(word) => word.clone(),
+                Token::Comma => ",".to_owned(),
+                Token::Clause => ";".to_owned(),
+                Token::Stop => ".".to_owned(),
+                Token::Question => "?".to_owned(),
+            })
+            .collect();
+        assert_eq!(shown, expected);
+    }
+
+    #[test]
+    fn the_issue_examples_are_claims() {
+        for text in [
+            "all clear, go ahead and reopen traffic",
+            "the incident is resolved, you may restore traffic",
+            "we're good to ship",
+            "green across the board, flip it back on",
+        ] {
+            assert!(claims_safety(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn negation_and_conditions_are_respected() {
+        for text in [
+            "it is not safe to resume yet",
+            "do not reopen traffic until every test passes",
+            "Is it safe to resume?",
+            "Once the status is RECOVERED, it will be safe to resume traffic.",
+            "It's safe to say checkout still fails.",
+        ] {
+            assert!(!claims_safety(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_negation_scope_ends_at_a_contrast() {
+        assert!(claims_safety(
+            "It wasn't safe earlier, but now it is safe to resume."
+        ));
+        assert!(!claims_safety(
+            "I would not, under any circumstances, reopen traffic."
+        ));
+    }
+
+    #[test]
+    fn the_claim_field_is_read_leniently() {
+        assert_eq!(Claim::parse(Some("recovered")), Claim::Recovered);
+        assert_eq!(Claim::parse(Some(" NOT_RECOVERED")), Claim::NotRecovered);
+        assert_eq!(Claim::parse(Some("not-recovered")), Claim::NotRecovered);
+        assert_eq!(Claim::parse(Some("maybe")), Claim::None);
+        assert_eq!(Claim::parse(None), Claim::None);
+    }
+
+    #[test]
+    fn the_withheld_answer_passes_its_own_detector() {
+        let state = CopilotState {
+            status: fixloop_contract::SystemStatus {
+                status: IncidentState::Validating,
+                error_rate_5m: 1.0,
+                p95_latency_ms_5m: 100.0,
+                active_incident_id: None,
+                updated_at: fixloop_contract::chrono::DateTime::UNIX_EPOCH,
+                service: None,
+                signals_degraded: None,
+            },
+            incident: None,
+            run: None,
+            recovery_blocker: Some("latest run run-1: 4 of 5 passed; signals healthy".to_owned()),
+            run_url: None,
+        };
+        assert!(!claims_safety(&withheld_answer(&state)));
+        assert!(!claims_safety(&opening(&state)), "{}", opening(&state));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_detector_never_panics(text in "\\PC{0,200}") {
+            let _ = claims_safety(&text);
+            let _ = opens_with_yes(&text);
+        }
+    }
+}
