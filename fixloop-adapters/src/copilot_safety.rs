@@ -17,7 +17,9 @@
 //! - a resumption verb (`resume`, `reopen`, `restore`, `re-enable`, `flip`, `turn`, `lift`, `ship`, …) on a traffic
 //!   object (`traffic`, `it`, `checkout`, `users`, `deploys`, `the freeze`, …), given permission (`can`, `may`,
 //!   `should`, `feel free`, `go ahead`, `cleared`, `let's`, …) or in imperative position (first in its segment);
-//! - an all-clear idiom (`all clear`, `out of the woods`, `green across the board`, `good to go`, `lgtm`, …).
+//! - an all-clear idiom (`all clear`, `out of the woods`, `green across the board`, `good to go`, `lgtm`, …);
+//! - a negated negative that lifts a restriction (`no reason to keep traffic drained`, `no need to leave checkout
+//!   disabled`).
 //!
 //! A claim does not count when it is negated (`not`, `never`, `no`, `don't`, `too early`, `hold off`, `far from`,
 //! … anywhere before it in its clause, the scope ending at a comma once the negation has found its predicate) or
@@ -714,7 +716,9 @@ fn clause_claims(clause: &[Token]) -> bool {
             index += 1;
             continue;
         };
-        if let Some(length) = idiom_at(clause, index) {
+        if let Some(length) =
+            idiom_at(clause, index).or_else(|| needless_restriction(clause, index))
+        {
             if !negated && !conditional {
                 return true;
             }
@@ -770,8 +774,50 @@ fn clause_is_conditional(clause: &[Token]) -> bool {
         if current == Some("as") && next == Some("soon") && word(clause, index + 2) == Some("as") {
             return true;
         }
+        // `no need to keep traffic drained` states no requirement: it lifts one (see `needless_restriction`).
+        if current == Some("need") && index > 0 && word(clause, index - 1) == Some("no") {
+            return false;
+        }
         is(CONDITIONALS, current)
     })
+}
+
+/// Restrictions a negated negative lifts (`no reason to keep traffic drained`).
+const RESTRICTIONS: &[&str] = &[
+    "drained",
+    "paused",
+    "blocked",
+    "frozen",
+    "off",
+    "down",
+    "disabled",
+    "halted",
+    "closed",
+    "offline",
+    "suspended",
+    "throttled",
+    "shed",
+    "hold",
+    "parked",
+    "stopped",
+];
+
+/// A negated negative starting at `index`: `no reason|need to keep|leave|hold <object …> <restriction>` (`there is
+/// no reason to keep traffic drained anymore`, `no need to leave checkout disabled`) says the restriction may be
+/// lifted, a resumption claim. Its length, if one does.
+fn needless_restriction(clause: &[Token], index: usize) -> Option<usize> {
+    let opens = word(clause, index) == Some("no")
+        && matches!(word(clause, index + 1), Some("reason" | "need"))
+        && word(clause, index + 2) == Some("to")
+        && matches!(word(clause, index + 3), Some("keep" | "leave" | "hold"));
+    if !opens {
+        return None;
+    }
+    // The object and its restriction within the next few words (`traffic drained`, `the checkout flag off`).
+    let rest = index + 4..(index + 9).min(clause.len());
+    let object = rest.clone().find(|&at| is(OBJECTS, word(clause, at)))?;
+    let restriction = (object + 1..rest.end).find(|&at| is(RESTRICTIONS, word(clause, at)))?;
+    Some(restriction + 1 - index)
 }
 
 /// The length of the idiom starting at `index`, if one does.
