@@ -11,9 +11,11 @@
 //! | [`FakePlanner`] | the core's rule plan for the request |
 //! | [`FakeTestRunner`] | the core's evaluator applied to [`DemoModel`]'s simulated responses |
 //! | [`FakeCopilot`] | the [`GroundedCopilot`](crate::GroundedCopilot)'s answer |
+//! | [`FakeContextSource`] | sticky findings, empty until changed |
 //! | [`FakeLookup`] | `{"lookup": "<tool name>"}` for every copilot look-up |
 //! | [`FakeStore`] | an in-memory journal shared by its clones (writes can be made to fail) |
 
+mod context;
 mod copilot;
 mod demo;
 mod lookup;
@@ -25,6 +27,7 @@ mod store;
 
 use std::time::Duration;
 
+pub use context::{FakeContextSource, incident_findings};
 pub use copilot::FakeCopilot;
 pub use demo::DemoModel;
 pub use lookup::FakeLookup;

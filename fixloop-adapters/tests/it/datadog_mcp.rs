@@ -1,6 +1,7 @@
 //! The Datadog MCP context source against a fake Datadog MCP server written with rmcp (the documented tool names,
-//! sample text results) over Streamable HTTP: end to end into `ContextFindings`, the documented credential headers,
-//! the preview tool names, and tool errors and timeouts as classified `AdapterError`s.
+//! sample text results) over Streamable HTTP: the shared context source contract, then what is Datadog's own: the
+//! tools' arguments, the evidence links into the Datadog UI, the documented credential headers, the preview tool
+//! names, and rejected calls, refused keys and missing tools as classified `AdapterError`s.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::{ErrorData as McpError, tool, tool_router};
 use serde_json::{Value, json};
 
+use crate::contract::context_source::{self, ContextScenario, Situation};
 use crate::mcp_fakes::{HttpFake, text};
 
 const API_KEY: &str = "dd-api-secret";
@@ -26,6 +28,8 @@ const BOUND: Duration = Duration::from_secs(20);
 pub(crate) enum DatadogBehaviour {
     /// Sample data.
     Normal,
+    /// No error logs in the window (the CSV header only); metrics and monitors as usual.
+    LogsQuiet,
     /// `isError: true`.
     LogsFail,
     /// A JSON-RPC error.
@@ -49,7 +53,8 @@ pub(crate) fn sample_logs() -> String {
 /// A fake Datadog MCP server with the documented core tool names.
 #[derive(Clone)]
 pub(crate) struct FakeDatadog {
-    behaviour: DatadogBehaviour,
+    /// Shared by every session of the server, so it can change while the server runs.
+    behaviour: Arc<Mutex<DatadogBehaviour>>,
     /// Every tool call: (tool, arguments).
     pub(crate) calls: Arc<Mutex<Vec<(String, Value)>>>,
 }
@@ -58,9 +63,14 @@ impl FakeDatadog {
     /// A server behaving as `behaviour`.
     pub(crate) fn new(behaviour: DatadogBehaviour) -> Self {
         Self {
-            behaviour,
+            behaviour: Arc::new(Mutex::new(behaviour)),
             calls: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Changes how the next tool calls are answered.
+    pub(crate) fn set_behaviour(&self, behaviour: DatadogBehaviour) {
+        *self.behaviour.lock().expect("not poisoned") = behaviour;
     }
 
     fn record(&self, tool: &str, args: &JsonObject) {
@@ -76,8 +86,12 @@ impl FakeDatadog {
     #[tool(description = "Search logs")]
     async fn search_datadog_logs(&self, args: JsonObject) -> Result<CallToolResult, McpError> {
         self.record("search_datadog_logs", &args);
-        match self.behaviour {
+        let behaviour = *self.behaviour.lock().expect("not poisoned");
+        match behaviour {
             DatadogBehaviour::Normal => Ok(CallToolResult::success(text(sample_logs()))),
+            DatadogBehaviour::LogsQuiet => Ok(CallToolResult::success(text(
+                "timestamp,service,status,message\n",
+            ))),
             DatadogBehaviour::LogsFail => Ok(CallToolResult::error(text(
                 "Forbidden: MCP Read permission missing",
             ))),
@@ -146,11 +160,51 @@ fn config(url: &str, auth: DatadogMcpAuth) -> DatadogMcpConfig {
 }
 
 fn query() -> ContextQuery {
-    ContextQuery {
-        service: "checkout".to_owned(),
-        incident_id: Some("inc-0001".to_owned()),
-        window: Duration::from_secs(900),
+    context_source::query()
+}
+
+/// The fake Datadog MCP server behind a context source, switched per contract case; `Unreachable` stops it.
+struct DatadogMcpScenario {
+    fake: FakeDatadog,
+    server: Mutex<Option<HttpFake>>,
+}
+
+#[async_trait::async_trait]
+impl ContextScenario for DatadogMcpScenario {
+    async fn arrange(&self, situation: Situation) {
+        let behaviour = match situation {
+            Situation::Incident => DatadogBehaviour::Normal,
+            Situation::Quiet => DatadogBehaviour::LogsQuiet,
+            Situation::Slow => DatadogBehaviour::LogsHang,
+            Situation::Failing => DatadogBehaviour::LogsFail,
+            Situation::Unreachable => {
+                // Dropping the fake shuts its runtime down and joins its thread: nothing listens any more.
+                drop(self.server.lock().expect("not poisoned").take());
+                return;
+            }
+        };
+        self.fake.set_behaviour(behaviour);
     }
+}
+
+#[tokio::test]
+async fn datadog_mcp_context_meets_the_context_source_contract() {
+    context_source::check_all(|| async {
+        let fake = FakeDatadog::new(DatadogBehaviour::Normal);
+        let server = datadog_fake(&fake);
+        let mut config = config(&server.url, keys());
+        // Every call of a gather has this timeout; in the slow case only the logs tool never answers. The notes'
+        // caps stay the defaults, which the contract's bounds are derived from.
+        config.timeout = Duration::from_secs(2);
+        let source: Arc<dyn ContextSource> =
+            Arc::new(DatadogMcpContext::new(config).expect("a context source"));
+        let scenario = DatadogMcpScenario {
+            fake,
+            server: Mutex::new(Some(server)),
+        };
+        (source, Box::new(scenario) as Box<dyn ContextScenario>)
+    })
+    .await;
 }
 
 async fn gather(
@@ -284,26 +338,14 @@ async fn preview_tool_names_are_used_when_the_current_ones_are_missing() {
 }
 
 #[tokio::test]
-async fn tool_failures_timeouts_and_refused_keys_are_classified() {
-    let kind = |behaviour| async move {
-        let fake = FakeDatadog::new(behaviour);
-        let server = datadog_fake(&fake);
-        let mut config = config(&server.url, keys());
-        if behaviour == DatadogBehaviour::LogsHang {
-            // Every call of a gather has this timeout; only the logs tool never answers.
-            config.timeout = Duration::from_millis(300);
-        }
-        gather(config).await.expect_err("a failure").kind()
-    };
-    assert_eq!(
-        kind(DatadogBehaviour::LogsFail).await,
-        ErrorKind::Unavailable
-    );
-    assert_eq!(
-        kind(DatadogBehaviour::LogsReject).await,
-        ErrorKind::InvalidResponse
-    );
-    assert_eq!(kind(DatadogBehaviour::LogsHang).await, ErrorKind::Timeout);
+async fn rejected_calls_refused_keys_and_missing_tools_are_classified() {
+    // A tool failing with `isError`, a hanging tool and a server that is gone are contract cases (above).
+    let fake = FakeDatadog::new(DatadogBehaviour::LogsReject);
+    let server = datadog_fake(&fake);
+    let error = gather(config(&server.url, keys()))
+        .await
+        .expect_err("rejected");
+    assert_eq!(error.kind(), ErrorKind::InvalidResponse);
 
     let fake = FakeDatadog::new(DatadogBehaviour::Normal);
     let server = datadog_fake(&fake);

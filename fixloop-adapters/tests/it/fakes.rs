@@ -7,16 +7,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fixloop_adapters::fake::{
-    DemoModel, FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner, PlanDefect,
-    erroring_reading, healthy_reading,
+    DemoModel, FakeContextSource, FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner,
+    PlanDefect, erroring_reading, healthy_reading, incident_findings,
 };
 use fixloop_adapters::{
-    AdapterError, Copilot, CopilotReply, ErrorKind, NoLookup, Planner, SignalSource, TestRunner,
+    AdapterError, ContextFindings, ContextQuery, ContextSource, Copilot, CopilotReply, ErrorKind,
+    NoLookup, Planner, SignalSource, TestRunner,
 };
 use fixloop_contract::{Link, TestStatus};
 use fixloop_core::RunId;
 use tokio::sync::mpsc;
 
+use crate::contract::context_source::{self, ContextScenario, Situation};
 use crate::contract::copilot::{self, NothingToArrange, states};
 use crate::contract::planner::{self, PlannerBehaviour, PlannerScenario};
 use crate::contract::signal_source::{self, SignalScenario, Traffic};
@@ -37,6 +39,22 @@ impl SignalScenario for SignalFakeScenario {
             Traffic::Erroring => self.0.set_reading(erroring_reading()),
             Traffic::Slow => self.0.set_failure(Some(ErrorKind::Timeout)),
             Traffic::Down => self.0.set_failure(Some(ErrorKind::Unavailable)),
+        }
+    }
+}
+
+struct ContextFakeScenario(Arc<FakeContextSource>);
+
+#[async_trait]
+impl ContextScenario for ContextFakeScenario {
+    async fn arrange(&self, situation: Situation) {
+        match situation {
+            Situation::Incident => self.0.set_findings(incident_findings()),
+            Situation::Quiet => self.0.set_findings(ContextFindings::default()),
+            Situation::Slow => self.0.set_failure(Some(ErrorKind::Timeout)),
+            Situation::Failing | Situation::Unreachable => {
+                self.0.set_failure(Some(ErrorKind::Unavailable));
+            }
         }
     }
 }
@@ -80,6 +98,17 @@ async fn fake_signal_source_meets_the_signal_source_contract() {
         let fake = Arc::new(FakeSignalSource::new());
         let source: Arc<dyn SignalSource> = fake.clone();
         let scenario: Box<dyn SignalScenario> = Box::new(SignalFakeScenario(fake));
+        (source, scenario)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fake_context_source_meets_the_context_source_contract() {
+    context_source::check_all(|| async {
+        let fake = Arc::new(FakeContextSource::new());
+        let source: Arc<dyn ContextSource> = fake.clone();
+        let scenario: Box<dyn ContextScenario> = Box::new(ContextFakeScenario(fake));
         (source, scenario)
     })
     .await;
@@ -173,6 +202,68 @@ async fn delays_run_on_the_tokio_clock() {
         .expect("a reading");
     assert_eq!(reading, healthy_reading());
     assert!(started.elapsed() >= Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn context_source_serves_the_queue_first_then_the_failure_then_the_sticky_findings() {
+    let fake = FakeContextSource::new();
+    let query = |service: &str| ContextQuery {
+        service: service.to_owned(),
+        incident_id: None,
+        window: Duration::from_secs(300),
+    };
+    assert_eq!(
+        fake.gather(&query("a")).await.expect("default findings"),
+        ContextFindings::default()
+    );
+    fake.push_findings(incident_findings());
+    fake.push_error(AdapterError::unauthorized("bad key"));
+    fake.set_failure(Some(ErrorKind::Unavailable));
+    assert_eq!(
+        fake.gather(&query("b")).await.expect("queued findings"),
+        incident_findings()
+    );
+    let queued = fake.gather(&query("c")).await.expect_err("queued error");
+    assert_eq!(queued.kind(), ErrorKind::Unauthorized);
+    let sticky = fake.gather(&query("d")).await.expect_err("sticky failure");
+    assert_eq!(sticky.kind(), ErrorKind::Unavailable);
+    fake.set_failure(None);
+    let mut quiet = incident_findings();
+    quiet.top_error = None;
+    fake.set_findings(quiet.clone());
+    assert_eq!(
+        fake.gather(&query("e")).await.expect("sticky findings"),
+        quiet
+    );
+    assert_eq!(fake.gather(&query("f")).await.expect("still sticky"), quiet);
+    let services: Vec<String> = fake.calls().into_iter().map(|call| call.service).collect();
+    assert_eq!(services, ["a", "b", "c", "d", "e", "f"]);
+    let mut recorded = query("x");
+    recorded.incident_id = Some("inc-0007".to_owned());
+    fake.gather(&recorded).await.expect("findings");
+    assert_eq!(fake.calls().last(), Some(&recorded));
+}
+
+#[tokio::test(start_paused = true)]
+async fn context_source_delays_run_on_the_tokio_clock_and_record_the_query_at_once() {
+    let fake = FakeContextSource::with_findings(incident_findings());
+    fake.set_delay(Duration::from_secs(30));
+    let query = context_source::query();
+    let gather = fake.gather(&query);
+    tokio::pin!(gather);
+    // Not ready before the delay has elapsed on the (paused) clock, but already recorded.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(29), &mut gather)
+            .await
+            .is_err(),
+        "the gather must wait for its delay"
+    );
+    assert_eq!(fake.calls(), std::slice::from_ref(&query));
+    let findings = tokio::time::timeout(Duration::from_secs(5), gather)
+        .await
+        .expect("ready after the delay")
+        .expect("findings");
+    assert_eq!(findings, incident_findings());
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@
 //! the logs, metric and monitors tools that the server lists (current names first, preview names as fallback) for the
 //! service over the window, and build [`ContextFindings`]: the top error from the logs, evidence links into the
 //! Datadog UI (Log Explorer, Metric Explorer, monitors of the service), and notes (the tools' text lines, untrusted,
-//! at most [`DatadogMcpConfig::max_notes`] lines of at most [`DatadogMcpConfig::max_note_chars`] characters).
+//! at most [`DatadogMcpConfig::max_notes`] lines, each of its tool's name and at most
+//! [`DatadogMcpConfig::max_note_chars`] characters of its text).
 //! Every call is bounded by [`DatadogMcpConfig::timeout`]; one attempt; any tool failure fails the gather with the
 //! classified [`AdapterError`] (a tool's `isError` result is [`Unavailable`](crate::ErrorKind::Unavailable)).
 //!
@@ -68,7 +69,8 @@ pub struct DatadogMcpConfig {
     pub timeout: Duration,
     /// Most notes returned.
     pub max_notes: usize,
-    /// Longest note, in characters.
+    /// Longest vendor text of a note, and longest top error, in characters. A note adds its tool's prefix
+    /// (`logs: `, `metrics: `, `monitors: `), and text that was cut ends in `…`.
     pub max_note_chars: usize,
 }
 

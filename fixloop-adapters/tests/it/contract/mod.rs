@@ -3,8 +3,9 @@
 //!
 //! A suite takes the port as `Arc<dyn Port>` and a scenario: a small trait the caller implements to put the
 //! implementation (or the stub server behind it) into the situation a case needs. Fakes arrange through their
-//! scripting API; real adapters arrange by mounting wiremock responses.
+//! scripting API; real adapters arrange by mounting wiremock responses or by switching a local fake server's mode.
 
+pub(crate) mod context_source;
 pub(crate) mod copilot;
 pub(crate) mod planner;
 pub(crate) mod signal_source;
