@@ -4,8 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use fixloop_adapters::{AdapterError, ContextFindings, ContextQuery, ContextSource, fake};
+use fixloop_adapters::{ContextFindings, fake};
 use fixloop_contract::Link;
 use fixloop_server::app::{check_run_deadline, follow_runner};
 use serde_json::Value;
@@ -62,32 +61,15 @@ async fn a_slow_runner_finishes_under_a_deadline_that_follows_it_and_reports_eac
     app.stop().await;
 }
 
-/// A context source that knows a top error and a log link, and says so in a note.
-#[derive(Debug)]
-struct LogsSource;
-
-#[async_trait]
-impl ContextSource for LogsSource {
-    async fn gather(&self, query: &ContextQuery) -> Result<ContextFindings, AdapterError> {
-        Ok(ContextFindings {
-            top_error: Some(format!("{}: payment provider timeout", query.service)),
-            evidence_links: vec![Link {
-                label: "Logs".to_owned(),
-                url: "https://logs.example/checkout".to_owned(),
-            }],
-            notes: vec!["ERROR payment provider timeout".to_owned()],
-        })
-    }
-}
-
-/// A context source that never answers.
-#[derive(Debug)]
-struct HungSource;
-
-#[async_trait]
-impl ContextSource for HungSource {
-    async fn gather(&self, _query: &ContextQuery) -> Result<ContextFindings, AdapterError> {
-        std::future::pending().await
+/// What the context source knows: a top error and a log link.
+fn log_findings() -> ContextFindings {
+    ContextFindings {
+        top_error: Some("demo-checkout: payment provider timeout".to_owned()),
+        evidence_links: vec![Link {
+            label: "Logs".to_owned(),
+            url: "https://logs.example/checkout".to_owned(),
+        }],
+        notes: vec!["ERROR payment provider timeout".to_owned()],
     }
 }
 
@@ -96,7 +78,11 @@ async fn the_context_sources_findings_reach_the_planner_with_the_signals() {
     let app = TestApp::start_tuned(
         NO_DEMO,
         |_| {},
-        |_, ports| ports.context = Some(Arc::new(LogsSource)),
+        |_, ports| {
+            ports.context = Some(Arc::new(fake::FakeContextSource::with_findings(
+                log_findings(),
+            )));
+        },
     );
     // The signals have no top error and no links: the context source's are used.
     app.signals.set_reading(fixloop_adapters::SignalReading {
@@ -132,7 +118,10 @@ async fn a_hung_context_source_costs_at_most_the_context_deadline() {
         NO_DEMO,
         |_| {},
         |driver, ports| {
-            ports.context = Some(Arc::new(HungSource));
+            // Far longer than the context deadline: the source never answers in time.
+            let hung = fake::FakeContextSource::with_findings(log_findings());
+            hung.set_delay(Duration::from_secs(3600));
+            ports.context = Some(Arc::new(hung));
             driver.engine.context_deadline = Duration::from_millis(200);
         },
     );
