@@ -28,7 +28,7 @@
 
 use std::fmt::Write as _;
 
-use fixloop_contract::{IncidentState, RunStatus, TestStatus};
+use fixloop_contract::{IncidentState, TestStatus};
 
 use crate::ports::{CopilotReply, CopilotState};
 
@@ -121,7 +121,7 @@ pub fn guard_reply(question: &str, reply: CopilotReply, state: &CopilotState) ->
 pub fn withheld_answer(state: &CopilotState) -> String {
     format!(
         "Not yet: do not resume while the status is {}, not RECOVERED. Recovery needs every validation test to pass and the signals to be back within their thresholds. (FixLoop withheld the model's answer because it claimed otherwise.)",
-        state_name(state.status.status)
+        state.status.status.as_str()
     )
 }
 
@@ -129,7 +129,7 @@ pub fn withheld_answer(state: &CopilotState) -> String {
 /// verdicts and the recovery blocker. It holds no text from the model and none from the monitored service.
 #[must_use]
 pub fn opening(state: &CopilotState) -> String {
-    let status = state_name(state.status.status);
+    let status = state.status.status.as_str();
     let mut text = format!("Status {status}");
     match &state.incident {
         Some(incident) => {
@@ -143,7 +143,7 @@ pub fn opening(state: &CopilotState) -> String {
             text,
             "; latest run {} {}: {} passed, {} failed, {} running, {} pending",
             short(&run.run_id),
-            run_status_name(run.status),
+            run.status.as_str(),
             count(TestStatus::Pass),
             count(TestStatus::Fail),
             count(TestStatus::Running),
@@ -950,24 +950,6 @@ fn opens_with_yes(answer: &str) -> bool {
 fn short(text: &str) -> String {
     let text: String = text.chars().take(160).collect();
     text.replace(['\n', '\r'], " ")
-}
-
-fn state_name(state: IncidentState) -> &'static str {
-    match state {
-        IncidentState::Healthy => "HEALTHY",
-        IncidentState::IncidentActive => "INCIDENT_ACTIVE",
-        IncidentState::Validating => "VALIDATING",
-        IncidentState::Recovered => "RECOVERED",
-    }
-}
-
-fn run_status_name(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Queued => "QUEUED",
-        RunStatus::Running => "RUNNING",
-        RunStatus::Completed => "COMPLETED",
-        RunStatus::Failed => "FAILED",
-    }
 }
 
 #[cfg(test)]

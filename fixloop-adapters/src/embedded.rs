@@ -158,7 +158,7 @@ fn safety(state: &CopilotState) -> String {
     }
     format!(
         "No, not yet: the status is {}, not RECOVERED. {}. Current signals: {}.",
-        state_name(status),
+        status.as_str(),
         capitalize(&reasons.join("; ")),
         current_signals(state)
     )
@@ -168,7 +168,7 @@ fn cause(state: &CopilotState) -> String {
     let Some(incident) = &state.incident else {
         return format!(
             "No incident is open (status {}), so there is no cause to report. Current signals: {}.",
-            state_name(state.status.status),
+            state.status.status.as_str(),
             current_signals(state)
         );
     };
@@ -202,7 +202,7 @@ fn cause(state: &CopilotState) -> String {
 }
 
 fn summary(state: &CopilotState) -> String {
-    let mut answer = format!("Status: {}.", state_name(state.status.status));
+    let mut answer = format!("Status: {}.", state.status.status.as_str());
     match &state.incident {
         Some(incident) => {
             let _ = write!(
@@ -230,7 +230,7 @@ fn summary(state: &CopilotState) -> String {
             answer,
             " Run {} is {}: {} passed, {} failed, {} running, {} pending.",
             run.run_id,
-            run_status_name(run.status),
+            run.status.as_str(),
             count(TestStatus::Pass),
             count(TestStatus::Fail),
             count(TestStatus::Running),
@@ -336,24 +336,6 @@ fn capitalize(text: &str) -> String {
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
-    }
-}
-
-fn state_name(state: IncidentState) -> &'static str {
-    match state {
-        IncidentState::Healthy => "HEALTHY",
-        IncidentState::IncidentActive => "INCIDENT_ACTIVE",
-        IncidentState::Validating => "VALIDATING",
-        IncidentState::Recovered => "RECOVERED",
-    }
-}
-
-fn run_status_name(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Queued => "QUEUED",
-        RunStatus::Running => "RUNNING",
-        RunStatus::Completed => "COMPLETED",
-        RunStatus::Failed => "FAILED",
     }
 }
 

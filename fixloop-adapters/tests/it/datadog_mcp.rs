@@ -16,7 +16,7 @@ use rmcp::{ErrorData as McpError, tool, tool_router};
 use serde_json::{Value, json};
 
 use crate::contract::context_source::{self, ContextScenario, Situation};
-use crate::mcp_fakes::{HttpFake, text};
+use crate::mcp_fakes::{HttpFake, names, text};
 
 const API_KEY: &str = "dd-api-secret";
 const APP_KEY: &str = "dd-app-secret";
@@ -384,14 +384,6 @@ fn debug_output_never_shows_a_key_and_the_fake_lists_the_documented_tools() {
             "{printed}"
         );
     }
-    let names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
-        let mut names: Vec<String> = tools
-            .into_iter()
-            .map(|tool| tool.name.into_owned())
-            .collect();
-        names.sort();
-        names
-    };
     assert_eq!(
         names(FakeDatadog::tool_router().list_all()),
         [

@@ -49,19 +49,21 @@ pub(crate) fn stdio_command(kind: &str) -> (String, Vec<String>) {
     )
 }
 
+/// The sorted names of `tools` (what a fake server lists).
+pub(crate) fn names(tools: Vec<rmcp::model::Tool>) -> Vec<String> {
+    let mut names: Vec<String> = tools
+        .into_iter()
+        .map(|tool| tool.name.into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// In server mode, serves on stdio until stdin closes; otherwise checks the fakes list the tools the tests rely on.
 #[test]
 fn serve_when_spawned() {
     let kind = std::env::args().find_map(|arg| arg.strip_prefix(SERVE_MARKER).map(str::to_owned));
     let Some(kind) = kind else {
-        let names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
-            let mut names: Vec<String> = tools
-                .into_iter()
-                .map(|tool| tool.name.into_owned())
-                .collect();
-            names.sort();
-            names
-        };
         assert_eq!(
             names(FakeTools::tool_router().list_all()),
             ["die", "echo", "fail", "hang", "pid", "reject"]

@@ -19,6 +19,19 @@ pub enum IncidentState {
     Recovered,
 }
 
+impl IncidentState {
+    /// The state as the wire spells it (`"INCIDENT_ACTIVE"`), for messages and logs.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "HEALTHY",
+            Self::IncidentActive => "INCIDENT_ACTIVE",
+            Self::Validating => "VALIDATING",
+            Self::Recovered => "RECOVERED",
+        }
+    }
+}
+
 /// The status of a whole validation run (`TestRun.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -32,6 +45,19 @@ pub enum RunStatus {
     /// The run finished with at least one failing test, or could not finish (runner unavailable, deadline
     /// exceeded, cancelled); the reason is in the failing tests' `details`.
     Failed,
+}
+
+impl RunStatus {
+    /// The status as the wire spells it (`"COMPLETED"`), for messages and logs.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "QUEUED",
+            Self::Running => "RUNNING",
+            Self::Completed => "COMPLETED",
+            Self::Failed => "FAILED",
+        }
+    }
 }
 
 /// The status of one test inside a run (`TestRun.tests[].status`).
@@ -120,4 +146,38 @@ pub enum AnsweredBy {
     /// The embedded grounded copilot, because the LLM missed its time budget or failed (`fallback_reason` says
     /// which).
     GroundedFallback,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `as_str` is the serde spelling, so a message never names a state the wire does not.
+    #[test]
+    fn as_str_is_the_wire_spelling() {
+        for state in [
+            IncidentState::Healthy,
+            IncidentState::IncidentActive,
+            IncidentState::Validating,
+            IncidentState::Recovered,
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
+        }
+        for status in [
+            RunStatus::Queued,
+            RunStatus::Running,
+            RunStatus::Completed,
+            RunStatus::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        for method in [
+            HttpMethod::Get,
+            HttpMethod::Post,
+            HttpMethod::Put,
+            HttpMethod::Delete,
+        ] {
+            assert_eq!(serde_json::to_value(method).unwrap(), method.as_str());
+        }
+    }
 }

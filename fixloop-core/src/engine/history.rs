@@ -128,7 +128,7 @@ impl History {
                 let mut status_entry = entry(
                     now,
                     TimelineKind::StatusChanged,
-                    format!("status {}", state_name(status.status)),
+                    format!("status {}", status.status.as_str()),
                 );
                 status_entry.status = Some(status.status);
                 record.push(status_entry);
@@ -288,14 +288,5 @@ fn run_summary(run: &TestRun) -> String {
                 failed.join(", ")
             ),
         }
-    }
-}
-
-fn state_name(state: IncidentState) -> &'static str {
-    match state {
-        IncidentState::Healthy => "HEALTHY",
-        IncidentState::IncidentActive => "INCIDENT_ACTIVE",
-        IncidentState::Validating => "VALIDATING",
-        IncidentState::Recovered => "RECOVERED",
     }
 }
