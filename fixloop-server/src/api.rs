@@ -355,6 +355,7 @@ async fn ask_copilot(
             (reply, AnsweredBy::GroundedFallback, Some(reason))
         }
     };
+    state.metrics.copilot_answered(answered_by);
     // Whatever the copilot, its answer passes the safety rule before anyone sees it.
     let reply =
         fixloop_adapters::copilot_safety::guard_reply(&request.question, reply, &copilot_state);

@@ -1,14 +1,15 @@
 //! The orchestrator's own Prometheus metrics (`GET /metrics`): incidents opened, runs started and finished by
 //! status, run durations, the closed incidents' times to detect, to first run and to recover (the engine's figures,
-//! observed at each close), signal reads, journal appends and WebSocket clients. Counters are atomics; the driver updates them from the
-//! events it publishes, so the metrics and the WebSocket stream cannot disagree.
+//! observed at each close), signal reads, journal appends, WebSocket clients, and copilot answers by who wrote them.
+//! Counters are atomics. The driver updates them from the engine's facts (the events it publishes, the runs the
+//! engine asked for and their recorded outcome), so the metrics and the WebSocket stream cannot disagree.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use fixloop_contract::IncidentFigures;
+use fixloop_contract::{AnsweredBy, IncidentFigures};
 
 /// Upper bounds of the run duration histogram, in seconds (`+Inf` is implicit).
 pub const RUN_DURATION_BUCKETS: [f64; 8] = [0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
@@ -31,6 +32,9 @@ pub struct ServerMetrics {
     journal_appends_failed: AtomicU64,
     websocket_clients: AtomicU64,
     websocket_clients_dropped: AtomicU64,
+    copilot_model: AtomicU64,
+    copilot_grounded: AtomicU64,
+    copilot_fallback: AtomicU64,
     run_duration: Mutex<DurationHistogram>,
     /// Closed incidents' times (detect, first run, recover), from the engine's figures.
     incident_times: Mutex<IncidentTimes>,
@@ -167,6 +171,16 @@ impl ServerMetrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a copilot answer by who wrote it (a rising `GROUNDED_FALLBACK` share means the model misses its budget).
+    pub fn copilot_answered(&self, by: AnsweredBy) {
+        let counter = match by {
+            AnsweredBy::Model => &self.copilot_model,
+            AnsweredBy::Grounded => &self.copilot_grounded,
+            AnsweredBy::GroundedFallback => &self.copilot_fallback,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Sets the number of connected WebSocket clients and counts dropped ones.
     pub fn websocket_clients(&self, connected: usize, dropped: usize) {
         self.websocket_clients
@@ -214,6 +228,24 @@ impl ServerMetrics {
             load(&self.runs_completed),
             load(&self.runs_failed)
         );
+        family(
+            &mut out,
+            "fixloop_copilot_answers_total",
+            "counter",
+            "Copilot answers, by who wrote them (MODEL, GROUNDED, or GROUNDED_FALLBACK when the model missed its budget or failed).",
+        );
+        for (by, counter) in [
+            (AnsweredBy::Model, &self.copilot_model),
+            (AnsweredBy::Grounded, &self.copilot_grounded),
+            (AnsweredBy::GroundedFallback, &self.copilot_fallback),
+        ] {
+            let _ = writeln!(
+                out,
+                "fixloop_copilot_answers_total{{answered_by=\"{}\"}} {}",
+                by.as_str(),
+                load(counter)
+            );
+        }
         family(
             &mut out,
             "fixloop_run_duration_seconds",

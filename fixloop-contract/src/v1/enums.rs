@@ -148,6 +148,18 @@ pub enum AnsweredBy {
     GroundedFallback,
 }
 
+impl AnsweredBy {
+    /// The value as the wire spells it (`"GROUNDED_FALLBACK"`), for metrics and logs.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Model => "MODEL",
+            Self::Grounded => "GROUNDED",
+            Self::GroundedFallback => "GROUNDED_FALLBACK",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +182,13 @@ mod tests {
             RunStatus::Failed,
         ] {
             assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        for by in [
+            AnsweredBy::Model,
+            AnsweredBy::Grounded,
+            AnsweredBy::GroundedFallback,
+        ] {
+            assert_eq!(serde_json::to_value(by).unwrap(), by.as_str());
         }
         for method in [
             HttpMethod::Get,

@@ -360,6 +360,13 @@ async fn a_model_that_never_answers_gets_the_grounded_fallback_within_the_budget
         "{}",
         answer.answer
     );
+    // An operator can watch the fallback rate.
+    let page = app.text("/metrics").await;
+    assert!(
+        page.contains("fixloop_copilot_answers_total{answered_by=\"GROUNDED_FALLBACK\"} 1")
+            && page.contains("fixloop_copilot_answers_total{answered_by=\"MODEL\"} 0"),
+        "{page}"
+    );
     app.stop().await;
     llm.abort();
 }
