@@ -339,20 +339,26 @@ async fn ask_copilot(
             };
             (reply, by, None)
         }
-        Ok(Err(error)) => {
-            tracing::warn!(kind = ?error.kind(), %error, "copilot failed; the grounded copilot answers");
-            let reason = fallback_reason(error.kind(), budget);
+        missed => {
+            let kind = match missed {
+                Ok(Err(error)) => {
+                    tracing::warn!(kind = ?error.kind(), %error, "copilot failed; the grounded copilot answers");
+                    error.kind()
+                }
+                _ => {
+                    tracing::warn!(
+                        ?budget,
+                        "copilot missed its budget; the grounded copilot answers"
+                    );
+                    ErrorKind::Timeout
+                }
+            };
             let reply = GroundedCopilot::reply(&request.question, &copilot_state);
-            (reply, AnsweredBy::GroundedFallback, Some(reason))
-        }
-        Err(_) => {
-            tracing::warn!(
-                ?budget,
-                "copilot missed its budget; the grounded copilot answers"
-            );
-            let reason = fallback_reason(ErrorKind::Timeout, budget);
-            let reply = GroundedCopilot::reply(&request.question, &copilot_state);
-            (reply, AnsweredBy::GroundedFallback, Some(reason))
+            (
+                reply,
+                AnsweredBy::GroundedFallback,
+                Some(fallback_reason(kind, budget)),
+            )
         }
     };
     state.metrics.copilot_answered(answered_by);

@@ -415,18 +415,17 @@ pub fn engine_config(mode: Mode, config: &Config, service: &ServiceProfile) -> E
     engine
 }
 
-/// Margin of a run deadline derived from the runner: the runner's own timeouts end its run first, and the engine's
-/// deadline only catches a runner that hangs beyond them.
-fn run_deadline_margin(longest_run: Duration) -> Duration {
-    (longest_run / 10).max(Duration::from_secs(5))
+/// The run deadline a runner needs: its longest run plus a margin of 10%, at least 5 s (the runner's own timeouts end
+/// its run first; the engine's deadline only catches a runner that hangs beyond them).
+fn needed_run_deadline(runner: RunnerExpectations) -> Duration {
+    runner.max_run_duration + (runner.max_run_duration / 10).max(Duration::from_secs(5))
 }
 
 /// The runner owns how long its runs take: unless the run deadline was set explicitly (`explicit`), it becomes at
 /// least the runner's longest run plus a margin (never shorter than the mode's default).
 pub fn follow_runner(engine: &mut EngineConfig, explicit: bool, runner: RunnerExpectations) {
     if !explicit {
-        let needed = runner.max_run_duration + run_deadline_margin(runner.max_run_duration);
-        engine.run_deadline = engine.run_deadline.max(needed);
+        engine.run_deadline = engine.run_deadline.max(needed_run_deadline(runner));
     }
 }
 
@@ -444,7 +443,6 @@ pub fn check_run_deadline(
     if engine.run_deadline >= runner.max_run_duration {
         return Ok(());
     }
-    let needed = runner.max_run_duration + run_deadline_margin(runner.max_run_duration);
     Err(StartError::Deadlines(format!(
         "service {}: the run deadline of {} s is shorter than the longest run of the test runner ({runner_name}: {} s), \
          so every run would be cancelled before it could finish; set FIXLOOP_RUN_DEADLINE_SECS to at least {} or \
@@ -452,7 +450,7 @@ pub fn check_run_deadline(
         engine.service.name,
         engine.run_deadline.as_secs_f64(),
         runner.max_run_duration.as_secs_f64(),
-        needed.as_secs_f64().ceil(),
+        needed_run_deadline(runner).as_secs_f64().ceil(),
     )))
 }
 
