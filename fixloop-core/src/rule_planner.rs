@@ -3,7 +3,7 @@
 //! [`rule_plan`] picks five of the service's [`Journey`]s, most relevant first:
 //!
 //! 1. journeys are ranked by relevance: a journey whose route the incident's top error names comes first
-//!    ([`Journey::matches_error`]), then by priority hint (lower first), then in the order the service lists them;
+//!    ([`Journey::matches_error_under`], behind the base URL's path too), then by priority hint (lower first), then in the order the service lists them;
 //! 2. for each coverage rule of the policy, in order, the most relevant journey not picked yet that satisfies it
 //!    is picked, so the plan covers what the validator demands;
 //! 3. the most relevant remaining journeys fill the plan up to five;
@@ -55,7 +55,7 @@ pub fn rule_plan(context: &PlanContext, plan_id: PlanId, now: DateTime<Utc>) -> 
     let top_error = context.signal.top_error.as_deref();
     let mut ranked: Vec<(usize, &Journey)> = context.journeys.iter().enumerate().collect();
     ranked.sort_by_key(|(index, journey)| {
-        let off_route = !top_error.is_some_and(|error| journey.matches_error(error));
+        let off_route = !top_error.is_some_and(|error| journey.matches_error_under(error, base));
         (off_route, journey.priority, *index)
     });
     let criteria: Vec<Option<Criteria>> = ranked
@@ -236,6 +236,16 @@ mod tests {
                 ("refund-negative", 5)
             ]
         );
+    }
+
+    #[test]
+    fn the_top_error_route_matches_behind_a_base_url_path_and_with_a_trailing_slash() {
+        // The service's own metrics name the full path (`/v1/transfers/`); its journeys are relative to the base URL.
+        for base_url in ["http://ledger:9000/v1", "http://ledger:9000/v1/"] {
+            let context = context(base_url, Some("GET /v1/transfers/ -> 503 upstream down"));
+            let plan = rule_plan(&context, PlanId::new("p"), now());
+            assert_eq!(ids(&plan)[0], ("transfers", 1), "base URL {base_url}");
+        }
     }
 
     #[test]

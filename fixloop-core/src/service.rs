@@ -86,22 +86,62 @@ impl Journey {
     }
 
     /// Whether `top_error` (for example `"POST /orders -> 500 upstream timeout"`) names this journey's
-    /// route as a whole path: `/orders` matches `POST /orders -> 500` and `/orders?x=1`, not `/orderss`
-    /// or `/orders/v2`.
+    /// route as a whole path: `/orders` matches `POST /orders -> 500`, `POST /orders/ -> 500` (a trailing slash)
+    /// and `/orders?x=1`, not `/orderss` or `/orders/v2`.
+    ///
+    /// A service whose base URL has a path (`http://host/api`) reports its routes with that prefix in its own
+    /// metrics (`GET /api/orders -> 500`) while its journeys' paths are relative to the base URL (`/orders`): use
+    /// [`Journey::matches_error_under`] with the base URL for those.
     #[must_use]
     pub fn matches_error(&self, top_error: &str) -> bool {
+        self.matches_error_under(top_error, "")
+    }
+
+    /// [`Journey::matches_error`] for a service at `base_url`: the route matches as written and also behind the
+    /// base URL's path (`/api` of `http://host/api/`), so `GET /api/orders -> 500` names the journey `/orders`.
+    #[must_use]
+    pub fn matches_error_under(&self, top_error: &str, base_url: &str) -> bool {
         let tag = self.route_tag().trim_end_matches('/');
         if tag.is_empty() {
             return false;
         }
-        top_error.match_indices(tag).any(|(start, _)| {
-            let before = top_error[..start].chars().next_back();
-            let after = top_error[start + tag.len()..].chars().next();
-            let starts_clean = before.is_none_or(|c| !is_path_char(c));
-            let ends_clean = after.is_none_or(|c| !is_path_char(c) && c != '/');
-            starts_clean && ends_clean
-        })
+        let base_path = base_path(base_url);
+        let prefixed = format!("{base_path}{tag}");
+        let mut candidates = vec![tag];
+        if !base_path.is_empty() {
+            candidates.push(&prefixed);
+        }
+        candidates
+            .into_iter()
+            .any(|route| names_whole_path(top_error, route))
     }
+}
+
+/// Whether `text` contains `route` as a whole path: not inside a longer segment, not followed by more segments
+/// (one trailing slash is the same route).
+fn names_whole_path(text: &str, route: &str) -> bool {
+    text.match_indices(route).any(|(start, _)| {
+        let before = text[..start].chars().next_back();
+        let mut after = text[start + route.len()..].chars();
+        let starts_clean = before.is_none_or(|c| !is_path_char(c) && c != '/');
+        let ends_clean = match after.next() {
+            None => true,
+            Some('/') => after.next().is_none_or(|c| !is_path_char(c) && c != '/'),
+            Some(c) => !is_path_char(c),
+        };
+        starts_clean && ends_clean
+    })
+}
+
+/// The path of a base URL without its trailing slash (`/api` of `http://host:8080/api/`); empty when it has none
+/// or is not an absolute URL.
+fn base_path(base_url: &str) -> &str {
+    let Some((_, rest)) = base_url.split_once("://") else {
+        return "";
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    rest.find('/')
+        .map_or("", |slash| rest[slash..].trim_end_matches('/'))
 }
 
 /// Characters that continue a path segment, so a match ending or starting next to one is only part of a path.
@@ -179,6 +219,27 @@ mod tests {
         let tagged = journey("/orders/42", Some("/orders/{id}"));
         assert!(tagged.matches_error("GET /orders/{id} -> 503"));
         assert!(!journey("/", None).matches_error("GET / -> 500"));
+        assert!(orders.matches_error("POST /orders/ -> 500 upstream timeout"));
+        assert!(!orders.matches_error("POST /orders// -> 500"));
+    }
+
+    #[test]
+    fn top_error_routes_match_behind_the_base_url_path() {
+        let orders = journey("/orders", None);
+        let base = "http://shop.internal:8080/api/";
+        assert!(orders.matches_error_under("POST /api/orders -> 500 upstream timeout", base));
+        assert!(orders.matches_error_under("POST /api/orders/ -> 500", base));
+        assert!(orders.matches_error_under("POST /orders -> 500", base));
+        assert!(!orders.matches_error_under("POST /api/orders/v2 -> 500", base));
+        assert!(!orders.matches_error_under("POST /v1/api/orders -> 500", base));
+        assert!(!orders.matches_error_under("POST /apiorders -> 500", base));
+        assert!(!orders.matches_error("POST /api/orders -> 500"));
+        let templated = journey("/orders/1", Some("/orders/{id}"));
+        assert!(templated.matches_error_under("GET /v1/orders/{id} -> 503", "https://h/v1?x=1"));
+        assert_eq!(base_path("http://h"), "");
+        assert_eq!(base_path("http://h/"), "");
+        assert_eq!(base_path("http://h:1/a/b/?q=/x"), "/a/b");
+        assert_eq!(base_path("not a url"), "");
     }
 
     #[test]
