@@ -126,7 +126,11 @@ fn names_whole_path(text: &str, route: &str) -> bool {
         let starts_clean = before.is_none_or(|c| !is_path_char(c) && c != '/');
         let ends_clean = match after.next() {
             None => true,
-            Some('/') => after.next().is_none_or(|c| !is_path_char(c) && c != '/'),
+            // A trailing slash ends the route only when nothing of a path follows it (a template `{id}` or `:id`
+            // is one more segment).
+            Some('/') => after.next().is_none_or(|c| {
+                c.is_whitespace() || matches!(c, '?' | '#' | '"' | '\'' | ')' | ']' | ',' | ';')
+            }),
             Some(c) => !is_path_char(c),
         };
         starts_clean && ends_clean
@@ -221,6 +225,9 @@ mod tests {
         assert!(!journey("/", None).matches_error("GET / -> 500"));
         assert!(orders.matches_error("POST /orders/ -> 500 upstream timeout"));
         assert!(!orders.matches_error("POST /orders// -> 500"));
+        assert!(!orders.matches_error("GET /orders/{id} -> 500"));
+        assert!(!orders.matches_error("GET /orders/:id -> 500"));
+        assert!(orders.matches_error("GET /orders/?page=2 -> 500"));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_contract::{Plan, Signal};
 use fixloop_core::engine::Config as EngineConfig;
 use fixloop_core::policy::{CoverageCheck, CoverageRule};
-use fixloop_core::service::{body_strings, secret_references};
+use fixloop_core::service::{body_strings, is_secret_name, secret_references};
 use fixloop_core::validate::{MAX_TEST_ID_LEN, PLAN_ITEMS};
 use fixloop_core::{
     Criteria, IncidentId, Journey, PlanContext, PlanId, Policy, ServiceSpec, rule_plan, validate,
@@ -445,12 +445,21 @@ impl Checker {
             for name in secret_references(text) {
                 referenced.entry(name.to_owned()).or_insert(path.clone());
             }
-            // A `${env:` that is not a well-formed reference is a typo that would be sent as it is.
+            // A `${env:` that is not a well-formed reference, or a placeholder of another spelling (`${ENV:X}`,
+            // `$X`, `${X}`, `{env:X}`), is a typo that would be sent as it is.
             if text.matches("${env:").count() != secret_references(text).count() {
                 self.problems.push(ProfileProblem {
                     path,
                     message: "a secret reference must look like ${env:NAME} with NAME made of A-Z, 0-9 and _"
                         .to_owned(),
+                });
+            } else if let Some(typo) = placeholder_typo(text) {
+                self.problems.push(ProfileProblem {
+                    path,
+                    message: format!(
+                        "`{typo}` looks like a placeholder but is not a secret reference: write ${{env:NAME}} \
+                         (lowercase `env`, NAME made of A-Z, 0-9 and _)"
+                    ),
                 });
             }
         };
@@ -607,6 +616,42 @@ impl Checker {
 }
 
 /// A violation of the rule plan, with the plan path it is at (the plan's items are the journeys it picked).
+/// The first placeholder in `text` that is not a well-formed `${env:NAME}` reference but looks meant as one: `${…}`
+/// of any other spelling (`${ENV:X}`, `${X}`, `${env: X}`), `$NAME` with an environment-style name (`$TOKEN`,
+/// `$FIXLOOP_TOKEN`), or `{env:NAME}` without its `$`. A `$` before a digit or a lowercase word (`$5`, `$ref`) is
+/// ordinary text.
+fn placeholder_typo(text: &str) -> Option<&str> {
+    let well_formed: Vec<usize> = text
+        .match_indices("${env:")
+        .map(|(start, _)| start)
+        .collect();
+    for (start, _) in text.match_indices('$') {
+        let rest = &text[start + 1..];
+        if rest.starts_with('{') {
+            if well_formed.contains(&start) {
+                continue;
+            }
+            let end = rest.find('}').map_or(text.len(), |end| start + 1 + end + 1);
+            return Some(&text[start..end]);
+        }
+        let name_len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..name_len];
+        if is_secret_name(name) {
+            return Some(&text[start..=start + name_len]);
+        }
+    }
+    text.match_indices("{env:")
+        .find(|(start, _)| *start == 0 || !text[..*start].ends_with('$'))
+        .map(|(start, _)| {
+            let end = text[start..]
+                .find('}')
+                .map_or(text.len(), |end| start + end + 1);
+            &text[start..end]
+        })
+}
+
 fn describe_violation(path: &str, message: &str) -> String {
     if path.is_empty() {
         message.to_owned()

@@ -290,6 +290,46 @@ fn a_missing_secret_is_rejected_where_it_is_first_used() {
 }
 
 #[test]
+fn placeholder_typos_are_rejected_naming_the_typo() {
+    for typo in [
+        "${ENV:ORDERS_TOKEN}",
+        "${Env:ORDERS_TOKEN}",
+        "${ORDERS_TOKEN}",
+        "${env: ORDERS_TOKEN}",
+        "$ORDERS_TOKEN",
+        "$X",
+        "{env:ORDERS_TOKEN}",
+        "${{ env.ORDERS_TOKEN }}",
+    ] {
+        let text = GOOD.replacen("${env:ORDERS_TOKEN}", typo, 1);
+        let found = problems(&text);
+        assert!(
+            found.iter().any(|problem| problem
+                .starts_with("service[0].journeys[1].headers.authorization")
+                && problem.contains("${env:NAME}")),
+            "{typo}: {found:#?}"
+        );
+    }
+    // In a body string too, and the message quotes the typo.
+    let text = GOOD.replacen("count = 1 }", "count = 1, note = \"${ENV:X}\" }", 1);
+    assert_problem(&text, "service[0].journeys[2].body", "`${ENV:X}`");
+    // Dollar signs that are not placeholders stay ordinary text.
+    for text in [
+        "costs $5",
+        "$ref",
+        "a $ sign",
+        "${env:ORDERS_TOKEN} and $4.50",
+    ] {
+        let profile = GOOD.replacen(
+            "count = 1 }",
+            &format!("count = 1, note = \"{text}\" }}"),
+            1,
+        );
+        assert_eq!(problems(&profile), Vec::<String>::new(), "{text}");
+    }
+}
+
+#[test]
 fn fewer_than_five_journeys_are_rejected() {
     let cut = GOOD
         .find("[[service.journeys]]\nid = \"e\"")
