@@ -583,6 +583,12 @@ async fn start_orchestrator(
         tokens: config.api_tokens.clone(),
         copilot_limit: config.copilot_rate_limit,
     };
+    // The services this process watches, for the start-up line (a profile's names, or the demo shop's).
+    let service_names = watched
+        .iter()
+        .map(|service| format!("{} ({})", service.name, service.base_url))
+        .collect::<Vec<_>>()
+        .join(", ");
     let state = AppState {
         services: Services::new(watched),
         copilot,
@@ -615,7 +621,7 @@ async fn start_orchestrator(
             "--insecure-no-auth: the API is open to anyone who can reach the port"
         ),
     }
-    tracing::info!(url = %bound_url, %config, "orchestrator listening");
+    tracing::info!(url = %bound_url, services = %service_names, %config, "orchestrator listening");
     Ok(bound_url)
 }
 

@@ -553,13 +553,15 @@ fn check_url(value: &str) -> Result<String, String> {
 }
 
 impl fmt::Display for Config {
-    /// A one-line summary for the start-up log (no secret values).
+    /// A one-line summary for the start-up log (no secret values). The watched services are not part of it: they
+    /// come from the profile (or the demo shop at `DEMO_APP_URL`), and the start-up line names them itself.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.datadog.is_some() {
+            write!(f, "dd_service={} ", self.service)?;
+        }
         write!(
             f,
-            "service={} demo_app_url={} minimax={} datadog={} prometheus={} webhooks={} cors={:?} max_body_bytes={} journal={} api_tokens={} copilot_limit={}",
-            self.service,
-            self.demo_app_url,
+            "minimax={} datadog={} prometheus={} webhooks={} cors={:?} max_body_bytes={} journal={} api_tokens={} copilot_limit={}",
             self.minimax.is_some(),
             self.datadog.is_some(),
             self.prometheus_url.is_some(),

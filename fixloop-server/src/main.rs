@@ -7,6 +7,7 @@
 //! incident over fake ports. Servers stop gracefully on Ctrl-C and SIGTERM.
 
 use std::collections::HashMap;
+use std::io::IsTerminal as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -200,7 +201,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
+    // Logs go to standard error, so a command's own output on standard output (`replay --json`, `plan`, `profile
+    // init`) is exactly that output; colour codes only when standard error is a terminal.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,tower_http=warn,fixloop::demo_app=warn".into()),

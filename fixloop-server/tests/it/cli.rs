@@ -569,3 +569,57 @@ async fn init_from_a_missing_document_fails_naming_it() {
         "{run:#?}"
     );
 }
+
+#[tokio::test]
+async fn serve_logs_its_profiles_services_to_stderr_without_colour_codes() {
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fixloop"))
+        .args(["serve", "--port", "0", "--profile", TWO_SERVICES])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .envs(std::env::var_os("PATH").map(|path| ("PATH", path)))
+        .env("FIXLOOP_DATABASE_URL", "memory:")
+        .env("INVENTORY_TOKEN", TOKEN_VALUE)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the fixloop binary");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let mut log = String::new();
+    let listening = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("orchestrator listening") {
+                return line;
+            }
+        }
+        panic!("fixloop serve ended before it listened:\n{log}");
+    })
+    .await
+    .expect("fixloop serve starts in time");
+    child.start_kill().expect("stop fixloop serve");
+    let output = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("fixloop serve stops in time")
+        .expect("wait for fixloop serve");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // The profile's services are named; the demo shop's defaults are not mentioned.
+    assert!(
+        listening.contains("inventory (http://127.0.0.1:9400)"),
+        "{listening}"
+    );
+    assert!(!listening.contains("demo-checkout"), "{listening}");
+    assert!(!listening.contains("demo_app_url"), "{listening}");
+    // Not a terminal: no colour codes; logs on stderr only (stdout keeps the one start-up sentence).
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a piped log:\n{log}"
+    );
+    assert!(!stdout.contains("INFO"), "a log line on stdout:\n{stdout}");
+    assert!(!log.contains(TOKEN_VALUE), "{log}");
+}
