@@ -9,8 +9,15 @@
 //! classified by its `errorType` (`timeout` → timeout, `canceled`/`internal`/`unavailable` → unavailable,
 //! `bad_data`/`execution`/others → invalid response), 5xx/connect → unavailable, malformed or empty body →
 //! invalid response.
+//!
+//! **Never silently blind.** A requests or error-ratio query whose result has no series (its selectors match
+//! nothing: a wrong metric or label) fails the read as an invalid response naming the query, never 0 requests;
+//! an empty latency or top-error result is no p95 and no top error. [`parse_template`] parses a template at
+//! profile check time, and [`PrometheusSignalSource::check`] checks each query and the labels its selectors use
+//! against a live Prometheus.
 
 mod alertmanager;
+mod check;
 mod wire;
 
 use std::time::Duration;
@@ -20,6 +27,7 @@ use fixloop_contract::Link;
 use reqwest::Url;
 
 pub use alertmanager::{AlertmanagerAlert, MAX_ALERTMANAGER_BYTES, parse_alertmanager};
+pub use check::parse_template;
 
 use crate::error::{AdapterError, ErrorKind, parse_retry_after};
 use crate::ports::{SignalReading, SignalSource};
@@ -341,6 +349,16 @@ impl SignalSource for PrometheusSignalSource {
             self.query(&queries.requests),
             self.query(&queries.top_error),
         )?;
+        for (name, query, samples) in [
+            ("requests", &queries.requests, &requests),
+            ("error-ratio", &queries.error_ratio, &ratio),
+        ] {
+            if samples.is_empty() {
+                return Err(AdapterError::invalid_response(format!(
+                    "prometheus: the {name} query returns no series (its selectors match nothing): {query}"
+                )));
+            }
+        }
         let request_count = first_value(&requests).unwrap_or(0.0).max(0.0);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let request_count = request_count.round().min(u64::MAX as f64) as u64;
