@@ -12,6 +12,7 @@
 
 pub mod file;
 pub mod init;
+pub mod live;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;

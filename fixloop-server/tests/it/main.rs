@@ -18,6 +18,7 @@ mod e2e;
 mod history;
 mod inventory;
 mod profile_init;
+mod profile_live;
 mod replay;
 mod restart;
 mod scenario;
