@@ -555,6 +555,12 @@ async fn start_orchestrator(
         )
         .await?;
         tasks.spawn(driver.run(tasks.signal()));
+        // `fixloop_signals_degraded` reads 0 (or 1 after a restore) from the start, not only once a status was
+        // published.
+        if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(5), handle.status()).await
+        {
+            metrics.signals_degraded_at_start(&name, status.signals_degraded.is_some());
+        }
         watched.push(WatchedService {
             name,
             base_url: service.spec.base_url.clone(),
