@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use fixloop_adapters::prometheus::PrometheusSignalSource;
-use fixloop_adapters::{Finding, ScrapeSignalSource, SourceCheck};
+use fixloop_adapters::{Finding, ScrapeSignalSource, SignalKind, SourceCheck};
 
 use super::ServiceProfile;
 use super::file::SignalsFile;
@@ -173,9 +173,20 @@ pub async fn check_at_start(config: Config, service: ServiceProfile, http: reqwe
             }
             tracing::info!(service = %report.service, source = %report.source, "the signal source reads every signal");
         }
-        Outcome::Checked(_) | Outcome::Unreachable(_) => {
+        Outcome::Checked(check) => {
+            for (signal, line) in check.blind().map(|signal| signal.signal).zip(blind) {
+                // A blind latency leaves the p95 empty; the other blind signals fail every read.
+                let consequence = if signal == SignalKind::Latency {
+                    ""
+                } else {
+                    "; until it is fixed every read fails and the service's signals are degraded"
+                };
+                tracing::warn!(source = %report.source, "BLIND signal, {line}{consequence}");
+            }
+        }
+        Outcome::Unreachable(_) => {
             for line in blind {
-                tracing::warn!(source = %report.source, "BLIND signal, {line}; until it is fixed the service's signals are degraded");
+                tracing::warn!(source = %report.source, "BLIND signal, {line}; FixLoop probes the service itself until it answers");
             }
         }
     }

@@ -159,3 +159,58 @@ async fn live_check_of_a_metrics_endpoint_that_does_not_answer_exits_1() {
     );
     task.abort();
 }
+
+#[tokio::test]
+async fn serve_logs_one_warn_line_per_blind_signal_and_starts_anyway() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let (url, task) = stub().await;
+    let data = tempfile::tempdir().expect("a data directory");
+    let path = data.path().join("guessed.toml");
+    std::fs::write(&path, profile(&url, "")).expect("write the profile");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fixloop"))
+        .args(["serve", "--port", "0", "--profile"])
+        .arg(&path)
+        .env_clear()
+        .envs(std::env::var_os("PATH").map(|path| ("PATH", path)))
+        .env("FIXLOOP_DATA_DIR", data.path())
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the fixloop binary");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut blind = Vec::new();
+    while blind.len() < 2 {
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("a log line in time")
+            .expect("read the log")
+            .unwrap_or_else(|| panic!("serve stopped; blind lines so far: {blind:#?}"));
+        if line.contains("BLIND signal") {
+            assert!(line.contains("WARN"), "{line}");
+            blind.push(line);
+        }
+    }
+    assert!(
+        blind[0].contains(
+            "items: error rate: label `status` is on no series of `http_requests_total`; its labels are code, handler, method"
+        ),
+        "{blind:#?}"
+    );
+    assert!(
+        blind[1].contains("items: top error: label `route` is on no series"),
+        "{blind:#?}"
+    );
+    // It started anyway: still running.
+    assert!(
+        child.try_wait().expect("poll the child").is_none(),
+        "serve keeps running"
+    );
+    let _ = child.kill().await;
+    task.abort();
+}
