@@ -1,7 +1,9 @@
 //! `fixloop profile check --live` through the real binary, against a local stub serving the Prometheus Go client's
 //! exposition (`http_requests_total{code,handler,method}`): a profile with the service's own labels reads every
 //! signal and exits 0; one with guessed labels (`status`, `route`) exits 1 naming each blind signal and the labels
-//! the family does carry; a metrics endpoint that does not answer is blind too.
+//! the family does carry; a metrics endpoint that does not answer is blind too; PromQL against a stub Prometheus
+//! whose metric lacks the label the error ratio matches on is blind, naming it. And `serve` with guessed labels
+//! logs one WARN line per blind signal and starts anyway.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -212,5 +214,78 @@ async fn serve_logs_one_warn_line_per_blind_signal_and_starts_anyway() {
         "serve keeps running"
     );
     let _ = child.kill().await;
+    task.abort();
+}
+
+/// A stub Prometheus that knows `http_requests_total{code,handler,method}` only: `/api/v1/labels` lists its labels,
+/// a query answers one sample unless it matches on `status` (no such label: an empty vector).
+async fn stub_prometheus() -> (String, JoinHandle<()>) {
+    use axum::extract::RawQuery;
+    use axum::response::Json;
+    use serde_json::{Value, json};
+
+    async fn query(RawQuery(raw): RawQuery) -> Json<Value> {
+        let raw = raw.unwrap_or_default();
+        let result = if raw.contains("status") {
+            json!([])
+        } else {
+            json!([{"metric": {}, "value": [1_700_000_000.0, "7"]}])
+        };
+        Json(json!({"status": "success", "data": {"resultType": "vector", "result": result}}))
+    }
+    async fn labels(RawQuery(raw): RawQuery) -> Json<Value> {
+        let data = if raw.unwrap_or_default().ends_with("=http_requests_total") {
+            json!(["__name__", "code", "handler", "method"])
+        } else {
+            json!([])
+        };
+        Json(json!({"status": "success", "data": data}))
+    }
+    let app = Router::new()
+        .route("/api/v1/query", get(query))
+        .route("/api/v1/labels", get(labels));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+/// A one-service profile reading Prometheus at `url`, the 5xx matched on `status_label`.
+fn prometheus_profile(url: &str, status_label: &str) -> String {
+    let signals = format!(
+        "[service.signals]\nsource = \"prometheus\"\nurl = \"{url}\"\n\
+         error_ratio_query = 'sum(rate(http_requests_total{{{status_label}=~\"5..\"}}{{range}})) / sum(rate(http_requests_total{{range}}))'\n\
+         p95_ms_query = 'histogram_quantile(0.95, sum by (le) (rate(http_requests_total{{range}}))) * 1000'\n\
+         requests_query = 'sum(increase(http_requests_total{{range}}))'\n"
+    );
+    let scrape = profile("http://127.0.0.1:9", "");
+    let start = scrape.find("[service.signals]").expect("signals");
+    let end = scrape.find("\n[[service.journeys]]").expect("journeys");
+    format!("{}{signals}{}", &scrape[..start], &scrape[end..])
+}
+
+#[tokio::test]
+async fn live_check_of_prometheus_queries_names_a_label_the_metric_lacks() {
+    let (url, task) = stub_prometheus().await;
+    let run = check_live("prometheus-ok", &prometheus_profile(&url, "code")).await;
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        run.stdout.contains(&format!("items: Prometheus at {url}")),
+        "{run:#?}"
+    );
+
+    let run = check_live("prometheus-guessed", &prometheus_profile(&url, "status")).await;
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr.contains(
+            "items: error rate: label `status` is on no series of `http_requests_total`; its labels are code, handler, method; the query returns no series"
+        ),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("1 blind signal:"), "{run:#?}");
     task.abort();
 }
