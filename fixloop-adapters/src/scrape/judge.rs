@@ -150,7 +150,8 @@ fn labelled(
     let mut absent = Vec::new();
     if family.series > 0 {
         for &label in labels {
-            if checks.iter().any(|check: &LabelCheck| check.name == label) {
+            // An empty name is a label the profile says the service does not have: nothing relies on it.
+            if label.is_empty() || checks.iter().any(|check: &LabelCheck| check.name == label) {
                 continue;
             }
             let present = family.labels.contains(label);

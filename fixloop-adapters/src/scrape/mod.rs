@@ -97,7 +97,8 @@ pub struct ScrapeMetrics {
     /// Label of the route on the errors family (and on the requests family, whose error series give the top error
     /// when there is no errors family).
     pub route_label: String,
-    /// Label of the HTTP method on the errors family (and on the requests family, as for the route).
+    /// Label of the HTTP method on the errors family (and on the requests family, as for the route). An empty
+    /// route, method or error label name says the service has no such label: it is neither read nor checked.
     pub method_label: String,
     /// Label of the error message on the errors family.
     pub error_label: String,

@@ -443,3 +443,27 @@ async fn check_warns_about_a_summary_without_quantiles_and_flags_a_latency_famil
         .expect("latency never fails a read");
     assert_eq!(reading.p95_latency_ms, None);
 }
+
+#[tokio::test]
+async fn an_empty_route_or_method_label_says_the_service_has_none() {
+    // express-prom-bundle's default: only `status_code` on the requests family.
+    let text = |ok: u64, failed: u64| {
+        format!(
+            "# TYPE http_request_duration_seconds histogram\n\
+             http_request_duration_seconds_bucket{{status_code=\"200\",le=\"+Inf\"}} {ok}\n\
+             http_request_duration_seconds_count{{status_code=\"200\"}} {ok}\n\
+             http_request_duration_seconds_bucket{{status_code=\"500\",le=\"+Inf\"}} {failed}\n\
+             http_request_duration_seconds_count{{status_code=\"500\"}} {failed}\n"
+        )
+    };
+    let bare = metrics(
+        "http_request_duration_seconds_count",
+        "http_request_duration_seconds_bucket",
+        "status_code",
+        "",
+        "",
+    );
+    let reading = two_reads(bare, &text(10, 0), &text(16, 4)).await;
+    assert_close(reading.error_rate, 0.4);
+    assert_eq!(reading.top_error.as_deref(), Some("500"));
+}
