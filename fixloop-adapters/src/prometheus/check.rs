@@ -4,16 +4,29 @@
 //! and the start-up diagnostic.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::PoisonError;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use promql_parser::parser::{self, Expr};
 use promql_parser::util::{ExprVisitor, walk_expr};
 
-use super::{PromQlTemplates, PrometheusSignalSource, wire};
+use super::{PromQlTemplates, PrometheusSignalSource, Queries, wire};
 use crate::error::{AdapterError, ErrorKind};
 use crate::signal_check::{
     Finding, LabelCheck, SignalCheck, SignalKind, SourceCheck, absent_label,
 };
+
+/// How long a read trusts the latest verdict on the labels its selectors use before asking Prometheus again.
+pub(crate) const LABEL_RECHECK: Duration = Duration::from_secs(60);
+
+/// The verdict on the labels a read's selectors use: when it was reached, and why the read is blind, if it is.
+#[derive(Debug, Clone)]
+pub(crate) struct LabelVerdict {
+    at: Instant,
+    blind: Option<String>,
+}
 
 /// The window a template is rendered with for parsing.
 const PARSE_WINDOW: Duration = Duration::from_secs(300);
@@ -70,6 +83,67 @@ impl PrometheusSignalSource {
             url: self.base().to_owned(),
             signals: checks,
         })
+    }
+
+    /// Why a read of `queries` is blind because a requests, error-ratio or top-error selector matches on a label
+    /// that is on no series of its metric; asked of Prometheus at most every [`LABEL_RECHECK`], the verdict kept
+    /// in between. A labels API that does not answer, or a metric without series, is no verdict (the queries'
+    /// own results judge those).
+    pub(super) async fn label_blindness(&self, queries: &Queries) -> Option<String> {
+        let now = Instant::now();
+        {
+            let verdict = self
+                .labels_verdict
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(verdict) = verdict.as_ref()
+                && now.duration_since(verdict.at) < LABEL_RECHECK
+            {
+                return verdict.blind.clone();
+            }
+        }
+        let mut labels_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut reasons: Vec<String> = Vec::new();
+        for (name, query) in [
+            ("requests", &queries.requests),
+            ("error-ratio", &queries.error_ratio),
+            ("top-error", &queries.top_error),
+        ] {
+            let Ok(expr) = parse(query) else {
+                continue;
+            };
+            for (metric, matched) in selectors(&expr) {
+                if !labels_of.contains_key(&metric) {
+                    let known = self.labels(&metric).await.unwrap_or_default();
+                    labels_of.insert(metric.clone(), known);
+                }
+                let known = labels_of
+                    .get(&metric)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                if known.is_empty() {
+                    continue;
+                }
+                for label in matched.iter().filter(|label| !known.contains(label)) {
+                    let why = format!(
+                        "the {name} query uses {}",
+                        absent_label(label, &metric, known)
+                    );
+                    if !reasons.contains(&why) {
+                        reasons.push(why);
+                    }
+                }
+            }
+        }
+        let blind = (!reasons.is_empty()).then(|| reasons.join("; "));
+        *self
+            .labels_verdict
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(LabelVerdict {
+            at: now,
+            blind: blind.clone(),
+        });
+        blind
     }
 
     /// The label names of `metric`'s series (`GET /api/v1/labels?match[]=<metric>`), without `__name__`.

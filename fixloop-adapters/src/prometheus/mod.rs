@@ -12,7 +12,9 @@
 //!
 //! **Never silently blind.** A requests or error-ratio query whose result has no series (its selectors match
 //! nothing: a wrong metric or label) fails the read as an invalid response naming the query, never 0 requests;
-//! an empty latency or top-error result is no p95 and no top error. [`parse_template`] parses a template at
+//! a label that a requests, error-ratio or top-error selector matches on and that is on no series of its metric
+//! (Prometheus's `/api/v1/labels?match[]=<metric>`, asked again at most once a minute) fails the read too, since
+//! `(… or vector(0)) / …` would read 0 errors; an empty latency or top-error result is no p95 and no top error. [`parse_template`] parses a template at
 //! profile check time, and [`PrometheusSignalSource::check`] checks each query and the labels its selectors use
 //! against a live Prometheus.
 
@@ -20,6 +22,7 @@ mod alertmanager;
 mod check;
 mod wire;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -169,13 +172,19 @@ pub fn queries(selector: &str, window: Duration) -> Queries {
 pub struct PrometheusSignalSource {
     config: PrometheusConfig,
     http: reqwest::Client,
+    /// The latest verdict on the labels the queries' selectors use (see [`check::LABEL_RECHECK`]).
+    labels_verdict: Arc<Mutex<Option<check::LabelVerdict>>>,
 }
 
 impl PrometheusSignalSource {
     /// A signal source over the shared `http` client.
     #[must_use]
     pub fn new(config: PrometheusConfig, http: reqwest::Client) -> Self {
-        Self { config, http }
+        Self {
+            config,
+            http,
+            labels_verdict: Arc::new(Mutex::new(None)),
+        }
     }
 
     fn base(&self) -> &str {
@@ -358,6 +367,9 @@ impl SignalSource for PrometheusSignalSource {
                     "prometheus: the {name} query returns no series (its selectors match nothing): {query}"
                 )));
             }
+        }
+        if let Some(why) = self.label_blindness(&queries).await {
+            return Err(AdapterError::invalid_response(format!("prometheus: {why}")));
         }
         let request_count = first_value(&requests).unwrap_or(0.0).max(0.0);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

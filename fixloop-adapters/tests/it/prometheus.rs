@@ -349,6 +349,52 @@ async fn check_reports_a_query_prometheus_refuses_and_an_empty_result() {
 }
 
 #[tokio::test]
+async fn a_label_the_metric_lacks_fails_every_read_even_when_or_vector_0_hides_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/labels"))
+        .and(query_param("match[]", "http_requests_total"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"status": "success", "data": ["__name__", "code", "handler", "method"]}),
+        ))
+        // Once per source: the second read of the first source keeps the verdict (for a minute).
+        .expect(2)
+        .mount(&server)
+        .await;
+    // Every query answers a sample: `(… or vector(0)) / …` reads 0 errors although `status` matches nothing.
+    mount_fallback(&server, vector(scalar_sample("5"))).await;
+    let mut settings = config(&server);
+    settings.selector = String::new();
+    settings.templates = PromQlTemplates {
+        error_ratio: "(sum(rate(http_requests_total{status=~\"5..\"}{range})) or vector(0)) / sum(rate(http_requests_total{range}))".to_owned(),
+        ..go_client_templates("code")
+    };
+    let source = PrometheusSignalSource::new(settings, reqwest::Client::new());
+    for _ in 0..2 {
+        let error = tokio::time::timeout(Duration::from_secs(10), source.read(WINDOW))
+            .await
+            .expect("in time")
+            .expect_err("a blind error ratio");
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+        assert_eq!(
+            error.detail(),
+            "prometheus: the error-ratio query uses label `status` is on no series of `http_requests_total`; its labels are code, handler, method"
+        );
+    }
+    // The right label reads.
+    let mut settings = config(&server);
+    settings.selector = String::new();
+    settings.templates = go_client_templates("code");
+    let reading = tokio::time::timeout(
+        Duration::from_secs(10),
+        PrometheusSignalSource::new(settings, reqwest::Client::new()).read(WINDOW),
+    )
+    .await
+    .expect("in time");
+    assert!(reading.is_ok(), "{reading:?}");
+}
+
+#[tokio::test]
 async fn check_of_an_unreachable_prometheus_is_an_error() {
     let base = crate::http_runner::closed_base_url().await;
     let source = PrometheusSignalSource::new(PrometheusConfig::new(base), reqwest::Client::new());
