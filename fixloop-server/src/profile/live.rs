@@ -113,7 +113,7 @@ pub async fn check_service(
                     .map(|check| check.report())
                     .map_err(|error| error.detail())
             };
-            (source, Some(Box::pin(checking) as Checking))
+            (source, Ok(Box::pin(checking) as Checking))
         }
         SignalsFile::Prometheus(prometheus) => match prometheus_config(config, &name, prometheus) {
             Ok(prometheus) => {
@@ -125,7 +125,7 @@ pub async fn check_service(
                 let querier = PrometheusSignalSource::new(prometheus, http.clone());
                 let checking =
                     async move { querier.check(window).await.map_err(|error| error.detail()) };
-                (source, Some(Box::pin(checking) as Checking))
+                (source, Ok(Box::pin(checking) as Checking))
             }
             Err(why) => {
                 return ServiceReport {
@@ -135,15 +135,18 @@ pub async fn check_service(
                 };
             }
         },
-        SignalsFile::Datadog(_) => ("Datadog".to_owned(), None),
-        SignalsFile::Synthetic(_) => ("synthetic probes".to_owned(), None),
+        SignalsFile::Datadog(_) => (
+            "Datadog".to_owned(),
+            Err("Datadog queries are not checked live"),
+        ),
+        SignalsFile::Synthetic(_) => (
+            "synthetic probes".to_owned(),
+            Err("FixLoop probes the service itself, no metrics"),
+        ),
     };
     let outcome = match checking {
-        None if matches!(service.signals, SignalsFile::Datadog(_)) => {
-            Outcome::NotChecked("Datadog queries are not checked live".to_owned())
-        }
-        None => Outcome::NotChecked("FixLoop probes the service itself, no metrics".to_owned()),
-        Some(checking) => match tokio::time::timeout(SERVICE_BUDGET, checking).await {
+        Err(why) => Outcome::NotChecked(why.to_owned()),
+        Ok(checking) => match tokio::time::timeout(SERVICE_BUDGET, checking).await {
             Ok(Ok(check)) => Outcome::Checked(check),
             Ok(Err(why)) => Outcome::Unreachable(why),
             Err(_) => {
