@@ -53,6 +53,7 @@ pub mod prometheus;
 pub mod scrape;
 pub mod secret;
 pub mod secrets;
+pub mod signal_check;
 pub mod store;
 pub mod synthetic;
 pub mod testsprite;
@@ -71,6 +72,7 @@ pub use scrape::{
     parse_exposition,
 };
 pub use secret::Secret;
+pub use signal_check::{Finding, LabelCheck, SignalCheck, SignalKind, SourceCheck};
 pub use store::{JournalEntry, SqliteStore, Store, StoreError, Stored};
 pub use synthetic::{SyntheticConfig, SyntheticProbe, SyntheticSignalSource};
 

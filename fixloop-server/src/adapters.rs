@@ -35,7 +35,7 @@ use fixloop_core::Criteria;
 use crate::config::Config;
 use crate::driver::Ports;
 use crate::profile::ServiceProfile;
-use crate::profile::file::{ScrapeFile, SignalsFile};
+use crate::profile::file::{PrometheusFile, ScrapeFile, SignalsFile};
 
 /// Which implementation each port got, for the start-up log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -316,29 +316,11 @@ fn signal_source(
             )
         }
         SignalsFile::Prometheus(prometheus) => {
-            let url = prometheus
-                .url
-                .clone()
-                .or_else(|| config.prometheus_url.clone())
-                .ok_or_else(|| {
-                    format!(
-                        "service {name} reads Prometheus, but neither its profile (signals.url) nor FIXLOOP_PROMETHEUS_URL says where"
-                    )
-                })?;
-            let mut prometheus_config = PrometheusConfig::new(url.clone());
-            prometheus_config.templates = PromQlTemplates {
-                error_ratio: prometheus.error_ratio_query.clone(),
-                p95_ms: prometheus.p95_ms_query.clone(),
-                requests: prometheus.requests_query.clone(),
-                // Without a top-error query, a constant zero vector: it names no error.
-                top_error: prometheus
-                    .top_error_query
-                    .clone()
-                    .unwrap_or_else(|| "vector(0)".to_owned()),
-            };
+            let prometheus_config = prometheus_config(config, name, prometheus)?;
+            let label = format!("Prometheus at {}", prometheus_config.base_url);
             (
                 Arc::new(PrometheusSignalSource::new(prometheus_config, http.clone())),
-                format!("Prometheus at {url}"),
+                label,
             )
         }
         SignalsFile::Datadog(datadog) => {
@@ -379,6 +361,40 @@ fn signal_source(
     })
 }
 
+/// The Prometheus source's settings for service `name` from its profile's `[service.signals]`: the profile's URL,
+/// else `FIXLOOP_PROMETHEUS_URL`.
+///
+/// # Errors
+///
+/// A message when neither says where Prometheus is.
+pub fn prometheus_config(
+    config: &Config,
+    name: &str,
+    prometheus: &PrometheusFile,
+) -> Result<PrometheusConfig, String> {
+    let url = prometheus
+        .url
+        .clone()
+        .or_else(|| config.prometheus_url.clone())
+        .ok_or_else(|| {
+            format!(
+                "service {name} reads Prometheus, but neither its profile (signals.url) nor FIXLOOP_PROMETHEUS_URL says where"
+            )
+        })?;
+    let mut prometheus_config = PrometheusConfig::new(url);
+    prometheus_config.templates = PromQlTemplates {
+        error_ratio: prometheus.error_ratio_query.clone(),
+        p95_ms: prometheus.p95_ms_query.clone(),
+        requests: prometheus.requests_query.clone(),
+        // Without a top-error query, a constant zero vector: it names no error.
+        top_error: prometheus
+            .top_error_query
+            .clone()
+            .unwrap_or_else(|| "vector(0)".to_owned()),
+    };
+    Ok(prometheus_config)
+}
+
 /// The scrape source's settings for a service at `base` from its profile's `[service.signals]`.
 #[must_use]
 pub fn scrape_config(base: &str, scrape: &ScrapeFile) -> ScrapeConfig {
@@ -402,29 +418,6 @@ pub fn scrape_config(base: &str, scrape: &ScrapeFile) -> ScrapeConfig {
     let mut config = ScrapeConfig::with_metrics(base, metrics);
     config.metrics_path.clone_from(&scrape.metrics_path);
     config
-}
-
-/// Checks once, at start-up, that a scraped service exposes the profile's metric families, and says loudly what is
-/// missing (the engine's blindness handling covers the rest at run time).
-pub async fn check_scrape_source(service: String, config: ScrapeConfig, http: reqwest::Client) {
-    let source = ScrapeSignalSource::new(config, http);
-    match source.check().await {
-        Ok(check) if check.is_complete() => {
-            tracing::info!(%service, url = %check.url, families = ?check.present, "signal source answers with the profile's metric families");
-        }
-        Ok(check) => tracing::error!(
-            %service,
-            url = %check.url,
-            missing = ?check.missing,
-            present = ?check.present,
-            "the signal source LACKS metric families the profile names: fix the names in the profile or the exporter; until then FixLoop probes the service itself"
-        ),
-        Err(error) => tracing::error!(
-            %service,
-            %error,
-            "the signal source does not answer at start-up: FixLoop probes the service itself until it does"
-        ),
-    }
 }
 
 /// The probes of the synthetic source: the journeys named in `ids`, else every `GET` journey.

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::adapters::{build_ports, check_scrape_source, datadog_config, scrape_config};
+use crate::adapters::{build_ports, datadog_config};
 use crate::api::{ApiSettings, AppState, router};
 use crate::auth::{AuthSettings, Exposure, ExposureError, check_exposure};
 use crate::config::{Config, ConfigError, StoreLocation};
@@ -25,7 +25,7 @@ use crate::copilot_tools::CopilotSources;
 use crate::demo_app::{self, DemoState, traffic};
 use crate::driver::{Driver, DriverConfig, Ports};
 use crate::metrics::ServerMetrics;
-use crate::profile::file::SignalsFile;
+use crate::profile::live::check_at_start;
 use crate::profile::{Profile, ServiceProfile, demo_profile};
 use crate::services::{Services, WatchedService};
 use crate::ws::{DEFAULT_QUEUE_CAPACITY, Sequence};
@@ -506,11 +506,14 @@ async fn start_orchestrator(
                 let (built, choice) = build_ports(config, &service, builtin_demo, http)
                     .map_err(StartError::Profile)?;
                 tracing::info!(service = %name, %choice, "ports");
-                if let SignalsFile::Scrape(scrape) = &service.signals
-                    && choice.signals.starts_with("scrape")
-                {
-                    let check = scrape_config(&service.spec.base_url, scrape);
-                    tasks.spawn(check_scrape_source(name.clone(), check, http.clone()));
+                // The live check of the profile's source (the built-in demo's may be switched by the environment,
+                // then only its scrape is checked): one WARN line per blind signal; it never blocks the start.
+                if !builtin_demo || choice.signals.starts_with("scrape") {
+                    tasks.spawn(check_at_start(
+                        config.clone(),
+                        service.clone(),
+                        http.clone(),
+                    ));
                 }
                 (built, choice.signals, choice.runner)
             }
@@ -552,6 +555,12 @@ async fn start_orchestrator(
         )
         .await?;
         tasks.spawn(driver.run(tasks.signal()));
+        // `fixloop_signals_degraded` reads 0 (or 1 after a restore) from the start, not only once a status was
+        // published.
+        if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(5), handle.status()).await
+        {
+            metrics.signals_degraded_at_start(&name, status.signals_degraded.is_some());
+        }
         watched.push(WatchedService {
             name,
             base_url: service.spec.base_url.clone(),

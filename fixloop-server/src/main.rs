@@ -108,6 +108,10 @@ enum ProfileCommand {
     Check {
         /// The service profile.
         file: PathBuf,
+        /// Also connect to each service's signal source and report, per signal, whether it returns series and
+        /// whether each configured label exists; exit 1 when a signal would be blind.
+        #[arg(long)]
+        live: bool,
     },
     /// Writes a starter profile from a service's OpenAPI 3.x document (JSON or YAML, a file or an http(s) URL).
     Init {
@@ -215,7 +219,7 @@ async fn run() -> anyhow::Result<()> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let config = Config::from_env_map(&env).context("configuration")?;
     match cli.command {
-        Command::Profile(ProfileCommand::Check { file }) => {
+        Command::Profile(ProfileCommand::Check { file, live }) => {
             let profile = Profile::load(&file, Secrets::From(&env))?;
             let names: Vec<&str> = profile
                 .services
@@ -229,6 +233,9 @@ async fn run() -> anyhow::Result<()> {
                 if names.len() == 1 { "" } else { "s" },
                 names.join(", ")
             );
+            if live {
+                profile_check_live(&profile, &config).await?;
+            }
         }
         Command::Profile(ProfileCommand::Init {
             from_openapi,
@@ -460,6 +467,29 @@ async fn profile_init(
     }
     eprintln!("review the journeys and thresholds, then run `fixloop profile check` on the file");
     Ok(())
+}
+
+/// `fixloop profile check --live`: every service's signal source checked once, the report on stdout; an error
+/// (exit 1) naming every blind signal.
+async fn profile_check_live(profile: &Profile, config: &Config) -> anyhow::Result<()> {
+    let http = fixloop_adapters::http_client(std::time::Duration::from_secs(10))
+        .context("the HTTP client cannot start")?;
+    let mut blind = Vec::new();
+    for service in &profile.services {
+        let report = fixloop_server::profile::live::check_service(config, service, &http).await;
+        print!("{}", report.render());
+        blind.extend(report.blind_signals());
+    }
+    if blind.is_empty() {
+        println!("every signal reads series");
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} blind signal{}:\n  {}",
+        blind.len(),
+        if blind.len() == 1 { "" } else { "s" },
+        blind.join("\n  ")
+    )
 }
 
 /// `fixloop demo --scenario`: load and check the scenario (before anything starts), play it until Ctrl-C.

@@ -119,6 +119,16 @@ impl ServerMetrics {
         }
     }
 
+    /// Records whether `service`'s signals are degraded when it starts to be watched, unless a published status
+    /// already said so: the gauge reads 0 from the start, not only after the first published status.
+    pub fn signals_degraded_at_start(&self, service: &str, degraded: bool) {
+        self.signals_degraded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(service.to_owned())
+            .or_insert(degraded);
+    }
+
     /// Counts an opened incident.
     pub fn incident_opened(&self) {
         self.incidents_opened.fetch_add(1, Ordering::Relaxed);

@@ -9,10 +9,20 @@
 //! classified by its `errorType` (`timeout` → timeout, `canceled`/`internal`/`unavailable` → unavailable,
 //! `bad_data`/`execution`/others → invalid response), 5xx/connect → unavailable, malformed or empty body →
 //! invalid response.
+//!
+//! **Never silently blind.** A requests or error-ratio query whose result has no series (its selectors match
+//! nothing: a wrong metric or label) fails the read as an invalid response naming the query, never 0 requests;
+//! a label that a requests, error-ratio or top-error selector matches on and that is on no series of its metric
+//! (Prometheus's `/api/v1/labels?match[]=<metric>`, asked again at most once a minute) fails the read too, since
+//! `(… or vector(0)) / …` would read 0 errors; an empty latency or top-error result is no p95 and no top error. [`parse_template`] parses a template at
+//! profile check time, and [`PrometheusSignalSource::check`] checks each query and the labels its selectors use
+//! against a live Prometheus.
 
 mod alertmanager;
+mod check;
 mod wire;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +30,7 @@ use fixloop_contract::Link;
 use reqwest::Url;
 
 pub use alertmanager::{AlertmanagerAlert, MAX_ALERTMANAGER_BYTES, parse_alertmanager};
+pub use check::parse_template;
 
 use crate::error::{AdapterError, ErrorKind, parse_retry_after};
 use crate::ports::{SignalReading, SignalSource};
@@ -161,13 +172,19 @@ pub fn queries(selector: &str, window: Duration) -> Queries {
 pub struct PrometheusSignalSource {
     config: PrometheusConfig,
     http: reqwest::Client,
+    /// The latest verdict on the labels the queries' selectors use (see [`check::LABEL_RECHECK`]).
+    labels_verdict: Arc<Mutex<Option<check::LabelVerdict>>>,
 }
 
 impl PrometheusSignalSource {
     /// A signal source over the shared `http` client.
     #[must_use]
     pub fn new(config: PrometheusConfig, http: reqwest::Client) -> Self {
-        Self { config, http }
+        Self {
+            config,
+            http,
+            labels_verdict: Arc::new(Mutex::new(None)),
+        }
     }
 
     fn base(&self) -> &str {
@@ -341,6 +358,19 @@ impl SignalSource for PrometheusSignalSource {
             self.query(&queries.requests),
             self.query(&queries.top_error),
         )?;
+        for (name, query, samples) in [
+            ("requests", &queries.requests, &requests),
+            ("error-ratio", &queries.error_ratio, &ratio),
+        ] {
+            if samples.is_empty() {
+                return Err(AdapterError::invalid_response(format!(
+                    "prometheus: the {name} query returns no series (its selectors match nothing): {query}"
+                )));
+            }
+        }
+        if let Some(why) = self.label_blindness(&queries).await {
+            return Err(AdapterError::invalid_response(format!("prometheus: {why}")));
+        }
         let request_count = first_value(&requests).unwrap_or(0.0).max(0.0);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let request_count = request_count.round().min(u64::MAX as f64) as u64;

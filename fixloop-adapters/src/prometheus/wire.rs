@@ -72,3 +72,11 @@ pub(crate) struct WebhookAlert {
     #[serde(default)]
     pub(crate) fingerprint: String,
 }
+
+/// `{"status":"success","data":["__name__","code",...]}` of `GET /api/v1/labels`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LabelsEnvelope {
+    pub(crate) status: String,
+    #[serde(default)]
+    pub(crate) data: Vec<String>,
+}

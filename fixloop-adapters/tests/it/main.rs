@@ -13,6 +13,7 @@ mod mcp_fakes;
 mod minimax;
 mod prometheus;
 mod scrape;
+mod scrape_conventions;
 #[path = "../../../fixloop-core/tests/fixtures/shop.rs"]
 mod shop;
 mod synthetic;

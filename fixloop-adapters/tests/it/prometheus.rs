@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fixloop_adapters::prometheus::{
-    PromQlTemplates, PrometheusConfig, PrometheusSignalSource, parse_alertmanager, queries,
+    PromQlTemplates, PrometheusConfig, PrometheusSignalSource, parse_alertmanager, parse_template,
+    queries,
 };
-use fixloop_adapters::{ErrorKind, Secret, SignalSource};
+use fixloop_adapters::{ErrorKind, Finding, Secret, SignalKind, SignalSource};
 use fixloop_core::engine::Input;
 use serde_json::{Value, json};
 use wiremock::matchers::{any, header, method, path, query_param};
@@ -152,13 +153,13 @@ async fn configured_templates_are_rendered_and_sent() {
 }
 
 #[tokio::test]
-async fn empty_vectors_and_nan_mean_no_data() {
+async fn zero_requests_and_nan_mean_no_data() {
     let server = MockServer::start().await;
     let q = queries("job=\"demo\"", Duration::from_secs(10));
     assert!(q.requests.ends_with("[10s]))"), "{}", q.requests);
-    mount(&server, &q.error_ratio, vector(json!([]))).await;
+    mount(&server, &q.error_ratio, vector(scalar_sample("NaN"))).await;
     mount(&server, &q.p95_ms, vector(scalar_sample("NaN"))).await;
-    mount(&server, &q.requests, vector(json!([]))).await;
+    mount(&server, &q.requests, vector(scalar_sample("0"))).await;
     mount(&server, &q.top_error, vector(json!([]))).await;
     let reading = PrometheusSignalSource::new(config(&server), reqwest::Client::new())
         .read(Duration::from_secs(10))
@@ -168,6 +169,250 @@ async fn empty_vectors_and_nan_mean_no_data() {
     assert_eq!(reading.error_rate, None);
     assert_eq!(reading.p95_latency_ms, None);
     assert_eq!(reading.top_error, None);
+}
+
+/// Answers every query with `body` unless a more specific mock matches first.
+async fn mount_fallback(server: &MockServer, body: Value) {
+    Mock::given(method("GET"))
+        .and(path("/api/v1/query"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .with_priority(10)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn an_empty_requests_or_error_ratio_result_is_a_failed_read_naming_the_query() {
+    let q = queries("job=\"demo\"", WINDOW);
+    for (empty, name) in [(&q.requests, "requests"), (&q.error_ratio, "error-ratio")] {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/api/v1/query"))
+            .and(query_param("query", empty.as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(vector(json!([]))))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        mount_fallback(&server, vector(scalar_sample("12"))).await;
+        let error = tokio::time::timeout(
+            Duration::from_secs(10),
+            PrometheusSignalSource::new(config(&server), reqwest::Client::new()).read(WINDOW),
+        )
+        .await
+        .expect("in time")
+        .expect_err("no series is no data, never 0");
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+        assert_eq!(
+            error.detail(),
+            format!(
+                "prometheus: the {name} query returns no series (its selectors match nothing): {empty}"
+            )
+        );
+    }
+}
+
+/// A stub Prometheus that knows `http_requests_total{code,handler,method}` only: the labels API answers for it,
+/// every query whose selectors use another label or metric answers an empty vector, the others one sample.
+async fn go_client_prometheus() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/labels"))
+        .and(query_param("match[]", "http_requests_total"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"status": "success", "data": ["__name__", "code", "handler", "instance", "job", "method"]}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/labels"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"status": "success", "data": []})),
+        )
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn go_client_templates(status_label: &str) -> PromQlTemplates {
+    PromQlTemplates {
+        error_ratio: format!(
+            "sum(rate(http_requests_total{{{status_label}=~\"5..\"}}{{range}})) / sum(rate(http_requests_total{{range}}))"
+        ),
+        p95_ms: "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{range}))) * 1000".to_owned(),
+        requests: "sum(increase(http_requests_total{range}))".to_owned(),
+        top_error: "vector(0)".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn check_reports_each_query_and_the_labels_its_selectors_use() {
+    let server = go_client_prometheus().await;
+    mount_fallback(&server, vector(scalar_sample("3"))).await;
+    let mut settings = config(&server);
+    settings.selector = String::new();
+    settings.templates = go_client_templates("code");
+    let source = PrometheusSignalSource::new(settings.clone(), reqwest::Client::new());
+    let report = tokio::time::timeout(Duration::from_secs(10), source.check(WINDOW))
+        .await
+        .expect("in time")
+        .expect("a check");
+    let findings: Vec<(SignalKind, bool)> = report
+        .signals
+        .iter()
+        .map(|check| (check.signal, check.is_blind()))
+        .collect();
+    assert_eq!(
+        findings,
+        [
+            (SignalKind::Requests, false),
+            (SignalKind::ErrorRate, false),
+            (SignalKind::Latency, true),
+            (SignalKind::TopError, false),
+        ],
+        "{report:?}"
+    );
+    let latency = report.signal(SignalKind::Latency).expect("checked");
+    assert_eq!(
+        latency.finding,
+        Finding::Blind(
+            "metric `http_request_duration_seconds_bucket` has no series in Prometheus".to_owned()
+        )
+    );
+
+    // The guessed label `status`: the error ratio is blind, naming the labels the metric has.
+    settings.templates = go_client_templates("status");
+    let source = PrometheusSignalSource::new(settings, reqwest::Client::new());
+    let report = tokio::time::timeout(Duration::from_secs(10), source.check(WINDOW))
+        .await
+        .expect("in time")
+        .expect("a check");
+    let error_ratio = report.signal(SignalKind::ErrorRate).expect("checked");
+    assert_eq!(
+        error_ratio.finding,
+        Finding::Blind(
+            "label `status` is on no series of `http_requests_total`; its labels are code, handler, instance, job, method"
+                .to_owned()
+        ),
+        "{report:?}"
+    );
+    assert!(
+        error_ratio
+            .labels
+            .iter()
+            .any(|label| label.name == "status" && !label.present)
+    );
+}
+
+#[tokio::test]
+async fn check_reports_a_query_prometheus_refuses_and_an_empty_result() {
+    let server = go_client_prometheus().await;
+    let mut settings = config(&server);
+    settings.selector = String::new();
+    settings.templates = go_client_templates("code");
+    Mock::given(method("GET"))
+        .and(path("/api/v1/query"))
+        .and(query_param(
+            "query",
+            "sum(increase(http_requests_total[5m]))",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(vector(json!([]))))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/query"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "status": "error", "errorType": "bad_data", "error": "1:5: parse error: unexpected end of input"
+        })))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    let source = PrometheusSignalSource::new(settings, reqwest::Client::new());
+    let report = tokio::time::timeout(Duration::from_secs(10), source.check(WINDOW))
+        .await
+        .expect("in time")
+        .expect("a check");
+    let requests = report.signal(SignalKind::Requests).expect("checked");
+    assert_eq!(
+        requests.finding,
+        Finding::Blind("the query returns no series".to_owned())
+    );
+    let Some(Finding::Blind(why)) = report
+        .signal(SignalKind::ErrorRate)
+        .map(|check| &check.finding)
+    else {
+        panic!("the refused error ratio is blind: {report:?}");
+    };
+    assert!(why.starts_with("Prometheus refuses the query: "), "{why}");
+    assert!(why.contains("parse error"), "{why}");
+}
+
+#[tokio::test]
+async fn a_label_the_metric_lacks_fails_every_read_even_when_or_vector_0_hides_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/labels"))
+        .and(query_param("match[]", "http_requests_total"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"status": "success", "data": ["__name__", "code", "handler", "method"]}),
+        ))
+        // Once per source: the second read of the first source keeps the verdict (for a minute).
+        .expect(2)
+        .mount(&server)
+        .await;
+    // Every query answers a sample: `(… or vector(0)) / …` reads 0 errors although `status` matches nothing.
+    mount_fallback(&server, vector(scalar_sample("5"))).await;
+    let mut settings = config(&server);
+    settings.selector = String::new();
+    settings.templates = PromQlTemplates {
+        error_ratio: "(sum(rate(http_requests_total{status=~\"5..\"}{range})) or vector(0)) / sum(rate(http_requests_total{range}))".to_owned(),
+        ..go_client_templates("code")
+    };
+    let source = PrometheusSignalSource::new(settings, reqwest::Client::new());
+    for _ in 0..2 {
+        let error = tokio::time::timeout(Duration::from_secs(10), source.read(WINDOW))
+            .await
+            .expect("in time")
+            .expect_err("a blind error ratio");
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+        assert_eq!(
+            error.detail(),
+            "prometheus: the error-ratio query uses label `status` is on no series of `http_requests_total`; its labels are code, handler, method"
+        );
+    }
+    // The right label reads.
+    let mut settings = config(&server);
+    settings.selector = String::new();
+    settings.templates = go_client_templates("code");
+    let reading = tokio::time::timeout(
+        Duration::from_secs(10),
+        PrometheusSignalSource::new(settings, reqwest::Client::new()).read(WINDOW),
+    )
+    .await
+    .expect("in time");
+    assert!(reading.is_ok(), "{reading:?}");
+}
+
+#[tokio::test]
+async fn check_of_an_unreachable_prometheus_is_an_error() {
+    let base = crate::http_runner::closed_base_url().await;
+    let source = PrometheusSignalSource::new(PrometheusConfig::new(base), reqwest::Client::new());
+    let error = tokio::time::timeout(Duration::from_secs(10), source.check(WINDOW))
+        .await
+        .expect("in time")
+        .expect_err("nothing listens");
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
+}
+
+#[test]
+fn templates_are_parsed_with_their_placeholders_replaced() {
+    assert_eq!(
+        parse_template("sum(rate(x{a=\"b\"{and_selector}}{range}))"),
+        Ok(())
+    );
+    let error = parse_template("sum(rate(x{range})").expect_err("unbalanced");
+    assert!(!error.is_empty());
 }
 
 #[tokio::test]

@@ -354,7 +354,7 @@ async fn scrape_without_the_requests_family_is_an_invalid_response_naming_it() {
     assert_eq!(
         error.to_string(),
         format!(
-            "metrics at {}/metrics lack family demo_http_requests_total",
+            "metrics at {}/metrics: family `demo_http_requests_total` is not in the exposition",
             server.uri()
         )
     );
@@ -365,15 +365,23 @@ async fn scrape_without_the_requests_family_is_an_invalid_response_naming_it() {
 }
 
 #[tokio::test]
-async fn declared_requests_family_without_series_reads_as_no_traffic() {
+async fn declared_requests_family_without_series_is_blind_not_a_quiet_service() {
     let server = MockServer::start().await;
     let text =
         "# HELP demo_http_requests_total Requests.\n# TYPE demo_http_requests_total counter\n";
     serve_text(&server, "/metrics", text).await;
     let source = source(&server.uri(), Duration::from_secs(5));
     for _ in 0..2 {
-        let reading = bounded("read", source.read(WINDOW)).await.expect("a read");
-        assert_eq!((reading.requests, reading.error_rate), (0, None));
+        let error = bounded("read", source.read(WINDOW))
+            .await
+            .expect_err("no series is no data, not 0 requests");
+        assert_eq!(error.kind(), ErrorKind::InvalidResponse);
+        assert!(
+            error.to_string().ends_with(
+                "family `demo_http_requests_total` has no series: its selector matches nothing"
+            ),
+            "{error}"
+        );
     }
 }
 

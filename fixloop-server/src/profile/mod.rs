@@ -12,12 +12,14 @@
 
 pub mod file;
 pub mod init;
+pub mod live;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::time::Duration;
 
 use fixloop_adapters::Secret;
+use fixloop_adapters::prometheus::parse_template;
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_contract::{Plan, Signal};
 use fixloop_core::engine::Config as EngineConfig;
@@ -584,6 +586,18 @@ impl Checker {
             SignalsFile::Prometheus(prometheus) => {
                 if let Some(url) = &prometheus.url {
                     self.base_url(&format!("{at}.url"), url);
+                }
+                // Each query is parsed as it will be sent (placeholders replaced): PromQL that does not parse is
+                // a profile error, not a read that fails forever.
+                for (key, query) in [
+                    ("error_ratio_query", Some(&prometheus.error_ratio_query)),
+                    ("p95_ms_query", Some(&prometheus.p95_ms_query)),
+                    ("requests_query", Some(&prometheus.requests_query)),
+                    ("top_error_query", prometheus.top_error_query.as_ref()),
+                ] {
+                    if let Some(Err(why)) = query.map(|query| parse_template(query)) {
+                        self.push(format!("{at}.{key}"), format!("is not PromQL: {why}"));
+                    }
                 }
             }
             SignalsFile::Datadog(datadog) => {

@@ -427,3 +427,34 @@ fn the_readme_example_profile_is_valid() {
         .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(profile.services[0].spec.journeys.len(), 5);
 }
+
+#[test]
+fn promql_that_does_not_parse_is_rejected_naming_the_field_and_the_parser_message() {
+    let prometheus = r#"source = "prometheus"
+url = "http://127.0.0.1:9090"
+error_ratio_query = 'sum(rate(http_requests_total{code=~"5.."}{range})) / sum(rate(http_requests_total{range}))'
+p95_ms_query = 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{range}))) * 1000'
+requests_query = 'sum(increase(http_requests_total{range})'
+top_error_query = 'topk(1, sum by (code, handler) (increase(http_requests_total{code=~"5.."}{range})))'"#;
+    let text = GOOD.replacen(
+        "source = \"scrape\"\nrequests_metric = \"http_requests_total\"\nduration_metric = \"http_request_duration_seconds\"",
+        prometheus,
+        1,
+    );
+    let found = problems(&text);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with("service[0].signals.requests_query: is not PromQL: "),
+        "{found:#?}"
+    );
+    let parser_message =
+        parse_template("sum(increase(http_requests_total{range})").expect_err("unbalanced");
+    assert!(found[0].ends_with(&parser_message), "{found:#?}");
+    // Balanced, it parses: the placeholders are replaced before parsing.
+    let text = text.replacen(
+        "sum(increase(http_requests_total{range})'",
+        "sum(increase(http_requests_total{range}))'",
+        1,
+    );
+    assert_eq!(problems(&text), Vec::<String>::new());
+}

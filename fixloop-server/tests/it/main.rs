@@ -20,6 +20,7 @@ mod history;
 mod inventory;
 mod observability;
 mod profile_init;
+mod profile_live;
 mod replay;
 mod restart;
 mod scenario;

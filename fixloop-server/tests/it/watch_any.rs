@@ -368,6 +368,89 @@ async fn a_service_whose_metrics_vanish_is_degraded_not_silently_healthy() {
     .expect("the story completes in time");
 }
 
+/// The orchestrator's `/metrics` text.
+async fn orchestrator_metrics(server: &RunningServer) -> String {
+    tokio::time::timeout(STEP, async {
+        reqwest::get(format!("{}/metrics", server.orchestrator_url))
+            .await?
+            .text()
+            .await
+    })
+    .await
+    .expect("metrics in time")
+    .expect("metrics")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guessed_status_label_makes_the_service_degraded_never_healthy_at_zero() {
+    tokio::time::timeout(STORY, async {
+        let inventory = Inventory::start().await;
+        let traffic = inventory.traffic();
+        // The case: the profile guessed `status`, the service exports `code`; half the requests fail.
+        assert_eq!(inventory::SCRAPE.matches("status_label = \"code\"").count(), 1);
+        let guessed = inventory::SCRAPE.replacen("status_label = \"code\"", "status_label = \"status\"", 1);
+        let server = serve(&inventory::profile("inventory", &inventory.url, &guessed)).await;
+        let mut socket = connect(&server).await;
+        let mut log = Vec::new();
+        inventory.set_failing(true);
+        let degraded = wait_for(&mut socket, &mut log, |message| {
+            matches!(message, WsMessage::SystemStatus(status) if status.signals_degraded.is_some())
+        })
+        .await;
+        let WsMessage::SystemStatus(status) = degraded else {
+            unreachable!()
+        };
+        let why = status.signals_degraded.unwrap_or_default();
+        assert!(
+            why.contains(
+                "label `status` is on no series of `inventory_http_requests_total`; its labels are code, method, origin, path"
+            ),
+            "{why}"
+        );
+        let status: SystemStatus =
+            get_json(format!("{}/api/status", server.orchestrator_url)).await;
+        assert!(status.signals_degraded.is_some(), "{status:?}");
+        assert!(
+            !(status.status == IncidentState::Healthy && status.error_rate_5m == 0.0 && status.signals_degraded.is_none()),
+            "never a silent HEALTHY 0.0%: {status:?}"
+        );
+        let metrics = orchestrator_metrics(&server).await;
+        assert!(
+            metrics.contains("fixloop_signals_degraded{service=\"inventory\"} 1"),
+            "{metrics}"
+        );
+        traffic.abort();
+        server.shutdown().await;
+        inventory.kill().await;
+    })
+    .await
+    .expect("the story completes in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_degraded_reads_0_in_metrics_while_the_signals_read() {
+    tokio::time::timeout(STORY, async {
+        let (inventory, traffic, server, mut socket) = scraped_inventory().await;
+        // The join snapshot: HEALTHY, nothing degraded.
+        match next_message(&mut socket).await {
+            WsMessage::SystemStatus(status) => {
+                assert!(status.signals_degraded.is_none(), "{status:?}")
+            }
+            other => panic!("system.status first, got {}", other.kind()),
+        }
+        let metrics = orchestrator_metrics(&server).await;
+        assert!(
+            metrics.contains("fixloop_signals_degraded{service=\"inventory\"} 0"),
+            "{metrics}"
+        );
+        traffic.abort();
+        server.shutdown().await;
+        inventory.kill().await;
+    })
+    .await
+    .expect("the story completes in time");
+}
+
 /// Posts `body` to a webhook of the orchestrator with the shared secret; returns the status and JSON body.
 async fn post_webhook(api: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
     let response = tokio::time::timeout(

@@ -8,6 +8,16 @@
 //! - `demo_http_request_duration_seconds_bucket{route,method,source,le}`: latency histogram (seconds);
 //! - `demo_http_errors_total{route,method,status,error}`: errors by signature (optional family).
 //!
+//! Every common convention is read the same way, only the names differ (README "Metrics conventions"): the
+//! Prometheus Go client (`http_requests_total{code,handler,method}`), prometheus-fastapi-instrumentator
+//! (`http_requests_total{status="5xx",handler,method}`: a status *class* starting with `5` is an error too),
+//! Micrometer/Spring (`http_server_requests_seconds_count{status,uri,method,outcome}`, no `*_total`; buckets only
+//! with percentile histograms on, else a `quantile="0.95"` series of the summary gives the p95, else the p95 is
+//! empty while the error rate stays right) and OpenTelemetry
+//! (`http_server_request_duration_seconds_count{http_response_status_code,http_route,http_request_method}`).
+//! Without an errors family (or while it counts nothing), the top error is the requests family's error series
+//! (status starting with `5`) with the largest increase, named `METHOD ROUTE -> STATUS` (`GET /api/items -> 503`).
+//!
 //! Series carrying the excluded label value (`source="fixloop"` for the demo shop) are FixLoop's own validation
 //! traffic (the test runner tags it with [`VALIDATION_HEADER`](crate::VALIDATION_HEADER)) and are left out, so our
 //! tests never pollute the signal they judge. Every read scrapes once and keeps the scrape (with its
@@ -16,14 +26,20 @@
 //! that recent. A counter that went down was reset: its increase is its new value, as in Prometheus. The first
 //! read has no baseline: no error rate, no p95, 0 requests.
 //!
-//! A scrape that succeeds but does not mention the requests family at all (no sample, no `# TYPE` or `# HELP`
-//! line) fails the read with [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse) ("metrics at URL
-//! lack family X") and is not kept: a misnamed family must be visible, not read as a quiet service with 0
-//! requests. A family that is declared but has no series yet (a labelled counter before its first increment)
-//! counts as present. [`ScrapeSignalSource::check`] reports every configured family that is missing, for a
-//! start-up diagnostic.
+//! **Never silently blind.** Every read judges the scrape before using it, and fails with
+//! [`ErrorKind::InvalidResponse`](crate::ErrorKind::InvalidResponse) and the reason (the engine then marks the
+//! service `signals_degraded`), without keeping the scrape, when:
+//! - the requests family is not in the exposition at all (no sample, no `# TYPE` or `# HELP` line), or has no
+//!   series (its selector matches nothing: 0 requests would be a lie);
+//! - the status label is on no series of the requests family ("label `status` is on no series of
+//!   `http_requests_total`; its labels are code, handler, method");
+//! - a label the top error relies on is on no series of its family: method, route, status and error on the errors
+//!   family when it has series, else method and route on the requests family.
+//!
+//! Latency never fails a read (no buckets: the p95 is empty). [`ScrapeSignalSource::check`] reports the same
+//! judgement per signal ([`SourceCheck`]), for `profile check --live` and the start-up diagnostic.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -33,6 +49,14 @@ use tokio::time::Instant;
 
 use crate::error::AdapterError;
 use crate::ports::{SignalReading, SignalSource};
+use crate::signal_check::{SignalCheck, SourceCheck};
+
+pub use exposition::{Sample, parse_exposition};
+
+mod exposition;
+mod judge;
+
+use exposition::{has_content, mentioned_families, not_exposition, parse_value};
 
 /// Request counter of the demo service (the default of [`ScrapeMetrics::demo_shop`]).
 pub const REQUESTS_METRIC: &str = "demo_http_requests_total";
@@ -45,28 +69,6 @@ pub const VALIDATION_SOURCE: &str = "fixloop";
 
 /// Largest `/metrics` body accepted, in bytes.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-
-/// One sample of a text exposition.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// Metric name, with its `_bucket`/`_sum`/`_count` suffix if any.
-    pub name: String,
-    /// Labels in the order they appeared, values unescaped.
-    pub labels: Vec<(String, String)>,
-    /// The value (`+Inf`, `-Inf` and `NaN` included).
-    pub value: f64,
-}
-
-impl Sample {
-    /// The value of label `name`, if present.
-    #[must_use]
-    pub fn label(&self, name: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(label, _)| label == name)
-            .map(|(_, value)| value.as_str())
-    }
-}
 
 /// A label name and value; a series carrying it is left out of the signals.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,15 +86,19 @@ pub struct ScrapeMetrics {
     /// fails the read.
     pub requests: String,
     /// Latency histogram bucket family in seconds (sample name with its `_bucket` suffix), for example
-    /// `http_request_duration_seconds_bucket`. Without it the p95 is `None`.
+    /// `http_request_duration_seconds_bucket`. Without buckets, the summary of the same name without `_bucket`
+    /// gives the p95 from its `quantile="0.95"` series ([`latency_summary`](Self::latency_summary)); without
+    /// either the p95 is `None`.
     pub latency_buckets: String,
     /// Error counter family by signature, if the service has one; it gives the top error.
     pub errors: Option<String>,
     /// Label of the HTTP status on the requests and errors families; a value starting with `5` is an error.
     pub status_label: String,
-    /// Label of the route on the errors family.
+    /// Label of the route on the errors family (and on the requests family, whose error series give the top error
+    /// when there is no errors family).
     pub route_label: String,
-    /// Label of the HTTP method on the errors family.
+    /// Label of the HTTP method on the errors family (and on the requests family, as for the route). An empty
+    /// route, method or error label name says the service has no such label: it is neither read nor checked.
     pub method_label: String,
     /// Label of the error message on the errors family.
     pub error_label: String,
@@ -118,6 +124,15 @@ impl ScrapeMetrics {
                 value: VALIDATION_SOURCE.to_owned(),
             }),
         }
+    }
+
+    /// The summary family whose `quantile="0.95"` series give the p95 when there are no buckets: the bucket
+    /// family without its `_bucket` suffix (`http_server_requests_seconds`).
+    #[must_use]
+    pub fn latency_summary(&self) -> &str {
+        self.latency_buckets
+            .strip_suffix("_bucket")
+            .unwrap_or(&self.latency_buckets)
     }
 
     /// The configured families: requests, latency buckets, then errors if set.
@@ -183,6 +198,9 @@ pub struct ScrapeCheck {
     pub present: Vec<String>,
     /// Configured families the exposition does not mention, in configured order.
     pub missing: Vec<String>,
+    /// Per signal, whether the families have series and the configured labels exist (the judgement every read
+    /// makes).
+    pub signals: Vec<SignalCheck>,
 }
 
 impl ScrapeCheck {
@@ -190,6 +208,15 @@ impl ScrapeCheck {
     #[must_use]
     pub fn is_complete(&self) -> bool {
         self.missing.is_empty()
+    }
+
+    /// The per-signal report.
+    #[must_use]
+    pub fn report(&self) -> SourceCheck {
+        SourceCheck {
+            url: self.url.clone(),
+            signals: self.signals.clone(),
+        }
     }
 }
 
@@ -205,10 +232,13 @@ pub struct ScrapeSignalSource {
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Scrape {
     at: Option<Instant>,
-    /// Request counter by series key, with whether the series counts errors.
-    requests: BTreeMap<String, (f64, bool)>,
+    /// Request counter by series key, with the signature of an error series (`GET /items -> 503`), `None` for
+    /// the others.
+    requests: BTreeMap<String, (f64, Option<String>)>,
     /// Histogram buckets by series key, with their upper bound in seconds.
     buckets: BTreeMap<String, (f64, f64)>,
+    /// The summary's `quantile="0.95"` values in seconds, one per series (used when there are no buckets).
+    quantiles: Vec<f64>,
     /// Error counter by series key, with its signature.
     errors: BTreeMap<String, (f64, String)>,
 }
@@ -225,12 +255,13 @@ impl ScrapeSignalSource {
     }
 
     /// Scrapes once, without keeping the scrape, and says which configured families are present and which are
-    /// missing (for a start-up diagnostic).
+    /// missing, and per signal whether it can be read ([`ScrapeCheck::signals`]; for `profile check --live` and
+    /// the start-up diagnostic).
     ///
     /// # Errors
     ///
     /// The scrape's failure, as [`SignalSource::read`] reports it; a body that is not a text exposition is an
-    /// invalid response. Missing families are not an error here.
+    /// invalid response. Missing families and blind signals are not an error here: they are in the report.
     pub async fn check(&self) -> Result<ScrapeCheck, AdapterError> {
         let text = self.fetch().await?;
         let samples = parse_exposition(&text);
@@ -248,6 +279,7 @@ impl ScrapeSignalSource {
             url: self.config.metrics_url(),
             present,
             missing,
+            signals: judge::judge(&samples, &mentioned, &self.config.metrics),
         })
     }
 
@@ -288,10 +320,11 @@ impl SignalSource for ScrapeSignalSource {
         if samples.is_empty() && has_content(&text) {
             return Err(not_exposition());
         }
-        let requests_family = &self.config.metrics.requests;
-        if !mentioned_families(&text, &samples).contains(requests_family) {
+        let mentioned = mentioned_families(&text, &samples);
+        let checks = judge::judge(&samples, &mentioned, &self.config.metrics);
+        if let Some(why) = judge::read_failure(&checks) {
             return Err(AdapterError::invalid_response(format!(
-                "metrics at {} lack family {requests_family}",
+                "metrics at {}: {why}",
                 self.config.metrics_url()
             )));
         }
@@ -321,132 +354,10 @@ impl SignalSource for ScrapeSignalSource {
     }
 }
 
-/// Parses a Prometheus text exposition, tolerantly: comments and blank lines are skipped, a line that does not
-/// parse is skipped, timestamps and exemplars are ignored. Never panics.
-#[must_use]
-pub fn parse_exposition(text: &str) -> Vec<Sample> {
-    text.lines().filter_map(parse_line).collect()
-}
-
-fn not_exposition() -> AdapterError {
-    AdapterError::invalid_response("metrics body is not prometheus text exposition")
-}
-
-/// The sample names of the exposition and the families its `# TYPE` and `# HELP` lines declare (a declared
-/// histogram or summary `x` also declares `x_bucket`, `x_sum` and `x_count`).
-fn mentioned_families(text: &str, samples: &[Sample]) -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = samples.iter().map(|sample| sample.name.clone()).collect();
-    for line in text.lines() {
-        let mut words = line.split_whitespace();
-        if words.next() != Some("#") {
-            continue;
-        }
-        let (Some(keyword @ ("TYPE" | "HELP")), Some(name)) = (words.next(), words.next()) else {
-            continue;
-        };
-        names.insert(name.to_owned());
-        if keyword == "TYPE" && matches!(words.next(), Some("histogram" | "summary")) {
-            for suffix in ["_bucket", "_sum", "_count"] {
-                names.insert(format!("{name}{suffix}"));
-            }
-        }
-    }
-    names
-}
-
-fn has_content(text: &str) -> bool {
-    text.lines().any(|line| {
-        let line = line.trim();
-        !line.is_empty() && !line.starts_with('#')
-    })
-}
-
-fn parse_line(line: &str) -> Option<Sample> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let name_end = line
-        .char_indices()
-        .find(|&(index, c)| !is_name_char(c, index == 0))
-        .map_or(line.len(), |(index, _)| index);
-    if name_end == 0 {
-        return None;
-    }
-    let name = &line[..name_end];
-    let mut rest = line[name_end..].trim_start();
-    let mut labels = Vec::new();
-    if let Some(after_brace) = rest.strip_prefix('{') {
-        let (parsed, remainder) = parse_labels(after_brace)?;
-        labels = parsed;
-        rest = remainder;
-    }
-    let value_token = rest.split_whitespace().next()?;
-    let value = parse_value(value_token)?;
-    Some(Sample {
-        name: name.to_owned(),
-        labels,
-        value,
-    })
-}
-
-fn is_name_char(c: char, first: bool) -> bool {
-    c.is_ascii_alphabetic() || c == '_' || c == ':' || (!first && c.is_ascii_digit())
-}
-
-/// Parses `name="value",…}` and returns the labels and what follows the closing brace.
-fn parse_labels(mut input: &str) -> Option<(Vec<(String, String)>, &str)> {
-    let mut labels = Vec::new();
-    loop {
-        input = input.trim_start();
-        if let Some(rest) = input.strip_prefix('}') {
-            return Some((labels, rest));
-        }
-        let name_end = input
-            .char_indices()
-            .find(|&(index, c)| !is_name_char(c, index == 0) || c == ':')
-            .map_or(input.len(), |(index, _)| index);
-        if name_end == 0 {
-            return None;
-        }
-        let name = input[..name_end].to_owned();
-        input = input[name_end..].trim_start().strip_prefix('=')?;
-        input = input.trim_start().strip_prefix('"')?;
-        let mut value = String::new();
-        let mut chars = input.char_indices();
-        let end = loop {
-            let (index, c) = chars.next()?;
-            match c {
-                '"' => break index,
-                '\\' => match chars.next()?.1 {
-                    'n' => value.push('\n'),
-                    other => value.push(other),
-                },
-                other => value.push(other),
-            }
-        };
-        labels.push((name, value));
-        input = input[end + 1..].trim_start();
-        if let Some(rest) = input.strip_prefix(',') {
-            input = rest;
-        } else if !input.starts_with('}') {
-            return None;
-        }
-    }
-}
-
-fn parse_value(token: &str) -> Option<f64> {
-    match token {
-        "+Inf" | "Inf" | "+inf" | "inf" => Some(f64::INFINITY),
-        "-Inf" | "-inf" => Some(f64::NEG_INFINITY),
-        "NaN" | "nan" => Some(f64::NAN),
-        _ => token.parse::<f64>().ok(),
-    }
-}
-
 /// Keeps the user-traffic series the signals need.
 fn summarize(samples: &[Sample], metrics: &ScrapeMetrics) -> Scrape {
     let mut scrape = Scrape::default();
+    let summary = metrics.latency_summary();
     for sample in samples {
         if sample.value.is_nan() {
             continue;
@@ -458,30 +369,66 @@ fn summarize(samples: &[Sample], metrics: &ScrapeMetrics) -> Scrape {
         }
         let key = series_key(sample);
         let name = sample.name.as_str();
+        let label = |name: &str| sample.label(name).filter(|value| !value.is_empty());
         if name == metrics.requests {
-            let is_error = sample
-                .label(&metrics.status_label)
-                .is_some_and(|s| s.starts_with('5'));
-            scrape.requests.insert(key, (sample.value, is_error));
+            let status = label(&metrics.status_label);
+            let signature = status
+                .filter(|status| is_error_status(status))
+                .map(|status| {
+                    signature(
+                        label(&metrics.method_label),
+                        label(&metrics.route_label),
+                        &[status],
+                    )
+                });
+            scrape.requests.insert(key, (sample.value, signature));
         } else if name == metrics.latency_buckets {
             if let Some(bound) = sample.label("le").and_then(parse_value)
                 && !bound.is_nan()
             {
                 scrape.buckets.insert(key, (sample.value, bound));
             }
+        } else if name == summary {
+            if sample.label("quantile") == Some(judge::P95_QUANTILE) && sample.value.is_finite() {
+                scrape.quantiles.push(sample.value);
+            }
         } else if metrics.errors.as_deref() == Some(name) {
-            let label = |name: &str| sample.label(name).unwrap_or("?");
-            let signature = format!(
-                "{} {} -> {} {}",
+            let outcome: Vec<&str> = [label(&metrics.status_label), label(&metrics.error_label)]
+                .into_iter()
+                .flatten()
+                .collect();
+            let signature = signature(
                 label(&metrics.method_label),
                 label(&metrics.route_label),
-                label(&metrics.status_label),
-                label(&metrics.error_label)
+                &outcome,
             );
             scrape.errors.insert(key, (sample.value, signature));
         }
     }
     scrape
+}
+
+/// Whether a status label's value is a server error: a code (`503`) or a class (`5xx`) starting with `5`.
+fn is_error_status(status: &str) -> bool {
+    status.starts_with('5')
+}
+
+/// `"POST /checkout -> 500 payment provider timeout"`: method and route, then the outcome, each part left out when
+/// the series lacks it.
+fn signature(method: Option<&str>, route: Option<&str>, outcome: &[&str]) -> String {
+    let subject: Vec<&str> = [method, route].into_iter().flatten().collect();
+    let mut text = subject.join(" ");
+    if !outcome.is_empty() {
+        if !text.is_empty() {
+            text.push_str(" -> ");
+        }
+        text.push_str(&outcome.join(" "));
+    }
+    if text.is_empty() {
+        "?".to_owned()
+    } else {
+        text
+    }
 }
 
 fn series_key(sample: &Sample) -> String {
@@ -509,11 +456,13 @@ fn increase(baseline: Option<f64>, current: f64) -> f64 {
 fn signals(baseline: &Scrape, current: &Scrape) -> SignalReading {
     let mut requests = 0.0;
     let mut errors = 0.0;
-    for (key, &(value, is_error)) in &current.requests {
-        let delta = increase(baseline.requests.get(key).map(|&(v, _)| v), value);
+    let mut by_error_series: BTreeMap<&str, f64> = BTreeMap::new();
+    for (key, (value, signature)) in &current.requests {
+        let delta = increase(baseline.requests.get(key).map(|(v, _)| *v), *value);
         requests += delta;
-        if is_error {
+        if let Some(signature) = signature {
             errors += delta;
+            *by_error_series.entry(signature.as_str()).or_default() += delta;
         }
     }
     let error_rate = (requests > 0.0).then(|| (errors / requests).clamp(0.0, 1.0));
@@ -525,7 +474,12 @@ fn signals(baseline: &Scrape, current: &Scrape) -> SignalReading {
     }
     let buckets: Vec<(f64, f64)> = by_bound.into_values().collect();
     let p95_latency_ms = if requests > 0.0 {
-        histogram_quantile(0.95, &buckets).map(|seconds| seconds * 1000.0)
+        histogram_quantile(0.95, &buckets)
+            .or_else(|| {
+                // A summary's quantiles cannot be aggregated: the slowest series' p95 stands for the service.
+                current.quantiles.iter().copied().reduce(f64::max)
+            })
+            .map(|seconds| seconds * 1000.0)
     } else {
         None
     };
@@ -535,14 +489,9 @@ fn signals(baseline: &Scrape, current: &Scrape) -> SignalReading {
         let delta = increase(baseline.errors.get(key).map(|(v, _)| *v), *value);
         *by_signature.entry(signature.as_str()).or_default() += delta;
     }
-    let top_error = by_signature
-        .into_iter()
-        .filter(|&(_, delta)| delta > 0.0)
-        .fold(None::<(&str, f64)>, |best, (signature, delta)| match best {
-            Some((_, best_delta)) if best_delta >= delta => best,
-            _ => Some((signature, delta)),
-        })
-        .map(|(signature, _)| signature.to_owned());
+    // The errors family names the top error; without one (or while it counts nothing), the requests family's
+    // error series with the largest increase does.
+    let top_error = largest(by_signature).or_else(|| largest(by_error_series));
 
     SignalReading {
         error_rate,
@@ -552,6 +501,18 @@ fn signals(baseline: &Scrape, current: &Scrape) -> SignalReading {
         top_error,
         evidence_links: Vec::new(),
     }
+}
+
+/// The signature with the largest positive increase (the first in order on a tie).
+fn largest(by_signature: BTreeMap<&str, f64>) -> Option<String> {
+    by_signature
+        .into_iter()
+        .filter(|&(_, delta)| delta > 0.0)
+        .fold(None::<(&str, f64)>, |best, (signature, delta)| match best {
+            Some((_, best_delta)) if best_delta >= delta => best,
+            _ => Some((signature, delta)),
+        })
+        .map(|(signature, _)| signature.to_owned())
 }
 
 /// A total order key of a finite or infinite bucket bound.
@@ -607,33 +568,6 @@ pub(crate) fn histogram_quantile(quantile: f64, buckets: &[(f64, f64)]) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parser_handles_labels_escapes_specials_timestamps_and_exemplars() {
-        let text = r#"
-# HELP demo_http_requests_total Requests.
-# TYPE demo_http_requests_total counter
-demo_http_requests_total{route="/checkout",method="POST",status="500",source="user"} 12 1700000000000
-demo_http_errors_total{error="say \"hi\"\\n",route="/a",} 3 # {trace_id="abc"} 1.0
-up 1
-bucket{le="+Inf"} +Inf
-weird NaN
-broken{le="1" 4
-  spaced_metric   { a = "b" }   7
-"#;
-        let samples = parse_exposition(text);
-        assert_eq!(samples.len(), 6, "{samples:?}");
-        assert_eq!(samples[0].label("status"), Some("500"));
-        assert_eq!(samples[0].value, 12.0);
-        assert_eq!(samples[1].label("error"), Some("say \"hi\"\\n"));
-        assert_eq!(samples[1].value, 3.0);
-        assert_eq!(samples[2].name, "up");
-        assert_eq!(samples[3].label("le"), Some("+Inf"));
-        assert_eq!(samples[3].value, f64::INFINITY);
-        assert!(samples[4].value.is_nan());
-        assert_eq!(samples[5].name, "spaced_metric");
-        assert_eq!(samples[5].label("a"), Some("b"));
-    }
 
     #[test]
     fn quantile_interpolates_linearly_like_prometheus() {
