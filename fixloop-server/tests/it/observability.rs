@@ -64,7 +64,9 @@ async fn story() {
     let mut socket = connect(&server).await;
     let mut log = Vec::new();
 
-    // Healthy first, read from PromQL (not degraded).
+    // Healthy first, read from PromQL: until Prometheus has scraped the service, its queries return no series and
+    // the reads fail (blind, not quiet); wait for good reads.
+    good_reads(&server.orchestrator_url, 3).await;
     wait_for(&mut socket, &mut log, |message| {
         matches!(message, WsMessage::SystemStatus(status)
             if status.status == IncidentState::Healthy
@@ -188,6 +190,28 @@ async fn story() {
     stop(&mut alertmanager).await;
     stop(&mut prometheus).await;
     inventory.kill().await;
+}
+
+/// Polls FixLoop's `/metrics` until `count` signal reads succeeded.
+async fn good_reads(url: &str, count: u64) {
+    let deadline = tokio::time::Instant::now() + READY;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let metrics = get_text(format!("{url}/metrics")).await;
+        let ok = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("fixloop_signal_reads_total{result=\"ok\"} "))
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        if ok >= count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fewer than {count} good signal reads within {READY:?}:\n{metrics}"
+        );
+    }
 }
 
 /// FixLoop watching the inventory through Prometheus, with the webhook secret Alertmanager sends.

@@ -179,13 +179,14 @@ async fn serve_logs_one_warn_line_per_blind_signal_and_starts_anyway() {
         .env("RUST_LOG", "warn")
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("start the fixloop binary");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout).lines();
+    // The log is on standard error.
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = BufReader::new(stderr).lines();
     let mut blind = Vec::new();
     while blind.len() < 2 {
         let line = tokio::time::timeout(WAIT, lines.next_line())
