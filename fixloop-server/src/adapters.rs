@@ -309,7 +309,7 @@ fn signal_source(
     Ok(match &service.signals {
         SignalsFile::Scrape(scrape) => {
             let scrape_config = scrape_config(base, scrape);
-            let label = format!("scrape of {base}{}", scrape.metrics_path);
+            let label = format!("scrape of {}", scrape_config.metrics_url());
             (
                 Arc::new(ScrapeSignalSource::new(scrape_config, http.clone())),
                 label,

@@ -152,7 +152,10 @@ impl ScrapeMetrics {
 pub struct ScrapeConfig {
     /// Base URL of the watched service; [`metrics_path`](Self::metrics_path) is appended.
     pub base_url: String,
-    /// Path of the metrics endpoint. Default `/metrics`.
+    /// Path of the metrics endpoint, appended to the base URL (default `/metrics`); or an absolute http(s) URL, for
+    /// an exposition served outside the base URL's path (a service at `http://host/api` whose metrics are at
+    /// `http://host/metrics`). Which URLs are acceptable is the caller's policy (the server's profile check allows
+    /// only the base URL's origin).
     pub metrics_path: String,
     /// Timeout of one scrape. Default 5 s.
     pub timeout: Duration,
@@ -184,9 +187,19 @@ impl ScrapeConfig {
     /// The scraped URL.
     #[must_use]
     pub fn metrics_url(&self) -> String {
+        if is_absolute_url(&self.metrics_path) {
+            return self.metrics_path.clone();
+        }
         let path = self.metrics_path.trim_start_matches('/');
         format!("{}/{path}", self.base_url.trim_end_matches('/'))
     }
+}
+
+/// Whether `path` is an absolute http(s) URL rather than a path (compared case-insensitively, as schemes are).
+#[must_use]
+pub fn is_absolute_url(path: &str) -> bool {
+    let lower = path.get(..8).unwrap_or(path).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
 }
 
 /// What one scrape found, from [`ScrapeSignalSource::check`].

@@ -72,7 +72,9 @@ impl Default for SignalsFile {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScrapeFile {
-    /// Path of the exposition (default `/metrics`).
+    /// Path of the exposition under the base URL (default `/metrics`), or an http(s) URL on the base URL's origin
+    /// for an exposition outside the base URL's path (`http://host:9000/metrics` for a base URL
+    /// `http://host:9000/api`).
     #[serde(default = "default_metrics_path")]
     pub metrics_path: String,
     /// Request counter family (for example `http_requests_total`).

@@ -568,8 +568,16 @@ impl Checker {
         let at = format!("{at}.signals");
         match &service.signals {
             SignalsFile::Scrape(scrape) => {
-                if !scrape.metrics_path.starts_with('/') {
-                    self.push(format!("{at}.metrics_path"), "must start with `/`");
+                if fixloop_adapters::scrape::is_absolute_url(&scrape.metrics_path) {
+                    if let Some(problem) = same_origin(&service.base_url, &scrape.metrics_path) {
+                        self.push(format!("{at}.metrics_path"), problem);
+                    }
+                } else if !scrape.metrics_path.starts_with('/') {
+                    self.push(
+                        format!("{at}.metrics_path"),
+                        "must start with `/` (a path under the base URL), or be an http(s) URL on the base URL's \
+                         origin",
+                    );
                 }
                 for (key, value) in [
                     ("requests_metric", &scrape.requests_metric),
@@ -630,6 +638,30 @@ impl Checker {
 }
 
 /// A violation of the rule plan, with the plan path it is at (the plan's items are the journeys it picked).
+/// Why `url` (an absolute metrics URL) is not acceptable for a service at `base_url`: it must be on the same origin
+/// (scheme, host and port), without credentials, query or fragment. `None` when it is.
+fn same_origin(base_url: &str, url: &str) -> Option<String> {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return Some(format!("`{url}` is not a URL"));
+    };
+    if !parsed.username().is_empty()
+        || parsed.password().is_some()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        return Some(format!(
+            "`{url}` must not carry credentials, a query or a fragment"
+        ));
+    }
+    let base = reqwest::Url::parse(base_url).ok()?;
+    (parsed.origin() != base.origin()).then(|| {
+        format!(
+            "`{url}` is not on the base URL's origin ({}): metrics are read from the watched service only",
+            base.origin().ascii_serialization()
+        )
+    })
+}
+
 /// The first placeholder in `text` that is not a well-formed `${env:NAME}` reference but looks meant as one: `${…}`
 /// of any other spelling (`${ENV:X}`, `${X}`, `${env: X}`), `$NAME` with an environment-style name (`$TOKEN`,
 /// `$FIXLOOP_TOKEN`), or `{env:NAME}` without its `$`. A `$` before a digit or a lowercase word (`$5`, `$ref`) is

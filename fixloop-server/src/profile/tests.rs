@@ -290,6 +290,55 @@ fn a_missing_secret_is_rejected_where_it_is_first_used() {
 }
 
 #[test]
+fn a_metrics_url_outside_the_base_path_must_be_on_the_base_urls_origin() {
+    let with = |metrics_path: &str| {
+        GOOD.replacen(
+            "source = \"scrape\"\n",
+            &format!("source = \"scrape\"\nmetrics_path = \"{metrics_path}\"\n"),
+            1,
+        )
+    };
+    // The orders service is at http://127.0.0.1:9100: its metrics may be anywhere on that origin.
+    for ok in [
+        "/internal/metrics",
+        "http://127.0.0.1:9100/metrics",
+        "HTTP://127.0.0.1:9100/actuator/prometheus",
+    ] {
+        assert_eq!(problems(&with(ok)), Vec::<String>::new(), "{ok}");
+    }
+    for (bad, reason) in [
+        (
+            "http://127.0.0.1:9101/metrics",
+            "not on the base URL's origin",
+        ),
+        (
+            "https://127.0.0.1:9100/metrics",
+            "not on the base URL's origin",
+        ),
+        (
+            "http://169.254.169.254/metrics",
+            "not on the base URL's origin",
+        ),
+        ("http://user:pw@127.0.0.1:9100/metrics", "credentials"),
+        ("http://127.0.0.1:9100/metrics?x=1", "a query"),
+        ("metrics", "must start with `/`"),
+    ] {
+        assert_problem(&with(bad), "service[0].signals.metrics_path", reason);
+    }
+    let profile = Profile::parse(
+        &with("http://127.0.0.1:9100/metrics"),
+        "test.toml",
+        Secrets::From(&env(&[("ORDERS_TOKEN", "t")])),
+    )
+    .expect("valid");
+    let SignalsFile::Scrape(scrape) = &profile.services[0].signals else {
+        panic!("a scrape source")
+    };
+    let config = crate::adapters::scrape_config("http://127.0.0.1:9100/api", scrape);
+    assert_eq!(config.metrics_url(), "http://127.0.0.1:9100/metrics");
+}
+
+#[test]
 fn placeholder_typos_are_rejected_naming_the_typo() {
     for typo in [
         "${ENV:ORDERS_TOKEN}",
