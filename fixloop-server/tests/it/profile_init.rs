@@ -14,9 +14,11 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use fixloop_server::profile::file::{ProfileFile, SignalsFile};
+use fixloop_server::profile::init::discover::discover;
 use fixloop_server::profile::init::live::read_metrics;
 use fixloop_server::profile::init::{
-    InitError, MAX_DOCUMENT_BYTES, MetricsFinding, fetch_document,
+    Findings, InitError, InitOptions, MAX_DOCUMENT_BYTES, MetricsFinding, Observed, draft,
+    fetch_document, finish,
 };
 use fixloop_server::profile::{Profile, Secrets};
 use tokio::sync::oneshot;
@@ -465,4 +467,167 @@ fn stub_closed_url() -> String {
     let port = listener.local_addr().expect("a local address").port();
     drop(listener);
     format!("http://127.0.0.1:{port}")
+}
+
+/// One corpus document: its file, where it is said to come from, and the `--base-url` given, if any.
+struct Corpus {
+    file: &'static str,
+    source: &'static str,
+    base_url: Option<&'static str>,
+    /// The exposition the live service is said to serve, and at which path, for a live golden profile.
+    live: Option<(&'static str, &'static str)>,
+}
+
+const fn offline(file: &'static str, source: &'static str) -> Corpus {
+    Corpus {
+        file,
+        source,
+        base_url: None,
+        live: None,
+    }
+}
+
+/// The corpus: each document written for these tests, one case of what `init` must read.
+const CORPUS: &[Corpus] = &[
+    offline("petstore.yaml", "petstore.yaml"),
+    offline("inventory.json", "inventory.json"),
+    offline("cyclic.yaml", "cyclic.yaml"),
+    offline("stub-shop.json", "http://shop.example.test/openapi.json"),
+    offline(
+        "swagger2-alertmanager.yaml",
+        "http://alertmanager.example.test:9093/api/v2/swagger.yaml",
+    ),
+    offline("swagger2-kinto.yaml", "swagger2-kinto.yaml"),
+    offline("swagger2-kubernetes.json", "swagger2-kubernetes.json"),
+    offline("swagger2-slack.json", "swagger2-slack.json"),
+    offline("swagger2-postgrest.json", "http://0.0.0.0:3000/"),
+    offline(
+        "openapi30-fastapi-no-servers.json",
+        "http://notes.example.test:8000/openapi.json",
+    ),
+    Corpus {
+        file: "openapi30-fastapi-no-servers.json",
+        source: "openapi30-fastapi-no-servers.json",
+        base_url: Some("http://127.0.0.1:8000"),
+        live: Some(("/metrics", include_str!("../fixtures/metrics/fastapi.txt"))),
+    },
+    offline(
+        "openapi31-fastapi.json",
+        "https://library.example.test/openapi.json",
+    ),
+    offline(
+        "openapi30-relative-server.yaml",
+        "https://shop.example.test/docs/openapi.yaml",
+    ),
+    offline(
+        "openapi30-relative-server.yaml",
+        "openapi30-relative-server.yaml",
+    ),
+    offline(
+        "openapi30-server-variables.yaml",
+        "openapi30-server-variables.yaml",
+    ),
+    offline("openapi30-path-servers.yaml", "openapi30-path-servers.yaml"),
+    offline("openapi30-big-integers.yaml", "openapi30-big-integers.yaml"),
+    offline("openapi30-unsafe-gets.yaml", "openapi30-unsafe-gets.yaml"),
+    offline("openapi30-streams.yaml", "openapi30-streams.yaml"),
+    offline("openapi30-secured.yaml", "openapi30-secured.yaml"),
+    Corpus {
+        file: "openapi30-go-service.yaml",
+        source: "openapi30-go-service.yaml",
+        base_url: None,
+        live: Some(("/metrics", GO_CLIENT)),
+    },
+    Corpus {
+        file: "openapi30-spring.yaml",
+        source: "openapi30-spring.yaml",
+        base_url: None,
+        live: Some((
+            "/actuator/prometheus",
+            include_str!("../fixtures/metrics/micrometer.txt"),
+        )),
+    },
+    Corpus {
+        file: "openapi31-otel-service.yaml",
+        source: "openapi31-otel-service.yaml",
+        base_url: None,
+        live: Some(("/metrics", include_str!("../fixtures/metrics/otel.txt"))),
+    },
+    offline("openapi30-yaml-anchors.yaml", "openapi30-yaml-anchors.yaml"),
+    offline("openapi30-too-few.yaml", "openapi30-too-few.yaml"),
+];
+
+/// The profile `init` writes for a corpus document (or the error it gives), as the golden text. A live case
+/// reads its exposition with the discovery `init` runs, and its trial calls all pass but the last read journey's,
+/// which answers 500.
+fn corpus_profile(case: &Corpus) -> String {
+    let path = format!(
+        "{}/tests/fixtures/openapi/{}",
+        env!("CARGO_MANIFEST_DIR"),
+        case.file
+    );
+    let text = std::fs::read_to_string(&path).expect("read a corpus document");
+    let options = InitOptions {
+        base_url: case.base_url.map(str::to_owned),
+        source_name: case.source.to_owned(),
+        metrics_path: None,
+    };
+    let result = draft(&text, &options).and_then(|draft| {
+        let findings = match case.live {
+            None => Findings::offline(),
+            Some((metrics_path, exposition)) => {
+                let probes = draft.probes();
+                let last = probes.len().saturating_sub(1);
+                Findings {
+                    metrics: MetricsFinding::Found {
+                        path: metrics_path.to_owned(),
+                        discovery: discover(exposition)
+                            .expect("the exposition has a request counter"),
+                    },
+                    probes: probes
+                        .into_iter()
+                        .enumerate()
+                        .map(|(index, probe)| {
+                            let observed = if index == last {
+                                Observed::Failed { status: 500 }
+                            } else {
+                                Observed::Passed { status: 200 }
+                            };
+                            (probe.journey, observed)
+                        })
+                        .collect(),
+                }
+            }
+        };
+        finish(draft, &findings)
+    });
+    match result {
+        Ok(output) => {
+            let checked = Profile::parse(&output.toml, case.file, Secrets::Unresolved);
+            assert!(checked.is_ok(), "{checked:?}\n{}", output.toml);
+            output.toml
+        }
+        Err(error) => format!("ERROR: {error}\n"),
+    }
+}
+
+#[test]
+fn corpus_documents_make_the_golden_profiles() {
+    assert!(CORPUS.len() >= 20, "a corpus of at least 20 documents");
+    let mut names = std::collections::BTreeSet::new();
+    for case in CORPUS {
+        let stem = case
+            .file
+            .rsplit_once('.')
+            .map_or(case.file, |(stem, _)| stem);
+        let mut name = format!("init_corpus__{stem}");
+        if case.source.contains("://") {
+            name.push_str("__fetched");
+        }
+        if case.live.is_some() {
+            name.push_str("__live");
+        }
+        assert!(names.insert(name.clone()), "{name} twice");
+        insta::assert_snapshot!(name, corpus_profile(case));
+    }
 }

@@ -148,7 +148,7 @@ fn signals(
                 draft.base_url
             );
             for note in &discovery.notes {
-                comment.push_str(&format!("# - {}.\n", one_line(note)));
+                comment.push_str(&format!("# - {}.\n", collapse(note)));
             }
             notes.push(format!(
                 "signals: scraped from {path}: requests `{}` (status label `{}`), latency `{}`",
@@ -331,7 +331,7 @@ fn inactive_journeys(inactive: &[&Built]) -> Result<String, InitError> {
     for journey in inactive {
         text.push_str(&format!(
             "\n# Inactive: {}.\n# [[service.journeys]]\n",
-            one_line(journey.inactive.as_deref().unwrap_or_default())
+            collapse(journey.inactive.as_deref().unwrap_or_default())
         ));
         let body = toml::to_string_pretty(&journey.file).map_err(InitError::Serialize)?;
         for line in body.lines() {
@@ -381,20 +381,22 @@ fn header_comment(draft: &Draft, notes: &[String]) -> String {
     if !notes.is_empty() {
         header.push_str("#\n# What init found:\n");
         for note in notes {
-            header.push_str(&format!(
-                "#   {}\n",
-                note.split_whitespace().collect::<Vec<_>>().join(" ")
-            ));
+            header.push_str(&format!("#   {}\n", collapse(note)));
         }
     }
     if !draft.skipped.is_empty() {
         header.push_str("#\n# Operations that did not become journeys:\n");
         for reason in &draft.skipped {
-            header.push_str(&format!("#   {}\n", one_line(reason)));
+            header.push_str(&format!("#   {}\n", collapse(reason)));
         }
     }
     header.push('\n');
     header
+}
+
+/// The text on one line, whitespace collapsed (never truncated: a reason cut short is not a reason).
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 pub(super) fn too_few_journeys(found: usize, skipped: &[String]) -> String {
