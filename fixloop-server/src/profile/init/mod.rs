@@ -20,6 +20,7 @@ pub mod live;
 pub mod safety;
 
 mod document;
+mod examples;
 mod generate;
 mod render;
 mod text;
