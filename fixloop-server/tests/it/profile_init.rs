@@ -318,6 +318,41 @@ async fn offline_init_calls_nothing_but_the_document_and_writes_synthetic_signal
 }
 
 #[tokio::test]
+async fn a_service_that_does_not_answer_keeps_its_journeys_not_tried_and_synthetic_signals() {
+    let base_url = stub_closed_url();
+    let run = fixloop(&[
+        "profile",
+        "init",
+        "--from-openapi",
+        "tests/fixtures/openapi/stub-shop.json",
+        "--base-url",
+        &base_url,
+    ])
+    .await;
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let profile = Profile::parse(&run.stdout, "stdout", Secrets::Unresolved)
+        .unwrap_or_else(|error| panic!("{error}\n{run:#?}"));
+    assert_eq!(profile.services[0].spec.journeys.len(), 8, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("# Not tried by init: the service answered no trial call ("),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("because no usable metrics endpoint was found (/metrics: no answer"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("signals: synthetic probes, because no usable metrics endpoint"),
+        "{run:#?}"
+    );
+}
+
+#[tokio::test]
 async fn metrics_path_option_is_tried_first() {
     let stub = Stub::start(true).await;
     let document = format!("{}/openapi.json", stub.url);

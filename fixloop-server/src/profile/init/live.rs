@@ -27,7 +27,8 @@ pub const INIT_VALIDATION_TAG: &str = "profile-init";
 
 /// Reads the live service: the metrics endpoint (each of [`Draft::metrics_paths`] in turn, the first that
 /// exposes a request counter wins), then one trial call per [`Draft::probes`] with `secrets` (the credentials set
-/// in init's environment; a journey needing one that is not set is not tried).
+/// in init's environment; a journey needing one that is not set is not tried). When the service answers none of
+/// the trial calls, they count as not tried: a service that is down says nothing about its journeys.
 pub async fn read_live(
     http: &reqwest::Client,
     draft: &Draft,
@@ -73,6 +74,20 @@ pub async fn read_live(
             }
         };
         probes.insert(probe.journey, observed);
+    }
+    // A service that answered none of the trial calls is down or elsewhere, not broken journey by journey: its
+    // journeys stay as the document describes them, marked as not tried.
+    let answered = probes
+        .values()
+        .any(|observed| matches!(observed, Observed::Passed { .. } | Observed::Failed { .. }));
+    if !answered {
+        for observed in probes.values_mut() {
+            if let Observed::NoAnswer { reason } = observed {
+                *observed = Observed::NotTried {
+                    reason: format!("the service answered no trial call ({reason})"),
+                };
+            }
+        }
     }
     Findings { metrics, probes }
 }
