@@ -57,10 +57,17 @@ struct Stub {
     task: JoinHandle<std::io::Result<()>>,
 }
 
+/// The token `/account` accepts.
+const TOKEN: &str = "tok-1";
+
 /// What the stub answers: the document, Go-client metrics (at `/metrics`, or only at `/internal/prom` when
-/// `metrics_elsewhere`), 401 for `/private`, 500 for `/broken`, 200 and a small JSON body for anything else.
-fn answer(path: &str, metrics_elsewhere: bool) -> Response {
+/// `metrics_elsewhere`), 401 for `/private` and for `/account` without `Bearer tok-1`, 500 for `/broken`, 200
+/// and a small JSON body for anything else.
+fn answer(path: &str, authorization: Option<&str>, metrics_elsewhere: bool) -> Response {
     match path {
+        "/account" if authorization != Some(&format!("Bearer {TOKEN}")) => {
+            StatusCode::UNAUTHORIZED.into_response()
+        }
         "/openapi.json" => ([("content-type", "application/json")], SHOP).into_response(),
         "/metrics" if !metrics_elsewhere => GO_CLIENT.into_response(),
         "/internal/prom" if metrics_elsewhere => GO_CLIENT.into_response(),
@@ -90,7 +97,11 @@ impl Stub {
                     if let Ok(mut calls) = calls.0.lock() {
                         calls.push((call, tag));
                     }
-                    answer(&path, metrics_elsewhere)
+                    let authorization = request
+                        .headers()
+                        .get("authorization")
+                        .and_then(|value| value.to_str().ok());
+                    answer(&path, authorization, metrics_elsewhere)
                 },
             )
             .with_state(calls.clone());
@@ -135,12 +146,18 @@ struct Run {
 
 /// Runs `fixloop ARGS` in the crate's directory with only `PATH` in its environment.
 async fn fixloop(args: &[&str]) -> Run {
+    fixloop_with(args, &[]).await
+}
+
+/// [`fixloop`] with `env` added to the environment.
+async fn fixloop_with(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fixloop"));
     command
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_clear()
         .envs(std::env::var_os("PATH").map(|path| ("PATH", path)))
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -286,9 +303,57 @@ async fn init_reads_the_live_service_and_never_calls_an_unsafe_or_streaming_endp
     );
     assert_never_called(&stub.calls);
 
-    // The written profile passes the check as it is.
-    let check = fixloop(&["profile", "check", output.as_str()]).await;
+    // The written profile passes the check as it is, once its secret is set.
+    let check = fixloop_with(
+        &["profile", "check", output.as_str()],
+        &[("FIXLOOP_BEARER_TOKEN", TOKEN)],
+    )
+    .await;
     assert_eq!(check.code, Some(0), "{check:#?}\n{written}");
+    stub.stop().await;
+}
+
+#[tokio::test]
+async fn secured_journeys_are_tried_with_the_credentials_set_and_not_tried_without() {
+    let stub = Stub::start(false).await;
+    let document = format!("{}/openapi.json", stub.url);
+    let args = ["profile", "init", "--from-openapi", document.as_str()];
+
+    let unset = fixloop(&args).await;
+    assert_eq!(unset.code, Some(0), "{unset:#?}");
+    assert!(
+        unset
+            .stdout
+            .contains("# Not tried by init: FIXLOOP_BEARER_TOKEN is not set.\n[[service.journeys]]\nid = \"account-get\""),
+        "{}",
+        unset.stdout
+    );
+    let calls_without_token = stub.calls.count("/account");
+    assert_eq!(
+        calls_without_token, 1,
+        "only the refusal without credentials was tried"
+    );
+
+    let set = fixloop_with(&args, &[("FIXLOOP_BEARER_TOKEN", TOKEN)]).await;
+    assert_eq!(set.code, Some(0), "{set:#?}");
+    assert!(
+        set.stdout
+            .contains("# Tried by init: answered 200, as expected.\n[[service.journeys]]\nid = \"account-get\""),
+        "{}",
+        set.stdout
+    );
+    assert!(!set.stdout.contains(TOKEN) && !set.stderr.contains(TOKEN));
+
+    let wrong = fixloop_with(&args, &[("FIXLOOP_BEARER_TOKEN", "expired")]).await;
+    assert_eq!(wrong.code, Some(0), "{wrong:#?}");
+    assert!(
+        wrong.stdout.contains(
+            "# Inactive: answered 401 with the credentials set at init: check the token."
+        ),
+        "{}",
+        wrong.stdout
+    );
+    assert_never_called(&stub.calls);
     stub.stop().await;
 }
 
@@ -332,7 +397,12 @@ async fn a_service_that_does_not_answer_keeps_its_journeys_not_tried_and_synthet
     assert_eq!(run.code, Some(0), "{run:#?}");
     let profile = Profile::parse(&run.stdout, "stdout", Secrets::Unresolved)
         .unwrap_or_else(|error| panic!("{error}\n{run:#?}"));
-    assert_eq!(profile.services[0].spec.journeys.len(), 8, "{}", run.stdout);
+    assert_eq!(
+        profile.services[0].spec.journeys.len(),
+        10,
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout
             .contains("# Not tried by init: the service answered no trial call ("),
