@@ -447,7 +447,7 @@ struct InitArgs {
 /// `fixloop profile init`: fetch or read the document, read the live service (unless offline), write the profile.
 async fn profile_init(source: &str, args: InitArgs) -> anyhow::Result<()> {
     use fixloop_server::profile::init::{
-        Findings, InitOptions, draft, fetch_document, finish, read_live,
+        Findings, InitError, InitOptions, draft, fetch_document, finish, read_live,
     };
     if let Some(path) = &args.output
         && !args.force
@@ -490,7 +490,14 @@ async fn profile_init(source: &str, args: InitArgs) -> anyhow::Result<()> {
         );
         read_live(&http, &draft, &secrets).await
     };
-    let generated = finish(draft, &findings)?;
+    let generated = finish(draft, &findings).map_err(|error| {
+        let hint = if args.offline || !matches!(error, InitError::TooFewJourneys { .. }) {
+            ""
+        } else {
+            "\n(fix what the reasons say and run init again, or pass --offline to write the journeys without trying them)"
+        };
+        anyhow::anyhow!("{error}{hint}")
+    })?;
     match &args.output {
         Some(path) => {
             let mut open = std::fs::OpenOptions::new();

@@ -2,13 +2,14 @@
 //!
 //! Two halves, so the generation can be golden-tested on a corpus without a network:
 //!
-//! - pure: [`draft`] reads the document (OpenAPI 3.0, 3.1 or Swagger 2.0, JSON or YAML; see [`document`]),
-//!   takes the service's name, description and base URL, and builds the candidate journeys ([`generate`]);
+//! - pure: [`draft`] reads the document (OpenAPI 3.0, 3.1 or Swagger 2.0, JSON or YAML; see `document.rs`),
+//!   takes the service's name, description and base URL, and builds the candidate journeys (`generate.rs`);
 //!   [`finish`] turns the draft and what was learnt from the live service ([`Findings`]) into the profile text:
 //!   the scrape section from the metrics actually exposed ([`discover`]), or synthetic probes with the reason;
 //!   the journeys that answered as expected active, the others (and the `GET`s that name a side effect, see
 //!   [`safety`]) written commented out with the reason; the thresholds in force; coverage rules the active
-//!   journeys satisfy. The result is checked with [`Profile::parse`] before it is returned.
+//!   journeys satisfy. The result is checked with [`Profile::parse`](crate::profile::Profile::parse) before it
+//!   is returned.
 //! - I/O ([`live`]): fetching the document, reading the metrics endpoint and trying each candidate read journey
 //!   once, all bounded in time. `--offline` skips the live reads: [`init_from_openapi`] is [`draft`] then
 //!   [`finish`] with [`Findings::offline`].
@@ -69,7 +70,8 @@ pub struct InitOptions {
 /// A generated profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitOutput {
-    /// The profile, as TOML text with comments; [`Profile::parse`] accepts it as it is.
+    /// The profile, as TOML text with comments; [`Profile::parse`](crate::profile::Profile::parse) accepts it as
+    /// it is.
     pub toml: String,
     /// The environment variables the journeys reference (`FIXLOOP_BEARERAUTH_TOKEN`, …), to be set before the
     /// profile is served.
