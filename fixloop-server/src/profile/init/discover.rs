@@ -168,7 +168,7 @@ struct Family {
     role: Role,
     /// The family without its `_count`/`_bucket` suffix.
     base: String,
-    /// Whether the base was declared a histogram (or has `le` buckets).
+    /// Every label name seen on the samples, with the values seen.
     labels: BTreeMap<String, BTreeSet<String>>,
 }
 

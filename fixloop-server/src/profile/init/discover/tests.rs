@@ -153,3 +153,22 @@ fn status_values_that_look_like_codes_win_over_other_status_labels() {
         "api_calls_total"
     );
 }
+
+#[test]
+fn django_prometheus_view_labels_are_taken_when_no_label_holds_paths() {
+    let found = discover(include_str!(
+        "../../../../tests/fixtures/metrics/django.txt"
+    ))
+    .expect("found");
+    assert_eq!(
+        summary(&found),
+        (
+            "django_http_responses_total_by_status_view_method_total",
+            "django_http_requests_latency_seconds_by_view_method",
+            true,
+            "status",
+            Some("view"),
+            Some("method")
+        )
+    );
+}
