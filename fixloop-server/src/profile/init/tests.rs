@@ -405,3 +405,172 @@ fn duplicate_operation_ids_get_distinct_journey_ids_and_flow_yaml_is_read() {
         "GET /d answers 200."
     );
 }
+
+#[test]
+fn the_thresholds_written_are_the_ones_serve_uses_by_default() {
+    let (_, service) = generate(PETSTORE, &options("petstore.yaml"));
+    let seed = fixloop_core::engine::Config::seed(
+        fixloop_core::ServiceSpec {
+            name: "x".to_owned(),
+            description: String::new(),
+            base_url: "http://x".to_owned(),
+            policy: fixloop_core::Policy::new(Vec::new()),
+            journeys: Vec::new(),
+        },
+        "",
+    );
+    let written = service.thresholds;
+    assert_eq!(
+        written.trigger_error_percent,
+        Some(seed.trigger_error_rate * 100.0)
+    );
+    assert_eq!(
+        written.recovery_error_percent,
+        Some(seed.recovery_error_rate * 100.0)
+    );
+    assert_eq!(written.window_secs, Some(seed.detection_window.as_secs()));
+    assert_eq!(written.min_samples, Some(seed.min_samples));
+    assert_eq!(written.recovery_samples, Some(seed.recovery_samples));
+    assert_eq!(written.min_requests, Some(seed.min_requests));
+    assert_eq!(
+        written.poll_interval_secs,
+        Some(seed.poll_interval.as_secs_f64())
+    );
+}
+
+#[test]
+fn yaml_integers_beyond_64_bits_read_like_the_same_json() {
+    let yaml = "openapi: 3.0.3\ninfo: {title: Big}\nservers: [{url: 'http://big.test'}]\npaths:\n  /a: {get: {responses: {200: {description: ok}}}}\n  /b: {get: {responses: {200: {description: ok}}}}\n  /c: {get: {responses: {200: {description: ok}}}}\n  /d: {get: {responses: {200: {description: ok}}}}\n  /e:\n    post:\n      requestBody: {content: {application/json: {example: {id: 340282366920938463463374607431768211455, small: 1}}}}\n      responses: {201: {description: ok}}\n";
+    let json = r#"{"openapi": "3.0.3", "info": {"title": "Big"}, "servers": [{"url": "http://big.test"}], "paths": {
+        "/a": {"get": {"responses": {"200": {"description": "ok"}}}},
+        "/b": {"get": {"responses": {"200": {"description": "ok"}}}},
+        "/c": {"get": {"responses": {"200": {"description": "ok"}}}},
+        "/d": {"get": {"responses": {"200": {"description": "ok"}}}},
+        "/e": {"post": {"requestBody": {"content": {"application/json": {"example": {"id": 340282366920938463463374607431768211455, "small": 1}}}},
+               "responses": {"201": {"description": "ok"}}}}}}"#;
+    let (_, from_yaml) = generate(yaml, &options("big.yaml"));
+    let (_, from_json) = generate(json, &options("big.json"));
+    assert_eq!(from_yaml.journeys, from_json.journeys);
+    let post = journey(&from_yaml, "post-e");
+    assert_eq!(post.body["small"], 1);
+    assert!(
+        post.body["id"].as_f64().is_some_and(|id| id > 3.4e38),
+        "{:?}",
+        post.body
+    );
+}
+
+#[test]
+fn swagger_2_body_parameters_x_examples_and_security_definitions_are_read() {
+    let document = include_str!("../../../tests/fixtures/openapi/swagger2-kinto.yaml");
+    let (output, service) = generate(document, &options("kinto.yaml"));
+    assert_eq!(service.base_url, "https://kinto.example.test/v1");
+    assert_eq!(output.secrets, ["FIXLOOP_TOKENAUTH_KEY"]);
+    let buckets = journey(&service, "get-buckets");
+    assert_eq!(buckets.path, "/buckets?_limit=10");
+    assert_eq!(
+        buckets.headers["authorization"],
+        "${env:FIXLOOP_TOKENAUTH_KEY}"
+    );
+    assert_eq!(journey(&service, "get-bucket").path, "/buckets/demo");
+    let create = journey(&service, "create-bucket");
+    assert_eq!(create.body["data"]["id"], "demo");
+    assert_eq!(
+        journey(&service, "create-bucket-invalid-body").pass_criteria,
+        CLIENT_ERROR_CRITERIA
+    );
+    assert!(
+        output
+            .skipped
+            .iter()
+            .any(|line| line.starts_with("GET /accounts: security scheme `basicAuth` (http)")),
+        "{:?}",
+        output.skipped
+    );
+    assert!(
+        output
+            .skipped
+            .iter()
+            .any(|line| line.starts_with("POST /batch: the request body is not JSON")),
+        "{:?}",
+        output.skipped
+    );
+}
+
+#[test]
+fn servers_of_a_path_or_operation_prefix_the_path_or_skip_it() {
+    let document = include_str!("../../../tests/fixtures/openapi/openapi30-path-servers.yaml");
+    let (output, service) = generate(document, &options("files.yaml"));
+    assert_eq!(journey(&service, "list-reports").path, "/reporting/reports");
+    assert_eq!(journey(&service, "relative-list").path, "/rel/relative");
+    for (skipped, reason) in [
+        ("GET /content/{id}", "are another origin than the base URL"),
+        ("GET /legacy", "are another origin than the base URL"),
+    ] {
+        assert!(
+            output
+                .skipped
+                .iter()
+                .any(|line| line.starts_with(skipped) && line.contains(reason)),
+            "{skipped}: {:?}",
+            output.skipped
+        );
+    }
+}
+
+#[test]
+fn a_missing_servers_list_means_the_documents_origin() {
+    let document =
+        include_str!("../../../tests/fixtures/openapi/openapi30-fastapi-no-servers.json");
+    let (_, service) = generate(document, &options("http://notes.test:8000/openapi.json"));
+    assert_eq!(service.base_url, "http://notes.test:8000");
+    let error = init_from_openapi(document, &options("openapi.json")).unwrap_err();
+    assert!(
+        error.to_string().contains(
+            "the document lists no servers and was not fetched from a URL; pass --base-url"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn trial_call_answers_become_reasons() {
+    let none = BTreeMap::new();
+    let with_token =
+        BTreeMap::from([("authorization".to_owned(), "Bearer ${env:TOKEN}".to_owned())]);
+    let reason = |headers: &BTreeMap<String, String>, observed: Observed| {
+        inactive_reason(headers, &observed)
+    };
+    assert_eq!(reason(&none, Observed::Passed { status: 204 }), None);
+    assert_eq!(
+        reason(
+            &none,
+            Observed::NotTried {
+                reason: "TOKEN is not set".to_owned()
+            }
+        ),
+        None
+    );
+    assert!(
+        reason(&none, Observed::Failed { status: 401 })
+            .is_some_and(|text| text.starts_with("answered 401 without credentials; set a token"))
+    );
+    assert!(
+        reason(&with_token, Observed::Failed { status: 403 })
+            .is_some_and(|text| text.starts_with("answered 403 with the credentials set at init"))
+    );
+    assert_eq!(
+        reason(&none, Observed::Failed { status: 500 }).as_deref(),
+        Some("answered 500")
+    );
+    assert_eq!(
+        reason(
+            &none,
+            Observed::NoAnswer {
+                reason: "timed out after 5s".to_owned()
+            }
+        )
+        .as_deref(),
+        Some("did not answer: timed out after 5s")
+    );
+}
