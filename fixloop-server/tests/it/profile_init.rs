@@ -432,7 +432,7 @@ async fn metrics_path_option_is_tried_first() {
         "--from-openapi",
         &document,
         "--metrics-path",
-        "/internal/prom",
+        "internal/prom",
     ])
     .await;
     assert_eq!(run.code, Some(0), "{run:#?}");

@@ -336,7 +336,11 @@ pub fn draft(document: &str, options: &InitOptions) -> Result<Draft, InitError> 
         .map(short_description)
         .unwrap_or_default();
     let paths = document.get("paths").and_then(Value::as_object);
-    let mut metrics_paths: Vec<String> = options.metrics_path.iter().cloned().collect();
+    let mut metrics_paths: Vec<String> = options
+        .metrics_path
+        .iter()
+        .map(|path| format!("/{}", path.trim_start_matches('/')))
+        .collect();
     for path in paths.into_iter().flat_map(|paths| paths.keys()) {
         let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
         if matches!(last, "metrics" | "prometheus") && !metrics_paths.contains(path) {
