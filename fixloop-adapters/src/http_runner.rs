@@ -179,6 +179,46 @@ pub(crate) async fn execute(
     }
 }
 
+/// What [`send_once`] observed: whether the criteria passed, the response status (or why there was none) and a
+/// one-line explanation with secret values redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneRequest {
+    /// Whether the criteria passed.
+    pub passed: bool,
+    /// The response status, or why there was none (`connection refused`, `timed out after 5s`,
+    /// `secret NAME is not configured`).
+    pub outcome: Result<u16, String>,
+    /// The evaluator's explanation or what went wrong; secret values redacted.
+    pub details: String,
+}
+
+/// Sends `target` once exactly as a validation run would (placeholders substituted from `secrets`,
+/// [`VALIDATION_HEADER`] set to `validation_tag`, at most `timeout`, the body capped at 64 KiB) and evaluates
+/// `criteria` on the answer. Never fails: a transport error, a timeout or a missing secret is a failed request.
+/// `fixloop profile init` uses it to try each candidate journey once.
+pub async fn send_once(
+    client: &reqwest::Client,
+    target: &Target,
+    criteria: &Criteria,
+    timeout: Duration,
+    secrets: &BTreeMap<String, Secret>,
+    validation_tag: &str,
+) -> OneRequest {
+    let exchange = Exchange {
+        client,
+        timeout,
+        max_body_bytes: HttpTestRunnerConfig::default().max_body_bytes,
+        secrets,
+        validation_tag,
+    };
+    let execution = execute(&exchange, target, criteria).await;
+    OneRequest {
+        passed: execution.passed,
+        outcome: execution.outcome,
+        details: execution.details,
+    }
+}
+
 /// Sends the request and reads the response within the timeout; the error is the FAIL details.
 async fn observe(
     exchange: &Exchange<'_>,

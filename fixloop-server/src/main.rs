@@ -113,17 +113,28 @@ enum ProfileCommand {
         #[arg(long)]
         live: bool,
     },
-    /// Writes a starter profile from a service's OpenAPI 3.x document (JSON or YAML, a file or an http(s) URL).
+    /// Writes a starter profile from a service's OpenAPI 3.x or Swagger 2.0 document (JSON or YAML, a file or an
+    /// http(s) URL) and what the running service shows: the metrics it exposes and how its read journeys answer.
     Init {
-        /// The OpenAPI document: a path, or an http(s) URL.
+        /// The API description: a path, or an http(s) URL.
         #[arg(long = "from-openapi", value_name = "FILE_OR_URL")]
         from_openapi: String,
         /// The service's base URL (default: the document's first server).
         #[arg(long)]
         base_url: Option<String>,
-        /// Where to write the profile (default: standard output).
+        /// Where to write the profile (default: standard output); an existing file needs --force.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Overwrite the --output file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Read nothing from the service: no metrics discovery (signals are synthetic), no trial calls.
+        #[arg(long)]
+        offline: bool,
+        /// The metrics endpoint's path, tried before the documented ones, /metrics, /actuator/prometheus and
+        /// /prometheus.
+        #[arg(long, value_name = "PATH")]
+        metrics_path: Option<String>,
     },
 }
 
@@ -241,7 +252,19 @@ async fn run() -> anyhow::Result<()> {
             from_openapi,
             base_url,
             output,
-        }) => profile_init(&from_openapi, base_url, output.as_deref()).await?,
+            force,
+            offline,
+            metrics_path,
+        }) => {
+            let args = InitArgs {
+                base_url,
+                output,
+                force,
+                offline,
+                metrics_path,
+            };
+            profile_init(&from_openapi, args).await?;
+        }
         Command::Plan {
             profile,
             service,
@@ -423,15 +446,30 @@ async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `fixloop profile init`: fetch or read the document, probe the service's `/metrics`, write the profile.
-async fn profile_init(
-    source: &str,
+/// The options of `fixloop profile init` besides the document.
+#[derive(Debug)]
+struct InitArgs {
     base_url: Option<String>,
-    output: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
+    output: Option<PathBuf>,
+    force: bool,
+    offline: bool,
+    metrics_path: Option<String>,
+}
+
+/// `fixloop profile init`: fetch or read the document, read the live service (unless offline), write the profile.
+async fn profile_init(source: &str, args: InitArgs) -> anyhow::Result<()> {
     use fixloop_server::profile::init::{
-        InitOptions, fetch_document, init_from_openapi, probe_metrics, resolve_base_url,
+        Findings, InitError, InitOptions, draft, fetch_document, finish, read_live,
     };
+    if let Some(path) = &args.output
+        && !args.force
+        && path.exists()
+    {
+        anyhow::bail!(
+            "{} exists: pass --force to overwrite it, or choose another --output",
+            path.display()
+        );
+    }
     let http = fixloop_adapters::http_client(std::time::Duration::from_secs(10))
         .context("building the http client")?;
     let text = if source.starts_with("http://") || source.starts_with("https://") {
@@ -439,22 +477,60 @@ async fn profile_init(
     } else {
         std::fs::read_to_string(source).with_context(|| format!("reading {source}"))?
     };
-    let mut options = InitOptions {
-        base_url,
-        metrics_available: false,
+    let options = InitOptions {
+        base_url: args.base_url,
         source_name: source.to_owned(),
+        metrics_path: args.metrics_path,
     };
-    if let Ok(base) = resolve_base_url(&text, &options) {
-        options.metrics_available = probe_metrics(&http, &base).await;
-    }
-    let generated = init_from_openapi(&text, &options)?;
-    match output {
+    let draft = draft(&text, &options)?;
+    let findings = if args.offline {
+        Findings::offline()
+    } else {
+        // The credentials the journeys name, when set here, let init try the secured journeys as serve will.
+        let secrets = draft
+            .secrets()
+            .iter()
+            .filter_map(|name| {
+                let value = std::env::var(name).ok()?;
+                (!value.trim().is_empty())
+                    .then(|| (name.clone(), fixloop_adapters::Secret::new(value.trim())))
+            })
+            .collect();
+        eprintln!(
+            "reading {} (metrics and one call per read journey)",
+            draft.base_url()
+        );
+        read_live(&http, &draft, &secrets).await
+    };
+    let generated = finish(draft, &findings).map_err(|error| {
+        let hint = if args.offline || !matches!(error, InitError::TooFewJourneys { .. }) {
+            ""
+        } else {
+            "\n(fix what the reasons say and run init again, or pass --offline to write the journeys without trying them)"
+        };
+        anyhow::anyhow!("{error}{hint}")
+    })?;
+    match &args.output {
         Some(path) => {
-            std::fs::write(path, &generated.toml)
+            let mut open = std::fs::OpenOptions::new();
+            open.write(true);
+            if args.force {
+                open.create(true).truncate(true);
+            } else {
+                // Refuse a file that appeared since the check above, too.
+                open.create_new(true);
+            }
+            let mut file = open
+                .open(path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            std::io::Write::write_all(&mut file, generated.toml.as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
         None => print!("{}", generated.toml),
+    }
+    for note in &generated.notes {
+        eprintln!("{note}");
     }
     if !generated.secrets.is_empty() {
         eprintln!(

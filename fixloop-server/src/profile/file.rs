@@ -212,6 +212,11 @@ pub struct JourneyFile {
     /// Route tag matched against the top error (default: the path without its query).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<String>,
+    /// Whether calling this `GET` is known to change nothing, although its id, path or name names a side effect
+    /// (`uninstall`, `delete`, `reset`, …). The profile check refuses such a `GET` journey unless this is `true`;
+    /// `profile init` writes them commented out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub safe: bool,
 }
 
 /// One `[[service.coverage]]` rule.

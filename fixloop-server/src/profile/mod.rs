@@ -443,6 +443,22 @@ impl Checker {
         if journey.name.trim().is_empty() {
             self.push(format!("{at}.name"), "must not be blank");
         }
+        if journey.method == fixloop_contract::HttpMethod::Get && !journey.safe {
+            let path = journey.path.split('?').next().unwrap_or(&journey.path);
+            let named = [("id", journey.id.as_str()), ("path", path)]
+                .into_iter()
+                .find_map(|(what, text)| {
+                    init::safety::side_effect_word(text).map(|word| (what, word))
+                });
+            if let Some((what, word)) = named {
+                self.push(
+                    format!("{at}.safe"),
+                    format!(
+                        "this GET journey's {what} names a side effect (`{word}`): FixLoop calls it on every run and probe; set `safe = true` only if calling it changes nothing"
+                    ),
+                );
+            }
+        }
         let mut note = |path: String, text: &str| {
             for name in secret_references(text) {
                 referenced.entry(name.to_owned()).or_insert(path.clone());

@@ -507,3 +507,59 @@ top_error_query = 'topk(1, sum by (code, handler) (increase(http_requests_total{
     );
     assert_eq!(problems(&text), Vec::<String>::new());
 }
+
+#[test]
+fn a_get_journey_naming_a_side_effect_needs_safe_true() {
+    let unsafe_path = GOOD.replacen("path = \"/about\"", "path = \"/apps.uninstall\"", 1);
+    assert_ne!(unsafe_path, GOOD);
+    assert_problem(
+        &unsafe_path,
+        "service[1].journeys[2].safe",
+        "this GET journey's path names a side effect (`uninstall`)",
+    );
+    let unsafe_id = GOOD.replacen("id = \"c\"", "id = \"cache-purge\"", 1);
+    assert_problem(
+        &unsafe_id,
+        "service[1].journeys[2].safe",
+        "id names a side effect (`purge`)",
+    );
+    // Saying it is safe makes it usable; a look-alike never needed it.
+    let marked = unsafe_path.replacen(
+        "path = \"/apps.uninstall\"",
+        "path = \"/apps.uninstall\"\nsafe = true",
+        1,
+    );
+    assert_eq!(problems(&marked), Vec::<String>::new());
+    let look_alike = GOOD.replacen("path = \"/about\"", "path = \"/resetting-docs\"", 1);
+    assert_eq!(problems(&look_alike), Vec::<String>::new());
+}
+
+#[test]
+fn an_inactive_journey_written_by_init_is_usable_once_uncommented_with_safe_true() {
+    let document = include_str!("../../tests/fixtures/openapi/openapi30-unsafe-gets.yaml");
+    let output = init::init_from_openapi(
+        document,
+        &init::InitOptions {
+            source_name: "unsafe.yaml".to_owned(),
+            ..init::InitOptions::default()
+        },
+    )
+    .expect("a profile");
+    let start = output
+        .toml
+        .find("# [[service.journeys]]\n# id = \"purge-cache\"")
+        .expect("the purge journey is written commented out");
+    let block: String = output.toml[start..]
+        .lines()
+        .take_while(|line| line.starts_with("# ") || *line == "#")
+        .map(|line| format!("{}\n", line.strip_prefix("# ").unwrap_or("")))
+        .collect();
+    let uncommented = format!("{}\n{block}", output.toml);
+    assert_problem(
+        &uncommented,
+        "service[0].journeys[6].safe",
+        "names a side effect (`purge`)",
+    );
+    let marked = format!("{uncommented}safe = true\n");
+    assert_eq!(problems(&marked), Vec::<String>::new());
+}
