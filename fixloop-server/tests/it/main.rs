@@ -19,6 +19,7 @@ mod e2e;
 mod history;
 mod inventory;
 mod observability;
+mod onboarding;
 mod profile_init;
 mod profile_live;
 mod replay;
