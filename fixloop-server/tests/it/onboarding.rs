@@ -295,11 +295,7 @@ impl Server {
         let url = tokio::time::timeout(STEP, async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(rest) = line.strip_prefix("FixLoop orchestrator: ") {
-                    return rest
-                        .split_whitespace()
-                        .next()
-                        .expect("a URL")
-                        .to_owned();
+                    return rest.split_whitespace().next().expect("a URL").to_owned();
                 }
             }
             panic!("fixloop serve ended before printing its URL");

@@ -92,35 +92,53 @@ pub async fn read_live(
     Findings { metrics, probes }
 }
 
-/// Reads the metrics endpoint at each path in turn; the first exposition with a request counter wins.
+/// Reads the metrics endpoint at each path in turn, under the base URL and, when the base URL has a path of its own
+/// (`http://host/api`), also at the root of its origin (`http://host/metrics`, where exporters usually serve); the
+/// first exposition with a request counter wins. One found at the origin's root is recorded as its whole URL (the
+/// profile's `metrics_path` may be a URL on the base URL's origin).
 pub async fn read_metrics(
     http: &reqwest::Client,
     base_url: &str,
     paths: &[String],
 ) -> MetricsFinding {
     let mut reasons = Vec::new();
+    let origin = origin_root(base_url);
     for path in paths {
-        let url = format!(
-            "{}/{}",
-            base_url.trim_end_matches('/'),
-            path.trim_start_matches('/')
-        );
-        match read_exposition(http, &url).await {
-            Ok(text) => match discover(&text) {
-                Ok(discovery) => {
-                    return MetricsFinding::Found {
-                        path: path.clone(),
-                        discovery,
-                    };
-                }
-                Err(reason) => reasons.push(format!("{path}: {reason}")),
-            },
-            Err(reason) => reasons.push(format!("{path}: {reason}")),
+        let relative = path.trim_start_matches('/');
+        let mut candidates = vec![(
+            path.clone(),
+            format!("{}/{relative}", base_url.trim_end_matches('/')),
+        )];
+        if let Some(origin) = &origin {
+            let url = format!("{origin}/{relative}");
+            candidates.push((url.clone(), url));
+        }
+        for (recorded, url) in candidates {
+            match read_exposition(http, &url).await {
+                Ok(text) => match discover(&text) {
+                    Ok(discovery) => {
+                        return MetricsFinding::Found {
+                            path: recorded,
+                            discovery,
+                        };
+                    }
+                    Err(reason) => reasons.push(format!("{recorded}: {reason}")),
+                },
+                Err(reason) => reasons.push(format!("{recorded}: {reason}")),
+            }
         }
     }
     MetricsFinding::NotFound {
         reason: reasons.join("; "),
     }
+}
+
+/// The root of `base_url`'s origin (`http://host:8080`) when the base URL has a path of its own, else `None` (the
+/// paths under the base URL are the origin's).
+fn origin_root(base_url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(base_url).ok()?;
+    let has_path = !url.path().trim_matches('/').is_empty();
+    has_path.then(|| url.origin().ascii_serialization())
 }
 
 /// One read of an exposition, within [`METRICS_TIMEOUT`]; the error says what came back instead.

@@ -143,9 +143,13 @@ fn signals(
             notes,
         ),
         MetricsFinding::Found { path, discovery } => {
+            let read_from = if fixloop_adapters::scrape::is_absolute_url(path) {
+                path.clone()
+            } else {
+                format!("{}{path}", draft.base_url)
+            };
             let mut comment = format!(
-                "# Read from {}{path} by init (names and labels as the service exposes them):\n",
-                draft.base_url
+                "# Read from {read_from} by init (names and labels as the service exposes them):\n"
             );
             for note in &discovery.notes {
                 comment.push_str(&format!("# - {}.\n", collapse(note)));
@@ -160,14 +164,10 @@ fn signals(
                 duration_metric: discovery.duration_metric.clone(),
                 errors_metric: None,
                 status_label: discovery.status_label.clone(),
-                route_label: discovery
-                    .route_label
-                    .clone()
-                    .unwrap_or_else(|| "route".to_owned()),
-                method_label: discovery
-                    .method_label
-                    .clone()
-                    .unwrap_or_else(|| "method".to_owned()),
+                // No such label found: an empty name says the service has none (a guessed `route` would make
+                // every read blind).
+                route_label: discovery.route_label.clone().unwrap_or_default(),
+                method_label: discovery.method_label.clone().unwrap_or_default(),
                 error_label: "error".to_owned(),
                 exclude: BTreeMap::new(),
             };
