@@ -442,7 +442,7 @@ export interface TimelineEntry {
 }
 
 /** What happened at one moment of an incident (`TimelineEntry.kind`). */
-export type TimelineKind = "DETECTED" | "ANNOUNCED" | "PLAN_VALIDATED" | "RUN_STARTED" | "RUN_FINISHED" | "STATUS_CHANGED" | "COPILOT_ANSWERED" | "RESOLVED" | "PLAN_REJECTED" | "RECOVERY_CHECKED";
+export type TimelineKind = "DETECTED" | "ANNOUNCED" | "PLAN_VALIDATED" | "RUN_STARTED" | "RUN_FINISHED" | "STATUS_CHANGED" | "COPILOT_ANSWERED" | "RESOLVED" | "PLAN_REJECTED" | "RECOVERY_CHECKED" | "RECOVERY_INCONCLUSIVE" | "NEEDS_HUMAN";
 
 /** One WebSocket message as sent on `GET /ws`: `{type, payload, ts}` and the optional `seq`, discriminated on `type`. `stream.reset` is sent only to a client that connected with `since`. */
 export type WsEnvelope =
