@@ -2,7 +2,7 @@
 //! rate limit (`auth`), the demo service, the WebSocket hub and its resume (`ws_resume`), `fixloop profile init`'s network helpers, the `fixloop` binary's profile and plan commands, a
 //! real-socket end-to-end run of `fixloop demo`, a service FixLoop has never heard of, watched from a profile alone
 //! (`inventory`, `watch_any`), the same service read from a stub of Datadog (`datadog_mode`), restarts of the real
-//! binary on the same data directory (`restart`), `fixloop replay` of a demo's journal (`replay`), every built-in
+//! binary on the same data directory (`restart`), the engine's own polling through the driver (`polling`), `fixloop replay` of a demo's journal (`replay`), every built-in
 //! scenario of `fixloop demo --scenario` played over a real socket (`scenario`), and the dashboard's HTTP side
 //! (`dashboard`).
 
@@ -17,6 +17,7 @@ mod demo_app;
 mod e2e;
 mod history;
 mod inventory;
+mod polling;
 mod profile_init;
 mod replay;
 mod restart;
