@@ -337,8 +337,9 @@ export interface SystemStatus {
   /** The system-level incident state. */
   status: IncidentState;
   /**
-   * Percentage of requests that failed with a 5xx over the detection window, from 0 to 100 (`5.0` is 5%; a
-   * dashboard prints it followed by `%`).
+   * Percentage of requests that failed with a 5xx over the latest measurement, from 0 to 100 (`5.0` is 5%; a
+   * dashboard prints it followed by `%`). FixLoop measures the seconds since its previous measurement (extended
+   * while too few requests arrived), so the figure is recent, never a window that still holds a past outage.
    */
   error_rate_5m: number;
   /** 95th percentile latency over the detection window, in milliseconds. */
