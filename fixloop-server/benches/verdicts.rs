@@ -78,6 +78,7 @@ async fn demo(http: &reqwest::Client, table: &mut String) -> anyhow::Result<()> 
             &port.to_string(),
             "--demo-port",
             &demo_port.to_string(),
+            "--ephemeral",
         ],
         &[],
     )?;

@@ -876,6 +876,12 @@ fn on_sample(phase: Phase, shared: &mut Shared, now: DateTime<Utc>, sample: Clea
     let issued = shared.polling.answered(now);
     let age = shared.polling.measurement_age(now);
     let observed = shared.signals.record(now, &sample, &shared.config, age);
+    debug!(
+        requests = sample.requests,
+        error_rate = ?sample.error_rate,
+        ?observed,
+        "signals read"
+    );
     if observed.judged || observed.inconclusive {
         shared.polling.measurement_ended(issued);
     }

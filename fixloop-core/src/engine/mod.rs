@@ -74,7 +74,8 @@
 //!   (the measurement *extends*), up to `max_measurement`; then the measurement ends *inconclusive*. A failed read
 //!   is an inconclusive measurement too. A sample nobody asked for is taken as a measurement of its own. The next
 //!   read is due `poll_interval` after the previous one was issued, `confirm_delay` after a hot measurement in
-//!   HEALTHY or RECOVERED that did not open (or reopen) the incident, and `confirm_delay` after `BugToggled`; a read
+//!   HEALTHY or RECOVERED that did not open (or reopen) the incident, and exactly `confirm_delay` after `BugToggled`
+//!   (sooner would see nothing of the change yet); a read
 //!   unanswered for twice `signal_max_age` is taken as lost and issued again.
 //! - **Detection.** A measurement is *hot* when its error rate stays above `trigger_error_rate` even if every
 //!   request missing up to `min_requests` had passed (`errors / max(requests, min_requests) > trigger`): 3 failures

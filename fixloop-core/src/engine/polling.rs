@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use fixloop_contract::chrono::{DateTime, Utc};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::{Config, Effect, after};
 
@@ -71,9 +71,9 @@ impl Polling {
         }
         self.in_flight = Some(now);
         self.next_read_at = None;
-        Some(Effect::SampleSignals {
-            window: self.window(now, config),
-        })
+        let window = self.window(now, config);
+        debug!(window_ms = window.as_millis() as u64, "reading the signals");
+        Some(Effect::SampleSignals { window })
     }
 
     /// The window of a read issued at `now`.
@@ -127,13 +127,12 @@ impl Polling {
         self.next_read_at = Some(after(issued, delay).max(now));
     }
 
-    /// Brings the next read forward to `now + confirm_delay` (something changed: look sooner).
+    /// Moves the next read to `now + confirm_delay` (something changed: look soon, and not so soon that the change
+    /// has had no time to show: a read due a few milliseconds after the change would see nothing of it, and the next
+    /// one would come a full interval later).
     pub(super) fn hurry(&mut self, now: DateTime<Utc>, config: &Config) {
-        let soon = after(now, config.confirm_delay.max(MIN_CADENCE));
-        if let Some(due) = self.next_read_at
-            && soon < due
-        {
-            self.next_read_at = Some(soon);
+        if self.next_read_at.is_some() {
+            self.next_read_at = Some(after(now, config.confirm_delay.max(MIN_CADENCE)));
         }
     }
 
