@@ -88,18 +88,19 @@ fn main() {
             inputs.push_back(Input::BugToggled { enabled: false });
             println!("[+{elapsed:>3}s] operator: bug off");
         }
-        // Feed one input at a time and drain every effect after it (the driving contract).
-        while let Some(input) = inputs.pop_front() {
-            if let Err(rejected) = engine.handle_input(now, input) {
-                println!("rejected: {rejected}");
-            }
-            drain(&mut engine, &world, now, &mut inputs);
-        }
+        // Timers first (the engine's polling timer asks for reads), then one input at a time, draining every
+        // effect after each call (the driving contract).
         if engine
             .poll_timeout()
             .is_some_and(|deadline| deadline <= now)
         {
             engine.handle_timeout(now);
+            drain(&mut engine, &world, now, &mut inputs);
+        }
+        while let Some(input) = inputs.pop_front() {
+            if let Err(rejected) = engine.handle_input(now, input) {
+                println!("rejected: {rejected}");
+            }
             drain(&mut engine, &world, now, &mut inputs);
         }
 
