@@ -337,8 +337,9 @@ export interface SystemStatus {
   /** The system-level incident state. */
   status: IncidentState;
   /**
-   * Percentage of requests that failed with a 5xx over the detection window, from 0 to 100 (`5.0` is 5%; a
-   * dashboard prints it followed by `%`).
+   * Percentage of requests that failed with a 5xx over the latest measurement, from 0 to 100 (`5.0` is 5%; a
+   * dashboard prints it followed by `%`). FixLoop measures the seconds since its previous measurement (extended
+   * while too few requests arrived), so the figure is recent, never a window that still holds a past outage.
    */
   error_rate_5m: number;
   /** 95th percentile latency over the detection window, in milliseconds. */
@@ -442,7 +443,7 @@ export interface TimelineEntry {
 }
 
 /** What happened at one moment of an incident (`TimelineEntry.kind`). */
-export type TimelineKind = "DETECTED" | "ANNOUNCED" | "PLAN_VALIDATED" | "RUN_STARTED" | "RUN_FINISHED" | "STATUS_CHANGED" | "COPILOT_ANSWERED" | "RESOLVED" | "PLAN_REJECTED" | "RECOVERY_CHECKED";
+export type TimelineKind = "DETECTED" | "ANNOUNCED" | "PLAN_VALIDATED" | "RUN_STARTED" | "RUN_FINISHED" | "STATUS_CHANGED" | "COPILOT_ANSWERED" | "RESOLVED" | "PLAN_REJECTED" | "RECOVERY_CHECKED" | "RECOVERY_INCONCLUSIVE" | "NEEDS_HUMAN";
 
 /** One WebSocket message as sent on `GET /ws`: `{type, payload, ts}` and the optional `seq`, discriminated on `type`. `stream.reset` is sent only to a client that connected with `since`. */
 export type WsEnvelope =

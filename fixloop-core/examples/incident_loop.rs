@@ -63,11 +63,9 @@ impl World {
 fn main() {
     let start: DateTime<Utc> = DateTime::UNIX_EPOCH + TimeDelta::days(20_000);
     let config = Config::demo(shop::shop_spec("http://127.0.0.1:8001"), "example");
-    let poll = TimeDelta::from_std(config.poll_interval).unwrap_or(TimeDelta::seconds(1));
     let mut engine = Engine::new(config, start);
     let mut world = World { bug_enabled: false };
     let mut now = start;
-    let mut next_poll = start;
     let mut inputs: VecDeque<Input> = VecDeque::new();
     let mut last_status = IncidentState::Healthy;
     let mut recovered_once = false;
@@ -90,23 +88,19 @@ fn main() {
             inputs.push_back(Input::BugToggled { enabled: false });
             println!("[+{elapsed:>3}s] operator: bug off");
         }
-        if now >= next_poll {
-            inputs.push_back(Input::SignalSampled(world.sample(now)));
-            next_poll = now + poll;
-        }
-
-        // Feed one input at a time and drain every effect after it (the driving contract).
-        while let Some(input) = inputs.pop_front() {
-            if let Err(rejected) = engine.handle_input(now, input) {
-                println!("rejected: {rejected}");
-            }
-            drain(&mut engine, &world, now, &mut inputs);
-        }
+        // Timers first (the engine's polling timer asks for reads), then one input at a time, draining every
+        // effect after each call (the driving contract).
         if engine
             .poll_timeout()
             .is_some_and(|deadline| deadline <= now)
         {
             engine.handle_timeout(now);
+            drain(&mut engine, &world, now, &mut inputs);
+        }
+        while let Some(input) = inputs.pop_front() {
+            if let Err(rejected) = engine.handle_input(now, input) {
+                println!("rejected: {rejected}");
+            }
             drain(&mut engine, &world, now, &mut inputs);
         }
 
@@ -129,9 +123,8 @@ fn main() {
             std::process::exit(1);
         }
         // Sleep until the next thing to do; here the clock simply jumps.
-        let wake = engine
-            .poll_timeout()
-            .map_or(next_poll, |deadline| deadline.min(next_poll));
+        // The engine's own polling timer means there is always a next deadline.
+        let wake = engine.poll_timeout().unwrap_or(now + TimeDelta::seconds(1));
         now = wake.max(now + TimeDelta::milliseconds(100));
     }
 }
@@ -218,6 +211,10 @@ fn drain(engine: &mut Engine, world: &World, now: DateTime<Utc>, inputs: &mut Ve
                 });
             }
             Effect::CancelRun { effect } => println!("        cancel {effect}"),
+            // The engine's polling timer asks for a read; the simulated world answers at once.
+            Effect::SampleSignals { .. } => {
+                inputs.push_back(Input::SignalSampled(world.sample(now)))
+            }
             other => println!("        unhandled effect {other:?}"),
         }
     }

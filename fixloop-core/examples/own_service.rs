@@ -139,15 +139,6 @@ fn main() {
         );
         // The operator's script: the acquirer fails at 3 s and comes back at 12 s.
         payments.broken = (3..12).contains(&tick);
-        inputs.push_back(Input::SignalSampled(SignalSample {
-            at: now,
-            error_rate: Some(if payments.broken { 0.4 } else { 0.0 }),
-            p95_latency_ms: Some(40.0),
-            top_error: payments
-                .broken
-                .then(|| "POST /charges -> 502 acquirer down".to_owned()),
-            requests: 200,
-        }));
         while let Some(input) = inputs.pop_front() {
             // Inputs about the past never fail except an operator's run request; this loop sends none.
             let _ = engine.handle_input(now, input);
@@ -238,6 +229,16 @@ fn carry_out(
                 });
             }
             Effect::CancelRun { .. } => {}
+            // The engine's polling timer asks for a read of the payments API's signals.
+            Effect::SampleSignals { .. } => inputs.push_back(Input::SignalSampled(SignalSample {
+                at: now,
+                error_rate: Some(if payments.broken { 0.4 } else { 0.0 }),
+                p95_latency_ms: Some(40.0),
+                top_error: payments
+                    .broken
+                    .then(|| "POST /charges -> 502 acquirer down".to_owned()),
+                requests: 200,
+            })),
             // The metrics never fail in this simulation; a blind source would be probed here.
             Effect::ProbeService { effect } => inputs.push_back(Input::ServiceProbed {
                 effect,

@@ -93,11 +93,15 @@ impl App {
             context: None,
         };
         let config = DriverConfig {
-            poll_interval: Duration::from_secs(3600),
-            engine: EngineConfig::demo(
-                fixloop_server::profile::demo_profile(FAKE_SERVICE_URL).spec,
-                "bench",
-            ),
+            // One read at start, then none for an hour: the bench measures the API, not polling.
+            engine: EngineConfig {
+                poll_interval: Duration::from_secs(3600),
+                confirm_delay: Duration::from_secs(3600),
+                ..EngineConfig::demo(
+                    fixloop_server::profile::demo_profile(FAKE_SERVICE_URL).spec,
+                    "bench",
+                )
+            },
             signal_timeout: Duration::from_secs(5),
             websocket_queue: DEFAULT_QUEUE_CAPACITY,
         };

@@ -407,9 +407,14 @@ pub fn engine_config(mode: Mode, config: &Config, service: &ServiceProfile) -> E
         engine.plan_budget = budget;
     }
     if let Some(interval) = tuning.poll_interval {
-        // A sample stays fresh for five polling intervals, as in the core's defaults.
-        engine.poll_interval = interval;
-        engine.signal_max_age = engine.signal_max_age.max(interval * 5);
+        // The settings that follow the interval (confirmation delay, sample freshness) are the core's to derive.
+        engine = engine.with_poll_interval(interval);
+    }
+    if let Some(delay) = tuning.confirm_delay {
+        engine.confirm_delay = delay;
+    }
+    if let Some(limit) = tuning.inconclusive_limit {
+        engine.inconclusive_limit = limit;
     }
     service.apply_thresholds(&mut engine);
     engine
@@ -531,7 +536,6 @@ async fn start_orchestrator(
             engine.id_prefix = format!("{}-{name}", engine.id_prefix);
         }
         let mut driver_config = DriverConfig {
-            poll_interval: engine.poll_interval,
             engine,
             signal_timeout: Duration::from_secs(5),
             websocket_queue: DEFAULT_QUEUE_CAPACITY,

@@ -36,7 +36,7 @@ pub const DEFAULT_DATA_DIR: &str = "fixloop-data";
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 36] = [
+pub const VARIABLES: [&str; 38] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -60,6 +60,8 @@ pub const VARIABLES: [&str; 36] = [
     "FIXLOOP_TRIGGER_ERROR_RATE",
     "FIXLOOP_RECOVERY_ERROR_RATE",
     "FIXLOOP_DETECTION_WINDOW_SECS",
+    "FIXLOOP_CONFIRM_DELAY_SECS",
+    "FIXLOOP_INCONCLUSIVE_LIMIT",
     "FIXLOOP_RERUN_INTERVAL_SECS",
     "FIXLOOP_RUN_DEADLINE_SECS",
     "FIXLOOP_PLAN_BUDGET_SECS",
@@ -200,6 +202,11 @@ pub struct Tuning {
     pub run_deadline: Option<Duration>,
     /// `FIXLOOP_PLAN_BUDGET_SECS`: the configured planner's total time per incident, across attempts.
     pub plan_budget: Option<Duration>,
+    /// `FIXLOOP_CONFIRM_DELAY_SECS`: how soon the engine reads again after a hot measurement (unset: a third of the
+    /// polling interval, the core's default).
+    pub confirm_delay: Option<Duration>,
+    /// `FIXLOOP_INCONCLUSIVE_LIMIT`: inconclusive recovery checks in a row after which an incident needs a human.
+    pub inconclusive_limit: Option<u32>,
 }
 
 /// A variable is set to a value the server cannot use.
@@ -268,6 +275,8 @@ impl Config {
             rerun_interval: reader.seconds("FIXLOOP_RERUN_INTERVAL_SECS", 1.0, 86_400.0)?,
             run_deadline: reader.seconds("FIXLOOP_RUN_DEADLINE_SECS", 1.0, 86_400.0)?,
             plan_budget: reader.seconds("FIXLOOP_PLAN_BUDGET_SECS", 1.0, 3600.0)?,
+            confirm_delay: reader.seconds("FIXLOOP_CONFIRM_DELAY_SECS", 0.1, 3600.0)?,
+            inconclusive_limit: reader.count("FIXLOOP_INCONCLUSIVE_LIMIT", 1, 10_000)?,
         };
         if tuning.trigger_error_rate == Some(0.0) {
             return Err(ConfigError::new(
@@ -467,6 +476,23 @@ impl Reader<'_> {
             .transpose()
     }
 
+    fn count(&self, name: &'static str, min: u32, max: u32) -> Result<Option<u32>, ConfigError> {
+        self.get(name)
+            .map(|value| {
+                value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|count| (min..=max).contains(count))
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            name,
+                            format!("expected a whole number from {min} to {max}, got {value:?}"),
+                        )
+                    })
+            })
+            .transpose()
+    }
+
     fn ratio(&self, name: &'static str) -> Result<Option<f64>, ConfigError> {
         self.get(name)
             .map(|value| {
@@ -656,6 +682,8 @@ mod tests {
             ("FIXLOOP_RERUN_INTERVAL_SECS", "15"),
             ("FIXLOOP_RUN_DEADLINE_SECS", "1500"),
             ("FIXLOOP_PLAN_BUDGET_SECS", "12"),
+            ("FIXLOOP_CONFIRM_DELAY_SECS", "0.5"),
+            ("FIXLOOP_INCONCLUSIVE_LIMIT", "4"),
             ("FIXLOOP_WEBHOOK_SECRET", "0123456789abcdef"),
             (
                 "FIXLOOP_CORS_ORIGINS",
@@ -707,6 +735,11 @@ mod tests {
         assert_eq!(config.tuning.rerun_interval, Some(Duration::from_secs(15)));
         assert_eq!(config.tuning.run_deadline, Some(Duration::from_secs(1500)));
         assert_eq!(config.tuning.plan_budget, Some(Duration::from_secs(12)));
+        assert_eq!(
+            config.tuning.confirm_delay,
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(config.tuning.inconclusive_limit, Some(4));
         assert!(config.webhook_secret.is_some());
         assert_eq!(
             config.cors_origins,
@@ -733,7 +766,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let cases: [(&str, &str); 19] = [
+        let cases: [(&str, &str); 21] = [
             ("ORCH_PORT", "80000"),
             ("DEMO_PORT", "http"),
             ("DEMO_APP_URL", "localhost:8001"),
@@ -753,6 +786,8 @@ mod tests {
             ("FIXLOOP_COPILOT_RATE_PER_MINUTE", "0"),
             ("FIXLOOP_COPILOT_BURST", "many"),
             ("FIXLOOP_COPILOT_BUDGET_SECS", "0"),
+            ("FIXLOOP_CONFIRM_DELAY_SECS", "0"),
+            ("FIXLOOP_INCONCLUSIVE_LIMIT", "0"),
         ];
         for (variable, value) in cases {
             let error = error_of(&[(variable, value)]);

@@ -1,7 +1,8 @@
 //! The driver: the one task that owns the core's [`Engine`] and carries out its effects (STYLE.md §5).
 //!
 //! It `select!`s over handler commands (each with a oneshot reply), test progress, port completions (a
-//! [`JoinSet`] it owns), the signal poll tick and the engine's next timeout. After every `handle_*` call it drains
+//! [`JoinSet`] it owns) and the engine's next timeout (the engine's own polling timer included: the engine decides
+//! when the signals are read, and over which window). After every `handle_*` call it drains
 //! `poll_effect` until `None`. Port calls run as tasks in the `JoinSet`, each bounded by a timeout, and their results
 //! come back as engine inputs; shutting the driver down aborts them all. Nothing is detached. It is also the only
 //! publisher of WebSocket events, so it owns the [`Hub`] and a client's join snapshot is taken atomically.
@@ -62,10 +63,9 @@ pub struct Ports {
 /// The driver's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DriverConfig {
-    /// The engine's configuration.
+    /// The engine's configuration; its polling timer decides when the signal source is read, and over which window
+    /// ([`Effect::SampleSignals`]).
     pub engine: fixloop_core::engine::Config,
-    /// How often the signal source is read.
-    pub poll_interval: Duration,
     /// Timeout of one signal read.
     pub signal_timeout: Duration,
     /// Capacity of each WebSocket client's queue.
@@ -92,7 +92,6 @@ pub struct Driver {
     runs: HashMap<EffectId, (RunId, AbortHandle)>,
     progress_sender: mpsc::Sender<(EffectId, TestProgress)>,
     progress: mpsc::Receiver<(EffectId, TestProgress)>,
-    signal_read_in_flight: bool,
     last_now: DateTime<Utc>,
     /// Where the engine's inputs are journaled; `None` keeps nothing.
     journal: Option<Journal>,
@@ -184,7 +183,6 @@ impl Driver {
             runs: HashMap::new(),
             progress_sender,
             progress,
-            signal_read_in_flight: false,
             last_now: now,
             journal: None,
         };
@@ -289,12 +287,11 @@ impl Driver {
     /// Runs until `shutdown` resolves, then aborts every port call and closes every WebSocket client.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut poll = tokio::time::interval(self.config.poll_interval);
-        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tracing::info!(
             service = %self.config.engine.service.name,
             base_url = %self.config.engine.service.base_url,
-            poll_interval_ms = self.config.poll_interval.as_millis() as u64,
+            poll_interval_ms = self.config.engine.poll_interval.as_millis() as u64,
+            confirm_delay_ms = self.config.engine.confirm_delay.as_millis() as u64,
             "driver started"
         );
         loop {
@@ -323,9 +320,9 @@ impl Driver {
                     self.engine.handle_timeout(now);
                     self.drain();
                     self.observe_closed(open_before);
+                    self.observe_needs_human();
                     self.snapshot_now_and_then().await;
                 }
-                _ = poll.tick() => self.start_signal_read(),
             }
         }
         self.tasks.shutdown().await;
@@ -350,6 +347,7 @@ impl Driver {
         let result = self.engine.handle_input(now, input);
         self.drain();
         self.observe_closed(open_before);
+        self.observe_needs_human();
         self.snapshot_now_and_then().await;
         if let Err(rejected) = &result {
             tracing::debug!(%rejected, "input rejected");
@@ -464,6 +462,7 @@ impl Driver {
                     }
                 }
                 Effect::ProbeService { effect } => self.probe_service(effect),
+                Effect::SampleSignals { window } => self.start_signal_read(window),
             }
         }
     }
@@ -538,13 +537,15 @@ impl Driver {
         tracing::info_span!("incident", incident_id = %incident_id)
     }
 
-    fn start_signal_read(&mut self) {
-        if self.signal_read_in_flight {
-            return;
-        }
-        self.signal_read_in_flight = true;
+    /// Whether the open incident needs a human, as the engine says after the call just made, for `/metrics`.
+    fn observe_needs_human(&self) {
+        self.metrics
+            .needs_human(&self.config.engine.service.name, self.engine.needs_human());
+    }
+
+    /// Reads the signal source over `window`, as the engine asked (it issues one read at a time).
+    fn start_signal_read(&mut self, window: Duration) {
         let signals = Arc::clone(&self.ports.signals);
-        let window = self.config.engine.detection_window;
         let timeout = self.config.signal_timeout;
         self.tasks.spawn(async move {
             let result = match tokio::time::timeout(timeout, signals.read(window)).await {
@@ -559,7 +560,7 @@ impl Driver {
     fn probe_service(&mut self, effect: EffectId) {
         let prober = Arc::clone(&self.ports.prober);
         // Only the probes just run fall in this window: probes are spaced by several polling intervals.
-        let window = self.config.poll_interval;
+        let window = self.config.engine.poll_interval;
         let timeout = self.config.signal_timeout;
         self.tasks.spawn(async move {
             let result = match tokio::time::timeout(timeout, prober.read(window)).await {
@@ -689,7 +690,6 @@ impl Driver {
     async fn complete(&mut self, completion: Completion) {
         match completion {
             Completion::Signal(at, result) => {
-                self.signal_read_in_flight = false;
                 self.metrics.signal_read(result.is_ok());
                 match result {
                     Ok(reading) => {

@@ -41,6 +41,10 @@ pub struct ServerMetrics {
     /// Per watched service: whether its signals are degraded (the source is blind; the reason is in the log and
     /// in `SystemStatus.signals_degraded`).
     signals_degraded: Mutex<BTreeMap<String, bool>>,
+    /// Incidents that came to need a human (the recovery gate stayed inconclusive).
+    incidents_needing_human: AtomicU64,
+    /// Per watched service: whether its open incident needs a human now.
+    needs_human: Mutex<BTreeMap<String, bool>>,
 }
 
 #[derive(Debug, Default)]
@@ -127,6 +131,19 @@ impl ServerMetrics {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(service.to_owned())
             .or_insert(degraded);
+    }
+
+    /// Records whether `service`'s open incident needs a human (from the engine); a change to `true` counts one more
+    /// incident in `fixloop_incidents_needing_human_total`.
+    pub fn needs_human(&self, service: &str, needs: bool) {
+        let mut services = self
+            .needs_human
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let before = services.insert(service.to_owned(), needs);
+        if needs && before != Some(true) {
+            self.incidents_needing_human.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Counts an opened incident.
@@ -343,6 +360,38 @@ impl ServerMetrics {
                     "fixloop_signals_degraded{{service=\"{}\"}} {}",
                     escape_label(service),
                     u8::from(*degraded)
+                );
+            }
+        }
+        family(
+            &mut out,
+            "fixloop_incidents_needing_human_total",
+            "counter",
+            "Incidents whose recovery gate stayed inconclusive (no traffic, too few requests, a degraded source) for the \
+             configured number of checks in a row: they need a human.",
+        );
+        let _ = writeln!(
+            out,
+            "fixloop_incidents_needing_human_total {}",
+            load(&self.incidents_needing_human)
+        );
+        family(
+            &mut out,
+            "fixloop_incident_needs_human",
+            "gauge",
+            "1 while a watched service's open incident needs a human (its recovery blocker says why), else 0.",
+        );
+        {
+            let services = self
+                .needs_human
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (service, needs) in services.iter() {
+                let _ = writeln!(
+                    out,
+                    "fixloop_incident_needs_human{{service=\"{}\"}} {}",
+                    escape_label(service),
+                    u8::from(*needs)
                 );
             }
         }

@@ -399,7 +399,8 @@ impl Observer {
                 Effect::FetchContext { .. }
                 | Effect::StartRun { .. }
                 | Effect::CancelRun { .. }
-                | Effect::ProbeService { .. } => {}
+                | Effect::ProbeService { .. }
+                | Effect::SampleSignals { .. } => {}
             }
         }
         let incident_after = engine

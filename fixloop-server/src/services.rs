@@ -539,8 +539,12 @@ mod tests {
             context: None,
         };
         let config = DriverConfig {
-            engine: fixloop_core::engine::Config::demo(spec, name),
-            poll_interval: Duration::from_secs(3600),
+            // Reads once at start, then not for an hour: the test feeds what it needs.
+            engine: fixloop_core::engine::Config {
+                poll_interval: Duration::from_secs(3600),
+                confirm_delay: Duration::from_secs(3600),
+                ..fixloop_core::engine::Config::demo(spec, name)
+            },
             signal_timeout: Duration::from_secs(5),
             websocket_queue: 8,
         };

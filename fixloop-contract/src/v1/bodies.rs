@@ -18,8 +18,9 @@ pub type JsonObject = serde_json::Map<String, serde_json::Value>;
 pub struct SystemStatus {
     /// The system-level incident state.
     pub status: IncidentState,
-    /// Percentage of requests that failed with a 5xx over the detection window, from 0 to 100 (`5.0` is 5%; a
-    /// dashboard prints it followed by `%`).
+    /// Percentage of requests that failed with a 5xx over the latest measurement, from 0 to 100 (`5.0` is 5%; a
+    /// dashboard prints it followed by `%`). FixLoop measures the seconds since its previous measurement (extended
+    /// while too few requests arrived), so the figure is recent, never a window that still holds a past outage.
     #[schema(minimum = 0.0, maximum = 100.0)]
     pub error_rate_5m: f64,
     /// 95th percentile latency over the detection window, in milliseconds.

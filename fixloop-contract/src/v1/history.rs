@@ -43,6 +43,13 @@ pub enum TimelineKind {
     /// The recovery verdict after a run, or when the signal gate came to hold later: `summary` starts with
     /// `RECOVERED:` and the gates that held, or with `not RECOVERED:` and what blocks it (tests, signals, no data).
     RecoveryChecked,
+    /// The recovery gate could not judge the signals (no traffic, too few requests, a degraded source): `summary`
+    /// gives the reason; written when a run of inconclusive measurements starts, and when they become conclusive
+    /// again.
+    RecoveryInconclusive,
+    /// The recovery gate stayed inconclusive for the configured number of checks in a row: the incident needs a
+    /// human (it never turns RECOVERED on missing data); `summary` says why.
+    NeedsHuman,
 }
 
 /// One entry of an incident's timeline.

@@ -13,6 +13,8 @@ use fixloop_contract::{
 use tracing::{Span, debug, info, info_span, warn};
 
 use super::history::History;
+use super::polling::{Cadence, Polling};
+use super::recovery;
 use super::signals::{CleanSample, Signals, percent};
 use super::{
     Alert, Config, Effect, IncidentContext, Input, PlannerChoice, PortFailure, Rejected, after,
@@ -89,6 +91,10 @@ pub(super) struct Validating {
     pub(super) rerun_pending: bool,
     /// The last blocker written to the log, to log only changes.
     pub(super) logged_blocker: Option<String>,
+    /// `inconclusive_limit` inconclusive measurements in a row: the incident needs a human.
+    pub(super) needs_human: bool,
+    /// The current run of inconclusive measurements is in the timeline.
+    pub(super) inconclusive_noted: bool,
 }
 
 /// The run of a VALIDATING incident.
@@ -230,6 +236,8 @@ pub(super) struct Shared {
     pub(super) signals: Signals,
     pub(super) firing_alerts: BTreeSet<String>,
     pub(super) blindness: Blindness,
+    /// The polling timer: when the next read of the signals is due, and the current measurement.
+    pub(super) polling: Polling,
     /// The timelines and times of the open incident and of the last [`HISTORY`] closed ones.
     pub(super) history: History,
 }
@@ -245,6 +253,8 @@ pub(super) struct Blindness {
     pub(super) probe: Option<EffectId>,
     /// No new probe before this moment.
     pub(super) next_probe_at: Option<DateTime<Utc>>,
+    /// The latest probes failed: probes that pass next mean the service answers again.
+    pub(super) probes_failing: bool,
 }
 
 impl Shared {
@@ -270,6 +280,7 @@ impl Shared {
             next_effect: 1,
             runs: VecDeque::new(),
             blindness: Blindness::default(),
+            polling: Polling::new(now),
             closed: VecDeque::new(),
             signals: Signals::default(),
             firing_alerts: BTreeSet::new(),
@@ -308,7 +319,7 @@ impl Shared {
         }
     }
 
-    fn publish_status(&mut self, now: DateTime<Utc>) {
+    pub(super) fn publish_status(&mut self, now: DateTime<Utc>) {
         self.status.updated_at = now;
         self.published_numbers = (self.status.error_rate_5m, self.status.p95_latency_ms_5m);
         self.publish(now, WsMessage::SystemStatus(self.status.clone()));
@@ -326,7 +337,7 @@ impl Shared {
         self.publish_status(now);
     }
 
-    fn publish(&mut self, now: DateTime<Utc>, message: WsMessage) {
+    pub(super) fn publish(&mut self, now: DateTime<Utc>, message: WsMessage) {
         // The history is written from what the engine publishes, so the timeline and the stream agree.
         self.history.observe(now, &message);
         self.effects.push_back(Effect::Publish(message.at(now)));
@@ -486,6 +497,8 @@ pub(super) fn handle_input(
         Input::SimulateOff => close_any(phase, shared, now, "closed by operator"),
         Input::BugToggled { enabled } => {
             shared.publish_status(now);
+            // The service changed: read its signals soon rather than a full interval later.
+            shared.polling.hurry(now, &shared.config);
             match phase {
                 Phase::Validating(validating) if !enabled => {
                     Phase::Validating(trigger_rerun(validating, shared, now, "bug toggled off"))
@@ -603,11 +616,17 @@ pub(super) fn recovery_blocker(phase: &Phase, shared: &Shared) -> Option<String>
     }
 }
 
+/// Whether the open incident needs a human (see [`super::Engine::needs_human`]).
+pub(super) fn needs_human(phase: &Phase) -> bool {
+    matches!(phase, Phase::Validating(validating) if validating.needs_human)
+}
+
 /// The reason a run in flight at a restart ends with.
 const INTERRUPTED: &str = "interrupted by restart";
 
 /// The driver restarted: the effects it had in flight are gone; re-issue or close each one.
 fn on_restarted(phase: Phase, shared: &mut Shared, now: DateTime<Utc>) -> Phase {
+    shared.polling.restarted(now);
     if shared.blindness.probe.take().is_some() {
         // The probe died with the old process: the next failed read may probe again at once.
         shared.blindness.next_probe_at = None;
@@ -687,6 +706,7 @@ fn signals_back(shared: &mut Shared, now: DateTime<Utc>) {
     blindness.failures = 0;
     blindness.reason = None;
     blindness.next_probe_at = None;
+    blindness.probes_failing = false;
     if shared.status.signals_degraded.take().is_some() {
         info!("the signal source answers again; signals are no longer degraded");
         shared.publish_status(now);
@@ -699,6 +719,7 @@ fn on_source_failed(
     now: DateTime<Utc>,
     failure: &PortFailure,
 ) -> Phase {
+    let issued = shared.polling.answered(now);
     let reason = format!(
         "the signal source fails: {}",
         describe_source_failure(failure)
@@ -706,9 +727,14 @@ fn on_source_failed(
     let blindness = &mut shared.blindness;
     blindness.failures = blindness.failures.saturating_add(1);
     blindness.reason = Some(reason.clone());
-    let due = blindness.failures >= shared.config.blind_after.max(1)
+    // A read that times out while all looks healthy is how a hung service shows: probe at once (the probes time out
+    // too when it is hung) instead of waiting for `blind_after` failures.
+    let hung = matches!(failure, PortFailure::Timeout)
+        && blindness.failures == 1
+        && matches!(phase, Phase::Healthy(_));
+    let due = (blindness.failures >= shared.config.blind_after.max(1) || hung)
         && blindness.probe.is_none()
-        && blindness.next_probe_at.is_none_or(|at| at <= now);
+        && blindness.next_probe_at.is_none_or(|at| at <= now || hung);
     if due {
         let effect = shared.effect_id();
         let spacing = shared.config.poll_interval * shared.config.blind_after.max(1);
@@ -719,16 +745,18 @@ fn on_source_failed(
     } else {
         debug!(failures = shared.blindness.failures, %reason, "signal read failed");
     }
-    // No data: the recovery streak starts over, exactly as with a sample that saw no traffic.
-    let empty = CleanSample::new(super::SignalSample {
-        at: now,
-        error_rate: None,
-        p95_latency_ms: None,
-        top_error: None,
-        requests: 0,
-    });
-    shared.signals.record(now, &empty, &shared.config);
-    phase
+    // No data: the measurement is inconclusive and the recovery streak starts over.
+    shared.signals.record_failure(now, reason);
+    shared
+        .polling
+        .schedule(issued, now, Cadence::Normal, &shared.config);
+    match phase {
+        Phase::Validating(mut validating) => {
+            recovery::after_measurement(&mut validating, shared, now);
+            Phase::Validating(validating)
+        }
+        other => other,
+    }
 }
 
 fn on_probed(
@@ -745,10 +773,18 @@ fn on_probed(
     shared.blindness.probe = None;
     let Some(reason) = shared.blindness.reason.clone() else {
         // The source answered again while the probes ran: nothing is degraded any more.
+        shared.blindness.probes_failing = false;
         return phase;
     };
     let sample = match result {
         Ok(sample) => CleanSample::new(sample),
+        // Probes that do not answer in time fail: a hung service answers neither reads nor probes.
+        Err(PortFailure::Timeout) => CleanSample {
+            error_rate: Some(1.0),
+            p95_latency_ms: None,
+            top_error: Some("probes: no answer in time".to_owned()),
+            requests: 1,
+        },
         Err(failure) => {
             let degraded = format!(
                 "{reason}; no probe could run: {}",
@@ -768,8 +804,19 @@ fn on_probed(
             sample.requests
         );
         set_degraded(shared, now, degraded);
-        return phase;
+        let answers_again = std::mem::take(&mut shared.blindness.probes_failing);
+        return match phase {
+            // The service answers again: validate at once rather than on the rerun timer.
+            Phase::Validating(validating) if answers_again => Phase::Validating(trigger_rerun(
+                validating,
+                shared,
+                now,
+                "the service answers FixLoop's probes again",
+            )),
+            other => other,
+        };
     }
+    shared.blindness.probes_failing = true;
     let rate = sample.error_rate.unwrap_or(1.0);
     let top = sample.top_error.clone();
     let degraded = format!(
@@ -826,15 +873,47 @@ fn describe_source_failure(failure: &PortFailure) -> String {
 }
 
 fn on_sample(phase: Phase, shared: &mut Shared, now: DateTime<Utc>, sample: CleanSample) -> Phase {
-    let observed = shared.signals.record(now, &sample, &shared.config);
-    if let Some(rate) = sample.error_rate {
-        // The engine reasons in ratios; the wire says percent (what a dashboard prints followed by `%`).
-        shared.status.error_rate_5m = rate * 100.0;
+    let issued = shared.polling.answered(now);
+    let age = shared.polling.measurement_age(now);
+    let observed = shared.signals.record(now, &sample, &shared.config, age);
+    debug!(
+        requests = sample.requests,
+        error_rate = ?sample.error_rate,
+        ?observed,
+        "signals read"
+    );
+    if observed.judged || observed.inconclusive {
+        shared.polling.measurement_ended(issued);
     }
-    if let Some(p95) = sample.p95_latency_ms {
-        shared.status.p95_latency_ms_5m = p95;
+    // HEALTHY (and RECOVERED) never show an error rate above the trigger: a hot measurement is shown once it opens
+    // (or reopens) the incident; until then it waits for its confirmation read.
+    let calm = matches!(phase, Phase::Healthy(_) | Phase::Recovered(_));
+    let confirming = calm && observed.hot;
+    let opens = match &phase {
+        Phase::Healthy(healthy) => {
+            observed.triggered && healthy.cooldown_until.is_none_or(|until| now >= until)
+        }
+        Phase::Recovered(_) => observed.triggered,
+        _ => false,
+    };
+    if observed.judged && (!confirming || opens) {
+        if let Some(rate) = sample.error_rate {
+            // The engine reasons in ratios; the wire says percent (what a dashboard prints followed by `%`).
+            shared.status.error_rate_5m = rate * 100.0;
+        }
+        if let Some(p95) = sample.p95_latency_ms {
+            shared.status.p95_latency_ms_5m = p95;
+        }
+        shared.status.updated_at = now;
     }
-    shared.status.updated_at = now;
+    let cadence = if confirming && !opens {
+        Cadence::Confirm
+    } else {
+        Cadence::Normal
+    };
+    shared
+        .polling
+        .schedule(issued, now, cadence, &shared.config);
     match phase {
         Phase::Healthy(healthy) if observed.triggered => match healthy.cooldown_until {
             Some(until) if now < until => {
@@ -843,12 +922,17 @@ fn on_sample(phase: Phase, shared: &mut Shared, now: DateTime<Utc>, sample: Clea
             }
             _ => open_incident(shared, now, Opening::Polling),
         },
-        Phase::Validating(validating) => match try_recover(validating, shared, now) {
-            Phase::Validating(validating) if observed.improved => {
-                Phase::Validating(trigger_rerun(validating, shared, now, "signals improved"))
+        Phase::Validating(mut validating) => {
+            if observed.judged || observed.inconclusive {
+                recovery::after_measurement(&mut validating, shared, now);
             }
-            other => other,
-        },
+            match try_recover(validating, shared, now) {
+                Phase::Validating(validating) if observed.improved => {
+                    Phase::Validating(trigger_rerun(validating, shared, now, "signals improved"))
+                }
+                other => other,
+            }
+        }
         Phase::Recovered(recovered) if observed.triggered => reopen(
             recovered,
             shared,
@@ -1226,6 +1310,8 @@ fn start_validating(
         run: RunSlot::Running(run),
         rerun_pending: false,
         logged_blocker: None,
+        needs_human: false,
+        inconclusive_noted: false,
     })
 }
 
@@ -1410,7 +1496,7 @@ fn recover(validating: Validating, shared: &mut Shared, now: DateTime<Utc>) -> P
 }
 
 /// Why `validating` is not RECOVERED at `now`.
-fn blocker(validating: &Validating, shared: &Shared, now: DateTime<Utc>) -> String {
+pub(super) fn blocker(validating: &Validating, shared: &Shared, now: DateTime<Utc>) -> String {
     let tests = match &validating.run {
         RunSlot::Running(run) => format!("run {} is in progress", run.run_id),
         RunSlot::Idle(run) => format!("latest run {}: {}", run.run_id, run.summary),
@@ -1419,7 +1505,11 @@ fn blocker(validating: &Validating, shared: &Shared, now: DateTime<Utc>) -> Stri
         Ok(()) => "signals healthy".to_owned(),
         Err(reason) => reason,
     };
-    format!("{tests}; {signals}")
+    if validating.needs_human {
+        format!("needs a human: the signals cannot be judged; {tests}; {signals}")
+    } else {
+        format!("{tests}; {signals}")
+    }
 }
 
 /// A rerun trigger: start a run now, or remember it when one is in progress.
@@ -1462,6 +1552,8 @@ fn reopen(recovered: Recovered, shared: &mut Shared, now: DateTime<Utc>, why: &s
         run: RunSlot::Running(run),
         rerun_pending: false,
         logged_blocker: None,
+        needs_human: false,
+        inconclusive_noted: false,
     })
 }
 

@@ -3,20 +3,22 @@
 //! # Phases
 //!
 //! ```text
-//!                 SignalSampled (trigger held, not in cooldown)
-//!                 AlertFired | SimulateOn | ServiceProbed (blind source, probes failing)
+//!                 SignalSampled (trigger held, not in cooldown; confirmed by a read confirm_delay after the first)
+//!                 AlertFired | SimulateOn | ServiceProbed (blind or timed-out source, probes failing)
 //!   +---------+  -----------------------------------------> +-----------------+
 //!   | HEALTHY |                                             | INCIDENT_ACTIVE |  FetchContext, then
 //!   +---------+  <--- SimulateOff --------------------------+-----------------+  incident.created + RequestPlan
 //!     ^    ^                                                   |  PlanProposed (valid), or the rule plan
 //!     |    |                                                   |  after max_plan_attempts invalid/failed ones
 //!     |    |                                                   v
-//!     |    |     SimulateOff                              +------------+  StartRun; reruns on BugToggled(off),
-//!     |    +--------------------------------------------- | VALIDATING |  improving signals, AlertResolved,
-//!     |                                                   +------------+  OperatorRequestedRun, rerun_interval
-//!     |                                                     |       ^
-//!     |                     latest run all PASS             |       |  relapse within soak_window
-//!     |                     AND signal gate holds           v       |  (trigger held, new alert, SimulateOn),
+//!     |    |     SimulateOff                              +------------+  StartRun; reruns at once on BugToggled(off),
+//!     |    +--------------------------------------------- | VALIDATING |  improving signals, probes passing again,
+//!     |                                                   +------------+  AlertResolved, OperatorRequestedRun; and
+//!     |                                                     |       ^     every rerun_interval. inconclusive_limit
+//!     |                     latest run all PASS             |       |     inconclusive checks: NEEDS_HUMAN (stays)
+//!     |                     AND signal gate holds           v       |  relapse within soak_window
+//!     |                     (N healthy measurements                 |  (trigger held, new alert, SimulateOn),
+//!     |                      taken after the change)                |
 //!     |   soak_window elapsed | SimulateOff           +-----------+ |  or OperatorRequestedRun
 //!     +-------------------------------------------------| RECOVERED |-+
 //!                                                      +-----------+
@@ -27,11 +29,15 @@
 //! | effect | carry it out by | answer with |
 //! | --- | --- | --- |
 //! | [`Effect::Publish`] | sending the envelope to every WebSocket client (`ts` is already set) | nothing |
+//! | [`Effect::SampleSignals`] | reading the signal source over the effect's `window` (bounded by a timeout) | [`Input::SignalSampled`] or [`Input::SignalSourceFailed`] |
 //! | [`Effect::FetchContext`] | asking the metrics source for the incident's window | [`Input::ContextFetched`] |
 //! | [`Effect::RequestPlan`] | `Configured`: the LLM planner with the context and previous violations; `Rules`: [`crate::rule_plan`] (with the effect's `plan_id`; the engine stamps it anyway) | [`Input::PlanProposed`] or [`Input::PlanGenerationFailed`] |
 //! | [`Effect::StartRun`] | running the validated plan's tests | [`Input::TestProgressed`] per change, then [`Input::RunFinished`] |
 //! | [`Effect::CancelRun`] | aborting that run (its later answers are ignored anyway) | nothing |
 //! | [`Effect::ProbeService`] | probing the service with its journeys (synthetic probes) | [`Input::ServiceProbed`] |
+//!
+//! In every phase the engine's own polling timer issues [`Effect::SampleSignals`] (one read at a time) every
+//! `poll_interval`, or `confirm_delay` after a hot measurement that has not opened (or reopened) an incident yet.
 //!
 //! Retries and deadlines are the engine's policy (plan re-requests, `plan_deadline`, `run_deadline`, all
 //! reported through [`Engine::poll_timeout`]); adapters make one attempt per effect.
@@ -60,18 +66,33 @@
 //!
 //! # Semantics, in detail
 //!
-//! - **Detection.** A sample is *hot* when its error rate is above `trigger_error_rate` with at least
-//!   `min_requests` requests. An incident opens from polling when the current sample is hot and at least
-//!   `min_samples` hot samples were received within `detection_window` (counting the current one), unless a
-//!   cooldown after the previous incident is running. Samples are windowed by the `now` they were received at.
-//!   `AlertFired` and `SimulateOn` open an incident at once, cooldown or not.
+//! - **Measurements.** The engine reads the signals itself ([`Effect::SampleSignals`]), one read at a time, over
+//!   the time since the current measurement began (plus a slack of half the confirmation delay, so the source's
+//!   sample taken just after that moment is inside the window): each measurement covers only time after the previous
+//!   one, counter deltas between consecutive reads for a scraping source. A read with fewer than `min_requests`
+//!   requests (or none) and not hot does not end its measurement: the next read reaches back to the same start
+//!   (the measurement *extends*), up to `max_measurement`; then the measurement ends *inconclusive*. A failed read
+//!   is an inconclusive measurement too. A sample nobody asked for is taken as a measurement of its own. The next
+//!   read is due `poll_interval` after the previous one was issued, `confirm_delay` after a hot measurement in
+//!   HEALTHY or RECOVERED that did not open (or reopen) the incident, and exactly `confirm_delay` after `BugToggled`
+//!   (sooner would see nothing of the change yet); a read
+//!   unanswered for twice `signal_max_age` is taken as lost and issued again.
+//! - **Detection.** A measurement is *hot* when its error rate stays above `trigger_error_rate` even if every
+//!   request missing up to `min_requests` had passed (`errors / max(requests, min_requests) > trigger`): 3 failures
+//!   out of 3 are hot under `min_requests = 20`, 1 out of 1 is not. An incident opens from polling when the current
+//!   measurement is hot and at least `min_samples` hot measurements were received within `detection_window`
+//!   (counting the current one), unless a cooldown after the previous incident is running. Measurements are windowed
+//!   by the `now` they were received at. `AlertFired` and `SimulateOn` open an incident at once, cooldown or not.
+//!   HEALTHY and RECOVERED never show an error rate above the trigger: a hot measurement moves the published numbers
+//!   only when it opens (or reopens) the incident.
 //! - **One incident.** While an incident is open, alerts and `SimulateOn` do not open another (they are
 //!   ignored, `Ok`), except in RECOVERED where a newly firing alert (a dedupe key not already firing) or
 //!   `SimulateOn` is a relapse.
 //! - **Status publication.** `system.status` is published on every change of status or active incident, on
 //!   every `BugToggled`, and after a sample when the numbers moved materially since the last published status:
 //!   the error rate by at least one percentage point, or p95 by at least 20% and 10 ms. The numbers are
-//!   those of the latest sample that had data; `updated_at` is the `now` of the latest change.
+//!   those of the latest ended measurement that had data (recent: a measurement covers the seconds since the
+//!   previous one, never the detection window); `updated_at` is the `now` of the latest change.
 //! - **Planning.** On detection the engine publishes `system.status` (INCIDENT_ACTIVE) and emits
 //!   [`Effect::FetchContext`]. When the context arrives, fails, or `context_deadline` passes, it publishes
 //!   `incident.created` (plan `<incident>-plan-pending`, no items, `generated_at` = detection time) and emits
@@ -92,30 +113,41 @@
 //!   [`Input::RunFinished`] ends the run: COMPLETED when it finished (`Ok`) and every test passed, else FAILED
 //!   (a failing test, or `Err`); tests without a verdict become FAIL with the reason in `details`. After `run_deadline` the engine emits [`Effect::CancelRun`] and ends the run
 //!   FAILED. Answers naming an effect id the engine no longer waits for are ignored.
-//! - **Reruns.** While VALIDATING and no run is in progress, a run starts on `BugToggled { enabled: false }`,
-//!   on the first healthy sample after unhealthy ones, on `AlertResolved`, on `OperatorRequestedRun`, and
-//!   `rerun_interval` after the previous run finished. A trigger during a run is remembered and starts one rerun
+//! - **Reruns.** While VALIDATING and no run is in progress, a run starts at once on `BugToggled { enabled: false }`,
+//!   on the first healthy measurement after unhealthy or inconclusive ones, on probes that pass after failing ones
+//!   (the service answers again), on `AlertResolved`, on `OperatorRequestedRun`, and `rerun_interval` after the
+//!   previous run finished. A trigger during a run is remembered and starts one rerun
 //!   when the run ends (coalesced), unless that run recovers the incident. An operator request during a run
 //!   starts nothing: the run in progress is the answer.
 //! - **Recovery.** RECOVERED needs, at the same moment, the latest run COMPLETED with every test PASS, and the
-//!   signal gate: the last `recovery_samples` samples each had an error rate below `recovery_error_rate` with at
-//!   least `min_requests` requests, and the latest sample is at most `signal_max_age` old. A sample without data
-//!   or with too few requests resets the streak, and so does a gap longer than `signal_max_age` between two
-//!   samples. While the tests pass but the gate does not hold, the engine
+//!   signal gate: the last `recovery_samples` measurements each had an error rate below `recovery_error_rate` with
+//!   at least `min_requests` requests, and the latest is at most `signal_max_age` old (Argo-style: N consecutive
+//!   healthy measurements, each covering only time after the previous one, so the gate judges what happened after
+//!   the change, never an average that still holds the outage). An unhealthy or inconclusive measurement resets the
+//!   streak, and so does a gap longer than `signal_max_age` between two reads; a measurement still extending holds
+//!   the gate. While the tests pass but the gate does not hold, the engine
 //!   stays VALIDATING, logs the reason and exposes it in [`Engine::recovery_blocker`]. When the gate starts to
 //!   hold later while the latest run passed, the engine recovers without another run: that run is at most
 //!   `rerun_interval` old, since a periodic rerun starts then (and while a rerun is in progress the engine
 //!   waits for its verdict). Entering RECOVERED publishes `system.status` and `tests.updated`.
+//! - **Inconclusive.** No traffic, too few requests over `max_measurement` or a failed read make the gate
+//!   *inconclusive*, with the reason in [`Engine::recovery_blocker`]. While VALIDATING, the first of a run of
+//!   inconclusive measurements adds a `RECOVERY_INCONCLUSIVE` timeline entry; after `inconclusive_limit` in a row
+//!   the incident *needs a human* ([`Engine::needs_human`], a `NEEDS_HUMAN` entry, a blocker starting with "needs a
+//!   human"). It stays VALIDATING: no data is never recovery. A conclusive measurement clears the mark (with a
+//!   `RECOVERY_INCONCLUSIVE` entry saying so).
 //! - **Soak and cooldown.** A relapse in RECOVERED within `soak_window` (the trigger condition counted from the
 //!   moment of recovery, a newly firing alert, or `SimulateOn`) reopens the same incident: VALIDATING and a
 //!   rerun. When `soak_window` elapses the incident closes (HEALTHY); `SimulateOff` closes it in any open phase
 //!   (cancelling a run in progress). For `cooldown` after a close, polling opens no incident.
 //! - **Rejections.** Only [`Input::OperatorRequestedRun`] is ever rejected ([`Rejected`]). Every other input
 //!   that does not apply to the current phase is ignored with a `debug` event and returns `Ok`.
-//! - **Blindness.** A failed read ([`Input::SignalSourceFailed`]) is no data: it resets the recovery streak like a
-//!   sample without traffic. After `blind_after` failures in a row the engine emits [`Effect::ProbeService`] (again
-//!   at most every `blind_after` polling intervals while the source keeps failing). Probes whose error rate is above
-//!   the trigger open an incident while HEALTHY ("signals unavailable and probes failing"); probes that pass leave
+//! - **Blindness.** A failed read ([`Input::SignalSourceFailed`]) is no data: an inconclusive measurement. After
+//!   `blind_after` failures in a row the engine emits [`Effect::ProbeService`] (again at most every `blind_after`
+//!   polling intervals while the source keeps failing); a read that times out while HEALTHY probes at once (a hung
+//!   service answers neither reads nor probes, so it opens an incident within one interval and two timeouts).
+//!   Probes whose error rate is above the trigger, or that time out, open an incident while HEALTHY ("signals
+//!   unavailable and probes failing"); probes that pass leave
 //!   the status as it is but set `SystemStatus.signals_degraded` to the reason, published with `system.status`.
 //!   The next successful read clears it. A silent HEALTHY never hides a blind source.
 //! - **Signals.** A sample's `error_rate` and `p95_latency_ms` that are `NaN`, infinite or negative count as no
@@ -124,7 +156,8 @@
 //!   [`RecordedInput`] is an input as a journal stores it (see [`Snapshot`]). After restoring, the driver feeds
 //!   [`Input::Restarted`]: a run in flight ends FAILED ("run failed: interrupted by restart") and a rerun starts at
 //!   once; a context fetch or a plan request in flight is issued again (same attempt, new effect id and deadline);
-//!   a probe in flight is forgotten, so the next failed read may probe again. Timers keep their absolute times: one
+//!   a probe in flight is forgotten, so the next failed read may probe again; a read in flight is forgotten and the
+//!   next one is issued at once. Timers keep their absolute times: one
 //!   that came due while the process was down fires at the first call.
 //! - **Ids.** `inc-<prefix>-<n>`, `run-<prefix>-<n>`, `plan-<prefix>-<n>` from counters starting at 1 (the
 //!   prefix and its dash are left out when `id_prefix` is empty); effect ids count from 1. The last 100 runs and
@@ -132,6 +165,8 @@
 
 mod history;
 mod machine;
+mod polling;
+mod recovery;
 mod signals;
 mod snapshot;
 
@@ -195,9 +230,20 @@ pub struct Config {
     pub run_deadline: Duration,
     /// LLM attempts before falling back to the rule planner (default 3: the first try and two re-requests).
     pub max_plan_attempts: u32,
-    /// How often the driver should sample the signals (the seed polls every 3 s). The engine does not poll;
-    /// this is advice to the driver, and the basis of `signal_max_age`.
+    /// How often the engine reads the signals ([`Effect::SampleSignals`]) while nothing is suspicious (the seed polls
+    /// every 3 s); while an incident is open it reads at least this often.
     pub poll_interval: Duration,
+    /// After a hot measurement that does not open an incident yet (fewer than `min_samples` hot ones), the next
+    /// read comes this soon instead of a full `poll_interval` later: adaptive polling confirms a breach early
+    /// (default a third of the polling interval: 1 s; the demo's 333 ms).
+    pub confirm_delay: Duration,
+    /// Longest measurement: a read with too few requests (or none) extends the measurement (the next read covers
+    /// it from its start) until it has `min_requests`, up to this long; then it ends *inconclusive* (default 30 s;
+    /// the demo's 5 s). A low-traffic service is judged over a longer measurement rather than starved.
+    pub max_measurement: Duration,
+    /// Consecutive inconclusive measurements (no traffic, too few requests, a failed read) after which an open
+    /// incident records that it needs a human (default 10). It never turns RECOVERED on missing data either way.
+    pub inconclusive_limit: u32,
     /// A sample older than this no longer counts for the signal gate (default 5 polling intervals).
     pub signal_max_age: Duration,
     /// Consecutive failed signal reads after which the engine probes the service itself (default 3): blindness
@@ -230,6 +276,9 @@ impl Config {
             run_deadline: Duration::from_secs(60),
             max_plan_attempts: 3,
             poll_interval: Duration::from_secs(3),
+            confirm_delay: Duration::from_secs(1),
+            max_measurement: Duration::from_secs(30),
+            inconclusive_limit: 10,
             signal_max_age: Duration::from_secs(15),
             blind_after: 3,
         }
@@ -254,10 +303,22 @@ impl Config {
             plan_deadline: Duration::from_secs(30),
             plan_budget: Duration::from_secs(8),
             run_deadline: Duration::from_secs(30),
-            poll_interval: Duration::from_secs(1),
             signal_max_age: Duration::from_secs(5),
+            max_measurement: Duration::from_secs(5),
             ..Self::seed(service, id_prefix)
         }
+        .with_poll_interval(Duration::from_secs(1))
+    }
+
+    /// This configuration polling every `interval`, with the settings that follow it: a confirmation read a third
+    /// of an interval after a hot measurement, and samples fresh for at least five intervals. The one owner of
+    /// these derived defaults (servers call it for a tuned interval).
+    #[must_use]
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self.confirm_delay = interval / 3;
+        self.signal_max_age = self.signal_max_age.max(interval * 5);
+        self
     }
 }
 
@@ -268,6 +329,7 @@ pub enum Input {
     /// The signal source produced a sample.
     SignalSampled(SignalSample),
     /// A read of the signal source failed (unreachable, metrics missing, timeout): no data, which is never health.
+    /// The failed answer to [`Effect::SampleSignals`].
     SignalSourceFailed {
         /// How it failed.
         failure: PortFailure,
@@ -352,6 +414,13 @@ pub enum Input {
 /// `match` at compile time, so no driver silently drops one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// Read the signal source over the trailing `window` (the time since the previous measurement began, so each
+    /// measurement covers only time after the previous one); answer with [`Input::SignalSampled`] or
+    /// [`Input::SignalSourceFailed`]. The engine issues one at a time, from its own polling timer.
+    SampleSignals {
+        /// How far back the read reaches.
+        window: Duration,
+    },
     /// Send this message to every WebSocket client.
     Publish(WsEnvelope),
     /// Fetch the incident's context (signals, top error, evidence links); answer with [`Input::ContextFetched`].
@@ -542,6 +611,10 @@ impl Engine {
                 _ => break,
             }
         }
+        let shared = &mut self.shared;
+        if let Some(read) = shared.polling.fire(now, &shared.config) {
+            shared.effects.push_back(read);
+        }
         debug_assert_eq!(self.phase.state(), self.shared.status.status);
     }
 
@@ -554,7 +627,11 @@ impl Engine {
     /// When [`Engine::handle_timeout`] must next be called, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
-        self.phase.next_deadline()
+        let polling = self.shared.polling.next_deadline(&self.shared.config);
+        match (self.phase.next_deadline(), polling) {
+            (Some(phase), Some(polling)) => Some(phase.min(polling)),
+            (phase, polling) => phase.or(polling),
+        }
     }
 
     /// The current status (`GET /api/status`).
@@ -671,6 +748,14 @@ impl Engine {
     #[must_use]
     pub fn recovery_blocker(&self) -> Option<String> {
         machine::recovery_blocker(&self.phase, &self.shared)
+    }
+
+    /// Whether the open incident needs a human: the recovery gate stayed inconclusive (no traffic, too few
+    /// requests, a degraded source) for `inconclusive_limit` measurements in a row. Cleared when the signals can be
+    /// judged again.
+    #[must_use]
+    pub fn needs_human(&self) -> bool {
+        machine::needs_human(&self.phase)
     }
 
     /// The engine's configuration.

@@ -31,7 +31,7 @@ impl CleanSample {
     }
 }
 
-/// How one sample counts for detection and for the recovery gate.
+/// How one measurement counts for detection and for the recovery gate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum SampleClass {
     /// No traffic: the error rate is unknown.
@@ -44,44 +44,90 @@ pub(super) enum SampleClass {
     Healthy(f64),
 }
 
-/// What recording a sample found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What recording a read found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct Observed {
-    /// The trigger condition holds: this sample is above the trigger and enough such samples are in the window.
+    /// The read ended a measurement that could be judged (healthy or unhealthy).
+    pub(super) judged: bool,
+    /// The read ended a measurement as inconclusive (no traffic or too few requests over `max_measurement`).
+    pub(super) inconclusive: bool,
+    /// The measurement was hot: above the trigger even if every missing request up to `min_requests` had passed.
+    pub(super) hot: bool,
+    /// The trigger condition holds: this measurement is hot and enough hot ones are in the detection window.
     pub(super) triggered: bool,
-    /// This sample is healthy and the previous one was not: the signals improved.
+    /// This measurement is healthy and the previous one was not: the signals improved.
     pub(super) improved: bool,
 }
 
 /// The signal state the engine keeps across phases.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Signals {
-    /// Receive time of each sample in the detection window, and whether it was above the trigger.
+    /// Receive time of each judged measurement in the detection window, and whether it was hot.
     pub(super) window: VecDeque<(DateTime<Utc>, bool)>,
-    /// Consecutive healthy samples, most recent last.
+    /// Consecutive healthy measurements, most recent last.
     pub(super) streak: u32,
-    /// The latest sample's receive time and class.
+    /// The latest ended measurement's receive time and class (inconclusive ones included).
     pub(super) last: Option<(DateTime<Utc>, SampleClass)>,
     /// The latest sample's top error.
     pub(super) top_error: Option<String>,
+    /// The receive time of the latest read (any: extending, failed), for gaps.
+    pub(super) last_read_at: Option<DateTime<Utc>>,
+    /// The measurement being extended: the latest read's requests and error rate (too few to judge yet).
+    pub(super) extending: Option<(u64, Option<f64>)>,
+    /// Consecutive inconclusive measurements (no traffic, too few requests, failed reads), and the latest reason.
+    pub(super) inconclusive: u32,
+    /// Why the latest measurement was inconclusive.
+    pub(super) inconclusive_reason: Option<String>,
 }
 
 /// Most samples the window keeps, whatever the window's duration (bounds memory under a flood of samples).
 const MAX_WINDOW_SAMPLES: usize = 4096;
 
 impl Signals {
-    /// Records a sample received at `now`.
+    /// Records a read received at `now`; `age` is how long the measurement it belongs to has lasted (`None` when
+    /// unknown: the read ends its measurement whatever it holds).
     pub(super) fn record(
         &mut self,
         now: DateTime<Utc>,
         sample: &CleanSample,
         config: &Config,
+        age: Option<std::time::Duration>,
     ) -> Observed {
+        // A gap longer than `signal_max_age` between two reads breaks the streak: the measurements around it are
+        // not consecutive.
+        let gap = self
+            .last_read_at
+            .is_some_and(|received_at| after(received_at, config.signal_max_age) < now);
+        self.last_read_at = Some(now);
+        if gap {
+            self.streak = 0;
+        }
+        self.top_error.clone_from(&sample.top_error);
+        let hot = is_hot(sample, config);
         let class = classify(sample, config);
-        let hot = sample.requests >= config.min_requests
-            && sample
-                .error_rate
-                .is_some_and(|rate| rate > config.trigger_error_rate);
+        let too_small = matches!(class, SampleClass::NoData | SampleClass::TooFewRequests(_));
+        if too_small && !hot {
+            let bound_reached = age.is_none_or(|age| age >= config.max_measurement);
+            if !bound_reached {
+                self.extending = Some((sample.requests, sample.error_rate));
+                return Observed::default();
+            }
+            self.extending = None;
+            let reason = match class {
+                SampleClass::TooFewRequests(requests) => format!(
+                    "too few requests: {requests} in {}, at least {} needed",
+                    seconds(age),
+                    config.min_requests
+                ),
+                _ => format!("no traffic in {}", seconds(age)),
+            };
+            self.end_inconclusive(now, class, reason);
+            return Observed {
+                inconclusive: true,
+                ..Observed::default()
+            };
+        }
+        self.extending = None;
         self.window
             .retain(|(at, _)| after(*at, config.detection_window) >= now);
         self.window.push_back((now, hot));
@@ -90,25 +136,45 @@ impl Signals {
         }
         let hot_in_window = self.window.iter().filter(|(_, hot)| *hot).count();
         let needed = usize::try_from(config.min_samples.max(1)).unwrap_or(usize::MAX);
+        // A hot measurement with too few requests is judged unhealthy: more requests could not have saved it.
+        let class = if hot && too_small {
+            SampleClass::Unhealthy(sample.error_rate.unwrap_or(1.0))
+        } else {
+            class
+        };
         let healthy = matches!(class, SampleClass::Healthy(_));
         let was_healthy = self
             .last
             .map(|(_, previous)| matches!(previous, SampleClass::Healthy(_)));
-        // A gap longer than `signal_max_age` breaks the streak: the samples around it are not consecutive.
-        let gap = self
-            .last
-            .is_some_and(|(received_at, _)| after(received_at, config.signal_max_age) < now);
-        self.streak = match (healthy, gap) {
-            (true, false) => self.streak.saturating_add(1),
-            (true, true) => 1,
-            (false, _) => 0,
+        self.streak = if healthy {
+            self.streak.saturating_add(1)
+        } else {
+            0
         };
         self.last = Some((now, class));
-        self.top_error.clone_from(&sample.top_error);
+        self.inconclusive = 0;
+        self.inconclusive_reason = None;
         Observed {
+            judged: true,
+            inconclusive: false,
+            hot,
             triggered: hot && hot_in_window >= needed,
             improved: healthy && was_healthy == Some(false),
         }
+    }
+
+    /// A read failed at `now`: the measurement is inconclusive (a degraded source is no data).
+    pub(super) fn record_failure(&mut self, now: DateTime<Utc>, reason: String) {
+        self.last_read_at = Some(now);
+        self.extending = None;
+        self.end_inconclusive(now, SampleClass::NoData, reason);
+    }
+
+    fn end_inconclusive(&mut self, now: DateTime<Utc>, class: SampleClass, reason: String) {
+        self.streak = 0;
+        self.last = Some((now, class));
+        self.inconclusive = self.inconclusive.saturating_add(1);
+        self.inconclusive_reason = Some(reason);
     }
 
     /// Forgets the detection window, so the next trigger needs `min_samples` fresh samples above the threshold.
@@ -123,35 +189,66 @@ impl Signals {
 
     /// Whether the signal gate holds at `now`, or why not.
     pub(super) fn gate(&self, now: DateTime<Utc>, config: &Config) -> Result<(), String> {
-        let Some((received_at, class)) = self.last else {
-            return Err("signals unknown: no sample received yet".to_owned());
-        };
-        if after(received_at, config.signal_max_age) < now {
-            let age = (now - received_at).num_seconds();
-            return Err(format!("signals stale: last sample is {age} s old"));
-        }
         let needed = config.recovery_samples.max(1);
-        if self.streak >= needed {
+        if let Some(reason) = &self.inconclusive_reason {
+            return Err(format!(
+                "signals inconclusive ({} check(s) in a row; a human is needed after {}): {reason} \
+                 (no data is never recovery)",
+                self.inconclusive,
+                config.inconclusive_limit.max(1)
+            ));
+        }
+        let Some((received_at, class)) = self.last else {
+            return Err(match self.extending {
+                Some((requests, _)) => format!(
+                    "signals unknown: measuring, {requests} of at least {} requests so far",
+                    config.min_requests
+                ),
+                None => "signals unknown: no sample received yet".to_owned(),
+            });
+        };
+        if self.streak >= needed && self.extending.is_none() {
+            if after(received_at, config.signal_max_age) < now {
+                let age = (now - received_at).num_seconds();
+                return Err(format!("signals stale: last measurement is {age} s old"));
+            }
             return Ok(());
         }
-        let last = match class {
-            SampleClass::NoData => "no traffic (no data is never recovery)".to_owned(),
-            SampleClass::TooFewRequests(requests) => format!(
+        let last = match (self.extending, class) {
+            (Some((requests, _)), _) => format!(
+                "measuring: {requests} of at least {} requests so far",
+                config.min_requests
+            ),
+            (None, SampleClass::NoData) => "no traffic (no data is never recovery)".to_owned(),
+            (None, SampleClass::TooFewRequests(requests)) => format!(
                 "only {requests} requests, at least {} needed",
                 config.min_requests
             ),
-            SampleClass::Unhealthy(rate) => format!(
+            (None, SampleClass::Unhealthy(rate)) => format!(
                 "error rate {} is not below {}",
                 percent(rate),
                 percent(config.recovery_error_rate)
             ),
-            SampleClass::Healthy(rate) => format!("error rate {}", percent(rate)),
+            (None, SampleClass::Healthy(rate)) => format!("error rate {}", percent(rate)),
         };
         Err(format!(
-            "signals not healthy yet: {} of {needed} consecutive healthy samples (last sample: {last})",
-            self.streak
+            "signals not healthy yet: {} of {needed} consecutive healthy measurements since the change (last: {last})",
+            self.streak.min(needed)
         ))
     }
+}
+
+/// Whether a measurement is hot: its error rate stays above the trigger even if every request missing up to
+/// `min_requests` had passed (so 3 failures out of 3 are hot under `min_requests = 20`, 1 out of 1 is not).
+pub(super) fn is_hot(sample: &CleanSample, config: &Config) -> bool {
+    let Some(rate) = sample.error_rate else {
+        return false;
+    };
+    if sample.requests == 0 {
+        return false;
+    }
+    let counted = sample.requests.max(config.min_requests) as f64;
+    rate * sample.requests as f64 / counted > config.trigger_error_rate
 }
 
 /// Classifies a sample against the recovery thresholds.
@@ -169,6 +266,13 @@ pub(super) fn classify(sample: &CleanSample, config: &Config) -> SampleClass {
 /// A ratio as a percentage with one decimal (`0.123` → `12.3%`).
 pub(super) fn percent(ratio: f64) -> String {
     format!("{:.1}%", ratio * 100.0)
+}
+
+fn seconds(age: Option<std::time::Duration>) -> String {
+    match age {
+        Some(age) => format!("{:.1} s", age.as_secs_f64()),
+        None => "one read".to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -218,17 +322,46 @@ mod tests {
         let mut signals = Signals::default();
         let healthy = sample(Some(0.0), 50);
         let at = |s: i64| DateTime::UNIX_EPOCH + fixloop_contract::chrono::TimeDelta::seconds(s);
-        signals.record(at(0), &healthy, &config);
-        signals.record(at(1), &healthy, &config);
+        let second = Some(std::time::Duration::from_secs(1));
+        signals.record(at(0), &healthy, &config, second);
+        signals.record(at(1), &healthy, &config, second);
         assert_eq!(signals.gate(at(1), &config), Ok(()));
         assert!(signals.gate(at(7), &config).is_err(), "stale after 5 s");
-        signals.record(at(60), &healthy, &config);
+        signals.record(at(60), &healthy, &config, second);
         let blocked = signals
             .gate(at(60), &config)
             .expect_err("one sample after a gap");
         assert!(blocked.contains("1 of 2"), "{blocked}");
-        signals.record(at(61), &healthy, &config);
+        signals.record(at(61), &healthy, &config, second);
         assert_eq!(signals.gate(at(61), &config), Ok(()));
+    }
+
+    #[test]
+    fn a_small_measurement_extends_then_ends_inconclusive() {
+        let config = Config::demo(ServiceSpec::new("s", "http://127.0.0.1:8001"), "t");
+        let mut signals = Signals::default();
+        let at = |s: i64| DateTime::UNIX_EPOCH + fixloop_contract::chrono::TimeDelta::seconds(s);
+        let age = |s: u64| Some(std::time::Duration::from_secs(s));
+        let small = sample(Some(0.0), 2);
+        let observed = signals.record(at(1), &small, &config, age(1));
+        assert!(!observed.judged && !observed.inconclusive, "extends");
+        assert_eq!(signals.inconclusive, 0);
+        let observed = signals.record(at(5), &small, &config, age(5));
+        assert!(observed.inconclusive, "the bound ends it");
+        let blocked = signals.gate(at(5), &config).expect_err("never healthy");
+        assert!(blocked.contains("inconclusive"), "{blocked}");
+        assert!(blocked.contains("too few requests"), "{blocked}");
+    }
+
+    #[test]
+    fn a_hot_measurement_needs_no_more_requests() {
+        let config = Config::seed(ServiceSpec::new("s", "http://127.0.0.1:8001"), "t");
+        // 3 failures of 3: even 17 more passing requests would leave 15%, above the 5% trigger.
+        assert!(is_hot(&sample(Some(1.0), 3), &config));
+        // 1 failure of 1: 5% of 20, not above the trigger.
+        assert!(!is_hot(&sample(Some(1.0), 1), &config));
+        assert!(is_hot(&sample(Some(0.2), 50), &config));
+        assert!(!is_hot(&sample(None, 50), &config));
     }
 
     #[test]
@@ -238,10 +371,11 @@ mod tests {
         let t0 = DateTime::UNIX_EPOCH;
         let hot = sample(Some(0.2), 50);
         let at = |s: i64| t0 + fixloop_contract::chrono::TimeDelta::seconds(s);
-        assert!(!signals.record(at(0), &hot, &config).triggered);
-        assert!(!signals.record(at(3), &hot, &config).triggered);
-        assert!(signals.record(at(6), &hot, &config).triggered);
+        let age = Some(std::time::Duration::from_secs(3));
+        assert!(!signals.record(at(0), &hot, &config, age).triggered);
+        assert!(!signals.record(at(3), &hot, &config, age).triggered);
+        assert!(signals.record(at(6), &hot, &config, age).triggered);
         // Ten minutes later the old samples left the 5-minute window.
-        assert!(!signals.record(at(600), &hot, &config).triggered);
+        assert!(!signals.record(at(600), &hot, &config, age).triggered);
     }
 }

@@ -31,6 +31,7 @@ use super::machine::{
     ActiveRun, Blindness, FinishedRun, Healthy, IncidentActive, OpenIncident, Phase, Planning,
     Recovered, RunSlot, Shared, Validating,
 };
+use super::polling::Polling;
 use super::signals::{SampleClass, Signals};
 use super::{
     Alert, Config, Engine, IncidentContext, Input, PlannerChoice, PortFailure, SignalSample, after,
@@ -65,6 +66,18 @@ pub struct Snapshot {
     /// Added within format 1: a snapshot written before incident history existed restores with none.
     #[serde(default)]
     history: Vec<IncidentRecordImage>,
+    /// Added within format 1: a snapshot written before the engine polled by itself restores with a read due at
+    /// once.
+    #[serde(default)]
+    polling: Option<PollingImage>,
+}
+
+/// The engine's polling timer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PollingImage {
+    next_read_at: Option<DateTime<Utc>>,
+    in_flight: Option<DateTime<Utc>>,
+    measurement_start: Option<DateTime<Utc>>,
 }
 
 impl Snapshot {
@@ -158,6 +171,11 @@ impl Engine {
                 .iter()
                 .map(IncidentRecordImage::of)
                 .collect(),
+            polling: Some(PollingImage {
+                next_read_at: shared.polling.next_read_at,
+                in_flight: shared.polling.in_flight,
+                measurement_start: shared.polling.measurement_start,
+            }),
         })
     }
 
@@ -201,6 +219,13 @@ impl Engine {
         shared.signals = snapshot.signals.into_signals();
         shared.firing_alerts = snapshot.firing_alerts.into_iter().collect::<BTreeSet<_>>();
         shared.blindness = snapshot.blindness.into_blindness();
+        if let Some(polling) = snapshot.polling {
+            shared.polling = Polling {
+                next_read_at: polling.next_read_at,
+                in_flight: polling.in_flight,
+                measurement_start: polling.measurement_start,
+            };
+        }
         // Before the phase: restoring it may publish (a plan that no longer validates), and the history records it.
         shared.history = History {
             records: snapshot
@@ -266,6 +291,15 @@ struct SignalsImage {
     streak: u32,
     last: Option<(DateTime<Utc>, SampleClassImage)>,
     top_error: Option<String>,
+    /// Added within format 1 (with the engine's own polling), like the three fields below.
+    #[serde(default)]
+    last_read_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    extending: Option<(u64, Option<f64>)>,
+    #[serde(default)]
+    inconclusive: u32,
+    #[serde(default)]
+    inconclusive_reason: Option<String>,
 }
 
 impl SignalsImage {
@@ -277,6 +311,10 @@ impl SignalsImage {
                 .last
                 .map(|(at, class)| (at, SampleClassImage::of(class))),
             top_error: signals.top_error.clone(),
+            last_read_at: signals.last_read_at,
+            extending: signals.extending,
+            inconclusive: signals.inconclusive,
+            inconclusive_reason: signals.inconclusive_reason.clone(),
         }
     }
 
@@ -286,6 +324,11 @@ impl SignalsImage {
             streak: self.streak,
             last: self.last.map(|(at, class)| (at, class.into_class())),
             top_error: self.top_error,
+            // A snapshot from before `last_read_at` existed: the latest measurement was the latest read.
+            last_read_at: self.last_read_at.or(self.last.map(|(at, _)| at)),
+            extending: self.extending,
+            inconclusive: self.inconclusive,
+            inconclusive_reason: self.inconclusive_reason,
         }
     }
 }
@@ -325,6 +368,9 @@ struct BlindnessImage {
     reason: Option<String>,
     probe: Option<u64>,
     next_probe_at: Option<DateTime<Utc>>,
+    /// Added within format 1.
+    #[serde(default)]
+    probes_failing: bool,
 }
 
 impl BlindnessImage {
@@ -334,6 +380,7 @@ impl BlindnessImage {
             reason: blindness.reason.clone(),
             probe: blindness.probe.map(|effect| effect.0),
             next_probe_at: blindness.next_probe_at,
+            probes_failing: blindness.probes_failing,
         }
     }
 
@@ -343,6 +390,7 @@ impl BlindnessImage {
             reason: self.reason,
             probe: self.probe.map(EffectId),
             next_probe_at: self.next_probe_at,
+            probes_failing: self.probes_failing,
         }
     }
 }
@@ -363,6 +411,11 @@ enum PhaseImage {
         run: RunImage,
         rerun_pending: bool,
         logged_blocker: Option<String>,
+        /// Added within format 1 (the inconclusive limit), like `inconclusive_noted`.
+        #[serde(default)]
+        needs_human: bool,
+        #[serde(default)]
+        inconclusive_noted: bool,
     },
     Recovered {
         incident: IncidentImage,
@@ -473,6 +526,8 @@ impl PhaseImage {
                 },
                 rerun_pending: validating.rerun_pending,
                 logged_blocker: validating.logged_blocker.clone(),
+                needs_human: validating.needs_human,
+                inconclusive_noted: validating.inconclusive_noted,
             },
             Phase::Recovered(recovered) => Self::Recovered {
                 incident: IncidentImage::of(&recovered.incident),
@@ -524,6 +579,8 @@ impl PhaseImage {
                 run,
                 rerun_pending,
                 logged_blocker,
+                needs_human,
+                inconclusive_noted,
             } => {
                 let incident = incident.into_incident();
                 let running = match &run {
@@ -561,6 +618,8 @@ impl PhaseImage {
                     },
                     rerun_pending,
                     logged_blocker,
+                    needs_human,
+                    inconclusive_noted,
                 })
             }
             Self::Recovered {

@@ -73,6 +73,8 @@ pub(crate) struct Harness {
     /// Every call made on the engine, in order: `(now, Some(input))` for an input, `(now, None)` for a timeout; a
     /// journal of the story, replayed by the snapshot properties.
     pub(crate) log: Vec<(DateTime<Utc>, Option<Input>)>,
+    /// Effects taken from the engine but not drained yet.
+    pending: std::collections::VecDeque<Effect>,
 }
 
 impl Harness {
@@ -86,6 +88,7 @@ impl Harness {
             effects: Vec::new(),
             outstanding: Outstanding::default(),
             log: Vec::new(),
+            pending: std::collections::VecDeque::new(),
         }
     }
 
@@ -132,17 +135,47 @@ impl Harness {
 
     /// Moves the clock by `seconds`, firing every timer that comes due on the way, in order.
     pub(crate) fn advance(&mut self, seconds: i64) {
-        let target = self.now + TimeDelta::seconds(seconds);
+        self.advance_ms(seconds.saturating_mul(1000));
+    }
+
+    /// Moves the clock by `millis` milliseconds, firing every timer that comes due on the way, in order.
+    pub(crate) fn advance_ms(&mut self, millis: i64) {
+        self.advance_to(self.now + TimeDelta::milliseconds(millis));
+    }
+
+    /// Moves the clock to `target`, firing every timer that comes due on the way, in order.
+    pub(crate) fn advance_to(&mut self, target: DateTime<Utc>) {
         let mut fired = 0;
         while let Some(due) = self.engine.poll_timeout() {
             if due > target || fired > 100 {
                 break;
             }
             self.now = self.now.max(due);
-            let _ = writeln!(self.trace, "{} > timeout", self.offset());
             self.log.push((self.now, None));
             self.engine.handle_timeout(self.now);
-            self.drain();
+            // A timeout whose only effect is the engine's next read is written on one line (`poll`), so a trace
+            // stays readable at one read per second.
+            let mut effects = Vec::new();
+            while let Some(effect) = self.engine.poll_effect() {
+                effects.push(effect);
+            }
+            match effects.as_slice() {
+                [Effect::SampleSignals { window }] => {
+                    let _ = writeln!(
+                        self.trace,
+                        "{} > poll window={}",
+                        self.offset(),
+                        duration_text(*window)
+                    );
+                    self.effects.append(&mut effects);
+                    self.check_invariants();
+                }
+                _ => {
+                    let _ = writeln!(self.trace, "{} > timeout", self.offset());
+                    self.pending.extend(effects);
+                    self.drain();
+                }
+            }
             fired += 1;
         }
         self.now = target;
@@ -310,11 +343,20 @@ impl Harness {
     }
 
     fn offset(&self) -> String {
-        format!("+{:>3}s", (self.now - self.start).num_seconds())
+        let millis = (self.now - self.start).num_milliseconds();
+        if millis % 1000 == 0 {
+            format!("+{:>3}s", millis / 1000)
+        } else {
+            format!("+{:>3}.{:03}s", millis / 1000, millis % 1000)
+        }
     }
 
     fn drain(&mut self) {
-        while let Some(effect) = self.engine.poll_effect() {
+        while let Some(effect) = self
+            .pending
+            .pop_front()
+            .or_else(|| self.engine.poll_effect())
+        {
             if let Effect::Publish(envelope) = &effect {
                 assert_eq!(envelope.ts, self.now, "published envelopes carry ts = now");
             }
@@ -518,5 +560,13 @@ pub(crate) fn render_effect(effect: &Effect) -> String {
         } => format!("start run {effect} {run_id} plan={}", plan.plan().plan_id),
         Effect::CancelRun { effect } => format!("cancel run {effect}"),
         Effect::ProbeService { effect } => format!("probe service {effect}"),
+        Effect::SampleSignals { window } => {
+            format!("sample signals window={}", duration_text(*window))
+        }
     }
+}
+
+/// A duration in seconds with up to three decimals (`1.5s`).
+pub(crate) fn duration_text(duration: std::time::Duration) -> String {
+    format!("{}s", duration.as_millis() as f64 / 1000.0)
 }

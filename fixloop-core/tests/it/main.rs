@@ -4,6 +4,7 @@ mod criteria_cases;
 mod engine_harness;
 mod engine_scenarios;
 mod history_cases;
+mod polling_scenarios;
 mod prop_criteria;
 mod prop_engine;
 mod prop_snapshot;

@@ -96,11 +96,23 @@ pub(crate) fn apply(h: &mut Harness, step: &Step, samples: &mut SampleLog) {
             error_rate,
             requests,
         } => {
-            let clean = error_rate.filter(|rate| rate.is_finite() && *rate >= 0.0);
+            let clean = error_rate
+                .filter(|rate| rate.is_finite() && *rate >= 0.0)
+                .map(|rate| rate.min(1.0));
             let healthy = *requests >= config.min_requests
-                && clean.is_some_and(|rate| rate.min(1.0) < config.recovery_error_rate);
+                && clean.is_some_and(|rate| rate < config.recovery_error_rate);
+            // Hot even if every request missing up to `min_requests` had passed.
+            let hot = *requests > 0
+                && clean.is_some_and(|rate| {
+                    rate * *requests as f64 / (*requests).max(config.min_requests) as f64
+                        > config.trigger_error_rate
+                });
             h.sample(*error_rate, *requests);
-            samples.push((h.now, healthy));
+            // A measurement too small to judge extends (or ends inconclusive, which only makes the gate stricter):
+            // the model counts only the judged ones, a necessary condition for the gate.
+            if hot || (clean.is_some() && *requests >= config.min_requests) {
+                samples.push((h.now, healthy));
+            }
         }
         Step::Advance(seconds) => h.advance(*seconds),
         Step::Alert(key) => h.alert(&format!("dd-{key}")),

@@ -192,9 +192,8 @@ impl Scenario {
             EngineConfig::demo(driver.engine.service.clone(), &driver.engine.id_prefix);
         let secs = Duration::from_secs_f64;
         if let Some(value) = overrides.poll_interval_secs {
-            engine.poll_interval = secs(value);
-            // A sample stays fresh for five polling intervals, as in the core's defaults.
-            engine.signal_max_age = engine.signal_max_age.max(engine.poll_interval * 5);
+            // The settings that follow the interval (confirmation delay, sample freshness) are the core's to derive.
+            engine = engine.with_poll_interval(secs(value));
         }
         let durations = [
             (
@@ -223,6 +222,8 @@ impl Scenario {
         }
         for setting in [
             &mut engine.poll_interval,
+            &mut engine.confirm_delay,
+            &mut engine.max_measurement,
             &mut engine.signal_max_age,
             &mut engine.detection_window,
             &mut engine.rerun_interval,
@@ -233,7 +234,6 @@ impl Scenario {
         ] {
             *setting = speed.scale(*setting);
         }
-        driver.poll_interval = engine.poll_interval;
         driver.signal_timeout = speed.scale(driver.signal_timeout);
         driver.engine = engine;
     }
@@ -503,7 +503,6 @@ mod tests {
         let spec = demo_profile("http://localhost:1").spec;
         let mut driver = DriverConfig {
             engine: EngineConfig::seed(spec.clone(), "p"),
-            poll_interval: Duration::from_secs(3),
             signal_timeout: Duration::from_secs(5),
             websocket_queue: 8,
         };
@@ -519,7 +518,8 @@ mod tests {
             Duration::from_secs_f64(run_deadline / 10.0)
         );
         assert_eq!(driver.engine.poll_interval, demo.poll_interval / 10);
-        assert_eq!(driver.poll_interval, demo.poll_interval / 10);
+        assert_eq!(driver.engine.confirm_delay, demo.confirm_delay / 10);
+        assert_eq!(driver.engine.max_measurement, demo.max_measurement / 10);
         assert_eq!(driver.engine.detection_window, demo.detection_window / 10);
         assert_eq!(driver.engine.soak_window, demo.soak_window / 10);
         assert_eq!(driver.engine.signal_max_age, demo.signal_max_age / 10);

@@ -2,8 +2,9 @@
 //! rate limit (`auth`), the demo service, the WebSocket hub and its resume (`ws_resume`), `fixloop profile init`'s network helpers, the `fixloop` binary's profile and plan commands, a
 //! real-socket end-to-end run of `fixloop demo`, a service FixLoop has never heard of, watched from a profile alone
 //! (`inventory`, `watch_any`), the same service read from a stub of Datadog (`datadog_mode`) and through Debian's
-//! real Prometheus and Alertmanager (`observability`), restarts of the real
-//! binary on the same data directory (`restart`), `fixloop replay` of a demo's journal (`replay`), every built-in
+//! real Prometheus and Alertmanager (`observability`), services in four metrics conventions onboarded from their
+//! document's URL alone (`onboarding`), restarts of the real binary on the same data directory (`restart`), the
+//! engine's own polling through the driver (`polling`), `fixloop replay` of a demo's journal (`replay`), every built-in
 //! scenario of `fixloop demo --scenario` played over a real socket (`scenario`), and the dashboard's HTTP side
 //! (`dashboard`).
 
@@ -20,6 +21,7 @@ mod history;
 mod inventory;
 mod observability;
 mod onboarding;
+mod polling;
 mod profile_init;
 mod profile_live;
 mod replay;

@@ -93,12 +93,16 @@ impl TestApp {
             prober: Arc::new(FakeSignalSource::new()),
             context: None,
         };
-        let engine = EngineConfig::demo(
-            fixloop_server::profile::demo_profile(FAKE_SERVICE_URL).spec,
-            "test",
-        );
-        let mut config = DriverConfig {
+        // The engine reads the signals once at start, then not for an hour: a test feeds what it needs.
+        let engine = EngineConfig {
             poll_interval: Duration::from_secs(3600),
+            confirm_delay: Duration::from_secs(3600),
+            ..EngineConfig::demo(
+                fixloop_server::profile::demo_profile(FAKE_SERVICE_URL).spec,
+                "test",
+            )
+        };
+        let mut config = DriverConfig {
             engine,
             signal_timeout: Duration::from_secs(5),
             websocket_queue: 256,
