@@ -252,3 +252,46 @@ fn an_alert_resolved_after_a_restart_finds_its_incident_and_starts_a_rerun() {
     assert_eq!(Harness::runs_started(h.effects_since(mark)), 1);
     assert_eq!(h.status(), IncidentState::Validating);
 }
+
+#[test]
+fn a_snapshot_from_before_the_engine_polled_by_itself_restores_and_reads_at_once() {
+    let mut h = Harness::demo();
+    h.open_and_plan();
+    h.pass_all();
+    let snapshot = h.engine.snapshot().expect("drained");
+    let mut json = serde_json::to_value(&snapshot).expect("serialize");
+    // Format 1 as written before the polling timer, the inconclusive gate and the probes' verdict existed.
+    let object = json.as_object_mut().expect("an object");
+    object.remove("polling");
+    for field in [
+        "last_read_at",
+        "extending",
+        "inconclusive",
+        "inconclusive_reason",
+    ] {
+        object["signals"]
+            .as_object_mut()
+            .expect("signals")
+            .remove(field);
+    }
+    object["blindness"]
+        .as_object_mut()
+        .expect("blindness")
+        .remove("probes_failing");
+    let phase = object["phase"].as_object_mut().expect("phase");
+    phase.remove("needs_human");
+    phase.remove("inconclusive_noted");
+    let older: Snapshot = serde_json::from_value(json).expect("an older snapshot reads");
+    h.engine = Engine::restore(demo_config(), older).expect("restores");
+    let mark = h.mark();
+    h.ok(Input::Restarted);
+    assert_eq!(h.status(), IncidentState::Validating);
+    assert!(!h.engine.needs_human());
+    assert!(
+        h.effects_since(mark)
+            .iter()
+            .any(|effect| matches!(effect, Effect::SampleSignals { .. })),
+        "the first read is due at once: {:?}",
+        h.effects_since(mark)
+    );
+}
