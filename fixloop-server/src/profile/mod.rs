@@ -220,10 +220,10 @@ impl ServiceProfile {
             engine.min_requests = requests;
         }
         if let Some(seconds) = thresholds.poll_interval_secs {
-            let interval = Duration::from_secs_f64(seconds);
-            engine.poll_interval = interval;
-            // A sample stays fresh for five polling intervals, as in the core's defaults.
-            engine.signal_max_age = engine.signal_max_age.max(interval * 5);
+            // The core owns what follows from the interval (the confirmation delay, how long a sample stays fresh).
+            *engine = engine
+                .clone()
+                .with_poll_interval(Duration::from_secs_f64(seconds));
         }
     }
 

@@ -186,6 +186,18 @@ fn thresholds_in_percent_become_the_engines_ratios() {
         engine.min_samples, min_samples,
         "unset keys keep the mode's default"
     );
+    // A profile's polling interval brings what the core derives from it (a third of it to confirm a breach).
+    let text = GOOD.replacen(
+        "recovery_error_percent = 2",
+        "recovery_error_percent = 2\npoll_interval_secs = 6",
+        1,
+    );
+    let profile = Profile::parse(&text, "good.toml", Secrets::From(&env)).expect("valid");
+    let mut engine = EngineConfig::seed(profile.services[0].spec.clone(), "t");
+    profile.services[0].apply_thresholds(&mut engine);
+    assert_eq!(engine.poll_interval, Duration::from_secs(6));
+    assert_eq!(engine.confirm_delay, Duration::from_secs(2));
+    assert!(engine.signal_max_age >= Duration::from_secs(30));
 }
 
 #[test]
