@@ -13,6 +13,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use fixloop_adapters::datadog::{
     DatadogConfig, DatadogMcpAuth, DatadogMcpConfig, DatadogMcpContext, DatadogQueries,
@@ -392,6 +393,9 @@ pub fn prometheus_config(
             .clone()
             .unwrap_or_else(|| "vector(0)".to_owned()),
     };
+    if let Some(seconds) = prometheus.min_range_secs {
+        prometheus_config.min_range = Duration::from_secs(seconds);
+    }
     Ok(prometheus_config)
 }
 

@@ -53,6 +53,7 @@ impl PrometheusSignalSource {
     /// The first query's failure when Prometheus does not answer (unavailable, timeout, credentials refused,
     /// rate limited); a refused query is reported in the check instead.
     pub async fn check(&self, window: Duration) -> Result<SourceCheck, AdapterError> {
+        let window = window.max(self.config.min_range);
         let queries = self.config.templates.render(&self.config.selector, window);
         let signals = [
             (SignalKind::Requests, queries.requests),

@@ -39,6 +39,10 @@ use wire::{Envelope, VectorSample};
 
 /// The default timeout of one query.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The shortest range a query is asked over, by default: four scrape intervals of a Prometheus scraping every 15 s
+/// (as Grafana's `$__rate_interval` does), since `rate`/`increase` need two samples in the range and a shorter one
+/// returns no series, which reads as blind.
+pub const DEFAULT_MIN_RANGE: Duration = Duration::from_secs(60);
 
 /// Configuration of the Prometheus signal source.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +57,10 @@ pub struct PrometheusConfig {
     pub bearer: Option<Secret>,
     /// The PromQL templates of a read.
     pub templates: PromQlTemplates,
+    /// The shortest range a read asks for: a shorter window (the engine asks for the time since its previous
+    /// measurement, a few seconds) is widened to it. Set it to about four scrape intervals of the Prometheus that
+    /// is read (default [`DEFAULT_MIN_RANGE`]).
+    pub min_range: Duration,
 }
 
 impl PrometheusConfig {
@@ -66,6 +74,7 @@ impl PrometheusConfig {
             selector: String::new(),
             bearer: None,
             templates: PromQlTemplates::demo_shop(),
+            min_range: DEFAULT_MIN_RANGE,
         }
     }
 }
@@ -351,6 +360,7 @@ fn top_error(samples: &[VectorSample]) -> Option<String> {
 #[async_trait]
 impl SignalSource for PrometheusSignalSource {
     async fn read(&self, window: Duration) -> Result<SignalReading, AdapterError> {
+        let window = window.max(self.config.min_range);
         let queries = self.config.templates.render(&self.config.selector, window);
         let (ratio, p95, requests, top) = tokio::try_join!(
             self.query(&queries.error_ratio),

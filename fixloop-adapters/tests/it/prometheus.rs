@@ -25,6 +25,8 @@ fn config(server: &MockServer) -> PrometheusConfig {
         timeout: Duration::from_millis(500),
         selector: "job=\"demo\"".to_owned(),
         bearer: Some(Secret::new(TOKEN)),
+        // The windows these tests read over are sent as they are (the minimum range has its own test).
+        min_range: Duration::from_secs(1),
         ..PrometheusConfig::new(server.uri())
     }
 }
@@ -150,6 +152,48 @@ async fn configured_templates_are_rendered_and_sent() {
     assert_eq!(reading.error_rate, Some(0.5));
     assert_eq!(reading.p95_latency_ms, Some(40.0));
     assert_eq!(reading.top_error.as_deref(), Some("GET -> 503"));
+}
+
+#[tokio::test]
+async fn a_window_shorter_than_the_minimum_range_is_widened_to_it() {
+    // The engine asks for the few seconds since its previous measurement; `rate` over a range shorter than two
+    // scrape intervals has no series, so the query asks for at least `min_range`.
+    assert_eq!(
+        PrometheusConfig::new("http://p:9090").min_range,
+        fixloop_adapters::prometheus::DEFAULT_MIN_RANGE
+    );
+    let server = MockServer::start().await;
+    let q = queries("job=\"demo\"", Duration::from_secs(20));
+    assert!(q.requests.contains("[20s]"), "{}", q.requests);
+    mount(&server, &q.error_ratio, vector(scalar_sample("0"))).await;
+    mount(&server, &q.p95_ms, vector(scalar_sample("10"))).await;
+    mount(&server, &q.requests, vector(scalar_sample("42"))).await;
+    mount(&server, &q.top_error, vector(json!([]))).await;
+    let widened = PrometheusConfig {
+        min_range: Duration::from_secs(20),
+        ..config(&server)
+    };
+    let reading = PrometheusSignalSource::new(widened, reqwest::Client::new())
+        .read(Duration::from_millis(3500))
+        .await
+        .unwrap();
+    assert_eq!(reading.requests, 42);
+    // A longer window is kept as asked.
+    let server = MockServer::start().await;
+    let q = queries("job=\"demo\"", WINDOW);
+    mount(&server, &q.error_ratio, vector(scalar_sample("0"))).await;
+    mount(&server, &q.p95_ms, vector(scalar_sample("10"))).await;
+    mount(&server, &q.requests, vector(scalar_sample("7"))).await;
+    mount(&server, &q.top_error, vector(json!([]))).await;
+    let kept = PrometheusConfig {
+        min_range: Duration::from_secs(20),
+        ..config(&server)
+    };
+    let reading = PrometheusSignalSource::new(kept, reqwest::Client::new())
+        .read(WINDOW)
+        .await
+        .unwrap();
+    assert_eq!(reading.requests, 7);
 }
 
 #[tokio::test]

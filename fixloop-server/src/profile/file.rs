@@ -117,6 +117,11 @@ pub struct PrometheusFile {
     /// The most frequent error over the window (a vector whose labels name it), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_error_query: Option<String>,
+    /// The shortest `{range}` a query is asked over, in seconds (default 60: four scrape intervals of 15 s). The
+    /// engine asks for the time since its previous measurement, a few seconds, which a Prometheus that scrapes less
+    /// often cannot answer (`rate` needs two samples); set it to about four of your scrape intervals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_range_secs: Option<u64>,
 }
 
 /// `source = "datadog"`: metric queries and the log query.

@@ -5,7 +5,7 @@
 //! Both run on free loopback ports with generated configuration: Prometheus scrapes the inventory every second and
 //! evaluates a 5xx-ratio alert rule every second with a short `for`; Alertmanager routes to FixLoop's webhook with a
 //! bearer secret and `send_resolved: true`. The story: break the service → the alert opens the incident (the
-//! profile's polling cannot: its window holds fewer samples than its trigger needs) → PromQL signals → a plan of
+//! profile's polling cannot: its trigger is 100%) → PromQL signals → a plan of
 //! the service's journeys and a failing run → Prometheus is killed mid-incident (FixLoop says its signals are
 //! degraded and keeps the incident) → Prometheus comes back (the marker clears) → fix → the alert resolves →
 //! RECOVERED. Every wait polls with a deadline; the whole story is bounded.
@@ -226,15 +226,21 @@ async fn serve(inventory_url: &str, prometheus_url: &str) -> RunningServer {
     let top_error = "topk(1, label_replace(label_replace(label_replace(sum by (method, path, code, reason) \
          (increase(inventory_errors_total{range})), \"route\", \"$1\", \"path\", \"(.*)\"), \"status\", \"$1\", \
          \"code\", \"(.*)\"), \"error\", \"$1\", \"reason\", \"(.*)\"))";
+    // Prometheus scrapes every second here: a 4 s range always holds the two samples `rate` needs.
     let signals = format!(
         "source = \"prometheus\"\nurl = \"{prometheus_url}\"\nerror_ratio_query = '{ratio}'\n\
-         p95_ms_query = '{p95}'\nrequests_query = '{requests}'\ntop_error_query = '{top_error}'"
+         p95_ms_query = '{p95}'\nrequests_query = '{requests}'\ntop_error_query = '{top_error}'\n\
+         min_range_secs = 4"
     );
     let text = inventory::profile("inventory", inventory_url, &signals);
-    // Polling alone cannot open this incident: its window (4 s at 0.5 s) holds 8 samples, fewer than the 12 hot
-    // samples the trigger needs. The alert does.
-    assert_eq!(text.matches("min_samples = 2").count(), 1);
-    let text = text.replacen("min_samples = 2", "min_samples = 12", 1);
+    // Polling alone cannot open this incident: its trigger is 100% and an error rate is never above it. The alert
+    // does.
+    assert_eq!(text.matches("trigger_error_percent = 5").count(), 1);
+    let text = text.replacen(
+        "trigger_error_percent = 5",
+        "trigger_error_percent = 100",
+        1,
+    );
     let env: HashMap<String, String> = [("INVENTORY_TOKEN".to_owned(), TOKEN.to_owned())].into();
     let profile =
         Profile::parse(&text, "inventory.toml", Secrets::From(&env)).expect("a valid profile");
