@@ -4,7 +4,7 @@
 //! (`inventory`, `watch_any`), the same service read from a stub of Datadog (`datadog_mode`), restarts of the real
 //! binary on the same data directory (`restart`), `fixloop replay` of a demo's journal (`replay`), every built-in
 //! scenario of `fixloop demo --scenario` played over a real socket (`scenario`), and the dashboard's HTTP side
-//! (`dashboard`).
+//! (`dashboard`), and the findings of an outside attack replayed against the binary (`red_team`).
 
 mod api;
 mod auth;
@@ -18,6 +18,7 @@ mod e2e;
 mod history;
 mod inventory;
 mod profile_init;
+mod red_team;
 mod replay;
 mod restart;
 mod scenario;
