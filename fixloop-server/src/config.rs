@@ -371,6 +371,8 @@ impl Config {
             demo_port: reader.port("DEMO_PORT")?.unwrap_or(DEFAULT_DEMO_PORT),
             demo_app_url: reader
                 .url("DEMO_APP_URL")?
+                .map(|url| refuse_metadata_target("DEMO_APP_URL", url))
+                .transpose()?
                 .unwrap_or_else(|| DEFAULT_DEMO_APP_URL.to_owned()),
             orch_base_url: reader.url("ORCH_BASE_URL")?,
             profile: reader.get("FIXLOOP_PROFILE").map(std::path::PathBuf::from),
@@ -589,6 +591,22 @@ impl Reader<'_> {
     }
 }
 
+/// Refuses a watched URL at a link-local or cloud metadata address (only a profile can allow one, with
+/// `allow_metadata_targets = true`).
+fn refuse_metadata_target(variable: &'static str, url: String) -> Result<String, ConfigError> {
+    let metadata =
+        reqwest::Url::parse(&url).is_ok_and(|parsed| crate::profile::is_metadata_target(&parsed));
+    if metadata {
+        return Err(ConfigError::new(
+            variable,
+            format!(
+                "{url:?} is a link-local or cloud metadata address; watch it from a profile with allow_metadata_targets = true"
+            ),
+        ));
+    }
+    Ok(url)
+}
+
 /// Checks that `value` is an absolute http(s) URL with a host; returns it without a trailing slash.
 fn check_url(value: &str) -> Result<String, String> {
     let url =
@@ -805,7 +823,9 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let cases: [(&str, &str); 22] = [
+        let cases: [(&str, &str); 24] = [
+            ("DEMO_APP_URL", "http://169.254.169.254"),
+            ("DEMO_APP_URL", "http://metadata.google.internal/"),
             ("FIXLOOP_ALLOWED_HOSTS", "http://evil.example/"),
             ("FIXLOOP_OPERATE_RATE_PER_MINUTE", "0"),
             ("FIXLOOP_OPERATE_BURST", "-1"),

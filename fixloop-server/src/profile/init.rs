@@ -239,6 +239,7 @@ pub fn init_from_openapi(document: &str, options: &InitOptions) -> Result<InitOu
         description,
         base_url,
         allowed_base_urls: Vec::new(),
+        allow_metadata_targets: false,
         alert_labels: BTreeMap::from([("service".to_owned(), name)]),
         signals,
         thresholds: ThresholdsFile::default(),

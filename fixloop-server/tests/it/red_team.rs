@@ -459,3 +459,63 @@ async fn red_team_the_demo_shops_bug_switch_needs_a_token_when_tokens_are_set() 
     assert_eq!(state["enabled"], true);
     demo.stop().await;
 }
+
+/// Runs `fixloop ARGS` with only `PATH`; its exit code and standard error.
+async fn fixloop_exit(args: &[&str]) -> (Option<i32>, String) {
+    let output = tokio::time::timeout(
+        WAIT,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_fixloop"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_clear()
+            .envs(std::env::var_os("PATH").map(|path| ("PATH", path)))
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("exits in time")
+    .expect("runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Finding 7: `profile check` accepted cloud metadata addresses as targets. Now they are refused (and so at the
+/// start of `serve`, which checks the profile the same way), unless the service says `allow_metadata_targets`.
+#[tokio::test]
+async fn red_team_profile_check_refuses_metadata_targets() {
+    let demo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/demo.toml"))
+        .expect("the demo profile");
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    for url in [
+        "http://169.254.169.254",
+        "http://[fd00:ec2::254]",
+        "http://metadata.google.internal",
+    ] {
+        let refused = directory.path().join("refused.toml");
+        let text = demo.replacen(
+            "base_url = \"http://localhost:8001\"",
+            &format!("base_url = \"{url}\""),
+            1,
+        );
+        std::fs::write(&refused, &text).expect("writes the profile");
+        let path = refused.to_string_lossy().into_owned();
+        let (code, stderr) = fixloop_exit(&["profile", "check", &path]).await;
+        assert_eq!(code, Some(1), "{url}: {stderr}");
+        assert!(
+            stderr.contains("base_url") && stderr.contains("allow_metadata_targets = true"),
+            "{url}: {stderr}"
+        );
+        let allowed = directory.path().join("allowed.toml");
+        let text = text.replacen(
+            &format!("base_url = \"{url}\""),
+            &format!("base_url = \"{url}\"\nallow_metadata_targets = true"),
+            1,
+        );
+        std::fs::write(&allowed, text).expect("writes the profile");
+        let path = allowed.to_string_lossy().into_owned();
+        let (code, stderr) = fixloop_exit(&["profile", "check", &path]).await;
+        assert_eq!(code, Some(0), "{url}: {stderr}");
+    }
+}
