@@ -38,7 +38,8 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{AuthSettings, Gate};
 use crate::copilot_tools::ServiceLookup;
 use crate::error::{ApiError, ApiJson, BodyLimit, MAX_ID_CHARS};
-use crate::guard::{DrainLimit, HostPolicy, origin_allowed};
+use crate::guard::{DrainLimit, HostPolicy, Refusals, origin_allowed};
+use crate::listener::ConnectionStats;
 use crate::metrics::ServerMetrics;
 use crate::services::{Services, WatchedService, merge_queues};
 use crate::ws::{ConnectionConfig, SOCKET_LIMITS, run_connection};
@@ -95,6 +96,10 @@ pub struct ApiSettings {
     pub allowed_hosts: Vec<String>,
     /// The bearer token sent to the demo service's `POST /admin/bug` (which needs one when API tokens are set).
     pub demo_admin_token: Option<Secret>,
+    /// The listener's connection counters, shown by `/metrics`; `None` in-process.
+    pub connections: Option<Arc<ConnectionStats>>,
+    /// Requests refused before any work (401, 403, 421, 429), by reason, shown by `/metrics`.
+    pub refusals: Arc<Refusals>,
 }
 
 impl ApiSettings {
@@ -115,6 +120,8 @@ impl ApiSettings {
             bind: None,
             allowed_hosts: Vec::new(),
             demo_admin_token: None,
+            connections: None,
+            refusals: Arc::default(),
         }
     }
 
@@ -143,8 +150,9 @@ impl ApiSettings {
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
     let cors = cors_layer(&state.settings.cors_origins);
-    let gate = Arc::new(Gate::new(&state.settings.auth));
-    let hosts = Arc::new(state.settings.host_policy());
+    let refusals = Arc::clone(&state.settings.refusals);
+    let gate = Arc::new(Gate::new(&state.settings.auth, Arc::clone(&refusals)));
+    let hosts = (Arc::new(state.settings.host_policy()), refusals);
     let drain = DrainLimit {
         bytes: limit,
         time: crate::guard::DRAIN_TIMEOUT,
@@ -471,7 +479,7 @@ async fn websocket(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     if !origin_allowed(&headers, &state.settings.cors_origins) {
-        let origin = headers
+        let origin: String = headers
             .get(header::ORIGIN)
             .map(|origin| {
                 String::from_utf8_lossy(origin.as_bytes())
@@ -480,6 +488,10 @@ async fn websocket(
                     .collect()
             })
             .unwrap_or_default();
+        state.settings.refusals.record(
+            fixloop_contract::codes::ORIGIN_NOT_ALLOWED,
+            &format_args!("GET /ws (Origin {origin})"),
+        );
         return Err(ApiError::OriginNotAllowed(origin));
     }
     let since = parse_since(&query)?;
@@ -738,12 +750,17 @@ async fn healthz() -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = state.metrics.render();
+    text.push_str(&state.settings.refusals.render());
+    if let Some(connections) = &state.settings.connections {
+        text.push_str(&connections.render());
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        text,
     )
         .into_response()
 }

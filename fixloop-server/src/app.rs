@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use chrono::Utc;
 use fixloop_adapters::{AdapterError, RunnerExpectations, Secret, SqliteStore, Store, StoreError};
 use fixloop_core::engine::Config as EngineConfig;
@@ -26,6 +27,7 @@ use crate::config::{Config, ConfigError, StoreLocation};
 use crate::copilot_tools::CopilotSources;
 use crate::demo_app::{self, DemoState, traffic};
 use crate::driver::{Driver, DriverConfig, Ports};
+use crate::listener::{ConnectionLimits, ConnectionStats, GuardedListener};
 use crate::metrics::ServerMetrics;
 use crate::profile::file::SignalsFile;
 use crate::profile::{Profile, ServiceProfile, demo_profile};
@@ -631,6 +633,17 @@ async fn start_orchestrator(
         operate_limit: config.operate_rate_limit,
     };
     settings.bind = Some(bind);
+    let connections = Arc::new(ConnectionStats::default());
+    settings.connections = Some(Arc::clone(&connections));
+    let limits = ConnectionLimits {
+        max_connections: config.max_connections,
+        // Without tokens the caller is known only by its address: one address may not take every slot.
+        max_per_address: config
+            .api_tokens
+            .is_empty()
+            .then_some(config.max_connections_per_address),
+        idle_timeout: config.idle_timeout,
+    };
     settings.allowed_hosts.clone_from(&config.allowed_hosts);
     settings.demo_admin_token = demo_admin_token;
     let state = AppState {
@@ -640,8 +653,9 @@ async fn start_orchestrator(
         settings: Arc::new(settings),
         http: http.clone(),
     };
-    // The peer address keys the copilot's rate limit when no token is configured.
+    // The peer address keys the rate limits when no token is configured.
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let listener = GuardedListener::new(listener, limits, connections).tap_io(|_| {});
     let shutdown = tasks.signal();
     tasks.spawn(async move {
         if let Err(error) = axum::serve(listener, app)

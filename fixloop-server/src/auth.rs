@@ -31,6 +31,8 @@ use fixloop_adapters::Secret;
 use fixloop_contract::{ErrorBody, codes};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
+use crate::guard::Refusals;
+
 /// The query parameter that carries a token when a client cannot set the `Authorization` header (RFC 6750 §2.3).
 pub const ACCESS_TOKEN_QUERY: &str = "access_token";
 /// Query parameters whose values [`redact_uri`] hides: the access token, and the webhooks' `secret`.
@@ -478,16 +480,18 @@ pub struct Gate {
     tokens: ApiTokens,
     copilot: RateLimiter,
     operate: RateLimiter,
+    refusals: Arc<Refusals>,
 }
 
 impl Gate {
-    /// A gate for `settings`.
+    /// A gate for `settings`, counting its refusals in `refusals`.
     #[must_use]
-    pub fn new(settings: &AuthSettings) -> Self {
+    pub fn new(settings: &AuthSettings, refusals: Arc<Refusals>) -> Self {
         Self {
             tokens: settings.tokens.clone(),
             copilot: RateLimiter::new(settings.copilot_limit, MAX_RATE_BUCKETS),
             operate: RateLimiter::new(settings.operate_limit, MAX_RATE_BUCKETS),
+            refusals,
         }
     }
 
@@ -518,7 +522,9 @@ impl Gate {
 }
 
 /// The middleware: checks the caller against [`required_access`], records the caller's name (never the token) in
-/// the request span, logs every authorized mutating request, and rate-limits the copilot.
+/// the request span, rate-limits the copilot and the operate routes, logs every authorized mutating request that
+/// passed its limit, and counts every refusal in [`Refusals`] (which logs a summary line per reason at most once a
+/// minute, never one line per refusal).
 pub async fn authorize(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -529,22 +535,34 @@ pub async fn authorize(State(gate): State<Arc<Gate>>, request: Request, next: Ne
     let caller = match gate.check(&request, access) {
         Ok(caller) => caller,
         Err(error) => {
-            tracing::info!(%method, route = route.as_deref().unwrap_or(""), code = error.code(), reason = %error, "request refused");
+            gate.refusals.record(
+                error.code(),
+                &format_args!("{method} {}", route.as_deref().unwrap_or("(no route)")),
+            );
             return error.into_response();
         }
     };
     if let Some(token) = caller {
         tracing::Span::current().record("caller", token.name.as_str());
-        if access == Access::Role(Role::Operate) {
-            tracing::info!(caller = %token.name, %method, route = route.as_deref().unwrap_or(""), "operate request");
-        }
     }
     let route = route.as_deref().unwrap_or("");
+    // An authorized mutating request is logged once it passed its rate limit: a refused one is only counted.
+    let log_operate = || {
+        if let Some(token) = caller
+            && access == Access::Role(Role::Operate)
+        {
+            tracing::info!(caller = %token.name, %method, route, "operate request");
+        }
+    };
     let (limiter, limited): (&RateLimiter, fn(u64) -> AuthError) = match route {
-        _ if method != Method::POST => return next.run(request).await,
-        COPILOT_ROUTE => (&gate.copilot, AuthError::RateLimited),
-        _ if OPERATE_ROUTES.contains(&route) => (&gate.operate, AuthError::OperateRateLimited),
-        _ => return next.run(request).await,
+        COPILOT_ROUTE if method == Method::POST => (&gate.copilot, AuthError::RateLimited),
+        _ if method == Method::POST && OPERATE_ROUTES.contains(&route) => {
+            (&gate.operate, AuthError::OperateRateLimited)
+        }
+        _ => {
+            log_operate();
+            return next.run(request).await;
+        }
     };
     let key = match caller {
         Some(token) => BucketKey::Token(token.name.clone()),
@@ -555,14 +573,16 @@ pub async fn authorize(State(gate): State<Arc<Gate>>, request: Request, next: Ne
     };
     if let Err(wait) = limiter.acquire(key.clone(), now()) {
         let error = limited(retry_after_seconds(wait));
-        tracing::info!(
-            caller = caller.map_or("", |token| token.name.as_str()),
-            route,
-            code = error.code(),
-            "rate limit reached"
+        gate.refusals.record(
+            error.code(),
+            &format_args!(
+                "{method} {route} by {}",
+                caller.map_or("an open-mode client", |token| token.name.as_str())
+            ),
         );
         return error.into_response();
     }
+    log_operate();
     let response = next.run(request).await;
     if response.status().is_client_error() {
         // The handler refused the request before doing its work (bad body, unknown incident, a plan not ready):

@@ -36,7 +36,7 @@ pub const DEFAULT_DATA_DIR: &str = "fixloop-data";
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 39] = [
+pub const VARIABLES: [&str; 42] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -76,6 +76,9 @@ pub const VARIABLES: [&str; 39] = [
     "FIXLOOP_COPILOT_BUDGET_SECS",
     "FIXLOOP_OPERATE_RATE_PER_MINUTE",
     "FIXLOOP_OPERATE_BURST",
+    "FIXLOOP_MAX_CONNECTIONS",
+    "FIXLOOP_MAX_CONNECTIONS_PER_ADDRESS",
+    "FIXLOOP_IDLE_TIMEOUT_SECS",
 ];
 
 /// The server's configuration. `Debug` never prints a secret.
@@ -125,6 +128,14 @@ pub struct Config {
     /// `FIXLOOP_OPERATE_RATE_PER_MINUTE`, `FIXLOOP_OPERATE_BURST`: the rate limit per caller of the operate routes
     /// that start work (`POST /api/tests/run`, `/api/incidents/simulate`, `/api/demo/bug`).
     pub operate_rate_limit: RateLimit,
+    /// `FIXLOOP_MAX_CONNECTIONS`: most open connections (over it, a new one is closed at once).
+    pub max_connections: usize,
+    /// `FIXLOOP_MAX_CONNECTIONS_PER_ADDRESS`: most open connections from one client address, on a server without
+    /// tokens.
+    pub max_connections_per_address: usize,
+    /// `FIXLOOP_IDLE_TIMEOUT_SECS`: a connection that sends nothing, or a request without end, for this long is
+    /// closed (idle keep-alive, half-sent headers, a WebSocket peer that stopped answering pings).
+    pub idle_timeout: Duration,
     /// `FIXLOOP_COPILOT_BUDGET_SECS`: how long the LLM copilot may take (tool steps included) before the grounded
     /// copilot answers instead; `None` keeps the API's default ([`crate::api::DEFAULT_COPILOT_BUDGET`]).
     pub copilot_budget: Option<Duration>,
@@ -398,6 +409,16 @@ impl Config {
             api_tokens,
             copilot_rate_limit,
             operate_rate_limit,
+            max_connections: reader
+                .integer("FIXLOOP_MAX_CONNECTIONS", 1, 1_000_000)?
+                .unwrap_or(crate::listener::DEFAULT_MAX_CONNECTIONS),
+            max_connections_per_address: reader
+                .integer("FIXLOOP_MAX_CONNECTIONS_PER_ADDRESS", 1, 1_000_000)?
+                .unwrap_or(crate::listener::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
+            // Above the WebSocket ping interval (20 s), so a live peer's pongs always arrive in time.
+            idle_timeout: reader
+                .seconds("FIXLOOP_IDLE_TIMEOUT_SECS", 0.5, 3600.0)?
+                .unwrap_or(crate::listener::DEFAULT_IDLE_TIMEOUT),
             copilot_budget: reader.seconds("FIXLOOP_COPILOT_BUDGET_SECS", 0.1, 600.0)?,
         })
     }

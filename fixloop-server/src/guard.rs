@@ -16,8 +16,10 @@
 //! [`keep_connection_usable`] reads what is left of such a body (bounded in bytes and time) after the answer, and
 //! when it cannot, answers with `Connection: close` so the client knows to reconnect.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -27,9 +29,89 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Version, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use fixloop_contract::codes;
 use futures_util::{Stream, StreamExt};
+use tokio::time::Instant;
 
 use crate::error::ApiError;
+
+/// At most one log line per reason in this interval ([`Refusals`]).
+pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The reasons a request is refused before any handler work, by their `ErrorBody` code.
+pub const REFUSAL_REASONS: [&str; 5] = [
+    codes::UNAUTHORIZED,
+    codes::FORBIDDEN,
+    codes::ORIGIN_NOT_ALLOWED,
+    codes::HOST_NOT_ALLOWED,
+    codes::RATE_LIMITED,
+];
+
+/// Refused requests (401, 403, 421, 429), counted by reason for `/metrics` and summarised in the log: the first
+/// refusal of a reason is logged at once, later ones at most once per [`REFUSAL_LOG_INTERVAL`] as one line with
+/// their count, so a flood writes a bounded number of lines whatever its size.
+#[derive(Debug, Default)]
+pub struct Refusals {
+    reasons: [RefusalCount; 5],
+}
+
+#[derive(Debug, Default)]
+struct RefusalCount {
+    total: AtomicU64,
+    /// Refusals since the last line, and when that line was written.
+    pending: Mutex<(u64, Option<Instant>)>,
+}
+
+impl PartialEq for Refusals {
+    /// The same counters (identity).
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Refusals {
+    /// Counts one refusal with `code` (one of [`REFUSAL_REASONS`]; others are ignored), logging a summary line when
+    /// the interval allows; `detail` (method and route, never a token) goes into that line.
+    pub fn record(&self, code: &str, detail: &dyn std::fmt::Display) {
+        let Some(index) = REFUSAL_REASONS.iter().position(|reason| *reason == code) else {
+            return;
+        };
+        let count = &self.reasons[index];
+        count.total.fetch_add(1, Ordering::Relaxed);
+        let mut pending = count.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.0 += 1;
+        let now = Instant::now();
+        if pending
+            .1
+            .is_none_or(|at| now.duration_since(at) >= REFUSAL_LOG_INTERVAL)
+        {
+            tracing::info!(
+                reason = code,
+                refused = pending.0,
+                latest = %detail,
+                "requests refused since the last line of this reason (at most one line a minute per reason; fixloop_requests_refused_total counts them all)"
+            );
+            *pending = (0, Some(now));
+        }
+    }
+
+    /// The Prometheus text of the counters.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut text = String::from(
+            "# HELP fixloop_requests_refused_total Requests refused before any work, by the code of their answer.\n\
+             # TYPE fixloop_requests_refused_total counter\n",
+        );
+        for (reason, count) in REFUSAL_REASONS.iter().zip(&self.reasons) {
+            let _ = writeln!(
+                text,
+                "fixloop_requests_refused_total{{reason=\"{reason}\"}} {}",
+                count.total.load(Ordering::Relaxed)
+            );
+        }
+        text
+    }
+}
 
 /// How long [`keep_connection_usable`] waits for the rest of an unread body.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
@@ -154,7 +236,7 @@ fn normalized_authority(authority: &str, default_port: &str) -> Option<String> {
 
 /// The middleware of [`HostPolicy`]: 421 `host_not_allowed` for a `Host` the server does not answer to.
 pub async fn check_host(
-    State(policy): State<Arc<HostPolicy>>,
+    State((policy, refusals)): State<(Arc<HostPolicy>, Arc<Refusals>)>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -165,7 +247,16 @@ pub async fn check_host(
         .or_else(|| request.uri().authority().map(ToString::to_string));
     match host {
         Some(host) if !policy.allows(&host) => {
-            ApiError::HostNotAllowed(host.chars().take(SHOWN_HOST_CHARS).collect()).into_response()
+            let shown: String = host.chars().take(SHOWN_HOST_CHARS).collect();
+            refusals.record(
+                codes::HOST_NOT_ALLOWED,
+                &format_args!(
+                    "{} {} (Host {shown})",
+                    request.method(),
+                    request.uri().path()
+                ),
+            );
+            ApiError::HostNotAllowed(shown).into_response()
         }
         _ => next.run(request).await,
     }

@@ -39,6 +39,7 @@ pub mod demo_app;
 pub mod driver;
 pub mod error;
 pub mod guard;
+pub mod listener;
 pub mod metrics;
 pub mod profile;
 pub mod replay;

@@ -1094,3 +1094,86 @@ async fn with_tokens_hosts_are_checked_once_allowed_hosts_is_set() {
     assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{body}");
     app.stop().await;
 }
+
+/// Regression: every refused request was logged at INFO, one line each (a 10 s flood without a token wrote 343,647
+/// lines). Now a bounded flood of refusals of each kind writes one line per reason, and `/metrics` counts them all.
+#[tokio::test]
+async fn a_flood_of_refused_requests_writes_a_line_per_reason_and_is_counted() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .finish();
+    // The test runs on one thread (tokio's current-thread runtime), so the router logs here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::start_with(NO_DEMO, |settings| {
+        settings.auth = AuthSettings {
+            tokens: tokens(),
+            copilot_limit: GENEROUS,
+            operate_limit: RateLimit {
+                per_minute: 1,
+                burst: 1,
+            },
+        };
+        settings.allowed_hosts = vec!["fixloop.example.com".to_owned()];
+    });
+    const FLOOD: usize = 500;
+    for _ in 0..FLOOD {
+        let (status, _, _) = send(
+            &app,
+            Request::get("/api/status").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _, _) = send(&app, simulate_off(Some(READ_TOKEN), None)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, _) = send(
+            &app,
+            with_host(
+                Request::get("/api/status").body(Body::empty()).unwrap(),
+                "evil.example",
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+    }
+    for _ in 0..FLOOD {
+        send(&app, simulate_off(Some(OPERATE_TOKEN), None)).await;
+    }
+    let (status, _, metrics) = send(
+        &app,
+        Request::get("/metrics")
+            .header(header::AUTHORIZATION, format!("Bearer {READ_TOKEN}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    for (reason, count) in [
+        ("unauthorized", FLOOD),
+        ("forbidden", FLOOD),
+        ("host_not_allowed", FLOOD),
+        ("rate_limited", FLOOD - 1),
+    ] {
+        let line = format!("fixloop_requests_refused_total{{reason=\"{reason}\"}} {count}\n");
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let refused_lines = log
+        .lines()
+        .filter(|line| line.contains("requests refused"))
+        .count();
+    assert_eq!(
+        refused_lines,
+        4,
+        "one line per reason for {} refusals:\n{log}",
+        4 * FLOOD - 1
+    );
+    assert!(
+        log.lines().count() < 50,
+        "the whole log stays small:\n{log}"
+    );
+}

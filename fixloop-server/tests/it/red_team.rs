@@ -519,3 +519,106 @@ async fn red_team_profile_check_refuses_metadata_targets() {
         assert_eq!(code, Some(0), "{url}: {stderr}");
     }
 }
+
+/// Waits until the server closes `stream` (a read gives end-of-file or an error); false if it is still open after
+/// `WAIT`.
+async fn closed_by_the_server(stream: &mut TcpStream) -> bool {
+    let mut chunk = [0_u8; 1024];
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// Finding 2: 600 idle sockets exhausted a 512-descriptor limit (`/healthz` timed out) and 50 half-sent headers were
+/// still open after 95 s. Under lowered limits (40 connections, a 1 s idle timeout): sockets over the cap are closed
+/// at once, idle sockets and half-sent headers are closed after the timeout, a client dribbling its headers a byte
+/// at a time is closed too, `/healthz` answers afterwards, and `/metrics` counts what happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn red_team_idle_and_slow_sockets_are_cut_off() {
+    let demo = Demo::start(&[
+        ("FIXLOOP_MAX_CONNECTIONS", "40"),
+        ("FIXLOOP_IDLE_TIMEOUT_SECS", "1"),
+    ])
+    .await;
+    let mut sockets = Vec::new();
+    for index in 0..50 {
+        let mut stream = demo.connect().await;
+        if index % 2 == 1 {
+            write_all(
+                &mut stream,
+                b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",
+            )
+            .await;
+        }
+        sockets.push(stream);
+    }
+    let mut closed = 0;
+    for stream in &mut sockets {
+        if closed_by_the_server(stream).await {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 50, "every idle or half-sent socket is closed");
+    // A slowloris: one header byte every 200 ms never leaves the connection idle, but never finishes a request.
+    let mut dribbler = demo.connect().await;
+    write_all(
+        &mut dribbler,
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+    )
+    .await;
+    let mut pace = tokio::time::interval(std::time::Duration::from_millis(200));
+    let cut = tokio::time::timeout(WAIT, async {
+        loop {
+            pace.tick().await;
+            if dribbler.write_all(b"X").await.is_err() {
+                return;
+            }
+            let mut chunk = [0_u8; 64];
+            // The server's close shows as a read of 0 bytes (or an error) while we keep writing.
+            if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(
+                std::time::Duration::from_millis(1),
+                dribbler.read(&mut chunk),
+            )
+            .await
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(cut.is_ok(), "the dribbling client was cut off");
+    let mut stream = demo.connect().await;
+    let answer = exchange(&mut stream, &get("/healthz", &demo.address, ""))
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status, 200);
+    let answer = exchange(&mut stream, &get("/metrics", &demo.address, ""))
+        .await
+        .expect("an answer");
+    let counter = |name: &str| -> u64 {
+        answer
+            .body
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} is in /metrics:\n{}", answer.body))
+    };
+    assert!(
+        counter("fixloop_connections_refused_total{limit=\"max_connections\"}") >= 10,
+        "{}",
+        answer.body
+    );
+    assert!(
+        counter("fixloop_connections_timed_out_total") >= 40,
+        "{}",
+        answer.body
+    );
+    demo.stop().await;
+}
