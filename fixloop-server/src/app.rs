@@ -627,6 +627,11 @@ async fn start_orchestrator(
         settings.copilot_timeout = budget;
     }
     settings.cors_origins.clone_from(&config.cors_origins);
+    // A quiet WebSocket client sends only pongs: ping often enough that a live one is never idle for the timeout.
+    settings.websocket.ping_interval = settings
+        .websocket
+        .ping_interval
+        .min(config.idle_timeout / 3);
     settings.auth = AuthSettings {
         tokens: config.api_tokens.clone(),
         copilot_limit: config.copilot_rate_limit,

@@ -415,7 +415,7 @@ impl Config {
             max_connections_per_address: reader
                 .integer("FIXLOOP_MAX_CONNECTIONS_PER_ADDRESS", 1, 1_000_000)?
                 .unwrap_or(crate::listener::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
-            // Above the WebSocket ping interval (20 s), so a live peer's pongs always arrive in time.
+            // The WebSocket pings follow it (at most a third of it), so a live peer is never idle that long.
             idle_timeout: reader
                 .seconds("FIXLOOP_IDLE_TIMEOUT_SECS", 0.5, 3600.0)?
                 .unwrap_or(crate::listener::DEFAULT_IDLE_TIMEOUT),

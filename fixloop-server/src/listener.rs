@@ -3,7 +3,7 @@
 //!
 //! - **Idle**: a connection that sends nothing for [`ConnectionLimits::idle_timeout`] is closed: an idle keep-alive
 //!   connection, a socket that never sent a byte, a WebSocket peer that stopped answering the server's pings (sent
-//!   every 20 s, so a live peer's pongs arrive well within the default 60 s).
+//!   every 20 s, or a third of a shorter timeout, so a live peer's pongs always arrive in time).
 //! - **Unanswered**: a connection that has been sending a request for the same time without getting a byte back is
 //!   closed: half-sent headers dribbled a byte at a time (slowloris). Every handler answers far sooner.
 //!

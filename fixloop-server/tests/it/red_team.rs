@@ -622,3 +622,145 @@ async fn red_team_idle_and_slow_sockets_are_cut_off() {
     );
     demo.stop().await;
 }
+
+/// Finding 2 (WebSockets): a peer that stops answering pings must not hold its connection forever. With a 1.5 s idle
+/// timeout the server pings every 0.5 s: a live client (tungstenite answers pings while it reads) stays connected
+/// for three timeouts, and a dead one (the handshake, then silence) is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn red_team_a_dead_websocket_peer_is_closed_and_a_live_one_kept() {
+    let demo = Demo::start(&[("FIXLOOP_IDLE_TIMEOUT_SECS", "1.5")]).await;
+    let mut dead = demo.connect().await;
+    let handshake = get(
+        "/ws",
+        &demo.address,
+        "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n",
+    );
+    write_all(&mut dead, &handshake).await;
+    let (mut live, _) = tokio::time::timeout(
+        WAIT,
+        tokio_tungstenite::connect_async(format!("ws://{}/ws", demo.address)),
+    )
+    .await
+    .expect("connects in time")
+    .expect("the WebSocket opens");
+    // The live client reads (and so answers pings) for 4.5 s: three idle timeouts.
+    let stayed = tokio::time::timeout(std::time::Duration::from_millis(4500), async {
+        while let Some(message) = live.next().await {
+            if message.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(stayed.is_err(), "the live client's connection ended");
+    assert!(
+        closed_by_the_server(&mut dead).await,
+        "the silent peer is closed"
+    );
+    demo.stop().await;
+}
+
+/// Finding 3 (logs): a 10 s flood without a token wrote 343,647 log lines. Now 2,000 refused requests write at most a
+/// few lines (one per reason a minute), whatever the flood's size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn red_team_a_flood_of_refused_requests_writes_a_bounded_log() {
+    let tokens = format!("dash:read:{READ_TOKEN},oncall:operate:{OPERATE_TOKEN}");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fixloop"));
+    command
+        .args(["serve", "--port", "0"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .envs(std::env::var_os("PATH").map(|path| ("PATH", path)))
+        .env("FIXLOOP_DATABASE_URL", "memory:")
+        .env("FIXLOOP_API_TOKENS", &tokens)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("start the fixloop binary");
+    // The log may go to either stream: read both, line by line, into one channel.
+    let (lines_sender, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
+    for stream in [
+        child
+            .stdout
+            .take()
+            .map(|out| Box::new(out) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        child
+            .stderr
+            .take()
+            .map(|err| Box::new(err) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let sender = lines_sender.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                let _ = sender.send(line);
+            }
+        });
+    }
+    drop(lines_sender);
+    let address = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.recv().await {
+            if let Some(at) = line.find("http://127.0.0.1:") {
+                let rest = &line[at + "http://".len()..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+                    .unwrap_or(rest.len());
+                if line.contains("listening") {
+                    return rest[..end].to_owned();
+                }
+            }
+        }
+        panic!("fixloop serve ended before listening");
+    })
+    .await
+    .expect("fixloop serve starts in time");
+    let mut stream = tokio::time::timeout(WAIT, TcpStream::connect(&address))
+        .await
+        .expect("connects in time")
+        .expect("connects");
+    const FLOOD: usize = 2000;
+    for index in 0..FLOOD {
+        let answer = exchange(&mut stream, &get("/api/status", &address, ""))
+            .await
+            .unwrap_or_else(|| panic!("request {index}: the connection closed"));
+        assert_eq!(answer.status, 401);
+    }
+    // The counter shows every refusal; reading it is the last request, so the log has caught up with the flood.
+    let answer = exchange(
+        &mut stream,
+        &get(
+            "/metrics",
+            &address,
+            &format!("Authorization: Bearer {READ_TOKEN}\r\n"),
+        ),
+    )
+    .await
+    .expect("an answer");
+    assert!(
+        answer.body.contains(&format!(
+            "fixloop_requests_refused_total{{reason=\"unauthorized\"}} {FLOOD}\n"
+        )),
+        "{}",
+        answer.body
+    );
+    let _ = child.start_kill();
+    let _ = tokio::time::timeout(WAIT, child.wait()).await;
+    let mut refused = 0;
+    let mut total = 0;
+    while let Ok(Some(line)) = tokio::time::timeout(WAIT, lines.recv()).await {
+        total += 1;
+        if line.contains("refused") {
+            refused += 1;
+        }
+    }
+    assert!(
+        refused <= 2,
+        "{refused} log lines about refusals for {FLOOD} refused requests"
+    );
+    assert!(total < 100, "{total} log lines in all");
+}
