@@ -1,7 +1,7 @@
 //! What a browser page or a careless client must not get from the HTTP API, checked before anything else: the
 //! `Host` of every request ([`HostPolicy`], 421 `host_not_allowed`), the `Origin` of a WebSocket upgrade
-//! ([`origin_allowed`], 403 `origin_not_allowed`), and a connection left usable after an early answer
-//! ([`keep_connection_usable`]).
+//! ([`origin_allowed`], 403 `origin_not_allowed`), a connection left usable after an early answer
+//! ([`keep_connection_usable`]), and the count and log summary of refused requests ([`Refusals`]).
 //!
 //! The `Host` check stops DNS rebinding: a page of `evil.example` whose name the attacker re-points at 127.0.0.1
 //! talks to the server as its own origin, but its requests still say `Host: evil.example`. Accepted hosts are

@@ -14,7 +14,8 @@
 //! - [`replay`] feeds a journal through the engine offline and explains every decision (`fixloop replay`).
 //! - [`copilot_tools`] gives the copilot's tools live, read-only data about a service's incident.
 //! - [`auth`] checks bearer tokens and roles, rate-limits the copilot and the operate routes, and keeps tokens out
-//!   of the logs; [`guard`] checks `Host` and `Origin` and keeps connections usable after early answers.
+//!   of the logs; [`guard`] checks `Host` and `Origin`, keeps connections usable after early answers and counts
+//!   refusals; [`listener`] caps connections and closes idle, slow and dead ones.
 //!
 //! What this crate deliberately does not do: it makes no decision about incidents (the core does), holds no vendor
 //! protocol (the adapters do), and reads no environment variable outside `main`.
