@@ -33,7 +33,7 @@ use crate::v1::{
     info(
         title = "FixLoop API",
         version = "1.0.0",
-        description = "REST and WebSocket contract between a FixLoop orchestrator and its dashboards.\n\nEvery error response carries `ErrorBody`. WebSocket messages on `GET /ws` are described by the `WsEnvelope` component schema.\n\nAuthentication: every operation takes a bearer token (`Authorization: Bearer <token>`, or the `access_token` query parameter where a client cannot set headers, as browsers opening `/ws`). A token has a role: `read` allows the `GET` operations and `/ws`, `operate` allows every operation. A server without configured tokens, listening on loopback only, needs none.",
+        description = "REST and WebSocket contract between a FixLoop orchestrator and its dashboards.\n\nEvery error response carries `ErrorBody`. WebSocket messages on `GET /ws` are described by the `WsEnvelope` component schema.\n\nAuthentication: every operation takes a bearer token (`Authorization: Bearer <token>`, or the `access_token` query parameter where a client cannot set headers, as browsers opening `/ws`). A token has a role: `read` allows the `GET` operations and `/ws`, `operate` allows every operation. A server without configured tokens, listening on loopback only, needs none.\n\nBrowsers: a request whose `Host` is not one the server answers to (loopback, its bound address, its configured names) gets 421 with code `host_not_allowed` (on a server without tokens always, with tokens when names are configured), and `GET /ws` with an `Origin` other than the server's own and its CORS origins gets 403 with code `origin_not_allowed`.",
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0")
     ),
     paths(
@@ -349,6 +349,9 @@ pub const BEARER_SCHEME: &str = "bearerAuth";
 pub const QUERY_TOKEN_SCHEME: &str = "accessToken";
 /// The operation that is rate-limited (it costs a language-model call).
 pub const RATE_LIMITED_OPERATION: &str = "askCopilot";
+/// The operations that start work (a run, an incident, a bug switch) and share one rate limit per caller.
+pub const OPERATE_RATE_LIMITED_OPERATIONS: [&str; 3] =
+    ["runTests", "simulateIncident", "setDemoBug"];
 
 /// The role an operation needs: `read` for `GET` (reads and `/ws`), `operate` for the rest (they change state or
 /// cost a language-model call). `operate` implies `read`.
@@ -430,17 +433,32 @@ fn add_security(doc: &mut Document) {
                     ),
                 );
             }
-            if operation.operation_id.as_deref() == Some(RATE_LIMITED_OPERATION) {
+            let limited = match operation.operation_id.as_deref() {
+                Some(RATE_LIMITED_OPERATION) => Some(
+                    "Too many requests from this token (or client address, on a server without tokens) (code `rate_limited`)",
+                ),
+                Some(id) if OPERATE_RATE_LIMITED_OPERATIONS.contains(&id) => Some(
+                    "Too many runs, simulations and bug switches (one limit for the three) from this token (or client address, on a server without tokens) (code `rate_limited`)",
+                ),
+                _ => None,
+            };
+            if let Some(description) = limited {
                 responses.insert(
                     "429".to_owned(),
                     RefOr::T(
                         ResponseBuilder::new()
-                            .description("Too many requests from this token (or client address, on a server without tokens) (code `rate_limited`)")
+                            .description(description)
                             .header(
                                 "retry-after",
                                 HeaderBuilder::new()
-                                    .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
-                                    .description(Some("Seconds to wait before the next request will be accepted."))
+                                    .schema(
+                                        ObjectBuilder::new()
+                                            .schema_type(Type::Integer)
+                                            .minimum(Some(1)),
+                                    )
+                                    .description(Some(
+                                        "Seconds to wait before the next request will be accepted.",
+                                    ))
                                     .build(),
                             )
                             .content("application/json", error_body())
@@ -509,6 +527,10 @@ fn add_examples(doc: &mut Document) {
             "401" => (
                 codes::UNAUTHORIZED,
                 "this route needs a bearer token: send Authorization: Bearer <token>, or ?access_token=<token> where headers cannot be set",
+            ),
+            "403" if path == "/ws" => (
+                codes::ORIGIN_NOT_ALLOWED,
+                "origin http://evil.example may not open /ws: only the server's own pages and FIXLOOP_CORS_ORIGINS may (clients that send no Origin are not affected)",
             ),
             "403" => (
                 codes::FORBIDDEN,
@@ -776,6 +798,8 @@ mod descriptors {
     fn simulate_incident() {}
 
     /// Starts a validation run of the incident's current plan, or returns the run already in progress; emits `tests.updated` as statuses change.
+    ///
+    /// At most one run per incident is in flight: a request while one runs answers 200 with that run (the same `run_id`) and starts nothing, however many requests arrive.
     #[utoipa::path(
     post,
     path = "/api/tests/run",
@@ -783,7 +807,7 @@ mod descriptors {
     tag = "tests",
     request_body(content = RunTestsRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The new run, or the run already in progress", body = TestRun),
+        (status = 200, description = "The new run, or the run already in progress (the same `run_id`: nothing new is started)", body = TestRun),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No incident has this id", body = ErrorBody),
         (status = 409, description = "The incident is closed or has no validated plan yet", body = ErrorBody),
@@ -865,6 +889,7 @@ mod descriptors {
     responses(
         (status = 101, description = "Switching Protocols: the connection is now a WebSocket carrying WsEnvelope messages"),
         (status = 400, description = "`since` is not a non-negative integer (`invalid_since`), or not a WebSocket upgrade request (`websocket_upgrade_required`)", body = ErrorBody),
+        (status = 403, description = "A browser page of a foreign origin: the `Origin` header is neither the server's own origin nor one of its CORS origins (`origin_not_allowed`); a request without `Origin` is not affected", body = ErrorBody),
     )
 )]
     fn connect_websocket() {}

@@ -405,6 +405,9 @@ impl Server {
             .arg("--demo-port")
             .arg(demo_port.to_string())
             .env("FIXLOOP_WEBHOOK_SECRET", SECRET)
+            // Every client of the harness is 127.0.0.1: lift the connection caps out of the way of the 10,000.
+            .env("FIXLOOP_MAX_CONNECTIONS", "100000")
+            .env("FIXLOOP_MAX_CONNECTIONS_PER_ADDRESS", "100000")
             .env("RUST_LOG", "error")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

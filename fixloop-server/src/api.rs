@@ -8,11 +8,13 @@
 //! GROUNDED_FALLBACK`), so a question never fails on the model. A client mistake never gives a 5xx.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -36,6 +38,8 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{AuthSettings, Gate};
 use crate::copilot_tools::ServiceLookup;
 use crate::error::{ApiError, ApiJson, BodyLimit, MAX_ID_CHARS};
+use crate::guard::{DrainLimit, HostPolicy, Refusals, origin_allowed};
+use crate::listener::ConnectionStats;
 use crate::metrics::ServerMetrics;
 use crate::services::{Services, WatchedService, merge_queues};
 use crate::ws::{ConnectionConfig, SOCKET_LIMITS, run_connection};
@@ -83,8 +87,19 @@ pub struct ApiSettings {
     pub copilot_timeout: Duration,
     /// WebSocket connection timing.
     pub websocket: ConnectionConfig,
-    /// Bearer tokens and the copilot's rate limit (default: no token, so the API is open).
+    /// Bearer tokens and the rate limits (default: no token, so the API is open).
     pub auth: AuthSettings,
+    /// The address the server is bound to, an accepted `Host` ([`crate::guard::HostPolicy`]); `None` in-process.
+    pub bind: Option<IpAddr>,
+    /// `FIXLOOP_ALLOWED_HOSTS`: more host names the server answers to, lowercase, without port. Set, the `Host`
+    /// check also runs on a server with tokens.
+    pub allowed_hosts: Vec<String>,
+    /// The bearer token sent to the demo service's `POST /admin/bug` (which needs one when API tokens are set).
+    pub demo_admin_token: Option<Secret>,
+    /// The listener's connection counters, shown by `/metrics`; `None` in-process.
+    pub connections: Option<Arc<ConnectionStats>>,
+    /// Requests refused before any work (401, 403, 421, 429), by reason, shown by `/metrics`.
+    pub refusals: Arc<Refusals>,
 }
 
 impl ApiSettings {
@@ -102,16 +117,46 @@ impl ApiSettings {
             copilot_timeout: DEFAULT_COPILOT_BUDGET,
             websocket: ConnectionConfig::default(),
             auth: AuthSettings::default(),
+            bind: None,
+            allowed_hosts: Vec::new(),
+            demo_admin_token: None,
+            connections: None,
+            refusals: Arc::default(),
+        }
+    }
+
+    /// Which `Host` headers the router answers to: checked always when no token is configured, and with tokens
+    /// once `allowed_hosts` is set; the host of [`ApiSettings::public_url`] is accepted too.
+    #[must_use]
+    pub fn host_policy(&self) -> HostPolicy {
+        let mut allowed = self.allowed_hosts.clone();
+        if let Some(host) = reqwest::Url::parse(&self.public_url).ok().and_then(|url| {
+            url.host_str()
+                .map(|host| host.trim_matches(['[', ']']).to_ascii_lowercase())
+        }) {
+            allowed.push(host);
+        }
+        HostPolicy {
+            enforce: self.auth.tokens.is_empty() || !self.allowed_hosts.is_empty(),
+            bind: self.bind,
+            allowed,
         }
     }
 }
 
-/// The orchestrator's router. Every route passes [`crate::auth::authorize`] first (which route needs which role is
-/// [`crate::auth::required_access`]); the request log shows the URI with `access_token` redacted.
+/// The orchestrator's router. Every request passes, outermost first: the request log (URI with `access_token`
+/// redacted), [`crate::guard::keep_connection_usable`], the `Host` check ([`crate::guard::check_host`]), CORS, then
+/// [`crate::auth::authorize`] (which route needs which role is [`crate::auth::required_access`]).
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
     let cors = cors_layer(&state.settings.cors_origins);
-    let gate = Arc::new(Gate::new(&state.settings.auth));
+    let refusals = Arc::clone(&state.settings.refusals);
+    let gate = Arc::new(Gate::new(&state.settings.auth, Arc::clone(&refusals)));
+    let hosts = (Arc::new(state.settings.host_policy()), refusals);
+    let drain = DrainLimit {
+        bytes: limit,
+        time: crate::guard::DRAIN_TIMEOUT,
+    };
     Router::new()
         .route("/api/status", get(status))
         .route("/api/demo/bug", post(set_bug))
@@ -141,6 +186,14 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::Extension(BodyLimit(limit)))
         .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(
+            hosts,
+            crate::guard::check_host,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            drain,
+            crate::guard::keep_connection_usable,
+        ))
         .layer(TraceLayer::new_for_http().make_span_with(crate::auth::request_span))
         .with_state(state)
 }
@@ -168,12 +221,15 @@ async fn set_bug(
     ApiJson(request): ApiJson<SetBugRequest>,
 ) -> Result<axum::Json<SystemStatus>, ApiError> {
     let url = format!("{}/admin/bug", state.settings.demo_url);
-    let call = state
+    let mut call = state
         .http
         .post(&url)
         .timeout(state.settings.upstream_timeout)
-        .json(&json!({"enabled": request.enabled}))
-        .send();
+        .json(&json!({"enabled": request.enabled}));
+    if let Some(token) = &state.settings.demo_admin_token {
+        call = call.bearer_auth(token.expose());
+    }
+    let call = call.send();
     let response = match tokio::time::timeout(state.settings.upstream_timeout, call).await {
         Err(_) => return Err(ApiError::UpstreamTimeout(format!("POST {url}"))),
         Ok(Err(error)) if error.is_timeout() => {
@@ -419,8 +475,25 @@ fn parse_since(query: &[(String, String)]) -> Result<Option<u64>, ApiError> {
 async fn websocket(
     State(state): State<AppState>,
     Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    if !origin_allowed(&headers, &state.settings.cors_origins) {
+        let origin: String = headers
+            .get(header::ORIGIN)
+            .map(|origin| {
+                String::from_utf8_lossy(origin.as_bytes())
+                    .chars()
+                    .take(100)
+                    .collect()
+            })
+            .unwrap_or_default();
+        state.settings.refusals.record(
+            fixloop_contract::codes::ORIGIN_NOT_ALLOWED,
+            &format_args!("GET /ws (Origin {origin})"),
+        );
+        return Err(ApiError::OriginNotAllowed(origin));
+    }
     let since = parse_since(&query)?;
     let upgrade = upgrade.map_err(|_| ApiError::NotWebSocket)?;
     // Subscribing before the upgrade completes takes the join snapshots (or the replay) now; events published in
@@ -482,10 +555,13 @@ fn check_webhook_secret(
             "webhooks are disabled: set FIXLOOP_WEBHOOK_SECRET to enable them",
         ));
     };
+    // The scheme is case-insensitive (RFC 9110 §11.1): `bearer`, `BEARER` and `Bearer` are the same.
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
+        .and_then(|value| value.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, secret)| secret.trim());
     let given = headers
         .get(WEBHOOK_SECRET_HEADER)
         .and_then(|value| value.to_str().ok())
@@ -536,12 +612,24 @@ fn admit_webhook<T, E: std::fmt::Display>(
     })
 }
 
+/// A webhook's body; a body over the limit is 413 `payload_too_large` with the contract's `ErrorBody`, as everywhere.
+fn webhook_body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge(state.settings.max_body_bytes)
+        } else {
+            ApiError::InvalidJson("the body could not be read".to_owned())
+        }
+    })
+}
+
 async fn datadog_webhook(
     State(state): State<AppState>,
     Query(query): Query<SecretQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = webhook_body(&state, body)?;
     let event = admit_webhook(
         &state,
         &headers,
@@ -579,8 +667,9 @@ async fn alertmanager_webhook(
     State(state): State<AppState>,
     Query(query): Query<SecretQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = webhook_body(&state, body)?;
     let alerts = admit_webhook(
         &state,
         &headers,
@@ -661,12 +750,17 @@ async fn healthz() -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = state.metrics.render();
+    text.push_str(&state.settings.refusals.render());
+    if let Some(connections) = &state.settings.connections {
+        text.push_str(&connections.render());
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(),
+        text,
     )
         .into_response()
 }

@@ -10,8 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use chrono::Utc;
-use fixloop_adapters::{AdapterError, RunnerExpectations, SqliteStore, Store, StoreError};
+use fixloop_adapters::{AdapterError, RunnerExpectations, Secret, SqliteStore, Store, StoreError};
 use fixloop_core::engine::Config as EngineConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -19,11 +20,14 @@ use tokio::task::JoinHandle;
 
 use crate::adapters::{build_ports, datadog_config};
 use crate::api::{ApiSettings, AppState, router};
-use crate::auth::{AuthSettings, Exposure, ExposureError, check_exposure};
+use crate::auth::{
+    ApiToken, ApiTokens, AuthSettings, Exposure, ExposureError, Role, check_exposure,
+};
 use crate::config::{Config, ConfigError, StoreLocation};
 use crate::copilot_tools::CopilotSources;
 use crate::demo_app::{self, DemoState, traffic};
 use crate::driver::{Driver, DriverConfig, Ports};
+use crate::listener::{ConnectionLimits, ConnectionStats, GuardedListener};
 use crate::metrics::ServerMetrics;
 use crate::profile::live::check_at_start;
 use crate::profile::{Profile, ServiceProfile, demo_profile};
@@ -147,6 +151,9 @@ pub struct RunningDemoApp {
     pub demo_url: String,
     /// Its state (bug switch, metrics).
     pub state: DemoState,
+    /// The token of this process for its `POST /admin/bug`, besides the configured `operate` tokens; `None` when
+    /// no API token is configured (the switch is then open).
+    pub admin_token: Option<Secret>,
     tasks: Tasks,
 }
 
@@ -243,9 +250,16 @@ pub(crate) async fn start_demo_tuned(
         &options.config.api_tokens,
         options.insecure_no_auth,
     )?;
-    let app = start_demo_app(options.bind, options.demo_port, &options.config).await?;
+    // The shop listens on loopback only, whatever the orchestrator binds: only this process's orchestrator and
+    // traffic generator need it (run `fixloop demo-app --bind` to expose a shop).
+    let demo_bind = match options.bind {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+    };
+    let app = start_demo_app(demo_bind, options.demo_port, &options.config).await?;
     let RunningDemoApp {
         demo_url,
+        admin_token,
         mut tasks,
         ..
     } = app;
@@ -273,6 +287,7 @@ pub(crate) async fn start_demo_tuned(
         &mut tasks,
         &http,
         tune,
+        admin_token,
     )
     .await?;
     Ok(RunningDemo {
@@ -313,6 +328,18 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
         .first()
         .map(|watch| watch.service.spec.base_url.clone())
         .unwrap_or_default();
+    // The built-in demo shop (a `fixloop demo-app` with the same tokens) takes an operate token on its bug switch.
+    let demo_admin_token = watches
+        .first()
+        .filter(|watch| watch.builtin_demo)
+        .and_then(|_| {
+            options
+                .config
+                .api_tokens
+                .iter()
+                .find(|token| token.role == Role::Operate)
+        })
+        .map(|token| token.token.clone());
     let orchestrator_url = start_orchestrator(
         options.bind,
         options.port,
@@ -324,6 +351,7 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
         &mut tasks,
         &http,
         &|_| {},
+        demo_admin_token,
     )
     .await?;
     Ok(RunningServer {
@@ -346,7 +374,25 @@ pub async fn start_demo_app(
     let mut tasks = Tasks::new();
     let listener = bind_listener(bind, port).await?;
     let demo_url = url_of(&listener, bind);
-    let state = DemoState::new();
+    // With API tokens set, the bug switch takes an operate token, or this process's own (for its orchestrator).
+    let admin_token = (!config.api_tokens.is_empty()).then(|| Secret::new(random_token()));
+    let state = match &admin_token {
+        None => DemoState::new(),
+        Some(own) => {
+            let mut tokens: Vec<ApiToken> = config
+                .api_tokens
+                .iter()
+                .filter(|token| token.role == Role::Operate)
+                .cloned()
+                .collect();
+            tokens.push(ApiToken {
+                name: "fixloop-demo".to_owned(),
+                role: Role::Operate,
+                token: own.clone(),
+            });
+            DemoState::with_admin_tokens(ApiTokens::new(tokens))
+        }
+    };
     let shutdown = tasks.signal();
     let app = demo_app::router(state.clone());
     tasks.spawn(async move {
@@ -373,6 +419,7 @@ pub async fn start_demo_app(
     Ok(RunningDemoApp {
         demo_url,
         state,
+        admin_token,
         tasks,
     })
 }
@@ -478,6 +525,7 @@ async fn start_orchestrator(
     tasks: &mut Tasks,
     http: &reqwest::Client,
     tune: &(dyn Fn(&mut DriverConfig) + Sync),
+    demo_admin_token: Option<Secret>,
 ) -> Result<String, StartError> {
     let listener = bind_listener(bind, port).await?;
     let bound_url = url_of(&listener, bind);
@@ -592,9 +640,15 @@ async fn start_orchestrator(
         settings.copilot_timeout = budget;
     }
     settings.cors_origins.clone_from(&config.cors_origins);
+    // A quiet WebSocket client sends only pongs: ping often enough that a live one is never idle for the timeout.
+    settings.websocket.ping_interval = settings
+        .websocket
+        .ping_interval
+        .min(config.idle_timeout / 3);
     settings.auth = AuthSettings {
         tokens: config.api_tokens.clone(),
         copilot_limit: config.copilot_rate_limit,
+        operate_limit: config.operate_rate_limit,
     };
     // The services this process watches, for the start-up line (a profile's names, or the demo shop's).
     let service_names = watched
@@ -602,6 +656,20 @@ async fn start_orchestrator(
         .map(|service| format!("{} ({})", service.name, service.base_url))
         .collect::<Vec<_>>()
         .join(", ");
+    settings.bind = Some(bind);
+    let connections = Arc::new(ConnectionStats::default());
+    settings.connections = Some(Arc::clone(&connections));
+    let limits = ConnectionLimits {
+        max_connections: config.max_connections,
+        // Without tokens the caller is known only by its address: one address may not take every slot.
+        max_per_address: config
+            .api_tokens
+            .is_empty()
+            .then_some(config.max_connections_per_address),
+        idle_timeout: config.idle_timeout,
+    };
+    settings.allowed_hosts.clone_from(&config.allowed_hosts);
+    settings.demo_admin_token = demo_admin_token;
     let state = AppState {
         services: Services::new(watched),
         copilot,
@@ -609,8 +677,9 @@ async fn start_orchestrator(
         settings: Arc::new(settings),
         http: http.clone(),
     };
-    // The peer address keys the copilot's rate limit when no token is configured.
+    // The peer address keys the rate limits when no token is configured.
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let listener = GuardedListener::new(listener, limits, connections).tap_io(|_| {});
     let shutdown = tasks.signal();
     tasks.spawn(async move {
         if let Err(error) = axum::serve(listener, app)
@@ -660,6 +729,20 @@ fn url_of(listener: &TcpListener, bind: IpAddr) -> String {
         IpAddr::V4(v4) => format!("http://{v4}:{port}"),
         IpAddr::V6(v6) => format!("http://[{v6}]:{port}"),
     }
+}
+
+/// 256 bits from the standard library's randomly keyed SipHash, hex-encoded: the demo shop's own bug-switch token
+/// (it never leaves the process).
+fn random_token() -> String {
+    use std::fmt::Write as _;
+    use std::hash::{BuildHasher, RandomState};
+    let mut token = String::with_capacity(64);
+    for part in 0_u64..4 {
+        let value =
+            RandomState::new().hash_one((part, std::process::id(), std::time::SystemTime::now()));
+        let _ = write!(token, "{value:016x}");
+    }
+    token
 }
 
 fn default_config() -> Config {

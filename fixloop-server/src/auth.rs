@@ -10,7 +10,9 @@
 //!
 //! The copilot's buckets are keyed by token name (or by client address when the API is open), refill at
 //! `FIXLOOP_COPILOT_RATE_PER_MINUTE` up to `FIXLOOP_COPILOT_BURST`, and are refunded when the handler refuses the
-//! request with a 4xx before any copilot call; at most [`MAX_RATE_BUCKETS`] callers are tracked one by one.
+//! request with a 4xx before any copilot call; at most [`MAX_RATE_BUCKETS`] callers are tracked one by one. The
+//! [`OPERATE_ROUTES`] that start work (runs, simulations, the bug switch) share a second bucket per caller, with the
+//! same rules (`FIXLOOP_OPERATE_RATE_PER_MINUTE`, `FIXLOOP_OPERATE_BURST`).
 //!
 //! With no token configured, the API is open (the loopback demo); [`check_exposure`] refuses to start such a server
 //! on a non-loopback address unless the operator passes `--insecure-no-auth`.
@@ -29,6 +31,8 @@ use fixloop_adapters::Secret;
 use fixloop_contract::{ErrorBody, codes};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
+use crate::guard::Refusals;
+
 /// The query parameter that carries a token when a client cannot set the `Authorization` header (RFC 6750 §2.3).
 pub const ACCESS_TOKEN_QUERY: &str = "access_token";
 /// Query parameters whose values [`redact_uri`] hides: the access token, and the webhooks' `secret`.
@@ -45,8 +49,16 @@ pub const DEFAULT_COPILOT_PER_MINUTE: u32 = 10;
 pub const DEFAULT_COPILOT_BURST: u32 = 5;
 /// Most callers the rate limiter tracks one by one; callers beyond share one bucket.
 pub const MAX_RATE_BUCKETS: usize = 4096;
-/// The route of the copilot, the one rate-limited route.
+/// The route of the copilot, rate-limited on its own (it costs a language-model call).
 pub const COPILOT_ROUTE: &str = "/api/copilot/ask";
+/// The operate routes that share one rate limit per caller (`FIXLOOP_OPERATE_RATE_PER_MINUTE`,
+/// `FIXLOOP_OPERATE_BURST`): each starts work (a run against the watched service, an incident, a bug switch call).
+pub const OPERATE_ROUTES: [&str; 3] =
+    ["/api/tests/run", "/api/incidents/simulate", "/api/demo/bug"];
+/// Default operate requests per minute per caller (`FIXLOOP_OPERATE_RATE_PER_MINUTE`).
+pub const DEFAULT_OPERATE_PER_MINUTE: u32 = 60;
+/// Default operate burst per caller (`FIXLOOP_OPERATE_BURST`).
+pub const DEFAULT_OPERATE_BURST: u32 = 20;
 
 /// What a token may do. `Operate` implies `Read`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -284,12 +296,21 @@ pub struct RateLimit {
 }
 
 impl Default for RateLimit {
+    /// The copilot's default.
     fn default() -> Self {
         Self {
             per_minute: DEFAULT_COPILOT_PER_MINUTE,
             burst: DEFAULT_COPILOT_BURST,
         }
     }
+}
+
+impl RateLimit {
+    /// The default of the operate routes ([`OPERATE_ROUTES`]).
+    pub const OPERATE: Self = Self {
+        per_minute: DEFAULT_OPERATE_PER_MINUTE,
+        burst: DEFAULT_OPERATE_BURST,
+    };
 }
 
 impl fmt::Display for RateLimit {
@@ -299,12 +320,25 @@ impl fmt::Display for RateLimit {
 }
 
 /// The API's authentication settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
     /// The tokens; empty means the API is open.
     pub tokens: ApiTokens,
     /// The copilot's rate limit, per token (or per client address when the API is open).
     pub copilot_limit: RateLimit,
+    /// The rate limit of the operate routes ([`OPERATE_ROUTES`], one bucket for the three), per token (or per
+    /// client address when the API is open).
+    pub operate_limit: RateLimit,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            tokens: ApiTokens::default(),
+            copilot_limit: RateLimit::default(),
+            operate_limit: RateLimit::OPERATE,
+        }
+    }
 }
 
 /// How a server is exposed, as [`check_exposure`] found it.
@@ -373,6 +407,10 @@ pub enum AuthError {
     /// 429 `rate_limited`: the caller's bucket is empty; the field is the `retry-after`, in seconds.
     #[error("too many copilot requests: try again in {0} s")]
     RateLimited(u64),
+    /// 429 `rate_limited`: the caller's bucket of operate requests (runs, simulations, the bug switch) is empty; the
+    /// field is the `retry-after`, in seconds.
+    #[error("too many runs, simulations or bug switches from this caller: try again in {0} s")]
+    OperateRateLimited(u64),
 }
 
 impl AuthError {
@@ -385,7 +423,7 @@ impl AuthError {
                 StatusCode::UNAUTHORIZED
             }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::OperateRateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -397,7 +435,7 @@ impl AuthError {
                 codes::UNAUTHORIZED
             }
             Self::Forbidden(_) => codes::FORBIDDEN,
-            Self::RateLimited(_) => codes::RATE_LIMITED,
+            Self::RateLimited(_) | Self::OperateRateLimited(_) => codes::RATE_LIMITED,
         }
     }
 
@@ -415,7 +453,9 @@ impl AuthError {
                 header::WWW_AUTHENTICATE,
                 format!("{}, scope=\"{role}\"", challenge("insufficient_scope")),
             ),
-            Self::RateLimited(seconds) => (header::RETRY_AFTER, seconds.to_string()),
+            Self::RateLimited(seconds) | Self::OperateRateLimited(seconds) => {
+                (header::RETRY_AFTER, seconds.to_string())
+            }
         }
     }
 }
@@ -433,20 +473,25 @@ impl IntoResponse for AuthError {
     }
 }
 
-/// What the middleware holds: the tokens and the copilot's limiter. Built once per router.
+/// What the middleware holds: the tokens, the copilot's limiter and the operate routes' limiter. Built once per
+/// router.
 #[derive(Debug)]
 pub struct Gate {
     tokens: ApiTokens,
     copilot: RateLimiter,
+    operate: RateLimiter,
+    refusals: Arc<Refusals>,
 }
 
 impl Gate {
-    /// A gate for `settings`.
+    /// A gate for `settings`, counting its refusals in `refusals`.
     #[must_use]
-    pub fn new(settings: &AuthSettings) -> Self {
+    pub fn new(settings: &AuthSettings, refusals: Arc<Refusals>) -> Self {
         Self {
             tokens: settings.tokens.clone(),
             copilot: RateLimiter::new(settings.copilot_limit, MAX_RATE_BUCKETS),
+            operate: RateLimiter::new(settings.operate_limit, MAX_RATE_BUCKETS),
+            refusals,
         }
     }
 
@@ -477,7 +522,9 @@ impl Gate {
 }
 
 /// The middleware: checks the caller against [`required_access`], records the caller's name (never the token) in
-/// the request span, logs every authorized mutating request, and rate-limits the copilot.
+/// the request span, rate-limits the copilot and the operate routes, logs every authorized mutating request that
+/// passed its limit, and counts every refusal in [`Refusals`] (which logs a summary line per reason at most once a
+/// minute, never one line per refusal).
 pub async fn authorize(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
@@ -488,19 +535,35 @@ pub async fn authorize(State(gate): State<Arc<Gate>>, request: Request, next: Ne
     let caller = match gate.check(&request, access) {
         Ok(caller) => caller,
         Err(error) => {
-            tracing::info!(%method, route = route.as_deref().unwrap_or(""), code = error.code(), reason = %error, "request refused");
+            gate.refusals.record(
+                error.code(),
+                &format_args!("{method} {}", route.as_deref().unwrap_or("(no route)")),
+            );
             return error.into_response();
         }
     };
     if let Some(token) = caller {
         tracing::Span::current().record("caller", token.name.as_str());
-        if access == Access::Role(Role::Operate) {
-            tracing::info!(caller = %token.name, %method, route = route.as_deref().unwrap_or(""), "operate request");
+    }
+    let route = route.as_deref().unwrap_or("");
+    // An authorized mutating request is logged once it passed its rate limit: a refused one is only counted.
+    let log_operate = || {
+        if let Some(token) = caller
+            && access == Access::Role(Role::Operate)
+        {
+            tracing::info!(caller = %token.name, %method, route, "operate request");
         }
-    }
-    if route.as_deref() != Some(COPILOT_ROUTE) || method != Method::POST {
-        return next.run(request).await;
-    }
+    };
+    let (limiter, limited): (&RateLimiter, fn(u64) -> AuthError) = match route {
+        COPILOT_ROUTE if method == Method::POST => (&gate.copilot, AuthError::RateLimited),
+        _ if method == Method::POST && OPERATE_ROUTES.contains(&route) => {
+            (&gate.operate, AuthError::OperateRateLimited)
+        }
+        _ => {
+            log_operate();
+            return next.run(request).await;
+        }
+    };
     let key = match caller {
         Some(token) => BucketKey::Token(token.name.clone()),
         None => request
@@ -508,20 +571,23 @@ pub async fn authorize(State(gate): State<Arc<Gate>>, request: Request, next: Ne
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(BucketKey::Unknown, |info| BucketKey::address(info.0.ip())),
     };
-    if let Err(wait) = gate.copilot.acquire(key.clone(), now()) {
-        let error = AuthError::RateLimited(retry_after_seconds(wait));
-        tracing::info!(
-            caller = caller.map_or("", |token| token.name.as_str()),
-            code = error.code(),
-            "copilot rate limit reached"
+    if let Err(wait) = limiter.acquire(key.clone(), now()) {
+        let error = limited(retry_after_seconds(wait));
+        gate.refusals.record(
+            error.code(),
+            &format_args!(
+                "{method} {route} by {}",
+                caller.map_or("an open-mode client", |token| token.name.as_str())
+            ),
         );
         return error.into_response();
     }
+    log_operate();
     let response = next.run(request).await;
     if response.status().is_client_error() {
-        // The handler refused the request before asking the copilot (bad body, unknown incident): no call was
-        // made, so it does not count.
-        gate.copilot.refund(&key);
+        // The handler refused the request before doing its work (bad body, unknown incident, a plan not ready):
+        // nothing was started or asked, so it does not count.
+        limiter.refund(&key);
     }
     response
 }

@@ -36,7 +36,7 @@ pub const DEFAULT_DATA_DIR: &str = "fixloop-data";
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 38] = [
+pub const VARIABLES: [&str; 44] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -67,6 +67,7 @@ pub const VARIABLES: [&str; 38] = [
     "FIXLOOP_PLAN_BUDGET_SECS",
     "FIXLOOP_WEBHOOK_SECRET",
     "FIXLOOP_CORS_ORIGINS",
+    "FIXLOOP_ALLOWED_HOSTS",
     "FIXLOOP_PROMETHEUS_URL",
     "FIXLOOP_MAX_BODY_BYTES",
     "FIXLOOP_DATA_DIR",
@@ -75,6 +76,11 @@ pub const VARIABLES: [&str; 38] = [
     "FIXLOOP_COPILOT_RATE_PER_MINUTE",
     "FIXLOOP_COPILOT_BURST",
     "FIXLOOP_COPILOT_BUDGET_SECS",
+    "FIXLOOP_OPERATE_RATE_PER_MINUTE",
+    "FIXLOOP_OPERATE_BURST",
+    "FIXLOOP_MAX_CONNECTIONS",
+    "FIXLOOP_MAX_CONNECTIONS_PER_ADDRESS",
+    "FIXLOOP_IDLE_TIMEOUT_SECS",
 ];
 
 /// The server's configuration. `Debug` never prints a secret.
@@ -110,6 +116,9 @@ pub struct Config {
     pub webhook_secret: Option<Secret>,
     /// `FIXLOOP_CORS_ORIGINS`: comma-separated origins allowed by CORS (`*` allows any).
     pub cors_origins: Vec<String>,
+    /// `FIXLOOP_ALLOWED_HOSTS`: comma-separated host names or addresses (lowercase, no port) the API answers to
+    /// besides loopback and the bound address; set, the `Host` check also runs when tokens are configured.
+    pub allowed_hosts: Vec<String>,
     /// `FIXLOOP_PROMETHEUS_URL`: a Prometheus server to read the signals from, instead of scraping the service.
     pub prometheus_url: Option<String>,
     /// `FIXLOOP_MAX_BODY_BYTES`: the request body limit.
@@ -118,6 +127,17 @@ pub struct Config {
     pub api_tokens: ApiTokens,
     /// `FIXLOOP_COPILOT_RATE_PER_MINUTE`, `FIXLOOP_COPILOT_BURST`: the copilot's rate limit per caller.
     pub copilot_rate_limit: RateLimit,
+    /// `FIXLOOP_OPERATE_RATE_PER_MINUTE`, `FIXLOOP_OPERATE_BURST`: the rate limit per caller of the operate routes
+    /// that start work (`POST /api/tests/run`, `/api/incidents/simulate`, `/api/demo/bug`).
+    pub operate_rate_limit: RateLimit,
+    /// `FIXLOOP_MAX_CONNECTIONS`: most open connections (over it, a new one is closed at once).
+    pub max_connections: usize,
+    /// `FIXLOOP_MAX_CONNECTIONS_PER_ADDRESS`: most open connections from one client address, on a server without
+    /// tokens.
+    pub max_connections_per_address: usize,
+    /// `FIXLOOP_IDLE_TIMEOUT_SECS`: a connection that sends nothing, or a request without end, for this long is
+    /// closed (idle keep-alive, half-sent headers, a WebSocket peer that stopped answering pings).
+    pub idle_timeout: Duration,
     /// `FIXLOOP_COPILOT_BUDGET_SECS`: how long the LLM copilot may take (tool steps included) before the grounded
     /// copilot answers instead; `None` keeps the API's default ([`crate::api::DEFAULT_COPILOT_BUDGET`]).
     pub copilot_budget: Option<Duration>,
@@ -356,11 +376,23 @@ impl Config {
                 .and_then(|value| u32::try_from(value).ok())
                 .unwrap_or(defaults.burst),
         };
+        let operate_rate_limit = RateLimit {
+            per_minute: reader
+                .integer("FIXLOOP_OPERATE_RATE_PER_MINUTE", 1, 100_000)?
+                .and_then(|value| u32::try_from(value).ok())
+                .unwrap_or(RateLimit::OPERATE.per_minute),
+            burst: reader
+                .integer("FIXLOOP_OPERATE_BURST", 1, 10_000)?
+                .and_then(|value| u32::try_from(value).ok())
+                .unwrap_or(RateLimit::OPERATE.burst),
+        };
         Ok(Self {
             orch_port: reader.port("ORCH_PORT")?.unwrap_or(DEFAULT_ORCH_PORT),
             demo_port: reader.port("DEMO_PORT")?.unwrap_or(DEFAULT_DEMO_PORT),
             demo_app_url: reader
                 .url("DEMO_APP_URL")?
+                .map(|url| refuse_metadata_target("DEMO_APP_URL", url))
+                .transpose()?
                 .unwrap_or_else(|| DEFAULT_DEMO_APP_URL.to_owned()),
             orch_base_url: reader.url("ORCH_BASE_URL")?,
             profile: reader.get("FIXLOOP_PROFILE").map(std::path::PathBuf::from),
@@ -377,6 +409,7 @@ impl Config {
             tuning,
             webhook_secret,
             cors_origins: reader.origins("FIXLOOP_CORS_ORIGINS")?,
+            allowed_hosts: reader.hosts("FIXLOOP_ALLOWED_HOSTS")?,
             prometheus_url: reader.url("FIXLOOP_PROMETHEUS_URL")?,
             max_body_bytes: reader
                 .integer("FIXLOOP_MAX_BODY_BYTES", 1024, 16 * 1024 * 1024)?
@@ -384,6 +417,17 @@ impl Config {
             store,
             api_tokens,
             copilot_rate_limit,
+            operate_rate_limit,
+            max_connections: reader
+                .integer("FIXLOOP_MAX_CONNECTIONS", 1, 1_000_000)?
+                .unwrap_or(crate::listener::DEFAULT_MAX_CONNECTIONS),
+            max_connections_per_address: reader
+                .integer("FIXLOOP_MAX_CONNECTIONS_PER_ADDRESS", 1, 1_000_000)?
+                .unwrap_or(crate::listener::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
+            // The WebSocket pings follow it (at most a third of it), so a live peer is never idle that long.
+            idle_timeout: reader
+                .seconds("FIXLOOP_IDLE_TIMEOUT_SECS", 0.5, 3600.0)?
+                .unwrap_or(crate::listener::DEFAULT_IDLE_TIMEOUT),
             copilot_budget: reader.seconds("FIXLOOP_COPILOT_BUDGET_SECS", 0.1, 600.0)?,
         })
     }
@@ -534,6 +578,34 @@ impl Reader<'_> {
         Ok(settings)
     }
 
+    fn hosts(&self, name: &'static str) -> Result<Vec<String>, ConfigError> {
+        let Some(value) = self.get(name) else {
+            return Ok(Vec::new());
+        };
+        let mut hosts = Vec::new();
+        for entry in value
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+        {
+            let host = crate::guard::host_part(entry)
+                .filter(|host| !host.contains('/'))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        name,
+                        format!(
+                            "expected host names or addresses (a port is ignored), got {entry:?}"
+                        ),
+                    )
+                })?;
+            hosts.push(host.trim_end_matches('.').to_ascii_lowercase());
+        }
+        if hosts.is_empty() {
+            return Err(ConfigError::new(name, "lists no host"));
+        }
+        Ok(hosts)
+    }
+
     fn origins(&self, name: &'static str) -> Result<Vec<String>, ConfigError> {
         let Some(value) = self.get(name) else {
             return Ok(vec![DEFAULT_CORS_ORIGIN.to_owned()]);
@@ -566,6 +638,22 @@ impl Reader<'_> {
     }
 }
 
+/// Refuses a watched URL at a link-local or cloud metadata address (only a profile can allow one, with
+/// `allow_metadata_targets = true`).
+fn refuse_metadata_target(variable: &'static str, url: String) -> Result<String, ConfigError> {
+    let metadata =
+        reqwest::Url::parse(&url).is_ok_and(|parsed| crate::profile::is_metadata_target(&parsed));
+    if metadata {
+        return Err(ConfigError::new(
+            variable,
+            format!(
+                "{url:?} is a link-local or cloud metadata address; watch it from a profile with allow_metadata_targets = true"
+            ),
+        ));
+    }
+    Ok(url)
+}
+
 /// Checks that `value` is an absolute http(s) URL with a host; returns it without a trailing slash.
 fn check_url(value: &str) -> Result<String, String> {
     let url =
@@ -587,7 +675,7 @@ impl fmt::Display for Config {
         }
         write!(
             f,
-            "minimax={} datadog={} prometheus={} webhooks={} cors={:?} max_body_bytes={} journal={} api_tokens={} copilot_limit={}",
+            "minimax={} datadog={} prometheus={} webhooks={} cors={:?} allowed_hosts={:?} max_body_bytes={} journal={} api_tokens={} copilot_limit={} operate_limit={}",
             self.minimax.is_some(),
             self.datadog.is_some(),
             self.prometheus_url.is_some(),
@@ -597,12 +685,14 @@ impl fmt::Display for Config {
                 "disabled"
             },
             self.cors_origins,
+            self.allowed_hosts,
             self.max_body_bytes,
             self.store
                 .as_ref()
                 .map_or_else(|| "memory".to_owned(), ToString::to_string),
             self.api_tokens.len(),
             self.copilot_rate_limit,
+            self.operate_rate_limit,
         )
     }
 }
@@ -642,6 +732,8 @@ mod tests {
         );
         assert!(config.api_tokens.is_empty(), "no token: the API is open");
         assert_eq!(config.copilot_rate_limit, RateLimit::default());
+        assert_eq!(config.operate_rate_limit, RateLimit::OPERATE);
+        assert!(config.allowed_hosts.is_empty());
         assert_eq!(config.copilot_budget, None);
         assert_eq!(config.tuning, Tuning::default());
     }
@@ -698,6 +790,12 @@ mod tests {
             ("FIXLOOP_COPILOT_RATE_PER_MINUTE", "30"),
             ("FIXLOOP_COPILOT_BURST", "3"),
             ("FIXLOOP_COPILOT_BUDGET_SECS", "2.5"),
+            (
+                "FIXLOOP_ALLOWED_HOSTS",
+                "FixLoop.Example.com, 10.0.0.5:8000, [::2]",
+            ),
+            ("FIXLOOP_OPERATE_RATE_PER_MINUTE", "12"),
+            ("FIXLOOP_OPERATE_BURST", "4"),
         ]))
         .unwrap();
         assert_eq!(config.orch_port, 9000);
@@ -762,11 +860,31 @@ mod tests {
             }
         );
         assert_eq!(config.copilot_budget, Some(Duration::from_millis(2500)));
+        assert_eq!(
+            config.allowed_hosts,
+            vec![
+                "fixloop.example.com".to_owned(),
+                "10.0.0.5".to_owned(),
+                "::2".to_owned()
+            ]
+        );
+        assert_eq!(
+            config.operate_rate_limit,
+            RateLimit {
+                per_minute: 12,
+                burst: 4
+            }
+        );
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        let cases: [(&str, &str); 21] = [
+        let cases: [(&str, &str); 26] = [
+            ("DEMO_APP_URL", "http://169.254.169.254"),
+            ("DEMO_APP_URL", "http://metadata.google.internal/"),
+            ("FIXLOOP_ALLOWED_HOSTS", "http://evil.example/"),
+            ("FIXLOOP_OPERATE_RATE_PER_MINUTE", "0"),
+            ("FIXLOOP_OPERATE_BURST", "-1"),
             ("ORCH_PORT", "80000"),
             ("DEMO_PORT", "http"),
             ("DEMO_APP_URL", "localhost:8001"),

@@ -70,6 +70,17 @@ pub enum ApiError {
     /// 401 `unauthorized`.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// 403 `origin_not_allowed`: `GET /ws` from a page of a foreign origin (the field is the origin, shortened).
+    #[error(
+        "origin {0} may not open /ws: only the server's own pages and FIXLOOP_CORS_ORIGINS may (clients that send no Origin are not affected)"
+    )]
+    OriginNotAllowed(String),
+    /// 421 `host_not_allowed`: the `Host` header names no host this server answers to (the field is the host,
+    /// shortened).
+    #[error(
+        "this server does not answer to the host {0}: use a loopback address, the bound address, or a name listed in FIXLOOP_ALLOWED_HOSTS"
+    )]
+    HostNotAllowed(String),
     /// 502 `upstream_error`; the field is the cause, logged and never sent.
     #[error("the upstream service answered with an error")]
     Upstream(String),
@@ -103,6 +114,8 @@ impl ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::IncidentClosed(_) | Self::PlanNotReady(_) => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
+            Self::HostNotAllowed(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -130,6 +143,8 @@ impl ApiError {
             Self::IncidentClosed(_) => codes::INCIDENT_CLOSED,
             Self::PlanNotReady(_) => codes::PLAN_NOT_READY,
             Self::Unauthorized(_) => codes::UNAUTHORIZED,
+            Self::OriginNotAllowed(_) => codes::ORIGIN_NOT_ALLOWED,
+            Self::HostNotAllowed(_) => codes::HOST_NOT_ALLOWED,
             Self::Upstream(_) => codes::UPSTREAM_ERROR,
             Self::UpstreamTimeout(_) => codes::UPSTREAM_TIMEOUT,
             Self::Unavailable => codes::UNAVAILABLE,

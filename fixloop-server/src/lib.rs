@@ -13,7 +13,9 @@
 //! - [`config::Config`] reads the environment (pure, validated, secrets redacted).
 //! - [`replay`] feeds a journal through the engine offline and explains every decision (`fixloop replay`).
 //! - [`copilot_tools`] gives the copilot's tools live, read-only data about a service's incident.
-//! - [`auth`] checks bearer tokens and roles, rate-limits the copilot, and keeps tokens out of the logs.
+//! - [`auth`] checks bearer tokens and roles, rate-limits the copilot and the operate routes, and keeps tokens out
+//!   of the logs; [`guard`] checks `Host` and `Origin`, keeps connections usable after early answers and counts
+//!   refusals; [`listener`] caps connections and closes idle, slow and dead ones.
 //!
 //! What this crate deliberately does not do: it makes no decision about incidents (the core does), holds no vendor
 //! protocol (the adapters do), and reads no environment variable outside `main`.
@@ -37,6 +39,8 @@ pub mod dashboard;
 pub mod demo_app;
 pub mod driver;
 pub mod error;
+pub mod guard;
+pub mod listener;
 pub mod metrics;
 pub mod profile;
 pub mod replay;

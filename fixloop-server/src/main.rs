@@ -147,7 +147,7 @@ struct DemoArgs {
     /// plan-rejected-twice, run-timeout, signals-degraded) or the path of a scenario JSON file.
     #[arg(long, value_name = "NAME|FILE")]
     scenario: Option<String>,
-    /// How much faster than written the scenario plays (above 0, at most 100; default 1).
+    /// How much faster than written the scenario plays (from 0.01 to 100; default 1).
     #[arg(
         long,
         value_name = "X",

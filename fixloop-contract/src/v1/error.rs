@@ -75,6 +75,11 @@ pub mod codes {
     pub const UNAUTHORIZED: &str = "unauthorized";
     /// 403: the bearer token is valid but its role does not allow the operation (a `read` token on a mutating one).
     pub const FORBIDDEN: &str = "forbidden";
+    /// 403: `GET /ws` from a browser page of another origin than the server's own and the configured CORS origins.
+    pub const ORIGIN_NOT_ALLOWED: &str = "origin_not_allowed";
+    /// 421: the request's `Host` is not a name this server answers to (loopback, the bind address, or
+    /// `FIXLOOP_ALLOWED_HOSTS`), as a DNS-rebinding page would send.
+    pub const HOST_NOT_ALLOWED: &str = "host_not_allowed";
     /// 429: too many requests from this token or client address; the `retry-after` header says when to try again.
     pub const RATE_LIMITED: &str = "rate_limited";
     /// 502: a service FixLoop depends on answered with an error.

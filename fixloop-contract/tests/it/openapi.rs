@@ -546,13 +546,20 @@ fn every_operation_needs_a_token_of_its_role_and_documents_401_403_429() {
             );
             if role == "operate" {
                 assert_eq!(error_code("403"), "forbidden", "{method} {path}");
+            } else if path == "/ws" {
+                // Any token may read; a browser page of a foreign origin may not open the stream.
+                assert_eq!(error_code("403"), "origin_not_allowed", "{method} {path}");
             } else {
                 assert!(
                     responses.get("403").is_none(),
                     "{method} {path}: any token may read"
                 );
             }
-            if operation["operationId"] == "askCopilot" {
+            let operation_id = operation["operationId"].as_str().unwrap_or_default();
+            if operation_id == "askCopilot"
+                || fixloop_contract::openapi::OPERATE_RATE_LIMITED_OPERATIONS
+                    .contains(&operation_id)
+            {
                 assert_eq!(error_code("429"), "rate_limited");
                 assert_eq!(
                     responses["429"]["headers"]["retry-after"]["schema"]["type"],

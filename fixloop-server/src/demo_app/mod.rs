@@ -2,6 +2,9 @@
 //!
 //! Endpoints: `GET /health`, `GET /catalog`, `POST /checkout` (500 for every checkout while the bug is on),
 //! `GET`/`POST /admin/bug`, `GET /auth/me` (needs `Authorization: Bearer demo-token`) and `GET /metrics`.
+//! When FixLoop's API tokens are set, `POST /admin/bug` needs one of them with the `operate` role (or the token the
+//! orchestrator of the same `fixloop demo` process was given, [`DemoState::with_admin_tokens`]); otherwise anyone
+//! who reaches the shop could break it.
 //! A middleware times and logs every request and records it in [`DemoMetrics`], labelled by the matched route
 //! template and by who sent it (FixLoop's validation traffic carries the [`VALIDATION_HEADER`]).
 //! The rule planner and the local scrape signal source are written against exactly this behaviour.
@@ -24,6 +27,8 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 pub use metrics::{DemoMetrics, MetricsSnapshot, RequestRecord, Source};
+
+use crate::auth::{ApiTokens, Role};
 
 /// The header FixLoop's HTTP test runner puts on every validation request (value: the run id).
 pub const VALIDATION_HEADER: &str = "x-fixloop-validation";
@@ -55,13 +60,27 @@ struct Inner {
     bug: AtomicBool,
     next_order: AtomicU64,
     metrics: DemoMetrics,
+    /// Who may `POST /admin/bug`: tokens whose role is `operate`; empty means anyone.
+    admin: ApiTokens,
 }
 
 impl DemoState {
-    /// A healthy service (bug off, no orders, no metrics).
+    /// A healthy service (bug off, no orders, no metrics), whose bug switch is open.
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A healthy service whose `POST /admin/bug` needs a bearer token of `tokens` with the `operate` role (none
+    /// needed when `tokens` is empty).
+    #[must_use]
+    pub fn with_admin_tokens(tokens: ApiTokens) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                admin: tokens,
+                ..Inner::default()
+            }),
+        }
     }
 
     /// Whether the bug is on.
@@ -210,7 +229,23 @@ async fn bug_state(State(state): State<DemoState>) -> Response {
     axum::Json(json!({"enabled": state.bug_enabled()})).into_response()
 }
 
-async fn set_bug(State(state): State<DemoState>, body: Bytes) -> Response {
+async fn set_bug(State(state): State<DemoState>, headers: HeaderMap, body: Bytes) -> Response {
+    if !state.inner.admin.is_empty() {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .and_then(|(_, token)| state.inner.admin.authenticate(token.trim().as_bytes()));
+        if !token.is_some_and(|token| token.role.allows(Role::Operate)) {
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the bug switch needs Authorization: Bearer <token>, a FIXLOOP_API_TOKENS token with the operate role",
+                "unauthorized",
+            );
+        }
+    }
     let enabled = match serde_json::from_slice::<Value>(&body) {
         Err(error) => {
             return error_response(

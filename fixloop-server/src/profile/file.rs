@@ -31,6 +31,10 @@ pub struct ServiceFile {
     /// More base URLs tests may target (the validator's allowlist is `base_url` plus these).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_base_urls: Vec<String>,
+    /// Whether the service's URLs may be link-local or cloud metadata addresses (169.254.0.0/16, `fe80::/10`,
+    /// `fd00:ec2::254`, `metadata.google.internal`, `metadata`), where cloud credentials live; refused unless true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_metadata_targets: bool,
     /// Labels an incoming alert must carry (all of them) to be routed to this service.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub alert_labels: BTreeMap<String, String>,

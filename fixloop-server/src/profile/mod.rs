@@ -273,6 +273,8 @@ pub fn demo_profile(base_url: &str) -> ServiceProfile {
 #[derive(Debug, Default)]
 struct Checker {
     problems: Vec<ProfileProblem>,
+    /// The service being checked says `allow_metadata_targets = true`.
+    allow_metadata: bool,
 }
 
 impl Checker {
@@ -290,6 +292,7 @@ impl Checker {
         secrets: Secrets<'_>,
     ) -> Option<ServiceProfile> {
         let before = self.problems.len();
+        self.allow_metadata = file.allow_metadata_targets;
         if !is_service_name(&file.name) {
             self.push(
                 format!("{at}.name"),
@@ -516,7 +519,18 @@ impl Checker {
                     && parsed.query().is_none()
                     && parsed.fragment().is_none()
                     && parsed.username().is_empty()
-                    && parsed.password().is_none() => {}
+                    && parsed.password().is_none() =>
+            {
+                if !self.allow_metadata && is_metadata_target(&parsed) {
+                    self.push(
+                        at,
+                        format!(
+                            "`{url}` is a link-local or cloud metadata address, where a cloud keeps its credentials; \
+                             FixLoop refuses to send requests there unless the service says `allow_metadata_targets = true`"
+                        ),
+                    );
+                }
+            }
             Ok(_) => self.push(
                 at,
                 format!(
@@ -719,6 +733,33 @@ fn describe_violation(path: &str, message: &str) -> String {
         message.to_owned()
     } else {
         format!("{message} (at {path})")
+    }
+}
+
+/// Whether `url` points at a link-local address or a cloud metadata endpoint: 169.254.0.0/16 (AWS, Azure, GCP and
+/// others at 169.254.169.254), `fe80::/10`, AWS's IPv6 `fd00:ec2::254`, and the names `metadata.google.internal`
+/// and `metadata`. The URL parser has already normalized the address forms (`0xA9FEA9FE`, `[::ffff:169.254.169.254]`).
+pub fn is_metadata_target(url: &reqwest::Url) -> bool {
+    use std::net::{IpAddr, Ipv6Addr};
+    const AWS_IPV6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254);
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        Ok(IpAddr::V4(v4)) => v4.is_link_local(),
+        Ok(IpAddr::V6(v6)) => {
+            v6 == AWS_IPV6
+                || v6.segments()[0] & 0xffc0 == 0xfe80
+                || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+        }
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "metadata.google.internal" || name == "metadata"
+        }
     }
 }
 

@@ -268,6 +268,51 @@ fn bad_urls_are_rejected() {
     assert_problem(&text, "service[0].journeys[0].path", "must start with `/`");
 }
 
+/// Regression: `profile check` accepted cloud metadata addresses as targets (a plan could then read credentials).
+#[test]
+fn link_local_and_metadata_targets_are_refused_unless_allowed() {
+    for url in [
+        "http://169.254.169.254",
+        "http://169.254.169.254/latest",
+        "http://0xA9FEA9FE",
+        "http://169.254.1.1:8080",
+        "http://[fd00:ec2::254]",
+        "http://[fe80::1]:80",
+        "http://[::ffff:169.254.169.254]",
+        "http://metadata.google.internal",
+        "http://METADATA.google.internal.",
+        "http://metadata",
+    ] {
+        let text = GOOD.replacen("http://127.0.0.1:9100", url, 1);
+        assert_problem(&text, "service[0].base_url", "cloud metadata address");
+        let text = GOOD.replacen(
+            "base_url = \"http://127.0.0.1:9100\"",
+            &format!("base_url = \"http://127.0.0.1:9100\"\nallowed_base_urls = [\"{url}\"]"),
+            1,
+        );
+        assert_problem(
+            &text,
+            "service[0].allowed_base_urls[0]",
+            "allow_metadata_targets",
+        );
+        let allowed = GOOD.replacen(
+            "base_url = \"http://127.0.0.1:9100\"",
+            &format!("base_url = \"{url}\"\nallow_metadata_targets = true"),
+            1,
+        );
+        assert_eq!(problems(&allowed), Vec::<String>::new(), "{url}");
+    }
+    for url in [
+        "http://169.253.1.1",
+        "http://10.0.0.1",
+        "http://metadata.example.com",
+        "http://[fd00::1]",
+    ] {
+        let text = GOOD.replacen("http://127.0.0.1:9100", url, 1);
+        assert_eq!(problems(&text), Vec::<String>::new(), "{url}");
+    }
+}
+
 #[test]
 fn bad_criteria_are_rejected_with_the_column() {
     let text = GOOD.replacen(

@@ -61,6 +61,9 @@ pub const BUILTINS: [(&str, &str); 6] = [
 /// The fastest a scenario may play: beyond it the scaled polling interval (10 ms at the default 1 s) is shorter
 /// than the scheduling noise of a busy machine, and the story stops being the one written.
 pub const MAX_SPEED: f64 = 100.0;
+/// The slowest speed: a hundredth of real time (a one-day step then takes 100 days, still a valid duration; a
+/// slower factor such as `1e-20` would overflow every timing).
+pub const MIN_SPEED: f64 = 0.01;
 
 /// A loaded, checked scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,8 +108,8 @@ pub enum ScenarioError {
         /// Every problem found, each `pointer: message`.
         problems: Vec<String>,
     },
-    /// The speed is not a number in `(0, MAX_SPEED]`.
-    #[error("--speed must be a number above 0 and at most {MAX_SPEED}, got {0}")]
+    /// The speed is not a number in `[MIN_SPEED, MAX_SPEED]`.
+    #[error("--speed must be a number from {MIN_SPEED} to {MAX_SPEED}, got {0}")]
     Speed(String),
 }
 
@@ -247,9 +250,10 @@ impl Speed {
     ///
     /// # Errors
     ///
-    /// [`ScenarioError::Speed`] unless `factor` is finite, above 0 and at most [`MAX_SPEED`].
+    /// [`ScenarioError::Speed`] unless `factor` is a number from [`MIN_SPEED`] to [`MAX_SPEED`] (NaN and the
+    /// infinities are not).
     pub fn new(factor: f64) -> Result<Self, ScenarioError> {
-        if factor.is_finite() && factor > 0.0 && factor <= MAX_SPEED {
+        if factor.is_finite() && (MIN_SPEED..=MAX_SPEED).contains(&factor) {
             Ok(Self(factor))
         } else {
             Err(ScenarioError::Speed(factor.to_string()))
@@ -262,10 +266,11 @@ impl Speed {
         self.0
     }
 
-    /// `duration` of the story, in real time.
+    /// `duration` of the story, in real time (saturating at [`Duration::MAX`], which the bounds of the speed and of
+    /// the story's durations never reach).
     #[must_use]
     pub fn scale(self, duration: Duration) -> Duration {
-        duration.div_f64(self.0)
+        Duration::try_from_secs_f64(duration.as_secs_f64() / self.0).unwrap_or(Duration::MAX)
     }
 
     /// `secs` seconds of the story, in real time (the schema bounds every duration to `0..=86400`).
@@ -486,13 +491,17 @@ mod tests {
 
     #[test]
     fn nonsense_speeds_are_refused() {
-        for text in ["0", "-1", "NaN", "inf", "101", "fast", ""] {
+        for text in [
+            "0", "-1", "NaN", "inf", "-inf", "101", "fast", "", "1e-20", "0.001", "1e308", "-0",
+        ] {
             let error = text.parse::<Speed>().expect_err(text).to_string();
             assert!(
-                error.starts_with("--speed must be a number above 0"),
+                error.starts_with("--speed must be a number from 0.01 to 100"),
                 "{text}: {error}"
             );
         }
+        assert_eq!("0.01".parse::<Speed>().unwrap().factor(), 0.01);
+        assert_eq!("100".parse::<Speed>().unwrap().factor(), 100.0);
         assert_eq!("10".parse::<Speed>().unwrap().factor(), 10.0);
         assert_eq!("0.5".parse::<Speed>().unwrap().factor(), 0.5);
     }

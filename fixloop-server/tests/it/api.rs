@@ -90,6 +90,35 @@ async fn run_tests_returns_the_run_at_once_and_it_can_be_fetched() {
     app.stop().await;
 }
 
+/// A storm of `POST /api/tests/run` while a run is in flight starts nothing: every request answers the run in
+/// progress (the engine's single-flight rule for `OperatorRequestedRun`).
+#[tokio::test]
+async fn concurrent_run_requests_during_a_run_all_answer_that_run() {
+    let app = TestApp::start_with(NO_DEMO, |settings| {
+        settings.auth.operate_limit = fixloop_server::auth::RateLimit {
+            per_minute: 100_000,
+            burst: 10_000,
+        };
+    });
+    let incident_id = app.open_incident_with_plan().await;
+    app.runner.hold();
+    let (status, body) = app
+        .post_json("/api/tests/run", &json!({"incident_id": incident_id}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first: TestRun = serde_json::from_value(body).unwrap();
+    let request = json!({"incident_id": incident_id});
+    let storm = (0..100).map(|_| app.post_json("/api/tests/run", &request));
+    let answers = futures_util::future::join_all(storm).await;
+    for (status, body) in answers {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["run_id"], first.run_id.as_str(), "{body}");
+        assert_eq!(body["status"], "RUNNING", "{body}");
+    }
+    app.runner.release();
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn run_tests_for_an_unknown_incident_is_404() {
     let app = TestApp::start(NO_DEMO);

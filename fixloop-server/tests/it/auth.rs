@@ -55,6 +55,7 @@ fn secured(limit: RateLimit) -> TestApp {
         settings.auth = AuthSettings {
             tokens: tokens(),
             copilot_limit: limit,
+            operate_limit: GENEROUS,
         };
         settings.webhook_secret = Some(Secret::from(WEBHOOK_SECRET));
     })
@@ -919,4 +920,260 @@ async fn start_secured_server() -> (fixloop_server::RunningServer, SocketAddr) {
         .parse()
         .unwrap();
     (server, address)
+}
+
+fn simulate_off(token: Option<&str>, peer: Option<IpAddr>) -> Request<Body> {
+    let mut request =
+        Request::post("/api/incidents/simulate").header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let mut request = request
+        .body(Body::from(json!({"mode": "INCIDENT_OFF"}).to_string()))
+        .unwrap();
+    if let Some(peer) = peer {
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(peer, 40_000)));
+    }
+    request
+}
+
+/// A storm of operate requests (300 runs in 0.6 s once started about 200 runs) meets a token bucket per caller,
+/// shared by the three routes that start work; the copilot keeps its own bucket.
+#[tokio::test]
+async fn operate_posts_are_rate_limited_per_caller_with_retry_after() {
+    let app = TestApp::start_with(NO_DEMO, |settings| {
+        settings.auth = AuthSettings {
+            tokens: tokens(),
+            copilot_limit: GENEROUS,
+            operate_limit: RateLimit {
+                per_minute: 2,
+                burst: 3,
+            },
+        };
+    });
+    for attempt in 0..3 {
+        let (status, _, body) = send(&app, simulate_off(Some(OPERATE_TOKEN), None)).await;
+        assert_eq!(status, StatusCode::OK, "attempt {attempt}: {body}");
+    }
+    let run = Request::post("/api/tests/run")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {OPERATE_TOKEN}"))
+        .body(Body::from(json!({"incident_id": "inc-none"}).to_string()))
+        .unwrap();
+    for request in [simulate_off(Some(OPERATE_TOKEN), None), run] {
+        let (status, headers, body) = send(&app, request).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        assert_eq!(error_code(&body), codes::RATE_LIMITED);
+        assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "30");
+    }
+    // Another token has its own bucket; the copilot and the reads are not in this one.
+    let (status, _, body) = send(&app, simulate_off(Some(OTHER_OPERATE_TOKEN), None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = send(&app, copilot_question(Some(OPERATE_TOKEN), None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_tokens_operate_posts_are_limited_per_client_address_and_refusals_are_refunded() {
+    let app = TestApp::start_with(NO_DEMO, |settings| {
+        settings.auth.operate_limit = RateLimit {
+            per_minute: 1,
+            burst: 1,
+        };
+    });
+    let first = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+    let second = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
+    // A refused request started nothing, so it does not count.
+    for _ in 0..3 {
+        let mut request = Request::post("/api/tests/run")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json!({"incident_id": "inc-none"}).to_string()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(first, 40_000)));
+        let (status, _, body) = send(&app, request).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+    let (status, _, body) = send(&app, simulate_off(None, Some(first))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, headers, body) = send(&app, simulate_off(None, Some(first))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "60");
+    let (status, _, body) = send(&app, simulate_off(None, Some(second))).await;
+    assert_eq!(status, StatusCode::OK, "another address: {body}");
+    app.stop().await;
+}
+
+fn with_host(mut request: Request<Body>, host: &str) -> Request<Body> {
+    request
+        .headers_mut()
+        .insert(header::HOST, host.parse().unwrap());
+    request
+}
+
+/// DNS rebinding: a page of `evil.example` re-pointed at 127.0.0.1 sends `Host: evil.example`. Regression: an open
+/// server answered its `POST /api/incidents/simulate` with 200.
+#[tokio::test]
+async fn an_open_server_answers_only_loopback_hosts() {
+    let app = TestApp::start(NO_DEMO);
+    for host in [
+        "evil.example",
+        "evil.example:8000",
+        "127.0.0.1.evil.example",
+        "10.0.0.1:8000",
+    ] {
+        for request in [
+            simulate_off(None, None),
+            Request::get("/api/status").body(Body::empty()).unwrap(),
+            Request::get("/healthz").body(Body::empty()).unwrap(),
+        ] {
+            let (status, _, body) = send(&app, with_host(request, host)).await;
+            assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{host}: {body}");
+            assert_eq!(error_code(&body), codes::HOST_NOT_ALLOWED, "{host}");
+        }
+    }
+    for host in [
+        "127.0.0.1:8000",
+        "127.0.0.1",
+        "localhost:8000",
+        "LocalHost",
+        "[::1]:8000",
+        "127.9.9.9:1",
+        // The host of ORCH_BASE_URL (the test app's public URL).
+        "orchestrator.test",
+    ] {
+        let (status, _, body) = send(&app, with_host(simulate_off(None, None), host)).await;
+        assert_eq!(status, StatusCode::OK, "{host}: {body}");
+    }
+    // No Host at all (HTTP/1.0, in-process callers) is not a browser.
+    let (status, _, body) = send(&app, simulate_off(None, None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_tokens_hosts_are_checked_once_allowed_hosts_is_set() {
+    let app = secured(GENEROUS);
+    let (status, _, body) = send(
+        &app,
+        with_host(
+            simulate_off(Some(OPERATE_TOKEN), None),
+            "fixloop.example.com",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "not set: any host ({body})");
+    app.stop().await;
+    let app = TestApp::start_with(NO_DEMO, |settings| {
+        settings.auth = AuthSettings {
+            tokens: tokens(),
+            copilot_limit: GENEROUS,
+            operate_limit: GENEROUS,
+        };
+        settings.allowed_hosts = vec!["fixloop.example.com".to_owned()];
+    });
+    for (host, expected) in [
+        ("fixloop.example.com", StatusCode::OK),
+        ("FIXLOOP.example.com:443", StatusCode::OK),
+        ("127.0.0.1:8000", StatusCode::OK),
+        ("evil.example", StatusCode::MISDIRECTED_REQUEST),
+    ] {
+        let (status, _, body) = send(
+            &app,
+            with_host(simulate_off(Some(OPERATE_TOKEN), None), host),
+        )
+        .await;
+        assert_eq!(status, expected, "{host}: {body}");
+    }
+    // The host is checked before the token: a rebinding page learns nothing about the auth.
+    let (status, _, body) = send(&app, with_host(simulate_off(None, None), "evil.example")).await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{body}");
+    app.stop().await;
+}
+
+/// Regression: every refused request was logged at INFO, one line each (a 10 s flood without a token wrote 343,647
+/// lines). Now a bounded flood of refusals of each kind writes one line per reason, and `/metrics` counts them all.
+#[tokio::test]
+async fn a_flood_of_refused_requests_writes_a_line_per_reason_and_is_counted() {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .finish();
+    // The test runs on one thread (tokio's current-thread runtime), so the router logs here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::start_with(NO_DEMO, |settings| {
+        settings.auth = AuthSettings {
+            tokens: tokens(),
+            copilot_limit: GENEROUS,
+            operate_limit: RateLimit {
+                per_minute: 1,
+                burst: 1,
+            },
+        };
+        settings.allowed_hosts = vec!["fixloop.example.com".to_owned()];
+    });
+    const FLOOD: usize = 500;
+    for _ in 0..FLOOD {
+        let (status, _, _) = send(
+            &app,
+            Request::get("/api/status").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _, _) = send(&app, simulate_off(Some(READ_TOKEN), None)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, _) = send(
+            &app,
+            with_host(
+                Request::get("/api/status").body(Body::empty()).unwrap(),
+                "evil.example",
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+    }
+    for _ in 0..FLOOD {
+        send(&app, simulate_off(Some(OPERATE_TOKEN), None)).await;
+    }
+    let (status, _, metrics) = send(
+        &app,
+        Request::get("/metrics")
+            .header(header::AUTHORIZATION, format!("Bearer {READ_TOKEN}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    for (reason, count) in [
+        ("unauthorized", FLOOD),
+        ("forbidden", FLOOD),
+        ("host_not_allowed", FLOOD),
+        ("rate_limited", FLOOD - 1),
+    ] {
+        let line = format!("fixloop_requests_refused_total{{reason=\"{reason}\"}} {count}\n");
+        assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+    }
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let refused_lines = log
+        .lines()
+        .filter(|line| line.contains("requests refused"))
+        .count();
+    assert_eq!(
+        refused_lines,
+        4,
+        "one line per reason for {} refusals:\n{log}",
+        4 * FLOOD - 1
+    );
+    assert!(
+        log.lines().count() < 50,
+        "the whole log stays small:\n{log}"
+    );
 }

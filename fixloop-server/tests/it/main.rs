@@ -6,7 +6,7 @@
 //! document's URL alone (`onboarding`), restarts of the real binary on the same data directory (`restart`), the
 //! engine's own polling through the driver (`polling`), `fixloop replay` of a demo's journal (`replay`), every built-in
 //! scenario of `fixloop demo --scenario` played over a real socket (`scenario`), and the dashboard's HTTP side
-//! (`dashboard`).
+//! (`dashboard`), and the findings of an outside attack replayed against the binary (`red_team`).
 
 mod api;
 mod auth;
@@ -24,6 +24,7 @@ mod onboarding;
 mod polling;
 mod profile_init;
 mod profile_live;
+mod red_team;
 mod replay;
 mod restart;
 mod scenario;

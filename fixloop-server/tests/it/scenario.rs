@@ -485,15 +485,17 @@ async fn a_scenario_file_that_fails_the_schema_exits_non_zero_with_its_path_and_
 
 #[tokio::test]
 async fn a_nonsense_speed_exits_non_zero_naming_the_flag() {
-    for speed in ["0", "-2", "fast"] {
+    // Regression: 1e-20 passed the check and then panicked ("cannot convert float seconds to Duration").
+    for speed in ["0", "-2", "fast", "1e-20", "NaN", "inf", "1e308"] {
         let run = fixloop(&["demo", "--scenario", "outage-recovery", "--speed", speed]).await;
-        assert_eq!(run.code, Some(2), "{run:#?}");
+        assert_eq!(run.code, Some(2), "{speed}: {run:#?}");
         assert!(run.stdout.is_empty(), "nothing started: {run:#?}");
         assert!(
             run.stderr
-                .contains("--speed must be a number above 0 and at most 100"),
-            "{run:#?}"
+                .contains("--speed must be a number from 0.01 to 100"),
+            "{speed}: {run:#?}"
         );
+        assert!(!run.stderr.contains("panicked"), "{speed}: {run:#?}");
     }
     let run = fixloop(&["demo", "--speed", "10"]).await;
     assert_eq!(run.code, Some(2), "--speed without --scenario: {run:#?}");

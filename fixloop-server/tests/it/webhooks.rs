@@ -195,3 +195,57 @@ async fn malformed_webhook_bodies_are_4xx() {
     assert_eq!(error_code(&body), codes::INVALID_BODY);
     app.stop().await;
 }
+
+/// RFC 9110 §11.1: the authentication scheme is case-insensitive. Regression: only the exact spelling `Bearer` was
+/// accepted.
+#[tokio::test]
+async fn the_bearer_scheme_of_a_webhook_is_case_insensitive() {
+    let app = with_secret();
+    let body = json!({"version": "4", "status": "firing", "alerts": []});
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let request = Request::post("/internal/alertmanager/webhook")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("{scheme} {SECRET}"))
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let (status, answer) = app.send(request).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{scheme}: {answer}");
+    }
+    for value in [format!("Basic {SECRET}"), format!("Bearer{SECRET}")] {
+        let request = Request::post("/internal/alertmanager/webhook")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, value.clone())
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let (status, answer) = app.send(request).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{value}: {answer}");
+    }
+    app.stop().await;
+}
+
+/// Regression: a webhook body over the limit was answered 413 in plain text; every other 4xx is `ErrorBody` JSON.
+#[tokio::test]
+async fn an_oversized_webhook_body_is_413_with_the_error_body() {
+    let app = TestApp::start_with("http://127.0.0.1:9", |settings| {
+        settings.webhook_secret = Some(Secret::from(SECRET));
+        settings.max_body_bytes = 1024;
+    });
+    let big = json!({"alerts": [], "padding": "x".repeat(4096)});
+    for path in [
+        "/internal/datadog/webhook",
+        "/internal/alertmanager/webhook",
+    ] {
+        let (status, body) = app.send(webhook(path, Some(SECRET), &big)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {body}");
+        assert_eq!(
+            error_code(&body),
+            codes::PAYLOAD_TOO_LARGE,
+            "{path}: {body}"
+        );
+        assert!(
+            body["message"].as_str().unwrap().contains("1024 bytes"),
+            "{body}"
+        );
+    }
+    app.stop().await;
+}

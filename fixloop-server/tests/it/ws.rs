@@ -486,3 +486,57 @@ async fn websocket_handshake_needs_exactly_the_headers_the_spec_declares() {
         .await
         .expect("stops in time");
 }
+
+/// Regression: `/ws` accepted any `Origin` (an evil page got 101 and could read every event of an open server).
+/// A browser page may open it from the server's own origin or a configured CORS origin; a client that sends no
+/// `Origin` (not a browser) is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_origin_cannot_open_the_websocket() {
+    let (server, address) = start_fake_orchestrator().await;
+    let upgrade = [
+        ("Connection", "Upgrade"),
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let own = format!("http://{address}");
+    let with_origin = |origin: Option<&str>| {
+        let mut headers: Vec<(String, String)> = upgrade
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        if let Some(origin) = origin {
+            headers.push(("Origin".to_owned(), origin.to_owned()));
+        }
+        headers
+    };
+    let send = |headers: Vec<(String, String)>| async move {
+        let borrowed: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        handshake(address, &borrowed).await
+    };
+    for origin in [None, Some(own.as_str()), Some("http://localhost:3000")] {
+        let (status, body) = send(with_origin(origin)).await;
+        assert_eq!(status, 101, "{origin:?}: {body}");
+    }
+    for origin in [
+        "http://evil.example",
+        "https://evil.example:443",
+        "null",
+        "http://127.0.0.1:1",
+    ] {
+        let (status, body) = send(with_origin(Some(origin))).await;
+        assert_eq!(status, 403, "{origin}: {body}");
+        let body: fixloop_contract::ErrorBody = serde_json::from_str(&body).expect("an ErrorBody");
+        assert_eq!(
+            body.code,
+            fixloop_contract::codes::ORIGIN_NOT_ALLOWED,
+            "{origin}"
+        );
+    }
+    tokio::time::timeout(WAIT, server.shutdown())
+        .await
+        .expect("stops in time");
+}
