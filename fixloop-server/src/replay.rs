@@ -183,7 +183,9 @@ pub struct Replay {
     pub warnings: Vec<String>,
 }
 
-/// Opens the journal in `data_dir` for a replay, refusing to create one.
+/// Opens the journal in `data_dir` for a replay, read-only: nothing in the directory is written, so a journal on a
+/// read-only filesystem, or a file without write permission, is replayed as it is (see
+/// [`SqliteStore::open_read_only`]).
 ///
 /// # Errors
 ///
@@ -194,7 +196,7 @@ pub fn open_store(data_dir: &Path) -> Result<SqliteStore, ReplayError> {
     if !file.is_file() {
         return Err(ReplayError::NoStore(file));
     }
-    SqliteStore::open(data_dir).map_err(|error| match error {
+    SqliteStore::open_read_only(data_dir).map_err(|error| match error {
         StoreError::Locked { .. } => ReplayError::Locked(file),
         other => ReplayError::Store(other),
     })

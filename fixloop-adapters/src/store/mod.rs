@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::{RecordedInput, Snapshot};
 
-pub use sqlite::{FILE_NAME, SqliteStore};
+pub use sqlite::{FILE_NAME, QUICK_CHECK_BUDGET, SqliteStore};
 
 /// One call made on an engine, as the journal keeps it.
 #[derive(Debug, Clone, PartialEq)]
@@ -132,6 +132,22 @@ pub enum StoreError {
     /// Another process holds the store.
     #[error("the store at {location} is in use by another process")]
     Locked {
+        /// The file.
+        location: String,
+    },
+    /// The store cannot be written: the file's permissions, a read-only mount, or a read-only data directory.
+    #[error(
+        "the store at {location} is read-only (file permissions, a read-only filesystem, or a read-only data directory): FixLoop writes its journal there; make it writable or point FIXLOOP_DATA_DIR elsewhere (`fixloop replay` reads it as it is)"
+    )]
+    ReadOnly {
+        /// The file.
+        location: String,
+    },
+    /// The disk holding the store is full (SQLite's `SQLITE_FULL`).
+    #[error(
+        "the disk holding the store at {location} is full: free some space (FixLoop keeps watching from memory meanwhile)"
+    )]
+    DiskFull {
         /// The file.
         location: String,
     },

@@ -15,5 +15,6 @@ mod prometheus;
 mod scrape;
 #[path = "../../../fixloop-core/tests/fixtures/shop.rs"]
 mod shop;
+mod store_files;
 mod synthetic;
 mod testsprite;
