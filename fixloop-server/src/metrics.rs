@@ -41,6 +41,30 @@ pub struct ServerMetrics {
     /// Per watched service: whether its signals are degraded (the source is blind; the reason is in the log and
     /// in `SystemStatus.signals_degraded`).
     signals_degraded: Mutex<BTreeMap<String, bool>>,
+    /// Per watched service: why its journal is failing (appends are lost until a snapshot heals it), or `None`.
+    journal_failing: Mutex<BTreeMap<String, Option<String>>>,
+    /// The store's size and rows, from its latest compaction (`None` before the first one, or without a file).
+    store_size: Mutex<Option<StoreSize>>,
+}
+
+/// The store's size, as its latest compaction measured it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreSize {
+    /// The file's size in bytes (with its write-ahead log).
+    pub bytes: u64,
+    /// Journal rows, every service together.
+    pub journal_rows: u64,
+    /// Snapshot rows, every service together.
+    pub snapshot_rows: u64,
+}
+
+/// The journal's health, for `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalHealth {
+    /// Each failing service's reason, one per service, joined.
+    pub failing: Option<String>,
+    /// Inputs not journaled since the start (each failed or skipped append counts once).
+    pub lost_appends: u64,
 }
 
 #[derive(Debug, Default)]
@@ -161,7 +185,43 @@ impl ServerMetrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a journal append, by result.
+    /// Records that `service`'s journal fails (`Some(reason)`: its appends are lost until a snapshot heals it) or
+    /// works again (`None`); `GET /healthz` says "degraded" with the reason meanwhile.
+    pub fn journal_failing(&self, service: &str, reason: Option<String>) {
+        self.journal_failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(service.to_owned(), reason);
+    }
+
+    /// The journal's health: the failing services' reasons, and the appends lost so far.
+    #[must_use]
+    pub fn journal_health(&self) -> JournalHealth {
+        let failing = self
+            .journal_failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(|(service, reason)| {
+                reason.as_ref().map(|reason| format!("{service}: {reason}"))
+            })
+            .collect::<Vec<_>>();
+        JournalHealth {
+            failing: (!failing.is_empty()).then(|| failing.join("; ")),
+            lost_appends: self.journal_appends_failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records the store's size after a compaction.
+    pub fn store_size(&self, size: StoreSize) {
+        *self
+            .store_size
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(size);
+    }
+
+    /// Counts a journal append, by result: `false` for every input that is not journaled (an append that failed,
+    /// or one skipped while the journal is broken), so the count is the lost appends, not the outages.
     pub fn journal_append(&self, ok: bool) {
         let counter = if ok {
             &self.journal_appends_ok
@@ -308,7 +368,7 @@ impl ServerMetrics {
             &mut out,
             "fixloop_journal_appends_total",
             "counter",
-            "Appends of engine inputs to the journal, by result (an error means inputs are not durable until a snapshot heals the journal).",
+            "Appends of engine inputs to the journal, by result: error counts every input not journaled (failed, or skipped while the journal is broken until a snapshot heals it).",
         );
         let _ = writeln!(
             out,
@@ -316,6 +376,50 @@ impl ServerMetrics {
             load(&self.journal_appends_ok),
             load(&self.journal_appends_failed)
         );
+        family(
+            &mut out,
+            "fixloop_journal_degraded",
+            "gauge",
+            "1 while a watched service's journal fails (inputs are lost until a snapshot heals it; GET /healthz says why), else 0.",
+        );
+        {
+            let failing = self
+                .journal_failing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (service, reason) in failing.iter() {
+                let _ = writeln!(
+                    out,
+                    "fixloop_journal_degraded{{service=\"{}\"}} {}",
+                    escape_label(service),
+                    u8::from(reason.is_some())
+                );
+            }
+        }
+        if let Some(size) = *self
+            .store_size
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            family(
+                &mut out,
+                "fixloop_store_bytes",
+                "gauge",
+                "Size of the store file (with its write-ahead log), as its latest compaction measured it.",
+            );
+            let _ = writeln!(out, "fixloop_store_bytes {}", size.bytes);
+            family(
+                &mut out,
+                "fixloop_store_rows",
+                "gauge",
+                "Rows in the store, by table, as its latest compaction counted them.",
+            );
+            let _ = writeln!(
+                out,
+                "fixloop_store_rows{{table=\"journal\"}} {}\nfixloop_store_rows{{table=\"snapshots\"}} {}",
+                size.journal_rows, size.snapshot_rows
+            );
+        }
         family(
             &mut out,
             "fixloop_signals_degraded",

@@ -21,6 +21,31 @@ use fixloop_core::engine::{RecordedInput, Snapshot};
 
 pub use sqlite::{FILE_NAME, QUICK_CHECK_BUDGET, SqliteStore};
 
+/// How much of each service's journal a store keeps (see [`SqliteStore`]'s compaction), and how large its file
+/// may grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// At most this many journal entries per service behind its latest snapshot (the replay window).
+    pub keep_entries: u64,
+    /// The replay window reaches back over at most this many incidents opened.
+    pub keep_incidents: u64,
+    /// The replay window reaches back at most this far in time.
+    pub keep_age: std::time::Duration,
+    /// A hard cap on the file's size: a write beyond it fails as on a full disk (`None`: no cap).
+    pub max_bytes: Option<u64>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            keep_entries: 20_000,
+            keep_incidents: 100,
+            keep_age: std::time::Duration::from_secs(7 * 24 * 3600),
+            max_bytes: None,
+        }
+    }
+}
+
 /// One call made on an engine, as the journal keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalEntry {

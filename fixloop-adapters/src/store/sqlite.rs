@@ -18,7 +18,7 @@ use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::{RecordedInput, Snapshot};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
-use super::{JournalEntry, Store, StoreError, Stored};
+use super::{JournalEntry, Retention, Store, StoreError, Stored};
 
 /// The schema version this build reads and writes.
 const SCHEMA_VERSION: i64 = 1;
@@ -56,6 +56,8 @@ pub struct SqliteStore {
     location: Arc<str>,
     /// Opened with [`SqliteStore::open_read_only`]: writes fail, `close` writes nothing.
     read_only: bool,
+    /// What compaction keeps.
+    retention: Arc<Mutex<Retention>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -197,6 +199,7 @@ impl SqliteStore {
             connection: Arc::new(Mutex::new(Some(connection))),
             location: location.into(),
             read_only: true,
+            retention: Arc::default(),
         })
     }
 
@@ -250,7 +253,24 @@ impl SqliteStore {
             connection: Arc::new(Mutex::new(Some(connection))),
             location: location.into(),
             read_only: false,
+            retention: Arc::default(),
         })
+    }
+
+    /// Sets what compaction keeps, and caps the file at `retention.max_bytes` (see [`SqliteStore::limit_size`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store is closed or SQLite refuses the cap.
+    pub async fn set_retention(&self, retention: Retention) -> Result<(), StoreError> {
+        *self
+            .retention
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = retention;
+        match retention.max_bytes {
+            Some(bytes) => self.limit_size(bytes).await,
+            None => Ok(()),
+        }
     }
 
     /// Caps the file at about `bytes` (SQLite's `max_page_count`, at least the pages it already has): a write
