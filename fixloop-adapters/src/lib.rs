@@ -71,7 +71,7 @@ pub use scrape::{
     parse_exposition,
 };
 pub use secret::Secret;
-pub use store::{JournalEntry, Retention, SqliteStore, Store, StoreError, Stored};
+pub use store::{JournalEntry, Retention, SqliteStore, Store, StoreError, StoreStats, Stored};
 pub use synthetic::{SyntheticConfig, SyntheticProbe, SyntheticSignalSource};
 
 /// The header the HTTP test runner sends on every validation request, with the run id as value; the demo service

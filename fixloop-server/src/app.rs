@@ -485,6 +485,7 @@ async fn start_orchestrator(
             Arc::new(store)
         }
     };
+    metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
     let several = watches.len() > 1;
     // One `seq` counter for every driver's WebSocket events, so a client's order holds across services; it starts

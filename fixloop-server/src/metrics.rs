@@ -43,19 +43,8 @@ pub struct ServerMetrics {
     signals_degraded: Mutex<BTreeMap<String, bool>>,
     /// Per watched service: why its journal is failing (appends are lost until a snapshot heals it), or `None`.
     journal_failing: Mutex<BTreeMap<String, Option<String>>>,
-    /// The store's size and rows, from its latest compaction (`None` before the first one, or without a file).
-    store_size: Mutex<Option<StoreSize>>,
-}
-
-/// The store's size, as its latest compaction measured it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StoreSize {
-    /// The file's size in bytes (with its write-ahead log).
-    pub bytes: u64,
-    /// Journal rows, every service together.
-    pub journal_rows: u64,
-    /// Snapshot rows, every service together.
-    pub snapshot_rows: u64,
+    /// The store, for its size and rows (as its latest compaction measured them).
+    store: Mutex<Option<std::sync::Arc<dyn fixloop_adapters::Store>>>,
 }
 
 /// The journal's health, for `GET /healthz`.
@@ -212,12 +201,12 @@ impl ServerMetrics {
         }
     }
 
-    /// Records the store's size after a compaction.
-    pub fn store_size(&self, size: StoreSize) {
+    /// Exposes `store`'s size and rows (`fixloop_store_bytes`, `fixloop_store_rows`).
+    pub fn watch_store(&self, store: std::sync::Arc<dyn fixloop_adapters::Store>) {
         *self
-            .store_size
+            .store
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(size);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(store);
     }
 
     /// Counts a journal append, by result: `false` for every input that is not journaled (an append that failed,
@@ -396,11 +385,13 @@ impl ServerMetrics {
                 );
             }
         }
-        if let Some(size) = *self
-            .store_size
+        let size = self
+            .store
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-        {
+            .as_ref()
+            .and_then(|store| store.stats());
+        if let Some(size) = size {
             family(
                 &mut out,
                 "fixloop_store_bytes",

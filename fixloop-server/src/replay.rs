@@ -219,7 +219,7 @@ pub async fn replay(store: &dyn Store, config: EngineConfig) -> Result<Replay, R
         .history(&service, 0, PAGE)
         .await
         .map_err(ReplayError::Store)?;
-    let Some(first) = first else {
+    let Some((first_seq, first)) = first else {
         return Err(ReplayError::NoJournal(service));
     };
     let mut engine = Engine::restore(config, first).map_err(|error| ReplayError::Restore {
@@ -233,7 +233,8 @@ pub async fn replay(store: &dyn Store, config: EngineConfig) -> Result<Replay, R
         published: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut last_seq = 0;
+    // Compaction may have dropped the entries before the first snapshot it kept: the replay starts there.
+    let mut last_seq = first_seq;
     check_snapshot(&engine, latest.as_ref(), last_seq, &mut replay.warnings);
     loop {
         let full = page.len() == PAGE;

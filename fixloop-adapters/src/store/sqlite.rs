@@ -18,7 +18,7 @@ use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::{RecordedInput, Snapshot};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
-use super::{JournalEntry, Retention, Store, StoreError, Stored};
+use super::{JournalEntry, Retention, Store, StoreError, StoreStats, Stored};
 
 /// The schema version this build reads and writes.
 const SCHEMA_VERSION: i64 = 1;
@@ -58,6 +58,8 @@ pub struct SqliteStore {
     read_only: bool,
     /// What compaction keeps.
     retention: Arc<Mutex<Retention>>,
+    /// The size its latest compaction measured.
+    stats: Arc<Mutex<Option<StoreStats>>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -200,6 +202,7 @@ impl SqliteStore {
             location: location.into(),
             read_only: true,
             retention: Arc::default(),
+            stats: Arc::default(),
         })
     }
 
@@ -243,6 +246,10 @@ impl SqliteStore {
                 .map_err(fail)?;
         }
         check_schema(&connection, &location)?;
+        // Pages freed by compaction go back to the filesystem (takes effect on a new file, or after a VACUUM).
+        connection
+            .execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
+            .map_err(|error| classify(&location, &error))?;
         // The write takes the exclusive lock now, so a second process fails here.
         connection
             .execute_batch(&format!(
@@ -254,6 +261,7 @@ impl SqliteStore {
             location: location.into(),
             read_only: false,
             retention: Arc::default(),
+            stats: Arc::default(),
         })
     }
 
@@ -324,6 +332,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn stats(&self) -> Option<StoreStats> {
+        *self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     async fn load(&self, service: &str) -> Result<Stored, StoreError> {
         let service = service.to_owned();
         self.with(move |connection, location| {
@@ -384,6 +396,11 @@ impl Store for SqliteStore {
             location: self.location.to_string(),
             why: format!("cannot encode the snapshot: {error}"),
         })?;
+        let retention = *self
+            .retention
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let stats = Arc::clone(&self.stats);
         self.with(move |connection, location| {
             let fail = |error: rusqlite::Error| classify(location, &error);
             let transaction = connection.transaction().map_err(fail)?;
@@ -393,15 +410,18 @@ impl Store for SqliteStore {
                     params![service, seq, text],
                 )
                 .map_err(fail)?;
-            // Keep the first (replays start there) and the latest (restarts start there).
-            transaction
-                .execute(
-                    "DELETE FROM snapshots WHERE service = ?1 AND seq <> ?2 AND seq <> \
-                     (SELECT min(seq) FROM snapshots WHERE service = ?1)",
-                    params![service, seq],
-                )
+            // Snapshots are thinned out (at least `spacing` entries apart, the latest excepted), then compaction
+            // moves the replay window's start forward (see `compact`).
+            thin(&transaction, &service, seq, retention.spacing()).map_err(fail)?;
+            compact(&transaction, location, &service, &retention)?;
+            transaction.commit().map_err(fail)?;
+            // Hand the pages compaction freed back to the filesystem (auto_vacuum = INCREMENTAL).
+            connection
+                .execute_batch("PRAGMA incremental_vacuum;")
                 .map_err(fail)?;
-            transaction.commit().map_err(fail)
+            let measured = measure(connection).map_err(fail)?;
+            *stats.lock().unwrap_or_else(PoisonError::into_inner) = Some(measured);
+            Ok(())
         })
         .await
     }
@@ -411,19 +431,19 @@ impl Store for SqliteStore {
         service: &str,
         after: u64,
         limit: usize,
-    ) -> Result<(Option<Snapshot>, Vec<JournalEntry>), StoreError> {
+    ) -> Result<(Option<(u64, Snapshot)>, Vec<JournalEntry>), StoreError> {
         let service = service.to_owned();
         self.with(move |connection, location| {
-            let first: Option<String> = connection
+            let first: Option<(u64, String)> = connection
                 .query_row(
-                    "SELECT snapshot FROM snapshots WHERE service = ?1 ORDER BY seq ASC LIMIT 1",
+                    "SELECT seq, snapshot FROM snapshots WHERE service = ?1 ORDER BY seq ASC LIMIT 1",
                     params![service],
-                    |row| row.get(0),
+                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )
                 .optional()
                 .map_err(|error| classify(location, &error))?;
             let first = first
-                .map(|text| decode::<Snapshot>(location, &text, "snapshot"))
+                .map(|(seq, text)| Ok((seq, decode::<Snapshot>(location, &text, "snapshot")?)))
                 .transpose()?;
             Ok((
                 first,
@@ -450,7 +470,13 @@ impl Store for SqliteStore {
                     .close()
                     .map_err(|(_, error)| classify(&location, &error));
             }
-            // Fold the write-ahead log into the main file, so the data directory is one self-contained file.
+            // Rewrite the file without the pages compaction freed (and switch an older file to incremental
+            // vacuum), then fold the write-ahead log into it, so the data directory is one self-contained file.
+            if let Err(error) =
+                connection.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+            {
+                tracing::warn!(%location, %error, "the store could not be vacuumed at close");
+            }
             connection
                 .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
                 .map_err(|error| classify(&location, &error))?;
@@ -464,6 +490,112 @@ impl Store for SqliteStore {
             why: format!("the store task failed: {error}"),
         })?
     }
+}
+
+/// Deletes the snapshot before the latest (`latest`) when it is closer than `spacing` entries to the one before it:
+/// the kept snapshots are the places a compacted journal can start from, `spacing` apart.
+fn thin(
+    transaction: &rusqlite::Transaction<'_>,
+    service: &str,
+    latest: u64,
+    spacing: u64,
+) -> Result<(), rusqlite::Error> {
+    let below: Vec<u64> = transaction
+        .prepare_cached(
+            "SELECT seq FROM snapshots WHERE service = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT 2",
+        )?
+        .query_map(params![service, latest], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    if let [previous, before] = below[..]
+        && previous - before < spacing
+    {
+        transaction.execute(
+            "DELETE FROM snapshots WHERE service = ?1 AND seq = ?2",
+            params![service, previous],
+        )?;
+    }
+    Ok(())
+}
+
+/// What compaction reads of a stored snapshot: its time and how many incidents the engine had opened (the
+/// snapshot format's own `now` and `next_incident` fields; the rest of the text is skipped).
+#[derive(serde::Deserialize)]
+struct SnapshotMark {
+    now: DateTime<Utc>,
+    #[serde(default)]
+    next_incident: u64,
+}
+
+/// Moves the start of `service`'s replay window forward: the window is the journal from the oldest kept snapshot
+/// to the latest; it starts at the oldest snapshot from which it holds at most `keep_entries` entries, reaches
+/// back at most `keep_age` before the latest snapshot, and spans at most `keep_incidents` incidents opened. The
+/// entries up to that snapshot and the snapshots before it are deleted. The entries after the latest snapshot (a
+/// restart's tail) are never touched.
+fn compact(
+    transaction: &rusqlite::Transaction<'_>,
+    location: &str,
+    service: &str,
+    retention: &Retention,
+) -> Result<(), StoreError> {
+    let fail = |error: rusqlite::Error| classify(location, &error);
+    let marks: Vec<(u64, String)> = transaction
+        .prepare_cached("SELECT seq, snapshot FROM snapshots WHERE service = ?1 ORDER BY seq")
+        .map_err(fail)?
+        .query_map(params![service], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(fail)?
+        .collect::<Result<_, _>>()
+        .map_err(fail)?;
+    if marks.len() < 2 {
+        return Ok(());
+    }
+    let mark = |text: &str| decode::<SnapshotMark>(location, text, "snapshot");
+    let Some((latest_seq, latest_text)) = marks.last() else {
+        return Ok(());
+    };
+    let latest = mark(latest_text)?;
+    let oldest_time = latest.now
+        - fixloop_contract::chrono::TimeDelta::from_std(retention.keep_age)
+            .unwrap_or(fixloop_contract::chrono::TimeDelta::MAX);
+    let mut start = *latest_seq;
+    for (seq, text) in &marks {
+        let candidate = mark(text)?;
+        if latest_seq - seq <= retention.keep_entries
+            && latest.next_incident.saturating_sub(candidate.next_incident)
+                <= retention.keep_incidents
+            && candidate.now >= oldest_time
+        {
+            start = *seq;
+            break;
+        }
+    }
+    if start == marks[0].0 {
+        return Ok(());
+    }
+    transaction
+        .execute(
+            "DELETE FROM journal WHERE service = ?1 AND seq <= ?2",
+            params![service, start],
+        )
+        .map_err(fail)?;
+    transaction
+        .execute(
+            "DELETE FROM snapshots WHERE service = ?1 AND seq < ?2",
+            params![service, start],
+        )
+        .map_err(fail)?;
+    Ok(())
+}
+
+/// The file's size and rows now.
+fn measure(connection: &Connection) -> Result<StoreStats, rusqlite::Error> {
+    let pages: u64 = connection.query_row("PRAGMA page_count", [], |row| row.get(0))?;
+    let page_size: u64 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+    Ok(StoreStats {
+        bytes: pages * page_size,
+        journal_rows: connection.query_row("SELECT count(*) FROM journal", [], |row| row.get(0))?,
+        snapshot_rows: connection
+            .query_row("SELECT count(*) FROM snapshots", [], |row| row.get(0))?,
+    })
 }
 
 fn latest_snapshot(
