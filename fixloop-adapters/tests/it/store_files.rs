@@ -283,3 +283,62 @@ async fn a_store_left_by_a_crash_opens_with_its_write_ahead_log() {
     assert_eq!(stored.last_seq(), 40);
     bounded("close", reopened.close()).await.expect("close");
 }
+
+#[tokio::test]
+async fn compaction_keeps_a_bounded_replay_window_behind_the_snapshots() {
+    use fixloop_adapters::Retention;
+    use fixloop_core::ServiceSpec;
+    use fixloop_core::engine::{Config, Engine};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path()).expect("open");
+    let retention = Retention {
+        keep_entries: 1_000,
+        ..Retention::default()
+    };
+    bounded("retention", store.set_retention(retention))
+        .await
+        .expect("set");
+    let engine = Engine::new(
+        Config::demo(ServiceSpec::new("shop", "http://127.0.0.1:8001"), "s"),
+        fixed_now(),
+    );
+    let snapshot = engine.snapshot().expect("drained");
+    bounded("snapshot", store.save_snapshot("shop", 0, snapshot.clone()))
+        .await
+        .expect("save");
+    for seq in 1..=4_000 {
+        bounded("append", store.append("shop", sample_entry(seq)))
+            .await
+            .expect("append");
+        if seq % 256 == 0 {
+            bounded(
+                "snapshot",
+                store.save_snapshot("shop", seq, snapshot.clone()),
+            )
+            .await
+            .expect("save");
+        }
+    }
+    let (first, entries) = bounded("history", store.history("shop", 0, usize::MAX))
+        .await
+        .expect("history");
+    let (first_seq, _) = first.expect("a first snapshot is kept");
+    assert!(first_seq > 0, "the window moved forward");
+    assert_eq!(
+        entries.first().map(|entry| entry.seq),
+        Some(first_seq + 1),
+        "no gap after it"
+    );
+    assert_eq!(entries.last().map(|entry| entry.seq), Some(4_000));
+    assert!(
+        4_000 - first_seq <= retention.keep_entries + 256,
+        "at most keep_entries behind the latest snapshot, plus the tail: starts at {first_seq}"
+    );
+    let stored = bounded("load", store.load("shop")).await.expect("load");
+    assert_eq!(stored.snapshot.as_ref().map(|(seq, _)| *seq), Some(3_840));
+    assert_eq!(stored.last_seq(), 4_000);
+    let stats = Store::stats(&store).expect("measured at the latest snapshot");
+    assert_eq!(stats.journal_rows, 3_840 - first_seq);
+    bounded("close", store.close()).await.expect("close");
+}
