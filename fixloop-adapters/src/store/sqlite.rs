@@ -7,6 +7,16 @@
 //! start instead of interleaving journals. The schema version lives in `PRAGMA user_version`: a file of a newer
 //! version, or one that is not a FixLoop store, is refused with an error that names it, never reset.
 //!
+//! An existing file is validated before anything writes to it: SQLite's header, `user_version`, the tables and a
+//! `PRAGMA quick_check` bounded by [`QUICK_CHECK_BUDGET`], on an immutable read-only connection (a file closed
+//! cleanly), or on the writable connection before its first write and without a checkpoint on close (a file with
+//! a write-ahead log left by a crash). A refused file (empty, damaged, foreign, newer, locked) is left
+//! byte-identical. [`SqliteStore::open_read_only`] is `fixloop replay`'s open: it never writes.
+//!
+//! Retention ([`Retention`]): every snapshot saved thins the older snapshots to [`Retention::spacing`] apart and
+//! compacts the journal behind them (see `compact`), then returns the freed pages (incremental vacuum); `close`
+//! runs `VACUUM` before folding the write-ahead log into the file.
+//!
 //! Calls run on tokio's blocking pool, one at a time (a mutex around the connection).
 
 use std::path::{Path, PathBuf};
