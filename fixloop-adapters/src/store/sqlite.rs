@@ -70,7 +70,12 @@ pub struct SqliteStore {
     retention: Arc<Mutex<Retention>>,
     /// The size its latest compaction measured.
     stats: Arc<Mutex<Option<StoreStats>>>,
+    /// What compaction reads of each stored snapshot, by service and seq (read once, not at every compaction).
+    marks: Arc<Mutex<Marks>>,
 }
+
+/// [`SnapshotMark`]s by service and seq.
+type Marks = std::collections::HashMap<(String, u64), SnapshotMark>;
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -213,6 +218,7 @@ impl SqliteStore {
             read_only: true,
             retention: Arc::default(),
             stats: Arc::default(),
+            marks: Arc::default(),
         })
     }
 
@@ -272,6 +278,7 @@ impl SqliteStore {
             read_only: false,
             retention: Arc::default(),
             stats: Arc::default(),
+            marks: Arc::default(),
         })
     }
 
@@ -411,6 +418,7 @@ impl Store for SqliteStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let stats = Arc::clone(&self.stats);
+        let marks = Arc::clone(&self.marks);
         self.with(move |connection, location| {
             let fail = |error: rusqlite::Error| classify(location, &error);
             let transaction = connection.transaction().map_err(fail)?;
@@ -423,7 +431,13 @@ impl Store for SqliteStore {
             // Snapshots are thinned out (at least `spacing` entries apart, the latest excepted), then compaction
             // moves the replay window's start forward (see `compact`).
             thin(&transaction, &service, seq, retention.spacing()).map_err(fail)?;
-            compact(&transaction, location, &service, &retention)?;
+            let mut marks = marks.lock().unwrap_or_else(PoisonError::into_inner);
+            marks.insert(
+                (service.clone(), seq),
+                decode::<SnapshotMark>(location, &text, "snapshot")?,
+            );
+            compact(&transaction, location, &service, &retention, &mut marks)?;
+            drop(marks);
             transaction.commit().map_err(fail)?;
             // Hand the pages compaction freed back to the filesystem (auto_vacuum = INCREMENTAL).
             connection
@@ -529,7 +543,7 @@ fn thin(
 
 /// What compaction reads of a stored snapshot: its time and how many incidents the engine had opened (the
 /// snapshot format's own `now` and `next_incident` fields; the rest of the text is skipped).
-#[derive(serde::Deserialize)]
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
 struct SnapshotMark {
     now: DateTime<Utc>,
     #[serde(default)]
@@ -546,29 +560,48 @@ fn compact(
     location: &str,
     service: &str,
     retention: &Retention,
+    cache: &mut Marks,
 ) -> Result<(), StoreError> {
     let fail = |error: rusqlite::Error| classify(location, &error);
-    let marks: Vec<(u64, String)> = transaction
-        .prepare_cached("SELECT seq, snapshot FROM snapshots WHERE service = ?1 ORDER BY seq")
+    let seqs: Vec<u64> = transaction
+        .prepare_cached("SELECT seq FROM snapshots WHERE service = ?1 ORDER BY seq")
         .map_err(fail)?
-        .query_map(params![service], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_map(params![service], |row| row.get(0))
         .map_err(fail)?
         .collect::<Result<_, _>>()
         .map_err(fail)?;
-    if marks.len() < 2 {
+    if seqs.len() < 2 {
         return Ok(());
     }
-    let mark = |text: &str| decode::<SnapshotMark>(location, text, "snapshot");
-    let Some((latest_seq, latest_text)) = marks.last() else {
+    cache.retain(|(other, seq), _| other != service || seqs.binary_search(seq).is_ok());
+    let mut marks = Vec::with_capacity(seqs.len());
+    for seq in &seqs {
+        let key = (service.to_owned(), *seq);
+        let mark = match cache.get(&key) {
+            Some(mark) => *mark,
+            None => {
+                let text: String = transaction
+                    .query_row(
+                        "SELECT snapshot FROM snapshots WHERE service = ?1 AND seq = ?2",
+                        params![service, seq],
+                        |row| row.get(0),
+                    )
+                    .map_err(fail)?;
+                let mark = decode::<SnapshotMark>(location, &text, "snapshot")?;
+                cache.insert(key, mark);
+                mark
+            }
+        };
+        marks.push((*seq, mark));
+    }
+    let Some((latest_seq, latest)) = marks.last().copied() else {
         return Ok(());
     };
-    let latest = mark(latest_text)?;
     let oldest_time = latest.now
         - fixloop_contract::chrono::TimeDelta::from_std(retention.keep_age)
             .unwrap_or(fixloop_contract::chrono::TimeDelta::MAX);
-    let mut start = *latest_seq;
-    for (seq, text) in &marks {
-        let candidate = mark(text)?;
+    let mut start = latest_seq;
+    for (seq, candidate) in &marks {
         if latest_seq - seq <= retention.keep_entries
             && latest.next_incident.saturating_sub(candidate.next_incident)
                 <= retention.keep_incidents
