@@ -208,7 +208,7 @@ fn whole_replay(runtime: &Runtime, store: &SqliteStore) -> Engine {
     let (first, entries) = runtime
         .block_on(store.history("demo-checkout", 0, usize::MAX))
         .expect("history");
-    let mut engine = Engine::restore(config(), first.expect("first snapshot")).expect("restore");
+    let mut engine = Engine::restore(config(), first.expect("first snapshot").1).expect("restore");
     for entry in entries {
         match entry.input {
             Some(input) => {

@@ -745,8 +745,19 @@ async fn openapi() -> Response {
         .into_response()
 }
 
-async fn healthz() -> Response {
-    axum::Json(json!({"status": "ok"})).into_response()
+/// `{"status":"ok"}`; while a journal fails, still 200 (the loop goes on, from memory) but
+/// `{"status":"degraded","journal":"<service>: <why>","lost_appends":N}`.
+async fn healthz(State(state): State<AppState>) -> Response {
+    let health = state.metrics.journal_health();
+    match health.failing {
+        None => axum::Json(json!({"status": "ok"})).into_response(),
+        Some(journal) => axum::Json(json!({
+            "status": "degraded",
+            "journal": journal,
+            "lost_appends": health.lost_appends,
+        }))
+        .into_response(),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

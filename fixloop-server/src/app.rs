@@ -532,8 +532,13 @@ async fn start_orchestrator(
     let metrics = Arc::new(ServerMetrics::default());
     let store: Arc<dyn Store> = match &config.store {
         None | Some(StoreLocation::Memory) => Arc::new(SqliteStore::in_memory()?),
-        Some(StoreLocation::Directory(dir)) => Arc::new(SqliteStore::open(dir)?),
+        Some(StoreLocation::Directory(dir)) => {
+            let store = SqliteStore::open(dir)?;
+            store.set_retention(config.retention).await?;
+            Arc::new(store)
+        }
     };
+    metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
     let several = watches.len() > 1;
     // One `seq` counter for every driver's WebSocket events, so a client's order holds across services; it starts

@@ -36,7 +36,7 @@ pub const DEFAULT_DATA_DIR: &str = "fixloop-data";
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 44] = [
+pub const VARIABLES: [&str; 48] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -72,6 +72,10 @@ pub const VARIABLES: [&str; 44] = [
     "FIXLOOP_MAX_BODY_BYTES",
     "FIXLOOP_DATA_DIR",
     "FIXLOOP_DATABASE_URL",
+    "FIXLOOP_JOURNAL_KEEP_ENTRIES",
+    "FIXLOOP_JOURNAL_KEEP_INCIDENTS",
+    "FIXLOOP_JOURNAL_KEEP_DAYS",
+    "FIXLOOP_STORE_MAX_KIB",
     "FIXLOOP_API_TOKENS",
     "FIXLOOP_COPILOT_RATE_PER_MINUTE",
     "FIXLOOP_COPILOT_BURST",
@@ -144,6 +148,9 @@ pub struct Config {
     /// `FIXLOOP_DATA_DIR` or `FIXLOOP_DATABASE_URL=memory:`: where the journal lives; `None` when neither is set
     /// (the `fixloop` binary then keeps it in [`DEFAULT_DATA_DIR`], the library in memory only).
     pub store: Option<StoreLocation>,
+    /// `FIXLOOP_JOURNAL_KEEP_ENTRIES`, `FIXLOOP_JOURNAL_KEEP_INCIDENTS`, `FIXLOOP_JOURNAL_KEEP_DAYS`,
+    /// `FIXLOOP_STORE_MAX_KIB`: how much journal the store keeps, and a hard cap on its file.
+    pub retention: fixloop_adapters::Retention,
 }
 
 /// Where the journal of the engines' inputs is kept.
@@ -386,6 +393,23 @@ impl Config {
                 .and_then(|value| u32::try_from(value).ok())
                 .unwrap_or(RateLimit::OPERATE.burst),
         };
+        let kept = fixloop_adapters::Retention::default();
+        let retention = fixloop_adapters::Retention {
+            keep_entries: reader
+                .integer("FIXLOOP_JOURNAL_KEEP_ENTRIES", 256, 100_000_000)?
+                .map_or(kept.keep_entries, |value| value as u64),
+            keep_incidents: reader
+                .integer("FIXLOOP_JOURNAL_KEEP_INCIDENTS", 1, 1_000_000)?
+                .map_or(kept.keep_incidents, |value| value as u64),
+            keep_age: reader
+                .integer("FIXLOOP_JOURNAL_KEEP_DAYS", 1, 3650)?
+                .map_or(kept.keep_age, |days| {
+                    Duration::from_secs(days as u64 * 86_400)
+                }),
+            max_bytes: reader
+                .integer("FIXLOOP_STORE_MAX_KIB", 64, 1 << 30)?
+                .map(|kib| kib as u64 * 1024),
+        };
         Ok(Self {
             orch_port: reader.port("ORCH_PORT")?.unwrap_or(DEFAULT_ORCH_PORT),
             demo_port: reader.port("DEMO_PORT")?.unwrap_or(DEFAULT_DEMO_PORT),
@@ -415,6 +439,7 @@ impl Config {
                 .integer("FIXLOOP_MAX_BODY_BYTES", 1024, 16 * 1024 * 1024)?
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             store,
+            retention,
             api_tokens,
             copilot_rate_limit,
             operate_rate_limit,

@@ -357,9 +357,14 @@ impl Driver {
 
     /// Appends the call about to be made on the engine to the journal (nothing when there is none).
     async fn record(&mut self, now: DateTime<Utc>, input: Option<&Input>) {
-        let Some(journal) = self.journal.as_mut().filter(|journal| !journal.broken) else {
+        let Some(journal) = self.journal.as_mut() else {
             return;
         };
+        if journal.broken {
+            // Not journaled: each such input is a lost append, counted one by one.
+            self.metrics.journal_append(false);
+            return;
+        }
         let entry = JournalEntry {
             seq: journal.seq + 1,
             at: now,
@@ -375,6 +380,8 @@ impl Driver {
                 // outage of the service. A snapshot heals the journal later.
                 journal.broken = true;
                 self.metrics.journal_append(false);
+                self.metrics
+                    .journal_failing(&journal.service, Some(error.to_string()));
                 tracing::error!(%error, service = %journal.service, seq = journal.seq + 1, "journal append failed; inputs are not journaled until a snapshot succeeds");
             }
         }
@@ -412,6 +419,7 @@ impl Driver {
                 journal.snapshot_seq = journal.seq;
                 if journal.broken {
                     journal.broken = false;
+                    self.metrics.journal_failing(&journal.service, None);
                     tracing::warn!(service = %journal.service, seq = journal.seq, "journal healed by a snapshot; the inputs while it was broken are not in it");
                 }
             }

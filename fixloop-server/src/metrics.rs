@@ -45,6 +45,19 @@ pub struct ServerMetrics {
     incidents_needing_human: AtomicU64,
     /// Per watched service: whether its open incident needs a human now.
     needs_human: Mutex<BTreeMap<String, bool>>,
+    /// Per watched service: why its journal is failing (appends are lost until a snapshot heals it), or `None`.
+    journal_failing: Mutex<BTreeMap<String, Option<String>>>,
+    /// The store, for its size and rows (as its latest compaction measured them).
+    store: Mutex<Option<std::sync::Arc<dyn fixloop_adapters::Store>>>,
+}
+
+/// The journal's health, for `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalHealth {
+    /// Each failing service's reason, one per service, joined.
+    pub failing: Option<String>,
+    /// Inputs not journaled since the start (each failed or skipped append counts once).
+    pub lost_appends: u64,
 }
 
 #[derive(Debug, Default)]
@@ -188,7 +201,43 @@ impl ServerMetrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a journal append, by result.
+    /// Records that `service`'s journal fails (`Some(reason)`: its appends are lost until a snapshot heals it) or
+    /// works again (`None`); `GET /healthz` says "degraded" with the reason meanwhile.
+    pub fn journal_failing(&self, service: &str, reason: Option<String>) {
+        self.journal_failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(service.to_owned(), reason);
+    }
+
+    /// The journal's health: the failing services' reasons, and the appends lost so far.
+    #[must_use]
+    pub fn journal_health(&self) -> JournalHealth {
+        let failing = self
+            .journal_failing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(|(service, reason)| {
+                reason.as_ref().map(|reason| format!("{service}: {reason}"))
+            })
+            .collect::<Vec<_>>();
+        JournalHealth {
+            failing: (!failing.is_empty()).then(|| failing.join("; ")),
+            lost_appends: self.journal_appends_failed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Exposes `store`'s size and rows (`fixloop_store_bytes`, `fixloop_store_rows`).
+    pub fn watch_store(&self, store: std::sync::Arc<dyn fixloop_adapters::Store>) {
+        *self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(store);
+    }
+
+    /// Counts a journal append, by result: `false` for every input that is not journaled (an append that failed,
+    /// or one skipped while the journal is broken), so the count is the lost appends, not the outages.
     pub fn journal_append(&self, ok: bool) {
         let counter = if ok {
             &self.journal_appends_ok
@@ -335,7 +384,7 @@ impl ServerMetrics {
             &mut out,
             "fixloop_journal_appends_total",
             "counter",
-            "Appends of engine inputs to the journal, by result (an error means inputs are not durable until a snapshot heals the journal).",
+            "Appends of engine inputs to the journal, by result: error counts every input not journaled (failed, or skipped while the journal is broken until a snapshot heals it).",
         );
         let _ = writeln!(
             out,
@@ -343,6 +392,52 @@ impl ServerMetrics {
             load(&self.journal_appends_ok),
             load(&self.journal_appends_failed)
         );
+        family(
+            &mut out,
+            "fixloop_journal_degraded",
+            "gauge",
+            "1 while a watched service's journal fails (inputs are lost until a snapshot heals it; GET /healthz says why), else 0.",
+        );
+        {
+            let failing = self
+                .journal_failing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (service, reason) in failing.iter() {
+                let _ = writeln!(
+                    out,
+                    "fixloop_journal_degraded{{service=\"{}\"}} {}",
+                    escape_label(service),
+                    u8::from(reason.is_some())
+                );
+            }
+        }
+        let size = self
+            .store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .and_then(|store| store.stats());
+        if let Some(size) = size {
+            family(
+                &mut out,
+                "fixloop_store_bytes",
+                "gauge",
+                "Size of the store file (with its write-ahead log), as its latest compaction measured it.",
+            );
+            let _ = writeln!(out, "fixloop_store_bytes {}", size.bytes);
+            family(
+                &mut out,
+                "fixloop_store_rows",
+                "gauge",
+                "Rows in the store, by table, as its latest compaction counted them.",
+            );
+            let _ = writeln!(
+                out,
+                "fixloop_store_rows{{table=\"journal\"}} {}\nfixloop_store_rows{{table=\"snapshots\"}} {}",
+                size.journal_rows, size.snapshot_rows
+            );
+        }
         family(
             &mut out,
             "fixloop_signals_degraded",

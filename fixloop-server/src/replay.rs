@@ -183,7 +183,9 @@ pub struct Replay {
     pub warnings: Vec<String>,
 }
 
-/// Opens the journal in `data_dir` for a replay, refusing to create one.
+/// Opens the journal in `data_dir` for a replay, read-only: nothing in the directory is written, so a journal on a
+/// read-only filesystem, or a file without write permission, is replayed as it is (see
+/// [`SqliteStore::open_read_only`]).
 ///
 /// # Errors
 ///
@@ -194,7 +196,7 @@ pub fn open_store(data_dir: &Path) -> Result<SqliteStore, ReplayError> {
     if !file.is_file() {
         return Err(ReplayError::NoStore(file));
     }
-    SqliteStore::open(data_dir).map_err(|error| match error {
+    SqliteStore::open_read_only(data_dir).map_err(|error| match error {
         StoreError::Locked { .. } => ReplayError::Locked(file),
         other => ReplayError::Store(other),
     })
@@ -217,7 +219,7 @@ pub async fn replay(store: &dyn Store, config: EngineConfig) -> Result<Replay, R
         .history(&service, 0, PAGE)
         .await
         .map_err(ReplayError::Store)?;
-    let Some(first) = first else {
+    let Some((first_seq, first)) = first else {
         return Err(ReplayError::NoJournal(service));
     };
     let mut engine = Engine::restore(config, first).map_err(|error| ReplayError::Restore {
@@ -231,7 +233,8 @@ pub async fn replay(store: &dyn Store, config: EngineConfig) -> Result<Replay, R
         published: Vec::new(),
         warnings: Vec::new(),
     };
-    let mut last_seq = 0;
+    // Compaction may have dropped the entries before the first snapshot it kept: the replay starts there.
+    let mut last_seq = first_seq;
     check_snapshot(&engine, latest.as_ref(), last_seq, &mut replay.warnings);
     loop {
         let full = page.len() == PAGE;

@@ -142,13 +142,13 @@ impl Store for FakeStore {
         service: &str,
         after: u64,
         limit: usize,
-    ) -> Result<(Option<Snapshot>, Vec<JournalEntry>), StoreError> {
+    ) -> Result<(Option<(u64, Snapshot)>, Vec<JournalEntry>), StoreError> {
         let inner = self.lock();
         let first = inner
             .snapshots
             .get(service)
             .and_then(|snapshots| snapshots.first())
-            .map(|(_, snapshot)| snapshot.clone());
+            .map(|(seq, snapshot)| (*seq, snapshot.clone()));
         let entries = inner
             .journals
             .get(service)

@@ -19,7 +19,51 @@ use async_trait::async_trait;
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::{RecordedInput, Snapshot};
 
-pub use sqlite::{FILE_NAME, SqliteStore};
+pub use sqlite::{FILE_NAME, QUICK_CHECK_BUDGET, SqliteStore};
+
+/// A store's size, as its latest compaction measured it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStats {
+    /// The file's size in bytes (its pages in use and free; the write-ahead log aside).
+    pub bytes: u64,
+    /// Journal rows, every service together.
+    pub journal_rows: u64,
+    /// Snapshot rows, every service together.
+    pub snapshot_rows: u64,
+}
+
+/// How much of each service's journal a store keeps (see [`SqliteStore`]'s compaction), and how large its file
+/// may grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// At most this many journal entries per service behind its latest snapshot (the replay window).
+    pub keep_entries: u64,
+    /// The replay window reaches back over at most this many incidents opened.
+    pub keep_incidents: u64,
+    /// The replay window reaches back at most this far in time.
+    pub keep_age: std::time::Duration,
+    /// A hard cap on the file's size: a write beyond it fails as on a full disk (`None`: no cap).
+    pub max_bytes: Option<u64>,
+}
+
+impl Retention {
+    /// How far apart the kept snapshots are (the steps in which the replay window's start moves).
+    #[must_use]
+    pub fn spacing(&self) -> u64 {
+        (self.keep_entries / 8).max(256)
+    }
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            keep_entries: 20_000,
+            keep_incidents: 100,
+            keep_age: std::time::Duration::from_secs(7 * 24 * 3600),
+            max_bytes: None,
+        }
+    }
+}
 
 /// One call made on an engine, as the journal keeps it.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,8 +128,9 @@ pub trait Store: Send + Sync + fmt::Debug {
         snapshot: Snapshot,
     ) -> Result<(), StoreError>;
 
-    /// The first snapshot of `service` (the fresh engine) and up to `limit` entries after `after`, oldest first:
-    /// what an offline replay feeds through the engine.
+    /// The first snapshot `service` keeps, with the seq of the last entry it covers (the fresh engine at 0, or
+    /// the oldest snapshot compaction kept), and up to `limit` entries after `after`, oldest first: what an offline
+    /// replay feeds through the engine.
     ///
     /// # Errors
     ///
@@ -95,7 +140,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         service: &str,
         after: u64,
         limit: usize,
-    ) -> Result<(Option<Snapshot>, Vec<JournalEntry>), StoreError>;
+    ) -> Result<(Option<(u64, Snapshot)>, Vec<JournalEntry>), StoreError>;
 
     /// Flushes everything to durable storage (called on shutdown; later calls may fail).
     ///
@@ -103,6 +148,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// [`StoreError`] when the flush fails.
     async fn close(&self) -> Result<(), StoreError>;
+
+    /// The store's size as of its latest compaction (`None` when it does not measure itself).
+    fn stats(&self) -> Option<StoreStats> {
+        None
+    }
 }
 
 /// Why a store call failed.
@@ -132,6 +182,22 @@ pub enum StoreError {
     /// Another process holds the store.
     #[error("the store at {location} is in use by another process")]
     Locked {
+        /// The file.
+        location: String,
+    },
+    /// The store cannot be written: the file's permissions, a read-only mount, or a read-only data directory.
+    #[error(
+        "the store at {location} is read-only (file permissions, a read-only filesystem, or a read-only data directory): FixLoop writes its journal there; make it writable or point FIXLOOP_DATA_DIR elsewhere (`fixloop replay` reads it as it is)"
+    )]
+    ReadOnly {
+        /// The file.
+        location: String,
+    },
+    /// The disk holding the store is full (SQLite's `SQLITE_FULL`).
+    #[error(
+        "the disk holding the store at {location} is full: free some space (FixLoop keeps watching from memory meanwhile)"
+    )]
+    DiskFull {
         /// The file.
         location: String,
     },

@@ -16,5 +16,6 @@ mod scrape;
 mod scrape_conventions;
 #[path = "../../../fixloop-core/tests/fixtures/shop.rs"]
 mod shop;
+mod store_files;
 mod synthetic;
 mod testsprite;

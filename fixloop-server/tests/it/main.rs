@@ -29,6 +29,7 @@ mod replay;
 mod restart;
 mod scenario;
 mod start;
+mod store_hardening;
 mod support;
 mod watch_any;
 mod webhooks;

@@ -132,7 +132,7 @@ async fn the_first_and_the_latest_snapshots_are_kept(store: Arc<dyn Store>) {
         .expect("history");
     assert_eq!(
         origin,
-        Some(first),
+        Some((0, first)),
         "a replay starts from the first snapshot"
     );
     assert_eq!(
