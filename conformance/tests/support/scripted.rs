@@ -609,6 +609,7 @@ async fn ask(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<R
         created_at: Utc::now(),
         answered_by: None,
         fallback_reason: None,
+        redacted: None,
     };
     app.emit(WsMessage::CopilotAnswer(answer.clone()));
     Ok(app.json(&answer))

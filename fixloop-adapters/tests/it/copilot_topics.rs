@@ -193,10 +193,7 @@ fn every_held_out_status_sentence_is_left_out_before_recovered() {
         let mut missed = Vec::new();
         for sentence in &sentences {
             // Alone, and after a harmless sentence (the rule leaves out sentences, not whole answers).
-            for answer in [
-                sentence.clone(),
-                format!("{} {sentence}", HARMLESS[0]),
-            ] {
+            for answer in [sentence.clone(), format!("{} {sentence}", HARMLESS[0])] {
                 let reply = CopilotReply {
                     answer: answer.clone(),
                     citations: Vec::new(),
@@ -242,7 +239,7 @@ fn harmless_answers_pass_unchanged() {
             .collect();
         let passed = HARMLESS.len() - changed.len();
         eprintln!(
-            "harmless answers ({name}): passed unchanged {passed}/{}",
+            "harmless answers ({name}): passed unchanged {passed}/{}; changed: {changed:?}",
             HARMLESS.len()
         );
         assert!(
@@ -266,7 +263,10 @@ fn once_recovered_the_model_speaks_freely() {
             };
             let guarded = guard("What now?", reply, Author::Model, &state);
             assert!(!guarded.redacted, "{name}: {sentence}");
-            assert!(guarded.reply.answer.ends_with(&sentence), "{name}: {sentence}");
+            assert!(
+                guarded.reply.answer.ends_with(&sentence),
+                "{name}: {sentence}"
+            );
         }
     }
 }
@@ -285,9 +285,16 @@ fn the_issue_lie_is_left_out_and_marked() {
     };
     let guarded = guard("What now?", reply, Author::Model, &state);
     assert!(guarded.redacted);
-    assert!(!guarded.reply.answer.contains("healthy again"), "{}", guarded.reply.answer);
     assert!(
-        guarded.reply.answer.contains("The checkout test fails with a 500."),
+        !guarded.reply.answer.contains("healthy again"),
+        "{}",
+        guarded.reply.answer
+    );
+    assert!(
+        guarded
+            .reply
+            .answer
+            .contains("The checkout test fails with a 500."),
         "{}",
         guarded.reply.answer
     );
