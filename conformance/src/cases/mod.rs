@@ -32,6 +32,9 @@ pub(crate) fn catalog(spec: &Spec) -> Vec<CaseInfo> {
     all
 }
 
+/// The longest wait for a run to start by itself (the seed does not promise one) before `POST /api/tests/run`.
+const AUTO_RUN_WAIT: Duration = Duration::from_secs(8);
+
 /// The part of the budget kept for the flow's clean-up (bug off, incident closed), at most.
 const CLEANUP_RESERVE: Duration = Duration::from_secs(5);
 
@@ -290,6 +293,17 @@ impl Ctx<'_> {
     /// The deadline of one flow wait starting now (never after the budget's end).
     pub(crate) fn flow_deadline(&self) -> Instant {
         (Instant::now() + self.target.flow_timeout).min(self.work_end)
+    }
+
+    /// How long the flow waits for something the seed does not promise (a run starting by itself) before it
+    /// uses the contract's own operation instead: the flow timeout, at most [`AUTO_RUN_WAIT`].
+    pub(crate) fn auto_run_wait(&self) -> Duration {
+        self.target.flow_timeout.min(AUTO_RUN_WAIT)
+    }
+
+    /// The deadline of the wait for a run starting by itself ([`Self::auto_run_wait`] from now).
+    pub(crate) fn auto_run_deadline(&self) -> Instant {
+        (Instant::now() + self.auto_run_wait()).min(self.work_end)
     }
 
     /// A short bound for things that must happen promptly: the flow timeout, at most 5 s.
