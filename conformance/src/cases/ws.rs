@@ -542,4 +542,14 @@ mod tests {
         assert!(!is_subsequence(&strings(&["RECOVERED", "HEALTHY"]), &hay));
         assert!(is_subsequence(&[], &hay));
     }
+
+    #[test]
+    fn a_null_run_is_not_a_test_run() {
+        assert_eq!(run_state(&Value::Null), "not a TestRun (null)");
+        assert!(!is_test_run(&serde_json::json!({"run_id": "r"})));
+        assert_eq!(
+            run_state(&serde_json::json!({"run_id": "r", "status": "RUNNING", "tests": []})),
+            "RUNNING []"
+        );
+    }
 }
