@@ -1,5 +1,6 @@
 //! The `fixloop-conformance` command: runs the suite against a server and prints one line per case as it goes.
-//! Exit status: 0 when no case failed, 1 when some case failed, 2 when the run could not start (bad arguments,
+//! Exit status: 0 when no case failed (and, under `--strict`, none was skipped), 1 when some case failed (or was
+//! skipped under `--strict`), 2 when the run could not start (bad arguments,
 //! unreadable spec, a broken embedded data file of cases, unwritable report).
 
 use std::io::Write as _;
@@ -39,7 +40,8 @@ struct Args {
         hide_env_values = true
     )]
     webhook_secret: Option<String>,
-    /// Fail, instead of skip, when the server needs the simulate or manual-run fallbacks.
+    /// Fail, instead of skip, when the server needs the simulate or manual-run fallbacks; and count any other
+    /// skipped case as not passed (exit status 1).
     #[arg(long)]
     strict: bool,
     /// Longest wait, in seconds, for each expected event of the flow.

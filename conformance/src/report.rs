@@ -68,10 +68,10 @@ pub struct Timings {
 }
 
 impl Report {
-    /// Whether no case failed (the CLI's exit status).
+    /// Whether no case failed, and under `--strict` none was skipped either (the CLI's exit status).
     #[must_use]
     pub fn passed(&self) -> bool {
-        self.summary.fail == 0
+        self.summary.fail == 0 && !(self.strict && self.summary.skip > 0)
     }
 
     /// The outcome of the case with this id, if it ran.

@@ -1026,6 +1026,47 @@ async fn a_server_that_answers_500_to_everything_ends_the_run_with_named_precond
     }
 }
 
+/// Issue 22: against a backend shaped like the seed's (seed only, `{"detail"}` errors, no run starting by itself),
+/// the seed profile at the CLI's default timeouts and budget finishes within 60 s with every case judged: the flow
+/// waits only briefly for a run the seed does not promise, then starts one through `POST /api/tests/run`, so no
+/// case is skipped because an earlier one used the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_profile_judges_a_seed_shaped_backend_within_60_s() {
+    let server = scripted::start(Script::seed_backend()).await;
+    let started = std::time::Instant::now();
+    let report = default_run(&server.base_url, Profile::Seed).await;
+    let elapsed = started.elapsed();
+    eprintln!(
+        "seed profile against the seed-shaped backend: {} cases, {} passed, {} failed, {} skipped in {:.1} s",
+        report.cases.len(),
+        report.summary.pass,
+        report.summary.fail,
+        report.summary.skip,
+        elapsed.as_secs_f64()
+    );
+    assert!(elapsed <= Duration::from_secs(60), "took {elapsed:?}");
+    let unjudged: Vec<String> = report
+        .cases
+        .iter()
+        .filter_map(|case| match &case.outcome {
+            Outcome::Skip { reason } if !reason.contains("needs a manual /api/tests/run") => {
+                Some(format!("{}: {reason}", case.id))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(unjudged.is_empty(), "{unjudged:#?}");
+    assert_eq!(report.summary.fail, 0, "{}", failures(&report));
+    let manual = Some(Outcome::skip("needs a manual /api/tests/run"));
+    assert_eq!(report.outcome("flow/tests.updated/1"), manual.as_ref());
+    // Under --strict the same run does not pass: a skip is not a pass.
+    let strict = Report {
+        strict: true,
+        ..report
+    };
+    assert!(!strict.passed());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_past_its_budget_skips_what_it_did_not_judge() {
     // A server that never opens an incident: every flow wait would take the whole flow timeout.

@@ -1,15 +1,26 @@
-//! The copilot's safety rule (issue 14): what may be said about safety while the status is not RECOVERED is decided
-//! by code, not by the model and not by a list of phrases.
+//! The copilot's safety rule (issues 14 and 22): what may be said about the service's health while the status is
+//! not RECOVERED is decided by code, not by the model and not by a list of phrases.
 //!
-//! Three checks, all pure:
-//! - the model's explicit [`Claim`] field is compared with the state ([`check`]): a claim of recovery while the
-//!   status is not RECOVERED withholds the answer;
-//! - [`claims_safety`] reads the answer itself, whatever the claim field says: a negation-aware detector of
-//!   resumption, safety, resolution and all-clear claims (below);
-//! - the answer's opening sentence is written from the state ([`opening`]), never by the model.
+//! [`guard`] is the rule, pure, and the server applies it once to every answer, whichever copilot wrote it:
+//! - a model's answer ([`Author::Model`]) opens with the server's own status sentence ([`opening`]); while the
+//!   status is not RECOVERED, a `recovered` claim field or a yes to a safety question withholds the whole answer,
+//!   and every sentence whose TOPIC is the service's health, recovery, safety, traffic, resolution, an all-clear or
+//!   next actions being unnecessary ([`is_status_topic`]) is left out, whatever it claims (a model's "not healthy
+//!   yet" is left out too: the status sentence says it), as is every sentence [`claims_safety`] stops;
+//! - an answer written by the server from the state ([`Author::Server`], the grounded copilot) is checked with
+//!   [`check`] (the claim detector below) and replaced by a grounded "not yet" if it ever claimed safety;
+//! - an answer the rule changed is marked ([`Guarded::redacted`], the wire's `redacted: true`).
 //!
-//! The detector splits the text into sentences (questions are skipped), clauses (at `;`, `:`, dashes, brackets, and
-//! at `but`, `however`, `so`, …) and comma segments, and looks for three kinds of claims:
+//! The topic classifier ([`is_status_topic`]) looks for the words of the topic, not for claims: health and
+//! recovery words (`healthy`, `recovered`, `stable`, `normal`, `operational`, `mitigated`, `resolved`, `fixed`,
+//! `safe`, …), traffic and resumption words (`traffic`, `resume`, `reopen`, `restore`, `re-enable`, …), the
+//! all-clear idioms, phrases saying no more action is needed (`no further`, `nothing else`, `stand down`, closing
+//! the incident), and generic judgements (`fine`, `ok`, `good`, `working`, `back`, `up`, `over`, …) when the
+//! sentence names a subject whose state is the service's (`the service`, `checkout`, `the API`, `error rates`,
+//! `users`, `it`, …). Facts about tests, evidence, metrics and next checks carry none of these and pass.
+//!
+//! The claim detector [`claims_safety`] splits the text into sentences (questions are skipped), clauses (at `;`,
+//! `:`, dashes, brackets, and at `but`, `however`, `so`, …) and comma segments, and looks for these claims:
 //! - a resolution predicate (`safe`, `recovered`, `resolved`, `fixed`, `healthy`, `stable`, `mitigated`, `over`, …)
 //!   said of a global subject (`it`, `everything`, `we`, `the service`, `the incident`, `checkout`, `traffic`, …)
 //!   or standing alone as a fragment (`Resolved.`, `Fixed!`), or followed by `to` and a resumption verb
@@ -103,16 +114,104 @@ pub fn check(
     Ok(())
 }
 
-/// Applies [`check`] to a finished reply (any copilot's): a withheld answer is replaced by [`opening`] and
-/// [`withheld_answer`]; the citations are kept (they were already filtered against the state).
+/// Who wrote an answer's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Author {
+    /// A language model: its sentences about the service's health are left out before RECOVERED.
+    Model,
+    /// The server, from the state alone (the grounded copilot, also as a fallback).
+    Server,
+}
+
+/// An answer after the safety rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guarded {
+    /// The answer the operator sees.
+    pub reply: CopilotReply,
+    /// Whether the rule changed the answer (sentences left out, or the whole answer withheld).
+    pub redacted: bool,
+    /// How many of the author's sentences were left out (all of them when the answer was withheld).
+    pub left_out: usize,
+}
+
+/// The safety rule, applied once to every answer before anyone sees it (pure). See the module docs.
+///
+/// A model's answer always opens with [`opening`]. Unless the status is RECOVERED: a `recovered` claim field
+/// ([`CopilotReply::claim`]) or a yes to a safety question withholds it whole; otherwise every sentence about the
+/// service's health, recovery, safety or traffic ([`is_status_topic`], [`claims_safety`]) is left out, and a note
+/// says how many. An answer written by the server from the state passes [`check`] or is replaced by
+/// [`withheld_answer`]. The citations are kept (they were already filtered against the state).
 #[must_use]
-pub fn guard_reply(question: &str, reply: CopilotReply, state: &CopilotState) -> CopilotReply {
-    match check(question, &reply.answer, Claim::None, state) {
-        Ok(()) => reply,
-        Err(_) => CopilotReply {
+pub fn guard(question: &str, reply: CopilotReply, author: Author, state: &CopilotState) -> Guarded {
+    let withheld = |reply: CopilotReply, left_out: usize| Guarded {
+        reply: CopilotReply {
             answer: format!("{} {}", opening(state), withheld_answer(state)),
             citations: reply.citations,
+            claim: Claim::None,
         },
+        redacted: true,
+        left_out,
+    };
+    match author {
+        Author::Server => match check(question, &reply.answer, reply.claim, state) {
+            Ok(()) => Guarded {
+                reply,
+                redacted: false,
+                left_out: 0,
+            },
+            Err(_) => {
+                let left_out = split_sentences(&reply.answer).len();
+                withheld(reply, left_out)
+            }
+        },
+        Author::Model => {
+            if state.status.status == IncidentState::Recovered {
+                let answer = join(opening(state), reply.answer.trim());
+                return Guarded {
+                    reply: CopilotReply { answer, ..reply },
+                    redacted: false,
+                    left_out: 0,
+                };
+            }
+            if reply.claim == Claim::Recovered
+                || (asks_about_safety(question) && opens_with_yes(&reply.answer))
+            {
+                let left_out = split_sentences(&reply.answer).len();
+                return withheld(reply, left_out);
+            }
+            let sentences = split_sentences(&reply.answer);
+            let kept: Vec<&str> = sentences
+                .iter()
+                .copied()
+                .filter(|sentence| !is_status_topic(sentence) && !claims_safety(sentence))
+                .collect();
+            let left_out = sentences.len() - kept.len();
+            let kept = kept.join(" ");
+            if kept.is_empty() && left_out > 0 {
+                return withheld(reply, left_out);
+            }
+            let mut answer = join(opening(state), &kept);
+            if left_out > 0 {
+                let _ = write!(
+                    answer,
+                    " (FixLoop withheld {left_out} of the model's sentences: before RECOVERED only the status sentence above, written by FixLoop, speaks about the service's health, recovery, safety or traffic.)"
+                );
+            }
+            Guarded {
+                reply: CopilotReply { answer, ..reply },
+                redacted: left_out > 0,
+                left_out,
+            }
+        }
+    }
+}
+
+/// `opening`, then `body` (if any) after a space.
+fn join(opening: String, body: &str) -> String {
+    if body.is_empty() {
+        opening
+    } else {
+        format!("{opening} {body}")
     }
 }
 
@@ -120,7 +219,7 @@ pub fn guard_reply(question: &str, reply: CopilotReply, state: &CopilotState) ->
 #[must_use]
 pub fn withheld_answer(state: &CopilotState) -> String {
     format!(
-        "Not yet: do not resume while the status is {}, not RECOVERED. Recovery needs every validation test to pass and the signals to be back within their thresholds. (FixLoop withheld the model's answer because it claimed otherwise.)",
+        "Not yet: do not resume while the status is {}, not RECOVERED. Recovery needs every validation test to pass and the signals to be back within their thresholds. (FixLoop withheld the model's answer: before RECOVERED only the status sentence above, written by FixLoop, speaks about the service's health, recovery, safety or traffic.)",
         state.status.status.as_str()
     )
 }
@@ -947,9 +1046,322 @@ fn opens_with_yes(answer: &str) -> bool {
     )
 }
 
+/// Longest piece of state text (an id, the recovery blocker) quoted in the status sentence, in characters.
+const MAX_QUOTED_CHARS: usize = 240;
+
+/// `text` on one line, cut on a word boundary with an ellipsis when longer than [`MAX_QUOTED_CHARS`] (never
+/// mid-word: "0 of 2 consecutive he" is what a character cut gave).
 fn short(text: &str) -> String {
-    let text: String = text.chars().take(160).collect();
-    text.replace(['\n', '\r'], " ")
+    let text = text.replace(['\n', '\r'], " ");
+    cut_on_word(&text, MAX_QUOTED_CHARS)
+}
+
+/// `text` when at most `max` characters, else its longest prefix of whole words (at most `max` characters, the
+/// trailing punctuation and spaces dropped) followed by `…`. A single word longer than `max` is cut at `max`.
+#[must_use]
+pub fn cut_on_word(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let end = text
+        .char_indices()
+        .nth(max)
+        .map_or(text.len(), |(at, _)| at);
+    // Cut at the last space at or before `end`; if the character at `end` is a space, the word before is whole.
+    let cut = if text[end..].starts_with(char::is_whitespace) {
+        end
+    } else {
+        text[..end].rfind(char::is_whitespace).unwrap_or(end)
+    };
+    let kept = text[..cut]
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '('));
+    format!("{kept}…")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sentences of the original text, and their topic.
+
+/// The sentences of `text`, as slices of it (each with its end mark, trimmed): split after `.`, `!`, `?` followed
+/// by a space or the end (not inside `0.4` or `app.example.com`), and at line breaks. Empty pieces are dropped.
+#[must_use]
+pub fn split_sentences(text: &str) -> Vec<&str> {
+    let mut sentences = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, next)| next);
+        let ends = match c {
+            '\n' | '\r' => true,
+            '.' | '!' | '?' | '…' => next.is_none_or(|next| {
+                next.is_whitespace() || matches!(next, '"' | '\'' | ')' | '\u{201d}')
+            }),
+            _ => false,
+        };
+        if ends {
+            let mut end = at + c.len_utf8();
+            // A closing quote or bracket right after the mark belongs to the sentence.
+            while let Some(&(quote_at, quote)) = chars.peek() {
+                if matches!(quote, '"' | '\'' | ')' | '\u{201d}' | '.' | '!' | '?') {
+                    end = quote_at + quote.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            sentences.push(&text[start..end]);
+            start = end;
+        }
+    }
+    sentences.push(&text[start..]);
+    sentences
+        .into_iter()
+        .map(str::trim)
+        .filter(|sentence| sentence.chars().any(char::is_alphanumeric))
+        .collect()
+}
+
+/// Words whose presence makes a sentence's topic the service's health, recovery, safety, traffic or resolution.
+const TOPIC_WORDS: &[&str] = &[
+    "healthy",
+    "unhealthy",
+    "healthier",
+    "health",
+    "recovered",
+    "recover",
+    "recovers",
+    "recovering",
+    "recovery",
+    "resolved",
+    "resolve",
+    "resolves",
+    "resolving",
+    "resolution",
+    "mitigated",
+    "mitigation",
+    "stable",
+    "unstable",
+    "stabilized",
+    "stabilised",
+    "stabilizing",
+    "stabilising",
+    "stability",
+    "normal",
+    "normally",
+    "nominal",
+    "operational",
+    "safe",
+    "safely",
+    "safety",
+    "unsafe",
+    "traffic",
+    "resume",
+    "resumed",
+    "resumes",
+    "resuming",
+    "reopen",
+    "reopened",
+    "reopens",
+    "reopening",
+    "restore",
+    "restored",
+    "restores",
+    "restoring",
+    "reenable",
+    "reenabled",
+    "reenables",
+    "reenabling",
+    "failback",
+    "undrain",
+    "unpause",
+    "unfreeze",
+    "fixed",
+    "green",
+    "allclear",
+    "lgtm",
+    "outage",
+    // HEALTHY and VALIDATING as written by a model (the tokenizer marks them): the status is the server's to say.
+    "status_name",
+];
+
+/// Judgements that are about the service's state only when the sentence names such a subject.
+const JUDGEMENTS: &[&str] = &[
+    "fine",
+    "ok",
+    "okay",
+    "good",
+    "great",
+    "alright",
+    "working",
+    "works",
+    "better",
+    "improved",
+    "improving",
+    "settled",
+    "calm",
+    "quiet",
+    "clean",
+    "solid",
+    "sorted",
+    "solved",
+    "handled",
+    "cleared",
+    "well",
+    "done",
+    "over",
+    "back",
+    "up",
+    "clear",
+    "gone",
+];
+
+/// Subjects whose state is the service's state.
+const STATUS_SUBJECTS: &[&str] = &[
+    "service",
+    "services",
+    "system",
+    "systems",
+    "site",
+    "app",
+    "application",
+    "api",
+    "apis",
+    "checkout",
+    "payments",
+    "payment",
+    "orders",
+    "production",
+    "prod",
+    "everything",
+    "everythings",
+    "things",
+    "it",
+    "we",
+    "users",
+    "customers",
+    "requests",
+    "errors",
+    "error",
+    "rates",
+    "rate",
+    "latency",
+    "p95",
+    "signals",
+    "metrics",
+    "incident",
+    "issue",
+    "problem",
+    "status",
+    "endpoint",
+    "endpoints",
+    "platform",
+    "backend",
+    "frontend",
+    "store",
+    "shop",
+];
+
+/// Words that, within two words before a judgement, make it about something else (`roll back`, `well above`).
+const NOT_JUDGEMENTS: &[(&str, &str)] = &[
+    ("roll", "back"),
+    ("rolling", "back"),
+    ("rolled", "back"),
+    ("call", "back"),
+    ("come", "back"),
+    ("look", "back"),
+    ("go", "over"),
+    ("as", "well"),
+];
+
+/// Phrases saying that no more action is needed, or closing the incident, as word sequences.
+const NO_ACTION: &[&[&str]] = &[
+    &["no", "further"],
+    &["no", "more"],
+    &["no", "other"],
+    &["no", "action"],
+    &["no", "need"],
+    &["no", "needed"],
+    &["nothing", "further"],
+    &["nothing", "more"],
+    &["nothing", "else"],
+    &["nothing", "left"],
+    &["nothing", "to", "do"],
+    &["not", "needed"],
+    &["not", "necessary"],
+    &["unnecessary"],
+    &["stand", "down"],
+    &["standing", "down"],
+    &["close", "out"],
+    &["close", "this"],
+    &["close", "it"],
+    &["close", "the", "incident"],
+    &["closed"],
+    &["can", "relax"],
+    &["move", "on"],
+];
+
+/// Whether `sentence`'s topic is the service's health, recovery, safety, traffic, resolution, an all-clear, or
+/// next actions being unnecessary, whatever it claims (negated and hedged sentences included). See the module docs.
+#[must_use]
+pub fn is_status_topic(sentence: &str) -> bool {
+    let tokens = tokenize(sentence);
+    let words: Vec<&str> = tokens
+        .iter()
+        .filter_map(|token| match token {
+            Token::Word(word) => Some(word.as_str()),
+            _ => None,
+        })
+        .collect();
+    let has_sequence = |sequence: &[&str]| {
+        words
+            .windows(sequence.len())
+            .any(|window| window == sequence)
+    };
+    if IDIOMS.iter().any(|idiom| has_sequence(idiom))
+        || NO_ACTION.iter().any(|phrase| has_sequence(phrase))
+    {
+        return true;
+    }
+    let topic_word = words.iter().enumerate().any(|(at, word)| {
+        // A health probe or health check is a test, not the service's health.
+        TOPIC_WORDS.contains(word)
+            && !(*word == "health"
+                && matches!(
+                    words.get(at + 1),
+                    Some(&("probe" | "probes" | "check" | "checks" | "endpoint"))
+                ))
+    });
+    if topic_word {
+        return true;
+    }
+    let has_subject = words.iter().any(|word| STATUS_SUBJECTS.contains(word));
+    has_subject
+        && words.iter().enumerate().any(|(at, word)| {
+            if !JUDGEMENTS.contains(word) {
+                return false;
+            }
+            let previous = at.checked_sub(1).and_then(|before| words.get(before));
+            if previous.is_some_and(|previous| NOT_JUDGEMENTS.contains(&(*previous, *word))) {
+                return false;
+            }
+            let next = words.get(at + 1).copied();
+            match *word {
+                // `over 5%`, `up from 120 ms`, `done by the validator` are not judgements; `it is over`,
+                // `back up`, `up again`, `all done` are.
+                "over" | "up" | "done" | "clear" | "gone" => {
+                    next.is_none()
+                        || matches!(
+                            next,
+                            Some("now" | "again" | "here" | "and" | "for" | "already")
+                        )
+                        || matches!(previous, Some(&("back" | "is" | "are" | "all")))
+                }
+                "well" => matches!(
+                    previous,
+                    Some(&("working" | "doing" | "going" | "looks" | "look" | "performing"))
+                ),
+                _ => true,
+            }
+        })
 }
 
 #[cfg(test)]
@@ -1040,11 +1452,112 @@ mod tests {
         assert!(!claims_safety(&opening(&state)), "{}", opening(&state));
     }
 
+    #[test]
+    fn a_cut_never_falls_mid_word() {
+        assert_eq!(cut_on_word("short enough", 40), "short enough");
+        assert_eq!(
+            cut_on_word("signals healthy: 0 of 2 consecutive healthy reads", 40),
+            "signals healthy: 0 of 2 consecutive…"
+        );
+        assert_eq!(cut_on_word("abcdefghij", 4), "abcd…");
+        assert_eq!(cut_on_word("one two three", 7), "one two…");
+    }
+
+    #[test]
+    fn the_status_sentence_quotes_a_long_blocker_on_a_word_boundary() {
+        let blocker = format!(
+            "latest run run-1: 4 of 5 passed; {} 0 of 2 consecutive healthy reads",
+            "the error rate is above its threshold; ".repeat(8)
+        );
+        let state = CopilotState {
+            status: fixloop_contract::SystemStatus {
+                status: IncidentState::Validating,
+                error_rate_5m: 1.0,
+                p95_latency_ms_5m: 100.0,
+                active_incident_id: None,
+                updated_at: fixloop_contract::chrono::DateTime::UNIX_EPOCH,
+                service: None,
+                signals_degraded: None,
+            },
+            incident: None,
+            run: None,
+            recovery_blocker: Some(blocker),
+            run_url: None,
+        };
+        let opening = opening(&state);
+        assert!(opening.ends_with("…)."), "{opening}");
+        let quoted = opening
+            .split_once("not RECOVERED yet (")
+            .map(|(_, rest)| rest.trim_end_matches("…)."))
+            .unwrap_or_default();
+        let blocker = state.recovery_blocker.as_deref().unwrap_or_default();
+        assert!(blocker.starts_with(quoted), "{quoted}");
+        assert!(
+            blocker[quoted.len()..].starts_with(' '),
+            "cut mid-word: {quoted}"
+        );
+        assert!(quoted.chars().count() <= MAX_QUOTED_CHARS, "{quoted}");
+    }
+
+    #[test]
+    fn sentences_split_at_end_marks_not_inside_numbers_or_hosts() {
+        assert_eq!(
+            split_sentences("Error rate 0.4 on app.example.com. Check it! Why? Done\nnext line"),
+            vec![
+                "Error rate 0.4 on app.example.com.",
+                "Check it!",
+                "Why?",
+                "Done",
+                "next line"
+            ]
+        );
+        assert_eq!(split_sentences("  "), Vec::<&str>::new());
+        assert_eq!(
+            split_sentences("He said \"ok.\" Then left."),
+            vec!["He said \"ok.\"", "Then left."]
+        );
+    }
+
+    #[test]
+    fn topic_not_claim() {
+        for sentence in [
+            "The service is not healthy yet.",
+            "Checkout has not recovered.",
+            "No further action is needed.",
+            "Traffic is still drained.",
+            "The status is VALIDATING.",
+        ] {
+            assert!(is_status_topic(sentence), "{sentence}");
+        }
+        for sentence in [
+            "The checkout test fails with a 500.",
+            "The error rate is 35%, over the 5% trigger.",
+            "Latency rose from 120 ms to 1800 ms.",
+            "The plan includes a health probe.",
+        ] {
+            assert!(!is_status_topic(sentence), "{sentence}");
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn the_detector_never_panics(text in "\\PC{0,200}") {
             let _ = claims_safety(&text);
             let _ = opens_with_yes(&text);
+            let _ = is_status_topic(&text);
+            let _ = split_sentences(&text);
+        }
+
+        #[test]
+        fn a_cut_is_a_prefix_of_whole_words(text in "[a-z ]{0,80}", max in 1usize..60) {
+            let cut = cut_on_word(&text, max);
+            let kept = cut.trim_end_matches('…');
+            proptest::prop_assert!(text.starts_with(kept));
+            proptest::prop_assert!(kept.chars().count() <= max);
+            if kept.len() < text.len() && kept.contains(' ') {
+                let next = text[kept.len()..].chars().next();
+                proptest::prop_assert!(next.is_none_or(char::is_whitespace), "{text:?} cut to {cut:?}");
+            }
         }
     }
 }

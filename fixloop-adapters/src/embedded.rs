@@ -59,6 +59,7 @@ impl GroundedCopilot {
         CopilotReply {
             answer,
             citations: citations(state),
+            claim: crate::copilot_safety::Claim::None,
         }
     }
 }

@@ -15,6 +15,7 @@ use fixloop_core::engine::IncidentContext;
 use fixloop_core::validate::Violation;
 use fixloop_core::{PlanContext, PlanId, RunId, ValidatedPlan};
 
+use crate::copilot_safety::Claim;
 use crate::error::AdapterError;
 
 /// Signals of the watched service over a window.
@@ -181,6 +182,9 @@ pub struct CopilotReply {
     pub answer: String,
     /// Links backing the answer; each URL appears in the state the copilot was given.
     pub citations: Vec<Link>,
+    /// What the author says the answer claims about recovery: a model's structured `claim` field, or
+    /// [`Claim::None`] (copilots without one). The server's safety rule ([`crate::copilot_safety::guard`]) reads it.
+    pub claim: Claim,
 }
 
 /// Answers operators' questions about the incident.

@@ -81,6 +81,7 @@
 //! | `created_at` | RFC 3339 | answer time |
 //! | `answered_by` | `MODEL` \| `GROUNDED` \| `GROUNDED_FALLBACK`, optional | additive: who wrote the answer (the LLM; the embedded grounded copilot, no LLM configured; the grounded copilot because the LLM missed its budget or failed); absent from servers that do not say |
 //! | `fallback_reason` | string, optional | additive: with `GROUNDED_FALLBACK`, why the LLM's answer was not used |
+//! | `redacted` | boolean, optional | additive: `true` when the server's safety rule changed the answer: before `RECOVERED` the model's sentences about the service's health, recovery, safety or traffic were left out (or the answer withheld) and the server's status sentence speaks instead; absent when the answer is as written |
 //!
 //! ## Incident history (additive: `GET /api/incidents`, `GET /api/incidents/{incident_id}`)
 //! `IncidentPage` is `{incidents: [IncidentSummary], next_before: string | null}`: newest `detected_at` first (ties

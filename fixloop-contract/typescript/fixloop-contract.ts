@@ -30,6 +30,14 @@ export interface CopilotAnswer {
    * example `"the model did not answer within 8 s"`); absent otherwise.
    */
   fallback_reason?: string | null;
+  /**
+   * Additive (optional): `true` when the server's safety rule changed the answer (issue 22): while the status
+   * is not `RECOVERED`, the model's sentences about the service's health, recovery, safety or traffic were
+   * left out (or the whole answer withheld) and the server's own status sentence speaks instead. Absent when
+   * the answer is as its author wrote it, and from servers that do not say. `answered_by` still names the
+   * author of what is left.
+   */
+  redacted?: boolean | null;
 }
 
 /** WebSocket message `copilot.answer`; its payload is a `CopilotAnswer`. */

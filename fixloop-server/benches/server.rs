@@ -482,6 +482,7 @@ fn bench_websocket_loopback(c: &mut Criterion) {
         created_at: timestamp(),
         answered_by: None,
         fallback_reason: None,
+        redacted: None,
     };
 
     let mut group = c.benchmark_group("ws_loopback");

@@ -418,9 +418,22 @@ async fn ask_copilot(
         }
     };
     state.metrics.copilot_answered(answered_by);
-    // Whatever the copilot, its answer passes the safety rule before anyone sees it.
-    let reply =
-        fixloop_adapters::copilot_safety::guard_reply(&request.question, reply, &copilot_state);
+    // Whatever the copilot, its answer passes the safety rule, once, before anyone sees it: a model's sentences
+    // about the service's health are left out before RECOVERED, and the answer is marked `redacted`.
+    let author = if answered_by == AnsweredBy::Model {
+        fixloop_adapters::copilot_safety::Author::Model
+    } else {
+        fixloop_adapters::copilot_safety::Author::Server
+    };
+    let guarded =
+        fixloop_adapters::copilot_safety::guard(&request.question, reply, author, &copilot_state);
+    if guarded.redacted {
+        tracing::info!(
+            left_out = guarded.left_out,
+            "copilot answer redacted by the safety rule"
+        );
+    }
+    let reply = guarded.reply;
     let answer = CopilotAnswer {
         incident_id: request.incident_id.or_else(|| {
             copilot_state
@@ -434,6 +447,7 @@ async fn ask_copilot(
         created_at: Utc::now(),
         answered_by: Some(answered_by),
         fallback_reason,
+        redacted: guarded.redacted.then_some(true),
     };
     service.driver.copilot_answered(answer.clone()).await?;
     Ok(axum::Json(answer))

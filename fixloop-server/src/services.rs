@@ -567,6 +567,7 @@ mod tests {
             created_at: "2026-11-21T10:15:00Z".parse().unwrap(),
             answered_by: None,
             fallback_reason: None,
+            redacted: None,
         }
     }
 

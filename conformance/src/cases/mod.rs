@@ -9,6 +9,7 @@ mod webhook;
 mod ws;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -31,6 +32,13 @@ pub(crate) fn catalog(spec: &Spec) -> Vec<CaseInfo> {
     all.sort_by_key(|case| case.phase);
     all
 }
+
+/// The longest wait for a run to start by itself (the seed does not promise one) before `POST /api/tests/run`.
+const AUTO_RUN_WAIT: Duration = Duration::from_secs(8);
+
+/// The part of the budget kept for every case not judged yet: a wait ends early enough to leave the cases after
+/// it this much time each (at most a quarter of the budget in all).
+const PER_CASE_RESERVE: Duration = Duration::from_millis(500);
 
 /// The part of the budget kept for the flow's clean-up (bug off, incident closed), at most.
 const CLEANUP_RESERVE: Duration = Duration::from_secs(5);
@@ -117,6 +125,7 @@ pub(crate) async fn run(
         last: started,
         work_end,
         end,
+        cut_short: AtomicBool::new(false),
         on_case,
         http: http.with_deadline(work_end),
         cleanup_http: http.with_deadline(end),
@@ -216,6 +225,8 @@ pub(crate) struct Ctx<'a> {
     work_end: Instant,
     /// When the whole budget ends.
     end: Instant,
+    /// Whether a wait since the last recorded case was cut short by the budget.
+    cut_short: AtomicBool,
     on_case: &'a mut (dyn FnMut(&CaseResult) + Send),
     http: Http,
     cleanup_http: Http,
@@ -287,14 +298,46 @@ impl Ctx<'_> {
         }
     }
 
+    /// The latest end of a wait: the end of the budget for judging, minus [`PER_CASE_RESERVE`] for every case not
+    /// judged yet (at most a quarter of the budget), so one long wait cannot use the time of the cases after it.
+    fn wait_limit(&self) -> Instant {
+        let unjudged = self.wanted.len().saturating_sub(self.recorded.len());
+        let reserve = PER_CASE_RESERVE
+            .saturating_mul(u32::try_from(unjudged).unwrap_or(u32::MAX))
+            .min(self.target.budget / 4);
+        self.work_end.checked_sub(reserve).unwrap_or(self.work_end)
+    }
+
+    /// The end of a wait of `length` starting now, cut at [`Self::wait_limit`]; a cut is remembered, so the
+    /// failure of the case waiting is reported as a skip naming the budget (see [`Self::record`]).
+    fn bounded_wait(&self, length: Duration) -> Instant {
+        let wanted = Instant::now() + length;
+        let limit = self.wait_limit();
+        if wanted > limit {
+            self.cut_short.store(true, Ordering::Relaxed);
+        }
+        wanted.min(limit)
+    }
+
     /// The deadline of one flow wait starting now (never after the budget's end).
     pub(crate) fn flow_deadline(&self) -> Instant {
-        (Instant::now() + self.target.flow_timeout).min(self.work_end)
+        self.bounded_wait(self.target.flow_timeout)
+    }
+
+    /// How long the flow waits for something the seed does not promise (a run starting by itself) before it
+    /// uses the contract's own operation instead: the flow timeout, at most [`AUTO_RUN_WAIT`].
+    pub(crate) fn auto_run_wait(&self) -> Duration {
+        self.target.flow_timeout.min(AUTO_RUN_WAIT)
+    }
+
+    /// The deadline of the wait for a run starting by itself ([`Self::auto_run_wait`] from now).
+    pub(crate) fn auto_run_deadline(&self) -> Instant {
+        self.bounded_wait(self.auto_run_wait())
     }
 
     /// A short bound for things that must happen promptly: the flow timeout, at most 5 s.
     pub(crate) fn prompt_deadline(&self) -> Instant {
-        (Instant::now() + self.target.flow_timeout.min(Duration::from_secs(5))).min(self.work_end)
+        self.bounded_wait(self.target.flow_timeout.min(Duration::from_secs(5)))
     }
 
     /// The deadline of a wait for something already due, such as the last messages of a sequence: at most 2 s.
@@ -303,8 +346,8 @@ impl Ctx<'_> {
     }
 
     /// Records the outcome of case `id` (once; cases this run does not report are dropped). A failure seen
-    /// after the budget ran out is not a judgement of the server (the wait or the request was cut short), so it
-    /// is reported as a skip naming the budget.
+    /// after the budget ran out, or after a wait the budget cut short, is not a judgement of the server, so it is
+    /// reported as a skip naming the budget.
     pub(crate) fn record(&mut self, id: &str, outcome: Outcome) {
         let now = Instant::now();
         let elapsed = millis(now - self.last);
@@ -312,7 +355,8 @@ impl Ctx<'_> {
         if !self.wanted.contains(id) || !self.recorded.insert(id.to_owned()) {
             return;
         }
-        let outcome = if outcome.is_fail() && !self.budget_left() {
+        let cut_short = self.cut_short.swap(false, Ordering::Relaxed);
+        let outcome = if outcome.is_fail() && (cut_short || !self.budget_left()) {
             Outcome::skip(format!(
                 "{}; what was seen: {}",
                 self.budget_reason(),

@@ -427,6 +427,14 @@ async fn runs_outcome(
             Ok(reply) if reply.status == 200 => reply.json.ok(),
             _ => None,
         };
+        // A `200 null` (or any non-object) is no run to compare with.
+        if let Some(answer) = rest.as_ref().filter(|rest| !is_test_run(rest)) {
+            return Outcome::fail(
+                format!("GET {path} answering the run (a TestRun)"),
+                format!("not a TestRun: {}", short_json(answer)),
+                "",
+            );
+        }
         let Some(rest) = rest else {
             return Outcome::fail(
                 format!("GET {path} answering the run"),
@@ -458,8 +466,16 @@ async fn runs_outcome(
     Outcome::Pass
 }
 
-/// A run's comparable state: its status and each test's status.
+/// Whether `run` looks like a TestRun: an object with a `run_id` string and a `tests` array.
+pub(super) fn is_test_run(run: &Value) -> bool {
+    run["run_id"].is_string() && run["tests"].is_array()
+}
+
+/// A run's comparable state: its status and each test's status; `not a TestRun` for anything else (`null`).
 pub(super) fn run_state(run: &Value) -> String {
+    if !is_test_run(run) {
+        return format!("not a TestRun ({})", short_json(run));
+    }
     let tests: Vec<String> = run["tests"]
         .as_array()
         .into_iter()
@@ -525,5 +541,15 @@ mod tests {
         assert!(is_subsequence(&strings(&["HEALTHY", "RECOVERED"]), &hay));
         assert!(!is_subsequence(&strings(&["RECOVERED", "HEALTHY"]), &hay));
         assert!(is_subsequence(&[], &hay));
+    }
+
+    #[test]
+    fn a_null_run_is_not_a_test_run() {
+        assert_eq!(run_state(&Value::Null), "not a TestRun (null)");
+        assert!(!is_test_run(&serde_json::json!({"run_id": "r"})));
+        assert_eq!(
+            run_state(&serde_json::json!({"run_id": "r", "status": "RUNNING", "tests": []})),
+            "RUNNING []"
+        );
     }
 }

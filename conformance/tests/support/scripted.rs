@@ -7,6 +7,8 @@
 //! (only through `/api/incidents/simulate`), and one that never starts a run by itself (only through
 //! `/api/tests/run`).
 //!
+//! [`Script::seed_backend`] is shaped like the seed's own backend: `seed_only` and no run starting by itself.
+//!
 //! `seed_only` turns it into a backend written from the seed alone, the way a FastAPI implementation behaves:
 //! errors are `{"detail": …}` (422 for every invalid body, malformed JSON included), no body-size or length
 //! limits, no join snapshot on the WebSocket, timestamps without a UTC offset (`datetime.isoformat()` of a naive
@@ -80,6 +82,15 @@ impl Script {
             sends_state_on_connect: false,
             webhook_secret: None,
             ..Self::default()
+        }
+    }
+
+    /// A backend shaped like the seed's own (a FastAPI one): seed only, `{"detail": …}` errors, and no run that
+    /// starts by itself (only `POST /api/tests/run` starts one, also after the fix).
+    pub(crate) fn seed_backend() -> Self {
+        Self {
+            runs_by_itself: false,
+            ..Self::seed_only()
         }
     }
 }
@@ -609,6 +620,7 @@ async fn ask(State(app): State<App>, headers: HeaderMap, body: Body) -> Result<R
         created_at: Utc::now(),
         answered_by: None,
         fallback_reason: None,
+        redacted: None,
     };
     app.emit(WsMessage::CopilotAnswer(answer.clone()));
     Ok(app.json(&answer))

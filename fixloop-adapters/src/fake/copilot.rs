@@ -1,5 +1,6 @@
 //! [`FakeCopilot`]: scripted copilot replies, defaulting to the grounded copilot's answer.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use crate::ports::{Copilot, CopilotLookup, CopilotReply, CopilotState};
 #[derive(Debug, Default)]
 pub struct FakeCopilot {
     script: Script<CopilotReply, (String, CopilotState)>,
+    model: AtomicBool,
 }
 
 impl FakeCopilot {
@@ -43,6 +45,12 @@ impl FakeCopilot {
         self.script.set_delay(delay);
     }
 
+    /// Makes the fake say that its answers come from a language model ([`Copilot::answers_with_model`]), as a
+    /// model copilot would: the server then applies the model's side of the safety rule to its scripted replies.
+    pub fn set_answers_with_model(&self, model: bool) {
+        self.model.store(model, Ordering::Relaxed);
+    }
+
     /// Every question so far, with the state it was asked in.
     #[must_use]
     pub fn calls(&self) -> Vec<(String, CopilotState)> {
@@ -52,6 +60,10 @@ impl FakeCopilot {
 
 #[async_trait]
 impl Copilot for FakeCopilot {
+    fn answers_with_model(&self) -> bool {
+        self.model.load(Ordering::Relaxed)
+    }
+
     async fn answer(
         &self,
         question: &str,

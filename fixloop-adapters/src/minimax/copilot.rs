@@ -1,5 +1,6 @@
 //! [`MiniMaxCopilot`]: answers operators' questions from a JSON snapshot of the state; citations are kept only when
-//! their URL appears in the state, and the safety rule ([`crate::copilot_safety`]) decides what may be said.
+//! their URL appears in the state; the safety rule ([`crate::copilot_safety::guard`], applied by the server to every
+//! copilot's answer) decides what may be said.
 
 use std::time::Duration;
 
@@ -33,11 +34,11 @@ pub const MAX_TOOL_CALLS_PER_STEP: usize = 6;
 /// [`with_tool_steps`](Self::with_tool_steps), the model instead reads live data through tools (`get_status`,
 /// `get_signals`, `get_recent_runs`, `get_run`, `get_timeline`, `get_context`, each a [`Lookup`](crate::ports::Lookup) of the
 /// [`CopilotLookup`] it is given) in a bounded loop; every look-up has a timeout, and its result is fenced as
-/// untrusted data and cut to [`MAX_TOOL_RESULT_CHARS`]. Either way the answer is post-processed: citations whose
-/// URL is not in the state are dropped, the opening sentence is written from the state
-/// ([`copilot_safety::opening`]), and unless the status is RECOVERED an answer whose claim field or text claims
-/// recovery ([`copilot_safety::check`]) is replaced by a grounded "not yet". The total time is the caller's to
-/// bound (the server gives the whole answer a budget).
+/// untrusted data and cut to [`MAX_TOOL_RESULT_CHARS`]. Either way citations whose URL is not in the state are
+/// dropped and the model's claim field is kept in [`CopilotReply::claim`]; the safety rule
+/// ([`copilot_safety::guard`]: the opening sentence written from the state, and before RECOVERED the model's
+/// sentences about the service's health left out) is the server's, applied once to every copilot's answer. The
+/// total time is the caller's to bound (the server gives the whole answer a budget).
 #[derive(Debug, Clone)]
 pub struct MiniMaxCopilot {
     client: MiniMaxClient,
@@ -157,7 +158,7 @@ impl Copilot for MiniMaxCopilot {
         } else {
             self.answer_with_tools(question, state, lookup).await?
         };
-        Ok(finish(question, &text, state))
+        Ok(parse_reply(&text, state))
     }
 }
 
@@ -169,21 +170,6 @@ fn error_words(kind: ErrorKind) -> &'static str {
         ErrorKind::Unauthorized => "the source refused the credentials",
         ErrorKind::RateLimited { .. } => "the source is rate limited",
         ErrorKind::InvalidResponse => "the source answered something unusable",
-    }
-}
-
-/// The final reply: the opening sentence written from the state, then the model's answer, or, when the safety rule
-/// withholds it ([`copilot_safety::check`]: its claim field or its text claims recovery before RECOVERED), a
-/// grounded "not yet".
-fn finish(question: &str, text: &str, state: &CopilotState) -> CopilotReply {
-    let (reply, claim) = parse_structured(text, state);
-    let body = match copilot_safety::check(question, &reply.answer, claim, state) {
-        Ok(()) => reply.answer,
-        Err(_) => copilot_safety::withheld_answer(state),
-    };
-    CopilotReply {
-        answer: format!("{} {body}", copilot_safety::opening(state)),
-        citations: reply.citations,
     }
 }
 
@@ -205,15 +191,11 @@ struct WireCitation {
 }
 
 /// The reply in a model answer: the first JSON object with an `answer`, or the whole text when the model answered
-/// in prose. Citations whose URL is not in the state are dropped, duplicates too. (The safety rule and the opening
-/// sentence are applied by the copilot, not here.)
+/// in prose, with its claim field ([`Claim::None`] for a prose answer). Citations whose URL is not in the state are
+/// dropped, duplicates too. An answer longer than 4,000 characters is cut on a word boundary. (The safety rule and
+/// the opening sentence are the server's: [`copilot_safety::guard`].)
 #[must_use]
 pub fn parse_reply(text: &str, state: &CopilotState) -> CopilotReply {
-    parse_structured(text, state).0
-}
-
-/// [`parse_reply`], with the model's claim field ([`Claim::None`] for a prose answer).
-fn parse_structured(text: &str, state: &CopilotState) -> (CopilotReply, Claim) {
     let allowed = allowed_links(state);
     let parsed =
         json_candidates(text).find_map(|value| serde_json::from_value::<WireReply>(value).ok());
@@ -244,11 +226,11 @@ fn parse_structured(text: &str, state: &CopilotState) -> (CopilotReply, Claim) {
             url: known.url.clone(),
         });
     }
-    let reply = CopilotReply {
-        answer: answer.trim().chars().take(MAX_ANSWER_CHARS).collect(),
+    CopilotReply {
+        answer: copilot_safety::cut_on_word(answer.trim(), MAX_ANSWER_CHARS),
         citations,
-    };
-    (reply, claim)
+        claim,
+    }
 }
 
 /// The links a citation may point to: the incident's evidence links and the run's URL.

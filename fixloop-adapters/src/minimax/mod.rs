@@ -10,8 +10,9 @@
 //!
 //! The model's answer is parsed leniently ([`strip_reasoning`], [`json_candidates`]) but never trusted: the plan's
 //! id and time come from the request and its items go to the core's validator; the copilot's citations are filtered
-//! against the state, the answer's opening sentence is written from the state, and unless the status is RECOVERED an
-//! answer whose claim field or text claims recovery ([`claims_safety`], [`crate::copilot_safety`]) is replaced.
+//! against the state and its claim field is kept; the server's safety rule ([`crate::copilot_safety::guard`], once
+//! for every copilot) writes the opening sentence from the state and, unless the status is RECOVERED, leaves out the
+//! model's sentences about the service's health, recovery, safety or traffic ([`claims_safety`] among them).
 //! Text from the monitored service is fenced as untrusted data in every prompt ([`fence_untrusted`]). The copilot
 //! can read live data through tools ([`crate::ports::CopilotLookup`]) in a bounded loop
 //! ([`MiniMaxCopilot::with_tool_steps`]); tool results are fenced and size-bounded too.

@@ -153,7 +153,7 @@ const COPILOT_SYSTEM: &str = r#"You are FixLoop's incident copilot. Operators as
 
 Error rates in the state (`error_rate_5m`) are percentages: 12.5 means 12.5% of requests failed.
 
-Never say the service is recovered or safe, and never tell the operator to resume, reopen or restore anything, unless the status is "RECOVERED". "VALIDATING" means tests are running or the signals are not healthy yet: explain what blocks recovery (failing tests, "recovery_blocker"). FixLoop checks this in code: an answer that claims recovery before RECOVERED is withheld.
+Never say the service is recovered or safe, and never tell the operator to resume, reopen or restore anything, unless the status is "RECOVERED". "VALIDATING" means tests are running or the signals are not healthy yet: explain what blocks recovery (failing tests, "recovery_blocker"). FixLoop checks this in code: before RECOVERED, every sentence of yours about the service's health, recovery, safety or traffic (even a "not yet") is left out and FixLoop's own status sentence speaks instead, so spend your sentences on the evidence: failing tests, signals, what to check next.
 
 FixLoop writes the opening sentence of the answer itself (status, incident, latest run, blocker); do not repeat it, answer the question.
 

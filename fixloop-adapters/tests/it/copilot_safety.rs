@@ -1,7 +1,8 @@
 //! The copilot's safety rule against the hand-written corpus `tests/data/copilot_safety_corpus.txt`: every
 //! paraphrased claim is stopped before RECOVERED, every harmless answer passes, and claims pass once RECOVERED.
 
-use fixloop_adapters::copilot_safety::{Claim, check, claims_safety};
+use fixloop_adapters::CopilotReply;
+use fixloop_adapters::copilot_safety::{Author, Claim, check, claims_safety, guard};
 use fixloop_contract::IncidentState;
 
 use crate::contract::copilot::states;
@@ -111,5 +112,40 @@ fn a_yes_to_a_safety_question_is_withheld_before_recovered() {
             Ok(()),
             "{name}: a yes to another question is fine"
         );
+    }
+}
+
+/// The rule the server applies ([`guard`], a model's answer) leaves out every claim of the corpus before RECOVERED,
+/// as a whole answer and after a harmless sentence.
+#[test]
+fn the_served_rule_leaves_out_every_corpus_claim_before_recovered() {
+    let claims: Vec<&str> = corpus()
+        .into_iter()
+        .filter(|(is_claim, _)| *is_claim)
+        .map(|(_, text)| text)
+        .collect();
+    for (name, state) in states() {
+        if state.status.status == IncidentState::Recovered {
+            continue;
+        }
+        let through: Vec<&str> = claims
+            .iter()
+            .copied()
+            .filter(|text| {
+                let reply = CopilotReply {
+                    answer: format!("The checkout test fails with a 500. {text}"),
+                    citations: Vec::new(),
+                    claim: Claim::None,
+                };
+                let guarded = guard("What now?", reply, Author::Model, &state);
+                !guarded.redacted || guarded.reply.answer.contains(text)
+            })
+            .collect();
+        eprintln!(
+            "corpus claims left out ({name}): {}/{}",
+            claims.len() - through.len(),
+            claims.len()
+        );
+        assert!(through.is_empty(), "{name}: {through:#?}");
     }
 }

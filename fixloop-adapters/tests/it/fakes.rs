@@ -420,6 +420,7 @@ async fn copilot_serves_scripted_replies_then_grounded_answers() {
             label: "x".to_owned(),
             url: "http://x.invalid".to_owned(),
         }],
+        claim: fixloop_adapters::copilot_safety::Claim::None,
     };
     fake.push_reply(scripted.clone());
     fake.push_error(AdapterError::rate_limited(None));

@@ -3,6 +3,7 @@
 
 mod contract;
 mod copilot_safety;
+mod copilot_topics;
 mod datadog;
 mod datadog_mcp;
 mod embedded;

@@ -861,6 +861,7 @@ fn copilot_answers_are_published() {
         created_at: now,
         answered_by: None,
         fallback_reason: None,
+        redacted: None,
     }));
     assert_eq!(Harness::kinds(&h.effects), ["copilot.answer"]);
 }

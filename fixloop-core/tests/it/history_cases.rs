@@ -39,6 +39,7 @@ fn a_polled_incident_records_its_timeline_and_figures_through_to_its_close() {
         created_at: h.now,
         answered_by: None,
         fallback_reason: None,
+        redacted: None,
     }));
     h.advance(1);
     // The first healthy sample after unhealthy ones starts a rerun; the second completes the signal gate.

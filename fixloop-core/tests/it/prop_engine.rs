@@ -259,6 +259,7 @@ pub(crate) fn apply(h: &mut Harness, step: &Step, samples: &mut SampleLog) {
                 created_at: now,
                 answered_by: None,
                 fallback_reason: None,
+                redacted: None,
             }));
         }
     }

@@ -193,7 +193,7 @@ function renderAnswers(answers) {
     }
     list.replaceChildren(...answers.map((answer) => el("li", { class: "answer" }, el("p", { class: "question" }, el("span", { class: "sr-label" }, "Q: "), answer.question), el("p", { class: "reply" }, answer.answer), answer.citations.length === 0
         ? null
-        : el("ul", { class: "links citations", "aria-label": "Citations" }, ...answer.citations.map((l) => el("li", {}, link(l)))), el("p", { class: "time" }, `${clock(answer.created_at)}${answer.incident_id === null ? "" : ` · ${answer.incident_id}`}${answer.answered_by === "GROUNDED_FALLBACK" ? " · (grounded fallback)" : ""}`))));
+        : el("ul", { class: "links citations", "aria-label": "Citations" }, ...answer.citations.map((l) => el("li", {}, link(l)))), el("p", { class: "time" }, `${clock(answer.created_at)}${answer.incident_id === null ? "" : ` · ${answer.incident_id}`}${answer.answered_by === "GROUNDED_FALLBACK" ? " · (grounded fallback)" : ""}${answer.redacted === true ? " · (status sentences left out by FixLoop)" : ""}`))));
 }
 function renderControls(incident, live) {
     // The controls act on the backend: without a live connection they would only fail.

@@ -275,7 +275,7 @@ function renderAnswers(answers: CopilotAnswer[]): void {
         { class: "time" },
         `${clock(answer.created_at)}${answer.incident_id === null ? "" : ` · ${answer.incident_id}`}${
           answer.answered_by === "GROUNDED_FALLBACK" ? " · (grounded fallback)" : ""
-        }`,
+        }${answer.redacted === true ? " · (status sentences left out by FixLoop)" : ""}`,
       ),
     ),
   ));

@@ -213,6 +213,7 @@ async fn a_copilot_claiming_all_clear_before_recovered_is_replaced_by_the_server
     app.copilot.push_reply(fixloop_adapters::CopilotReply {
         answer: "Green across the board, flip it back on 🚀".to_owned(),
         citations: Vec::new(),
+        claim: fixloop_adapters::copilot_safety::Claim::None,
     });
     let (status, body) = app
         .post_json(
@@ -224,6 +225,66 @@ async fn a_copilot_claiming_all_clear_before_recovered_is_replaced_by_the_server
     let answer = body["answer"].as_str().unwrap();
     assert!(!answer.contains("flip it back on"), "{answer}");
     assert!(answer.contains("Not yet: do not resume"), "{answer}");
+    assert_eq!(body["redacted"], true);
+    app.stop().await;
+}
+
+/// Issue 22: while the incident is open, a lying model's "all clear" after a true sentence is left out, the server's
+/// own status sentence speaks, and the answer is marked `redacted` (still `answered_by: MODEL`).
+#[tokio::test]
+async fn a_model_s_health_sentences_are_left_out_before_recovered_and_the_answer_is_marked() {
+    let app = TestApp::start(NO_DEMO);
+    let incident_id = app.open_incident_with_plan().await;
+    app.copilot.set_answers_with_model(true);
+    app.copilot.push_reply(fixloop_adapters::CopilotReply {
+        answer: "The checkout test fails with a 500. No further action is needed, the service is healthy again."
+            .to_owned(),
+        citations: Vec::new(),
+        claim: fixloop_adapters::copilot_safety::Claim::None,
+    });
+    let (status, body) = app
+        .post_json(
+            "/api/copilot/ask",
+            &json!({"incident_id": incident_id, "question": "What now?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let answer = body["answer"].as_str().unwrap();
+    assert!(answer.starts_with("Status "), "{answer}");
+    assert!(!answer.contains("healthy again"), "{answer}");
+    assert!(!answer.contains("No further action"), "{answer}");
+    assert!(
+        answer.contains("The checkout test fails with a 500."),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("FixLoop withheld 1 of the model's sentences"),
+        "{answer}"
+    );
+    assert_eq!(body["answered_by"], "MODEL");
+    assert_eq!(body["redacted"], true);
+
+    // A harmless answer passes as written, unmarked.
+    app.copilot.push_reply(fixloop_adapters::CopilotReply {
+        answer: "The checkout test fails with a 500.".to_owned(),
+        citations: Vec::new(),
+        claim: fixloop_adapters::copilot_safety::Claim::None,
+    });
+    let (status, body) = app
+        .post_json(
+            "/api/copilot/ask",
+            &json!({"incident_id": incident_id, "question": "What now?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["answer"]
+            .as_str()
+            .unwrap()
+            .ends_with(" The checkout test fails with a 500."),
+        "{body}"
+    );
+    assert!(body.get("redacted").is_none(), "{body}");
     app.stop().await;
 }
 

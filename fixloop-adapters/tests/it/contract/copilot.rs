@@ -5,7 +5,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use fixloop_adapters::{Copilot, CopilotState, NoLookup};
+use fixloop_adapters::copilot_safety::{Author, guard};
+use fixloop_adapters::{
+    AdapterError, Copilot, CopilotLookup, CopilotReply, CopilotState, NoLookup,
+};
 use fixloop_contract::{
     DatadogSummary, IncidentCard, IncidentState, Link, RunStatus, Signal, SystemStatus, TestResult,
     TestRun, TestStatus,
@@ -35,6 +38,44 @@ pub(crate) const QUESTIONS: [&str; 5] = [
     "Summarize please",
     "Tell me about the weather in Lisbon",
 ];
+
+/// A copilot's answers as the server serves them: through the safety rule ([`guard`]), which the server applies
+/// once to every copilot's answer (a model's with [`Author::Model`], others with [`Author::Server`]).
+#[derive(Debug)]
+pub(crate) struct AsServed<C>(pub(crate) C);
+
+/// `.served()`: a copilot wrapped in [`AsServed`].
+pub(crate) trait Served: Sized {
+    fn served(self) -> AsServed<Self>;
+}
+
+impl<C: Copilot> Served for C {
+    fn served(self) -> AsServed<Self> {
+        AsServed(self)
+    }
+}
+
+#[async_trait]
+impl<C: Copilot> Copilot for AsServed<C> {
+    fn answers_with_model(&self) -> bool {
+        self.0.answers_with_model()
+    }
+
+    async fn answer(
+        &self,
+        question: &str,
+        state: &CopilotState,
+        lookup: &dyn CopilotLookup,
+    ) -> Result<CopilotReply, AdapterError> {
+        let author = if self.0.answers_with_model() {
+            Author::Model
+        } else {
+            Author::Server
+        };
+        let reply = self.0.answer(question, state, lookup).await?;
+        Ok(guard(question, reply, author, state).reply)
+    }
+}
 
 /// Puts a copilot (or the LLM stub behind it) into a situation.
 #[async_trait]
