@@ -356,7 +356,10 @@ impl Ctx<'_> {
             return;
         }
         let cut_short = self.cut_short.swap(false, Ordering::Relaxed);
-        let outcome = if outcome.is_fail() && (cut_short || !self.budget_left()) {
+        // A failure, or a fallback to the contract's own operation, after a wait the budget cut short says nothing
+        // about the server: it might have answered in the time the wait was owed. Either is a skip naming the budget.
+        let judged_on_a_cut_wait = outcome.is_fail() || matches!(outcome, Outcome::Skip { .. });
+        let outcome = if judged_on_a_cut_wait && (cut_short || !self.budget_left()) {
             Outcome::skip(format!(
                 "{}; what was seen: {}",
                 self.budget_reason(),
