@@ -82,7 +82,13 @@ impl History {
     ) {
         if let Some(record) = self.record_mut(incident_id.as_str()) {
             record.closed_at = Some(now);
-            record.resolution = Some(why.to_owned());
+            // A relapse (RECOVERED, then open again) is part of how it ended.
+            let relapses = record.relapses();
+            record.resolution = Some(match relapses {
+                0 => why.to_owned(),
+                1 => format!("{why}; it had relapsed once after an earlier RECOVERED"),
+                n => format!("{why}; it had relapsed {n} times after earlier RECOVERED verdicts"),
+            });
             record.last_status = None;
             record.push(entry(now, TimelineKind::Resolved, why.to_owned()));
         }
@@ -195,6 +201,25 @@ impl History {
 }
 
 impl IncidentRecord {
+    /// How often the incident relapsed: status changes from RECOVERED to an open state (the close to HEALTHY is
+    /// not one), as the timeline recorded them.
+    fn relapses(&self) -> usize {
+        let mut recovered = false;
+        let mut relapses = 0;
+        for status in self.timeline.iter().filter_map(|entry| entry.status) {
+            match status {
+                IncidentState::Recovered => recovered = true,
+                IncidentState::Healthy => recovered = false,
+                _ if recovered => {
+                    relapses += 1;
+                    recovered = false;
+                }
+                _ => {}
+            }
+        }
+        relapses
+    }
+
     /// The figures, from the record's times.
     pub(super) fn figures(&self) -> IncidentFigures {
         let seconds = |from: DateTime<Utc>, to: DateTime<Utc>| {

@@ -1543,6 +1543,17 @@ fn trigger_rerun(
 /// A relapse (or an operator's request) in RECOVERED: back to VALIDATING with a rerun.
 fn reopen(recovered: Recovered, shared: &mut Shared, now: DateTime<Utc>, why: &str) -> Phase {
     warn!(incident_id = %recovered.incident.id, why, "incident reopened");
+    let mut recovered = recovered;
+    // The card tells what is happening now: the relapse and its top error, not the first breach's.
+    let card = &mut recovered.incident.card;
+    card.title = format!(
+        "{}: relapsed after RECOVERED ({why})",
+        shared.config.service.name
+    );
+    if let Some(top_error) = shared.signals.top_error() {
+        card.datadog_summary.signal.top_error = Some(top_error.to_owned());
+    }
+    recovered.incident.titled_by_rate = false;
     let run = shared.start_run(now, &recovered.incident, &recovered.plan, why);
     shared.set_status(now, IncidentState::Validating, Some(&recovered.incident.id));
     shared.publish_run(now, &run.run_id);

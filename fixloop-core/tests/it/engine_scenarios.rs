@@ -2,7 +2,7 @@
 //! facts that matter, and snapshots the rendered input/effect trace.
 
 use fixloop_contract::{CopilotAnswer, IncidentState, RunStatus, TestStatus, WsMessage};
-use fixloop_core::engine::{Effect, Input, PlannerChoice, PortFailure, Rejected};
+use fixloop_core::engine::{Effect, Input, PlannerChoice, PortFailure, Rejected, SignalSample};
 use fixloop_core::{EffectId, IncidentId, RunId};
 
 use std::time::Duration;
@@ -489,6 +489,69 @@ fn relapse_within_soak_reopens_the_same_incident() {
 }
 
 #[test]
+fn a_reopened_incident_shows_its_relapse_and_its_resolution_tells_it() {
+    let mut h = Harness::demo();
+    h.healthy(2);
+    h.open_and_plan();
+    h.pass_all();
+    assert_eq!(h.status(), IncidentState::Recovered);
+    let first_title = h.engine.current_incident().expect("open").title.clone();
+    // A relapse with another top error: the card shows the relapse and the current top error.
+    h.advance(3);
+    h.ok(Input::SignalSampled(SignalSample {
+        at: h.now,
+        error_rate: Some(0.4),
+        p95_latency_ms: Some(90.0),
+        top_error: Some("GET /catalog -> 503 upstream down".to_owned()),
+        requests: 50,
+    }));
+    h.advance(1);
+    h.ok(Input::SignalSampled(SignalSample {
+        at: h.now,
+        error_rate: Some(0.4),
+        p95_latency_ms: Some(90.0),
+        top_error: Some("GET /catalog -> 503 upstream down".to_owned()),
+        requests: 50,
+    }));
+    assert_eq!(h.status(), IncidentState::Validating);
+    let card = h.engine.current_incident().expect("reopened").clone();
+    assert_eq!(card.incident_id, "inc-t-1", "the same incident");
+    assert_ne!(card.title, first_title);
+    assert!(
+        card.title.contains("relapsed after RECOVERED"),
+        "{}",
+        card.title
+    );
+    assert_eq!(
+        card.datadog_summary.signal.top_error.as_deref(),
+        Some("GET /catalog -> 503 upstream down")
+    );
+    // Healthy again, RECOVERED again, and the soak closes it: the resolution tells the relapse.
+    h.advance(1);
+    h.healthy(2);
+    if h.status() == IncidentState::Validating {
+        h.pass_all();
+    }
+    assert_eq!(h.status(), IncidentState::Recovered);
+    h.advance(20);
+    assert_eq!(h.status(), IncidentState::Healthy);
+    let closed = h
+        .engine
+        .incident_history(&IncidentId::new("inc-t-1"))
+        .expect("closed incident");
+    let resolution = closed.resolution.unwrap_or_default();
+    assert!(
+        resolution.contains("relapsed once after an earlier RECOVERED"),
+        "{resolution}"
+    );
+    assert!(
+        closed.incident.title.contains("relapsed"),
+        "{}",
+        closed.incident.title
+    );
+}
+
+#[test]
 fn after_soak_the_incident_closes_and_a_cooldown_prevents_flapping() {
     let mut h = Harness::demo();
     h.healthy(2);
@@ -951,8 +1014,8 @@ fn probe_effect(h: &Harness) -> Option<EffectId> {
     })
 }
 
-fn probe_sample(h: &Harness, error_rate: f64, requests: u64) -> fixloop_core::engine::SignalSample {
-    fixloop_core::engine::SignalSample {
+fn probe_sample(h: &Harness, error_rate: f64, requests: u64) -> SignalSample {
+    SignalSample {
         at: h.now,
         error_rate: Some(error_rate),
         p95_latency_ms: Some(5.0),
