@@ -7,7 +7,7 @@
 // `?since=<largest seq seen>`: the missed events, or `stream.reset` and the join snapshot (live once open). `GET /api/services` is polled
 // for the recovery blocker, and a failed poll also ends the stream, so a dead backend is noticed even when its
 // socket does not close.
-import { addAnswer, addRunIfUnknown, applyEnvelope, applyServices, initialModel, shownIncident, startSnapshot, } from "./model.js";
+import { addAnswer, addRunIfUnknown, applyEnvelope, applyServices, initialModel, noticeOutlived, shownIncident, startSnapshot, worstStatus, } from "./model.js";
 import { byId, render } from "./view.js";
 const TOKEN_KEY = "fixloop.api-token";
 const POLL_MS = 2000;
@@ -163,7 +163,10 @@ async function connect() {
         }
         if (first)
             goLive();
+        const before = worstStatus(model)?.status ?? null;
         applyEnvelope(model, envelope, Date.now());
+        if (noticeOutlived(before, worstStatus(model)?.status ?? null))
+            byId("notice").textContent = "";
         // A count of applied messages, for tests that must know the page has seen a given frame.
         messagesApplied += 1;
         document.body.dataset["messages"] = String(messagesApplied);

@@ -55,6 +55,14 @@ export function applyEnvelope(model, envelope, now) {
             break;
     }
 }
+/**
+ * Whether a notice about an operator's action ("Checkout is fixed: FixLoop reruns the plan…") is outlived by the
+ * worst status moving from `before` to `after`: once the page shows RECOVERED or HEALTHY, a notice that still talks
+ * about what is being waited for would contradict the status bar.
+ */
+export function noticeOutlived(before, after) {
+    return before !== after && (after === "RECOVERED" || after === "HEALTHY");
+}
 /** A status: remembered per service; incidents no service reports open any more are dropped with their runs. */
 export function applyStatus(model, status) {
     model.statuses.set(status.service ?? "", status);

@@ -25,8 +25,10 @@ import {
   applyEnvelope,
   applyServices,
   initialModel,
+  noticeOutlived,
   shownIncident,
   startSnapshot,
+  worstStatus,
 } from "./model.js";
 import { byId, render } from "./view.js";
 
@@ -176,7 +178,9 @@ async function connect(): Promise<void> {
       startSnapshot(model);
     }
     if (first) goLive();
+    const before = worstStatus(model)?.status ?? null;
     applyEnvelope(model, envelope, Date.now());
+    if (noticeOutlived(before, worstStatus(model)?.status ?? null)) byId("notice").textContent = "";
     // A count of applied messages, for tests that must know the page has seen a given frame.
     messagesApplied += 1;
     document.body.dataset["messages"] = String(messagesApplied);

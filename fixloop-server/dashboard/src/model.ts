@@ -96,6 +96,15 @@ export function applyEnvelope(model: Model, envelope: WsEnvelope, now: number): 
   }
 }
 
+/**
+ * Whether a notice about an operator's action ("Checkout is fixed: FixLoop reruns the plan…") is outlived by the
+ * worst status moving from `before` to `after`: once the page shows RECOVERED or HEALTHY, a notice that still talks
+ * about what is being waited for would contradict the status bar.
+ */
+export function noticeOutlived(before: string | null, after: string | null): boolean {
+  return before !== after && (after === "RECOVERED" || after === "HEALTHY");
+}
+
 /** A status: remembered per service; incidents no service reports open any more are dropped with their runs. */
 export function applyStatus(model: Model, status: SystemStatus): void {
   model.statuses.set(status.service ?? "", status);

@@ -165,6 +165,14 @@ async function scenarioA(demo) {
   await expectText(page, "#status", "RECOVERED", 60_000);
   await expectText(page, "#incident-title", title);
   await expectText(page, "#blocker", "RECOVERED: every test passed and the signals are healthy.");
+  // The fix's notice ("…waits for healthy signals") is outlived by RECOVERED: it is gone, not contradicting it.
+  const notice = await page.locator("#notice").innerText();
+  if (notice.includes("Checkout is fixed")) throw new Error(`a stale notice at RECOVERED: ${notice}`);
+  // The status bar stays in view when the page is scrolled to the bottom.
+  await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
+  const barTop = await page.locator("header.statusbar").evaluate((bar) => bar.getBoundingClientRect().top);
+  if (Math.abs(barTop) > 1) throw new Error(`the status bar scrolled away: its top is at ${barTop} px`);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await expectMatch(page, "#run", /^COMPLETED /);
   const verdicts = await page.locator("#tests .test-status").allInnerTexts();
   if (verdicts.length !== 5 || !verdicts.every((verdict) => verdict === "PASS")) throw new Error(`latest run: ${verdicts}`);

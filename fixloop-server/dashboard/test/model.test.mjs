@@ -10,6 +10,7 @@ import {
   applyEnvelope,
   applyServices,
   initialModel,
+  noticeOutlived,
   runsOf,
   safeUrl,
   shownIncident,
@@ -146,4 +147,13 @@ test("the largest seq seen is kept for resuming, and a stream.reset changes no s
   const unnumbered = initialModel();
   applyEnvelope(unnumbered, { type: "system.status", payload: status("HEALTHY", null), ts: TS }, 0);
   assert.equal(unnumbered.lastSeq, null);
+});
+
+test("an action's notice is outlived when the status turns RECOVERED or HEALTHY, not before", () => {
+  assert.equal(noticeOutlived("INCIDENT_ACTIVE", "VALIDATING"), false);
+  assert.equal(noticeOutlived("VALIDATING", "VALIDATING"), false);
+  assert.equal(noticeOutlived("VALIDATING", "RECOVERED"), true);
+  assert.equal(noticeOutlived("RECOVERED", "HEALTHY"), true);
+  assert.equal(noticeOutlived("HEALTHY", "HEALTHY"), false);
+  assert.equal(noticeOutlived(null, "HEALTHY"), true);
 });
