@@ -1431,9 +1431,9 @@ mod tests {
         assert_eq!(Claim::parse(None), Claim::None);
     }
 
-    #[test]
-    fn the_withheld_answer_passes_its_own_detector() {
-        let state = CopilotState {
+    /// A VALIDATING state with no incident or run, whose recovery blocker is `blocker`.
+    fn validating_with_blocker(blocker: &str) -> CopilotState {
+        CopilotState {
             status: fixloop_contract::SystemStatus {
                 status: IncidentState::Validating,
                 error_rate_5m: 1.0,
@@ -1445,9 +1445,14 @@ mod tests {
             },
             incident: None,
             run: None,
-            recovery_blocker: Some("latest run run-1: 4 of 5 passed; signals healthy".to_owned()),
+            recovery_blocker: Some(blocker.to_owned()),
             run_url: None,
-        };
+        }
+    }
+
+    #[test]
+    fn the_withheld_answer_passes_its_own_detector() {
+        let state = validating_with_blocker("latest run run-1: 4 of 5 passed; signals healthy");
         assert!(!claims_safety(&withheld_answer(&state)));
         assert!(!claims_safety(&opening(&state)), "{}", opening(&state));
     }
@@ -1469,21 +1474,7 @@ mod tests {
             "latest run run-1: 4 of 5 passed; {} 0 of 2 consecutive healthy reads",
             "the error rate is above its threshold; ".repeat(8)
         );
-        let state = CopilotState {
-            status: fixloop_contract::SystemStatus {
-                status: IncidentState::Validating,
-                error_rate_5m: 1.0,
-                p95_latency_ms_5m: 100.0,
-                active_incident_id: None,
-                updated_at: fixloop_contract::chrono::DateTime::UNIX_EPOCH,
-                service: None,
-                signals_degraded: None,
-            },
-            incident: None,
-            run: None,
-            recovery_blocker: Some(blocker),
-            run_url: None,
-        };
+        let state = validating_with_blocker(&blocker);
         let opening = opening(&state);
         assert!(opening.ends_with("…)."), "{opening}");
         let quoted = opening
