@@ -28,7 +28,7 @@ const INCIDENTS: u64 = 1_000;
 const SNAPSHOT_EVERY: u64 = 256;
 
 fn config() -> Config {
-    Config::demo(shop::shop_spec("http://127.0.0.1:8001"), "bench")
+    Config::short_windows(shop::shop_spec("http://127.0.0.1:8001"), "bench")
 }
 
 fn sample(at: DateTime<Utc>, error_rate: f64) -> Input {

@@ -80,7 +80,7 @@ fn incident_cycle(engine: &mut Engine, now: &mut DateTime<Utc>) -> u64 {
 }
 
 fn benches(c: &mut Criterion) {
-    let config = Config::demo(shop::shop_spec("http://127.0.0.1:8001"), "bench");
+    let config = Config::short_windows(shop::shop_spec("http://127.0.0.1:8001"), "bench");
     let mut group = c.benchmark_group("engine");
 
     group.throughput(Throughput::Elements(1));

@@ -62,7 +62,7 @@ impl World {
 
 fn main() {
     let start: DateTime<Utc> = DateTime::UNIX_EPOCH + TimeDelta::days(20_000);
-    let config = Config::demo(shop::shop_spec("http://127.0.0.1:8001"), "example");
+    let config = Config::short_windows(shop::shop_spec("http://127.0.0.1:8001"), "example");
     let mut engine = Engine::new(config, start);
     let mut world = World { bug_enabled: false };
     let mut now = start;
@@ -80,12 +80,12 @@ fn main() {
             && engine.current_incident().is_none()
         {
             world.bug_enabled = true;
-            inputs.push_back(Input::BugToggled { enabled: true });
+            inputs.push_back(Input::ServiceChanged { repair: false });
             println!("[+{elapsed:>3}s] operator: bug on");
         }
         if elapsed >= 12 && world.bug_enabled {
             world.bug_enabled = false;
-            inputs.push_back(Input::BugToggled { enabled: false });
+            inputs.push_back(Input::ServiceChanged { repair: true });
             println!("[+{elapsed:>3}s] operator: bug off");
         }
         // Timers first (the engine's polling timer asks for reads), then one input at a time, draining every

@@ -120,7 +120,7 @@ fn payments_spec() -> ServiceSpec {
 
 fn main() {
     let start: DateTime<Utc> = DateTime::UNIX_EPOCH + TimeDelta::days(20_000);
-    let mut engine = Engine::new(Config::demo(payments_spec(), "example"), start);
+    let mut engine = Engine::new(Config::short_windows(payments_spec(), "example"), start);
     let mut payments = Payments { broken: false };
     let mut now = start;
     let mut inputs: VecDeque<Input> = VecDeque::new();

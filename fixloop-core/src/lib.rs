@@ -17,7 +17,7 @@
 //!
 //! - [`engine::Engine`]: the system-level incident state machine (HEALTHY → INCIDENT_ACTIVE → VALIDATING →
 //!   RECOVERED), configured by [`engine::Config`] ([`Config::seed`](engine::Config::seed) and
-//!   [`Config::demo`](engine::Config::demo)), fed [`engine::Input`]s, producing [`engine::Effect`]s. The
+//!   [`Config::short_windows`](engine::Config::short_windows)), fed [`engine::Input`]s, producing [`engine::Effect`]s. The
 //!   [`engine`] module documents every rule (detection, planning retries, reruns, the two recovery gates,
 //!   soak and cooldown).
 //! - [`ServiceSpec`] and [`Journey`]: the watched service as plain data (name, base URL, [`Policy`], candidate
@@ -62,7 +62,7 @@
 //!     });
 //! }
 //! let mut now: DateTime<Utc> = "2026-11-21T10:00:00Z".parse().unwrap();
-//! let mut engine = Engine::new(Config::demo(service, "doc"), now);
+//! let mut engine = Engine::new(Config::short_windows(service, "doc"), now);
 //! let mut inputs = vec![Input::SimulateOn];
 //! let mut published = Vec::new();
 //!

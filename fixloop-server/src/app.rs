@@ -431,7 +431,7 @@ pub fn engine_config(mode: Mode, config: &Config, service: &ServiceProfile) -> E
     let id_prefix = format!("{:x}", Utc::now().timestamp() & 0xff_ffff);
     let spec = service.spec.clone();
     let mut engine = match mode {
-        Mode::Demo => EngineConfig::demo(spec, &id_prefix),
+        Mode::Demo => EngineConfig::short_windows(spec, &id_prefix),
         Mode::Serve => EngineConfig::seed(spec, &id_prefix),
     };
     let tuning = &config.tuning;
@@ -828,7 +828,7 @@ mod tests {
     fn engine(mode: Mode) -> EngineConfig {
         let spec = demo_profile("http://127.0.0.1:8001").spec;
         match mode {
-            Mode::Demo => EngineConfig::demo(spec, "t"),
+            Mode::Demo => EngineConfig::short_windows(spec, "t"),
             Mode::Serve => EngineConfig::seed(spec, "t"),
         }
     }

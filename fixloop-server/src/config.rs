@@ -26,9 +26,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 /// Default monitored service name (`DD_SERVICE`).
 pub const DEFAULT_SERVICE: &str = "demo-checkout";
 /// The engine's default trigger error rate (`FIXLOOP_TRIGGER_ERROR_RATE`).
-pub const DEFAULT_TRIGGER_ERROR_RATE: f64 = 0.05;
+pub const DEFAULT_TRIGGER_ERROR_RATE: f64 = fixloop_core::engine::DEFAULT_TRIGGER_ERROR_RATIO;
 /// The engine's default recovery error rate (`FIXLOOP_RECOVERY_ERROR_RATE`).
-pub const DEFAULT_RECOVERY_ERROR_RATE: f64 = 0.01;
+pub const DEFAULT_RECOVERY_ERROR_RATE: f64 = fixloop_core::engine::DEFAULT_RECOVERY_ERROR_RATIO;
 /// The `fixloop` binary's data directory when none is configured (`FIXLOOP_DATA_DIR`), relative to the working
 /// directory.
 pub const DEFAULT_DATA_DIR: &str = "fixloop-data";

@@ -748,7 +748,7 @@ impl Driver {
                 let _ = reply.send(self.engine.current_incident().cloned());
             }
             Command::BugToggled(enabled, reply) => {
-                let _ = self.feed(Input::BugToggled { enabled }).await;
+                let _ = self.feed(Input::ServiceChanged { repair: !enabled }).await;
                 let _ = reply.send(self.engine.status().clone());
             }
             Command::Simulate(mode, reply) => {

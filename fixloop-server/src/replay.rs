@@ -558,7 +558,7 @@ fn short_input(input: &Input) -> String {
         Input::AlertResolved { dedupe_key } => format!("alert resolved (key {dedupe_key})"),
         Input::SimulateOn => "operator: simulate an incident".to_owned(),
         Input::SimulateOff => "operator: close the simulated incident".to_owned(),
-        Input::BugToggled { enabled } => format!("operator: demo bug set to {enabled}"),
+        Input::ServiceChanged { repair } => format!("the service was changed (repair: {repair})"),
         Input::ContextFetched { result, .. } => match result {
             Ok(context) => format!(
                 "context fetched: error rate {:.1}%, top error {}",

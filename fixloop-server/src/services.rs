@@ -543,7 +543,7 @@ mod tests {
             engine: fixloop_core::engine::Config {
                 poll_interval: Duration::from_secs(3600),
                 confirm_delay: Duration::from_secs(3600),
-                ..fixloop_core::engine::Config::demo(spec, name)
+                ..fixloop_core::engine::Config::short_windows(spec, name)
             },
             signal_timeout: Duration::from_secs(5),
             websocket_queue: 8,

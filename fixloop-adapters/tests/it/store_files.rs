@@ -300,7 +300,7 @@ async fn compaction_keeps_a_bounded_replay_window_behind_the_snapshots() {
         .await
         .expect("set");
     let engine = Engine::new(
-        Config::demo(ServiceSpec::new("shop", "http://127.0.0.1:8001"), "s"),
+        Config::short_windows(ServiceSpec::new("shop", "http://127.0.0.1:8001"), "s"),
         fixed_now(),
     );
     let snapshot = engine.snapshot().expect("drained");

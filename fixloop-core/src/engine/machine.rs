@@ -495,14 +495,17 @@ pub(super) fn handle_input(
             }
         },
         Input::SimulateOff => close_any(phase, shared, now, "closed by operator"),
-        Input::BugToggled { enabled } => {
+        Input::ServiceChanged { repair } => {
             shared.publish_status(now);
             // The service changed: read its signals soon rather than a full interval later.
             shared.polling.hurry(now, &shared.config);
             match phase {
-                Phase::Validating(validating) if !enabled => {
-                    Phase::Validating(trigger_rerun(validating, shared, now, "bug toggled off"))
-                }
+                Phase::Validating(validating) if repair => Phase::Validating(trigger_rerun(
+                    validating,
+                    shared,
+                    now,
+                    "the service was changed to repair it",
+                )),
                 other => other,
             }
         }

@@ -11,7 +11,7 @@
 //!     ^    ^                                                   |  PlanProposed (valid), or the rule plan
 //!     |    |                                                   |  after max_plan_attempts invalid/failed ones
 //!     |    |                                                   v
-//!     |    |     SimulateOff                              +------------+  StartRun; reruns at once on BugToggled(off),
+//!     |    |     SimulateOff                              +------------+  StartRun; reruns at once on ServiceChanged(repair),
 //!     |    +--------------------------------------------- | VALIDATING |  improving signals, probes passing again,
 //!     |                                                   +------------+  AlertResolved, OperatorRequestedRun; and
 //!     |                                                     |       ^     every rerun_interval. inconclusive_limit
@@ -74,7 +74,7 @@
 //!   (the measurement *extends*), up to `max_measurement`; then the measurement ends *inconclusive*. A failed read
 //!   is an inconclusive measurement too. A sample nobody asked for is taken as a measurement of its own. The next
 //!   read is due `poll_interval` after the previous one was issued, `confirm_delay` after a hot measurement in
-//!   HEALTHY or RECOVERED that did not open (or reopen) the incident, and exactly `confirm_delay` after `BugToggled`
+//!   HEALTHY or RECOVERED that did not open (or reopen) the incident, and exactly `confirm_delay` after `ServiceChanged`
 //!   (sooner would see nothing of the change yet); a read
 //!   unanswered for twice `signal_max_age` is taken as lost and issued again.
 //! - **Detection.** A measurement is *hot* when its error rate stays above `trigger_error_rate` even if every
@@ -89,7 +89,7 @@
 //!   ignored, `Ok`), except in RECOVERED where a newly firing alert (a dedupe key not already firing) or
 //!   `SimulateOn` is a relapse.
 //! - **Status publication.** `system.status` is published on every change of status or active incident, on
-//!   every `BugToggled`, and after a sample when the numbers moved materially since the last published status:
+//!   every `ServiceChanged`, and after a sample when the numbers moved materially since the last published status:
 //!   the error rate by at least one percentage point, or p95 by at least 20% and 10 ms. The numbers are
 //!   those of the latest ended measurement that had data (recent: a measurement covers the seconds since the
 //!   previous one, never the detection window); `updated_at` is the `now` of the latest change.
@@ -113,7 +113,7 @@
 //!   [`Input::RunFinished`] ends the run: COMPLETED when it finished (`Ok`) and every test passed, else FAILED
 //!   (a failing test, or `Err`); tests without a verdict become FAIL with the reason in `details`. After `run_deadline` the engine emits [`Effect::CancelRun`] and ends the run
 //!   FAILED. Answers naming an effect id the engine no longer waits for are ignored.
-//! - **Reruns.** While VALIDATING and no run is in progress, a run starts at once on `BugToggled { enabled: false }`,
+//! - **Reruns.** While VALIDATING and no run is in progress, a run starts at once on `ServiceChanged { repair: true }`,
 //!   on the first healthy measurement after unhealthy or inconclusive ones, on probes that pass after failing ones
 //!   (the service answers again), on `AlertResolved`, on `OperatorRequestedRun`, and `rerun_interval` after the
 //!   previous run finished. A trigger during a run is remembered and starts one rerun
@@ -163,6 +163,7 @@
 //!   prefix and its dash are left out when `id_prefix` is empty); effect ids count from 1. The last 100 runs and
 //!   the last 100 closed incidents stay queryable.
 
+mod config;
 mod history;
 mod machine;
 mod polling;
@@ -180,147 +181,19 @@ use fixloop_contract::{
 
 use crate::ids::{EffectId, IncidentId, PlanId, RunId};
 use crate::rule_planner::PlanContext;
-use crate::service::ServiceSpec;
 use crate::validate::{ValidatedPlan, Violation};
 
 use machine::{Phase, Shared};
 
+pub use config::{
+    CONFIRM_DELAY_POLL_INTERVAL_DIVISOR, Config, DEFAULT_POLL_INTERVAL,
+    DEFAULT_RECOVERY_ERROR_RATIO, DEFAULT_TRIGGER_ERROR_RATIO, SHORT_POLL_INTERVAL,
+    SIGNAL_MAX_AGE_POLL_INTERVALS, confirm_delay_for, signal_max_age_for,
+};
 pub use snapshot::{
     RecordedContext, RecordedFailure, RecordedInput, RecordedSample, RestoreError, SNAPSHOT_FORMAT,
     Snapshot, SnapshotError,
 };
-
-/// Tunables of the engine. Every threshold is a ratio (0.05 is 5%), every duration a `std::time::Duration`; the
-/// error rates the engine publishes (`SystemStatus.error_rate_5m`, the incident's signal) are in percent, the wire's
-/// unit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    /// The watched service: its name, base URL, validation policy and journeys.
-    pub service: ServiceSpec,
-    /// Prefix of generated ids, so ids differ across processes (for example the start time in hex).
-    pub id_prefix: String,
-    /// Error rate above which an incident opens (default 0.05).
-    pub trigger_error_rate: f64,
-    /// Error rate below which the signal gate holds (default 0.01, lower than the trigger: hysteresis).
-    pub recovery_error_rate: f64,
-    /// Detection window; samples older than this are forgotten (default 5 minutes).
-    pub detection_window: Duration,
-    /// Samples within the window needed before the trigger fires (default 3).
-    pub min_samples: u32,
-    /// Consecutive healthy samples needed for the signal gate (default 3).
-    pub recovery_samples: u32,
-    /// Requests a sample must have observed to count as healthy (default 20).
-    pub min_requests: u64,
-    /// Period of automatic reruns while an incident is open (default 30 s).
-    pub rerun_interval: Duration,
-    /// After RECOVERED, a relapse within this window reopens the same incident (default 2 minutes).
-    pub soak_window: Duration,
-    /// After an incident closes, no new incident opens from polling for this long (default 1 minute).
-    pub cooldown: Duration,
-    /// Deadline of one context fetch (default 10 s; the demo's 3 s): a hung metrics source delays the plan by
-    /// at most this much, after which the plan is made from what is known.
-    pub context_deadline: Duration,
-    /// Deadline of one plan request (default 30 s).
-    pub plan_deadline: Duration,
-    /// Total time the configured planner gets for an incident, across all its attempts, counted from the first
-    /// request (default 60 s; the demo's 8 s). When it is spent the engine uses the rule planner's plan at once and
-    /// notes why in the incident's timeline: a hung LLM never holds the loop.
-    pub plan_budget: Duration,
-    /// Deadline of a validation run (default 60 s).
-    pub run_deadline: Duration,
-    /// LLM attempts before falling back to the rule planner (default 3: the first try and two re-requests).
-    pub max_plan_attempts: u32,
-    /// How often the engine reads the signals ([`Effect::SampleSignals`]) while nothing is suspicious (the seed polls
-    /// every 3 s); while an incident is open it reads at least this often.
-    pub poll_interval: Duration,
-    /// After a hot measurement that does not open an incident yet (fewer than `min_samples` hot ones), the next
-    /// read comes this soon instead of a full `poll_interval` later: adaptive polling confirms a breach early
-    /// (default a third of the polling interval: 1 s; the demo's 333 ms).
-    pub confirm_delay: Duration,
-    /// Longest measurement: a read with too few requests (or none) extends the measurement (the next read covers
-    /// it from its start) until it has `min_requests`, up to this long; then it ends *inconclusive* (default 30 s;
-    /// the demo's 5 s). A low-traffic service is judged over a longer measurement rather than starved.
-    pub max_measurement: Duration,
-    /// Consecutive inconclusive measurements (no traffic, too few requests, a failed read) after which an open
-    /// incident records that it needs a human (default 10). It never turns RECOVERED on missing data either way.
-    pub inconclusive_limit: u32,
-    /// A sample older than this no longer counts for the signal gate (default 5 polling intervals).
-    pub signal_max_age: Duration,
-    /// Consecutive failed signal reads after which the engine probes the service itself (default 3): blindness
-    /// is never health.
-    pub blind_after: u32,
-}
-
-impl Config {
-    /// The seed's defaults for `service`: a 5-minute detection window polled every 3 s, trigger above 5% over at
-    /// least 3 samples, recovery below 1% for 3 consecutive samples of at least 20 requests, reruns every 30 s, a
-    /// 2-minute soak, a 1-minute cooldown, a 10 s context deadline, 30 s plan requests within a 60 s planning budget,
-    /// a 60 s run deadline, and 3 LLM attempts.
-    #[must_use]
-    pub fn seed(service: ServiceSpec, id_prefix: &str) -> Self {
-        Self {
-            service,
-            id_prefix: id_prefix.to_owned(),
-            trigger_error_rate: 0.05,
-            recovery_error_rate: 0.01,
-            detection_window: Duration::from_secs(5 * 60),
-            min_samples: 3,
-            recovery_samples: 3,
-            min_requests: 20,
-            rerun_interval: Duration::from_secs(30),
-            soak_window: Duration::from_secs(2 * 60),
-            cooldown: Duration::from_secs(60),
-            context_deadline: Duration::from_secs(10),
-            plan_deadline: Duration::from_secs(30),
-            plan_budget: Duration::from_secs(60),
-            run_deadline: Duration::from_secs(60),
-            max_plan_attempts: 3,
-            poll_interval: Duration::from_secs(3),
-            confirm_delay: Duration::from_secs(1),
-            max_measurement: Duration::from_secs(30),
-            inconclusive_limit: 10,
-            signal_max_age: Duration::from_secs(15),
-            blind_after: 3,
-        }
-    }
-
-    /// Short windows for a live demo: polling every 1 s over a 10 s detection window, trigger after 2 hot
-    /// samples, recovery after 2 healthy samples of at least 5 requests, reruns every 5 s, a 15 s soak, a 10 s
-    /// cooldown, a 3 s context deadline, an 8 s planning budget (then the rule plan at once: a demo never waits on a
-    /// hung LLM), a 30 s run deadline (servers derive theirs from the runner), signals stale after 5 s.
-    /// Thresholds are the seed's (5% trigger, 1% recovery).
-    #[must_use]
-    pub fn demo(service: ServiceSpec, id_prefix: &str) -> Self {
-        Self {
-            detection_window: Duration::from_secs(10),
-            min_samples: 2,
-            recovery_samples: 2,
-            min_requests: 5,
-            rerun_interval: Duration::from_secs(5),
-            soak_window: Duration::from_secs(15),
-            cooldown: Duration::from_secs(10),
-            context_deadline: Duration::from_secs(3),
-            plan_deadline: Duration::from_secs(30),
-            plan_budget: Duration::from_secs(8),
-            run_deadline: Duration::from_secs(30),
-            signal_max_age: Duration::from_secs(5),
-            max_measurement: Duration::from_secs(5),
-            ..Self::seed(service, id_prefix)
-        }
-        .with_poll_interval(Duration::from_secs(1))
-    }
-
-    /// This configuration polling every `interval`, with the settings that follow it: a confirmation read a third
-    /// of an interval after a hot measurement, and samples fresh for at least five intervals. The one owner of
-    /// these derived defaults (servers call it for a tuned interval).
-    #[must_use]
-    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = interval;
-        self.confirm_delay = interval / 3;
-        self.signal_max_age = self.signal_max_age.max(interval * 5);
-        self
-    }
-}
 
 /// A fact the engine is told about, in the past tense. Closed on purpose: a new input breaks every driver's
 /// `match` at compile time.
@@ -352,10 +225,14 @@ pub enum Input {
     SimulateOn,
     /// An operator closed the simulated (or current) incident.
     SimulateOff,
-    /// An operator set the demo service's bug.
-    BugToggled {
-        /// The new state.
-        enabled: bool,
+    /// The watched service was changed: a deploy, a configuration change, a remediation action, an operator's
+    /// switch (the demo's bug switch is one). The engine publishes `system.status`, reads the signals
+    /// `confirm_delay` later (sooner would see nothing of the change yet), and, for a change meant to repair the
+    /// service, validates an open incident at once (a rerun, coalesced with one in progress).
+    ServiceChanged {
+        /// Whether the change is meant to repair the service (a fix, a rollback, a remediation action; the demo's
+        /// bug switched off). A change that is not (a deploy, the demo's bug switched on) is only watched closely.
+        repair: bool,
     },
     /// The answer to [`Effect::FetchContext`].
     ContextFetched {

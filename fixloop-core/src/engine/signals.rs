@@ -318,7 +318,7 @@ mod tests {
 
     #[test]
     fn a_gap_in_the_samples_breaks_the_recovery_streak() {
-        let config = Config::demo(ServiceSpec::new("s", "http://127.0.0.1:8001"), "t");
+        let config = Config::short_windows(ServiceSpec::new("s", "http://127.0.0.1:8001"), "t");
         let mut signals = Signals::default();
         let healthy = sample(Some(0.0), 50);
         let at = |s: i64| DateTime::UNIX_EPOCH + fixloop_contract::chrono::TimeDelta::seconds(s);
@@ -338,7 +338,7 @@ mod tests {
 
     #[test]
     fn a_small_measurement_extends_then_ends_inconclusive() {
-        let config = Config::demo(ServiceSpec::new("s", "http://127.0.0.1:8001"), "t");
+        let config = Config::short_windows(ServiceSpec::new("s", "http://127.0.0.1:8001"), "t");
         let mut signals = Signals::default();
         let at = |s: i64| DateTime::UNIX_EPOCH + fixloop_contract::chrono::TimeDelta::seconds(s);
         let age = |s: u64| Some(std::time::Duration::from_secs(s));

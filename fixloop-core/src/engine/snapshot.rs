@@ -734,8 +734,14 @@ pub enum RecordedInput {
     },
     SimulateOn,
     SimulateOff,
-    BugToggled {
-        enabled: bool,
+    /// Journals written before this input was generic name it `bug_toggled`, with the demo bug's new state in
+    /// `enabled` (`false` was the repair): both read as this variant, and `enabled` is never written.
+    #[serde(alias = "bug_toggled")]
+    ServiceChanged {
+        #[serde(default)]
+        repair: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        enabled: Option<bool>,
     },
     ContextFetched {
         effect: u64,
@@ -825,7 +831,10 @@ impl From<&Input> for RecordedInput {
             },
             Input::SimulateOn => Self::SimulateOn,
             Input::SimulateOff => Self::SimulateOff,
-            Input::BugToggled { enabled } => Self::BugToggled { enabled: *enabled },
+            Input::ServiceChanged { repair } => Self::ServiceChanged {
+                repair: *repair,
+                enabled: None,
+            },
             Input::ContextFetched { effect, result } => Self::ContextFetched {
                 effect: effect.0,
                 result: result
@@ -899,7 +908,10 @@ impl RecordedInput {
             Self::AlertResolved { dedupe_key } => Input::AlertResolved { dedupe_key },
             Self::SimulateOn => Input::SimulateOn,
             Self::SimulateOff => Input::SimulateOff,
-            Self::BugToggled { enabled } => Input::BugToggled { enabled },
+            Self::ServiceChanged { repair, enabled } => Input::ServiceChanged {
+                // An old journal's `enabled: false` switched the demo's bug off: a repair.
+                repair: repair || enabled == Some(false),
+            },
             Self::ContextFetched { effect, result } => Input::ContextFetched {
                 effect: EffectId(effect),
                 result: result
@@ -999,4 +1011,28 @@ impl From<RecordedFailure> for PortFailure {
 /// `Some` for a finite number; a non-finite one is no data to the engine, stored as `null`.
 fn finite(value: f64) -> Option<f64> {
     value.is_finite().then_some(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_journals_bug_toggled_reads_as_service_changed() {
+        let off: RecordedInput =
+            serde_json::from_str(r#"{"input":"bug_toggled","enabled":false}"#).expect("old format");
+        assert_eq!(off.into_input(), Input::ServiceChanged { repair: true });
+        let on: RecordedInput =
+            serde_json::from_str(r#"{"input":"bug_toggled","enabled":true}"#).expect("old format");
+        assert_eq!(on.into_input(), Input::ServiceChanged { repair: false });
+    }
+
+    #[test]
+    fn service_changed_is_written_by_its_new_name_only() {
+        let recorded = RecordedInput::from(&Input::ServiceChanged { repair: true });
+        let json = serde_json::to_string(&recorded).expect("serializes");
+        assert_eq!(json, r#"{"input":"service_changed","repair":true}"#);
+        let back: RecordedInput = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(back.into_input(), Input::ServiceChanged { repair: true });
+    }
 }

@@ -25,7 +25,7 @@ pub(crate) fn start_time() -> DateTime<Utc> {
 
 /// The demo configuration the scenarios use (ids `inc-t-1`, `run-t-1`, ...).
 pub(crate) fn demo_config() -> Config {
-    Config::demo(shop_spec(BASE_URL), "t")
+    Config::short_windows(shop_spec(BASE_URL), "t")
 }
 
 /// A plan the final validator accepts: the rule planner's.
@@ -443,7 +443,7 @@ pub(crate) fn render_input(input: &Input) -> String {
         Input::AlertResolved { dedupe_key } => format!("alert resolved key={dedupe_key}"),
         Input::SimulateOn => "simulate on".to_owned(),
         Input::SimulateOff => "simulate off".to_owned(),
-        Input::BugToggled { enabled } => format!("bug toggled enabled={enabled}"),
+        Input::ServiceChanged { repair } => format!("service changed repair={repair}"),
         Input::ContextFetched { effect, result } => match result {
             Ok(_) => format!("context fetched {effect} ok"),
             Err(failure) => format!("context fetched {effect} err={failure:?}"),

@@ -113,7 +113,7 @@ fn seed_flow_end_to_end() {
     assert_eq!(h.status(), IncidentState::Healthy);
 
     // The bug is switched on: two hot samples within the window open an incident.
-    h.ok(Input::BugToggled { enabled: true });
+    h.ok(Input::ServiceChanged { repair: false });
     h.advance(1);
     let mark = h.mark();
     h.hot(2);
@@ -193,7 +193,7 @@ fn seed_flow_end_to_end() {
     h.hot(1);
     h.advance(1);
     let mark = h.mark();
-    h.ok(Input::BugToggled { enabled: false });
+    h.ok(Input::ServiceChanged { repair: true });
     assert_eq!(Harness::runs_started(h.effects_since(mark)), 1);
     h.advance(1);
     h.pass_all();
@@ -441,7 +441,7 @@ fn a_late_driver_still_gets_due_timers_fired_before_the_next_input() {
     // The driver never called handle_timeout; the next input comes after the run deadline.
     h.now += fixloop_contract::chrono::TimeDelta::seconds(31);
     let mark = h.mark();
-    h.ok(Input::BugToggled { enabled: false });
+    h.ok(Input::ServiceChanged { repair: true });
     let effects = h.effects_since(mark);
     assert_eq!(effects.first(), Some(&Effect::CancelRun { effect }));
     assert_eq!(
@@ -800,7 +800,7 @@ fn rerun_triggers_during_a_run_coalesce_into_one_rerun() {
     h.open_and_plan();
     h.hot(1);
     let mark = h.mark();
-    h.ok(Input::BugToggled { enabled: false });
+    h.ok(Input::ServiceChanged { repair: true });
     h.ok(Input::AlertResolved {
         dedupe_key: "dd-1".to_owned(),
     });
@@ -838,7 +838,7 @@ fn reruns_start_by_themselves_periodically_and_on_bug_fix() {
     );
     h.verdicts(&["t1-checkout-valid"]);
     let mark = h.mark();
-    h.ok(Input::BugToggled { enabled: false });
+    h.ok(Input::ServiceChanged { repair: true });
     // The bug toggle's status (INCIDENT_ACTIVE: the failed run is over), then VALIDATING as the rerun starts.
     assert_eq!(
         Harness::kinds(h.effects_since(mark)),
@@ -904,7 +904,7 @@ fn status_is_published_on_material_changes_only() {
         (h.engine.status().error_rate_5m - 3.5).abs() < 1e-9,
         "but the status shows it, in percent"
     );
-    h.ok(Input::BugToggled { enabled: true });
+    h.ok(Input::ServiceChanged { repair: false });
     assert_eq!(
         Harness::kinds(&h.effects).len(),
         3,

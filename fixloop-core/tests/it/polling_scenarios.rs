@@ -212,7 +212,7 @@ fn bug_on_to_incident_created_within_1_2_seconds_in_the_demo() {
         h.advance_ms(offset_ms);
         world.break_at(h.now);
         let bug_on = h.now;
-        h.ok(Input::BugToggled { enabled: true });
+        h.ok(Input::ServiceChanged { repair: false });
         while h.status() == IncidentState::Healthy {
             poll(&mut h, &mut world);
             assert!(seconds_between(bug_on, h.now) < 5.0, "no incident");

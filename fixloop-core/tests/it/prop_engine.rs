@@ -121,7 +121,7 @@ pub(crate) fn apply(h: &mut Harness, step: &Step, samples: &mut SampleLog) {
         }),
         Step::SimulateOn => h.ok(Input::SimulateOn),
         Step::SimulateOff => h.ok(Input::SimulateOff),
-        Step::Bug(enabled) => h.ok(Input::BugToggled { enabled: *enabled }),
+        Step::Bug(enabled) => h.ok(Input::ServiceChanged { repair: !*enabled }),
         Step::Context(ok) => {
             if let Some(effect) = h.outstanding.fetch {
                 if *ok {
@@ -374,7 +374,7 @@ proptest! {
         h.propose(valid_plan());
         if failing_first {
             h.verdicts(&["t1-checkout-valid"]);
-            h.ok(Input::BugToggled { enabled: false });
+            h.ok(Input::ServiceChanged { repair: true });
         }
         h.pass_all();
         h.advance(1);

@@ -177,7 +177,7 @@ fn thresholds_in_percent_become_the_engines_ratios() {
     let env = env(&[("ORDERS_TOKEN", "t")]);
     let profile = Profile::parse(GOOD, "good.toml", Secrets::From(&env)).expect("valid");
     let orders = profile.service("orders").expect("orders");
-    let mut engine = EngineConfig::demo(orders.spec.clone(), "t");
+    let mut engine = EngineConfig::short_windows(orders.spec.clone(), "t");
     let min_samples = engine.min_samples;
     orders.apply_thresholds(&mut engine);
     assert!((engine.trigger_error_rate - 0.10).abs() < 1e-12);

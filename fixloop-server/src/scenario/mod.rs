@@ -192,7 +192,7 @@ impl Scenario {
     pub fn tune(&self, driver: &mut DriverConfig, speed: Speed) {
         let overrides = &self.file.engine;
         let mut engine =
-            EngineConfig::demo(driver.engine.service.clone(), &driver.engine.id_prefix);
+            EngineConfig::short_windows(driver.engine.service.clone(), &driver.engine.id_prefix);
         let secs = Duration::from_secs_f64;
         if let Some(value) = overrides.poll_interval_secs {
             // The settings that follow the interval (confirmation delay, sample freshness) are the core's to derive.
@@ -516,7 +516,7 @@ mod tests {
             websocket_queue: 8,
         };
         scenario.tune(&mut driver, Speed::new(10.0).unwrap());
-        let demo = EngineConfig::demo(spec, "p");
+        let demo = EngineConfig::short_windows(spec, "p");
         let run_deadline = scenario
             .file
             .engine

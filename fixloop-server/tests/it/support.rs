@@ -97,7 +97,7 @@ impl TestApp {
         let engine = EngineConfig {
             poll_interval: Duration::from_secs(3600),
             confirm_delay: Duration::from_secs(3600),
-            ..EngineConfig::demo(
+            ..EngineConfig::short_windows(
                 fixloop_server::profile::demo_profile(FAKE_SERVICE_URL).spec,
                 "test",
             )

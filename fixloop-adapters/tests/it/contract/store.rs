@@ -12,7 +12,7 @@ use fixloop_core::engine::{Config, Engine, Input, RecordedInput, Snapshot};
 use super::{bounded, fixed_now};
 
 fn snapshot_after(inputs: &[Input]) -> Snapshot {
-    let config = Config::demo(ServiceSpec::new("shop", "http://127.0.0.1:8001"), "s");
+    let config = Config::short_windows(ServiceSpec::new("shop", "http://127.0.0.1:8001"), "s");
     let mut engine = Engine::new(config, fixed_now());
     for input in inputs {
         engine
