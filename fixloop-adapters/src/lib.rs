@@ -40,7 +40,6 @@
 
 use std::time::Duration;
 
-pub mod copilot_safety;
 pub mod datadog;
 pub mod embedded;
 pub mod error;
@@ -58,6 +57,9 @@ pub mod store;
 pub mod synthetic;
 pub mod testsprite;
 
+/// The copilot's safety rule: pure code of the core ([`fixloop_core::copilot::safety`]), re-exported here for the
+/// copilots and the server that apply it.
+pub use fixloop_core::copilot::safety as copilot_safety;
 pub use datadog::{DatadogMcpAuth, DatadogMcpConfig, DatadogMcpContext};
 pub use embedded::{GroundedCopilot, RulePlanner};
 pub use error::{AdapterError, ErrorKind, parse_retry_after};

@@ -10,13 +10,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fixloop_contract::chrono::{DateTime, Utc};
-use fixloop_contract::{IncidentCard, Link, Plan, SystemStatus, TestRun, TestStatus};
+use fixloop_contract::{Link, Plan, TestStatus};
 use fixloop_core::engine::IncidentContext;
 use fixloop_core::validate::Violation;
 use fixloop_core::{PlanContext, PlanId, RunId, ValidatedPlan};
 
-use crate::copilot_safety::Claim;
 use crate::error::AdapterError;
+
+/// What the copilot may know, and its answer: pure types of the core, beside the safety rule that reads them.
+pub use fixloop_core::copilot::{Claim, CopilotReply, CopilotState};
 
 /// Signals of the watched service over a window.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -158,33 +160,6 @@ pub trait ContextSource: Send + Sync + fmt::Debug {
     ///
     /// An [`AdapterError`] whose [`kind`](AdapterError::kind) says how the call failed.
     async fn gather(&self, query: &ContextQuery) -> Result<ContextFindings, AdapterError>;
-}
-
-/// What the copilot may know: a snapshot of the state.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CopilotState {
-    /// The system status.
-    pub status: SystemStatus,
-    /// The open incident, if any.
-    pub incident: Option<IncidentCard>,
-    /// The latest run of the incident, if any.
-    pub run: Option<TestRun>,
-    /// Why the status is VALIDATING and not RECOVERED, if known.
-    pub recovery_blocker: Option<String>,
-    /// Absolute URL of the current run (`GET /api/tests/runs/{id}`), for citations.
-    pub run_url: Option<String>,
-}
-
-/// The copilot's answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CopilotReply {
-    /// The answer, in plain text.
-    pub answer: String,
-    /// Links backing the answer; each URL appears in the state the copilot was given.
-    pub citations: Vec<Link>,
-    /// What the author says the answer claims about recovery: a model's structured `claim` field, or
-    /// [`Claim::None`] (copilots without one). The server's safety rule ([`crate::copilot_safety::guard`]) reads it.
-    pub claim: Claim,
 }
 
 /// Answers operators' questions about the incident.

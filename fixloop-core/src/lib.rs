@@ -27,6 +27,12 @@
 //! - [`Criteria`]: the pass-criteria language (grammar in the [`criteria`] module).
 //! - [`rule_plan`]: the deterministic planner (five of the service's journeys, most relevant first), default and
 //!   LLM fallback.
+//! - [`copilot`]: the copilot's pure half: [`copilot::CopilotState`] (what a copilot may know),
+//!   [`copilot::CopilotReply`] and the safety rule [`copilot::safety::guard`], which decides in code what an
+//!   answer may say about the service's health, recovery, safety or traffic before the status is RECOVERED (a
+//!   model's answer opens with a status sentence written from the state, and its sentences on those topics are
+//!   left out). An embedder that lets a model answer operators applies [`guard`](copilot::safety::guard) to every
+//!   answer before showing it.
 //! - Id newtypes: [`IncidentId`], [`RunId`], [`PlanId`], [`EffectId`].
 //!
 //! # The driving contract
@@ -131,6 +137,7 @@
 //! );
 //! ```
 
+pub mod copilot;
 pub mod criteria;
 pub mod engine;
 pub mod ids;
