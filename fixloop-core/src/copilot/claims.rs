@@ -11,7 +11,6 @@ pub fn claims_safety(text: &str) -> bool {
     sentences(&tokens).any(|(sentence, question)| !question && clauses(sentence).any(clause_claims))
 }
 
-
 // ---------------------------------------------------------------------------------------------------------------
 // The lexicon.
 
@@ -739,7 +738,6 @@ fn action_claims(clause: &[Token], index: usize, segment_start: usize) -> bool {
     permission_before || permission_after || opens_segment(clause, index, segment_start)
 }
 
-
 /// Whether `answer` opens with a yes.
 pub(super) fn opens_with_yes(answer: &str) -> bool {
     let tokens = tokenize(answer);
@@ -759,4 +757,3 @@ pub(super) fn opens_with_yes(answer: &str) -> bool {
         )
     )
 }
-

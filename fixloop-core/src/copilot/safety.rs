@@ -41,8 +41,8 @@ use std::fmt::Write as _;
 
 use fixloop_contract::{IncidentState, TestStatus};
 
-use super::claims::opens_with_yes;
 pub use super::claims::claims_safety;
+use super::claims::opens_with_yes;
 pub use super::text::{cut_on_word, split_sentences};
 pub use super::topics::is_status_topic;
 pub use super::{Claim, CopilotReply, CopilotState};
@@ -262,7 +262,6 @@ pub const SAFETY_QUESTION_WORDS: [&str; 14] = [
     "green",
 ];
 
-
 /// Longest piece of state text (an id, the recovery blocker) quoted in the status sentence, in characters.
 const MAX_QUOTED_CHARS: usize = 240;
 
@@ -462,4 +461,3 @@ mod tests {
         }
     }
 }
-

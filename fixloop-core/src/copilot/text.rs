@@ -40,7 +40,6 @@ pub fn split_sentences(text: &str) -> Vec<&str> {
         .collect()
 }
 
-
 /// `text` when at most `max` characters, else its longest prefix of whole words (at most `max` characters, the
 /// trailing punctuation and spaces dropped) followed by `…`. A single word longer than `max` is cut at `max`.
 #[must_use]
@@ -62,4 +61,3 @@ pub fn cut_on_word(text: &str, max: usize) -> String {
         .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ':' | '('));
     format!("{kept}…")
 }
-

@@ -246,4 +246,3 @@ pub fn is_status_topic(sentence: &str) -> bool {
             }
         })
 }
-

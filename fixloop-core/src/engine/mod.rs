@@ -163,11 +163,17 @@
 //!   prefix and its dash are left out when `id_prefix` is empty); effect ids count from 1. The last 100 runs and
 //!   the last 100 closed incidents stay queryable.
 
+mod blindness;
 mod config;
+mod detection;
 mod history;
 mod machine;
+mod phase;
+mod planning;
 mod polling;
 mod recovery;
+mod runs;
+mod shared;
 mod signals;
 mod snapshot;
 
@@ -183,7 +189,8 @@ use crate::ids::{EffectId, IncidentId, PlanId, RunId};
 use crate::rule_planner::PlanContext;
 use crate::validate::{ValidatedPlan, Violation};
 
-use machine::{Phase, Shared};
+use phase::Phase;
+use shared::Shared;
 
 pub use config::{
     CONFIRM_DELAY_POLL_INTERVAL_DIVISOR, Config, DEFAULT_POLL_INTERVAL,
@@ -610,13 +617,13 @@ impl Engine {
     pub fn current_run(&self) -> Option<&TestRun> {
         self.phase
             .latest_run_id()
-            .and_then(|run_id| self.shared.run(run_id))
+            .and_then(|run_id| self.shared.runs.get(run_id))
     }
 
     /// A run of this engine's lifetime, current or among the last 100 (`GET /api/tests/runs/{run_id}`).
     #[must_use]
     pub fn run(&self, run_id: &RunId) -> Option<&TestRun> {
-        self.shared.run(run_id)
+        self.shared.runs.get(run_id)
     }
 
     /// Why the open incident is not RECOVERED yet, in one line (for example
@@ -624,7 +631,7 @@ impl Engine {
     /// sample: no traffic (no data is never recovery))"`); `None` when HEALTHY or RECOVERED.
     #[must_use]
     pub fn recovery_blocker(&self) -> Option<String> {
-        machine::recovery_blocker(&self.phase, &self.shared)
+        recovery::recovery_blocker(&self.phase, &self.shared)
     }
 
     /// Whether the open incident needs a human: the recovery gate stayed inconclusive (no traffic, too few
@@ -632,7 +639,7 @@ impl Engine {
     /// judged again.
     #[must_use]
     pub fn needs_human(&self) -> bool {
-        machine::needs_human(&self.phase)
+        recovery::needs_human(&self.phase)
     }
 
     /// The engine's configuration.

@@ -15,7 +15,6 @@
 //! [`Input::Restarted`]: the effects that were in flight died with the old process, and the engine re-issues or
 //! closes each one with a reason.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use fixloop_contract::chrono::{DateTime, Utc};
@@ -26,12 +25,15 @@ use fixloop_contract::{
 use serde::{Deserialize, Serialize};
 use tracing::{info_span, warn};
 
+use super::blindness::Blindness;
+use super::detection::FiringAlerts;
 use super::history::{History, IncidentRecord};
-use super::machine::{
-    ActiveRun, Blindness, FinishedRun, Healthy, IncidentActive, OpenIncident, Phase, Planning,
-    Recovered, RunSlot, Shared, Validating,
-};
+use super::phase::{Healthy, IncidentActive, OpenIncident, Phase, Recovered, Validating};
+use super::planning::Planning;
 use super::polling::Polling;
+use super::recovery::GateNotes;
+use super::runs::{self, ActiveRun, FinishedRun, RunLog, RunSlot};
+use super::shared::Shared;
 use super::signals::{SampleClass, Signals};
 use super::{
     Alert, Config, Engine, IncidentContext, Input, PlannerChoice, PortFailure, SignalSample, after,
@@ -162,7 +164,7 @@ impl Engine {
             runs: shared.runs.iter().cloned().collect(),
             closed: shared.closed.iter().cloned().collect(),
             signals: SignalsImage::of(&shared.signals),
-            firing_alerts: shared.firing_alerts.iter().cloned().collect(),
+            firing_alerts: shared.firing_alerts.keys().cloned().collect(),
             blindness: BlindnessImage::of(&shared.blindness),
             phase: PhaseImage::of(&self.phase),
             history: shared
@@ -214,10 +216,10 @@ impl Engine {
         shared.next_run = snapshot.next_run;
         shared.next_plan = snapshot.next_plan;
         shared.next_effect = snapshot.next_effect;
-        shared.runs = snapshot.runs.into();
+        shared.runs = RunLog::from_runs(snapshot.runs);
         shared.closed = snapshot.closed.into();
         shared.signals = snapshot.signals.into_signals();
-        shared.firing_alerts = snapshot.firing_alerts.into_iter().collect::<BTreeSet<_>>();
+        shared.firing_alerts = FiringAlerts::from_keys(snapshot.firing_alerts);
         shared.blindness = snapshot.blindness.into_blindness();
         if let Some(polling) = snapshot.polling {
             shared.polling = Polling {
@@ -525,9 +527,9 @@ impl PhaseImage {
                     },
                 },
                 rerun_pending: validating.rerun_pending,
-                logged_blocker: validating.logged_blocker.clone(),
-                needs_human: validating.needs_human,
-                inconclusive_noted: validating.inconclusive_noted,
+                logged_blocker: validating.gate.logged_blocker.clone(),
+                needs_human: validating.gate.needs_human,
+                inconclusive_noted: validating.gate.inconclusive_noted,
             },
             Phase::Recovered(recovered) => Self::Recovered {
                 incident: IncidentImage::of(&recovered.incident),
@@ -617,9 +619,11 @@ impl PhaseImage {
                         }),
                     },
                     rerun_pending,
-                    logged_blocker,
-                    needs_human,
-                    inconclusive_noted,
+                    gate: GateNotes {
+                        logged_blocker,
+                        needs_human,
+                        inconclusive_noted,
+                    },
                 })
             }
             Self::Recovered {
@@ -680,15 +684,9 @@ fn revalidate(
                 "the restored plan no longer passes the service's policy; planning again"
             );
             let reason = "run failed: the plan no longer passes the service's policy".to_owned();
-            if let Some(run) = running.and_then(|run_id| shared.run_mut(&RunId::new(run_id))) {
+            if let Some(run) = running.and_then(|run_id| shared.runs.get_mut(&RunId::new(run_id))) {
                 run.status = RunStatus::Failed;
-                for test in &mut run.tests {
-                    if !matches!(test.status, TestStatus::Pass | TestStatus::Fail) {
-                        test.status = TestStatus::Fail;
-                        test.details = Some(reason.clone());
-                        test.last_update_at = now;
-                    }
-                }
+                runs::fail_unfinished(run, now, &reason);
             }
             None
         }
