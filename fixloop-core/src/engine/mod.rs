@@ -167,6 +167,7 @@ mod blindness;
 mod config;
 mod detection;
 mod history;
+mod journal;
 mod machine;
 mod phase;
 mod planning;
