@@ -213,3 +213,93 @@ pub(super) fn restarted(shared: &mut Shared) {
         shared.blindness.next_probe_at = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fixloop_contract::IncidentState;
+
+    use super::super::phase::Healthy;
+    use super::super::test_support::{at, drain, shared};
+    use super::*;
+
+    fn probes(effects: &[Effect]) -> Vec<EffectId> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::ProbeService { effect } => Some(*effect),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn healthy() -> Phase {
+        Phase::Healthy(Healthy::default())
+    }
+
+    #[test]
+    fn blind_after_failed_reads_the_service_is_probed_once() {
+        let mut shared = shared();
+        let failure = PortFailure::Unavailable("connection refused".to_owned());
+        let mut phase = healthy();
+        let mut effects = Vec::new();
+        for second in 1..=4 {
+            phase = on_source_failed(phase, &mut shared, at(second), &failure);
+            effects.extend(drain(&mut shared));
+        }
+        assert_eq!(shared.blindness.failures, 4);
+        assert_eq!(probes(&effects).len(), 1, "one probe in flight at a time");
+        assert!(matches!(phase, Phase::Healthy(_)));
+    }
+
+    #[test]
+    fn a_timeout_while_healthy_probes_at_once() {
+        let mut shared = shared();
+        let _ = on_source_failed(healthy(), &mut shared, at(1), &PortFailure::Timeout);
+        assert_eq!(probes(&drain(&mut shared)).len(), 1);
+    }
+
+    #[test]
+    fn failing_probes_open_an_incident_and_passing_ones_mark_the_signals_degraded() {
+        let sample = |error_rate| SignalSample {
+            at: at(2),
+            error_rate: Some(error_rate),
+            p95_latency_ms: Some(50.0),
+            top_error: None,
+            requests: 5,
+        };
+        // Probes that pass: the status stays, the signals are degraded until a read succeeds.
+        let mut shared = shared();
+        let _ = on_source_failed(healthy(), &mut shared, at(1), &PortFailure::Timeout);
+        let probe = probes(&drain(&mut shared))[0];
+        let phase = on_probed(healthy(), &mut shared, at(2), probe, Ok(sample(0.0)));
+        assert!(matches!(phase, Phase::Healthy(_)));
+        let degraded = shared.status.signals_degraded.clone().expect("degraded");
+        assert!(
+            degraded.contains("probes of the service pass"),
+            "{degraded}"
+        );
+        signals_back(&mut shared, at(3));
+        assert_eq!(shared.status.signals_degraded, None);
+        // Probes that fail open an incident.
+        let mut shared = super::super::test_support::shared();
+        let _ = on_source_failed(healthy(), &mut shared, at(1), &PortFailure::Timeout);
+        let probe = probes(&drain(&mut shared))[0];
+        let phase = on_probed(healthy(), &mut shared, at(2), probe, Ok(sample(1.0)));
+        assert!(matches!(phase, Phase::IncidentActive(_)));
+        assert_eq!(shared.status.status, IncidentState::IncidentActive);
+    }
+
+    #[test]
+    fn an_answer_to_a_probe_nobody_waits_for_is_ignored() {
+        let mut shared = shared();
+        let phase = on_probed(
+            healthy(),
+            &mut shared,
+            at(1),
+            EffectId(99),
+            Err(PortFailure::Timeout),
+        );
+        assert!(matches!(phase, Phase::Healthy(_)));
+        assert!(drain(&mut shared).is_empty());
+    }
+}

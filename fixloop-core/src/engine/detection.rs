@@ -296,3 +296,63 @@ pub(super) fn on_simulate_on(phase: Phase, shared: &mut Shared, now: DateTime<Ut
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::phase::Healthy;
+    use super::super::test_support::{at, drain, published, shared};
+    use super::*;
+
+    #[test]
+    fn a_simulation_opens_an_incident_that_fetches_its_context() {
+        let mut shared = shared();
+        let phase = on_simulate_on(Phase::Healthy(Healthy::default()), &mut shared, at(1));
+        let Phase::IncidentActive(active) = phase else {
+            panic!("an incident is open");
+        };
+        assert_eq!(active.incident.id.as_str(), "inc-t-1");
+        assert!(matches!(active.planning, Planning::FetchingContext { .. }));
+        assert_eq!(shared.status.status, IncidentState::IncidentActive);
+        let effects = drain(&mut shared);
+        assert_eq!(published(&effects), ["system.status"]);
+        assert!(matches!(effects.last(), Some(Effect::FetchContext { .. })));
+    }
+
+    #[test]
+    fn only_a_newly_firing_alert_counts_as_new() {
+        let mut alerts = FiringAlerts::default();
+        assert!(alerts.fire("db-down"));
+        assert!(!alerts.fire("db-down"), "a repeat of a firing alert");
+        alerts.resolve("db-down");
+        assert!(alerts.fire("db-down"), "firing again after it resolved");
+        alerts.clear();
+        assert_eq!(alerts.keys().count(), 0);
+    }
+
+    #[test]
+    fn hot_measurements_open_an_incident_only_outside_the_cooldown() {
+        let hot = || CleanSample {
+            error_rate: Some(0.5),
+            p95_latency_ms: Some(300.0),
+            top_error: Some("boom".to_owned()),
+            requests: 50,
+        };
+        let mut shared = shared();
+        let cooling = Healthy {
+            cooldown_until: Some(at(100)),
+        };
+        let mut phase = Phase::Healthy(cooling);
+        for second in 1..=3 {
+            phase = on_sample(phase, &mut shared, at(second), hot());
+        }
+        assert!(matches!(phase, Phase::Healthy(_)), "cooldown: no incident");
+        let mut phase = Phase::Healthy(Healthy::default());
+        for second in 101..=103 {
+            phase = on_sample(phase, &mut shared, at(second), hot());
+        }
+        assert!(matches!(phase, Phase::IncidentActive(_)));
+        let title = &phase.incident().expect("open").card.title;
+        assert!(title.contains("error rate 50.0%"), "{title}");
+        assert!(title.ends_with("(trigger 5.0%)"), "{title}");
+    }
+}

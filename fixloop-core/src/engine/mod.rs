@@ -177,6 +177,8 @@ mod runs;
 mod shared;
 mod signals;
 mod snapshot;
+#[cfg(test)]
+mod test_support;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! validated; the first valid one starts validation ([`start_validating`]). This module owns [`Planning`].
 
 use fixloop_contract::chrono::{DateTime, Utc};
-use fixloop_contract::{IncidentState, Plan, PlanGenerated, TimelineKind, WsMessage};
+use fixloop_contract::{IncidentState, Plan, PlanGenerated, RunStatus, TimelineKind, WsMessage};
 use tracing::{debug, info, warn};
 
 use super::blindness::describe_source_failure;
@@ -15,7 +15,7 @@ use super::recovery::GateNotes;
 use super::runs::{self, RunSlot};
 use super::shared::Shared;
 use super::{Effect, IncidentContext, PlannerChoice, PortFailure, after};
-use crate::ids::{EffectId, PlanId};
+use crate::ids::{EffectId, PlanId, RunId};
 use crate::rule_planner::{PlanContext, rule_plan};
 use crate::validate::{ValidatedPlan, Violation, validate};
 
@@ -411,4 +411,42 @@ pub(super) fn restarted(active: IncidentActive, shared: &mut Shared, now: DateTi
         }
         waiting => Phase::IncidentActive(waiting),
     }
+}
+
+// Restoring a snapshot under a changed policy.
+
+/// The plan validated again under the configuration's policy; `None` (and a run in flight marked FAILED) when the
+/// policy no longer accepts it.
+pub(super) fn revalidate(
+    plan: Plan,
+    shared: &mut Shared,
+    incident: &OpenIncident,
+    running: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<ValidatedPlan> {
+    match validate(plan, &shared.config.service.policy) {
+        Ok(plan) => Some(plan),
+        Err(violations) => {
+            warn!(
+                incident_id = %incident.id,
+                first_violation = %violations.first().map(ToString::to_string).unwrap_or_default(),
+                "the restored plan no longer passes the service's policy; planning again"
+            );
+            let reason = "run failed: the plan no longer passes the service's policy".to_owned();
+            if let Some(run) = running.and_then(|run_id| shared.runs.get_mut(&RunId::new(run_id))) {
+                run.status = RunStatus::Failed;
+                runs::fail_unfinished(run, now, &reason);
+            }
+            None
+        }
+    }
+}
+
+/// Planning again from attempt 1, at once (the `Waiting` timer is due now); the status follows (published).
+pub(super) fn replan(incident: OpenIncident, shared: &mut Shared, now: DateTime<Utc>) -> Phase {
+    shared.set_status(now, IncidentState::IncidentActive, Some(&incident.id));
+    Phase::IncidentActive(IncidentActive {
+        incident,
+        planning: Planning::Waiting { retry_at: now },
+    })
 }

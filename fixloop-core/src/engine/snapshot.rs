@@ -17,25 +17,24 @@
 
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_contract::{
-    CopilotAnswer, IncidentCard, IncidentState, Link, Plan, RunStatus, SystemStatus, TestRun,
-    TestStatus, TimelineEntry,
+    CopilotAnswer, IncidentCard, IncidentState, Link, Plan, SystemStatus, TestRun, TestStatus,
+    TimelineEntry,
 };
 use serde::{Deserialize, Serialize};
-use tracing::{info_span, warn};
+use tracing::info_span;
 
 use super::blindness::Blindness;
 use super::detection::FiringAlerts;
 use super::history::{History, IncidentRecord};
 use super::phase::{Healthy, IncidentActive, OpenIncident, Phase, Recovered, Validating};
-use super::planning::Planning;
+use super::planning::{self, Planning};
 use super::polling::Polling;
 use super::recovery::GateNotes;
-use super::runs::{self, ActiveRun, FinishedRun, RunLog, RunSlot};
+use super::runs::{ActiveRun, FinishedRun, RunLog, RunSlot};
 use super::shared::Shared;
 use super::signals::{SampleClass, Signals};
 use super::{Config, Engine, PlannerChoice, after};
 use crate::ids::{EffectId, IncidentId, PlanId, RunId};
-use crate::validate::validate;
 
 /// The snapshot format this build writes and reads.
 pub const SNAPSHOT_FORMAT: u32 = 1;
@@ -585,9 +584,10 @@ impl PhaseImage {
                     RunImage::Running { run_id, .. } => Some(run_id.clone()),
                     RunImage::Idle { .. } => None,
                 };
-                let Some(plan) = revalidate(plan, shared, &incident, running.as_deref(), now)
+                let Some(plan) =
+                    planning::revalidate(plan, shared, &incident, running.as_deref(), now)
                 else {
-                    return replan(incident, shared, now);
+                    return planning::replan(incident, shared, now);
                 };
                 Phase::Validating(Validating {
                     incident,
@@ -629,8 +629,8 @@ impl PhaseImage {
                 soak_until,
             } => {
                 let incident = incident.into_incident();
-                let Some(plan) = revalidate(plan, shared, &incident, None, now) else {
-                    return replan(incident, shared, now);
+                let Some(plan) = planning::revalidate(plan, shared, &incident, None, now) else {
+                    return planning::replan(incident, shared, now);
                 };
                 Phase::Recovered(Recovered {
                     incident,
@@ -660,42 +660,6 @@ impl IncidentImage {
             titled_by_rate: self.titled_by_rate,
         }
     }
-}
-
-/// The plan validated again under the configuration's policy; `None` (and a run in flight marked FAILED) when the
-/// policy no longer accepts it.
-fn revalidate(
-    plan: Plan,
-    shared: &mut Shared,
-    incident: &OpenIncident,
-    running: Option<&str>,
-    now: DateTime<Utc>,
-) -> Option<crate::ValidatedPlan> {
-    match validate(plan, &shared.config.service.policy) {
-        Ok(plan) => Some(plan),
-        Err(violations) => {
-            warn!(
-                incident_id = %incident.id,
-                first_violation = %violations.first().map(ToString::to_string).unwrap_or_default(),
-                "the restored plan no longer passes the service's policy; planning again"
-            );
-            let reason = "run failed: the plan no longer passes the service's policy".to_owned();
-            if let Some(run) = running.and_then(|run_id| shared.runs.get_mut(&RunId::new(run_id))) {
-                run.status = RunStatus::Failed;
-                runs::fail_unfinished(run, now, &reason);
-            }
-            None
-        }
-    }
-}
-
-/// Planning again from attempt 1, at once (the `Waiting` timer is due now); the status follows (published).
-fn replan(incident: OpenIncident, shared: &mut Shared, now: DateTime<Utc>) -> Phase {
-    shared.set_status(now, IncidentState::IncidentActive, Some(&incident.id));
-    Phase::IncidentActive(IncidentActive {
-        incident,
-        planning: Planning::Waiting { retry_at: now },
-    })
 }
 
 /// An [`Input`](super::Input) as a journal stores it: every input the engine accepted, serializable with any serde format and
