@@ -450,3 +450,148 @@ pub(super) fn replan(incident: OpenIncident, shared: &mut Shared, now: DateTime<
         planning: Planning::Waiting { retry_at: now },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{active, at, drain, incident, published, shared};
+    use super::*;
+
+    fn requesting(phase: &Phase) -> (EffectId, PlanId, u32, PlannerChoice) {
+        match phase {
+            Phase::IncidentActive(IncidentActive {
+                planning:
+                    Planning::Requesting {
+                        effect,
+                        plan_id,
+                        attempt,
+                        planner,
+                        ..
+                    },
+                ..
+            }) => (*effect, plan_id.clone(), *attempt, *planner),
+            other => panic!("expected a plan request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_context_answer_announces_the_incident_and_asks_for_a_plan() {
+        let mut shared = shared();
+        let active = active(&mut shared, at(1));
+        let Planning::FetchingContext { effect, .. } = active.planning else {
+            panic!("fetching the context first");
+        };
+        let phase = on_context(
+            Phase::IncidentActive(active),
+            &mut shared,
+            at(2),
+            effect,
+            Err(PortFailure::Timeout),
+        );
+        let (_, plan_id, attempt, planner) = requesting(&phase);
+        assert_eq!((attempt, planner), (1, PlannerChoice::Configured));
+        assert_eq!(plan_id.as_str(), "plan-t-1");
+        assert_eq!(published(&drain(&mut shared)), ["incident.created"]);
+    }
+
+    #[test]
+    fn the_configured_planner_gets_max_plan_attempts_then_the_rule_planner() {
+        let mut shared = shared();
+        let last = shared.config.max_plan_attempts;
+        let phase = request_plan(
+            incident(&mut shared, at(1)),
+            &mut shared,
+            at(1),
+            last,
+            Vec::new(),
+            None,
+        );
+        assert_eq!(requesting(&phase).3, PlannerChoice::Configured);
+        let phase = request_plan(
+            incident(&mut shared, at(1)),
+            &mut shared,
+            at(1),
+            last + 1,
+            Vec::new(),
+            None,
+        );
+        assert_eq!(requesting(&phase).3, PlannerChoice::Rules);
+    }
+
+    #[test]
+    fn a_candidate_carries_the_engines_plan_id_whatever_the_planner_wrote() {
+        let mut shared = shared();
+        let phase = request_plan(
+            incident(&mut shared, at(1)),
+            &mut shared,
+            at(1),
+            1,
+            Vec::new(),
+            None,
+        );
+        let (effect, plan_id, ..) = requesting(&phase);
+        let Phase::IncidentActive(active) = &phase else {
+            unreachable!("requesting")
+        };
+        let mut candidate = rule_plan(
+            &plan_context(&shared, &active.incident),
+            PlanId::new("x"),
+            at(0),
+        );
+        candidate.plan_id = "made-up".to_owned();
+        let phase = on_plan(phase, &mut shared, at(2), effect, Ok(candidate));
+        let Phase::Validating(validating) = phase else {
+            panic!("a valid candidate starts validation");
+        };
+        assert_eq!(validating.plan.plan().plan_id, plan_id.as_str());
+        assert_eq!(validating.plan.plan().generated_at, at(2));
+    }
+
+    #[test]
+    fn a_failed_attempt_once_the_budget_is_spent_goes_straight_to_the_rule_plan() {
+        let mut shared = shared();
+        let failed = FailedAttempt {
+            attempt: 1,
+            planner: PlannerChoice::Configured,
+            budget_ends_at: at(5),
+            why: "the planner failed",
+        };
+        let phase = plan_failed(
+            incident(&mut shared, at(1)),
+            &mut shared,
+            at(5),
+            failed,
+            Vec::new(),
+        );
+        assert!(matches!(phase, Phase::Validating(_)), "{phase:?}");
+        assert!(
+            drain(&mut shared)
+                .iter()
+                .any(|effect| matches!(effect, Effect::StartRun { .. }))
+        );
+    }
+
+    #[test]
+    fn a_missed_plan_deadline_within_the_budget_asks_again() {
+        let mut shared = shared();
+        // A budget longer than one attempt's deadline, so the missed deadline leaves budget for a re-request.
+        shared.config.plan_budget = std::time::Duration::from_secs(120);
+        let phase = request_plan(
+            incident(&mut shared, at(1)),
+            &mut shared,
+            at(1),
+            1,
+            Vec::new(),
+            None,
+        );
+        let Phase::IncidentActive(active) = phase else {
+            unreachable!("requesting")
+        };
+        let deadline = match active.planning {
+            Planning::Requesting { deadline, .. } => deadline,
+            _ => unreachable!("requesting"),
+        };
+        let phase = on_timeout(active, &mut shared, deadline);
+        let (_, _, attempt, planner) = requesting(&phase);
+        assert_eq!((attempt, planner), (2, PlannerChoice::Configured));
+    }
+}

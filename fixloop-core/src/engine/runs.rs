@@ -409,3 +409,119 @@ pub(super) fn restarted(
     validating.rerun_pending = true;
     finish_run(validating, shared, now, Err(INTERRUPTED.to_owned()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{at, drain, shared, validating};
+    use super::*;
+
+    fn running(validating: &Validating) -> &ActiveRun {
+        match &validating.run {
+            RunSlot::Running(run) => run,
+            RunSlot::Idle(_) => panic!("a run is in flight"),
+        }
+    }
+
+    #[test]
+    fn a_run_without_every_verdict_fails_and_says_why() {
+        let mut shared = shared();
+        let validating = validating(&mut shared, at(1));
+        let run = running(&validating);
+        let (effect, run_id) = (run.effect, run.run_id.clone());
+        on_test_progress(
+            &validating,
+            &mut shared,
+            at(2),
+            effect,
+            "j1",
+            TestStatus::Pass,
+            None,
+        );
+        let phase = on_run_finished(validating, &mut shared, at(3), effect, Ok(()));
+        let run = shared.runs.get(&run_id).expect("kept");
+        assert_eq!(run.status, RunStatus::Failed);
+        assert_eq!(run.tests[0].status, TestStatus::Pass);
+        assert!(
+            run.tests[1..]
+                .iter()
+                .all(|test| test.status == TestStatus::Fail
+                    && test.details.as_deref()
+                        == Some("no verdict reported before the run finished"))
+        );
+        assert_eq!(phase.state(), IncidentState::IncidentActive);
+    }
+
+    #[test]
+    fn a_trigger_during_a_run_is_coalesced_into_one_rerun() {
+        let mut shared = shared();
+        let validating = validating(&mut shared, at(1));
+        let validating = trigger_rerun(validating, &mut shared, at(2), "test");
+        let validating = trigger_rerun(validating, &mut shared, at(2), "test again");
+        assert!(validating.rerun_pending);
+        assert!(
+            drain(&mut shared).is_empty(),
+            "no second run while one is in flight"
+        );
+        let effect = running(&validating).effect;
+        let phase = on_run_finished(
+            validating,
+            &mut shared,
+            at(3),
+            effect,
+            Err(PortFailure::Timeout),
+        );
+        let Phase::Validating(validating) = phase else {
+            panic!("still validating");
+        };
+        assert!(!validating.rerun_pending);
+        assert_eq!(running(&validating).run_id.as_str(), "run-t-2");
+    }
+
+    #[test]
+    fn a_run_past_its_deadline_is_cancelled_and_fails() {
+        let mut shared = shared();
+        let validating = validating(&mut shared, at(1));
+        let run = running(&validating);
+        let (effect, deadline) = (run.effect, run.deadline);
+        let phase = on_timeout(validating, &mut shared, deadline);
+        assert!(drain(&mut shared).contains(&Effect::CancelRun { effect }));
+        let run = shared.runs.get(&RunId::new("run-t-1")).expect("kept");
+        assert_eq!(run.status, RunStatus::Failed);
+        assert_eq!(phase.state(), IncidentState::IncidentActive);
+    }
+
+    #[test]
+    fn the_run_log_keeps_the_last_hundred_runs() {
+        let mut log = RunLog::default();
+        for n in 1..=HISTORY + 1 {
+            log.push(TestRun {
+                run_id: format!("run-{n}"),
+                incident_id: "inc-1".to_owned(),
+                started_at: at(0),
+                status: RunStatus::Completed,
+                tests: Vec::new(),
+            });
+        }
+        assert_eq!(log.iter().count(), HISTORY);
+        assert!(log.get(&RunId::new("run-1")).is_none());
+        assert!(log.get(&RunId::new("run-101")).is_some());
+    }
+
+    #[test]
+    fn an_operator_run_names_the_open_incident_or_is_rejected() {
+        let mut shared = shared();
+        let validating = validating(&mut shared, at(1));
+        let (phase, result) = on_operator_run(
+            Phase::Validating(validating),
+            &mut shared,
+            at(2),
+            &IncidentId::new("inc-t-9"),
+        );
+        assert_eq!(
+            result,
+            Err(Rejected::UnknownIncident(IncidentId::new("inc-t-9")))
+        );
+        let (_, result) = on_operator_run(phase, &mut shared, at(2), &IncidentId::new("inc-t-1"));
+        assert_eq!(result, Ok(()), "the run in progress answers it");
+    }
+}
