@@ -101,3 +101,83 @@ fn on_restarted(phase: Phase, shared: &mut Shared, now: DateTime<Utc>) -> Phase 
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fixloop_contract::IncidentState;
+
+    use super::super::phase::Healthy;
+    use super::super::test_support::{at, drain, shared, validating};
+    use super::super::{Effect, PortFailure};
+    use super::*;
+    use crate::ids::{EffectId, IncidentId};
+
+    #[test]
+    fn answers_nobody_waits_for_are_ignored_in_every_phase() {
+        let mut shared = shared();
+        let stale = [
+            Input::RunFinished {
+                effect: EffectId(99),
+                result: Ok(()),
+            },
+            Input::PlanGenerationFailed {
+                effect: EffectId(99),
+                failure: PortFailure::Timeout,
+            },
+            Input::ContextFetched {
+                effect: EffectId(99),
+                result: Err(PortFailure::Timeout),
+            },
+        ];
+        let mut phase = Phase::Healthy(Healthy::default());
+        for input in stale.clone() {
+            let (next, result) = handle_input(phase, &mut shared, at(1), input);
+            assert_eq!(result, Ok(()));
+            phase = next;
+        }
+        assert_eq!(phase.state(), IncidentState::Healthy);
+        let mut phase = Phase::Validating(validating(&mut shared, at(2)));
+        for input in stale {
+            let (next, result) = handle_input(phase, &mut shared, at(3), input);
+            assert_eq!(result, Ok(()));
+            phase = next;
+        }
+        assert_eq!(phase.state(), IncidentState::Validating);
+        assert!(drain(&mut shared).is_empty());
+    }
+
+    #[test]
+    fn only_an_operator_run_is_ever_rejected() {
+        let mut shared = shared();
+        let (phase, result) = handle_input(
+            Phase::Healthy(Healthy::default()),
+            &mut shared,
+            at(1),
+            Input::OperatorRequestedRun {
+                incident_id: IncidentId::new("inc-t-1"),
+            },
+        );
+        assert_eq!(
+            result,
+            Err(Rejected::UnknownIncident(IncidentId::new("inc-t-1")))
+        );
+        assert_eq!(phase.state(), IncidentState::Healthy);
+    }
+
+    #[test]
+    fn a_restart_fails_the_run_in_flight_and_starts_a_rerun() {
+        let mut shared = shared();
+        let phase = Phase::Validating(validating(&mut shared, at(1)));
+        let (phase, _) = handle_input(phase, &mut shared, at(2), Input::Restarted);
+        assert_eq!(phase.state(), IncidentState::Validating);
+        let started: Vec<_> = drain(&mut shared)
+            .into_iter()
+            .filter_map(|effect| match effect {
+                Effect::StartRun { run_id, .. } => Some(run_id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(started.len(), 1);
+        assert_eq!(started[0].as_str(), "run-t-2");
+    }
+}

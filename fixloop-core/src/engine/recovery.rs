@@ -261,3 +261,166 @@ pub(super) fn on_timeout(recovered: Recovered, shared: &mut Shared, now: DateTim
         Phase::Recovered(recovered)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fixloop_contract::TestStatus;
+
+    use super::super::signals::CleanSample;
+    use super::super::test_support::{at, drain, published, shared, validating};
+    use super::*;
+
+    /// Ends the run in flight with every test passing.
+    fn pass_run(validating: Validating, shared: &mut Shared, now: DateTime<Utc>) -> Phase {
+        let RunSlot::Running(run) = &validating.run else {
+            panic!("a run is in flight");
+        };
+        let effect = run.effect;
+        for item in &validating.plan.plan().items {
+            runs::on_test_progress(
+                &validating,
+                shared,
+                now,
+                effect,
+                &item.test_id,
+                TestStatus::Pass,
+                None,
+            );
+        }
+        runs::on_run_finished(validating, shared, now, effect, Ok(()))
+    }
+
+    fn healthy_measurement(shared: &mut Shared, now: DateTime<Utc>) {
+        let sample = CleanSample {
+            error_rate: Some(0.0),
+            p95_latency_ms: Some(80.0),
+            top_error: None,
+            requests: 100,
+        };
+        let _ = shared.signals.record(now, &sample, &shared.config, None);
+    }
+
+    #[test]
+    fn passing_tests_alone_do_not_recover_the_signal_gate_decides() {
+        let mut shared = shared();
+        let validating = validating(&mut shared, at(1));
+        let phase = pass_run(validating, &mut shared, at(2));
+        let Phase::Validating(validating) = phase else {
+            panic!("no healthy measurement yet: still validating");
+        };
+        let why = blocker(&validating, &shared, at(2));
+        assert!(
+            why.starts_with("latest run run-t-1: all 5 tests passed; "),
+            "{why}"
+        );
+        for second in 3..=4 {
+            healthy_measurement(&mut shared, at(second));
+        }
+        let phase = try_recover(validating, &mut shared, at(4));
+        assert_eq!(phase.state(), IncidentState::Recovered);
+        assert_eq!(recovery_blocker(&phase, &shared), None);
+    }
+
+    #[test]
+    fn inconclusive_measurements_in_a_row_need_a_human_until_conclusive_again() {
+        let mut shared = shared();
+        let mut validating = validating(&mut shared, at(1));
+        shared.signals.inconclusive = shared.config.inconclusive_limit;
+        shared.signals.inconclusive_reason = Some("no traffic".to_owned());
+        after_measurement(&mut validating, &mut shared, at(2));
+        assert!(validating.gate.needs_human && validating.gate.inconclusive_noted);
+        assert!(blocker(&validating, &shared, at(2)).starts_with("needs a human: "));
+        shared.signals.inconclusive = 0;
+        after_measurement(&mut validating, &mut shared, at(3));
+        assert!(!validating.gate.needs_human && !validating.gate.inconclusive_noted);
+    }
+
+    #[test]
+    fn closing_cancels_a_run_in_flight_and_starts_a_cooldown() {
+        let mut shared = shared();
+        let validating = validating(&mut shared, at(1));
+        let phase = close_any(
+            Phase::Validating(validating),
+            &mut shared,
+            at(2),
+            "closed by operator",
+        );
+        let Phase::Healthy(healthy) = phase else {
+            panic!("closed");
+        };
+        assert_eq!(
+            healthy.cooldown_until,
+            Some(after(at(2), shared.config.cooldown))
+        );
+        let effects = drain(&mut shared);
+        assert!(matches!(effects[0], Effect::CancelRun { .. }));
+        assert_eq!(published(&effects), ["tests.updated", "system.status"]);
+        let run = shared
+            .runs
+            .get(&crate::RunId::new("run-t-1"))
+            .expect("kept");
+        assert_eq!(run.status, RunStatus::Failed);
+        assert_eq!(shared.closed.len(), 1);
+    }
+
+    #[test]
+    fn a_repair_validates_at_once_and_a_relapse_reopens_the_recovered_incident() {
+        let mut shared = shared();
+        let validating = validating(&mut shared, at(1));
+        let RunSlot::Running(run) = &validating.run else {
+            panic!("a run is in flight");
+        };
+        let effect = run.effect;
+        let phase = runs::on_run_finished(
+            validating,
+            &mut shared,
+            at(2),
+            effect,
+            Err(crate::engine::PortFailure::Timeout),
+        );
+        drain(&mut shared);
+        let phase = on_service_changed(phase, &mut shared, at(3), true);
+        assert_eq!(phase.state(), IncidentState::Validating);
+        assert!(
+            drain(&mut shared)
+                .iter()
+                .any(|effect| matches!(effect, Effect::StartRun { .. }))
+        );
+        let Phase::Validating(validating) = phase else {
+            panic!("validating");
+        };
+        for second in 4..=5 {
+            healthy_measurement(&mut shared, at(second));
+        }
+        let Phase::Recovered(recovered) = pass_run(validating, &mut shared, at(5)) else {
+            panic!("recovered");
+        };
+        let phase = reopen(recovered, &mut shared, at(6), "a test relapse");
+        assert_eq!(phase.state(), IncidentState::Validating);
+        let title = &phase.incident().expect("open").card.title;
+        assert!(
+            title.ends_with("relapsed after RECOVERED (a test relapse)"),
+            "{title}"
+        );
+    }
+
+    #[test]
+    fn the_soak_window_closes_a_recovered_incident_when_it_ends() {
+        let mut shared = shared();
+        let validating = validating(&mut shared, at(1));
+        for second in 2..=3 {
+            healthy_measurement(&mut shared, at(second));
+        }
+        let Phase::Recovered(recovered) = pass_run(validating, &mut shared, at(3)) else {
+            panic!("recovered");
+        };
+        let soak_until = recovered.soak_until;
+        let Phase::Recovered(recovered) = on_timeout(recovered, &mut shared, at(4)) else {
+            panic!("still soaking");
+        };
+        assert_eq!(
+            on_timeout(recovered, &mut shared, soak_until).state(),
+            IncidentState::Healthy
+        );
+    }
+}

@@ -174,3 +174,42 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{at, drain, published, shared};
+    use super::*;
+
+    #[test]
+    fn ids_carry_the_prefix_and_count_from_one() {
+        let mut shared = shared();
+        assert_eq!(shared.incident_id().as_str(), "inc-t-1");
+        assert_eq!(shared.run_id().as_str(), "run-t-1");
+        assert_eq!(shared.plan_id().as_str(), "plan-t-1");
+        assert_eq!(shared.plan_id().as_str(), "plan-t-2");
+        assert_eq!(shared.effect_id(), EffectId(1));
+        shared.config.id_prefix.clear();
+        assert_eq!(shared.incident_id().as_str(), "inc-2");
+    }
+
+    #[test]
+    fn the_status_is_republished_only_when_the_numbers_move_materially() {
+        let mut shared = shared();
+        shared.status.error_rate_5m = 0.9;
+        shared.status.p95_latency_ms_5m = 9.0;
+        shared.publish_status_if_moved(at(1));
+        assert!(drain(&mut shared).is_empty(), "below one point and 10 ms");
+        shared.status.error_rate_5m = 1.0;
+        shared.publish_status_if_moved(at(2));
+        assert_eq!(published(&drain(&mut shared)), ["system.status"]);
+        assert_eq!(shared.status.updated_at, at(2));
+        assert_eq!(shared.published_numbers, (1.0, 9.0));
+    }
+
+    #[test]
+    fn the_clock_never_goes_backwards() {
+        let mut shared = shared();
+        assert_eq!(shared.tick(at(5)), at(5));
+        assert_eq!(shared.tick(at(3)), at(5));
+    }
+}
