@@ -586,9 +586,8 @@ mod tests {
         let Phase::IncidentActive(active) = phase else {
             unreachable!("requesting")
         };
-        let deadline = match active.planning {
-            Planning::Requesting { deadline, .. } => deadline,
-            _ => unreachable!("requesting"),
+        let Planning::Requesting { deadline, .. } = active.planning else {
+            unreachable!("requesting")
         };
         let phase = on_timeout(active, &mut shared, deadline);
         let (_, _, attempt, planner) = requesting(&phase);
