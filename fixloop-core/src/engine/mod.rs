@@ -43,6 +43,9 @@
 //! reported through [`Engine::poll_timeout`]); adapters make one attempt per effect.
 //!
 //! Each phase is a struct holding only what is valid in it; a transition consumes the old phase by value.
+//! Inside, one private module per concept owns the part of the state it changes and the transitions that change it
+//! (`detection`, `blindness`, `planning`, `runs`, `recovery`); `machine` only dispatches each input and each
+//! phase's timers to its concept.
 //! The phase gives the `SystemStatus.status` the engine reports, with one refinement inside the validating phase:
 //!
 //! | phase | run | status |
