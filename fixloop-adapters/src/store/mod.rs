@@ -36,12 +36,12 @@ pub struct StoreStats {
 /// may grow.
 ///
 /// The replay window keeps the last `keep_incidents` closed incidents and every incident closed within
-/// `keep_age`, as far as `keep_entries` allows; the incident open now is always kept whole, from its first input,
-/// whatever the limits say.
+/// `keep_age`, as far as `keep_entries` allows; the incident open now is kept whole, from its first input, whatever
+/// those limits say, up to [`Retention::open_incident_entries`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// At most this many journal entries per service behind its latest snapshot (the replay window), the open
-    /// incident's excepted.
+    /// At most this many journal entries per service behind its latest snapshot (the replay window), an open
+    /// incident's excepted (see [`Retention::open_incident_entries`]).
     pub keep_entries: u64,
     /// The replay window keeps the last this many closed incidents (by count).
     pub keep_incidents: u64,
@@ -57,6 +57,14 @@ impl Retention {
     #[must_use]
     pub fn spacing(&self) -> u64 {
         (self.keep_entries / 8).max(256)
+    }
+
+    /// The most entries the replay window holds to keep an open incident whole: twice `keep_entries`. An incident
+    /// open longer (held open by an alert storm that reopens it again and again) loses its oldest entries, so the
+    /// store stays bounded (30,000 distinct alerts in one incident leave a file well under 16 MB).
+    #[must_use]
+    pub fn open_incident_entries(&self) -> u64 {
+        self.keep_entries.saturating_mul(2)
     }
 }
 

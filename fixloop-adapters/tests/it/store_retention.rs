@@ -193,14 +193,14 @@ async fn the_window_keeps_the_last_closed_incidents_by_count_or_by_age() {
 async fn an_open_incidents_early_entries_survive_compaction() {
     let dir = tempfile::tempdir().expect("temp dir");
     let retention = Retention {
-        keep_entries: 1_000,
+        keep_entries: 2_048,
         keep_incidents: 1,
         keep_age: Duration::from_secs(600),
         max_bytes: None,
     };
     let mut journaled =
         Journaled::start(SqliteStore::open(dir.path()).expect("open"), retention).await;
-    // Two incidents closed, then one opened at 2,301 and left open over 4,000 entries: far beyond every limit.
+    // Two incidents closed, then one opened at 2,301 and left open: beyond every limit but the ceiling.
     journaled.run_until(99).await;
     journaled.open_incident().await;
     journaled.run_until(599).await;
@@ -211,11 +211,12 @@ async fn an_open_incidents_early_entries_survive_compaction() {
     journaled.close_incident().await;
     journaled.run_until(2_300).await;
     let opening = journaled.open_incident().await;
-    journaled.run_until(6_500).await;
+    journaled.run_until(5_000).await;
     let (start, first_entry) = journaled.window().await;
     assert_eq!(
         start, 2_048,
-        "the window starts at the last snapshot before the open incident's first input ({opening})"
+        "the window starts at the last snapshot before the open incident's first input ({opening}), though \
+         keep_entries alone would start it at 2,816"
     );
     assert_eq!(first_entry, Some(2_049));
     let (_, entries) = bounded("history", journaled.store.history("shop", opening - 1, 1))
@@ -230,16 +231,24 @@ async fn an_open_incidents_early_entries_survive_compaction() {
     let stats = Store::stats(&journaled.store).expect("measured");
     assert_eq!(
         stats.journal_rows,
-        6_400 - start,
-        "rows behind the latest snapshot (6,400)"
+        4_864 - start,
+        "rows behind the latest snapshot (4,864)"
+    );
+
+    // Held open beyond twice keep_entries (4,096 entries), it loses its oldest entries: the store stays bounded.
+    journaled.run_until(6_700).await;
+    let (start, _) = journaled.window().await;
+    assert_eq!(
+        start, 2_560,
+        "at most open_incident_entries behind the latest snapshot (6,656)"
     );
 
     // Closed, the incident is held by the limits again: the window moves past it within keep_entries.
     journaled.close_incident().await;
-    journaled.run_until(8_000).await;
+    journaled.run_until(9_000).await;
     let (start, _) = journaled.window().await;
     assert!(
-        start > opening && 7_936 - start <= 1_000,
+        start > opening && 8_960 - start <= 2_048,
         "once closed, keep_entries applies: starts at {start}"
     );
 }

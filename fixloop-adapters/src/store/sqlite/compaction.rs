@@ -73,9 +73,10 @@ fn incident_open<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bo
 /// to the latest. It starts at the oldest snapshot from which it holds at most `keep_entries` entries and either
 /// at most `keep_incidents` closed incidents (the last ones closed) or nothing older than `keep_age` before the
 /// latest snapshot: the window keeps the last `keep_incidents` closed incidents and every incident closed within
-/// `keep_age`, as far as `keep_entries` allows. An incident open at the latest snapshot is always kept whole: the
-/// window never starts after the snapshot before its opening, whatever the limits say, so its timeline can be
-/// replayed from its first input. The entries up to the start and the snapshots before it are deleted. The entries
+/// `keep_age`, as far as `keep_entries` allows. An incident open at the latest snapshot is kept whole: the window
+/// never starts after the snapshot before its opening, whatever the limits say, so its timeline can be replayed
+/// from its first input, unless that reaches back more than [`Retention::open_incident_entries`] (an incident held
+/// open by an alert storm): then the window holds that many entries. The entries up to the start and the snapshots before it are deleted. The entries
 /// after the latest snapshot (a restart's tail) are never touched.
 pub(super) fn compact(
     transaction: &rusqlite::Transaction<'_>,
@@ -134,15 +135,25 @@ pub(super) fn compact(
     }
     if latest.open {
         // The open incident is the `latest.next_incident - 1`th: start no later than the last snapshot taken
-        // before it opened (one is always kept: every compaction since its opening kept it, and thinning only
-        // drops a snapshot with an older one below it).
-        if let Some((seq, _)) = marks
+        // before it opened (one is kept: every compaction since its opening kept it, and thinning only drops a
+        // snapshot with an older one below it), nor more than `Retention::open_incident_entries` back. Held open
+        // beyond that (an alert storm reopening it again and again), it loses its oldest entries rather than the
+        // store growing without bound.
+        let ceiling = retention.open_incident_entries();
+        let before_opening = marks
             .iter()
             .rev()
             .find(|(_, candidate)| candidate.next_incident < latest.next_incident)
-        {
-            start = start.min(*seq);
+            .map(|(seq, _)| *seq);
+        let within_ceiling = marks
+            .iter()
+            .find(|(seq, _)| latest_seq - seq <= ceiling)
+            .map_or(latest_seq, |(seq, _)| *seq);
+        let keep_from = before_opening.map_or(within_ceiling, |seq| seq.max(within_ceiling));
+        if before_opening != Some(keep_from) {
+            tracing::debug!(%service, from = keep_from, "the open incident outgrew the replay window's ceiling");
         }
+        start = start.min(keep_from);
     }
     if start == marks[0].0 {
         return Ok(());
