@@ -18,7 +18,8 @@
 //! runs `VACUUM` before folding the write-ahead log into the file.
 //!
 //! Every call runs on the store's own thread (see `worker`), one at a time and in the order made, never on an
-//! async worker thread. The file is split by concern: the checks of a file before it is trusted (`checks`), the
+//! async worker thread. Opening a store (with its bounded check) is synchronous and runs on the caller's
+//! thread: the server opens it once, before it serves. The file is split by concern: the checks of a file before it is trusted (`checks`), the
 //! retention (`compaction`), the reading of rows (`rows`) and the thread (`worker`).
 
 mod checks;
