@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::{RecordedInput, Snapshot};
 
-pub use sqlite::{FILE_NAME, QUICK_CHECK_BUDGET, SqliteStore};
+pub use sqlite::{FILE_NAME, QUICK_CHECK_BUDGET, SqliteStore, THREAD_NAME};
 
 /// A store's size, as its latest compaction measured it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,13 +34,19 @@ pub struct StoreStats {
 
 /// How much of each service's journal a store keeps (see [`SqliteStore`]'s compaction), and how large its file
 /// may grow.
+///
+/// The replay window keeps the last `keep_incidents` closed incidents and every incident closed within
+/// `keep_age`, as far as `keep_entries` allows; the incident open now is kept whole, from its first input, whatever
+/// those limits say, up to [`Retention::open_incident_entries`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// At most this many journal entries per service behind its latest snapshot (the replay window).
+    /// At most this many journal entries per service behind its latest snapshot (the replay window), an open
+    /// incident's excepted (see [`Retention::open_incident_entries`]).
     pub keep_entries: u64,
-    /// The replay window reaches back over at most this many incidents opened.
+    /// The replay window keeps the last this many closed incidents (by count).
     pub keep_incidents: u64,
-    /// The replay window reaches back at most this far in time.
+    /// The replay window keeps the incidents closed within this time before the latest snapshot (by age); beyond
+    /// both this and `keep_incidents`, it is compacted away.
     pub keep_age: std::time::Duration,
     /// A hard cap on the file's size: a write beyond it fails as on a full disk (`None`: no cap).
     pub max_bytes: Option<u64>,
@@ -51,6 +57,14 @@ impl Retention {
     #[must_use]
     pub fn spacing(&self) -> u64 {
         (self.keep_entries / 8).max(256)
+    }
+
+    /// The most entries the replay window holds to keep an open incident whole: twice `keep_entries`. An incident
+    /// open longer (held open by an alert storm that reopens it again and again) loses its oldest entries, so the
+    /// store stays bounded (30,000 distinct alerts in one incident leave a file well under 16 MB).
+    #[must_use]
+    pub fn open_incident_entries(&self) -> u64 {
+        self.keep_entries.saturating_mul(2)
     }
 }
 

@@ -18,5 +18,7 @@ mod scrape_conventions;
 #[path = "../../../fixloop-core/tests/fixtures/shop.rs"]
 mod shop;
 mod store_files;
+mod store_retention;
+mod store_thread;
 mod synthetic;
 mod testsprite;

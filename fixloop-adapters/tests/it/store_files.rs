@@ -27,7 +27,7 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-fn sample_entry(seq: u64) -> JournalEntry {
+pub(crate) fn sample_entry(seq: u64) -> JournalEntry {
     let input = Input::SignalSampled(SignalSample {
         at: fixed_now(),
         error_rate: Some(0.25),

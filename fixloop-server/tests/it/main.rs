@@ -6,10 +6,12 @@
 //! document's URL alone (`onboarding`), restarts of the real binary on the same data directory (`restart`), the
 //! engine's own polling through the driver (`polling`), `fixloop replay` of a demo's journal (`replay`), every built-in
 //! scenario of `fixloop demo --scenario` played over a real socket (`scenario`), and the dashboard's HTTP side
-//! (`dashboard`), and the findings of an outside attack replayed against the binary (`red_team`).
+//! (`dashboard`), and the findings of an outside attack replayed against the binary (`red_team`, and for the store `red_team_store`:
+//! damaged stores, a full disk on a tmpfs, an alert storm), the binary started through one helper (`binary`).
 
 mod api;
 mod auth;
+mod binary;
 mod cli;
 mod copilot_tools;
 mod dashboard;
@@ -25,6 +27,7 @@ mod polling;
 mod profile_init;
 mod profile_live;
 mod red_team;
+mod red_team_store;
 mod replay;
 mod restart;
 mod scenario;

@@ -1,7 +1,8 @@
 //! Findings of an outside attack on the release binary (issue 22), each replayed against the real `fixloop` binary
 //! on loopback, bounded in count and time: a DNS-rebinding page (a foreign `Host`) and a foreign `Origin` on `/ws`,
 //! refused POSTs with bodies on one keep-alive connection, a storm of `POST /api/tests/run`, and the demo shop's bug
-//! switch when tokens are set.
+//! switch when tokens are set. The store's findings are in `red_team_store`; both start the binary through
+//! `binary`.
 
 use std::collections::BTreeSet;
 use std::process::Stdio;
@@ -30,19 +31,12 @@ impl Demo {
     /// Starts `fixloop demo` on ephemeral loopback ports with only `PATH` and `env` in its environment, and reads
     /// the two URLs it prints.
     async fn start(env: &[(&str, &str)]) -> Self {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fixloop"));
+        let mut command = crate::binary::command(&["demo", "--port", "0", "--demo-port", "0"]);
         command
-            .args(["demo", "--port", "0", "--demo-port", "0"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env_clear()
-            .envs(std::env::var_os("PATH").map(|path| ("PATH", path)))
             .env("FIXLOOP_DATABASE_URL", "memory:")
-            .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
+            .stderr(Stdio::null());
         let mut child = command.spawn().expect("start the fixloop binary");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -464,12 +458,9 @@ async fn red_team_the_demo_shops_bug_switch_needs_a_token_when_tokens_are_set() 
 async fn fixloop_exit(args: &[&str]) -> (Option<i32>, String) {
     let output = tokio::time::timeout(
         WAIT,
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_fixloop"))
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env_clear()
-            .envs(std::env::var_os("PATH").map(|path| ("PATH", path)))
-            .stdin(Stdio::null())
+        crate::binary::command(args)
+            // The binary's own default log level.
+            .env_remove("RUST_LOG")
             .output(),
     )
     .await
@@ -665,19 +656,13 @@ async fn red_team_a_dead_websocket_peer_is_closed_and_a_live_one_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn red_team_a_flood_of_refused_requests_writes_a_bounded_log() {
     let tokens = format!("dash:read:{READ_TOKEN},oncall:operate:{OPERATE_TOKEN}");
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_fixloop"));
+    let mut command = crate::binary::command(&["serve", "--port", "0"]);
     command
-        .args(["serve", "--port", "0"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_clear()
-        .envs(std::env::var_os("PATH").map(|path| ("PATH", path)))
         .env("FIXLOOP_DATABASE_URL", "memory:")
         .env("FIXLOOP_API_TOKENS", &tokens)
         .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .stderr(Stdio::piped());
     let mut child = command.spawn().expect("start the fixloop binary");
     // The log may go to either stream: read both, line by line, into one channel.
     let (lines_sender, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();

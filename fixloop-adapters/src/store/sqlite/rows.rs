@@ -1,0 +1,76 @@
+//! Reading rows back: the latest snapshot, the journal's entries, and the decoding of the stored JSON.
+
+use fixloop_contract::chrono::{DateTime, Utc};
+use fixloop_core::engine::{RecordedInput, Snapshot};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::super::{JournalEntry, StoreError};
+use super::checks::classify;
+
+pub(super) fn latest_snapshot(
+    connection: &Connection,
+    location: &str,
+    service: &str,
+) -> Result<Option<(u64, Snapshot)>, StoreError> {
+    let row: Option<(u64, String)> = connection
+        .query_row(
+            "SELECT seq, snapshot FROM snapshots WHERE service = ?1 ORDER BY seq DESC LIMIT 1",
+            params![service],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(|error| classify(location, &error))?;
+    row.map(|(seq, text)| Ok((seq, decode(location, &text, "snapshot")?)))
+        .transpose()
+}
+
+pub(super) fn entries(
+    connection: &Connection,
+    location: &str,
+    service: &str,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<JournalEntry>, StoreError> {
+    let fail = |error: rusqlite::Error| classify(location, &error);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT seq, at, input FROM journal WHERE service = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )
+        .map_err(fail)?;
+    let rows = statement
+        .query_map(params![service, after, limit], |row| {
+            Ok((
+                row.get::<_, u64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+            ))
+        })
+        .map_err(fail)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, at, input) = row.map_err(fail)?;
+        let at = DateTime::parse_from_rfc3339(&at)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|error| StoreError::Corrupt {
+                location: location.to_owned(),
+                why: format!("entry {seq} of {service}: bad time {at:?}: {error}"),
+            })?;
+        let input = input
+            .map(|text| decode::<RecordedInput>(location, &text, "input"))
+            .transpose()?;
+        out.push(JournalEntry { seq, at, input });
+    }
+    Ok(out)
+}
+
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
+    location: &str,
+    text: &str,
+    what: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
+        location: location.to_owned(),
+        why: format!("a stored {what} cannot be read by this build: {error}"),
+    })
+}
