@@ -57,12 +57,12 @@ pub mod store;
 pub mod synthetic;
 pub mod testsprite;
 
-/// The copilot's safety rule: pure code of the core ([`fixloop_core::copilot::safety`]), re-exported here for the
-/// copilots and the server that apply it.
-pub use fixloop_core::copilot::safety as copilot_safety;
 pub use datadog::{DatadogMcpAuth, DatadogMcpConfig, DatadogMcpContext};
 pub use embedded::{GroundedCopilot, RulePlanner};
 pub use error::{AdapterError, ErrorKind, parse_retry_after};
+/// The copilot's safety rule: pure code of the core ([`fixloop_core::copilot::safety`]), re-exported here for the
+/// copilots and the server that apply it.
+pub use fixloop_core::copilot::safety as copilot_safety;
 pub use http_runner::{HttpTestRunner, HttpTestRunnerConfig};
 pub use ports::{
     ContextFindings, ContextQuery, ContextSource, Copilot, CopilotLookup, CopilotReply,

@@ -88,7 +88,7 @@ pub struct Config {
     /// Consecutive inconclusive measurements (no traffic, too few requests, a failed read) after which an open
     /// incident records that it needs a human (default 10). It never turns RECOVERED on missing data either way.
     pub inconclusive_limit: u32,
-    /// A sample older than this no longer counts for the signal gate (default 5 polling intervals).
+    /// A sample older than this no longer counts for the signal gate (default [`SIGNAL_MAX_AGE_POLL_INTERVALS`] polling intervals: 15 s).
     pub signal_max_age: Duration,
     /// Consecutive failed signal reads after which the engine probes the service itself (default 3): blindness
     /// is never health.
@@ -163,5 +163,39 @@ impl Config {
         self.confirm_delay = confirm_delay_for(interval);
         self.signal_max_age = self.signal_max_age.max(signal_max_age_for(interval));
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service() -> ServiceSpec {
+        ServiceSpec::new("orders", "http://127.0.0.1:9000")
+    }
+
+    #[test]
+    fn the_presets_follow_the_polling_rules() {
+        let seed = Config::seed(service(), "t");
+        assert_eq!(seed.poll_interval, Duration::from_secs(3));
+        assert_eq!(seed.confirm_delay, Duration::from_secs(1));
+        assert_eq!(seed.signal_max_age, Duration::from_secs(15));
+        assert_eq!(seed.trigger_error_rate, 0.05);
+        assert_eq!(seed.recovery_error_rate, 0.01);
+        let short = Config::short_windows(service(), "t");
+        assert_eq!(short.poll_interval, SHORT_POLL_INTERVAL);
+        assert_eq!(short.confirm_delay, Duration::from_secs(1) / 3);
+        assert_eq!(short.signal_max_age, Duration::from_secs(5));
+        assert_eq!(short.trigger_error_rate, seed.trigger_error_rate);
+    }
+
+    #[test]
+    fn a_tuned_interval_brings_its_confirmation_delay_and_at_least_five_intervals_of_freshness() {
+        let slow = Config::seed(service(), "t").with_poll_interval(Duration::from_secs(10));
+        assert_eq!(slow.confirm_delay, Duration::from_secs(10) / 3);
+        assert_eq!(slow.signal_max_age, Duration::from_secs(50));
+        // A faster interval never shortens the freshness below the configuration's own.
+        let fast = Config::seed(service(), "t").with_poll_interval(Duration::from_millis(500));
+        assert_eq!(fast.signal_max_age, Duration::from_secs(15));
     }
 }
