@@ -105,7 +105,7 @@ async fn a_full_disk_counts_every_lost_append_and_healthz_says_degraded() {
         let dir = tempfile::tempdir().expect("temp dir");
         let demo = demo(dir.path(), Some(96 * 1024)).await;
         let api = demo.orchestrator_url.clone();
-        let client = reqwest::Client::new();
+        let client = fixloop_adapters::default_client();
         let health: Value =
             serde_json::from_str(&get_text(&client, format!("{api}/healthz")).await).expect("json");
         assert_eq!(health, json!({"status": "ok"}));
@@ -168,7 +168,7 @@ async fn an_alert_storm_leaves_a_compacted_store_that_replays() {
         let data = dir.path().join("data");
         let demo = demo(&data, None).await;
         let api = demo.orchestrator_url.clone();
-        let client = reqwest::Client::new();
+        let client = fixloop_adapters::default_client();
         let started = std::time::Instant::now();
         for batch in 0..STORM_ALERTS / 100 {
             post_alerts(&client, &api, &alerts(batch * 100, 100)).await;
