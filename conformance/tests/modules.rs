@@ -56,7 +56,9 @@ fn collect(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
 
 /// The modules `module` names in `code`: the longest known module prefix of each path it writes.
 fn dependencies(module: &str, code: &str, known: &BTreeSet<String>) -> BTreeSet<String> {
-    let parent = module.rsplit_once("::").map_or("crate", |(parent, _)| parent);
+    let parent = module
+        .rsplit_once("::")
+        .map_or("crate", |(parent, _)| parent);
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut found = BTreeSet::new();
     for (at, _) in code.match_indices("::") {
@@ -140,20 +142,38 @@ fn the_library_modules_form_no_circle() {
     for node in graph.keys() {
         visit(node, &graph, &mut Vec::new(), &mut done, &mut circles);
     }
-    assert!(circles.is_empty(), "module circles:\n{}", circles.join("\n"));
+    assert!(
+        circles.is_empty(),
+        "module circles:\n{}",
+        circles.join("\n")
+    );
 }
 
 #[test]
 fn a_child_using_its_parent_is_a_dependency() {
-    let known: BTreeSet<String> = ["crate", "crate::cases", "crate::cases::flow", "crate::cases::ws"]
-        .map(str::to_owned)
-        .into();
+    let known: BTreeSet<String> = [
+        "crate",
+        "crate::cases",
+        "crate::cases::flow",
+        "crate::cases::ws",
+    ]
+    .map(str::to_owned)
+    .into();
     let ws = dependencies(
         "crate::cases::ws",
         "use super::flow::{FlowResult, find};\nuse super::{Ctx, info};",
         &known,
     );
-    assert_eq!(ws, ["crate::cases", "crate::cases::flow"].map(str::to_owned).into());
-    let cases = dependencies("crate::cases", "let flow = flow::run(&mut ctx).await;", &known);
+    assert_eq!(
+        ws,
+        ["crate::cases", "crate::cases::flow"]
+            .map(str::to_owned)
+            .into()
+    );
+    let cases = dependencies(
+        "crate::cases",
+        "let flow = flow::run(&mut ctx).await;",
+        &known,
+    );
     assert_eq!(cases, ["crate::cases::flow"].map(str::to_owned).into());
 }
