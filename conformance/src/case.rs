@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::spec::truncate;
+
 /// What a case is, independent of any run: the data `--list` prints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CaseInfo {
@@ -169,6 +171,12 @@ impl Outcome {
         }
     }
 
+    /// [`Self::short_reason`] cut to at most `max` characters, the cut marked with `…` (what the CLI prints).
+    #[must_use]
+    pub fn short_reason_at_most(&self, max: usize) -> String {
+        truncate(&self.short_reason(), max)
+    }
+
     /// A one-line reason (empty for a pass).
     #[must_use]
     pub fn short_reason(&self) -> String {
@@ -188,5 +196,20 @@ impl Outcome {
             }
             Self::Skip { reason } => reason.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_reason_is_cut_to_the_bound_and_marked() {
+        let long = Outcome::skip("x".repeat(300));
+        assert_eq!(
+            long.short_reason_at_most(240),
+            format!("{}…", "x".repeat(240))
+        );
+        assert_eq!(Outcome::skip("short").short_reason_at_most(240), "short");
     }
 }

@@ -52,8 +52,13 @@ const LARGE_BODY_BYTES: usize = 256 * 1024;
 
 impl Http {
     /// A client for `base_url` (no trailing slash) whose every request times out after `timeout`.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the builder is given its TLS configuration at once"
+    )]
     pub(crate) fn new(base_url: &str, timeout: Duration) -> Result<Self, String> {
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config()?)
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
@@ -246,6 +251,24 @@ impl Http {
             .await
             .map_err(|_| format!("no answer within {:?}", self.timeout))?
     }
+}
+
+/// The TLS of the HTTP client: rustls on the ring provider with the webpki root certificates, offering HTTP/2 and
+/// HTTP/1.1. (The workspace builds reqwest without a crypto provider of its own, so that no second one is compiled
+/// in: every client is handed its TLS configuration.)
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let mut tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|error| error_chain(&error))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tls)
 }
 
 /// Parses a whole HTTP/1.1 response (status line, headers, body by `Content-Length`, chunked, or to the end).

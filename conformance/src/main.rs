@@ -184,14 +184,7 @@ fn main() -> ExitCode {
 }
 
 fn print_case(case: &CaseResult) {
-    let reason = case.outcome.short_reason();
-    let reason = if reason.chars().count() > 240 {
-        let mut cut: String = reason.chars().take(240).collect();
-        cut.push('…');
-        cut
-    } else {
-        reason
-    };
+    let reason = case.outcome.short_reason_at_most(240);
     match &case.outcome {
         Outcome::Pass => println!("PASS {}", case.id),
         _ => println!("{} {}  {reason}", case.outcome.label(), case.id),

@@ -90,8 +90,7 @@ pub const VALIDATION_HEADER: &str = "x-fixloop-validation";
 ///
 /// [`ErrorKind::Unavailable`] when the TLS backend cannot be initialised.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, AdapterError> {
-    reqwest::Client::builder()
-        .use_rustls_tls()
+    client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .timeout(timeout)
@@ -100,6 +99,48 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, AdapterError> {
         .map_err(|error| {
             AdapterError::unavailable("could not build the http client").with_source(error)
         })
+}
+
+/// A reqwest client builder with FixLoop's TLS: rustls on the ring provider with the webpki root certificates,
+/// offering HTTP/2 and HTTP/1.1 (what reqwest's own rustls backend offers). Every reqwest client of FixLoop starts
+/// here: the workspace builds reqwest without a crypto provider of its own (`rustls-no-provider`, so that no second
+/// provider is compiled in), and `reqwest::Client::new()` or a builder given no TLS configuration panics.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the one place a builder is made, and it is given its TLS configuration at once"
+)]
+pub fn client_builder() -> reqwest::ClientBuilder {
+    let mut tls = tls_config();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    reqwest::Client::builder().tls_backend_preconfigured(tls)
+}
+
+/// `reqwest::Client::new()` with FixLoop's TLS ([`client_builder`]): no timeouts, redirects followed.
+///
+/// # Panics
+///
+/// When the client cannot be built (the system's DNS or proxy configuration cannot be read), as
+/// `reqwest::Client::new()` does.
+#[must_use]
+pub fn default_client() -> reqwest::Client {
+    client_builder()
+        .build()
+        .expect("a reqwest client with a preconfigured rustls backend builds")
+}
+
+/// rustls on the ring provider with the webpki root certificates, no ALPN.
+pub(crate) fn tls_config() -> rustls::ClientConfig {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    // The ring provider implements both versions rustls uses by default (TLS 1.2 and 1.3): this cannot fail.
+    .with_safe_default_protocol_versions()
+    .expect("the ring provider supports TLS 1.2 and 1.3")
+    .with_root_certificates(roots)
+    .with_no_client_auth()
 }
 
 /// The path (with query) of an absolute URL: `http://host:8080/checkout?x=1` → `/checkout?x=1`; `/` when the URL

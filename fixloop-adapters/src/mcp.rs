@@ -139,7 +139,7 @@ impl McpSession {
     /// [`InvalidResponse`](ErrorKind::InvalidResponse) when the server answers the handshake with an error.
     pub async fn connect(
         endpoint: &McpEndpoint,
-        http: &reqwest_mcp::Client,
+        http: &reqwest::Client,
         handshake_timeout: Duration,
         progress: Option<mpsc::UnboundedSender<ProgressNotificationParam>>,
     ) -> Result<Self, AdapterError> {
@@ -189,14 +189,14 @@ impl McpSession {
                     }
                     let mut custom = HashMap::new();
                     for (name, value) in headers {
-                        let name = reqwest_mcp::header::HeaderName::from_bytes(name.as_bytes())
+                        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
                             .map_err(|error| {
                                 AdapterError::invalid_response(format!(
                                     "invalid mcp header name {name:?}"
                                 ))
                                 .with_source(error)
                             })?;
-                        let mut value = reqwest_mcp::header::HeaderValue::from_str(value.expose())
+                        let mut value = reqwest::header::HeaderValue::from_str(value.expose())
                             .map_err(|_| {
                                 AdapterError::invalid_response(format!(
                                     "the value of mcp header {name} is not a valid header value"
@@ -300,26 +300,19 @@ impl McpSession {
 }
 
 /// Builds the HTTP client rmcp's Streamable HTTP transport uses: rustls on the ring provider with the webpki root
-/// certificates, no redirects, and `connect_timeout` for connecting. (rmcp speaks reqwest 0.13, the adapters'
-/// shared client is reqwest 0.12, hence a second client.)
+/// certificates (no ALPN offered), no redirects, and `connect_timeout` for connecting.
 ///
 /// # Errors
 ///
-/// [`Unavailable`](ErrorKind::Unavailable) when the TLS configuration cannot be built.
-pub fn mcp_http_client(connect_timeout: Duration) -> Result<reqwest_mcp::Client, AdapterError> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|error| AdapterError::unavailable("could not configure tls").with_source(error))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest_mcp::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .redirect(reqwest_mcp::redirect::Policy::none())
+/// [`Unavailable`](ErrorKind::Unavailable) when the client cannot be built.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the builder is given its TLS configuration at once"
+)]
+pub fn mcp_http_client(connect_timeout: Duration) -> Result<reqwest::Client, AdapterError> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::tls_config())
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(connect_timeout)
         .user_agent(concat!("fixloop/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -443,7 +436,7 @@ fn transport_kind(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Er
                 .map(Duration::from_secs);
             return status_kind(status.status, retry_after);
         }
-        if let Some(error) = current.downcast_ref::<reqwest_mcp::Error>() {
+        if let Some(error) = current.downcast_ref::<reqwest::Error>() {
             if error.is_timeout() {
                 return ErrorKind::Timeout;
             }

@@ -415,7 +415,7 @@ impl Server {
             .spawn()
             .context("spawning fixloop demo")?;
         let pid = child.id().context("the server has no pid")?;
-        let http = reqwest::Client::builder()
+        let http = fixloop_adapters::client_builder()
             .timeout(WAIT)
             .build()
             .context("building the HTTP client")?;

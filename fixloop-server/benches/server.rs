@@ -123,7 +123,7 @@ impl App {
                 "http://orchestrator.bench",
                 "http://demo.invalid:8001",
             )),
-            http: reqwest::Client::new(),
+            http: fixloop_adapters::default_client(),
         };
         Self {
             router: router(state),

@@ -56,7 +56,7 @@ fn main() {
 
 async fn run() -> anyhow::Result<String> {
     let mut table = String::from("| measurement | figure |\n| --- | --- |\n");
-    let http = reqwest::Client::builder()
+    let http = fixloop_adapters::client_builder()
         .timeout(Duration::from_secs(10))
         .build()
         .context("building the HTTP client")?;
@@ -256,7 +256,7 @@ async fn serve(http: &reqwest::Client, table: &mut String) -> anyhow::Result<()>
 
 /// User traffic against the demo service: catalog reads and checkouts, until aborted.
 async fn user_traffic(url: String) {
-    let Ok(client) = reqwest::Client::builder()
+    let Ok(client) = fixloop_adapters::client_builder()
         .timeout(Duration::from_secs(2))
         .build()
     else {

@@ -476,8 +476,13 @@ mod tests {
 
     #[test]
     fn no_keys_select_the_embedded_defaults() {
-        let (_, choice) =
-            build_ports(&config(&[]), &demo(), true, &reqwest::Client::new()).unwrap();
+        let (_, choice) = build_ports(
+            &config(&[]),
+            &demo(),
+            true,
+            &fixloop_adapters::default_client(),
+        )
+        .unwrap();
         assert!(
             choice
                 .signals
@@ -500,7 +505,8 @@ mod tests {
             ("TESTSPRITE_MCP_AUTH", "ts-secret-auth"),
             ("DATADOG_MCP_URL", "http://127.0.0.1:9100/mcp"),
         ]);
-        let (ports, choice) = build_ports(&config, &demo(), true, &reqwest::Client::new()).unwrap();
+        let (ports, choice) =
+            build_ports(&config, &demo(), true, &fixloop_adapters::default_client()).unwrap();
         assert!(choice.signals.starts_with("Datadog"), "{choice}");
         assert!(choice.planner.starts_with("MiniMax"), "{choice}");
         assert!(choice.copilot.starts_with("MiniMax"), "{choice}");
@@ -527,8 +533,13 @@ mod tests {
             ("DATADOG_MCP_AUTH", "dd-mcp-secret"),
             ("DD_ENV", "prod"),
         ]);
-        let (ports, choice) =
-            build_ports(&settings, &demo(), true, &reqwest::Client::new()).unwrap();
+        let (ports, choice) = build_ports(
+            &settings,
+            &demo(),
+            true,
+            &fixloop_adapters::default_client(),
+        )
+        .unwrap();
         assert_eq!(choice.runner, "TestSprite MCP at http://127.0.0.1:9200/mcp");
         assert_eq!(
             choice.context,
@@ -557,13 +568,20 @@ mod tests {
         assert!(matches!(datadog.auth, DatadogMcpAuth::Keys { .. }));
         assert_eq!(credential, "DD_API_KEY + DD_APP_KEY headers");
         let bare = config(&[("DATADOG_MCP_URL", "http://127.0.0.1:9100/mcp")]);
-        let (ports, choice) = build_ports(&bare, &demo(), true, &reqwest::Client::new()).unwrap();
+        let (ports, choice) =
+            build_ports(&bare, &demo(), true, &fixloop_adapters::default_client()).unwrap();
         assert!(ports.context.is_some());
         assert_eq!(choice.notes.len(), 1, "{choice}");
         assert!(choice.notes[0].contains("no credential"), "{choice}");
 
         // No DATADOG_MCP_URL: no context source.
-        let (ports, _) = build_ports(&config(&[]), &demo(), true, &reqwest::Client::new()).unwrap();
+        let (ports, _) = build_ports(
+            &config(&[]),
+            &demo(),
+            true,
+            &fixloop_adapters::default_client(),
+        )
+        .unwrap();
         assert!(ports.context.is_none());
     }
 
@@ -581,7 +599,8 @@ mod tests {
             ("DD_API_KEY", "k"),
             ("DD_APP_KEY", "a"),
         ]);
-        let (_, choice) = build_ports(&config, &demo(), true, &reqwest::Client::new()).unwrap();
+        let (_, choice) =
+            build_ports(&config, &demo(), true, &fixloop_adapters::default_client()).unwrap();
         assert!(choice.signals.starts_with("Prometheus"), "{choice}");
     }
 }

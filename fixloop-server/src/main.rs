@@ -412,7 +412,7 @@ async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
         config,
         service,
         profile_path.is_none(),
-        &reqwest::Client::new(),
+        &fixloop_adapters::default_client(),
     ) {
         Ok((ports, _)) => fixloop_server::app::follow_runner(
             &mut engine,

@@ -16,7 +16,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Ctx, check_body, info, is_client_error};
+use super::check::{check_body, is_client_error, violations_outcome};
+use super::context::{Ctx, info};
 use crate::case::{CaseInfo, Outcome, Phase, Profile};
 use crate::client::Body;
 use crate::spec::{Operation, Spec, json_type, truncate};
@@ -139,7 +140,7 @@ async fn judge(ctx: &Ctx<'_>, request: &BadRequest) -> Outcome {
         }
     };
     // The body must be an ErrorBody whatever the 4xx; when the spec documents this status, its schema applies too.
-    if let Err(outcome) = super::violations_outcome(
+    if let Err(outcome) = violations_outcome(
         &ctx.spec.check_component("ErrorBody", json),
         "#/components/schemas/ErrorBody",
     ) {

@@ -10,8 +10,9 @@
 
 use serde_json::{Value, json};
 
+use super::check::{check_reply, operation};
+use super::context::{Ctx, info};
 use super::data::{self, DataBody, DataCase};
-use super::{Ctx, check_reply, info, operation};
 use crate::case::{CaseInfo, Outcome, Phase, Profile};
 use crate::client::Body;
 use crate::spec::Spec;

@@ -7,7 +7,8 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, info};
+use super::check::violations_outcome;
+use super::context::{Ctx, info};
 use crate::case::{CaseInfo, Outcome, Phase, Profile};
 use crate::client::Body;
 use crate::spec::truncate;
@@ -223,7 +224,7 @@ async fn error_outcome(
             );
         }
     };
-    super::violations_outcome(
+    violations_outcome(
         &ctx.spec.check_component("ErrorBody", json),
         "#/components/schemas/ErrorBody",
     )

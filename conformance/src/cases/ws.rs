@@ -6,11 +6,12 @@
 //! (`ws/connectWebSocket/1`-`3`) and the rule that every status seen over REST was announced (`ws/system.status/1`)
 //! are FixLoop's (`fixloop` profile); the upgrade itself, the envelopes, the orders and the runs are the seed's.
 
-use serde_json::Value;
 use tokio::time::Instant;
 
-use super::flow::{FlowResult, find};
-use super::{Ctx, MainRecorder, info};
+use super::check::schema_name;
+use super::context::{Ctx, MainRecorder, info};
+use super::flow::FlowResult;
+use super::messages::{find, is_test_run, run_state};
 use crate::case::{CaseInfo, Outcome, Phase, Profile};
 use crate::client::{Frame, Recorder, WsLog, ws_url};
 use crate::spec::{Spec, short_json, truncate};
@@ -341,7 +342,7 @@ fn envelope_outcome(spec: &Spec, main: &[Frame], late: &[Frame]) -> Outcome {
             for violation in spec.check(&schema, json) {
                 problems.push((
                     violation.path,
-                    format!("{} per {}", violation.expected, super::schema_name(&schema)),
+                    format!("{} per {}", violation.expected, schema_name(&schema)),
                     format!("{} in {}", violation.actual, at(kind)),
                 ));
             }
@@ -466,35 +467,6 @@ async fn runs_outcome(
     Outcome::Pass
 }
 
-/// Whether `run` looks like a TestRun: an object with a `run_id` string and a `tests` array.
-pub(super) fn is_test_run(run: &Value) -> bool {
-    run["run_id"].is_string() && run["tests"].is_array()
-}
-
-/// A run's comparable state: its status and each test's status; `not a TestRun` for anything else (`null`).
-pub(super) fn run_state(run: &Value) -> String {
-    if !is_test_run(run) {
-        return format!("not a TestRun ({})", short_json(run));
-    }
-    let tests: Vec<String> = run["tests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|test| {
-            format!(
-                "{}={}",
-                test["test_id"].as_str().unwrap_or("?"),
-                test["status"].as_str().unwrap_or("?")
-            )
-        })
-        .collect();
-    format!(
-        "{} [{}]",
-        run["status"].as_str().unwrap_or("?"),
-        tests.join(", ")
-    )
-}
-
 fn last_run_state(log: &WsLog, run_id: &str) -> Option<String> {
     log.frames
         .iter()
@@ -541,15 +513,5 @@ mod tests {
         assert!(is_subsequence(&strings(&["HEALTHY", "RECOVERED"]), &hay));
         assert!(!is_subsequence(&strings(&["RECOVERED", "HEALTHY"]), &hay));
         assert!(is_subsequence(&[], &hay));
-    }
-
-    #[test]
-    fn a_null_run_is_not_a_test_run() {
-        assert_eq!(run_state(&Value::Null), "not a TestRun (null)");
-        assert!(!is_test_run(&serde_json::json!({"run_id": "r"})));
-        assert_eq!(
-            run_state(&serde_json::json!({"run_id": "r", "status": "RUNNING", "tests": []})),
-            "RUNNING []"
-        );
     }
 }

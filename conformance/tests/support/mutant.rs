@@ -59,7 +59,7 @@ pub(crate) async fn start(upstream: &str, mutation: Mutation) -> MutantProxy {
         mutation,
         // A fresh connection per request: a server that refused an oversized body closes its connection, and a
         // pooled client would send the next case's request into that dead connection (a 502 of the proxy's own).
-        client: reqwest::Client::builder()
+        client: fixloop_adapters::client_builder()
             .timeout(std::time::Duration::from_secs(30))
             .pool_max_idle_per_host(0)
             .build()

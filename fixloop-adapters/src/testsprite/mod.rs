@@ -163,7 +163,7 @@ impl TestSpriteConfig {
 #[derive(Debug, Clone)]
 pub struct TestSpriteRunner {
     config: TestSpriteConfig,
-    http: reqwest_mcp::Client,
+    http: reqwest::Client,
 }
 
 impl TestSpriteRunner {

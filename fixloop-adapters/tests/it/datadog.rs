@@ -33,7 +33,7 @@ fn config(server: &MockServer) -> DatadogConfig {
 }
 
 fn source(server: &MockServer) -> DatadogSignalSource {
-    DatadogSignalSource::new(config(server), reqwest::Client::new())
+    DatadogSignalSource::new(config(server), fixloop_adapters::default_client())
 }
 
 /// A recorded-shape `/api/v1/query` answer with the given points (ms timestamps).
@@ -253,7 +253,7 @@ async fn submitted_metric_set_queries_the_submitted_metrics() {
     mount_logs(&server, json!([])).await;
     let mut config = config(&server);
     config.queries = DatadogQueries::demo_shop();
-    let reading = DatadogSignalSource::new(config, reqwest::Client::new())
+    let reading = DatadogSignalSource::new(config, fixloop_adapters::default_client())
         .read(WINDOW)
         .await
         .unwrap();
@@ -295,7 +295,7 @@ async fn configured_queries_and_no_logs_query_are_honoured() {
         logs: None,
         apm_service_link: false,
     };
-    let reading = DatadogSignalSource::new(config, reqwest::Client::new())
+    let reading = DatadogSignalSource::new(config, fixloop_adapters::default_client())
         .read(WINDOW)
         .await
         .unwrap();
@@ -404,8 +404,9 @@ async fn demo_shop_queries_read_what_the_submitter_submits() {
         queries: DatadogQueries::demo_shop(),
         ..config(&server)
     };
-    let submitter = DatadogMetricsSubmitter::new(config.clone(), reqwest::Client::new());
-    let source = DatadogSignalSource::new(config, reqwest::Client::new());
+    let submitter =
+        DatadogMetricsSubmitter::new(config.clone(), fixloop_adapters::default_client());
+    let source = DatadogSignalSource::new(config, fixloop_adapters::default_client());
     let sample = |requests, errors, p95| ServiceSample {
         at: Utc.timestamp_opt(unix_now(), 0).unwrap(),
         interval: Duration::from_secs(10),
@@ -522,7 +523,8 @@ async fn submitter_posts_v2_series_with_only_the_api_key() {
         .expect(1)
         .mount(&server)
         .await;
-    let submitter = DatadogMetricsSubmitter::new(config(&server), reqwest::Client::new());
+    let submitter =
+        DatadogMetricsSubmitter::new(config(&server), fixloop_adapters::default_client());
     let at = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap();
     submitter
         .submit(&ServiceSample {
@@ -565,7 +567,8 @@ async fn submitter_errors_are_classified() {
         .respond_with(ResponseTemplate::new(403).set_body_json(json!({"errors": ["Forbidden"]})))
         .mount(&server)
         .await;
-    let submitter = DatadogMetricsSubmitter::new(config(&server), reqwest::Client::new());
+    let submitter =
+        DatadogMetricsSubmitter::new(config(&server), fixloop_adapters::default_client());
     let sample = ServiceSample {
         at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
         interval: Duration::from_secs(10),
@@ -695,8 +698,10 @@ fn webhook_default_payload_and_garbage() {
 #[test]
 fn debug_output_never_shows_the_keys() {
     let server_config = DatadogConfig::new(API_KEY, APP_KEY, "checkout");
-    let source = DatadogSignalSource::new(server_config.clone(), reqwest::Client::new());
-    let submitter = DatadogMetricsSubmitter::new(server_config.clone(), reqwest::Client::new());
+    let source =
+        DatadogSignalSource::new(server_config.clone(), fixloop_adapters::default_client());
+    let submitter =
+        DatadogMetricsSubmitter::new(server_config.clone(), fixloop_adapters::default_client());
     for debug in [
         format!("{server_config:?}"),
         format!("{source:?}"),
@@ -773,7 +778,7 @@ async fn datadog_signal_source_meets_the_signal_source_contract() {
         let server = MockServer::start().await;
         let source: Arc<dyn SignalSource> = Arc::new(DatadogSignalSource::new(
             config(&server),
-            reqwest::Client::new(),
+            fixloop_adapters::default_client(),
         ));
         (
             source,

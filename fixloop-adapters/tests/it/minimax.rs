@@ -45,7 +45,7 @@ fn config(server: &MockServer) -> MiniMaxConfig {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::new()
+    fixloop_adapters::default_client()
 }
 
 fn request(attempt: u32, violations: Vec<Violation>) -> PlanRequest {

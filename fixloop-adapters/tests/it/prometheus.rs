@@ -72,7 +72,7 @@ async fn reads_the_demo_service_signals_with_promql() {
                        "value": [1_435_781_451.781, "6"]}])),
     )
     .await;
-    let reading = PrometheusSignalSource::new(config(&server), reqwest::Client::new())
+    let reading = PrometheusSignalSource::new(config(&server), fixloop_adapters::default_client())
         .read(WINDOW)
         .await
         .unwrap();
@@ -144,7 +144,7 @@ async fn configured_templates_are_rendered_and_sent() {
         templates,
         ..config(&server)
     };
-    let reading = PrometheusSignalSource::new(config, reqwest::Client::new())
+    let reading = PrometheusSignalSource::new(config, fixloop_adapters::default_client())
         .read(Duration::from_secs(120))
         .await
         .unwrap();
@@ -173,7 +173,7 @@ async fn a_window_shorter_than_the_minimum_range_is_widened_to_it() {
         min_range: Duration::from_secs(20),
         ..config(&server)
     };
-    let reading = PrometheusSignalSource::new(widened, reqwest::Client::new())
+    let reading = PrometheusSignalSource::new(widened, fixloop_adapters::default_client())
         .read(Duration::from_millis(3500))
         .await
         .unwrap();
@@ -189,7 +189,7 @@ async fn a_window_shorter_than_the_minimum_range_is_widened_to_it() {
         min_range: Duration::from_secs(20),
         ..config(&server)
     };
-    let reading = PrometheusSignalSource::new(kept, reqwest::Client::new())
+    let reading = PrometheusSignalSource::new(kept, fixloop_adapters::default_client())
         .read(WINDOW)
         .await
         .unwrap();
@@ -205,7 +205,7 @@ async fn zero_requests_and_nan_mean_no_data() {
     mount(&server, &q.p95_ms, vector(scalar_sample("NaN"))).await;
     mount(&server, &q.requests, vector(scalar_sample("0"))).await;
     mount(&server, &q.top_error, vector(json!([]))).await;
-    let reading = PrometheusSignalSource::new(config(&server), reqwest::Client::new())
+    let reading = PrometheusSignalSource::new(config(&server), fixloop_adapters::default_client())
         .read(Duration::from_secs(10))
         .await
         .unwrap();
@@ -240,7 +240,8 @@ async fn an_empty_requests_or_error_ratio_result_is_a_failed_read_naming_the_que
         mount_fallback(&server, vector(scalar_sample("12"))).await;
         let error = tokio::time::timeout(
             Duration::from_secs(10),
-            PrometheusSignalSource::new(config(&server), reqwest::Client::new()).read(WINDOW),
+            PrometheusSignalSource::new(config(&server), fixloop_adapters::default_client())
+                .read(WINDOW),
         )
         .await
         .expect("in time")
@@ -296,7 +297,7 @@ async fn check_reports_each_query_and_the_labels_its_selectors_use() {
     let mut settings = config(&server);
     settings.selector = String::new();
     settings.templates = go_client_templates("code");
-    let source = PrometheusSignalSource::new(settings.clone(), reqwest::Client::new());
+    let source = PrometheusSignalSource::new(settings.clone(), fixloop_adapters::default_client());
     let report = tokio::time::timeout(Duration::from_secs(10), source.check(WINDOW))
         .await
         .expect("in time")
@@ -326,7 +327,7 @@ async fn check_reports_each_query_and_the_labels_its_selectors_use() {
 
     // The guessed label `status`: the error ratio is blind, naming the labels the metric has.
     settings.templates = go_client_templates("status");
-    let source = PrometheusSignalSource::new(settings, reqwest::Client::new());
+    let source = PrometheusSignalSource::new(settings, fixloop_adapters::default_client());
     let report = tokio::time::timeout(Duration::from_secs(10), source.check(WINDOW))
         .await
         .expect("in time")
@@ -372,7 +373,7 @@ async fn check_reports_a_query_prometheus_refuses_and_an_empty_result() {
         .with_priority(10)
         .mount(&server)
         .await;
-    let source = PrometheusSignalSource::new(settings, reqwest::Client::new());
+    let source = PrometheusSignalSource::new(settings, fixloop_adapters::default_client());
     let report = tokio::time::timeout(Duration::from_secs(10), source.check(WINDOW))
         .await
         .expect("in time")
@@ -413,7 +414,7 @@ async fn a_label_the_metric_lacks_fails_every_read_even_when_or_vector_0_hides_i
         error_ratio: "(sum(rate(http_requests_total{status=~\"5..\"}{range})) or vector(0)) / sum(rate(http_requests_total{range}))".to_owned(),
         ..go_client_templates("code")
     };
-    let source = PrometheusSignalSource::new(settings, reqwest::Client::new());
+    let source = PrometheusSignalSource::new(settings, fixloop_adapters::default_client());
     for _ in 0..2 {
         let error = tokio::time::timeout(Duration::from_secs(10), source.read(WINDOW))
             .await
@@ -431,7 +432,7 @@ async fn a_label_the_metric_lacks_fails_every_read_even_when_or_vector_0_hides_i
     settings.templates = go_client_templates("code");
     let reading = tokio::time::timeout(
         Duration::from_secs(10),
-        PrometheusSignalSource::new(settings, reqwest::Client::new()).read(WINDOW),
+        PrometheusSignalSource::new(settings, fixloop_adapters::default_client()).read(WINDOW),
     )
     .await
     .expect("in time");
@@ -441,7 +442,10 @@ async fn a_label_the_metric_lacks_fails_every_read_even_when_or_vector_0_hides_i
 #[tokio::test]
 async fn check_of_an_unreachable_prometheus_is_an_error() {
     let base = crate::http_runner::closed_base_url().await;
-    let source = PrometheusSignalSource::new(PrometheusConfig::new(base), reqwest::Client::new());
+    let source = PrometheusSignalSource::new(
+        PrometheusConfig::new(base),
+        fixloop_adapters::default_client(),
+    );
     let error = tokio::time::timeout(Duration::from_secs(10), source.check(WINDOW))
         .await
         .expect("in time")
@@ -477,7 +481,7 @@ async fn traffic_with_nan_latency_and_a_scalar_result() {
         vector(json!([{"metric": {"route": "/x"}, "value": [1.0, "0"]}])),
     )
     .await;
-    let reading = PrometheusSignalSource::new(config(&server), reqwest::Client::new())
+    let reading = PrometheusSignalSource::new(config(&server), fixloop_adapters::default_client())
         .read(WINDOW)
         .await
         .unwrap();
@@ -493,7 +497,7 @@ async fn failing_read(response: ResponseTemplate) -> (ErrorKind, String) {
         .respond_with(response)
         .mount(&server)
         .await;
-    let error = PrometheusSignalSource::new(config(&server), reqwest::Client::new())
+    let error = PrometheusSignalSource::new(config(&server), fixloop_adapters::default_client())
         .read(WINDOW)
         .await
         .unwrap_err();
@@ -692,7 +696,7 @@ fn debug_output_never_shows_the_token() {
         bearer: Some(Secret::new(TOKEN)),
         ..PrometheusConfig::new("http://p:9090")
     };
-    let source = PrometheusSignalSource::new(config.clone(), reqwest::Client::new());
+    let source = PrometheusSignalSource::new(config.clone(), fixloop_adapters::default_client());
     for debug in [format!("{config:?}"), format!("{source:?}")] {
         assert!(!debug.contains(TOKEN), "{debug}");
     }
@@ -752,7 +756,7 @@ async fn prometheus_signal_source_meets_the_signal_source_contract() {
         let server = MockServer::start().await;
         let source: Arc<dyn SignalSource> = Arc::new(PrometheusSignalSource::new(
             config(&server),
-            reqwest::Client::new(),
+            fixloop_adapters::default_client(),
         ));
         (
             source,

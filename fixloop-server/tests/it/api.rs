@@ -422,8 +422,9 @@ async fn a_model_that_never_answers_gets_the_grounded_fallback_within_the_budget
     let (url, llm) = silent_llm().await;
     let mut config = fixloop_adapters::minimax::MiniMaxConfig::new("mm-test-key");
     config.base_url = url;
-    let copilot = fixloop_adapters::minimax::MiniMaxCopilot::new(config, reqwest::Client::new())
-        .with_tool_steps(4);
+    let copilot =
+        fixloop_adapters::minimax::MiniMaxCopilot::new(config, fixloop_adapters::default_client())
+            .with_tool_steps(4);
     let app =
         TestApp::start_with_copilot(NO_DEMO, Some(std::sync::Arc::new(copilot)), |settings| {
             settings.copilot_timeout = Duration::from_millis(300);

@@ -771,7 +771,7 @@ async fn a_real_process_logs_the_request_without_its_query_token() {
     })
     .await
     .expect("fixloop demo starts in time");
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
     let answer = |request: reqwest::RequestBuilder| async move {
         tokio::time::timeout(WAIT, request.send())
             .await

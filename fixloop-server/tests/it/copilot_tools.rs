@@ -68,8 +68,8 @@ async fn the_model_reads_live_signals_runs_and_timeline_through_its_tools() {
     let model = tool_model().await;
     let mut config = MiniMaxConfig::new("mm-test-key");
     config.base_url = model.uri();
-    let copilot =
-        MiniMaxCopilot::new(config, reqwest::Client::new()).with_tool_steps(DEFAULT_TOOL_STEPS);
+    let copilot = MiniMaxCopilot::new(config, fixloop_adapters::default_client())
+        .with_tool_steps(DEFAULT_TOOL_STEPS);
     let app = TestApp::start_with_copilot(NO_DEMO, Some(Arc::new(copilot)), |settings| {
         settings.copilot_timeout = WAIT;
     });

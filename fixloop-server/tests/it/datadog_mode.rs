@@ -182,7 +182,7 @@ async fn datadog_mode_detects_an_incident_and_declares_recovered() {
         };
 
         // The service's real ports: the profile's Datadog queries, the default logs search.
-        let http = reqwest::Client::new();
+        let http = fixloop_adapters::default_client();
         let (mut ports, choice) =
             build_ports(&config, &service, false, &http).expect("ports for a datadog profile");
         assert!(

@@ -240,7 +240,7 @@ async fn a_hung_llm_costs_the_demo_its_planning_budget_then_the_rule_plan_is_pub
     .await
     .expect("the demo starts");
     let api = demo.orchestrator_url.clone();
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
     let ws_url = format!("{}/ws", api.replacen("http://", "ws://", 1));
     let (mut socket, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(&ws_url))
         .await

@@ -300,7 +300,7 @@ async fn traffic_generator_sends_a_realistic_mix_and_stops() {
     let mut config = demo_app::traffic::TrafficConfig::new(url);
     config.requests_per_second = 200;
     let traffic = tokio::spawn(demo_app::traffic::run(
-        reqwest::Client::new(),
+        fixloop_adapters::default_client(),
         config,
         async move {
             let _ = stopped.wait_for(|stop| *stop).await;

@@ -79,7 +79,7 @@ async fn seed_flow() {
         .expect("the demo starts");
     let api = demo.orchestrator_url.clone();
     let ws_url = format!("{}/ws", api.replacen("http://", "ws://", 1));
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
     let (mut socket, _) = tokio::time::timeout(STEP, connect_async(&ws_url))
         .await
         .expect("connect in time")

@@ -115,7 +115,7 @@ impl Inventory {
     pub(crate) fn traffic(&self) -> JoinHandle<()> {
         let url = self.url.clone();
         tokio::spawn(async move {
-            let client = reqwest::Client::builder()
+            let client = fixloop_adapters::client_builder()
                 .timeout(Duration::from_secs(2))
                 .build()
                 .expect("client");

@@ -6,8 +6,10 @@
 //! document's URL alone (`onboarding`), restarts of the real binary on the same data directory (`restart`), the
 //! engine's own polling through the driver (`polling`), `fixloop replay` of a demo's journal (`replay`), every built-in
 //! scenario of `fixloop demo --scenario` played over a real socket (`scenario`), and the dashboard's HTTP side
-//! (`dashboard`), and the findings of an outside attack replayed against the binary (`red_team`, and for the store `red_team_store`:
-//! damaged stores, a full disk on a tmpfs, an alert storm), the binary started through one helper (`binary`).
+//! (`dashboard`), the findings of an outside attack replayed against the binary (`red_team`, and for the store
+//! `red_team_store`: damaged stores, a full disk on a tmpfs, an alert storm), the binary started through one helper
+//! (`binary`), and the workspace-wide tidy rules (`tidy`: no HTTP in the server's runtime, the environment read by
+//! `main`/`cli` only, no source over 800 lines, no silenced `too_many_arguments`).
 
 mod api;
 mod auth;
@@ -34,6 +36,7 @@ mod scenario;
 mod start;
 mod store_hardening;
 mod support;
+mod tidy;
 mod watch_any;
 mod webhooks;
 mod ws;

@@ -335,7 +335,7 @@ fn spawn(program: &str, args: &[String]) -> Child {
 
 /// Polls `url/-/ready` until it answers 200; fails if the process exits or `READY` passes.
 async fn ready(child: &mut Child, url: &str) {
-    let client = reqwest::Client::builder()
+    let client = fixloop_adapters::client_builder()
         .timeout(Duration::from_secs(1))
         .build()
         .expect("client");
@@ -376,10 +376,17 @@ async fn connect(server: &RunningServer) -> Socket {
 }
 
 async fn get_text(url: String) -> String {
-    tokio::time::timeout(STEP, async { reqwest::get(url).await?.text().await })
-        .await
-        .expect("answer in time")
-        .expect("a body")
+    tokio::time::timeout(STEP, async {
+        fixloop_adapters::default_client()
+            .get(url)
+            .send()
+            .await?
+            .text()
+            .await
+    })
+    .await
+    .expect("answer in time")
+    .expect("a body")
 }
 
 fn free_port() -> u16 {

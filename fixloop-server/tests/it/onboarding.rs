@@ -226,7 +226,7 @@ impl Service {
             child,
             document_url,
             base_url,
-            http: reqwest::Client::builder()
+            http: fixloop_adapters::client_builder()
                 .timeout(Duration::from_secs(5))
                 .build()
                 .expect("client"),
@@ -322,7 +322,9 @@ impl Server {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tick.tick().await;
-            let metrics = reqwest::get(format!("{}/metrics", self.url))
+            let metrics = fixloop_adapters::default_client()
+                .get(format!("{}/metrics", self.url))
+                .send()
                 .await
                 .expect("metrics answer")
                 .text()

@@ -506,7 +506,7 @@ async fn fetch_refuses_large_documents_error_statuses_and_other_schemes() {
             })
             .await
     });
-    let http = reqwest::Client::new();
+    let http = fixloop_adapters::default_client();
     let fetch = |url: String| {
         let http = http.clone();
         async move {
@@ -543,7 +543,7 @@ async fn fetch_refuses_large_documents_error_statuses_and_other_schemes() {
 #[tokio::test]
 async fn metrics_read_says_why_each_path_failed() {
     let stub = Stub::start(true).await;
-    let http = reqwest::Client::new();
+    let http = fixloop_adapters::default_client();
     let paths = vec!["/openapi.json".to_owned(), "/metrics".to_owned()];
     let finding = tokio::time::timeout(WAIT, read_metrics(&http, &stub.url, &paths))
         .await

@@ -325,7 +325,7 @@ async fn red_team_a_run_storm_starts_at_most_the_burst() {
     .await
     .expect("connects in time")
     .expect("the WebSocket opens");
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
     let answer = tokio::time::timeout(
         WAIT,
         client
@@ -406,7 +406,7 @@ async fn red_team_the_demo_shops_bug_switch_needs_a_token_when_tokens_are_set() 
         "the shop listens on loopback: {}",
         demo.demo_url
     );
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
     let switch = |token: Option<&str>| {
         let mut request = client
             .post(format!("{}/admin/bug", demo.demo_url))

@@ -107,7 +107,7 @@ async fn story(data: &Path) -> Story {
     // The join snapshot is stamped by the driver, not published by the engine: it is not in a replay.
     let join = next_envelope(&mut socket).await;
     assert!(matches!(join.message, WsMessage::SystemStatus(_)));
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
     let mut received = Vec::new();
     post(
         &client,

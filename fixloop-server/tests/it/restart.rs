@@ -52,7 +52,7 @@ impl Fixloop {
         let url = format!("http://127.0.0.1:{port}");
         let server = Self { child, url, log };
         tokio::time::timeout(STEP, async {
-            let client = reqwest::Client::new();
+            let client = fixloop_adapters::default_client();
             let mut tick = tokio::time::interval(Duration::from_millis(50));
             loop {
                 tick.tick().await;
@@ -76,10 +76,15 @@ impl Fixloop {
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
-        let response = tokio::time::timeout(STEP, reqwest::get(format!("{}{path}", self.url)))
-            .await
-            .expect("answer in time")
-            .expect("request sent");
+        let response = tokio::time::timeout(
+            STEP,
+            fixloop_adapters::default_client()
+                .get(format!("{}{path}", self.url))
+                .send(),
+        )
+        .await
+        .expect("answer in time")
+        .expect("request sent");
         assert!(
             response.status().is_success(),
             "{path}: {}",

@@ -14,10 +14,17 @@ fn empty_config() -> Config {
 }
 
 async fn get_json(url: String) -> serde_json::Value {
-    tokio::time::timeout(WAIT, async { reqwest::get(url).await?.json().await })
-        .await
-        .expect("answer in time")
-        .expect("a JSON answer")
+    tokio::time::timeout(WAIT, async {
+        fixloop_adapters::default_client()
+            .get(url)
+            .send()
+            .await?
+            .json()
+            .await
+    })
+    .await
+    .expect("answer in time")
+    .expect("a JSON answer")
 }
 
 #[tokio::test]
@@ -52,7 +59,7 @@ async fn serve_watches_a_separate_demo_app_and_both_stop() {
     // The orchestrator really drives the demo service's bug switch.
     let response = tokio::time::timeout(
         WAIT,
-        reqwest::Client::new()
+        fixloop_adapters::default_client()
             .post(format!("{}/api/demo/bug", server.orchestrator_url))
             .json(&serde_json::json!({"enabled": true}))
             .send(),
@@ -69,9 +76,14 @@ async fn serve_watches_a_separate_demo_app_and_both_stop() {
     tokio::time::timeout(WAIT, app.shutdown())
         .await
         .expect("stops in time");
-    let after = tokio::time::timeout(WAIT, reqwest::get(format!("{orchestrator_url}/healthz")))
-        .await
-        .unwrap();
+    let after = tokio::time::timeout(
+        WAIT,
+        fixloop_adapters::default_client()
+            .get(format!("{orchestrator_url}/healthz"))
+            .send(),
+    )
+    .await
+    .unwrap();
     assert!(after.is_err(), "the listener is closed after shutdown");
 }
 

@@ -136,7 +136,7 @@ impl TestApp {
             copilot: copilot_override.unwrap_or(ports.copilot),
             metrics,
             settings: Arc::new(settings),
-            http: reqwest::Client::new(),
+            http: fixloop_adapters::default_client(),
         };
         Self {
             router: router(state),

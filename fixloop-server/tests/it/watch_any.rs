@@ -62,7 +62,7 @@ async fn connect(server: &RunningServer) -> Socket {
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(url: String) -> T {
-    let response = tokio::time::timeout(STEP, reqwest::get(url))
+    let response = tokio::time::timeout(STEP, fixloop_adapters::default_client().get(url).send())
         .await
         .expect("answer in time")
         .expect("request sent");
@@ -271,7 +271,7 @@ async fn two_services_in_one_process_break_independently() {
             !log.iter().any(|message| matches!(message, WsMessage::IncidentCreated(card) if card.datadog_summary.service == "west")),
             "no incident on the healthy service"
         );
-        let missing = tokio::time::timeout(STEP, reqwest::get(format!("{api}/api/services/north")))
+        let missing = tokio::time::timeout(STEP, fixloop_adapters::default_client().get(format!("{api}/api/services/north")).send())
             .await
             .expect("answer")
             .expect("sent");
@@ -337,7 +337,9 @@ async fn a_service_whose_metrics_vanish_is_degraded_not_silently_healthy() {
         let why = status.signals_degraded.unwrap_or_default();
         assert!(why.contains("probes of the service pass"), "{why}");
         let metrics = tokio::time::timeout(STEP, async {
-            reqwest::get(format!("{}/metrics", server.orchestrator_url))
+            fixloop_adapters::default_client()
+                .get(format!("{}/metrics", server.orchestrator_url))
+                .send()
                 .await?
                 .text()
                 .await
@@ -371,7 +373,9 @@ async fn a_service_whose_metrics_vanish_is_degraded_not_silently_healthy() {
 /// The orchestrator's `/metrics` text.
 async fn orchestrator_metrics(server: &RunningServer) -> String {
     tokio::time::timeout(STEP, async {
-        reqwest::get(format!("{}/metrics", server.orchestrator_url))
+        fixloop_adapters::default_client()
+            .get(format!("{}/metrics", server.orchestrator_url))
+            .send()
             .await?
             .text()
             .await
@@ -455,7 +459,7 @@ async fn signals_degraded_reads_0_in_metrics_while_the_signals_read() {
 async fn post_webhook(api: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
     let response = tokio::time::timeout(
         STEP,
-        reqwest::Client::new()
+        fixloop_adapters::default_client()
             .post(format!("{api}{path}"))
             .header("x-fixloop-webhook-secret", WEBHOOK_SECRET)
             .json(&body)

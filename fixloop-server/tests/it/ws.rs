@@ -219,7 +219,7 @@ async fn real_socket_that_never_reads_is_dropped_while_another_client_keeps_up()
             .await
             .unwrap()
             .unwrap();
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
     let padding = "x".repeat(3000);
     let mut dropped = false;
     for index in 0..3000 {

@@ -120,7 +120,7 @@ fn assert_strictly_increasing(frames: &[Frame], after: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_reconnects_with_since_gets_exactly_the_missed_events_then_live_ones() {
     let (server, address) = start_fake_orchestrator().await;
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
     let mut dashboard = connect(address, "").await;
     // The observer stays connected throughout: it sees every event the dashboard misses.
     let mut observer = connect(address, "").await;
@@ -178,7 +178,7 @@ async fn a_client_that_reconnects_with_since_gets_exactly_the_missed_events_then
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_since_the_server_cannot_replay_gets_a_marker_then_the_snapshot() {
     let (server, address) = start_fake_orchestrator().await;
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
 
     // The current seq, from a plain join snapshot.
     let mut socket = connect(address, "").await;
@@ -251,7 +251,7 @@ async fn a_since_the_server_cannot_replay_gets_a_marker_then_the_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_without_since_sees_the_snapshot_and_live_events_as_before() {
     let (server, address) = start_fake_orchestrator().await;
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
     for index in 0..3 {
         ask(&client, &server, &format!("earlier {index}")).await;
     }
@@ -297,7 +297,7 @@ async fn a_client_without_since_sees_the_snapshot_and_live_events_as_before() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn since_that_is_not_a_non_negative_integer_is_400_invalid_since() {
     let (server, _) = start_fake_orchestrator().await;
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
     for bad in [
         "since=-1",
         "since=abc",

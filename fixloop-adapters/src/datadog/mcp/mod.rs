@@ -138,7 +138,7 @@ impl DatadogMcpConfig {
 #[derive(Debug, Clone)]
 pub struct DatadogMcpContext {
     config: DatadogMcpConfig,
-    http: reqwest_mcp::Client,
+    http: reqwest::Client,
 }
 
 impl DatadogMcpContext {
