@@ -34,7 +34,7 @@ impl Journaled {
             .await
             .expect("set");
         let engine = Engine::new(
-            Config::demo(ServiceSpec::new("shop", "http://127.0.0.1:8001"), "s"),
+            Config::short_windows(ServiceSpec::new("shop", "http://127.0.0.1:8001"), "s"),
             at(0),
         );
         let journaled = Self {

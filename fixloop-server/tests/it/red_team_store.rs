@@ -392,7 +392,7 @@ async fn red_team_a_full_disk_counts_every_lost_append_and_healthz_says_degraded
         env.push(("FIXLOOP_STORE_MAX_KIB", OsStr::new("96")));
     }
     let demo = Demo::start(&env, &dir.path().join("fixloop.log")).await;
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
     let url = demo.url.clone();
     let health = get_json(&client, format!("{url}/healthz")).await;
     assert_eq!(health, json!({"status": "ok"}), "{variant}");
@@ -468,7 +468,7 @@ async fn red_team_an_alert_storm_leaves_a_bounded_store_that_replays() {
         &dir.path().join("fixloop.log"),
     )
     .await;
-    let client = reqwest::Client::new();
+    let client = fixloop_adapters::default_client();
     let url = demo.url.clone();
     let started = Instant::now();
     let storm = futures_util::stream::iter(0..STORM_ALERTS / STORM_BATCH)

@@ -105,7 +105,7 @@ async fn a_full_disk_counts_every_lost_append_and_healthz_says_degraded() {
         let dir = tempfile::tempdir().expect("temp dir");
         let demo = demo(dir.path(), Some(96 * 1024)).await;
         let api = demo.orchestrator_url.clone();
-        let client = reqwest::Client::new();
+        let client = fixloop_adapters::default_client();
         let health: Value =
             serde_json::from_str(&get_text(&client, format!("{api}/healthz")).await).expect("json");
         assert_eq!(health, json!({"status": "ok"}));
