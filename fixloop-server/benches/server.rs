@@ -20,9 +20,9 @@ use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTes
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_contract::{CopilotAnswer, IncidentState, Link, SystemStatus, WsEnvelope, WsMessage};
 use fixloop_core::engine::Config as EngineConfig;
-use fixloop_server::driver::{Driver, DriverConfig, DriverHandle, Ports};
-use fixloop_server::metrics::ServerMetrics;
-use fixloop_server::ws::{DEFAULT_QUEUE_CAPACITY, Hub, Outgoing};
+use fixloop_server::runtime::driver::{Driver, DriverConfig, DriverHandle, Ports};
+use fixloop_server::runtime::metrics::ServerMetrics;
+use fixloop_server::runtime::stream::{DEFAULT_QUEUE_CAPACITY, Hub, Outgoing};
 use fixloop_server::{ApiSettings, AppState, router};
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
@@ -112,7 +112,7 @@ impl App {
             let _ = stopped.wait_for(|stop| *stop).await;
         }));
         let state = AppState {
-            services: fixloop_server::services::Services::single(
+            services: fixloop_server::runtime::services::Services::single(
                 "demo-checkout",
                 FAKE_SERVICE_URL,
                 handle.clone(),

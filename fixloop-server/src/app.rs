@@ -18,21 +18,21 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::adapters::{build_ports, datadog_config};
-use crate::api::{ApiSettings, AppState, router};
-use crate::auth::{
+use crate::config::{Config, ConfigError, StoreLocation};
+use crate::copilot::tools::CopilotSources;
+use crate::demo_app::{self, DemoState, traffic};
+use crate::http::auth::{
     ApiToken, ApiTokens, AuthSettings, Exposure, ExposureError, Role, check_exposure,
 };
-use crate::config::{Config, ConfigError, StoreLocation};
-use crate::copilot_tools::CopilotSources;
-use crate::demo_app::{self, DemoState, traffic};
-use crate::driver::{Driver, DriverConfig, Ports};
-use crate::listener::{ConnectionLimits, ConnectionStats, GuardedListener};
-use crate::metrics::ServerMetrics;
+use crate::http::listener::{ConnectionLimits, ConnectionStats, GuardedListener};
+use crate::http::{ApiSettings, AppState, router};
 use crate::profile::live::check_at_start;
 use crate::profile::{Profile, ServiceProfile, demo_profile};
-use crate::services::{Services, WatchedService};
-use crate::ws::{DEFAULT_QUEUE_CAPACITY, Sequence};
+use crate::runtime::driver::{Driver, DriverConfig, Ports};
+use crate::runtime::metrics::ServerMetrics;
+use crate::runtime::ports::{build_ports, datadog_config};
+use crate::runtime::services::{Services, WatchedService};
+use crate::runtime::stream::{DEFAULT_QUEUE_CAPACITY, Sequence};
 
 /// How long `shutdown` waits for the tasks before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

@@ -29,32 +29,24 @@
 //! # }
 //! ```
 
-pub mod adapters;
-pub mod api;
 pub mod app;
-pub mod auth;
 pub mod config;
-pub mod copilot_tools;
-pub mod dashboard;
+pub mod copilot;
 pub mod demo_app;
-pub mod driver;
-pub mod error;
-pub mod guard;
-pub mod listener;
-pub mod metrics;
+pub mod http;
 pub mod profile;
 pub mod replay;
+pub mod runtime;
 pub mod scenario;
-pub mod services;
-pub mod wire;
-pub mod ws;
 
-pub use api::{ApiSettings, AppState, router};
 pub use app::{
     DemoOptions, Mode, RunningDemo, RunningDemoApp, RunningServer, ServeOptions, StartError,
     start_demo, start_demo_app, start_serve,
 };
 pub use config::{Config, ConfigError};
-pub use driver::{Driver, DriverConfig, DriverHandle, Ports};
-pub use error::ApiError;
+/// `fixloop_server::error`, the API's error type and body extractor, as the conformance tests name it.
+pub use http::error;
+pub use http::error::ApiError;
+pub use http::{ApiSettings, AppState, router};
+pub use runtime::driver::{Driver, DriverConfig, DriverHandle, Ports};
 pub use scenario::{RunningScenario, Scenario, ScenarioOptions, Speed, start_scenario};

@@ -408,7 +408,7 @@ async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
     };
     let mut engine = fixloop_server::app::engine_config(mode, config, service);
     // The run deadline the server ran with followed its runner: build the same ports (nothing is called) to know it.
-    match fixloop_server::adapters::build_ports(
+    match fixloop_server::runtime::ports::build_ports(
         config,
         service,
         profile_path.is_none(),

@@ -391,7 +391,7 @@ fn a_metrics_url_outside_the_base_path_must_be_on_the_base_urls_origin() {
     let SignalsFile::Scrape(scrape) = &profile.services[0].signals else {
         panic!("a scrape source")
     };
-    let config = crate::adapters::scrape_config("http://127.0.0.1:9100/api", scrape);
+    let config = crate::runtime::ports::scrape_config("http://127.0.0.1:9100/api", scrape);
     assert_eq!(config.metrics_url(), "http://127.0.0.1:9100/metrics");
 }
 

@@ -23,7 +23,7 @@ use super::file::{PlannerAnswer, Preset, SampleFile, SignalsFile, StepFile};
 use super::{Scenario, Speed};
 use crate::app::{DemoOptions, RunningDemo, StartError, start_demo_tuned};
 use crate::config::Config;
-use crate::driver::Ports;
+use crate::runtime::driver::Ports;
 
 /// How long a test of a run takes unless a step says otherwise, in story seconds.
 const DEFAULT_VERDICT_DELAY_SECS: f64 = 0.3;

@@ -10,7 +10,7 @@
 //! - `GET /api/incidents` merges every service's incidents, newest first, and `GET /api/incidents/{id}` asks
 //!   each service in turn;
 //! - a WebSocket client gets the events of every service, each service's join snapshot first, merged in `seq`
-//!   order ([`merge_queues`]);
+//!   order ([`crate::runtime::stream::merge::merge_queues`]);
 //! - a client resuming with `since` gets every service's kept events after it, or, if any service cannot replay
 //!   from it, a `stream.reset` marker and every service's join snapshot ([`Services::subscribe`]);
 //! - alerts go to the service whose `alert_labels` they carry ([`Services::route_alert`]).
@@ -18,19 +18,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
 use chrono::Utc;
 use fixloop_contract::{
     IncidentCard, IncidentDetail, IncidentPage, IncidentState, StreamReset, SystemStatus, TestRun,
     WsMessage,
 };
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TryRecvError;
 
-use crate::copilot_tools::CopilotSources;
-use crate::driver::DriverHandle;
-use crate::error::ApiError;
-use crate::ws::Outgoing;
+use crate::copilot::tools::CopilotSources;
+use crate::http::error::ApiError;
+use crate::runtime::driver::DriverHandle;
+use crate::runtime::stream::SharedText;
+use crate::runtime::stream::merge::Subscription;
 
 /// One watched service as the HTTP layer sees it.
 #[derive(Debug, Clone)]
@@ -328,89 +326,9 @@ impl Services {
         let marker = serde_json::to_string(&WsMessage::StreamReset(reset).at(Utc::now()))
             .unwrap_or_else(|_| "{}".to_owned());
         Ok(Subscription {
-            marker: Some(Utf8Bytes::from(marker)),
+            marker: Some(SharedText::from(marker)),
             queues: subscribed.into_iter().map(|one| one.queue).collect(),
         })
-    }
-}
-
-/// A WebSocket client's registration with every service ([`Services::subscribe`]).
-#[derive(Debug)]
-pub struct Subscription {
-    /// The serialized `stream.reset` message to send before anything else, when the `since` asked for could not
-    /// be replayed.
-    pub marker: Option<Utf8Bytes>,
-    /// One queue per service, in profile order.
-    pub queues: Vec<mpsc::Receiver<Outgoing>>,
-}
-
-/// Merges the queues of several services into one, in `seq` order (a tie keeps profile order, so the join
-/// snapshots come service by service): forwards until any source closes (its hub dropped this client, or the
-/// server is stopping) or the merged queue's receiver is gone. Run it beside the connection, in the same task; with
-/// one queue, use that queue directly instead.
-///
-/// Why the order holds: hubs queue events under the shared sequence's lock, so when an event is in one queue,
-/// every event with a smaller `seq` is already in its own queue. The merge holds the head of each queue, and
-/// forwards the smallest only after a pass over the empty queues that started after every held head was taken
-/// found nothing new.
-pub async fn merge_queues(
-    mut sources: Vec<mpsc::Receiver<Outgoing>>,
-    merged: mpsc::Sender<Outgoing>,
-) {
-    let mut heads: Vec<Option<Outgoing>> = sources.iter().map(|_| None).collect();
-    loop {
-        // Fill the empty heads until a whole pass finds nothing new (at most one pass per source, plus one).
-        loop {
-            let mut found = false;
-            for (source, head) in sources.iter_mut().zip(heads.iter_mut()) {
-                if head.is_some() {
-                    continue;
-                }
-                match source.try_recv() {
-                    Ok(message) => {
-                        *head = Some(message);
-                        found = true;
-                    }
-                    Err(TryRecvError::Empty) => {}
-                    Err(TryRecvError::Disconnected) => return,
-                }
-            }
-            if !found {
-                break;
-            }
-        }
-        let smallest = heads
-            .iter()
-            .enumerate()
-            .filter_map(|(index, head)| head.as_ref().map(|message| (order(message), index)))
-            .min();
-        if let Some((_, index)) = smallest {
-            let Some(message) = heads[index].take() else {
-                continue;
-            };
-            if merged.send(message).await.is_err() {
-                return;
-            }
-            continue;
-        }
-        // Every queue is empty: wait for the next message from any of them, then look at the others again.
-        let next = futures_util::future::select_all(
-            sources.iter_mut().map(|source| Box::pin(source.recv())),
-        );
-        let (message, index, _) = tokio::select! {
-            next = next => next,
-            () = merged.closed() => return,
-        };
-        let Some(message) = message else { return };
-        heads[index] = Some(message);
-    }
-}
-
-/// Where a queued message goes in the merge: a close goes first, an event by its `seq`.
-fn order(message: &Outgoing) -> u64 {
-    match message {
-        Outgoing::Event { seq, .. } => *seq,
-        Outgoing::Close(..) => 0,
     }
 }
 
@@ -442,80 +360,12 @@ fn pick_worst(statuses: Vec<(&WatchedService, SystemStatus)>) -> (&WatchedServic
 mod tests {
     use std::time::Duration;
 
-    use fixloop_contract::{SystemStatus, WsEnvelope};
+    use fixloop_contract::{WsEnvelope, WsMessage};
 
     use super::*;
-    use crate::ws::{Hub, Sequence};
+    use tokio::sync::mpsc;
 
-    fn envelope() -> WsEnvelope {
-        let now = "2026-11-21T10:15:00Z".parse().unwrap();
-        WsMessage::SystemStatus(SystemStatus {
-            status: IncidentState::Healthy,
-            error_rate_5m: 0.0,
-            p95_latency_ms_5m: 0.0,
-            active_incident_id: None,
-            updated_at: now,
-            service: None,
-            signals_degraded: None,
-        })
-        .at(now)
-    }
-
-    /// Receives `count` messages from the merged queue; their `seq`s.
-    async fn merged_seqs(queue: &mut mpsc::Receiver<Outgoing>, count: usize) -> Vec<u64> {
-        let mut seqs = Vec::new();
-        for _ in 0..count {
-            let message = tokio::time::timeout(Duration::from_secs(10), queue.recv())
-                .await
-                .expect("merged in time")
-                .expect("the merge runs");
-            let Outgoing::Event { seq, .. } = message else {
-                panic!("expected an event, got {message:?}");
-            };
-            seqs.push(seq);
-        }
-        seqs
-    }
-
-    #[tokio::test]
-    async fn merged_queues_keep_seq_order_across_services() {
-        let sequence = Sequence::new();
-        let mut first = Hub::with_sequence(64, 64, sequence.clone());
-        let mut second = Hub::with_sequence(64, 64, sequence.clone());
-        // Events queued before the merge starts: a burst in the second service's queue must not overtake the
-        // first's earlier ones.
-        let sources = vec![
-            first.subscribe(&[envelope()]),
-            second.subscribe(&[envelope()]),
-        ];
-        for round in 0..10 {
-            if round % 3 == 0 {
-                first.broadcast(&envelope());
-            }
-            second.broadcast(&envelope());
-        }
-        let (merged, mut queue) = mpsc::channel(128);
-        let merge = tokio::spawn(merge_queues(sources, merged));
-        // Four events of the first service and ten of the second, numbered 1 to 14.
-        let seqs = merged_seqs(&mut queue, 16).await;
-        assert_eq!(seqs[..2], [0, 0], "both join snapshots first");
-        assert_eq!(seqs[2..], (1..=14).collect::<Vec<_>>());
-        // Live events too, while the merge waits.
-        for _ in 0..5 {
-            second.broadcast(&envelope());
-            first.broadcast(&envelope());
-        }
-        assert_eq!(
-            merged_seqs(&mut queue, 10).await,
-            (15..=24).collect::<Vec<_>>()
-        );
-        drop(queue);
-        first.broadcast(&envelope());
-        tokio::time::timeout(Duration::from_secs(10), merge)
-            .await
-            .expect("the merge ends when its connection is gone")
-            .unwrap();
-    }
+    use crate::runtime::stream::{Outgoing, Sequence};
 
     /// A driver on fake ports numbering its events with `sequence`, running until the handle's last clone is gone.
     fn start_driver(
@@ -525,7 +375,7 @@ mod tests {
     ) -> DriverHandle {
         use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
 
-        use crate::driver::{Driver, DriverConfig, Ports};
+        use crate::runtime::driver::{Driver, DriverConfig, Ports};
 
         let mut spec = crate::profile::demo_profile("http://127.0.0.1:9").spec;
         spec.name = name.to_owned();
@@ -551,7 +401,7 @@ mod tests {
         let (driver, handle) = Driver::sharing(
             config,
             ports,
-            Arc::new(crate::metrics::ServerMetrics::default()),
+            Arc::new(crate::runtime::metrics::ServerMetrics::default()),
             sequence.clone(),
         );
         tasks.spawn(driver.run(std::future::pending()));
@@ -618,7 +468,7 @@ mod tests {
         replayed.sort_unstable();
         assert_eq!(replayed, (1..=sequence.latest()).collect::<Vec<_>>());
         // East drops events from its ring; west still has everything after 0.
-        for question in 1..=crate::ws::DEFAULT_REPLAY_CAPACITY + 1 {
+        for question in 1..=crate::runtime::stream::DEFAULT_REPLAY_CAPACITY + 1 {
             tokio::time::timeout(wait, east.driver.copilot_answered(answer(question)))
                 .await
                 .unwrap()
@@ -653,7 +503,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(resumed.marker.is_none());
-        assert_eq!(resumed.queues[0].len(), crate::ws::DEFAULT_REPLAY_CAPACITY);
+        assert_eq!(
+            resumed.queues[0].len(),
+            crate::runtime::stream::DEFAULT_REPLAY_CAPACITY
+        );
         let west_after: Vec<u64> = std::iter::from_fn(|| match resumed.queues[1].try_recv() {
             Ok(Outgoing::Event { seq, .. }) => Some(seq),
             _ => None,

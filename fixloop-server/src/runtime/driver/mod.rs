@@ -29,10 +29,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 use tracing::Instrument;
 
-use crate::error::ApiError;
-use crate::metrics::ServerMetrics;
-use crate::wire;
-use crate::ws::{DEFAULT_REPLAY_CAPACITY, Hub, Outgoing, Sequence, Subscribed};
+use crate::http::error::ApiError;
+use crate::runtime::metrics::ServerMetrics;
+use crate::runtime::stream::{DEFAULT_REPLAY_CAPACITY, Hub, Outgoing, Sequence, Subscribed};
+use crate::runtime::wire;
 
 /// How long a handler waits for the driver to take and answer a command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);

@@ -17,8 +17,8 @@ use fixloop_adapters::{
 use fixloop_contract::{TestRun, TestStatus};
 use serde_json::{Value, json};
 
-use crate::driver::DriverHandle;
-use crate::error::MAX_ID_CHARS;
+use crate::http::error::MAX_ID_CHARS;
+use crate::runtime::driver::DriverHandle;
 
 /// The default timeout of one look-up.
 pub const DEFAULT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
@@ -280,6 +280,6 @@ fn run_summary(run: &TestRun) -> Value {
     })
 }
 
-fn driver_error(error: crate::error::ApiError) -> AdapterError {
+fn driver_error(error: crate::http::error::ApiError) -> AdapterError {
     AdapterError::unavailable(format!("the driver did not answer: {error}"))
 }

@@ -1,11 +1,18 @@
 //! The orchestrator's HTTP API: [`router`] with the seven REST operations and `GET /ws` of `openapi.yaml`, the
 //! alert webhooks, `GET /openapi.json`, `GET /healthz`, `GET /metrics`, and the dashboard at `GET /`
-//! ([`crate::dashboard`]).
+//! ([`crate::http::dashboard`]).
 //!
 //! Handlers are thin: extract (with [`ApiJson`], whose rejections follow the contract), ask the driver, convert
 //! back. Every outbound call is bounded by a timeout: the demo service's bug switch maps to 502/504 on failure; a
 //! copilot that fails or misses its budget is answered for by the embedded grounded copilot (`answered_by:
 //! GROUNDED_FALLBACK`), so a question never fails on the model. A client mistake never gives a 5xx.
+
+pub mod auth;
+pub mod dashboard;
+pub mod error;
+pub mod guard;
+pub mod listener;
+pub mod routes;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -35,14 +42,15 @@ use tokio::sync::mpsc;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{AuthSettings, Gate};
-use crate::copilot_tools::ServiceLookup;
-use crate::error::{ApiError, ApiJson, BodyLimit, MAX_ID_CHARS};
-use crate::guard::{DrainLimit, HostPolicy, Refusals, origin_allowed};
-use crate::listener::ConnectionStats;
-use crate::metrics::ServerMetrics;
-use crate::services::{Services, WatchedService, merge_queues};
-use crate::ws::{ConnectionConfig, SOCKET_LIMITS, run_connection};
+use crate::copilot::tools::ServiceLookup;
+use crate::runtime::metrics::ServerMetrics;
+use crate::runtime::services::{Services, WatchedService};
+use crate::runtime::stream::merge::merge_queues;
+use auth::{AuthSettings, Gate};
+use error::{ApiError, ApiJson, BodyLimit, MAX_ID_CHARS};
+use guard::{DrainLimit, HostPolicy, Refusals, origin_allowed};
+use listener::ConnectionStats;
+use routes::ws::{ConnectionConfig, SOCKET_LIMITS, run_connection};
 
 /// The header carrying the webhook secret (alternatively `Authorization: Bearer <secret>`, as Alertmanager's
 /// `http_config.authorization` sends it, or the `secret` query parameter).
@@ -89,7 +97,7 @@ pub struct ApiSettings {
     pub websocket: ConnectionConfig,
     /// Bearer tokens and the rate limits (default: no token, so the API is open).
     pub auth: AuthSettings,
-    /// The address the server is bound to, an accepted `Host` ([`crate::guard::HostPolicy`]); `None` in-process.
+    /// The address the server is bound to, an accepted `Host` ([`guard::HostPolicy`]); `None` in-process.
     pub bind: Option<IpAddr>,
     /// `FIXLOOP_ALLOWED_HOSTS`: more host names the server answers to, lowercase, without port. Set, the `Host`
     /// check also runs on a server with tokens.
@@ -145,8 +153,8 @@ impl ApiSettings {
 }
 
 /// The orchestrator's router. Every request passes, outermost first: the request log (URI with `access_token`
-/// redacted), [`crate::guard::keep_connection_usable`], the `Host` check ([`crate::guard::check_host`]), CORS, then
-/// [`crate::auth::authorize`] (which route needs which role is [`crate::auth::required_access`]).
+/// redacted), [`guard::keep_connection_usable`], the `Host` check ([`guard::check_host`]), CORS, then
+/// [`auth::authorize`] (which route needs which role is [`auth::required_access`]).
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.max_body_bytes;
     let cors = cors_layer(&state.settings.cors_origins);
@@ -155,7 +163,7 @@ pub fn router(state: AppState) -> Router {
     let hosts = (Arc::new(state.settings.host_policy()), refusals);
     let drain = DrainLimit {
         bytes: limit,
-        time: crate::guard::DRAIN_TIMEOUT,
+        time: guard::DRAIN_TIMEOUT,
     };
     Router::new()
         .route("/api/status", get(status))
@@ -175,26 +183,23 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .merge(crate::dashboard::routes())
+        .merge(dashboard::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Innermost, so CORS (outside it) answers preflights and puts its headers on a 401 too.
-        .layer(axum::middleware::from_fn_with_state(
-            gate,
-            crate::auth::authorize,
-        ))
+        .layer(axum::middleware::from_fn_with_state(gate, auth::authorize))
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::Extension(BodyLimit(limit)))
         .layer(cors)
         .layer(axum::middleware::from_fn_with_state(
             hosts,
-            crate::guard::check_host,
+            guard::check_host,
         ))
         .layer(axum::middleware::from_fn_with_state(
             drain,
-            crate::guard::keep_connection_usable,
+            guard::keep_connection_usable,
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(crate::auth::request_span))
+        .layer(TraceLayer::new_for_http().make_span_with(auth::request_span))
         .with_state(state)
 }
 
@@ -524,7 +529,10 @@ async fn websocket(
                 // The marker comes before the snapshots; a client that cannot take it is gone.
                 let sent = tokio::time::timeout(
                     config.write_timeout,
-                    futures_util::SinkExt::send(&mut sink, Message::Text(marker)),
+                    futures_util::SinkExt::send(
+                        &mut sink,
+                        Message::Text(routes::ws::to_utf8(marker)),
+                    ),
                 )
                 .await;
                 if !matches!(sent, Ok(Ok(()))) {

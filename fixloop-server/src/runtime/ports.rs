@@ -34,9 +34,9 @@ use fixloop_contract::{HttpMethod, Target};
 use fixloop_core::Criteria;
 
 use crate::config::Config;
-use crate::driver::Ports;
 use crate::profile::ServiceProfile;
 use crate::profile::file::{PrometheusFile, ScrapeFile, SignalsFile};
+use crate::runtime::driver::Ports;
 
 /// Which implementation each port got, for the start-up log.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,7 +31,7 @@ use fixloop_adapters::Secret;
 use fixloop_contract::{ErrorBody, codes};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use crate::guard::Refusals;
+use crate::http::guard::Refusals;
 
 /// The query parameter that carries a token when a client cannot set the `Authorization` header (RFC 6750 §2.3).
 pub const ACCESS_TOKEN_QUERY: &str = "access_token";

@@ -1,0 +1,3 @@
+//! The server side of the copilot: the look-ups its tools make ([`tools`]).
+
+pub mod tools;
