@@ -20,7 +20,8 @@ use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTes
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_contract::{CopilotAnswer, IncidentState, Link, SystemStatus, WsEnvelope, WsMessage};
 use fixloop_core::engine::Config as EngineConfig;
-use fixloop_server::runtime::driver::{Driver, DriverConfig, DriverHandle, Ports};
+use fixloop_server::runtime::ServiceHandle;
+use fixloop_server::runtime::driver::{Driver, DriverConfig, Ports};
 use fixloop_server::runtime::metrics::ServerMetrics;
 use fixloop_server::runtime::stream::{DEFAULT_QUEUE_CAPACITY, Hub, Outgoing};
 use fixloop_server::{ApiSettings, AppState, router};
@@ -74,7 +75,7 @@ fn on_worker<T: Send + 'static>(
 /// An orchestrator over fake ports with its driver running, built the way the integration tests build it.
 struct App {
     router: Router,
-    driver: DriverHandle,
+    driver: ServiceHandle,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }

@@ -48,5 +48,6 @@ pub use config::{Config, ConfigError};
 pub use http::error;
 pub use http::error::ApiError;
 pub use http::{ApiSettings, AppState, router};
-pub use runtime::driver::{Driver, DriverConfig, DriverHandle, Ports};
+pub use runtime::driver::{Driver, DriverConfig, Ports};
+pub use runtime::{Error as RuntimeError, ServiceHandle};
 pub use scenario::{RunningScenario, Scenario, ScenarioOptions, Speed, start_scenario};

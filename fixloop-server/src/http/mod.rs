@@ -35,6 +35,7 @@ use fixloop_contract::{
     IncidentDetail, IncidentPage, MAX_INCIDENT_PAGE, RunTestsRequest, ServiceState, SetBugRequest,
     SimulateRequest, SystemStatus, TestRun,
 };
+use fixloop_core::{IncidentId, RunId};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -255,7 +256,7 @@ async fn set_bug(
             .services
             .first()
             .driver
-            .bug_toggled(request.enabled)
+            .service_changed(request.enabled)
             .await?,
     ))
 }
@@ -307,7 +308,7 @@ async fn list_incidents(
     Ok(axum::Json(
         state
             .services
-            .incidents(limit, query.before.as_deref())
+            .incidents(limit, query.before.map(IncidentId::new).as_ref())
             .await?,
     ))
 }
@@ -316,7 +317,11 @@ async fn get_incident(
     State(state): State<AppState>,
     Path(incident_id): Path<String>,
 ) -> Result<axum::Json<IncidentDetail>, ApiError> {
-    match state.services.incident_history(&incident_id).await? {
+    match state
+        .services
+        .incident_history(&IncidentId::new(incident_id.as_str()))
+        .await?
+    {
         Some(detail) => Ok(axum::Json(detail)),
         None => Err(ApiError::IncidentNotFound(truncate(
             &incident_id,
@@ -339,17 +344,16 @@ async fn run_tests(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<RunTestsRequest>,
 ) -> Result<axum::Json<TestRun>, ApiError> {
-    let owner = incident_owner(&state.services, &request.incident_id).await?;
-    Ok(axum::Json(
-        owner.driver.run_tests(request.incident_id).await?,
-    ))
+    let incident_id = IncidentId::new(request.incident_id);
+    let owner = incident_owner(&state.services, &incident_id).await?;
+    Ok(axum::Json(owner.driver.run_tests(incident_id).await?))
 }
 
 async fn test_run(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<axum::Json<TestRun>, ApiError> {
-    match state.services.run(&run_id).await? {
+    match state.services.run(&RunId::new(run_id.as_str())).await? {
         Some(run) => Ok(axum::Json(run)),
         None => Err(ApiError::RunNotFound(truncate(&run_id, MAX_ID_CHARS))),
     }
@@ -359,14 +363,12 @@ async fn ask_copilot(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CopilotAskRequest>,
 ) -> Result<axum::Json<CopilotAnswer>, ApiError> {
-    let service = match &request.incident_id {
+    let incident_id = request.incident_id.clone().map(IncidentId::new);
+    let service = match &incident_id {
         Some(incident_id) => incident_owner(&state.services, incident_id).await?,
         None => state.services.worst().await?.0,
     };
-    let mut copilot_state = service
-        .driver
-        .copilot_state(request.incident_id.clone())
-        .await?;
+    let mut copilot_state = service.driver.copilot_state(incident_id).await?;
     copilot_state.run_url = copilot_state.run.as_ref().map(|run| {
         format!(
             "{}/api/tests/runs/{}",
@@ -751,12 +753,12 @@ async fn service_state(service: &WatchedService) -> Result<ServiceState, ApiErro
 /// The service that owns `incident_id`; 404 when none does.
 async fn incident_owner<'a>(
     services: &'a Services,
-    incident_id: &str,
+    incident_id: &IncidentId,
 ) -> Result<&'a WatchedService, ApiError> {
     services
         .owner_of_incident(incident_id)
         .await?
-        .ok_or_else(|| ApiError::IncidentNotFound(truncate(incident_id, MAX_ID_CHARS)))
+        .ok_or_else(|| ApiError::IncidentNotFound(truncate(incident_id.as_str(), MAX_ID_CHARS)))
 }
 
 async fn openapi() -> Response {

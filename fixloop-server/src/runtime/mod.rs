@@ -1,5 +1,7 @@
 //! The runtime: the services a process watches and the drivers that run their engines, with no HTTP inside.
 //!
+//! - [`handle`]: [`ServiceHandle`], how the rest of the process asks a driver something (typed ids, one
+//!   [`Error`]).
 //! - [`driver`]: the one task per service that owns the core's engine, carries out its effects through the ports
 //!   and journals its inputs.
 //! - [`stream`]: the WebSocket event stream as data (hub, sequence, resume, the merge of several services' queues);
@@ -13,8 +15,13 @@
 //! runtime through its handles, never the reverse.
 
 pub mod driver;
+mod error;
+pub mod handle;
 pub mod metrics;
 pub mod ports;
 pub mod services;
 pub mod stream;
 pub mod wire;
+
+pub use error::Error;
+pub use handle::ServiceHandle;

@@ -25,10 +25,11 @@ use fixloop_contract::{
 };
 
 use crate::copilot::tools::CopilotSources;
-use crate::http::error::ApiError;
-use crate::runtime::driver::DriverHandle;
+use fixloop_core::{IncidentId, RunId};
+
 use crate::runtime::stream::SharedText;
 use crate::runtime::stream::merge::Subscription;
+use crate::runtime::{Error, ServiceHandle};
 
 /// One watched service as the HTTP layer sees it.
 #[derive(Debug, Clone)]
@@ -43,7 +44,7 @@ pub struct WatchedService {
     /// Where its signals come from, in words (for `/api/services`).
     pub signals: String,
     /// Its driver.
-    pub driver: DriverHandle,
+    pub driver: ServiceHandle,
     /// The ports the copilot's look-ups read (its signal and context sources).
     pub copilot_sources: CopilotSources,
 }
@@ -73,7 +74,7 @@ impl Services {
 
     /// One service with no alert labels (every alert goes to it), as a single-service server has.
     #[must_use]
-    pub fn single(name: &str, base_url: &str, driver: DriverHandle) -> Self {
+    pub fn single(name: &str, base_url: &str, driver: ServiceHandle) -> Self {
         Self::new(vec![WatchedService {
             name: name.to_owned(),
             base_url: base_url.to_owned(),
@@ -118,8 +119,8 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// [`ApiError::Unavailable`] when a driver does not answer.
-    pub async fn statuses(&self) -> Result<Vec<(&WatchedService, SystemStatus)>, ApiError> {
+    /// [`Error::Unavailable`] when a driver does not answer.
+    pub async fn statuses(&self) -> Result<Vec<(&WatchedService, SystemStatus)>, Error> {
         let mut statuses = Vec::with_capacity(self.services.len());
         for service in self.iter() {
             statuses.push((service, service.driver.status().await?));
@@ -132,7 +133,7 @@ impl Services {
     /// # Errors
     ///
     /// As [`Services::statuses`].
-    pub async fn worst(&self) -> Result<(&WatchedService, SystemStatus), ApiError> {
+    pub async fn worst(&self) -> Result<(&WatchedService, SystemStatus), Error> {
         if self.services.len() == 1 {
             let service = self.first();
             return Ok((service, service.driver.status().await?));
@@ -146,7 +147,7 @@ impl Services {
     /// # Errors
     ///
     /// As [`Services::statuses`].
-    pub async fn status(&self) -> Result<SystemStatus, ApiError> {
+    pub async fn status(&self) -> Result<SystemStatus, Error> {
         Ok(self.worst().await?.1)
     }
 
@@ -155,7 +156,7 @@ impl Services {
     /// # Errors
     ///
     /// As [`Services::statuses`].
-    pub async fn current_incident(&self) -> Result<Option<IncidentCard>, ApiError> {
+    pub async fn current_incident(&self) -> Result<Option<IncidentCard>, Error> {
         let (worst, _) = self.worst().await?;
         if let Some(card) = worst.driver.current_incident().await? {
             return Ok(Some(card));
@@ -175,13 +176,13 @@ impl Services {
     /// As [`Services::statuses`].
     pub async fn owner_of_incident(
         &self,
-        incident_id: &str,
-    ) -> Result<Option<&WatchedService>, ApiError> {
+        incident_id: &IncidentId,
+    ) -> Result<Option<&WatchedService>, Error> {
         if self.services.len() == 1 {
             return Ok(Some(self.first()));
         }
         for service in self.iter() {
-            if service.driver.has_incident(incident_id.to_owned()).await? {
+            if service.driver.has_incident(incident_id.clone()).await? {
                 return Ok(Some(service));
             }
         }
@@ -193,13 +194,13 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// [`ApiError::IncidentNotFound`] when `before` names no incident any service remembers; otherwise as
+    /// [`Error::IncidentNotFound`] when `before` names no incident any service remembers; otherwise as
     /// [`Services::statuses`].
     pub async fn incidents(
         &self,
         limit: usize,
-        before: Option<&str>,
-    ) -> Result<IncidentPage, ApiError> {
+        before: Option<&IncidentId>,
+    ) -> Result<IncidentPage, Error> {
         let before = match before {
             None => None,
             Some(id) => {
@@ -208,8 +209,11 @@ impl Services {
                 let detail = self
                     .incident_history(id)
                     .await?
-                    .ok_or_else(|| ApiError::IncidentNotFound(id.to_owned()))?;
-                Some((detail.incident.detected_at, detail.incident.incident_id))
+                    .ok_or_else(|| Error::IncidentNotFound(id.clone()))?;
+                Some((
+                    detail.incident.detected_at,
+                    IncidentId::new(detail.incident.incident_id),
+                ))
             }
         };
         // One more than the page, to know whether another page follows.
@@ -243,14 +247,10 @@ impl Services {
     /// As [`Services::statuses`].
     pub async fn incident_history(
         &self,
-        incident_id: &str,
-    ) -> Result<Option<IncidentDetail>, ApiError> {
+        incident_id: &IncidentId,
+    ) -> Result<Option<IncidentDetail>, Error> {
         for service in self.iter() {
-            if let Some(detail) = service
-                .driver
-                .incident_history(incident_id.to_owned())
-                .await?
-            {
+            if let Some(detail) = service.driver.incident_history(incident_id.clone()).await? {
                 return Ok(Some(detail));
             }
         }
@@ -262,9 +262,9 @@ impl Services {
     /// # Errors
     ///
     /// As [`Services::statuses`].
-    pub async fn run(&self, run_id: &str) -> Result<Option<TestRun>, ApiError> {
+    pub async fn run(&self, run_id: &RunId) -> Result<Option<TestRun>, Error> {
         for service in self.iter() {
-            if let Some(run) = service.driver.run(run_id.to_owned()).await? {
+            if let Some(run) = service.driver.run(run_id.clone()).await? {
                 return Ok(Some(run));
             }
         }
@@ -296,7 +296,7 @@ impl Services {
     /// # Errors
     ///
     /// As [`Services::statuses`].
-    pub async fn subscribe(&self, since: Option<u64>) -> Result<Subscription, ApiError> {
+    pub async fn subscribe(&self, since: Option<u64>) -> Result<Subscription, Error> {
         let mut subscribed = Vec::with_capacity(self.services.len());
         for service in self.iter() {
             subscribed.push(service.driver.subscribe_since(since).await?);
@@ -372,7 +372,7 @@ mod tests {
         name: &str,
         sequence: &Sequence,
         tasks: &mut tokio::task::JoinSet<()>,
-    ) -> DriverHandle {
+    ) -> ServiceHandle {
         use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
 
         use crate::runtime::driver::{Driver, DriverConfig, Ports};

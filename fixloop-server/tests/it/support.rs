@@ -11,7 +11,8 @@ use fixloop_adapters::Copilot;
 use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
 use fixloop_contract::WsEnvelope;
 use fixloop_core::engine::Config as EngineConfig;
-use fixloop_server::runtime::driver::{Driver, DriverConfig, DriverHandle, Ports};
+use fixloop_server::runtime::ServiceHandle;
+use fixloop_server::runtime::driver::{Driver, DriverConfig, Ports};
 use fixloop_server::runtime::metrics::ServerMetrics;
 use fixloop_server::runtime::stream::Outgoing;
 use fixloop_server::{ApiSettings, AppState, router};
@@ -31,7 +32,7 @@ pub(crate) struct TestApp {
     /// The router under test.
     pub(crate) router: Router,
     /// The driver's handle (to subscribe to events).
-    pub(crate) driver: DriverHandle,
+    pub(crate) driver: ServiceHandle,
     /// The fake signal source.
     pub(crate) signals: Arc<FakeSignalSource>,
     /// The fake planner.

@@ -14,31 +14,25 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use fixloop_adapters::{
-    AdapterError, ContextQuery, ContextSource, Copilot, CopilotState, JournalEntry, PlanRequest,
-    Planner, SignalReading, SignalSource, Store, StoreError, TestProgress, TestRunner,
+    ContextSource, Copilot, CopilotState, Planner, SignalSource, Store, StoreError, TestProgress,
+    TestRunner,
 };
-use fixloop_contract::{
-    CopilotAnswer, IncidentCard, IncidentDetail, IncidentSummary, Plan, RunStatus, SimulateMode,
-    SystemStatus, TestRun, WsEnvelope, WsMessage,
-};
-use fixloop_core::engine::{
-    Effect, Engine, IncidentContext, Input, PlannerChoice, PortFailure, RecordedInput, Rejected,
-};
+use fixloop_contract::{RunStatus, WsEnvelope, WsMessage};
+use fixloop_core::engine::{Engine, Input, Rejected};
 use fixloop_core::{EffectId, IncidentId, RunId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
-use tracing::Instrument;
 
-use crate::http::error::ApiError;
+mod effects;
+mod journal;
+
+use self::effects::Completion;
+use self::journal::Journal;
+use super::Error;
+use super::handle::{Command, ServiceHandle};
 use crate::runtime::metrics::ServerMetrics;
-use crate::runtime::stream::{DEFAULT_REPLAY_CAPACITY, Hub, Outgoing, Sequence, Subscribed};
+use crate::runtime::stream::{DEFAULT_REPLAY_CAPACITY, Hub, Sequence, Subscribed};
 use crate::runtime::wire;
-
-/// How long a handler waits for the driver to take and answer a command.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Journal entries between two snapshots of the engine (a restart replays at most this many).
-const SNAPSHOT_EVERY: u64 = 256;
 
 /// The ports the driver calls.
 #[derive(Debug, Clone)]
@@ -72,12 +66,6 @@ pub struct DriverConfig {
     pub websocket_queue: usize,
 }
 
-/// A handle on the driver for the HTTP handlers: cheap to clone.
-#[derive(Debug, Clone)]
-pub struct DriverHandle {
-    commands: mpsc::Sender<Command>,
-}
-
 /// The driver. Build with [`Driver::new`], run with [`Driver::run`].
 #[derive(Debug)]
 pub struct Driver {
@@ -97,57 +85,6 @@ pub struct Driver {
     journal: Option<Journal>,
 }
 
-/// The engine's journal in a [`Store`].
-#[derive(Debug)]
-struct Journal {
-    store: Arc<dyn Store>,
-    service: String,
-    /// The seq of the last entry appended.
-    seq: u64,
-    /// The seq the latest snapshot covers.
-    snapshot_seq: u64,
-    /// An append failed: inputs are not journaled until a snapshot heals the journal.
-    broken: bool,
-}
-
-/// A command from a handler.
-#[derive(Debug)]
-enum Command {
-    Status(oneshot::Sender<SystemStatus>),
-    CurrentIncident(oneshot::Sender<Option<IncidentCard>>),
-    BugToggled(bool, oneshot::Sender<SystemStatus>),
-    Simulate(SimulateMode, oneshot::Sender<Option<IncidentCard>>),
-    RunTests(String, oneshot::Sender<Result<TestRun, ApiError>>),
-    Run(String, oneshot::Sender<Option<TestRun>>),
-    HasIncident(String, oneshot::Sender<bool>),
-    CopilotState(
-        Option<String>,
-        oneshot::Sender<Result<CopilotState, ApiError>>,
-    ),
-    CopilotAnswered(CopilotAnswer, oneshot::Sender<()>),
-    Alert(Input, oneshot::Sender<()>),
-    Subscribe(Option<u64>, oneshot::Sender<Subscribed>),
-    Incidents(
-        usize,
-        Option<(DateTime<Utc>, String)>,
-        oneshot::Sender<Vec<IncidentSummary>>,
-    ),
-    IncidentHistory(String, oneshot::Sender<Option<IncidentDetail>>),
-}
-
-/// A finished port call.
-#[derive(Debug)]
-enum Completion {
-    Signal(DateTime<Utc>, Result<SignalReading, AdapterError>),
-    Context(EffectId, Result<IncidentContext, PortFailure>),
-    Plan(EffectId, Result<Plan, PortFailure>),
-    Run(EffectId, Result<(), PortFailure>),
-    Probe(
-        EffectId,
-        Result<fixloop_core::engine::SignalSample, PortFailure>,
-    ),
-}
-
 impl Driver {
     /// A driver with a healthy engine, and the handle the handlers use; its WebSocket events are numbered by a
     /// [`Sequence`] of its own.
@@ -156,7 +93,7 @@ impl Driver {
         config: DriverConfig,
         ports: Ports,
         metrics: Arc<ServerMetrics>,
-    ) -> (Self, DriverHandle) {
+    ) -> (Self, ServiceHandle) {
         Self::sharing(config, ports, metrics, Sequence::new())
     }
 
@@ -168,7 +105,7 @@ impl Driver {
         ports: Ports,
         metrics: Arc<ServerMetrics>,
         sequence: Sequence,
-    ) -> (Self, DriverHandle) {
+    ) -> (Self, ServiceHandle) {
         let now = Utc::now();
         let (command_sender, commands) = mpsc::channel(256);
         let (progress_sender, progress) = mpsc::channel(256);
@@ -186,12 +123,7 @@ impl Driver {
             last_now: now,
             journal: None,
         };
-        (
-            driver,
-            DriverHandle {
-                commands: command_sender,
-            },
-        )
+        (driver, ServiceHandle::new(command_sender))
     }
 
     /// A driver whose engine is restored from `store` (the latest snapshot, then the journal's tail replayed),
@@ -211,7 +143,7 @@ impl Driver {
         metrics: Arc<ServerMetrics>,
         store: Arc<dyn Store>,
         sequence: Sequence,
-    ) -> Result<(Self, DriverHandle), StoreError> {
+    ) -> Result<(Self, ServiceHandle), StoreError> {
         let service = config.engine.service.name.clone();
         let stored = store.load(&service).await?;
         let last_seq = stored.last_seq();
@@ -355,126 +287,6 @@ impl Driver {
         result
     }
 
-    /// Appends the call about to be made on the engine to the journal (nothing when there is none).
-    async fn record(&mut self, now: DateTime<Utc>, input: Option<&Input>) {
-        let Some(journal) = self.journal.as_mut() else {
-            return;
-        };
-        if journal.broken {
-            // Not journaled: each such input is a lost append, counted one by one.
-            self.metrics.journal_append(false);
-            return;
-        }
-        let entry = JournalEntry {
-            seq: journal.seq + 1,
-            at: now,
-            input: input.map(RecordedInput::from),
-        };
-        match journal.store.append(&journal.service, entry).await {
-            Ok(()) => {
-                journal.seq += 1;
-                self.metrics.journal_append(true);
-            }
-            Err(error) => {
-                // FixLoop keeps watching in memory: an outage of the disk must not stop the loop during an
-                // outage of the service. A snapshot heals the journal later.
-                journal.broken = true;
-                self.metrics.journal_append(false);
-                self.metrics
-                    .journal_failing(&journal.service, Some(error.to_string()));
-                tracing::error!(%error, service = %journal.service, seq = journal.seq + 1, "journal append failed; inputs are not journaled until a snapshot succeeds");
-            }
-        }
-    }
-
-    /// Saves a snapshot every [`SNAPSHOT_EVERY`] entries, and at once while the journal is broken.
-    async fn snapshot_now_and_then(&mut self) {
-        let due = self.journal.as_ref().is_some_and(|journal| {
-            journal.broken || journal.seq >= journal.snapshot_seq + SNAPSHOT_EVERY
-        });
-        if due {
-            self.save_snapshot().await;
-        }
-    }
-
-    /// Saves a snapshot of the engine as it is now, covering every entry appended so far; a snapshot of a broken
-    /// journal heals it (the state is whole again, though a replay of the lost span is not).
-    async fn save_snapshot(&mut self) {
-        let Some(journal) = self.journal.as_mut() else {
-            return;
-        };
-        let snapshot = match self.engine.snapshot() {
-            Ok(snapshot) => snapshot,
-            Err(error) => {
-                tracing::error!(%error, "cannot snapshot the engine");
-                return;
-            }
-        };
-        match journal
-            .store
-            .save_snapshot(&journal.service, journal.seq, snapshot)
-            .await
-        {
-            Ok(()) => {
-                journal.snapshot_seq = journal.seq;
-                if journal.broken {
-                    journal.broken = false;
-                    self.metrics.journal_failing(&journal.service, None);
-                    tracing::warn!(service = %journal.service, seq = journal.seq, "journal healed by a snapshot; the inputs while it was broken are not in it");
-                }
-            }
-            Err(error) if !journal.broken => {
-                tracing::error!(%error, service = %journal.service, "snapshot failed");
-            }
-            Err(_) => {}
-        }
-    }
-
-    fn drain(&mut self) {
-        while let Some(effect) = self.engine.poll_effect() {
-            match effect {
-                Effect::Publish(envelope) => self.publish(&envelope),
-                Effect::FetchContext {
-                    effect,
-                    incident_id,
-                } => self.fetch_context(effect, &incident_id),
-                Effect::RequestPlan {
-                    effect,
-                    plan_id,
-                    context,
-                    attempt,
-                    previous_violations,
-                    planner,
-                } => {
-                    let request = PlanRequest {
-                        // The id the engine will stamp on the candidate: the driver makes none of its own.
-                        plan_id,
-                        // The incident's own context, as the engine holds it: never another incident's.
-                        incident: wire::plan_incident_context(&context),
-                        context,
-                        attempt,
-                        previous_violations,
-                        now: self.now(),
-                    };
-                    self.request_plan(effect, request, planner);
-                }
-                Effect::StartRun {
-                    effect,
-                    run_id,
-                    plan,
-                } => self.start_run(effect, run_id, plan),
-                Effect::CancelRun { effect } => {
-                    if let Some((run_id, handle)) = self.runs.remove(&effect) {
-                        handle.abort();
-                        self.observe_run_end(&run_id);
-                    }
-                }
-                Effect::ProbeService { effect } => self.probe_service(effect),
-                Effect::SampleSignals { window } => self.start_signal_read(window),
-            }
-        }
-    }
-
     fn publish(&mut self, envelope: &WsEnvelope) {
         match &envelope.message {
             WsMessage::IncidentCreated(card) => {
@@ -551,194 +363,6 @@ impl Driver {
             .needs_human(&self.config.engine.service.name, self.engine.needs_human());
     }
 
-    /// Reads the signal source over `window`, as the engine asked (it issues one read at a time).
-    fn start_signal_read(&mut self, window: Duration) {
-        let signals = Arc::clone(&self.ports.signals);
-        let timeout = self.config.signal_timeout;
-        self.tasks.spawn(async move {
-            let result = match tokio::time::timeout(timeout, signals.read(window)).await {
-                Ok(result) => result,
-                Err(_) => Err(AdapterError::timeout(timeout)),
-            };
-            Completion::Signal(Utc::now(), result)
-        });
-    }
-
-    /// Probes the service with its own journeys (the signal source is blind); answers `ServiceProbed`.
-    fn probe_service(&mut self, effect: EffectId) {
-        let prober = Arc::clone(&self.ports.prober);
-        // Only the probes just run fall in this window: probes are spaced by several polling intervals.
-        let window = self.config.engine.poll_interval;
-        let timeout = self.config.signal_timeout;
-        self.tasks.spawn(async move {
-            let result = match tokio::time::timeout(timeout, prober.read(window)).await {
-                Ok(Ok(reading)) => Ok(wire::signal_sample(reading, Utc::now())),
-                Ok(Err(error)) => Err(error.to_port_failure()),
-                Err(_) => Err(PortFailure::Timeout),
-            };
-            Completion::Probe(effect, result)
-        });
-    }
-
-    /// Reads the incident's signals and, when a context source is configured, gathers its findings at the same
-    /// time; both within the engine's `context_deadline` (the source within three quarters of it). The findings add to the signals (a failed or slow source
-    /// of context leaves the signals' context as it is); a failed signal read fails the fetch.
-    fn fetch_context(&mut self, effect: EffectId, incident_id: &IncidentId) {
-        let signals = Arc::clone(&self.ports.signals);
-        let source = self.ports.context.clone();
-        let window = self.config.engine.detection_window;
-        let deadline = self.config.engine.context_deadline;
-        let timeout = self.config.signal_timeout.min(deadline);
-        // The findings are extra: the source gets three quarters of the deadline, so that a slow one still leaves
-        // the engine the signals' context before the deadline makes it plan without any.
-        let gather_timeout = deadline.mul_f64(0.75);
-        let query = ContextQuery {
-            service: self.config.engine.service.name.clone(),
-            incident_id: Some(incident_id.as_str().to_owned()),
-            window,
-        };
-        let span = tracing::info_span!("incident", incident_id = %incident_id);
-        self.tasks.spawn(
-            async move {
-                let read = async {
-                    match tokio::time::timeout(timeout, signals.read(window)).await {
-                        Ok(Ok(reading)) => Ok(wire::incident_context(reading)),
-                        Ok(Err(error)) => {
-                            tracing::warn!(%error, "context fetch failed");
-                            Err(error.to_port_failure())
-                        }
-                        Err(_) => Err(PortFailure::Timeout),
-                    }
-                };
-                let gather = async {
-                    let source = source?;
-                    match tokio::time::timeout(gather_timeout, source.gather(&query)).await {
-                        Ok(Ok(findings)) => Some(findings),
-                        Ok(Err(error)) => {
-                            tracing::warn!(%error, "context source failed; planning with the signals' context");
-                            None
-                        }
-                        Err(_) => {
-                            tracing::warn!(?gather_timeout, "context source did not answer in time; planning with the signals' context");
-                            None
-                        }
-                    }
-                };
-                let (result, findings) = tokio::join!(read, gather);
-                let result = result.map(|context| wire::with_findings(context, findings));
-                Completion::Context(effect, result)
-            }
-            .instrument(span),
-        );
-    }
-
-    fn request_plan(&mut self, effect: EffectId, request: PlanRequest, choice: PlannerChoice) {
-        let planner = match choice {
-            PlannerChoice::Configured => Arc::clone(&self.ports.planner),
-            PlannerChoice::Rules => Arc::clone(&self.ports.rule_planner),
-        };
-        let timeout = self.config.engine.plan_deadline;
-        let span = tracing::info_span!("incident", incident_id = %request.context.incident_id);
-        self.tasks.spawn(
-            async move {
-                tracing::info!(attempt = request.attempt, planner = ?choice, "requesting a plan");
-                let result = match tokio::time::timeout(timeout, planner.propose(&request)).await {
-                    Ok(Ok(plan)) => Ok(plan),
-                    Ok(Err(error)) => {
-                        tracing::warn!(%error, "planner failed");
-                        Err(error.to_port_failure())
-                    }
-                    Err(_) => Err(PortFailure::Timeout),
-                };
-                Completion::Plan(effect, result)
-            }
-            .instrument(span),
-        );
-    }
-
-    fn start_run(&mut self, effect: EffectId, run_id: RunId, plan: fixloop_core::ValidatedPlan) {
-        let runner = Arc::clone(&self.ports.runner);
-        let forward_to = self.progress_sender.clone();
-        // The engine's own run deadline fires first; this only guarantees the task ends.
-        let timeout = self.config.engine.run_deadline + Duration::from_secs(5);
-        let span = self.incident_span();
-        self.metrics.run_started();
-        let task_run_id = run_id.clone();
-        let handle = self.tasks.spawn(
-            async move {
-                let run_id = task_run_id;
-                let (sink, mut progress) = mpsc::channel::<TestProgress>(64);
-                let run = async {
-                    match tokio::time::timeout(timeout, runner.run(&run_id, &plan, sink)).await {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(error)) => {
-                            tracing::warn!(%error, run_id = %run_id, "run failed");
-                            Err(error.to_port_failure())
-                        }
-                        Err(_) => Err(PortFailure::Timeout),
-                    }
-                };
-                let forward = async {
-                    while let Some(update) = progress.recv().await {
-                        if forward_to.send((effect, update)).await.is_err() {
-                            break;
-                        }
-                    }
-                };
-                // Every progress message is queued for the driver before the completion is, and the driver reads
-                // progress first (biased select), so `RunFinished` always comes after the run's last progress.
-                let (result, ()) = tokio::join!(run, forward);
-                Completion::Run(effect, result)
-            }
-            .instrument(span),
-        );
-        self.runs.insert(effect, (run_id, handle));
-    }
-
-    async fn complete(&mut self, completion: Completion) {
-        match completion {
-            Completion::Signal(at, result) => {
-                self.metrics.signal_read(result.is_ok());
-                match result {
-                    Ok(reading) => {
-                        let _ = self
-                            .feed(Input::SignalSampled(wire::signal_sample(reading, at)))
-                            .await;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "signal read failed");
-                        let _ = self
-                            .feed(Input::SignalSourceFailed {
-                                failure: error.to_port_failure(),
-                            })
-                            .await;
-                    }
-                }
-            }
-            Completion::Context(effect, result) => {
-                let _ = self.feed(Input::ContextFetched { effect, result }).await;
-            }
-            Completion::Plan(effect, Ok(plan)) => {
-                let _ = self.feed(Input::PlanProposed { effect, plan }).await;
-            }
-            Completion::Plan(effect, Err(failure)) => {
-                let _ = self
-                    .feed(Input::PlanGenerationFailed { effect, failure })
-                    .await;
-            }
-            Completion::Run(effect, result) => {
-                let run = self.runs.remove(&effect);
-                let _ = self.feed(Input::RunFinished { effect, result }).await;
-                if let Some((run_id, _)) = run {
-                    self.observe_run_end(&run_id);
-                }
-            }
-            Completion::Probe(effect, result) => {
-                let _ = self.feed(Input::ServiceProbed { effect, result }).await;
-            }
-        }
-    }
-
     async fn command(&mut self, command: Command) {
         match command {
             Command::Status(reply) => {
@@ -747,7 +371,7 @@ impl Driver {
             Command::CurrentIncident(reply) => {
                 let _ = reply.send(self.engine.current_incident().cloned());
             }
-            Command::BugToggled(enabled, reply) => {
+            Command::ServiceChanged(enabled, reply) => {
                 let _ = self.feed(Input::BugToggled { enabled }).await;
                 let _ = reply.send(self.engine.status().clone());
             }
@@ -756,25 +380,26 @@ impl Driver {
                 let _ = reply.send(self.engine.current_incident().cloned());
             }
             Command::RunTests(incident_id, reply) => {
-                let id = IncidentId::new(incident_id.clone());
                 let result = match self
-                    .feed(Input::OperatorRequestedRun { incident_id: id })
+                    .feed(Input::OperatorRequestedRun {
+                        incident_id: incident_id.clone(),
+                    })
                     .await
                 {
                     Ok(()) => self.engine.current_run().cloned().ok_or_else(|| {
-                        ApiError::Internal(
+                        Error::Internal(
                             "the engine accepted a run but has no current run".to_owned(),
                         )
                     }),
-                    Err(rejected) => Err(rejected_to_api(rejected, incident_id)),
+                    Err(rejected) => Err(rejected_error(rejected, incident_id)),
                 };
                 let _ = reply.send(result);
             }
             Command::Run(run_id, reply) => {
-                let _ = reply.send(self.engine.run(&RunId::new(run_id)).cloned());
+                let _ = reply.send(self.engine.run(&run_id).cloned());
             }
             Command::HasIncident(incident_id, reply) => {
-                let _ = reply.send(self.engine.has_incident(&IncidentId::new(incident_id)));
+                let _ = reply.send(self.engine.has_incident(&incident_id));
             }
             Command::CopilotState(incident_id, reply) => {
                 let _ = reply.send(self.copilot_state(incident_id));
@@ -792,7 +417,7 @@ impl Driver {
                 let _ = reply.send(self.engine.incidents(limit, before));
             }
             Command::IncidentHistory(incident_id, reply) => {
-                let _ = reply.send(self.engine.incident_history(&IncidentId::new(incident_id)));
+                let _ = reply.send(self.engine.incident_history(&incident_id));
             }
             Command::Subscribe(since, reply) => {
                 let resumed = since.map(|since| self.hub.resume(since));
@@ -825,16 +450,16 @@ impl Driver {
 impl Driver {
     /// What the copilot may see about `incident_id` (the open incident when `None`): the incident's card, and the
     /// current run and recovery blocker when it is the open one.
-    fn copilot_state(&self, incident_id: Option<String>) -> Result<CopilotState, ApiError> {
+    fn copilot_state(&self, incident_id: Option<IncidentId>) -> Result<CopilotState, Error> {
         let open = self.engine.current_incident();
         let (incident, is_open) = match incident_id {
             None => (open.cloned(), open.is_some()),
             Some(id) => {
                 let card = self
                     .engine
-                    .incident(&IncidentId::new(id.clone()))
+                    .incident(&id)
                     .cloned()
-                    .ok_or(ApiError::IncidentNotFound(id))?;
+                    .ok_or(Error::IncidentNotFound(id))?;
                 let is_open = open.is_some_and(|open| open.incident_id == card.incident_id);
                 (Some(card), is_open)
             }
@@ -857,175 +482,13 @@ impl Driver {
     }
 }
 
-impl DriverHandle {
-    /// `GET /api/incidents`: at most `limit` incidents of this service, newest first, older than `before` (a
-    /// `(detected_at, incident_id)` key) when given.
-    ///
-    /// # Errors
-    ///
-    /// [`ApiError::Unavailable`] when the driver is gone or does not answer in time.
-    pub async fn incidents(
-        &self,
-        limit: usize,
-        before: Option<(DateTime<Utc>, String)>,
-    ) -> Result<Vec<IncidentSummary>, ApiError> {
-        self.request(|reply| Command::Incidents(limit, before, reply))
-            .await
-    }
-
-    /// `GET /api/incidents/{incident_id}`: the incident with its timeline and figures, if this service has it.
-    ///
-    /// # Errors
-    ///
-    /// [`ApiError::Unavailable`] when the driver is gone or does not answer in time.
-    pub async fn incident_history(
-        &self,
-        incident_id: String,
-    ) -> Result<Option<IncidentDetail>, ApiError> {
-        self.request(|reply| Command::IncidentHistory(incident_id, reply))
-            .await
-    }
-
-    /// `GET /api/status`.
-    ///
-    /// # Errors
-    ///
-    /// [`ApiError::Unavailable`] when the driver is gone or does not answer in time.
-    pub async fn status(&self) -> Result<SystemStatus, ApiError> {
-        self.request(Command::Status).await
-    }
-
-    /// `GET /api/incidents/current`.
-    ///
-    /// # Errors
-    ///
-    /// As [`DriverHandle::status`].
-    pub async fn current_incident(&self) -> Result<Option<IncidentCard>, ApiError> {
-        self.request(Command::CurrentIncident).await
-    }
-
-    /// The demo service's bug was set: feeds `BugToggled` and returns the status.
-    ///
-    /// # Errors
-    ///
-    /// As [`DriverHandle::status`].
-    pub async fn bug_toggled(&self, enabled: bool) -> Result<SystemStatus, ApiError> {
-        self.request(|reply| Command::BugToggled(enabled, reply))
-            .await
-    }
-
-    /// `POST /api/incidents/simulate`: returns the open incident after the change.
-    ///
-    /// # Errors
-    ///
-    /// As [`DriverHandle::status`].
-    pub async fn simulate(&self, mode: SimulateMode) -> Result<Option<IncidentCard>, ApiError> {
-        self.request(|reply| Command::Simulate(mode, reply)).await
-    }
-
-    /// `POST /api/tests/run`: the new or in-progress run.
-    ///
-    /// # Errors
-    ///
-    /// 404/409 as the engine decides, or as [`DriverHandle::status`].
-    pub async fn run_tests(&self, incident_id: String) -> Result<TestRun, ApiError> {
-        self.request(|reply| Command::RunTests(incident_id, reply))
-            .await?
-    }
-
-    /// `GET /api/tests/runs/{run_id}`.
-    ///
-    /// # Errors
-    ///
-    /// As [`DriverHandle::status`].
-    pub async fn run(&self, run_id: String) -> Result<Option<TestRun>, ApiError> {
-        self.request(|reply| Command::Run(run_id, reply)).await
-    }
-
-    /// Whether this service's engine knows an incident with this id (open or recently closed).
-    ///
-    /// # Errors
-    ///
-    /// As [`DriverHandle::status`].
-    pub async fn has_incident(&self, incident_id: String) -> Result<bool, ApiError> {
-        self.request(|reply| Command::HasIncident(incident_id, reply))
-            .await
-    }
-
-    /// The state the copilot may see; 404 when `incident_id` names no incident.
-    ///
-    /// # Errors
-    ///
-    /// [`ApiError::IncidentNotFound`], or as [`DriverHandle::status`].
-    pub async fn copilot_state(
-        &self,
-        incident_id: Option<String>,
-    ) -> Result<CopilotState, ApiError> {
-        self.request(|reply| Command::CopilotState(incident_id, reply))
-            .await?
-    }
-
-    /// Feeds the copilot's answer (published as `copilot.answer`).
-    ///
-    /// # Errors
-    ///
-    /// As [`DriverHandle::status`].
-    pub async fn copilot_answered(&self, answer: CopilotAnswer) -> Result<(), ApiError> {
-        self.request(|reply| Command::CopilotAnswered(answer, reply))
-            .await
-    }
-
-    /// Feeds an alert input (`AlertFired` or `AlertResolved`); the engine deduplicates repeats.
-    ///
-    /// # Errors
-    ///
-    /// As [`DriverHandle::status`].
-    pub async fn alert(&self, input: Input) -> Result<(), ApiError> {
-        self.request(|reply| Command::Alert(input, reply)).await
-    }
-
-    /// Registers a WebSocket client; its queue starts with the join snapshot.
-    ///
-    /// # Errors
-    ///
-    /// As [`DriverHandle::status`].
-    pub async fn subscribe(&self) -> Result<mpsc::Receiver<Outgoing>, ApiError> {
-        Ok(self.subscribe_since(None).await?.queue)
-    }
-
-    /// Registers a WebSocket client that saw every event up to `since`: its queue starts with the kept events after
-    /// it, or, when there is no `since` or the hub cannot replay from it ([`Subscribed::reset`]), with the join
-    /// snapshot.
-    ///
-    /// # Errors
-    ///
-    /// As [`DriverHandle::status`].
-    pub async fn subscribe_since(&self, since: Option<u64>) -> Result<Subscribed, ApiError> {
-        self.request(|reply| Command::Subscribe(since, reply)).await
-    }
-
-    async fn request<T>(
-        &self,
-        command: impl FnOnce(oneshot::Sender<T>) -> Command,
-    ) -> Result<T, ApiError> {
-        let (reply, answer) = oneshot::channel();
-        tokio::time::timeout(COMMAND_TIMEOUT, self.commands.send(command(reply)))
-            .await
-            .map_err(|_| ApiError::Unavailable)?
-            .map_err(|_| ApiError::Unavailable)?;
-        tokio::time::timeout(COMMAND_TIMEOUT, answer)
-            .await
-            .map_err(|_| ApiError::Unavailable)?
-            .map_err(|_| ApiError::Unavailable)
-    }
-}
-
-fn rejected_to_api(rejected: Rejected, incident_id: String) -> ApiError {
+/// What a refused operator run means to the one who asked for it.
+fn rejected_error(rejected: Rejected, incident_id: IncidentId) -> Error {
     match rejected {
-        Rejected::UnknownIncident(_) => ApiError::IncidentNotFound(incident_id),
-        Rejected::IncidentClosed(_) => ApiError::IncidentClosed(incident_id),
-        Rejected::PlanNotReady(_) => ApiError::PlanNotReady(incident_id),
-        other => ApiError::Internal(other.to_string()),
+        Rejected::UnknownIncident(_) => Error::IncidentNotFound(incident_id),
+        Rejected::IncidentClosed(_) => Error::IncidentClosed(incident_id),
+        Rejected::PlanNotReady(_) => Error::PlanNotReady(incident_id),
+        other => Error::Internal(other.to_string()),
     }
 }
 

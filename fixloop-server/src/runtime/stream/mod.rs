@@ -122,7 +122,7 @@ pub enum Outgoing {
     Close(u16, &'static str),
 }
 
-/// A client registered with one hub ([`crate::runtime::driver::DriverHandle::subscribe_since`]).
+/// A client registered with one hub ([`crate::runtime::ServiceHandle::subscribe_since`]).
 #[derive(Debug)]
 pub struct Subscribed {
     /// The client's queue: the replay, or the join snapshot, then the live events.
