@@ -541,6 +541,11 @@ async fn start_orchestrator(
     metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
     let several = watches.len() > 1;
+    // The demo's operations (bug switch, simulation) act on the built-in demo shop, named, when it is watched.
+    let demo_service = watches
+        .iter()
+        .find(|watch| watch.builtin_demo)
+        .map(|watch| watch.service.spec.name.clone());
     // One `seq` counter for every driver's WebSocket events, so a client's order holds across services; it starts
     // at the start time in microseconds, so a restarted server never reuses an earlier process's numbers.
     let sequence =
@@ -675,6 +680,7 @@ async fn start_orchestrator(
     };
     settings.allowed_hosts.clone_from(&config.allowed_hosts);
     settings.demo_admin_token = demo_admin_token;
+    settings.demo_service = demo_service;
     let state = AppState {
         services: Services::new(watched),
         copilot,

@@ -95,6 +95,11 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// The first `max` characters of `text`: what an error or a log line may repeat of a caller's input.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
 impl From<crate::runtime::Error> for ApiError {
     fn from(error: crate::runtime::Error) -> Self {
         use crate::runtime::Error;

@@ -97,6 +97,17 @@ impl Services {
         &self.services[0]
     }
 
+    /// The service the demo's operations (the bug switch, simulation) act on: the one called `demo_service` when
+    /// given (the built-in demo shop's), else the only watched service; `None` when neither names one (several
+    /// services and no demo shop among them).
+    #[must_use]
+    pub fn demo_target(&self, demo_service: Option<&str>) -> Option<&WatchedService> {
+        match demo_service {
+            Some(name) => self.get(name),
+            None => (self.services.len() == 1).then(|| self.first()),
+        }
+    }
+
     /// The service called `name`.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&WatchedService> {

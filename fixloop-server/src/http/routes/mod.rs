@@ -1,5 +1,9 @@
-//! The routes of the API, each beside its handler.
-//!
-//! [`ws`] keeps each client's WebSocket connection (its socket limits, pings and close codes).
+//! The routes of the API, each file with its handlers and the `routes()` that mounts them.
 
+pub mod copilot;
+pub mod incidents;
+pub mod runs;
+pub mod services;
+pub mod status;
+pub mod webhooks;
 pub mod ws;

@@ -12,6 +12,110 @@ use tokio::sync::mpsc;
 pub use crate::runtime::stream::{CLOSE_GOING_AWAY, CLOSE_TOO_SLOW};
 use crate::runtime::stream::{Outgoing, SharedText};
 
+use axum::Router;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
+use axum::routing::get;
+
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::http::guard::origin_allowed;
+use crate::runtime::stream::merge::merge_queues;
+
+/// The routes of this file, with their handlers.
+pub(in crate::http) fn routes() -> Router<AppState> {
+    Router::new().route("/ws", get(websocket))
+}
+
+/// The `since` query parameter of `GET /ws`: absent, or a decimal non-negative integer (anything else, a sign,
+/// an empty value or a repeated parameter, is 400 `invalid_since`).
+fn parse_since(query: &[(String, String)]) -> Result<Option<u64>, ApiError> {
+    let mut values = query.iter().filter(|(name, _)| name == "since");
+    let Some((_, value)) = values.next() else {
+        return Ok(None);
+    };
+    let shown = || value.chars().take(40).collect::<String>();
+    if values.next().is_some() {
+        return Err(ApiError::InvalidSince(format!("{} (given twice)", shown())));
+    }
+    if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(ApiError::InvalidSince(shown()));
+    }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| ApiError::InvalidSince(shown()))
+}
+
+async fn websocket(
+    State(state): State<AppState>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    if !origin_allowed(&headers, &state.settings.cors_origins) {
+        let origin: String = headers
+            .get(header::ORIGIN)
+            .map(|origin| {
+                String::from_utf8_lossy(origin.as_bytes())
+                    .chars()
+                    .take(100)
+                    .collect()
+            })
+            .unwrap_or_default();
+        state.settings.refusals.record(
+            fixloop_contract::codes::ORIGIN_NOT_ALLOWED,
+            &format_args!("GET /ws (Origin {origin})"),
+        );
+        return Err(ApiError::OriginNotAllowed(origin));
+    }
+    let since = parse_since(&query)?;
+    let upgrade = upgrade.map_err(|_| ApiError::NotWebSocket)?;
+    // Subscribing before the upgrade completes takes the join snapshots (or the replay) now; events published in
+    // between queue up.
+    let subscription = state.services.subscribe(since).await?;
+    let marker = subscription.marker;
+    let mut queues = subscription.queues;
+    let config = state.settings.websocket;
+    Ok(SOCKET_LIMITS
+        .apply(upgrade)
+        .on_upgrade(move |socket| async move {
+            let (mut sink, stream) = socket.split();
+            if let Some(marker) = marker {
+                // The marker comes before the snapshots; a client that cannot take it is gone.
+                let sent = tokio::time::timeout(
+                    config.write_timeout,
+                    SinkExt::send(&mut sink, Message::Text(to_utf8(marker))),
+                )
+                .await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    tracing::debug!("websocket client gone before its stream.reset");
+                    return;
+                }
+            }
+            let end = if queues.len() == 1 {
+                let queue = queues.remove(0);
+                run_connection(sink, stream, queue, config).await
+            } else {
+                // Several services: one queue for the connection, fed from every service's queue in this task.
+                let capacity = queues
+                    .iter()
+                    .map(mpsc::Receiver::max_capacity)
+                    .sum::<usize>()
+                    .max(1);
+                let (merged, queue) = mpsc::channel(capacity);
+                let (end, ()) = tokio::join!(
+                    run_connection(sink, stream, queue, config),
+                    merge_queues(queues, merged)
+                );
+                end
+            };
+            tracing::debug!(?end, "websocket connection ended");
+        }))
+}
+
 /// Buffer sizes and incoming-message limits of one WebSocket connection (tungstenite's `WebSocketConfig`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SocketLimits {
