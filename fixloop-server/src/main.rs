@@ -406,7 +406,7 @@ async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
                 .join(", ")
         ),
     };
-    let mut engine = fixloop_server::app::engine_config(mode, config, service);
+    let mut engine = fixloop_server::runtime::tuning::engine_config(mode, config, service);
     // The run deadline the server ran with followed its runner: build the same ports (nothing is called) to know it.
     match fixloop_server::runtime::ports::build_ports(
         config,
@@ -414,7 +414,7 @@ async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
         profile_path.is_none(),
         &reqwest::Client::new(),
     ) {
-        Ok((ports, _)) => fixloop_server::app::follow_runner(
+        Ok((ports, _)) => fixloop_server::runtime::tuning::follow_runner(
             &mut engine,
             config.tuning.run_deadline.is_some(),
             fixloop_adapters::TestRunner::expectations(ports.runner.as_ref()),

@@ -1,5 +1,6 @@
 //! The runtime: the services a process watches and the drivers that run their engines, with no HTTP inside.
 //!
+//! - [`supervisor`]: [`supervisor::Supervisor`] owns the running services' drivers, and starts and stops them.
 //! - [`handle`]: [`ServiceHandle`], how the rest of the process asks a driver something (typed ids, one
 //!   [`Error`]).
 //! - [`driver`]: the one task per service that owns the core's engine, carries out its effects through the ports
@@ -8,6 +9,7 @@
 //!   the socket itself is the HTTP layer's.
 //! - [`services`]: the watched services and the rules that turn several of them into the contract's single answers.
 //! - [`ports`]: the ports of a service, built from its profile and the configuration.
+//! - [`tuning`]: the one place where configuration overrides reach the engine's `Config`.
 //! - [`metrics`]: the process's counters, rendered in the Prometheus text format.
 //! - [`wire`]: conversions between the adapters' readings and the core's inputs.
 //!
@@ -21,6 +23,8 @@ pub mod metrics;
 pub mod ports;
 pub mod services;
 pub mod stream;
+pub mod supervisor;
+pub mod tuning;
 pub mod wire;
 
 pub use error::Error;

@@ -145,7 +145,10 @@ pub async fn start_scenario(
         insecure_no_auth: options.insecure_no_auth,
     };
     let tuned = scenario.clone();
-    let demo = start_demo_tuned(demo_options, &move |driver| tuned.tune(driver, speed)).await?;
+    let tune = Arc::new(move |driver: &mut crate::runtime::driver::DriverConfig| {
+        tuned.tune(driver, speed);
+    });
+    let demo = start_demo_tuned(demo_options, Some(tune)).await?;
     let start = Instant::now();
     let (stop, stopped) = watch::channel(false);
     let player = tokio::spawn(play(
