@@ -212,6 +212,11 @@ impl ServiceHandle {
         self.commands.is_closed()
     }
 
+    /// Resolves once the driver is gone (stopped with its service or with the process).
+    pub async fn stopped(&self) {
+        self.commands.closed().await;
+    }
+
     async fn request<T>(
         &self,
         command: impl FnOnce(oneshot::Sender<T>) -> Command,

@@ -340,3 +340,102 @@ fn abort(task: Option<JoinHandle<()>>) {
         task.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use fixloop_adapters::SqliteStore;
+    use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
+    use fixloop_contract::SimulateMode;
+
+    use super::*;
+    use crate::profile::demo_profile;
+    use crate::runtime::Error;
+
+    fn fake_ports() -> Ports {
+        Ports {
+            signals: Arc::new(FakeSignalSource::new()),
+            planner: Arc::new(FakePlanner::new()),
+            rule_planner: Arc::new(fixloop_adapters::RulePlanner),
+            runner: Arc::new(FakeTestRunner::new()),
+            copilot: Arc::new(FakeCopilot::new()),
+            prober: Arc::new(FakeSignalSource::new()),
+            context: None,
+        }
+    }
+
+    fn supervisor(process_stop: watch::Receiver<bool>) -> Supervisor {
+        Supervisor::new(SupervisorConfig {
+            config: Config::from_env_map(&std::collections::HashMap::new()).unwrap(),
+            mode: Mode::Demo,
+            http: reqwest::Client::new(),
+            store: Arc::new(SqliteStore::in_memory().unwrap()),
+            metrics: Arc::new(ServerMetrics::default()),
+            sequence: Sequence::new(),
+            injected_ports: Some(fake_ports()),
+            tune: None,
+            name_ids: false,
+            process_stop,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_stopped_service_refuses_requests_and_a_restart_restores_its_open_incident() {
+        let wait = Duration::from_secs(10);
+        let (_process, process_stop) = watch::channel(false);
+        let mut supervisor = supervisor(process_stop);
+        let watch = ServiceToWatch {
+            service: demo_profile("http://127.0.0.1:9"),
+            builtin_demo: true,
+        };
+        let name = watch.service.spec.name.clone();
+        let handle = supervisor
+            .start(watch.clone())
+            .await
+            .unwrap()
+            .driver
+            .clone();
+        let opened = tokio::time::timeout(wait, handle.simulate(SimulateMode::IncidentOn))
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("a simulated incident opens at once");
+        assert_eq!(supervisor.names(), [name.clone()]);
+
+        assert!(supervisor.stop(&name).await);
+        assert!(!supervisor.stop(&name).await, "stopped already");
+        assert!(handle.is_stopped());
+        assert_eq!(handle.status().await, Err(Error::Unavailable));
+        assert!(supervisor.names().is_empty());
+
+        supervisor.config.injected_ports = Some(fake_ports());
+        let restarted = supervisor.start(watch).await.unwrap().driver.clone();
+        let restored = tokio::time::timeout(wait, restarted.current_incident())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the open incident survives the restart of its service");
+        assert_eq!(restored.incident_id, opened.incident_id);
+        supervisor.shutdown().await;
+        assert!(restarted.is_stopped());
+    }
+
+    #[tokio::test]
+    async fn the_process_stop_stops_every_driver() {
+        let (process, process_stop) = watch::channel(false);
+        let mut supervisor = supervisor(process_stop);
+        let handle = supervisor
+            .start(ServiceToWatch {
+                service: demo_profile("http://127.0.0.1:9"),
+                builtin_demo: true,
+            })
+            .await
+            .unwrap()
+            .driver
+            .clone();
+        process.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), handle.stopped())
+            .await
+            .expect("the driver stops with the process, before the supervisor is told");
+        supervisor.shutdown().await;
+    }
+}
