@@ -399,7 +399,7 @@ mod tests {
             .unwrap()
             .unwrap()
             .expect("a simulated incident opens at once");
-        assert_eq!(supervisor.names(), [name.clone()]);
+        assert_eq!(supervisor.names(), std::slice::from_ref(&name));
 
         assert!(supervisor.stop(&name).await);
         assert!(!supervisor.stop(&name).await, "stopped already");
