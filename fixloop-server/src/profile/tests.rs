@@ -2,6 +2,9 @@
 
 use std::collections::HashMap;
 
+use fixloop_adapters::prometheus::parse_template;
+use fixloop_core::validate;
+
 use super::*;
 
 // The core's shop fixture: the demo profile must become exactly this spec, so the core's golden plans are the demo's.
