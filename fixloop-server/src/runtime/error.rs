@@ -1,6 +1,6 @@
 //! [`Error`], the one error of the runtime's handles: what a request to a service's driver can come back with.
 //!
-//! It knows no HTTP: the API maps it to its own error (`From<runtime::Error> for ApiError`, in `crate::http::error`).
+//! It knows no HTTP: the API maps it to its own error type (in `crate::http::error`).
 
 use fixloop_core::IncidentId;
 
