@@ -526,6 +526,7 @@ async fn start_orchestrator(
     };
     // The services this process watches, for the start-up line (a profile's names, or the demo shop's).
     let service_names = services
+        .snapshot()
         .iter()
         .map(|service| format!("{} ({})", service.name, service.base_url))
         .collect::<Vec<_>>()

@@ -26,7 +26,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::runtime::metrics::ServerMetrics;
-use crate::runtime::services::{Services, WatchedService};
+use crate::runtime::services::{ServiceSet, Services, WatchedService};
 use auth::{AuthSettings, Gate};
 use error::{ApiError, BodyLimit, truncate};
 use guard::{DrainLimit, HostPolicy, Refusals};
@@ -94,10 +94,10 @@ pub struct ApiSettings {
     pub refusals: Arc<Refusals>,
 }
 
-/// The service the demo's operations act on ([`Services::demo_target`]); 404 `service_not_found` when there is
+/// The service the demo's operations act on ([`ServiceSet::demo_target`]); 404 `service_not_found` when there is
 /// none (several services, no demo shop among them).
 pub(crate) fn demo_target<'a>(
-    services: &'a Services,
+    services: &'a ServiceSet,
     settings: &ApiSettings,
 ) -> Result<&'a WatchedService, ApiError> {
     services

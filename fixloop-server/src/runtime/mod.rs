@@ -13,8 +13,8 @@
 //! - [`metrics`]: the process's counters, rendered in the Prometheus text format.
 //! - [`wire`]: conversions between the adapters' readings and the core's inputs.
 //!
-//! Invariant: nothing here knows HTTP (no web framework, no status codes, no API error type); the HTTP layer talks to the
-//! runtime through its handles, never the reverse.
+//! Invariant: nothing here knows HTTP (no web framework, no status codes, no API error type); the HTTP layer
+//! talks to the runtime through its handles, never the reverse.
 
 pub mod driver;
 mod error;

@@ -13,10 +13,10 @@
 //!   order ([`crate::runtime::stream::merge::merge_queues`]);
 //! - a client resuming with `since` gets every service's kept events after it, or, if any service cannot replay
 //!   from it, a `stream.reset` marker and every service's join snapshot ([`Services::subscribe`]);
-//! - alerts go to the service whose `alert_labels` they carry ([`Services::route_alert`]).
+//! - alerts go to the service whose `alert_labels` they carry ([`ServiceSet::route_alert`]).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::Utc;
 use fixloop_contract::{
@@ -49,13 +49,124 @@ pub struct WatchedService {
     pub copilot_sources: CopilotSources,
 }
 
-/// The watched services, in profile order; never empty. Cheap to clone.
+/// The watched services, live: the [`crate::runtime::supervisor::Supervisor`] replaces the set when it starts or
+/// stops a service, and each request works on one [`ServiceSet`] snapshot taken when it starts. Cheap to clone
+/// (every clone sees the same set).
 #[derive(Debug, Clone)]
 pub struct Services {
-    services: Arc<[WatchedService]>,
+    current: Arc<RwLock<ServiceSet>>,
 }
 
 impl Services {
+    /// The services, in profile order.
+    ///
+    /// # Panics
+    ///
+    /// When `services` is empty: a server watches at least one service (the start-up code guarantees it).
+    #[must_use]
+    pub fn new(services: Vec<WatchedService>) -> Self {
+        Self {
+            current: Arc::new(RwLock::new(ServiceSet::new(services))),
+        }
+    }
+
+    /// One service with no alert labels (every alert goes to it), as a single-service server has.
+    #[must_use]
+    pub fn single(name: &str, base_url: &str, driver: ServiceHandle) -> Self {
+        Self {
+            current: Arc::new(RwLock::new(ServiceSet::single(name, base_url, driver))),
+        }
+    }
+
+    /// The services watched right now: a request answers from one snapshot, even if the set changes meanwhile.
+    #[must_use]
+    pub fn snapshot(&self) -> ServiceSet {
+        // The guarded value is replaced whole, so it is consistent even if a holder panicked.
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the watched set (a service started or stopped); requests already under way keep their snapshot.
+    ///
+    /// # Panics
+    ///
+    /// When `services` is empty, as [`Services::new`].
+    pub fn replace(&self, services: Vec<WatchedService>) {
+        let set = ServiceSet::new(services);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = set;
+    }
+
+    /// `GET /api/status`: the worst status ([`ServiceSet::status`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::statuses`].
+    pub async fn status(&self) -> Result<SystemStatus, Error> {
+        self.snapshot().status().await
+    }
+
+    /// `GET /api/incidents/current` ([`ServiceSet::current_incident`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::statuses`].
+    pub async fn current_incident(&self) -> Result<Option<IncidentCard>, Error> {
+        self.snapshot().current_incident().await
+    }
+
+    /// `GET /api/incidents` across services ([`ServiceSet::incidents`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::incidents`].
+    pub async fn incidents(
+        &self,
+        limit: usize,
+        before: Option<&IncidentId>,
+    ) -> Result<IncidentPage, Error> {
+        self.snapshot().incidents(limit, before).await
+    }
+
+    /// `GET /api/incidents/{incident_id}` across services.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::statuses`].
+    pub async fn incident_history(
+        &self,
+        incident_id: &IncidentId,
+    ) -> Result<Option<IncidentDetail>, Error> {
+        self.snapshot().incident_history(incident_id).await
+    }
+
+    /// `GET /api/tests/runs/{run_id}` across services.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::statuses`].
+    pub async fn run(&self, run_id: &RunId) -> Result<Option<TestRun>, Error> {
+        self.snapshot().run(run_id).await
+    }
+
+    /// Registers a WebSocket client with every service ([`ServiceSet::subscribe`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::statuses`].
+    pub async fn subscribe(&self, since: Option<u64>) -> Result<Subscription, Error> {
+        self.snapshot().subscribe(since).await
+    }
+}
+
+/// The watched services at one moment, in profile order; never empty. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ServiceSet {
+    services: Arc<[WatchedService]>,
+}
+
+impl ServiceSet {
     /// The services, in profile order.
     ///
     /// # Panics
@@ -143,7 +254,7 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
+    /// As [`ServiceSet::statuses`].
     pub async fn worst(&self) -> Result<(&WatchedService, SystemStatus), Error> {
         if self.services.len() == 1 {
             let service = self.first();
@@ -157,7 +268,7 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
+    /// As [`ServiceSet::statuses`].
     pub async fn status(&self) -> Result<SystemStatus, Error> {
         Ok(self.worst().await?.1)
     }
@@ -166,7 +277,7 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
+    /// As [`ServiceSet::statuses`].
     pub async fn current_incident(&self) -> Result<Option<IncidentCard>, Error> {
         let (worst, _) = self.worst().await?;
         if let Some(card) = worst.driver.current_incident().await? {
@@ -184,7 +295,7 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
+    /// As [`ServiceSet::statuses`].
     pub async fn owner_of_incident(
         &self,
         incident_id: &IncidentId,
@@ -206,7 +317,7 @@ impl Services {
     /// # Errors
     ///
     /// [`Error::IncidentNotFound`] when `before` names no incident any service remembers; otherwise as
-    /// [`Services::statuses`].
+    /// [`ServiceSet::statuses`].
     pub async fn incidents(
         &self,
         limit: usize,
@@ -255,7 +366,7 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
+    /// As [`ServiceSet::statuses`].
     pub async fn incident_history(
         &self,
         incident_id: &IncidentId,
@@ -272,7 +383,7 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
+    /// As [`ServiceSet::statuses`].
     pub async fn run(&self, run_id: &RunId) -> Result<Option<TestRun>, Error> {
         for service in self.iter() {
             if let Some(run) = service.driver.run(run_id.clone()).await? {
@@ -306,7 +417,7 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
+    /// As [`ServiceSet::statuses`].
     pub async fn subscribe(&self, since: Option<u64>) -> Result<Subscription, Error> {
         let mut subscribed = Vec::with_capacity(self.services.len());
         for service in self.iter() {

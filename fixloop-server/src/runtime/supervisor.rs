@@ -101,6 +101,8 @@ pub struct Supervisor {
     running: Vec<Running>,
     /// The first service's copilot: the one the API asks.
     copilot: Option<Arc<dyn Copilot>>,
+    /// The running set as handed out by [`Supervisor::services`], kept current by every start and stop.
+    published: Option<Services>,
 }
 
 /// One running service.
@@ -123,6 +125,7 @@ impl Supervisor {
             config,
             running: Vec::new(),
             copilot: None,
+            published: None,
         }
     }
 
@@ -240,6 +243,7 @@ impl Supervisor {
             driver,
             check,
         });
+        self.publish();
         let running = self.running.len() - 1;
         Ok(&self.running[running].watched)
     }
@@ -255,6 +259,7 @@ impl Supervisor {
             return false;
         };
         let running = self.running.remove(index);
+        self.publish();
         let _ = running.stop.send(true);
         abort(running.check);
         join(running.driver).await;
@@ -262,19 +267,27 @@ impl Supervisor {
         true
     }
 
-    /// The running services as the HTTP layer sees them, in start order.
+    /// The running services as the HTTP layer sees them, in start order: a live set, which every later
+    /// [`Supervisor::start`] and [`Supervisor::stop`] updates (requests under way keep their snapshot).
     ///
     /// # Panics
     ///
     /// When no service runs (start one first).
-    #[must_use]
-    pub fn services(&self) -> Services {
-        Services::new(
-            self.running
-                .iter()
-                .map(|running| running.watched.clone())
-                .collect(),
-        )
+    pub fn services(&mut self) -> Services {
+        let services = self
+            .published
+            .get_or_insert_with(|| Services::new(watched(&self.running)));
+        services.clone()
+    }
+
+    /// Brings the handed-out set up to date. Stopping the last service leaves it as it was: a server watches at
+    /// least one service, and that one's requests then answer that it is unavailable.
+    fn publish(&self) {
+        if let Some(services) = &self.published
+            && !self.running.is_empty()
+        {
+            services.replace(watched(&self.running));
+        }
     }
 
     /// The names of the running services, in start order.
@@ -316,6 +329,13 @@ impl Supervisor {
             join(running.driver).await;
         }
     }
+}
+
+fn watched(running: &[Running]) -> Vec<WatchedService> {
+    running
+        .iter()
+        .map(|running| running.watched.clone())
+        .collect()
 }
 
 /// Resolves when the process stops or this service is stopped.
@@ -400,6 +420,7 @@ mod tests {
             .unwrap()
             .expect("a simulated incident opens at once");
         assert_eq!(supervisor.names(), std::slice::from_ref(&name));
+        let services = supervisor.services();
 
         assert!(supervisor.stop(&name).await);
         assert!(!supervisor.stop(&name).await, "stopped already");
@@ -409,6 +430,12 @@ mod tests {
 
         supervisor.config.injected_ports = Some(fake_ports());
         let restarted = supervisor.start(watch).await.unwrap().driver.clone();
+        // The set handed out before follows: its one service is the restarted driver.
+        let current = services.current_incident().await.unwrap();
+        assert_eq!(
+            current.map(|card| card.incident_id),
+            Some(opened.incident_id.clone())
+        );
         let restored = tokio::time::timeout(wait, restarted.current_incident())
             .await
             .unwrap()

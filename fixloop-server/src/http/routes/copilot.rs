@@ -22,9 +22,10 @@ async fn ask_copilot(
     ApiJson(request): ApiJson<CopilotAskRequest>,
 ) -> Result<axum::Json<CopilotAnswer>, ApiError> {
     let incident_id = request.incident_id.clone().map(IncidentId::new);
+    let services = state.services.snapshot();
     let service = match &incident_id {
-        Some(incident_id) => incident_owner(&state.services, incident_id).await?,
-        None => state.services.worst().await?.0,
+        Some(incident_id) => incident_owner(&services, incident_id).await?,
+        None => services.worst().await?.0,
     };
     let mut copilot_state = service.driver.copilot_state(incident_id).await?;
     copilot_state.run_url = copilot_state.run.as_ref().map(|run| {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::http::error::truncate;
 use crate::http::error::{ApiError, ApiJson, MAX_ID_CHARS};
 use crate::http::{AppState, demo_target};
-use crate::runtime::services::{Services, WatchedService};
+use crate::runtime::services::{ServiceSet, WatchedService};
 
 /// The routes of this file, with their handlers.
 pub(in crate::http) fn routes() -> Router<AppState> {
@@ -100,7 +100,7 @@ async fn simulate(
 ) -> Result<axum::Json<Option<IncidentCard>>, ApiError> {
     // Simulation is the demo shop's (or the only service's).
     Ok(axum::Json(
-        demo_target(&state.services, &state.settings)?
+        demo_target(&state.services.snapshot(), &state.settings)?
             .driver
             .simulate(request.mode)
             .await?,
@@ -109,7 +109,7 @@ async fn simulate(
 
 /// The service that owns `incident_id`; 404 when none does.
 pub(super) async fn incident_owner<'a>(
-    services: &'a Services,
+    services: &'a ServiceSet,
     incident_id: &IncidentId,
 ) -> Result<&'a WatchedService, ApiError> {
     services

@@ -23,7 +23,8 @@ async fn run_tests(
     ApiJson(request): ApiJson<RunTestsRequest>,
 ) -> Result<axum::Json<TestRun>, ApiError> {
     let incident_id = IncidentId::new(request.incident_id);
-    let owner = incident_owner(&state.services, &incident_id).await?;
+    let services = state.services.snapshot();
+    let owner = incident_owner(&services, &incident_id).await?;
     Ok(axum::Json(owner.driver.run_tests(incident_id).await?))
 }
 

@@ -20,8 +20,9 @@ pub(in crate::http) fn routes() -> Router<AppState> {
 async fn list_services(
     State(state): State<AppState>,
 ) -> Result<axum::Json<Vec<ServiceState>>, ApiError> {
-    let mut services = Vec::with_capacity(state.services.len());
-    for service in state.services.iter() {
+    let watched = state.services.snapshot();
+    let mut services = Vec::with_capacity(watched.len());
+    for service in watched.iter() {
         services.push(service_state(service).await?);
     }
     Ok(axum::Json(services))
@@ -31,7 +32,7 @@ async fn get_service(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<ServiceState>, ApiError> {
-    match state.services.get(&name) {
+    match state.services.snapshot().get(&name) {
         Some(service) => Ok(axum::Json(service_state(service).await?)),
         None => Err(ApiError::ServiceNotFound(truncate(&name, MAX_ID_CHARS))),
     }

@@ -31,7 +31,8 @@ async fn set_bug(
     ApiJson(request): ApiJson<SetBugRequest>,
 ) -> Result<axum::Json<SystemStatus>, ApiError> {
     // The bug switch is the demo shop's: the service it changes is known before the shop is called.
-    let target = demo_target(&state.services, &state.settings)?;
+    let services = state.services.snapshot();
+    let target = demo_target(&services, &state.settings)?;
     let url = format!("{}/admin/bug", state.settings.demo_url);
     let mut call = state
         .http

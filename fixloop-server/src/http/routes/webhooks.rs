@@ -126,7 +126,8 @@ async fn datadog_webhook(
         .filter_map(|tag| tag.split_once(':'))
         .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
         .collect();
-    let accepted = match (event.to_input(), state.services.route_alert(&labels)) {
+    let services = state.services.snapshot();
+    let accepted = match (event.to_input(), services.route_alert(&labels)) {
         (Some(input), Some(service)) => {
             tracing::info!(dedupe_key = %event.alert.dedupe_key, transition = ?event.transition, service = %service.name, "datadog webhook");
             service.driver.alert(input).await?;
@@ -159,9 +160,10 @@ async fn alertmanager_webhook(
         &body,
         fixloop_adapters::prometheus::parse_alertmanager,
     )?;
+    let services = state.services.snapshot();
     let mut count = 0;
     for alert in alerts {
-        match state.services.route_alert(&alert.labels) {
+        match services.route_alert(&alert.labels) {
             Some(service) => {
                 tracing::info!(dedupe_key = %alert.alert.dedupe_key, firing = alert.firing, service = %service.name, "alertmanager webhook");
                 service.driver.alert(alert.to_input()).await?;
