@@ -247,7 +247,7 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Reads the configuration from a map of environment variables (pure: `main` passes `std::env::vars()`).
+    /// Reads the configuration from a map of environment variables (pure: `cli` passes the process's variables).
     ///
     /// # Errors
     ///
