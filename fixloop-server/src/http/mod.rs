@@ -2,7 +2,7 @@
 //! alert webhooks, `GET /openapi.json`, `GET /healthz`, `GET /metrics`, and the dashboard at `GET /`
 //! ([`crate::http::dashboard`]).
 //!
-//! Handlers are thin: extract (with [`ApiJson`], whose rejections follow the contract), ask the driver, convert
+//! Handlers are thin: extract (with [`error::ApiJson`], whose rejections follow the contract), ask the driver, convert
 //! back. Every outbound call is bounded by a timeout: the demo service's bug switch maps to 502/504 on failure; a
 //! copilot that fails or misses its budget is answered for by the embedded grounded copilot (`answered_by:
 //! GROUNDED_FALLBACK`), so a question never fails on the model. A client mistake never gives a 5xx.

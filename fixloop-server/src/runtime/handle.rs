@@ -1,5 +1,5 @@
 //! [`ServiceHandle`]: how everything outside the driver (the HTTP layer, the copilot's look-ups, the supervisor)
-//! asks a service's driver something. Each request is a [`Command`] with a oneshot reply, bounded by a timeout;
+//! asks a service's driver something. Each request is a `Command` with a oneshot reply, bounded by a timeout;
 //! ids are the core's types, and every failure is one [`Error`].
 
 use std::time::Duration;

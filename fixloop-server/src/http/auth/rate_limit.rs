@@ -32,7 +32,7 @@ impl Default for RateLimit {
 }
 
 impl RateLimit {
-    /// The default of the operate routes ([`OPERATE_ROUTES`]).
+    /// The default of the operate routes ([`super::OPERATE_ROUTES`]).
     pub const OPERATE: Self = Self {
         per_minute: DEFAULT_OPERATE_PER_MINUTE,
         burst: DEFAULT_OPERATE_BURST,

@@ -41,14 +41,14 @@ pub struct Ports {
     pub signals: Arc<dyn SignalSource>,
     /// The configured planner (MiniMax when keys are set, else the rule planner).
     pub planner: Arc<dyn Planner>,
-    /// The rule planner, the fallback the engine asks for with [`PlannerChoice::Rules`].
+    /// The rule planner, the fallback the engine asks for with [`fixloop_core::engine::PlannerChoice::Rules`].
     pub rule_planner: Arc<dyn Planner>,
     /// The test runner.
     pub runner: Arc<dyn TestRunner>,
     /// The copilot (called by the copilot handler, not by the driver).
     pub copilot: Arc<dyn Copilot>,
     /// FixLoop's own probes of the service (synthetic probes of its journeys), used when the signal source is
-    /// blind ([`Effect::ProbeService`]).
+    /// blind ([`fixloop_core::engine::Effect::ProbeService`]).
     pub prober: Arc<dyn SignalSource>,
     /// Extra incident context (metrics, logs, monitors) beyond the signals, when one is configured.
     pub context: Option<Arc<dyn ContextSource>>,
@@ -58,7 +58,7 @@ pub struct Ports {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DriverConfig {
     /// The engine's configuration; its polling timer decides when the signal source is read, and over which window
-    /// ([`Effect::SampleSignals`]).
+    /// ([`fixloop_core::engine::Effect::SampleSignals`]).
     pub engine: fixloop_core::engine::Config,
     /// Timeout of one signal read.
     pub signal_timeout: Duration,

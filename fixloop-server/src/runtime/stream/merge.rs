@@ -5,7 +5,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 
 use super::Outgoing;
 
-/// A WebSocket client's registration with every service ([`Services::subscribe`]).
+/// A WebSocket client's registration with every service ([`crate::runtime::services::Services::subscribe`]).
 #[derive(Debug)]
 pub struct Subscription {
     /// The serialized `stream.reset` message to send before anything else, when the `since` asked for could not
