@@ -1,6 +1,6 @@
 //! The copilot's live, read-only look-ups ([`CopilotLookup`]) for one watched service: the status and recovery
 //! blocker, a fresh signal reading, the incident's recent runs and their details, its timeline, and what the
-//! configured [`ContextSource`] knows. They go through the driver's queries ([`ServiceHandle`]) and the service's
+//! configured [`fixloop_adapters::ContextSource`] knows. They go through the driver's queries ([`ServiceHandle`]) and the service's
 //! ports, never through the engine directly, and each is bounded by a timeout.
 //!
 //! What they return holds text from the monitored service (error signatures, test details, log lines): the
@@ -8,18 +8,16 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
-use fixloop_adapters::{
-    AdapterError, ContextQuery, ContextSource, CopilotLookup, ErrorKind, Lookup, SignalSource,
-};
+use fixloop_adapters::{AdapterError, ContextQuery, CopilotLookup, ErrorKind, Lookup};
 use fixloop_contract::{TestRun, TestStatus};
 use fixloop_core::{IncidentId, RunId};
 use serde_json::{Value, json};
 
 use crate::http::error::MAX_ID_CHARS;
 use crate::runtime::ServiceHandle;
+pub use crate::runtime::services::CopilotSources;
 
 /// The default timeout of one look-up.
 pub const DEFAULT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
@@ -31,15 +29,6 @@ pub const MAX_RECENT_RUNS: usize = 5;
 pub const MAX_TIMELINE_ENTRIES: usize = 60;
 /// Most context notes `get_context` lists.
 pub const MAX_CONTEXT_NOTES: usize = 20;
-
-/// The ports of a watched service the copilot's look-ups may read (beyond its driver). Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct CopilotSources {
-    /// The service's signal source; `None` answers the engine's latest reading instead.
-    pub signals: Option<Arc<dyn SignalSource>>,
-    /// The configured context source (logs, metrics, monitors), if any.
-    pub context: Option<Arc<dyn ContextSource>>,
-}
 
 /// The look-ups of one question about one service's incident.
 #[derive(Debug, Clone)]

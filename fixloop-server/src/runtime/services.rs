@@ -18,18 +18,28 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use fixloop_adapters::{ContextSource, SignalSource};
+
 use chrono::Utc;
 use fixloop_contract::{
     IncidentCard, IncidentDetail, IncidentPage, IncidentState, StreamReset, SystemStatus, TestRun,
     WsMessage,
 };
 
-use crate::copilot::tools::CopilotSources;
 use fixloop_core::{IncidentId, RunId};
 
 use crate::runtime::stream::SharedText;
 use crate::runtime::stream::merge::Subscription;
 use crate::runtime::{Error, ServiceHandle};
+
+/// The ports of a watched service the copilot's look-ups may read (beyond its driver). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct CopilotSources {
+    /// The service's signal source; `None` answers the engine's latest reading instead.
+    pub signals: Option<Arc<dyn SignalSource>>,
+    /// The configured context source (logs, metrics, monitors), if any.
+    pub context: Option<Arc<dyn ContextSource>>,
+}
 
 /// One watched service as the HTTP layer sees it.
 #[derive(Debug, Clone)]

@@ -17,13 +17,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::copilot::tools::CopilotSources;
 use crate::profile::ServiceProfile;
 use crate::profile::live::check_at_start;
 use crate::runtime::driver::{Driver, DriverConfig, Ports};
 use crate::runtime::metrics::ServerMetrics;
 use crate::runtime::ports::build_ports;
-use crate::runtime::services::{Services, WatchedService};
+use crate::runtime::services::{CopilotSources, Services, WatchedService};
 use crate::runtime::stream::{DEFAULT_QUEUE_CAPACITY, Sequence};
 use crate::runtime::tuning::{Mode, check_run_deadline, engine_config, follow_runner};
 
