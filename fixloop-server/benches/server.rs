@@ -20,9 +20,10 @@ use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTes
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_contract::{CopilotAnswer, IncidentState, Link, SystemStatus, WsEnvelope, WsMessage};
 use fixloop_core::engine::Config as EngineConfig;
-use fixloop_server::driver::{Driver, DriverConfig, DriverHandle, Ports};
-use fixloop_server::metrics::ServerMetrics;
-use fixloop_server::ws::{DEFAULT_QUEUE_CAPACITY, Hub, Outgoing};
+use fixloop_server::runtime::ServiceHandle;
+use fixloop_server::runtime::driver::{Driver, DriverConfig, Ports};
+use fixloop_server::runtime::metrics::ServerMetrics;
+use fixloop_server::runtime::stream::{DEFAULT_QUEUE_CAPACITY, Hub, Outgoing};
 use fixloop_server::{ApiSettings, AppState, router};
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
@@ -74,7 +75,7 @@ fn on_worker<T: Send + 'static>(
 /// An orchestrator over fake ports with its driver running, built the way the integration tests build it.
 struct App {
     router: Router,
-    driver: DriverHandle,
+    driver: ServiceHandle,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -112,7 +113,7 @@ impl App {
             let _ = stopped.wait_for(|stop| *stop).await;
         }));
         let state = AppState {
-            services: fixloop_server::services::Services::single(
+            services: fixloop_server::runtime::services::Services::single(
                 "demo-checkout",
                 FAKE_SERVICE_URL,
                 handle.clone(),

@@ -12,39 +12,30 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt as _;
 use chrono::Utc;
-use fixloop_adapters::{AdapterError, RunnerExpectations, Secret, SqliteStore, Store, StoreError};
-use fixloop_core::engine::Config as EngineConfig;
+use fixloop_adapters::{AdapterError, Secret, SqliteStore, Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::adapters::{build_ports, datadog_config};
-use crate::api::{ApiSettings, AppState, router};
-use crate::auth::{
+use crate::config::{Config, ConfigError, StoreLocation};
+use crate::demo_app::{self, DemoState, traffic};
+use crate::http::auth::{
     ApiToken, ApiTokens, AuthSettings, Exposure, ExposureError, Role, check_exposure,
 };
-use crate::config::{Config, ConfigError, StoreLocation};
-use crate::copilot_tools::CopilotSources;
-use crate::demo_app::{self, DemoState, traffic};
-use crate::driver::{Driver, DriverConfig, Ports};
-use crate::listener::{ConnectionLimits, ConnectionStats, GuardedListener};
-use crate::metrics::ServerMetrics;
-use crate::profile::live::check_at_start;
-use crate::profile::{Profile, ServiceProfile, demo_profile};
-use crate::services::{Services, WatchedService};
-use crate::ws::{DEFAULT_QUEUE_CAPACITY, Sequence};
+use crate::http::listener::{ConnectionLimits, ConnectionStats, GuardedListener};
+use crate::http::{ApiSettings, AppState, router};
+use crate::profile::{Profile, demo_profile};
+use crate::runtime::driver::Ports;
+use crate::runtime::metrics::ServerMetrics;
+use crate::runtime::ports::datadog_config;
+use crate::runtime::stream::Sequence;
+use crate::runtime::supervisor::{
+    ServiceToWatch, Supervisor, SupervisorConfig, SupervisorError, Tune,
+};
+pub use crate::runtime::tuning::Mode;
 
 /// How long `shutdown` waits for the tasks before aborting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-/// The timing profile of the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// `fixloop demo`: 1 s polling and a 10 s detection window, so the loop completes in seconds.
-    Demo,
-    /// `fixloop serve`: the seed's 3 s polling and 5 minute window.
-    Serve,
-}
 
 /// Options of [`start_demo`].
 #[derive(Debug, Clone)]
@@ -190,6 +181,16 @@ pub enum StartError {
     Exposed(#[from] ExposureError),
 }
 
+impl From<SupervisorError> for StartError {
+    fn from(error: SupervisorError) -> Self {
+        match error {
+            SupervisorError::Profile(why) => Self::Profile(why),
+            SupervisorError::Deadlines(why) => Self::Deadlines(why),
+            SupervisorError::Store(error) => Self::Store(error),
+        }
+    }
+}
+
 impl RunningDemo {
     /// Stops every task (servers, driver, traffic) and waits for them.
     pub async fn shutdown(self) {
@@ -236,14 +237,14 @@ impl RunningDemoApp {
 /// [`StartError`] when a port cannot be bound or the HTTP client cannot be built, and
 /// [`StartError::Exposed`] (before anything is bound) when the API would be open beyond loopback.
 pub async fn start_demo(options: DemoOptions) -> Result<RunningDemo, StartError> {
-    start_demo_tuned(options, &|_| {}).await
+    start_demo_tuned(options, None).await
 }
 
 /// [`start_demo`], with `tune` adjusting the driver's settings (and the engine's in them) once they are built: the
 /// scenario player scales every timing by its speed this way.
 pub(crate) async fn start_demo_tuned(
     options: DemoOptions,
-    tune: &(dyn Fn(&mut DriverConfig) + Sync),
+    tune: Option<Tune>,
 ) -> Result<RunningDemo, StartError> {
     let exposure = check_exposure(
         options.bind,
@@ -272,24 +273,21 @@ pub(crate) async fn start_demo_tuned(
     }
     let mut config = options.config.clone();
     config.demo_app_url.clone_from(&demo_url);
-    let watches = vec![Watch {
-        service: demo_profile(&demo_url),
-        builtin_demo: true,
-    }];
-    let server = start_orchestrator(
-        options.bind,
-        options.port,
+    let orchestrator = Orchestrator {
+        bind: options.bind,
+        port: options.port,
         exposure,
-        &config,
-        Mode::Demo,
-        watches,
-        options.ports,
-        &mut tasks,
-        &http,
+        config,
+        mode: Mode::Demo,
+        watches: vec![ServiceToWatch {
+            service: demo_profile(&demo_url),
+            builtin_demo: true,
+        }],
+        ports: options.ports,
         tune,
-        admin_token,
-    )
-    .await?;
+        demo_admin_token: admin_token,
+    };
+    let server = start_orchestrator(orchestrator, &mut tasks, &http).await?;
     Ok(RunningDemo {
         orchestrator_url: server,
         demo_url,
@@ -310,16 +308,16 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
     )?;
     let mut tasks = Tasks::new();
     let http = fixloop_adapters::http_client(Duration::from_secs(10)).map_err(StartError::Http)?;
-    let watches: Vec<Watch> = match options.profile {
+    let watches: Vec<ServiceToWatch> = match options.profile {
         Some(profile) => profile
             .services
             .into_iter()
-            .map(|service| Watch {
+            .map(|service| ServiceToWatch {
                 service,
                 builtin_demo: false,
             })
             .collect(),
-        None => vec![Watch {
+        None => vec![ServiceToWatch {
             service: demo_profile(&options.config.demo_app_url),
             builtin_demo: true,
         }],
@@ -340,20 +338,18 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
                 .find(|token| token.role == Role::Operate)
         })
         .map(|token| token.token.clone());
-    let orchestrator_url = start_orchestrator(
-        options.bind,
-        options.port,
+    let orchestrator = Orchestrator {
+        bind: options.bind,
+        port: options.port,
         exposure,
-        &options.config,
-        options.mode,
+        config: options.config,
+        mode: options.mode,
         watches,
-        options.ports,
-        &mut tasks,
-        &http,
-        &|_| {},
+        ports: options.ports,
+        tune: None,
         demo_admin_token,
-    )
-    .await?;
+    };
+    let orchestrator_url = start_orchestrator(orchestrator, &mut tasks, &http).await?;
     Ok(RunningServer {
         orchestrator_url,
         watched_url,
@@ -424,109 +420,39 @@ pub async fn start_demo_app(
     })
 }
 
-/// The engine configuration of a mode for `service`: the mode's defaults (the core's `Config` constructors), the
-/// environment's tunables, then the profile's thresholds (a profile's own setting wins).
-#[must_use]
-pub fn engine_config(mode: Mode, config: &Config, service: &ServiceProfile) -> EngineConfig {
-    let id_prefix = format!("{:x}", Utc::now().timestamp() & 0xff_ffff);
-    let spec = service.spec.clone();
-    let mut engine = match mode {
-        Mode::Demo => EngineConfig::short_windows(spec, &id_prefix),
-        Mode::Serve => EngineConfig::seed(spec, &id_prefix),
-    };
-    let tuning = &config.tuning;
-    if let Some(rate) = tuning.trigger_error_rate {
-        engine.trigger_error_rate = rate;
-    }
-    if let Some(rate) = tuning.recovery_error_rate {
-        engine.recovery_error_rate = rate;
-    }
-    if let Some(window) = tuning.detection_window {
-        engine.detection_window = window;
-    }
-    if let Some(interval) = tuning.rerun_interval {
-        engine.rerun_interval = interval;
-    }
-    if let Some(deadline) = tuning.run_deadline {
-        engine.run_deadline = deadline;
-    }
-    if let Some(budget) = tuning.plan_budget {
-        engine.plan_budget = budget;
-    }
-    if let Some(interval) = tuning.poll_interval {
-        // The settings that follow the interval (confirmation delay, sample freshness) are the core's to derive.
-        engine = engine.with_poll_interval(interval);
-    }
-    if let Some(delay) = tuning.confirm_delay {
-        engine.confirm_delay = delay;
-    }
-    if let Some(limit) = tuning.inconclusive_limit {
-        engine.inconclusive_limit = limit;
-    }
-    service.apply_thresholds(&mut engine);
-    engine
-}
-
-/// The run deadline a runner needs: its longest run plus a margin of 10%, at least 5 s (the runner's own timeouts end
-/// its run first; the engine's deadline only catches a runner that hangs beyond them).
-fn needed_run_deadline(runner: RunnerExpectations) -> Duration {
-    runner.max_run_duration + (runner.max_run_duration / 10).max(Duration::from_secs(5))
-}
-
-/// The runner owns how long its runs take: unless the run deadline was set explicitly (`explicit`), it becomes at
-/// least the runner's longest run plus a margin (never shorter than the mode's default).
-pub fn follow_runner(engine: &mut EngineConfig, explicit: bool, runner: RunnerExpectations) {
-    if !explicit {
-        engine.run_deadline = engine.run_deadline.max(needed_run_deadline(runner));
-    }
-}
-
-/// Refuses a run deadline shorter than the runner's longest run: every run would be cancelled before it could
-/// finish (for example TestSprite's 10-20 minute cycles under a 60 s deadline).
-///
-/// # Errors
-///
-/// [`StartError::Deadlines`] naming the runner, both durations and the setting to change.
-pub fn check_run_deadline(
-    engine: &EngineConfig,
-    runner: RunnerExpectations,
-    runner_name: &str,
-) -> Result<(), StartError> {
-    if engine.run_deadline >= runner.max_run_duration {
-        return Ok(());
-    }
-    Err(StartError::Deadlines(format!(
-        "service {}: the run deadline of {} s is shorter than the longest run of the test runner ({runner_name}: {} s), \
-         so every run would be cancelled before it could finish; set FIXLOOP_RUN_DEADLINE_SECS to at least {} or \
-         leave it unset (the deadline then follows the runner)",
-        engine.service.name,
-        engine.run_deadline.as_secs_f64(),
-        runner.max_run_duration.as_secs_f64(),
-        needed_run_deadline(runner).as_secs_f64().ceil(),
-    )))
-}
-
-/// One service to watch, and whether it is the built-in demo profile (which keeps the environment's signal
-/// switches).
-struct Watch {
-    service: ServiceProfile,
-    builtin_demo: bool,
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn start_orchestrator(
+/// What the orchestrator is started with.
+struct Orchestrator {
     bind: IpAddr,
     port: u16,
     exposure: Exposure,
-    config: &Config,
+    config: Config,
     mode: Mode,
-    watches: Vec<Watch>,
-    mut ports: Option<Ports>,
+    watches: Vec<ServiceToWatch>,
+    /// Ports to use instead of the ones built from the profile (tests): the first service takes them.
+    ports: Option<Ports>,
+    tune: Option<Tune>,
+    demo_admin_token: Option<Secret>,
+}
+
+/// Binds the orchestrator's listener, starts a driver per watched service under a [`Supervisor`], and serves the
+/// API; returns the bound URL.
+async fn start_orchestrator(
+    orchestrator: Orchestrator,
     tasks: &mut Tasks,
     http: &reqwest::Client,
-    tune: &(dyn Fn(&mut DriverConfig) + Sync),
-    demo_admin_token: Option<Secret>,
 ) -> Result<String, StartError> {
+    let Orchestrator {
+        bind,
+        port,
+        exposure,
+        config,
+        mode,
+        watches,
+        ports,
+        tune,
+        demo_admin_token,
+    } = orchestrator;
+    let config = &config;
     let listener = bind_listener(bind, port).await?;
     let bound_url = url_of(&listener, bind);
     let metrics = Arc::new(ServerMetrics::default());
@@ -540,94 +466,37 @@ async fn start_orchestrator(
     };
     metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
-    let several = watches.len() > 1;
-    // One `seq` counter for every driver's WebSocket events, so a client's order holds across services; it starts
-    // at the start time in microseconds, so a restarted server never reuses an earlier process's numbers.
-    let sequence =
-        Sequence::starting_at(u64::try_from(Utc::now().timestamp_micros()).unwrap_or_default());
-    let mut watched = Vec::with_capacity(watches.len());
-    let mut copilot = None;
-    for Watch {
-        service,
-        builtin_demo,
-    } in watches
-    {
-        let name = service.spec.name.clone();
-        let (service_ports, signals, runner_name) = match ports.take() {
-            // Injected ports (tests) serve the first service.
-            Some(injected) => (
-                injected,
-                "injected by the caller".to_owned(),
-                "injected by the caller".to_owned(),
-            ),
-            None => {
-                let (built, choice) = build_ports(config, &service, builtin_demo, http)
-                    .map_err(StartError::Profile)?;
-                tracing::info!(service = %name, %choice, "ports");
-                // The live check of the profile's source (the built-in demo's may be switched by the environment,
-                // then only its scrape is checked): one WARN line per blind signal; it never blocks the start.
-                if !builtin_demo || choice.signals.starts_with("scrape") {
-                    tasks.spawn(check_at_start(
-                        config.clone(),
-                        service.clone(),
-                        http.clone(),
-                    ));
-                }
-                (built, choice.signals, choice.runner)
-            }
-        };
-        let runner = service_ports.runner.expectations();
-        copilot.get_or_insert_with(|| Arc::clone(&service_ports.copilot));
-        let copilot_sources = CopilotSources {
-            signals: Some(Arc::clone(&service_ports.signals)),
-            context: service_ports.context.clone(),
-        };
-        let mut engine = engine_config(mode, config, &service);
-        follow_runner(&mut engine, config.tuning.run_deadline.is_some(), runner);
-        if several {
-            // Ids stay unique across the services' engines, and say whose they are.
-            engine.id_prefix = format!("{}-{name}", engine.id_prefix);
+    // The demo's operations (bug switch, simulation) act on the built-in demo shop, named, when it is watched.
+    let demo_service = watches
+        .iter()
+        .find(|watch| watch.builtin_demo)
+        .map(|watch| watch.service.spec.name.clone());
+    let mut supervisor = Supervisor::new(SupervisorConfig {
+        config: config.clone(),
+        mode,
+        http: http.clone(),
+        store,
+        metrics: Arc::clone(&metrics),
+        // One `seq` counter for every driver's WebSocket events, so a client's order holds across services; it
+        // starts at the start time in microseconds, so a restarted server never reuses an earlier process's numbers.
+        sequence: Sequence::starting_at(
+            u64::try_from(Utc::now().timestamp_micros()).unwrap_or_default(),
+        ),
+        injected_ports: ports,
+        tune,
+        name_ids: watches.len() > 1,
+        process_stop: tasks.stop.subscribe(),
+    });
+    for watch in watches {
+        if let Err(error) = supervisor.start(watch).await {
+            supervisor.shutdown().await;
+            return Err(error.into());
         }
-        let mut driver_config = DriverConfig {
-            engine,
-            signal_timeout: Duration::from_secs(5),
-            websocket_queue: DEFAULT_QUEUE_CAPACITY,
-        };
-        tune(&mut driver_config);
-        check_run_deadline(&driver_config.engine, runner, &runner_name)?;
-        tracing::info!(
-            service = %name,
-            run_deadline_ms = driver_config.engine.run_deadline.as_millis() as u64,
-            runner_longest_run_ms = runner.max_run_duration.as_millis() as u64,
-            progress = ?runner.progress,
-            plan_budget_ms = driver_config.engine.plan_budget.as_millis() as u64,
-            "deadlines"
-        );
-        let (driver, handle) = Driver::restore(
-            driver_config,
-            service_ports,
-            Arc::clone(&metrics),
-            Arc::clone(&store),
-            sequence.clone(),
-        )
-        .await?;
-        tasks.spawn(driver.run(tasks.signal()));
-        // `fixloop_signals_degraded` reads 0 (or 1 after a restore) from the start, not only once a status was
-        // published.
-        if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(5), handle.status()).await
-        {
-            metrics.signals_degraded_at_start(&name, status.signals_degraded.is_some());
-        }
-        watched.push(WatchedService {
-            name,
-            base_url: service.spec.base_url.clone(),
-            alert_labels: service.alert_labels.clone(),
-            signals,
-            driver: handle,
-            copilot_sources,
-        });
     }
-    let Some(copilot) = copilot else {
+    let copilot = supervisor.copilot();
+    let services = (!supervisor.names().is_empty()).then(|| supervisor.services());
+    tasks.supervise(supervisor);
+    let (Some(copilot), Some(services)) = (copilot, services) else {
         return Err(StartError::Profile(
             "there is no service to watch".to_owned(),
         ));
@@ -656,7 +525,8 @@ async fn start_orchestrator(
         operate_limit: config.operate_rate_limit,
     };
     // The services this process watches, for the start-up line (a profile's names, or the demo shop's).
-    let service_names = watched
+    let service_names = services
+        .snapshot()
         .iter()
         .map(|service| format!("{} ({})", service.name, service.base_url))
         .collect::<Vec<_>>()
@@ -675,8 +545,9 @@ async fn start_orchestrator(
     };
     settings.allowed_hosts.clone_from(&config.allowed_hosts);
     settings.demo_admin_token = demo_admin_token;
+    settings.demo_service = demo_service;
     let state = AppState {
-        services: Services::new(watched),
+        services,
         copilot,
         metrics,
         settings: Arc::new(settings),
@@ -762,6 +633,8 @@ fn default_config() -> Config {
 struct Tasks {
     stop: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
+    /// The drivers: they stop with `stop` too, and are waited for after the other tasks.
+    supervisor: Option<Supervisor>,
     store: Option<Arc<dyn Store>>,
 }
 
@@ -770,6 +643,7 @@ impl Tasks {
         Self {
             stop: watch::channel(false).0,
             handles: Vec::new(),
+            supervisor: None,
             store: None,
         }
     }
@@ -777,6 +651,11 @@ impl Tasks {
     /// Closes `store` after every task stopped (the drivers save their last snapshots first).
     fn close_store_on_shutdown(&mut self, store: Arc<dyn Store>) {
         self.store = Some(store);
+    }
+
+    /// Keeps the supervisor of the drivers until shutdown.
+    fn supervise(&mut self, supervisor: Supervisor) {
+        self.supervisor = Some(supervisor);
     }
 
     /// A future that resolves when shutdown is requested.
@@ -803,91 +682,13 @@ impl Tasks {
                 handle.abort();
             }
         }
+        if let Some(supervisor) = self.supervisor {
+            supervisor.shutdown().await;
+        }
         if let Some(store) = self.store
             && let Err(error) = store.close().await
         {
             tracing::error!(%error, "the journal did not close cleanly");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-
-    use fixloop_adapters::ProgressModel;
-
-    use super::*;
-
-    /// TestSprite's declared runs: a 60 s handshake and a 20-minute run call.
-    const TESTSPRITE: RunnerExpectations = RunnerExpectations {
-        max_run_duration: Duration::from_secs(21 * 60),
-        progress: ProgressModel::PerTest,
-    };
-
-    fn engine(mode: Mode) -> EngineConfig {
-        let spec = demo_profile("http://127.0.0.1:8001").spec;
-        match mode {
-            Mode::Demo => EngineConfig::short_windows(spec, "t"),
-            Mode::Serve => EngineConfig::seed(spec, "t"),
-        }
-    }
-
-    /// Regression: a 60 s (serve) or 30 s (demo) run deadline cancelled every TestSprite run.
-    #[test]
-    fn an_unset_run_deadline_follows_the_runner_and_then_fits_it() {
-        for mode in [Mode::Demo, Mode::Serve] {
-            let mut config = engine(mode);
-            follow_runner(&mut config, false, TESTSPRITE);
-            assert_eq!(config.run_deadline, Duration::from_secs(21 * 60 + 126));
-            check_run_deadline(&config, TESTSPRITE, "TestSprite").expect("it fits");
-        }
-    }
-
-    #[test]
-    fn a_quick_runner_keeps_the_modes_deadline() {
-        let quick = RunnerExpectations {
-            max_run_duration: Duration::from_secs(6),
-            progress: ProgressModel::PerTest,
-        };
-        let mut config = engine(Mode::Serve);
-        follow_runner(&mut config, false, quick);
-        assert_eq!(config.run_deadline, Duration::from_secs(60));
-    }
-
-    #[test]
-    fn an_explicit_run_deadline_shorter_than_the_runner_is_refused_with_what_to_do() {
-        let mut config = engine(Mode::Serve);
-        config.run_deadline = Duration::from_secs(60);
-        follow_runner(&mut config, true, TESTSPRITE);
-        assert_eq!(
-            config.run_deadline,
-            Duration::from_secs(60),
-            "explicit wins"
-        );
-        let error = check_run_deadline(&config, TESTSPRITE, "TestSprite").unwrap_err();
-        let message = error.to_string();
-        assert!(matches!(error, StartError::Deadlines(_)));
-        assert!(
-            message.contains("run deadline of 60 s is shorter than the longest run of the test runner (TestSprite: 1260 s)")
-                && message.contains("FIXLOOP_RUN_DEADLINE_SECS to at least 1386"),
-            "{message}"
-        );
-        // Long enough is accepted as it is.
-        config.run_deadline = Duration::from_secs(1300);
-        check_run_deadline(&config, TESTSPRITE, "TestSprite").expect("it fits");
-    }
-
-    #[test]
-    fn the_environment_sets_the_run_deadline_and_the_plan_budget() {
-        let env = HashMap::from([
-            ("FIXLOOP_RUN_DEADLINE_SECS".to_owned(), "1500".to_owned()),
-            ("FIXLOOP_PLAN_BUDGET_SECS".to_owned(), "5".to_owned()),
-        ]);
-        let config = Config::from_env_map(&env).unwrap();
-        let service = demo_profile("http://127.0.0.1:8001");
-        let engine = engine_config(Mode::Demo, &config, &service);
-        assert_eq!(engine.run_deadline, Duration::from_secs(1500));
-        assert_eq!(engine.plan_budget, Duration::from_secs(5));
     }
 }

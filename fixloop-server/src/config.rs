@@ -11,7 +11,7 @@ use std::time::Duration;
 use fixloop_adapters::Secret;
 use fixloop_adapters::datadog::DatadogSite;
 
-use crate::auth::{ApiTokens, RateLimit};
+use crate::http::auth::{ApiTokens, RateLimit};
 
 /// Default orchestrator port (`ORCH_PORT`).
 pub const DEFAULT_ORCH_PORT: u16 = 8000;
@@ -143,7 +143,7 @@ pub struct Config {
     /// closed (idle keep-alive, half-sent headers, a WebSocket peer that stopped answering pings).
     pub idle_timeout: Duration,
     /// `FIXLOOP_COPILOT_BUDGET_SECS`: how long the LLM copilot may take (tool steps included) before the grounded
-    /// copilot answers instead; `None` keeps the API's default ([`crate::api::DEFAULT_COPILOT_BUDGET`]).
+    /// copilot answers instead; `None` keeps the API's default ([`crate::http::DEFAULT_COPILOT_BUDGET`]).
     pub copilot_budget: Option<Duration>,
     /// `FIXLOOP_DATA_DIR` or `FIXLOOP_DATABASE_URL=memory:`: where the journal lives; `None` when neither is set
     /// (the `fixloop` binary then keeps it in [`DEFAULT_DATA_DIR`], the library in memory only).
@@ -247,7 +247,7 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Reads the configuration from a map of environment variables (pure: `main` passes `std::env::vars()`).
+    /// Reads the configuration from a map of environment variables (pure: `cli` passes the process's variables).
     ///
     /// # Errors
     ///
@@ -445,14 +445,14 @@ impl Config {
             operate_rate_limit,
             max_connections: reader
                 .integer("FIXLOOP_MAX_CONNECTIONS", 1, 1_000_000)?
-                .unwrap_or(crate::listener::DEFAULT_MAX_CONNECTIONS),
+                .unwrap_or(crate::http::listener::DEFAULT_MAX_CONNECTIONS),
             max_connections_per_address: reader
                 .integer("FIXLOOP_MAX_CONNECTIONS_PER_ADDRESS", 1, 1_000_000)?
-                .unwrap_or(crate::listener::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
+                .unwrap_or(crate::http::listener::DEFAULT_MAX_CONNECTIONS_PER_ADDRESS),
             // The WebSocket pings follow it (at most a third of it), so a live peer is never idle that long.
             idle_timeout: reader
                 .seconds("FIXLOOP_IDLE_TIMEOUT_SECS", 0.5, 3600.0)?
-                .unwrap_or(crate::listener::DEFAULT_IDLE_TIMEOUT),
+                .unwrap_or(crate::http::listener::DEFAULT_IDLE_TIMEOUT),
             copilot_budget: reader.seconds("FIXLOOP_COPILOT_BUDGET_SECS", 0.1, 600.0)?,
         })
     }
@@ -613,7 +613,7 @@ impl Reader<'_> {
             .map(str::trim)
             .filter(|entry| !entry.is_empty())
         {
-            let host = crate::guard::host_part(entry)
+            let host = crate::http::guard::host_part(entry)
                 .filter(|host| !host.contains('/'))
                 .ok_or_else(|| {
                     ConfigError::new(

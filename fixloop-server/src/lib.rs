@@ -1,24 +1,29 @@
-//! The reference FixLoop server: the axum router of the contract, the driver that owns the core, the demo service
-//! it watches, and the library behind the `fixloop` binary.
+//! The reference FixLoop server: the runtime that owns the core, the HTTP API of the contract over it, the demo
+//! service it watches, and the library behind the `fixloop` binary.
 //!
-//! - [`api::router`] serves the seven REST operations and `GET /ws` of `openapi.yaml`, the alert webhooks,
-//!   `GET /openapi.json`, `GET /healthz` and `GET /metrics`; its handlers talk to the driver, and the copilot's
-//!   handler to the copilot port too, whose look-ups ([`copilot_tools`]) read the driver and the service's ports.
-//! - [`dashboard`] serves the dashboard at `GET /`, embedded in the binary.
-//! - [`driver::Driver`] is the one task that owns the sans-IO [`fixloop_core::engine::Engine`]: it feeds inputs,
-//!   drains effects, runs port calls in a `JoinSet` and publishes WebSocket events through the [`ws::Hub`].
+//! The crate is grouped by role:
+//! - [`runtime`] runs the watched services, with no HTTP inside: the [`runtime::supervisor::Supervisor`] starts and
+//!   stops one [`runtime::driver::Driver`] per service (the one task that owns the sans-IO
+//!   [`fixloop_core::engine::Engine`]: it feeds inputs, drains effects, runs port calls in a `JoinSet` and publishes
+//!   WebSocket events through its [`runtime::stream::Hub`]); everything else asks a driver through its
+//!   [`runtime::ServiceHandle`] (typed ids, one [`runtime::Error`]).
+//! - [`http`] is the API over the runtime: [`http::router`] serves the seven REST operations and `GET /ws` of
+//!   `openapi.yaml`, the alert webhooks, `GET /openapi.json`, `GET /healthz` and `GET /metrics`
+//!   ([`http::routes`], each route beside its handler), and the dashboard at `GET /` ([`http::dashboard`]);
+//!   [`http::auth`] checks bearer tokens and roles, rate-limits the copilot and the operate routes, and keeps tokens
+//!   out of the logs; [`http::guard`] checks `Host` and `Origin`, keeps connections usable after early answers and
+//!   counts refusals; [`http::listener`] caps connections and closes idle, slow and dead ones.
+//! - [`copilot`] asks the copilot (budget, grounded fallback, the safety rule once) and gives its tools live,
+//!   read-only data about a service's incident ([`copilot::tools`]).
 //! - [`demo_app`] is the service the demo watches (a shop with a bug switch and Prometheus metrics).
 //! - [`app`] starts and stops all of it in-process: [`start_demo`], [`start_serve`], [`start_demo_app`].
 //! - [`scenario`] plays scripted incident timelines over fake ports (`fixloop demo --scenario`): [`start_scenario`].
-//! - [`config::Config`] reads the environment (pure, validated, secrets redacted).
+//! - [`config::Config`] is the configuration, read from a map of environment variables the binary hands in (pure,
+//!   validated, secrets redacted); [`profile`] parses and checks service profiles.
 //! - [`replay`] feeds a journal through the engine offline and explains every decision (`fixloop replay`).
-//! - [`copilot_tools`] gives the copilot's tools live, read-only data about a service's incident.
-//! - [`auth`] checks bearer tokens and roles, rate-limits the copilot and the operate routes, and keeps tokens out
-//!   of the logs; [`guard`] checks `Host` and `Origin`, keeps connections usable after early answers and counts
-//!   refusals; [`listener`] caps connections and closes idle, slow and dead ones.
 //!
 //! What this crate deliberately does not do: it makes no decision about incidents (the core does), holds no vendor
-//! protocol (the adapters do), and reads no environment variable outside `main`.
+//! protocol (the adapters do), and reads no environment variable: the binary's `cli` does.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), fixloop_server::StartError> {
@@ -29,32 +34,25 @@
 //! # }
 //! ```
 
-pub mod adapters;
-pub mod api;
 pub mod app;
-pub mod auth;
 pub mod config;
-pub mod copilot_tools;
-pub mod dashboard;
+pub mod copilot;
 pub mod demo_app;
-pub mod driver;
-pub mod error;
-pub mod guard;
-pub mod listener;
-pub mod metrics;
+pub mod http;
 pub mod profile;
 pub mod replay;
+pub mod runtime;
 pub mod scenario;
-pub mod services;
-pub mod wire;
-pub mod ws;
 
-pub use api::{ApiSettings, AppState, router};
 pub use app::{
     DemoOptions, Mode, RunningDemo, RunningDemoApp, RunningServer, ServeOptions, StartError,
     start_demo, start_demo_app, start_serve,
 };
 pub use config::{Config, ConfigError};
-pub use driver::{Driver, DriverConfig, DriverHandle, Ports};
-pub use error::ApiError;
+/// `fixloop_server::error`, the API's error type and body extractor, as the conformance tests name it.
+pub use http::error;
+pub use http::error::ApiError;
+pub use http::{ApiSettings, AppState, router};
+pub use runtime::driver::{Driver, DriverConfig, Ports};
+pub use runtime::{Error as RuntimeError, ServiceHandle};
 pub use scenario::{RunningScenario, Scenario, ScenarioOptions, Speed, start_scenario};

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 pub use metrics::{DemoMetrics, MetricsSnapshot, RequestRecord, Source};
 
-use crate::auth::{ApiTokens, Role};
+use crate::http::auth::{ApiTokens, Role};
 
 /// The header FixLoop's HTTP test runner puts on every validation request (value: the run id).
 pub const VALIDATION_HEADER: &str = "x-fixloop-validation";

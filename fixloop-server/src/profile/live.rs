@@ -18,8 +18,8 @@ use fixloop_adapters::{Finding, ScrapeSignalSource, SignalKind, SourceCheck};
 
 use super::ServiceProfile;
 use super::file::SignalsFile;
-use crate::adapters::{prometheus_config, scrape_config};
 use crate::config::Config;
+use crate::runtime::ports::{prometheus_config, scrape_config};
 
 /// The longest one service's live check may take.
 pub const SERVICE_BUDGET: Duration = Duration::from_secs(30);

@@ -2,6 +2,9 @@
 
 use std::collections::HashMap;
 
+use fixloop_adapters::prometheus::parse_template;
+use fixloop_core::validate;
+
 use super::*;
 
 // The core's shop fixture: the demo profile must become exactly this spec, so the core's golden plans are the demo's.
@@ -391,7 +394,7 @@ fn a_metrics_url_outside_the_base_path_must_be_on_the_base_urls_origin() {
     let SignalsFile::Scrape(scrape) = &profile.services[0].signals else {
         panic!("a scrape source")
     };
-    let config = crate::adapters::scrape_config("http://127.0.0.1:9100/api", scrape);
+    let config = crate::runtime::ports::scrape_config("http://127.0.0.1:9100/api", scrape);
     assert_eq!(config.metrics_url(), "http://127.0.0.1:9100/metrics");
 }
 

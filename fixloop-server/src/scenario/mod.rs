@@ -29,8 +29,8 @@ use serde_json::Value;
 
 pub use player::{RunningScenario, ScenarioFakes, ScenarioOptions, start_scenario};
 
-use crate::driver::DriverConfig;
 use crate::profile::demo_profile;
+use crate::runtime::driver::DriverConfig;
 use file::{ScenarioFile, SignalsFile};
 
 /// The committed JSON schema of scenario files.

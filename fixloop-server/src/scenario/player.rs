@@ -23,7 +23,7 @@ use super::file::{PlannerAnswer, Preset, SampleFile, SignalsFile, StepFile};
 use super::{Scenario, Speed};
 use crate::app::{DemoOptions, RunningDemo, StartError, start_demo_tuned};
 use crate::config::Config;
-use crate::driver::Ports;
+use crate::runtime::driver::Ports;
 
 /// How long a test of a run takes unless a step says otherwise, in story seconds.
 const DEFAULT_VERDICT_DELAY_SECS: f64 = 0.3;
@@ -145,7 +145,10 @@ pub async fn start_scenario(
         insecure_no_auth: options.insecure_no_auth,
     };
     let tuned = scenario.clone();
-    let demo = start_demo_tuned(demo_options, &move |driver| tuned.tune(driver, speed)).await?;
+    let tune = Arc::new(move |driver: &mut crate::runtime::driver::DriverConfig| {
+        tuned.tune(driver, speed);
+    });
+    let demo = start_demo_tuned(demo_options, Some(tune)).await?;
     let start = Instant::now();
     let (stop, stopped) = watch::channel(false);
     let player = tokio::spawn(play(

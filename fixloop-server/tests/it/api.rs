@@ -95,7 +95,7 @@ async fn run_tests_returns_the_run_at_once_and_it_can_be_fetched() {
 #[tokio::test]
 async fn concurrent_run_requests_during_a_run_all_answer_that_run() {
     let app = TestApp::start_with(NO_DEMO, |settings| {
-        settings.auth.operate_limit = fixloop_server::auth::RateLimit {
+        settings.auth.operate_limit = fixloop_server::http::auth::RateLimit {
             per_minute: 100_000,
             burst: 10_000,
         };

@@ -14,7 +14,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use fixloop_adapters::Secret;
 use fixloop_contract::codes;
-use fixloop_server::auth::{
+use fixloop_server::http::auth::{
     Access, ApiToken, ApiTokens, AuthSettings, RateLimit, Role, required_access,
 };
 use serde_json::{Value, json};

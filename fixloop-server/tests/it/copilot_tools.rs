@@ -8,7 +8,7 @@ use fixloop_adapters::minimax::{
     DEFAULT_TOOL_STEPS, MiniMaxConfig, MiniMaxCopilot, UNTRUSTED_CLOSE, UNTRUSTED_OPEN,
 };
 use fixloop_adapters::{AdapterError, CopilotLookup, ErrorKind, Lookup, SignalReading};
-use fixloop_server::copilot_tools::{CopilotSources, ServiceLookup};
+use fixloop_server::copilot::tools::{CopilotSources, ServiceLookup};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

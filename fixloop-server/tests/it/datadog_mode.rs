@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fixloop_adapters::datadog::{DatadogQueries, DatadogSignalSource};
 use fixloop_contract::{IncidentState, RunStatus, TestStatus, WsMessage};
-use fixloop_server::adapters::{build_ports, datadog_config};
 use fixloop_server::profile::file::SignalsFile;
 use fixloop_server::profile::{Profile, Secrets};
+use fixloop_server::runtime::ports::{build_ports, datadog_config};
 use fixloop_server::{Config, Mode, ServeOptions, start_serve};
 use serde_json::{Value, json};
 use tokio_tungstenite::connect_async;

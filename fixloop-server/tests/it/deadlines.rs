@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fixloop_adapters::{ContextFindings, fake};
 use fixloop_contract::Link;
-use fixloop_server::app::{check_run_deadline, follow_runner};
+use fixloop_server::runtime::tuning::{check_run_deadline, follow_runner};
 use serde_json::Value;
 
 use crate::support::{TestApp, WAIT};

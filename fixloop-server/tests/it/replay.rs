@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use fixloop_contract::{IncidentState, RunStatus, WsEnvelope, WsMessage};
-use fixloop_server::app::{Mode, engine_config};
 use fixloop_server::config::StoreLocation;
 use fixloop_server::profile::demo_profile;
+use fixloop_server::runtime::tuning::{Mode, engine_config};
 use fixloop_server::{Config, DemoOptions, start_demo};
 use futures_util::StreamExt as _;
 use serde_json::json;

@@ -11,9 +11,10 @@ use fixloop_adapters::Copilot;
 use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
 use fixloop_contract::WsEnvelope;
 use fixloop_core::engine::Config as EngineConfig;
-use fixloop_server::driver::{Driver, DriverConfig, DriverHandle, Ports};
-use fixloop_server::metrics::ServerMetrics;
-use fixloop_server::ws::Outgoing;
+use fixloop_server::runtime::ServiceHandle;
+use fixloop_server::runtime::driver::{Driver, DriverConfig, Ports};
+use fixloop_server::runtime::metrics::ServerMetrics;
+use fixloop_server::runtime::stream::Outgoing;
 use fixloop_server::{ApiSettings, AppState, router};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
@@ -31,7 +32,7 @@ pub(crate) struct TestApp {
     /// The router under test.
     pub(crate) router: Router,
     /// The driver's handle (to subscribe to events).
-    pub(crate) driver: DriverHandle,
+    pub(crate) driver: ServiceHandle,
     /// The fake signal source.
     pub(crate) signals: Arc<FakeSignalSource>,
     /// The fake planner.
@@ -119,15 +120,15 @@ impl TestApp {
         settings.copilot_timeout = Duration::from_millis(500);
         tweak(&mut settings);
         let state = AppState {
-            services: fixloop_server::services::Services::new(vec![
-                fixloop_server::services::WatchedService {
+            services: fixloop_server::runtime::services::Services::new(vec![
+                fixloop_server::runtime::services::WatchedService {
                     name: "demo-checkout".to_owned(),
                     base_url: FAKE_SERVICE_URL.to_owned(),
                     alert_labels: std::collections::BTreeMap::new(),
                     signals: "injected by the caller".to_owned(),
                     driver: handle.clone(),
                     // The copilot's look-ups read the same fake signal source as the driver.
-                    copilot_sources: fixloop_server::copilot_tools::CopilotSources {
+                    copilot_sources: fixloop_server::copilot::tools::CopilotSources {
                         signals: Some(Arc::clone(&ports.signals)),
                         context: ports.context.clone(),
                     },

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use axum::extract::ws::Message;
 use fixloop_contract::{IncidentState, SystemStatus, WsEnvelope, WsMessage};
-use fixloop_server::ws::{CLOSE_TOO_SLOW, ConnectionConfig, ConnectionEnd, Hub, run_connection};
+use fixloop_server::http::routes::ws::{
+    CLOSE_TOO_SLOW, ConnectionConfig, ConnectionEnd, run_connection,
+};
+use fixloop_server::runtime::stream::Hub;
 use futures_util::{Stream, sink};
 use tokio::sync::mpsc;
 
@@ -293,7 +296,8 @@ async fn oversized_client_message_ends_the_connection() {
     .await
     .unwrap()
     .unwrap();
-    let oversized = "x".repeat(fixloop_server::ws::SOCKET_LIMITS.max_message_size + 1);
+    let oversized =
+        "x".repeat(fixloop_server::http::routes::ws::SOCKET_LIMITS.max_message_size + 1);
     tokio::time::timeout(WAIT, client.send(ClientMessage::text(oversized)))
         .await
         .unwrap()
@@ -333,7 +337,7 @@ pub(crate) async fn start_fake_orchestrator()
     // The copilot is this file's event generator (thousands of questions): lift its rate limit.
     let mut config =
         fixloop_server::Config::from_env_map(&std::collections::HashMap::new()).unwrap();
-    config.copilot_rate_limit = fixloop_server::auth::RateLimit {
+    config.copilot_rate_limit = fixloop_server::http::auth::RateLimit {
         per_minute: 100_000,
         burst: 10_000,
     };

@@ -208,7 +208,7 @@ async fn a_since_the_server_cannot_replay_gets_a_marker_then_the_snapshot() {
     }
 
     // Too old: more events than the ring keeps, with nobody connected.
-    let total = fixloop_server::ws::DEFAULT_REPLAY_CAPACITY + 5;
+    let total = fixloop_server::runtime::stream::DEFAULT_REPLAY_CAPACITY + 5;
     for index in 0..total {
         ask(&client, &server, &format!("filler {index}")).await;
     }
@@ -239,7 +239,7 @@ async fn a_since_the_server_cannot_replay_gets_a_marker_then_the_snapshot() {
     assert_eq!(replayed.last().unwrap().seq(), latest);
     assert_eq!(
         replayed.len(),
-        fixloop_server::ws::DEFAULT_REPLAY_CAPACITY,
+        fixloop_server::runtime::stream::DEFAULT_REPLAY_CAPACITY,
         "one service keeps the latest 1,024 events"
     );
     assert_strictly_increasing(&replayed, since);

@@ -3,8 +3,8 @@
 //! The driver is the only publisher and owns the [`Hub`]: subscribing (snapshot + registration) and broadcasting
 //! happen on the driver's task, so a client never misses an event between its snapshot and its first live event.
 //! Broadcasting uses `try_send`: a client whose queue is full is dropped (its queue closes, and its connection
-//! closes with code 1008) without delaying anyone else. [`run_connection`] is the per-connection loop, generic over
-//! `Sink`/`Stream` so it can be tested with channels.
+//! closes with code 1008) without delaying anyone else. The socket itself is the HTTP layer's
+//! (`crate::http::routes::ws`).
 //!
 //! Resume: every broadcast event gets the next `seq` of a [`Sequence`] shared by every hub of the process, and
 //! each hub keeps its latest [`DEFAULT_REPLAY_CAPACITY`] events (the same shared bytes) in a ring, so
@@ -13,23 +13,22 @@
 //! the largest `seq` it saw gets each later event exactly once. The sequence's lock is held while an event is
 //! numbered and queued to every client, so an event with a smaller `seq` is always queued (in whichever hub) before
 //! one with a larger `seq`: the merge of several hubs' queues relies on it to keep `seq` order
-//! ([`crate::services::merge_queues`]).
+//! ([`merge::merge_queues`]).
 //!
-//! An event is serialized once per broadcast and its bytes are shared ([`Utf8Bytes`] clones are reference counts), so
-//! fan-out copies no payload per client. A connection's own memory is kept small by [`SOCKET_LIMITS`]: tungstenite's
-//! default 128 KiB read buffer is zero-filled on the first read, which alone cost about 130 KB per idle client.
+//! An event is serialized once per broadcast and its bytes are shared ([`SharedText`] clones are reference counts), so
+//! fan-out copies no payload per client.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use fixloop_contract::{StreamResetReason, WsEnvelope, WsMessage};
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
+
+pub mod merge;
 
 /// Default capacity of a client's queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 256;
@@ -76,42 +75,35 @@ impl Sequence {
 pub const CLOSE_TOO_SLOW: u16 = 1008;
 /// Close code sent when the server shuts down (going away).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// One serialized event: UTF-8 text whose clones share one buffer (a reference count each), so a broadcast copies
+/// no payload per client.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SharedText(Bytes);
 
-/// Buffer sizes and incoming-message limits of one WebSocket connection (tungstenite's `WebSocketConfig`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SocketLimits {
-    /// Capacity of the read buffer, in bytes; tungstenite allocates and zero-fills it for every connection.
-    pub read_buffer_size: usize,
-    /// Bytes buffered before a write reaches the socket; `0` writes every message at once (each send flushes
-    /// anyway).
-    pub write_buffer_size: usize,
-    /// Largest write buffer, in bytes, when writes are failing; past it a send fails and the connection ends.
-    pub max_write_buffer_size: usize,
-    /// Largest incoming message, in bytes; a client only ever sends pings, pongs and a close.
-    pub max_message_size: usize,
-    /// Largest incoming frame payload, in bytes.
-    pub max_frame_size: usize,
+impl SharedText {
+    /// The text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Built only from `String`s and `&str`s, so always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The shared bytes (UTF-8).
+    #[must_use]
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
 }
 
-/// The limits every `/ws` connection gets: 4 KiB read buffer, eager writes, 1 MiB write-buffer cap, 64 KiB
-/// incoming messages.
-pub const SOCKET_LIMITS: SocketLimits = SocketLimits {
-    read_buffer_size: 4 * 1024,
-    write_buffer_size: 0,
-    max_write_buffer_size: 1024 * 1024,
-    max_message_size: 64 * 1024,
-    max_frame_size: 64 * 1024,
-};
+impl From<String> for SharedText {
+    fn from(text: String) -> Self {
+        Self(Bytes::from(text))
+    }
+}
 
-impl SocketLimits {
-    /// Applies these limits to an upgrade.
-    pub fn apply(self, upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
-        upgrade
-            .read_buffer_size(self.read_buffer_size)
-            .write_buffer_size(self.write_buffer_size)
-            .max_write_buffer_size(self.max_write_buffer_size)
-            .max_message_size(self.max_message_size)
-            .max_frame_size(self.max_frame_size)
+impl From<&'static str> for SharedText {
+    fn from(text: &'static str) -> Self {
+        Self(Bytes::from_static(text.as_bytes()))
     }
 }
 
@@ -124,13 +116,13 @@ pub enum Outgoing {
         /// The envelope's `seq`.
         seq: u64,
         /// The serialized envelope.
-        text: Utf8Bytes,
+        text: SharedText,
     },
     /// Close the connection with this code and reason.
     Close(u16, &'static str),
 }
 
-/// A client registered with one hub ([`crate::driver::DriverHandle::subscribe_since`]).
+/// A client registered with one hub ([`crate::runtime::ServiceHandle::subscribe_since`]).
 #[derive(Debug)]
 pub struct Subscribed {
     /// The client's queue: the replay, or the join snapshot, then the live events.
@@ -149,7 +141,7 @@ pub struct Hub {
     clients: Vec<mpsc::Sender<Outgoing>>,
     sequence: Sequence,
     /// The latest broadcast events with their `seq`, oldest first; at most `replay_capacity`.
-    ring: VecDeque<(u64, Utf8Bytes)>,
+    ring: VecDeque<(u64, SharedText)>,
     replay_capacity: usize,
     /// The largest `seq` this hub dropped from its ring (0 when none): a resume from an older `seq` would miss it.
     evicted: u64,
@@ -306,98 +298,11 @@ struct Numbered<'a> {
 }
 
 /// Serializes an envelope with its `seq`, once for every client.
-fn serialize(message: &WsMessage, ts: DateTime<Utc>, seq: u64) -> Utf8Bytes {
+fn serialize(message: &WsMessage, ts: DateTime<Utc>, seq: u64) -> SharedText {
     // Serializing the contract's plain data types cannot fail (no maps with non-string keys, no custom
     // serializers that error); fall back to an empty object rather than panic.
     let numbered = Numbered { message, ts, seq };
-    Utf8Bytes::from(serde_json::to_string(&numbered).unwrap_or_else(|_| "{}".to_owned()))
-}
-
-/// Timing of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionConfig {
-    /// How often the server pings an idle client.
-    pub ping_interval: Duration,
-    /// How long one write may take before the client is considered stalled and disconnected.
-    pub write_timeout: Duration,
-}
-
-impl Default for ConnectionConfig {
-    fn default() -> Self {
-        Self {
-            ping_interval: Duration::from_secs(20),
-            write_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Why a connection ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionEnd {
-    /// The client closed it (close frame or end of stream).
-    ClientClosed,
-    /// The hub dropped the client (queue overflow) or the server is shutting down.
-    ServerClosed,
-    /// A read or write failed or timed out.
-    Broken,
-}
-
-/// Runs one WebSocket connection: forwards the queue to the client, answers pings, pings an idle client, and ends
-/// on a close from either side.
-pub async fn run_connection<Tx, Rx, E>(
-    mut sink: Tx,
-    mut stream: Rx,
-    mut queue: mpsc::Receiver<Outgoing>,
-    config: ConnectionConfig,
-) -> ConnectionEnd
-where
-    Tx: Sink<Message> + Unpin,
-    Rx: Stream<Item = Result<Message, E>> + Unpin,
-{
-    let mut ping = tokio::time::interval_at(
-        tokio::time::Instant::now() + config.ping_interval,
-        config.ping_interval,
-    );
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let outgoing = tokio::select! {
-            queued = queue.recv() => match queued {
-                Some(Outgoing::Event { text, .. }) => Message::Text(text),
-                Some(Outgoing::Close(code, reason)) => {
-                    close(&mut sink, code, reason, config.write_timeout).await;
-                    return ConnectionEnd::ServerClosed;
-                }
-                None => {
-                    close(&mut sink, CLOSE_TOO_SLOW, "client too slow", config.write_timeout).await;
-                    return ConnectionEnd::ServerClosed;
-                }
-            },
-            incoming = stream.next() => match incoming {
-                Some(Ok(Message::Ping(payload))) => Message::Pong(payload),
-                Some(Ok(Message::Close(_))) | None => return ConnectionEnd::ClientClosed,
-                Some(Ok(_)) => continue,
-                Some(Err(_)) => return ConnectionEnd::Broken,
-            },
-            _ = ping.tick() => Message::Ping(axum::body::Bytes::from_static(b"fixloop")),
-        };
-        match tokio::time::timeout(config.write_timeout, sink.send(outgoing)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => return ConnectionEnd::Broken,
-        }
-    }
-}
-
-async fn close<Tx: Sink<Message> + Unpin>(
-    sink: &mut Tx,
-    code: u16,
-    reason: &'static str,
-    timeout: Duration,
-) {
-    let frame = Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }));
-    let _ = tokio::time::timeout(timeout, sink.send(frame)).await;
+    SharedText::from(serde_json::to_string(&numbered).unwrap_or_else(|_| "{}".to_owned()))
 }
 
 #[cfg(test)]
@@ -418,19 +323,6 @@ mod tests {
             signals_degraded: None,
         })
         .at(now)
-    }
-
-    #[test]
-    fn socket_limits_keep_an_idle_connection_small() {
-        // tungstenite's defaults are 128 KiB buffers, an unbounded write buffer and 64 MiB messages; a regression
-        // to them costs about 130 KB per client (1.3 GB at 10,000 clients).
-        let limits = SOCKET_LIMITS;
-        assert!(limits.read_buffer_size <= 8 * 1024);
-        assert_eq!(limits.write_buffer_size, 0);
-        assert!(limits.max_write_buffer_size <= 4 * 1024 * 1024);
-        assert!(limits.max_write_buffer_size > limits.write_buffer_size + 64 * 1024);
-        assert!(limits.max_message_size <= 1024 * 1024);
-        assert!(limits.max_frame_size <= limits.max_message_size);
     }
 
     #[test]

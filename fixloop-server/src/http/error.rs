@@ -95,6 +95,25 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// The first `max` characters of `text`: what an error or a log line may repeat of a caller's input.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+impl From<crate::runtime::Error> for ApiError {
+    fn from(error: crate::runtime::Error) -> Self {
+        use crate::runtime::Error;
+        match error {
+            Error::IncidentNotFound(id) => Self::IncidentNotFound(id.to_string()),
+            Error::IncidentClosed(id) => Self::IncidentClosed(id.to_string()),
+            Error::PlanNotReady(id) => Self::PlanNotReady(id.to_string()),
+            Error::Internal(cause) => Self::Internal(cause),
+            // The driver is stopping with the process, or does not answer: 503.
+            Error::Unavailable => Self::Unavailable,
+        }
+    }
+}
+
 impl ApiError {
     /// The HTTP status of the error.
     #[must_use]

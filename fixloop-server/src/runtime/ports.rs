@@ -34,9 +34,9 @@ use fixloop_contract::{HttpMethod, Target};
 use fixloop_core::Criteria;
 
 use crate::config::Config;
-use crate::driver::Ports;
 use crate::profile::ServiceProfile;
 use crate::profile::file::{PrometheusFile, ScrapeFile, SignalsFile};
+use crate::runtime::driver::Ports;
 
 /// Which implementation each port got, for the start-up log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,16 +279,7 @@ fn signal_source(
     builtin_demo: bool,
     http: &reqwest::Client,
 ) -> Result<(Arc<dyn SignalSource>, String), String> {
-    let base = service.spec.base_url.as_str();
     let name = &service.spec.name;
-    let datadog_reader = || {
-        datadog_config(config).filter(|_| {
-            config
-                .datadog
-                .as_ref()
-                .is_some_and(|settings| settings.app_key.is_some())
-        })
-    };
     if builtin_demo {
         if let Some(url) = &config.prometheus_url {
             return Ok((
@@ -299,7 +290,7 @@ fn signal_source(
                 format!("Prometheus at {url}"),
             ));
         }
-        if let Some(datadog) = datadog_reader() {
+        if let Some(datadog) = datadog_reader(config) {
             let label = format!("Datadog ({}, service {})", datadog.site, datadog.service);
             return Ok((
                 Arc::new(DatadogSignalSource::new(datadog, http.clone())),
@@ -307,58 +298,159 @@ fn signal_source(
             ));
         }
     }
-    Ok(match &service.signals {
-        SignalsFile::Scrape(scrape) => {
-            let scrape_config = scrape_config(base, scrape);
-            let label = format!("scrape of {}", scrape_config.metrics_url());
-            (
-                Arc::new(ScrapeSignalSource::new(scrape_config, http.clone())),
-                label,
-            )
-        }
-        SignalsFile::Prometheus(prometheus) => {
-            let prometheus_config = prometheus_config(config, name, prometheus)?;
-            let label = format!("Prometheus at {}", prometheus_config.base_url);
-            (
-                Arc::new(PrometheusSignalSource::new(prometheus_config, http.clone())),
-                label,
-            )
-        }
-        SignalsFile::Datadog(datadog) => {
-            let mut reader = datadog_reader().ok_or_else(|| {
-                format!("service {name} reads Datadog: set DD_API_KEY and DD_APP_KEY")
-            })?;
-            reader.service.clone_from(name);
-            reader.queries = DatadogQueries {
-                requests: datadog.requests_query.clone(),
-                errors: datadog.errors_query.clone(),
-                p95: datadog.p95_query.clone(),
-                p95_to_ms: datadog.p95_to_ms,
-                // The documented default: the service's error logs (`{scope}` is `service:<name>`).
-                logs: Some(
-                    datadog
-                        .logs_query
-                        .clone()
-                        .unwrap_or_else(|| "{scope} status:error".to_owned()),
-                ),
-                apm_service_link: false,
-            };
-            let label = format!("Datadog ({}, service {name})", reader.site);
-            (
-                Arc::new(DatadogSignalSource::new(reader, http.clone())),
-                label,
-            )
-        }
-        SignalsFile::Synthetic(synthetic) => {
-            let probes = synthetic_probes(service, &synthetic.journeys);
-            let count = probes.len();
-            let mut synthetic_config = SyntheticConfig::new(probes);
-            synthetic_config.secrets = service.secrets.clone();
-            (
-                Arc::new(SyntheticSignalSource::new(synthetic_config, http.clone())),
-                format!("synthetic probes of {base} ({count} journeys)"),
-            )
-        }
+    let source = SourceContext {
+        config,
+        service,
+        http,
+    };
+    let kind = signal_kind(&service.signals);
+    let Some((_, build)) = SIGNAL_SOURCES.iter().find(|(entry, _)| *entry == kind) else {
+        return Err(format!(
+            "service {name}: no signal source of kind {kind:?} is registered"
+        ));
+    };
+    build(&source)
+}
+
+/// The kind of signal source a profile names (`[service.signals] kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalKind {
+    /// The service's own Prometheus text exposition.
+    Scrape,
+    /// A Prometheus server, with PromQL.
+    Prometheus,
+    /// Datadog.
+    Datadog,
+    /// FixLoop's own probes of the service's journeys.
+    Synthetic,
+}
+
+/// The kind of `signals`.
+#[must_use]
+pub fn signal_kind(signals: &SignalsFile) -> SignalKind {
+    match signals {
+        SignalsFile::Scrape(_) => SignalKind::Scrape,
+        SignalsFile::Prometheus(_) => SignalKind::Prometheus,
+        SignalsFile::Datadog(_) => SignalKind::Datadog,
+        SignalsFile::Synthetic(_) => SignalKind::Synthetic,
+    }
+}
+
+/// What a signal source is built from.
+struct SourceContext<'a> {
+    config: &'a Config,
+    service: &'a ServiceProfile,
+    http: &'a reqwest::Client,
+}
+
+/// A signal source and its name for the start-up log and `/api/services`, or why it cannot be built.
+type BuiltSource = Result<(Arc<dyn SignalSource>, String), String>;
+
+/// Builds a signal source of one kind.
+type BuildSource = fn(&SourceContext<'_>) -> BuiltSource;
+
+/// The registry of signal sources, keyed by kind: a new source is one entry (and its builder); every kind has
+/// one (`every_signal_kind_has_a_source`).
+const SIGNAL_SOURCES: [(SignalKind, BuildSource); 4] = [
+    (SignalKind::Scrape, scrape_source),
+    (SignalKind::Prometheus, prometheus_source),
+    (SignalKind::Datadog, datadog_source),
+    (SignalKind::Synthetic, synthetic_source),
+];
+
+fn scrape_source(source: &SourceContext<'_>) -> BuiltSource {
+    let SignalsFile::Scrape(scrape) = &source.service.signals else {
+        return Err(wrong_kind(source, SignalKind::Scrape));
+    };
+    let scrape_config = scrape_config(source.service.spec.base_url.as_str(), scrape);
+    let label = format!("scrape of {}", scrape_config.metrics_url());
+    Ok((
+        Arc::new(ScrapeSignalSource::new(scrape_config, source.http.clone())),
+        label,
+    ))
+}
+
+fn prometheus_source(source: &SourceContext<'_>) -> BuiltSource {
+    let SignalsFile::Prometheus(prometheus) = &source.service.signals else {
+        return Err(wrong_kind(source, SignalKind::Prometheus));
+    };
+    let prometheus_config =
+        prometheus_config(source.config, &source.service.spec.name, prometheus)?;
+    let label = format!("Prometheus at {}", prometheus_config.base_url);
+    Ok((
+        Arc::new(PrometheusSignalSource::new(
+            prometheus_config,
+            source.http.clone(),
+        )),
+        label,
+    ))
+}
+
+fn datadog_source(source: &SourceContext<'_>) -> BuiltSource {
+    let SignalsFile::Datadog(datadog) = &source.service.signals else {
+        return Err(wrong_kind(source, SignalKind::Datadog));
+    };
+    let name = &source.service.spec.name;
+    let mut reader = datadog_reader(source.config)
+        .ok_or_else(|| format!("service {name} reads Datadog: set DD_API_KEY and DD_APP_KEY"))?;
+    reader.service.clone_from(name);
+    reader.queries = DatadogQueries {
+        requests: datadog.requests_query.clone(),
+        errors: datadog.errors_query.clone(),
+        p95: datadog.p95_query.clone(),
+        p95_to_ms: datadog.p95_to_ms,
+        // The documented default: the service's error logs (`{scope}` is `service:<name>`).
+        logs: Some(
+            datadog
+                .logs_query
+                .clone()
+                .unwrap_or_else(|| "{scope} status:error".to_owned()),
+        ),
+        apm_service_link: false,
+    };
+    let label = format!("Datadog ({}, service {name})", reader.site);
+    Ok((
+        Arc::new(DatadogSignalSource::new(reader, source.http.clone())),
+        label,
+    ))
+}
+
+fn synthetic_source(source: &SourceContext<'_>) -> BuiltSource {
+    let SignalsFile::Synthetic(synthetic) = &source.service.signals else {
+        return Err(wrong_kind(source, SignalKind::Synthetic));
+    };
+    let service = source.service;
+    let probes = synthetic_probes(service, &synthetic.journeys);
+    let count = probes.len();
+    let mut synthetic_config = SyntheticConfig::new(probes);
+    synthetic_config.secrets = service.secrets.clone();
+    Ok((
+        Arc::new(SyntheticSignalSource::new(
+            synthetic_config,
+            source.http.clone(),
+        )),
+        format!(
+            "synthetic probes of {} ({count} journeys)",
+            service.spec.base_url
+        ),
+    ))
+}
+
+/// A registry entry was handed a service of another kind (a mistake in [`SIGNAL_SOURCES`]).
+fn wrong_kind(source: &SourceContext<'_>, expected: SignalKind) -> String {
+    format!(
+        "service {}: its signals are not of kind {expected:?}",
+        source.service.spec.name
+    )
+}
+
+/// The Datadog reader of the configuration, when both keys are set.
+fn datadog_reader(config: &Config) -> Option<DatadogConfig> {
+    datadog_config(config).filter(|_| {
+        config
+            .datadog
+            .as_ref()
+            .is_some_and(|settings| settings.app_key.is_some())
     })
 }
 
@@ -602,5 +694,24 @@ mod tests {
         let (_, choice) =
             build_ports(&config, &demo(), true, &fixloop_adapters::default_client()).unwrap();
         assert!(choice.signals.starts_with("Prometheus"), "{choice}");
+    }
+
+    #[test]
+    fn every_signal_kind_has_a_source() {
+        for kind in [
+            SignalKind::Scrape,
+            SignalKind::Prometheus,
+            SignalKind::Datadog,
+            SignalKind::Synthetic,
+        ] {
+            assert_eq!(
+                SIGNAL_SOURCES
+                    .iter()
+                    .filter(|(entry, _)| *entry == kind)
+                    .count(),
+                1,
+                "{kind:?}"
+            );
+        }
     }
 }

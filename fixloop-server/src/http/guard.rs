@@ -33,7 +33,7 @@ use fixloop_contract::codes;
 use futures_util::{Stream, StreamExt};
 use tokio::time::Instant;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// At most one log line per reason in this interval ([`Refusals`]).
 pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);

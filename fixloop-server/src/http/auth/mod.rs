@@ -17,10 +17,9 @@
 //! With no token configured, the API is open (the loopback demo); [`check_exposure`] refuses to start such a server
 //! on a non-loopback address unless the operator passes `--insecure-no-auth`.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Query, Request, State};
@@ -31,7 +30,11 @@ use fixloop_adapters::Secret;
 use fixloop_contract::{ErrorBody, codes};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 
-use crate::guard::Refusals;
+mod rate_limit;
+
+pub use self::rate_limit::{BucketKey, RateLimit, RateLimiter};
+use crate::http::error::truncate;
+use crate::http::guard::Refusals;
 
 /// The query parameter that carries a token when a client cannot set the `Authorization` header (RFC 6750 §2.3).
 pub const ACCESS_TOKEN_QUERY: &str = "access_token";
@@ -266,9 +269,10 @@ impl ApiTokens {
     }
 }
 
-/// Compares a configured token with a presented one; the time depends on the configured token's length and on
-/// whether the lengths differ, never on where the bytes differ.
-fn constant_time_equal(expected: &[u8], given: &[u8]) -> Choice {
+/// Compares a configured secret (a token, the webhook secret) with a presented one; the time depends on the
+/// configured secret's length and on whether the lengths differ, never on where the bytes differ. The one
+/// constant-time compare of the server.
+pub(crate) fn constant_time_equal(expected: &[u8], given: &[u8]) -> Choice {
     let mut equal = (expected.len() as u64).ct_eq(&(given.len() as u64));
     for (position, byte) in expected.iter().enumerate() {
         // The branch inside `get` depends only on the length of the caller's own input.
@@ -284,39 +288,6 @@ fn is_b64token(token: &str) -> bool {
         && body
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || b"-._~+/".contains(&byte))
-}
-
-/// A token bucket's size: `per_minute` requests a minute on average, at most `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    /// Requests per minute, on average (`FIXLOOP_COPILOT_RATE_PER_MINUTE`).
-    pub per_minute: u32,
-    /// Requests allowed at once (`FIXLOOP_COPILOT_BURST`).
-    pub burst: u32,
-}
-
-impl Default for RateLimit {
-    /// The copilot's default.
-    fn default() -> Self {
-        Self {
-            per_minute: DEFAULT_COPILOT_PER_MINUTE,
-            burst: DEFAULT_COPILOT_BURST,
-        }
-    }
-}
-
-impl RateLimit {
-    /// The default of the operate routes ([`OPERATE_ROUTES`]).
-    pub const OPERATE: Self = Self {
-        per_minute: DEFAULT_OPERATE_PER_MINUTE,
-        burst: DEFAULT_OPERATE_BURST,
-    };
-}
-
-impl fmt::Display for RateLimit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/min burst {}", self.per_minute, self.burst)
-    }
 }
 
 /// The API's authentication settings.
@@ -647,120 +618,6 @@ fn retry_after_seconds(wait: Duration) -> u64 {
     seconds.max(1)
 }
 
-/// Whom a bucket counts: a token by name, or a client network.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum BucketKey {
-    /// A token, by name.
-    Token(String),
-    /// A client address: an IPv4 address, or an IPv6 /64 (one host usually holds a whole /64).
-    Address(IpAddr),
-    /// A request without a known peer address (an in-process caller).
-    Unknown,
-}
-
-impl BucketKey {
-    /// The key of a client address (IPv4-mapped IPv6 counts as IPv4; IPv6 is keyed by its /64).
-    #[must_use]
-    pub fn address(address: IpAddr) -> Self {
-        match address.to_canonical() {
-            IpAddr::V4(v4) => Self::Address(IpAddr::V4(v4)),
-            IpAddr::V6(v6) => {
-                let network = u128::from(v6) & !((1_u128 << 64) - 1);
-                Self::Address(IpAddr::V6(Ipv6Addr::from(network)))
-            }
-        }
-    }
-}
-
-/// Token buckets by caller, at most `capacity` of them. When the map is full, buckets that have refilled (which
-/// are the same as new ones) are dropped; if none has, new callers share one overflow bucket, so many addresses can
-/// neither grow the memory nor reset another caller's bucket.
-#[derive(Debug)]
-pub struct RateLimiter {
-    limit: RateLimit,
-    capacity: usize,
-    state: Mutex<Buckets>,
-}
-
-#[derive(Debug)]
-struct Buckets {
-    by_key: HashMap<BucketKey, Bucket>,
-    overflow: Option<Bucket>,
-}
-
-/// A bucket as the generic cell rate algorithm keeps it: the theoretical arrival time of the next request. Exact
-/// (durations, not floating-point levels), and a bucket whose time has passed is the same as a new one.
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    next: Instant,
-}
-
-impl RateLimiter {
-    /// A limiter tracking at most `capacity` callers one by one.
-    #[must_use]
-    pub fn new(limit: RateLimit, capacity: usize) -> Self {
-        Self {
-            limit,
-            capacity,
-            state: Mutex::new(Buckets {
-                by_key: HashMap::new(),
-                overflow: None,
-            }),
-        }
-    }
-
-    /// Takes one request from `key`'s bucket at `now`.
-    ///
-    /// # Errors
-    ///
-    /// How long until the bucket holds a request again, when it is empty.
-    pub fn acquire(&self, key: BucketKey, now: Instant) -> Result<(), Duration> {
-        let interval = Duration::from_secs(60) / self.limit.per_minute.max(1);
-        let tolerance = interval * (self.limit.burst.max(1) - 1);
-        // A poisoned lock only means another request panicked mid-update; the times stay usable.
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let Buckets { by_key, overflow } = &mut *state;
-        if !by_key.contains_key(&key) && by_key.len() >= self.capacity {
-            by_key.retain(|_, bucket| bucket.next > now);
-        }
-        let fresh = Bucket { next: now };
-        let bucket = if by_key.contains_key(&key) || by_key.len() < self.capacity {
-            by_key.entry(key).or_insert(fresh)
-        } else {
-            overflow.get_or_insert(fresh)
-        };
-        let next = bucket.next.max(now);
-        let ahead = next - now;
-        if ahead <= tolerance {
-            bucket.next = next + interval;
-            Ok(())
-        } else {
-            Err(ahead - tolerance)
-        }
-    }
-
-    /// Gives back the request last taken from `key`'s bucket (the call it was taken for was never made).
-    pub fn refund(&self, key: &BucketKey) {
-        let interval = Duration::from_secs(60) / self.limit.per_minute.max(1);
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let Buckets { by_key, overflow } = &mut *state;
-        // A key without a bucket took its request from the overflow bucket (or its bucket has refilled since).
-        if let Some(bucket) = by_key.get_mut(key).or(overflow.as_mut()) {
-            bucket.next = bucket.next.checked_sub(interval).unwrap_or(bucket.next);
-        }
-    }
-
-    /// How many callers are tracked one by one (at most the capacity).
-    #[must_use]
-    pub fn tracked(&self) -> usize {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .by_key
-            .len()
-    }
-}
-
 /// The URI as logs may show it: the values of `access_token` and `secret` are replaced by `[redacted]`.
 #[must_use]
 pub fn redact_uri(uri: &Uri) -> String {
@@ -834,10 +691,6 @@ pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
         version = ?request.version(),
         caller = tracing::field::Empty,
     )
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
 }
 
 #[cfg(test)]
@@ -1110,5 +963,17 @@ mod tests {
         assert_eq!(retry_after_seconds(Duration::from_millis(5_001)), 6);
         assert_eq!(retry_after_seconds(Duration::from_secs(6)), 6);
         assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn constant_time_equal_compares_content_and_length() {
+        let equal =
+            |expected: &[u8], given: &[u8]| bool::from(constant_time_equal(expected, given));
+        assert!(equal(b"abcdef", b"abcdef"));
+        assert!(!equal(b"abcdef", b"abcdeg"));
+        assert!(!equal(b"abc", b"abcdef"));
+        assert!(!equal(b"abcdef", b"abc"));
+        assert!(!equal(b"", b"a"));
+        assert!(equal(b"", b""));
     }
 }

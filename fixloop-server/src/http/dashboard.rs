@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 
 /// The Content-Security-Policy of every dashboard response: scripts, styles and images from this origin only,
 /// fetches and WebSockets to this origin only, no inline script or `eval`, no framing, no `<base>`, no forms.
@@ -44,32 +44,32 @@ const ASSETS: &[Asset] = &[
     Asset {
         name: "index.html",
         content_type: "text/html; charset=utf-8",
-        body: include_str!("../dashboard/assets/index.html"),
+        body: include_str!("../../dashboard/assets/index.html"),
     },
     Asset {
         name: "style.css",
         content_type: "text/css; charset=utf-8",
-        body: include_str!("../dashboard/assets/style.css"),
+        body: include_str!("../../dashboard/assets/style.css"),
     },
     Asset {
         name: "app.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../dashboard/assets/app.js"),
+        body: include_str!("../../dashboard/assets/app.js"),
     },
     Asset {
         name: "model.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../dashboard/assets/model.js"),
+        body: include_str!("../../dashboard/assets/model.js"),
     },
     Asset {
         name: "view.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../dashboard/assets/view.js"),
+        body: include_str!("../../dashboard/assets/view.js"),
     },
     Asset {
         name: "icon.svg",
         content_type: "image/svg+xml",
-        body: include_str!("../dashboard/assets/icon.svg"),
+        body: include_str!("../../dashboard/assets/icon.svg"),
     },
 ];
 

@@ -10,27 +10,36 @@
 //! - `GET /api/incidents` merges every service's incidents, newest first, and `GET /api/incidents/{id}` asks
 //!   each service in turn;
 //! - a WebSocket client gets the events of every service, each service's join snapshot first, merged in `seq`
-//!   order ([`merge_queues`]);
+//!   order ([`crate::runtime::stream::merge::merge_queues`]);
 //! - a client resuming with `since` gets every service's kept events after it, or, if any service cannot replay
 //!   from it, a `stream.reset` marker and every service's join snapshot ([`Services::subscribe`]);
-//! - alerts go to the service whose `alert_labels` they carry ([`Services::route_alert`]).
+//! - alerts go to the service whose `alert_labels` they carry ([`ServiceSet::route_alert`]).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
-use axum::extract::ws::Utf8Bytes;
+use fixloop_adapters::{ContextSource, SignalSource};
+
 use chrono::Utc;
 use fixloop_contract::{
     IncidentCard, IncidentDetail, IncidentPage, IncidentState, StreamReset, SystemStatus, TestRun,
     WsMessage,
 };
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TryRecvError;
 
-use crate::copilot_tools::CopilotSources;
-use crate::driver::DriverHandle;
-use crate::error::ApiError;
-use crate::ws::Outgoing;
+use fixloop_core::{IncidentId, RunId};
+
+use crate::runtime::stream::SharedText;
+use crate::runtime::stream::merge::Subscription;
+use crate::runtime::{Error, ServiceHandle};
+
+/// The ports of a watched service the copilot's look-ups may read (beyond its driver). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct CopilotSources {
+    /// The service's signal source; `None` answers the engine's latest reading instead.
+    pub signals: Option<Arc<dyn SignalSource>>,
+    /// The configured context source (logs, metrics, monitors), if any.
+    pub context: Option<Arc<dyn ContextSource>>,
+}
 
 /// One watched service as the HTTP layer sees it.
 #[derive(Debug, Clone)]
@@ -45,18 +54,129 @@ pub struct WatchedService {
     /// Where its signals come from, in words (for `/api/services`).
     pub signals: String,
     /// Its driver.
-    pub driver: DriverHandle,
+    pub driver: ServiceHandle,
     /// The ports the copilot's look-ups read (its signal and context sources).
     pub copilot_sources: CopilotSources,
 }
 
-/// The watched services, in profile order; never empty. Cheap to clone.
+/// The watched services, live: the [`crate::runtime::supervisor::Supervisor`] replaces the set when it starts or
+/// stops a service, and each request works on one [`ServiceSet`] snapshot taken when it starts. Cheap to clone
+/// (every clone sees the same set).
 #[derive(Debug, Clone)]
 pub struct Services {
-    services: Arc<[WatchedService]>,
+    current: Arc<RwLock<ServiceSet>>,
 }
 
 impl Services {
+    /// The services, in profile order.
+    ///
+    /// # Panics
+    ///
+    /// When `services` is empty: a server watches at least one service (the start-up code guarantees it).
+    #[must_use]
+    pub fn new(services: Vec<WatchedService>) -> Self {
+        Self {
+            current: Arc::new(RwLock::new(ServiceSet::new(services))),
+        }
+    }
+
+    /// One service with no alert labels (every alert goes to it), as a single-service server has.
+    #[must_use]
+    pub fn single(name: &str, base_url: &str, driver: ServiceHandle) -> Self {
+        Self {
+            current: Arc::new(RwLock::new(ServiceSet::single(name, base_url, driver))),
+        }
+    }
+
+    /// The services watched right now: a request answers from one snapshot, even if the set changes meanwhile.
+    #[must_use]
+    pub fn snapshot(&self) -> ServiceSet {
+        // The guarded value is replaced whole, so it is consistent even if a holder panicked.
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the watched set (a service started or stopped); requests already under way keep their snapshot.
+    ///
+    /// # Panics
+    ///
+    /// When `services` is empty, as [`Services::new`].
+    pub fn replace(&self, services: Vec<WatchedService>) {
+        let set = ServiceSet::new(services);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = set;
+    }
+
+    /// `GET /api/status`: the worst status ([`ServiceSet::status`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::statuses`].
+    pub async fn status(&self) -> Result<SystemStatus, Error> {
+        self.snapshot().status().await
+    }
+
+    /// `GET /api/incidents/current` ([`ServiceSet::current_incident`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::statuses`].
+    pub async fn current_incident(&self) -> Result<Option<IncidentCard>, Error> {
+        self.snapshot().current_incident().await
+    }
+
+    /// `GET /api/incidents` across services ([`ServiceSet::incidents`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::incidents`].
+    pub async fn incidents(
+        &self,
+        limit: usize,
+        before: Option<&IncidentId>,
+    ) -> Result<IncidentPage, Error> {
+        self.snapshot().incidents(limit, before).await
+    }
+
+    /// `GET /api/incidents/{incident_id}` across services.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::statuses`].
+    pub async fn incident_history(
+        &self,
+        incident_id: &IncidentId,
+    ) -> Result<Option<IncidentDetail>, Error> {
+        self.snapshot().incident_history(incident_id).await
+    }
+
+    /// `GET /api/tests/runs/{run_id}` across services.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::statuses`].
+    pub async fn run(&self, run_id: &RunId) -> Result<Option<TestRun>, Error> {
+        self.snapshot().run(run_id).await
+    }
+
+    /// Registers a WebSocket client with every service ([`ServiceSet::subscribe`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::statuses`].
+    pub async fn subscribe(&self, since: Option<u64>) -> Result<Subscription, Error> {
+        self.snapshot().subscribe(since).await
+    }
+}
+
+/// The watched services at one moment, in profile order; never empty. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ServiceSet {
+    services: Arc<[WatchedService]>,
+}
+
+impl ServiceSet {
     /// The services, in profile order.
     ///
     /// # Panics
@@ -75,7 +195,7 @@ impl Services {
 
     /// One service with no alert labels (every alert goes to it), as a single-service server has.
     #[must_use]
-    pub fn single(name: &str, base_url: &str, driver: DriverHandle) -> Self {
+    pub fn single(name: &str, base_url: &str, driver: ServiceHandle) -> Self {
         Self::new(vec![WatchedService {
             name: name.to_owned(),
             base_url: base_url.to_owned(),
@@ -96,6 +216,17 @@ impl Services {
     pub fn first(&self) -> &WatchedService {
         // `new` refuses an empty list.
         &self.services[0]
+    }
+
+    /// The service the demo's operations (the bug switch, simulation) act on: the one called `demo_service` when
+    /// given (the built-in demo shop's), else the only watched service; `None` when neither names one (several
+    /// services and no demo shop among them).
+    #[must_use]
+    pub fn demo_target(&self, demo_service: Option<&str>) -> Option<&WatchedService> {
+        match demo_service {
+            Some(name) => self.get(name),
+            None => (self.services.len() == 1).then(|| self.first()),
+        }
     }
 
     /// The service called `name`.
@@ -120,8 +251,8 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// [`ApiError::Unavailable`] when a driver does not answer.
-    pub async fn statuses(&self) -> Result<Vec<(&WatchedService, SystemStatus)>, ApiError> {
+    /// [`Error::Unavailable`] when a driver does not answer.
+    pub async fn statuses(&self) -> Result<Vec<(&WatchedService, SystemStatus)>, Error> {
         let mut statuses = Vec::with_capacity(self.services.len());
         for service in self.iter() {
             statuses.push((service, service.driver.status().await?));
@@ -133,8 +264,8 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
-    pub async fn worst(&self) -> Result<(&WatchedService, SystemStatus), ApiError> {
+    /// As [`ServiceSet::statuses`].
+    pub async fn worst(&self) -> Result<(&WatchedService, SystemStatus), Error> {
         if self.services.len() == 1 {
             let service = self.first();
             return Ok((service, service.driver.status().await?));
@@ -147,8 +278,8 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
-    pub async fn status(&self) -> Result<SystemStatus, ApiError> {
+    /// As [`ServiceSet::statuses`].
+    pub async fn status(&self) -> Result<SystemStatus, Error> {
         Ok(self.worst().await?.1)
     }
 
@@ -156,8 +287,8 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
-    pub async fn current_incident(&self) -> Result<Option<IncidentCard>, ApiError> {
+    /// As [`ServiceSet::statuses`].
+    pub async fn current_incident(&self) -> Result<Option<IncidentCard>, Error> {
         let (worst, _) = self.worst().await?;
         if let Some(card) = worst.driver.current_incident().await? {
             return Ok(Some(card));
@@ -174,16 +305,16 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
+    /// As [`ServiceSet::statuses`].
     pub async fn owner_of_incident(
         &self,
-        incident_id: &str,
-    ) -> Result<Option<&WatchedService>, ApiError> {
+        incident_id: &IncidentId,
+    ) -> Result<Option<&WatchedService>, Error> {
         if self.services.len() == 1 {
             return Ok(Some(self.first()));
         }
         for service in self.iter() {
-            if service.driver.has_incident(incident_id.to_owned()).await? {
+            if service.driver.has_incident(incident_id.clone()).await? {
                 return Ok(Some(service));
             }
         }
@@ -195,13 +326,13 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// [`ApiError::IncidentNotFound`] when `before` names no incident any service remembers; otherwise as
-    /// [`Services::statuses`].
+    /// [`Error::IncidentNotFound`] when `before` names no incident any service remembers; otherwise as
+    /// [`ServiceSet::statuses`].
     pub async fn incidents(
         &self,
         limit: usize,
-        before: Option<&str>,
-    ) -> Result<IncidentPage, ApiError> {
+        before: Option<&IncidentId>,
+    ) -> Result<IncidentPage, Error> {
         let before = match before {
             None => None,
             Some(id) => {
@@ -210,8 +341,11 @@ impl Services {
                 let detail = self
                     .incident_history(id)
                     .await?
-                    .ok_or_else(|| ApiError::IncidentNotFound(id.to_owned()))?;
-                Some((detail.incident.detected_at, detail.incident.incident_id))
+                    .ok_or_else(|| Error::IncidentNotFound(id.clone()))?;
+                Some((
+                    detail.incident.detected_at,
+                    IncidentId::new(detail.incident.incident_id),
+                ))
             }
         };
         // One more than the page, to know whether another page follows.
@@ -242,17 +376,13 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
+    /// As [`ServiceSet::statuses`].
     pub async fn incident_history(
         &self,
-        incident_id: &str,
-    ) -> Result<Option<IncidentDetail>, ApiError> {
+        incident_id: &IncidentId,
+    ) -> Result<Option<IncidentDetail>, Error> {
         for service in self.iter() {
-            if let Some(detail) = service
-                .driver
-                .incident_history(incident_id.to_owned())
-                .await?
-            {
+            if let Some(detail) = service.driver.incident_history(incident_id.clone()).await? {
                 return Ok(Some(detail));
             }
         }
@@ -263,10 +393,10 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
-    pub async fn run(&self, run_id: &str) -> Result<Option<TestRun>, ApiError> {
+    /// As [`ServiceSet::statuses`].
+    pub async fn run(&self, run_id: &RunId) -> Result<Option<TestRun>, Error> {
         for service in self.iter() {
-            if let Some(run) = service.driver.run(run_id.to_owned()).await? {
+            if let Some(run) = service.driver.run(run_id.clone()).await? {
                 return Ok(Some(run));
             }
         }
@@ -297,8 +427,8 @@ impl Services {
     ///
     /// # Errors
     ///
-    /// As [`Services::statuses`].
-    pub async fn subscribe(&self, since: Option<u64>) -> Result<Subscription, ApiError> {
+    /// As [`ServiceSet::statuses`].
+    pub async fn subscribe(&self, since: Option<u64>) -> Result<Subscription, Error> {
         let mut subscribed = Vec::with_capacity(self.services.len());
         for service in self.iter() {
             subscribed.push(service.driver.subscribe_since(since).await?);
@@ -328,89 +458,9 @@ impl Services {
         let marker = serde_json::to_string(&WsMessage::StreamReset(reset).at(Utc::now()))
             .unwrap_or_else(|_| "{}".to_owned());
         Ok(Subscription {
-            marker: Some(Utf8Bytes::from(marker)),
+            marker: Some(SharedText::from(marker)),
             queues: subscribed.into_iter().map(|one| one.queue).collect(),
         })
-    }
-}
-
-/// A WebSocket client's registration with every service ([`Services::subscribe`]).
-#[derive(Debug)]
-pub struct Subscription {
-    /// The serialized `stream.reset` message to send before anything else, when the `since` asked for could not
-    /// be replayed.
-    pub marker: Option<Utf8Bytes>,
-    /// One queue per service, in profile order.
-    pub queues: Vec<mpsc::Receiver<Outgoing>>,
-}
-
-/// Merges the queues of several services into one, in `seq` order (a tie keeps profile order, so the join
-/// snapshots come service by service): forwards until any source closes (its hub dropped this client, or the
-/// server is stopping) or the merged queue's receiver is gone. Run it beside the connection, in the same task; with
-/// one queue, use that queue directly instead.
-///
-/// Why the order holds: hubs queue events under the shared sequence's lock, so when an event is in one queue,
-/// every event with a smaller `seq` is already in its own queue. The merge holds the head of each queue, and
-/// forwards the smallest only after a pass over the empty queues that started after every held head was taken
-/// found nothing new.
-pub async fn merge_queues(
-    mut sources: Vec<mpsc::Receiver<Outgoing>>,
-    merged: mpsc::Sender<Outgoing>,
-) {
-    let mut heads: Vec<Option<Outgoing>> = sources.iter().map(|_| None).collect();
-    loop {
-        // Fill the empty heads until a whole pass finds nothing new (at most one pass per source, plus one).
-        loop {
-            let mut found = false;
-            for (source, head) in sources.iter_mut().zip(heads.iter_mut()) {
-                if head.is_some() {
-                    continue;
-                }
-                match source.try_recv() {
-                    Ok(message) => {
-                        *head = Some(message);
-                        found = true;
-                    }
-                    Err(TryRecvError::Empty) => {}
-                    Err(TryRecvError::Disconnected) => return,
-                }
-            }
-            if !found {
-                break;
-            }
-        }
-        let smallest = heads
-            .iter()
-            .enumerate()
-            .filter_map(|(index, head)| head.as_ref().map(|message| (order(message), index)))
-            .min();
-        if let Some((_, index)) = smallest {
-            let Some(message) = heads[index].take() else {
-                continue;
-            };
-            if merged.send(message).await.is_err() {
-                return;
-            }
-            continue;
-        }
-        // Every queue is empty: wait for the next message from any of them, then look at the others again.
-        let next = futures_util::future::select_all(
-            sources.iter_mut().map(|source| Box::pin(source.recv())),
-        );
-        let (message, index, _) = tokio::select! {
-            next = next => next,
-            () = merged.closed() => return,
-        };
-        let Some(message) = message else { return };
-        heads[index] = Some(message);
-    }
-}
-
-/// Where a queued message goes in the merge: a close goes first, an event by its `seq`.
-fn order(message: &Outgoing) -> u64 {
-    match message {
-        Outgoing::Event { seq, .. } => *seq,
-        Outgoing::Close(..) => 0,
     }
 }
 
@@ -442,90 +492,22 @@ fn pick_worst(statuses: Vec<(&WatchedService, SystemStatus)>) -> (&WatchedServic
 mod tests {
     use std::time::Duration;
 
-    use fixloop_contract::{SystemStatus, WsEnvelope};
+    use fixloop_contract::{WsEnvelope, WsMessage};
 
     use super::*;
-    use crate::ws::{Hub, Sequence};
+    use tokio::sync::mpsc;
 
-    fn envelope() -> WsEnvelope {
-        let now = "2026-11-21T10:15:00Z".parse().unwrap();
-        WsMessage::SystemStatus(SystemStatus {
-            status: IncidentState::Healthy,
-            error_rate_5m: 0.0,
-            p95_latency_ms_5m: 0.0,
-            active_incident_id: None,
-            updated_at: now,
-            service: None,
-            signals_degraded: None,
-        })
-        .at(now)
-    }
-
-    /// Receives `count` messages from the merged queue; their `seq`s.
-    async fn merged_seqs(queue: &mut mpsc::Receiver<Outgoing>, count: usize) -> Vec<u64> {
-        let mut seqs = Vec::new();
-        for _ in 0..count {
-            let message = tokio::time::timeout(Duration::from_secs(10), queue.recv())
-                .await
-                .expect("merged in time")
-                .expect("the merge runs");
-            let Outgoing::Event { seq, .. } = message else {
-                panic!("expected an event, got {message:?}");
-            };
-            seqs.push(seq);
-        }
-        seqs
-    }
-
-    #[tokio::test]
-    async fn merged_queues_keep_seq_order_across_services() {
-        let sequence = Sequence::new();
-        let mut first = Hub::with_sequence(64, 64, sequence.clone());
-        let mut second = Hub::with_sequence(64, 64, sequence.clone());
-        // Events queued before the merge starts: a burst in the second service's queue must not overtake the
-        // first's earlier ones.
-        let sources = vec![
-            first.subscribe(&[envelope()]),
-            second.subscribe(&[envelope()]),
-        ];
-        for round in 0..10 {
-            if round % 3 == 0 {
-                first.broadcast(&envelope());
-            }
-            second.broadcast(&envelope());
-        }
-        let (merged, mut queue) = mpsc::channel(128);
-        let merge = tokio::spawn(merge_queues(sources, merged));
-        // Four events of the first service and ten of the second, numbered 1 to 14.
-        let seqs = merged_seqs(&mut queue, 16).await;
-        assert_eq!(seqs[..2], [0, 0], "both join snapshots first");
-        assert_eq!(seqs[2..], (1..=14).collect::<Vec<_>>());
-        // Live events too, while the merge waits.
-        for _ in 0..5 {
-            second.broadcast(&envelope());
-            first.broadcast(&envelope());
-        }
-        assert_eq!(
-            merged_seqs(&mut queue, 10).await,
-            (15..=24).collect::<Vec<_>>()
-        );
-        drop(queue);
-        first.broadcast(&envelope());
-        tokio::time::timeout(Duration::from_secs(10), merge)
-            .await
-            .expect("the merge ends when its connection is gone")
-            .unwrap();
-    }
+    use crate::runtime::stream::{Outgoing, Sequence};
 
     /// A driver on fake ports numbering its events with `sequence`, running until the handle's last clone is gone.
     fn start_driver(
         name: &str,
         sequence: &Sequence,
         tasks: &mut tokio::task::JoinSet<()>,
-    ) -> DriverHandle {
+    ) -> ServiceHandle {
         use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
 
-        use crate::driver::{Driver, DriverConfig, Ports};
+        use crate::runtime::driver::{Driver, DriverConfig, Ports};
 
         let mut spec = crate::profile::demo_profile("http://127.0.0.1:9").spec;
         spec.name = name.to_owned();
@@ -551,7 +533,7 @@ mod tests {
         let (driver, handle) = Driver::sharing(
             config,
             ports,
-            Arc::new(crate::metrics::ServerMetrics::default()),
+            Arc::new(crate::runtime::metrics::ServerMetrics::default()),
             sequence.clone(),
         );
         tasks.spawn(driver.run(std::future::pending()));
@@ -618,7 +600,7 @@ mod tests {
         replayed.sort_unstable();
         assert_eq!(replayed, (1..=sequence.latest()).collect::<Vec<_>>());
         // East drops events from its ring; west still has everything after 0.
-        for question in 1..=crate::ws::DEFAULT_REPLAY_CAPACITY + 1 {
+        for question in 1..=crate::runtime::stream::DEFAULT_REPLAY_CAPACITY + 1 {
             tokio::time::timeout(wait, east.driver.copilot_answered(answer(question)))
                 .await
                 .unwrap()
@@ -653,7 +635,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(resumed.marker.is_none());
-        assert_eq!(resumed.queues[0].len(), crate::ws::DEFAULT_REPLAY_CAPACITY);
+        assert_eq!(
+            resumed.queues[0].len(),
+            crate::runtime::stream::DEFAULT_REPLAY_CAPACITY
+        );
         let west_after: Vec<u64> = std::iter::from_fn(|| match resumed.queues[1].try_recv() {
             Ok(Outgoing::Event { seq, .. }) => Some(seq),
             _ => None,

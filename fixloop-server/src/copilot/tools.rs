@@ -1,6 +1,6 @@
 //! The copilot's live, read-only look-ups ([`CopilotLookup`]) for one watched service: the status and recovery
 //! blocker, a fresh signal reading, the incident's recent runs and their details, its timeline, and what the
-//! configured [`ContextSource`] knows. They go through the driver's queries ([`DriverHandle`]) and the service's
+//! configured [`fixloop_adapters::ContextSource`] knows. They go through the driver's queries ([`ServiceHandle`]) and the service's
 //! ports, never through the engine directly, and each is bounded by a timeout.
 //!
 //! What they return holds text from the monitored service (error signatures, test details, log lines): the
@@ -8,17 +8,16 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
-use fixloop_adapters::{
-    AdapterError, ContextQuery, ContextSource, CopilotLookup, ErrorKind, Lookup, SignalSource,
-};
+use fixloop_adapters::{AdapterError, ContextQuery, CopilotLookup, ErrorKind, Lookup};
 use fixloop_contract::{TestRun, TestStatus};
+use fixloop_core::{IncidentId, RunId};
 use serde_json::{Value, json};
 
-use crate::driver::DriverHandle;
-use crate::error::MAX_ID_CHARS;
+use crate::http::error::MAX_ID_CHARS;
+use crate::runtime::ServiceHandle;
+pub use crate::runtime::services::CopilotSources;
 
 /// The default timeout of one look-up.
 pub const DEFAULT_LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
@@ -31,19 +30,10 @@ pub const MAX_TIMELINE_ENTRIES: usize = 60;
 /// Most context notes `get_context` lists.
 pub const MAX_CONTEXT_NOTES: usize = 20;
 
-/// The ports of a watched service the copilot's look-ups may read (beyond its driver). Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct CopilotSources {
-    /// The service's signal source; `None` answers the engine's latest reading instead.
-    pub signals: Option<Arc<dyn SignalSource>>,
-    /// The configured context source (logs, metrics, monitors), if any.
-    pub context: Option<Arc<dyn ContextSource>>,
-}
-
 /// The look-ups of one question about one service's incident.
 #[derive(Debug, Clone)]
 pub struct ServiceLookup {
-    driver: DriverHandle,
+    driver: ServiceHandle,
     sources: CopilotSources,
     service: String,
     incident_id: Option<String>,
@@ -55,7 +45,7 @@ impl ServiceLookup {
     /// each bounded by [`DEFAULT_LOOKUP_TIMEOUT`].
     #[must_use]
     pub fn new(
-        driver: DriverHandle,
+        driver: ServiceHandle,
         sources: CopilotSources,
         service: impl Into<String>,
         incident_id: Option<String>,
@@ -79,7 +69,7 @@ impl ServiceLookup {
     async fn status(&self) -> Result<Value, AdapterError> {
         let state = self
             .driver
-            .copilot_state(self.incident_id.clone())
+            .copilot_state(self.incident_id.clone().map(IncidentId::new))
             .await
             .map_err(driver_error)?;
         Ok(json!({
@@ -127,7 +117,7 @@ impl ServiceLookup {
         };
         let Some(detail) = self
             .driver
-            .incident_history(incident_id.clone())
+            .incident_history(IncidentId::new(incident_id.as_str()))
             .await
             .map_err(driver_error)?
         else {
@@ -145,7 +135,7 @@ impl ServiceLookup {
         for run_id in run_ids.into_iter().take(MAX_RECENT_RUNS) {
             match self
                 .driver
-                .run(run_id.clone())
+                .run(RunId::new(run_id.as_str()))
                 .await
                 .map_err(driver_error)?
             {
@@ -163,7 +153,7 @@ impl ServiceLookup {
         let incident_id = self.incident_id().await?;
         let run = self
             .driver
-            .run(run_id.to_owned())
+            .run(RunId::new(run_id))
             .await
             .map_err(driver_error)?
             // Only the runs of the incident asked about.
@@ -180,7 +170,7 @@ impl ServiceLookup {
         };
         let detail = self
             .driver
-            .incident_history(incident_id.clone())
+            .incident_history(IncidentId::new(incident_id.as_str()))
             .await
             .map_err(driver_error)?;
         Ok(match detail {
@@ -280,6 +270,6 @@ fn run_summary(run: &TestRun) -> Value {
     })
 }
 
-fn driver_error(error: crate::error::ApiError) -> AdapterError {
+fn driver_error(error: crate::runtime::Error) -> AdapterError {
     AdapterError::unavailable(format!("the driver did not answer: {error}"))
 }

@@ -1,0 +1,242 @@
+//! Carrying out the engine's effects: every port call goes through [`call_port`] (one timeout, one
+//! classification of failures as the core's [`PortFailure`]), runs as a task in the driver's `JoinSet`, and comes
+//! back as a [`Completion`] the driver feeds to the engine as an input.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use fixloop_adapters::SignalReading;
+use fixloop_adapters::{AdapterError, ContextQuery, PlanRequest, TestProgress};
+use fixloop_contract::Plan;
+use fixloop_core::engine::{
+    Effect, IncidentContext, Input, PlannerChoice, PortFailure, SignalSample,
+};
+use fixloop_core::{EffectId, IncidentId, RunId};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::Driver;
+use crate::runtime::wire;
+
+/// A finished port call.
+#[derive(Debug)]
+pub(super) enum Completion {
+    Signal(DateTime<Utc>, Result<SignalReading, PortFailure>),
+    Context(EffectId, Result<IncidentContext, PortFailure>),
+    Plan(EffectId, Result<Plan, PortFailure>),
+    Run(EffectId, Result<(), PortFailure>),
+    Probe(EffectId, Result<SignalSample, PortFailure>),
+}
+
+impl Driver {
+    /// Carries out every effect the engine has queued.
+    pub(super) fn drain(&mut self) {
+        while let Some(effect) = self.engine.poll_effect() {
+            match effect {
+                Effect::Publish(envelope) => self.publish(&envelope),
+                Effect::FetchContext {
+                    effect,
+                    incident_id,
+                } => self.fetch_context(effect, &incident_id),
+                Effect::RequestPlan {
+                    effect,
+                    plan_id,
+                    context,
+                    attempt,
+                    previous_violations,
+                    planner,
+                } => {
+                    let request = PlanRequest {
+                        // The id the engine will stamp on the candidate: the driver makes none of its own.
+                        plan_id,
+                        // The incident's own context, as the engine holds it: never another incident's.
+                        incident: wire::plan_incident_context(&context),
+                        context,
+                        attempt,
+                        previous_violations,
+                        now: self.now(),
+                    };
+                    self.request_plan(effect, request, planner);
+                }
+                Effect::StartRun {
+                    effect,
+                    run_id,
+                    plan,
+                } => self.start_run(effect, run_id, plan),
+                Effect::CancelRun { effect } => {
+                    if let Some((run_id, handle)) = self.runs.remove(&effect) {
+                        handle.abort();
+                        self.observe_run_end(&run_id);
+                    }
+                }
+                Effect::ProbeService { effect } => self.probe_service(effect),
+                Effect::SampleSignals { window } => self.start_signal_read(window),
+            }
+        }
+    }
+
+    /// Reads the signal source over `window`, as the engine asked (it issues one read at a time).
+    fn start_signal_read(&mut self, window: Duration) {
+        let signals = Arc::clone(&self.ports.signals);
+        let timeout = self.config.signal_timeout;
+        self.tasks.spawn(async move {
+            let result = call_port("signal source", timeout, signals.read(window)).await;
+            Completion::Signal(Utc::now(), result)
+        });
+    }
+
+    /// Probes the service with its own journeys (the signal source is blind); answers `ServiceProbed`.
+    fn probe_service(&mut self, effect: EffectId) {
+        let prober = Arc::clone(&self.ports.prober);
+        // Only the probes just run fall in this window: probes are spaced by several polling intervals.
+        let window = self.config.engine.poll_interval;
+        let timeout = self.config.signal_timeout;
+        self.tasks.spawn(async move {
+            let result = call_port("prober", timeout, prober.read(window))
+                .await
+                .map(|reading| wire::signal_sample(reading, Utc::now()));
+            Completion::Probe(effect, result)
+        });
+    }
+
+    /// Reads the incident's signals and, when a context source is configured, gathers its findings at the same
+    /// time; both within the engine's `context_deadline` (the source within three quarters of it). The findings add to the signals (a failed or slow source
+    /// of context leaves the signals' context as it is); a failed signal read fails the fetch.
+    fn fetch_context(&mut self, effect: EffectId, incident_id: &IncidentId) {
+        let signals = Arc::clone(&self.ports.signals);
+        let source = self.ports.context.clone();
+        let window = self.config.engine.detection_window;
+        let deadline = self.config.engine.context_deadline;
+        let timeout = self.config.signal_timeout.min(deadline);
+        // The findings are extra: the source gets three quarters of the deadline, so that a slow one still leaves
+        // the engine the signals' context before the deadline makes it plan without any.
+        let gather_timeout = deadline.mul_f64(0.75);
+        let query = ContextQuery {
+            service: self.config.engine.service.name.clone(),
+            incident_id: Some(incident_id.as_str().to_owned()),
+            window,
+        };
+        let span = tracing::info_span!("incident", incident_id = %incident_id);
+        self.tasks.spawn(
+            async move {
+                let read = async {
+                    call_port("signal source", timeout, signals.read(window))
+                        .await
+                        .map(wire::incident_context)
+                };
+                let gather = async {
+                    let source = source?;
+                    // A failed or slow source of context is logged, and planning goes on with the signals' context.
+                    call_port("context source", gather_timeout, source.gather(&query))
+                        .await
+                        .ok()
+                };
+                let (result, findings) = tokio::join!(read, gather);
+                let result = result.map(|context| wire::with_findings(context, findings));
+                Completion::Context(effect, result)
+            }
+            .instrument(span),
+        );
+    }
+
+    fn request_plan(&mut self, effect: EffectId, request: PlanRequest, choice: PlannerChoice) {
+        let planner = match choice {
+            PlannerChoice::Configured => Arc::clone(&self.ports.planner),
+            PlannerChoice::Rules => Arc::clone(&self.ports.rule_planner),
+        };
+        let timeout = self.config.engine.plan_deadline;
+        let span = tracing::info_span!("incident", incident_id = %request.context.incident_id);
+        self.tasks.spawn(
+            async move {
+                tracing::info!(attempt = request.attempt, planner = ?choice, "requesting a plan");
+                let result = call_port("planner", timeout, planner.propose(&request)).await;
+                Completion::Plan(effect, result)
+            }
+            .instrument(span),
+        );
+    }
+
+    fn start_run(&mut self, effect: EffectId, run_id: RunId, plan: fixloop_core::ValidatedPlan) {
+        let runner = Arc::clone(&self.ports.runner);
+        let forward_to = self.progress_sender.clone();
+        // The engine's own run deadline fires first; this only guarantees the task ends.
+        let timeout = self.config.engine.run_deadline + Duration::from_secs(5);
+        let span = self.incident_span();
+        self.metrics.run_started();
+        let task_run_id = run_id.clone();
+        let handle = self.tasks.spawn(
+            async move {
+                let run_id = task_run_id;
+                let (sink, mut progress) = mpsc::channel::<TestProgress>(64);
+                let run = call_port("test runner", timeout, runner.run(&run_id, &plan, sink));
+                let forward = async {
+                    while let Some(update) = progress.recv().await {
+                        if forward_to.send((effect, update)).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                // Every progress message is queued for the driver before the completion is, and the driver reads
+                // progress first (biased select), so `RunFinished` always comes after the run's last progress.
+                let (result, ()) = tokio::join!(run, forward);
+                Completion::Run(effect, result)
+            }
+            .instrument(span),
+        );
+        self.runs.insert(effect, (run_id, handle));
+    }
+
+    /// Feeds a finished port call to the engine.
+    pub(super) async fn complete(&mut self, completion: Completion) {
+        match completion {
+            Completion::Signal(at, result) => {
+                self.metrics.signal_read(result.is_ok());
+                let input = match result {
+                    Ok(reading) => Input::SignalSampled(wire::signal_sample(reading, at)),
+                    Err(failure) => Input::SignalSourceFailed { failure },
+                };
+                let _ = self.feed(input).await;
+            }
+            Completion::Context(effect, result) => {
+                let _ = self.feed(Input::ContextFetched { effect, result }).await;
+            }
+            Completion::Plan(effect, Ok(plan)) => {
+                let _ = self.feed(Input::PlanProposed { effect, plan }).await;
+            }
+            Completion::Plan(effect, Err(failure)) => {
+                let _ = self
+                    .feed(Input::PlanGenerationFailed { effect, failure })
+                    .await;
+            }
+            Completion::Run(effect, result) => {
+                let run = self.runs.remove(&effect);
+                let _ = self.feed(Input::RunFinished { effect, result }).await;
+                if let Some((run_id, _)) = run {
+                    self.observe_run_end(&run_id);
+                }
+            }
+            Completion::Probe(effect, result) => {
+                let _ = self.feed(Input::ServiceProbed { effect, result }).await;
+            }
+        }
+    }
+}
+
+/// One port call, the only way the driver calls a port: bounded by `timeout`, its failure logged once (with `port`,
+/// the role called) and classified as the core's [`PortFailure`]; a call that misses its timeout is
+/// [`PortFailure::Timeout`]. Adapters make one attempt: retries are the engine's.
+async fn call_port<T>(
+    port: &'static str,
+    timeout: Duration,
+    call: impl Future<Output = Result<T, AdapterError>>,
+) -> Result<T, PortFailure> {
+    let error = match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(error)) => error,
+        Err(_) => AdapterError::timeout(timeout),
+    };
+    tracing::warn!(%error, port, "port call failed");
+    Err(error.to_port_failure())
+}

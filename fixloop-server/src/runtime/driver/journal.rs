@@ -1,0 +1,104 @@
+//! The engine's journal: every input is appended before its effects run, and a snapshot is saved every
+//! [`SNAPSHOT_EVERY`] entries; a failed append breaks the journal until a snapshot heals it (the loop goes on in
+//! memory meanwhile).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use fixloop_adapters::{JournalEntry, Store};
+use fixloop_core::engine::{Input, RecordedInput};
+
+use super::Driver;
+
+/// Journal entries between two snapshots of the engine (a restart replays at most this many).
+const SNAPSHOT_EVERY: u64 = 256;
+
+/// The engine's journal in a [`Store`].
+#[derive(Debug)]
+pub(super) struct Journal {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) service: String,
+    /// The seq of the last entry appended.
+    pub(super) seq: u64,
+    /// The seq the latest snapshot covers.
+    pub(super) snapshot_seq: u64,
+    /// An append failed: inputs are not journaled until a snapshot heals the journal.
+    pub(super) broken: bool,
+}
+
+impl Driver {
+    /// Appends the call about to be made on the engine to the journal (nothing when there is none).
+    pub(super) async fn record(&mut self, now: DateTime<Utc>, input: Option<&Input>) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        if journal.broken {
+            // Not journaled: each such input is a lost append, counted one by one.
+            self.metrics.journal_append(false);
+            return;
+        }
+        let entry = JournalEntry {
+            seq: journal.seq + 1,
+            at: now,
+            input: input.map(RecordedInput::from),
+        };
+        match journal.store.append(&journal.service, entry).await {
+            Ok(()) => {
+                journal.seq += 1;
+                self.metrics.journal_append(true);
+            }
+            Err(error) => {
+                // FixLoop keeps watching in memory: an outage of the disk must not stop the loop during an
+                // outage of the service. A snapshot heals the journal later.
+                journal.broken = true;
+                self.metrics.journal_append(false);
+                self.metrics
+                    .journal_failing(&journal.service, Some(error.to_string()));
+                tracing::error!(%error, service = %journal.service, seq = journal.seq + 1, "journal append failed; inputs are not journaled until a snapshot succeeds");
+            }
+        }
+    }
+
+    /// Saves a snapshot every [`SNAPSHOT_EVERY`] entries, and at once while the journal is broken.
+    pub(super) async fn snapshot_now_and_then(&mut self) {
+        let due = self.journal.as_ref().is_some_and(|journal| {
+            journal.broken || journal.seq >= journal.snapshot_seq + SNAPSHOT_EVERY
+        });
+        if due {
+            self.save_snapshot().await;
+        }
+    }
+
+    /// Saves a snapshot of the engine as it is now, covering every entry appended so far; a snapshot of a broken
+    /// journal heals it (the state is whole again, though a replay of the lost span is not).
+    pub(super) async fn save_snapshot(&mut self) {
+        let Some(journal) = self.journal.as_mut() else {
+            return;
+        };
+        let snapshot = match self.engine.snapshot() {
+            Ok(snapshot) => snapshot,
+            Err(error) => {
+                tracing::error!(%error, "cannot snapshot the engine");
+                return;
+            }
+        };
+        match journal
+            .store
+            .save_snapshot(&journal.service, journal.seq, snapshot)
+            .await
+        {
+            Ok(()) => {
+                journal.snapshot_seq = journal.seq;
+                if journal.broken {
+                    journal.broken = false;
+                    self.metrics.journal_failing(&journal.service, None);
+                    tracing::warn!(service = %journal.service, seq = journal.seq, "journal healed by a snapshot; the inputs while it was broken are not in it");
+                }
+            }
+            Err(error) if !journal.broken => {
+                tracing::error!(%error, service = %journal.service, "snapshot failed");
+            }
+            Err(_) => {}
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! [`Error`], the one error of the runtime's handles: what a request to a service's driver can come back with.
+//!
+//! It knows no HTTP: the API maps it to its own error type (in `crate::http::error`).
+
+use fixloop_core::IncidentId;
+
+/// Why a request to a service's driver failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The driver is stopped (the service was removed, or the process is stopping) or did not answer in time.
+    #[error("the service's driver is stopped or did not answer in time")]
+    Unavailable,
+    /// No incident of the service (open or remembered) has this id.
+    #[error("no incident has id {0}")]
+    IncidentNotFound(IncidentId),
+    /// The incident is closed: nothing more can be run for it.
+    #[error("incident {0} is closed")]
+    IncidentClosed(IncidentId),
+    /// The incident has no validated plan yet.
+    #[error("incident {0} has no validated plan yet")]
+    PlanNotReady(IncidentId),
+    /// The engine refused the request for a reason no caller can act on; the field is the cause.
+    #[error("internal error: {0}")]
+    Internal(String),
+}

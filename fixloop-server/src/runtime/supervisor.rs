@@ -1,0 +1,467 @@
+//! [`Supervisor`]: owns the drivers of the services a process watches, and starts and stops them one at a time.
+//!
+//! It is built from a [`SupervisorConfig`] (the configuration, the engine's timing mode, the shared store, metrics
+//! and `seq` counter), then [`Supervisor::start`] builds a service's ports from its profile, fits the engine's
+//! configuration to them ([`crate::runtime::tuning`]), restores the service's engine from the journal and runs its
+//! driver; [`Supervisor::stop`] stops one driver (its last snapshot saved, its journal kept). Every driver also
+//! stops when the process stops. [`Supervisor::services`] is the running set as the HTTP layer sees it.
+//!
+//! Nothing here knows HTTP: a live reload (SIGHUP) is a diff of profiles turned into `stop` and `start` calls.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fixloop_adapters::{Copilot, Store, StoreError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::profile::ServiceProfile;
+use crate::profile::live::check_at_start;
+use crate::runtime::driver::{Driver, DriverConfig, Ports};
+use crate::runtime::metrics::ServerMetrics;
+use crate::runtime::ports::build_ports;
+use crate::runtime::services::{CopilotSources, Services, WatchedService};
+use crate::runtime::stream::{DEFAULT_QUEUE_CAPACITY, Sequence};
+use crate::runtime::tuning::{Mode, check_run_deadline, engine_config, follow_runner};
+
+/// How long [`Supervisor::stop`] waits for a driver before aborting it.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Adjusts a driver's settings (and the engine's in them) once they are built: the scenario player scales every
+/// timing by its speed this way.
+pub type Tune = Arc<dyn Fn(&mut DriverConfig) + Send + Sync>;
+
+/// What every service's driver shares.
+#[derive(Clone)]
+pub struct SupervisorConfig {
+    /// The configuration (vendor keys, tunables).
+    pub config: Config,
+    /// The engine's timing profile.
+    pub mode: Mode,
+    /// The HTTP client the ports use.
+    pub http: reqwest::Client,
+    /// Where every driver journals.
+    pub store: Arc<dyn Store>,
+    /// The process's metrics.
+    pub metrics: Arc<ServerMetrics>,
+    /// The `seq` counter of every driver's WebSocket events.
+    pub sequence: Sequence,
+    /// Ports to use instead of building them from the profile (tests): the first service started takes them.
+    pub injected_ports: Option<Ports>,
+    /// Adjusts each driver's settings once built.
+    pub tune: Option<Tune>,
+    /// Whether the engines' ids carry the service's name (a process watching several services).
+    pub name_ids: bool,
+    /// Resolves when the process stops: every driver stops then too.
+    pub process_stop: watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for SupervisorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupervisorConfig")
+            .field("mode", &self.mode)
+            .field("name_ids", &self.name_ids)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One service to watch, and whether it is the built-in demo profile (which keeps the environment's signal
+/// switches).
+#[derive(Debug, Clone)]
+pub struct ServiceToWatch {
+    /// The service's profile.
+    pub service: ServiceProfile,
+    /// Whether it is the built-in demo shop's profile.
+    pub builtin_demo: bool,
+}
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SupervisorError {
+    /// The profile asks for something the configuration cannot provide.
+    #[error("profile: {0}")]
+    Profile(String),
+    /// The engine's deadlines cannot work with the service's test runner.
+    #[error("{0}")]
+    Deadlines(String),
+    /// The service's journal cannot be read or restored.
+    #[error("journal: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The running services' drivers.
+#[derive(Debug)]
+pub struct Supervisor {
+    config: SupervisorConfig,
+    /// In start order.
+    running: Vec<Running>,
+    /// The first service's copilot: the one the API asks.
+    copilot: Option<Arc<dyn Copilot>>,
+    /// The running set as handed out by [`Supervisor::services`], kept current by every start and stop.
+    published: Option<Services>,
+}
+
+/// One running service.
+#[derive(Debug)]
+struct Running {
+    watched: WatchedService,
+    /// Set to stop this service's driver alone.
+    stop: watch::Sender<bool>,
+    /// The driver.
+    driver: JoinHandle<()>,
+    /// The live check of its profile's source, if one runs (it only logs: aborted on stop).
+    check: Option<JoinHandle<()>>,
+}
+
+impl Supervisor {
+    /// A supervisor running nothing yet.
+    #[must_use]
+    pub fn new(config: SupervisorConfig) -> Self {
+        Self {
+            config,
+            running: Vec::new(),
+            copilot: None,
+            published: None,
+        }
+    }
+
+    /// Starts watching `watch.service`: builds its ports, restores its engine from the journal and runs its driver.
+    ///
+    /// # Errors
+    ///
+    /// [`SupervisorError`] when its ports cannot be built, its run deadline cannot fit its runner, or its journal
+    /// cannot be restored; nothing is started then.
+    pub async fn start(
+        &mut self,
+        watch: ServiceToWatch,
+    ) -> Result<&WatchedService, SupervisorError> {
+        let ServiceToWatch {
+            service,
+            builtin_demo,
+        } = watch;
+        let config = &self.config.config;
+        let name = service.spec.name.clone();
+        let mut check = None;
+        let (stop, stopped) = watch::channel(false);
+        let (ports, signals, runner_name) = match self.config.injected_ports.take() {
+            Some(injected) => (
+                injected,
+                "injected by the caller".to_owned(),
+                "injected by the caller".to_owned(),
+            ),
+            None => {
+                let (built, choice) =
+                    build_ports(config, &service, builtin_demo, &self.config.http)
+                        .map_err(SupervisorError::Profile)?;
+                tracing::info!(service = %name, %choice, "ports");
+                // The live check of the profile's source (the built-in demo's may be switched by the environment,
+                // then only its scrape is checked): one WARN line per blind signal; it never blocks the start.
+                if !builtin_demo || choice.signals.starts_with("scrape") {
+                    check = Some(tokio::spawn(check_at_start(
+                        config.clone(),
+                        service.clone(),
+                        self.config.http.clone(),
+                    )));
+                }
+                (built, choice.signals, choice.runner)
+            }
+        };
+        let runner = ports.runner.expectations();
+        let copilot_sources = CopilotSources {
+            signals: Some(Arc::clone(&ports.signals)),
+            context: ports.context.clone(),
+        };
+        let mut engine = engine_config(self.config.mode, config, &service);
+        follow_runner(&mut engine, config.tuning.run_deadline.is_some(), runner);
+        if self.config.name_ids {
+            // Ids stay unique across the services' engines, and say whose they are.
+            engine.id_prefix = format!("{}-{name}", engine.id_prefix);
+        }
+        let mut driver_config = DriverConfig {
+            engine,
+            signal_timeout: Duration::from_secs(5),
+            websocket_queue: DEFAULT_QUEUE_CAPACITY,
+        };
+        if let Some(tune) = &self.config.tune {
+            tune(&mut driver_config);
+        }
+        let started = check_run_deadline(&driver_config.engine, runner, &runner_name)
+            .map_err(|error| SupervisorError::Deadlines(error.to_string()));
+        if let Err(error) = started {
+            abort(check);
+            return Err(error);
+        }
+        tracing::info!(
+            service = %name,
+            run_deadline_ms = driver_config.engine.run_deadline.as_millis() as u64,
+            runner_longest_run_ms = runner.max_run_duration.as_millis() as u64,
+            progress = ?runner.progress,
+            plan_budget_ms = driver_config.engine.plan_budget.as_millis() as u64,
+            "deadlines"
+        );
+        let copilot = Arc::clone(&ports.copilot);
+        let restored = Driver::restore(
+            driver_config,
+            ports,
+            Arc::clone(&self.config.metrics),
+            Arc::clone(&self.config.store),
+            self.config.sequence.clone(),
+        )
+        .await;
+        let (driver, handle) = match restored {
+            Ok(restored) => restored,
+            Err(error) => {
+                abort(check);
+                return Err(error.into());
+            }
+        };
+        let driver =
+            tokio::spawn(driver.run(stop_signal(self.config.process_stop.clone(), stopped)));
+        // `fixloop_signals_degraded` reads 0 (or 1 after a restore) from the start, not only once a status was
+        // published.
+        if let Ok(Ok(status)) = tokio::time::timeout(Duration::from_secs(5), handle.status()).await
+        {
+            self.config
+                .metrics
+                .signals_degraded_at_start(&name, status.signals_degraded.is_some());
+        }
+        self.copilot.get_or_insert(copilot);
+        self.running.push(Running {
+            watched: WatchedService {
+                name,
+                base_url: service.spec.base_url.clone(),
+                alert_labels: service.alert_labels.clone(),
+                signals,
+                driver: handle,
+                copilot_sources,
+            },
+            stop,
+            driver,
+            check,
+        });
+        self.publish();
+        let running = self.running.len() - 1;
+        Ok(&self.running[running].watched)
+    }
+
+    /// Stops the driver of the service called `name` (it saves its last snapshot; its journal is kept, so a later
+    /// [`Supervisor::start`] of the same service restores it). Returns whether such a service was running.
+    pub async fn stop(&mut self, name: &str) -> bool {
+        let Some(index) = self
+            .running
+            .iter()
+            .position(|running| running.watched.name == name)
+        else {
+            return false;
+        };
+        let running = self.running.remove(index);
+        self.publish();
+        let _ = running.stop.send(true);
+        abort(running.check);
+        join(running.driver).await;
+        tracing::info!(service = %name, "service stopped");
+        true
+    }
+
+    /// The running services as the HTTP layer sees them, in start order: a live set, which every later
+    /// [`Supervisor::start`] and [`Supervisor::stop`] updates (requests under way keep their snapshot).
+    ///
+    /// # Panics
+    ///
+    /// When no service runs (start one first).
+    pub fn services(&mut self) -> Services {
+        let services = self
+            .published
+            .get_or_insert_with(|| Services::new(watched(&self.running)));
+        services.clone()
+    }
+
+    /// Brings the handed-out set up to date. Stopping the last service leaves it as it was: a server watches at
+    /// least one service, and that one's requests then answer that it is unavailable.
+    fn publish(&self) {
+        if let Some(services) = &self.published
+            && !self.running.is_empty()
+        {
+            services.replace(watched(&self.running));
+        }
+    }
+
+    /// The names of the running services, in start order.
+    #[must_use]
+    pub fn names(&self) -> Vec<String> {
+        self.running
+            .iter()
+            .map(|running| running.watched.name.clone())
+            .collect()
+    }
+
+    /// The copilot the API asks (the first service's).
+    #[must_use]
+    pub fn copilot(&self) -> Option<Arc<dyn Copilot>> {
+        self.copilot.clone()
+    }
+
+    /// The labels an alert must carry for each running service, by name.
+    #[must_use]
+    pub fn alert_labels(&self) -> BTreeMap<String, BTreeMap<String, String>> {
+        self.running
+            .iter()
+            .map(|running| {
+                (
+                    running.watched.name.clone(),
+                    running.watched.alert_labels.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Stops every driver and waits for them (each saves its last snapshot).
+    pub async fn shutdown(self) {
+        for running in &self.running {
+            let _ = running.stop.send(true);
+        }
+        for running in self.running {
+            abort(running.check);
+            join(running.driver).await;
+        }
+    }
+}
+
+fn watched(running: &[Running]) -> Vec<WatchedService> {
+    running
+        .iter()
+        .map(|running| running.watched.clone())
+        .collect()
+}
+
+/// Resolves when the process stops or this service is stopped.
+async fn stop_signal(mut process: watch::Receiver<bool>, mut service: watch::Receiver<bool>) {
+    // An error means the sender is gone, which also means stop.
+    tokio::select! {
+        _ = process.wait_for(|stop| *stop) => {}
+        _ = service.wait_for(|stop| *stop) => {}
+    }
+}
+
+/// Waits for a driver, aborting it when it does not stop within [`STOP_GRACE`].
+async fn join(mut driver: JoinHandle<()>) {
+    if tokio::time::timeout(STOP_GRACE, &mut driver).await.is_err() {
+        tracing::warn!("a driver did not stop in time; aborting it");
+        driver.abort();
+    }
+}
+
+fn abort(task: Option<JoinHandle<()>>) {
+    if let Some(task) = task {
+        task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fixloop_adapters::SqliteStore;
+    use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
+    use fixloop_contract::SimulateMode;
+
+    use super::*;
+    use crate::profile::demo_profile;
+    use crate::runtime::Error;
+
+    fn fake_ports() -> Ports {
+        Ports {
+            signals: Arc::new(FakeSignalSource::new()),
+            planner: Arc::new(FakePlanner::new()),
+            rule_planner: Arc::new(fixloop_adapters::RulePlanner),
+            runner: Arc::new(FakeTestRunner::new()),
+            copilot: Arc::new(FakeCopilot::new()),
+            prober: Arc::new(FakeSignalSource::new()),
+            context: None,
+        }
+    }
+
+    fn supervisor(process_stop: watch::Receiver<bool>) -> Supervisor {
+        Supervisor::new(SupervisorConfig {
+            config: Config::from_env_map(&std::collections::HashMap::new()).unwrap(),
+            mode: Mode::Demo,
+            http: fixloop_adapters::default_client(),
+            store: Arc::new(SqliteStore::in_memory().unwrap()),
+            metrics: Arc::new(ServerMetrics::default()),
+            sequence: Sequence::new(),
+            injected_ports: Some(fake_ports()),
+            tune: None,
+            name_ids: false,
+            process_stop,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_stopped_service_refuses_requests_and_a_restart_restores_its_open_incident() {
+        let wait = Duration::from_secs(10);
+        let (_process, process_stop) = watch::channel(false);
+        let mut supervisor = supervisor(process_stop);
+        let watch = ServiceToWatch {
+            service: demo_profile("http://127.0.0.1:9"),
+            builtin_demo: true,
+        };
+        let name = watch.service.spec.name.clone();
+        let handle = supervisor
+            .start(watch.clone())
+            .await
+            .unwrap()
+            .driver
+            .clone();
+        let opened = tokio::time::timeout(wait, handle.simulate(SimulateMode::IncidentOn))
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("a simulated incident opens at once");
+        assert_eq!(supervisor.names(), std::slice::from_ref(&name));
+        let services = supervisor.services();
+
+        assert!(supervisor.stop(&name).await);
+        assert!(!supervisor.stop(&name).await, "stopped already");
+        assert!(handle.is_stopped());
+        assert_eq!(handle.status().await, Err(Error::Unavailable));
+        assert!(supervisor.names().is_empty());
+
+        supervisor.config.injected_ports = Some(fake_ports());
+        let restarted = supervisor.start(watch).await.unwrap().driver.clone();
+        // The set handed out before follows: its one service is the restarted driver.
+        let current = services.current_incident().await.unwrap();
+        assert_eq!(
+            current.map(|card| card.incident_id),
+            Some(opened.incident_id.clone())
+        );
+        let restored = tokio::time::timeout(wait, restarted.current_incident())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the open incident survives the restart of its service");
+        assert_eq!(restored.incident_id, opened.incident_id);
+        supervisor.shutdown().await;
+        assert!(restarted.is_stopped());
+    }
+
+    #[tokio::test]
+    async fn the_process_stop_stops_every_driver() {
+        let (process, process_stop) = watch::channel(false);
+        let mut supervisor = supervisor(process_stop);
+        let handle = supervisor
+            .start(ServiceToWatch {
+                service: demo_profile("http://127.0.0.1:9"),
+                builtin_demo: true,
+            })
+            .await
+            .unwrap()
+            .driver
+            .clone();
+        process.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), handle.stopped())
+            .await
+            .expect("the driver stops with the process, before the supervisor is told");
+        supervisor.shutdown().await;
+    }
+}
