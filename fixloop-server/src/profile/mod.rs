@@ -13,6 +13,7 @@
 pub mod file;
 pub mod init;
 pub mod live;
+pub mod reload;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;

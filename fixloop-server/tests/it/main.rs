@@ -30,6 +30,7 @@ mod profile_init;
 mod profile_live;
 mod red_team;
 mod red_team_store;
+mod reload;
 mod replay;
 mod restart;
 mod scenario;

@@ -18,20 +18,20 @@ const STORY: Duration = Duration::from_secs(120);
 /// Bound of one step (a request, a start, an expected event).
 const STEP: Duration = Duration::from_secs(30);
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One `fixloop serve` process.
-struct Fixloop {
-    child: Child,
-    url: String,
+pub(crate) struct Fixloop {
+    pub(crate) child: Child,
+    pub(crate) url: String,
     log: PathBuf,
 }
 
 impl Fixloop {
     /// Starts `fixloop serve --profile <profile>` on a free loopback port with `data` as its data directory, and
     /// waits until it answers `/healthz`.
-    async fn start(profile: &Path, data: &Path, log: PathBuf) -> Self {
+    pub(crate) async fn start(profile: &Path, data: &Path, log: PathBuf) -> Self {
         let port = free_port();
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_fixloop"))
@@ -71,11 +71,11 @@ impl Fixloop {
         server
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
         let response = tokio::time::timeout(
             STEP,
             fixloop_adapters::default_client()
@@ -93,7 +93,7 @@ impl Fixloop {
         response.json().await.expect("a JSON body")
     }
 
-    async fn connect(&self) -> Socket {
+    pub(crate) async fn connect(&self) -> Socket {
         let url = format!("{}/ws", self.url.replacen("http://", "ws://", 1));
         tokio::time::timeout(STEP, connect_async(&url))
             .await
@@ -109,7 +109,7 @@ impl Fixloop {
     }
 
     /// SIGTERM, and the exit status must be success (a graceful shutdown).
-    async fn terminate(mut self) {
+    pub(crate) async fn terminate(mut self) {
         let pid = self.child.id().expect("running").to_string();
         let status = Command::new("kill")
             .args(["-TERM", &pid])
@@ -140,7 +140,7 @@ fn free_port() -> u16 {
 }
 
 /// The next message on `socket` that `wanted` accepts.
-async fn wait_for(socket: &mut Socket, wanted: impl Fn(&WsMessage) -> bool) -> WsMessage {
+pub(crate) async fn wait_for(socket: &mut Socket, wanted: impl Fn(&WsMessage) -> bool) -> WsMessage {
     tokio::time::timeout(STEP, async {
         loop {
             let frame = socket
