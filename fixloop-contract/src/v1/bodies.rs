@@ -42,6 +42,20 @@ pub struct SystemStatus {
     pub signals_degraded: Option<String>,
 }
 
+/// What a profile reload changed (`POST /api/admin/reload`). Additive. Services are matched by name; each list is
+/// in the profile's order (`removed` in the former running order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReloadReport {
+    /// Services new in the profile: started.
+    pub added: Vec<String>,
+    /// Services no longer in the profile: stopped (their journal is kept, so re-adding one restores it).
+    pub removed: Vec<String>,
+    /// Services whose profile changed: restarted, with their open incident restored from the journal.
+    pub restarted: Vec<String>,
+    /// Services whose profile did not change: left running untouched.
+    pub unchanged: Vec<String>,
+}
+
 /// One watched service and its state (`GET /api/services`, `GET /api/services/{name}`). Additive.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ServiceState {

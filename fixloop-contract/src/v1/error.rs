@@ -77,6 +77,11 @@ pub mod codes {
     pub const FORBIDDEN: &str = "forbidden";
     /// 403: `GET /ws` from a browser page of another origin than the server's own and the configured CORS origins.
     pub const ORIGIN_NOT_ALLOWED: &str = "origin_not_allowed";
+    /// 422: the profile file a reload read has problems; `details` lists each (its key path and the reason). The
+    /// running services are unchanged.
+    pub const INVALID_PROFILE: &str = "invalid_profile";
+    /// 409: the server was not started from a profile file, so there is nothing to reload.
+    pub const NO_PROFILE: &str = "no_profile";
     /// 421: the request's `Host` is not a name this server answers to (loopback, the bind address, or
     /// `FIXLOOP_ALLOWED_HOSTS`), as a DNS-rebinding page would send.
     pub const HOST_NOT_ALLOWED: &str = "host_not_allowed";

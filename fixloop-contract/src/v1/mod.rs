@@ -11,7 +11,7 @@ mod ws;
 
 pub use bodies::{
     CopilotAnswer, DatadogSummary, IncidentCard, JsonObject, Link, Plan, PlanGenerated, PlanItem,
-    ServiceState, Signal, StreamReset, SystemStatus, Target, TestResult, TestRun,
+    ReloadReport, ServiceState, Signal, StreamReset, SystemStatus, Target, TestResult, TestRun,
 };
 pub use enums::{
     AnsweredBy, HttpMethod, IncidentState, PlanItemType, RunStatus, SimulateMode,

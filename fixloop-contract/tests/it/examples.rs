@@ -2,8 +2,8 @@
 
 use fixloop_contract::{
     CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, IncidentDetail, IncidentFigures,
-    IncidentPage, IncidentSummary, PlanGenerated, RunTestsRequest, ServiceState, SetBugRequest,
-    SimulateRequest, StreamReset, SystemStatus, TestRun, TimelineEntry, WsEnvelope,
+    IncidentPage, IncidentSummary, PlanGenerated, ReloadReport, RunTestsRequest, ServiceState,
+    SetBugRequest, SimulateRequest, StreamReset, SystemStatus, TestRun, TimelineEntry, WsEnvelope,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -38,6 +38,7 @@ pub(crate) fn round_trip_by_name(schema: &str, value: &Value) -> Result<Value, S
         "IncidentDetail" => round_trip::<IncidentDetail>(value),
         "IncidentFigures" => round_trip::<IncidentFigures>(value),
         "TimelineEntry" => round_trip::<TimelineEntry>(value),
+        "ReloadReport" => round_trip::<ReloadReport>(value),
         other => Err(format!("no Rust type is mapped to schema {other}")),
     }
 }
