@@ -255,6 +255,21 @@ export interface PlanItem {
 /** The kind of a plan item (`PlanItem.type`). */
 export type PlanItemType = "API" | "UI" | "SYNTHETIC";
 
+/**
+ * What a profile reload changed (`POST /api/admin/reload`). Additive. Services are matched by name; each list is
+ * in the profile's order (`removed` in the former running order).
+ */
+export interface ReloadReport {
+  /** Services new in the profile: started. */
+  added: string[];
+  /** Services no longer in the profile: stopped (their journal is kept, so re-adding one restores it). */
+  removed: string[];
+  /** Services whose profile changed: restarted, with their open incident restored from the journal. */
+  restarted: string[];
+  /** Services whose profile did not change: left running untouched. */
+  unchanged: string[];
+}
+
 /** The status of a whole validation run (`TestRun.status`). */
 export type RunStatus = "QUEUED" | "RUNNING" | "COMPLETED" | "FAILED";
 

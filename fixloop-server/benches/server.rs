@@ -125,6 +125,7 @@ impl App {
                 "http://demo.invalid:8001",
             )),
             http: fixloop_adapters::default_client(),
+            reloader: fixloop_server::runtime::reload::Reloader::without_profile(),
         };
         Self {
             router: router(state),

@@ -28,6 +28,7 @@ use crate::profile::{Profile, demo_profile};
 use crate::runtime::driver::Ports;
 use crate::runtime::metrics::ServerMetrics;
 use crate::runtime::ports::datadog_config;
+use crate::runtime::reload::{self, ProfileSource, Reloader};
 use crate::runtime::stream::Sequence;
 use crate::runtime::supervisor::{
     ServiceToWatch, Supervisor, SupervisorConfig, SupervisorError, Tune,
@@ -97,6 +98,9 @@ pub struct ServeOptions {
     pub ports: Option<Ports>,
     /// The services to watch; `None` watches the demo shop at `config.demo_app_url` (the built-in demo profile).
     pub profile: Option<Profile>,
+    /// Reads the profile again on a reload (SIGHUP, `POST /api/admin/reload`); `None` (the default): a reload answers
+    /// that there is nothing to reload.
+    pub profile_source: Option<ProfileSource>,
     /// `--insecure-no-auth`: start without `FIXLOOP_API_TOKENS` even when `bind` is not loopback (default false).
     pub insecure_no_auth: bool,
 }
@@ -110,6 +114,7 @@ impl Default for ServeOptions {
             mode: Mode::Serve,
             ports: None,
             profile: None,
+            profile_source: None,
             insecure_no_auth: false,
         }
     }
@@ -122,6 +127,8 @@ pub struct RunningDemo {
     pub orchestrator_url: String,
     /// The demo service's base URL, for example `http://127.0.0.1:8001`.
     pub demo_url: String,
+    /// Asks for a reload (the demo has no profile file: it answers that there is nothing to reload).
+    pub reloader: Reloader,
     tasks: Tasks,
 }
 
@@ -132,6 +139,8 @@ pub struct RunningServer {
     pub orchestrator_url: String,
     /// The (first) watched service's base URL.
     pub watched_url: String,
+    /// Asks for a reload of the profile (what SIGHUP does).
+    pub reloader: Reloader,
     tasks: Tasks,
 }
 
@@ -286,11 +295,13 @@ pub(crate) async fn start_demo_tuned(
         ports: options.ports,
         tune,
         demo_admin_token: admin_token,
+        reload: None,
     };
-    let server = start_orchestrator(orchestrator, &mut tasks, &http).await?;
+    let (server, reloader) = start_orchestrator(orchestrator, &mut tasks, &http).await?;
     Ok(RunningDemo {
         orchestrator_url: server,
         demo_url,
+        reloader,
         tasks,
     })
 }
@@ -348,11 +359,13 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
         ports: options.ports,
         tune: None,
         demo_admin_token,
+        reload: options.profile_source,
     };
-    let orchestrator_url = start_orchestrator(orchestrator, &mut tasks, &http).await?;
+    let (orchestrator_url, reloader) = start_orchestrator(orchestrator, &mut tasks, &http).await?;
     Ok(RunningServer {
         orchestrator_url,
         watched_url,
+        reloader,
         tasks,
     })
 }
@@ -432,15 +445,17 @@ struct Orchestrator {
     ports: Option<Ports>,
     tune: Option<Tune>,
     demo_admin_token: Option<Secret>,
+    /// Reads the profile again on a reload.
+    reload: Option<ProfileSource>,
 }
 
 /// Binds the orchestrator's listener, starts a driver per watched service under a [`Supervisor`], and serves the
-/// API; returns the bound URL.
+/// API; returns the bound URL and what asks the supervisor for a reload.
 async fn start_orchestrator(
     orchestrator: Orchestrator,
     tasks: &mut Tasks,
     http: &reqwest::Client,
-) -> Result<String, StartError> {
+) -> Result<(String, Reloader), StartError> {
     let Orchestrator {
         bind,
         port,
@@ -451,6 +466,7 @@ async fn start_orchestrator(
         ports,
         tune,
         demo_admin_token,
+        reload,
     } = orchestrator;
     let config = &config;
     let listener = bind_listener(bind, port).await?;
@@ -495,6 +511,7 @@ async fn start_orchestrator(
     }
     let copilot = supervisor.copilot();
     let services = (!supervisor.names().is_empty()).then(|| supervisor.services());
+    let (reloader, supervisor) = reload::spawn(supervisor, reload, tasks.stop.subscribe());
     tasks.supervise(supervisor);
     let (Some(copilot), Some(services)) = (copilot, services) else {
         return Err(StartError::Profile(
@@ -552,6 +569,7 @@ async fn start_orchestrator(
         metrics,
         settings: Arc::new(settings),
         http: http.clone(),
+        reloader: reloader.clone(),
     };
     // The peer address keys the rate limits when no token is configured.
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -580,7 +598,7 @@ async fn start_orchestrator(
         ),
     }
     tracing::info!(url = %bound_url, services = %service_names, %config, "orchestrator listening");
-    Ok(bound_url)
+    Ok((bound_url, reloader))
 }
 
 async fn bind_listener(bind: IpAddr, port: u16) -> Result<TcpListener, StartError> {
@@ -633,8 +651,8 @@ fn default_config() -> Config {
 struct Tasks {
     stop: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
-    /// The drivers: they stop with `stop` too, and are waited for after the other tasks.
-    supervisor: Option<Supervisor>,
+    /// The supervisor's task (the drivers): it stops them on `stop` too, and is waited for after the other tasks.
+    supervisor: Option<JoinHandle<()>>,
     store: Option<Arc<dyn Store>>,
 }
 
@@ -653,8 +671,8 @@ impl Tasks {
         self.store = Some(store);
     }
 
-    /// Keeps the supervisor of the drivers until shutdown.
-    fn supervise(&mut self, supervisor: Supervisor) {
+    /// Keeps the supervisor's task until shutdown.
+    fn supervise(&mut self, supervisor: JoinHandle<()>) {
         self.supervisor = Some(supervisor);
     }
 
@@ -682,8 +700,11 @@ impl Tasks {
                 handle.abort();
             }
         }
-        if let Some(supervisor) = self.supervisor {
-            supervisor.shutdown().await;
+        // Not aborted: the supervisor bounds each driver's stop itself, and a driver saves its last snapshot then.
+        if let Some(supervisor) = self.supervisor
+            && let Err(error) = supervisor.await
+        {
+            tracing::error!(%error, "the supervisor's task failed");
         }
         if let Some(store) = self.store
             && let Err(error) = store.close().await

@@ -21,6 +21,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../tests/examples/ServiceState.json"),
     ),
     (
+        "ReloadReport",
+        include_str!("../../tests/examples/ReloadReport.json"),
+    ),
+    (
         "CopilotAnswer",
         include_str!("../../tests/examples/CopilotAnswer.json"),
     ),

@@ -6,10 +6,10 @@ use utoipa::OpenApi;
 use crate::v1::{
     AnsweredBy, CopilotAnswer, CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail,
     HttpMethod, IncidentCard, IncidentDetail, IncidentFigures, IncidentPage, IncidentState,
-    IncidentSummary, Link, Plan, PlanGenerated, PlanItem, PlanItemType, RunStatus, RunTestsRequest,
-    ServiceState, SetBugRequest, Signal, SimulateMode, SimulateRequest, StreamReset,
-    StreamResetReason, SystemStatus, Target, TestResult, TestRun, TestStatus, TimelineEntry,
-    TimelineKind,
+    IncidentSummary, Link, Plan, PlanGenerated, PlanItem, PlanItemType, ReloadReport, RunStatus,
+    RunTestsRequest, ServiceState, SetBugRequest, Signal, SimulateMode, SimulateRequest,
+    StreamReset, StreamResetReason, SystemStatus, Target, TestResult, TestRun, TestStatus,
+    TimelineEntry, TimelineKind,
 };
 
 /// The contract's OpenAPI document.
@@ -33,7 +33,8 @@ use crate::v1::{
         list_services,
         get_service,
         list_incidents,
-        get_incident
+        get_incident,
+        reload_profile
     ),
     components(schemas(
         IncidentState,
@@ -69,7 +70,8 @@ use crate::v1::{
         IncidentDetail,
         IncidentFigures,
         TimelineEntry,
-        TimelineKind
+        TimelineKind,
+        ReloadReport
     )),
     tags(
         (name = "status", description = "System status"),
@@ -78,7 +80,8 @@ use crate::v1::{
         (name = "tests", description = "Validation runs"),
         (name = "copilot", description = "Questions about the current state"),
         (name = "websocket", description = "Real-time events"),
-        (name = "services", description = "The watched services (additive)")
+        (name = "services", description = "The watched services (additive)"),
+        (name = "admin", description = "Operating the server itself (additive)")
     )
 )]
 pub(super) struct ApiDoc;
@@ -88,7 +91,8 @@ pub(super) struct ApiDoc;
 use descriptors::{
     __path_ask_copilot, __path_connect_websocket, __path_get_current_incident, __path_get_incident,
     __path_get_service, __path_get_status, __path_get_test_run, __path_list_incidents,
-    __path_list_services, __path_run_tests, __path_set_demo_bug, __path_simulate_incident,
+    __path_list_services, __path_reload_profile, __path_run_tests, __path_set_demo_bug,
+    __path_simulate_incident,
 };
 
 /// Functions that only carry `#[utoipa::path]` annotations; nothing calls them.
@@ -96,8 +100,30 @@ use descriptors::{
 mod descriptors {
     use super::{
         CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, IncidentDetail, IncidentPage,
-        RunTestsRequest, ServiceState, SetBugRequest, SimulateRequest, SystemStatus, TestRun,
+        ReloadReport, RunTestsRequest, ServiceState, SetBugRequest, SimulateRequest, SystemStatus,
+        TestRun,
     };
+
+    /// Reads the server's profile file again and brings the watched services in line with it, as `SIGHUP` does
+    /// (additive). Services are matched by name: new ones start, removed ones stop (their journal is kept), changed
+    /// ones restart with their open incident restored, unchanged ones are not touched. A profile with problems, or
+    /// with a service that cannot start, is refused whole (422 `invalid_profile`, each problem a detail) and the
+    /// running services stay as they were. A server not started from a profile file answers 409 `no_profile`.
+    /// Reloads are applied one at a time.
+    #[utoipa::path(
+    post,
+    path = "/api/admin/reload",
+    operation_id = "reloadProfile",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The profile was applied: what changed", body = ReloadReport),
+        (status = 409, description = "The server was not started from a profile file (`no_profile`)", body = ErrorBody),
+        (status = 422, description = "The profile was refused (`invalid_profile`); `details` lists each problem; nothing changed", body = ErrorBody),
+        (status = 500, description = "Server bug", body = ErrorBody),
+        (status = 503, description = "The server is shutting down", body = ErrorBody),
+    )
+)]
+    fn reload_profile() {}
 
     /// The current system status.
     #[utoipa::path(

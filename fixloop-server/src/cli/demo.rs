@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use fixloop_server::config::StoreLocation;
 use fixloop_server::{Config, DemoOptions, Scenario, ScenarioOptions, Speed};
 
-use super::{AuthArgs, Journal, Ports, shutdown_signal};
+use super::{AuthArgs, Hangups, Journal, Ports, shutdown_signal};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DemoArgs {
@@ -49,6 +49,8 @@ pub(crate) async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
     }
     let mut config = config;
     journal.apply(&mut config);
+    // A SIGHUP is answered (there is no profile file to reload) rather than ending the demo.
+    let hangups = Hangups::listen();
     let demo = fixloop_server::start_demo(DemoOptions {
         bind: ports.bind,
         port: ports.port.unwrap_or(config.orch_port),
@@ -71,7 +73,9 @@ pub(crate) async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
         demo.orchestrator_url
     );
     println!("Press Ctrl-C to stop.");
+    let reloads = tokio::spawn(hangups.reload_with(demo.reloader.clone()));
     demo.run_until(shutdown_signal()).await;
+    reloads.abort();
     Ok(())
 }
 

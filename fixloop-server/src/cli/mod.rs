@@ -150,6 +150,42 @@ pub(crate) async fn run() -> anyhow::Result<()> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
+/// SIGHUP, listened for from the start (its default action ends the process): each one asks for a profile reload,
+/// whose outcome the runtime logs.
+pub(crate) struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    /// Starts listening for SIGHUP.
+    pub(crate) fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .map_err(|error| tracing::error!(%error, "cannot listen for SIGHUP: no reload on SIGHUP"))
+                .ok();
+            Self { signal }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Reloads through `reloader` on every SIGHUP, until the task is aborted.
+    pub(crate) async fn reload_with(self, reloader: fixloop_server::runtime::reload::Reloader) {
+        #[cfg(unix)]
+        if let Some(mut signal) = self.signal {
+            while signal.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the profile");
+                // The outcome (reloaded, refused, nothing to reload) is logged by the runtime.
+                let _ = reloader.reload().await;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = reloader;
+    }
+}
+
 pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(error) = tokio::signal::ctrl_c().await {

@@ -1,5 +1,5 @@
 //! `fixloop serve`: the orchestrator alone, watching the services of a profile (else the demo shop at
-//! `DEMO_APP_URL`).
+//! `DEMO_APP_URL`); SIGHUP reloads the profile.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -8,7 +8,9 @@ use anyhow::Context as _;
 use fixloop_server::profile::{Profile, Secrets};
 use fixloop_server::{Config, Mode, ServeOptions};
 
-use super::{AuthArgs, Journal, Ports, shutdown_signal};
+use fixloop_server::runtime::reload::ProfileSource;
+
+use super::{AuthArgs, Hangups, Journal, Ports, shutdown_signal};
 
 /// The options of `fixloop serve`.
 #[derive(Debug)]
@@ -33,10 +35,18 @@ pub(crate) async fn run(
     } = args;
     let mut config = config;
     journal.apply(&mut config);
-    let profile = profile
-        .or_else(|| config.profile.clone())
-        .map(|path| Profile::load(&path, Secrets::From(env)))
+    // Listening for SIGHUP before anything starts: its default action would end the process.
+    let hangups = Hangups::listen();
+    let path = profile.or_else(|| config.profile.clone());
+    let profile = path
+        .as_ref()
+        .map(|path| Profile::load(path, Secrets::From(env)))
         .transpose()?;
+    // A reload reads the same file with the same environment (the process's environment cannot change).
+    let profile_source = path.map(|path| {
+        let env = env.clone();
+        ProfileSource::new(move || Profile::load(&path, Secrets::From(&env)))
+    });
     let server = fixloop_server::start_serve(ServeOptions {
         bind: ports.bind,
         port: ports.port.unwrap_or(config.orch_port),
@@ -44,6 +54,7 @@ pub(crate) async fn run(
         mode: Mode::Serve,
         ports: None,
         profile,
+        profile_source,
         insecure_no_auth: auth.insecure_no_auth,
     })
     .await
@@ -52,6 +63,8 @@ pub(crate) async fn run(
         "FixLoop orchestrator: {} (watching {})",
         server.orchestrator_url, server.watched_url
     );
+    let reloads = tokio::spawn(hangups.reload_with(server.reloader.clone()));
     server.run_until(shutdown_signal()).await;
+    reloads.abort();
     Ok(())
 }

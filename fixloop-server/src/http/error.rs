@@ -61,6 +61,15 @@ pub enum ApiError {
     /// 409 `plan_not_ready`.
     #[error("incident {0} has no validated plan yet")]
     PlanNotReady(String),
+    /// 409 `no_profile`: a reload was asked of a server not started from a profile file.
+    #[error(
+        "this server was not started from a profile file (fixloop serve --profile): there is nothing to reload"
+    )]
+    NoProfile,
+    /// 422 `invalid_profile`: the reloaded profile has problems (each a detail: its key path and the reason); the
+    /// running services are unchanged.
+    #[error("the profile was refused; the running services are unchanged")]
+    InvalidProfile(Vec<ErrorDetail>),
     /// 400 `websocket_upgrade_required`: `GET /ws` without a WebSocket upgrade.
     #[error("expected a WebSocket upgrade request")]
     NotWebSocket,
@@ -123,7 +132,9 @@ impl ApiError {
             | Self::NotWebSocket
             | Self::InvalidSince(_)
             | Self::InvalidQuery(_) => StatusCode::BAD_REQUEST,
-            Self::InvalidBody(_) | Self::InvalidValue(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidBody(_) | Self::InvalidValue(_) | Self::InvalidProfile(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::IncidentNotFound(_)
@@ -131,7 +142,9 @@ impl ApiError {
             | Self::ServiceNotFound(_)
             | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::IncidentClosed(_) | Self::PlanNotReady(_) => StatusCode::CONFLICT,
+            Self::IncidentClosed(_) | Self::PlanNotReady(_) | Self::NoProfile => {
+                StatusCode::CONFLICT
+            }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             Self::HostNotAllowed(_) => StatusCode::MISDIRECTED_REQUEST,
@@ -161,6 +174,8 @@ impl ApiError {
             Self::MethodNotAllowed(_) => codes::METHOD_NOT_ALLOWED,
             Self::IncidentClosed(_) => codes::INCIDENT_CLOSED,
             Self::PlanNotReady(_) => codes::PLAN_NOT_READY,
+            Self::NoProfile => codes::NO_PROFILE,
+            Self::InvalidProfile(_) => codes::INVALID_PROFILE,
             Self::Unauthorized(_) => codes::UNAUTHORIZED,
             Self::OriginNotAllowed(_) => codes::ORIGIN_NOT_ALLOWED,
             Self::HostNotAllowed(_) => codes::HOST_NOT_ALLOWED,
@@ -177,7 +192,8 @@ impl ApiError {
         let details = match self {
             Self::InvalidBody(details)
             | Self::InvalidValue(details)
-            | Self::InvalidQuery(details) => details.clone(),
+            | Self::InvalidQuery(details)
+            | Self::InvalidProfile(details) => details.clone(),
             _ => Vec::new(),
         };
         ErrorBody {

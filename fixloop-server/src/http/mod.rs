@@ -26,6 +26,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::runtime::metrics::ServerMetrics;
+use crate::runtime::reload::Reloader;
 use crate::runtime::services::{ServiceSet, Services, WatchedService};
 use auth::{AuthSettings, Gate};
 use error::{ApiError, BodyLimit, truncate};
@@ -54,6 +55,8 @@ pub struct AppState {
     pub settings: Arc<ApiSettings>,
     /// The HTTP client of outbound calls (the demo service's bug switch).
     pub http: reqwest::Client,
+    /// Asks the supervisor for a profile reload (`POST /api/admin/reload`).
+    pub reloader: Reloader,
 }
 
 /// Settings of the API.
@@ -174,6 +177,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::runs::routes())
         .merge(routes::copilot::routes())
         .merge(routes::services::routes())
+        .merge(routes::admin::routes())
         .merge(routes::ws::routes())
         .merge(routes::webhooks::routes())
         .merge(dashboard::routes())

@@ -1,6 +1,7 @@
 //! The runtime: the services a process watches and the drivers that run their engines, with no HTTP inside.
 //!
 //! - [`supervisor`]: [`supervisor::Supervisor`] owns the running services' drivers, and starts and stops them.
+//! - [`reload`]: the supervisor's task, which brings the running services in line with a reloaded profile.
 //! - [`handle`]: [`ServiceHandle`], how the rest of the process asks a driver something (typed ids, one
 //!   [`Error`]).
 //! - [`driver`]: the one task per service that owns the core's engine, carries out its effects through the ports
@@ -21,6 +22,7 @@ mod error;
 pub mod handle;
 pub mod metrics;
 pub mod ports;
+pub mod reload;
 pub mod services;
 pub mod stream;
 pub mod supervisor;

@@ -102,12 +102,16 @@ pub struct Supervisor {
     copilot: Option<Arc<dyn Copilot>>,
     /// The running set as handed out by [`Supervisor::services`], kept current by every start and stop.
     published: Option<Services>,
+    /// While set (during a reload), starts and stops do not publish: the set changes once, at the end.
+    deferred: bool,
 }
 
 /// One running service.
 #[derive(Debug)]
 struct Running {
     watched: WatchedService,
+    /// The profile it was started from (a reload compares it with the file's).
+    profile: ServiceProfile,
     /// Set to stop this service's driver alone.
     stop: watch::Sender<bool>,
     /// The driver.
@@ -125,6 +129,66 @@ impl Supervisor {
             running: Vec::new(),
             copilot: None,
             published: None,
+            deferred: false,
+        }
+    }
+
+    /// Checks that `watch.service` could start (its ports can be built and its run deadline fits its runner)
+    /// without starting anything: a reload checks every service it would start before it stops one.
+    ///
+    /// # Errors
+    ///
+    /// As [`Supervisor::start`], but never for the journal.
+    pub fn check(&self, watch: &ServiceToWatch) -> Result<(), SupervisorError> {
+        let config = &self.config.config;
+        let (ports, choice) = build_ports(
+            config,
+            &watch.service,
+            watch.builtin_demo,
+            &self.config.http,
+        )
+        .map_err(SupervisorError::Profile)?;
+        let runner = ports.runner.expectations();
+        let mut engine = engine_config(self.config.mode, config, &watch.service);
+        follow_runner(&mut engine, config.tuning.run_deadline.is_some(), runner);
+        let mut driver_config = DriverConfig {
+            engine,
+            signal_timeout: Duration::from_secs(5),
+            websocket_queue: DEFAULT_QUEUE_CAPACITY,
+        };
+        if let Some(tune) = &self.config.tune {
+            tune(&mut driver_config);
+        }
+        check_run_deadline(&driver_config.engine, runner, &choice.runner)
+            .map_err(|error| SupervisorError::Deadlines(error.to_string()))
+    }
+
+    /// The profiles of the running services, in their order.
+    #[must_use]
+    pub fn profiles(&self) -> Vec<ServiceProfile> {
+        self.running
+            .iter()
+            .map(|running| running.profile.clone())
+            .collect()
+    }
+
+    /// Whether the engines' ids carry the service's name: set before starting a second service.
+    pub fn name_ids(&mut self, on: bool) {
+        self.config.name_ids = on;
+    }
+
+    /// Holds publishing (`true`) while several starts and stops make one change, then publishes the set in the
+    /// order of `order` (names not running are skipped; running services not named keep their place after).
+    pub fn defer_publishing(&mut self, deferred: bool, order: &[String]) {
+        self.deferred = deferred;
+        if !deferred {
+            self.running.sort_by_key(|running| {
+                order
+                    .iter()
+                    .position(|name| *name == running.watched.name)
+                    .unwrap_or(usize::MAX)
+            });
+            self.publish();
         }
     }
 
@@ -230,6 +294,7 @@ impl Supervisor {
         }
         self.copilot.get_or_insert(copilot);
         self.running.push(Running {
+            profile: service.clone(),
             watched: WatchedService {
                 name,
                 base_url: service.spec.base_url.clone(),
@@ -283,6 +348,7 @@ impl Supervisor {
     /// least one service, and that one's requests then answer that it is unavailable.
     fn publish(&self) {
         if let Some(services) = &self.published
+            && !self.deferred
             && !self.running.is_empty()
         {
             services.replace(watched(&self.running));

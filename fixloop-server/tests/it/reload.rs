@@ -35,14 +35,29 @@ impl Fixloop {
         services.into_iter().map(|service| service.name).collect()
     }
 
-    /// Waits until the watched services are exactly `names` (a reload is applied asynchronously after SIGHUP).
+    /// Waits until the watched services are exactly `names` (a reload is applied asynchronously after SIGHUP; while
+    /// a changed service restarts, for milliseconds, the list answers 503, which is waited out too).
     async fn wait_for_services(&self, names: &[&str]) {
         let wanted: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
         tokio::time::timeout(STEP, async {
             let mut tick = tokio::time::interval(Duration::from_millis(50));
+            let client = fixloop_adapters::default_client();
             loop {
                 tick.tick().await;
-                if self.service_names().await == wanted {
+                let Ok(response) = client
+                    .get(format!("{}/api/services", self.url))
+                    .send()
+                    .await
+                else {
+                    continue;
+                };
+                if response.status().as_u16() == 503 {
+                    continue;
+                }
+                assert!(response.status().is_success(), "{}", response.status());
+                let services: Vec<ServiceState> = response.json().await.expect("services");
+                let now: Vec<String> = services.into_iter().map(|service| service.name).collect();
+                if now == wanted {
                     return;
                 }
             }

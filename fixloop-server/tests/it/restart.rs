@@ -87,8 +87,9 @@ impl Fixloop {
         .expect("request sent");
         assert!(
             response.status().is_success(),
-            "{path}: {}",
-            response.status()
+            "{path}: {}; log:\n{}",
+            response.status(),
+            self.log()
         );
         response.json().await.expect("a JSON body")
     }
@@ -140,7 +141,10 @@ fn free_port() -> u16 {
 }
 
 /// The next message on `socket` that `wanted` accepts.
-pub(crate) async fn wait_for(socket: &mut Socket, wanted: impl Fn(&WsMessage) -> bool) -> WsMessage {
+pub(crate) async fn wait_for(
+    socket: &mut Socket,
+    wanted: impl Fn(&WsMessage) -> bool,
+) -> WsMessage {
     tokio::time::timeout(STEP, async {
         loop {
             let frame = socket

@@ -138,6 +138,7 @@ impl TestApp {
             metrics,
             settings: Arc::new(settings),
             http: fixloop_adapters::default_client(),
+            reloader: fixloop_server::runtime::reload::Reloader::without_profile(),
         };
         Self {
             router: router(state),

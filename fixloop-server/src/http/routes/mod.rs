@@ -1,5 +1,6 @@
 //! The routes of the API, each file with its handlers and the `routes()` that mounts them.
 
+pub mod admin;
 pub mod copilot;
 pub mod incidents;
 pub mod runs;
