@@ -503,6 +503,7 @@ mod tests {
                 "getTestRun",
                 "listIncidents",
                 "listServices",
+                "reloadProfile",
                 "runTests",
                 "setDemoBug",
                 "simulateIncident"

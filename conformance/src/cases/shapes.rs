@@ -18,7 +18,7 @@ use crate::client::Body;
 use crate::spec::Spec;
 
 /// The operations this module knows how to call validly; any other operation of the spec gets a generic case.
-const KNOWN: [&str; 10] = [
+const KNOWN: [&str; 11] = [
     "getStatus",
     "setDemoBug",
     "getCurrentIncident",
@@ -29,6 +29,7 @@ const KNOWN: [&str; 10] = [
     "connectWebSocket",
     "getService",
     "getIncident",
+    "reloadProfile",
 ];
 
 /// The id of the case that reports a broken data file (only present when the embedded data file is broken).
@@ -72,6 +73,15 @@ pub(super) fn stateless_cases(spec: &Spec) -> Vec<CaseInfo> {
             "shapes/getService/2",
             "GET /api/services/{name} of an unknown name answers 404 with an ErrorBody",
             "openapi.yaml (additive); operationId getService; #/components/schemas/ErrorBody",
+            phase,
+        ));
+    }
+    if spec.operation("reloadProfile").is_some() {
+        cases.push(info(
+            Profile::Fixloop,
+            "shapes/reloadProfile/1",
+            "POST /api/admin/reload answers 200 with a ReloadReport (a server started from a profile file; reloading it unchanged changes nothing) or 409 `no_profile` with an ErrorBody",
+            "openapi.yaml (additive); operationId reloadProfile; #/components/schemas/ReloadReport",
             phase,
         ));
     }
@@ -159,6 +169,13 @@ pub(super) async fn run_stateless(ctx: &mut Ctx<'_>) {
         && (ctx.wants("shapes/getService/1") || ctx.wants("shapes/getService/2"))
     {
         service_by_name(ctx).await;
+    }
+    if spec.operation("reloadProfile").is_some()
+        && ctx.wants("shapes/reloadProfile/1")
+        && ctx.budget_left()
+    {
+        let outcome = reload_profile(ctx).await;
+        ctx.record("shapes/reloadProfile/1", outcome);
     }
     for operation in spec.operations() {
         if KNOWN.contains(&operation.id.as_str()) {
@@ -332,6 +349,33 @@ async fn service_by_name(ctx: &mut Ctx<'_>) {
     )
     .await;
     ctx.record("shapes/getService/2", outcome);
+}
+
+/// `shapes/reloadProfile/1`: a reload answers what it changed, or that the server has no profile file to reload.
+async fn reload_profile(ctx: &Ctx<'_>) -> Outcome {
+    let operation = match operation(ctx.spec, "reloadProfile") {
+        Ok(operation) => operation,
+        Err(outcome) => return outcome,
+    };
+    let reply = ctx
+        .http()
+        .send("POST", "/api/admin/reload", Body::None)
+        .await;
+    let no_profile = reply.as_ref().is_ok_and(|reply| reply.status == 409);
+    match check_reply(
+        ctx.spec,
+        operation,
+        &reply,
+        if no_profile { 409 } else { 200 },
+    ) {
+        Err(outcome) => outcome,
+        Ok(body) if no_profile && body["code"] != "no_profile" => Outcome::fail(
+            "code \"no_profile\" with a 409",
+            body["code"].to_string(),
+            "/code",
+        ),
+        Ok(_) => Outcome::Pass,
+    }
 }
 
 /// `shapes/getTestRun/1`: the run is served with its own id.

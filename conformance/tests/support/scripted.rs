@@ -122,6 +122,7 @@ pub(crate) async fn start(script: Script) -> ScriptedServer {
         router = router
             .route("/api/services", get(list_services))
             .route("/api/services/{name}", get(get_service))
+            .route("/api/admin/reload", post(reload_profile))
             .route("/api/incidents", get(list_incidents))
             .route("/api/incidents/{incident_id}", get(get_incident))
             .route("/internal/datadog/webhook", post(datadog_webhook))
@@ -504,6 +505,19 @@ async fn get_service(State(app): State<App>, Path(name): Path<String>) -> Respon
         )
             .into_response()
     }
+}
+
+/// The scripted server plays a server started without a profile file: nothing to reload.
+async fn reload_profile() -> Response {
+    (
+        StatusCode::CONFLICT,
+        axum::Json(serde_json::json!({
+            "code": "no_profile",
+            "message": "no profile file",
+            "details": []
+        })),
+    )
+        .into_response()
 }
 
 /// The scripted server keeps no history: an empty last page.

@@ -176,6 +176,15 @@ fn routes() -> Vec<Route> {
             Role::Operate,
             StatusCode::BAD_GATEWAY,
         ),
+        // The test's server was not started from a profile file: an authorized reload answers 409 `no_profile`.
+        route(
+            Method::POST,
+            "/api/admin/reload",
+            "/api/admin/reload",
+            None,
+            Role::Operate,
+            StatusCode::CONFLICT,
+        ),
         route(
             Method::POST,
             "/api/incidents/simulate",
