@@ -20,8 +20,7 @@ use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
 use crate::binary::{self, Demo, STEP};
-
-const SECRET: &str = "0123456789abcdef-webhook";
+use crate::store_hardening::{SECRET, alerts, get_text, lost_appends, post_alerts};
 
 /// Every file in `dir` with its bytes and modification time.
 fn files(dir: &Path) -> BTreeMap<String, (Vec<u8>, SystemTime)> {
@@ -295,79 +294,8 @@ async fn red_team_a_read_only_store_is_refused_untouched() {
     );
 }
 
-/// An Alertmanager webhook with `count` distinct firing alerts, numbered from `first`.
-fn alerts(first: usize, count: usize) -> Value {
-    let alerts: Vec<Value> = (first..first + count)
-        .map(|n| {
-            json!({
-                "status": "firing",
-                "labels": {"alertname": format!("Storm{n}"), "service": "demo-checkout"},
-                "annotations": {"summary": format!("storm alert {n}")},
-                "startsAt": "2026-11-21T10:15:00Z",
-                "endsAt": "0001-01-01T00:00:00Z",
-                "generatorURL": "http://prometheus:9090/graph",
-                "fingerprint": format!("f{n:08}")
-            })
-        })
-        .collect();
-    json!({
-        "version": "4",
-        "groupKey": format!("{{}}:{{alertname=\"Storm{first}\"}}"),
-        "truncatedAlerts": 0,
-        "status": "firing",
-        "receiver": "fixloop",
-        "groupLabels": {},
-        "commonLabels": {"service": "demo-checkout"},
-        "commonAnnotations": {},
-        "externalURL": "http://alertmanager:9093",
-        "alerts": alerts
-    })
-}
-
-async fn post_alerts(client: &reqwest::Client, url: &str, body: &Value) {
-    let response = tokio::time::timeout(
-        STEP,
-        client
-            .post(format!("{url}/internal/alertmanager/webhook"))
-            .bearer_auth(SECRET)
-            .json(body)
-            .send(),
-    )
-    .await
-    .expect("answered in time")
-    .expect("sent");
-    assert!(
-        response.status().is_success(),
-        "the webhook is taken: {}",
-        response.status()
-    );
-}
-
-async fn get_text(client: &reqwest::Client, url: String) -> String {
-    tokio::time::timeout(STEP, async {
-        client
-            .get(url)
-            .send()
-            .await
-            .expect("sent")
-            .text()
-            .await
-            .expect("body")
-    })
-    .await
-    .expect("answered in time")
-}
-
 async fn get_json(client: &reqwest::Client, url: String) -> Value {
     serde_json::from_str(&get_text(client, url).await).expect("JSON")
-}
-
-fn lost_appends(metrics: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("fixloop_journal_appends_total{result=\"error\"} "))
-        .and_then(|value| value.parse().ok())
-        .expect("the lost appends are exposed")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

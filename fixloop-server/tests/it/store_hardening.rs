@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 const STORY: Duration = Duration::from_secs(120);
 /// Bound of one request.
 const STEP: Duration = Duration::from_secs(10);
-const SECRET: &str = "0123456789abcdef-webhook";
+pub(crate) const SECRET: &str = "0123456789abcdef-webhook";
 
 async fn demo(data: &Path, max_bytes: Option<u64>) -> RunningDemo {
     let mut options = DemoOptions::ephemeral();
@@ -29,7 +29,7 @@ async fn demo(data: &Path, max_bytes: Option<u64>) -> RunningDemo {
 }
 
 /// An Alertmanager webhook with `count` distinct firing alerts, numbered from `first`.
-fn alerts(first: usize, count: usize) -> Value {
+pub(crate) fn alerts(first: usize, count: usize) -> Value {
     let alerts: Vec<Value> = (first..first + count)
         .map(|n| {
             json!({
@@ -57,7 +57,7 @@ fn alerts(first: usize, count: usize) -> Value {
     })
 }
 
-async fn post_alerts(client: &reqwest::Client, api: &str, body: &Value) {
+pub(crate) async fn post_alerts(client: &reqwest::Client, api: &str, body: &Value) {
     let response = tokio::time::timeout(
         STEP,
         client
@@ -76,7 +76,7 @@ async fn post_alerts(client: &reqwest::Client, api: &str, body: &Value) {
     );
 }
 
-async fn get_text(client: &reqwest::Client, url: String) -> String {
+pub(crate) async fn get_text(client: &reqwest::Client, url: String) -> String {
     tokio::time::timeout(STEP, async {
         client
             .get(url)
@@ -91,7 +91,7 @@ async fn get_text(client: &reqwest::Client, url: String) -> String {
     .expect("answered in time")
 }
 
-fn lost_appends(metrics: &str) -> u64 {
+pub(crate) fn lost_appends(metrics: &str) -> u64 {
     metrics
         .lines()
         .find_map(|line| line.strip_prefix("fixloop_journal_appends_total{result=\"error\"} "))
