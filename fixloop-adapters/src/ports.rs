@@ -11,7 +11,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_contract::{Link, Plan, TestStatus};
-use fixloop_core::engine::IncidentContext;
 use fixloop_core::validate::Violation;
 use fixloop_core::{PlanContext, PlanId, RunId, ValidatedPlan};
 
@@ -49,10 +48,10 @@ pub trait SignalSource: Send + Sync + fmt::Debug {
 /// What a planner is asked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanRequest {
-    /// Incident id, service, base URL, signal at detection and title.
+    /// The incident as the engine holds it: id, service, base URL, journeys, coverage, title, the card's signal (its
+    /// error rate in percent, the wire's unit, and its top error) and the evidence links gathered for it. The one
+    /// shape a planner is told an incident in.
     pub context: PlanContext,
-    /// Top error and evidence links gathered for the incident.
-    pub incident: IncidentContext,
     /// 1-based attempt number.
     pub attempt: u32,
     /// The validator's violations of the previous attempt; empty on attempt 1.

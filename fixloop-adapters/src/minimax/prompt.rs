@@ -66,8 +66,7 @@ pub(crate) fn planner_messages(request: &PlanRequest) -> Vec<Message> {
         "service": context.service,
         "error_rate_percent_5m": context.signal.error_rate_5m,
         "p95_latency_ms_5m": context.signal.p95_latency_ms_5m,
-        "evidence_links": request
-            .incident
+        "evidence_links": context
             .evidence_links
             .iter()
             .map(|link| json!({"label": link.label, "url": link.url}))
@@ -117,12 +116,7 @@ pub(crate) fn planner_messages(request: &PlanRequest) -> Vec<Message> {
         "\nIncident title:\n{}",
         fence_untrusted("incident title", &context.title)
     );
-    let top_error = request
-        .incident
-        .top_error
-        .as_deref()
-        .or(context.signal.top_error.as_deref());
-    if let Some(top_error) = top_error {
+    if let Some(top_error) = context.signal.top_error.as_deref() {
         let _ = writeln!(
             user,
             "\nMost frequent error observed on the service:\n{}",

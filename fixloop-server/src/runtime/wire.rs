@@ -3,7 +3,6 @@
 use chrono::{DateTime, Utc};
 use fixloop_adapters::{ContextFindings, SignalReading};
 use fixloop_contract::SimulateMode;
-use fixloop_core::PlanContext;
 use fixloop_core::engine::{IncidentContext, Input, SignalSample};
 
 /// A signal reading taken at `at`, as the engine's sample.
@@ -52,19 +51,6 @@ pub fn with_findings(
         }
     }
     context
-}
-
-/// What a planner is told about the incident, from the engine's own context of that incident (the card's signal
-/// and evidence): the driver keeps no copy, so a failed fetch for one incident can never hand the planner another's.
-#[must_use]
-pub fn plan_incident_context(context: &PlanContext) -> IncidentContext {
-    IncidentContext {
-        // The card's figure is in percent (the wire's unit); the context is a ratio.
-        error_rate: context.signal.error_rate_5m / 100.0,
-        p95_latency_ms: context.signal.p95_latency_ms_5m,
-        top_error: context.signal.top_error.clone(),
-        evidence_links: context.evidence_links.clone(),
-    }
 }
 
 /// The engine input of `POST /api/incidents/simulate`.

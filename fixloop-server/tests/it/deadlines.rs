@@ -96,12 +96,12 @@ async fn the_context_sources_findings_reach_the_planner_with_the_signals() {
     let calls = app.planner.calls();
     let request = calls.last().expect("planned");
     assert_eq!(
-        request.incident.top_error.as_deref(),
+        request.context.signal.top_error.as_deref(),
         Some("demo-checkout: payment provider timeout")
     );
     assert_eq!(
         request
-            .incident
+            .context
             .evidence_links
             .iter()
             .map(|link| link.url.as_str())
@@ -130,7 +130,7 @@ async fn a_hung_context_source_costs_at_most_the_context_deadline() {
     let calls = app.planner.calls();
     let request = calls.last().expect("planned despite the hung source");
     assert_eq!(
-        request.incident.top_error.as_deref(),
+        request.context.signal.top_error.as_deref(),
         Some("POST /checkout -> 500 payment provider timeout"),
         "the signals' context"
     );

@@ -18,7 +18,6 @@ use std::time::Duration;
 use fixloop_adapters::PlanRequest;
 use fixloop_contract::Signal;
 use fixloop_contract::chrono::{DateTime, TimeZone, Utc};
-use fixloop_core::engine::IncidentContext;
 use fixloop_core::{IncidentId, PlanContext, PlanId};
 
 /// Every await of a suite is bounded by this.
@@ -54,12 +53,6 @@ pub(crate) fn plan_request(base_url: &str) -> PlanRequest {
             },
             title: "Checkout error rate above 5%".to_owned(),
             ..crate::shop::shop_context(base_url)
-        },
-        incident: IncidentContext {
-            error_rate: 0.35,
-            p95_latency_ms: 1800.0,
-            top_error: Some(top_error),
-            evidence_links: Vec::new(),
         },
         attempt: 1,
         previous_violations: Vec::new(),

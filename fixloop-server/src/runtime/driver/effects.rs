@@ -52,7 +52,6 @@ impl Driver {
                         // The id the engine will stamp on the candidate: the driver makes none of its own.
                         plan_id,
                         // The incident's own context, as the engine holds it: never another incident's.
-                        incident: wire::plan_incident_context(&context),
                         context,
                         attempt,
                         previous_violations,
