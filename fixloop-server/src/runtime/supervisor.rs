@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fixloop_adapters::{Copilot, Store, StoreError};
+use fixloop_adapters::{Copilot, RunnerExpectations, Store, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -148,9 +148,26 @@ impl Supervisor {
             &self.config.http,
         )
         .map_err(SupervisorError::Profile)?;
-        let runner = ports.runner.expectations();
-        let mut engine = engine_config(self.config.mode, config, &watch.service);
+        self.driver_config(&watch.service, ports.runner.expectations(), &choice.runner)
+            .map(drop)
+    }
+
+    /// The driver's settings for `service` under a runner with `runner`'s expectations: the engine's configuration
+    /// (mode, tunables, profile), fitted to the runner, ids named when several services run, tuned, and its run
+    /// deadline checked against the runner's longest run.
+    fn driver_config(
+        &self,
+        service: &ServiceProfile,
+        runner: RunnerExpectations,
+        runner_name: &str,
+    ) -> Result<DriverConfig, SupervisorError> {
+        let config = &self.config.config;
+        let mut engine = engine_config(self.config.mode, config, service);
         follow_runner(&mut engine, config.tuning.run_deadline.is_some(), runner);
+        if self.config.name_ids {
+            // Ids stay unique across the services' engines, and say whose they are.
+            engine.id_prefix = format!("{}-{}", engine.id_prefix, service.spec.name);
+        }
         let mut driver_config = DriverConfig {
             engine,
             signal_timeout: Duration::from_secs(5),
@@ -159,8 +176,9 @@ impl Supervisor {
         if let Some(tune) = &self.config.tune {
             tune(&mut driver_config);
         }
-        check_run_deadline(&driver_config.engine, runner, &choice.runner)
-            .map_err(|error| SupervisorError::Deadlines(error.to_string()))
+        check_run_deadline(&driver_config.engine, runner, runner_name)
+            .map_err(|error| SupervisorError::Deadlines(error.to_string()))?;
+        Ok(driver_config)
     }
 
     /// The profiles of the running services, in their order.
@@ -238,26 +256,13 @@ impl Supervisor {
             signals: Some(Arc::clone(&ports.signals)),
             context: ports.context.clone(),
         };
-        let mut engine = engine_config(self.config.mode, config, &service);
-        follow_runner(&mut engine, config.tuning.run_deadline.is_some(), runner);
-        if self.config.name_ids {
-            // Ids stay unique across the services' engines, and say whose they are.
-            engine.id_prefix = format!("{}-{name}", engine.id_prefix);
-        }
-        let mut driver_config = DriverConfig {
-            engine,
-            signal_timeout: Duration::from_secs(5),
-            websocket_queue: DEFAULT_QUEUE_CAPACITY,
+        let driver_config = match self.driver_config(&service, runner, &runner_name) {
+            Ok(driver_config) => driver_config,
+            Err(error) => {
+                abort(check);
+                return Err(error);
+            }
         };
-        if let Some(tune) = &self.config.tune {
-            tune(&mut driver_config);
-        }
-        let started = check_run_deadline(&driver_config.engine, runner, &runner_name)
-            .map_err(|error| SupervisorError::Deadlines(error.to_string()));
-        if let Err(error) = started {
-            abort(check);
-            return Err(error);
-        }
         tracing::info!(
             service = %name,
             run_deadline_ms = driver_config.engine.run_deadline.as_millis() as u64,
