@@ -14,7 +14,7 @@ use fixloop_adapters::{JournalEntry, SqliteStore, Store};
 use fixloop_contract::TestStatus;
 use fixloop_contract::chrono::{DateTime, TimeDelta, Utc};
 use fixloop_core::engine::{
-    Config, Effect, Engine, IncidentContext, Input, RecordedInput, SignalSample,
+    Config, Effect, Engine, IncidentContext, Input, Recorded, RecordedInput, SignalSample,
 };
 use fixloop_core::{PlanId, rule_plan};
 use tokio::runtime::Runtime;
@@ -192,10 +192,11 @@ fn restart(runtime: &Runtime, store: &SqliteStore) -> Engine {
     let (_, snapshot) = stored.snapshot.expect("a snapshot");
     let mut engine = Engine::restore(config(), snapshot).expect("restore");
     for entry in stored.tail {
-        match entry.input {
-            Some(input) => {
-                let _ = engine.handle_input(entry.at, input.into_input());
+        match entry.input.map(RecordedInput::into_recorded) {
+            Some(Recorded::Input(input)) => {
+                let _ = engine.handle_input(entry.at, input);
             }
+            Some(Recorded::Configured { .. }) => {}
             None => engine.handle_timeout(entry.at),
         }
         drain(&mut engine);
@@ -210,10 +211,11 @@ fn whole_replay(runtime: &Runtime, store: &SqliteStore) -> Engine {
         .expect("history");
     let mut engine = Engine::restore(config(), first.expect("first snapshot").1).expect("restore");
     for entry in entries {
-        match entry.input {
-            Some(input) => {
-                let _ = engine.handle_input(entry.at, input.into_input());
+        match entry.input.map(RecordedInput::into_recorded) {
+            Some(Recorded::Input(input)) => {
+                let _ = engine.handle_input(entry.at, input);
             }
+            Some(Recorded::Configured { .. }) => {}
             None => engine.handle_timeout(entry.at),
         }
         drain(&mut engine);

@@ -10,7 +10,7 @@
 //! No I/O of any kind: no sockets, files, threads, environment variables, randomness, and no clock reads (time
 //! is an argument of every mutating call). No `async` and no runtime. It depends only on `fixloop-contract`
 //! (whose plain data types it uses where they are the domain), `serde` (for the explicit, versioned persistence
-//! images of [`engine::Snapshot`] and [`engine::RecordedInput`], and nowhere else), `thiserror` and `tracing`. A server embeds it
+//! images of [`engine::Snapshot`], [`engine::RecordedInput`] and [`engine::RecordedConfig`], and nowhere else), `thiserror` and `tracing`. A server embeds it
 //! and performs the [`Effect`](engine::Effect)s it asks for through adapters.
 //!
 //! # Main types

@@ -105,6 +105,7 @@ impl App {
             },
             signal_timeout: Duration::from_secs(5),
             websocket_queue: DEFAULT_QUEUE_CAPACITY,
+            origin: None,
         };
         let metrics = Arc::new(ServerMetrics::default());
         let (driver, handle) = Driver::new(config, ports, Arc::clone(&metrics));

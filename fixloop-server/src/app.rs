@@ -291,6 +291,7 @@ pub(crate) async fn start_demo_tuned(
         watches: vec![ServiceToWatch {
             service: demo_profile(&demo_url),
             builtin_demo: true,
+            profile_sha256: None,
         }],
         ports: options.ports,
         tune,
@@ -326,11 +327,13 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
             .map(|service| ServiceToWatch {
                 service,
                 builtin_demo: false,
+                profile_sha256: Some(profile.sha256.clone()),
             })
             .collect(),
         None => vec![ServiceToWatch {
             service: demo_profile(&options.config.demo_app_url),
             builtin_demo: true,
+            profile_sha256: None,
         }],
     };
     let watched_url = watches

@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
-use super::snapshot::{RecordedContext, RecordedFailure, RecordedInput, RecordedSample};
-use super::{Alert, IncidentContext, Input, PortFailure, SignalSample};
+use super::config_image::{Recorded, RecordedConfig};
+use super::recorded::{RecordedContext, RecordedFailure, RecordedInput, RecordedSample};
+use super::{Alert, Config, IncidentContext, Input, PortFailure, SignalSample};
 use crate::ids::{EffectId, IncidentId};
 
 impl From<&Input> for RecordedInput {
@@ -87,10 +88,25 @@ impl From<&Input> for RecordedInput {
 }
 
 impl RecordedInput {
-    /// The input this record stands for.
+    /// The configuration in force from this entry on, with where it came from.
     #[must_use]
-    pub fn into_input(self) -> Input {
-        match self {
+    pub fn configured(config: &Config, origin: Option<String>) -> Self {
+        Self::Configured {
+            config: Box::new(RecordedConfig::from(config)),
+            origin,
+        }
+    }
+
+    /// What this record stands for: an input, or the configuration in force from here on.
+    #[must_use]
+    pub fn into_recorded(self) -> Recorded {
+        let input = match self {
+            Self::Configured { config, origin } => {
+                return Recorded::Configured {
+                    config: Box::new(config.into_config()),
+                    origin,
+                };
+            }
             Self::SignalSampled { sample } => Input::SignalSampled(sample.into()),
             Self::SignalSourceFailed { failure } => Input::SignalSourceFailed {
                 failure: failure.into(),
@@ -156,7 +172,8 @@ impl RecordedInput {
             },
             Self::CopilotAnswered { answer } => Input::CopilotAnswered(answer),
             Self::Restarted => Input::Restarted,
-        }
+        };
+        Recorded::Input(input)
     }
 }
 

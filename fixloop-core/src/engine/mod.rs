@@ -168,6 +168,7 @@
 
 mod blindness;
 mod config;
+mod config_image;
 mod detection;
 mod history;
 mod journal;
@@ -175,6 +176,7 @@ mod machine;
 mod phase;
 mod planning;
 mod polling;
+mod recorded;
 mod recovery;
 mod runs;
 mod shared;
@@ -203,10 +205,9 @@ pub use config::{
     DEFAULT_RECOVERY_ERROR_RATIO, DEFAULT_TRIGGER_ERROR_RATIO, SHORT_POLL_INTERVAL,
     SIGNAL_MAX_AGE_POLL_INTERVALS, confirm_delay_for, signal_max_age_for,
 };
-pub use snapshot::{
-    RecordedContext, RecordedFailure, RecordedInput, RecordedSample, RestoreError, SNAPSHOT_FORMAT,
-    Snapshot, SnapshotError,
-};
+pub use config_image::{Recorded, RecordedConfig};
+pub use recorded::{RecordedContext, RecordedFailure, RecordedInput, RecordedSample};
+pub use snapshot::{RestoreError, SNAPSHOT_FORMAT, Snapshot, SnapshotError};
 
 /// A fact the engine is told about, in the past tense. Closed on purpose: a new input breaks every driver's
 /// `match` at compile time.

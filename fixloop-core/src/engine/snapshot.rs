@@ -1,5 +1,7 @@
-//! Persistence of the engine: [`Snapshot`] (an image of the whole state) and [`RecordedInput`] (an input as a journal
-//! stores it), the one place in the core that derives `Serialize` and `Deserialize`.
+//! Persistence of the engine: [`Snapshot`], an image of the whole state (with the configuration it ran with). With
+//! the journal's images ([`RecordedInput`](super::RecordedInput) in `recorded.rs`,
+//! [`RecordedConfig`](super::RecordedConfig) in `config_image.rs`) these are the only places in the core that derive
+//! `Serialize` and `Deserialize`.
 //!
 //! Both are explicit, versioned formats, separate from the in-memory types on purpose: the engine's phases can
 //! change shape without breaking a journal written by an older build, and a newer format is refused with a clear
@@ -16,14 +18,12 @@
 //! closes each one with a reason.
 
 use fixloop_contract::chrono::{DateTime, Utc};
-use fixloop_contract::{
-    CopilotAnswer, IncidentCard, IncidentState, Link, Plan, SystemStatus, TestRun, TestStatus,
-    TimelineEntry,
-};
+use fixloop_contract::{IncidentCard, IncidentState, Plan, SystemStatus, TestRun, TimelineEntry};
 use serde::{Deserialize, Serialize};
 use tracing::info_span;
 
 use super::blindness::Blindness;
+use super::config_image::RecordedConfig;
 use super::detection::FiringAlerts;
 use super::history::{History, IncidentRecord};
 use super::phase::{Healthy, IncidentActive, OpenIncident, Phase, Recovered, Validating};
@@ -67,6 +67,10 @@ pub struct Snapshot {
     /// once.
     #[serde(default)]
     polling: Option<PollingImage>,
+    /// Added within format 1: the configuration the engine had (a snapshot written before it was recorded has
+    /// none, and a replay of it needs the configuration from its caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    config: Option<Box<RecordedConfig>>,
 }
 
 /// The engine's polling timer.
@@ -100,6 +104,29 @@ impl Snapshot {
     #[must_use]
     pub fn id_prefix(&self) -> &str {
         &self.id_prefix
+    }
+
+    /// The configuration the engine had when the snapshot was taken (`None` for a snapshot written before
+    /// configurations were recorded): what a replay restores it with.
+    #[must_use]
+    pub fn config(&self) -> Option<Config> {
+        self.config
+            .as_deref()
+            .map(|image| image.clone().into_config())
+    }
+
+    /// Whether both snapshots describe the same state; their configurations are compared only when both record
+    /// one (a snapshot an older build wrote records none).
+    #[must_use]
+    pub fn same_state_as(&self, other: &Self) -> bool {
+        if self.config.is_some() && other.config.is_some() {
+            return self == other;
+        }
+        let strip = |snapshot: &Self| Self {
+            config: None,
+            ..snapshot.clone()
+        };
+        strip(self) == strip(other)
     }
 }
 
@@ -173,6 +200,7 @@ impl Engine {
                 in_flight: shared.polling.in_flight,
                 measurement_start: shared.polling.measurement_start,
             }),
+            config: Some(Box::new(RecordedConfig::from(&shared.config))),
         })
     }
 
@@ -659,133 +687,5 @@ impl IncidentImage {
             card: self.card,
             titled_by_rate: self.titled_by_rate,
         }
-    }
-}
-
-/// An [`Input`](super::Input) as a journal stores it: every input the engine accepted, serializable with any serde format and
-/// turned back into the same input by [`RecordedInput::into_input`].
-///
-/// Non-finite numbers (which the engine treats as no data) are stored as `null` and come back as `NaN`, so a
-/// replay makes the same decisions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "input", rename_all = "snake_case")]
-#[allow(missing_docs)] // Each variant mirrors the `Input` variant of the same name.
-pub enum RecordedInput {
-    SignalSampled {
-        sample: RecordedSample,
-    },
-    SignalSourceFailed {
-        failure: RecordedFailure,
-    },
-    ServiceProbed {
-        effect: u64,
-        result: Result<RecordedSample, RecordedFailure>,
-    },
-    AlertFired {
-        source: String,
-        dedupe_key: String,
-        monitor_id: Option<String>,
-        title: String,
-    },
-    AlertResolved {
-        dedupe_key: String,
-    },
-    SimulateOn,
-    SimulateOff,
-    /// Journals written before this input was generic name it `bug_toggled`, with the demo bug's new state in
-    /// `enabled` (`false` was the repair): both read as this variant, and `enabled` is never written.
-    #[serde(alias = "bug_toggled")]
-    ServiceChanged {
-        #[serde(default)]
-        repair: bool,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        enabled: Option<bool>,
-    },
-    ContextFetched {
-        effect: u64,
-        result: Result<RecordedContext, RecordedFailure>,
-    },
-    PlanProposed {
-        effect: u64,
-        plan: Plan,
-    },
-    PlanGenerationFailed {
-        effect: u64,
-        failure: RecordedFailure,
-    },
-    TestProgressed {
-        effect: u64,
-        test_id: String,
-        status: TestStatus,
-        details: Option<String>,
-    },
-    RunFinished {
-        effect: u64,
-        result: Result<(), RecordedFailure>,
-    },
-    OperatorRequestedRun {
-        incident_id: String,
-    },
-    CopilotAnswered {
-        answer: CopilotAnswer,
-    },
-    Restarted,
-}
-
-/// A [`SignalSample`](super::SignalSample) as a journal stores it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)] // The fields mirror `SignalSample`'s.
-pub struct RecordedSample {
-    pub at: DateTime<Utc>,
-    pub error_rate: Option<f64>,
-    pub p95_latency_ms: Option<f64>,
-    pub top_error: Option<String>,
-    pub requests: u64,
-}
-
-/// An [`IncidentContext`](super::IncidentContext) as a journal stores it (`None` for a non-finite number).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)] // The fields mirror `IncidentContext`'s.
-pub struct RecordedContext {
-    pub error_rate: Option<f64>,
-    pub p95_latency_ms: Option<f64>,
-    pub top_error: Option<String>,
-    pub evidence_links: Vec<Link>,
-}
-
-/// A [`PortFailure`](super::PortFailure) as a journal stores it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "failure", rename_all = "snake_case")]
-#[allow(missing_docs)] // The variants mirror `PortFailure`'s.
-pub enum RecordedFailure {
-    Timeout,
-    RateLimited { retry_after_ms: Option<u64> },
-    Unauthorized,
-    InvalidResponse { why: String },
-    Unavailable { why: String },
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::Input;
-    use super::*;
-
-    #[test]
-    fn an_old_journals_bug_toggled_reads_as_service_changed() {
-        let off: RecordedInput =
-            serde_json::from_str(r#"{"input":"bug_toggled","enabled":false}"#).expect("old format");
-        assert_eq!(off.into_input(), Input::ServiceChanged { repair: true });
-        let on: RecordedInput =
-            serde_json::from_str(r#"{"input":"bug_toggled","enabled":true}"#).expect("old format");
-        assert_eq!(on.into_input(), Input::ServiceChanged { repair: false });
-    }
-
-    #[test]
-    fn service_changed_is_written_by_its_new_name_only() {
-        let recorded = RecordedInput::from(&Input::ServiceChanged { repair: true });
-        let json = serde_json::to_string(&recorded).expect("serializes");
-        assert_eq!(json, r#"{"input":"service_changed","repair":true}"#);
-        let back: RecordedInput = serde_json::from_str(&json).expect("reads back");
-        assert_eq!(back.into_input(), Input::ServiceChanged { repair: true });
     }
 }

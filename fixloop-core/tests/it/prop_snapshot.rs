@@ -3,7 +3,7 @@
 //! (serialized as `RecordedInput`s) replayed into a fresh engine reproduces every effect.
 
 use fixloop_contract::chrono::{DateTime, Utc};
-use fixloop_core::engine::{Effect, Engine, Input, RecordedInput, Snapshot};
+use fixloop_core::engine::{Effect, Engine, Input, Recorded, RecordedInput, Snapshot};
 use proptest::prelude::*;
 
 use crate::engine_harness::{Harness, demo_config, start_time};
@@ -78,10 +78,21 @@ proptest! {
             .map(|line| {
                 let (now, input): (DateTime<Utc>, Option<RecordedInput>) =
                     serde_json::from_str(line).expect("a record reads back");
-                (now, input.map(RecordedInput::into_input))
+                let input = input.map(|record| match record.into_recorded() {
+                    Recorded::Input(input) => input,
+                    Recorded::Configured { .. } => unreachable!("the harness journals inputs only"),
+                });
+                (now, input)
             })
             .collect();
-        let mut fresh = Engine::new(demo_config(), start_time());
+        // The replay needs no configuration of its own: the first snapshot, as a store keeps it, records the one the
+        // engine ran with.
+        let first = Engine::new(demo_config(), start_time()).snapshot().expect("a fresh engine snapshots");
+        let first: Snapshot = serde_json::from_str(&serde_json::to_string(&first).expect("serializes"))
+            .expect("reads back");
+        let config = first.config().expect("the snapshot records its configuration");
+        prop_assert_eq!(&config, &demo_config());
+        let mut fresh = Engine::restore(config, first).expect("restores");
         let effects = replay(&mut fresh, &log);
         prop_assert_eq!(effects, h.effects.clone());
         prop_assert_eq!(fresh.snapshot().ok(), h.engine.snapshot().ok());

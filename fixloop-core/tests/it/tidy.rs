@@ -32,8 +32,8 @@ fn section_keys(manifest: &str, section: &str) -> Vec<String> {
     keys
 }
 
-/// Serde belongs to persistence only: the engine's own state, inputs and effects do not derive it, the snapshot
-/// module's explicit, versioned images do.
+/// Serde belongs to persistence only: the engine's own state, inputs and effects do not derive it, the explicit,
+/// versioned images of the snapshot, the recorded inputs and the recorded configuration do.
 #[test]
 fn only_the_snapshot_module_uses_serde() {
     let mut files = Vec::new();
@@ -41,10 +41,18 @@ fn only_the_snapshot_module_uses_serde() {
     let mut offenders = Vec::new();
     for file in files {
         let source = std::fs::read_to_string(&file).expect("read source");
-        if file.ends_with("engine/snapshot.rs") {
+        if [
+            "engine/snapshot.rs",
+            "engine/recorded.rs",
+            "engine/config_image.rs",
+        ]
+        .iter()
+        .any(|image| file.ends_with(image))
+        {
             assert!(
                 source.contains("use serde::"),
-                "the snapshot module uses serde"
+                "{} uses serde",
+                file.display()
             );
             continue;
         }
@@ -57,7 +65,7 @@ fn only_the_snapshot_module_uses_serde() {
     }
     assert!(
         offenders.is_empty(),
-        "serde outside engine/snapshot.rs: {offenders:?}"
+        "serde outside the images (engine/snapshot.rs, recorded.rs, config_image.rs): {offenders:?}"
     );
 }
 

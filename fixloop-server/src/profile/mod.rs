@@ -42,6 +42,9 @@ const SMALLEST_PERCENT: f64 = 0.1;
 pub struct Profile {
     /// The services, in file order; names are unique.
     pub services: Vec<ServiceProfile>,
+    /// The SHA-256 of the profile's text, in lowercase hex (what `sha256sum` prints for the file): journaled with
+    /// the configuration each service runs with, so a replay says which profile a decision was made under.
+    pub sha256: String,
 }
 
 /// One watched service, checked.
@@ -150,7 +153,10 @@ impl Profile {
             }
         }
         if checker.problems.is_empty() {
-            Ok(Self { services })
+            Ok(Self {
+                services,
+                sha256: sha256_hex(text.as_bytes()),
+            })
         } else {
             Err(error(checker.problems))
         }
@@ -270,6 +276,18 @@ pub fn demo_profile(base_url: &str) -> ServiceProfile {
 
 /// The TOML path of a parse error, from the error's span: the table header above it (array tables numbered) and
 /// the key on its line, for example `service[0].journeys[1].methd`; `line N` when there is no key to name.
+/// The SHA-256 of `bytes` in lowercase hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    use std::fmt::Write as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
 fn parse_error_path(text: &str, error: &toml::de::Error) -> String {
     let Some(span) = error.span() else {
         return String::new();

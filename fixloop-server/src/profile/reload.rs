@@ -82,6 +82,7 @@ mod tests {
     fn profile(services: &[ServiceProfile]) -> Profile {
         Profile {
             services: services.to_vec(),
+            sha256: String::new(),
         }
     }
 

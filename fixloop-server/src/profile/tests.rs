@@ -623,3 +623,16 @@ fn an_inactive_journey_written_by_init_is_usable_once_uncommented_with_safe_true
     let marked = format!("{uncommented}safe = true\n");
     assert_eq!(problems(&marked), Vec::<String>::new());
 }
+
+#[test]
+fn a_profile_carries_the_sha256_of_its_text() {
+    assert_eq!(
+        sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    let profile = Profile::parse(GOOD, "test", Secrets::Unresolved).expect("valid");
+    assert_eq!(profile.sha256, sha256_hex(GOOD.as_bytes()));
+    let edited = format!("{GOOD}\n# a comment\n");
+    let other = Profile::parse(&edited, "test", Secrets::Unresolved).expect("valid");
+    assert_ne!(other.sha256, profile.sha256, "any edit changes the digest");
+}

@@ -182,6 +182,7 @@ async fn apply(
         .map(|service| ServiceToWatch {
             service: service.clone(),
             builtin_demo: false,
+            profile_sha256: Some(profile.sha256.clone()),
         })
         .collect();
     let problems: Vec<ProfileProblem> = starts

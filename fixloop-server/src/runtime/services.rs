@@ -529,6 +529,7 @@ mod tests {
             },
             signal_timeout: Duration::from_secs(5),
             websocket_queue: 8,
+            origin: None,
         };
         let (driver, handle) = Driver::sharing(
             config,

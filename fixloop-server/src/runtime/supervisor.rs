@@ -75,6 +75,9 @@ pub struct ServiceToWatch {
     pub service: ServiceProfile,
     /// Whether it is the built-in demo shop's profile.
     pub builtin_demo: bool,
+    /// The SHA-256 of the profile file it comes from ([`Profile::sha256`](crate::profile::Profile::sha256)), journaled
+    /// with its configuration; `None` for the built-in demo shop.
+    pub profile_sha256: Option<String>,
 }
 
 /// Why a service could not start.
@@ -172,6 +175,7 @@ impl Supervisor {
             engine,
             signal_timeout: Duration::from_secs(5),
             websocket_queue: DEFAULT_QUEUE_CAPACITY,
+            origin: None,
         };
         if let Some(tune) = &self.config.tune {
             tune(&mut driver_config);
@@ -223,6 +227,7 @@ impl Supervisor {
         let ServiceToWatch {
             service,
             builtin_demo,
+            profile_sha256,
         } = watch;
         let config = &self.config.config;
         let name = service.spec.name.clone();
@@ -256,12 +261,17 @@ impl Supervisor {
             signals: Some(Arc::clone(&ports.signals)),
             context: ports.context.clone(),
         };
-        let driver_config = match self.driver_config(&service, runner, &runner_name) {
+        let mut driver_config = match self.driver_config(&service, runner, &runner_name) {
             Ok(driver_config) => driver_config,
             Err(error) => {
                 abort(check);
                 return Err(error);
             }
+        };
+        driver_config.origin = match (builtin_demo, profile_sha256) {
+            (_, Some(sha256)) => Some(format!("profile sha256:{sha256}")),
+            (true, None) => Some("the built-in demo profile".to_owned()),
+            (false, None) => None,
         };
         tracing::info!(
             service = %name,
@@ -476,6 +486,7 @@ mod tests {
         let watch = ServiceToWatch {
             service: demo_profile("http://127.0.0.1:9"),
             builtin_demo: true,
+            profile_sha256: None,
         };
         let name = watch.service.spec.name.clone();
         let handle = supervisor
@@ -524,6 +535,7 @@ mod tests {
             .start(ServiceToWatch {
                 service: demo_profile("http://127.0.0.1:9"),
                 builtin_demo: true,
+                profile_sha256: None,
             })
             .await
             .unwrap()

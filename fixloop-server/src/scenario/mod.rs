@@ -514,6 +514,7 @@ mod tests {
             engine: EngineConfig::seed(spec.clone(), "p"),
             signal_timeout: Duration::from_secs(5),
             websocket_queue: 8,
+            origin: None,
         };
         scenario.tune(&mut driver, Speed::new(10.0).unwrap());
         let demo = EngineConfig::short_windows(spec, "p");

@@ -104,6 +104,14 @@ fn profile_of(services: &[(&str, &str)]) -> String {
         .collect()
 }
 
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 fn write(path: &Path, text: &str) {
     // Written to a sibling and renamed, as editors and configuration managers do: the server never reads a half file.
     let partial = path.with_extension("partial");
@@ -190,6 +198,32 @@ async fn sighup_adds_removes_and_restarts_services_and_a_broken_profile_changes_
         );
 
         server.terminate().await;
+
+        // The journal recorded each start of the inventory's engine with the profile it came from (the file's
+        // SHA-256, as sha256sum prints it) and what changed: `fixloop replay` needs no flag to explain it.
+        let output = crate::replay::fixloop_replay(&[
+            "--data",
+            &data.display().to_string(),
+            "--service",
+            "inventory",
+        ])
+        .await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(!stderr.contains("warning"), "an exact replay: {stderr}");
+        let initial = sha256_hex(&profile_of(&[("inventory", &inventory.url)]));
+        assert!(
+            stdout.contains(&format!("=> configuration (profile sha256:{initial}): unchanged")),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!(
+                "=> configuration (profile sha256:{}): service: journeys changed",
+                sha256_hex(&changed)
+            )),
+            "{stdout}"
+        );
         traffic.abort();
         inventory.kill().await;
         warehouse.kill().await;

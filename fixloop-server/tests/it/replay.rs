@@ -10,6 +10,7 @@ use std::time::Duration;
 use fixloop_contract::{IncidentState, RunStatus, WsEnvelope, WsMessage};
 use fixloop_server::config::StoreLocation;
 use fixloop_server::profile::demo_profile;
+use fixloop_server::replay::Decision;
 use fixloop_server::runtime::tuning::{Mode, engine_config};
 use fixloop_server::{Config, DemoOptions, start_demo};
 use futures_util::StreamExt as _;
@@ -76,7 +77,7 @@ struct Story {
     while_running: std::process::Output,
 }
 
-async fn fixloop_replay(args: &[&str]) -> std::process::Output {
+pub(crate) async fn fixloop_replay(args: &[&str]) -> std::process::Output {
     tokio::time::timeout(
         STEP,
         Command::new(env!("CARGO_BIN_EXE_fixloop"))
@@ -168,31 +169,39 @@ async fn a_replay_of_the_demo_journal_reproduces_what_clients_saw_and_explains_r
             "the lock is named: {stderr}"
         );
 
-        // (b) The library replay publishes exactly what the live client received.
+        // (b) The library replay publishes exactly what the live client received, told nothing but the service:
+        // the journal records the configuration the demo ran with, and where it came from.
         let config = Config::from_env_map(&std::collections::HashMap::new()).expect("config");
-        let engine = engine_config(Mode::Demo, &config, &demo_profile(&story.demo_url));
+        let service = demo_profile(&story.demo_url).spec.name;
         let store = fixloop_server::replay::open_store(&data).expect("the store opens");
-        let replayed = fixloop_server::replay::replay(&store, engine)
+        let replayed = fixloop_server::replay::replay(&store, &service, None)
             .await
             .expect("the replay runs");
+        assert!(replayed.config_from_journal);
         assert!(
             replayed.warnings.is_empty(),
             "the replay matches the saved snapshot: {:?}",
             replayed.warnings
         );
-        // With another configuration (serve's timings) the replay is not exact, and says so.
+        assert!(
+            replayed
+                .steps
+                .iter()
+                .flat_map(|step| &step.decisions)
+                .any(|decision| matches!(
+                    decision,
+                    Decision::Configured { origin: Some(origin), changes }
+                        if origin == "the built-in demo profile" && changes.is_empty()
+                )),
+            "the start journaled its configuration"
+        );
+        // Another configuration offered as a fallback (serve's timings) changes nothing: the journal's wins.
         let other = engine_config(Mode::Serve, &config, &demo_profile(&story.demo_url));
-        let wrong = fixloop_server::replay::replay(&store, other)
+        let same = fixloop_server::replay::replay(&store, &service, Some(other))
             .await
             .expect("the replay runs");
-        assert!(
-            wrong
-                .warnings
-                .iter()
-                .any(|warning| warning.contains("differs from the snapshot")),
-            "a replay with the wrong configuration is flagged: {:?}",
-            wrong.warnings
-        );
+        assert!(same.warnings.is_empty(), "{:?}", same.warnings);
+        assert_eq!(same.steps, replayed.steps);
         fixloop_adapters::Store::close(&store).await.expect("close");
         let engine_published: Vec<&WsEnvelope> = replayed
             .published
@@ -228,9 +237,10 @@ async fn a_replay_of_the_demo_journal_reproduces_what_clients_saw_and_explains_r
                 .any(|envelope| matches!(envelope.message, WsMessage::PlanGenerated(_)))
         );
 
-        // (a) The binary prints the decisions: the incident, the failing run, RECOVERED with its reason.
+        // (a) The binary prints the decisions: the incident, the failing run, RECOVERED with its reason; it needs
+        // no flag but the data directory.
         let data_arg = data.display().to_string();
-        let output = fixloop_replay(&["--data", &data_arg, "--demo-url", &story.demo_url]).await;
+        let output = fixloop_replay(&["--data", &data_arg]).await;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "replay: {stderr}");
@@ -262,8 +272,6 @@ async fn a_replay_of_the_demo_journal_reproduces_what_clients_saw_and_explains_r
         let output = fixloop_replay(&[
             "--data",
             &data_arg,
-            "--demo-url",
-            &story.demo_url,
             "--incident",
             &story.incident_id,
             "--json",
@@ -301,8 +309,17 @@ async fn a_replay_of_the_demo_journal_reproduces_what_clients_saw_and_explains_r
                 && line["failing"][0]["details"].is_string()),
             "the failing run with its failing tests' details"
         );
-        let everything =
-            fixloop_replay(&["--data", &data_arg, "--demo-url", &story.demo_url, "--json"]).await;
+        let everything = fixloop_replay(&["--data", &data_arg, "--json"]).await;
+        // A flag for old journals is noted as unneeded, and changes nothing.
+        let flagged = fixloop_replay(&["--data", &data_arg, "--json", "--mode", "serve"]).await;
+        assert!(flagged.status.success());
+        assert_eq!(flagged.stdout, everything.stdout);
+        assert!(
+            String::from_utf8_lossy(&flagged.stderr)
+                .contains("records the configuration it ran with"),
+            "{}",
+            String::from_utf8_lossy(&flagged.stderr)
+        );
         let all = String::from_utf8_lossy(&everything.stdout).lines().count();
         assert!(
             all > lines.len(),
@@ -328,7 +345,6 @@ async fn a_replay_explains_a_rejected_plan_with_its_first_violation() {
     use fixloop_adapters::{JournalEntry, SqliteStore, Store};
     use fixloop_core::engine::{Effect, Engine, IncidentContext, Input, RecordedInput};
     use fixloop_core::{PlanId, rule_plan};
-    use fixloop_server::replay::Decision;
 
     let config = Config::from_env_map(&std::collections::HashMap::new()).expect("config");
     let engine_config = engine_config(Mode::Demo, &config, &demo_profile("http://127.0.0.1:8001"));
@@ -379,7 +395,7 @@ async fn a_replay_explains_a_rejected_plan_with_its_first_violation() {
             }
         }
     }
-    let replayed = fixloop_server::replay::replay(&store, engine_config)
+    let replayed = fixloop_server::replay::replay(&store, &service, None)
         .await
         .expect("the replay runs");
     let decisions: Vec<&Decision> = replayed
@@ -413,5 +429,75 @@ async fn a_replay_explains_a_rejected_plan_with_its_first_violation() {
             rejected.0, rejected.1
         )),
         "{text}"
+    );
+}
+
+/// A journal an older FixLoop wrote records no configuration: the replay needs it from the caller, refuses to guess,
+/// and flags a wrong one.
+#[tokio::test]
+async fn a_journal_without_its_configuration_is_replayed_with_the_one_given_and_a_wrong_one_is_flagged()
+ {
+    use fixloop_adapters::{JournalEntry, SqliteStore, Store};
+    use fixloop_core::engine::{Engine, Input, RecordedInput, Snapshot};
+    use fixloop_server::replay::ReplayError;
+
+    // A snapshot as an older build wrote it: the same image without its configuration.
+    fn old(snapshot: Snapshot) -> Snapshot {
+        let mut json = serde_json::to_value(snapshot).expect("serializes");
+        json.as_object_mut().expect("an object").remove("config");
+        serde_json::from_value(json).expect("an old snapshot reads")
+    }
+
+    let config = Config::from_env_map(&std::collections::HashMap::new()).expect("config");
+    let right = engine_config(Mode::Demo, &config, &demo_profile("http://127.0.0.1:8001"));
+    let service = right.service.name.clone();
+    let store = SqliteStore::in_memory().expect("store");
+    let mut now = chrono::DateTime::UNIX_EPOCH;
+    let mut engine = Engine::new(right.clone(), now);
+    store
+        .save_snapshot(&service, 0, old(engine.snapshot().expect("fresh")))
+        .await
+        .expect("first snapshot");
+    let inputs = [Input::SimulateOn];
+    for (seq, input) in (1..).zip(inputs) {
+        now += chrono::TimeDelta::milliseconds(10);
+        let entry = JournalEntry {
+            seq,
+            at: now,
+            input: Some(RecordedInput::from(&input)),
+        };
+        store.append(&service, entry).await.expect("append");
+        let _ = engine.handle_input(now, input);
+        while engine.poll_effect().is_some() {}
+    }
+    store
+        .save_snapshot(&service, 1, old(engine.snapshot().expect("drained")))
+        .await
+        .expect("latest snapshot");
+
+    let refused = fixloop_server::replay::replay(&store, &service, None).await;
+    assert!(
+        matches!(refused, Err(ReplayError::NoConfiguration(ref name)) if *name == service),
+        "{refused:?}"
+    );
+    let exact = fixloop_server::replay::replay(&store, &service, Some(right.clone()))
+        .await
+        .expect("the replay runs");
+    assert!(!exact.config_from_journal);
+    assert!(exact.warnings.is_empty(), "{:?}", exact.warnings);
+    // Another context deadline: the incident's context fetch is due at another time, and the replay says it is not
+    // exact.
+    let mut wrong = right;
+    wrong.context_deadline *= 2;
+    let flagged = fixloop_server::replay::replay(&store, &service, Some(wrong))
+        .await
+        .expect("the replay runs");
+    assert!(
+        flagged
+            .warnings
+            .iter()
+            .any(|warning| warning.contains("differs from the snapshot")),
+        "{:?}",
+        flagged.warnings
     );
 }

@@ -107,6 +107,7 @@ impl TestApp {
             engine,
             signal_timeout: Duration::from_secs(5),
             websocket_queue: 256,
+            origin: None,
         };
         tune(&mut config, &mut ports);
         let metrics = Arc::new(ServerMetrics::default());

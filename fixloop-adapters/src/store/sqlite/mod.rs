@@ -308,6 +308,27 @@ impl SqliteStore {
         }
     }
 
+    /// The services the store holds a journal for, by name.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store is closed or cannot be read.
+    pub async fn services(&self) -> Result<Vec<String>, StoreError> {
+        self.with(move |connection, location| {
+            let fail = |error: rusqlite::Error| classify(location, &error);
+            let mut statement = connection
+                .prepare("SELECT DISTINCT service FROM snapshots ORDER BY service")
+                .map_err(fail)?;
+            let names = statement
+                .query_map([], |row| row.get::<_, String>(0))
+                .map_err(fail)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(fail)?;
+            Ok(names)
+        })
+        .await
+    }
+
     /// Caps the file at about `bytes` (SQLite's `max_page_count`, at least the pages it already has): a write
     /// beyond the cap fails as on a full disk, with [`StoreError::DiskFull`] (`FIXLOOP_STORE_MAX_KIB`; tests use it
     /// to fill the disk without filling one).

@@ -29,6 +29,19 @@ pub(super) struct Journal {
 impl Driver {
     /// Appends the call about to be made on the engine to the journal (nothing when there is none).
     pub(super) async fn record(&mut self, now: DateTime<Utc>, input: Option<&Input>) {
+        self.append(now, input.map(RecordedInput::from)).await;
+    }
+
+    /// Appends the configuration the engine runs with from now on, and where it came from: at every start, so a
+    /// replay reproduces the decisions without being told the flags or the profile (see
+    /// [`RecordedInput::Configured`]).
+    pub(super) async fn record_configuration(&mut self, now: DateTime<Utc>) {
+        let configured =
+            RecordedInput::configured(self.engine.config(), self.config.origin.clone());
+        self.append(now, Some(configured)).await;
+    }
+
+    async fn append(&mut self, now: DateTime<Utc>, input: Option<RecordedInput>) {
         let Some(journal) = self.journal.as_mut() else {
             return;
         };
@@ -40,7 +53,7 @@ impl Driver {
         let entry = JournalEntry {
             seq: journal.seq + 1,
             at: now,
-            input: input.map(RecordedInput::from),
+            input,
         };
         match journal.store.append(&journal.service, entry).await {
             Ok(()) => {

@@ -18,7 +18,7 @@ use fixloop_adapters::{
     TestRunner,
 };
 use fixloop_contract::{RunStatus, WsEnvelope, WsMessage};
-use fixloop_core::engine::{Engine, Input, Rejected};
+use fixloop_core::engine::{Engine, Input, Recorded, RecordedInput, Rejected};
 use fixloop_core::{EffectId, IncidentId, RunId};
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
@@ -64,6 +64,9 @@ pub struct DriverConfig {
     pub signal_timeout: Duration,
     /// Capacity of each WebSocket client's queue.
     pub websocket_queue: usize,
+    /// Where the engine's configuration came from (for example `profile sha256:…`), journaled with it at every
+    /// start ([`RecordedInput::Configured`](fixloop_core::engine::RecordedInput::Configured)); `None` says nothing.
+    pub origin: Option<String>,
 }
 
 /// The driver. Build with [`Driver::new`], run with [`Driver::run`].
@@ -161,10 +164,12 @@ impl Driver {
                 driver.engine = engine;
                 for entry in stored.tail {
                     // These effects were carried out (or lost) by the previous process; only the state matters.
-                    match entry.input {
-                        Some(input) => {
-                            let _ = driver.engine.handle_input(entry.at, input.into_input());
+                    match entry.input.map(RecordedInput::into_recorded) {
+                        Some(Recorded::Input(input)) => {
+                            let _ = driver.engine.handle_input(entry.at, input);
                         }
+                        // The engine runs with this start's configuration, whatever an earlier start had.
+                        Some(Recorded::Configured { .. }) => {}
                         None => driver.engine.handle_timeout(entry.at),
                     }
                     while driver.engine.poll_effect().is_some() {}
@@ -210,6 +215,8 @@ impl Driver {
                 .await?;
         }
         driver.journal = Some(journal);
+        let now = driver.now();
+        driver.record_configuration(now).await;
         if restored.is_some() {
             let _ = driver.feed(Input::Restarted).await;
         }
