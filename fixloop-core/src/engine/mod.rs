@@ -169,6 +169,7 @@
 mod blindness;
 mod config;
 mod detection;
+mod gate;
 mod history;
 mod journal;
 mod machine;
@@ -203,6 +204,7 @@ pub use config::{
     DEFAULT_RECOVERY_ERROR_RATIO, DEFAULT_TRIGGER_ERROR_RATIO, SHORT_POLL_INTERVAL,
     SIGNAL_MAX_AGE_POLL_INTERVALS, confirm_delay_for, signal_max_age_for,
 };
+pub use gate::{GateCounts, GateVerdict, SignalGate};
 pub use snapshot::{
     RecordedContext, RecordedFailure, RecordedInput, RecordedSample, RestoreError, SNAPSHOT_FORMAT,
     Snapshot, SnapshotError,
