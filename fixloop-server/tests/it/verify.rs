@@ -1,6 +1,6 @@
 //! `fixloop verify` through the real binary against the demo shop started as a real process (`fixloop demo-app`):
-//! one test per exit code (healthy, broken, broken then fixed during `--signals-for`, unreachable, bad profile, no
-//! signal data), and the reports: the JUnit XML parses, the JSON validates against the committed schema, the HTML
+//! one test per exit code (healthy, broken, broken then fixed during `--signals-for`, broken during the hold,
+//! unreachable, bad profile, no signal data), and the reports: the JUnit XML parses, the JSON validates against the committed schema, the HTML
 //! has no external reference and escapes hostile text. No sleeps: every wait polls a condition with a deadline.
 
 use std::path::{Path, PathBuf};
@@ -377,6 +377,47 @@ async fn a_shop_fixed_during_the_hold_still_fails_the_tests_it_failed() {
     );
 }
 
+/// Passing tests do not verify a deploy that breaks under traffic during the hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_that_breaks_during_the_hold_has_unhealthy_signals() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = DemoApp::start().await;
+    let _traffic = Traffic::start(&shop.url);
+    let profile = fast_profile(dir.path()).display().to_string();
+    let base = shop.url.clone();
+    let dir_path = dir.path().to_owned();
+    let running = tokio::spawn(async move {
+        let args = [
+            "--profile",
+            &profile,
+            "--base-url",
+            &base,
+            "--signals-for",
+            "5s",
+        ];
+        verify(&dir_path, &args, &[]).await
+    });
+    // Both checkout tests have been answered by the healthy shop; then the bug.
+    until("the verification's tests", || async {
+        checkouts(&shop.url, "fixloop", 200).await > 0.0
+            && checkouts(&shop.url, "fixloop", 422).await > 0.0
+    })
+    .await;
+    set_bug(&shop.url, true).await;
+    let report = running.await.expect("the verification ends");
+    assert_eq!(
+        report.code,
+        code(Outcome::SignalsUnhealthy),
+        "{}",
+        report.stdout
+    );
+    assert_eq!(report.json["test_gate"]["status"], "passed");
+    assert_eq!(report.json["signal_gate"]["status"], "failed");
+    assert!(report.json["signals"]["unhealthy"].as_u64().unwrap() >= 1);
+    let reason = report.json["signal_gate"]["reason"].as_str().unwrap();
+    assert!(reason.contains("is not below 1.0%"), "{reason}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_service_has_its_own_code() {
     let dir = tempfile::tempdir().unwrap();
@@ -547,4 +588,35 @@ fn hostile_text_is_escaped_in_every_report() {
     let schema: Value = serde_json::from_str(REPORT_SCHEMA).unwrap();
     let json: Value = serde_json::from_str(&report.to_json()).unwrap();
     assert!(jsonschema::draft202012::is_valid(&schema, &json));
+}
+
+/// With a MiniMax key, the model is asked for the plan; when it fails, the rule plan is run and the report says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_model_planner_falls_back_to_the_rule_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(500).set_body_string("overloaded"))
+        .mount(&model)
+        .await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let base = model.uri();
+    let env = [
+        ("MINIMAX_API_KEY", "test-key-not-secret"),
+        ("MINIMAX_BASE_URL", base.as_str()),
+    ];
+    let report = verify(dir.path(), &["--profile", "demo", "--base-url", &url], &env).await;
+    assert_eq!(report.code, code(Outcome::Unreachable), "{}", report.stdout);
+    let planner = report.json["planner"].as_str().unwrap();
+    assert!(
+        planner.contains("MiniMax") && planner.ends_with("rule planner used"),
+        "{planner}"
+    );
+    assert!(
+        !model.received_requests().await.unwrap().is_empty(),
+        "the model was asked"
+    );
+    assert_eq!(report.json["tests"].as_array().unwrap().len(), 5);
 }
