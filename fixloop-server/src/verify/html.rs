@@ -24,7 +24,7 @@ pub fn render(report: &VerifyReport) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>fixloop verify: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <h1>fixloop verify: {}</h1>\n<p class=\"meta\">profile <code>{}</code> · base URL <code>{}</code> · \
-         planner {} · {} → {}</p>\n<div class=\"banner {banner}\">exit {} · {}</div>\n",
+         plan by {} · {} → {}</p>\n<div class=\"banner {banner}\">exit {} · {}</div>\n",
         escape(report.service.as_deref().unwrap_or("?")),
         escape(report.service.as_deref().unwrap_or("?")),
         escape(&report.profile),

@@ -197,7 +197,8 @@ async fn run_tests(input: &VerifyInput, plan: &ValidatedPlan) -> (Vec<TestResult
             }
         })
         .collect();
-    (tests.clone(), test_gate(&tests, run_error.as_deref()))
+    let gate = test_gate(&tests, run_error.as_deref());
+    (tests, gate)
 }
 
 /// The test gate of finished tests: passed when every test passed; unreachable when every test failed without an
