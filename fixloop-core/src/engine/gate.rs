@@ -1,5 +1,6 @@
 //! The signal gate on its own, for a one-shot verification with no incident (`fixloop verify`): the engine's own
-//! signal bookkeeping ([`Signals`]) and its gate rule, fed measurements by a caller, never a second copy of the rules.
+//! signal bookkeeping (the private `Signals` of the signals module) and its gate rule, fed measurements by a caller;
+//! never a second copy of the rules.
 //! Measurements are judged exactly as while VALIDATING: no traffic or too few requests extend a measurement up to
 //! `max_measurement`, then end it *inconclusive*; the gate holds only after `recovery_samples` consecutive healthy,
 //! fresh measurements. [`SignalGate::verdict`] then says *holds*, *unhealthy* (the gate does not hold and a judged
@@ -34,7 +35,8 @@ pub struct GateCounts {
     pub inconclusive: u32,
 }
 
-/// The engine's signal gate fed by a caller (see the [module docs](self)).
+/// The engine's signal gate fed by a caller with no incident (`fixloop verify`): measurements are judged exactly as
+/// while VALIDATING (no traffic or too few requests are inconclusive, never healthy); see [`SignalGate::verdict`].
 #[derive(Debug, Clone)]
 pub struct SignalGate {
     config: Config,
