@@ -25,8 +25,8 @@ pub fn render(report: &VerifyReport) -> String {
          <title>fixloop verify: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <h1>fixloop verify: {}</h1>\n<p class=\"meta\">profile <code>{}</code> · base URL <code>{}</code> · \
          plan by {} · {} → {}</p>\n<div class=\"banner {banner}\">exit {} · {}</div>\n",
-        escape(report.service.as_deref().unwrap_or("?")),
-        escape(report.service.as_deref().unwrap_or("?")),
+        escape(report.service.as_deref().unwrap_or(&report.profile)),
+        escape(report.service.as_deref().unwrap_or(&report.profile)),
         escape(&report.profile),
         escape(report.base_url.as_deref().unwrap_or("?")),
         escape(report.planner.as_deref().unwrap_or("none")),
