@@ -32,7 +32,8 @@ pub(crate) struct VerifyArgs {
     pub(crate) base_url: Option<String>,
     /// How long to hold the signal gate after the tests, for example `30s`, `2m`, `1500ms` (default: the
     /// shortest hold the gate can pass in, its polling interval times its recovery samples plus one). Too short a
-    /// hold is inconclusive, never verified.
+    /// hold is inconclusive, never verified. The tests run once, before the hold: a fix made during the hold does
+    /// not undo failed tests (exit 3); verify again.
     #[arg(long, value_parser = parse_duration)]
     pub(crate) signals_for: Option<Duration>,
     /// Write a JUnit XML report here (one testcase per test and per gate).
