@@ -25,6 +25,8 @@
 //! - [`validate()`]: the plan validator, the only way to build a [`ValidatedPlan`]; [`Policy`] says what a plan
 //!   may target and must cover.
 //! - [`Criteria`]: the pass-criteria language (grammar in the [`criteria`] module).
+//! - [`engine::SignalGate`]: the engine's signal gate on its own (the same rules as RECOVERED) for a caller with no
+//!   incident, such as a post-deploy verification: holds, unhealthy, or inconclusive (no data is never health).
 //! - [`rule_plan`]: the deterministic planner (five of the service's journeys, most relevant first), default and
 //!   LLM fallback.
 //! - [`copilot`]: the copilot's pure half: [`copilot::CopilotState`] (what a copilot may know),

@@ -21,6 +21,8 @@
 //! - [`config::Config`] is the configuration, read from a map of environment variables the binary hands in (pure,
 //!   validated, secrets redacted); [`profile`] parses and checks service profiles.
 //! - [`replay`] feeds a journal through the engine offline and explains every decision (`fixloop replay`).
+//! - [`verify`] is the post-deploy verification gate for CI (`fixloop verify`): the plan once, the signal gate held,
+//!   one outcome and exit code, JSON, JUnit and HTML reports.
 //!
 //! What this crate deliberately does not do: it makes no decision about incidents (the core does), holds no vendor
 //! protocol (the adapters do), and reads no environment variable: the binary's `cli` does.
@@ -43,6 +45,7 @@ pub mod profile;
 pub mod replay;
 pub mod runtime;
 pub mod scenario;
+pub mod verify;
 
 pub use app::{
     DemoOptions, Mode, RunningDemo, RunningDemoApp, RunningServer, ServeOptions, StartError,

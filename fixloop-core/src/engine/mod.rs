@@ -170,6 +170,7 @@ mod blindness;
 mod config;
 mod config_image;
 mod detection;
+mod gate;
 mod history;
 mod journal;
 mod machine;
@@ -206,6 +207,7 @@ pub use config::{
     SIGNAL_MAX_AGE_POLL_INTERVALS, confirm_delay_for, signal_max_age_for,
 };
 pub use config_image::{Recorded, RecordedConfig};
+pub use gate::{GateCounts, GateVerdict, SignalGate};
 pub use recorded::{RecordedContext, RecordedFailure, RecordedInput, RecordedSample};
 pub use snapshot::{RestoreError, SNAPSHOT_FORMAT, Snapshot, SnapshotError};
 

@@ -12,14 +12,17 @@
 // can cut its WebSockets): the token field, then an alert
 // whose title carries `<script>` is shown as text, the stream is cut and the page reconnects to the same state,
 // then the backend is stopped and the page says "backend unreachable", never a stale status. Scenario A also
-// waits for the incident to close after its soak window: no stale incident, plan or results remain. Every panel's rendered text is asserted; each step is saved as a
+// waits for the incident to close after its soak window: no stale incident, plan or results remain. Scenario C:
+// `fixloop verify` against demo A's shop writes its HTML report, which the browser opens from the file alone (any
+// other request fails the test: the report is self-contained) and screenshots. Every panel's rendered text is asserted; each step is saved as a
 // screenshot; any console error, page error, failed request or unexpected HTTP error fails the test.
 
 import { spawn } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
 
 const args = parseArgs(process.argv.slice(2));
@@ -60,6 +63,7 @@ try {
   });
   await scenarioA(demoA);
   await scenarioB(demoB, `http://127.0.0.1:${stub.address().port}`);
+  await scenarioC(`http://127.0.0.1:${ports[1]}`);
 } catch (error) {
   problems.push(`test failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
 } finally {
@@ -272,6 +276,49 @@ async function scenarioB(demo, stubUrl) {
 }
 
 // --- helpers ----------------------------------------------------------------------------------------------------
+
+async function scenarioC(shopUrl) {
+  step("C1 fixloop verify against the healthy shop: exit 0 and a self-contained HTML report");
+  const html = join(shots, "verify-report.html");
+  const json = join(shots, "verify-report.json");
+  // The default hold (the gate's shortest: 12 s with the default thresholds); the demo's traffic feeds the signals.
+  const code = await runToEnd(["verify", "--profile", "demo", "--base-url", shopUrl, "--html", html, "--json", json]);
+  const report = JSON.parse(readFileSync(json, "utf8"));
+  if (code !== 0 || report.exit_code !== 0) throw new Error(`fixloop verify exited ${code}: ${report.summary}`);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  context.setDefaultTimeout(STEP_MS);
+  // The file itself is the only request the report may make.
+  await context.route("**/*", (route) => {
+    const url = route.request().url();
+    if (url.startsWith("file:")) return route.continue();
+    problems.push(`[C] the HTML report requested ${url}`);
+    return route.abort();
+  });
+  const page = await watchedPage(context, "C");
+  await page.goto(pathToFileURL(html).href);
+  await expectText(page, "h1", "fixloop verify: demo-checkout");
+  await expectText(page, ".banner.ok", "exit 0 · verified");
+  const rows = await page.evaluate(() => document.querySelectorAll("table")[1].querySelectorAll("tr").length);
+  if (rows !== 6) throw new Error(`the tests table has ${rows} rows, expected a header and 5 tests`);
+  await shot(page, "07-verify-report");
+  await context.close();
+}
+
+/** Runs the fixloop binary with `args` to its end (bounded by 60 s) and returns its exit code. */
+function runToEnd(args) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(bin, args, { env: { ...process.env, RUST_LOG: "warn" }, stdio: ["ignore", "ignore", "inherit"] });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`fixloop ${args[0]} did not end within 60 s`));
+    }, 60_000);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolvePromise(code);
+    });
+  });
+}
 
 function step(name) {
   console.log(`step ${name}`);

@@ -7,10 +7,12 @@ mod plan;
 mod profile;
 mod replay;
 mod serve;
+mod verify;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use fixloop_server::Config;
@@ -66,6 +68,10 @@ pub(crate) enum Command {
     },
     /// Feeds a journal through the engine offline and prints every decision with its reason (stop the server first).
     Replay(replay::ReplayArgs),
+    /// Post-deploy verification gate for CI: runs a profile's plan once against the deployed service, holds the
+    /// signal gate, and exits 0 only when both gates hold.
+    #[command(after_help = fixloop_server::verify::Outcome::help())]
+    Verify(verify::VerifyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,8 +113,9 @@ pub(crate) struct AuthArgs {
     pub(crate) insecure_no_auth: bool,
 }
 
-/// Parses the command line and the environment, then runs the subcommand.
-pub(crate) async fn run() -> anyhow::Result<()> {
+/// Parses the command line and the environment, then runs the subcommand; returns the exit code (`verify` has
+/// several, every other command succeeds or fails).
+pub(crate) async fn run() -> anyhow::Result<ExitCode> {
     // Logs go to standard error, so a command's own output on standard output (`replay --json`, `plan`, `profile
     // init`) is exactly that output; colour codes only when standard error is a terminal.
     tracing_subscriber::fmt()
@@ -121,8 +128,14 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let env: HashMap<String, String> = std::env::vars().collect();
+    if let Command::Verify(args) = cli.command {
+        // Every failure of `verify`, an invalid environment included, is one of its documented exit codes.
+        let config = Config::from_env_map(&env).map_err(|error| error.to_string());
+        return Ok(verify::run(args, config, &env).await);
+    }
     let config = Config::from_env_map(&env).context("configuration")?;
     match cli.command {
+        Command::Verify(_) => unreachable!("verify returned above"),
         Command::Profile(command) => profile::run(command, &config, &env).await,
         Command::Plan {
             profile,
@@ -147,6 +160,7 @@ pub(crate) async fn run() -> anyhow::Result<()> {
         }
         Command::DemoApp(ports) => demo_app::run(&ports, &config).await,
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -236,9 +236,21 @@ impl ServiceProfile {
     /// profile check). Deterministic: fixed incident id, plan id and time.
     #[must_use]
     pub fn rule_plan(&self, top_error: Option<&str>) -> Plan {
+        let context = self.plan_context(IncidentId::new("inc-profile"), top_error);
+        rule_plan(
+            &context,
+            PlanId::new("plan-profile"),
+            DateTime::<Utc>::UNIX_EPOCH,
+        )
+    }
+
+    /// What a planner is told about an incident `incident_id` on this service whose top error is `top_error`, with
+    /// no signal figures (for `fixloop plan` and `fixloop verify`, which plan without an incident).
+    #[must_use]
+    pub fn plan_context(&self, incident_id: IncidentId, top_error: Option<&str>) -> PlanContext {
         let spec = &self.spec;
-        let context = PlanContext {
-            incident_id: IncidentId::new("inc-profile"),
+        PlanContext {
+            incident_id,
             service: spec.name.clone(),
             description: spec.description.clone(),
             base_url: spec.base_url.clone(),
@@ -251,12 +263,7 @@ impl ServiceProfile {
             evidence_links: Vec::new(),
             journeys: spec.journeys.clone(),
             coverage: spec.policy.coverage.clone(),
-        };
-        rule_plan(
-            &context,
-            PlanId::new("plan-profile"),
-            DateTime::<Utc>::UNIX_EPOCH,
-        )
+        }
     }
 }
 

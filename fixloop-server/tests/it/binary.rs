@@ -143,3 +143,35 @@ impl Demo {
             .expect("exit status")
     }
 }
+
+/// A running `fixloop demo-app --demo-port 0` (the demo shop alone, a real process on a free port), killed when
+/// dropped.
+pub(crate) struct DemoApp {
+    _child: Child,
+    /// `http://127.0.0.1:PORT` of the shop.
+    pub(crate) url: String,
+}
+
+impl DemoApp {
+    /// Starts the shop and reads the URL it prints.
+    pub(crate) async fn start() -> Self {
+        let mut command = command(&["demo-app", "--demo-port", "0"]);
+        command.stdout(Stdio::piped()).stderr(Stdio::null());
+        let mut child = command.spawn().expect("start the fixloop binary");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(STEP, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.trim().strip_prefix("Demo service: ") {
+                    return Some(url.to_owned());
+                }
+            }
+            None
+        })
+        .await
+        .expect("fixloop demo-app starts in time")
+        .expect("fixloop demo-app prints its URL");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { _child: child, url }
+    }
+}

@@ -8,7 +8,7 @@
 //! scenario of `fixloop demo --scenario` played over a real socket (`scenario`), and the dashboard's HTTP side
 //! (`dashboard`), the findings of an outside attack replayed against the binary (`red_team`, and for the store
 //! `red_team_store`: damaged stores, a full disk on a tmpfs, an alert storm), the binary started through one helper
-//! (`binary`), and the workspace-wide tidy rules (`tidy`: no HTTP in the server's runtime, the environment read by
+//! (`binary`), and `fixloop verify` against the demo shop run as a real process, one test per exit code, and its reports (`verify`), and the workspace-wide tidy rules (`tidy`: no HTTP in the server's runtime, the environment read by
 //! `main`/`cli` only, no source over 800 lines, no silenced `too_many_arguments`).
 
 mod api;
@@ -38,6 +38,7 @@ mod start;
 mod store_hardening;
 mod support;
 mod tidy;
+mod verify;
 mod watch_any;
 mod webhooks;
 mod ws;
