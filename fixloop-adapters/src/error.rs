@@ -30,6 +30,9 @@ pub enum ErrorKind {
     InvalidResponse,
     /// The vendor could not be reached or failed (connection error, 5xx).
     Unavailable,
+    /// The request was refused before any I/O: an action that is not declared, an argument that does not fit, a
+    /// target that is not on the allowlist. Retrying cannot help.
+    Refused,
 }
 
 /// A failed port call: a [`kind`](Self::kind), a lowercase one-line message, and the cause as
@@ -87,6 +90,12 @@ impl AdapterError {
     #[must_use]
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unavailable, message)
+    }
+
+    /// Refused before any I/O (not declared, not on an allowlist, arguments that do not fit).
+    #[must_use]
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Refused, message)
     }
 
     /// Attaches the underlying cause (returned by [`source`](StdError::source)).
@@ -193,7 +202,9 @@ impl AdapterError {
             ErrorKind::Timeout => PortFailure::Timeout,
             ErrorKind::RateLimited { retry_after } => PortFailure::RateLimited { retry_after },
             ErrorKind::Unauthorized => PortFailure::Unauthorized,
-            ErrorKind::InvalidResponse => PortFailure::InvalidResponse(self.detail()),
+            ErrorKind::InvalidResponse | ErrorKind::Refused => {
+                PortFailure::InvalidResponse(self.detail())
+            }
             ErrorKind::Unavailable => PortFailure::Unavailable(self.detail()),
         }
     }

@@ -16,6 +16,12 @@ use fixloop_core::{PlanContext, PlanId, RunId, ValidatedPlan};
 
 use crate::error::AdapterError;
 
+/// The remediation ports, whose request and response types sit beside each trait in their own modules.
+pub use crate::executor::{
+    ActionDescription, ActionOutcome, ActionRequest, ActionStatus, Captured, Executor,
+};
+pub use crate::notifier::{Delivery, Notification, NotificationKind, Notifier};
+
 /// What the copilot may know, and its answer: pure types of the core, beside the safety rule that reads them.
 pub use fixloop_core::copilot::{Claim, CopilotReply, CopilotState};
 
