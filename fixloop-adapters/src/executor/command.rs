@@ -5,7 +5,9 @@
 //! globbing or substitution). The child starts with an empty environment plus the configured variables (secrets,
 //! resolved by the binary, never shown in `Debug`, descriptions or captured output), standard input closed, in a
 //! process group of its own; at the deadline the whole group is killed, so a command cannot leave workers behind.
-//! Standard output and standard error are captured, each capped.
+//! Standard output and standard error are captured, each capped; the action ends when the child has exited and
+//! both pipes are closed, so a background process that keeps them open holds the action until the deadline
+//! (redirect its output to detach it).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -154,10 +156,14 @@ impl Executor for CommandExecutor {
             AdapterError::unavailable(format!("could not start {}", program.display()))
                 .with_source(error)
         })?;
-        let group = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .map(Pid::from_raw);
+        // Armed until the child has been waited for: a timeout, or the caller dropping this future (the driver
+        // cancelling the action), kills the whole group, not only the child that `kill_on_drop` reaches.
+        let mut group = GroupGuard(
+            child
+                .id()
+                .and_then(|id| i32::try_from(id).ok())
+                .map(Pid::from_raw),
+        );
         let limit = self.config.output_limit;
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let finished = tokio::time::timeout(deadline, async {
@@ -178,9 +184,7 @@ impl Executor for CommandExecutor {
         .await;
         let Ok((status, out, err)) = finished else {
             // The deadline passed: kill the whole group (the child and anything it started), then reap the child.
-            if let Some(group) = group {
-                let _ = killpg(group, Signal::SIGKILL);
-            }
+            drop(group);
             let _ = child.kill().await;
             return Err(
                 AdapterError::timeout(deadline).with_source(std::io::Error::other(format!(
@@ -189,6 +193,7 @@ impl Executor for CommandExecutor {
                 ))),
             );
         };
+        group.disarm();
         let duration = started.elapsed();
         let status = status.map_err(|error| {
             AdapterError::unavailable("could not wait for the command").with_source(error)
@@ -213,6 +218,25 @@ impl Executor for CommandExecutor {
             error_output: capture(err),
             duration,
         })
+    }
+}
+
+/// Kills a process group with `SIGKILL` when dropped, unless disarmed.
+struct GroupGuard(Option<Pid>);
+
+impl GroupGuard {
+    /// The child ended normally: leave its group alone (a daemon it started on purpose keeps running).
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(group) = self.0.take() {
+            // The group may already be gone (ESRCH): nothing is left to kill.
+            let _ = killpg(group, Signal::SIGKILL);
+        }
     }
 }
 

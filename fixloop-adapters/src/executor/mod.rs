@@ -13,10 +13,10 @@
 //! [`FakeExecutor`](crate::fake::FakeExecutor).
 
 mod capture;
-mod command;
-mod docker;
-mod http;
-mod kubernetes;
+pub mod command;
+pub mod docker;
+pub mod http;
+pub mod kubernetes;
 mod template;
 mod unix_http;
 

@@ -11,9 +11,9 @@
 //! incoming webhook, text and blocks) and [`PagerDutyNotifier`] (Events API v2, trigger and resolve with a dedup
 //! key derived from the incident). The fake is [`FakeNotifier`](crate::fake::FakeNotifier).
 
-mod pagerduty;
-mod slack;
-mod webhook;
+pub mod pagerduty;
+pub mod slack;
+pub mod webhook;
 
 use std::fmt;
 

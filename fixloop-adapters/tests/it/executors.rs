@@ -464,17 +464,15 @@ async fn command_outside_the_allowlist_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn command_timeout_kills_the_whole_process_group() {
-    let directory = tempfile::tempdir().unwrap();
-    let pid_file = directory.path().join("worker.pid");
-    let executor = CommandExecutor::new(CommandExecutorConfig {
+/// A command executor whose `spawn` action starts a background worker in the child's group, writes the worker's
+/// pid to `pid_file`, then waits for it: killing the shell alone would leave the worker running.
+fn spawning_executor(pid_file: &std::path::Path) -> CommandExecutor {
+    CommandExecutor::new(CommandExecutorConfig {
         allowed_programs: vec![PathBuf::from("/bin/sh")],
         actions: BTreeMap::from([(
             "spawn".to_owned(),
             CommandAction {
                 program: PathBuf::from("/bin/sh"),
-                // A background worker in the same group, then a wait: killing the shell alone would leave it.
                 args: vec![
                     "-c".to_owned(),
                     format!("sleep 60 & echo $! > {}; wait", pid_file.display()),
@@ -483,30 +481,65 @@ async fn command_timeout_kills_the_whole_process_group() {
         )]),
         environment: BTreeMap::from([("PATH".to_owned(), Secret::new("/usr/bin:/bin"))]),
         ..CommandExecutorConfig::default()
-    });
-    let request = ActionRequest::new("spawn", Duration::from_millis(500), fixed_now());
-    let error = bounded("execute", executor.execute(&request))
-        .await
-        .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Timeout, "{}", error.detail());
-    let pid = std::fs::read_to_string(&pid_file)
-        .expect("the worker's pid")
-        .trim()
-        .to_owned();
-    let proc_path = PathBuf::from(format!("/proc/{pid}"));
-    let gone = bounded("the worker's end", async {
+    })
+}
+
+/// Waits until the process whose pid is in `pid_file` has ended (gone, or a zombie awaiting its reaper).
+async fn wait_for_the_worker_to_end(pid_file: &std::path::Path) {
+    let pid = bounded("the worker's pid", async {
         loop {
-            // A killed worker whose parent is dead is reaped by init: its /proc entry disappears (or shows a
-            // zombie until then).
-            let state = std::fs::read_to_string(proc_path.join("stat")).unwrap_or_default();
+            match std::fs::read_to_string(pid_file) {
+                Ok(text) if text.ends_with('\n') => return text.trim().to_owned(),
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await;
+    let stat = PathBuf::from(format!("/proc/{pid}/stat"));
+    bounded("the worker's end", async {
+        loop {
+            let state = std::fs::read_to_string(&stat).unwrap_or_default();
             if state.is_empty() || state.contains(") Z ") {
-                return true;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await;
-    assert!(gone);
+}
+
+#[tokio::test]
+async fn command_timeout_kills_the_whole_process_group() {
+    let directory = tempfile::tempdir().unwrap();
+    let pid_file = directory.path().join("worker.pid");
+    let executor = spawning_executor(&pid_file);
+    let request = ActionRequest::new("spawn", Duration::from_millis(500), fixed_now());
+    let error = bounded("execute", executor.execute(&request))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{}", error.detail());
+    wait_for_the_worker_to_end(&pid_file).await;
+}
+
+#[tokio::test]
+async fn cancelled_command_kills_the_whole_process_group() {
+    let directory = tempfile::tempdir().unwrap();
+    let pid_file = directory.path().join("worker.pid");
+    let executor = spawning_executor(&pid_file);
+    let request = ActionRequest::new("spawn", DEADLINE, fixed_now());
+    // The caller gives up (drops the future) as soon as the worker is running.
+    bounded("the worker's start", async {
+        tokio::select! {
+            result = executor.execute(&request) => panic!("the action ended by itself: {result:?}"),
+            () = async {
+                while !std::fs::read_to_string(&pid_file).is_ok_and(|text| text.ends_with('\n')) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            } => {}
+        }
+    })
+    .await;
+    wait_for_the_worker_to_end(&pid_file).await;
 }
 
 // ---- the Kubernetes rollout executor ----
