@@ -25,7 +25,7 @@ use crate::error::AdapterError;
 
 pub use pagerduty::{PagerDutyNotifier, PagerDutyNotifierConfig};
 pub use slack::{SlackNotifier, SlackNotifierConfig};
-pub use webhook::{WebhookNotifier, WebhookNotifierConfig};
+pub use webhook::{WebhookNotifier, WebhookNotifierConfig, sign as sign_webhook};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

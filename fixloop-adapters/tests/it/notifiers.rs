@@ -26,6 +26,9 @@ const TIMEOUT: Duration = Duration::from_millis(500);
 /// The path part of the stub URLs that stands for a webhook's secret.
 const URL_SECRET: &str = "T0001/B0001/hooksecret42";
 
+/// The Standard Webhooks signing secret of these tests.
+const SIGNING_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
 /// The PagerDuty routing key of these tests.
 const ROUTING_KEY: &str = "e93facc04764012d7bfb002500d5d1a6";
 
@@ -164,6 +167,7 @@ fn webhook(server: &MockServer) -> WebhookNotifier {
                 "authorization".to_owned(),
                 Secret::new("Bearer hook-token-9"),
             )],
+            signing_secret: Some(Secret::new(SIGNING_SECRET)),
             timeout: TIMEOUT,
         },
         client(),
@@ -268,7 +272,7 @@ async fn bodies(server: &MockServer) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn webhook_posts_a_standard_webhooks_envelope_with_id_and_timestamp() {
+async fn webhook_posts_a_signed_standard_webhooks_envelope_with_id_and_timestamp() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(header("webhook-id", "ntf-action.taken"))
@@ -285,7 +289,18 @@ async fn webhook_posts_a_standard_webhooks_envelope_with_id_and_timestamp() {
     .await
     .unwrap();
     assert_eq!(delivery, Delivery::Delivered);
-    let body = bodies(&server).await.remove(0);
+    let request = server.received_requests().await.unwrap().remove(0);
+    // The signature covers the exact bytes sent.
+    let expected = fixloop_adapters::notifier::sign_webhook(
+        &Secret::new(SIGNING_SECRET),
+        "ntf-action.taken",
+        1_773_480_600,
+        &request.body,
+    )
+    .unwrap();
+    assert_eq!(request.headers["webhook-signature"], expected.as_str());
+    assert_eq!(request.headers["content-type"], "application/json");
+    let body: Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!(body["type"], "fixloop.action.taken");
     assert_eq!(body["timestamp"], "2026-03-14T09:30:00Z");
     assert_eq!(body["data"]["incident_id"], "inc-0001");
