@@ -45,9 +45,12 @@ pub struct CommandExecutorConfig {
     pub allowed_programs: Vec<PathBuf>,
     /// The actions by id.
     pub actions: BTreeMap<String, CommandAction>,
-    /// The child's whole environment (nothing else is inherited): variables by name, every value treated as a
-    /// secret (redacted from descriptions and output).
-    pub environment: BTreeMap<String, Secret>,
+    /// Plain variables of the child's environment (`PATH`, `LANG`); with `secret_environment`, its whole
+    /// environment: nothing else is inherited.
+    pub environment: BTreeMap<String, String>,
+    /// Secret variables of the child's environment (tokens, resolved by name by the binary); their values are
+    /// redacted from descriptions and captured output.
+    pub secret_environment: BTreeMap<String, Secret>,
     /// The child's working directory; the server's when `None`.
     pub working_directory: Option<PathBuf>,
     /// Longest one action may take (a request's shorter deadline wins). Default 30 s.
@@ -62,6 +65,7 @@ impl Default for CommandExecutorConfig {
             allowed_programs: Vec::new(),
             actions: BTreeMap::new(),
             environment: BTreeMap::new(),
+            secret_environment: BTreeMap::new(),
             working_directory: None,
             timeout: Duration::from_secs(30),
             output_limit: DEFAULT_OUTPUT_LIMIT,
@@ -107,7 +111,7 @@ impl CommandExecutor {
     }
 
     fn secrets(&self) -> Vec<&Secret> {
-        self.config.environment.values().collect()
+        self.config.secret_environment.values().collect()
     }
 }
 
@@ -137,9 +141,10 @@ impl Executor for CommandExecutor {
         command
             .args(&args)
             .env_clear()
+            .envs(&self.config.environment)
             .envs(
                 self.config
-                    .environment
+                    .secret_environment
                     .iter()
                     .map(|(name, value)| (name, value.expose())),
             )

@@ -374,13 +374,10 @@ fn command_executor(directory: &tempfile::TempDir) -> CommandExecutor {
         allowed_programs: vec![PathBuf::from("/bin/sh"), missing],
         actions,
         environment: BTreeMap::from([
-            ("PATH".to_owned(), Secret::new("/usr/bin:/bin")),
-            (
-                "COUNTER".to_owned(),
-                Secret::new(counter.display().to_string()),
-            ),
-            ("ADMIN_TOKEN".to_owned(), Secret::new(SECRET)),
+            ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
+            ("COUNTER".to_owned(), counter.display().to_string()),
         ]),
+        secret_environment: BTreeMap::from([("ADMIN_TOKEN".to_owned(), Secret::new(SECRET))]),
         working_directory: Some(directory.path().to_owned()),
         output_limit: LIMIT,
         ..CommandExecutorConfig::default()
@@ -423,7 +420,8 @@ async fn command_argument_is_one_argv_element_and_the_environment_is_cleared() {
                 args: Vec::new(),
             },
         )]),
-        environment: BTreeMap::from([("ONLY".to_owned(), Secret::new("this"))]),
+        environment: BTreeMap::from([("LANG".to_owned(), "C".to_owned())]),
+        secret_environment: BTreeMap::from([("TOKEN".to_owned(), Secret::new("t0ken-value"))]),
         ..CommandExecutorConfig::default()
     });
     let outcome = bounded(
@@ -433,8 +431,8 @@ async fn command_argument_is_one_argv_element_and_the_environment_is_cleared() {
     .await
     .unwrap();
     assert_eq!(
-        outcome.output.text, "ONLY=[redacted]\n",
-        "only the named variable, redacted"
+        outcome.output.text, "LANG=C\nTOKEN=[redacted]\n",
+        "only the configured variables, the secret redacted"
     );
 }
 
@@ -479,7 +477,7 @@ fn spawning_executor(pid_file: &std::path::Path) -> CommandExecutor {
                 ],
             },
         )]),
-        environment: BTreeMap::from([("PATH".to_owned(), Secret::new("/usr/bin:/bin"))]),
+        environment: BTreeMap::from([("PATH".to_owned(), "/usr/bin:/bin".to_owned())]),
         ..CommandExecutorConfig::default()
     })
 }
