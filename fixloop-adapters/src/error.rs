@@ -355,6 +355,18 @@ mod tests {
     }
 
     #[test]
+    fn refusal_is_an_invalid_request_for_the_core() {
+        let error = AdapterError::refused("origin http://evil.example is not on the allowlist");
+        assert_eq!(error.kind(), ErrorKind::Refused);
+        assert_eq!(
+            error.to_port_failure(),
+            PortFailure::InvalidResponse(
+                "origin http://evil.example is not on the allowlist".into()
+            )
+        );
+    }
+
+    #[test]
     fn detail_includes_the_cause_chain() {
         let error = AdapterError::unavailable("request failed")
             .with_source(std::io::Error::other("connection refused"));

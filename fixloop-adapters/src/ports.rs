@@ -1,5 +1,6 @@
 //! The ports of FixLoop: the traits the server's driver calls to read signals, get a plan, run tests and answer
-//! copilot questions, with the small request and response structs next to them.
+//! copilot questions, with the small request and response structs next to them; and, re-exported from their own
+//! modules, the remediation ports that carry out an action ([`Executor`]) and tell people ([`Notifier`]).
 //!
 //! Ports are held as `Arc<dyn Port>`: they are written with `#[async_trait]` (boxed `Send` futures), take `&self`,
 //! and have `Send + Sync + fmt::Debug` as supertraits. Every implementation makes one attempt per call; retries,
