@@ -6,7 +6,9 @@
 //! 20.10; every daemon since serves it, except 29.0 to 29.2, whose minimum is 1.44: configure the version there).
 //! The container must be on the allowlist. 204 is a completed restart; 404 (no such container) and other daemon
 //! errors are failed restarts, with the daemon's `message` as detail; 400 (an API version the daemon refuses) is an
-//! invalid response, 401/403 (an authorization plugin) unauthorized.
+//! invalid response, 401/403 (an authorization plugin) unauthorized. An action may wait until the restarted
+//! container is healthy (`GET /v{version}/containers/{id}/json`, `State.Health.Status`), so that "completed" means
+//! the container came back, not only that the daemon accepted the restart.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -39,6 +41,10 @@ pub struct DockerRestartAction {
     pub container: String,
     /// Seconds the daemon waits for the container to stop before killing it (the `t` parameter).
     pub stop_timeout: Duration,
+    /// After the restart, poll `GET /v{N}/containers/{id}/json` until the container is healthy (or running, when
+    /// its image has no healthcheck): the action completes only then, fails when the container turns unhealthy,
+    /// exits or dies, and times out at the deadline.
+    pub wait_until_healthy: bool,
 }
 
 /// Configuration of a [`DockerRestartExecutor`].
@@ -57,6 +63,8 @@ pub struct DockerRestartExecutorConfig {
     pub timeout: Duration,
     /// Largest daemon message kept, in bytes. Default [`DEFAULT_OUTPUT_LIMIT`].
     pub output_limit: usize,
+    /// Pause between two inspections of an action that waits until healthy. Default 1 s.
+    pub health_poll_interval: Duration,
 }
 
 impl Default for DockerRestartExecutorConfig {
@@ -68,6 +76,7 @@ impl Default for DockerRestartExecutorConfig {
             actions: BTreeMap::new(),
             timeout: Duration::from_secs(60),
             output_limit: DEFAULT_OUTPUT_LIMIT,
+            health_poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -84,6 +93,34 @@ struct DaemonMessage {
     message: String,
 }
 
+/// The part of the inspect answer the health wait reads.
+#[derive(Deserialize)]
+struct Inspect {
+    #[serde(rename = "State")]
+    state: InspectState,
+}
+
+#[derive(Deserialize)]
+struct InspectState {
+    #[serde(rename = "Status", default)]
+    status: String,
+    #[serde(rename = "Health", default)]
+    health: Option<InspectHealth>,
+}
+
+#[derive(Deserialize)]
+struct InspectHealth {
+    #[serde(rename = "Status", default)]
+    status: String,
+}
+
+/// A restart as prepared: the container, the restart path's tail, whether to wait until healthy.
+struct Prepared {
+    container: String,
+    tail: String,
+    wait_until_healthy: bool,
+}
+
 impl DockerRestartExecutor {
     /// An executor with `config`.
     #[must_use]
@@ -92,7 +129,7 @@ impl DockerRestartExecutor {
     }
 
     /// The container and the restart path's tail (`containers/{id}/restart?t=N`), checked.
-    fn prepare(&self, request: &ActionRequest) -> Result<(String, String), AdapterError> {
+    fn prepare(&self, request: &ActionRequest) -> Result<Prepared, AdapterError> {
         let action = find_action(&self.config.actions, request)?;
         check_arguments([action.container.as_str()], &request.arguments)?;
         let container = fill(&action.container, &request.arguments, str::to_owned)?;
@@ -111,7 +148,11 @@ impl DockerRestartExecutor {
             percent_encode(&container),
             action.stop_timeout.as_secs()
         );
-        Ok((container, tail))
+        Ok(Prepared {
+            container,
+            tail,
+            wait_until_healthy: action.wait_until_healthy,
+        })
     }
 
     /// The configured API version, else the negotiated one.
@@ -139,12 +180,12 @@ impl DockerRestartExecutor {
         Ok(format!("{major}.{minor}"))
     }
 
-    async fn restart(&self, container: &str, tail: &str) -> Result<ActionOutcome, AdapterError> {
+    async fn restart(&self, prepared: &Prepared) -> Result<ActionOutcome, AdapterError> {
+        let container = prepared.container.as_str();
         let started = Instant::now();
         let version = self.version().await?;
-        let path = format!("/v{version}/{tail}");
+        let path = format!("/v{version}/{}", prepared.tail);
         let answer = exchange(&self.config.socket, Method::POST, &path, BODY_LIMIT).await?;
-        let duration = started.elapsed();
         let text = String::from_utf8_lossy(&answer.body);
         let message = serde_json::from_str::<DaemonMessage>(&text)
             .map(|body| body.message)
@@ -156,13 +197,17 @@ impl DockerRestartExecutor {
             }
             _ => ActionStatus::Failed,
         };
-        let detail = match status {
-            ActionStatus::Completed => format!("container {container} restarted"),
-            ActionStatus::Failed if message.is_empty() => {
-                format!("http status {}", answer.status.as_u16())
+        let (status, detail) = match status {
+            ActionStatus::Completed if prepared.wait_until_healthy => {
+                self.wait_until_healthy(&version, container).await?
             }
-            ActionStatus::Failed => first_line(&message),
+            ActionStatus::Completed => (status, format!("container {container} restarted")),
+            ActionStatus::Failed if message.is_empty() => {
+                (status, format!("http status {}", answer.status.as_u16()))
+            }
+            ActionStatus::Failed => (status, first_line(&message)),
         };
+        let duration = started.elapsed();
         Ok(ActionOutcome {
             status,
             detail,
@@ -178,6 +223,65 @@ impl DockerRestartExecutor {
     }
 }
 
+impl DockerRestartExecutor {
+    /// Inspects the restarted container until it is healthy (or running without a healthcheck), unhealthy, exited
+    /// or dead; the caller bounds the time.
+    async fn wait_until_healthy(
+        &self,
+        version: &str,
+        container: &str,
+    ) -> Result<(ActionStatus, String), AdapterError> {
+        let path = format!("/v{version}/containers/{}/json", percent_encode(container));
+        loop {
+            let answer = exchange(&self.config.socket, Method::GET, &path, BODY_LIMIT).await?;
+            if !answer.status.is_success() {
+                let text = String::from_utf8_lossy(&answer.body);
+                let message = serde_json::from_str::<DaemonMessage>(&text)
+                    .map_or_else(|_| text.trim().to_owned(), |body| body.message);
+                return Ok((
+                    ActionStatus::Failed,
+                    format!(
+                        "container {container} restarted but could not be inspected: {}",
+                        first_line(&message)
+                    ),
+                ));
+            }
+            let inspect: Inspect = serde_json::from_slice(&answer.body).map_err(|error| {
+                AdapterError::invalid_response("the daemon's inspect answer has no State")
+                    .with_source(error)
+            })?;
+            let health = inspect.state.health.map(|health| health.status);
+            match (health.as_deref(), inspect.state.status.as_str()) {
+                (Some("healthy"), _) => {
+                    return Ok((
+                        ActionStatus::Completed,
+                        format!("container {container} restarted and healthy"),
+                    ));
+                }
+                (Some("unhealthy"), _) => {
+                    return Ok((
+                        ActionStatus::Failed,
+                        format!("container {container} restarted but unhealthy"),
+                    ));
+                }
+                (None | Some("none"), "running") => {
+                    return Ok((
+                        ActionStatus::Completed,
+                        format!("container {container} restarted and running (no healthcheck)"),
+                    ));
+                }
+                (_, state @ ("exited" | "dead" | "removing")) => {
+                    return Ok((
+                        ActionStatus::Failed,
+                        format!("container {container} restarted but {state}"),
+                    ));
+                }
+                _ => tokio::time::sleep(self.config.health_poll_interval).await,
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Executor for DockerRestartExecutor {
     fn action_ids(&self) -> Vec<String> {
@@ -185,7 +289,7 @@ impl Executor for DockerRestartExecutor {
     }
 
     fn describe(&self, request: &ActionRequest) -> Result<ActionDescription, AdapterError> {
-        let (_, tail) = self.prepare(request)?;
+        let Prepared { tail, .. } = self.prepare(request)?;
         let version = self.config.api_version.as_deref().unwrap_or("{negotiated}");
         Ok(ActionDescription {
             action_id: request.action_id.clone(),
@@ -197,9 +301,9 @@ impl Executor for DockerRestartExecutor {
     }
 
     async fn execute(&self, request: &ActionRequest) -> Result<ActionOutcome, AdapterError> {
-        let (container, tail) = self.prepare(request)?;
+        let prepared = self.prepare(request)?;
         let deadline = effective_deadline(request, self.config.timeout);
-        match tokio::time::timeout(deadline, self.restart(&container, &tail)).await {
+        match tokio::time::timeout(deadline, self.restart(&prepared)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(AdapterError::timeout(deadline)),
         }

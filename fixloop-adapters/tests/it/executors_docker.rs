@@ -33,6 +33,9 @@ struct Daemon {
     target: Mutex<Target>,
     restarts: AtomicUsize,
     last_query: Mutex<Option<BTreeMap<String, String>>>,
+    /// The `State` of each inspect answer in turn (the last one repeats).
+    states: Mutex<Vec<serde_json::Value>>,
+    inspections: AtomicUsize,
 }
 
 /// A stub daemon serving on `<tempdir>/docker.sock` until dropped.
@@ -51,10 +54,13 @@ impl DockerStub {
             target: Mutex::new(Target::Completes),
             restarts: AtomicUsize::new(0),
             last_query: Mutex::new(None),
+            states: Mutex::new(vec![json!({"Status": "running", "Running": true})]),
+            inspections: AtomicUsize::new(0),
         });
         let app = Router::new()
             .route("/_ping", get(ping))
             .route("/{version}/containers/{id}/restart", post(restart))
+            .route("/{version}/containers/{id}/json", get(inspect))
             .with_state(daemon.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -123,6 +129,19 @@ async fn restart(
     }
 }
 
+async fn inspect(
+    State(daemon): State<Arc<Daemon>>,
+    Path((_, id)): Path<(String, String)>,
+) -> Response {
+    let turn = daemon.inspections.fetch_add(1, Ordering::SeqCst);
+    let states = daemon.states.lock().unwrap();
+    let state = states[turn.min(states.len() - 1)].clone();
+    axum::Json(
+        json!({"Id": "4fa6e0f0c678", "Name": format!("/{id}"), "RestartCount": 1, "State": state}),
+    )
+    .into_response()
+}
+
 struct DockerScenario(DockerStub);
 
 #[async_trait]
@@ -162,6 +181,7 @@ fn config(socket: PathBuf) -> DockerRestartExecutorConfig {
             DockerRestartAction {
                 container: "{container}".to_owned(),
                 stop_timeout: Duration::from_secs(3),
+                wait_until_healthy: false,
             },
         )]),
         output_limit: LIMIT,
@@ -256,4 +276,76 @@ async fn docker_container_outside_the_allowlist_is_refused() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Refused, "{}", error.detail());
     assert_eq!(stub.daemon.restarts.load(Ordering::SeqCst), 0);
+}
+
+/// An executor whose action waits until the container is healthy, polling every 10 ms.
+fn waiting_executor(stub: &DockerStub) -> DockerRestartExecutor {
+    let mut config = config(stub.socket());
+    for action in config.actions.values_mut() {
+        action.wait_until_healthy = true;
+    }
+    config.health_poll_interval = Duration::from_millis(10);
+    DockerRestartExecutor::new(config)
+}
+
+fn health(status: &str) -> serde_json::Value {
+    json!({"Status": "running", "Running": true, "Health": {"Status": status, "FailingStreak": 0, "Log": []}})
+}
+
+#[tokio::test]
+async fn docker_restart_waits_until_the_container_is_healthy() {
+    let stub = DockerStub::start().await;
+    *stub.daemon.states.lock().unwrap() =
+        vec![health("starting"), health("starting"), health("healthy")];
+    let request = ActionRequest::new("restart-container", DEADLINE, fixed_now())
+        .with_argument("container", "web");
+    let outcome = bounded("execute", waiting_executor(&stub).execute(&request))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, ActionStatus::Completed, "{outcome:?}");
+    assert_eq!(outcome.detail, "container web restarted and healthy");
+    assert_eq!(stub.daemon.inspections.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn docker_restart_without_healthcheck_completes_once_running() {
+    let stub = DockerStub::start().await;
+    *stub.daemon.states.lock().unwrap() = vec![
+        json!({"Status": "restarting", "Running": true, "Restarting": true}),
+        json!({"Status": "running", "Running": true}),
+    ];
+    let request = ActionRequest::new("restart-container", DEADLINE, fixed_now())
+        .with_argument("container", "web");
+    let outcome = bounded("execute", waiting_executor(&stub).execute(&request))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, ActionStatus::Completed, "{outcome:?}");
+    assert_eq!(
+        outcome.detail,
+        "container web restarted and running (no healthcheck)"
+    );
+}
+
+#[tokio::test]
+async fn docker_restart_that_turns_unhealthy_or_never_settles_is_not_completed() {
+    let stub = DockerStub::start().await;
+    *stub.daemon.states.lock().unwrap() = vec![health("starting"), health("unhealthy")];
+    let request = ActionRequest::new("restart-container", DEADLINE, fixed_now())
+        .with_argument("container", "web");
+    let executor = waiting_executor(&stub);
+    let outcome = bounded("execute", executor.execute(&request))
+        .await
+        .unwrap();
+    assert_eq!(outcome.status, ActionStatus::Failed, "{outcome:?}");
+    assert_eq!(outcome.detail, "container web restarted but unhealthy");
+
+    *stub.daemon.states.lock().unwrap() = vec![health("starting")];
+    let short = ActionRequest {
+        deadline: Duration::from_millis(300),
+        ..request
+    };
+    let error = bounded("execute", executor.execute(&short))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout, "{}", error.detail());
 }
