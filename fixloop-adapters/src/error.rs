@@ -30,6 +30,9 @@ pub enum ErrorKind {
     InvalidResponse,
     /// The vendor could not be reached or failed (connection error, 5xx).
     Unavailable,
+    /// The request was refused before any I/O: an action that is not declared, an argument that does not fit, a
+    /// target that is not on the allowlist. Retrying cannot help.
+    Refused,
 }
 
 /// A failed port call: a [`kind`](Self::kind), a lowercase one-line message, and the cause as
@@ -87,6 +90,12 @@ impl AdapterError {
     #[must_use]
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unavailable, message)
+    }
+
+    /// Refused before any I/O (not declared, not on an allowlist, arguments that do not fit).
+    #[must_use]
+    pub fn refused(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Refused, message)
     }
 
     /// Attaches the underlying cause (returned by [`source`](StdError::source)).
@@ -193,7 +202,9 @@ impl AdapterError {
             ErrorKind::Timeout => PortFailure::Timeout,
             ErrorKind::RateLimited { retry_after } => PortFailure::RateLimited { retry_after },
             ErrorKind::Unauthorized => PortFailure::Unauthorized,
-            ErrorKind::InvalidResponse => PortFailure::InvalidResponse(self.detail()),
+            ErrorKind::InvalidResponse | ErrorKind::Refused => {
+                PortFailure::InvalidResponse(self.detail())
+            }
             ErrorKind::Unavailable => PortFailure::Unavailable(self.detail()),
         }
     }
@@ -341,6 +352,18 @@ mod tests {
         assert_eq!(parse_retry_after(&headers), None);
         headers.insert(RETRY_AFTER, "-3".parse().unwrap());
         assert_eq!(parse_retry_after(&headers), None);
+    }
+
+    #[test]
+    fn refusal_is_an_invalid_request_for_the_core() {
+        let error = AdapterError::refused("origin http://evil.example is not on the allowlist");
+        assert_eq!(error.kind(), ErrorKind::Refused);
+        assert_eq!(
+            error.to_port_failure(),
+            PortFailure::InvalidResponse(
+                "origin http://evil.example is not on the allowlist".into()
+            )
+        );
     }
 
     #[test]

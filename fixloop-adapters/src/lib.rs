@@ -15,6 +15,9 @@
 //! - vendor adapters: [`datadog`] (including [`DatadogMcpContext`], a [`ContextSource`] over Datadog's MCP server),
 //!   [`prometheus`], [`minimax`] and [`testsprite`]; the MCP ones speak through [`mcp`], a thin wrapper over the
 //!   official Rust MCP SDK (`rmcp`);
+//! - the remediation ports: an [`Executor`] carries out one declared action ([`HttpActionExecutor`],
+//!   [`CommandExecutor`], [`DockerRestartExecutor`], [`KubernetesRolloutExecutor`]) and a [`Notifier`] tells
+//!   people what happened ([`WebhookNotifier`], [`SlackNotifier`], [`PagerDutyNotifier`]);
 //! - the [`Store`] port (the durable journal of the engines' inputs, and their snapshots) with [`SqliteStore`], the
 //!   embedded default (one SQLite file compiled in, or memory only);
 //! - deterministic, scriptable fakes in [`fake`], for the server tests and the conformance self-check.
@@ -43,10 +46,12 @@ use std::time::Duration;
 pub mod datadog;
 pub mod embedded;
 pub mod error;
+pub mod executor;
 pub mod fake;
 pub mod http_runner;
 pub mod mcp;
 pub mod minimax;
+pub mod notifier;
 pub mod ports;
 pub mod prometheus;
 pub mod scrape;
@@ -60,14 +65,26 @@ pub mod testsprite;
 pub use datadog::{DatadogMcpAuth, DatadogMcpConfig, DatadogMcpContext};
 pub use embedded::{GroundedCopilot, RulePlanner};
 pub use error::{AdapterError, ErrorKind, parse_retry_after};
+pub use executor::{
+    CommandAction, CommandExecutor, CommandExecutorConfig, DockerRestartAction,
+    DockerRestartExecutor, DockerRestartExecutorConfig, HttpAction, HttpActionExecutor,
+    HttpActionExecutorConfig, KubernetesRolloutAction, KubernetesRolloutExecutor,
+    KubernetesRolloutExecutorConfig,
+};
 /// The copilot's safety rule: pure code of the core ([`fixloop_core::copilot::safety`]), re-exported here for the
 /// copilots and the server that apply it.
 pub use fixloop_core::copilot::safety as copilot_safety;
 pub use http_runner::{HttpTestRunner, HttpTestRunnerConfig};
+pub use notifier::{
+    PagerDutyNotifier, PagerDutyNotifierConfig, SlackNotifier, SlackNotifierConfig,
+    WebhookNotifier, WebhookNotifierConfig,
+};
 pub use ports::{
-    ContextFindings, ContextQuery, ContextSource, Copilot, CopilotLookup, CopilotReply,
-    CopilotState, Lookup, NoLookup, PlanRequest, Planner, ProgressModel, ProgressSink,
-    RunnerExpectations, SignalReading, SignalSource, TestProgress, TestRunner,
+    ActionDescription, ActionOutcome, ActionRequest, ActionStatus, Captured, ContextFindings,
+    ContextQuery, ContextSource, Copilot, CopilotLookup, CopilotReply, CopilotState, Delivery,
+    Executor, Lookup, NoLookup, Notification, NotificationKind, Notifier, PlanRequest, Planner,
+    ProgressModel, ProgressSink, RunnerExpectations, SignalReading, SignalSource, TestProgress,
+    TestRunner,
 };
 pub use scrape::{
     LabelMatch, Sample, ScrapeCheck, ScrapeConfig, ScrapeMetrics, ScrapeSignalSource,

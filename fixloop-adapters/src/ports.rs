@@ -1,5 +1,6 @@
 //! The ports of FixLoop: the traits the server's driver calls to read signals, get a plan, run tests and answer
-//! copilot questions, with the small request and response structs next to them.
+//! copilot questions, with the small request and response structs next to them; and, re-exported from their own
+//! modules, the remediation ports that carry out an action ([`Executor`]) and tell people ([`Notifier`]).
 //!
 //! Ports are held as `Arc<dyn Port>`: they are written with `#[async_trait]` (boxed `Send` futures), take `&self`,
 //! and have `Send + Sync + fmt::Debug` as supertraits. Every implementation makes one attempt per call; retries,
@@ -15,6 +16,12 @@ use fixloop_core::validate::Violation;
 use fixloop_core::{PlanContext, PlanId, RunId, ValidatedPlan};
 
 use crate::error::AdapterError;
+
+/// The remediation ports, whose request and response types sit beside each trait in their own modules.
+pub use crate::executor::{
+    ActionDescription, ActionOutcome, ActionRequest, ActionStatus, Captured, Executor,
+};
+pub use crate::notifier::{Delivery, Notification, NotificationKind, Notifier};
 
 /// What the copilot may know, and its answer: pure types of the core, beside the safety rule that reads them.
 pub use fixloop_core::copilot::{Claim, CopilotReply, CopilotState};

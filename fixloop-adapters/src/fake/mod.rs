@@ -14,11 +14,15 @@
 //! | [`FakeContextSource`] | sticky findings, empty until changed |
 //! | [`FakeLookup`] | `{"lookup": "<tool name>"}` for every copilot look-up |
 //! | [`FakeStore`] | an in-memory journal shared by its clones (writes can be made to fail) |
+//! | [`FakeExecutor`] | a completed outcome for every declared action ([`completed_outcome`]) |
+//! | [`FakeNotifier`] | every notification delivered (and recorded) |
 
 mod context;
 mod copilot;
 mod demo;
+mod executor;
 mod lookup;
+mod notifier;
 mod planner;
 mod runner;
 mod script;
@@ -30,7 +34,9 @@ use std::time::Duration;
 pub use context::{FakeContextSource, incident_findings};
 pub use copilot::FakeCopilot;
 pub use demo::DemoModel;
+pub use executor::{FakeExecutor, completed_outcome, failed_outcome};
 pub use lookup::FakeLookup;
+pub use notifier::FakeNotifier;
 pub use planner::{FakePlanner, PlanDefect};
 pub use runner::{FakeTestRunner, RunnerCall, VerdictFn};
 pub use signal::{FakeSignalSource, erroring_reading, healthy_reading};

@@ -170,6 +170,7 @@ fn error_words(kind: ErrorKind) -> &'static str {
         ErrorKind::Unauthorized => "the source refused the credentials",
         ErrorKind::RateLimited { .. } => "the source is rate limited",
         ErrorKind::InvalidResponse => "the source answered something unusable",
+        ErrorKind::Refused => "the look-up was refused",
     }
 }
 

@@ -7,6 +7,8 @@
 
 pub(crate) mod context_source;
 pub(crate) mod copilot;
+pub(crate) mod executor;
+pub(crate) mod notifier;
 pub(crate) mod planner;
 pub(crate) mod signal_source;
 pub(crate) mod store;
