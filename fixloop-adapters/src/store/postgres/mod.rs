@@ -193,6 +193,20 @@ impl PostgresStore {
             })
     }
 
+    /// A read-only transaction that sees one snapshot of the database (`REPEATABLE READ`).
+    async fn read_transaction<'a>(
+        &self,
+        client: &'a mut deadpool_postgres::Client,
+    ) -> Result<deadpool_postgres::Transaction<'a>, StoreError> {
+        client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(self.fail())
+    }
+
     /// A connection from the pool.
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
         if self.pool.is_closed() {
@@ -224,7 +238,7 @@ impl PostgresStore {
     /// Up to `limit` entries of `service` after `after`, oldest first.
     async fn entries(
         &self,
-        client: &tokio_postgres::Client,
+        client: &impl tokio_postgres::GenericClient,
         service: &str,
         after: u64,
         limit: usize,
@@ -261,7 +275,7 @@ impl PostgresStore {
     /// The first (`ascending`) or the latest snapshot of `service`.
     async fn snapshot(
         &self,
-        client: &tokio_postgres::Client,
+        client: &impl tokio_postgres::GenericClient,
         service: &str,
         ascending: bool,
     ) -> Result<Option<(u64, Snapshot)>, StoreError> {
@@ -315,10 +329,16 @@ impl Store for PostgresStore {
 
     async fn load(&self, service: &str) -> Result<Stored, StoreError> {
         self.bounded("a load", async {
-            let client = self.client().await?;
-            let snapshot = self.snapshot(&client, service, false).await?;
+            let mut client = self.client().await?;
+            // One snapshot of the database for both reads, so a compaction committed between them cannot split
+            // the snapshot from its tail.
+            let transaction = self.read_transaction(&mut client).await?;
+            let snapshot = self.snapshot(&*transaction, service, false).await?;
             let after = snapshot.as_ref().map_or(0, |(seq, _)| *seq);
-            let tail = self.entries(&client, service, after, usize::MAX).await?;
+            let tail = self
+                .entries(&*transaction, service, after, usize::MAX)
+                .await?;
+            transaction.commit().await.map_err(self.fail())?;
             Ok(Stored { snapshot, tail })
         })
         .await
@@ -412,9 +432,12 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<(Option<(u64, Snapshot)>, Vec<JournalEntry>), StoreError> {
         self.bounded("a history read", async {
-            let client = self.client().await?;
-            let first = self.snapshot(&client, service, true).await?;
-            Ok((first, self.entries(&client, service, after, limit).await?))
+            let mut client = self.client().await?;
+            let transaction = self.read_transaction(&mut client).await?;
+            let first = self.snapshot(&*transaction, service, true).await?;
+            let entries = self.entries(&*transaction, service, after, limit).await?;
+            transaction.commit().await.map_err(self.fail())?;
+            Ok((first, entries))
         })
         .await
     }
