@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt as _;
 use chrono::Utc;
-use fixloop_adapters::{AdapterError, Secret, SqliteStore, Store, StoreError};
+use fixloop_adapters::{AdapterError, PostgresStore, Secret, SqliteStore, Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -480,6 +480,12 @@ async fn start_orchestrator(
         Some(StoreLocation::Directory(dir)) => {
             let store = SqliteStore::open(dir)?;
             store.set_retention(config.retention).await?;
+            Arc::new(store)
+        }
+        Some(StoreLocation::Postgres(url)) => {
+            let store = PostgresStore::connect(url.expose()).await?;
+            store.set_retention(config.retention);
+            tracing::info!(location = %store.location(), "journal in PostgreSQL");
             Arc::new(store)
         }
     };

@@ -145,7 +145,8 @@ pub struct Config {
     /// `FIXLOOP_COPILOT_BUDGET_SECS`: how long the LLM copilot may take (tool steps included) before the grounded
     /// copilot answers instead; `None` keeps the API's default ([`crate::http::DEFAULT_COPILOT_BUDGET`]).
     pub copilot_budget: Option<Duration>,
-    /// `FIXLOOP_DATA_DIR` or `FIXLOOP_DATABASE_URL=memory:`: where the journal lives; `None` when neither is set
+    /// `FIXLOOP_DATA_DIR` or `FIXLOOP_DATABASE_URL` (`memory:` or `postgres://…`): where the journal lives; `None`
+    /// when neither is set
     /// (the `fixloop` binary then keeps it in [`DEFAULT_DATA_DIR`], the library in memory only).
     pub store: Option<StoreLocation>,
     /// `FIXLOOP_JOURNAL_KEEP_ENTRIES`, `FIXLOOP_JOURNAL_KEEP_INCIDENTS`, `FIXLOOP_JOURNAL_KEEP_DAYS`,
@@ -160,6 +161,9 @@ pub enum StoreLocation {
     Memory,
     /// An SQLite file in this directory (`FIXLOOP_DATA_DIR`).
     Directory(std::path::PathBuf),
+    /// A PostgreSQL database (`FIXLOOP_DATABASE_URL=postgres://user[:password]@host[:port]/database`; the schema is
+    /// the URL's `search_path`, e.g. `?options=-csearch_path%3Dteam`). The URL is a secret: it may hold a password.
+    Postgres(Secret),
 }
 
 impl fmt::Display for StoreLocation {
@@ -167,6 +171,9 @@ impl fmt::Display for StoreLocation {
         match self {
             Self::Memory => f.write_str("memory"),
             Self::Directory(dir) => write!(f, "{}", dir.display()),
+            Self::Postgres(url) => {
+                f.write_str(&fixloop_adapters::store::redacted_url(url.expose()))
+            }
         }
     }
 }
@@ -349,15 +356,12 @@ impl Config {
             (None, Some(url))
                 if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
             {
-                return Err(ConfigError::new(
-                    "FIXLOOP_DATABASE_URL",
-                    "PostgreSQL is not supported yet; use FIXLOOP_DATA_DIR (SQLite) or memory:",
-                ));
+                Some(StoreLocation::Postgres(Secret::from(url)))
             }
             (None, Some(_)) => {
                 return Err(ConfigError::new(
                     "FIXLOOP_DATABASE_URL",
-                    "must be memory: (use FIXLOOP_DATA_DIR for an SQLite file)",
+                    "must be memory: or a postgres:// URL (use FIXLOOP_DATA_DIR for an SQLite file)",
                 ));
             }
             (Some(_), Some(_)) => {
@@ -761,6 +765,26 @@ mod tests {
         assert!(config.allowed_hosts.is_empty());
         assert_eq!(config.copilot_budget, None);
         assert_eq!(config.tuning, Tuning::default());
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgres_and_its_password_never_shows() {
+        let url =
+            "postgres://fixloop:pg-secret@db.internal:5433/journal?options=-csearch_path%3Dteam";
+        let config = Config::from_env_map(&env(&[("FIXLOOP_DATABASE_URL", url)])).unwrap();
+        assert_eq!(
+            config.store,
+            Some(StoreLocation::Postgres(Secret::from(url)))
+        );
+        let shown = format!("{config} {config:?}");
+        assert!(!shown.contains("pg-secret"), "{shown}");
+        assert!(
+            shown.contains("journal=postgres://fixloop@db.internal:5433/journal"),
+            "{shown}"
+        );
+        let error =
+            Config::from_env_map(&env(&[("FIXLOOP_DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert!(error.to_string().contains("postgres:// URL"), "{error}");
     }
 
     #[test]

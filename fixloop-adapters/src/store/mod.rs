@@ -7,10 +7,12 @@
 //! timelines, replays) is derived from the entries, never inferred elsewhere.
 //!
 //! Implementations: [`SqliteStore`] (the embedded default: one SQLite file in the data directory, or memory only)
-//! and the deterministic [`FakeStore`](crate::fake::FakeStore). A PostgreSQL store for replicas will implement the
-//! same trait. Entries are stored in the core's explicit, versioned formats ([`RecordedInput`], [`Snapshot`]) as
+//! and the deterministic [`FakeStore`](crate::fake::FakeStore), and [`PostgresStore`] (one PostgreSQL database several
+//! replicas share, `FIXLOOP_DATABASE_URL=postgres://…`), with leases and fenced appends for the replicas. Entries are stored in the core's explicit, versioned formats ([`RecordedInput`], [`Snapshot`]) as
 //! JSON, so a journal outlives changes of the engine's in-memory shape.
 
+mod postgres;
+mod retention;
 mod sqlite;
 
 use std::fmt;
@@ -19,6 +21,10 @@ use async_trait::async_trait;
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::{RecordedInput, Snapshot};
 
+pub use postgres::{
+    CALL_TIMEOUT, Lease, POOL_SIZE, PostgresStore, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION,
+    redacted_url,
+};
 pub use sqlite::{FILE_NAME, QUICK_CHECK_BUDGET, SqliteStore, THREAD_NAME};
 
 /// A store's size, as its latest compaction measured it.
@@ -225,6 +231,17 @@ pub enum StoreError {
         /// The seq appended.
         got: u64,
     },
+    /// A fenced append ([`PostgresStore::append_fenced`]) carried a lease that is no longer held: another replica
+    /// took the service's lease (a newer epoch), or the lease expired. Nothing was written.
+    #[error(
+        "journal of {service}: the lease of epoch {epoch} is no longer held (expired, or another replica leads the service); nothing was written"
+    )]
+    Fenced {
+        /// The service.
+        service: String,
+        /// The stale epoch.
+        epoch: u64,
+    },
     /// The store could not be read or written (I/O, full disk, closed).
     #[error("the store at {location} failed: {why}")]
     Failed {
@@ -233,4 +250,16 @@ pub enum StoreError {
         /// What failed.
         why: String,
     },
+}
+
+/// Reads a stored JSON text (a snapshot or an input) back, or says the store holds something this build cannot read.
+fn decode<T: serde::de::DeserializeOwned>(
+    location: &str,
+    text: &str,
+    what: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
+        location: location.to_owned(),
+        why: format!("a stored {what} cannot be read by this build: {error}"),
+    })
 }

@@ -15,12 +15,15 @@ mod mcp;
 mod mcp_fakes;
 mod minimax;
 mod notifiers;
+mod pg;
 mod prometheus;
 mod scrape;
 mod scrape_conventions;
 #[path = "../../../fixloop-core/tests/fixtures/shop.rs"]
 mod shop;
+mod store_fencing;
 mod store_files;
+mod store_postgres;
 mod store_retention;
 mod store_thread;
 mod synthetic;

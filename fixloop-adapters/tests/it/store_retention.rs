@@ -1,15 +1,18 @@
 //! Retention through real engine snapshots: the replay window keeps the last `keep_incidents` closed incidents and
 //! every incident closed within `keep_age` (the union of the two), as far as `keep_entries` allows; and an incident
-//! open at the latest snapshot is kept whole, its first input included, whatever the limits say.
+//! open at the latest snapshot is kept whole, its first input included, whatever the limits say. Every case runs on
+//! the SQLite file and on PostgreSQL (one retention, shared by both stores).
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use fixloop_adapters::{JournalEntry, Retention, SqliteStore, Store};
+use fixloop_adapters::{JournalEntry, PostgresStore, Retention, SqliteStore, Store};
 use fixloop_contract::chrono::{DateTime, TimeDelta, Utc};
 use fixloop_core::ServiceSpec;
 use fixloop_core::engine::{Config, Engine, Input, RecordedInput, Snapshot};
 
 use crate::contract::{bounded, fixed_now};
+use crate::pg::TestSchema;
 use crate::store_files::sample_entry;
 
 /// Snapshots are saved every this many entries (the server's own cadence).
@@ -24,15 +27,48 @@ fn at(seq: u64) -> DateTime<Utc> {
 /// or a command, and a snapshot is saved every [`SNAPSHOT_EVERY`] entries.
 struct Journaled {
     engine: Engine,
-    store: SqliteStore,
+    store: Arc<dyn Store>,
     seq: u64,
+    /// Where the store lives (removed when the test ends).
+    _place: Place,
+}
+
+/// The store a case runs on.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What holds a store's data for the length of a test.
+enum Place {
+    Directory(#[expect(dead_code, reason = "held to be removed on drop")] tempfile::TempDir),
+    Schema(#[expect(dead_code, reason = "held to be dropped on drop")] TestSchema),
 }
 
 impl Journaled {
-    async fn start(store: SqliteStore, retention: Retention) -> Self {
-        bounded("retention", store.set_retention(retention))
-            .await
-            .expect("set");
+    async fn start(backend: Backend, retention: Retention) -> Self {
+        let (store, place): (Arc<dyn Store>, Place) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let store = SqliteStore::open(dir.path()).expect("open");
+                bounded("retention", store.set_retention(retention))
+                    .await
+                    .expect("set");
+                (Arc::new(store), Place::Directory(dir))
+            }
+            Backend::Postgres => {
+                let schema = TestSchema::create("retention").await;
+                let store = bounded(
+                    "connect",
+                    PostgresStore::connect(&schema.url_without_fsync()),
+                )
+                .await
+                .expect("connect");
+                store.set_retention(retention);
+                (Arc::new(store), Place::Schema(schema))
+            }
+        };
         let engine = Engine::new(
             Config::short_windows(ServiceSpec::new("shop", "http://127.0.0.1:8001"), "s"),
             at(0),
@@ -41,6 +77,7 @@ impl Journaled {
             engine,
             store,
             seq: 0,
+            _place: place,
         };
         journaled.save().await;
         journaled
@@ -139,10 +176,11 @@ async fn five_incidents(journaled: &mut Journaled) -> Vec<u64> {
     openings
 }
 
-async fn window_after_five_incidents(retention: Retention) -> (u64, Option<u64>, Vec<u64>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut journaled =
-        Journaled::start(SqliteStore::open(dir.path()).expect("open"), retention).await;
+async fn window_after_five_incidents(
+    backend: Backend,
+    retention: Retention,
+) -> (u64, Option<u64>, Vec<u64>) {
+    let mut journaled = Journaled::start(backend, retention).await;
     let openings = five_incidents(&mut journaled).await;
     let (start, first_entry) = journaled.window().await;
     bounded("close", journaled.store.close())
@@ -153,14 +191,26 @@ async fn window_after_five_incidents(retention: Retention) -> (u64, Option<u64>,
 
 #[tokio::test]
 async fn the_window_keeps_the_last_closed_incidents_by_count_or_by_age() {
+    the_window_keeps_the_last_closed_incidents(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn on_postgres_the_window_keeps_the_last_closed_incidents_by_count_or_by_age() {
+    the_window_keeps_the_last_closed_incidents(Backend::Postgres).await;
+}
+
+async fn the_window_keeps_the_last_closed_incidents(backend: Backend) {
     // By age: 1,300 s before the latest snapshot (2,048) is 748, so the window starts at the snapshot of 768 and
     // keeps incidents 2, 3 and 4 (opened at 850, 1,250, 1,650); by count alone it would keep only the last two.
-    let (start, first_entry, openings) = window_after_five_incidents(Retention {
-        keep_entries: 2_048,
-        keep_incidents: 2,
-        keep_age: Duration::from_secs(1_300),
-        max_bytes: None,
-    })
+    let (start, first_entry, openings) = window_after_five_incidents(
+        backend,
+        Retention {
+            keep_entries: 2_048,
+            keep_incidents: 2,
+            keep_age: Duration::from_secs(1_300),
+            max_bytes: None,
+        },
+    )
     .await;
     assert_eq!(start, 768, "the incidents closed within keep_age are kept");
     assert_eq!(first_entry, Some(769), "no gap after the window's start");
@@ -168,38 +218,51 @@ async fn the_window_keeps_the_last_closed_incidents_by_count_or_by_age() {
 
     // By count: the last four closed incidents reach back before incident 1 opened (450), though keep_age alone
     // would keep only a minute.
-    let (start, _, openings) = window_after_five_incidents(Retention {
-        keep_entries: 2_048,
-        keep_incidents: 4,
-        keep_age: Duration::from_secs(60),
-        max_bytes: None,
-    })
+    let (start, _, openings) = window_after_five_incidents(
+        backend,
+        Retention {
+            keep_entries: 2_048,
+            keep_incidents: 4,
+            keep_age: Duration::from_secs(60),
+            max_bytes: None,
+        },
+    )
     .await;
     assert_eq!(start, 256, "the first snapshot after incident 0 closed");
     assert!(openings[0] < start && start < openings[1], "{openings:?}");
 
     // Neither rule keeps anything beyond keep_entries.
-    let (start, _, _) = window_after_five_incidents(Retention {
-        keep_entries: 1_000,
-        keep_incidents: 4,
-        keep_age: Duration::from_secs(3_000),
-        max_bytes: None,
-    })
+    let (start, _, _) = window_after_five_incidents(
+        backend,
+        Retention {
+            keep_entries: 1_000,
+            keep_incidents: 4,
+            keep_age: Duration::from_secs(3_000),
+            max_bytes: None,
+        },
+    )
     .await;
     assert_eq!(start, 1_280, "keep_entries bounds both");
 }
 
 #[tokio::test]
 async fn an_open_incidents_early_entries_survive_compaction() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    an_open_incident_survives_compaction(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn on_postgres_an_open_incidents_early_entries_survive_compaction() {
+    an_open_incident_survives_compaction(Backend::Postgres).await;
+}
+
+async fn an_open_incident_survives_compaction(backend: Backend) {
     let retention = Retention {
         keep_entries: 2_048,
         keep_incidents: 1,
         keep_age: Duration::from_secs(600),
         max_bytes: None,
     };
-    let mut journaled =
-        Journaled::start(SqliteStore::open(dir.path()).expect("open"), retention).await;
+    let mut journaled = Journaled::start(backend, retention).await;
     // Two incidents closed, then one opened at 2,301 and left open: beyond every limit but the ceiling.
     journaled.run_until(99).await;
     journaled.open_incident().await;
@@ -228,7 +291,7 @@ async fn an_open_incidents_early_entries_survive_compaction() {
         "the input that opened it is still in the journal"
     );
     // The older incidents were compacted away, and the window holds nothing from before the snapshot.
-    let stats = Store::stats(&journaled.store).expect("measured");
+    let stats = journaled.store.stats().expect("measured");
     assert_eq!(
         stats.journal_rows,
         4_864 - start,

@@ -25,6 +25,12 @@ mod history;
 mod inventory;
 mod observability;
 mod onboarding;
+#[path = "../../../fixloop-adapters/tests/it/pg.rs"]
+#[expect(
+    dead_code,
+    reason = "the adapters' PostgreSQL test helper; the server's tests use part of it"
+)]
+mod pg;
 mod polling;
 mod profile_init;
 mod profile_live;
@@ -33,6 +39,7 @@ mod red_team_store;
 mod reload;
 mod replay;
 mod restart;
+mod restart_postgres;
 mod scenario;
 mod start;
 mod store_hardening;

@@ -32,6 +32,16 @@ impl Fixloop {
     /// Starts `fixloop serve --profile <profile>` on a free loopback port with `data` as its data directory, and
     /// waits until it answers `/healthz`.
     pub(crate) async fn start(profile: &Path, data: &Path, log: PathBuf) -> Self {
+        Self::start_with(profile, ("FIXLOOP_DATA_DIR", data.as_os_str()), log).await
+    }
+
+    /// [`Fixloop::start`] with the journal where `store` (a variable and its value) says: `FIXLOOP_DATA_DIR` or
+    /// `FIXLOOP_DATABASE_URL`.
+    pub(crate) async fn start_with(
+        profile: &Path,
+        store: (&str, &std::ffi::OsStr),
+        log: PathBuf,
+    ) -> Self {
         let port = free_port();
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_fixloop"))
@@ -40,7 +50,7 @@ impl Fixloop {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("INVENTORY_TOKEN", TOKEN)
-            .env("FIXLOOP_DATA_DIR", data)
+            .env(store.0, store.1)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             // The tracing log goes to standard output, errors to standard error: both into one file.
@@ -104,7 +114,7 @@ impl Fixloop {
     }
 
     /// SIGKILL: no shutdown code runs.
-    async fn kill(mut self) {
+    pub(crate) async fn kill(mut self) {
         self.child.start_kill().expect("kill");
         let _ = tokio::time::timeout(STEP, self.child.wait()).await;
     }

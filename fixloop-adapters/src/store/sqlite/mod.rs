@@ -39,10 +39,11 @@ use self::checks::{
     check_header, check_schema, classify, exclusive, io_reason, read_only_connection, validate,
     wal_path,
 };
-use self::compaction::{Marks, SnapshotMark, compact, measure, thin};
+use self::compaction::{compact, measure, thin};
 use self::rows::{decode, entries, latest_snapshot};
 pub use self::worker::THREAD_NAME;
 use self::worker::Worker;
+use super::retention::{Marks, SnapshotMark};
 use super::{JournalEntry, Retention, Store, StoreError, StoreStats, Stored};
 
 /// The schema version this build reads and writes.

@@ -64,13 +64,4 @@ pub(super) fn entries(
     Ok(out)
 }
 
-pub(super) fn decode<T: serde::de::DeserializeOwned>(
-    location: &str,
-    text: &str,
-    what: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(|error| StoreError::Corrupt {
-        location: location.to_owned(),
-        why: format!("a stored {what} cannot be read by this build: {error}"),
-    })
-}
+pub(super) use super::super::decode;

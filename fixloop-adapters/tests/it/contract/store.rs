@@ -1,17 +1,19 @@
-//! The `Store` contract: what every store (the SQLite file, SQLite in memory, the fake) must do, and the SQLite
-//! file's own guarantees (reopening, refusing corrupt, newer or locked files).
+//! The `Store` contract: what every store (the SQLite file, SQLite in memory, PostgreSQL, the fake) must do, and
+//! the SQLite file's and the PostgreSQL schema's own guarantees (reopening, refusing corrupt, newer or locked
+//! stores, racing writers).
 
 use std::sync::Arc;
 
 use fixloop_adapters::fake::FakeStore;
-use fixloop_adapters::{JournalEntry, SqliteStore, Store, StoreError};
+use fixloop_adapters::{JournalEntry, PostgresStore, SqliteStore, Store, StoreError};
 use fixloop_contract::chrono::TimeDelta;
 use fixloop_core::ServiceSpec;
 use fixloop_core::engine::{Config, Engine, Input, RecordedInput, Snapshot};
 
 use super::{bounded, fixed_now};
+use crate::pg::TestSchema;
 
-fn snapshot_after(inputs: &[Input]) -> Snapshot {
+pub(crate) fn snapshot_after(inputs: &[Input]) -> Snapshot {
     let config = Config::short_windows(ServiceSpec::new("shop", "http://127.0.0.1:8001"), "s");
     let mut engine = Engine::new(config, fixed_now());
     for input in inputs {
@@ -23,7 +25,7 @@ fn snapshot_after(inputs: &[Input]) -> Snapshot {
     engine.snapshot().expect("drained")
 }
 
-fn entry(seq: u64, input: Option<Input>) -> JournalEntry {
+pub(crate) fn entry(seq: u64, input: Option<Input>) -> JournalEntry {
     JournalEntry {
         seq,
         at: fixed_now() + TimeDelta::milliseconds(i64::try_from(seq).unwrap_or(0) * 250),
@@ -32,13 +34,13 @@ fn entry(seq: u64, input: Option<Input>) -> JournalEntry {
 }
 
 /// Every case, on a fresh store from `make`.
-async fn check_all(make: impl Fn() -> Arc<dyn Store>) {
-    an_unknown_service_loads_empty(make()).await;
-    appended_entries_load_back_in_order(make()).await;
-    an_append_out_of_order_is_refused(make()).await;
-    a_snapshot_covers_the_entries_before_it(make()).await;
-    the_first_and_the_latest_snapshots_are_kept(make()).await;
-    services_have_separate_journals(make()).await;
+async fn check_all(make: impl AsyncFn() -> Arc<dyn Store>) {
+    an_unknown_service_loads_empty(make().await).await;
+    appended_entries_load_back_in_order(make().await).await;
+    an_append_out_of_order_is_refused(make().await).await;
+    a_snapshot_covers_the_entries_before_it(make().await).await;
+    the_first_and_the_latest_snapshots_are_kept(make().await).await;
+    services_have_separate_journals(make().await).await;
 }
 
 async fn an_unknown_service_loads_empty(store: Arc<dyn Store>) {
@@ -160,22 +162,37 @@ async fn services_have_separate_journals(store: Arc<dyn Store>) {
 
 #[tokio::test]
 async fn the_fake_store_keeps_the_contract() {
-    check_all(|| Arc::new(FakeStore::new())).await;
+    check_all(async || Arc::new(FakeStore::new()) as Arc<dyn Store>).await;
 }
 
 #[tokio::test]
 async fn sqlite_in_memory_keeps_the_contract() {
-    check_all(|| Arc::new(SqliteStore::in_memory().expect("memory store"))).await;
+    check_all(async || Arc::new(SqliteStore::in_memory().expect("memory store")) as Arc<dyn Store>)
+        .await;
 }
 
 #[tokio::test]
 async fn a_sqlite_file_keeps_the_contract() {
     let dirs = std::sync::Mutex::new(Vec::new());
-    check_all(|| {
+    check_all(async || {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteStore::open(dir.path()).expect("open");
         dirs.lock().expect("not poisoned").push(dir);
-        Arc::new(store)
+        Arc::new(store) as Arc<dyn Store>
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_the_contract() {
+    let schemas = std::sync::Mutex::new(Vec::new());
+    check_all(async || {
+        let schema = TestSchema::create("contract").await;
+        let store = bounded("connect", PostgresStore::connect(schema.url()))
+            .await
+            .expect("connect");
+        schemas.lock().expect("not poisoned").push(schema);
+        Arc::new(store) as Arc<dyn Store>
     })
     .await;
 }

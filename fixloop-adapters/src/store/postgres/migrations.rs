@@ -1,0 +1,119 @@
+//! The versioned schema: migrations applied in order at start, each once, recorded in `schema_migrations`; a
+//! database of a newer version is refused (never downgraded), and replicas starting together migrate one at a
+//! time (a transaction-scoped advisory lock).
+
+use super::super::StoreError;
+use super::errors::classify;
+
+/// The schema version this build reads and writes: the last migration.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// The first key of the advisory lock migrations take (any constant: "FL" in ASCII); the second is the schema's
+/// hash, so stores in different schemas migrate independently.
+const MIGRATION_LOCK: i32 = 0x464c;
+
+/// Every migration, by version. Never edit one that shipped: add the next.
+const MIGRATIONS: [(i64, &str); 2] = [
+    (
+        1,
+        // The journal and the snapshots, as JSON text (the core's versioned formats, floats round-trip exactly)
+        // and times as RFC 3339 text (nanoseconds kept), like the SQLite store.
+        "CREATE TABLE journal (
+             service TEXT NOT NULL,
+             seq BIGINT NOT NULL CHECK (seq > 0),
+             at TEXT NOT NULL,
+             input TEXT,
+             PRIMARY KEY (service, seq)
+         );
+         CREATE TABLE snapshots (
+             service TEXT NOT NULL,
+             seq BIGINT NOT NULL CHECK (seq >= 0),
+             snapshot TEXT NOT NULL,
+             PRIMARY KEY (service, seq)
+         );",
+    ),
+    (
+        2,
+        // Fencing: a lease per service (its holder, an epoch raised at every takeover, an expiry on the
+        // database's clock), and the epoch a fenced append was made under.
+        "CREATE TABLE leases (
+             service TEXT PRIMARY KEY,
+             holder TEXT NOT NULL,
+             epoch BIGINT NOT NULL CHECK (epoch > 0),
+             expires_at TIMESTAMPTZ NOT NULL
+         );
+         ALTER TABLE journal ADD COLUMN epoch BIGINT;",
+    ),
+];
+
+/// Brings the schema the connection's `search_path` selects to [`SCHEMA_VERSION`].
+///
+/// # Errors
+///
+/// [`StoreError::NewerVersion`] for a schema a newer build wrote (left untouched), [`StoreError::Failed`] when
+/// the `search_path` names no existing schema or a statement fails.
+pub(super) async fn migrate(
+    client: &mut deadpool_postgres::Client,
+    location: &str,
+) -> Result<(), StoreError> {
+    let fail = |error: tokio_postgres::Error| classify(location, &error);
+    let transaction = client.transaction().await.map_err(fail)?;
+    let schema: Option<String> = transaction
+        .query_one("SELECT current_schema()", &[])
+        .await
+        .map_err(fail)?
+        .get(0);
+    let Some(schema) = schema else {
+        return Err(StoreError::Failed {
+            location: location.to_owned(),
+            why: "the search_path names no existing schema: create it (CREATE SCHEMA ...) or fix the URL's \
+                  options=-csearch_path=..."
+                .to_owned(),
+        });
+    };
+    transaction
+        .execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&MIGRATION_LOCK, &schema],
+        )
+        .await
+        .map_err(fail)?;
+    transaction
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version BIGINT PRIMARY KEY,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             );",
+        )
+        .await
+        .map_err(fail)?;
+    let found: i64 = transaction
+        .query_one(
+            "SELECT COALESCE(max(version), 0)::bigint FROM schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(fail)?
+        .get(0);
+    if found > SCHEMA_VERSION {
+        // Rolled back now (not when the connection next runs), so the lock and the table are free at once.
+        transaction.rollback().await.map_err(fail)?;
+        return Err(StoreError::NewerVersion {
+            location: location.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (version, statements) in MIGRATIONS.iter().filter(|(version, _)| *version > found) {
+        transaction.batch_execute(statements).await.map_err(fail)?;
+        transaction
+            .execute(
+                "INSERT INTO schema_migrations (version) VALUES ($1)",
+                &[version],
+            )
+            .await
+            .map_err(fail)?;
+        tracing::info!(%location, %schema, version, "store schema migrated");
+    }
+    transaction.commit().await.map_err(fail)
+}

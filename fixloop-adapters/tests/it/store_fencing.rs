@@ -1,0 +1,213 @@
+//! Fencing on PostgreSQL (the groundwork of replicas): a lease per service with an epoch raised at every takeover,
+//! and appends the database refuses once the lease they carry is no longer the live one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fixloop_adapters::{PostgresStore, Store, StoreError};
+
+use crate::contract::bounded;
+use crate::contract::store::entry;
+use crate::pg::TestSchema;
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+async fn connect(schema: &TestSchema) -> PostgresStore {
+    bounded("connect", PostgresStore::connect(schema.url()))
+        .await
+        .expect("connect")
+}
+
+#[tokio::test]
+async fn a_live_lease_is_exclusive_and_a_takeover_raises_the_epoch() {
+    let schema = TestSchema::create("lease").await;
+    let store = connect(&schema).await;
+    let first = bounded("acquire", store.acquire_lease("shop", "replica-a", MINUTE))
+        .await
+        .expect("acquire")
+        .expect("free");
+    assert_eq!((first.holder.as_str(), first.epoch), ("replica-a", 1));
+    for holder in ["replica-b", "replica-a"] {
+        assert_eq!(
+            bounded("acquire", store.acquire_lease("shop", holder, MINUTE))
+                .await
+                .expect("acquire"),
+            None,
+            "{holder} cannot take a live lease"
+        );
+    }
+    let renewed = bounded("renew", store.renew_lease(&first, MINUTE))
+        .await
+        .expect("renew")
+        .expect("still held");
+    assert_eq!(renewed.epoch, 1, "a renewal keeps the epoch");
+    assert!(
+        bounded("release", store.release_lease(&renewed))
+            .await
+            .expect("release")
+    );
+    let second = bounded("acquire", store.acquire_lease("shop", "replica-b", MINUTE))
+        .await
+        .expect("acquire")
+        .expect("released");
+    assert_eq!((second.holder.as_str(), second.epoch), ("replica-b", 2));
+    assert_eq!(
+        bounded("renew", store.renew_lease(&first, MINUTE))
+            .await
+            .expect("renew"),
+        None,
+        "the old holder cannot renew"
+    );
+    // Another service's lease is its own.
+    let other = bounded("acquire", store.acquire_lease("east", "replica-a", MINUTE))
+        .await
+        .expect("acquire")
+        .expect("free");
+    assert_eq!(other.epoch, 1);
+}
+
+#[tokio::test]
+async fn a_stale_epoch_cannot_append() {
+    let schema = TestSchema::create("fenced").await;
+    let store = connect(&schema).await;
+    let old = bounded("acquire", store.acquire_lease("shop", "replica-a", MINUTE))
+        .await
+        .expect("acquire")
+        .expect("free");
+    bounded("append", store.append_fenced(&old, entry(1, None)))
+        .await
+        .expect("the leader appends");
+    bounded("release", store.release_lease(&old))
+        .await
+        .expect("release");
+    let new = bounded("acquire", store.acquire_lease("shop", "replica-b", MINUTE))
+        .await
+        .expect("acquire")
+        .expect("released");
+    let error = bounded("append", store.append_fenced(&old, entry(2, None)))
+        .await
+        .expect_err("fenced");
+    assert!(
+        matches!(error, StoreError::Fenced { epoch: 1, .. }),
+        "{error}"
+    );
+    bounded("append", store.append_fenced(&new, entry(2, None)))
+        .await
+        .expect("the new leader continues the journal");
+    let error = bounded("append", store.append_fenced(&new, entry(4, None)))
+        .await
+        .expect_err("a gap");
+    assert!(
+        matches!(
+            error,
+            StoreError::OutOfOrder {
+                last: 2,
+                got: 4,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        bounded("epochs", store.epochs("shop")).await.expect("read"),
+        vec![(1, Some(1)), (2, Some(2))],
+        "each entry records the epoch it was appended under"
+    );
+}
+
+#[tokio::test]
+async fn a_lapsed_lease_cannot_append_and_can_be_taken_over() {
+    let schema = TestSchema::create("lapsed").await;
+    let store = connect(&schema).await;
+    let short = Duration::from_millis(200);
+    let old = bounded("acquire", store.acquire_lease("shop", "replica-a", short))
+        .await
+        .expect("acquire")
+        .expect("free");
+    // Poll until the lease lapses on the database's clock and another holder takes it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let new = loop {
+        if let Some(lease) = store
+            .acquire_lease("shop", "replica-b", MINUTE)
+            .await
+            .expect("acquire")
+        {
+            break lease;
+        }
+        assert!(Instant::now() < deadline, "the lease never lapsed");
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(new.epoch, old.epoch + 1);
+    let error = bounded("append", store.append_fenced(&old, entry(1, None)))
+        .await
+        .expect_err("lapsed");
+    assert!(matches!(error, StoreError::Fenced { .. }), "{error}");
+    assert!(
+        bounded("load", store.load("shop"))
+            .await
+            .expect("load")
+            .tail
+            .is_empty(),
+        "nothing written"
+    );
+}
+
+#[tokio::test]
+async fn two_replicas_racing_a_takeover_never_both_append_in_one_epoch() {
+    let schema = TestSchema::create("takeover").await;
+    let a = Arc::new(connect(&schema).await);
+    let b = Arc::new(connect(&schema).await);
+    let mut lease = bounded("acquire", a.acquire_lease("shop", "replica-a", MINUTE))
+        .await
+        .expect("acquire")
+        .expect("free");
+    let mut stale = lease.clone();
+    let mut next = 1;
+    // Each round: the leader's append races the old leader's append of the same position and a takeover by the
+    // other replica; whatever the interleaving, every stored entry carries the epoch live when it was written.
+    for round in 0..20 {
+        let (leader, other) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let holder = if round % 2 == 0 {
+            "replica-b"
+        } else {
+            "replica-a"
+        };
+        let (current, old) = tokio::join!(
+            leader.append_fenced(&lease, entry(next, None)),
+            other.append_fenced(&stale, entry(next, None)),
+        );
+        assert!(current.is_ok() || matches!(current, Err(StoreError::OutOfOrder { .. })));
+        if round > 0 {
+            assert!(
+                matches!(old, Err(StoreError::Fenced { .. })),
+                "round {round}: the stale epoch {} wrote",
+                stale.epoch
+            );
+        }
+        next = 1 + a.load("shop").await.expect("load").last_seq();
+        let released = leader.release_lease(&lease).await.expect("release");
+        assert!(released);
+        stale = lease;
+        lease = other
+            .acquire_lease("shop", holder, MINUTE)
+            .await
+            .expect("acquire")
+            .expect("released");
+    }
+    let epochs = a.epochs("shop").await.expect("epochs");
+    let mut seen = std::collections::BTreeMap::new();
+    for (seq, epoch) in &epochs {
+        let epoch = epoch.expect("every entry fenced");
+        assert!(
+            seen.insert(*seq, epoch).is_none(),
+            "one entry per seq: {epochs:?}"
+        );
+    }
+    let ordered: Vec<u64> = seen.values().copied().collect();
+    assert!(
+        ordered.windows(2).all(|pair| pair[0] <= pair[1]),
+        "epochs never go back: {ordered:?}"
+    );
+    assert_eq!(seen.len(), 20, "one entry per round");
+    let _ = Store::close(&*a).await;
+}
