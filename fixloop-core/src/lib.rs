@@ -137,6 +137,7 @@
 //! );
 //! ```
 
+pub mod ci;
 pub mod copilot;
 pub mod criteria;
 pub mod engine;
