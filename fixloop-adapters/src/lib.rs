@@ -75,7 +75,9 @@ pub use scrape::{
 };
 pub use secret::Secret;
 pub use signal_check::{Finding, LabelCheck, SignalCheck, SignalKind, SourceCheck};
-pub use store::{JournalEntry, Retention, SqliteStore, Store, StoreError, StoreStats, Stored};
+pub use store::{
+    CiIntakeRecord, JournalEntry, Retention, SqliteStore, Store, StoreError, StoreStats, Stored,
+};
 pub use synthetic::{SyntheticConfig, SyntheticProbe, SyntheticSignalSource};
 
 /// The header the HTTP test runner sends on every validation request, with the run id as value; the demo service
