@@ -90,7 +90,7 @@ pub(super) fn stateless_cases(spec: &Spec) -> Vec<CaseInfo> {
         cases.push(info(
             Profile::Fixloop,
             "shapes/submitCiLogs/1",
-            "POST /api/ci/logs with the spec's example and no CI token (the runner holds none) answers 404 `ci_intake_disabled` (the intake is off) or 401 `unauthorized` (it is on), with an ErrorBody",
+            "POST /api/ci/logs with the spec's example and no CI token (the runner holds none) answers 401 `unauthorized`, or 404 `ci_intake_disabled` when the runner sends an API token to a server whose intake is off, with an ErrorBody",
             "openapi.yaml (additive); operationId submitCiLogs; security ciToken; #/components/schemas/ErrorBody",
             phase,
         ));

@@ -122,7 +122,7 @@ mod descriptors {
     /// configured (`FIXLOOP_CI_FORWARD_URL`), the intake is posted to that one downstream URL and its answer returned
     /// as `upstream` (a downstream that fails or times out gives `upstream.error`; the intake is never lost).
     /// Needs the intake's own token (`FIXLOOP_CI_TOKEN`, security scheme `ciToken`), not an API token; a server
-    /// without one answers 404 `ci_intake_disabled`.
+    /// without one answers 404 `ci_intake_disabled` to a request with a bearer token (401 to one without).
     #[utoipa::path(
     post,
     path = "/api/ci/logs",
@@ -132,7 +132,7 @@ mod descriptors {
     responses(
         (status = 200, description = "Received, classified and recorded", body = CiIntake),
         (status = 400, description = "Malformed JSON (`invalid_json`)", body = ErrorBody),
-        (status = 404, description = "The CI intake is off: the server has no `FIXLOOP_CI_TOKEN` (`ci_intake_disabled`)", body = ErrorBody),
+        (status = 404, description = "The CI intake is off: the server has no `FIXLOOP_CI_TOKEN` (`ci_intake_disabled`, to a request with a bearer token)", body = ErrorBody),
         (status = 413, description = "The body, or `log_excerpt` (over 65,536 bytes), is too large (`payload_too_large`)", body = ErrorBody),
         (status = 415, description = "Not `application/json` (`unsupported_media_type`)", body = ErrorBody),
         (status = 422, description = "A field is missing, of the wrong type (`invalid_body`) or out of bounds: blank or too long names, more than 20 artifact links, a link that is not an http(s) URL (`invalid_value`)", body = ErrorBody),

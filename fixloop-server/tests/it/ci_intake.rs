@@ -67,6 +67,16 @@ async fn without_a_ci_token_the_intake_is_off_and_says_so() {
             .unwrap()
             .contains("FIXLOOP_CI_TOKEN")
     );
+    // Without credentials, 401 as on every secured route (the fuzzer's "missing header" rule).
+    let (status, body) = app.send(submit_json(None, &failed_job(RUNNER_LOST))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(error_code(&body), "unauthorized");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("FIXLOOP_CI_TOKEN")
+    );
     let (status, body) = app.get("/api/ci/logs").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"intakes": []}));

@@ -1,8 +1,9 @@
 //! The CI failure intake: `POST /api/ci/logs` (its own bearer token, `FIXLOOP_CI_TOKEN`) and `GET /api/ci/logs`
 //! (`read`, as every read).
 //!
-//! An intake is checked in this order, each step with the contract's `ErrorBody`: the intake is on (else 404
-//! `ci_intake_disabled`: a server without `FIXLOOP_CI_TOKEN` has no intake, and the answer says so), the token
+//! An intake is checked in this order, each step with the contract's `ErrorBody`: the intake is on (a server
+//! without `FIXLOOP_CI_TOKEN` has no intake: 404 `ci_intake_disabled` to a request with a bearer token, so the
+//! answer says why, and 401 `unauthorized` to one without credentials, as on every secured route), the token
 //! (401 `unauthorized`, compared in constant time), the body (415, 413 over the route's limit, 400 malformed JSON,
 //! 422 `invalid_body` for a wrong shape), the excerpt's size (413 `payload_too_large` over
 //! `MAX_CI_LOG_BYTES`) and the values (422 `invalid_value`: blank or long names, too many links, a link that is
@@ -77,6 +78,13 @@ async fn submit(
 ) -> Result<axum::Json<CiIntake>, ApiError> {
     let ci = &state.ci;
     let Some(expected) = &ci.token else {
+        // A request without credentials is refused as on any secured route; one with a token learns why it
+        // cannot be checked.
+        if headers.get(header::AUTHORIZATION).is_none() {
+            return Err(ApiError::Unauthorized(
+                "this route needs the CI token (and this server has none: FIXLOOP_CI_TOKEN is unset)",
+            ));
+        }
         return Err(ApiError::CiIntakeDisabled);
     };
     check_token(expected, &headers)?;
