@@ -1014,6 +1014,48 @@ mod tests {
     }
 
     #[test]
+    fn ci_intake_settings_are_checked() {
+        let error = Config::from_env_map(&env(&[("FIXLOOP_CI_TOKEN", "short")])).unwrap_err();
+        assert!(error.to_string().contains("FIXLOOP_CI_TOKEN"), "{error}");
+        let error = Config::from_env_map(&env(&[(
+            "FIXLOOP_CI_FORWARD_TOKEN",
+            "forward-secret-value",
+        )]))
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("FIXLOOP_CI_FORWARD_URL"),
+            "{error}"
+        );
+        let error =
+            Config::from_env_map(&env(&[("FIXLOOP_CI_FORWARD_URL", "ftp://agent.example/x")]))
+                .unwrap_err();
+        assert!(
+            error.to_string().contains("FIXLOOP_CI_FORWARD_URL"),
+            "{error}"
+        );
+        let config = Config::from_env_map(&env(&[
+            ("FIXLOOP_CI_TOKEN", "ci-token-0123456789"),
+            (
+                "FIXLOOP_CI_FORWARD_URL",
+                "https://agent.example/process-logs",
+            ),
+            ("FIXLOOP_CI_FORWARD_TOKEN", "forward-secret-value"),
+        ]))
+        .unwrap();
+        assert_eq!(config.ci_token, Some(Secret::from("ci-token-0123456789")));
+        assert_eq!(
+            config.ci_forward,
+            Some((
+                "https://agent.example/process-logs".to_owned(),
+                Some(Secret::from("forward-secret-value"))
+            ))
+        );
+        assert!(config.to_string().contains("ci_intake=enabled+forward"));
+        let off = Config::from_env_map(&env(&[])).unwrap();
+        assert_eq!((off.ci_token, off.ci_forward), (None, None));
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_or_display() {
         let config = Config::from_env_map(&env(&[
             ("MINIMAX_API_KEY", "mm-secret-value"),
