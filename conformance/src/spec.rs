@@ -501,12 +501,14 @@ mod tests {
                 "getService",
                 "getStatus",
                 "getTestRun",
+                "listCiLogs",
                 "listIncidents",
                 "listServices",
                 "reloadProfile",
                 "runTests",
                 "setDemoBug",
-                "simulateIncident"
+                "simulateIncident",
+                "submitCiLogs"
             ]
         );
     }

@@ -7,6 +7,97 @@
 /** Who wrote a copilot answer (`CopilotAnswer.answered_by`, additive). */
 export type AnsweredBy = "MODEL" | "GROUNDED" | "GROUNDED_FALLBACK";
 
+/** The classifier's answer. */
+export interface CiClassification {
+  /** The class. */
+  class: CiFailureClass;
+  /**
+   * How sure the classifier is, from 0 to 1: the strength of the evidence lines scaled by the margin over the
+   * runner-up class; always 0 for `unknown`.
+   */
+  confidence: number;
+  /** The matched lines, in log order, at most 10. */
+  evidence: CiEvidence[];
+}
+
+/** One log line that supports a classification. */
+export interface CiEvidence {
+  /** The line's number in `log_excerpt`, from 1. */
+  line: number;
+  /** The line, trimmed, at most 240 characters. */
+  text: string;
+}
+
+/**
+ * Why a CI job failed, as the deterministic classifier read its log (`CiClassification.class`). The names are
+ * the classifier's stable snake_case names, as a self-heal policy writes them.
+ */
+export type CiFailureClass = "test_assertion" | "timeout" | "network" | "dependency_install" | "migration" | "out_of_memory" | "lint_format" | "infrastructure" | "unknown";
+
+/** The answer of `POST /api/ci/logs`, and one item of `GET /api/ci/logs`. */
+export interface CiIntake {
+  /** Always `received`. */
+  status: CiIntakeStatus;
+  /** The intake's id. */
+  id: string;
+  /** When the server received it (RFC 3339, UTC). */
+  received_at: string;
+  /** The request's repository. */
+  repository: string;
+  /** The request's run id. */
+  run_id: string;
+  /** The request's job. */
+  job: string;
+  /** The request's status. */
+  job_status: CiJobStatus;
+  /** The request's artifact links. */
+  artifact_links: string[];
+  /** The size of the received log excerpt, in bytes. */
+  log_bytes: number;
+  /** The classification of the log excerpt. */
+  classification: CiClassification;
+  /** The downstream's answer when forwarding is configured (`FIXLOOP_CI_FORWARD_URL`), else `null`. */
+  upstream?: null | CiUpstream;
+}
+
+/** The answer of `GET /api/ci/logs`: the latest intakes, newest first. */
+export interface CiIntakeList {
+  /** The intakes, newest first. */
+  intakes: CiIntake[];
+}
+
+/** What the intake did (`CiIntake.status`): always `received` (the word of the CI log receiver it replaces). */
+export type CiIntakeStatus = "received";
+
+/** How the CI job ended (`CiLogRequest.status`). */
+export type CiJobStatus = "FAILED" | "CANCELLED" | "TIMED_OUT";
+
+/** Body of `POST /api/ci/logs`: one failed CI job. */
+export interface CiLogRequest {
+  /** The repository, as the CI system names it (`owner/name`, a GitLab project path): 1 to 200 characters. */
+  repository: string;
+  /** The pipeline or workflow run's id: 1 to 200 characters. */
+  run_id: string;
+  /** The failed job's name: 1 to 200 characters. */
+  job: string;
+  /** How the job ended. */
+  status: CiJobStatus;
+  /** The job's log, or its tail: at most 65,536 bytes of UTF-8 (413 `payload_too_large` beyond). */
+  log_excerpt: string;
+  /** Links to the run's artifacts and logs: `http` or `https` URLs of at most 2,048 characters, at most 20. */
+  artifact_links?: string[];
+}
+
+/** The downstream's answer to a forwarded intake (`CiIntake.upstream`), or why there is none. */
+export interface CiUpstream {
+  /** The downstream's HTTP status; `null` when it did not answer (see `error`). */
+  status?: number | null;
+  /** The downstream's answer when it is a JSON object (read up to 16 KiB); `null` when it sent none, or anything else. */
+  body?: Record<string, unknown> | null;
+  /** Why forwarding failed (timeout, connection refused, an answer too large); `null` when it answered. */
+  error?: string | null;
+}
+
 /** The copilot's answer (`POST /api/copilot/ask`, WebSocket `copilot.answer`). */
 export interface CopilotAnswer {
   /** The incident the question was about, or `null`. */

@@ -35,6 +35,9 @@
 //!   model's answer opens with a status sentence written from the state, and its sentences on those topics are
 //!   left out). An embedder that lets a model answer operators applies [`guard`](copilot::safety::guard) to every
 //!   answer before showing it.
+//! - [`ci`]: the CI failure classifier, [`ci::classify`] over a failed job's log: a [`ci::FailureClass`] (stable
+//!   snake_case names), a confidence from the evidence's strength and its margin over the runner-up, and the
+//!   evidence lines.
 //! - Id newtypes: [`IncidentId`], [`RunId`], [`PlanId`], [`EffectId`].
 //!
 //! # The driving contract
@@ -139,6 +142,7 @@
 //! );
 //! ```
 
+pub mod ci;
 pub mod copilot;
 pub mod criteria;
 pub mod engine;

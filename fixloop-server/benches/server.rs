@@ -127,6 +127,9 @@ impl App {
             )),
             http: fixloop_adapters::default_client(),
             reloader: fixloop_server::runtime::reload::Reloader::without_profile(),
+            ci: fixloop_server::http::routes::ci::CiIntakeState::off(Arc::new(
+                fixloop_adapters::fake::FakeStore::new(),
+            )),
         };
         Self {
             router: router(state),

@@ -23,6 +23,7 @@ use crate::http::auth::{
     ApiToken, ApiTokens, AuthSettings, Exposure, ExposureError, Role, check_exposure,
 };
 use crate::http::listener::{ConnectionLimits, ConnectionStats, GuardedListener};
+use crate::http::routes::ci::{CiForward, CiIntakeState, DEFAULT_FORWARD_TIMEOUT};
 use crate::http::{ApiSettings, AppState, router};
 use crate::profile::{Profile, demo_profile};
 use crate::runtime::driver::Ports;
@@ -188,6 +189,22 @@ pub enum StartError {
     /// No `FIXLOOP_API_TOKENS`, a non-loopback address, and no `--insecure-no-auth`.
     #[error(transparent)]
     Exposed(#[from] ExposureError),
+}
+
+/// The CI intake of `config` (off without `FIXLOOP_CI_TOKEN`), recording into `store`.
+fn ci_intake(config: &Config, store: Arc<dyn Store>) -> Result<CiIntakeState, StartError> {
+    let forward = match &config.ci_forward {
+        None => None,
+        Some((url, token)) => Some(
+            CiForward::new(url, token.clone(), DEFAULT_FORWARD_TIMEOUT)
+                .map_err(|why| ConfigError::new("FIXLOOP_CI_FORWARD_URL", why))?,
+        ),
+    };
+    Ok(CiIntakeState {
+        store,
+        token: config.ci_token.clone(),
+        forward,
+    })
 }
 
 impl From<SupervisorError> for StartError {
@@ -491,6 +508,7 @@ async fn start_orchestrator(
     };
     metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
+    let ci = ci_intake(config, Arc::clone(&store))?;
     // The demo's operations (bug switch, simulation) act on the built-in demo shop, named, when it is watched.
     let demo_service = watches
         .iter()
@@ -579,6 +597,7 @@ async fn start_orchestrator(
         settings: Arc::new(settings),
         http: http.clone(),
         reloader: reloader.clone(),
+        ci,
     };
     // The peer address keys the rate limits when no token is configured.
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();

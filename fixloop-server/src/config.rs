@@ -36,7 +36,7 @@ pub const DEFAULT_DATA_DIR: &str = "fixloop-data";
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 48] = [
+pub const VARIABLES: [&str; 51] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -66,6 +66,9 @@ pub const VARIABLES: [&str; 48] = [
     "FIXLOOP_RUN_DEADLINE_SECS",
     "FIXLOOP_PLAN_BUDGET_SECS",
     "FIXLOOP_WEBHOOK_SECRET",
+    "FIXLOOP_CI_TOKEN",
+    "FIXLOOP_CI_FORWARD_URL",
+    "FIXLOOP_CI_FORWARD_TOKEN",
     "FIXLOOP_CORS_ORIGINS",
     "FIXLOOP_ALLOWED_HOSTS",
     "FIXLOOP_PROMETHEUS_URL",
@@ -152,6 +155,10 @@ pub struct Config {
     /// `FIXLOOP_JOURNAL_KEEP_ENTRIES`, `FIXLOOP_JOURNAL_KEEP_INCIDENTS`, `FIXLOOP_JOURNAL_KEEP_DAYS`,
     /// `FIXLOOP_STORE_MAX_KIB`: how much journal the store keeps, and a hard cap on its file.
     pub retention: fixloop_adapters::Retention,
+    /// `FIXLOOP_CI_TOKEN`: the CI intake's bearer token (at least 16 bytes); `None` turns the intake off.
+    pub ci_token: Option<Secret>,
+    /// `FIXLOOP_CI_FORWARD_URL` and `FIXLOOP_CI_FORWARD_TOKEN`: the one downstream each CI intake is forwarded to.
+    pub ci_forward: Option<(String, Option<Secret>)>,
 }
 
 /// Where the journal of the engines' inputs is kept.
@@ -346,6 +353,27 @@ impl Config {
                 format!("must be at least {MIN_WEBHOOK_SECRET_LEN} bytes long"),
             ));
         }
+        let ci_token = reader.secret("FIXLOOP_CI_TOKEN");
+        if ci_token
+            .as_ref()
+            .is_some_and(|token| token.expose().len() < MIN_WEBHOOK_SECRET_LEN)
+        {
+            return Err(ConfigError::new(
+                "FIXLOOP_CI_TOKEN",
+                format!("must be at least {MIN_WEBHOOK_SECRET_LEN} bytes long"),
+            ));
+        }
+        let ci_forward_token = reader.secret("FIXLOOP_CI_FORWARD_TOKEN");
+        let ci_forward = match reader.url("FIXLOOP_CI_FORWARD_URL")? {
+            Some(url) => Some((url, ci_forward_token)),
+            None if ci_forward_token.is_some() => {
+                return Err(ConfigError::new(
+                    "FIXLOOP_CI_FORWARD_TOKEN",
+                    "is set without FIXLOOP_CI_FORWARD_URL".to_owned(),
+                ));
+            }
+            None => None,
+        };
         let store = match (
             reader.get("FIXLOOP_DATA_DIR"),
             reader.get("FIXLOOP_DATABASE_URL"),
@@ -458,12 +486,14 @@ impl Config {
                 .seconds("FIXLOOP_IDLE_TIMEOUT_SECS", 0.5, 3600.0)?
                 .unwrap_or(crate::http::listener::DEFAULT_IDLE_TIMEOUT),
             copilot_budget: reader.seconds("FIXLOOP_COPILOT_BUDGET_SECS", 0.1, 600.0)?,
+            ci_token,
+            ci_forward,
         })
     }
 }
 
 impl ConfigError {
-    fn new(variable: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(variable: &'static str, message: impl Into<String>) -> Self {
         Self {
             variable,
             message: message.into(),
@@ -704,7 +734,7 @@ impl fmt::Display for Config {
         }
         write!(
             f,
-            "minimax={} datadog={} prometheus={} webhooks={} cors={:?} allowed_hosts={:?} max_body_bytes={} journal={} api_tokens={} copilot_limit={} operate_limit={}",
+            "minimax={} datadog={} prometheus={} webhooks={} ci_intake={} cors={:?} allowed_hosts={:?} max_body_bytes={} journal={} api_tokens={} copilot_limit={} operate_limit={}",
             self.minimax.is_some(),
             self.datadog.is_some(),
             self.prometheus_url.is_some(),
@@ -712,6 +742,11 @@ impl fmt::Display for Config {
                 "enabled"
             } else {
                 "disabled"
+            },
+            match (&self.ci_token, &self.ci_forward) {
+                (None, _) => "disabled",
+                (Some(_), None) => "enabled",
+                (Some(_), Some(_)) => "enabled+forward",
             },
             self.cors_origins,
             self.allowed_hosts,
@@ -1003,6 +1038,48 @@ mod tests {
     }
 
     #[test]
+    fn ci_intake_settings_are_checked() {
+        let error = Config::from_env_map(&env(&[("FIXLOOP_CI_TOKEN", "short")])).unwrap_err();
+        assert!(error.to_string().contains("FIXLOOP_CI_TOKEN"), "{error}");
+        let error = Config::from_env_map(&env(&[(
+            "FIXLOOP_CI_FORWARD_TOKEN",
+            "forward-secret-value",
+        )]))
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("FIXLOOP_CI_FORWARD_URL"),
+            "{error}"
+        );
+        let error =
+            Config::from_env_map(&env(&[("FIXLOOP_CI_FORWARD_URL", "ftp://agent.example/x")]))
+                .unwrap_err();
+        assert!(
+            error.to_string().contains("FIXLOOP_CI_FORWARD_URL"),
+            "{error}"
+        );
+        let config = Config::from_env_map(&env(&[
+            ("FIXLOOP_CI_TOKEN", "ci-token-0123456789"),
+            (
+                "FIXLOOP_CI_FORWARD_URL",
+                "https://agent.example/process-logs",
+            ),
+            ("FIXLOOP_CI_FORWARD_TOKEN", "forward-secret-value"),
+        ]))
+        .unwrap();
+        assert_eq!(config.ci_token, Some(Secret::from("ci-token-0123456789")));
+        assert_eq!(
+            config.ci_forward,
+            Some((
+                "https://agent.example/process-logs".to_owned(),
+                Some(Secret::from("forward-secret-value"))
+            ))
+        );
+        assert!(config.to_string().contains("ci_intake=enabled+forward"));
+        let off = Config::from_env_map(&env(&[])).unwrap();
+        assert_eq!((off.ci_token, off.ci_forward), (None, None));
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_or_display() {
         let config = Config::from_env_map(&env(&[
             ("MINIMAX_API_KEY", "mm-secret-value"),
@@ -1011,6 +1088,9 @@ mod tests {
             ("DATADOG_MCP_URL", "http://127.0.0.1:1/mcp"),
             ("DATADOG_MCP_AUTH", "mcp-secret-value"),
             ("FIXLOOP_API_TOKENS", "ci:operate:api-secret-value-123"),
+            ("FIXLOOP_CI_TOKEN", "ci-token-secret-value"),
+            ("FIXLOOP_CI_FORWARD_URL", "http://127.0.0.1:9/agent"),
+            ("FIXLOOP_CI_FORWARD_TOKEN", "forward-secret-value"),
         ]))
         .unwrap();
         let printed = format!("{config:?} {config}");

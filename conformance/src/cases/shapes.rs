@@ -18,7 +18,7 @@ use crate::client::Body;
 use crate::spec::Spec;
 
 /// The operations this module knows how to call validly; any other operation of the spec gets a generic case.
-const KNOWN: [&str; 11] = [
+const KNOWN: [&str; 12] = [
     "getStatus",
     "setDemoBug",
     "getCurrentIncident",
@@ -30,6 +30,7 @@ const KNOWN: [&str; 11] = [
     "getService",
     "getIncident",
     "reloadProfile",
+    "submitCiLogs",
 ];
 
 /// The id of the case that reports a broken data file (only present when the embedded data file is broken).
@@ -82,6 +83,15 @@ pub(super) fn stateless_cases(spec: &Spec) -> Vec<CaseInfo> {
             "shapes/reloadProfile/1",
             "POST /api/admin/reload answers 200 with a ReloadReport (a server started from a profile file; reloading it unchanged changes nothing) or 409 `no_profile` with an ErrorBody",
             "openapi.yaml (additive); operationId reloadProfile; #/components/schemas/ReloadReport",
+            phase,
+        ));
+    }
+    if spec.operation("submitCiLogs").is_some() {
+        cases.push(info(
+            Profile::Fixloop,
+            "shapes/submitCiLogs/1",
+            "POST /api/ci/logs with the spec's example and no CI token (the runner holds none) answers 401 `unauthorized`, or 404 `ci_intake_disabled` when the runner sends an API token to a server whose intake is off, with an ErrorBody",
+            "openapi.yaml (additive); operationId submitCiLogs; security ciToken; #/components/schemas/ErrorBody",
             phase,
         ));
     }
@@ -176,6 +186,13 @@ pub(super) async fn run_stateless(ctx: &mut Ctx<'_>) {
     {
         let outcome = reload_profile(ctx).await;
         ctx.record("shapes/reloadProfile/1", outcome);
+    }
+    if spec.operation("submitCiLogs").is_some()
+        && ctx.wants("shapes/submitCiLogs/1")
+        && ctx.budget_left()
+    {
+        let outcome = submit_ci_logs(ctx).await;
+        ctx.record("shapes/submitCiLogs/1", outcome);
     }
     for operation in spec.operations() {
         if KNOWN.contains(&operation.id.as_str()) {
@@ -371,6 +388,36 @@ async fn reload_profile(ctx: &Ctx<'_>) -> Outcome {
         Err(outcome) => outcome,
         Ok(body) if no_profile && body["code"] != "no_profile" => Outcome::fail(
             "code \"no_profile\" with a 409",
+            body["code"].to_string(),
+            "/code",
+        ),
+        Ok(_) => Outcome::Pass,
+    }
+}
+
+/// `shapes/submitCiLogs/1`: without the intake's own token, the intake is refused with the reason in its code.
+async fn submit_ci_logs(ctx: &Ctx<'_>) -> Outcome {
+    let operation = match operation(ctx.spec, "submitCiLogs") {
+        Ok(operation) => operation,
+        Err(outcome) => return outcome,
+    };
+    let Some(example) = operation.request_example.clone() else {
+        return Outcome::fail("an example request body", "none", "/requestBody");
+    };
+    let reply = ctx
+        .http()
+        .send("POST", "/api/ci/logs", Body::Json(example))
+        .await;
+    let off = reply.as_ref().is_ok_and(|reply| reply.status == 404);
+    let (status, code) = if off {
+        (404, "ci_intake_disabled")
+    } else {
+        (401, "unauthorized")
+    };
+    match check_reply(ctx.spec, operation, &reply, status) {
+        Err(outcome) => outcome,
+        Ok(body) if body["code"] != code => Outcome::fail(
+            format!("code \"{code}\" with a {status}"),
             body["code"].to_string(),
             "/code",
         ),

@@ -123,6 +123,7 @@ pub(crate) async fn start(script: Script) -> ScriptedServer {
             .route("/api/services", get(list_services))
             .route("/api/services/{name}", get(get_service))
             .route("/api/admin/reload", post(reload_profile))
+            .route("/api/ci/logs", post(submit_ci_logs).get(list_ci_logs))
             .route("/api/incidents", get(list_incidents))
             .route("/api/incidents/{incident_id}", get(get_incident))
             .route("/internal/datadog/webhook", post(datadog_webhook))
@@ -518,6 +519,24 @@ async fn reload_profile() -> Response {
         })),
     )
         .into_response()
+}
+
+/// The scripted server plays a server without a CI token: the intake is off.
+async fn submit_ci_logs() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "code": "ci_intake_disabled",
+            "message": "the CI intake is off",
+            "details": []
+        })),
+    )
+        .into_response()
+}
+
+/// The scripted server keeps no CI intakes.
+async fn list_ci_logs(State(app): State<App>) -> Response {
+    app.json(&serde_json::json!({"intakes": []}))
 }
 
 /// The scripted server keeps no history: an empty last page.

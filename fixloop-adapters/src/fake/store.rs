@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use fixloop_core::engine::Snapshot;
 
-use crate::store::{JournalEntry, Store, StoreError, Stored};
+use crate::store::{CiIntakeRecord, JournalEntry, Store, StoreError, Stored};
 
 /// An in-memory store. Cheap to clone; clones share the data, so a test can "restart" a driver on the same store.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +23,8 @@ struct Inner {
     failing: Option<String>,
     appends: usize,
     closed: bool,
+    /// CI intakes in the order recorded.
+    ci_intakes: Vec<CiIntakeRecord>,
 }
 
 impl FakeStore {
@@ -162,6 +164,28 @@ impl Store for FakeStore {
             })
             .unwrap_or_default();
         Ok((first, entries))
+    }
+
+    async fn record_ci_intake(&self, intake: CiIntakeRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        Self::check_writable(&inner)?;
+        if inner.ci_intakes.iter().any(|kept| kept.id == intake.id) {
+            return Err(StoreError::Failed {
+                location: "fake".to_owned(),
+                why: format!("a CI intake with id {} exists", intake.id),
+            });
+        }
+        inner.ci_intakes.push(intake);
+        Ok(())
+    }
+
+    async fn ci_intakes(&self, limit: usize) -> Result<Vec<CiIntakeRecord>, StoreError> {
+        let inner = self.lock();
+        let mut newest_first: Vec<_> = inner.ci_intakes.iter().rev().cloned().collect();
+        // Stable: equal times keep the newest-recorded first.
+        newest_first.sort_by_key(|intake| std::cmp::Reverse(intake.received_at));
+        newest_first.truncate(limit);
+        Ok(newest_first)
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -97,6 +97,29 @@ pub struct JournalEntry {
     pub input: Option<RecordedInput>,
 }
 
+/// One CI failure received by `POST /api/ci/logs`, as the store keeps it.
+///
+/// The columns a later query may filter on (repository, run, job, class) are plain fields; `document` is the whole
+/// intake as the API answered it (the contract's `CiIntake` JSON, log excerpt and classification included), which
+/// the store keeps as opaque text and hands back unchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CiIntakeRecord {
+    /// The intake's id, unique in the store.
+    pub id: String,
+    /// When the server received it.
+    pub received_at: DateTime<Utc>,
+    /// The repository (`owner/name`).
+    pub repository: String,
+    /// The pipeline or workflow run.
+    pub run_id: String,
+    /// The job of the run.
+    pub job: String,
+    /// The classifier's class (a stable `fixloop_core::ci::FailureClass` name).
+    pub class: String,
+    /// The whole intake as JSON.
+    pub document: String,
+}
+
 /// What a store holds for one service.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Stored {
@@ -161,6 +184,20 @@ pub trait Store: Send + Sync + fmt::Debug {
         after: u64,
         limit: usize,
     ) -> Result<(Option<(u64, Snapshot)>, Vec<JournalEntry>), StoreError>;
+
+    /// Records a CI intake (`POST /api/ci/logs`); when this returns `Ok`, it survives a crash of the process.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the write fails, or [`StoreError::Failed`] when an intake with the same id exists.
+    async fn record_ci_intake(&self, intake: CiIntakeRecord) -> Result<(), StoreError>;
+
+    /// The `limit` most recent CI intakes, newest first (by `received_at`, then by the order they were recorded).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::load`].
+    async fn ci_intakes(&self, limit: usize) -> Result<Vec<CiIntakeRecord>, StoreError>;
 
     /// Flushes everything to durable storage (called on shutdown; later calls may fail).
     ///

@@ -29,6 +29,18 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../tests/examples/CopilotAnswer.json"),
     ),
     (
+        "CiLogRequest",
+        include_str!("../../tests/examples/CiLogRequest.json"),
+    ),
+    (
+        "CiIntake",
+        include_str!("../../tests/examples/CiIntake.json"),
+    ),
+    (
+        "CiIntakeList",
+        include_str!("../../tests/examples/CiIntakeList.json"),
+    ),
+    (
         "SetBugRequest",
         include_str!("../../tests/examples/SetBugRequest.json"),
     ),
@@ -93,6 +105,14 @@ pub(super) fn add_examples(doc: &mut Document) {
             "400" if path == "/ws" => (
                 codes::WEBSOCKET_UPGRADE_REQUIRED,
                 "expected a WebSocket upgrade request",
+            ),
+            "400" if path == "/api/ci/logs" => (
+                codes::INVALID_QUERY,
+                "limit must be an integer from 1 to 100",
+            ),
+            "404" if path == "/api/ci/logs" => (
+                codes::CI_INTAKE_DISABLED,
+                "the CI intake is off: set FIXLOOP_CI_TOKEN to enable POST /api/ci/logs",
             ),
             "400" if path == "/api/incidents" => (
                 codes::INVALID_QUERY,

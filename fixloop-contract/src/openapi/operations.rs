@@ -4,12 +4,13 @@
 use utoipa::OpenApi;
 
 use crate::v1::{
-    AnsweredBy, CopilotAnswer, CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail,
-    HttpMethod, IncidentCard, IncidentDetail, IncidentFigures, IncidentPage, IncidentState,
-    IncidentSummary, Link, Plan, PlanGenerated, PlanItem, PlanItemType, ReloadReport, RunStatus,
-    RunTestsRequest, ServiceState, SetBugRequest, Signal, SimulateMode, SimulateRequest,
-    StreamReset, StreamResetReason, SystemStatus, Target, TestResult, TestRun, TestStatus,
-    TimelineEntry, TimelineKind,
+    AnsweredBy, CiClassification, CiEvidence, CiFailureClass, CiIntake, CiIntakeList,
+    CiIntakeStatus, CiJobStatus, CiLogRequest, CiUpstream, CopilotAnswer, CopilotAskRequest,
+    DatadogSummary, ErrorBody, ErrorDetail, HttpMethod, IncidentCard, IncidentDetail,
+    IncidentFigures, IncidentPage, IncidentState, IncidentSummary, Link, Plan, PlanGenerated,
+    PlanItem, PlanItemType, ReloadReport, RunStatus, RunTestsRequest, ServiceState, SetBugRequest,
+    Signal, SimulateMode, SimulateRequest, StreamReset, StreamResetReason, SystemStatus, Target,
+    TestResult, TestRun, TestStatus, TimelineEntry, TimelineKind,
 };
 
 /// The contract's OpenAPI document.
@@ -34,7 +35,9 @@ use crate::v1::{
         get_service,
         list_incidents,
         get_incident,
-        reload_profile
+        reload_profile,
+        submit_ci_logs,
+        list_ci_logs
     ),
     components(schemas(
         IncidentState,
@@ -71,7 +74,16 @@ use crate::v1::{
         IncidentFigures,
         TimelineEntry,
         TimelineKind,
-        ReloadReport
+        ReloadReport,
+        CiJobStatus,
+        CiLogRequest,
+        CiIntakeStatus,
+        CiFailureClass,
+        CiEvidence,
+        CiClassification,
+        CiUpstream,
+        CiIntake,
+        CiIntakeList
     )),
     tags(
         (name = "status", description = "System status"),
@@ -81,7 +93,8 @@ use crate::v1::{
         (name = "copilot", description = "Questions about the current state"),
         (name = "websocket", description = "Real-time events"),
         (name = "services", description = "The watched services (additive)"),
-        (name = "admin", description = "Operating the server itself (additive)")
+        (name = "admin", description = "Operating the server itself (additive)"),
+        (name = "ci", description = "CI failure intake and classification (additive)")
     )
 )]
 pub(super) struct ApiDoc;
@@ -90,19 +103,60 @@ pub(super) struct ApiDoc;
 
 use descriptors::{
     __path_ask_copilot, __path_connect_websocket, __path_get_current_incident, __path_get_incident,
-    __path_get_service, __path_get_status, __path_get_test_run, __path_list_incidents,
-    __path_list_services, __path_reload_profile, __path_run_tests, __path_set_demo_bug,
-    __path_simulate_incident,
+    __path_get_service, __path_get_status, __path_get_test_run, __path_list_ci_logs,
+    __path_list_incidents, __path_list_services, __path_reload_profile, __path_run_tests,
+    __path_set_demo_bug, __path_simulate_incident, __path_submit_ci_logs,
 };
 
 /// Functions that only carry `#[utoipa::path]` annotations; nothing calls them.
 #[allow(dead_code, unused_qualifications)]
 mod descriptors {
     use super::{
-        CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, IncidentDetail, IncidentPage,
-        ReloadReport, RunTestsRequest, ServiceState, SetBugRequest, SimulateRequest, SystemStatus,
-        TestRun,
+        CiIntake, CiIntakeList, CiLogRequest, CopilotAnswer, CopilotAskRequest, ErrorBody,
+        IncidentCard, IncidentDetail, IncidentPage, ReloadReport, RunTestsRequest, ServiceState,
+        SetBugRequest, SimulateRequest, SystemStatus, TestRun,
     };
+
+    /// Receives one failed CI job (additive): its log excerpt is classified by the deterministic classifier
+    /// (class, confidence, evidence lines), the intake is recorded with the history, and, when forwarding is
+    /// configured (`FIXLOOP_CI_FORWARD_URL`), the intake is posted to that one downstream URL and its answer returned
+    /// as `upstream` (a downstream that fails or times out gives `upstream.error`; the intake is never lost).
+    /// Needs the intake's own token (`FIXLOOP_CI_TOKEN`, security scheme `ciToken`), not an API token; a server
+    /// without one answers 404 `ci_intake_disabled` to a request with a bearer token (401 to one without).
+    #[utoipa::path(
+    post,
+    path = "/api/ci/logs",
+    operation_id = "submitCiLogs",
+    tag = "ci",
+    request_body = CiLogRequest,
+    responses(
+        (status = 200, description = "Received, classified and recorded", body = CiIntake),
+        (status = 400, description = "Malformed JSON (`invalid_json`)", body = ErrorBody),
+        (status = 404, description = "The CI intake is off: the server has no `FIXLOOP_CI_TOKEN` (`ci_intake_disabled`, to a request with a bearer token)", body = ErrorBody),
+        (status = 413, description = "The body, or `log_excerpt` (over 65,536 bytes), is too large (`payload_too_large`)", body = ErrorBody),
+        (status = 415, description = "Not `application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "A field is missing, of the wrong type (`invalid_body`) or out of bounds: blank or too long names, more than 20 artifact links, a link that is not an http(s) URL (`invalid_value`)", body = ErrorBody),
+        (status = 500, description = "Server bug, or the intake could not be recorded", body = ErrorBody),
+    )
+)]
+    fn submit_ci_logs() {}
+
+    /// The latest CI intakes, newest first (additive).
+    #[utoipa::path(
+    get,
+    path = "/api/ci/logs",
+    operation_id = "listCiLogs",
+    tag = "ci",
+    params(
+        ("limit" = Option<u32>, Query, description = "How many, from 1 to 100 (default 20)", minimum = 1, maximum = 100),
+    ),
+    responses(
+        (status = 200, description = "The latest intakes, newest first", body = CiIntakeList),
+        (status = 400, description = "A malformed or out-of-bounds `limit` (`invalid_query`)", body = ErrorBody),
+        (status = 500, description = "Server bug, or the store could not be read", body = ErrorBody),
+    )
+)]
+    fn list_ci_logs() {}
 
     /// Reads the server's profile file again and brings the watched services in line with it, as `SIGHUP` does
     /// (additive). Services are matched by name: new ones start, removed ones stop (their journal is kept), changed

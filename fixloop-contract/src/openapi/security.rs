@@ -15,6 +15,10 @@ use super::paths::operations_with_method_mut;
 pub const BEARER_SCHEME: &str = "bearerAuth";
 /// The name of the query security scheme (`?access_token=<token>`, RFC 6750 §2.3).
 pub const QUERY_TOKEN_SCHEME: &str = "accessToken";
+/// The name of the CI intake's bearer security scheme (`FIXLOOP_CI_TOKEN`).
+pub const CI_TOKEN_SCHEME: &str = "ciToken";
+/// The operation that takes the CI intake's own token instead of an API token.
+pub const CI_INTAKE_OPERATION: &str = "submitCiLogs";
 /// The operation that is rate-limited (it costs a language-model call).
 pub const RATE_LIMITED_OPERATION: &str = "askCopilot";
 /// The operations that start work (a run, an incident, a bug switch) and share one rate limit per caller.
@@ -54,6 +58,17 @@ pub(super) fn add_security(doc: &mut Document) {
             "The same token as the `access_token` query parameter, for clients that cannot set headers (a browser opening `/ws`). Servers never log its value.",
         ))),
     );
+    components.add_security_scheme(
+        CI_TOKEN_SCHEME,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "The CI intake's own token, FIXLOOP_CI_TOKEN, sent as `Authorization: Bearer <token>` by the CI system; API tokens are not accepted there, and this token opens nothing else.",
+                ))
+                .build(),
+        ),
+    );
     let error_body = || {
         ContentBuilder::new()
             .schema(Some(Ref::from_schema_name("ErrorBody")))
@@ -67,6 +82,24 @@ pub(super) fn add_security(doc: &mut Document) {
     };
     for (_, item) in &mut doc.paths.paths {
         for (method, operation) in operations_with_method_mut(item) {
+            if operation.operation_id.as_deref() == Some(CI_INTAKE_OPERATION) {
+                operation.security = Some(vec![SecurityRequirement::new(
+                    CI_TOKEN_SCHEME,
+                    Vec::<String>::new(),
+                )]);
+                operation.responses.responses.insert(
+                    "401".to_owned(),
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description(
+                                "No CI token, or not FIXLOOP_CI_TOKEN (code `unauthorized`)",
+                            )
+                            .content("application/json", error_body())
+                            .build(),
+                    ),
+                );
+                continue;
+            }
             let role = required_role(method);
             operation.security = Some(vec![
                 SecurityRequirement::new(BEARER_SCHEME, [role]),

@@ -82,6 +82,8 @@ pub mod codes {
     pub const INVALID_PROFILE: &str = "invalid_profile";
     /// 409: the server was not started from a profile file, so there is nothing to reload.
     pub const NO_PROFILE: &str = "no_profile";
+    /// 404: `POST /api/ci/logs` with a bearer token on a server without `FIXLOOP_CI_TOKEN`: the CI intake is off.
+    pub const CI_INTAKE_DISABLED: &str = "ci_intake_disabled";
     /// 421: the request's `Host` is not a name this server answers to (loopback, the bind address, or
     /// `FIXLOOP_ALLOWED_HOSTS`), as a DNS-rebinding page would send.
     pub const HOST_NOT_ALLOWED: &str = "host_not_allowed";

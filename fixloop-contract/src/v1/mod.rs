@@ -3,6 +3,7 @@
 //! Within `v1` the contract only grows (new optional fields, new endpoints); renaming or removing a key or an enum value means `v2`.
 
 mod bodies;
+mod ci;
 mod enums;
 mod error;
 mod history;
@@ -12,6 +13,11 @@ mod ws;
 pub use bodies::{
     CopilotAnswer, DatadogSummary, IncidentCard, JsonObject, Link, Plan, PlanGenerated, PlanItem,
     ReloadReport, ServiceState, Signal, StreamReset, SystemStatus, Target, TestResult, TestRun,
+};
+pub use ci::{
+    CiClassification, CiEvidence, CiFailureClass, CiIntake, CiIntakeList, CiIntakeStatus,
+    CiJobStatus, CiLogRequest, CiUpstream, DEFAULT_CI_PAGE, MAX_CI_ARTIFACT_LINKS,
+    MAX_CI_LINK_CHARS, MAX_CI_LOG_BYTES, MAX_CI_NAME_CHARS, MAX_CI_PAGE,
 };
 pub use enums::{
     AnsweredBy, HttpMethod, IncidentState, PlanItemType, RunStatus, SimulateMode,

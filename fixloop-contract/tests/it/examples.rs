@@ -1,9 +1,10 @@
 //! Every example document deserializes, re-serializes to the same JSON, and validates against `openapi.yaml`.
 
 use fixloop_contract::{
-    CopilotAnswer, CopilotAskRequest, ErrorBody, IncidentCard, IncidentDetail, IncidentFigures,
-    IncidentPage, IncidentSummary, PlanGenerated, ReloadReport, RunTestsRequest, ServiceState,
-    SetBugRequest, SimulateRequest, StreamReset, SystemStatus, TestRun, TimelineEntry, WsEnvelope,
+    CiIntake, CiIntakeList, CiLogRequest, CopilotAnswer, CopilotAskRequest, ErrorBody,
+    IncidentCard, IncidentDetail, IncidentFigures, IncidentPage, IncidentSummary, PlanGenerated,
+    ReloadReport, RunTestsRequest, ServiceState, SetBugRequest, SimulateRequest, StreamReset,
+    SystemStatus, TestRun, TimelineEntry, WsEnvelope,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -39,6 +40,9 @@ pub(crate) fn round_trip_by_name(schema: &str, value: &Value) -> Result<Value, S
         "IncidentFigures" => round_trip::<IncidentFigures>(value),
         "TimelineEntry" => round_trip::<TimelineEntry>(value),
         "ReloadReport" => round_trip::<ReloadReport>(value),
+        "CiLogRequest" => round_trip::<CiLogRequest>(value),
+        "CiIntake" => round_trip::<CiIntake>(value),
+        "CiIntakeList" => round_trip::<CiIntakeList>(value),
         other => Err(format!("no Rust type is mapped to schema {other}")),
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests of fixloop-core: one binary, one module per area.
 
+mod ci_corpus;
 mod criteria_cases;
 mod engine_harness;
 mod engine_scenarios;

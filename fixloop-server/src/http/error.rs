@@ -40,6 +40,12 @@ pub enum ApiError {
     /// 413 `payload_too_large`.
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// 413 `payload_too_large`: `POST /api/ci/logs` with a `log_excerpt` over the field's limit (the field).
+    #[error("log_excerpt is larger than {0} bytes: send the log's tail")]
+    LogTooLarge(usize),
+    /// 404 `ci_intake_disabled`: `POST /api/ci/logs` on a server without `FIXLOOP_CI_TOKEN`.
+    #[error("the CI intake is off: set FIXLOOP_CI_TOKEN to enable POST /api/ci/logs")]
+    CiIntakeDisabled,
     /// 404 `incident_not_found`.
     #[error("no incident has id {0}")]
     IncidentNotFound(String),
@@ -136,8 +142,9 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::IncidentNotFound(_)
+            Self::PayloadTooLarge(_) | Self::LogTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::CiIntakeDisabled
+            | Self::IncidentNotFound(_)
             | Self::RunNotFound(_)
             | Self::ServiceNotFound(_)
             | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
@@ -166,7 +173,8 @@ impl ApiError {
             Self::InvalidValue(_) => codes::INVALID_VALUE,
             Self::InvalidQuery(_) => codes::INVALID_QUERY,
             Self::UnsupportedMediaType => codes::UNSUPPORTED_MEDIA_TYPE,
-            Self::PayloadTooLarge(_) => codes::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge(_) | Self::LogTooLarge(_) => codes::PAYLOAD_TOO_LARGE,
+            Self::CiIntakeDisabled => codes::CI_INTAKE_DISABLED,
             Self::IncidentNotFound(_) => codes::INCIDENT_NOT_FOUND,
             Self::RunNotFound(_) => codes::RUN_NOT_FOUND,
             Self::ServiceNotFound(_) => codes::SERVICE_NOT_FOUND,

@@ -57,6 +57,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Asks the supervisor for a profile reload (`POST /api/admin/reload`).
     pub reloader: Reloader,
+    /// The CI failure intake (`POST /api/ci/logs`, `GET /api/ci/logs`).
+    pub ci: routes::ci::CiIntakeState,
 }
 
 /// Settings of the API.
@@ -178,6 +180,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::copilot::routes())
         .merge(routes::services::routes())
         .merge(routes::admin::routes())
+        .merge(routes::ci::routes())
         .merge(routes::ws::routes())
         .merge(routes::webhooks::routes())
         .merge(dashboard::routes())

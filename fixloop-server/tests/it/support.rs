@@ -62,7 +62,24 @@ impl TestApp {
         copilot_override: Option<Arc<dyn Copilot>>,
         tweak: impl FnOnce(&mut ApiSettings),
     ) -> Self {
-        Self::build(demo_url, copilot_override, tweak, |_, _| {})
+        Self::build(demo_url, copilot_override, tweak, |_, _| {}, None)
+    }
+
+    /// An app whose settings `tweak` adjusts and whose CI intake is `ci`.
+    pub(crate) fn start_tuned_with_ci(
+        demo_url: &str,
+        tweak: impl FnOnce(&mut ApiSettings),
+        ci: fixloop_server::http::routes::ci::CiIntakeState,
+    ) -> Self {
+        Self::build(demo_url, None, tweak, |_, _| {}, Some(ci))
+    }
+
+    /// An app whose CI intake is `ci` (its token, forwarding and store).
+    pub(crate) fn start_with_ci(
+        demo_url: &str,
+        ci: fixloop_server::http::routes::ci::CiIntakeState,
+    ) -> Self {
+        Self::build(demo_url, None, |_| {}, |_, _| {}, Some(ci))
     }
 
     /// An app whose settings `tweak` adjusts, and whose driver `tune` adjusts (it may add ports, or change the
@@ -72,7 +89,7 @@ impl TestApp {
         tweak: impl FnOnce(&mut ApiSettings),
         tune: impl FnOnce(&mut DriverConfig, &mut Ports),
     ) -> Self {
-        Self::build(demo_url, None, tweak, tune)
+        Self::build(demo_url, None, tweak, tune, None)
     }
 
     fn build(
@@ -80,6 +97,7 @@ impl TestApp {
         copilot_override: Option<Arc<dyn Copilot>>,
         tweak: impl FnOnce(&mut ApiSettings),
         tune: impl FnOnce(&mut DriverConfig, &mut Ports),
+        ci: Option<fixloop_server::http::routes::ci::CiIntakeState>,
     ) -> Self {
         let signals = Arc::new(FakeSignalSource::new());
         let planner = Arc::new(FakePlanner::new());
@@ -140,6 +158,11 @@ impl TestApp {
             settings: Arc::new(settings),
             http: fixloop_adapters::default_client(),
             reloader: fixloop_server::runtime::reload::Reloader::without_profile(),
+            ci: ci.unwrap_or_else(|| {
+                fixloop_server::http::routes::ci::CiIntakeState::off(Arc::new(
+                    fixloop_adapters::fake::FakeStore::new(),
+                ))
+            }),
         };
         Self {
             router: router(state),

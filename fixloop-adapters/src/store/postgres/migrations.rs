@@ -6,14 +6,14 @@ use super::super::StoreError;
 use super::errors::classify;
 
 /// The schema version this build reads and writes: the last migration.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The first key of the advisory lock migrations take (any constant: "FL" in ASCII); the second is the schema's
 /// hash, so stores in different schemas migrate independently.
 const MIGRATION_LOCK: i32 = 0x464c;
 
 /// Every migration, by version. Never edit one that shipped: add the next.
-const MIGRATIONS: [(i64, &str); 2] = [
+const MIGRATIONS: [(i64, &str); 3] = [
     (
         1,
         // The journal and the snapshots, as JSON text (the core's versioned formats, floats round-trip exactly)
@@ -43,6 +43,22 @@ const MIGRATIONS: [(i64, &str); 2] = [
              expires_at TIMESTAMPTZ NOT NULL
          );
          ALTER TABLE journal ADD COLUMN epoch BIGINT;",
+    ),
+    (
+        3,
+        // CI intakes (`POST /api/ci/logs`), as the SQLite store keeps them: the whole intake as JSON text, the
+        // fields a list filters or orders by beside it, and the order they were recorded in.
+        "CREATE TABLE ci_intakes (
+             id TEXT PRIMARY KEY,
+             received_at TEXT NOT NULL,
+             recorded BIGSERIAL NOT NULL,
+             repository TEXT NOT NULL,
+             run_id TEXT NOT NULL,
+             job TEXT NOT NULL,
+             class TEXT NOT NULL,
+             document TEXT NOT NULL
+         );
+         CREATE INDEX ci_intakes_by_time ON ci_intakes (received_at, recorded);",
     ),
 ];
 

@@ -17,6 +17,7 @@
 //! Fencing groundwork for replicas (`lease`): a lease per service (holder, epoch, expiry on the database's clock)
 //! and [`PostgresStore::append_fenced`], which the database refuses when the lease it carries is no longer held.
 
+mod ci;
 mod compaction;
 mod errors;
 mod lease;
@@ -39,7 +40,9 @@ use self::errors::{classify, closed, corrupt, pool_failed, redacted};
 pub use self::lease::Lease;
 pub use self::migrations::SCHEMA_VERSION;
 use super::retention::{Marks, SnapshotMark};
-use super::{JournalEntry, Retention, Store, StoreError, StoreStats, Stored, decode};
+use super::{
+    CiIntakeRecord, JournalEntry, Retention, Store, StoreError, StoreStats, Stored, decode,
+};
 
 /// How long any one call may take (waiting for a connection included) before it fails.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -438,6 +441,22 @@ impl Store for PostgresStore {
             let entries = self.entries(&*transaction, service, after, limit).await?;
             transaction.commit().await.map_err(self.fail())?;
             Ok((first, entries))
+        })
+        .await
+    }
+
+    async fn record_ci_intake(&self, intake: CiIntakeRecord) -> Result<(), StoreError> {
+        self.bounded("recording a CI intake", async {
+            let client = self.client().await?;
+            ci::record(&client, &self.location, &intake).await
+        })
+        .await
+    }
+
+    async fn ci_intakes(&self, limit: usize) -> Result<Vec<CiIntakeRecord>, StoreError> {
+        self.bounded("a CI intake read", async {
+            let client = self.client().await?;
+            ci::list(&client, &self.location, limit).await
         })
         .await
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::super::StoreError;
-use super::SCHEMA_VERSION;
+use super::{SCHEMA_NAMES, SCHEMA_VERSION};
 
 /// The first 16 bytes of every SQLite database file.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -197,8 +197,10 @@ pub(super) fn check_schema(connection: &Connection, location: &str) -> Result<()
     }
     let foreign: i64 = connection
         .query_row(
-            "SELECT count(*) FROM sqlite_master WHERE name NOT IN ('journal', 'snapshots') \
-             AND name NOT LIKE 'sqlite_%'",
+            &format!(
+                "SELECT count(*) FROM sqlite_master WHERE name NOT IN ({}) AND name NOT LIKE 'sqlite_%'",
+                SCHEMA_NAMES.map(|name| format!("'{name}'")).join(", ")
+            ),
             [],
             |row| row.get(0),
         )

@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fixloop_contract::chrono::SecondsFormat;
 use fixloop_core::engine::Snapshot;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
@@ -40,14 +41,14 @@ use self::checks::{
     wal_path,
 };
 use self::compaction::{compact, measure, thin};
-use self::rows::{decode, entries, latest_snapshot};
+use self::rows::{ci_intakes, decode, entries, latest_snapshot};
 pub use self::worker::THREAD_NAME;
 use self::worker::Worker;
 use super::retention::{Marks, SnapshotMark};
-use super::{JournalEntry, Retention, Store, StoreError, StoreStats, Stored};
+use super::{CiIntakeRecord, JournalEntry, Retention, Store, StoreError, StoreStats, Stored};
 
-/// The schema version this build reads and writes.
-const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build reads and writes (1: journal and snapshots; 2: and `ci_intakes`).
+const SCHEMA_VERSION: i64 = 2;
 
 /// The file name inside the data directory.
 pub const FILE_NAME: &str = "fixloop.sqlite3";
@@ -71,6 +72,29 @@ CREATE TABLE IF NOT EXISTS snapshots (
     PRIMARY KEY (service, seq)
 ) WITHOUT ROWID;
 ";
+
+/// The migrations from one schema version to the next: `(version reached, statements)`, in order. A store opened
+/// for writing runs every migration above its `user_version` in the transaction that sets the new version, so a
+/// file is never left half-migrated. A version-1 file (journal and snapshots) gains the `ci_intakes` table.
+const MIGRATIONS: [(i64, &str); 1] = [(
+    2,
+    "
+CREATE TABLE IF NOT EXISTS ci_intakes (
+    id TEXT PRIMARY KEY NOT NULL,
+    received_at TEXT NOT NULL,
+    repository TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    job TEXT NOT NULL,
+    class TEXT NOT NULL,
+    document TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ci_intakes_by_time ON ci_intakes (received_at);
+",
+)];
+
+/// The tables and indexes a FixLoop store may hold (anything else makes it a foreign database).
+pub(super) const SCHEMA_NAMES: [&str; 4] =
+    ["journal", "snapshots", "ci_intakes", "ci_intakes_by_time"];
 
 /// The SQLite store. Cheap to clone.
 #[derive(Clone)]
@@ -277,10 +301,18 @@ impl SqliteStore {
         connection
             .execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
             .map_err(|error| classify(&location, &error))?;
+        let found: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(fail)?;
+        let migrations: String = MIGRATIONS
+            .iter()
+            .filter(|(version, _)| *version > found)
+            .map(|(_, statements)| *statements)
+            .collect();
         // The write takes the exclusive lock now, so a second process fails here.
         connection
             .execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN IMMEDIATE; {SCHEMA} {migrations} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             ))
             .map_err(fail)?;
         Ok(Self {
@@ -502,6 +534,33 @@ impl Store for SqliteStore {
             ))
         })
         .await
+    }
+
+    async fn record_ci_intake(&self, intake: CiIntakeRecord) -> Result<(), StoreError> {
+        self.with(move |connection, location| {
+            connection
+                .execute(
+                    "INSERT INTO ci_intakes (id, received_at, repository, run_id, job, class, document) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        intake.id,
+                        intake.received_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                        intake.repository,
+                        intake.run_id,
+                        intake.job,
+                        intake.class,
+                        intake.document
+                    ],
+                )
+                .map_err(|error| classify(location, &error))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ci_intakes(&self, limit: usize) -> Result<Vec<CiIntakeRecord>, StoreError> {
+        self.with(move |connection, location| ci_intakes(connection, location, limit))
+            .await
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -1,10 +1,11 @@
-//! Reading rows back: the latest snapshot, the journal's entries, and the decoding of the stored JSON.
+//! Reading rows back: the latest snapshot, the journal's entries, the CI intakes, and the decoding of the stored
+//! JSON.
 
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::{RecordedInput, Snapshot};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::super::{JournalEntry, StoreError};
+use super::super::{CiIntakeRecord, JournalEntry, StoreError};
 use super::checks::classify;
 
 pub(super) fn latest_snapshot(
@@ -65,3 +66,52 @@ pub(super) fn entries(
 }
 
 pub(super) use super::super::decode;
+
+/// The `limit` most recent CI intakes, newest first (ties: the later-recorded first).
+pub(super) fn ci_intakes(
+    connection: &Connection,
+    location: &str,
+    limit: usize,
+) -> Result<Vec<CiIntakeRecord>, StoreError> {
+    let fail = |error: rusqlite::Error| classify(location, &error);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT id, received_at, repository, run_id, job, class, document FROM ci_intakes \
+             ORDER BY received_at DESC, rowid DESC LIMIT ?1",
+        )
+        .map_err(fail)?;
+    let rows = statement
+        .query_map(params![limit], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, String>(6)?,
+            ))
+        })
+        .map_err(fail)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, received_at, repository, run_id, job, class, document) = row.map_err(fail)?;
+        let received_at = DateTime::parse_from_rfc3339(&received_at)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(|error| StoreError::Corrupt {
+                location: location.to_owned(),
+                why: format!("CI intake {id}: bad time {received_at:?}: {error}"),
+            })?;
+        out.push(CiIntakeRecord {
+            id,
+            received_at,
+            repository,
+            run_id,
+            job,
+            class,
+            document,
+        });
+    }
+    Ok(out)
+}

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use fixloop_adapters::fake::FakeStore;
-use fixloop_adapters::{JournalEntry, PostgresStore, SqliteStore, Store, StoreError};
+use fixloop_adapters::{
+    CiIntakeRecord, JournalEntry, PostgresStore, SqliteStore, Store, StoreError,
+};
 use fixloop_contract::chrono::TimeDelta;
 use fixloop_core::ServiceSpec;
 use fixloop_core::engine::{Config, Engine, Input, RecordedInput, Snapshot};
@@ -41,6 +43,59 @@ async fn check_all(make: impl AsyncFn() -> Arc<dyn Store>) {
     a_snapshot_covers_the_entries_before_it(make().await).await;
     the_first_and_the_latest_snapshots_are_kept(make().await).await;
     services_have_separate_journals(make().await).await;
+    ci_intakes_list_newest_first_up_to_the_limit(make().await).await;
+    a_ci_intake_id_is_recorded_once(make().await).await;
+}
+
+fn intake(id: &str, seconds: i64) -> CiIntakeRecord {
+    CiIntakeRecord {
+        id: id.to_owned(),
+        received_at: fixed_now() + TimeDelta::seconds(seconds),
+        repository: "acme/shop".to_owned(),
+        run_id: format!("run-{id}"),
+        job: "test".to_owned(),
+        class: "timeout".to_owned(),
+        document: format!("{{\"id\":\"{id}\"}}"),
+    }
+}
+
+async fn ci_intakes_list_newest_first_up_to_the_limit(store: Arc<dyn Store>) {
+    assert!(
+        bounded("list", store.ci_intakes(10))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    for (id, seconds) in [("a", 1), ("b", 3), ("c", 2), ("d", 3)] {
+        bounded("record", store.record_ci_intake(intake(id, seconds)))
+            .await
+            .expect("record");
+    }
+    let listed = bounded("list", store.ci_intakes(10)).await.expect("list");
+    let ids: Vec<&str> = listed.iter().map(|kept| kept.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["d", "b", "c", "a"],
+        "newest first; a tie: the later recorded first"
+    );
+    assert_eq!(listed[3], intake("a", 1), "kept whole");
+    let two = bounded("list", store.ci_intakes(2)).await.expect("list");
+    assert_eq!(two.len(), 2);
+}
+
+async fn a_ci_intake_id_is_recorded_once(store: Arc<dyn Store>) {
+    bounded("record", store.record_ci_intake(intake("x", 0)))
+        .await
+        .expect("record");
+    assert!(
+        bounded("record", store.record_ci_intake(intake("x", 5)))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        bounded("list", store.ci_intakes(10)).await.expect("list"),
+        vec![intake("x", 0)]
+    );
 }
 
 async fn an_unknown_service_loads_empty(store: Arc<dyn Store>) {
@@ -229,6 +284,53 @@ async fn a_sqlite_file_reopens_with_everything_in_it() {
 }
 
 #[tokio::test]
+async fn ci_intakes_survive_a_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path()).expect("open");
+    bounded("record", store.record_ci_intake(intake("kept", 0)))
+        .await
+        .expect("record");
+    bounded("close", store.close()).await.expect("close");
+    let reopened = SqliteStore::open(dir.path()).expect("reopen");
+    assert_eq!(
+        bounded("list", reopened.ci_intakes(10))
+            .await
+            .expect("list"),
+        vec![intake("kept", 0)]
+    );
+}
+
+#[tokio::test]
+async fn a_version_1_store_is_migrated_with_its_journal_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(fixloop_adapters::store::FILE_NAME);
+    // The schema of version 1, exactly as that build wrote it, with one entry.
+    let old = rusqlite::Connection::open(&path).expect("create");
+    old.execute_batch(
+        "CREATE TABLE journal (service TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, input TEXT, \
+         PRIMARY KEY (service, seq)) WITHOUT ROWID;
+         CREATE TABLE snapshots (service TEXT NOT NULL, seq INTEGER NOT NULL, snapshot TEXT NOT NULL, \
+         PRIMARY KEY (service, seq)) WITHOUT ROWID;
+         INSERT INTO journal (service, seq, at, input) VALUES ('shop', 1, '2026-03-14T09:30:00+00:00', NULL);
+         PRAGMA user_version = 1;",
+    )
+    .expect("version 1 file");
+    drop(old);
+    let store = SqliteStore::open(dir.path()).expect("opens and migrates");
+    let stored = bounded("load", store.load("shop")).await.expect("load");
+    assert_eq!(stored.last_seq(), 1, "the journal is kept");
+    bounded("record", store.record_ci_intake(intake("new", 0)))
+        .await
+        .expect("the new table exists");
+    bounded("close", store.close()).await.expect("close");
+    let check = rusqlite::Connection::open(&path).expect("open");
+    let version: i64 = check
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, 2);
+}
+
+#[tokio::test]
 async fn a_second_process_on_the_same_data_directory_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let _first = SqliteStore::open(dir.path()).expect("open");
@@ -290,7 +392,7 @@ async fn a_store_of_a_newer_schema_is_refused() {
             error,
             StoreError::NewerVersion {
                 found: 99,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),

@@ -3,7 +3,7 @@
 //! copilot (the one endpoint that costs an LLM call).
 //!
 //! Which route needs what is decided in one place, [`required_access`]: `/healthz`, `/openapi.json`, the
-//! dashboard page `GET /` and its assets `GET /dashboard/{file}` are open; the alert webhooks keep their own `FIXLOOP_WEBHOOK_SECRET`; every other `GET`
+//! dashboard page `GET /` and its assets `GET /dashboard/{file}` are open; the alert webhooks keep their own `FIXLOOP_WEBHOOK_SECRET` and `POST /api/ci/logs` its own `FIXLOOP_CI_TOKEN`; every other `GET`
 //! (the reads, `/ws` and `/metrics`) needs `read`; every other method needs `operate`, which implies `read`. A token
 //! arrives as `Authorization: Bearer <token>`, or as the `access_token` query parameter (RFC 6750) for browsers that
 //! cannot set headers on a WebSocket; [`redact_uri`] keeps that parameter's value out of every log line.
@@ -122,6 +122,8 @@ pub fn required_access(method: &Method, route: Option<&str>) -> Access {
     match route {
         "/healthz" | "/openapi.json" | "/" | "/dashboard/{file}" if reads => Access::Open,
         "/internal/datadog/webhook" | "/internal/alertmanager/webhook" => Access::Open,
+        // The CI intake checks its own token (FIXLOOP_CI_TOKEN) in its handler; its list is a read like any other.
+        "/api/ci/logs" if !reads => Access::Open,
         _ if reads => Access::Role(Role::Read),
         _ => Access::Role(Role::Operate),
     }

@@ -1,6 +1,7 @@
 //! The routes of the API, each file with its handlers and the `routes()` that mounts them.
 
 pub mod admin;
+pub mod ci;
 pub mod copilot;
 pub mod incidents;
 pub mod runs;
