@@ -342,3 +342,58 @@ async fn compaction_keeps_a_bounded_replay_window_behind_the_snapshots() {
     assert_eq!(stats.journal_rows, 3_840 - first_seq);
     bounded("close", store.close()).await.expect("close");
 }
+
+/// Compaction may delete every journal row up to the latest snapshot (a `keep_entries` below the snapshot spacing,
+/// `FIXLOOP_JOURNAL_KEEP_ENTRIES=100` for one): the next append still follows the snapshot, as a restart's
+/// `Stored::last_seq` says it must, and an append behind it is refused.
+#[tokio::test]
+async fn an_append_after_compaction_emptied_the_journal_follows_the_snapshot() {
+    let store = SqliteStore::in_memory().expect("store");
+    store
+        .set_retention(fixloop_adapters::Retention {
+            keep_entries: 0,
+            ..fixloop_adapters::Retention::default()
+        })
+        .await
+        .expect("retention");
+    for seq in 1..=300 {
+        bounded("append", store.append("shop", sample_entry(seq)))
+            .await
+            .expect("append");
+    }
+    let spec = fixloop_core::ServiceSpec::new("shop", "http://127.0.0.1:8001");
+    let fresh = fixloop_core::engine::Engine::new(
+        fixloop_core::engine::Config::short_windows(spec, "s"),
+        fixed_now(),
+    )
+    .snapshot()
+    .expect("a fresh engine snapshots");
+    for seq in [0, 300] {
+        bounded("snapshot", store.save_snapshot("shop", seq, fresh.clone()))
+            .await
+            .expect("save");
+    }
+    let stats = Store::stats(&store).expect("measured");
+    assert_eq!(
+        (stats.journal_rows, stats.snapshot_rows),
+        (0, 1),
+        "compacted to the latest snapshot"
+    );
+    assert_eq!(
+        bounded("load", store.load("shop"))
+            .await
+            .expect("load")
+            .last_seq(),
+        300
+    );
+    let error = bounded("append", store.append("shop", sample_entry(1)))
+        .await
+        .expect_err("behind the snapshot");
+    assert!(
+        matches!(error, StoreError::OutOfOrder { last: 300, .. }),
+        "{error}"
+    );
+    bounded("append", store.append("shop", sample_entry(301)))
+        .await
+        .expect("the entry after the snapshot");
+}

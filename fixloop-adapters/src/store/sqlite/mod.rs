@@ -437,7 +437,9 @@ impl Store for SqliteStore {
         self.with(move |connection, location| {
             let last: Option<u64> = connection
                 .query_row(
-                    "SELECT max(seq) FROM journal WHERE service = ?1",
+                    // The latest snapshot counts too: compaction may have deleted every row up to it.
+                    "SELECT max(seq) FROM (SELECT max(seq) AS seq FROM journal WHERE service = ?1 \
+                     UNION ALL SELECT max(seq) FROM snapshots WHERE service = ?1)",
                     params![service],
                     |row| row.get(0),
                 )
