@@ -65,7 +65,7 @@ pub struct DriverConfig {
     /// Capacity of each WebSocket client's queue.
     pub websocket_queue: usize,
     /// Where the engine's configuration came from (for example `profile sha256:…`), journaled with it at every
-    /// start ([`RecordedInput::Configured`](fixloop_core::engine::RecordedInput::Configured)); `None` says nothing.
+    /// start ([`RecordedInput::Configured`]); `None` says nothing.
     pub origin: Option<String>,
 }
 
