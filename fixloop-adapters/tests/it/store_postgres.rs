@@ -9,7 +9,7 @@ use fixloop_adapters::{PostgresStore, Store, StoreError};
 use fixloop_core::engine::Input;
 
 use crate::contract::bounded;
-use crate::contract::store::{entry, snapshot_after};
+use crate::contract::store::{entry, snapshot_after, write_a_short_journal_and_close};
 use crate::pg::TestSchema;
 
 async fn connect(schema: &TestSchema) -> PostgresStore {
@@ -22,20 +22,7 @@ async fn connect(schema: &TestSchema) -> PostgresStore {
 async fn a_postgres_store_reconnects_to_everything_in_it() {
     let schema = TestSchema::create("reconnect").await;
     let store = connect(&schema).await;
-    let snapshot = snapshot_after(&[Input::SimulateOn]);
-    bounded(
-        "append",
-        store.append("shop", entry(1, Some(Input::SimulateOn))),
-    )
-    .await
-    .expect("append");
-    bounded("snapshot", store.save_snapshot("shop", 1, snapshot.clone()))
-        .await
-        .expect("save");
-    bounded("append", store.append("shop", entry(2, None)))
-        .await
-        .expect("append");
-    bounded("close", store.close()).await.expect("close");
+    let snapshot = write_a_short_journal_and_close(&store).await;
     let error = bounded("append", store.append("shop", entry(3, None)))
         .await
         .expect_err("a closed store refuses writes");

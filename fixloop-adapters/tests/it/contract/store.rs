@@ -36,6 +36,26 @@ pub(crate) fn entry(seq: u64, input: Option<Input>) -> JournalEntry {
 }
 
 /// Every case, on a fresh store from `make`.
+/// Journals `shop`'s entry 1, a snapshot after it and entry 2, then closes the store; returns the snapshot (what a
+/// reopened store must load back: the snapshot at 1 and the tail `[2]`).
+pub(crate) async fn write_a_short_journal_and_close(store: &dyn Store) -> Snapshot {
+    let snapshot = snapshot_after(&[Input::SimulateOn]);
+    bounded(
+        "append",
+        store.append("shop", entry(1, Some(Input::SimulateOn))),
+    )
+    .await
+    .expect("append");
+    bounded("snapshot", store.save_snapshot("shop", 1, snapshot.clone()))
+        .await
+        .expect("save");
+    bounded("append", store.append("shop", entry(2, None)))
+        .await
+        .expect("append");
+    bounded("close", store.close()).await.expect("close");
+    snapshot
+}
+
 async fn check_all(make: impl AsyncFn() -> Arc<dyn Store>) {
     an_unknown_service_loads_empty(make().await).await;
     appended_entries_load_back_in_order(make().await).await;
@@ -256,20 +276,7 @@ async fn postgres_keeps_the_contract() {
 async fn a_sqlite_file_reopens_with_everything_in_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(dir.path()).expect("open");
-    let snapshot = snapshot_after(&[Input::SimulateOn]);
-    bounded(
-        "append",
-        store.append("shop", entry(1, Some(Input::SimulateOn))),
-    )
-    .await
-    .expect("append");
-    bounded("snapshot", store.save_snapshot("shop", 1, snapshot.clone()))
-        .await
-        .expect("save");
-    bounded("append", store.append("shop", entry(2, None)))
-        .await
-        .expect("append");
-    bounded("close", store.close()).await.expect("close");
+    let snapshot = write_a_short_journal_and_close(&store).await;
     assert!(
         bounded("append", store.append("shop", entry(3, None)))
             .await
