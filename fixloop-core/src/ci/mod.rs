@@ -31,6 +31,7 @@
 //! [`FailureClass::Unknown`] always has confidence 0: the classifier claims nothing; its evidence lists the weak
 //! hints it saw, if any.
 
+pub mod heal;
 mod rules;
 
 use std::fmt;
