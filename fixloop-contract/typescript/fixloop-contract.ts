@@ -34,6 +34,36 @@ export interface CiEvidence {
  */
 export type CiFailureClass = "test_assertion" | "timeout" | "network" | "dependency_install" | "migration" | "out_of_memory" | "lint_format" | "infrastructure" | "unknown";
 
+/** The self-heal record of one intake (`CiIntake.heal`): what was decided, on what, and what the provider did. */
+export interface CiHeal {
+  /** The decision. */
+  decision: CiHealDecision;
+  /** One sentence for people: why. */
+  reason: string;
+  /**
+   * The run's CI incident after this intake, in the incident states' words: `INCIDENT_ACTIVE` (failed, for a
+   * human), `VALIDATING` (a rerun is under way), `RECOVERED` (a rerun FixLoop requested passed), `HEALTHY`
+   * (passed without a rerun of FixLoop's).
+   */
+  incident_status: IncidentState;
+  /** Whether the incident was handed to a human because the reruns are spent (or the rerun could not be asked). */
+  escalated: boolean;
+  /** Reruns requested for this (run, class) so far, this one included. */
+  attempts: number;
+  /** The policy's most reruns per (run, class). */
+  max_attempts: number;
+  /** What the decision was made on: provider, project, run, job, class, confidence, the policy's eligible classes. */
+  context: Record<string, unknown>;
+  /**
+   * What the provider answered to a rerun (`provider`, `status`, `new_job_id`, `web_url`, or `error` and
+   * `error_kind`); `null` when nothing was asked.
+   */
+  report?: Record<string, unknown> | null;
+}
+
+/** What self-heal decided about an intake (`CiHeal.decision`). */
+export type CiHealDecision = "RERUN" | "NOT_ELIGIBLE" | "ATTEMPTS_EXHAUSTED" | "NOT_NEEDED";
+
 /** The answer of `POST /api/ci/logs`, and one item of `GET /api/ci/logs`. */
 export interface CiIntake {
   /** Always `received`. */
@@ -58,6 +88,8 @@ export interface CiIntake {
   classification: CiClassification;
   /** The downstream's answer when forwarding is configured (`FIXLOOP_CI_FORWARD_URL`), else `null`. */
   upstream?: null | CiUpstream;
+  /** The self-heal decision and report (additive): absent when the server has no `[ci]` self-heal section. */
+  heal?: null | CiHeal;
 }
 
 /** The answer of `GET /api/ci/logs`: the latest intakes, newest first. */
@@ -70,7 +102,7 @@ export interface CiIntakeList {
 export type CiIntakeStatus = "received";
 
 /** How the CI job ended (`CiLogRequest.status`). */
-export type CiJobStatus = "FAILED" | "CANCELLED" | "TIMED_OUT";
+export type CiJobStatus = "FAILED" | "CANCELLED" | "TIMED_OUT" | "PASSED";
 
 /** Body of `POST /api/ci/logs`: one failed CI job. */
 export interface CiLogRequest {
@@ -86,6 +118,8 @@ export interface CiLogRequest {
   log_excerpt: string;
   /** Links to the run's artifacts and logs: `http` or `https` URLs of at most 2,048 characters, at most 20. */
   artifact_links?: string[];
+  /** The job's id at the CI provider (additive, optional): GitLab's job retry needs it; 1 to 20 digits. */
+  job_id?: string | null;
 }
 
 /** The downstream's answer to a forwarded intake (`CiIntake.upstream`), or why there is none. */

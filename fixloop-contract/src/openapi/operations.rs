@@ -4,13 +4,13 @@
 use utoipa::OpenApi;
 
 use crate::v1::{
-    AnsweredBy, CiClassification, CiEvidence, CiFailureClass, CiIntake, CiIntakeList,
-    CiIntakeStatus, CiJobStatus, CiLogRequest, CiUpstream, CopilotAnswer, CopilotAskRequest,
-    DatadogSummary, ErrorBody, ErrorDetail, HttpMethod, IncidentCard, IncidentDetail,
-    IncidentFigures, IncidentPage, IncidentState, IncidentSummary, Link, Plan, PlanGenerated,
-    PlanItem, PlanItemType, ReloadReport, RunStatus, RunTestsRequest, ServiceState, SetBugRequest,
-    Signal, SimulateMode, SimulateRequest, StreamReset, StreamResetReason, SystemStatus, Target,
-    TestResult, TestRun, TestStatus, TimelineEntry, TimelineKind,
+    AnsweredBy, CiClassification, CiEvidence, CiFailureClass, CiHeal, CiHealDecision, CiIntake,
+    CiIntakeList, CiIntakeStatus, CiJobStatus, CiLogRequest, CiUpstream, CopilotAnswer,
+    CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail, HttpMethod, IncidentCard,
+    IncidentDetail, IncidentFigures, IncidentPage, IncidentState, IncidentSummary, Link, Plan,
+    PlanGenerated, PlanItem, PlanItemType, ReloadReport, RunStatus, RunTestsRequest, ServiceState,
+    SetBugRequest, Signal, SimulateMode, SimulateRequest, StreamReset, StreamResetReason,
+    SystemStatus, Target, TestResult, TestRun, TestStatus, TimelineEntry, TimelineKind,
 };
 
 /// The contract's OpenAPI document.
@@ -82,6 +82,8 @@ use crate::v1::{
         CiEvidence,
         CiClassification,
         CiUpstream,
+        CiHealDecision,
+        CiHeal,
         CiIntake,
         CiIntakeList
     )),
@@ -123,6 +125,10 @@ mod descriptors {
     /// as `upstream` (a downstream that fails or times out gives `upstream.error`; the intake is never lost).
     /// Needs the intake's own token (`FIXLOOP_CI_TOKEN`, security scheme `ciToken`), not an API token; a server
     /// without one answers 404 `ci_intake_disabled` to a request with a bearer token (401 to one without).
+    /// With CI self-heal configured (the profile's `[ci]` section), a failure whose class the policy lists is rerun
+    /// through the CI provider's API, at most `max_attempts` times per (run, class), and the answer carries the
+    /// decision, its context and the provider's report as `heal`; an intake with status `PASSED` closes the run's
+    /// CI incident (`RECOVERED` only after FixLoop's rerun).
     #[utoipa::path(
     post,
     path = "/api/ci/logs",

@@ -1,11 +1,19 @@
 //! CI failure intake (additive): `POST /api/ci/logs` receives a failed CI job's log excerpt, classifies it and
 //! answers what it received; `GET /api/ci/logs` lists the latest intakes.
 //!
+//! CI self-heal (additive): when the server's profile has a `[ci]` section, a failed job whose class the policy
+//! lists is rerun through the CI provider's API (never a code change), and the intake carries the decision and
+//! the provider's answer as `heal`. A later intake of the same run with status `PASSED` closes the run's CI
+//! incident: `RECOVERED` only when it follows a rerun FixLoop requested.
+//!
 //! The intake has its own bearer token (not one of the API's tokens): a CI system holds only that one.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+
+use super::bodies::JsonObject;
+use super::enums::IncidentState;
 
 /// Most bytes (UTF-8) of `CiLogRequest.log_excerpt`; a longer excerpt is refused with 413 `payload_too_large`.
 /// Send the log's tail: the cause of a failure is usually near its end.
@@ -31,6 +39,8 @@ pub enum CiJobStatus {
     Cancelled,
     /// The job ran out of its time limit.
     TimedOut,
+    /// The job passed (additive: sent after a rerun, it closes the run's CI incident).
+    Passed,
 }
 
 /// Body of `POST /api/ci/logs`: one failed CI job.
@@ -54,6 +64,10 @@ pub struct CiLogRequest {
     #[serde(default)]
     #[schema(max_items = 20)]
     pub artifact_links: Vec<String>,
+    /// The job's id at the CI provider (additive, optional): GitLab's job retry needs it; 1 to 20 digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[0-9]{1,20}$")]
+    pub job_id: Option<String>,
 }
 
 /// What the intake did (`CiIntake.status`): always `received` (the word of the CI log receiver it replaces).
@@ -149,6 +163,51 @@ pub struct CiIntake {
     pub classification: CiClassification,
     /// The downstream's answer when forwarding is configured (`FIXLOOP_CI_FORWARD_URL`), else `null`.
     pub upstream: Option<CiUpstream>,
+    /// The self-heal decision and report (additive): absent when the server has no `[ci]` self-heal section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heal: Option<CiHeal>,
+}
+
+/// What self-heal decided about an intake (`CiHeal.decision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CiHealDecision {
+    /// A rerun of the failed job was asked of the CI provider (`report` says how it answered).
+    Rerun,
+    /// Not a failure a rerun may fix (class not in the policy, low confidence, a cancelled job): for a human.
+    NotEligible,
+    /// The policy's reruns for this (run, class) are spent: escalated to a human.
+    AttemptsExhausted,
+    /// The job passed: nothing to do.
+    NotNeeded,
+}
+
+/// The self-heal record of one intake (`CiIntake.heal`): what was decided, on what, and what the provider did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CiHeal {
+    /// The decision.
+    pub decision: CiHealDecision,
+    /// One sentence for people: why.
+    pub reason: String,
+    /// The run's CI incident after this intake, in the incident states' words: `INCIDENT_ACTIVE` (failed, for a
+    /// human), `VALIDATING` (a rerun is under way), `RECOVERED` (a rerun FixLoop requested passed), `HEALTHY`
+    /// (passed without a rerun of FixLoop's).
+    pub incident_status: IncidentState,
+    /// Whether the incident was handed to a human because the reruns are spent (or the rerun could not be asked).
+    pub escalated: bool,
+    /// Reruns requested for this (run, class) so far, this one included.
+    #[schema(minimum = 0)]
+    pub attempts: u32,
+    /// The policy's most reruns per (run, class).
+    #[schema(minimum = 1)]
+    pub max_attempts: u32,
+    /// What the decision was made on: provider, project, run, job, class, confidence, the policy's eligible classes.
+    #[schema(value_type = Object)]
+    pub context: JsonObject,
+    /// What the provider answered to a rerun (`provider`, `status`, `new_job_id`, `web_url`, or `error` and
+    /// `error_kind`); `null` when nothing was asked.
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<JsonObject>,
 }
 
 /// The answer of `GET /api/ci/logs`: the latest intakes, newest first.

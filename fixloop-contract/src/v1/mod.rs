@@ -15,8 +15,8 @@ pub use bodies::{
     ReloadReport, ServiceState, Signal, StreamReset, SystemStatus, Target, TestResult, TestRun,
 };
 pub use ci::{
-    CiClassification, CiEvidence, CiFailureClass, CiIntake, CiIntakeList, CiIntakeStatus,
-    CiJobStatus, CiLogRequest, CiUpstream, DEFAULT_CI_PAGE, MAX_CI_ARTIFACT_LINKS,
+    CiClassification, CiEvidence, CiFailureClass, CiHeal, CiHealDecision, CiIntake, CiIntakeList,
+    CiIntakeStatus, CiJobStatus, CiLogRequest, CiUpstream, DEFAULT_CI_PAGE, MAX_CI_ARTIFACT_LINKS,
     MAX_CI_LINK_CHARS, MAX_CI_LOG_BYTES, MAX_CI_NAME_CHARS, MAX_CI_PAGE,
 };
 pub use enums::{
