@@ -30,6 +30,8 @@ pub enum ErrorKind {
     InvalidResponse,
     /// The vendor could not be reached or failed (connection error, 5xx).
     Unavailable,
+    /// The vendor has no such resource, or the credentials may not see it (404 where an adapter says so).
+    NotFound,
     /// The request was refused before any I/O: an action that is not declared, an argument that does not fit, a
     /// target that is not on the allowlist. Retrying cannot help.
     Refused,
@@ -202,7 +204,7 @@ impl AdapterError {
             ErrorKind::Timeout => PortFailure::Timeout,
             ErrorKind::RateLimited { retry_after } => PortFailure::RateLimited { retry_after },
             ErrorKind::Unauthorized => PortFailure::Unauthorized,
-            ErrorKind::InvalidResponse | ErrorKind::Refused => {
+            ErrorKind::InvalidResponse | ErrorKind::Refused | ErrorKind::NotFound => {
                 PortFailure::InvalidResponse(self.detail())
             }
             ErrorKind::Unavailable => PortFailure::Unavailable(self.detail()),

@@ -43,6 +43,7 @@
 
 use std::time::Duration;
 
+pub mod ci_provider;
 pub mod datadog;
 pub mod embedded;
 pub mod error;
@@ -62,6 +63,10 @@ pub mod store;
 pub mod synthetic;
 pub mod testsprite;
 
+pub use ci_provider::{
+    CiProvider, GitHubActions, GitHubActionsConfig, GitLabCi, GitLabCiConfig, RerunReceipt,
+    RerunRequest,
+};
 pub use datadog::{DatadogMcpAuth, DatadogMcpConfig, DatadogMcpContext};
 pub use embedded::{GroundedCopilot, RulePlanner};
 pub use error::{AdapterError, ErrorKind, parse_retry_after};
@@ -93,8 +98,8 @@ pub use scrape::{
 pub use secret::Secret;
 pub use signal_check::{Finding, LabelCheck, SignalCheck, SignalKind, SourceCheck};
 pub use store::{
-    CiIntakeRecord, JournalEntry, Lease, PostgresStore, Retention, SqliteStore, Store, StoreError,
-    StoreStats, Stored,
+    CiIntakeRecord, JournalEntry, Lease, MAX_CI_RUN_INTAKES, PostgresStore, Retention, SqliteStore,
+    Store, StoreError, StoreStats, Stored,
 };
 pub use synthetic::{SyntheticConfig, SyntheticProbe, SyntheticSignalSource};
 

@@ -16,7 +16,9 @@
 //! | [`FakeStore`] | an in-memory journal shared by its clones (writes can be made to fail) |
 //! | [`FakeExecutor`] | a completed outcome for every declared action ([`completed_outcome`]) |
 //! | [`FakeNotifier`] | every notification delivered (and recorded) |
+//! | [`FakeCiProvider`] | every rerun accepted (201, and recorded) |
 
+mod ci_provider;
 mod context;
 mod copilot;
 mod demo;
@@ -31,6 +33,7 @@ mod store;
 
 use std::time::Duration;
 
+pub use ci_provider::FakeCiProvider;
 pub use context::{FakeContextSource, incident_findings};
 pub use copilot::FakeCopilot;
 pub use demo::DemoModel;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use fixloop_core::engine::Snapshot;
 
-use crate::store::{CiIntakeRecord, JournalEntry, Store, StoreError, Stored};
+use crate::store::{CiIntakeRecord, JournalEntry, MAX_CI_RUN_INTAKES, Store, StoreError, Stored};
 
 /// An in-memory store. Cheap to clone; clones share the data, so a test can "restart" a driver on the same store.
 #[derive(Debug, Clone, Default)]
@@ -186,6 +186,24 @@ impl Store for FakeStore {
         newest_first.sort_by_key(|intake| std::cmp::Reverse(intake.received_at));
         newest_first.truncate(limit);
         Ok(newest_first)
+    }
+
+    async fn ci_run_intakes(
+        &self,
+        repository: &str,
+        run_id: &str,
+    ) -> Result<Vec<CiIntakeRecord>, StoreError> {
+        let inner = self.lock();
+        let mut oldest_first: Vec<_> = inner
+            .ci_intakes
+            .iter()
+            .filter(|intake| intake.repository == repository && intake.run_id == run_id)
+            .cloned()
+            .collect();
+        // Stable: equal times keep the order they were recorded in.
+        oldest_first.sort_by_key(|intake| intake.received_at);
+        let skip = oldest_first.len().saturating_sub(MAX_CI_RUN_INTAKES);
+        Ok(oldest_first.split_off(skip))
     }
 
     async fn close(&self) -> Result<(), StoreError> {

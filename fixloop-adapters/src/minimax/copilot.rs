@@ -171,6 +171,7 @@ fn error_words(kind: ErrorKind) -> &'static str {
         ErrorKind::RateLimited { .. } => "the source is rate limited",
         ErrorKind::InvalidResponse => "the source answered something unusable",
         ErrorKind::Refused => "the look-up was refused",
+        ErrorKind::NotFound => "the source has no such thing",
     }
 }
 

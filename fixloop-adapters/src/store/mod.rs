@@ -120,6 +120,9 @@ pub struct CiIntakeRecord {
     pub document: String,
 }
 
+/// Most intakes [`Store::ci_run_intakes`] returns for one run (the latest ones).
+pub const MAX_CI_RUN_INTAKES: usize = 200;
+
 /// What a store holds for one service.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Stored {
@@ -198,6 +201,19 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// As [`Store::load`].
     async fn ci_intakes(&self, limit: usize) -> Result<Vec<CiIntakeRecord>, StoreError>;
+
+    /// The CI intakes of one run (`repository`, `run_id`), oldest first (by `received_at`, then by the order they
+    /// were recorded), at most [`MAX_CI_RUN_INTAKES`] (the latest ones): what the CI self-heal counts its reruns
+    /// and its incident's state from.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::load`].
+    async fn ci_run_intakes(
+        &self,
+        repository: &str,
+        run_id: &str,
+    ) -> Result<Vec<CiIntakeRecord>, StoreError>;
 
     /// Flushes everything to durable storage (called on shutdown; later calls may fail).
     ///

@@ -1,6 +1,7 @@
 //! Integration tests of fixloop-adapters: the shared port contract suites (run against the fakes and the real
 //! adapters on stub servers) and per-adapter wiremock tests of the vendor adapters.
 
+mod ci_providers;
 mod contract;
 mod copilot_safety;
 mod copilot_topics;

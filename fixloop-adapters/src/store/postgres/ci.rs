@@ -2,7 +2,7 @@
 
 use fixloop_contract::chrono::{DateTime, SecondsFormat, Utc};
 
-use super::super::{CiIntakeRecord, StoreError};
+use super::super::{CiIntakeRecord, MAX_CI_RUN_INTAKES, StoreError};
 use super::errors::classify;
 
 /// Records `intake`; an id already recorded fails (the primary key), and the first one is kept.
@@ -47,6 +47,35 @@ pub(super) async fn list(
         )
         .await
         .map_err(|error| classify(location, &error))?;
+    to_records(location, rows)
+}
+
+/// The latest [`MAX_CI_RUN_INTAKES`] intakes of one run, oldest first (a tie: the earlier recorded first).
+pub(super) async fn run(
+    client: &tokio_postgres::Client,
+    location: &str,
+    repository: &str,
+    run_id: &str,
+) -> Result<Vec<CiIntakeRecord>, StoreError> {
+    let limit = i64::try_from(MAX_CI_RUN_INTAKES).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            "SELECT id, received_at, repository, run_id, job, class, document FROM ci_intakes \
+             WHERE repository = $1 AND run_id = $2 ORDER BY received_at DESC, recorded DESC LIMIT $3",
+            &[&repository, &run_id, &limit],
+        )
+        .await
+        .map_err(|error| classify(location, &error))?;
+    let mut records = to_records(location, rows)?;
+    records.reverse();
+    Ok(records)
+}
+
+/// The records of `rows` (`id, received_at, repository, run_id, job, class, document`), in their order.
+fn to_records(
+    location: &str,
+    rows: Vec<tokio_postgres::Row>,
+) -> Result<Vec<CiIntakeRecord>, StoreError> {
     rows.into_iter()
         .map(|row| {
             let id: String = row.get(0);

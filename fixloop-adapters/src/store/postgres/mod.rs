@@ -461,6 +461,18 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn ci_run_intakes(
+        &self,
+        repository: &str,
+        run_id: &str,
+    ) -> Result<Vec<CiIntakeRecord>, StoreError> {
+        self.bounded("a CI run read", async {
+            let client = self.client().await?;
+            ci::run(&client, &self.location, repository, run_id).await
+        })
+        .await
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         // Every committed append is in the database already; closing only ends the connections.
         self.pool.close();

@@ -41,7 +41,7 @@ use self::checks::{
     wal_path,
 };
 use self::compaction::{compact, measure, thin};
-use self::rows::{ci_intakes, decode, entries, latest_snapshot};
+use self::rows::{ci_intakes, ci_run_intakes, decode, entries, latest_snapshot};
 pub use self::worker::THREAD_NAME;
 use self::worker::Worker;
 use super::retention::{Marks, SnapshotMark};
@@ -563,6 +563,18 @@ impl Store for SqliteStore {
     async fn ci_intakes(&self, limit: usize) -> Result<Vec<CiIntakeRecord>, StoreError> {
         self.with(move |connection, location| ci_intakes(connection, location, limit))
             .await
+    }
+
+    async fn ci_run_intakes(
+        &self,
+        repository: &str,
+        run_id: &str,
+    ) -> Result<Vec<CiIntakeRecord>, StoreError> {
+        let (repository, run_id) = (repository.to_owned(), run_id.to_owned());
+        self.with(move |connection, location| {
+            ci_run_intakes(connection, location, &repository, &run_id)
+        })
+        .await
     }
 
     async fn close(&self) -> Result<(), StoreError> {

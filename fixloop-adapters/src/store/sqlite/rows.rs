@@ -5,7 +5,7 @@ use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::{RecordedInput, Snapshot};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::super::{CiIntakeRecord, JournalEntry, StoreError};
+use super::super::{CiIntakeRecord, JournalEntry, MAX_CI_RUN_INTAKES, StoreError};
 use super::checks::classify;
 
 pub(super) fn latest_snapshot(
@@ -73,16 +73,46 @@ pub(super) fn ci_intakes(
     location: &str,
     limit: usize,
 ) -> Result<Vec<CiIntakeRecord>, StoreError> {
-    let fail = |error: rusqlite::Error| classify(location, &error);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut statement = connection
-        .prepare_cached(
-            "SELECT id, received_at, repository, run_id, job, class, document FROM ci_intakes \
-             ORDER BY received_at DESC, rowid DESC LIMIT ?1",
-        )
-        .map_err(fail)?;
+    query_ci_intakes(
+        connection,
+        location,
+        "SELECT id, received_at, repository, run_id, job, class, document FROM ci_intakes \
+         ORDER BY received_at DESC, rowid DESC LIMIT ?1",
+        params![limit],
+    )
+}
+
+/// The latest [`MAX_CI_RUN_INTAKES`] CI intakes of one run, oldest first (ties: the earlier-recorded first).
+pub(super) fn ci_run_intakes(
+    connection: &Connection,
+    location: &str,
+    repository: &str,
+    run_id: &str,
+) -> Result<Vec<CiIntakeRecord>, StoreError> {
+    let limit = i64::try_from(MAX_CI_RUN_INTAKES).unwrap_or(i64::MAX);
+    let mut newest_first = query_ci_intakes(
+        connection,
+        location,
+        "SELECT id, received_at, repository, run_id, job, class, document FROM ci_intakes \
+         WHERE repository = ?1 AND run_id = ?2 ORDER BY received_at DESC, rowid DESC LIMIT ?3",
+        params![repository, run_id, limit],
+    )?;
+    newest_first.reverse();
+    Ok(newest_first)
+}
+
+/// The CI intakes `sql` selects (`id, received_at, repository, run_id, job, class, document`), in its order.
+fn query_ci_intakes(
+    connection: &Connection,
+    location: &str,
+    sql: &str,
+    parameters: impl rusqlite::Params,
+) -> Result<Vec<CiIntakeRecord>, StoreError> {
+    let fail = |error: rusqlite::Error| classify(location, &error);
+    let mut statement = connection.prepare_cached(sql).map_err(fail)?;
     let rows = statement
-        .query_map(params![limit], |row| {
+        .query_map(parameters, |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, String>(1)?,

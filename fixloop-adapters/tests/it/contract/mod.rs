@@ -5,6 +5,7 @@
 //! implementation (or the stub server behind it) into the situation a case needs. Fakes arrange through their
 //! scripting API; real adapters arrange by mounting wiremock responses or by switching a local fake server's mode.
 
+pub(crate) mod ci_provider;
 pub(crate) mod context_source;
 pub(crate) mod copilot;
 pub(crate) mod executor;

@@ -65,6 +65,7 @@ async fn check_all(make: impl AsyncFn() -> Arc<dyn Store>) {
     services_have_separate_journals(make().await).await;
     ci_intakes_list_newest_first_up_to_the_limit(make().await).await;
     a_ci_intake_id_is_recorded_once(make().await).await;
+    a_runs_ci_intakes_list_oldest_first_and_only_that_run(make().await).await;
 }
 
 fn intake(id: &str, seconds: i64) -> CiIntakeRecord {
@@ -101,6 +102,41 @@ async fn ci_intakes_list_newest_first_up_to_the_limit(store: Arc<dyn Store>) {
     assert_eq!(listed[3], intake("a", 1), "kept whole");
     let two = bounded("list", store.ci_intakes(2)).await.expect("list");
     assert_eq!(two.len(), 2);
+}
+
+async fn a_runs_ci_intakes_list_oldest_first_and_only_that_run(store: Arc<dyn Store>) {
+    let of_run = |id: &str, seconds: i64, repository: &str, run_id: &str| CiIntakeRecord {
+        repository: repository.to_owned(),
+        run_id: run_id.to_owned(),
+        ..intake(id, seconds)
+    };
+    for record in [
+        of_run("a", 3, "acme/shop", "77"),
+        of_run("b", 1, "acme/shop", "77"),
+        of_run("other-run", 2, "acme/shop", "78"),
+        of_run("other-repository", 2, "acme/api", "77"),
+        of_run("c", 3, "acme/shop", "77"),
+    ] {
+        bounded("record", store.record_ci_intake(record))
+            .await
+            .expect("record");
+    }
+    let run = bounded("run", store.ci_run_intakes("acme/shop", "77"))
+        .await
+        .expect("run");
+    let ids: Vec<&str> = run.iter().map(|kept| kept.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["b", "a", "c"],
+        "oldest first; a tie: the earlier recorded first"
+    );
+    assert_eq!(run[0], of_run("b", 1, "acme/shop", "77"), "kept whole");
+    assert!(
+        bounded("run", store.ci_run_intakes("acme/shop", "79"))
+            .await
+            .expect("run")
+            .is_empty()
+    );
 }
 
 async fn a_ci_intake_id_is_recorded_once(store: Arc<dyn Store>) {
