@@ -23,8 +23,9 @@ use crate::http::auth::{
     ApiToken, ApiTokens, AuthSettings, Exposure, ExposureError, Role, check_exposure,
 };
 use crate::http::listener::{ConnectionLimits, ConnectionStats, GuardedListener};
-use crate::http::routes::ci::{CiForward, CiIntakeState, DEFAULT_FORWARD_TIMEOUT};
+use crate::http::routes::ci::{CiForward, CiHealer, CiIntakeState, DEFAULT_FORWARD_TIMEOUT};
 use crate::http::{ApiSettings, AppState, router};
+use crate::profile::ci::CiProfile;
 use crate::profile::{Profile, demo_profile};
 use crate::runtime::driver::Ports;
 use crate::runtime::metrics::ServerMetrics;
@@ -191,8 +192,29 @@ pub enum StartError {
     Exposed(#[from] ExposureError),
 }
 
-/// The CI intake of `config` (off without `FIXLOOP_CI_TOKEN`), recording into `store`.
-fn ci_intake(config: &Config, store: Arc<dyn Store>) -> Result<CiIntakeState, StartError> {
+/// The CI intake of `config` (off without `FIXLOOP_CI_TOKEN`), recording into `store`, healing with the profile's
+/// `[ci]` section when there is one.
+fn ci_intake(
+    config: &Config,
+    store: Arc<dyn Store>,
+    ci: Option<&CiProfile>,
+    http: &reqwest::Client,
+) -> Result<CiIntakeState, StartError> {
+    let heal = match ci {
+        None => None,
+        Some(profile) => Some(Arc::new(
+            CiHealer::from_profile(profile, http.clone())
+                .map_err(|error| StartError::Profile(format!("ci: {}", error.detail())))?,
+        )),
+    };
+    if let Some(profile) = ci {
+        tracing::info!(
+            provider = ?profile.provider,
+            repositories = profile.repositories.len(),
+            max_attempts = profile.policy.max_attempts,
+            "CI self-heal on"
+        );
+    }
     let forward = match &config.ci_forward {
         None => None,
         Some((url, token)) => Some(
@@ -204,6 +226,7 @@ fn ci_intake(config: &Config, store: Arc<dyn Store>) -> Result<CiIntakeState, St
         store,
         token: config.ci_token.clone(),
         forward,
+        heal,
     })
 }
 
@@ -314,6 +337,7 @@ pub(crate) async fn start_demo_tuned(
         tune,
         demo_admin_token: admin_token,
         reload: None,
+        ci: None,
     };
     let (server, reloader) = start_orchestrator(orchestrator, &mut tasks, &http).await?;
     Ok(RunningDemo {
@@ -329,7 +353,7 @@ pub(crate) async fn start_demo_tuned(
 /// # Errors
 ///
 /// As [`start_demo`].
-pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartError> {
+pub async fn start_serve(mut options: ServeOptions) -> Result<RunningServer, StartError> {
     let exposure = check_exposure(
         options.bind,
         &options.config.api_tokens,
@@ -337,6 +361,10 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
     )?;
     let mut tasks = Tasks::new();
     let http = fixloop_adapters::http_client(Duration::from_secs(10)).map_err(StartError::Http)?;
+    let ci = options
+        .profile
+        .as_mut()
+        .and_then(|profile| profile.ci.take());
     let watches: Vec<ServiceToWatch> = match options.profile {
         Some(profile) => profile
             .services
@@ -380,6 +408,7 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
         tune: None,
         demo_admin_token,
         reload: options.profile_source,
+        ci,
     };
     let (orchestrator_url, reloader) = start_orchestrator(orchestrator, &mut tasks, &http).await?;
     Ok(RunningServer {
@@ -467,6 +496,8 @@ struct Orchestrator {
     demo_admin_token: Option<Secret>,
     /// Reads the profile again on a reload.
     reload: Option<ProfileSource>,
+    /// The profile's `[ci]` self-heal section.
+    ci: Option<CiProfile>,
 }
 
 /// Binds the orchestrator's listener, starts a driver per watched service under a [`Supervisor`], and serves the
@@ -487,6 +518,7 @@ async fn start_orchestrator(
         tune,
         demo_admin_token,
         reload,
+        ci,
     } = orchestrator;
     let config = &config;
     let listener = bind_listener(bind, port).await?;
@@ -508,7 +540,7 @@ async fn start_orchestrator(
     };
     metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
-    let ci = ci_intake(config, Arc::clone(&store))?;
+    let ci = ci_intake(config, Arc::clone(&store), ci.as_ref(), http)?;
     // The demo's operations (bug switch, simulation) act on the built-in demo shop, named, when it is watched.
     let demo_service = watches
         .iter()

@@ -7,10 +7,12 @@
 // `?since=<largest seq seen>`: the missed events, or `stream.reset` and the join snapshot (live once open). `GET /api/services` is polled
 // for the recovery blocker, and a failed poll also ends the stream, so a dead backend is noticed even when its
 // socket does not close.
-import { addAnswer, addRunIfUnknown, applyEnvelope, applyServices, initialModel, noticeOutlived, shownIncident, startSnapshot, worstStatus, } from "./model.js";
+import { addAnswer, addRunIfUnknown, applyEnvelope, applyServices, historyRows, initialModel, noticeOutlived, shownIncident, startSnapshot, worstStatus, } from "./model.js";
 import { byId, render } from "./view.js";
 const TOKEN_KEY = "fixloop.api-token";
 const POLL_MS = 2000;
+/** The incident history is read every this many polls. */
+const HISTORY_EVERY = 5;
 const REQUEST_TIMEOUT_MS = 10_000;
 const COPILOT_TIMEOUT_MS = 40_000;
 /** Failed attempts in a row before "reconnecting" becomes "backend unreachable". */
@@ -26,6 +28,7 @@ let renderQueued = false;
 let tokenWaiters = [];
 let connecting = false;
 let messagesApplied = 0;
+let polls = 0;
 /** A failed API call: the HTTP status (0 for a network error or timeout) and the contract's error body. */
 class ApiFailure extends Error {
     status;
@@ -195,6 +198,9 @@ async function poll() {
         return;
     try {
         applyServices(model, await api("GET", "/api/services", undefined, 5000));
+        if (polls % HISTORY_EVERY === 0)
+            await refreshHistory();
+        polls += 1;
         update();
     }
     catch (error) {
@@ -208,6 +214,16 @@ async function poll() {
         }
     }
     schedulePoll(POLL_MS);
+}
+/** Reads the runtime incidents and the CI intakes; a server without either keeps the rows it had. */
+async function refreshHistory() {
+    const [incidents, ci] = await Promise.allSettled([
+        api("GET", "/api/incidents?limit=20", undefined, 5000),
+        api("GET", "/api/ci/logs?limit=100", undefined, 5000),
+    ]);
+    if (incidents.status === "rejected" && ci.status === "rejected")
+        throw incidents.reason;
+    model.history = historyRows(incidents.status === "fulfilled" ? incidents.value.incidents : [], ci.status === "fulfilled" ? ci.value.intakes : []);
 }
 /** Shows the token field and resolves once a token was entered. */
 function tokenEntered(message) {

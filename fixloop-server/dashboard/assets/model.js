@@ -4,6 +4,8 @@
 // reply and the `copilot.answer` broadcast are the same answer), the incident is cleared only when the server says
 // no incident is open (never by a button), test results go with their incident, and the status is shown only
 // while the connection is live.
+/** How many history rows the page shows. */
+export const MAX_HISTORY = 20;
 /** How many copilot answers the page keeps. */
 export const MAX_ANSWERS = 50;
 /** An empty model: connecting, nothing known. */
@@ -19,6 +21,7 @@ export function initialModel() {
         answers: [],
         lastMessageAt: null,
         lastSeq: null,
+        history: [],
     };
 }
 /** Forgets the statuses before a (re)connection's join snapshot replaces them; incidents and runs are pruned by it. */
@@ -175,6 +178,53 @@ export function safeUrl(url) {
     catch {
         return null;
     }
+}
+/**
+ * The incident history: runtime incidents and CI incidents (one per CI run, `repository` and `run_id`) side by
+ * side, newest first, at most `MAX_HISTORY`. A CI run's status is its latest intake's `heal.incident_status`
+ * (RECOVERED only when FixLoop's rerun passed); without self-heal, a failed run is INCIDENT_ACTIVE and a passed
+ * one HEALTHY. `ciIntakes` come newest first, as `GET /api/ci/logs` lists them.
+ */
+export function historyRows(incidents, ciIntakes) {
+    const rows = incidents.map((incident) => ({
+        kind: "runtime",
+        id: incident.incident_id,
+        title: `${incident.service}: ${incident.title}`,
+        status: incident.status,
+        at: incident.detected_at,
+        detail: incident.resolution ?? "",
+    }));
+    const runs = new Map();
+    for (const intake of ciIntakes) {
+        const key = `${intake.repository}#${intake.run_id}`;
+        const seen = runs.get(key);
+        const failed = intake.job_status !== "PASSED";
+        if (seen === undefined)
+            runs.set(key, { latest: intake, first: intake, failed });
+        else {
+            seen.first = intake;
+            seen.failed ||= failed;
+        }
+    }
+    for (const [key, run] of runs) {
+        // A run that only ever passed is no incident.
+        if (!run.failed)
+            continue;
+        const latest = run.latest;
+        const heal = latest.heal;
+        const status = heal?.incident_status ?? (latest.job_status === "PASSED" ? "HEALTHY" : "INCIDENT_ACTIVE");
+        const detail = heal === undefined || heal === null ? `${latest.job_status}, not self-healed` : `${heal.decision}${heal.escalated ? " (escalated)" : ""}: ${heal.reason}`;
+        rows.push({
+            kind: "ci",
+            id: key,
+            title: `CI ${latest.job}: ${run.first.classification.class}`,
+            status,
+            at: run.first.received_at,
+            detail,
+        });
+    }
+    rows.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : a.id < b.id ? 1 : -1));
+    return rows.slice(0, MAX_HISTORY);
 }
 function answerKey(answer) {
     return JSON.stringify([answer.created_at, answer.incident_id, answer.question, answer.answer]);

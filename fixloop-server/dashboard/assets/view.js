@@ -38,6 +38,7 @@ export function render(model, expandedPlanItems) {
     renderBlocker(model, incident);
     renderRuns(model, incident);
     renderAnswers(model.answers);
+    renderHistory(model.history);
     renderControls(incident, live);
     if (focused !== undefined) {
         const again = document.querySelector(`[data-key="${CSS.escape(focused)}"]`);
@@ -194,6 +195,19 @@ function renderAnswers(answers) {
     list.replaceChildren(...answers.map((answer) => el("li", { class: "answer" }, el("p", { class: "question" }, el("span", { class: "sr-label" }, "Q: "), answer.question), el("p", { class: "reply" }, answer.answer), answer.citations.length === 0
         ? null
         : el("ul", { class: "links citations", "aria-label": "Citations" }, ...answer.citations.map((l) => el("li", {}, link(l)))), el("p", { class: "time" }, `${clock(answer.created_at)}${answer.incident_id === null ? "" : ` · ${answer.incident_id}`}${answer.answered_by === "GROUNDED_FALLBACK" ? " · (grounded fallback)" : ""}${answer.redacted === true ? " · (status sentences left out by FixLoop)" : ""}`))));
+}
+let historyKey = "";
+function renderHistory(rows) {
+    const key = JSON.stringify(rows);
+    if (key === historyKey)
+        return;
+    historyKey = key;
+    const table = byId("history");
+    if (rows.length === 0) {
+        table.replaceChildren(el("tr", {}, el("td", { class: "empty", colspan: "5" }, "No incident yet.")));
+        return;
+    }
+    table.replaceChildren(...rows.map((row) => el("tr", { "data-kind": row.kind, "data-incident-id": row.id }, el("td", {}, el("span", { class: "kind", "data-kind": row.kind }, row.kind === "ci" ? "CI" : "runtime")), el("td", {}, row.title, el("br"), el("span", { class: "time" }, row.id)), el("td", {}, el("span", { class: "history-status", "data-status": row.status ?? "CLOSED" }, row.status ?? "closed")), el("td", { class: "details" }, row.detail), el("td", { class: "time" }, clock(row.at)))));
 }
 function renderControls(incident, live) {
     // The controls act on the backend: without a live connection they would only fail.

@@ -9,9 +9,11 @@
 // socket does not close.
 
 import type {
+  CiIntakeList,
   CopilotAnswer,
   CopilotAskRequest,
   ErrorBody,
+  IncidentPage,
   RunTestsRequest,
   ServiceState,
   SetBugRequest,
@@ -24,6 +26,7 @@ import {
   addRunIfUnknown,
   applyEnvelope,
   applyServices,
+  historyRows,
   initialModel,
   noticeOutlived,
   shownIncident,
@@ -34,6 +37,8 @@ import { byId, render } from "./view.js";
 
 const TOKEN_KEY = "fixloop.api-token";
 const POLL_MS = 2000;
+/** The incident history is read every this many polls. */
+const HISTORY_EVERY = 5;
 const REQUEST_TIMEOUT_MS = 10_000;
 const COPILOT_TIMEOUT_MS = 40_000;
 /** Failed attempts in a row before "reconnecting" becomes "backend unreachable". */
@@ -50,6 +55,7 @@ let renderQueued = false;
 let tokenWaiters: Array<() => void> = [];
 let connecting = false;
 let messagesApplied = 0;
+let polls = 0;
 
 /** A failed API call: the HTTP status (0 for a network error or timeout) and the contract's error body. */
 class ApiFailure extends Error {
@@ -210,6 +216,8 @@ async function poll(): Promise<void> {
   if (socket === null || model.connection !== "live") return;
   try {
     applyServices(model, await api<ServiceState[]>("GET", "/api/services", undefined, 5000));
+    if (polls % HISTORY_EVERY === 0) await refreshHistory();
+    polls += 1;
     update();
   } catch (error) {
     if (error instanceof ApiFailure && error.status === 0 && socket !== null) {
@@ -222,6 +230,19 @@ async function poll(): Promise<void> {
     }
   }
   schedulePoll(POLL_MS);
+}
+
+/** Reads the runtime incidents and the CI intakes; a server without either keeps the rows it had. */
+async function refreshHistory(): Promise<void> {
+  const [incidents, ci] = await Promise.allSettled([
+    api<IncidentPage>("GET", "/api/incidents?limit=20", undefined, 5000),
+    api<CiIntakeList>("GET", "/api/ci/logs?limit=100", undefined, 5000),
+  ]);
+  if (incidents.status === "rejected" && ci.status === "rejected") throw incidents.reason;
+  model.history = historyRows(
+    incidents.status === "fulfilled" ? incidents.value.incidents : [],
+    ci.status === "fulfilled" ? ci.value.intakes : [],
+  );
 }
 
 /** Shows the token field and resolves once a token was entered. */

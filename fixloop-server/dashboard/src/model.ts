@@ -6,8 +6,10 @@
 // while the connection is live.
 
 import type {
+  CiIntake,
   CopilotAnswer,
   IncidentCard,
+  IncidentSummary,
   IncidentState,
   ServiceState,
   SystemStatus,
@@ -40,7 +42,28 @@ export interface Model {
   lastMessageAt: number | null;
   /** The largest `seq` seen on the stream, to resume with `GET /ws?since=` after a reconnection (`null`: none). */
   lastSeq: number | null;
+  /** Recent incidents, runtime and CI, newest first (`GET /api/incidents` and `GET /api/ci/logs`). */
+  history: HistoryRow[];
 }
+
+/** One line of the incident history: a runtime incident, or one CI run's incident. */
+export interface HistoryRow {
+  /** `runtime` (an engine incident) or `ci` (a failed CI run). */
+  kind: "runtime" | "ci";
+  /** The incident id, or `<repository>#<run id>` for a CI run. */
+  id: string;
+  /** One line: the incident's title, or the CI run's job and class. */
+  title: string;
+  /** The incident's status (the contract's states), or `null` once a runtime incident is closed. */
+  status: IncidentState | null;
+  /** When it was detected (the CI run's first failure). */
+  at: string;
+  /** Why it closed, or the latest self-heal decision and its reason. */
+  detail: string;
+}
+
+/** How many history rows the page shows. */
+export const MAX_HISTORY = 20;
 
 /** How many copilot answers the page keeps. */
 export const MAX_ANSWERS = 50;
@@ -58,6 +81,7 @@ export function initialModel(): Model {
     answers: [],
     lastMessageAt: null,
     lastSeq: null,
+    history: [],
   };
 }
 
@@ -212,6 +236,52 @@ export function safeUrl(url: string): string | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The incident history: runtime incidents and CI incidents (one per CI run, `repository` and `run_id`) side by
+ * side, newest first, at most `MAX_HISTORY`. A CI run's status is its latest intake's `heal.incident_status`
+ * (RECOVERED only when FixLoop's rerun passed); without self-heal, a failed run is INCIDENT_ACTIVE and a passed
+ * one HEALTHY. `ciIntakes` come newest first, as `GET /api/ci/logs` lists them.
+ */
+export function historyRows(incidents: IncidentSummary[], ciIntakes: CiIntake[]): HistoryRow[] {
+  const rows: HistoryRow[] = incidents.map((incident) => ({
+    kind: "runtime",
+    id: incident.incident_id,
+    title: `${incident.service}: ${incident.title}`,
+    status: incident.status,
+    at: incident.detected_at,
+    detail: incident.resolution ?? "",
+  }));
+  const runs = new Map<string, { latest: CiIntake; first: CiIntake; failed: boolean }>();
+  for (const intake of ciIntakes) {
+    const key = `${intake.repository}#${intake.run_id}`;
+    const seen = runs.get(key);
+    const failed = intake.job_status !== "PASSED";
+    if (seen === undefined) runs.set(key, { latest: intake, first: intake, failed });
+    else {
+      seen.first = intake;
+      seen.failed ||= failed;
+    }
+  }
+  for (const [key, run] of runs) {
+    // A run that only ever passed is no incident.
+    if (!run.failed) continue;
+    const latest = run.latest;
+    const heal = latest.heal;
+    const status: IncidentState = heal?.incident_status ?? (latest.job_status === "PASSED" ? "HEALTHY" : "INCIDENT_ACTIVE");
+    const detail = heal === undefined || heal === null ? `${latest.job_status}, not self-healed` : `${heal.decision}${heal.escalated ? " (escalated)" : ""}: ${heal.reason}`;
+    rows.push({
+      kind: "ci",
+      id: key,
+      title: `CI ${latest.job}: ${run.first.classification.class}`,
+      status,
+      at: run.first.received_at,
+      detail,
+    });
+  }
+  rows.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : a.id < b.id ? 1 : -1));
+  return rows.slice(0, MAX_HISTORY);
 }
 
 function answerKey(answer: CopilotAnswer): string {

@@ -15,6 +15,7 @@ import {
   shownIncident,
   statusOf,
   worstStatus,
+  type HistoryRow,
   type Model,
 } from "./model.js";
 
@@ -57,6 +58,7 @@ export function render(model: Model, expandedPlanItems: Set<string>): void {
   renderBlocker(model, incident);
   renderRuns(model, incident);
   renderAnswers(model.answers);
+  renderHistory(model.history);
   renderControls(incident, live);
   if (focused !== undefined) {
     const again = document.querySelector<HTMLElement>(`[data-key="${CSS.escape(focused)}"]`);
@@ -277,6 +279,30 @@ function renderAnswers(answers: CopilotAnswer[]): void {
           answer.answered_by === "GROUNDED_FALLBACK" ? " · (grounded fallback)" : ""
         }${answer.redacted === true ? " · (status sentences left out by FixLoop)" : ""}`,
       ),
+    ),
+  ));
+}
+
+let historyKey = "";
+
+function renderHistory(rows: HistoryRow[]): void {
+  const key = JSON.stringify(rows);
+  if (key === historyKey) return;
+  historyKey = key;
+  const table = byId("history");
+  if (rows.length === 0) {
+    table.replaceChildren(el("tr", {}, el("td", { class: "empty", colspan: "5" }, "No incident yet.")));
+    return;
+  }
+  table.replaceChildren(...rows.map((row) =>
+    el(
+      "tr",
+      { "data-kind": row.kind, "data-incident-id": row.id },
+      el("td", {}, el("span", { class: "kind", "data-kind": row.kind }, row.kind === "ci" ? "CI" : "runtime")),
+      el("td", {}, row.title, el("br"), el("span", { class: "time" }, row.id)),
+      el("td", {}, el("span", { class: "history-status", "data-status": row.status ?? "CLOSED" }, row.status ?? "closed")),
+      el("td", { class: "details" }, row.detail),
+      el("td", { class: "time" }, clock(row.at)),
     ),
   ));
 }

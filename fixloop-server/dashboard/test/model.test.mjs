@@ -9,6 +9,7 @@ import {
   addRunIfUnknown,
   applyEnvelope,
   applyServices,
+  historyRows,
   initialModel,
   noticeOutlived,
   runsOf,
@@ -156,4 +157,47 @@ test("an action's notice is outlived when the status turns RECOVERED or HEALTHY,
   assert.equal(noticeOutlived("RECOVERED", "HEALTHY"), true);
   assert.equal(noticeOutlived("HEALTHY", "HEALTHY"), false);
   assert.equal(noticeOutlived(null, "HEALTHY"), true);
+});
+
+function ciIntake(runId, jobStatus, at, heal) {
+  return {
+    status: "received",
+    id: `ci-${runId}-${at}`,
+    received_at: at,
+    repository: "acme/shop",
+    run_id: runId,
+    job: "e2e",
+    job_status: jobStatus,
+    artifact_links: [],
+    log_bytes: 10,
+    classification: { class: "infrastructure", confidence: 0.8, evidence: [] },
+    upstream: null,
+    ...(heal === undefined ? {} : { heal }),
+  };
+}
+
+function heal(decision, status, escalated = false) {
+  return { decision, reason: "why", incident_status: status, escalated, attempts: 1, max_attempts: 2, context: {}, report: null };
+}
+
+test("CI runs are listed next to runtime incidents, newest first, each run once with its latest status", () => {
+  const runtime = { incident_id: "inc-1", title: "Checkout errors", service: "shop", detected_at: "2026-12-02T10:00:00Z", incident_end: null, status: "VALIDATING", resolution: null };
+  // Newest first, as GET /api/ci/logs lists them.
+  const intakes = [
+    ciIntake("7", "PASSED", "2026-12-02T11:05:00Z", heal("NOT_NEEDED", "RECOVERED")),
+    ciIntake("7", "FAILED", "2026-12-02T11:00:00Z", heal("RERUN", "VALIDATING")),
+    ciIntake("8", "PASSED", "2026-12-02T12:00:00Z"),
+    ciIntake("6", "FAILED", "2026-12-02T09:00:00Z", heal("ATTEMPTS_EXHAUSTED", "INCIDENT_ACTIVE", true)),
+    ciIntake("5", "FAILED", "2026-12-02T08:00:00Z"),
+  ];
+  const rows = historyRows([runtime], intakes);
+  assert.deepEqual(rows.map((row) => [row.kind, row.id, row.status]), [
+    ["ci", "acme/shop#7", "RECOVERED"],
+    ["runtime", "inc-1", "VALIDATING"],
+    ["ci", "acme/shop#6", "INCIDENT_ACTIVE"],
+    ["ci", "acme/shop#5", "INCIDENT_ACTIVE"],
+  ]);
+  assert.equal(rows[0].at, "2026-12-02T11:00:00Z", "a CI incident starts at its run's first failure");
+  assert.match(rows[2].detail, /ATTEMPTS_EXHAUSTED \(escalated\)/);
+  assert.match(rows[3].detail, /not self-healed/);
 });

@@ -64,6 +64,27 @@ pub(crate) async fn run(
                 if names.len() == 1 { "" } else { "s" },
                 names.join(", ")
             );
+            if let Some(ci) = &profile.ci {
+                println!(
+                    "ci self-heal: {:?} at {}, {} repositor{}, eligible: {}, at most {} rerun{} per run and class",
+                    ci.provider,
+                    ci.base_url,
+                    ci.repositories.len(),
+                    if ci.repositories.len() == 1 {
+                        "y"
+                    } else {
+                        "ies"
+                    },
+                    ci.policy
+                        .eligible
+                        .iter()
+                        .map(|class| class.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    ci.policy.max_attempts,
+                    if ci.policy.max_attempts == 1 { "" } else { "s" },
+                );
+            }
             if live {
                 profile_check_live(&profile, config).await?;
             }

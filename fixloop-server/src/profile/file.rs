@@ -15,6 +15,9 @@ pub struct ProfileFile {
     /// The watched services (`[[service]]` tables), at least one.
     #[serde(default)]
     pub service: Vec<ServiceFile>,
+    /// The `[ci]` self-heal section (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<super::ci::CiFile>,
 }
 
 /// One `[[service]]`.

@@ -10,6 +10,7 @@
 //!
 //! The demo shop is one profile among others: [`demo_profile`] (embedded `profiles/demo.toml`).
 
+pub mod ci;
 pub mod file;
 pub mod init;
 pub mod live;
@@ -45,6 +46,8 @@ pub struct Profile {
     /// The SHA-256 of the profile's text, in lowercase hex (what `sha256sum` prints for the file): journaled with
     /// the configuration each service runs with, so a replay says which profile a decision was made under.
     pub sha256: String,
+    /// The `[ci]` self-heal section, if any (read at start; a reload does not change it).
+    pub ci: Option<ci::CiProfile>,
 }
 
 /// One watched service, checked.
@@ -128,7 +131,7 @@ impl Profile {
             origin: origin.to_owned(),
             problems,
         };
-        let file: ProfileFile = toml::from_str(text).map_err(|parse| {
+        let mut file: ProfileFile = toml::from_str(text).map_err(|parse| {
             error(vec![ProfileProblem {
                 path: parse_error_path(text, &parse),
                 message: parse.message().trim().to_owned(),
@@ -140,7 +143,7 @@ impl Profile {
         }
         let mut names = BTreeSet::new();
         let mut services = Vec::new();
-        for (index, service) in file.service.into_iter().enumerate() {
+        for (index, service) in std::mem::take(&mut file.service).into_iter().enumerate() {
             let at = format!("service[{index}]");
             if !names.insert(service.name.clone()) {
                 checker.push(
@@ -152,10 +155,14 @@ impl Profile {
                 services.push(service);
             }
         }
+        let ci = file
+            .ci
+            .and_then(|section| ci::check(section, secrets, &mut checker.problems));
         if checker.problems.is_empty() {
             Ok(Self {
                 services,
                 sha256: sha256_hex(text.as_bytes()),
+                ci,
             })
         } else {
             Err(error(checker.problems))

@@ -636,3 +636,40 @@ fn a_profile_carries_the_sha256_of_its_text() {
     let other = Profile::parse(&edited, "test", Secrets::Unresolved).expect("valid");
     assert_ne!(other.sha256, profile.sha256, "any edit changes the digest");
 }
+
+#[test]
+fn a_ci_section_parses_with_its_token_resolved_and_never_printed() {
+    let text = format!(
+        "{GOOD}\n[ci]\nprovider = \"github\"\ntoken = \"${{env:GITHUB_TOKEN}}\"\neligible = [\"infrastructure\", \"network\"]\nmax_attempts = 3\n\n[ci.repositories]\n\"acme/shop\" = \"acme/shop\"\n"
+    );
+    let env = env(&[("ORDERS_TOKEN", "t"), ("GITHUB_TOKEN", "ghp-secret-value")]);
+    let profile = Profile::parse(&text, "ci.toml", Secrets::From(&env)).expect("valid");
+    let ci = profile.ci.as_ref().expect("a ci section");
+    assert_eq!(ci.base_url, "https://api.github.com");
+    assert_eq!(ci.token.expose(), "ghp-secret-value");
+    assert_eq!(ci.policy.max_attempts, 3);
+    assert_eq!(ci.repositories["acme/shop"], "acme/shop");
+    assert!(!format!("{profile:?}").contains("ghp-secret-value"));
+    // Without it, a profile has no self-heal.
+    let plain = Profile::parse(GOOD, "good.toml", Secrets::From(&env)).expect("valid");
+    assert_eq!(plain.ci, None);
+}
+
+#[test]
+fn a_bad_ci_section_is_rejected_with_its_paths() {
+    let text = format!(
+        "{GOOD}\n[ci]\nprovider = \"gitlab\"\ntoken = \"glpat-literal\"\neligible = [\"unknown\"]\nrepositories = {{}}\n"
+    );
+    assert_problem(&text, "ci.token", "${env:NAME}");
+    assert_problem(&text, "ci.eligible[0]", "never eligible");
+    assert_problem(&text, "ci.repositories", "list the repositories");
+    assert!(
+        problems(&text)
+            .iter()
+            .all(|problem| !problem.contains("glpat-literal"))
+    );
+    let unknown_provider = format!(
+        "{GOOD}\n[ci]\nprovider = \"jenkins\"\ntoken = \"${{env:X}}\"\neligible = [\"network\"]\nrepositories = {{}}\n"
+    );
+    assert_problem(&unknown_provider, "ci.provider", "jenkins");
+}

@@ -25,6 +25,7 @@ fn intake_on(store: Arc<dyn Store>, forward: Option<CiForward>) -> CiIntakeState
         store,
         token: Some(Secret::from(CI_TOKEN)),
         forward,
+        heal: None,
     }
 }
 

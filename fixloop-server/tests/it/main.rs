@@ -14,6 +14,7 @@
 mod api;
 mod auth;
 mod binary;
+mod ci_heal;
 mod ci_intake;
 mod cli;
 mod copilot_tools;

@@ -33,7 +33,16 @@ impl RequestBody for CiLogRequest {
         Field {
             name: "status",
             required: true,
-            kind: FieldKind::Enum(&["FAILED", "CANCELLED", "TIMED_OUT"]),
+            kind: FieldKind::Enum(&["FAILED", "CANCELLED", "TIMED_OUT", "PASSED"]),
+        },
+        Field {
+            name: "job_id",
+            required: false,
+            kind: FieldKind::String {
+                min: 1,
+                max: 20,
+                nullable: true,
+            },
         },
         // Its size is checked in bytes after parsing (413, not 422).
         Field {
@@ -69,6 +78,14 @@ pub(super) fn parse(body: &[u8]) -> Result<CiLogRequest, ApiError> {
                 "at most {MAX_CI_ARTIFACT_LINKS} links, got {}",
                 request.artifact_links.len()
             ),
+        });
+    }
+    if let Some(job_id) = &request.job_id
+        && !job_id.bytes().all(|byte| byte.is_ascii_digit())
+    {
+        problems.push(ErrorDetail {
+            path: "/job_id".to_owned(),
+            message: "expected the provider's job id: 1 to 20 digits".to_owned(),
         });
     }
     for (index, link) in request.artifact_links.iter().enumerate() {
@@ -125,6 +142,7 @@ pub(super) fn receive(request: CiLogRequest) -> CiIntake {
         job_status: request.status,
         artifact_links: request.artifact_links,
         upstream: None,
+        heal: None,
     }
 }
 
@@ -188,13 +206,17 @@ fn wire_class(class: FailureClass) -> CiFailureClass {
     }
 }
 
-/// The stable name of a wire class (the core's [`FailureClass::as_str`]).
-fn classify_name(class: CiFailureClass) -> &'static str {
+/// The core's class of a wire class.
+pub(super) fn core_class(class: CiFailureClass) -> FailureClass {
     FailureClass::ALL
         .into_iter()
         .find(|core| wire_class(*core) == class)
         .unwrap_or(FailureClass::Unknown)
-        .as_str()
+}
+
+/// The stable name of a wire class (the core's [`FailureClass::as_str`]).
+fn classify_name(class: CiFailureClass) -> &'static str {
+    core_class(class).as_str()
 }
 
 #[cfg(test)]

@@ -10,8 +10,13 @@
 //! not an http(s) URL). Then the excerpt is classified (`fixloop_core::ci::classify`, pure), forwarded when
 //! forwarding is configured (`forward.rs`: the one configured URL, a timeout, the answer capped; a failure becomes
 //! `upstream.error` and never loses the intake), recorded in the store, and answered.
+//!
+//! With the profile's `[ci]` section, an intake is also healed before it is forwarded (`heal.rs`): the decision of
+//! `fixloop_core::ci::heal` on the run's recorded intakes, a rerun asked of the CI provider when that is the
+//! decision, and the whole recorded as the intake's `heal`.
 
 mod forward;
+mod heal;
 mod intake;
 
 use std::sync::Arc;
@@ -29,6 +34,7 @@ use fixloop_contract::{
 use serde::Deserialize;
 
 pub use self::forward::{CiForward, DEFAULT_FORWARD_TIMEOUT, MAX_UPSTREAM_BODY_BYTES};
+pub use self::heal::CiHealer;
 use crate::http::AppState;
 use crate::http::auth::constant_time_equal;
 use crate::http::error::ApiError;
@@ -47,6 +53,8 @@ pub struct CiIntakeState {
     pub token: Option<Secret>,
     /// `FIXLOOP_CI_FORWARD_URL` and `FIXLOOP_CI_FORWARD_TOKEN`.
     pub forward: Option<CiForward>,
+    /// The profile's `[ci]` self-heal; `None`: intakes are only classified and recorded.
+    pub heal: Option<Arc<CiHealer>>,
 }
 
 impl CiIntakeState {
@@ -57,6 +65,7 @@ impl CiIntakeState {
             store,
             token: None,
             forward: None,
+            heal: None,
         }
     }
 }
@@ -100,7 +109,17 @@ async fn submit(
     })?;
     let request = intake::parse(&body)?;
     let log_excerpt = request.log_excerpt.clone();
+    let job_id = request.job_id.clone();
     let mut intake = intake::receive(request);
+    // Held until the intake is recorded: the next intake of the run counts this one's rerun.
+    let _healing = match &ci.heal {
+        Some(healer) => {
+            let guard = healer.lock().await;
+            intake.heal = Some(healer.heal(&*ci.store, &intake, job_id.as_deref()).await);
+            Some(guard)
+        }
+        None => None,
+    };
     if let Some(forward) = &ci.forward {
         intake.upstream = Some(forward.send(&intake::document(&intake, &log_excerpt)).await);
     }
@@ -115,6 +134,7 @@ async fn submit(
         repository = %intake::loggable(&intake.repository),
         class = ?intake.classification.class,
         confidence = intake.classification.confidence,
+        heal = ?intake.heal.as_ref().map(|heal| heal.decision),
         "CI intake received"
     );
     Ok(axum::Json(intake))
