@@ -173,8 +173,7 @@ pub fn decide(
     if class == FailureClass::Unknown || !policy.eligible.contains(&class) {
         return HealDecision::NotEligible(NotEligible::ClassNotEligible(class));
     }
-    // `!(a >= b)` also refuses a NaN confidence.
-    if !(confidence >= policy.min_confidence) {
+    if confidence.is_nan() || confidence < policy.min_confidence {
         return HealDecision::NotEligible(NotEligible::LowConfidence {
             confidence,
             minimum: policy.min_confidence,
