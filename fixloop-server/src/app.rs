@@ -25,9 +25,11 @@ use crate::http::auth::{
 use crate::http::listener::{ConnectionLimits, ConnectionStats, GuardedListener};
 use crate::http::routes::ci::{CiForward, CiIntakeState, DEFAULT_FORWARD_TIMEOUT};
 use crate::http::{ApiSettings, AppState, router};
+use crate::profile::notify::NotifySink;
 use crate::profile::{Profile, demo_profile};
 use crate::runtime::driver::Ports;
 use crate::runtime::metrics::ServerMetrics;
+use crate::runtime::outbox::{Outbox, OutboxConfig, notifiers};
 use crate::runtime::ports::datadog_config;
 use crate::runtime::reload::{self, ProfileSource, Reloader};
 use crate::runtime::stream::Sequence;
@@ -314,6 +316,7 @@ pub(crate) async fn start_demo_tuned(
         tune,
         demo_admin_token: admin_token,
         reload: None,
+        notify: Vec::new(),
     };
     let (server, reloader) = start_orchestrator(orchestrator, &mut tasks, &http).await?;
     Ok(RunningDemo {
@@ -337,6 +340,11 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
     )?;
     let mut tasks = Tasks::new();
     let http = fixloop_adapters::http_client(Duration::from_secs(10)).map_err(StartError::Http)?;
+    let notify = options
+        .profile
+        .as_ref()
+        .map(|profile| profile.notify.clone())
+        .unwrap_or_default();
     let watches: Vec<ServiceToWatch> = match options.profile {
         Some(profile) => profile
             .services
@@ -380,6 +388,7 @@ pub async fn start_serve(options: ServeOptions) -> Result<RunningServer, StartEr
         tune: None,
         demo_admin_token,
         reload: options.profile_source,
+        notify,
     };
     let (orchestrator_url, reloader) = start_orchestrator(orchestrator, &mut tasks, &http).await?;
     Ok(RunningServer {
@@ -467,6 +476,8 @@ struct Orchestrator {
     demo_admin_token: Option<Secret>,
     /// Reads the profile again on a reload.
     reload: Option<ProfileSource>,
+    /// Where notifications go (the profile's `[[notify]]`).
+    notify: Vec<NotifySink>,
 }
 
 /// Binds the orchestrator's listener, starts a driver per watched service under a [`Supervisor`], and serves the
@@ -487,6 +498,7 @@ async fn start_orchestrator(
         tune,
         demo_admin_token,
         reload,
+        notify,
     } = orchestrator;
     let config = &config;
     let listener = bind_listener(bind, port).await?;
@@ -508,6 +520,18 @@ async fn start_orchestrator(
     };
     metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
+    let outbox = (!notify.is_empty()).then(|| {
+        let (outbox, workers) = Outbox::new(
+            Arc::clone(&store),
+            notifiers(&notify, http),
+            OutboxConfig::default(),
+        );
+        for worker in workers {
+            let shutdown = tasks.signal();
+            tasks.spawn(worker.run(shutdown));
+        }
+        outbox
+    });
     let ci = ci_intake(config, Arc::clone(&store))?;
     // The demo's operations (bug switch, simulation) act on the built-in demo shop, named, when it is watched.
     let demo_service = watches
@@ -529,6 +553,7 @@ async fn start_orchestrator(
         tune,
         name_ids: watches.len() > 1,
         process_stop: tasks.stop.subscribe(),
+        outbox,
     });
     for watch in watches {
         if let Err(error) = supervisor.start(watch).await {

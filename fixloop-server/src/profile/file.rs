@@ -15,6 +15,9 @@ pub struct ProfileFile {
     /// The watched services (`[[service]]` tables), at least one.
     #[serde(default)]
     pub service: Vec<ServiceFile>,
+    /// Where notifications go (`[[notify]]` tables), none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<super::notify::NotifyFile>,
 }
 
 /// One `[[service]]`.

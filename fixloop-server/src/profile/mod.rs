@@ -13,6 +13,7 @@
 pub mod file;
 pub mod init;
 pub mod live;
+pub mod notify;
 pub mod reload;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -45,6 +46,8 @@ pub struct Profile {
     /// The SHA-256 of the profile's text, in lowercase hex (what `sha256sum` prints for the file): journaled with
     /// the configuration each service runs with, so a replay says which profile a decision was made under.
     pub sha256: String,
+    /// Where notifications go (`[[notify]]`), in file order; names are unique.
+    pub notify: Vec<notify::NotifySink>,
 }
 
 /// One watched service, checked.
@@ -152,10 +155,12 @@ impl Profile {
                 services.push(service);
             }
         }
+        let notify = checker.notify(file.notify, secrets);
         if checker.problems.is_empty() {
             Ok(Self {
                 services,
                 sha256: sha256_hex(text.as_bytes()),
+                notify,
             })
         } else {
             Err(error(checker.problems))

@@ -83,6 +83,7 @@ mod tests {
         Profile {
             services: services.to_vec(),
             sha256: String::new(),
+            notify: Vec::new(),
         }
     }
 

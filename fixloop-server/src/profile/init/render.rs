@@ -73,6 +73,7 @@ pub(super) fn profile(draft: &Draft, findings: &Findings) -> Result<InitOutput, 
     }
     let mut file = ProfileFile {
         service: vec![service],
+        notify: Vec::new(),
     };
     let header = header_comment(draft, &notes);
     let footer = inactive_journeys(&inactive)?;
