@@ -64,6 +64,14 @@ pub(crate) async fn run(
                 if names.len() == 1 { "" } else { "s" },
                 names.join(", ")
             );
+            if !profile.notify.is_empty() {
+                let sinks: Vec<String> = profile
+                    .notify
+                    .iter()
+                    .map(|sink| format!("{} ({})", sink.name, sink.target.kind()))
+                    .collect();
+                println!("notifications to: {}", sinks.join(", "));
+            }
             if live {
                 profile_check_live(&profile, config).await?;
             }

@@ -93,6 +93,18 @@ pub enum NotifyTarget {
     },
 }
 
+impl NotifyTarget {
+    /// The sink's kind as the profile writes it: `webhook`, `slack` or `pagerduty`.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Webhook { .. } => "webhook",
+            Self::Slack { .. } => "slack",
+            Self::PagerDuty { .. } => "pagerduty",
+        }
+    }
+}
+
 impl Checker {
     /// Checks the `[[notify]]` tables; the sinks when every one is valid.
     pub(super) fn notify(

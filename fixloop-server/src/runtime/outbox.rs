@@ -219,51 +219,64 @@ impl DeliveryWorker {
         &self.sink.name
     }
 
-    /// Delivers until `shutdown` resolves; an attempt in flight then is dropped (its message stays first, and the
-    /// next start sends it again).
+    /// Delivers until `shutdown` resolves. An attempt in flight then is dropped (its message stays first, and the
+    /// next start sends it again); an answer already received is recorded before the worker stops, so a message the
+    /// sink acknowledged is never sent again.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let sink = self.sink.name.as_str();
         tracing::info!(%sink, kind = self.sink.notifier.sink(), "notification delivery started");
         loop {
-            let step = async {
-                match self.store.outbox_next(sink).await {
-                    Ok(Some(message)) => self.attempt_when_due(message).await,
-                    // Nothing waits: sleep until a driver enqueues (a permit left by an earlier wake-up counts).
-                    Ok(None) => self.wake.notified().await,
-                    Err(error) => {
-                        tracing::warn!(%sink, %error, "the outbox could not be read");
-                        tokio::time::sleep(self.config.store_retry).await;
-                    }
-                }
-            };
-            tokio::select! {
+            let due = tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                () = step => {}
-            }
+                due = self.next_due() => due,
+            };
+            let Some(message) = due else { continue };
+            let attempt = tokio::time::timeout(
+                self.config.attempt_timeout,
+                self.sink.notifier.notify(&message.notification),
+            );
+            let result = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                result = attempt => result.unwrap_or_else(|_| Err(AdapterError::timeout(self.config.attempt_timeout))),
+            };
+            self.record(&message, result).await;
         }
         tracing::info!(%sink, "notification delivery stopped");
     }
 
-    /// Waits until `message` is due, makes one attempt and records its outcome.
-    async fn attempt_when_due(&self, message: OutboxMessage) {
-        let wait = (message.next_attempt_at - Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO);
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+    /// The sink's oldest waiting message once it is due; `None` after a wait (the caller asks again).
+    async fn next_due(&self) -> Option<OutboxMessage> {
         let sink = self.sink.name.as_str();
-        let result = match tokio::time::timeout(
-            self.config.attempt_timeout,
-            self.sink.notifier.notify(&message.notification),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(AdapterError::timeout(self.config.attempt_timeout)),
-        };
+        match self.store.outbox_next(sink).await {
+            Ok(Some(message)) => {
+                let wait = (message.next_attempt_at - Utc::now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO);
+                if wait.is_zero() {
+                    return Some(message);
+                }
+                tokio::time::sleep(wait).await;
+                None
+            }
+            // Nothing waits: sleep until a driver enqueues (a permit left by an earlier wake-up counts).
+            Ok(None) => {
+                self.wake.notified().await;
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%sink, %error, "the outbox could not be read");
+                tokio::time::sleep(self.config.store_retry).await;
+                None
+            }
+        }
+    }
+
+    /// Records the outcome of one attempt at `message`.
+    async fn record(&self, message: &OutboxMessage, result: Result<Delivery, AdapterError>) {
+        let sink = self.sink.name.as_str();
         let now = Utc::now();
         let recorded = match result {
             Ok(delivery) => {
@@ -271,7 +284,7 @@ impl DeliveryWorker {
                 self.store.outbox_delivered(message.id, now).await
             }
             Err(error) => {
-                let failure = failure(&self.config, &message, &error, now);
+                let failure = failure(&self.config, message, &error, now);
                 match failure.retry_at {
                     Some(retry_at) => {
                         tracing::warn!(%sink, id = %message.notification.id, attempts = failure.attempts, %error, %retry_at, "notification not delivered; will retry");

@@ -574,11 +574,18 @@ mod tests {
             .unwrap()
             .expect("a simulated incident opens at once");
         for sink in ["ops", "pager"] {
-            let queued = store
-                .outbox_next(sink)
-                .await
-                .unwrap()
-                .expect("the opening is queued");
+            // `incident.created` is published once the incident's context is fetched, a port call after the
+            // simulation's answer: poll the store until it is queued.
+            let queued = tokio::time::timeout(wait, async {
+                loop {
+                    if let Some(queued) = store.outbox_next(sink).await.unwrap() {
+                        break queued;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .expect("the opening is queued");
             assert_eq!(queued.notification.kind, NotificationKind::IncidentOpened);
             assert_eq!(queued.notification.incident_id, opened.incident_id);
             assert_eq!(queued.notification.service, name);
@@ -586,7 +593,7 @@ mod tests {
                 queued.notification.id,
                 format!("{name}:{}:incident.opened", opened.incident_id)
             );
-            assert!(queued.notification.summary.contains(&opened.title));
+            assert!(queued.notification.summary.contains(&opened.incident_id));
             store
                 .outbox_delivered(queued.id, queued.notification.at)
                 .await
