@@ -26,9 +26,11 @@ use crate::http::listener::{ConnectionLimits, ConnectionStats, GuardedListener};
 use crate::http::routes::ci::{CiForward, CiHealer, CiIntakeState, DEFAULT_FORWARD_TIMEOUT};
 use crate::http::{ApiSettings, AppState, router};
 use crate::profile::ci::CiProfile;
+use crate::profile::notify::NotifySink;
 use crate::profile::{Profile, demo_profile};
 use crate::runtime::driver::Ports;
 use crate::runtime::metrics::ServerMetrics;
+use crate::runtime::outbox::{Outbox, OutboxConfig, notifiers};
 use crate::runtime::ports::datadog_config;
 use crate::runtime::reload::{self, ProfileSource, Reloader};
 use crate::runtime::stream::Sequence;
@@ -338,6 +340,7 @@ pub(crate) async fn start_demo_tuned(
         demo_admin_token: admin_token,
         reload: None,
         ci: None,
+        notify: Vec::new(),
     };
     let (server, reloader) = start_orchestrator(orchestrator, &mut tasks, &http).await?;
     Ok(RunningDemo {
@@ -365,6 +368,11 @@ pub async fn start_serve(mut options: ServeOptions) -> Result<RunningServer, Sta
         .profile
         .as_mut()
         .and_then(|profile| profile.ci.take());
+    let notify = options
+        .profile
+        .as_ref()
+        .map(|profile| profile.notify.clone())
+        .unwrap_or_default();
     let watches: Vec<ServiceToWatch> = match options.profile {
         Some(profile) => profile
             .services
@@ -409,6 +417,7 @@ pub async fn start_serve(mut options: ServeOptions) -> Result<RunningServer, Sta
         demo_admin_token,
         reload: options.profile_source,
         ci,
+        notify,
     };
     let (orchestrator_url, reloader) = start_orchestrator(orchestrator, &mut tasks, &http).await?;
     Ok(RunningServer {
@@ -498,6 +507,8 @@ struct Orchestrator {
     reload: Option<ProfileSource>,
     /// The profile's `[ci]` self-heal section.
     ci: Option<CiProfile>,
+    /// Where notifications go (the profile's `[[notify]]`).
+    notify: Vec<NotifySink>,
 }
 
 /// Binds the orchestrator's listener, starts a driver per watched service under a [`Supervisor`], and serves the
@@ -519,6 +530,7 @@ async fn start_orchestrator(
         demo_admin_token,
         reload,
         ci,
+        notify,
     } = orchestrator;
     let config = &config;
     let listener = bind_listener(bind, port).await?;
@@ -541,6 +553,18 @@ async fn start_orchestrator(
     metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
     let ci = ci_intake(config, Arc::clone(&store), ci.as_ref(), http)?;
+    let outbox = (!notify.is_empty()).then(|| {
+        let (outbox, workers) = Outbox::new(
+            Arc::clone(&store),
+            notifiers(&notify, http),
+            OutboxConfig::default(),
+        );
+        for worker in workers {
+            let shutdown = tasks.signal();
+            tasks.spawn(worker.run(shutdown));
+        }
+        outbox
+    });
     // The demo's operations (bug switch, simulation) act on the built-in demo shop, named, when it is watched.
     let demo_service = watches
         .iter()
@@ -561,6 +585,7 @@ async fn start_orchestrator(
         tune,
         name_ids: watches.len() > 1,
         process_stop: tasks.stop.subscribe(),
+        outbox,
     });
     for watch in watches {
         if let Err(error) = supervisor.start(watch).await {

@@ -6,7 +6,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use fixloop_core::engine::Snapshot;
 
-use crate::store::{CiIntakeRecord, JournalEntry, MAX_CI_RUN_INTAKES, Store, StoreError, Stored};
+use fixloop_contract::chrono::{DateTime, Utc};
+
+use crate::notifier::Notification;
+use crate::store::{
+    CiIntakeRecord, JournalEntry, MAX_CI_RUN_INTAKES, OUTBOX_KEEP_SETTLED, OutboxFailure, OutboxMessage, Store,
+    StoreError, Stored,
+};
 
 /// An in-memory store. Cheap to clone; clones share the data, so a test can "restart" a driver on the same store.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +31,10 @@ struct Inner {
     closed: bool,
     /// CI intakes in the order recorded.
     ci_intakes: Vec<CiIntakeRecord>,
+    /// The outbox in the order enqueued: each message and whether it is settled.
+    outbox: Vec<(OutboxMessage, bool)>,
+    /// The id the next enqueued message gets, minus one.
+    outbox_ids: u64,
 }
 
 impl FakeStore {
@@ -63,6 +73,35 @@ impl FakeStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Settles the message `id` and forgets its sink's settled messages beyond the last [`OUTBOX_KEEP_SETTLED`].
+    fn settle(inner: &mut Inner, id: u64) {
+        let Some(sink) = inner
+            .outbox
+            .iter_mut()
+            .find(|(message, _)| message.id == id)
+            .map(|(message, settled)| {
+                *settled = true;
+                message.sink.clone()
+            })
+        else {
+            return;
+        };
+        let settled = inner
+            .outbox
+            .iter()
+            .filter(|(message, settled)| *settled && message.sink == sink)
+            .count();
+        let mut excess =
+            settled.saturating_sub(usize::try_from(OUTBOX_KEEP_SETTLED).unwrap_or(usize::MAX));
+        inner.outbox.retain(|(message, settled)| {
+            if excess > 0 && *settled && message.sink == sink {
+                excess -= 1;
+                return false;
+            }
+            true
+        });
     }
 
     fn check_writable(inner: &Inner) -> Result<(), StoreError> {
@@ -204,6 +243,70 @@ impl Store for FakeStore {
         oldest_first.sort_by_key(|intake| intake.received_at);
         let skip = oldest_first.len().saturating_sub(MAX_CI_RUN_INTAKES);
         Ok(oldest_first.split_off(skip))
+    }
+
+    async fn outbox_enqueue(
+        &self,
+        sink: &str,
+        notification: &Notification,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        Self::check_writable(&inner)?;
+        if inner
+            .outbox
+            .iter()
+            .any(|(kept, _)| kept.sink == sink && kept.notification.id == notification.id)
+        {
+            return Ok(false);
+        }
+        inner.outbox_ids += 1;
+        let id = inner.outbox_ids;
+        inner.outbox.push((
+            OutboxMessage {
+                id,
+                sink: sink.to_owned(),
+                notification: notification.clone(),
+                attempts: 0,
+                next_attempt_at: notification.at,
+                last_error: None,
+            },
+            false,
+        ));
+        Ok(true)
+    }
+
+    async fn outbox_next(&self, sink: &str) -> Result<Option<OutboxMessage>, StoreError> {
+        Ok(self
+            .lock()
+            .outbox
+            .iter()
+            .find(|(message, settled)| !settled && message.sink == sink)
+            .map(|(message, _)| message.clone()))
+    }
+
+    async fn outbox_delivered(&self, id: u64, _at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        Self::check_writable(&inner)?;
+        Self::settle(&mut inner, id);
+        Ok(())
+    }
+
+    async fn outbox_failed(&self, id: u64, failure: OutboxFailure) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        Self::check_writable(&inner)?;
+        if let Some((message, _)) = inner
+            .outbox
+            .iter_mut()
+            .find(|(message, _)| message.id == id)
+        {
+            message.attempts = failure.attempts;
+            message.last_error = Some(failure.error);
+            message.next_attempt_at = failure.retry_at.unwrap_or(failure.at);
+        }
+        if failure.retry_at.is_none() {
+            Self::settle(&mut inner, id);
+        }
+        Ok(())
     }
 
     async fn close(&self) -> Result<(), StoreError> {

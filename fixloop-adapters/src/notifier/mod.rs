@@ -64,6 +64,12 @@ impl NotificationKind {
             Self::Recovered => "incident.recovered",
         }
     }
+
+    /// The kind named by its dotted event name ([`NotificationKind::as_str`]).
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
 }
 
 impl fmt::Display for NotificationKind {

@@ -11,6 +11,7 @@
 //! replicas share, `FIXLOOP_DATABASE_URL=postgres://…`), with leases and fenced appends for the replicas. Entries are stored in the core's explicit, versioned formats ([`RecordedInput`], [`Snapshot`]) as
 //! JSON, so a journal outlives changes of the engine's in-memory shape.
 
+mod outbox;
 mod postgres;
 mod retention;
 mod sqlite;
@@ -20,6 +21,10 @@ use std::fmt;
 use async_trait::async_trait;
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::{RecordedInput, Snapshot};
+
+use crate::notifier::Notification;
+
+pub use outbox::{KEEP_SETTLED as OUTBOX_KEEP_SETTLED, OutboxFailure, OutboxMessage};
 
 pub use postgres::{
     CALL_TIMEOUT, Lease, POOL_SIZE, PostgresStore, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION,
@@ -214,6 +219,42 @@ pub trait Store: Send + Sync + fmt::Debug {
         repository: &str,
         run_id: &str,
     ) -> Result<Vec<CiIntakeRecord>, StoreError>;
+
+    /// Puts `notification` at the end of `sink`'s outbox, due at once; when this returns `Ok`, it survives a crash
+    /// of the process. A notification whose id `sink`'s outbox holds already (waiting, or among the last
+    /// [`OUTBOX_KEEP_SETTLED`] settled) is not added again: `Ok(false)`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the write fails.
+    async fn outbox_enqueue(
+        &self,
+        sink: &str,
+        notification: &Notification,
+    ) -> Result<bool, StoreError>;
+
+    /// The oldest message of `sink`'s outbox that is neither delivered nor given up, whatever its due time: a sink
+    /// receives its messages in order, so a later one waits behind it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::load`].
+    async fn outbox_next(&self, sink: &str) -> Result<Option<OutboxMessage>, StoreError>;
+
+    /// Settles the message `id` as delivered (the sink acknowledged it, or declined its kind) at `at`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the write fails.
+    async fn outbox_delivered(&self, id: u64, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Records a failed attempt at the message `id`: its attempt count and error, and when to try again, or, with
+    /// no retry time, gives it up (settled undelivered, so the sink's next message can go).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the write fails.
+    async fn outbox_failed(&self, id: u64, failure: OutboxFailure) -> Result<(), StoreError>;
 
     /// Flushes everything to durable storage (called on shutdown; later calls may fail).
     ///

@@ -85,6 +85,14 @@ pub(crate) async fn run(
                     if ci.policy.max_attempts == 1 { "" } else { "s" },
                 );
             }
+            if !profile.notify.is_empty() {
+                let sinks: Vec<String> = profile
+                    .notify
+                    .iter()
+                    .map(|sink| format!("{} ({})", sink.name, sink.target.kind()))
+                    .collect();
+                println!("notifications to: {}", sinks.join(", "));
+            }
             if live {
                 profile_check_live(&profile, config).await?;
             }

@@ -1,8 +1,11 @@
 //! The demo service FixLoop watches in `fixloop demo`: a tiny shop with a bug switch and Prometheus metrics.
 //!
 //! Endpoints: `GET /health`, `GET /catalog`, `POST /checkout` (500 for every checkout while the bug is on),
-//! `GET`/`POST /admin/bug`, `GET /auth/me` (needs `Authorization: Bearer demo-token`) and `GET /metrics`.
-//! When FixLoop's API tokens are set, `POST /admin/bug` needs one of them with the `operate` role (or the token the
+//! `GET`/`POST /admin/bug`, `GET /admin/flags` and `POST /admin/flags/{name}` (feature flags, see [`flags`]: turning
+//! `payment_provider` off makes checkout healthy even with the bug on), `GET /auth/me` (needs
+//! `Authorization: Bearer demo-token`) and `GET /metrics`.
+//! When FixLoop's API tokens are set, `POST /admin/bug` and `POST /admin/flags/{name}` need one of them with the
+//! `operate` role (or the token the
 //! orchestrator of the same `fixloop demo` process was given, [`DemoState::with_admin_tokens`]); otherwise anyone
 //! who reaches the shop could break it.
 //! A middleware times and logs every request and records it in [`DemoMetrics`], labelled by the matched route
@@ -10,6 +13,7 @@
 //! The rule planner and the local scrape signal source are written against exactly this behaviour.
 
 pub mod datadog;
+pub mod flags;
 pub mod metrics;
 pub mod traffic;
 
@@ -60,8 +64,11 @@ struct Inner {
     bug: AtomicBool,
     next_order: AtomicU64,
     metrics: DemoMetrics,
-    /// Who may `POST /admin/bug`: tokens whose role is `operate`; empty means anyone.
+    /// Who may `POST /admin/bug` and `POST /admin/flags/{name}`: tokens whose role is `operate`; empty means
+    /// anyone.
     admin: ApiTokens,
+    /// The feature flags.
+    flags: flags::Flags,
 }
 
 impl DemoState {
@@ -99,6 +106,17 @@ impl DemoState {
     pub fn metrics(&self) -> &DemoMetrics {
         &self.inner.metrics
     }
+
+    /// Whether the feature flag `name` is on (`None`: no such flag; see [`flags::FLAGS`]).
+    #[must_use]
+    pub fn flag_enabled(&self, name: &str) -> Option<bool> {
+        self.inner.flags.enabled(name)
+    }
+
+    /// Switches the feature flag `name`; `false` when there is no such flag.
+    pub fn set_flag(&self, name: &str, enabled: bool) -> bool {
+        self.inner.flags.set(name, enabled)
+    }
 }
 
 /// The demo service's router, with the timing, logging and metrics middleware.
@@ -108,6 +126,8 @@ pub fn router(state: DemoState) -> Router {
         .route("/catalog", get(catalog))
         .route("/checkout", post(checkout))
         .route("/admin/bug", get(bug_state).post(set_bug))
+        .route("/admin/flags", get(flags::list))
+        .route("/admin/flags/{name}", post(flags::set))
         .route("/auth/me", get(auth_me))
         .route("/metrics", get(render_metrics))
         .fallback(not_found)
@@ -143,7 +163,9 @@ async fn catalog() -> Response {
 }
 
 async fn checkout(State(state): State<DemoState>, body: Bytes) -> Response {
-    if state.bug_enabled() {
+    // The bug lives in the external payment provider: with its flag off, payment is deferred and checkout works.
+    let charged = state.flag_enabled(flags::PAYMENT_PROVIDER) != Some(false);
+    if charged && state.bug_enabled() {
         return error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -177,6 +199,7 @@ async fn checkout(State(state): State<DemoState>, body: Bytes) -> Response {
         "sku": order.sku,
         "quantity": order.quantity,
         "total_cents": order.price_cents * order.quantity,
+        "payment": if charged { "charged" } else { "deferred" },
     }))
     .into_response()
 }
@@ -229,22 +252,33 @@ async fn bug_state(State(state): State<DemoState>) -> Response {
     axum::Json(json!({"enabled": state.bug_enabled()})).into_response()
 }
 
+/// The refusal of an admin request without an `operate` token, when the shop's admin endpoints are guarded.
+fn unauthorized(state: &DemoState, headers: &HeaderMap, what: &str) -> Option<Response> {
+    if state.inner.admin.is_empty() {
+        return None;
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .and_then(|(_, token)| state.inner.admin.authenticate(token.trim().as_bytes()));
+    if token.is_some_and(|token| token.role.allows(Role::Operate)) {
+        return None;
+    }
+    Some(error_response(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        &format!(
+            "{what} needs Authorization: Bearer <token>, a FIXLOOP_API_TOKENS token with the operate role"
+        ),
+        "unauthorized",
+    ))
+}
+
 async fn set_bug(State(state): State<DemoState>, headers: HeaderMap, body: Bytes) -> Response {
-    if !state.inner.admin.is_empty() {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .and_then(|(_, token)| state.inner.admin.authenticate(token.trim().as_bytes()));
-        if !token.is_some_and(|token| token.role.allows(Role::Operate)) {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "the bug switch needs Authorization: Bearer <token>, a FIXLOOP_API_TOKENS token with the operate role",
-                "unauthorized",
-            );
-        }
+    if let Some(refused) = unauthorized(&state, &headers, "the bug switch") {
+        return refused;
     }
     let enabled = match serde_json::from_slice::<Value>(&body) {
         Err(error) => {

@@ -507,7 +507,7 @@ pub fn is_metadata_target(url: &reqwest::Url) -> bool {
     }
 }
 
-fn is_service_name(name: &str) -> bool {
+pub(super) fn is_service_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.bytes().all(|byte| {
             byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"-_.".contains(&byte)

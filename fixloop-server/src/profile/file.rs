@@ -18,6 +18,9 @@ pub struct ProfileFile {
     /// The `[ci]` self-heal section (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci: Option<super::ci::CiFile>,
+    /// Where notifications go (`[[notify]]` tables), none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<super::notify::NotifyFile>,
 }
 
 /// One `[[service]]`.

@@ -14,6 +14,7 @@ pub mod ci;
 pub mod file;
 pub mod init;
 pub mod live;
+pub mod notify;
 pub mod reload;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -48,6 +49,8 @@ pub struct Profile {
     pub sha256: String,
     /// The `[ci]` self-heal section, if any (read at start; a reload does not change it).
     pub ci: Option<ci::CiProfile>,
+    /// Where notifications go (`[[notify]]`), in file order; names are unique.
+    pub notify: Vec<notify::NotifySink>,
 }
 
 /// One watched service, checked.
@@ -158,11 +161,13 @@ impl Profile {
         let ci = file
             .ci
             .and_then(|section| ci::check(section, secrets, &mut checker.problems));
+        let notify = checker.notify(file.notify, secrets);
         if checker.problems.is_empty() {
             Ok(Self {
                 services,
                 sha256: sha256_hex(text.as_bytes()),
                 ci,
+                notify,
             })
         } else {
             Err(error(checker.problems))

@@ -84,6 +84,7 @@ mod tests {
             services: services.to_vec(),
             sha256: String::new(),
             ci: None,
+            notify: Vec::new(),
         }
     }
 

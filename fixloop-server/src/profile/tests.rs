@@ -673,3 +673,168 @@ fn a_bad_ci_section_is_rejected_with_its_paths() {
     );
     assert_problem(&unknown_provider, "ci.provider", "jenkins");
 }
+
+/// [`GOOD`] with `[[notify]]` tables after it.
+fn with_notify(tables: &str) -> String {
+    format!("{GOOD}\n{tables}")
+}
+
+const NOTIFY: &str = r#"
+[[notify]]
+name = "ops"
+type = "webhook"
+url = "${env:OPS_HOOK_URL}"
+signing_secret = "${env:OPS_HOOK_SECRET}"
+
+[[notify]]
+name = "chat"
+type = "slack"
+url = "https://hooks.example.com/services/T0/B0/x"
+
+[[notify]]
+name = "pager"
+type = "pagerduty"
+routing_key = "${env:PD_KEY}"
+"#;
+
+#[test]
+fn notify_sinks_parse_with_their_secrets_resolved_and_never_printed() {
+    let env = env(&[
+        ("ORDERS_TOKEN", "s3cr3t-value"),
+        (
+            "OPS_HOOK_URL",
+            "https://ops.example.com/hook?token=hook-s3cr3t",
+        ),
+        ("OPS_HOOK_SECRET", "whsec_c2VjcmV0"),
+        ("PD_KEY", "pd-s3cr3t-key"),
+    ]);
+    let profile =
+        Profile::parse(&with_notify(NOTIFY), "notify.toml", Secrets::From(&env)).expect("valid");
+    let names: Vec<&str> = profile
+        .notify
+        .iter()
+        .map(|sink| sink.name.as_str())
+        .collect();
+    assert_eq!(names, ["ops", "chat", "pager"]);
+    match &profile.notify[0].target {
+        notify::NotifyTarget::Webhook {
+            url,
+            signing_secret,
+        } => {
+            assert_eq!(
+                url.expose(),
+                "https://ops.example.com/hook?token=hook-s3cr3t"
+            );
+            assert_eq!(
+                signing_secret.as_ref().map(Secret::expose),
+                Some("whsec_c2VjcmV0")
+            );
+        }
+        other => panic!("not a webhook: {other:?}"),
+    }
+    match &profile.notify[2].target {
+        notify::NotifyTarget::PagerDuty { url, routing_key } => {
+            assert_eq!(url, &None);
+            assert_eq!(routing_key.expose(), "pd-s3cr3t-key");
+        }
+        other => panic!("not pagerduty: {other:?}"),
+    }
+    let printed = format!("{profile:?}");
+    for secret in ["hook-s3cr3t", "c2VjcmV0", "pd-s3cr3t-key"] {
+        assert!(!printed.contains(secret), "{secret} printed");
+    }
+    // Without the environment (`fixloop plan`), the references are kept as written.
+    let unresolved =
+        Profile::parse(&with_notify(NOTIFY), "notify.toml", Secrets::Unresolved).expect("valid");
+    assert_eq!(unresolved.notify.len(), 3);
+}
+
+#[test]
+fn bad_notify_sinks_are_rejected_with_their_path() {
+    let env = env(&[("ORDERS_TOKEN", "s3cr3t-value")]);
+    let problems = |tables: &str| -> Vec<String> {
+        match Profile::parse(&with_notify(tables), "test.toml", Secrets::From(&env)) {
+            Ok(_) => Vec::new(),
+            Err(error) => error.problems.iter().map(ToString::to_string).collect(),
+        }
+    };
+    let has = |found: &[String], needle: &str| {
+        assert!(
+            found.iter().any(|problem| problem.contains(needle)),
+            "{needle} not in {found:#?}"
+        );
+    };
+    let found = problems(NOTIFY);
+    has(&found, "notify[0].url: secret OPS_HOOK_URL is not set");
+    has(&found, "notify[2].routing_key: secret PD_KEY is not set");
+    let found = problems(
+        r#"
+[[notify]]
+name = "Ops Team"
+type = "webhook"
+
+[[notify]]
+name = "meta"
+type = "webhook"
+url = "http://169.254.169.254/latest"
+routing_key = "x"
+
+[[notify]]
+name = "meta"
+type = "slack"
+url = "ftp://hooks.example.com/x"
+
+[[notify]]
+name = "pd"
+type = "pagerduty"
+url = "https://user:pw@events.example.com/v2/enqueue"
+"#,
+    );
+    has(&found, "notify[0].name: `Ops Team` is not a sink name");
+    has(&found, "notify[0].url: a Webhook sink needs `url`");
+    has(
+        &found,
+        "notify[1].routing_key: a Webhook sink has no `routing_key`",
+    );
+    has(&found, "notify[2].name: sink name `meta` is used twice");
+    has(
+        &found,
+        "notify[3].routing_key: a Pagerduty sink needs `routing_key`",
+    );
+    let found = problems(
+        r#"
+[[notify]]
+name = "meta"
+type = "webhook"
+url = "http://169.254.169.254/latest"
+
+[[notify]]
+name = "ftp"
+type = "slack"
+url = "ftp://hooks.example.com/x"
+
+[[notify]]
+name = "typo"
+type = "slack"
+url = "${ENV:HOOK}"
+"#,
+    );
+    has(
+        &found,
+        "notify[0].url: a link-local or cloud metadata address",
+    );
+    has(
+        &found,
+        "notify[1].url: must be an absolute http or https URL",
+    );
+    has(
+        &found,
+        "notify[2].url: a secret reference must look like ${env:NAME}",
+    );
+    assert!(
+        problems("[[notify]]\nname = \"x\"\ntype = \"email\"\n")
+            .iter()
+            .any(|problem| problem.contains("unknown variant")),
+        "an unknown sink type is refused"
+    );
+}

@@ -12,6 +12,8 @@
 //! - [`ports`]: the ports of a service, built from its profile and the configuration.
 //! - [`tuning`]: the one place where configuration overrides reach the engine's `Config`.
 //! - [`metrics`]: the process's counters, rendered in the Prometheus text format.
+//! - [`outbox`]: the notifications outbox: drivers enqueue, one delivery worker per sink sends, in order, with
+//!   retries, across restarts.
 //! - [`wire`]: conversions between the adapters' readings and the core's inputs.
 //!
 //! Invariant: nothing here knows HTTP (no web framework, no status codes, no API error type); the HTTP layer
@@ -21,6 +23,7 @@ pub mod driver;
 mod error;
 pub mod handle;
 pub mod metrics;
+pub mod outbox;
 pub mod ports;
 pub mod reload;
 pub mod services;

@@ -21,6 +21,7 @@ use crate::profile::ServiceProfile;
 use crate::profile::live::check_at_start;
 use crate::runtime::driver::{Driver, DriverConfig, Ports};
 use crate::runtime::metrics::ServerMetrics;
+use crate::runtime::outbox::Outbox;
 use crate::runtime::ports::build_ports;
 use crate::runtime::services::{CopilotSources, Services, WatchedService};
 use crate::runtime::stream::{DEFAULT_QUEUE_CAPACITY, Sequence};
@@ -56,6 +57,8 @@ pub struct SupervisorConfig {
     pub name_ids: bool,
     /// Resolves when the process stops: every driver stops then too.
     pub process_stop: watch::Receiver<bool>,
+    /// Where drivers queue notifications; `None` tells nobody.
+    pub outbox: Option<Outbox>,
 }
 
 impl std::fmt::Debug for SupervisorConfig {
@@ -288,6 +291,7 @@ impl Supervisor {
             Arc::clone(&self.config.metrics),
             Arc::clone(&self.config.store),
             self.config.sequence.clone(),
+            self.config.outbox.clone(),
         )
         .await;
         let (driver, handle) = match restored {
@@ -475,6 +479,7 @@ mod tests {
             tune: None,
             name_ids: false,
             process_stop,
+            outbox: None,
         })
     }
 
@@ -525,6 +530,98 @@ mod tests {
         assert_eq!(restored.incident_id, opened.incident_id);
         supervisor.shutdown().await;
         assert!(restarted.is_stopped());
+    }
+
+    #[tokio::test]
+    async fn an_opened_incident_is_queued_in_every_sinks_outbox_once() {
+        use fixloop_adapters::fake::FakeNotifier;
+        use fixloop_adapters::notifier::NotificationKind;
+
+        use crate::runtime::outbox::{OutboxConfig, Sink};
+
+        let wait = Duration::from_secs(10);
+        let (_process, process_stop) = watch::channel(false);
+        let mut supervisor = supervisor(process_stop);
+        let store = Arc::clone(&supervisor.config.store);
+        // The workers are not run: what the driver queued stays in the store to be read.
+        let (outbox, _workers) = Outbox::new(
+            Arc::clone(&store),
+            ["ops", "pager"]
+                .into_iter()
+                .map(|name| Sink {
+                    name: name.to_owned(),
+                    notifier: Arc::new(FakeNotifier::new()),
+                })
+                .collect(),
+            OutboxConfig::default(),
+        );
+        supervisor.config.outbox = Some(outbox);
+        let watch = ServiceToWatch {
+            service: demo_profile("http://127.0.0.1:9"),
+            builtin_demo: true,
+            profile_sha256: None,
+        };
+        let name = watch.service.spec.name.clone();
+        let handle = supervisor
+            .start(watch.clone())
+            .await
+            .unwrap()
+            .driver
+            .clone();
+        let opened = tokio::time::timeout(wait, handle.simulate(SimulateMode::IncidentOn))
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("a simulated incident opens at once");
+        for sink in ["ops", "pager"] {
+            // `incident.created` is published once the incident's context is fetched, a port call after the
+            // simulation's answer: poll the store until it is queued.
+            let queued = tokio::time::timeout(wait, async {
+                loop {
+                    if let Some(queued) = store.outbox_next(sink).await.unwrap() {
+                        break queued;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .expect("the opening is queued");
+            assert_eq!(queued.notification.kind, NotificationKind::IncidentOpened);
+            assert_eq!(queued.notification.incident_id, opened.incident_id);
+            assert_eq!(queued.notification.service, name);
+            assert_eq!(
+                queued.notification.id,
+                format!("{name}:{}:incident.opened", opened.incident_id)
+            );
+            assert!(queued.notification.summary.contains(&opened.incident_id));
+            store
+                .outbox_delivered(queued.id, queued.notification.at)
+                .await
+                .unwrap();
+        }
+        // A restart replays the journal and does not tell of the opening again.
+        assert!(supervisor.stop(&name).await);
+        supervisor.config.injected_ports = Some(fake_ports());
+        let restarted = supervisor.start(watch).await.unwrap().driver.clone();
+        let restored = tokio::time::timeout(wait, restarted.current_incident())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("still open");
+        assert_eq!(restored.incident_id, opened.incident_id);
+        // Only what happened since may be queued (the fake ports let the incident recover meanwhile).
+        while let Some(queued) = store.outbox_next("ops").await.unwrap() {
+            assert_ne!(
+                queued.notification.kind,
+                NotificationKind::IncidentOpened,
+                "{queued:?}"
+            );
+            store
+                .outbox_delivered(queued.id, queued.notification.at)
+                .await
+                .unwrap();
+        }
+        supervisor.shutdown().await;
     }
 
     #[tokio::test]

@@ -623,3 +623,27 @@ async fn serve_logs_its_profiles_services_to_stderr_without_colour_codes() {
     assert!(!stdout.contains("INFO"), "a log line on stdout:\n{stdout}");
     assert!(!log.contains(TOKEN_VALUE), "{log}");
 }
+
+#[tokio::test]
+async fn check_lists_the_notify_sinks_and_rejects_a_missing_sink_secret() {
+    let sinks = "\n[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9500/hook\"\n\n\
+                 [[notify]]\nname = \"pager\"\ntype = \"pagerduty\"\nrouting_key = \"${env:PAGER_KEY}\"\n";
+    let text = format!("{}{sinks}", inventory());
+    let run = check_text("notify-missing-key", &text).await;
+    run.assert_problem("notify[1].routing_key", "secret PAGER_KEY is not set");
+    let file = TempFile::with("notify-ok", &text);
+    let run = fixloop(
+        &["profile", "check", file.as_str()],
+        &[
+            ("INVENTORY_TOKEN", TOKEN_VALUE),
+            ("PAGER_KEY", "pager-s3cr3t"),
+        ],
+    )
+    .await;
+    let stdout = run.success();
+    assert!(
+        stdout.contains("notifications to: ops (webhook), pager (pagerduty)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("pager-s3cr3t"));
+}

@@ -337,3 +337,154 @@ async fn traffic_generator_sends_a_realistic_mix_and_stops() {
         "an invalid checkout"
     );
 }
+
+fn set_flag(name: &str, body: &str, token: Option<&str>) -> Request<Body> {
+    let mut request = Request::post(format!("/admin/flags/{name}"))
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    request.body(Body::from(body.to_owned())).unwrap()
+}
+
+#[tokio::test]
+async fn the_payment_provider_flag_starts_on_and_is_listed() {
+    let app = demo_app::router(DemoState::new());
+    let (status, body) = call(&app, get("/admin/flags")).await;
+    assert_eq!(status, StatusCode::OK);
+    let flags = body["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 1);
+    assert_eq!(flags[0]["name"], demo_app::flags::PAYMENT_PROVIDER);
+    assert_eq!(flags[0]["enabled"], true);
+    assert!(
+        flags[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("payment")
+    );
+    let (status, body) = call(&app, checkout(r#"{"sku":"sku-1","quantity":1}"#)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["payment"], "charged");
+}
+
+#[tokio::test]
+async fn turning_the_payment_provider_flag_off_heals_checkout_while_the_bug_is_on() {
+    let state = DemoState::new();
+    state.set_bug(true);
+    let app = demo_app::router(state.clone());
+    let (status, _) = call(&app, checkout(r#"{"sku":"sku-1","quantity":1}"#)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "the bug is on");
+
+    let (status, body) = call(
+        &app,
+        set_flag("payment_provider", r#"{"enabled": false}"#, None),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"name": "payment_provider", "enabled": false})
+        )
+    );
+    assert_eq!(state.flag_enabled("payment_provider"), Some(false));
+    assert!(state.bug_enabled(), "the bug switch is untouched");
+    let (status, body) = call(&app, checkout(r#"{"sku":"sku-2","quantity":2}"#)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "checkout is healthy with the bug on"
+    );
+    assert_eq!(body["status"], "confirmed");
+    assert_eq!(body["payment"], "deferred");
+    assert_eq!(body["total_cents"], 4900);
+    let (_, listed) = call(&app, get("/admin/flags")).await;
+    assert_eq!(listed["flags"][0]["enabled"], false);
+
+    // Setting, not toggling: the same request twice leaves it off; on again brings the bug back.
+    let (status, _) = call(
+        &app,
+        set_flag("payment_provider", r#"{"enabled": false}"#, None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(state.flag_enabled("payment_provider"), Some(false));
+    let (status, _) = call(
+        &app,
+        set_flag("payment_provider", r#"{"enabled": true}"#, None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(&app, checkout(r#"{"sku":"sku-1","quantity":1}"#)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["message"], demo_app::BUG_MESSAGE);
+}
+
+#[tokio::test]
+async fn a_bad_flag_request_is_a_client_error_and_changes_nothing() {
+    let state = DemoState::new();
+    let app = demo_app::router(state.clone());
+    let (status, body) = call(&app, set_flag("dark_mode", r#"{"enabled": false}"#, None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "unknown_flag");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("payment_provider")
+    );
+    let (status, body) = call(&app, set_flag("payment_provider", "{\"enabled\":", None)).await;
+    assert_eq!(
+        (status, &body["error"]),
+        (StatusCode::BAD_REQUEST, &json!("invalid_request"))
+    );
+    for invalid in [r#"{"enabled": "no"}"#, r#"{}"#, "[]"] {
+        let (status, body) = call(&app, set_flag("payment_provider", invalid, None)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{invalid}");
+        assert_eq!(body["error"], "invalid_request");
+    }
+    assert_eq!(state.flag_enabled("payment_provider"), Some(true));
+}
+
+#[tokio::test]
+async fn with_api_tokens_a_flag_is_switched_only_with_an_operate_token() {
+    use fixloop_adapters::Secret;
+    use fixloop_server::http::auth::{ApiToken, ApiTokens, Role};
+    let tokens = ApiTokens::new(vec![
+        ApiToken {
+            name: "dashboard".to_owned(),
+            role: Role::Read,
+            token: Secret::from("read-token-0123456789abcdef"),
+        },
+        ApiToken {
+            name: "oncall".to_owned(),
+            role: Role::Operate,
+            token: Secret::from("operate-token-0123456789abcdef"),
+        },
+    ]);
+    let state = DemoState::with_admin_tokens(tokens);
+    let app = demo_app::router(state.clone());
+    for token in [None, Some("read-token-0123456789abcdef"), Some("wrong")] {
+        let (status, body) = call(
+            &app,
+            set_flag("payment_provider", r#"{"enabled": false}"#, token),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(body["error"], "unauthorized");
+    }
+    assert_eq!(state.flag_enabled("payment_provider"), Some(true));
+    let (status, _) = call(&app, get("/admin/flags")).await;
+    assert_eq!(status, StatusCode::OK, "reading the flags needs no token");
+    let (status, _) = call(
+        &app,
+        set_flag(
+            "payment_provider",
+            r#"{"enabled": false}"#,
+            Some("operate-token-0123456789abcdef"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(state.flag_enabled("payment_provider"), Some(false));
+}

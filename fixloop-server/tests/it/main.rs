@@ -27,6 +27,7 @@ mod history;
 mod inventory;
 mod observability;
 mod onboarding;
+mod outbox;
 #[path = "../../../fixloop-adapters/tests/it/pg.rs"]
 #[expect(
     dead_code,

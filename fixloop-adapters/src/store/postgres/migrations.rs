@@ -6,14 +6,14 @@ use super::super::StoreError;
 use super::errors::classify;
 
 /// The schema version this build reads and writes: the last migration.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The first key of the advisory lock migrations take (any constant: "FL" in ASCII); the second is the schema's
 /// hash, so stores in different schemas migrate independently.
 const MIGRATION_LOCK: i32 = 0x464c;
 
 /// Every migration, by version. Never edit one that shipped: add the next.
-const MIGRATIONS: [(i64, &str); 3] = [
+const MIGRATIONS: [(i64, &str); 4] = [
     (
         1,
         // The journal and the snapshots, as JSON text (the core's versioned formats, floats round-trip exactly)
@@ -59,6 +59,25 @@ const MIGRATIONS: [(i64, &str); 3] = [
              document TEXT NOT NULL
          );
          CREATE INDEX ci_intakes_by_time ON ci_intakes (received_at, recorded);",
+    ),
+    (
+        4,
+        // The notifications outbox (`store::outbox`), as the SQLite store keeps it: one row per (sink,
+        // notification id), in the order enqueued; `outcome` is NULL while the message waits.
+        "CREATE TABLE outbox (
+             id BIGSERIAL PRIMARY KEY,
+             sink TEXT NOT NULL,
+             key TEXT NOT NULL,
+             notification TEXT NOT NULL,
+             enqueued_at TEXT NOT NULL,
+             attempts BIGINT NOT NULL,
+             next_attempt_at TEXT NOT NULL,
+             last_error TEXT,
+             outcome TEXT,
+             settled_at TEXT,
+             UNIQUE (sink, key)
+         );
+         CREATE INDEX outbox_waiting ON outbox (sink, id) WHERE outcome IS NULL;",
     ),
 ];
 

@@ -22,6 +22,7 @@ mod compaction;
 mod errors;
 mod lease;
 mod migrations;
+mod outbox;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -41,8 +42,10 @@ pub use self::lease::Lease;
 pub use self::migrations::SCHEMA_VERSION;
 use super::retention::{Marks, SnapshotMark};
 use super::{
-    CiIntakeRecord, JournalEntry, Retention, Store, StoreError, StoreStats, Stored, decode,
+    CiIntakeRecord, JournalEntry, OutboxFailure, OutboxMessage, Retention, Store, StoreError,
+    StoreStats, Stored, decode,
 };
+use crate::notifier::Notification;
 
 /// How long any one call may take (waiting for a connection included) before it fails.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -469,6 +472,51 @@ impl Store for PostgresStore {
         self.bounded("a CI run read", async {
             let client = self.client().await?;
             ci::run(&client, &self.location, repository, run_id).await
+        })
+        .await
+    }
+
+    async fn outbox_enqueue(
+        &self,
+        sink: &str,
+        notification: &Notification,
+    ) -> Result<bool, StoreError> {
+        let text = super::outbox::encode(&self.location, notification)?;
+        self.bounded("an outbox enqueue", async {
+            let client = self.client().await?;
+            outbox::enqueue(
+                &client,
+                &self.location,
+                sink,
+                &notification.id,
+                &text,
+                notification.at,
+            )
+            .await
+        })
+        .await
+    }
+
+    async fn outbox_next(&self, sink: &str) -> Result<Option<OutboxMessage>, StoreError> {
+        self.bounded("an outbox read", async {
+            let client = self.client().await?;
+            outbox::next(&client, &self.location, sink).await
+        })
+        .await
+    }
+
+    async fn outbox_delivered(&self, id: u64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.bounded("an outbox delivery", async {
+            let mut client = self.client().await?;
+            outbox::settle(&mut client, &self.location, id, "delivered", at).await
+        })
+        .await
+    }
+
+    async fn outbox_failed(&self, id: u64, failure: OutboxFailure) -> Result<(), StoreError> {
+        self.bounded("an outbox failure", async {
+            let mut client = self.client().await?;
+            outbox::failed(&mut client, &self.location, id, &failure).await
         })
         .await
     }

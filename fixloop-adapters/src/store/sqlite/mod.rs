@@ -24,6 +24,7 @@
 
 mod checks;
 mod compaction;
+mod outbox;
 mod rows;
 mod worker;
 
@@ -45,10 +46,15 @@ use self::rows::{ci_intakes, ci_run_intakes, decode, entries, latest_snapshot};
 pub use self::worker::THREAD_NAME;
 use self::worker::Worker;
 use super::retention::{Marks, SnapshotMark};
-use super::{CiIntakeRecord, JournalEntry, Retention, Store, StoreError, StoreStats, Stored};
+use super::{
+    CiIntakeRecord, JournalEntry, OutboxFailure, OutboxMessage, Retention, Store, StoreError,
+    StoreStats, Stored,
+};
+use crate::notifier::Notification;
 
-/// The schema version this build reads and writes (1: journal and snapshots; 2: and `ci_intakes`).
-const SCHEMA_VERSION: i64 = 2;
+/// The schema version this build reads and writes (1: journal and snapshots; 2: and `ci_intakes`; 3: and the
+/// notifications `outbox`).
+const SCHEMA_VERSION: i64 = 3;
 
 /// The file name inside the data directory.
 pub const FILE_NAME: &str = "fixloop.sqlite3";
@@ -75,10 +81,12 @@ CREATE TABLE IF NOT EXISTS snapshots (
 
 /// The migrations from one schema version to the next: `(version reached, statements)`, in order. A store opened
 /// for writing runs every migration above its `user_version` in the transaction that sets the new version, so a
-/// file is never left half-migrated. A version-1 file (journal and snapshots) gains the `ci_intakes` table.
-const MIGRATIONS: [(i64, &str); 1] = [(
-    2,
-    "
+/// file is never left half-migrated. A version-1 file (journal and snapshots) gains the `ci_intakes` table, a
+/// version-2 file the `outbox`.
+const MIGRATIONS: [(i64, &str); 2] = [
+    (
+        2,
+        "
 CREATE TABLE IF NOT EXISTS ci_intakes (
     id TEXT PRIMARY KEY NOT NULL,
     received_at TEXT NOT NULL,
@@ -90,11 +98,39 @@ CREATE TABLE IF NOT EXISTS ci_intakes (
 );
 CREATE INDEX IF NOT EXISTS ci_intakes_by_time ON ci_intakes (received_at);
 ",
-)];
+    ),
+    (
+        3,
+        // The notifications outbox (`store::outbox`): one row per (sink, notification id), in the order enqueued;
+        // `outcome` is NULL while the message waits, then `delivered` or `given_up`.
+        "
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sink TEXT NOT NULL,
+    key TEXT NOT NULL,
+    notification TEXT NOT NULL,
+    enqueued_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    last_error TEXT,
+    outcome TEXT,
+    settled_at TEXT,
+    UNIQUE (sink, key)
+);
+CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (sink, id) WHERE outcome IS NULL;
+",
+    ),
+];
 
 /// The tables and indexes a FixLoop store may hold (anything else makes it a foreign database).
-pub(super) const SCHEMA_NAMES: [&str; 4] =
-    ["journal", "snapshots", "ci_intakes", "ci_intakes_by_time"];
+pub(super) const SCHEMA_NAMES: [&str; 6] = [
+    "journal",
+    "snapshots",
+    "ci_intakes",
+    "ci_intakes_by_time",
+    "outbox",
+    "outbox_waiting",
+];
 
 /// The SQLite store. Cheap to clone.
 #[derive(Clone)]
@@ -575,6 +611,43 @@ impl Store for SqliteStore {
             ci_run_intakes(connection, location, &repository, &run_id)
         })
         .await
+    }
+
+    async fn outbox_enqueue(
+        &self,
+        sink: &str,
+        notification: &Notification,
+    ) -> Result<bool, StoreError> {
+        let text = super::outbox::encode(&self.location, notification)?;
+        let sink = sink.to_owned();
+        let key = notification.id.clone();
+        let at = notification.at;
+        self.with(move |connection, location| {
+            outbox::enqueue(connection, location, &sink, &key, &text, at)
+        })
+        .await
+    }
+
+    async fn outbox_next(&self, sink: &str) -> Result<Option<OutboxMessage>, StoreError> {
+        let sink = sink.to_owned();
+        self.with(move |connection, location| outbox::next(connection, location, &sink))
+            .await
+    }
+
+    async fn outbox_delivered(
+        &self,
+        id: u64,
+        at: fixloop_contract::chrono::DateTime<fixloop_contract::chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(move |connection, location| {
+            outbox::settle(connection, location, id, "delivered", at)
+        })
+        .await
+    }
+
+    async fn outbox_failed(&self, id: u64, failure: OutboxFailure) -> Result<(), StoreError> {
+        self.with(move |connection, location| outbox::failed(connection, location, id, &failure))
+            .await
     }
 
     async fn close(&self) -> Result<(), StoreError> {

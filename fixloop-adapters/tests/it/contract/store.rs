@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use fixloop_adapters::fake::FakeStore;
+use fixloop_adapters::notifier::{Notification, NotificationKind};
 use fixloop_adapters::{
-    CiIntakeRecord, JournalEntry, PostgresStore, SqliteStore, Store, StoreError,
+    CiIntakeRecord, JournalEntry, OutboxFailure, PostgresStore, SqliteStore, Store, StoreError,
 };
 use fixloop_contract::chrono::TimeDelta;
 use fixloop_core::ServiceSpec;
@@ -66,6 +67,195 @@ async fn check_all(make: impl AsyncFn() -> Arc<dyn Store>) {
     ci_intakes_list_newest_first_up_to_the_limit(make().await).await;
     a_ci_intake_id_is_recorded_once(make().await).await;
     a_runs_ci_intakes_list_oldest_first_and_only_that_run(make().await).await;
+    each_sinks_outbox_hands_out_its_messages_in_order_once(make().await).await;
+    a_failed_attempt_keeps_the_message_first_with_its_retry_time(make().await).await;
+    a_given_up_message_lets_the_next_one_go(make().await).await;
+    a_notification_enqueued_twice_is_kept_once(make().await).await;
+}
+
+pub(crate) fn notification(id: &str, kind: NotificationKind, seconds: i64) -> Notification {
+    Notification {
+        id: id.to_owned(),
+        kind,
+        service: "shop".to_owned(),
+        incident_id: "inc-1".to_owned(),
+        summary: format!("message {id}"),
+        action_id: (kind == NotificationKind::ActionTaken).then(|| "flag-off".to_owned()),
+        links: vec![fixloop_contract::Link {
+            label: "incident".to_owned(),
+            url: "http://127.0.0.1:8000/incidents/inc-1".to_owned(),
+        }],
+        at: fixed_now() + TimeDelta::seconds(seconds),
+    }
+}
+
+/// Takes the head of `sink`'s outbox and settles it as delivered; returns its notification's id.
+async fn deliver_next(store: &dyn Store, sink: &str) -> Option<String> {
+    let message = bounded("next", store.outbox_next(sink))
+        .await
+        .expect("next")?;
+    assert_eq!(message.sink, sink);
+    bounded("delivered", store.outbox_delivered(message.id, fixed_now()))
+        .await
+        .expect("delivered");
+    Some(message.notification.id)
+}
+
+async fn each_sinks_outbox_hands_out_its_messages_in_order_once(store: Arc<dyn Store>) {
+    assert_eq!(
+        bounded("next", store.outbox_next("ops"))
+            .await
+            .expect("next"),
+        None
+    );
+    let first = notification("n1", NotificationKind::IncidentOpened, 0);
+    for (sink, message) in [
+        ("ops", first.clone()),
+        ("pager", notification("p1", NotificationKind::Escalated, 1)),
+        ("ops", notification("n2", NotificationKind::ActionTaken, 2)),
+        ("ops", notification("n3", NotificationKind::Recovered, 3)),
+    ] {
+        assert!(
+            bounded("enqueue", store.outbox_enqueue(sink, &message))
+                .await
+                .expect("enqueue"),
+            "{} is new",
+            message.id
+        );
+    }
+    let head = bounded("next", store.outbox_next("ops"))
+        .await
+        .expect("next")
+        .expect("a message");
+    assert_eq!(
+        head.notification, first,
+        "the notification reads back whole"
+    );
+    assert_eq!(
+        (head.attempts, head.next_attempt_at),
+        (0, first.at),
+        "due at once"
+    );
+    assert_eq!(head.last_error, None);
+    assert_eq!(
+        bounded("next", store.outbox_next("ops"))
+            .await
+            .expect("next")
+            .map(|m| m.id),
+        Some(head.id),
+        "reading does not take the message away"
+    );
+    let mut ops = Vec::new();
+    while let Some(id) = deliver_next(&*store, "ops").await {
+        ops.push(id);
+    }
+    assert_eq!(ops, ["n1", "n2", "n3"]);
+    assert_eq!(deliver_next(&*store, "pager").await.as_deref(), Some("p1"));
+    assert_eq!(deliver_next(&*store, "pager").await, None);
+}
+
+async fn a_failed_attempt_keeps_the_message_first_with_its_retry_time(store: Arc<dyn Store>) {
+    for message in [
+        notification("a", NotificationKind::IncidentOpened, 0),
+        notification("b", NotificationKind::Recovered, 1),
+    ] {
+        bounded("enqueue", store.outbox_enqueue("ops", &message))
+            .await
+            .expect("enqueue");
+    }
+    let head = bounded("next", store.outbox_next("ops"))
+        .await
+        .expect("next")
+        .expect("a message");
+    let retry_at = fixed_now() + TimeDelta::seconds(30);
+    bounded(
+        "failed",
+        store.outbox_failed(
+            head.id,
+            OutboxFailure {
+                attempts: 1,
+                error: "the sink is unavailable (503)".to_owned(),
+                retry_at: Some(retry_at),
+                at: fixed_now(),
+            },
+        ),
+    )
+    .await
+    .expect("failed");
+    let again = bounded("next", store.outbox_next("ops"))
+        .await
+        .expect("next")
+        .expect("still there");
+    assert_eq!(
+        again.notification.id, "a",
+        "a later message waits behind it"
+    );
+    assert_eq!(again.attempts, 1);
+    assert_eq!(again.next_attempt_at, retry_at);
+    assert_eq!(
+        again.last_error.as_deref(),
+        Some("the sink is unavailable (503)")
+    );
+}
+
+async fn a_given_up_message_lets_the_next_one_go(store: Arc<dyn Store>) {
+    for message in [
+        notification("poison", NotificationKind::IncidentOpened, 0),
+        notification("next", NotificationKind::Recovered, 1),
+    ] {
+        bounded("enqueue", store.outbox_enqueue("ops", &message))
+            .await
+            .expect("enqueue");
+    }
+    let head = bounded("next", store.outbox_next("ops"))
+        .await
+        .expect("next")
+        .expect("a message");
+    bounded(
+        "given up",
+        store.outbox_failed(
+            head.id,
+            OutboxFailure {
+                attempts: 1,
+                error: "the sink refused the message (400)".to_owned(),
+                retry_at: None,
+                at: fixed_now(),
+            },
+        ),
+    )
+    .await
+    .expect("failed");
+    assert_eq!(deliver_next(&*store, "ops").await.as_deref(), Some("next"));
+    assert_eq!(deliver_next(&*store, "ops").await, None);
+}
+
+async fn a_notification_enqueued_twice_is_kept_once(store: Arc<dyn Store>) {
+    let message = notification("once", NotificationKind::IncidentOpened, 0);
+    assert!(
+        bounded("enqueue", store.outbox_enqueue("ops", &message))
+            .await
+            .expect("enqueue")
+    );
+    assert!(
+        !bounded("enqueue", store.outbox_enqueue("ops", &message))
+            .await
+            .expect("enqueue"),
+        "a waiting duplicate is not added"
+    );
+    assert!(
+        bounded("enqueue", store.outbox_enqueue("pager", &message))
+            .await
+            .expect("enqueue"),
+        "another sink gets its own copy"
+    );
+    assert_eq!(deliver_next(&*store, "ops").await.as_deref(), Some("once"));
+    assert!(
+        !bounded("enqueue", store.outbox_enqueue("ops", &message))
+            .await
+            .expect("enqueue"),
+        "a delivered duplicate is not added either"
+    );
+    assert_eq!(deliver_next(&*store, "ops").await, None);
 }
 
 fn intake(id: &str, seconds: i64) -> CiIntakeRecord {
@@ -344,6 +534,31 @@ async fn ci_intakes_survive_a_reopen() {
 }
 
 #[tokio::test]
+async fn the_outbox_survives_a_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path()).expect("open");
+    for message in [
+        notification("a", NotificationKind::IncidentOpened, 0),
+        notification("b", NotificationKind::Recovered, 1),
+    ] {
+        bounded("enqueue", store.outbox_enqueue("ops", &message))
+            .await
+            .expect("enqueue");
+    }
+    assert_eq!(deliver_next(&store, "ops").await.as_deref(), Some("a"));
+    bounded("close", store.close()).await.expect("close");
+    let reopened = SqliteStore::open(dir.path()).expect("reopen");
+    let waiting = bounded("next", reopened.outbox_next("ops"))
+        .await
+        .expect("next")
+        .expect("b waits");
+    assert_eq!(
+        waiting.notification,
+        notification("b", NotificationKind::Recovered, 1)
+    );
+}
+
+#[tokio::test]
 async fn a_version_1_store_is_migrated_with_its_journal_kept() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join(fixloop_adapters::store::FILE_NAME);
@@ -365,12 +580,21 @@ async fn a_version_1_store_is_migrated_with_its_journal_kept() {
     bounded("record", store.record_ci_intake(intake("new", 0)))
         .await
         .expect("the new table exists");
+    bounded(
+        "enqueue",
+        store.outbox_enqueue(
+            "ops",
+            &notification("new", NotificationKind::IncidentOpened, 0),
+        ),
+    )
+    .await
+    .expect("the outbox exists");
     bounded("close", store.close()).await.expect("close");
     let check = rusqlite::Connection::open(&path).expect("open");
     let version: i64 = check
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[tokio::test]
@@ -435,7 +659,7 @@ async fn a_store_of_a_newer_schema_is_refused() {
             error,
             StoreError::NewerVersion {
                 found: 99,
-                supported: 2,
+                supported: 3,
                 ..
             }
         ),

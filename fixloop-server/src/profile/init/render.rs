@@ -74,6 +74,7 @@ pub(super) fn profile(draft: &Draft, findings: &Findings) -> Result<InitOutput, 
     let mut file = ProfileFile {
         service: vec![service],
         ci: None,
+        notify: Vec::new(),
     };
     let header = header_comment(draft, &notes);
     let footer = inactive_journeys(&inactive)?;

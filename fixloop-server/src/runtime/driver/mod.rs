@@ -25,12 +25,14 @@ use tokio::task::{AbortHandle, JoinSet};
 
 mod effects;
 mod journal;
+mod notify;
 
 use self::effects::Completion;
 use self::journal::Journal;
 use super::Error;
 use super::handle::{Command, ServiceHandle};
 use crate::runtime::metrics::ServerMetrics;
+use crate::runtime::outbox::Outbox;
 use crate::runtime::stream::{DEFAULT_REPLAY_CAPACITY, Hub, Sequence, Subscribed};
 use crate::runtime::wire;
 
@@ -86,6 +88,10 @@ pub struct Driver {
     last_now: DateTime<Utc>,
     /// Where the engine's inputs are journaled; `None` keeps nothing.
     journal: Option<Journal>,
+    /// Where notifications are queued; `None` tells nobody.
+    outbox: Option<Outbox>,
+    /// What the engine call being handled means to people, queued in the outbox once the call is drained.
+    notifications: Vec<fixloop_adapters::notifier::Notification>,
 }
 
 impl Driver {
@@ -125,6 +131,8 @@ impl Driver {
             progress,
             last_now: now,
             journal: None,
+            outbox: None,
+            notifications: Vec::new(),
         };
         (driver, ServiceHandle::new(command_sender))
     }
@@ -140,12 +148,16 @@ impl Driver {
     ///
     /// Its WebSocket events are numbered by `sequence` (see [`Driver::sharing`]); the journal does not keep them,
     /// so a restarted process starts a new sequence.
+    ///
+    /// With an `outbox`, what the engine does from now on that people are told about (an incident opened, an
+    /// escalation, a recovery) is queued there; the replayed tail tells nobody again.
     pub async fn restore(
         config: DriverConfig,
         ports: Ports,
         metrics: Arc<ServerMetrics>,
         store: Arc<dyn Store>,
         sequence: Sequence,
+        outbox: Option<Outbox>,
     ) -> Result<(Self, ServiceHandle), StoreError> {
         let service = config.engine.service.name.clone();
         let stored = store.load(&service).await?;
@@ -215,6 +227,7 @@ impl Driver {
                 .await?;
         }
         driver.journal = Some(journal);
+        driver.outbox = outbox;
         let now = driver.now();
         driver.record_configuration(now).await;
         if restored.is_some() {
@@ -256,10 +269,13 @@ impl Driver {
                     let now = self.now();
                     self.record(now, None).await;
                     let open_before = self.open_incident_id();
+                    let needed_human = self.engine.needs_human();
                     self.engine.handle_timeout(now);
                     self.drain();
                     self.observe_closed(open_before);
                     self.observe_needs_human();
+                    self.notice_escalation(needed_human);
+                    self.send_notifications().await;
                     self.snapshot_now_and_then().await;
                 }
             }
@@ -283,10 +299,13 @@ impl Driver {
         let now = self.now();
         self.record(now, Some(&input)).await;
         let open_before = self.open_incident_id();
+        let needed_human = self.engine.needs_human();
         let result = self.engine.handle_input(now, input);
         self.drain();
         self.observe_closed(open_before);
         self.observe_needs_human();
+        self.notice_escalation(needed_human);
+        self.send_notifications().await;
         self.snapshot_now_and_then().await;
         if let Err(rejected) = &result {
             tracing::debug!(%rejected, "input rejected");
@@ -309,6 +328,7 @@ impl Driver {
             }
             _ => {}
         }
+        self.notice(envelope);
         let dropped = self.hub.broadcast(envelope);
         self.metrics.websocket_clients(self.hub.len(), dropped);
     }
