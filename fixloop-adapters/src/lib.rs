@@ -93,8 +93,8 @@ pub use scrape::{
 pub use secret::Secret;
 pub use signal_check::{Finding, LabelCheck, SignalCheck, SignalKind, SourceCheck};
 pub use store::{
-    CiIntakeRecord, JournalEntry, Lease, PostgresStore, Retention, SqliteStore, Store, StoreError,
-    StoreStats, Stored,
+    CiIntakeRecord, JournalEntry, Lease, Leases, PostgresStore, Retention, SoleLeases, SqliteStore,
+    Store, StoreError, StoreStats, Stored,
 };
 pub use synthetic::{SyntheticConfig, SyntheticProbe, SyntheticSignalSource};
 

@@ -36,7 +36,7 @@ pub const DEFAULT_DATA_DIR: &str = "fixloop-data";
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 51] = [
+pub const VARIABLES: [&str; 54] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -79,6 +79,9 @@ pub const VARIABLES: [&str; 51] = [
     "FIXLOOP_JOURNAL_KEEP_INCIDENTS",
     "FIXLOOP_JOURNAL_KEEP_DAYS",
     "FIXLOOP_STORE_MAX_KIB",
+    "FIXLOOP_REPLICA_ID",
+    "FIXLOOP_LEASE_SECONDS",
+    "FIXLOOP_MAX_LEADS",
     "FIXLOOP_API_TOKENS",
     "FIXLOOP_COPILOT_RATE_PER_MINUTE",
     "FIXLOOP_COPILOT_BURST",
@@ -157,8 +160,36 @@ pub struct Config {
     pub retention: fixloop_adapters::Retention,
     /// `FIXLOOP_CI_TOKEN`: the CI intake's bearer token (at least 16 bytes); `None` turns the intake off.
     pub ci_token: Option<Secret>,
+    /// `FIXLOOP_REPLICA_ID`, `FIXLOOP_LEASE_SECONDS`, `FIXLOOP_MAX_LEADS`: how this process shares the services
+    /// with other replicas of one PostgreSQL database (unused with an SQLite or memory journal).
+    pub replicas: ReplicaSettings,
     /// `FIXLOOP_CI_FORWARD_URL` and `FIXLOOP_CI_FORWARD_TOKEN`: the one downstream each CI intake is forwarded to.
     pub ci_forward: Option<(String, Option<Secret>)>,
+}
+
+/// How a replica shares the watched services with the others of its database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSettings {
+    /// `FIXLOOP_REPLICA_ID`: this replica's id in the leases; `None`: generated at start (host, pid, random).
+    pub id: Option<String>,
+    /// `FIXLOOP_LEASE_SECONDS`: how long a lease lasts unless renewed (renewed every third of it); a dead leader's
+    /// services are taken over within this time. Default [`DEFAULT_LEASE_SECONDS`].
+    pub lease: Duration,
+    /// `FIXLOOP_MAX_LEADS`: the most services this replica leads at once; `None`: no bound.
+    pub max_leads: Option<usize>,
+}
+
+/// The lease time when `FIXLOOP_LEASE_SECONDS` is unset.
+pub const DEFAULT_LEASE_SECONDS: u64 = 5;
+
+impl Default for ReplicaSettings {
+    fn default() -> Self {
+        Self {
+            id: None,
+            lease: Duration::from_secs(DEFAULT_LEASE_SECONDS),
+            max_leads: None,
+        }
+    }
 }
 
 /// Where the journal of the engines' inputs is kept.
@@ -399,6 +430,29 @@ impl Config {
                 ));
             }
         };
+        let replicas = ReplicaSettings {
+            id: reader
+                .get("FIXLOOP_REPLICA_ID")
+                .map(|id| {
+                    let valid = id.len() <= 128
+                        && id
+                            .bytes()
+                            .all(|byte| byte.is_ascii_alphanumeric() || b"._:-".contains(&byte));
+                    valid.then(|| id.to_owned()).ok_or_else(|| {
+                        ConfigError::new(
+                            "FIXLOOP_REPLICA_ID",
+                            "expected 1 to 128 characters of A-Z a-z 0-9 . _ : -",
+                        )
+                    })
+                })
+                .transpose()?,
+            lease: reader
+                .integer("FIXLOOP_LEASE_SECONDS", 1, 3600)?
+                .map_or(Duration::from_secs(DEFAULT_LEASE_SECONDS), |seconds| {
+                    Duration::from_secs(seconds as u64)
+                }),
+            max_leads: reader.integer("FIXLOOP_MAX_LEADS", 1, 1_000_000)?,
+        };
         let api_tokens = match reader.get("FIXLOOP_API_TOKENS") {
             None => ApiTokens::default(),
             Some(text) => ApiTokens::parse(text)
@@ -472,6 +526,7 @@ impl Config {
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             store,
             retention,
+            replicas,
             api_tokens,
             copilot_rate_limit,
             operate_rate_limit,
