@@ -59,7 +59,7 @@ async fn leads(server: &Fixloop) -> Option<Vec<String>> {
 
 /// Polls until `server` leads (`true`) or does not lead (`false`) the service, within [`STEP`]; returns how long
 /// it took.
-async fn wait_leading(server: &Fixloop, leading: bool) -> Duration {
+pub(crate) async fn wait_leading(server: &Fixloop, leading: bool) -> Duration {
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(25));
     loop {
