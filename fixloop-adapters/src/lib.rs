@@ -98,8 +98,8 @@ pub use scrape::{
 pub use secret::Secret;
 pub use signal_check::{Finding, LabelCheck, SignalCheck, SignalKind, SourceCheck};
 pub use store::{
-    CiIntakeRecord, JournalEntry, Lease, MAX_CI_RUN_INTAKES, OutboxFailure, OutboxMessage,
-    PostgresStore, Retention, SqliteStore, Store, StoreError, StoreStats, Stored,
+    CiIntakeRecord, JournalEntry, Lease, Leases, MAX_CI_RUN_INTAKES, OutboxFailure, OutboxMessage,
+    PostgresStore, Retention, SoleLeases, SqliteStore, Store, StoreError, StoreStats, Stored,
 };
 pub use synthetic::{SyntheticConfig, SyntheticProbe, SyntheticSignalSource};
 

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt as _;
 use chrono::Utc;
-use fixloop_adapters::{AdapterError, PostgresStore, Secret, SqliteStore, Store, StoreError};
+use fixloop_adapters::{
+    AdapterError, Leases, PostgresStore, Secret, SqliteStore, Store, StoreError,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -35,7 +37,7 @@ use crate::runtime::ports::datadog_config;
 use crate::runtime::reload::{self, ProfileSource, Reloader};
 use crate::runtime::stream::Sequence;
 use crate::runtime::supervisor::{
-    ServiceToWatch, Supervisor, SupervisorConfig, SupervisorError, Tune,
+    Leasing, ServiceToWatch, Supervisor, SupervisorConfig, SupervisorError, Tune,
 };
 pub use crate::runtime::tuning::Mode;
 
@@ -536,6 +538,7 @@ async fn start_orchestrator(
     let listener = bind_listener(bind, port).await?;
     let bound_url = url_of(&listener, bind);
     let metrics = Arc::new(ServerMetrics::default());
+    let mut leasing = None;
     let store: Arc<dyn Store> = match &config.store {
         None | Some(StoreLocation::Memory) => Arc::new(SqliteStore::in_memory()?),
         Some(StoreLocation::Directory(dir)) => {
@@ -544,10 +547,19 @@ async fn start_orchestrator(
             Arc::new(store)
         }
         Some(StoreLocation::Postgres(url)) => {
-            let store = PostgresStore::connect(url.expose()).await?;
+            let store = Arc::new(PostgresStore::connect(url.expose()).await?);
             store.set_retention(config.retention);
-            tracing::info!(location = %store.location(), "journal in PostgreSQL");
-            Arc::new(store)
+            // Replicas of one database share the services by lease.
+            let replica = config.replicas.id.clone().unwrap_or_else(replica_id);
+            tracing::info!(location = %store.location(), %replica, lease_seconds = config.replicas.lease.as_secs(), max_leads = ?config.replicas.max_leads, "journal in PostgreSQL; services led by lease");
+            metrics.replica(&replica);
+            leasing = Some(Leasing {
+                leases: Arc::clone(&store) as Arc<dyn Leases>,
+                replica,
+                ttl: config.replicas.lease,
+                max_leads: config.replicas.max_leads,
+            });
+            store
         }
     };
     metrics.watch_store(Arc::clone(&store));
@@ -586,6 +598,7 @@ async fn start_orchestrator(
         name_ids: watches.len() > 1,
         process_stop: tasks.stop.subscribe(),
         outbox,
+        leasing,
     });
     for watch in watches {
         if let Err(error) = supervisor.start(watch).await {
@@ -594,7 +607,7 @@ async fn start_orchestrator(
         }
     }
     let copilot = supervisor.copilot();
-    let services = (!supervisor.names().is_empty()).then(|| supervisor.services());
+    let services = (!supervisor.profiles().is_empty()).then(|| supervisor.services());
     let (reloader, supervisor) = reload::spawn(supervisor, reload, tasks.stop.subscribe());
     tasks.supervise(supervisor);
     let (Some(copilot), Some(services)) = (copilot, services) else {
@@ -722,6 +735,17 @@ fn random_token() -> String {
         let _ = write!(token, "{value:016x}");
     }
     token
+}
+
+/// A replica id when `FIXLOOP_REPLICA_ID` is unset: the host's name, the process id and a random part.
+fn replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    let random = random_token();
+    format!("{host}-{}-{}", std::process::id(), &random[..8])
 }
 
 fn default_config() -> Config {

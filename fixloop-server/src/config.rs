@@ -35,8 +35,12 @@ pub const DEFAULT_DATA_DIR: &str = "fixloop-data";
 /// Shortest accepted webhook secret, in bytes.
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
 
+mod replicas;
+
+pub use self::replicas::{DEFAULT_LEASE_SECONDS, ReplicaSettings};
+
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 51] = [
+pub const VARIABLES: [&str; 54] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -79,6 +83,9 @@ pub const VARIABLES: [&str; 51] = [
     "FIXLOOP_JOURNAL_KEEP_INCIDENTS",
     "FIXLOOP_JOURNAL_KEEP_DAYS",
     "FIXLOOP_STORE_MAX_KIB",
+    "FIXLOOP_REPLICA_ID",
+    "FIXLOOP_LEASE_SECONDS",
+    "FIXLOOP_MAX_LEADS",
     "FIXLOOP_API_TOKENS",
     "FIXLOOP_COPILOT_RATE_PER_MINUTE",
     "FIXLOOP_COPILOT_BURST",
@@ -157,6 +164,9 @@ pub struct Config {
     pub retention: fixloop_adapters::Retention,
     /// `FIXLOOP_CI_TOKEN`: the CI intake's bearer token (at least 16 bytes); `None` turns the intake off.
     pub ci_token: Option<Secret>,
+    /// `FIXLOOP_REPLICA_ID`, `FIXLOOP_LEASE_SECONDS`, `FIXLOOP_MAX_LEADS`: how this process shares the services
+    /// with other replicas of one PostgreSQL database (unused with an SQLite or memory journal).
+    pub replicas: ReplicaSettings,
     /// `FIXLOOP_CI_FORWARD_URL` and `FIXLOOP_CI_FORWARD_TOKEN`: the one downstream each CI intake is forwarded to.
     pub ci_forward: Option<(String, Option<Secret>)>,
 }
@@ -399,6 +409,7 @@ impl Config {
                 ));
             }
         };
+        let replicas = replicas::parse(&reader)?;
         let api_tokens = match reader.get("FIXLOOP_API_TOKENS") {
             None => ApiTokens::default(),
             Some(text) => ApiTokens::parse(text)
@@ -472,6 +483,7 @@ impl Config {
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             store,
             retention,
+            replicas,
             api_tokens,
             copilot_rate_limit,
             operate_rate_limit,

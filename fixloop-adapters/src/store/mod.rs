@@ -12,6 +12,7 @@
 //! JSON, so a journal outlives changes of the engine's in-memory shape.
 
 mod outbox;
+mod leases;
 mod postgres;
 mod retention;
 mod sqlite;
@@ -26,6 +27,7 @@ use crate::notifier::Notification;
 
 pub use outbox::{KEEP_SETTLED as OUTBOX_KEEP_SETTLED, OutboxFailure, OutboxMessage};
 
+pub use leases::{Leases, SoleLeases};
 pub use postgres::{
     CALL_TIMEOUT, Lease, POOL_SIZE, PostgresStore, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION,
     redacted_url,

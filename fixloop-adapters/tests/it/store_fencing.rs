@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fixloop_adapters::{PostgresStore, Store, StoreError};
+use fixloop_adapters::{Leases, PostgresStore, SoleLeases, SqliteStore, Store, StoreError};
 
 use crate::contract::bounded;
-use crate::contract::store::entry;
+use crate::contract::store::{entry, snapshot_after};
 use crate::pg::TestSchema;
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -210,4 +210,102 @@ async fn two_replicas_racing_a_takeover_never_both_append_in_one_epoch() {
     );
     assert_eq!(seen.len(), 20, "one entry per round");
     let _ = Store::close(&*a).await;
+}
+
+#[tokio::test]
+async fn a_stale_epoch_cannot_save_a_snapshot_and_the_live_one_can() {
+    let schema = TestSchema::create("fencedsnap").await;
+    let store = connect(&schema).await;
+    let leases: &dyn Leases = &store;
+    assert!(
+        leases.shared(),
+        "PostgreSQL leases are shared by every replica"
+    );
+    let old = bounded("acquire", leases.acquire("shop", "replica-a", MINUTE))
+        .await
+        .expect("acquire")
+        .expect("free");
+    bounded("append", leases.append_fenced(&old, entry(1, None)))
+        .await
+        .expect("the leader appends");
+    bounded("release", leases.release(&old))
+        .await
+        .expect("release");
+    let new = bounded("acquire", leases.acquire("shop", "replica-b", MINUTE))
+        .await
+        .expect("acquire")
+        .expect("released");
+    let error = bounded(
+        "snapshot",
+        leases.save_snapshot_fenced(&old, 1, snapshot_after(&[])),
+    )
+    .await
+    .expect_err("fenced");
+    assert!(
+        matches!(error, StoreError::Fenced { epoch: 1, .. }),
+        "{error}"
+    );
+    assert_eq!(
+        bounded("load", store.load("shop"))
+            .await
+            .expect("load")
+            .snapshot,
+        None,
+        "the stale leader wrote no snapshot"
+    );
+    bounded(
+        "snapshot",
+        leases.save_snapshot_fenced(&new, 1, snapshot_after(&[])),
+    )
+    .await
+    .expect("the live lease saves");
+    assert_eq!(
+        bounded("load", store.load("shop"))
+            .await
+            .expect("load")
+            .snapshot
+            .map(|(seq, _)| seq),
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn sole_leases_always_lead_in_epoch_one_and_write_the_plain_store() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().expect("memory store"));
+    let leases = SoleLeases::new(Arc::clone(&store));
+    assert!(!leases.shared());
+    let lease = leases
+        .acquire("shop", "this-process", MINUTE)
+        .await
+        .expect("acquire")
+        .expect("always the leader");
+    assert_eq!(lease.epoch, SoleLeases::EPOCH);
+    assert_eq!(
+        leases
+            .acquire("shop", "another", MINUTE)
+            .await
+            .expect("acquire")
+            .map(|lease| lease.epoch),
+        Some(1),
+        "nobody else shares the store: every acquire leads"
+    );
+    assert_eq!(
+        leases.renew(&lease, MINUTE).await.expect("renew"),
+        Some(lease.clone())
+    );
+    leases
+        .save_snapshot_fenced(&lease, 0, snapshot_after(&[]))
+        .await
+        .expect("snapshot");
+    leases
+        .append_fenced(&lease, entry(1, None))
+        .await
+        .expect("append");
+    let error = leases
+        .append_fenced(&lease, entry(3, None))
+        .await
+        .expect_err("a gap");
+    assert!(matches!(error, StoreError::OutOfOrder { .. }), "{error}");
+    assert_eq!(store.load("shop").await.expect("load").last_seq(), 1);
+    assert!(leases.release(&lease).await.expect("release"));
 }

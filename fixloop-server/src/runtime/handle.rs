@@ -58,6 +58,14 @@ impl ServiceHandle {
         Self { commands }
     }
 
+    /// A handle with no driver behind it (a service another replica leads): every request fails with
+    /// [`Error::Unavailable`].
+    #[must_use]
+    pub fn closed() -> Self {
+        let (commands, _) = mpsc::channel(1);
+        Self { commands }
+    }
+
     /// `GET /api/incidents`: at most `limit` incidents of this service, newest first, older than `before` (a
     /// `(detected_at, incident_id)` key) when given.
     ///

@@ -49,6 +49,21 @@ pub struct ServerMetrics {
     journal_failing: Mutex<BTreeMap<String, Option<String>>>,
     /// The store, for its size and rows (as its latest compaction measured them).
     store: Mutex<Option<std::sync::Arc<dyn fixloop_adapters::Store>>>,
+    /// This replica's leases (`None`: a single process, which leads every service without sharing).
+    leadership: Mutex<Option<Leadership>>,
+    lease_acquired: AtomicU64,
+    lease_renewals: AtomicU64,
+    lease_lost: AtomicU64,
+    journal_fenced: AtomicU64,
+}
+
+/// Which services this replica leads, for `GET /healthz` (replicas sharing one database only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leadership {
+    /// This replica's id (`FIXLOOP_REPLICA_ID` or a generated one).
+    pub replica: String,
+    /// The services it leads, with the epoch of each lease.
+    pub leads: BTreeMap<String, u64>,
 }
 
 /// The journal's health, for `GET /healthz`.
@@ -247,6 +262,117 @@ impl ServerMetrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Declares this process a replica called `replica` among others sharing one database's leases.
+    pub fn replica(&self, replica: &str) {
+        *self
+            .leadership
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Leadership {
+            replica: replica.to_owned(),
+            leads: BTreeMap::new(),
+        });
+    }
+
+    /// This replica and the services it leads (`None` for a single process).
+    #[must_use]
+    pub fn leadership(&self) -> Option<Leadership> {
+        self.leadership
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// This replica won `service`'s lease in `epoch` (a takeover when the epoch is above 1).
+    pub fn lease_acquired(&self, service: &str, epoch: u64) {
+        self.lease_acquired.fetch_add(1, Ordering::Relaxed);
+        if let Some(leadership) = self
+            .leadership
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            leadership.leads.insert(service.to_owned(), epoch);
+        }
+    }
+
+    /// A lease this replica holds was renewed.
+    pub fn lease_renewed(&self) {
+        self.lease_renewals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// This replica no longer leads `service`: `lost` when the lease was lost (taken, lapsed, unconfirmable or
+    /// fenced), not stepped down from.
+    pub fn lease_ended(&self, service: &str, lost: bool) {
+        if lost {
+            self.lease_lost.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(leadership) = self
+            .leadership
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            leadership.leads.remove(service);
+        }
+    }
+
+    /// A journal write refused because the driver's lease is no longer the live one.
+    pub fn journal_fenced(&self) {
+        self.journal_fenced.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render_leases(&self, out: &mut String) {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        family(
+            out,
+            "fixloop_journal_fenced_total",
+            "counter",
+            "Journal writes the store refused because the driver's lease was no longer the live one.",
+        );
+        let _ = writeln!(
+            out,
+            "fixloop_journal_fenced_total {}",
+            load(&self.journal_fenced)
+        );
+        let Some(leadership) = self.leadership() else {
+            return;
+        };
+        family(
+            out,
+            "fixloop_leads",
+            "gauge",
+            "1 for each service this replica leads (holds the lease of), with the lease's epoch.",
+        );
+        for (service, epoch) in &leadership.leads {
+            let _ = writeln!(
+                out,
+                "fixloop_leads{{replica=\"{}\",service=\"{}\",epoch=\"{epoch}\"}} 1",
+                escape_label(&leadership.replica),
+                escape_label(service)
+            );
+        }
+        for (name, help, counter) in [
+            (
+                "fixloop_lease_acquired_total",
+                "Leases this replica won (a start, or a takeover of a lapsed lease).",
+                &self.lease_acquired,
+            ),
+            (
+                "fixloop_lease_renewals_total",
+                "Lease renewals that succeeded.",
+                &self.lease_renewals,
+            ),
+            (
+                "fixloop_lease_lost_total",
+                "Leases this replica lost (taken over, lapsed, unconfirmable, or fenced).",
+                &self.lease_lost,
+            ),
+        ] {
+            family(out, name, "counter", help);
+            let _ = writeln!(out, "{name} {}", load(counter));
+        }
+    }
+
     /// Counts a copilot answer by who wrote it (a rising `GROUNDED_FALLBACK` share means the model misses its budget).
     pub fn copilot_answered(&self, by: AnsweredBy) {
         let counter = match by {
@@ -438,6 +564,7 @@ impl ServerMetrics {
                 size.journal_rows, size.snapshot_rows
             );
         }
+        self.render_leases(&mut out);
         family(
             &mut out,
             "fixloop_signals_degraded",

@@ -14,11 +14,15 @@
 //!    (a few milliseconds: its last snapshot saved, its engine restored), requests for it answer that it is
 //!    unavailable; no two drivers of one service ever run at once (they would write one journal).
 //!
+//! With shared leases (replicas), a reload changes which services this replica *watches*: a service is started only
+//! when its lease is won, and [`Supervisor::keep_leases`] runs here too, every third of the lease time.
+//!
 //! The outcome is logged once per reload, whoever asked (`profile reloaded`, or `profile reload refused` with the
 //! problems). A restart that fails after the checks (its journal cannot be read) is logged as an error and leaves that
 //! service stopped; the others go on.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use fixloop_contract::ReloadReport;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -108,8 +112,13 @@ pub fn spawn(
     // Reloads wait in line; a caller beyond the line waits to send.
     let (requests, mut pending) = mpsc::channel::<Request>(8);
     let task = tokio::spawn(async move {
+        // Replicas keep their leases from this task too: it alone changes the running set.
+        let lease_interval = supervisor.lease_interval();
+        let mut leases = tokio::time::interval(lease_interval.unwrap_or(Duration::from_secs(3600)));
+        leases.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = leases.tick(), if lease_interval.is_some() => supervisor.keep_leases().await,
                 request = pending.recv() => {
                     let Some(reply) = request else { break };
                     let outcome = reload(&mut supervisor, source.as_ref()).await;

@@ -7,19 +7,27 @@
 //! stops when the process stops. [`Supervisor::services`] is the running set as the HTTP layer sees it.
 //!
 //! Nothing here knows HTTP: a live reload (SIGHUP) is a diff of profiles turned into `stop` and `start` calls.
+//!
+//! Every driver writes under a lease ([`Fence`]). A single process leads every service through [`SoleLeases`];
+//! replicas sharing one PostgreSQL database ([`Leasing`]) each lead the services whose lease they win, up to a
+//! bound, and [`Supervisor::keep_leases`] (every third of the lease time) renews them, stops the driver of a lease
+//! lost, and takes free or lapsed leases (`leases.rs`).
+
+mod leases;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fixloop_adapters::{Copilot, RunnerExpectations, Store, StoreError};
+use fixloop_adapters::{Copilot, Lease, Leases, RunnerExpectations, SoleLeases, Store, StoreError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::profile::ServiceProfile;
 use crate::profile::live::check_at_start;
-use crate::runtime::driver::{Driver, DriverConfig, Ports};
+use crate::runtime::driver::{Driver, DriverConfig, Fence, Ports};
 use crate::runtime::metrics::ServerMetrics;
 use crate::runtime::outbox::Outbox;
 use crate::runtime::ports::build_ports;
@@ -59,6 +67,22 @@ pub struct SupervisorConfig {
     pub process_stop: watch::Receiver<bool>,
     /// Where drivers queue notifications; `None` tells nobody.
     pub outbox: Option<Outbox>,
+    /// How the services are shared with other replicas of one database; `None`: this process leads every service
+    /// alone ([`SoleLeases`] over `store`).
+    pub leasing: Option<Leasing>,
+}
+
+/// How a replica shares the watched services with the other replicas of its database.
+#[derive(Debug, Clone)]
+pub struct Leasing {
+    /// The shared leases (the PostgreSQL store).
+    pub leases: Arc<dyn Leases>,
+    /// This replica's id, the holder of its leases.
+    pub replica: String,
+    /// How long a lease lasts unless renewed; renewed every third of it.
+    pub ttl: Duration,
+    /// The most services this replica leads at once (`None`: no bound).
+    pub max_leads: Option<usize>,
 }
 
 impl std::fmt::Debug for SupervisorConfig {
@@ -110,6 +134,11 @@ pub struct Supervisor {
     published: Option<Services>,
     /// While set (during a reload), starts and stops do not publish: the set changes once, at the end.
     deferred: bool,
+    /// Where every driver's lease comes from: the shared leases of [`SupervisorConfig::leasing`], or
+    /// [`SoleLeases`].
+    leases: Arc<dyn Leases>,
+    /// With shared leases: every service this replica watches, led here or elsewhere, in start order.
+    wanted: Vec<ServiceToWatch>,
 }
 
 /// One running service.
@@ -124,18 +153,32 @@ struct Running {
     driver: JoinHandle<()>,
     /// The live check of its profile's source, if one runs (it only logs: aborted on stop).
     check: Option<JoinHandle<()>>,
+    /// The lease its driver writes under.
+    lease: Lease,
+    /// When the lease was last confirmed: the moment the request that won or renewed it was sent (it lasts at
+    /// least the lease time from then).
+    confirmed: Instant,
 }
+
+/// The holder of every [`SoleLeases`] lease.
+const SOLE_HOLDER: &str = "this-process";
 
 impl Supervisor {
     /// A supervisor running nothing yet.
     #[must_use]
     pub fn new(config: SupervisorConfig) -> Self {
+        let leases = match &config.leasing {
+            Some(leasing) => Arc::clone(&leasing.leases),
+            None => Arc::new(SoleLeases::new(Arc::clone(&config.store))) as Arc<dyn Leases>,
+        };
         Self {
             config,
             running: Vec::new(),
             copilot: None,
             published: None,
             deferred: false,
+            leases,
+            wanted: Vec::new(),
         }
     }
 
@@ -188,9 +231,17 @@ impl Supervisor {
         Ok(driver_config)
     }
 
-    /// The profiles of the running services, in their order.
+    /// The profiles of the watched services, in their order: the running ones, or with shared leases every one
+    /// this replica would lead (led here or elsewhere).
     #[must_use]
     pub fn profiles(&self) -> Vec<ServiceProfile> {
+        if self.shared() {
+            return self
+                .wanted
+                .iter()
+                .map(|watch| watch.service.clone())
+                .collect();
+        }
         self.running
             .iter()
             .map(|running| running.profile.clone())
@@ -217,7 +268,9 @@ impl Supervisor {
         }
     }
 
-    /// Starts watching `watch.service`: builds its ports, restores its engine from the journal and runs its driver.
+    /// Starts watching `watch.service`: with shared leases, only when this replica wins its lease (and leads fewer
+    /// services than its bound; `Ok(None)` otherwise: [`Supervisor::keep_leases`] tries again later); then builds
+    /// its ports, restores its engine from the journal and runs its driver under the lease.
     ///
     /// # Errors
     ///
@@ -226,6 +279,51 @@ impl Supervisor {
     pub async fn start(
         &mut self,
         watch: ServiceToWatch,
+    ) -> Result<Option<&WatchedService>, SupervisorError> {
+        let (lease, confirmed) = if self.shared() {
+            match self.want(watch.clone()).await {
+                Some(won) => won,
+                None => return Ok(None),
+            }
+        } else {
+            let confirmed = Instant::now();
+            let lease = self
+                .leases
+                .acquire(&watch.service.spec.name, SOLE_HOLDER, Duration::MAX)
+                .await?
+                .ok_or_else(|| StoreError::Failed {
+                    location: "the single-process leases".to_owned(),
+                    why: "refused a lease".to_owned(),
+                })?;
+            (lease, confirmed)
+        };
+        let metrics = Arc::clone(&self.config.metrics);
+        let shared = self
+            .shared()
+            .then(|| (Arc::clone(&self.leases), lease.clone()));
+        match self.start_led(watch, lease, confirmed).await {
+            Ok(started) => {
+                if let Some((_, lease)) = &shared {
+                    // Only now: a replica says it leads a service once its driver answers.
+                    metrics.lease_acquired(&started.name, lease.epoch);
+                }
+                Ok(Some(started))
+            }
+            Err(error) => {
+                if let Some((leases, lease)) = shared {
+                    let _ = leases.release(&lease).await;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Starts `watch.service`'s driver under `lease`.
+    async fn start_led(
+        &mut self,
+        watch: ServiceToWatch,
+        lease: Lease,
+        confirmed: Instant,
     ) -> Result<&WatchedService, SupervisorError> {
         let ServiceToWatch {
             service,
@@ -285,13 +383,18 @@ impl Supervisor {
             "deadlines"
         );
         let copilot = Arc::clone(&ports.copilot);
-        let restored = Driver::restore(
+        let fence = Fence {
+            leases: Arc::clone(&self.leases),
+            lease: lease.clone(),
+        };
+        let restored = Driver::restore_fenced(
             driver_config,
             ports,
             Arc::clone(&self.config.metrics),
             Arc::clone(&self.config.store),
             self.config.sequence.clone(),
             self.config.outbox.clone(),
+            fence,
         )
         .await;
         let (driver, handle) = match restored {
@@ -325,6 +428,8 @@ impl Supervisor {
             stop,
             driver,
             check,
+            lease,
+            confirmed,
         });
         self.publish();
         let running = self.running.len() - 1;
@@ -334,20 +439,35 @@ impl Supervisor {
     /// Stops the driver of the service called `name` (it saves its last snapshot; its journal is kept, so a later
     /// [`Supervisor::start`] of the same service restores it). Returns whether such a service was running.
     pub async fn stop(&mut self, name: &str) -> bool {
-        let Some(index) = self
-            .running
-            .iter()
-            .position(|running| running.watched.name == name)
-        else {
+        self.wanted.retain(|watch| watch.service.spec.name != name);
+        let Some(running) = self.stop_driver(name).await else {
             return false;
         };
-        let running = self.running.remove(index);
-        self.publish();
-        let _ = running.stop.send(true);
-        abort(running.check);
-        join(running.driver).await;
+        if self.shared() {
+            // Stepping down: the next leader need not wait for the lease to lapse.
+            match self.leases.release(&running.lease).await {
+                Ok(_) => self.config.metrics.lease_ended(name, false),
+                Err(error) => {
+                    tracing::warn!(service = %name, %error, "lease not released; it lapses by itself")
+                }
+            }
+        }
         tracing::info!(service = %name, "service stopped");
         true
+    }
+
+    /// Stops the driver of the service called `name` and takes it out of the running set.
+    async fn stop_driver(&mut self, name: &str) -> Option<Running> {
+        let index = self
+            .running
+            .iter()
+            .position(|running| running.watched.name == name)?;
+        let mut running = self.running.remove(index);
+        self.publish();
+        let _ = running.stop.send(true);
+        abort(running.check.take());
+        join(&mut running.driver).await;
+        Some(running)
     }
 
     /// The running services as the HTTP layer sees them, in start order: a live set, which every later
@@ -357,9 +477,13 @@ impl Supervisor {
     ///
     /// When no service runs (start one first).
     pub fn services(&mut self) -> Services {
-        let services = self
-            .published
-            .get_or_insert_with(|| Services::new(watched(&self.running)));
+        let current = if self.running.is_empty() {
+            // A replica that leads nothing yet: every watched service answers that it is unavailable here.
+            leases::standby(&self.wanted)
+        } else {
+            watched(&self.running)
+        };
+        let services = self.published.get_or_insert_with(|| Services::new(current));
         services.clone()
     }
 
@@ -408,9 +532,12 @@ impl Supervisor {
         for running in &self.running {
             let _ = running.stop.send(true);
         }
-        for running in self.running {
-            abort(running.check);
-            join(running.driver).await;
+        for mut running in self.running {
+            abort(running.check.take());
+            join(&mut running.driver).await;
+            if self.config.leasing.is_some() {
+                let _ = self.leases.release(&running.lease).await;
+            }
         }
     }
 }
@@ -432,8 +559,11 @@ async fn stop_signal(mut process: watch::Receiver<bool>, mut service: watch::Rec
 }
 
 /// Waits for a driver, aborting it when it does not stop within [`STOP_GRACE`].
-async fn join(mut driver: JoinHandle<()>) {
-    if tokio::time::timeout(STOP_GRACE, &mut driver).await.is_err() {
+async fn join(driver: &mut JoinHandle<()>) {
+    if tokio::time::timeout(STOP_GRACE, &mut *driver)
+        .await
+        .is_err()
+    {
         tracing::warn!("a driver did not stop in time; aborting it");
         driver.abort();
     }
@@ -480,6 +610,7 @@ mod tests {
             name_ids: false,
             process_stop,
             outbox: None,
+            leasing: None,
         })
     }
 
@@ -498,6 +629,7 @@ mod tests {
             .start(watch.clone())
             .await
             .unwrap()
+            .expect("a single process leads every service")
             .driver
             .clone();
         let opened = tokio::time::timeout(wait, handle.simulate(SimulateMode::IncidentOn))
@@ -515,7 +647,13 @@ mod tests {
         assert!(supervisor.names().is_empty());
 
         supervisor.config.injected_ports = Some(fake_ports());
-        let restarted = supervisor.start(watch).await.unwrap().driver.clone();
+        let restarted = supervisor
+            .start(watch)
+            .await
+            .unwrap()
+            .expect("led")
+            .driver
+            .clone();
         // The set handed out before follows: its one service is the restarted driver.
         let current = services.current_incident().await.unwrap();
         assert_eq!(
@@ -636,6 +774,7 @@ mod tests {
             })
             .await
             .unwrap()
+            .expect("led")
             .driver
             .clone();
         process.send(true).unwrap();

@@ -41,6 +41,7 @@ mod red_team;
 mod red_team_store;
 mod reload;
 mod replay;
+mod replicas;
 mod restart;
 mod restart_postgres;
 mod scenario;

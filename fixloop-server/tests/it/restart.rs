@@ -42,6 +42,15 @@ impl Fixloop {
         store: (&str, &std::ffi::OsStr),
         log: PathBuf,
     ) -> Self {
+        Self::start_env(profile, &[store], log).await
+    }
+
+    /// [`Fixloop::start`] with the variables of `env` (the journal's among them).
+    pub(crate) async fn start_env(
+        profile: &Path,
+        env: &[(&str, &std::ffi::OsStr)],
+        log: PathBuf,
+    ) -> Self {
         let port = free_port();
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_fixloop"))
@@ -50,7 +59,7 @@ impl Fixloop {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("INVENTORY_TOKEN", TOKEN)
-            .env(store.0, store.1)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             // The tracing log goes to standard output, errors to standard error: both into one file.

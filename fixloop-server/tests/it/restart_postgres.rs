@@ -1,6 +1,7 @@
 //! The journal on PostgreSQL through the real binary: `fixloop serve` with `FIXLOOP_DATABASE_URL=postgres://…` (its
 //! own schema, chosen by the URL's `search_path`) opens an incident, is killed with SIGKILL, and a second start on
-//! the same database comes back with the same incident; the URL's password never shows in the log.
+//! the same database comes back with the same incident once the killed process's lease lapsed; the URL's password
+//! never shows in the log.
 
 use std::ffi::OsStr;
 use std::time::Duration;
@@ -62,6 +63,8 @@ async fn a_killed_server_on_postgres_comes_back_with_its_incident() {
         first.kill().await;
 
         let second = Fixloop::start_with(&profile, store, dir.path().join("second.log")).await;
+        // The killed process's lease lapses first (the lease time, 5 s by default): then the second one leads.
+        crate::replicas::wait_leading(&second, true).await;
         let current: Option<IncidentCard> = second.get("/api/incidents/current").await;
         assert_eq!(
             current.map(|card| card.incident_id),

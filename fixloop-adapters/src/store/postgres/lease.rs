@@ -8,9 +8,11 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use fixloop_contract::chrono::{DateTime, Utc};
+use fixloop_core::engine::Snapshot;
 
-use super::super::{JournalEntry, StoreError};
+use super::super::{JournalEntry, Leases, StoreError};
 use super::{PostgresStore, seq_in};
 
 /// A lease a holder won (see [`PostgresStore::acquire_lease`]).
@@ -62,6 +64,30 @@ const APPEND_FENCED: &str = "INSERT INTO journal (service, seq, at, input, epoch
 const HELD: &str =
     "SELECT EXISTS (SELECT 1 FROM leases WHERE service = $1 AND holder = $2 AND epoch = $3
      AND expires_at > clock_timestamp())";
+
+/// The live lease row of a holder and epoch, locked for share until the transaction ends (a fenced snapshot).
+const HOLD: &str = "SELECT 1 FROM leases WHERE service = $1 AND holder = $2 AND epoch = $3
+     AND expires_at > clock_timestamp() FOR SHARE";
+
+/// Fails with [`StoreError::Fenced`] unless `lease` is the live lease, keeping its row locked for share until
+/// `transaction` ends, so no takeover commits before the transaction's writes.
+pub(super) async fn check_held(
+    transaction: &deadpool_postgres::Transaction<'_>,
+    store: &PostgresStore,
+    lease: &Lease,
+) -> Result<(), StoreError> {
+    let held = transaction
+        .query_opt(HOLD, &[&lease.service, &lease.holder, &seq_in(lease.epoch)])
+        .await
+        .map_err(store.fail())?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Fenced {
+            service: lease.service.clone(),
+            epoch: lease.epoch,
+        }),
+    }
+}
 
 fn ttl_millis(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
@@ -200,6 +226,24 @@ impl PostgresStore {
         .await
     }
 
+    /// Stores a snapshot of `lease.service` (as [`Store::save_snapshot`](super::super::Store::save_snapshot))
+    /// only while `lease` is its live lease: a replica that lost the lease cannot overwrite what the new leader
+    /// restores from.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Fenced`] when the lease lapsed or another holder took it (nothing written), [`StoreError`]
+    /// when the write fails.
+    pub async fn save_snapshot_fenced(
+        &self,
+        lease: &Lease,
+        seq: u64,
+        snapshot: Snapshot,
+    ) -> Result<(), StoreError> {
+        self.save_snapshot_under(&lease.service, seq, snapshot, Some(lease))
+            .await
+    }
+
     /// The epoch each stored entry of `service` was appended under (`None`: an unfenced append), by seq.
     ///
     /// # Errors
@@ -246,5 +290,42 @@ impl PostgresStore {
                 )
             })?,
         })
+    }
+}
+
+#[async_trait]
+impl Leases for PostgresStore {
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn acquire(
+        &self,
+        service: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        self.acquire_lease(service, holder, ttl).await
+    }
+
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>, StoreError> {
+        self.renew_lease(lease, ttl).await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<bool, StoreError> {
+        self.release_lease(lease).await
+    }
+
+    async fn append_fenced(&self, lease: &Lease, entry: JournalEntry) -> Result<(), StoreError> {
+        Self::append_fenced(self, lease, entry).await
+    }
+
+    async fn save_snapshot_fenced(
+        &self,
+        lease: &Lease,
+        seq: u64,
+        snapshot: Snapshot,
+    ) -> Result<(), StoreError> {
+        Self::save_snapshot_fenced(self, lease, seq, snapshot).await
     }
 }

@@ -315,6 +315,69 @@ impl PostgresStore {
                 why: format!("cannot encode the input: {error}"),
             })
     }
+
+    /// Stores a snapshot (see [`Store::save_snapshot`]); under `lease`, only while it is the live lease, checked in
+    /// the snapshot's transaction with the lease row locked for share (a takeover waits for it to commit).
+    async fn save_snapshot_under(
+        &self,
+        service: &str,
+        seq: u64,
+        snapshot: Snapshot,
+        lease: Option<&Lease>,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(&snapshot).map_err(|error| StoreError::Failed {
+            location: self.location.to_string(),
+            why: format!("cannot encode the snapshot: {error}"),
+        })?;
+        let retention = *self
+            .retention
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mark = decode::<SnapshotMark>(&self.location, &text, "snapshot")?;
+        // This service's cached marks, taken out while the transaction runs (never a lock held across an await).
+        let mut marks: Marks = {
+            let mut all = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+            let keys: Vec<_> = all
+                .keys()
+                .filter(|(other, _)| other == service)
+                .cloned()
+                .collect();
+            keys.into_iter()
+                .filter_map(|key| all.remove_entry(&key))
+                .collect()
+        };
+        let location = &*self.location;
+        let result = self
+            .bounded("a snapshot", async {
+                let mut client = self.client().await?;
+                let transaction = client.transaction().await.map_err(self.fail())?;
+                if let Some(lease) = lease {
+                    lease::check_held(&transaction, self, lease).await?;
+                }
+                transaction
+                    .execute(
+                        "INSERT INTO snapshots (service, seq, snapshot) VALUES ($1, $2, $3)
+                         ON CONFLICT (service, seq) DO UPDATE SET snapshot = EXCLUDED.snapshot",
+                        &[&service, &seq_in(seq), &text],
+                    )
+                    .await
+                    .map_err(self.fail())?;
+                // Snapshots are thinned out, then compaction moves the replay window's start forward.
+                thin(&transaction, location, service, seq, retention.spacing()).await?;
+                marks.insert((service.to_owned(), seq), mark);
+                compact(&transaction, location, service, &retention, &mut marks).await?;
+                transaction.commit().await.map_err(self.fail())?;
+                measure(&client, location).await
+            })
+            .await;
+        self.marks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(marks);
+        let measured = result?;
+        *self.stats.lock().unwrap_or_else(PoisonError::into_inner) = Some(measured);
+        Ok(())
+    }
 }
 
 /// A seq as PostgreSQL's `BIGINT`.
@@ -380,55 +443,7 @@ impl Store for PostgresStore {
         seq: u64,
         snapshot: Snapshot,
     ) -> Result<(), StoreError> {
-        let text = serde_json::to_string(&snapshot).map_err(|error| StoreError::Failed {
-            location: self.location.to_string(),
-            why: format!("cannot encode the snapshot: {error}"),
-        })?;
-        let retention = *self
-            .retention
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mark = decode::<SnapshotMark>(&self.location, &text, "snapshot")?;
-        // This service's cached marks, taken out while the transaction runs (never a lock held across an await).
-        let mut marks: Marks = {
-            let mut all = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
-            let keys: Vec<_> = all
-                .keys()
-                .filter(|(other, _)| other == service)
-                .cloned()
-                .collect();
-            keys.into_iter()
-                .filter_map(|key| all.remove_entry(&key))
-                .collect()
-        };
-        let location = &*self.location;
-        let result = self
-            .bounded("a snapshot", async {
-                let mut client = self.client().await?;
-                let transaction = client.transaction().await.map_err(self.fail())?;
-                transaction
-                    .execute(
-                        "INSERT INTO snapshots (service, seq, snapshot) VALUES ($1, $2, $3)
-                         ON CONFLICT (service, seq) DO UPDATE SET snapshot = EXCLUDED.snapshot",
-                        &[&service, &seq_in(seq), &text],
-                    )
-                    .await
-                    .map_err(self.fail())?;
-                // Snapshots are thinned out, then compaction moves the replay window's start forward.
-                thin(&transaction, location, service, seq, retention.spacing()).await?;
-                marks.insert((service.to_owned(), seq), mark);
-                compact(&transaction, location, service, &retention, &mut marks).await?;
-                transaction.commit().await.map_err(self.fail())?;
-                measure(&client, location).await
-            })
-            .await;
-        self.marks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(marks);
-        let measured = result?;
-        *self.stats.lock().unwrap_or_else(PoisonError::into_inner) = Some(measured);
-        Ok(())
+        self.save_snapshot_under(service, seq, snapshot, None).await
     }
 
     async fn history(

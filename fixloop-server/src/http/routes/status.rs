@@ -74,15 +74,20 @@ async fn openapi() -> Response {
 /// `{"status":"degraded","journal":"<service>: <why>","lost_appends":N}`.
 async fn healthz(State(state): State<AppState>) -> Response {
     let health = state.metrics.journal_health();
-    match health.failing {
-        None => axum::Json(json!({"status": "ok"})).into_response(),
-        Some(journal) => axum::Json(json!({
+    let mut body = match health.failing {
+        None => json!({"status": "ok"}),
+        Some(journal) => json!({
             "status": "degraded",
             "journal": journal,
             "lost_appends": health.lost_appends,
-        }))
-        .into_response(),
+        }),
+    };
+    // Replicas sharing one database say who they are and which services they lead (optional fields).
+    if let Some(leadership) = state.metrics.leadership() {
+        body["replica"] = json!(leadership.replica);
+        body["leads"] = json!(leadership.leads.keys().collect::<Vec<_>>());
     }
+    axum::Json(body).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

@@ -1,14 +1,27 @@
 //! The engine's journal: every input is appended before its effects run, and a snapshot is saved every
 //! [`SNAPSHOT_EVERY`] entries; a failed append breaks the journal until a snapshot heals it (the loop goes on in
 //! memory meanwhile).
+//!
+//! Every write carries the service's lease ([`Fence`]): an append or snapshot the store refuses as
+//! [`StoreError::Fenced`] means another replica leads the service now, so the driver stops at once, without
+//! feeding the engine the input it could not record (it neither records nor acts).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use fixloop_adapters::{JournalEntry, Store};
+use fixloop_adapters::{JournalEntry, Lease, Leases, StoreError};
 use fixloop_core::engine::{Input, RecordedInput};
 
 use super::Driver;
+
+/// The lease a driver writes under, and the leases that check it.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    /// Where the lease lives (and every fenced write goes).
+    pub leases: Arc<dyn Leases>,
+    /// The lease the driver holds.
+    pub lease: Lease,
+}
 
 /// Journal entries between two snapshots of the engine (a restart replays at most this many).
 const SNAPSHOT_EVERY: u64 = 256;
@@ -16,7 +29,7 @@ const SNAPSHOT_EVERY: u64 = 256;
 /// The engine's journal in a [`Store`].
 #[derive(Debug)]
 pub(super) struct Journal {
-    pub(super) store: Arc<dyn Store>,
+    pub(super) fence: Fence,
     pub(super) service: String,
     /// The seq of the last entry appended.
     pub(super) seq: u64,
@@ -27,9 +40,11 @@ pub(super) struct Journal {
 }
 
 impl Driver {
-    /// Appends the call about to be made on the engine to the journal (nothing when there is none).
-    pub(super) async fn record(&mut self, now: DateTime<Utc>, input: Option<&Input>) {
+    /// Appends the call about to be made on the engine to the journal (nothing when there is none); `false` when
+    /// the lease was lost (the driver is fenced: the call must not be made).
+    pub(super) async fn record(&mut self, now: DateTime<Utc>, input: Option<&Input>) -> bool {
         self.append(now, input.map(RecordedInput::from)).await;
+        !self.fenced
     }
 
     /// Appends the configuration the engine runs with from now on, and where it came from: at every start, so a
@@ -45,6 +60,9 @@ impl Driver {
         let Some(journal) = self.journal.as_mut() else {
             return;
         };
+        if self.fenced {
+            return;
+        }
         if journal.broken {
             // Not journaled: each such input is a lost append, counted one by one.
             self.metrics.journal_append(false);
@@ -55,10 +73,20 @@ impl Driver {
             at: now,
             input,
         };
-        match journal.store.append(&journal.service, entry).await {
+        match journal
+            .fence
+            .leases
+            .append_fenced(&journal.fence.lease, entry)
+            .await
+        {
             Ok(()) => {
                 journal.seq += 1;
                 self.metrics.journal_append(true);
+            }
+            Err(StoreError::Fenced { service, epoch }) => {
+                self.fenced = true;
+                self.metrics.journal_fenced();
+                tracing::error!(%service, epoch, "journal append fenced: another replica leads this service now; the driver stops without acting");
             }
             Err(error) => {
                 // FixLoop keeps watching in memory: an outage of the disk must not stop the loop during an
@@ -88,6 +116,9 @@ impl Driver {
         let Some(journal) = self.journal.as_mut() else {
             return;
         };
+        if self.fenced {
+            return;
+        }
         let snapshot = match self.engine.snapshot() {
             Ok(snapshot) => snapshot,
             Err(error) => {
@@ -96,8 +127,9 @@ impl Driver {
             }
         };
         match journal
-            .store
-            .save_snapshot(&journal.service, journal.seq, snapshot)
+            .fence
+            .leases
+            .save_snapshot_fenced(&journal.fence.lease, journal.seq, snapshot)
             .await
         {
             Ok(()) => {
@@ -107,6 +139,11 @@ impl Driver {
                     self.metrics.journal_failing(&journal.service, None);
                     tracing::warn!(service = %journal.service, seq = journal.seq, "journal healed by a snapshot; the inputs while it was broken are not in it");
                 }
+            }
+            Err(StoreError::Fenced { service, epoch }) => {
+                self.fenced = true;
+                self.metrics.journal_fenced();
+                tracing::error!(%service, epoch, "snapshot fenced: another replica leads this service now; the driver stops without acting");
             }
             Err(error) if !journal.broken => {
                 tracing::error!(%error, service = %journal.service, "snapshot failed");

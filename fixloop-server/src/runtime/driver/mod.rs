@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use fixloop_adapters::{
-    ContextSource, Copilot, CopilotState, Planner, SignalSource, Store, StoreError, TestProgress,
-    TestRunner,
+    ContextSource, Copilot, CopilotState, Leases, Planner, SignalSource, SoleLeases, Store,
+    StoreError, TestProgress, TestRunner,
 };
 use fixloop_contract::{RunStatus, WsEnvelope, WsMessage};
 use fixloop_core::engine::{Engine, Input, Recorded, RecordedInput, Rejected};
@@ -28,6 +28,7 @@ mod journal;
 mod notify;
 
 use self::effects::Completion;
+pub use self::journal::Fence;
 use self::journal::Journal;
 use super::Error;
 use super::handle::{Command, ServiceHandle};
@@ -92,6 +93,9 @@ pub struct Driver {
     outbox: Option<Outbox>,
     /// What the engine call being handled means to people, queued in the outbox once the call is drained.
     notifications: Vec<fixloop_adapters::notifier::Notification>,
+    /// The store refused a write under this driver's lease: another replica leads the service, and this driver
+    /// stops at once, feeding the engine nothing more.
+    fenced: bool,
 }
 
 impl Driver {
@@ -133,6 +137,7 @@ impl Driver {
             journal: None,
             outbox: None,
             notifications: Vec::new(),
+            fenced: false,
         };
         (driver, ServiceHandle::new(command_sender))
     }
@@ -158,6 +163,42 @@ impl Driver {
         store: Arc<dyn Store>,
         sequence: Sequence,
         outbox: Option<Outbox>,
+    ) -> Result<(Self, ServiceHandle), StoreError> {
+        let leases: Arc<dyn Leases> = Arc::new(SoleLeases::new(Arc::clone(&store)));
+        let lease = leases
+            .acquire(&config.engine.service.name, "this-process", Duration::MAX)
+            .await?
+            .ok_or_else(|| StoreError::Failed {
+                location: "the single-process leases".to_owned(),
+                why: "refused a lease".to_owned(),
+            })?;
+        Self::restore_fenced(
+            config,
+            ports,
+            metrics,
+            store,
+            sequence,
+            outbox,
+            Fence { leases, lease },
+        )
+        .await
+    }
+
+    /// [`Driver::restore`] under `fence`: every write of the driver carries its lease, and the driver stops as soon
+    /// as the store refuses one ([`StoreError::Fenced`]: another replica leads the service now). The journal is
+    /// read after the lease was won, so it holds every entry the previous leader recorded.
+    ///
+    /// # Errors
+    ///
+    /// As [`Driver::restore`]; [`StoreError::Fenced`] when the lease was lost before the restore wrote.
+    pub async fn restore_fenced(
+        config: DriverConfig,
+        ports: Ports,
+        metrics: Arc<ServerMetrics>,
+        store: Arc<dyn Store>,
+        sequence: Sequence,
+        outbox: Option<Outbox>,
+        fence: Fence,
     ) -> Result<(Self, ServiceHandle), StoreError> {
         let service = config.engine.service.name.clone();
         let stored = store.load(&service).await?;
@@ -205,8 +246,9 @@ impl Driver {
                 });
             }
         };
+        drop(store);
         let journal = Journal {
-            store,
+            fence,
             service,
             seq: last_seq,
             snapshot_seq: restored.unwrap_or(0),
@@ -222,8 +264,9 @@ impl Driver {
                     why: error.to_string(),
                 })?;
             journal
-                .store
-                .save_snapshot(&journal.service, 0, snapshot)
+                .fence
+                .leases
+                .save_snapshot_fenced(&journal.fence.lease, 0, snapshot)
                 .await?;
         }
         driver.journal = Some(journal);
@@ -232,6 +275,15 @@ impl Driver {
         driver.record_configuration(now).await;
         if restored.is_some() {
             let _ = driver.feed(Input::Restarted).await;
+        }
+        if driver.fenced {
+            return Err(StoreError::Fenced {
+                service: driver.config.engine.service.name.clone(),
+                epoch: driver
+                    .journal
+                    .as_ref()
+                    .map_or(0, |journal| journal.fence.lease.epoch),
+            });
         }
         Ok((driver, handle))
     }
@@ -247,6 +299,9 @@ impl Driver {
             "driver started"
         );
         loop {
+            if self.fenced {
+                break;
+            }
             let timeout = self.engine.poll_timeout().map(to_instant);
             tokio::select! {
                 biased;
@@ -267,7 +322,9 @@ impl Driver {
                 Some(command) = self.commands.recv() => self.command(command).await,
                 () = sleep_until(timeout), if timeout.is_some() => {
                     let now = self.now();
-                    self.record(now, None).await;
+                    if !self.record(now, None).await {
+                        continue;
+                    }
                     let open_before = self.open_incident_id();
                     let needed_human = self.engine.needs_human();
                     self.engine.handle_timeout(now);
@@ -281,10 +338,15 @@ impl Driver {
             }
         }
         self.tasks.shutdown().await;
+        // A fenced driver saves nothing: the service's new leader owns its journal.
         self.save_snapshot().await;
         self.hub.close_all();
         self.metrics.websocket_clients(0, 0);
-        tracing::info!("driver stopped");
+        if self.fenced {
+            tracing::warn!(service = %self.config.engine.service.name, "driver stopped: its lease was lost");
+        } else {
+            tracing::info!("driver stopped");
+        }
     }
 
     /// A non-decreasing `now` (the engine requires it even if the wall clock steps back).
@@ -297,7 +359,10 @@ impl Driver {
     /// them runs).
     async fn feed(&mut self, input: Input) -> Result<(), Rejected> {
         let now = self.now();
-        self.record(now, Some(&input)).await;
+        if !self.record(now, Some(&input)).await {
+            // Fenced: the input was not recorded, so the engine never sees it and nothing is carried out.
+            return Ok(());
+        }
         let open_before = self.open_incident_id();
         let needed_human = self.engine.needs_human();
         let result = self.engine.handle_input(now, input);
@@ -391,6 +456,10 @@ impl Driver {
     }
 
     async fn command(&mut self, command: Command) {
+        if self.fenced {
+            // Dropping the reply tells the caller the service is unavailable here.
+            return;
+        }
         match command {
             Command::Status(reply) => {
                 let _ = reply.send(self.engine.status().clone());
@@ -413,6 +482,7 @@ impl Driver {
                     })
                     .await
                 {
+                    Ok(()) if self.fenced => Err(Error::Unavailable),
                     Ok(()) => self.engine.current_run().cloned().ok_or_else(|| {
                         Error::Internal(
                             "the engine accepted a run but has no current run".to_owned(),

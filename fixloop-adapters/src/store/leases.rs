@@ -1,0 +1,138 @@
+//! The [`Leases`] port: which replica leads a service, and the fenced writes of its leader.
+//!
+//! A replica drives a service's engine only while it holds the service's lease; every write of that engine (a
+//! journal append, a snapshot) carries the lease, and the store refuses it with [`StoreError::Fenced`] once the
+//! lease is no longer the live one, so a replica that lost its lease can neither record nor act on what it would
+//! have recorded.
+//!
+//! Implementations: [`PostgresStore`](super::PostgresStore) (leases shared by every replica of one database, epochs
+//! raised at each takeover, checked by the database in the write itself) and [`SoleLeases`], the single-process
+//! leases of a store no other process shares (SQLite, memory, the fake): always the leader, epoch 1, its writes the
+//! plain ones.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fixloop_contract::chrono::{DateTime, Utc};
+use fixloop_core::engine::Snapshot;
+
+use super::{JournalEntry, Lease, Store, StoreError};
+
+/// Leases per service and the writes made under one (held as `Arc<dyn Leases>`).
+#[async_trait]
+pub trait Leases: Send + Sync + fmt::Debug {
+    /// Whether other processes share these leases (`false`: this process always leads every service).
+    fn shared(&self) -> bool;
+
+    /// Takes `service`'s lease for `holder` for `ttl` when nobody holds it or its lease lapsed (a new epoch);
+    /// `None` while a live lease exists (the caller's own included).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be reached.
+    async fn acquire(
+        &self,
+        service: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError>;
+
+    /// Extends `lease` by `ttl` from now while it is still the live lease; `None` once it lapsed or was taken.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be reached.
+    async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>, StoreError>;
+
+    /// Lets `lease` lapse now (a replica stepping down); `false` when it was no longer held.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be reached.
+    async fn release(&self, lease: &Lease) -> Result<bool, StoreError>;
+
+    /// [`Store::append`] to `lease.service`'s journal, refused while `lease` is not the live lease.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Fenced`] (nothing written) when the lease lapsed or another holder took it, otherwise as
+    /// [`Store::append`].
+    async fn append_fenced(&self, lease: &Lease, entry: JournalEntry) -> Result<(), StoreError>;
+
+    /// [`Store::save_snapshot`] of `lease.service`, refused while `lease` is not the live lease.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Fenced`] (nothing written) when the lease lapsed or another holder took it, otherwise as
+    /// [`Store::save_snapshot`].
+    async fn save_snapshot_fenced(
+        &self,
+        lease: &Lease,
+        seq: u64,
+        snapshot: Snapshot,
+    ) -> Result<(), StoreError>;
+}
+
+/// The leases of a store only this process writes: every service is led by this process, in epoch 1, forever;
+/// fenced writes are the store's plain writes. Single-node behaviour through the same code path as replicas.
+#[derive(Debug, Clone)]
+pub struct SoleLeases {
+    store: Arc<dyn Store>,
+}
+
+impl SoleLeases {
+    /// The epoch of every sole lease.
+    pub const EPOCH: u64 = 1;
+
+    /// Sole leases over `store`.
+    #[must_use]
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl Leases for SoleLeases {
+    fn shared(&self) -> bool {
+        false
+    }
+
+    async fn acquire(
+        &self,
+        service: &str,
+        holder: &str,
+        _ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        Ok(Some(Lease {
+            service: service.to_owned(),
+            holder: holder.to_owned(),
+            epoch: Self::EPOCH,
+            expires_at: DateTime::<Utc>::MAX_UTC,
+        }))
+    }
+
+    async fn renew(&self, lease: &Lease, _ttl: Duration) -> Result<Option<Lease>, StoreError> {
+        Ok(Some(lease.clone()))
+    }
+
+    async fn release(&self, _lease: &Lease) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
+    async fn append_fenced(&self, lease: &Lease, entry: JournalEntry) -> Result<(), StoreError> {
+        self.store.append(&lease.service, entry).await
+    }
+
+    async fn save_snapshot_fenced(
+        &self,
+        lease: &Lease,
+        seq: u64,
+        snapshot: Snapshot,
+    ) -> Result<(), StoreError> {
+        self.store
+            .save_snapshot(&lease.service, seq, snapshot)
+            .await
+    }
+}
