@@ -148,12 +148,13 @@ pub mod criteria;
 pub mod engine;
 pub mod ids;
 pub mod policy;
+pub mod remediation;
 pub mod rule_planner;
 pub mod service;
 pub mod validate;
 
 pub use criteria::{Criteria, Observation, ParseError, Verdict};
-pub use ids::{EffectId, IncidentId, PlanId, RunId};
+pub use ids::{EffectId, IncidentId, PlanId, ProposalId, RunId};
 pub use policy::{CoverageRule, Policy};
 pub use rule_planner::{PlanContext, rule_plan};
 pub use service::{Journey, ServiceSpec};
