@@ -1,6 +1,6 @@
 //! `[service.remediation]`: the actions a service declares (each with its executor kind and settings), the
 //! strategies that order them per incident kind, each step's risk tier (per environment), cooldown and limit, and
-//! the mode. [`check`] turns the file's tables into the core's [`RemediationSpec`] and reports every problem at
+//! the mode. `check` turns the file's tables into the core's [`RemediationSpec`] and reports every problem at
 //! once: unknown modes, tiers or executor kinds, missing or wrong executor settings, steps naming undeclared
 //! actions, duplicate ids, zero durations and limits.
 //!

@@ -58,7 +58,7 @@ pub enum ProposalState {
     Manual,
     /// The driver is carrying it out.
     Executing {
-        /// The [`Effect::ExecuteAction`] to answer.
+        /// The [`Effect::ExecuteAction`](crate::engine::Effect::ExecuteAction) to answer.
         effect: EffectId,
         /// When it is given up.
         deadline: DateTime<Utc>,
@@ -143,7 +143,7 @@ pub struct ActionStats {
     pub effective: u32,
 }
 
-/// Something to tell people ([`Effect::Notify`]).
+/// Something to tell people ([`Effect::Notify`](crate::engine::Effect::Notify)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
     /// What happened.
