@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fixloop_core::engine::{Config, Effect, Input, PortFailure, Rejected};
+use fixloop_contract::chrono::TimeDelta;
+use fixloop_core::engine::{Config, Effect, Engine, Input, PortFailure, Rejected, Snapshot};
 use fixloop_core::remediation::{
     ActionSpec, IncidentMatch, RemediationMode, RemediationSpec, RiskTier, Strategy as Plan,
     StrategyStep,
@@ -208,7 +209,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
     #[test]
-    fn monitor_only_and_shadow_never_execute_and_one_action_at_a_time(
+    fn monitor_only_and_shadow_never_execute_one_action_at_a_time_and_snapshots_restore(
         mode in mode(),
         steps in prop::collection::vec(step(), 1..60),
     ) {
@@ -230,5 +231,26 @@ proptest! {
         }
         let active = h.engine.proposals().filter(|p| p.state.is_active()).count();
         prop_assert!(active <= 1, "{} active proposals", active);
+        // A snapshot taken now (through JSON) and restored behaves as the original: same effects from the same
+        // remaining inputs, remediation timers included.
+        let snapshot = h.engine.snapshot().expect("drained");
+        let json = serde_json::to_string(&snapshot).expect("serializes");
+        let snapshot: Snapshot = serde_json::from_str(&json).expect("reads");
+        let mut restored = Engine::restore(h.engine.config().clone(), snapshot).expect("restores");
+        let mut original = h.engine;
+        let mut now = h.now;
+        for second in 0..40 {
+            now += TimeDelta::seconds(1);
+            let effects = |engine: &mut Engine| -> Vec<Effect> {
+                if second == 20 {
+                    let _ = engine.handle_input(now, Input::KillSwitchSet { engaged: true, by: "op".to_owned() });
+                } else {
+                    engine.handle_timeout(now);
+                }
+                std::iter::from_fn(|| engine.poll_effect()).collect()
+            };
+            prop_assert_eq!(effects(&mut original), effects(&mut restored));
+        }
+        prop_assert!(original.proposals().eq(restored.proposals()));
     }
 }
