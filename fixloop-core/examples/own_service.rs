@@ -250,6 +250,13 @@ fn carry_out(
                     requests: 1,
                 }),
             }),
+            // This profile declares no remediation strategy, so the engine never asks for an action.
+            Effect::ExecuteAction { effect, .. } => inputs.push_back(Input::ActionFinished {
+                effect,
+                result: Ok(()),
+            }),
+            Effect::CancelAction { .. } => {}
+            Effect::Notify(notification) => println!("        notify: {}", notification.summary),
         }
     }
 }

@@ -42,6 +42,10 @@ string_id!(
     /// Id of a plan (`plan_id`).
     PlanId
 );
+string_id!(
+    /// Id of a remediation proposal (`rem-<prefix>-<n>`).
+    ProposalId
+);
 
 /// Id of an effect that expects an answer; the answer comes back as an input naming it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -38,7 +38,11 @@
 //! - [`ci`]: the CI failure classifier, [`ci::classify`] over a failed job's log: a [`ci::FailureClass`] (stable
 //!   snake_case names), a confidence from the evidence's strength and its margin over the runner-up, and the
 //!   evidence lines.
-//! - Id newtypes: [`IncidentId`], [`RunId`], [`PlanId`], [`EffectId`].
+//! - [`remediation`]: a service's remediation as plain data ([`remediation::RemediationSpec`]: actions, strategies,
+//!   risk tiers per environment, the mode) with [`remediation::RemediationSpec::check`] and
+//!   [`remediation::validate_choice`], the gate a model's choice of action must pass; the engine proposes, asks for
+//!   approvals, requests executions and judges them ([`engine::Proposal`], [`engine::Effect::ExecuteAction`]).
+//! - Id newtypes: [`IncidentId`], [`RunId`], [`PlanId`], [`ProposalId`], [`EffectId`].
 //!
 //! # The driving contract
 //!
@@ -148,12 +152,13 @@ pub mod criteria;
 pub mod engine;
 pub mod ids;
 pub mod policy;
+pub mod remediation;
 pub mod rule_planner;
 pub mod service;
 pub mod validate;
 
 pub use criteria::{Criteria, Observation, ParseError, Verdict};
-pub use ids::{EffectId, IncidentId, PlanId, RunId};
+pub use ids::{EffectId, IncidentId, PlanId, ProposalId, RunId};
 pub use policy::{CoverageRule, Policy};
 pub use rule_planner::{PlanContext, rule_plan};
 pub use service::{Journey, ServiceSpec};

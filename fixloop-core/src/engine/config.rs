@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use crate::remediation::RemediationSpec;
 use crate::service::ServiceSpec;
 
 /// The default trigger: an error ratio above this opens an incident (0.05 is 5%).
@@ -93,6 +94,8 @@ pub struct Config {
     /// Consecutive failed signal reads after which the engine probes the service itself (default 3): blindness
     /// is never health.
     pub blind_after: u32,
+    /// The service's remediation: actions, strategies, mode and limits (default: no strategy, nothing proposed).
+    pub remediation: RemediationSpec,
 }
 
 impl Config {
@@ -125,6 +128,7 @@ impl Config {
             inconclusive_limit: 10,
             signal_max_age: signal_max_age_for(DEFAULT_POLL_INTERVAL),
             blind_after: 3,
+            remediation: RemediationSpec::default(),
         }
     }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 use fixloop_contract::{HttpMethod, JsonObject, PlanItemType};
 use serde::{Deserialize, Serialize};
 
+use super::remediation::SpecImage;
 use super::{Config, Input};
 use crate::policy::{CoverageCheck, CoverageRule, Policy};
 use crate::service::{Journey, ServiceSpec};
@@ -47,6 +48,9 @@ pub struct RecordedConfig {
     inconclusive_limit: u32,
     signal_max_age_ns: u64,
     blind_after: u32,
+    /// Added within format 1: a configuration recorded before remediation existed has none (nothing proposed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remediation: Option<SpecImage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,6 +148,10 @@ impl RecordedConfig {
             inconclusive_limit: self.inconclusive_limit,
             signal_max_age: nanos(self.signal_max_age_ns),
             blind_after: self.blind_after,
+            remediation: self
+                .remediation
+                .map(SpecImage::into_spec)
+                .unwrap_or_default(),
         }
     }
 
@@ -179,6 +187,10 @@ impl From<&Config> for RecordedConfig {
             inconclusive_limit: config.inconclusive_limit,
             signal_max_age_ns: ns(config.signal_max_age),
             blind_after: config.blind_after,
+            remediation: config
+                .remediation
+                .is_enabled()
+                .then(|| SpecImage::of(&config.remediation)),
         }
     }
 }

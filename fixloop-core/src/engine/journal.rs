@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::config_image::{Recorded, RecordedConfig};
 use super::recorded::{RecordedContext, RecordedFailure, RecordedInput, RecordedSample};
 use super::{Alert, Config, IncidentContext, Input, PortFailure, SignalSample};
-use crate::ids::{EffectId, IncidentId};
+use crate::ids::{EffectId, IncidentId, ProposalId};
 
 impl From<&Input> for RecordedInput {
     fn from(input: &Input) -> Self {
@@ -83,6 +83,32 @@ impl From<&Input> for RecordedInput {
                 answer: answer.clone(),
             },
             Input::Restarted => Self::Restarted,
+            Input::ApprovalGiven {
+                proposal,
+                version,
+                by,
+            } => Self::ApprovalGiven {
+                proposal: proposal.as_str().to_owned(),
+                version: *version,
+                by: by.clone(),
+            },
+            Input::ApprovalRejected {
+                proposal,
+                version,
+                by,
+            } => Self::ApprovalRejected {
+                proposal: proposal.as_str().to_owned(),
+                version: *version,
+                by: by.clone(),
+            },
+            Input::ActionFinished { effect, result } => Self::ActionFinished {
+                effect: effect.0,
+                result: result.clone().map_err(|failure| (&failure).into()),
+            },
+            Input::KillSwitchSet { engaged, by } => Self::KillSwitchSet {
+                engaged: *engaged,
+                by: by.clone(),
+            },
         }
     }
 }
@@ -172,6 +198,29 @@ impl RecordedInput {
             },
             Self::CopilotAnswered { answer } => Input::CopilotAnswered(answer),
             Self::Restarted => Input::Restarted,
+            Self::ApprovalGiven {
+                proposal,
+                version,
+                by,
+            } => Input::ApprovalGiven {
+                proposal: ProposalId::new(proposal),
+                version,
+                by,
+            },
+            Self::ApprovalRejected {
+                proposal,
+                version,
+                by,
+            } => Input::ApprovalRejected {
+                proposal: ProposalId::new(proposal),
+                version,
+                by,
+            },
+            Self::ActionFinished { effect, result } => Input::ActionFinished {
+                effect: EffectId(effect),
+                result: result.map_err(Into::into),
+            },
+            Self::KillSwitchSet { engaged, by } => Input::KillSwitchSet { engaged, by },
         };
         Recorded::Input(input)
     }

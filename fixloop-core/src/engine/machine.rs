@@ -9,7 +9,7 @@ use tracing::debug;
 use super::phase::Phase;
 use super::shared::Shared;
 use super::signals::CleanSample;
-use super::{Input, Rejected, blindness, detection, planning, recovery, runs};
+use super::{Input, Rejected, blindness, detection, planning, recovery, remediation, runs};
 
 /// Applies one input.
 pub(super) fn handle_input(
@@ -28,6 +28,10 @@ pub(super) fn handle_input(
         }
         Input::ServiceProbed { effect, result } => {
             blindness::on_probed(phase, shared, now, effect, result)
+        }
+        Input::AlertFired(alert) if shared.remediation.suppressing(now) => {
+            debug!(dedupe_key = %alert.dedupe_key, "alert during a remediation action's suppression window ignored");
+            phase
         }
         Input::AlertFired(alert) => detection::on_alert(phase, shared, now, alert),
         Input::AlertResolved { dedupe_key } => {
@@ -77,6 +81,30 @@ pub(super) fn handle_input(
             phase
         }
         Input::Restarted => on_restarted(phase, shared, now),
+        Input::ApprovalGiven {
+            proposal,
+            version,
+            by,
+        } => {
+            let result = remediation::on_decision(shared, now, &proposal, version, by, true);
+            return (phase, result);
+        }
+        Input::ApprovalRejected {
+            proposal,
+            version,
+            by,
+        } => {
+            let result = remediation::on_decision(shared, now, &proposal, version, by, false);
+            return (phase, result);
+        }
+        Input::ActionFinished { effect, result } => {
+            remediation::on_action_finished(shared, now, effect, result);
+            phase
+        }
+        Input::KillSwitchSet { engaged, by } => {
+            remediation::on_kill_switch(shared, now, engaged, &by);
+            phase
+        }
     };
     (phase, Ok(()))
 }
@@ -95,6 +123,7 @@ pub(super) fn handle_timeout(phase: Phase, shared: &mut Shared, now: DateTime<Ut
 fn on_restarted(phase: Phase, shared: &mut Shared, now: DateTime<Utc>) -> Phase {
     shared.polling.restarted(now);
     blindness::restarted(shared);
+    remediation::restarted(shared, now);
     match phase {
         Phase::IncidentActive(active) => planning::restarted(active, shared, now),
         Phase::Validating(validating) => runs::restarted(validating, shared, now),

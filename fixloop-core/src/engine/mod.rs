@@ -35,12 +35,20 @@
 //! | [`Effect::StartRun`] | running the validated plan's tests | [`Input::TestProgressed`] per change, then [`Input::RunFinished`] |
 //! | [`Effect::CancelRun`] | aborting that run (its later answers are ignored anyway) | nothing |
 //! | [`Effect::ProbeService`] | probing the service with its journeys (synthetic probes) | [`Input::ServiceProbed`] |
+//! | [`Effect::ExecuteAction`] | carrying out the declared action with its executor (`dry_run`: logging the exact request instead) | [`Input::ActionFinished`] |
+//! | [`Effect::CancelAction`] | aborting that action (its late answer is ignored anyway) | nothing |
+//! | [`Effect::Notify`] | queueing the notification for the notifiers | nothing |
 //!
 //! In every phase the engine's own polling timer issues [`Effect::SampleSignals`] (one read at a time) every
 //! `poll_interval`, or `confirm_delay` after a hot measurement that has not opened (or reopened) an incident yet.
 //!
 //! Retries and deadlines are the engine's policy (plan re-requests, `plan_deadline`, `run_deadline`, all
 //! reported through [`Engine::poll_timeout`]); adapters make one attempt per effect.
+//!
+//! Remediation (proposals after a failed run, approvals, execution, suppression, verdict, strikes, escalation, the
+//! kill switch) is state shared by every phase, with its own timers and its own diagram in the `remediation`
+//! module; it is inert without a strategy in [`Config::remediation`]. Operators answer it with
+//! [`Input::ApprovalGiven`], [`Input::ApprovalRejected`] and [`Input::KillSwitchSet`].
 //!
 //! Each phase is a struct holding only what is valid in it; a transition consumes the old phase by value.
 //! Inside, one private module per concept owns the part of the state it changes and the transitions that change it
@@ -179,6 +187,7 @@ mod planning;
 mod polling;
 mod recorded;
 mod recovery;
+mod remediation;
 mod runs;
 mod shared;
 mod signals;
@@ -194,7 +203,7 @@ use fixloop_contract::{
     SystemStatus, TestRun, TestStatus, WsEnvelope,
 };
 
-use crate::ids::{EffectId, IncidentId, PlanId, RunId};
+use crate::ids::{EffectId, IncidentId, PlanId, ProposalId, RunId};
 use crate::rule_planner::PlanContext;
 use crate::validate::{ValidatedPlan, Violation};
 
@@ -209,6 +218,9 @@ pub use config::{
 pub use config_image::{Recorded, RecordedConfig};
 pub use gate::{GateCounts, GateVerdict, SignalGate};
 pub use recorded::{RecordedContext, RecordedFailure, RecordedInput, RecordedSample};
+pub use remediation::{
+    ActionStats, Notification, NotificationKind, Outcome, Proposal, ProposalState,
+};
 pub use snapshot::{RestoreError, SNAPSHOT_FORMAT, Snapshot, SnapshotError};
 
 /// A fact the engine is told about, in the past tense. Closed on purpose: a new input breaks every driver's
@@ -301,6 +313,40 @@ pub enum Input {
     /// is issued again; a probe in flight is forgotten. Feed it once, right after [`Engine::restore`] or after
     /// replaying a journal.
     Restarted,
+    /// An operator approved a remediation proposal awaiting approval, naming the version they saw
+    /// (compare-and-set: another version is [`Rejected::VersionConflict`]).
+    ApprovalGiven {
+        /// The proposal.
+        proposal: ProposalId,
+        /// The version the operator saw.
+        version: u64,
+        /// Who approved (an API token's name, or the client's address in open loopback mode).
+        by: String,
+    },
+    /// An operator rejected a remediation proposal awaiting approval (same compare-and-set as an approval).
+    ApprovalRejected {
+        /// The proposal.
+        proposal: ProposalId,
+        /// The version the operator saw.
+        version: u64,
+        /// Who rejected.
+        by: String,
+    },
+    /// The answer to [`Effect::ExecuteAction`].
+    ActionFinished {
+        /// The effect answered.
+        effect: EffectId,
+        /// Ok when the executor carried the action out (or logged it, for a dry run), or why it failed.
+        result: Result<(), PortFailure>,
+    },
+    /// The remediation kill switch was engaged (every action stops: the one in flight is cancelled, approvals are
+    /// refused) or released.
+    KillSwitchSet {
+        /// Engaged or released.
+        engaged: bool,
+        /// Who switched it.
+        by: String,
+    },
 }
 
 /// A request the driver must carry out, in the imperative. Closed on purpose: a new effect breaks every driver's
@@ -358,6 +404,27 @@ pub enum Effect {
         /// Id to answer with.
         effect: EffectId,
     },
+    /// Carry out a declared remediation action (or, with `dry_run`, log exactly what would be done and do nothing);
+    /// answer with [`Input::ActionFinished`]. At most one is outstanding per engine.
+    ExecuteAction {
+        /// Id to answer with.
+        effect: EffectId,
+        /// The proposal it carries out.
+        proposal: ProposalId,
+        /// The incident it is for.
+        incident_id: IncidentId,
+        /// The declared action's id (the driver maps it to its executor and settings).
+        action_id: String,
+        /// Log instead of acting (mode `dry-run`).
+        dry_run: bool,
+    },
+    /// Stop the action in flight (kill switch, deadline); its late answer will be ignored.
+    CancelAction {
+        /// The [`Effect::ExecuteAction`] to cancel.
+        effect: EffectId,
+    },
+    /// Tell people (an approval needed, an action judged, an escalation); the driver queues it for its notifiers.
+    Notify(Notification),
 }
 
 /// Which planner a [`Effect::RequestPlan`] is for.
@@ -442,6 +509,23 @@ pub enum Rejected {
     /// The incident has no validated plan yet.
     #[error("incident {0} has no validated plan yet")]
     PlanNotReady(IncidentId),
+    /// No remediation proposal has this id.
+    #[error("no remediation proposal has id {0}")]
+    UnknownProposal(ProposalId),
+    /// The proposal changed since the version the operator saw (compare-and-set).
+    #[error("remediation proposal {proposal} is at version {current}")]
+    VersionConflict {
+        /// The proposal.
+        proposal: ProposalId,
+        /// Its current version.
+        current: u64,
+    },
+    /// The proposal does not await an approval (it ran, lapsed, was rejected or withdrawn).
+    #[error("remediation proposal {0} does not await an approval")]
+    NotAwaitingApproval(ProposalId),
+    /// The kill switch is engaged: nothing may run.
+    #[error("the remediation kill switch is engaged")]
+    KillSwitchEngaged,
 }
 
 /// The system-level engine: one per monitored service.
@@ -479,6 +563,7 @@ impl Engine {
         let phase = std::mem::take(&mut self.phase);
         let (phase, result) = machine::handle_input(phase, &mut self.shared, now, input);
         self.phase = phase;
+        remediation::observe(&self.phase, &mut self.shared, now);
         self.shared.publish_status_if_moved(now);
         debug_assert_eq!(self.phase.state(), self.shared.status.status);
         result
@@ -504,6 +589,16 @@ impl Engine {
                 _ => break,
             }
         }
+        if self
+            .shared
+            .remediation
+            .next_deadline()
+            .is_some_and(|deadline| deadline <= now)
+        {
+            let phase = std::mem::take(&mut self.phase);
+            self.phase = remediation::fire(phase, &mut self.shared, now);
+        }
+        remediation::observe(&self.phase, &mut self.shared, now);
         let shared = &mut self.shared;
         if let Some(read) = shared.polling.fire(now, &shared.config) {
             shared.effects.push_back(read);
@@ -521,10 +616,35 @@ impl Engine {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
         let polling = self.shared.polling.next_deadline(&self.shared.config);
-        match (self.phase.next_deadline(), polling) {
-            (Some(phase), Some(polling)) => Some(phase.min(polling)),
-            (phase, polling) => phase.or(polling),
-        }
+        let remediation = self.shared.remediation.next_deadline();
+        [self.phase.next_deadline(), polling, remediation]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The remediation proposals kept (the last 200), oldest first (`GET /api/remediations`).
+    pub fn proposals(&self) -> impl DoubleEndedIterator<Item = &Proposal> {
+        self.shared.remediation.proposals.iter()
+    }
+
+    /// A remediation proposal by id.
+    #[must_use]
+    pub fn proposal(&self, proposal: &ProposalId) -> Option<&Proposal> {
+        self.proposals().rev().find(|p| p.id == *proposal)
+    }
+
+    /// The success figures per (incident kind, action) of executed remediation actions
+    /// (`GET /api/remediations/stats`).
+    #[must_use]
+    pub fn action_stats(&self) -> Vec<ActionStats> {
+        self.shared.remediation.action_stats()
+    }
+
+    /// Whether the remediation kill switch is engaged.
+    #[must_use]
+    pub fn kill_switch_engaged(&self) -> bool {
+        self.shared.remediation.kill_switch
     }
 
     /// The current status (`GET /api/status`).

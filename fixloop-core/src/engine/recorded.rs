@@ -77,6 +77,24 @@ pub enum RecordedInput {
         answer: CopilotAnswer,
     },
     Restarted,
+    ApprovalGiven {
+        proposal: String,
+        version: u64,
+        by: String,
+    },
+    ApprovalRejected {
+        proposal: String,
+        version: u64,
+        by: String,
+    },
+    ActionFinished {
+        effect: u64,
+        result: Result<(), RecordedFailure>,
+    },
+    KillSwitchSet {
+        engaged: bool,
+        by: String,
+    },
     /// Not an input: the configuration the driver runs the engine with from this entry on (journaled at every
     /// start of a driver; a replay switches to it). `origin` says where it came from (for example the profile
     /// file's SHA-256).

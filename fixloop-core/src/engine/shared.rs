@@ -12,10 +12,11 @@ use super::blindness::Blindness;
 use super::detection::FiringAlerts;
 use super::history::History;
 use super::polling::Polling;
+use super::remediation::Remediation;
 use super::runs::RunLog;
 use super::signals::Signals;
 use super::{Config, Effect};
-use crate::ids::{EffectId, IncidentId, PlanId, RunId};
+use crate::ids::{EffectId, IncidentId, PlanId, ProposalId, RunId};
 
 /// How many finished runs and closed incidents stay queryable.
 pub(super) const HISTORY: usize = 100;
@@ -54,6 +55,8 @@ pub(super) struct Shared {
     pub(super) polling: Polling,
     /// The timelines and times of the open incident and of the last [`HISTORY`] closed ones.
     pub(super) history: History,
+    /// Remediation: proposals, strikes, success rates, the kill switch.
+    pub(super) remediation: Remediation,
 }
 
 impl Shared {
@@ -84,6 +87,10 @@ impl Shared {
             signals: Signals::default(),
             firing_alerts: FiringAlerts::default(),
             history: History::default(),
+            remediation: Remediation {
+                next_proposal: 1,
+                ..Remediation::default()
+            },
         }
     }
 
@@ -164,6 +171,13 @@ impl Shared {
     pub(super) fn plan_id(&mut self) -> PlanId {
         let id = PlanId::new(self.prefixed("plan", self.next_plan));
         self.next_plan = self.next_plan.saturating_add(1);
+        id
+    }
+
+    pub(super) fn proposal_id(&mut self) -> ProposalId {
+        let n = self.remediation.next_proposal;
+        let id = ProposalId::new(self.prefixed("rem", n));
+        self.remediation.next_proposal = n.saturating_add(1);
         id
     }
 

@@ -182,6 +182,14 @@ impl Signals {
         self.window.clear();
     }
 
+    /// Forgets the detection window and the signal gate's healthy streak, so that the gate holds only on
+    /// measurements taken from now on (after a remediation action's side effects).
+    pub(super) fn restart_gate(&mut self) {
+        self.window.clear();
+        self.streak = 0;
+        self.last = None;
+    }
+
     /// The latest sample's top error signature.
     pub(super) fn top_error(&self) -> Option<&str> {
         self.top_error.as_deref()

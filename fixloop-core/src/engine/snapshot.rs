@@ -30,6 +30,7 @@ use super::phase::{Healthy, IncidentActive, OpenIncident, Phase, Recovered, Vali
 use super::planning::{self, Planning};
 use super::polling::Polling;
 use super::recovery::GateNotes;
+use super::remediation::RemediationImage;
 use super::runs::{ActiveRun, FinishedRun, RunLog, RunSlot};
 use super::shared::Shared;
 use super::signals::{SampleClass, Signals};
@@ -71,6 +72,9 @@ pub struct Snapshot {
     /// none, and a replay of it needs the configuration from its caller).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     config: Option<Box<RecordedConfig>>,
+    /// Added within format 1: a snapshot written before remediation existed restores with none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remediation: Option<RemediationImage>,
 }
 
 /// The engine's polling timer.
@@ -201,6 +205,7 @@ impl Engine {
                 measurement_start: shared.polling.measurement_start,
             }),
             config: Some(Box::new(RecordedConfig::from(&shared.config))),
+            remediation: Some(RemediationImage::of(&shared.remediation)),
         })
     }
 
@@ -259,6 +264,9 @@ impl Engine {
                 .map(IncidentRecordImage::into_record)
                 .collect(),
         };
+        if let Some(remediation) = snapshot.remediation {
+            shared.remediation = remediation.into_state();
+        }
         let phase = snapshot.phase.into_phase(&mut shared, now);
         Ok(Self { phase, shared })
     }

@@ -58,6 +58,8 @@ pub(crate) struct Outstanding {
     pub(crate) fetch: Option<EffectId>,
     pub(crate) plan: Option<(EffectId, u32, PlannerChoice, usize)>,
     pub(crate) run: Option<(EffectId, RunId, Vec<String>)>,
+    /// The latest remediation action requested and not answered, cancelled or superseded.
+    pub(crate) action: Option<EffectId>,
 }
 
 /// Drives one engine with a fake clock.
@@ -310,6 +312,16 @@ impl Harness {
         self.finish(Ok(()));
     }
 
+    /// Answers the outstanding remediation action.
+    pub(crate) fn action_done(&mut self, result: Result<(), PortFailure>) {
+        let effect = self
+            .outstanding
+            .action
+            .take()
+            .expect("an action is outstanding");
+        self.ok(Input::ActionFinished { effect, result });
+    }
+
     pub(crate) fn finish(&mut self, result: Result<(), PortFailure>) {
         let effect = self.run_effect();
         self.ok(Input::RunFinished { effect, result });
@@ -384,6 +396,16 @@ impl Harness {
                         .map(|item| item.test_id.clone())
                         .collect();
                     self.outstanding.run = Some((*effect, run_id.clone(), tests));
+                }
+                Effect::ExecuteAction { effect, .. } => {
+                    assert_eq!(
+                        self.outstanding.action, None,
+                        "at most one action runs at a time"
+                    );
+                    self.outstanding.action = Some(*effect);
+                }
+                Effect::CancelAction { effect } if self.outstanding.action == Some(*effect) => {
+                    self.outstanding.action = None;
                 }
                 _ => {}
             }
@@ -474,6 +496,23 @@ pub(crate) fn render_input(input: &Input) -> String {
             format!("operator requested run {incident_id}")
         }
         Input::CopilotAnswered(answer) => format!("copilot answered {:?}", answer.question),
+        Input::ApprovalGiven {
+            proposal,
+            version,
+            by,
+        } => format!("approval given {proposal} version={version} by={by}"),
+        Input::ApprovalRejected {
+            proposal,
+            version,
+            by,
+        } => format!("approval rejected {proposal} version={version} by={by}"),
+        Input::ActionFinished { effect, result } => match result {
+            Ok(()) => format!("action finished {effect} ok"),
+            Err(failure) => format!("action finished {effect} err={failure:?}"),
+        },
+        Input::KillSwitchSet { engaged, by } => {
+            format!("kill switch engaged={engaged} by={by}")
+        }
         other => format!("{other:?}"),
     }
 }
@@ -563,6 +602,27 @@ pub(crate) fn render_effect(effect: &Effect) -> String {
         Effect::SampleSignals { window } => {
             format!("sample signals window={}", duration_text(*window))
         }
+        Effect::ExecuteAction {
+            effect,
+            proposal,
+            incident_id,
+            action_id,
+            dry_run,
+        } => format!(
+            "execute action {effect} {proposal} {incident_id} {action_id}{}",
+            if *dry_run { " dry-run" } else { "" }
+        ),
+        Effect::CancelAction { effect } => format!("cancel action {effect}"),
+        Effect::Notify(notification) => format!(
+            "notify {:?} {} {}: {}",
+            notification.kind,
+            notification.incident_id,
+            notification
+                .proposal
+                .as_ref()
+                .map_or("-", fixloop_core::ProposalId::as_str),
+            notification.summary
+        ),
     }
 }
 

@@ -8,8 +8,10 @@ mod history_cases;
 mod polling_scenarios;
 mod prop_criteria;
 mod prop_engine;
+mod prop_remediation;
 mod prop_snapshot;
 mod prop_validate;
+mod remediation_scenarios;
 mod restart_cases;
 mod rule_planner_cases;
 #[path = "../fixtures/shop.rs"]

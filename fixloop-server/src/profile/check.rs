@@ -118,6 +118,16 @@ impl Checker {
                 }
             }
         }
+        let remediation = file
+            .remediation
+            .as_ref()
+            .map(|remediation| remediation::check(self, &format!("{at}.remediation"), remediation))
+            .unwrap_or_default();
+        let actions = file
+            .remediation
+            .as_ref()
+            .map(|remediation| remediation.actions.clone())
+            .unwrap_or_default();
         let mut policy = Policy::new(allowed);
         policy.coverage = coverage;
         policy.secrets = referenced.into_keys().collect();
@@ -134,6 +144,8 @@ impl Checker {
             signals: file.signals,
             thresholds: file.thresholds,
             secrets: resolved,
+            remediation,
+            actions,
         };
         if self.problems.len() > before {
             return None;

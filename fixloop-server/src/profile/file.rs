@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use fixloop_contract::{HttpMethod, JsonObject, PlanItemType};
 use serde::{Deserialize, Serialize};
 
+use super::remediation::RemediationFile;
+
 /// A whole profile file: one or more services.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +58,9 @@ pub struct ServiceFile {
     /// What every plan must cover.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub coverage: Vec<CoverageFile>,
+    /// Remediation: actions, strategies, tiers and the mode (none: nothing is ever proposed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<RemediationFile>,
 }
 
 /// `[service.signals]`: the signal source, chosen by `source`.

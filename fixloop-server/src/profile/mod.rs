@@ -16,6 +16,7 @@ pub mod init;
 pub mod live;
 pub mod notify;
 pub mod reload;
+pub mod remediation;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -66,6 +67,10 @@ pub struct ServiceProfile {
     pub thresholds: ThresholdsFile,
     /// The secrets the journeys reference, by name; empty when parsed without the environment.
     pub secrets: BTreeMap<String, Secret>,
+    /// The service's remediation as the engine sees it (default: no strategy, nothing proposed).
+    pub remediation: fixloop_core::remediation::RemediationSpec,
+    /// The declared actions with their executor settings, checked (what the driver's executors are built from).
+    pub actions: Vec<remediation::ActionFile>,
 }
 
 /// One problem in a profile: where it is and what is wrong.

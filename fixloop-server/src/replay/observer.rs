@@ -112,7 +112,10 @@ impl Observer {
                 | Effect::StartRun { .. }
                 | Effect::CancelRun { .. }
                 | Effect::ProbeService { .. }
-                | Effect::SampleSignals { .. } => {}
+                | Effect::SampleSignals { .. }
+                | Effect::ExecuteAction { .. }
+                | Effect::CancelAction { .. }
+                | Effect::Notify(_) => {}
             }
         }
         let incident_after = engine

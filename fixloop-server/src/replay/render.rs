@@ -125,6 +125,24 @@ pub(super) fn short_input(input: &Input) -> String {
         Input::Restarted => {
             "FixLoop restarted (effects in flight are re-issued or closed)".to_owned()
         }
+        Input::ApprovalGiven {
+            proposal,
+            version,
+            by,
+        } => format!("operator {by}: approve {proposal} (version {version})"),
+        Input::ApprovalRejected {
+            proposal,
+            version,
+            by,
+        } => format!("operator {by}: reject {proposal} (version {version})"),
+        Input::ActionFinished { result, .. } => match result {
+            Ok(()) => "remediation action carried out".to_owned(),
+            Err(failure) => format!("remediation action failed: {failure:?}"),
+        },
+        Input::KillSwitchSet { engaged, by } => format!(
+            "operator {by}: remediation kill switch {}",
+            if *engaged { "engaged" } else { "released" }
+        ),
     }
 }
 

@@ -21,6 +21,7 @@
 
 pub mod driver;
 mod error;
+pub mod executors;
 pub mod handle;
 pub mod metrics;
 pub mod outbox;

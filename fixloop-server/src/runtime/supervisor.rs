@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::profile::ServiceProfile;
 use crate::profile::live::check_at_start;
 use crate::runtime::driver::{Driver, DriverConfig, Fence, Ports};
+use crate::runtime::executors::build_executor;
 use crate::runtime::metrics::ServerMetrics;
 use crate::runtime::outbox::Outbox;
 use crate::runtime::ports::build_ports;
@@ -403,6 +404,10 @@ impl Supervisor {
                 abort(check);
                 return Err(error.into());
             }
+        };
+        let driver = match build_executor(&service, &self.config.http) {
+            Some(executor) => driver.with_executor(executor),
+            None => driver,
         };
         let driver =
             tokio::spawn(driver.run(stop_signal(self.config.process_stop.clone(), stopped)));

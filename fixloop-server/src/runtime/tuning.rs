@@ -35,6 +35,7 @@ pub fn engine_config(mode: Mode, config: &Config, service: &ServiceProfile) -> E
         Mode::Demo => EngineConfig::short_windows(spec, &id_prefix),
         Mode::Serve => EngineConfig::seed(spec, &id_prefix),
     };
+    engine.remediation = service.remediation.clone();
     let tuning = &config.tuning;
     if let Some(rate) = tuning.trigger_error_rate {
         engine.trigger_error_rate = rate;

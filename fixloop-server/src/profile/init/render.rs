@@ -51,6 +51,8 @@ pub(super) fn profile(draft: &Draft, findings: &Findings) -> Result<InitOutput, 
         thresholds: thresholds_in_force(),
         journeys: active.iter().map(|journey| journey.file.clone()).collect(),
         coverage: coverage_rules(&active),
+        // Remediation is written by hand: init cannot know which actions are safe.
+        remediation: None,
     };
     let journey_comments: Vec<Option<String>> = active
         .iter()

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use fixloop_adapters::SignalReading;
-use fixloop_adapters::{AdapterError, ContextQuery, PlanRequest, TestProgress};
+use fixloop_adapters::{
+    ActionRequest, ActionStatus, AdapterError, ContextQuery, PlanRequest, TestProgress,
+};
 use fixloop_contract::Plan;
 use fixloop_core::engine::{
     Effect, IncidentContext, Input, PlannerChoice, PortFailure, SignalSample,
@@ -28,6 +30,7 @@ pub(super) enum Completion {
     Plan(EffectId, Result<Plan, PortFailure>),
     Run(EffectId, Result<(), PortFailure>),
     Probe(EffectId, Result<SignalSample, PortFailure>),
+    Action(EffectId, Result<(), PortFailure>),
 }
 
 impl Driver {
@@ -72,6 +75,28 @@ impl Driver {
                 }
                 Effect::ProbeService { effect } => self.probe_service(effect),
                 Effect::SampleSignals { window } => self.start_signal_read(window),
+                Effect::ExecuteAction {
+                    effect,
+                    proposal,
+                    incident_id,
+                    action_id,
+                    dry_run,
+                } => self.execute_action(effect, &proposal, &incident_id, action_id, dry_run),
+                Effect::CancelAction { effect } => {
+                    if let Some(handle) = self.actions.remove(&effect) {
+                        handle.abort();
+                        tracing::warn!(%effect, "remediation action cancelled");
+                    }
+                }
+                // The outbox and its notifiers are wired separately; until then every notification is logged, never
+                // dropped silently.
+                Effect::Notify(notification) => tracing::warn!(
+                    kind = ?notification.kind,
+                    incident_id = %notification.incident_id,
+                    proposal = ?notification.proposal.as_ref().map(fixloop_core::ProposalId::as_str),
+                    summary = %notification.summary,
+                    "notification"
+                ),
             }
         }
     }
@@ -84,6 +109,57 @@ impl Driver {
             let result = call_port("signal source", timeout, signals.read(window)).await;
             Completion::Signal(Utc::now(), result)
         });
+    }
+
+    /// Carries out (or, for a dry run, describes and logs) a remediation action within the engine's action
+    /// deadline; answers `ActionFinished`. An action the target reports failed is a failure for the engine.
+    fn execute_action(
+        &mut self,
+        effect: EffectId,
+        proposal: &fixloop_core::ProposalId,
+        incident_id: &IncidentId,
+        action_id: String,
+        dry_run: bool,
+    ) {
+        let executor = self.executor.clone();
+        let deadline = self.config.engine.remediation.action_deadline;
+        let request = ActionRequest::new(action_id, deadline, self.now());
+        let span =
+            tracing::info_span!("incident", incident_id = %incident_id, proposal = %proposal);
+        let handle = self.tasks.spawn(
+            async move {
+                let Some(executor) = executor else {
+                    tracing::warn!(action_id = %request.action_id, "no executor is configured: the action fails");
+                    let why = format!("no executor is configured for action {}", request.action_id);
+                    return Completion::Action(effect, Err(PortFailure::Unavailable(why)));
+                };
+                if dry_run {
+                    let result = match executor.describe(&request) {
+                        Ok(description) => {
+                            tracing::info!(action_id = %description.action_id, would_run = %description.summary, "dry run: action not carried out");
+                            Ok(())
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "dry run refused");
+                            Err(error.to_port_failure())
+                        }
+                    };
+                    return Completion::Action(effect, result);
+                }
+                let result = call_port("executor", deadline, executor.execute(&request))
+                    .await
+                    .and_then(|outcome| match outcome.status {
+                        ActionStatus::Completed => {
+                            tracing::info!(detail = %outcome.detail, "action carried out");
+                            Ok(())
+                        }
+                        ActionStatus::Failed => Err(PortFailure::Unavailable(outcome.detail)),
+                    });
+                Completion::Action(effect, result)
+            }
+            .instrument(span),
+        );
+        self.actions.insert(effect, handle);
     }
 
     /// Probes the service with its own journeys (the signal source is blind); answers `ServiceProbed`.
@@ -218,6 +294,10 @@ impl Driver {
             }
             Completion::Probe(effect, result) => {
                 let _ = self.feed(Input::ServiceProbed { effect, result }).await;
+            }
+            Completion::Action(effect, result) => {
+                self.actions.remove(&effect);
+                let _ = self.feed(Input::ActionFinished { effect, result }).await;
             }
         }
     }

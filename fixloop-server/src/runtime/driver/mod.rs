@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use fixloop_adapters::{
-    ContextSource, Copilot, CopilotState, Leases, Planner, SignalSource, SoleLeases, Store,
-    StoreError, TestProgress, TestRunner,
+    ContextSource, Copilot, CopilotState, Executor, Leases, Planner, SignalSource, SoleLeases,
+    Store, StoreError, TestProgress, TestRunner,
 };
 use fixloop_contract::{RunStatus, WsEnvelope, WsMessage};
 use fixloop_core::engine::{Engine, Input, Recorded, RecordedInput, Rejected};
@@ -96,6 +96,10 @@ pub struct Driver {
     /// The store refused a write under this driver's lease: another replica leads the service, and this driver
     /// stops at once, feeding the engine nothing more.
     fenced: bool,
+    /// Carries out the remediation actions the engine asks for; `None` fails every action (and logs it).
+    executor: Option<Arc<dyn Executor>>,
+    /// The actions this process is carrying out, by their `ExecuteAction` effect.
+    actions: HashMap<EffectId, AbortHandle>,
 }
 
 impl Driver {
@@ -138,8 +142,18 @@ impl Driver {
             outbox: None,
             notifications: Vec::new(),
             fenced: false,
+            executor: None,
+            actions: HashMap::new(),
         };
         (driver, ServiceHandle::new(command_sender))
+    }
+
+    /// This driver, carrying out the engine's remediation actions with `executor` (the service profile's actions);
+    /// without one, every action the engine asks for fails with a clear reason.
+    #[must_use]
+    pub fn with_executor(mut self, executor: Arc<dyn Executor>) -> Self {
+        self.executor = Some(executor);
+        self
     }
 
     /// A driver whose engine is restored from `store` (the latest snapshot, then the journal's tail replayed),
