@@ -544,3 +544,102 @@ async fn a_foreign_origin_cannot_open_the_websocket() {
         .await
         .expect("stops in time");
 }
+
+#[tokio::test]
+async fn framed_connection_writes_the_hubs_frames_answers_pings_and_closes() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message as ClientMessage;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    let mut hub = Hub::new(8);
+    let queue = hub.subscribe(&[envelope(0)]);
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let marker = fixloop_server::runtime::stream::SharedText::from("marker");
+    let connection = tokio::spawn(fixloop_server::http::routes::ws::run_framed_connection(
+        server_io,
+        Some(marker.frame().clone()),
+        queue,
+        ConnectionConfig::default(),
+    ));
+    let mut client =
+        tokio_tungstenite::WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+    assert_eq!(
+        next_message(&mut client).await,
+        ClientMessage::text("marker"),
+        "the marker first"
+    );
+    let ClientMessage::Text(snapshot) = next_message(&mut client).await else {
+        panic!("the snapshot is a text frame");
+    };
+    let snapshot: WsEnvelope = serde_json::from_str(snapshot.as_str()).unwrap();
+    assert_eq!(snapshot.message, envelope(0).message);
+    hub.broadcast(&envelope(1));
+    let ClientMessage::Text(live) = next_message(&mut client).await else {
+        panic!("a live event is a text frame");
+    };
+    let live: WsEnvelope = serde_json::from_str(live.as_str()).unwrap();
+    assert_eq!((live.message, live.seq), (envelope(1).message, Some(1)));
+    client
+        .send(ClientMessage::Ping(b"hi".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = next_message(&mut client).await;
+    assert_eq!(pong, ClientMessage::Pong(b"hi".to_vec().into()));
+    hub.close_all();
+    let close = next_message(&mut client).await;
+    let ClientMessage::Close(Some(frame)) = close else {
+        panic!("expected a close frame, got {close:?}");
+    };
+    assert_eq!(
+        u16::from(frame.code),
+        fixloop_server::http::routes::ws::CLOSE_GOING_AWAY
+    );
+    let end = tokio::time::timeout(WAIT, connection)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(end, ConnectionEnd::ServerClosed);
+}
+
+#[tokio::test]
+async fn framed_connection_ends_when_the_client_closes_and_echoes_the_close() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message as ClientMessage;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    let mut hub = Hub::new(8);
+    let queue = hub.subscribe(&[]);
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let connection = tokio::spawn(fixloop_server::http::routes::ws::run_framed_connection(
+        server_io,
+        None,
+        queue,
+        ConnectionConfig::default(),
+    ));
+    let mut client =
+        tokio_tungstenite::WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+    client.close(None).await.unwrap();
+    let end = tokio::time::timeout(WAIT, connection)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(end, ConnectionEnd::ClientClosed);
+    // The server answered the close: the client's stream ends cleanly.
+    let rest = tokio::time::timeout(WAIT, client.next()).await.unwrap();
+    assert!(
+        matches!(rest, None | Some(Ok(ClientMessage::Close(_)))),
+        "{rest:?}"
+    );
+}
+
+/// The next message a test client gets.
+async fn next_message(
+    client: &mut tokio_tungstenite::WebSocketStream<tokio::io::DuplexStream>,
+) -> tokio_tungstenite::tungstenite::Message {
+    use futures_util::StreamExt;
+    tokio::time::timeout(WAIT, client.next())
+        .await
+        .expect("in time")
+        .expect("open")
+        .expect("a valid frame")
+}

@@ -2,11 +2,23 @@
 //! generic over `Sink`/`Stream` so it can be tested with channels. Its events come from the runtime's hub
 //! ([`crate::runtime::stream`]). A connection's own memory is kept small by [`SOCKET_LIMITS`]: tungstenite's default
 //! 128 KiB read buffer is zero-filled on the first read, which alone cost about 130 KB per idle client.
+//!
+//! An HTTP/1.1 upgrade (every browser's and every client's) is completed here rather than by axum, so that the
+//! connection can write the hub's pre-built frames as they are ([`framed::run_framed_connection`]): fan-out then
+//! encodes nothing per client. Other upgrades (HTTP/2's extended CONNECT) go through axum's `WebSocket` and
+//! [`run_connection`].
 
+use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::extract::FromRequestParts;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, Version};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
 pub use crate::runtime::stream::{CLOSE_GOING_AWAY, CLOSE_TOO_SLOW};
@@ -23,6 +35,10 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::http::guard::origin_allowed;
 use crate::runtime::stream::merge::merge_queues;
+
+pub use framed::run_framed_connection;
+
+mod framed;
 
 /// The routes of this file, with their handlers.
 pub(in crate::http) fn routes() -> Router<AppState> {
@@ -49,10 +65,34 @@ fn parse_since(query: &[(String, String)]) -> Result<Option<u64>, ApiError> {
         .map_err(|_| ApiError::InvalidSince(shown()))
 }
 
+/// What completing an HTTP/1.1 upgrade here needs, taken before axum's `WebSocketUpgrade` (which removes the
+/// connection's `OnUpgrade`) checks the request; `None`s for other requests.
+struct Http1Upgrade {
+    on_upgrade: Option<OnUpgrade>,
+    key: Option<HeaderValue>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Http1Upgrade {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        let http1 = parts.version <= Version::HTTP_11;
+        Ok(Self {
+            on_upgrade: http1
+                .then(|| parts.extensions.get::<OnUpgrade>().cloned())
+                .flatten(),
+            key: http1
+                .then(|| parts.headers.get(header::SEC_WEBSOCKET_KEY).cloned())
+                .flatten(),
+        })
+    }
+}
+
 async fn websocket(
     State(state): State<AppState>,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
+    http1: Http1Upgrade,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     if !origin_allowed(&headers, &state.settings.cors_origins) {
@@ -72,13 +112,39 @@ async fn websocket(
         return Err(ApiError::OriginNotAllowed(origin));
     }
     let since = parse_since(&query)?;
+    // axum checks the handshake (method, headers, version) for every kind of upgrade.
     let upgrade = upgrade.map_err(|_| ApiError::NotWebSocket)?;
     // Subscribing before the upgrade completes takes the join snapshots (or the replay) now; events published in
     // between queue up.
     let subscription = state.services.subscribe(since).await?;
     let marker = subscription.marker;
-    let mut queues = subscription.queues;
+    let queues = subscription.queues;
     let config = state.settings.websocket;
+    if let Http1Upgrade {
+        on_upgrade: Some(on_upgrade),
+        key: Some(key),
+    } = http1
+    {
+        drop(upgrade);
+        // As axum does: the connection's task runs once hyper hands over the socket, after the 101 is written.
+        tokio::spawn(async move {
+            let upgraded = match on_upgrade.await {
+                Ok(upgraded) => upgraded,
+                Err(error) => {
+                    tracing::debug!(%error, "websocket upgrade failed");
+                    return;
+                }
+            };
+            let io = TokioIo::new(upgraded);
+            let marker = marker.map(|marker| marker.frame().clone());
+            let end = with_one_queue(queues, |queue| {
+                run_framed_connection(io, marker, queue, config)
+            })
+            .await;
+            tracing::debug!(?end, "websocket connection ended");
+        });
+        return Ok(switching_protocols(&key));
+    }
     Ok(SOCKET_LIMITS
         .apply(upgrade)
         .on_upgrade(move |socket| async move {
@@ -95,25 +161,48 @@ async fn websocket(
                     return;
                 }
             }
-            let end = if queues.len() == 1 {
-                let queue = queues.remove(0);
-                run_connection(sink, stream, queue, config).await
-            } else {
-                // Several services: one queue for the connection, fed from every service's queue in this task.
-                let capacity = queues
-                    .iter()
-                    .map(mpsc::Receiver::max_capacity)
-                    .sum::<usize>()
-                    .max(1);
-                let (merged, queue) = mpsc::channel(capacity);
-                let (end, ()) = tokio::join!(
-                    run_connection(sink, stream, queue, config),
-                    merge_queues(queues, merged)
-                );
-                end
-            };
+            let end =
+                with_one_queue(queues, |queue| run_connection(sink, stream, queue, config)).await;
             tracing::debug!(?end, "websocket connection ended");
         }))
+}
+
+/// The `101 Switching Protocols` answer to an HTTP/1.1 upgrade with `key` (the headers axum writes).
+fn switching_protocols(key: &HeaderValue) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) =
+        HeaderValue::from_str(&tungstenite::handshake::derive_accept_key(key.as_bytes()))
+    {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+/// Runs `connection` on the client's one queue: the service's own queue, or, with several services, one queue fed
+/// from every service's queue in this task.
+async fn with_one_queue<F, Fut>(
+    mut queues: Vec<mpsc::Receiver<Outgoing>>,
+    connection: F,
+) -> ConnectionEnd
+where
+    F: FnOnce(mpsc::Receiver<Outgoing>) -> Fut,
+    Fut: Future<Output = ConnectionEnd>,
+{
+    if queues.len() == 1 {
+        return connection(queues.remove(0)).await;
+    }
+    let capacity = queues
+        .iter()
+        .map(mpsc::Receiver::max_capacity)
+        .sum::<usize>()
+        .max(1);
+    let (merged, queue) = mpsc::channel(capacity);
+    let (end, ()) = tokio::join!(connection(queue), merge_queues(queues, merged));
+    end
 }
 
 /// Buffer sizes and incoming-message limits of one WebSocket connection (tungstenite's `WebSocketConfig`).

@@ -15,8 +15,8 @@
 //! one with a larger `seq`: the merge of several hubs' queues relies on it to keep `seq` order
 //! ([`merge::merge_queues`]).
 //!
-//! An event is serialized once per broadcast and its bytes are shared ([`SharedText`] clones are reference counts), so
-//! fan-out copies no payload per client.
+//! An event is serialized once per broadcast, straight into its WebSocket text frame, and its bytes are shared
+//! ([`SharedText`] clones are reference counts), so fan-out copies, encodes and frames nothing per client.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,6 +28,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
+pub mod frame;
 pub mod merge;
 
 /// Default capacity of a client's queue.
@@ -76,34 +77,65 @@ pub const CLOSE_TOO_SLOW: u16 = 1008;
 /// Close code sent when the server shuts down (going away).
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// One serialized event: UTF-8 text whose clones share one buffer (a reference count each), so a broadcast copies
-/// no payload per client.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SharedText(Bytes);
+/// no payload per client. The buffer is the complete WebSocket text frame of the text ([`SharedText::frame`]), built
+/// once, so a connection writes it to its socket without framing it per client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedText {
+    /// The text frame: header, then the text.
+    frame: Bytes,
+    /// The length of the frame's header.
+    header: usize,
+}
 
 impl SharedText {
     /// The text.
     #[must_use]
     pub fn as_str(&self) -> &str {
-        // Built only from `String`s and `&str`s, so always UTF-8.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        // Built only from `String`s, `&str`s and serde_json's output, so always UTF-8.
+        std::str::from_utf8(&self.frame[self.header..]).unwrap_or_default()
     }
 
-    /// The shared bytes (UTF-8).
+    /// The shared bytes of the text (UTF-8), without the frame header.
     #[must_use]
     pub fn into_bytes(self) -> Bytes {
-        self.0
+        self.frame.slice(self.header..)
+    }
+
+    /// The complete, unmasked WebSocket text frame carrying the text, as a server sends it.
+    #[must_use]
+    pub fn frame(&self) -> &Bytes {
+        &self.frame
+    }
+
+    fn framed(text: &str) -> Self {
+        let mut buffer = Vec::with_capacity(frame::MAX_HEADER + text.len());
+        buffer.extend_from_slice(&[0; frame::MAX_HEADER]);
+        buffer.extend_from_slice(text.as_bytes());
+        Self::from_reserved(buffer)
+    }
+
+    /// Text written after [`frame::MAX_HEADER`] reserved bytes.
+    fn from_reserved(buffer: Vec<u8>) -> Self {
+        let (frame, header) = frame::text_in_place(buffer);
+        Self { frame, header }
+    }
+}
+
+impl Default for SharedText {
+    fn default() -> Self {
+        Self::framed("")
     }
 }
 
 impl From<String> for SharedText {
     fn from(text: String) -> Self {
-        Self(Bytes::from(text))
+        Self::framed(&text)
     }
 }
 
 impl From<&'static str> for SharedText {
     fn from(text: &'static str) -> Self {
-        Self(Bytes::from_static(text.as_bytes()))
+        Self::framed(text)
     }
 }
 
@@ -297,12 +329,18 @@ struct Numbered<'a> {
     seq: u64,
 }
 
-/// Serializes an envelope with its `seq`, once for every client.
+/// Serializes an envelope with its `seq` into its WebSocket text frame, once for every client.
 fn serialize(message: &WsMessage, ts: DateTime<Utc>, seq: u64) -> SharedText {
+    let numbered = Numbered { message, ts, seq };
+    let mut buffer = Vec::with_capacity(512);
+    buffer.extend_from_slice(&[0; frame::MAX_HEADER]);
     // Serializing the contract's plain data types cannot fail (no maps with non-string keys, no custom
     // serializers that error); fall back to an empty object rather than panic.
-    let numbered = Numbered { message, ts, seq };
-    SharedText::from(serde_json::to_string(&numbered).unwrap_or_else(|_| "{}".to_owned()))
+    if serde_json::to_writer(&mut buffer, &numbered).is_err() {
+        buffer.truncate(frame::MAX_HEADER);
+        buffer.extend_from_slice(b"{}");
+    }
+    SharedText::from_reserved(buffer)
 }
 
 #[cfg(test)]
