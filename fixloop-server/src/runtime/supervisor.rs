@@ -709,6 +709,7 @@ mod tests {
             .start(watch.clone())
             .await
             .unwrap()
+            .expect("a sole process leads its service")
             .driver
             .clone();
         let opened = tokio::time::timeout(wait, handle.simulate(SimulateMode::IncidentOn))
@@ -745,7 +746,13 @@ mod tests {
         // A restart replays the journal and does not tell of the opening again.
         assert!(supervisor.stop(&name).await);
         supervisor.config.injected_ports = Some(fake_ports());
-        let restarted = supervisor.start(watch).await.unwrap().driver.clone();
+        let restarted = supervisor
+            .start(watch)
+            .await
+            .unwrap()
+            .expect("a sole process leads its service")
+            .driver
+            .clone();
         let restored = tokio::time::timeout(wait, restarted.current_incident())
             .await
             .unwrap()
