@@ -10,8 +10,8 @@ use fixloop_contract::chrono::{DateTime, Utc};
 
 use crate::notifier::Notification;
 use crate::store::{
-    CiIntakeRecord, JournalEntry, MAX_CI_RUN_INTAKES, OUTBOX_KEEP_SETTLED, OutboxFailure, OutboxMessage, Store,
-    StoreError, Stored,
+    CiIntakeRecord, JournalEntry, MAX_CI_RUN_INTAKES, OUTBOX_KEEP_SETTLED, OutboxFailure,
+    OutboxMessage, Store, StoreError, Stored,
 };
 
 /// An in-memory store. Cheap to clone; clones share the data, so a test can "restart" a driver on the same store.
