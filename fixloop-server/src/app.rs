@@ -5,6 +5,8 @@
 //! tasks and returns a handle whose `shutdown` stops every task it started and waits for them. The `fixloop` binary
 //! and the tests use exactly these functions.
 
+mod store;
+
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -12,14 +14,12 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt as _;
 use chrono::Utc;
-use fixloop_adapters::{
-    AdapterError, Leases, PostgresStore, Secret, SqliteStore, Store, StoreError,
-};
+use fixloop_adapters::{AdapterError, Secret, Store, StoreError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, ConfigError, StoreLocation};
+use crate::config::{Config, ConfigError};
 use crate::demo_app::{self, DemoState, traffic};
 use crate::http::auth::{
     ApiToken, ApiTokens, AuthSettings, Exposure, ExposureError, Role, check_exposure,
@@ -37,7 +37,7 @@ use crate::runtime::ports::datadog_config;
 use crate::runtime::reload::{self, ProfileSource, Reloader};
 use crate::runtime::stream::Sequence;
 use crate::runtime::supervisor::{
-    Leasing, ServiceToWatch, Supervisor, SupervisorConfig, SupervisorError, Tune,
+    ServiceToWatch, Supervisor, SupervisorConfig, SupervisorError, Tune,
 };
 pub use crate::runtime::tuning::Mode;
 
@@ -538,30 +538,7 @@ async fn start_orchestrator(
     let listener = bind_listener(bind, port).await?;
     let bound_url = url_of(&listener, bind);
     let metrics = Arc::new(ServerMetrics::default());
-    let mut leasing = None;
-    let store: Arc<dyn Store> = match &config.store {
-        None | Some(StoreLocation::Memory) => Arc::new(SqliteStore::in_memory()?),
-        Some(StoreLocation::Directory(dir)) => {
-            let store = SqliteStore::open(dir)?;
-            store.set_retention(config.retention).await?;
-            Arc::new(store)
-        }
-        Some(StoreLocation::Postgres(url)) => {
-            let store = Arc::new(PostgresStore::connect(url.expose()).await?);
-            store.set_retention(config.retention);
-            // Replicas of one database share the services by lease.
-            let replica = config.replicas.id.clone().unwrap_or_else(replica_id);
-            tracing::info!(location = %store.location(), %replica, lease_seconds = config.replicas.lease.as_secs(), max_leads = ?config.replicas.max_leads, "journal in PostgreSQL; services led by lease");
-            metrics.replica(&replica);
-            leasing = Some(Leasing {
-                leases: Arc::clone(&store) as Arc<dyn Leases>,
-                replica,
-                ttl: config.replicas.lease,
-                max_leads: config.replicas.max_leads,
-            });
-            store
-        }
-    };
+    let (store, leasing) = store::open(config, &metrics).await?;
     metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
     let ci = ci_intake(config, Arc::clone(&store), ci.as_ref(), http)?;
@@ -735,17 +712,6 @@ fn random_token() -> String {
         let _ = write!(token, "{value:016x}");
     }
     token
-}
-
-/// A replica id when `FIXLOOP_REPLICA_ID` is unset: the host's name, the process id and a random part.
-fn replica_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|name| name.trim().to_owned())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "host".to_owned());
-    let random = random_token();
-    format!("{host}-{}-{}", std::process::id(), &random[..8])
 }
 
 fn default_config() -> Config {

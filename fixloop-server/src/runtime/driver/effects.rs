@@ -88,15 +88,17 @@ impl Driver {
                         tracing::warn!(%effect, "remediation action cancelled");
                     }
                 }
-                // The outbox and its notifiers are wired separately; until then every notification is logged, never
-                // dropped silently.
-                Effect::Notify(notification) => tracing::warn!(
-                    kind = ?notification.kind,
-                    incident_id = %notification.incident_id,
-                    proposal = ?notification.proposal.as_ref().map(fixloop_core::ProposalId::as_str),
-                    summary = %notification.summary,
-                    "notification"
-                ),
+                // Logged always, and queued in the outbox when sinks are configured.
+                Effect::Notify(notification) => {
+                    tracing::info!(
+                        kind = ?notification.kind,
+                        incident_id = %notification.incident_id,
+                        proposal = ?notification.proposal.as_ref().map(fixloop_core::ProposalId::as_str),
+                        summary = %notification.summary,
+                        "notification"
+                    );
+                    self.notice_remediation(&notification);
+                }
             }
         }
     }

@@ -69,6 +69,27 @@ impl Driver {
         );
     }
 
+    /// Notes a remediation notification of the engine ([`Effect::Notify`](fixloop_core::engine::Effect::Notify)):
+    /// a proposal (approval requested, or left to a human) is "action proposed", a judged action "action taken", an
+    /// escalation "escalated" (one message per incident, whether the engine or the needs-human rule noticed it).
+    pub(super) fn notice_remediation(&mut self, notification: &fixloop_core::engine::Notification) {
+        if self.outbox.is_none() {
+            return;
+        }
+        let service = self.config.engine.service.name.clone();
+        let proposal = notification
+            .proposal
+            .as_ref()
+            .map(fixloop_core::ProposalId::as_str);
+        self.queue_with(
+            told_kind(notification.kind),
+            notification.incident_id.as_str(),
+            proposal,
+            format!("{service}: {}", notification.summary),
+            Vec::new(),
+        );
+    }
+
     /// Enqueues what the last engine call noted, in order.
     pub(super) async fn send_notifications(&mut self) {
         if self.notifications.is_empty() {
@@ -90,9 +111,22 @@ impl Driver {
         summary: String,
         links: Vec<fixloop_contract::Link>,
     ) {
+        self.queue_with(kind, incident_id, None, summary, links);
+    }
+
+    /// Queues one notification; its id is `<service>:<incident>:<kind>`, with `:<proposal>` when it is about one
+    /// proposal (so each proposal is told once, and an incident's escalation once).
+    fn queue_with(
+        &mut self,
+        kind: NotificationKind,
+        incident_id: &str,
+        proposal: Option<&str>,
+        summary: String,
+        links: Vec<fixloop_contract::Link>,
+    ) {
         let service = &self.config.engine.service.name;
         self.notifications.push(Notification {
-            id: format!("{service}:{incident_id}:{}", kind.as_str()),
+            id: notification_id(service, incident_id, kind, proposal),
             kind,
             service: service.clone(),
             incident_id: incident_id.to_owned(),
@@ -101,5 +135,88 @@ impl Driver {
             links,
             at: self.last_now,
         });
+    }
+}
+
+/// What people are told for a remediation notification of the engine.
+fn told_kind(kind: fixloop_core::engine::NotificationKind) -> NotificationKind {
+    use fixloop_core::engine::NotificationKind as Engine;
+    match kind {
+        Engine::ApprovalRequested | Engine::ManualActionProposed => {
+            NotificationKind::ActionProposed
+        }
+        Engine::ActionJudged => NotificationKind::ActionTaken,
+        Engine::Escalated => NotificationKind::Escalated,
+    }
+}
+
+/// A notification's id: `<service>:<incident>:<kind>`, with `:<proposal>` for a message about one proposal, so a
+/// fact noticed twice is one message; an escalation is once per incident, whoever noticed it.
+fn notification_id(
+    service: &str,
+    incident_id: &str,
+    kind: NotificationKind,
+    proposal: Option<&str>,
+) -> String {
+    match proposal {
+        Some(proposal) if kind != NotificationKind::Escalated => {
+            format!("{service}:{incident_id}:{}:{proposal}", kind.as_str())
+        }
+        _ => format!("{service}:{incident_id}:{}", kind.as_str()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fixloop_core::engine::NotificationKind as Engine;
+
+    use super::*;
+
+    #[test]
+    fn remediation_notifications_are_told_as_proposed_taken_or_escalated() {
+        assert_eq!(
+            told_kind(Engine::ApprovalRequested),
+            NotificationKind::ActionProposed
+        );
+        assert_eq!(
+            told_kind(Engine::ManualActionProposed),
+            NotificationKind::ActionProposed
+        );
+        assert_eq!(
+            told_kind(Engine::ActionJudged),
+            NotificationKind::ActionTaken
+        );
+        assert_eq!(told_kind(Engine::Escalated), NotificationKind::Escalated);
+    }
+
+    #[test]
+    fn each_proposal_is_told_once_and_an_escalation_once_per_incident() {
+        let proposed = |proposal| {
+            notification_id(
+                "shop",
+                "inc-1",
+                NotificationKind::ActionProposed,
+                Some(proposal),
+            )
+        };
+        assert_ne!(
+            proposed("p-1"),
+            proposed("p-2"),
+            "two proposals, two messages"
+        );
+        assert_eq!(
+            proposed("p-1"),
+            proposed("p-1"),
+            "one proposal noticed twice, one message"
+        );
+        assert_eq!(
+            notification_id("shop", "inc-1", NotificationKind::Escalated, Some("p-1")),
+            notification_id("shop", "inc-1", NotificationKind::Escalated, None),
+            "the engine's escalation and the needs-human rule's are one message"
+        );
+        assert_eq!(
+            notification_id("shop", "inc-1", NotificationKind::IncidentOpened, None),
+            "shop:inc-1:incident.opened"
+        );
     }
 }

@@ -104,7 +104,7 @@ impl Supervisor {
     }
 
     /// Renews the leases held, stops the drivers of the leases lost, and takes free leases up to the bound (see
-    /// the [module docs](self)). Does nothing for a single process.
+    /// the module docs of `runtime::supervisor::leases`). Does nothing for a single process.
     pub async fn keep_leases(&mut self) {
         let Some(leasing) = self.leasing() else {
             return;
