@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{DemoState, error_response, unauthorized};
+use super::{DemoState, enabled_in, error_response, unauthorized};
 
 /// The flag of the external payment provider (the faulty payment feature).
 pub const PAYMENT_PROVIDER: &str = "payment_provider";
@@ -85,26 +85,9 @@ pub(super) async fn set(
             "unknown flag",
         );
     }
-    let enabled = match serde_json::from_slice::<Value>(&body) {
-        Err(error) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                &format!("the body is not valid JSON: {error}"),
-                "malformed json",
-            );
-        }
-        Ok(value) => match value.get("enabled") {
-            Some(Value::Bool(enabled)) => *enabled,
-            _ => {
-                return error_response(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_request",
-                    "expected {\"enabled\": boolean}",
-                    "invalid request",
-                );
-            }
-        },
+    let enabled = match enabled_in(&body) {
+        Ok(enabled) => enabled,
+        Err(refused) => return *refused,
     };
     state.inner.flags.set(&name, enabled);
     tracing::info!(flag = %name, enabled, "demo feature flag set");

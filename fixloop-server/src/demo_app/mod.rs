@@ -276,30 +276,34 @@ fn unauthorized(state: &DemoState, headers: &HeaderMap, what: &str) -> Option<Re
     ))
 }
 
+/// The `enabled` boolean of a switch's body (`{"enabled": bool}`), or the client error to answer.
+fn enabled_in(body: &[u8]) -> Result<bool, Box<Response>> {
+    let value = serde_json::from_slice::<Value>(body).map_err(|error| {
+        Box::new(error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("the body is not valid JSON: {error}"),
+            "malformed json",
+        ))
+    })?;
+    match value.get("enabled") {
+        Some(Value::Bool(enabled)) => Ok(*enabled),
+        _ => Err(Box::new(error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "expected {\"enabled\": boolean}",
+            "invalid request",
+        ))),
+    }
+}
+
 async fn set_bug(State(state): State<DemoState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(refused) = unauthorized(&state, &headers, "the bug switch") {
         return refused;
     }
-    let enabled = match serde_json::from_slice::<Value>(&body) {
-        Err(error) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                &format!("the body is not valid JSON: {error}"),
-                "malformed json",
-            );
-        }
-        Ok(value) => match value.get("enabled") {
-            Some(Value::Bool(enabled)) => *enabled,
-            _ => {
-                return error_response(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_request",
-                    "expected {\"enabled\": boolean}",
-                    "invalid request",
-                );
-            }
-        },
+    let enabled = match enabled_in(&body) {
+        Ok(enabled) => enabled,
+        Err(refused) => return *refused,
     };
     state.set_bug(enabled);
     tracing::info!(enabled, "demo bug set");
