@@ -390,6 +390,9 @@ struct Server {
     pid: u32,
     address: SocketAddr,
     http: reqwest::Client,
+    /// The server's own data directory, removed with it: a measured build never reads another's journal (an older
+    /// build refuses a newer schema) and nothing is left in the working directory.
+    _data: tempfile::TempDir,
 }
 
 impl Server {
@@ -399,12 +402,14 @@ impl Server {
         // FIXLOOP_SCALE_SERVER measures another build (an older one, for a before/after comparison).
         let program = std::env::var_os("FIXLOOP_SCALE_SERVER")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_fixloop").into());
+        let data = tempfile::tempdir().context("creating the server's data directory")?;
         let mut child = Command::new(program)
             .args(["demo", "--bind", "127.0.0.1", "--port"])
             .arg(port.to_string())
             .arg("--demo-port")
             .arg(demo_port.to_string())
             .env("FIXLOOP_WEBHOOK_SECRET", SECRET)
+            .env("FIXLOOP_DATA_DIR", data.path())
             // Every client of the harness is 127.0.0.1: lift the connection caps out of the way of the 10,000.
             .env("FIXLOOP_MAX_CONNECTIONS", "100000")
             .env("FIXLOOP_MAX_CONNECTIONS_PER_ADDRESS", "100000")
@@ -429,6 +434,7 @@ impl Server {
             },
             pid,
             http,
+            _data: data,
         };
         let deadline = Instant::now() + WAIT;
         loop {

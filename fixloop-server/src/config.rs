@@ -40,7 +40,7 @@ mod replicas;
 pub use self::replicas::{DEFAULT_LEASE_SECONDS, ReplicaSettings};
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 54] = [
+pub const VARIABLES: [&str; 55] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -86,6 +86,7 @@ pub const VARIABLES: [&str; 54] = [
     "FIXLOOP_REPLICA_ID",
     "FIXLOOP_LEASE_SECONDS",
     "FIXLOOP_MAX_LEADS",
+    "FIXLOOP_REMEDIATION_MODE",
     "FIXLOOP_API_TOKENS",
     "FIXLOOP_COPILOT_RATE_PER_MINUTE",
     "FIXLOOP_COPILOT_BURST",
@@ -258,6 +259,9 @@ pub struct Tuning {
     pub confirm_delay: Option<Duration>,
     /// `FIXLOOP_INCONCLUSIVE_LIMIT`: inconclusive recovery checks in a row after which an incident needs a human.
     pub inconclusive_limit: Option<u32>,
+    /// `FIXLOOP_REMEDIATION_MODE`: every service's remediation mode, over its profile's `mode` (`None`: the
+    /// profile's, or `monitor-only`).
+    pub remediation_mode: Option<fixloop_core::remediation::RemediationMode>,
 }
 
 /// A variable is set to a value the server cannot use.
@@ -328,6 +332,17 @@ impl Config {
             plan_budget: reader.seconds("FIXLOOP_PLAN_BUDGET_SECS", 1.0, 3600.0)?,
             confirm_delay: reader.seconds("FIXLOOP_CONFIRM_DELAY_SECS", 0.1, 3600.0)?,
             inconclusive_limit: reader.count("FIXLOOP_INCONCLUSIVE_LIMIT", 1, 10_000)?,
+            remediation_mode: reader
+                .get("FIXLOOP_REMEDIATION_MODE")
+                .map(|name| {
+                    fixloop_core::remediation::RemediationMode::parse(name).ok_or_else(|| {
+                        ConfigError::new(
+                            "FIXLOOP_REMEDIATION_MODE",
+                            "expected monitor-only, shadow, dry-run or auto",
+                        )
+                    })
+                })
+                .transpose()?,
         };
         if tuning.trigger_error_rate == Some(0.0) {
             return Err(ConfigError::new(
@@ -789,6 +804,21 @@ mod tests {
             Ok(config) => panic!("expected an error, got {config:?}"),
             Err(error) => error,
         }
+    }
+
+    #[test]
+    fn the_remediation_mode_is_one_of_the_four_and_nothing_else() {
+        use fixloop_core::remediation::RemediationMode;
+        for mode in RemediationMode::ALL {
+            let config =
+                Config::from_env_map(&env(&[("FIXLOOP_REMEDIATION_MODE", mode.as_str())])).unwrap();
+            assert_eq!(config.tuning.remediation_mode, Some(mode));
+        }
+        let error = error_of(&[("FIXLOOP_REMEDIATION_MODE", "yolo")]);
+        assert_eq!(error.variable, "FIXLOOP_REMEDIATION_MODE");
+        assert!(error.message.contains("monitor-only"), "{error}");
+        let unset = Config::from_env_map(&env(&[("FIXLOOP_REMEDIATION_MODE", "")])).unwrap();
+        assert_eq!(unset.tuning.remediation_mode, None, "empty is unset");
     }
 
     #[test]

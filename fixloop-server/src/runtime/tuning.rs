@@ -37,6 +37,9 @@ pub fn engine_config(mode: Mode, config: &Config, service: &ServiceProfile) -> E
     };
     engine.remediation = service.remediation.clone();
     let tuning = &config.tuning;
+    if let Some(mode) = tuning.remediation_mode {
+        engine.remediation.mode = mode;
+    }
     if let Some(rate) = tuning.trigger_error_rate {
         engine.trigger_error_rate = rate;
     }
@@ -129,6 +132,27 @@ mod tests {
             Mode::Demo => EngineConfig::short_windows(spec, "t"),
             Mode::Serve => EngineConfig::seed(spec, "t"),
         }
+    }
+
+    #[test]
+    fn the_remediation_mode_of_the_environment_wins_over_the_profiles() {
+        use fixloop_core::remediation::RemediationMode;
+        let mut service = demo_profile("http://127.0.0.1:8001");
+        service.remediation.mode = RemediationMode::Auto;
+        let mut config = Config::from_env_map(&HashMap::new()).unwrap();
+        let engine = engine_config(Mode::Serve, &config, &service);
+        assert_eq!(
+            engine.remediation.mode,
+            RemediationMode::Auto,
+            "the profile's"
+        );
+        config.tuning.remediation_mode = Some(RemediationMode::MonitorOnly);
+        let engine = engine_config(Mode::Serve, &config, &service);
+        assert_eq!(
+            engine.remediation.mode,
+            RemediationMode::MonitorOnly,
+            "the environment's, for every service"
+        );
     }
 
     /// Regression: a 60 s (serve) or 30 s (demo) run deadline cancelled every TestSprite run.
