@@ -247,13 +247,8 @@ mod tests {
         let executor =
             build_executor(&service, &fixloop_adapters::default_client()).expect("built");
         assert_eq!(executor.action_ids(), ["elsewhere", "flag-off"]);
-        let request = |id: &str| {
-            ActionRequest::new(
-                id,
-                Duration::from_secs(1),
-                chrono::DateTime::UNIX_EPOCH,
-            )
-        };
+        let request =
+            |id: &str| ActionRequest::new(id, Duration::from_secs(1), chrono::DateTime::UNIX_EPOCH);
         let described = executor.describe(&request("flag-off")).expect("allowed");
         assert!(
             described.summary.contains("/admin/flags/payment"),
