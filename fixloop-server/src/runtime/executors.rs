@@ -6,7 +6,7 @@
 //! - `docker-restart` actions one [`DockerRestartExecutor`] whose container allowlist is exactly the containers the
 //!   actions name (settings `container`, `socket` (default `/var/run/docker.sock`), `wait_until_healthy`).
 //!
-//! [`Routed`] sends each action id to the executor that declared it. `kubernetes-rollout` actions are checked by
+//! A private router sends each action id to the executor that declared it. `kubernetes-rollout` actions are checked by
 //! `profile check` but not wired yet (they need an API server and a token the profile does not carry): the driver
 //! answers them with a refusal ("unknown action"), never by acting.
 
