@@ -7,6 +7,7 @@ mod ci;
 mod enums;
 mod error;
 mod history;
+mod remediation;
 mod requests;
 mod ws;
 
@@ -27,6 +28,11 @@ pub use error::{ErrorBody, ErrorDetail, codes};
 pub use history::{
     DEFAULT_INCIDENT_PAGE, IncidentDetail, IncidentFigures, IncidentPage, IncidentSummary,
     MAX_INCIDENT_PAGE, TimelineEntry, TimelineKind,
+};
+pub use remediation::{
+    IncidentEscalated, KillSwitchRequest, KillSwitchState, RemediationActionStats,
+    RemediationDecisionRequest, RemediationList, RemediationMode, RemediationOutcome,
+    RemediationProposal, RemediationState, RemediationStats, RiskTier,
 };
 pub use requests::{
     CopilotAskRequest, MAX_QUESTION_CHARS, NON_BLANK_PATTERN, RunTestsRequest, SetBugRequest,

@@ -62,6 +62,82 @@ pub const fn simulate_input(mode: SimulateMode) -> Input {
     }
 }
 
+/// A remediation proposal of `service`'s engine, as the wire shows it.
+#[must_use]
+pub fn remediation_proposal(
+    service: &str,
+    proposal: &fixloop_core::engine::Proposal,
+) -> fixloop_contract::RemediationProposal {
+    use fixloop_contract::{RemediationOutcome, RemediationState};
+    use fixloop_core::engine::{Outcome, ProposalState};
+    let (state, outcome) = match proposal.state {
+        ProposalState::Recorded => (RemediationState::Recorded, None),
+        ProposalState::WouldRun => (RemediationState::WouldRun, None),
+        ProposalState::AwaitingApproval => (RemediationState::AwaitingApproval, None),
+        ProposalState::Rejected => (RemediationState::Rejected, None),
+        ProposalState::Expired => (RemediationState::Expired, None),
+        ProposalState::Withdrawn => (RemediationState::Withdrawn, None),
+        ProposalState::Manual => (RemediationState::Manual, None),
+        ProposalState::Executing { .. } => (RemediationState::Executing, None),
+        ProposalState::Suppressing { .. } => (RemediationState::Suppressing, None),
+        ProposalState::Judging { .. } => (RemediationState::Judging, None),
+        ProposalState::Finished(outcome) => (
+            RemediationState::Finished,
+            Some(match outcome {
+                Outcome::Effective => RemediationOutcome::Effective,
+                Outcome::Ineffective => RemediationOutcome::Ineffective,
+                Outcome::Inconclusive => RemediationOutcome::Inconclusive,
+                Outcome::Failed => RemediationOutcome::Failed,
+                Outcome::Cancelled => RemediationOutcome::Cancelled,
+            }),
+        ),
+    };
+    fixloop_contract::RemediationProposal {
+        proposal_id: proposal.id.as_str().to_owned(),
+        incident_id: proposal.incident_id.as_str().to_owned(),
+        service: service.to_owned(),
+        kind: proposal.kind.clone(),
+        action_id: proposal.action_id.clone(),
+        tier: remediation_tier(proposal.tier),
+        mode: remediation_mode(proposal.mode),
+        version: proposal.version,
+        state,
+        outcome,
+        proposed_at: proposal.proposed_at,
+        updated_at: proposal.updated_at,
+        expires_at: proposal.expires_at,
+        decided_by: proposal.decided_by.clone(),
+        note: proposal.note.clone(),
+    }
+}
+
+/// A risk tier as the wire spells it.
+#[must_use]
+pub const fn remediation_tier(
+    tier: fixloop_core::remediation::RiskTier,
+) -> fixloop_contract::RiskTier {
+    use fixloop_core::remediation::RiskTier;
+    match tier {
+        RiskTier::Safe => fixloop_contract::RiskTier::Safe,
+        RiskTier::Risky => fixloop_contract::RiskTier::Risky,
+        RiskTier::NeverAuto => fixloop_contract::RiskTier::NeverAuto,
+    }
+}
+
+/// A remediation mode as the wire spells it.
+#[must_use]
+pub const fn remediation_mode(
+    mode: fixloop_core::remediation::RemediationMode,
+) -> fixloop_contract::RemediationMode {
+    use fixloop_core::remediation::RemediationMode;
+    match mode {
+        RemediationMode::MonitorOnly => fixloop_contract::RemediationMode::MonitorOnly,
+        RemediationMode::Shadow => fixloop_contract::RemediationMode::Shadow,
+        RemediationMode::DryRun => fixloop_contract::RemediationMode::DryRun,
+        RemediationMode::Auto => fixloop_contract::RemediationMode::Auto,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
