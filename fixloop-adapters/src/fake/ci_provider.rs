@@ -1,13 +1,11 @@
 //! [`FakeCiProvider`]: scripted rerun answers (failures, delays), with every rerun request recorded.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 use super::pause;
-use super::script::Script;
+use super::script::{Script, scripted_methods};
 use crate::ci_provider::{CiProvider, RerunReceipt, RerunRequest};
-use crate::error::{AdapterError, ErrorKind};
+use crate::error::AdapterError;
 
 /// A scriptable [`CiProvider`].
 ///
@@ -39,28 +37,14 @@ impl FakeCiProvider {
     pub fn push_receipt(&self, receipt: RerunReceipt) {
         self.script.push(Ok(receipt));
     }
-
-    /// Queues one failure.
-    pub fn push_error(&self, error: AdapterError) {
-        self.script.push(Err(error));
-    }
-
-    /// Makes every rerun (once the queue is empty) fail with `kind`, or stops failing with `None`.
-    pub fn set_failure(&self, kind: Option<ErrorKind>) {
-        self.script.set_failure(kind);
-    }
-
-    /// Delays every rerun by `delay` (tokio clock).
-    pub fn set_delay(&self, delay: Duration) {
-        self.script.set_delay(delay);
-    }
-
-    /// Every rerun it was asked for, in order, accepted or not.
-    #[must_use]
-    pub fn calls(&self) -> Vec<RerunRequest> {
-        self.script.calls()
-    }
 }
+
+scripted_methods!(
+    FakeCiProvider,
+    "rerun",
+    RerunRequest,
+    "Every rerun it was asked for, in order, accepted or not."
+);
 
 #[async_trait]
 impl CiProvider for FakeCiProvider {

@@ -1,13 +1,11 @@
 //! [`FakeContextSource`]: scripted incident context (findings, failures, delays), with every query recorded.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use fixloop_contract::Link;
 
 use super::pause;
-use super::script::Script;
-use crate::error::{AdapterError, ErrorKind};
+use super::script::{Script, scripted_methods};
+use crate::error::AdapterError;
 use crate::ports::{ContextFindings, ContextQuery, ContextSource};
 
 /// A scriptable [`ContextSource`].
@@ -46,28 +44,14 @@ impl FakeContextSource {
     pub fn push_findings(&self, findings: ContextFindings) {
         self.script.push(Ok(findings));
     }
-
-    /// Queues one failure.
-    pub fn push_error(&self, error: AdapterError) {
-        self.script.push(Err(error));
-    }
-
-    /// Makes every gather (once the queue is empty) fail with `kind`, or stops failing with `None`.
-    pub fn set_failure(&self, kind: Option<ErrorKind>) {
-        self.script.set_failure(kind);
-    }
-
-    /// Delays every gather by `delay` (tokio clock).
-    pub fn set_delay(&self, delay: Duration) {
-        self.script.set_delay(delay);
-    }
-
-    /// The query of every gather so far, in order.
-    #[must_use]
-    pub fn calls(&self) -> Vec<ContextQuery> {
-        self.script.calls()
-    }
 }
+
+scripted_methods!(
+    FakeContextSource,
+    "gather",
+    ContextQuery,
+    "The query of every gather so far, in order."
+);
 
 impl Default for FakeContextSource {
     fn default() -> Self {

@@ -1,14 +1,13 @@
 //! [`FakeCopilot`]: scripted copilot replies, defaulting to the grounded copilot's answer.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 
 use super::pause;
-use super::script::Script;
+use super::script::{Script, scripted_methods};
 use crate::embedded::GroundedCopilot;
-use crate::error::{AdapterError, ErrorKind};
+use crate::error::AdapterError;
 use crate::ports::{Copilot, CopilotLookup, CopilotReply, CopilotState};
 
 /// A scriptable [`Copilot`]. With an empty queue and no failure set, it answers like [`GroundedCopilot`].
@@ -30,33 +29,19 @@ impl FakeCopilot {
         self.script.push(Ok(reply));
     }
 
-    /// Queues one failure.
-    pub fn push_error(&self, error: AdapterError) {
-        self.script.push(Err(error));
-    }
-
-    /// Makes every call (once the queue is empty) fail with `kind`, or stops failing with `None`.
-    pub fn set_failure(&self, kind: Option<ErrorKind>) {
-        self.script.set_failure(kind);
-    }
-
-    /// Delays every call by `delay` (tokio clock).
-    pub fn set_delay(&self, delay: Duration) {
-        self.script.set_delay(delay);
-    }
-
     /// Makes the fake say that its answers come from a language model ([`Copilot::answers_with_model`]), as a
     /// model copilot would: the server then applies the model's side of the safety rule to its scripted replies.
     pub fn set_answers_with_model(&self, model: bool) {
         self.model.store(model, Ordering::Relaxed);
     }
-
-    /// Every question so far, with the state it was asked in.
-    #[must_use]
-    pub fn calls(&self) -> Vec<(String, CopilotState)> {
-        self.script.calls()
-    }
 }
+
+scripted_methods!(
+    FakeCopilot,
+    "call",
+    (String, CopilotState),
+    "Every question so far, with the state it was asked in."
+);
 
 #[async_trait]
 impl Copilot for FakeCopilot {

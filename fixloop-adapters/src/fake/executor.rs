@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::script::Script;
-use crate::error::{AdapterError, ErrorKind};
+use super::script::{Script, scripted_methods};
+use crate::error::AdapterError;
 use crate::executor::{
     ActionDescription, ActionOutcome, ActionRequest, ActionStatus, Captured, Executor,
 };
@@ -52,27 +52,6 @@ impl FakeExecutor {
         self.script.push(Ok(outcome));
     }
 
-    /// Queues one failure.
-    pub fn push_error(&self, error: AdapterError) {
-        self.script.push(Err(error));
-    }
-
-    /// Makes every accepted execute (once the queue is empty) fail with `kind`, or stops failing with `None`.
-    pub fn set_failure(&self, kind: Option<ErrorKind>) {
-        self.script.set_failure(kind);
-    }
-
-    /// Delays every accepted execute by `delay` (tokio clock), bounded by the request's deadline.
-    pub fn set_delay(&self, delay: Duration) {
-        self.script.set_delay(delay);
-    }
-
-    /// Every accepted request so far, in order.
-    #[must_use]
-    pub fn calls(&self) -> Vec<ActionRequest> {
-        self.script.calls()
-    }
-
     fn check(&self, request: &ActionRequest) -> Result<(), AdapterError> {
         let declared = self.actions.get(&request.action_id).ok_or_else(|| {
             AdapterError::refused(format!(
@@ -100,6 +79,8 @@ impl FakeExecutor {
         Ok(())
     }
 }
+
+scripted_methods!(FakeExecutor, "accepted execute", ActionRequest, "Every accepted request so far, in order.", delay: "Delays every accepted execute by `delay` (tokio clock), bounded by the request's deadline.");
 
 /// A completed outcome with `output` as the target's answer.
 #[must_use]

@@ -1,12 +1,10 @@
 //! [`FakeNotifier`]: scripted notification deliveries (failures, delays), with every notification recorded.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 
 use super::pause;
-use super::script::Script;
-use crate::error::{AdapterError, ErrorKind};
+use super::script::{Script, scripted_methods};
+use crate::error::AdapterError;
 use crate::notifier::{Delivery, Notification, Notifier};
 
 /// A scriptable [`Notifier`].
@@ -32,33 +30,19 @@ impl FakeNotifier {
         self.script.push(Ok(delivery));
     }
 
-    /// Queues one failure.
-    pub fn push_error(&self, error: AdapterError) {
-        self.script.push(Err(error));
-    }
-
-    /// Makes every notify (once the queue is empty) fail with `kind`, or stops failing with `None`.
-    pub fn set_failure(&self, kind: Option<ErrorKind>) {
-        self.script.set_failure(kind);
-    }
-
-    /// Delays every notify by `delay` (tokio clock).
-    pub fn set_delay(&self, delay: Duration) {
-        self.script.set_delay(delay);
-    }
-
-    /// Every notification it was asked to send, in order, delivered or not.
-    #[must_use]
-    pub fn calls(&self) -> Vec<Notification> {
-        self.script.calls()
-    }
-
     /// The notifications it delivered, in order.
     #[must_use]
     pub fn delivered(&self) -> Vec<Notification> {
         self.script.update_extra(|delivered| delivered.clone())
     }
 }
+
+scripted_methods!(
+    FakeNotifier,
+    "notify",
+    Notification,
+    "Every notification it was asked to send, in order, delivered or not."
+);
 
 #[async_trait]
 impl Notifier for FakeNotifier {

@@ -1,14 +1,12 @@
 //! [`FakePlanner`]: scripted candidate plans, defaulting to the core's rule plan, and [`PlanDefect`]s: the rule
 //! plan spoiled in one known way, so a script can make the engine reject a candidate without writing a plan.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use fixloop_contract::Plan;
 
 use super::pause;
-use super::script::Script;
-use crate::error::{AdapterError, ErrorKind};
+use super::script::{Script, scripted_methods};
+use crate::error::AdapterError;
 use crate::ports::{PlanRequest, Planner};
 
 /// A scriptable [`Planner`]. With an empty queue and no failure set, it answers the core's rule plan.
@@ -51,28 +49,9 @@ impl FakePlanner {
     pub fn push_defect(&self, defect: PlanDefect) {
         self.script.push(Ok(Answer::Defect(defect)));
     }
-
-    /// Queues one failure.
-    pub fn push_error(&self, error: AdapterError) {
-        self.script.push(Err(error));
-    }
-
-    /// Makes every call (once the queue is empty) fail with `kind`, or stops failing with `None`.
-    pub fn set_failure(&self, kind: Option<ErrorKind>) {
-        self.script.set_failure(kind);
-    }
-
-    /// Delays every call by `delay` (tokio clock).
-    pub fn set_delay(&self, delay: Duration) {
-        self.script.set_delay(delay);
-    }
-
-    /// Every request so far.
-    #[must_use]
-    pub fn calls(&self) -> Vec<PlanRequest> {
-        self.script.calls()
-    }
 }
+
+scripted_methods!(FakePlanner, "call", PlanRequest, "Every request so far.");
 
 #[async_trait]
 impl Planner for FakePlanner {

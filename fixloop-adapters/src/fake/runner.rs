@@ -3,16 +3,15 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use fixloop_contract::{Plan, PlanItem, TestStatus};
 use fixloop_core::{Criteria, RunId, ValidatedPlan};
 use tokio::sync::watch;
 
-use super::script::Script;
+use super::script::{Script, scripted_methods};
 use super::{DemoModel, pause};
-use crate::error::{AdapterError, ErrorKind};
+use crate::error::AdapterError;
 use crate::ports::{ProgressModel, ProgressSink, RunnerExpectations, TestProgress, TestRunner};
 
 /// A verdict function: the terminal status and details of one test.
@@ -110,21 +109,6 @@ impl FakeTestRunner {
         self.script.update_extra(HashMap::clear);
     }
 
-    /// Queues a failure of the next run as a whole (before any progress is reported).
-    pub fn push_error(&self, error: AdapterError) {
-        self.script.push(Err(error));
-    }
-
-    /// Makes every run (once the queue is empty) fail with `kind`, or stops failing with `None`.
-    pub fn set_failure(&self, kind: Option<ErrorKind>) {
-        self.script.set_failure(kind);
-    }
-
-    /// Delays each test's verdict by `delay` (tokio clock).
-    pub fn set_delay(&self, delay: Duration) {
-        self.script.set_delay(delay);
-    }
-
     /// Holds runs after they report RUNNING, until [`release`](Self::release).
     pub fn hold(&self) {
         self.held.send_replace(true);
@@ -134,13 +118,9 @@ impl FakeTestRunner {
     pub fn release(&self) {
         self.held.send_replace(false);
     }
-
-    /// Every run so far.
-    #[must_use]
-    pub fn calls(&self) -> Vec<RunnerCall> {
-        self.script.calls()
-    }
 }
+
+scripted_methods!(FakeTestRunner, "run", RunnerCall, "Every run so far.", delay: "Delays each test's verdict by `delay` (tokio clock).");
 
 impl Default for FakeTestRunner {
     fn default() -> Self {

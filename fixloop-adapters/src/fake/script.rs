@@ -4,6 +4,9 @@
 //! A fake asks its script for a [`Turn`] at the start of each call; the turn carries the scripted answer (or
 //! `None`, meaning "give your default answer"), the delay to apply and a snapshot of the extra state, all read
 //! under the same lock that recorded the call.
+//!
+//! `scripted_methods!` writes the public methods every scripted fake has alike (`push_error`, `set_failure`,
+//! `set_delay`, `calls`), each forwarding to the fake's `script` field.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -118,3 +121,51 @@ impl<T, C, S: Default> Default for Script<T, C, S> {
 fn injected(kind: ErrorKind) -> AdapterError {
     AdapterError::new(kind, "fake: injected failure")
 }
+
+/// Writes the scripting methods every fake has alike, forwarding to its `script` field (a [`Script`]):
+/// `push_error`, `set_failure`, `set_delay` and `calls`.
+///
+/// `scripted_methods!(Fake, "call", Recorded, "calls doc")` names one call `call` in the docs and records calls as
+/// `Recorded`; a trailing `delay: "doc"` replaces the default doc of `set_delay` (for a fake whose delay is not
+/// simply a delay of every call).
+macro_rules! scripted_methods {
+    ($fake:ty, $call:literal, $record:ty, $calls:literal) => {
+        scripted_methods!(
+            $fake,
+            $call,
+            $record,
+            $calls,
+            delay: concat!("Delays every ", $call, " by `delay` (tokio clock).")
+        );
+    };
+    ($fake:ty, $call:literal, $record:ty, $calls:literal, delay: $delay:expr) => {
+        impl $fake {
+            #[doc = concat!("Queues one failure, for the next ", $call, " that finds it first in the queue.")]
+            pub fn push_error(&self, error: $crate::error::AdapterError) {
+                self.script.push(Err(error));
+            }
+
+            #[doc = concat!(
+                "Makes every ",
+                $call,
+                " (once the queue is empty) fail with `kind`, or stops failing with `None`."
+            )]
+            pub fn set_failure(&self, kind: Option<$crate::error::ErrorKind>) {
+                self.script.set_failure(kind);
+            }
+
+            #[doc = $delay]
+            pub fn set_delay(&self, delay: std::time::Duration) {
+                self.script.set_delay(delay);
+            }
+
+            #[doc = $calls]
+            #[must_use]
+            pub fn calls(&self) -> Vec<$record> {
+                self.script.calls()
+            }
+        }
+    };
+}
+
+pub(super) use scripted_methods;

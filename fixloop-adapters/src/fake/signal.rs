@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use fixloop_contract::Link;
 
 use super::pause;
-use super::script::Script;
-use crate::error::{AdapterError, ErrorKind};
+use super::script::{Script, scripted_methods};
+use crate::error::AdapterError;
 use crate::ports::{SignalReading, SignalSource};
 
 /// A scriptable [`SignalSource`].
@@ -71,28 +71,14 @@ impl FakeSignalSource {
     pub fn push_reading(&self, reading: SignalReading) {
         self.script.push(Ok(reading));
     }
-
-    /// Queues one failure.
-    pub fn push_error(&self, error: AdapterError) {
-        self.script.push(Err(error));
-    }
-
-    /// Makes every read (once the queue is empty) fail with `kind`, or stops failing with `None`.
-    pub fn set_failure(&self, kind: Option<ErrorKind>) {
-        self.script.set_failure(kind);
-    }
-
-    /// Delays every read by `delay` (tokio clock).
-    pub fn set_delay(&self, delay: Duration) {
-        self.script.set_delay(delay);
-    }
-
-    /// The windows of every read so far.
-    #[must_use]
-    pub fn calls(&self) -> Vec<Duration> {
-        self.script.calls()
-    }
 }
+
+scripted_methods!(
+    FakeSignalSource,
+    "read",
+    Duration,
+    "The windows of every read so far."
+);
 
 impl Default for FakeSignalSource {
     fn default() -> Self {
