@@ -7,9 +7,10 @@ use std::sync::Arc;
 use fixloop_adapters::fake::FakeStore;
 use fixloop_adapters::notifier::{Notification, NotificationKind};
 use fixloop_adapters::{
-    CiIntakeRecord, JournalEntry, OutboxFailure, PostgresStore, SqliteStore, Store, StoreError,
+    CiIntakeRecord, JournalEntry, OutboxFailure, OutboxMessage, PostgresStore, SqliteStore, Store,
+    StoreError,
 };
-use fixloop_contract::chrono::TimeDelta;
+use fixloop_contract::chrono::{DateTime, TimeDelta, Utc};
 use fixloop_core::ServiceSpec;
 use fixloop_core::engine::{Config, Engine, Input, RecordedInput, Snapshot};
 
@@ -89,11 +90,41 @@ pub(crate) fn notification(id: &str, kind: NotificationKind, seconds: i64) -> No
     }
 }
 
+/// Queues `message` in `sink`'s outbox; returns whether it was new there.
+async fn enqueue(store: &dyn Store, sink: &str, message: &Notification) -> bool {
+    bounded("enqueue", store.outbox_enqueue(sink, message))
+        .await
+        .expect("enqueue")
+}
+
+/// The head of `sink`'s outbox (left in place).
+async fn next(store: &dyn Store, sink: &str) -> Option<OutboxMessage> {
+    bounded("next", store.outbox_next(sink))
+        .await
+        .expect("next")
+}
+
+/// Records a failed first attempt at the message `id`, with `error`: retried at `retry_at`, or given up without.
+async fn fail_first_attempt(
+    store: &dyn Store,
+    id: u64,
+    error: &str,
+    retry_at: Option<DateTime<Utc>>,
+) {
+    let failure = OutboxFailure {
+        attempts: 1,
+        error: error.to_owned(),
+        retry_at,
+        at: fixed_now(),
+    };
+    bounded("failed", store.outbox_failed(id, failure))
+        .await
+        .expect("failed");
+}
+
 /// Takes the head of `sink`'s outbox and settles it as delivered; returns its notification's id.
 async fn deliver_next(store: &dyn Store, sink: &str) -> Option<String> {
-    let message = bounded("next", store.outbox_next(sink))
-        .await
-        .expect("next")?;
+    let message = next(store, sink).await?;
     assert_eq!(message.sink, sink);
     bounded("delivered", store.outbox_delivered(message.id, fixed_now()))
         .await
@@ -102,12 +133,7 @@ async fn deliver_next(store: &dyn Store, sink: &str) -> Option<String> {
 }
 
 async fn each_sinks_outbox_hands_out_its_messages_in_order_once(store: Arc<dyn Store>) {
-    assert_eq!(
-        bounded("next", store.outbox_next("ops"))
-            .await
-            .expect("next"),
-        None
-    );
+    assert_eq!(next(&*store, "ops").await, None);
     let first = notification("n1", NotificationKind::IncidentOpened, 0);
     for (sink, message) in [
         ("ops", first.clone()),
@@ -116,17 +142,12 @@ async fn each_sinks_outbox_hands_out_its_messages_in_order_once(store: Arc<dyn S
         ("ops", notification("n3", NotificationKind::Recovered, 3)),
     ] {
         assert!(
-            bounded("enqueue", store.outbox_enqueue(sink, &message))
-                .await
-                .expect("enqueue"),
+            enqueue(&*store, sink, &message).await,
             "{} is new",
             message.id
         );
     }
-    let head = bounded("next", store.outbox_next("ops"))
-        .await
-        .expect("next")
-        .expect("a message");
+    let head = next(&*store, "ops").await.expect("a message");
     assert_eq!(
         head.notification, first,
         "the notification reads back whole"
@@ -138,10 +159,7 @@ async fn each_sinks_outbox_hands_out_its_messages_in_order_once(store: Arc<dyn S
     );
     assert_eq!(head.last_error, None);
     assert_eq!(
-        bounded("next", store.outbox_next("ops"))
-            .await
-            .expect("next")
-            .map(|m| m.id),
+        next(&*store, "ops").await.map(|m| m.id),
         Some(head.id),
         "reading does not take the message away"
     );
@@ -159,33 +177,18 @@ async fn a_failed_attempt_keeps_the_message_first_with_its_retry_time(store: Arc
         notification("a", NotificationKind::IncidentOpened, 0),
         notification("b", NotificationKind::Recovered, 1),
     ] {
-        bounded("enqueue", store.outbox_enqueue("ops", &message))
-            .await
-            .expect("enqueue");
+        enqueue(&*store, "ops", &message).await;
     }
-    let head = bounded("next", store.outbox_next("ops"))
-        .await
-        .expect("next")
-        .expect("a message");
+    let head = next(&*store, "ops").await.expect("a message");
     let retry_at = fixed_now() + TimeDelta::seconds(30);
-    bounded(
-        "failed",
-        store.outbox_failed(
-            head.id,
-            OutboxFailure {
-                attempts: 1,
-                error: "the sink is unavailable (503)".to_owned(),
-                retry_at: Some(retry_at),
-                at: fixed_now(),
-            },
-        ),
+    fail_first_attempt(
+        &*store,
+        head.id,
+        "the sink is unavailable (503)",
+        Some(retry_at),
     )
-    .await
-    .expect("failed");
-    let again = bounded("next", store.outbox_next("ops"))
-        .await
-        .expect("next")
-        .expect("still there");
+    .await;
+    let again = next(&*store, "ops").await.expect("still there");
     assert_eq!(
         again.notification.id, "a",
         "a later message waits behind it"
@@ -203,56 +206,28 @@ async fn a_given_up_message_lets_the_next_one_go(store: Arc<dyn Store>) {
         notification("poison", NotificationKind::IncidentOpened, 0),
         notification("next", NotificationKind::Recovered, 1),
     ] {
-        bounded("enqueue", store.outbox_enqueue("ops", &message))
-            .await
-            .expect("enqueue");
+        enqueue(&*store, "ops", &message).await;
     }
-    let head = bounded("next", store.outbox_next("ops"))
-        .await
-        .expect("next")
-        .expect("a message");
-    bounded(
-        "given up",
-        store.outbox_failed(
-            head.id,
-            OutboxFailure {
-                attempts: 1,
-                error: "the sink refused the message (400)".to_owned(),
-                retry_at: None,
-                at: fixed_now(),
-            },
-        ),
-    )
-    .await
-    .expect("failed");
+    let head = next(&*store, "ops").await.expect("a message");
+    fail_first_attempt(&*store, head.id, "the sink refused the message (400)", None).await;
     assert_eq!(deliver_next(&*store, "ops").await.as_deref(), Some("next"));
     assert_eq!(deliver_next(&*store, "ops").await, None);
 }
 
 async fn a_notification_enqueued_twice_is_kept_once(store: Arc<dyn Store>) {
     let message = notification("once", NotificationKind::IncidentOpened, 0);
+    assert!(enqueue(&*store, "ops", &message).await);
     assert!(
-        bounded("enqueue", store.outbox_enqueue("ops", &message))
-            .await
-            .expect("enqueue")
-    );
-    assert!(
-        !bounded("enqueue", store.outbox_enqueue("ops", &message))
-            .await
-            .expect("enqueue"),
+        !enqueue(&*store, "ops", &message).await,
         "a waiting duplicate is not added"
     );
     assert!(
-        bounded("enqueue", store.outbox_enqueue("pager", &message))
-            .await
-            .expect("enqueue"),
+        enqueue(&*store, "pager", &message).await,
         "another sink gets its own copy"
     );
     assert_eq!(deliver_next(&*store, "ops").await.as_deref(), Some("once"));
     assert!(
-        !bounded("enqueue", store.outbox_enqueue("ops", &message))
-            .await
-            .expect("enqueue"),
+        !enqueue(&*store, "ops", &message).await,
         "a delivered duplicate is not added either"
     );
     assert_eq!(deliver_next(&*store, "ops").await, None);
@@ -541,17 +516,12 @@ async fn the_outbox_survives_a_reopen() {
         notification("a", NotificationKind::IncidentOpened, 0),
         notification("b", NotificationKind::Recovered, 1),
     ] {
-        bounded("enqueue", store.outbox_enqueue("ops", &message))
-            .await
-            .expect("enqueue");
+        enqueue(&store, "ops", &message).await;
     }
     assert_eq!(deliver_next(&store, "ops").await.as_deref(), Some("a"));
     bounded("close", store.close()).await.expect("close");
     let reopened = SqliteStore::open(dir.path()).expect("reopen");
-    let waiting = bounded("next", reopened.outbox_next("ops"))
-        .await
-        .expect("next")
-        .expect("b waits");
+    let waiting = next(&reopened, "ops").await.expect("b waits");
     assert_eq!(
         waiting.notification,
         notification("b", NotificationKind::Recovered, 1)
