@@ -584,11 +584,14 @@ fn abort(task: Option<JoinHandle<()>>) {
 mod tests {
     use fixloop_adapters::SqliteStore;
     use fixloop_adapters::fake::{FakeCopilot, FakePlanner, FakeSignalSource, FakeTestRunner};
-    use fixloop_contract::SimulateMode;
+    use fixloop_contract::{IncidentCard, SimulateMode};
 
     use super::*;
     use crate::profile::demo_profile;
-    use crate::runtime::Error;
+    use crate::runtime::{Error, ServiceHandle};
+
+    /// How long a test waits for a driver's answer.
+    const WAIT: Duration = Duration::from_secs(10);
 
     fn fake_ports() -> Ports {
         Ports {
@@ -619,29 +622,46 @@ mod tests {
         })
     }
 
-    #[tokio::test]
-    async fn a_stopped_service_refuses_requests_and_a_restart_restores_its_open_incident() {
-        let wait = Duration::from_secs(10);
-        let (_process, process_stop) = watch::channel(false);
-        let mut supervisor = supervisor(process_stop);
-        let watch = ServiceToWatch {
+    /// The built-in demo service, its target a port nobody listens on.
+    fn demo_watch() -> ServiceToWatch {
+        ServiceToWatch {
             service: demo_profile("http://127.0.0.1:9"),
             builtin_demo: true,
             profile_sha256: None,
-        };
-        let name = watch.service.spec.name.clone();
-        let handle = supervisor
-            .start(watch.clone())
+        }
+    }
+
+    /// Starts `watch` (a single process leads every service) and returns its driver.
+    async fn start(supervisor: &mut Supervisor, watch: ServiceToWatch) -> ServiceHandle {
+        supervisor
+            .start(watch)
             .await
             .unwrap()
             .expect("a single process leads every service")
             .driver
-            .clone();
-        let opened = tokio::time::timeout(wait, handle.simulate(SimulateMode::IncidentOn))
+            .clone()
+    }
+
+    /// Starts the demo service and opens a simulated incident: the watch, its driver and the incident opened.
+    async fn start_demo_with_an_incident(
+        supervisor: &mut Supervisor,
+    ) -> (ServiceToWatch, ServiceHandle, IncidentCard) {
+        let watch = demo_watch();
+        let handle = start(supervisor, watch.clone()).await;
+        let opened = tokio::time::timeout(WAIT, handle.simulate(SimulateMode::IncidentOn))
             .await
             .unwrap()
             .unwrap()
             .expect("a simulated incident opens at once");
+        (watch, handle, opened)
+    }
+
+    #[tokio::test]
+    async fn a_stopped_service_refuses_requests_and_a_restart_restores_its_open_incident() {
+        let (_process, process_stop) = watch::channel(false);
+        let mut supervisor = supervisor(process_stop);
+        let (watch, handle, opened) = start_demo_with_an_incident(&mut supervisor).await;
+        let name = watch.service.spec.name.clone();
         assert_eq!(supervisor.names(), std::slice::from_ref(&name));
         let services = supervisor.services();
 
@@ -652,20 +672,14 @@ mod tests {
         assert!(supervisor.names().is_empty());
 
         supervisor.config.injected_ports = Some(fake_ports());
-        let restarted = supervisor
-            .start(watch)
-            .await
-            .unwrap()
-            .expect("led")
-            .driver
-            .clone();
+        let restarted = start(&mut supervisor, watch).await;
         // The set handed out before follows: its one service is the restarted driver.
         let current = services.current_incident().await.unwrap();
         assert_eq!(
             current.map(|card| card.incident_id),
             Some(opened.incident_id.clone())
         );
-        let restored = tokio::time::timeout(wait, restarted.current_incident())
+        let restored = tokio::time::timeout(WAIT, restarted.current_incident())
             .await
             .unwrap()
             .unwrap()
@@ -682,7 +696,6 @@ mod tests {
 
         use crate::runtime::outbox::{OutboxConfig, Sink};
 
-        let wait = Duration::from_secs(10);
         let (_process, process_stop) = watch::channel(false);
         let mut supervisor = supervisor(process_stop);
         let store = Arc::clone(&supervisor.config.store);
@@ -699,28 +712,12 @@ mod tests {
             OutboxConfig::default(),
         );
         supervisor.config.outbox = Some(outbox);
-        let watch = ServiceToWatch {
-            service: demo_profile("http://127.0.0.1:9"),
-            builtin_demo: true,
-            profile_sha256: None,
-        };
+        let (watch, _handle, opened) = start_demo_with_an_incident(&mut supervisor).await;
         let name = watch.service.spec.name.clone();
-        let handle = supervisor
-            .start(watch.clone())
-            .await
-            .unwrap()
-            .expect("a sole process leads its service")
-            .driver
-            .clone();
-        let opened = tokio::time::timeout(wait, handle.simulate(SimulateMode::IncidentOn))
-            .await
-            .unwrap()
-            .unwrap()
-            .expect("a simulated incident opens at once");
         for sink in ["ops", "pager"] {
             // `incident.created` is published once the incident's context is fetched, a port call after the
             // simulation's answer: poll the store until it is queued.
-            let queued = tokio::time::timeout(wait, async {
+            let queued = tokio::time::timeout(WAIT, async {
                 loop {
                     if let Some(queued) = store.outbox_next(sink).await.unwrap() {
                         break queued;
@@ -746,14 +743,8 @@ mod tests {
         // A restart replays the journal and does not tell of the opening again.
         assert!(supervisor.stop(&name).await);
         supervisor.config.injected_ports = Some(fake_ports());
-        let restarted = supervisor
-            .start(watch)
-            .await
-            .unwrap()
-            .expect("a sole process leads its service")
-            .driver
-            .clone();
-        let restored = tokio::time::timeout(wait, restarted.current_incident())
+        let restarted = start(&mut supervisor, watch).await;
+        let restored = tokio::time::timeout(WAIT, restarted.current_incident())
             .await
             .unwrap()
             .unwrap()
@@ -778,19 +769,9 @@ mod tests {
     async fn the_process_stop_stops_every_driver() {
         let (process, process_stop) = watch::channel(false);
         let mut supervisor = supervisor(process_stop);
-        let handle = supervisor
-            .start(ServiceToWatch {
-                service: demo_profile("http://127.0.0.1:9"),
-                builtin_demo: true,
-                profile_sha256: None,
-            })
-            .await
-            .unwrap()
-            .expect("led")
-            .driver
-            .clone();
+        let handle = start(&mut supervisor, demo_watch()).await;
         process.send(true).unwrap();
-        tokio::time::timeout(Duration::from_secs(10), handle.stopped())
+        tokio::time::timeout(WAIT, handle.stopped())
             .await
             .expect("the driver stops with the process, before the supervisor is told");
         supervisor.shutdown().await;
