@@ -2,12 +2,93 @@
 //! stored snapshot ([`SnapshotMark`]), which snapshot thinning drops ([`thinned`]) and where the replay window
 //! starts ([`window_start`]). The stores only read their rows and delete what these say.
 
+use std::collections::HashMap;
+
 use fixloop_contract::chrono::{DateTime, TimeDelta, Utc};
 
-use super::Retention;
+use super::{Retention, StoreError, decode};
 
-/// [`SnapshotMark`]s by service and seq (what a store caches so it reads each stored snapshot once).
-pub(super) type Marks = std::collections::HashMap<(String, u64), SnapshotMark>;
+/// [`SnapshotMark`]s by service and seq: what a store caches so it reads each stored snapshot once, not at every
+/// compaction.
+///
+/// At a compaction the store lists the service's kept snapshots, reads the ones [`Marks::unread`] names (handing
+/// each text to [`Marks::read`]), and asks [`Marks::window_start`] where the replay window starts.
+#[derive(Debug, Default)]
+pub(super) struct Marks(HashMap<(String, u64), SnapshotMark>);
+
+impl Marks {
+    /// Keeps `mark` as the mark of `service`'s snapshot `seq`.
+    pub(super) fn insert(&mut self, service: &str, seq: u64, mark: SnapshotMark) {
+        self.0.insert((service.to_owned(), seq), mark);
+    }
+
+    /// Reads the mark of `service`'s snapshot `seq` from its stored `text` and keeps it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Corrupt`] when `text` is not a snapshot this build can read.
+    pub(super) fn read(
+        &mut self,
+        location: &str,
+        service: &str,
+        seq: u64,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        let mark = decode::<SnapshotMark>(location, text, "snapshot")?;
+        self.insert(service, seq, mark);
+        Ok(())
+    }
+
+    /// Forgets `service`'s marks of the snapshots deleted since (those not in `seqs`, ascending), and returns the
+    /// seqs among `seqs` whose mark is not kept yet: the snapshots to read before [`Marks::window_start`].
+    pub(super) fn unread(&mut self, service: &str, seqs: &[u64]) -> Vec<u64> {
+        self.0
+            .retain(|(other, seq), _| other != service || seqs.binary_search(seq).is_ok());
+        seqs.iter()
+            .copied()
+            .filter(|seq| !self.0.contains_key(&(service.to_owned(), *seq)))
+            .collect()
+    }
+
+    /// Where `service`'s replay window starts (see [`window_start`]), given its kept snapshots `seqs` (oldest
+    /// first), whose marks were read.
+    pub(super) fn window_start(
+        &self,
+        service: &str,
+        seqs: &[u64],
+        retention: &Retention,
+    ) -> Option<u64> {
+        let marks: Vec<(u64, SnapshotMark)> = seqs
+            .iter()
+            .filter_map(|seq| {
+                self.0
+                    .get(&(service.to_owned(), *seq))
+                    .map(|mark| (*seq, *mark))
+            })
+            .collect();
+        window_start(service, &marks, retention)
+    }
+
+    /// Takes `service`'s marks out (to use them where no lock may be held), leaving the other services' ones.
+    pub(super) fn take(&mut self, service: &str) -> Self {
+        let keys: Vec<_> = self
+            .0
+            .keys()
+            .filter(|(other, _)| other == service)
+            .cloned()
+            .collect();
+        Self(
+            keys.into_iter()
+                .filter_map(|key| self.0.remove_entry(&key))
+                .collect(),
+        )
+    }
+
+    /// Keeps every mark of `marks` (marks taken out with [`Marks::take`], put back).
+    pub(super) fn put_back(&mut self, marks: Self) {
+        self.0.extend(marks.0);
+    }
+}
 
 /// What compaction reads of a stored snapshot: its time, how many incidents the engine had opened, and whether
 /// one was open (the snapshot format's own `now`, `next_incident` and `phase` fields; the rest of the text is

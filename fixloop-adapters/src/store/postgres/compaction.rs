@@ -3,8 +3,8 @@
 
 use deadpool_postgres::Transaction;
 
-use super::super::retention::{Marks, SnapshotMark, thinned, window_start};
-use super::super::{Retention, StoreError, StoreStats, decode};
+use super::super::retention::{Marks, thinned};
+use super::super::{Retention, StoreError, StoreStats};
 use super::errors::classify;
 use super::{seq_in, seq_out};
 
@@ -62,29 +62,18 @@ pub(super) async fn compact(
     if seqs.len() < 2 {
         return Ok(());
     }
-    cache.retain(|(other, seq), _| other != service || seqs.binary_search(seq).is_ok());
-    let mut marks = Vec::with_capacity(seqs.len());
-    for seq in &seqs {
-        let key = (service.to_owned(), *seq);
-        let mark = match cache.get(&key) {
-            Some(mark) => *mark,
-            None => {
-                let text: String = transaction
-                    .query_one(
-                        "SELECT snapshot FROM snapshots WHERE service = $1 AND seq = $2",
-                        &[&service, &seq_in(*seq)],
-                    )
-                    .await
-                    .map_err(fail)?
-                    .get(0);
-                let mark = decode::<SnapshotMark>(location, &text, "snapshot")?;
-                cache.insert(key, mark);
-                mark
-            }
-        };
-        marks.push((*seq, mark));
+    for seq in cache.unread(service, &seqs) {
+        let text: String = transaction
+            .query_one(
+                "SELECT snapshot FROM snapshots WHERE service = $1 AND seq = $2",
+                &[&service, &seq_in(seq)],
+            )
+            .await
+            .map_err(fail)?
+            .get(0);
+        cache.read(location, service, seq, &text)?;
     }
-    let Some(start) = window_start(service, &marks, retention) else {
+    let Some(start) = cache.window_start(service, &seqs, retention) else {
         return Ok(());
     };
     transaction

@@ -335,17 +335,11 @@ impl PostgresStore {
             .unwrap_or_else(PoisonError::into_inner);
         let mark = decode::<SnapshotMark>(&self.location, &text, "snapshot")?;
         // This service's cached marks, taken out while the transaction runs (never a lock held across an await).
-        let mut marks: Marks = {
-            let mut all = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
-            let keys: Vec<_> = all
-                .keys()
-                .filter(|(other, _)| other == service)
-                .cloned()
-                .collect();
-            keys.into_iter()
-                .filter_map(|key| all.remove_entry(&key))
-                .collect()
-        };
+        let mut marks = self
+            .marks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(service);
         let location = &*self.location;
         let result = self
             .bounded("a snapshot", async {
@@ -364,7 +358,7 @@ impl PostgresStore {
                     .map_err(self.fail())?;
                 // Snapshots are thinned out, then compaction moves the replay window's start forward.
                 thin(&transaction, location, service, seq, retention.spacing()).await?;
-                marks.insert((service.to_owned(), seq), mark);
+                marks.insert(service, seq, mark);
                 compact(&transaction, location, service, &retention, &mut marks).await?;
                 transaction.commit().await.map_err(self.fail())?;
                 measure(&client, location).await
@@ -373,7 +367,7 @@ impl PostgresStore {
         self.marks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .extend(marks);
+            .put_back(marks);
         let measured = result?;
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner) = Some(measured);
         Ok(())

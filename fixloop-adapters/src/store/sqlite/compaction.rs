@@ -3,10 +3,9 @@
 
 use rusqlite::{Connection, params};
 
-use super::super::retention::{Marks, SnapshotMark, thinned, window_start};
+use super::super::retention::{Marks, thinned};
 use super::super::{Retention, StoreError, StoreStats};
 use super::checks::classify;
-use super::rows::decode;
 
 /// Deletes the snapshot before the latest (`latest`) when it is closer than `spacing` entries to the one before it:
 /// the kept snapshots are the places a compacted journal can start from, `spacing` apart.
@@ -31,8 +30,8 @@ pub(super) fn thin(
     Ok(())
 }
 
-/// Moves the start of `service`'s replay window forward (see [`window_start`]): the entries up to the start and
-/// the snapshots before it are deleted.
+/// Moves the start of `service`'s replay window forward (see `store::retention::window_start`): the entries up to
+/// the start and the snapshots before it are deleted. `cache` holds what was read of each snapshot already.
 pub(super) fn compact(
     transaction: &rusqlite::Transaction<'_>,
     location: &str,
@@ -51,28 +50,17 @@ pub(super) fn compact(
     if seqs.len() < 2 {
         return Ok(());
     }
-    cache.retain(|(other, seq), _| other != service || seqs.binary_search(seq).is_ok());
-    let mut marks = Vec::with_capacity(seqs.len());
-    for seq in &seqs {
-        let key = (service.to_owned(), *seq);
-        let mark = match cache.get(&key) {
-            Some(mark) => *mark,
-            None => {
-                let text: String = transaction
-                    .query_row(
-                        "SELECT snapshot FROM snapshots WHERE service = ?1 AND seq = ?2",
-                        params![service, seq],
-                        |row| row.get(0),
-                    )
-                    .map_err(fail)?;
-                let mark = decode::<SnapshotMark>(location, &text, "snapshot")?;
-                cache.insert(key, mark);
-                mark
-            }
-        };
-        marks.push((*seq, mark));
+    for seq in cache.unread(service, &seqs) {
+        let text: String = transaction
+            .query_row(
+                "SELECT snapshot FROM snapshots WHERE service = ?1 AND seq = ?2",
+                params![service, seq],
+                |row| row.get(0),
+            )
+            .map_err(fail)?;
+        cache.read(location, service, seq, &text)?;
     }
-    let Some(start) = window_start(service, &marks, retention) else {
+    let Some(start) = cache.window_start(service, &seqs, retention) else {
         return Ok(());
     };
     transaction

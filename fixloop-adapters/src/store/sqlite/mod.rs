@@ -45,7 +45,7 @@ use self::compaction::{compact, measure, thin};
 use self::rows::{ci_intakes, ci_run_intakes, decode, entries, latest_snapshot};
 pub use self::worker::THREAD_NAME;
 use self::worker::Worker;
-use super::retention::{Marks, SnapshotMark};
+use super::retention::Marks;
 use super::{
     CiIntakeRecord, JournalEntry, OutboxFailure, OutboxMessage, Retention, Store, StoreError,
     StoreStats, Stored,
@@ -529,10 +529,7 @@ impl Store for SqliteStore {
             // moves the replay window's start forward (see `compact`).
             thin(&transaction, &service, seq, retention.spacing()).map_err(fail)?;
             let mut marks = marks.lock().unwrap_or_else(PoisonError::into_inner);
-            marks.insert(
-                (service.clone(), seq),
-                decode::<SnapshotMark>(location, &text, "snapshot")?,
-            );
+            marks.read(location, &service, seq, &text)?;
             compact(&transaction, location, &service, &retention, &mut marks)?;
             drop(marks);
             transaction.commit().map_err(fail)?;
