@@ -20,7 +20,8 @@ use crate::executor::{
 /// ([`push_outcome`](Self::push_outcome), [`push_error`](Self::push_error)), else the sticky failure
 /// ([`set_failure`](Self::set_failure)), else a completed outcome whose output is `"fake: <action id> done"`. It is
 /// delayed by [`set_delay`](Self::set_delay) on the tokio clock; a delay at or past the request's deadline is a
-/// [`Timeout`](ErrorKind::Timeout) at the deadline. Every accepted request is recorded ([`calls`](Self::calls)).
+/// [`Timeout`](crate::error::ErrorKind::Timeout) at the deadline. Every accepted request is recorded
+/// ([`calls`](Self::calls)).
 #[derive(Debug, Default)]
 pub struct FakeExecutor {
     actions: BTreeMap<String, BTreeSet<String>>,
