@@ -22,6 +22,7 @@ mod scrape;
 mod scrape_conventions;
 #[path = "../../../fixloop-core/tests/fixtures/shop.rs"]
 mod shop;
+mod store_ci_index;
 mod store_fencing;
 mod store_files;
 mod store_postgres;
