@@ -1,8 +1,11 @@
 //! The index of CI intakes by (repository, run id), in both stores: SQLite creates it at every open for writing
 //! (an older file gains it without a schema version), PostgreSQL in migration 7; and PostgreSQL's migration runner
-//! applies every migration a database lacks, so a gap in the numbers (5 and 6 shipping after 7) is harmless.
+//! applies every migration a database lacks, so a gap in the numbers (5 and 6 shipping after 7) is harmless; and
+//! every store lists its CI runs newest first (`Store::ci_runs`).
 
-use fixloop_adapters::{PostgresStore, SqliteStore, Store};
+use fixloop_adapters::fake::FakeStore;
+use fixloop_adapters::{CiIntakeRecord, PostgresStore, SqliteStore, Store};
+use fixloop_contract::chrono::TimeDelta;
 
 use crate::contract::bounded;
 use crate::pg::TestSchema;
@@ -80,4 +83,41 @@ async fn postgres_applies_a_migration_below_the_highest_applied_one() {
              END $$;",
         )
         .await;
+}
+
+/// Intakes of runs 1, 2, then 1 again: run 1 is the newest, then run 2; a limit keeps the newest.
+async fn runs_are_listed_newest_first(store: &dyn Store) {
+    let at = crate::contract::fixed_now();
+    for (n, run_id) in ["1", "2", "1"].into_iter().enumerate() {
+        let record = CiIntakeRecord {
+            id: format!("ci-{n}"),
+            received_at: at + TimeDelta::seconds(i64::try_from(n).unwrap()),
+            repository: "acme/shop".to_owned(),
+            run_id: run_id.to_owned(),
+            job: "test".to_owned(),
+            class: "network".to_owned(),
+            document: "{}".to_owned(),
+        };
+        bounded("record", store.record_ci_intake(record))
+            .await
+            .expect("record");
+    }
+    let run = |id: &str| ("acme/shop".to_owned(), id.to_owned());
+    let runs = bounded("runs", store.ci_runs(10)).await.expect("runs");
+    assert_eq!(runs, [run("1"), run("2")]);
+    let runs = bounded("runs", store.ci_runs(1)).await.expect("runs");
+    assert_eq!(runs, [run("1")]);
+}
+
+#[tokio::test]
+async fn every_store_lists_its_ci_runs_newest_first() {
+    runs_are_listed_newest_first(&FakeStore::new()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = SqliteStore::open(dir.path()).expect("open");
+    runs_are_listed_newest_first(&sqlite).await;
+    let schema = TestSchema::create("ciruns").await;
+    let postgres = bounded("connect", PostgresStore::connect(schema.url()))
+        .await
+        .expect("connect");
+    runs_are_listed_newest_first(&postgres).await;
 }

@@ -42,7 +42,7 @@ use self::checks::{
     wal_path,
 };
 use self::compaction::{compact, measure, thin};
-use self::rows::{ci_intakes, ci_run_intakes, decode, entries, latest_snapshot};
+use self::rows::{ci_intakes, ci_run_intakes, ci_runs, decode, entries, latest_snapshot};
 pub use self::worker::THREAD_NAME;
 use self::worker::Worker;
 use super::retention::{Marks, SnapshotMark};
@@ -606,6 +606,11 @@ impl Store for SqliteStore {
 
     async fn ci_intakes(&self, limit: usize) -> Result<Vec<CiIntakeRecord>, StoreError> {
         self.with(move |connection, location| ci_intakes(connection, location, limit))
+            .await
+    }
+
+    async fn ci_runs(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(move |connection, location| ci_runs(connection, location, limit))
             .await
     }
 
