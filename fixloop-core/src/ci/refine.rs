@@ -10,7 +10,8 @@
 //!    [`MIN_QUOTE_CHARS`] characters, compared trimmed); a line that does not occur is dropped, never kept;
 //! 4. a class other than the classifier's needs at least one quoted line that occurs, else it is refused
 //!    ([`Refusal::ChangeWithoutEvidence`]);
-//! 5. without a quoted line that occurs, the confidence is never above the classifier's: it is lowered to it;
+//! 5. without a quoted line that occurs, the confidence is never above the classifier's: a higher one is refused
+//!    ([`Refusal::RaiseWithoutEvidence`]), a lower or equal one is kept (being less sure is always allowed);
 //! 6. [`FailureClass::Unknown`] claims nothing: its confidence is 0, as the classifier's.
 //!
 //! A refused proposal leaves the classifier's answer as it was ([`Refined::by`] is [`Decider::Rules`]); so does
@@ -50,6 +51,8 @@ pub enum Refusal {
     BadConfidence(f64),
     /// The class differs from the classifier's and no quoted line occurs in the excerpt.
     ChangeWithoutEvidence(FailureClass),
+    /// The confidence is above the classifier's and no quoted line occurs in the excerpt.
+    RaiseWithoutEvidence(f64),
 }
 
 /// The classification that stands after a proposal.
@@ -63,8 +66,6 @@ pub struct Refined {
     pub rules_class: Option<FailureClass>,
     /// Quoted lines dropped because they do not occur in the excerpt.
     pub dropped_quotes: usize,
-    /// Whether the model's confidence was lowered to the classifier's (rule 5).
-    pub confidence_capped: bool,
     /// Why the proposal was refused, when it was.
     pub refusal: Option<Refusal>,
 }
@@ -78,7 +79,6 @@ impl Refined {
             by: Decider::Rules,
             rules_class: None,
             dropped_quotes: 0,
-            confidence_capped: false,
             refusal: None,
         }
     }
@@ -111,12 +111,16 @@ pub fn refine(log: &str, rules: &Classification, proposal: &Proposal) -> Refined
             ..Refined::refused(rules.clone(), Refusal::ChangeWithoutEvidence(class))
         };
     }
-    let mut confidence = proposal.confidence;
-    let mut confidence_capped = false;
-    if evidence.is_empty() && confidence > rules.confidence {
-        confidence = rules.confidence;
-        confidence_capped = true;
+    if evidence.is_empty() && proposal.confidence > rules.confidence {
+        return Refined {
+            dropped_quotes,
+            ..Refined::refused(
+                rules.clone(),
+                Refusal::RaiseWithoutEvidence(proposal.confidence),
+            )
+        };
     }
+    let mut confidence = proposal.confidence;
     if class == FailureClass::Unknown {
         confidence = 0.0;
     }
@@ -134,7 +138,6 @@ pub fn refine(log: &str, rules: &Classification, proposal: &Proposal) -> Refined
         by: Decider::Llm,
         rules_class: (class != rules.class).then_some(rules.class),
         dropped_quotes,
-        confidence_capped,
         refusal: None,
     }
 }
@@ -290,9 +293,12 @@ mod tests {
             &rules,
             &proposal("network", 1.0, &["made up line here"]),
         );
+        assert_eq!(refined.by, Decider::Rules);
+        assert_eq!(refined.classification, rules);
+        assert_eq!(refined.refusal, Some(Refusal::RaiseWithoutEvidence(1.0)));
+        // The same confidence without a line of its own keeps the classifier's lines.
+        let refined = refine(LOG, &rules, &proposal("network", rules.confidence, &[]));
         assert_eq!(refined.by, Decider::Llm);
-        assert!(refined.confidence_capped);
-        assert_eq!(refined.classification.confidence, rules.confidence);
         assert_eq!(refined.classification.evidence, rules.evidence);
         // With a line that occurs, the model may be surer than the rules.
         let refined = refine(
@@ -304,7 +310,7 @@ mod tests {
                 &["Error: connect ETIMEDOUT 104.16.0.35:443"],
             ),
         );
-        assert!(!refined.confidence_capped);
+        assert_eq!(refined.refusal, None);
         assert_eq!(refined.classification.confidence, 0.97);
     }
 
