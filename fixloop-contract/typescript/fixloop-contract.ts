@@ -87,7 +87,7 @@ export interface CiIncident {
    * requested passed), `HEALTHY` (passed without a rerun of FixLoop's).
    */
   state: IncidentState;
-  /** The class of the run's latest failed intake (`unknown` when none failed). */
+  /** The class of the run's latest failed intake (a run whose intakes all passed is not listed). */
   class: CiFailureClass;
   /** Reruns FixLoop requested for the run. */
   attempts: number;

@@ -169,7 +169,8 @@ mod descriptors {
 )]
     fn list_ci_logs() {}
 
-    /// The CI incidents, newest first (additive): one per (repository, run id) with intakes, summing them up: the
+    /// The CI incidents, newest first (additive): one per (repository, run id) with a failed intake (a run that only
+    /// passed is no incident, so a page may hold fewer than `limit`), summing its intakes up: the
     /// state after the latest intake (`RECOVERED` only when a rerun FixLoop requested passed), the class of the
     /// latest failure, the reruns FixLoop requested, the first and latest intake times and the latest job status.
     #[utoipa::path(

@@ -246,7 +246,7 @@ pub struct CiIncident {
     /// (failed, for a human), `VALIDATING` (a rerun FixLoop requested is under way), `RECOVERED` (a rerun FixLoop
     /// requested passed), `HEALTHY` (passed without a rerun of FixLoop's).
     pub state: IncidentState,
-    /// The class of the run's latest failed intake (`unknown` when none failed).
+    /// The class of the run's latest failed intake (a run whose intakes all passed is not listed).
     pub class: CiFailureClass,
     /// Reruns FixLoop requested for the run.
     #[schema(minimum = 0)]

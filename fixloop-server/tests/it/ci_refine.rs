@@ -169,7 +169,18 @@ async fn ci_incidents_show_a_rerun_that_passed_as_recovered() {
     assert_eq!(incidents[1]["attempts"], 1);
 
     submit(&app, &job("10", "PASSED", "All 42 tests passed")).await;
-    let (_, list) = app.get("/api/ci/incidents?limit=1").await;
+    // A run that only passed is no incident.
+    submit(&app, &job("12", "PASSED", "ok")).await;
+    let (_, list) = app.get("/api/ci/incidents").await;
+    assert!(
+        list["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|incident| incident["run_id"] != "12"),
+        "{list}"
+    );
+    let (_, list) = app.get("/api/ci/incidents?limit=2").await;
     let incidents = list["incidents"].as_array().unwrap();
     assert_eq!(incidents.len(), 1);
     let recovered = &incidents[0];

@@ -2,12 +2,13 @@
 //! with the same rule the self-heal uses (`fixloop_core::ci::heal::incident_state`: `RECOVERED` only when a rerun
 //! FixLoop requested passed).
 
-use fixloop_contract::{CiFailureClass, CiHealDecision, CiIncident, CiIntake, CiJobStatus};
+use fixloop_contract::{CiHealDecision, CiIncident, CiIntake, CiJobStatus};
 use fixloop_core::ci::heal::incident_state;
 
 use super::heal::{event_of, wire_state};
 
-/// The incident of one run from its intakes, oldest first; `None` when it has none.
+/// The incident of one run from its intakes, oldest first; `None` when none of them failed (a run that only
+/// passed is no incident).
 pub(super) fn summarize(intakes: &[CiIntake]) -> Option<CiIncident> {
     let (first, last) = (intakes.first()?, intakes.last()?);
     let events: Vec<_> = intakes.iter().map(event_of).collect();
@@ -15,7 +16,7 @@ pub(super) fn summarize(intakes: &[CiIntake]) -> Option<CiIncident> {
     let last_failure = intakes
         .iter()
         .rev()
-        .find(|intake| intake.job_status != CiJobStatus::Passed);
+        .find(|intake| intake.job_status != CiJobStatus::Passed)?;
     let attempts = intakes
         .iter()
         .filter(|intake| {
@@ -31,9 +32,7 @@ pub(super) fn summarize(intakes: &[CiIntake]) -> Option<CiIncident> {
         repository: last.repository.clone(),
         run_id: last.run_id.clone(),
         state,
-        class: last_failure.map_or(CiFailureClass::Unknown, |intake| {
-            intake.classification.class
-        }),
+        class: last_failure.classification.class,
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         escalated,
         intakes: u32::try_from(intakes.len()).unwrap_or(u32::MAX),
