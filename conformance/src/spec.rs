@@ -501,6 +501,7 @@ mod tests {
                 "getService",
                 "getStatus",
                 "getTestRun",
+                "listCiIncidents",
                 "listCiLogs",
                 "listIncidents",
                 "listServices",

@@ -44,6 +44,7 @@
 use std::time::Duration;
 
 pub mod ci_provider;
+pub mod ci_refiner;
 pub mod datadog;
 pub mod embedded;
 pub mod error;
@@ -67,6 +68,7 @@ pub use ci_provider::{
     CiProvider, GitHubActions, GitHubActionsConfig, GitLabCi, GitLabCiConfig, RerunReceipt,
     RerunRequest,
 };
+pub use ci_refiner::{CiRefiner, Proposal, RefineRequest};
 pub use datadog::{DatadogMcpAuth, DatadogMcpConfig, DatadogMcpContext};
 pub use embedded::{GroundedCopilot, RulePlanner};
 pub use error::{AdapterError, ErrorKind, parse_retry_after};

@@ -18,7 +18,18 @@ export interface CiClassification {
   confidence: number;
   /** The matched lines, in log order, at most 10. */
   evidence: CiEvidence[];
+  /**
+   * Who made this classification (additive): `rules` (the deterministic classifier) or `llm` (a model's
+   * refinement that passed the checks: a known class, a confidence in 0..=1, evidence lines that occur in the
+   * excerpt, never surer than the classifier without such a line). Absent in intakes recorded before it.
+   */
+  refined_by?: null | CiDecider;
+  /** The deterministic classifier's class when the model's refinement changed it (additive); absent otherwise. */
+  rules_class?: null | CiFailureClass;
 }
+
+/** Who made a CI classification (`CiClassification.refined_by`). */
+export type CiDecider = "rules" | "llm";
 
 /** One log line that supports a classification. */
 export interface CiEvidence {
@@ -63,6 +74,42 @@ export interface CiHeal {
 
 /** What self-heal decided about an intake (`CiHeal.decision`). */
 export type CiHealDecision = "RERUN" | "NOT_ELIGIBLE" | "ATTEMPTS_EXHAUSTED" | "NOT_NEEDED";
+
+/** One CI incident: the intakes of one (repository, run id), summed up (`GET /api/ci/incidents`, additive). */
+export interface CiIncident {
+  /** The repository. */
+  repository: string;
+  /** The pipeline or workflow run's id. */
+  run_id: string;
+  /**
+   * Where the incident stands after the run's latest intake, in the incident states' words: `INCIDENT_ACTIVE`
+   * (failed, for a human), `VALIDATING` (a rerun FixLoop requested is under way), `RECOVERED` (a rerun FixLoop
+   * requested passed), `HEALTHY` (passed without a rerun of FixLoop's).
+   */
+  state: IncidentState;
+  /** The class of the run's latest failed intake (a run whose intakes all passed is not listed). */
+  class: CiFailureClass;
+  /** Reruns FixLoop requested for the run. */
+  attempts: number;
+  /** Whether the run was handed to a human (reruns spent, or a rerun could not be requested). */
+  escalated: boolean;
+  /** How many intakes the run has (at most the latest 100 are read). */
+  intakes: number;
+  /** The latest intake's job. */
+  job: string;
+  /** The latest intake's job status. */
+  latest_job_status: CiJobStatus;
+  /** When the run's first intake was received (RFC 3339, UTC). */
+  first_intake_at: string;
+  /** When its latest intake was received (RFC 3339, UTC). */
+  last_intake_at: string;
+}
+
+/** The answer of `GET /api/ci/incidents`: one CI incident per (repository, run id), newest last intake first. */
+export interface CiIncidentList {
+  /** The incidents, newest first. */
+  incidents: CiIncident[];
+}
 
 /** The answer of `POST /api/ci/logs`, and one item of `GET /api/ci/logs`. */
 export interface CiIntake {

@@ -25,7 +25,9 @@ use crate::http::auth::{
     ApiToken, ApiTokens, AuthSettings, Exposure, ExposureError, Role, check_exposure,
 };
 use crate::http::listener::{ConnectionLimits, ConnectionStats, GuardedListener};
-use crate::http::routes::ci::{CiForward, CiHealer, CiIntakeState, DEFAULT_FORWARD_TIMEOUT};
+use crate::http::routes::ci::{
+    CiForward, CiHealer, CiIntakeState, CiRefine, DEFAULT_FORWARD_TIMEOUT,
+};
 use crate::http::{ApiSettings, AppState, router};
 use crate::profile::ci::CiProfile;
 use crate::profile::notify::NotifySink;
@@ -226,11 +228,16 @@ fn ci_intake(
                 .map_err(|why| ConfigError::new("FIXLOOP_CI_FORWARD_URL", why))?,
         ),
     };
+    let refine = config
+        .minimax
+        .as_ref()
+        .map(|settings| CiRefine::minimax(settings, http));
     Ok(CiIntakeState {
         store,
         token: config.ci_token.clone(),
         forward,
         heal,
+        refine,
     })
 }
 

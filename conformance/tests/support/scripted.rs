@@ -124,6 +124,7 @@ pub(crate) async fn start(script: Script) -> ScriptedServer {
             .route("/api/services/{name}", get(get_service))
             .route("/api/admin/reload", post(reload_profile))
             .route("/api/ci/logs", post(submit_ci_logs).get(list_ci_logs))
+            .route("/api/ci/incidents", get(list_ci_incidents))
             .route("/api/incidents", get(list_incidents))
             .route("/api/incidents/{incident_id}", get(get_incident))
             .route("/internal/datadog/webhook", post(datadog_webhook))
@@ -537,6 +538,11 @@ async fn submit_ci_logs() -> Response {
 /// The scripted server keeps no CI intakes.
 async fn list_ci_logs(State(app): State<App>) -> Response {
     app.json(&serde_json::json!({"intakes": []}))
+}
+
+/// The scripted server keeps no CI history: no CI incidents.
+async fn list_ci_incidents(State(app): State<App>) -> Response {
+    app.json(&serde_json::json!({"incidents": []}))
 }
 
 /// The scripted server keeps no history: an empty last page.

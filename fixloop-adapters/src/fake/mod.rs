@@ -17,8 +17,10 @@
 //! | [`FakeExecutor`] | a completed outcome for every declared action ([`completed_outcome`]) |
 //! | [`FakeNotifier`] | every notification delivered (and recorded) |
 //! | [`FakeCiProvider`] | every rerun accepted (201, and recorded) |
+//! | [`FakeCiRefiner`] | the classifier's own answer, as a proposal |
 
 mod ci_provider;
+mod ci_refiner;
 mod context;
 mod copilot;
 mod demo;
@@ -34,6 +36,7 @@ mod store;
 use std::time::Duration;
 
 pub use ci_provider::FakeCiProvider;
+pub use ci_refiner::FakeCiRefiner;
 pub use context::{FakeContextSource, incident_findings};
 pub use copilot::FakeCopilot;
 pub use demo::DemoModel;

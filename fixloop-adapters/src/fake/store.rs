@@ -245,6 +245,22 @@ impl Store for FakeStore {
         Ok(oldest_first.split_off(skip))
     }
 
+    async fn ci_runs(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let inner = self.lock();
+        let mut newest: Vec<_> = inner.ci_intakes.iter().enumerate().collect();
+        // Latest time first; equal times, the later-recorded first.
+        newest.sort_by_key(|(order, intake)| std::cmp::Reverse((intake.received_at, *order)));
+        let mut runs: Vec<(String, String)> = Vec::new();
+        for (_, intake) in newest {
+            let run = (intake.repository.clone(), intake.run_id.clone());
+            if !runs.contains(&run) {
+                runs.push(run);
+            }
+        }
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
     async fn outbox_enqueue(
         &self,
         sink: &str,

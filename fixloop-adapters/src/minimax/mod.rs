@@ -1,5 +1,6 @@
-//! The MiniMax adapter: a [`Planner`](crate::ports::Planner) ([`MiniMaxPlanner`]) and a [`Copilot`](crate::ports::Copilot)
-//! ([`MiniMaxCopilot`]) over MiniMax's OpenAI-compatible chat endpoint `POST {base_url}/v1/chat/completions`
+//! The MiniMax adapter: a [`Planner`](crate::ports::Planner) ([`MiniMaxPlanner`]), a
+//! [`Copilot`](crate::ports::Copilot) ([`MiniMaxCopilot`]) and a [`CiRefiner`](crate::CiRefiner)
+//! ([`MiniMaxCiRefiner`]) over MiniMax's OpenAI-compatible chat endpoint `POST {base_url}/v1/chat/completions`
 //! (Bearer auth).
 //!
 //! One attempt per call. Errors: HTTP 401/403 → unauthorized, 429 → rate limited, 5xx/connect → unavailable,
@@ -17,6 +18,7 @@
 //! can read live data through tools ([`crate::ports::CopilotLookup`]) in a bounded loop
 //! ([`MiniMaxCopilot::with_tool_steps`]); tool results are fenced and size-bounded too.
 
+mod ci;
 mod copilot;
 mod extract;
 mod planner;
@@ -26,6 +28,7 @@ mod wire;
 use std::time::Duration;
 
 pub use crate::copilot_safety::claims_safety;
+pub use ci::{MiniMaxCiRefiner, parse_proposal};
 pub use copilot::{
     DEFAULT_LOOKUP_TIMEOUT, DEFAULT_TOOL_STEPS, MAX_TOOL_CALLS_PER_STEP, MAX_TOOL_RESULT_CHARS,
     MiniMaxCopilot, parse_reply,

@@ -222,6 +222,14 @@ pub trait Store: Send + Sync + fmt::Debug {
         run_id: &str,
     ) -> Result<Vec<CiIntakeRecord>, StoreError>;
 
+    /// The `limit` runs (`(repository, run_id)`) with the most recent CI intakes, newest first (by their latest
+    /// `received_at`, then by the order they were recorded): the CI incidents' list.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::load`].
+    async fn ci_runs(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError>;
+
     /// Puts `notification` at the end of `sink`'s outbox, due at once; when this returns `Ok`, it survives a crash
     /// of the process. A notification whose id `sink`'s outbox holds already (waiting, or among the last
     /// [`OUTBOX_KEEP_SETTLED`] settled) is not added again: `Ok(false)`.

@@ -15,6 +15,7 @@ mod http_runner;
 mod mcp;
 mod mcp_fakes;
 mod minimax;
+mod minimax_ci;
 mod notifiers;
 mod pg;
 mod prometheus;
@@ -22,6 +23,7 @@ mod scrape;
 mod scrape_conventions;
 #[path = "../../../fixloop-core/tests/fixtures/shop.rs"]
 mod shop;
+mod store_ci_index;
 mod store_fencing;
 mod store_files;
 mod store_postgres;

@@ -41,6 +41,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../tests/examples/CiIntakeList.json"),
     ),
     (
+        "CiIncidentList",
+        include_str!("../../tests/examples/CiIncidentList.json"),
+    ),
+    (
         "SetBugRequest",
         include_str!("../../tests/examples/SetBugRequest.json"),
     ),
@@ -106,7 +110,7 @@ pub(super) fn add_examples(doc: &mut Document) {
                 codes::WEBSOCKET_UPGRADE_REQUIRED,
                 "expected a WebSocket upgrade request",
             ),
-            "400" if path == "/api/ci/logs" => (
+            "400" if path == "/api/ci/logs" || path == "/api/ci/incidents" => (
                 codes::INVALID_QUERY,
                 "limit must be an integer from 1 to 100",
             ),

@@ -4,13 +4,14 @@
 use utoipa::OpenApi;
 
 use crate::v1::{
-    AnsweredBy, CiClassification, CiEvidence, CiFailureClass, CiHeal, CiHealDecision, CiIntake,
-    CiIntakeList, CiIntakeStatus, CiJobStatus, CiLogRequest, CiUpstream, CopilotAnswer,
-    CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail, HttpMethod, IncidentCard,
-    IncidentDetail, IncidentFigures, IncidentPage, IncidentState, IncidentSummary, Link, Plan,
-    PlanGenerated, PlanItem, PlanItemType, ReloadReport, RunStatus, RunTestsRequest, ServiceState,
-    SetBugRequest, Signal, SimulateMode, SimulateRequest, StreamReset, StreamResetReason,
-    SystemStatus, Target, TestResult, TestRun, TestStatus, TimelineEntry, TimelineKind,
+    AnsweredBy, CiClassification, CiDecider, CiEvidence, CiFailureClass, CiHeal, CiHealDecision,
+    CiIncident, CiIncidentList, CiIntake, CiIntakeList, CiIntakeStatus, CiJobStatus, CiLogRequest,
+    CiUpstream, CopilotAnswer, CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail,
+    HttpMethod, IncidentCard, IncidentDetail, IncidentFigures, IncidentPage, IncidentState,
+    IncidentSummary, Link, Plan, PlanGenerated, PlanItem, PlanItemType, ReloadReport, RunStatus,
+    RunTestsRequest, ServiceState, SetBugRequest, Signal, SimulateMode, SimulateRequest,
+    StreamReset, StreamResetReason, SystemStatus, Target, TestResult, TestRun, TestStatus,
+    TimelineEntry, TimelineKind,
 };
 
 /// The contract's OpenAPI document.
@@ -37,7 +38,8 @@ use crate::v1::{
         get_incident,
         reload_profile,
         submit_ci_logs,
-        list_ci_logs
+        list_ci_logs,
+        list_ci_incidents
     ),
     components(schemas(
         IncidentState,
@@ -85,7 +87,10 @@ use crate::v1::{
         CiHealDecision,
         CiHeal,
         CiIntake,
-        CiIntakeList
+        CiIntakeList,
+        CiDecider,
+        CiIncident,
+        CiIncidentList
     )),
     tags(
         (name = "status", description = "System status"),
@@ -105,18 +110,18 @@ pub(super) struct ApiDoc;
 
 use descriptors::{
     __path_ask_copilot, __path_connect_websocket, __path_get_current_incident, __path_get_incident,
-    __path_get_service, __path_get_status, __path_get_test_run, __path_list_ci_logs,
-    __path_list_incidents, __path_list_services, __path_reload_profile, __path_run_tests,
-    __path_set_demo_bug, __path_simulate_incident, __path_submit_ci_logs,
+    __path_get_service, __path_get_status, __path_get_test_run, __path_list_ci_incidents,
+    __path_list_ci_logs, __path_list_incidents, __path_list_services, __path_reload_profile,
+    __path_run_tests, __path_set_demo_bug, __path_simulate_incident, __path_submit_ci_logs,
 };
 
 /// Functions that only carry `#[utoipa::path]` annotations; nothing calls them.
 #[allow(dead_code, unused_qualifications)]
 mod descriptors {
     use super::{
-        CiIntake, CiIntakeList, CiLogRequest, CopilotAnswer, CopilotAskRequest, ErrorBody,
-        IncidentCard, IncidentDetail, IncidentPage, ReloadReport, RunTestsRequest, ServiceState,
-        SetBugRequest, SimulateRequest, SystemStatus, TestRun,
+        CiIncidentList, CiIntake, CiIntakeList, CiLogRequest, CopilotAnswer, CopilotAskRequest,
+        ErrorBody, IncidentCard, IncidentDetail, IncidentPage, ReloadReport, RunTestsRequest,
+        ServiceState, SetBugRequest, SimulateRequest, SystemStatus, TestRun,
     };
 
     /// Receives one failed CI job (additive): its log excerpt is classified by the deterministic classifier
@@ -163,6 +168,26 @@ mod descriptors {
     )
 )]
     fn list_ci_logs() {}
+
+    /// The CI incidents, newest first (additive): one per (repository, run id) with a failed intake (a run that only
+    /// passed is no incident, so a page may hold fewer than `limit`), summing its intakes up: the
+    /// state after the latest intake (`RECOVERED` only when a rerun FixLoop requested passed), the class of the
+    /// latest failure, the reruns FixLoop requested, the first and latest intake times and the latest job status.
+    #[utoipa::path(
+    get,
+    path = "/api/ci/incidents",
+    operation_id = "listCiIncidents",
+    tag = "ci",
+    params(
+        ("limit" = Option<u32>, Query, description = "How many, from 1 to 100 (default 20)", minimum = 1, maximum = 100),
+    ),
+    responses(
+        (status = 200, description = "The CI incidents, newest first", body = CiIncidentList),
+        (status = 400, description = "A malformed or out-of-bounds `limit` (`invalid_query`)", body = ErrorBody),
+        (status = 500, description = "Server bug, or the store could not be read", body = ErrorBody),
+    )
+)]
+    fn list_ci_incidents() {}
 
     /// Reads the server's profile file again and brings the watched services in line with it, as `SIGHUP` does
     /// (additive). Services are matched by name: new ones start, removed ones stop (their journal is kept), changed

@@ -124,6 +124,24 @@ pub struct CiClassification {
     pub confidence: f64,
     /// The matched lines, in log order, at most 10.
     pub evidence: Vec<CiEvidence>,
+    /// Who made this classification (additive): `rules` (the deterministic classifier) or `llm` (a model's
+    /// refinement that passed the checks: a known class, a confidence in 0..=1, evidence lines that occur in the
+    /// excerpt, never surer than the classifier without such a line). Absent in intakes recorded before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refined_by: Option<CiDecider>,
+    /// The deterministic classifier's class when the model's refinement changed it (additive); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_class: Option<CiFailureClass>,
+}
+
+/// Who made a CI classification (`CiClassification.refined_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CiDecider {
+    /// The deterministic classifier (no model configured, or the model's answer was refused, late or garbage).
+    Rules,
+    /// A model's refinement, checked against the excerpt.
+    Llm,
 }
 
 /// The downstream's answer to a forwarded intake (`CiIntake.upstream`), or why there is none.
@@ -215,4 +233,42 @@ pub struct CiHeal {
 pub struct CiIntakeList {
     /// The intakes, newest first.
     pub intakes: Vec<CiIntake>,
+}
+
+/// One CI incident: the intakes of one (repository, run id), summed up (`GET /api/ci/incidents`, additive).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CiIncident {
+    /// The repository.
+    pub repository: String,
+    /// The pipeline or workflow run's id.
+    pub run_id: String,
+    /// Where the incident stands after the run's latest intake, in the incident states' words: `INCIDENT_ACTIVE`
+    /// (failed, for a human), `VALIDATING` (a rerun FixLoop requested is under way), `RECOVERED` (a rerun FixLoop
+    /// requested passed), `HEALTHY` (passed without a rerun of FixLoop's).
+    pub state: IncidentState,
+    /// The class of the run's latest failed intake (a run whose intakes all passed is not listed).
+    pub class: CiFailureClass,
+    /// Reruns FixLoop requested for the run.
+    #[schema(minimum = 0)]
+    pub attempts: u32,
+    /// Whether the run was handed to a human (reruns spent, or a rerun could not be requested).
+    pub escalated: bool,
+    /// How many intakes the run has (at most the latest 100 are read).
+    #[schema(minimum = 1)]
+    pub intakes: u32,
+    /// The latest intake's job.
+    pub job: String,
+    /// The latest intake's job status.
+    pub latest_job_status: CiJobStatus,
+    /// When the run's first intake was received (RFC 3339, UTC).
+    pub first_intake_at: DateTime<Utc>,
+    /// When its latest intake was received (RFC 3339, UTC).
+    pub last_intake_at: DateTime<Utc>,
+}
+
+/// The answer of `GET /api/ci/incidents`: one CI incident per (repository, run id), newest last intake first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CiIncidentList {
+    /// The incidents, newest first.
+    pub incidents: Vec<CiIncident>,
 }

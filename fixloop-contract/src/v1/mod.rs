@@ -16,9 +16,10 @@ pub use bodies::{
     ReloadReport, ServiceState, Signal, StreamReset, SystemStatus, Target, TestResult, TestRun,
 };
 pub use ci::{
-    CiClassification, CiEvidence, CiFailureClass, CiHeal, CiHealDecision, CiIntake, CiIntakeList,
-    CiIntakeStatus, CiJobStatus, CiLogRequest, CiUpstream, DEFAULT_CI_PAGE, MAX_CI_ARTIFACT_LINKS,
-    MAX_CI_LINK_CHARS, MAX_CI_LOG_BYTES, MAX_CI_NAME_CHARS, MAX_CI_PAGE,
+    CiClassification, CiDecider, CiEvidence, CiFailureClass, CiHeal, CiHealDecision, CiIncident,
+    CiIncidentList, CiIntake, CiIntakeList, CiIntakeStatus, CiJobStatus, CiLogRequest, CiUpstream,
+    DEFAULT_CI_PAGE, MAX_CI_ARTIFACT_LINKS, MAX_CI_LINK_CHARS, MAX_CI_LOG_BYTES, MAX_CI_NAME_CHARS,
+    MAX_CI_PAGE,
 };
 pub use enums::{
     AnsweredBy, HttpMethod, IncidentState, PlanItemType, RunStatus, SimulateMode,

@@ -1,10 +1,10 @@
 //! Every example document deserializes, re-serializes to the same JSON, and validates against `openapi.yaml`.
 
 use fixloop_contract::{
-    CiIntake, CiIntakeList, CiLogRequest, CopilotAnswer, CopilotAskRequest, ErrorBody,
-    IncidentCard, IncidentDetail, IncidentFigures, IncidentPage, IncidentSummary, PlanGenerated,
-    ReloadReport, RunTestsRequest, ServiceState, SetBugRequest, SimulateRequest, StreamReset,
-    SystemStatus, TestRun, TimelineEntry, WsEnvelope,
+    CiIncidentList, CiIntake, CiIntakeList, CiLogRequest, CopilotAnswer, CopilotAskRequest,
+    ErrorBody, IncidentCard, IncidentDetail, IncidentFigures, IncidentPage, IncidentSummary,
+    PlanGenerated, ReloadReport, RunTestsRequest, ServiceState, SetBugRequest, SimulateRequest,
+    StreamReset, SystemStatus, TestRun, TimelineEntry, WsEnvelope,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -43,6 +43,7 @@ pub(crate) fn round_trip_by_name(schema: &str, value: &Value) -> Result<Value, S
         "CiLogRequest" => round_trip::<CiLogRequest>(value),
         "CiIntake" => round_trip::<CiIntake>(value),
         "CiIntakeList" => round_trip::<CiIntakeList>(value),
+        "CiIncidentList" => round_trip::<CiIncidentList>(value),
         other => Err(format!("no Rust type is mapped to schema {other}")),
     }
 }

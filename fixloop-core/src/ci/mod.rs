@@ -30,8 +30,14 @@
 //! So evidence for one class only and in quantity gives a confidence near 1, and a close contest halves it.
 //! [`FailureClass::Unknown`] always has confidence 0: the classifier claims nothing; its evidence lists the weak
 //! hints it saw, if any.
+//!
+//! # Refinement
+//!
+//! An LLM may refine the answer; [`refine::refine`] is the rule its proposal must pass (a known class, a confidence
+//! in 0..=1, quoted lines that occur in the excerpt, never surer than the classifier without such a line).
 
 pub mod heal;
+pub mod refine;
 mod rules;
 
 use std::fmt;

@@ -215,15 +215,15 @@ async function poll() {
     }
     schedulePoll(POLL_MS);
 }
-/** Reads the runtime incidents and the CI intakes; a server without either keeps the rows it had. */
+/** Reads the runtime incidents and the CI incidents; a server without either keeps the rows it had. */
 async function refreshHistory() {
     const [incidents, ci] = await Promise.allSettled([
         api("GET", "/api/incidents?limit=20", undefined, 5000),
-        api("GET", "/api/ci/logs?limit=100", undefined, 5000),
+        api("GET", "/api/ci/incidents?limit=20", undefined, 5000),
     ]);
     if (incidents.status === "rejected" && ci.status === "rejected")
         throw incidents.reason;
-    model.history = historyRows(incidents.status === "fulfilled" ? incidents.value.incidents : [], ci.status === "fulfilled" ? ci.value.intakes : []);
+    model.history = historyRows(incidents.status === "fulfilled" ? incidents.value.incidents : [], ci.status === "fulfilled" ? ci.value.incidents : []);
 }
 /** Shows the token field and resolves once a token was entered. */
 function tokenEntered(message) {

@@ -9,7 +9,7 @@
 // socket does not close.
 
 import type {
-  CiIntakeList,
+  CiIncidentList,
   CopilotAnswer,
   CopilotAskRequest,
   ErrorBody,
@@ -232,16 +232,16 @@ async function poll(): Promise<void> {
   schedulePoll(POLL_MS);
 }
 
-/** Reads the runtime incidents and the CI intakes; a server without either keeps the rows it had. */
+/** Reads the runtime incidents and the CI incidents; a server without either keeps the rows it had. */
 async function refreshHistory(): Promise<void> {
   const [incidents, ci] = await Promise.allSettled([
     api<IncidentPage>("GET", "/api/incidents?limit=20", undefined, 5000),
-    api<CiIntakeList>("GET", "/api/ci/logs?limit=100", undefined, 5000),
+    api<CiIncidentList>("GET", "/api/ci/incidents?limit=20", undefined, 5000),
   ]);
   if (incidents.status === "rejected" && ci.status === "rejected") throw incidents.reason;
   model.history = historyRows(
     incidents.status === "fulfilled" ? incidents.value.incidents : [],
-    ci.status === "fulfilled" ? ci.value.intakes : [],
+    ci.status === "fulfilled" ? ci.value.incidents : [],
   );
 }
 

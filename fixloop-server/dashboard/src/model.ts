@@ -6,7 +6,7 @@
 // while the connection is live.
 
 import type {
-  CiIntake,
+  CiIncident,
   CopilotAnswer,
   IncidentCard,
   IncidentSummary,
@@ -42,7 +42,7 @@ export interface Model {
   lastMessageAt: number | null;
   /** The largest `seq` seen on the stream, to resume with `GET /ws?since=` after a reconnection (`null`: none). */
   lastSeq: number | null;
-  /** Recent incidents, runtime and CI, newest first (`GET /api/incidents` and `GET /api/ci/logs`). */
+  /** Recent incidents, runtime and CI, newest first (`GET /api/incidents` and `GET /api/ci/incidents`). */
   history: HistoryRow[];
 }
 
@@ -239,12 +239,11 @@ export function safeUrl(url: string): string | null {
 }
 
 /**
- * The incident history: runtime incidents and CI incidents (one per CI run, `repository` and `run_id`) side by
- * side, newest first, at most `MAX_HISTORY`. A CI run's status is its latest intake's `heal.incident_status`
- * (RECOVERED only when FixLoop's rerun passed); without self-heal, a failed run is INCIDENT_ACTIVE and a passed
- * one HEALTHY. `ciIntakes` come newest first, as `GET /api/ci/logs` lists them.
+ * The incident history: runtime incidents and CI incidents (one per CI run, `repository` and `run_id`, as
+ * `GET /api/ci/incidents` sums them up) side by side, newest first, at most `MAX_HISTORY`. A CI incident's status
+ * is the server's (RECOVERED only when FixLoop's rerun passed); the server lists no run that only ever passed.
  */
-export function historyRows(incidents: IncidentSummary[], ciIntakes: CiIntake[]): HistoryRow[] {
+export function historyRows(incidents: IncidentSummary[], ciIncidents: CiIncident[]): HistoryRow[] {
   const rows: HistoryRow[] = incidents.map((incident) => ({
     kind: "runtime",
     id: incident.incident_id,
@@ -253,31 +252,15 @@ export function historyRows(incidents: IncidentSummary[], ciIntakes: CiIntake[])
     at: incident.detected_at,
     detail: incident.resolution ?? "",
   }));
-  const runs = new Map<string, { latest: CiIntake; first: CiIntake; failed: boolean }>();
-  for (const intake of ciIntakes) {
-    const key = `${intake.repository}#${intake.run_id}`;
-    const seen = runs.get(key);
-    const failed = intake.job_status !== "PASSED";
-    if (seen === undefined) runs.set(key, { latest: intake, first: intake, failed });
-    else {
-      seen.first = intake;
-      seen.failed ||= failed;
-    }
-  }
-  for (const [key, run] of runs) {
-    // A run that only ever passed is no incident.
-    if (!run.failed) continue;
-    const latest = run.latest;
-    const heal = latest.heal;
-    const status: IncidentState = heal?.incident_status ?? (latest.job_status === "PASSED" ? "HEALTHY" : "INCIDENT_ACTIVE");
-    const detail = heal === undefined || heal === null ? `${latest.job_status}, not self-healed` : `${heal.decision}${heal.escalated ? " (escalated)" : ""}: ${heal.reason}`;
+  for (const run of ciIncidents) {
+    const reruns = run.attempts === 1 ? "1 rerun" : `${run.attempts} reruns`;
     rows.push({
       kind: "ci",
-      id: key,
-      title: `CI ${latest.job}: ${run.first.classification.class}`,
-      status,
-      at: run.first.received_at,
-      detail,
+      id: `${run.repository}#${run.run_id}`,
+      title: `CI ${run.job}: ${run.class}`,
+      status: run.state,
+      at: run.first_intake_at,
+      detail: `${run.latest_job_status}, ${reruns}${run.escalated ? " (escalated)" : ""}`,
     });
   }
   rows.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : a.id < b.id ? 1 : -1));

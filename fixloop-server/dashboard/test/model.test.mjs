@@ -159,45 +159,40 @@ test("an action's notice is outlived when the status turns RECOVERED or HEALTHY,
   assert.equal(noticeOutlived(null, "HEALTHY"), true);
 });
 
-function ciIntake(runId, jobStatus, at, heal) {
+function ciIncident(runId, state, first, last, { attempts = 0, escalated = false, latest = "FAILED" } = {}) {
   return {
-    status: "received",
-    id: `ci-${runId}-${at}`,
-    received_at: at,
     repository: "acme/shop",
     run_id: runId,
+    state,
+    class: "infrastructure",
+    attempts,
+    escalated,
+    intakes: attempts + 1,
     job: "e2e",
-    job_status: jobStatus,
-    artifact_links: [],
-    log_bytes: 10,
-    classification: { class: "infrastructure", confidence: 0.8, evidence: [] },
-    upstream: null,
-    ...(heal === undefined ? {} : { heal }),
+    latest_job_status: latest,
+    first_intake_at: first,
+    last_intake_at: last,
   };
 }
 
-function heal(decision, status, escalated = false) {
-  return { decision, reason: "why", incident_status: status, escalated, attempts: 1, max_attempts: 2, context: {}, report: null };
-}
-
-test("CI runs are listed next to runtime incidents, newest first, each run once with its latest status", () => {
+test("CI incidents are listed next to runtime incidents, newest first, with the server's state", () => {
   const runtime = { incident_id: "inc-1", title: "Checkout errors", service: "shop", detected_at: "2026-12-02T10:00:00Z", incident_end: null, status: "VALIDATING", resolution: null };
-  // Newest first, as GET /api/ci/logs lists them.
-  const intakes = [
-    ciIntake("7", "PASSED", "2026-12-02T11:05:00Z", heal("NOT_NEEDED", "RECOVERED")),
-    ciIntake("7", "FAILED", "2026-12-02T11:00:00Z", heal("RERUN", "VALIDATING")),
-    ciIntake("8", "PASSED", "2026-12-02T12:00:00Z"),
-    ciIntake("6", "FAILED", "2026-12-02T09:00:00Z", heal("ATTEMPTS_EXHAUSTED", "INCIDENT_ACTIVE", true)),
-    ciIntake("5", "FAILED", "2026-12-02T08:00:00Z"),
+  // As GET /api/ci/incidents lists them: newest last intake first.
+  const incidents = [
+    ciIncident("7", "RECOVERED", "2026-12-02T11:00:00Z", "2026-12-02T11:05:00Z", { attempts: 1, latest: "PASSED" }),
+    ciIncident("6", "INCIDENT_ACTIVE", "2026-12-02T09:00:00Z", "2026-12-02T09:30:00Z", { attempts: 2, escalated: true }),
+    ciIncident("5", "INCIDENT_ACTIVE", "2026-12-02T08:00:00Z", "2026-12-02T08:00:00Z"),
   ];
-  const rows = historyRows([runtime], intakes);
+  const rows = historyRows([runtime], incidents);
   assert.deepEqual(rows.map((row) => [row.kind, row.id, row.status]), [
     ["ci", "acme/shop#7", "RECOVERED"],
     ["runtime", "inc-1", "VALIDATING"],
     ["ci", "acme/shop#6", "INCIDENT_ACTIVE"],
     ["ci", "acme/shop#5", "INCIDENT_ACTIVE"],
   ]);
-  assert.equal(rows[0].at, "2026-12-02T11:00:00Z", "a CI incident starts at its run's first failure");
-  assert.match(rows[2].detail, /ATTEMPTS_EXHAUSTED \(escalated\)/);
-  assert.match(rows[3].detail, /not self-healed/);
+  assert.equal(rows[0].at, "2026-12-02T11:00:00Z", "a CI incident starts at its run's first intake");
+  assert.equal(rows[0].title, "CI e2e: infrastructure");
+  assert.match(rows[0].detail, /PASSED, 1 rerun/);
+  assert.match(rows[2].detail, /2 reruns \(escalated\)/);
+  assert.match(rows[3].detail, /FAILED, 0 reruns/);
 });

@@ -50,6 +50,7 @@ fn healing(store: Arc<dyn Store>, provider: Arc<dyn CiProvider>) -> CiIntakeStat
             policy,
             Duration::from_secs(2),
         ))),
+        refine: None,
     }
 }
 
@@ -64,13 +65,19 @@ fn job(run_id: &str, status: &str, log: &str) -> Value {
     })
 }
 
-async fn submit(app: &TestApp, body: &Value) -> Value {
+/// Posts `body` to the intake with the CI token: the one place an intake request is built.
+async fn post(app: &TestApp, body: &Value) -> (StatusCode, Value) {
     let request = Request::post("/api/ci/logs")
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::AUTHORIZATION, format!("Bearer {CI_TOKEN}"))
         .body(Body::from(body.to_string()))
         .unwrap();
-    let (status, answer) = app.send(request).await;
+    app.send(request).await
+}
+
+/// Posts `body` and expects it received.
+async fn submit(app: &TestApp, body: &Value) -> Value {
+    let (status, answer) = post(app, body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     answer
 }
@@ -214,12 +221,7 @@ async fn a_malformed_job_id_is_refused() {
     let app = TestApp::start_with_ci(NO_DEMO, healing(store, Arc::new(FakeCiProvider::new())));
     let mut body = job("400", "FAILED", RUNNER_LOST);
     body["job_id"] = json!("12/../retry");
-    let request = Request::post("/api/ci/logs")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::AUTHORIZATION, format!("Bearer {CI_TOKEN}"))
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let (status, answer) = app.send(request).await;
+    let (status, answer) = post(&app, &body).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
     assert_eq!(error_code(&answer), "invalid_value");
     app.stop().await;

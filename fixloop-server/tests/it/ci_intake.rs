@@ -26,6 +26,7 @@ fn intake_on(store: Arc<dyn Store>, forward: Option<CiForward>) -> CiIntakeState
         token: Some(Secret::from(CI_TOKEN)),
         forward,
         heal: None,
+        refine: None,
     }
 }
 

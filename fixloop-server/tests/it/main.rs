@@ -16,6 +16,7 @@ mod auth;
 mod binary;
 mod ci_heal;
 mod ci_intake;
+mod ci_refine;
 mod cli;
 mod copilot_tools;
 mod dashboard;

@@ -71,6 +71,27 @@ pub(super) async fn run(
     Ok(records)
 }
 
+/// The `limit` runs with the most recent intakes, newest first (a tie: the later recorded first).
+pub(super) async fn runs(
+    client: &tokio_postgres::Client,
+    location: &str,
+    limit: usize,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = client
+        .query(
+            "SELECT repository, run_id FROM ci_intakes GROUP BY repository, run_id \
+             ORDER BY max(received_at) DESC, max(recorded) DESC LIMIT $1",
+            &[&limit],
+        )
+        .await
+        .map_err(|error| classify(location, &error))?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get::<_, String>(0), row.get::<_, String>(1)))
+        .collect())
+}
+
 /// The records of `rows` (`id, received_at, repository, run_id, job, class, document`), in their order.
 fn to_records(
     location: &str,

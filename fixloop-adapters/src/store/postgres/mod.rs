@@ -485,6 +485,14 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn ci_runs(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        self.bounded("a CI runs read", async {
+            let client = self.client().await?;
+            ci::runs(&client, &self.location, limit).await
+        })
+        .await
+    }
+
     async fn outbox_enqueue(
         &self,
         sink: &str,

@@ -42,7 +42,7 @@ use self::checks::{
     wal_path,
 };
 use self::compaction::{compact, measure, thin};
-use self::rows::{ci_intakes, ci_run_intakes, decode, entries, latest_snapshot};
+use self::rows::{ci_intakes, ci_run_intakes, ci_runs, decode, entries, latest_snapshot};
 pub use self::worker::THREAD_NAME;
 use self::worker::Worker;
 use super::retention::Marks;
@@ -122,12 +122,20 @@ CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (sink, id) WHERE outcome IS 
     ),
 ];
 
+/// Indexes created at every open for writing, without a schema version of their own (an index changes no row,
+/// and an older file gains it in the transaction that checks the version): `ci_intakes_by_run` serves a run's
+/// intakes (`ci_run_intakes`, the self-heal's count) and the CI incidents (`ci_runs`).
+const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS ci_intakes_by_run ON ci_intakes (repository, run_id);
+";
+
 /// The tables and indexes a FixLoop store may hold (anything else makes it a foreign database).
-pub(super) const SCHEMA_NAMES: [&str; 6] = [
+pub(super) const SCHEMA_NAMES: [&str; 7] = [
     "journal",
     "snapshots",
     "ci_intakes",
     "ci_intakes_by_time",
+    "ci_intakes_by_run",
     "outbox",
     "outbox_waiting",
 ];
@@ -348,7 +356,7 @@ impl SqliteStore {
         // The write takes the exclusive lock now, so a second process fails here.
         connection
             .execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} {migrations} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN IMMEDIATE; {SCHEMA} {migrations} {INDEXES} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             ))
             .map_err(fail)?;
         Ok(Self {
@@ -595,6 +603,11 @@ impl Store for SqliteStore {
 
     async fn ci_intakes(&self, limit: usize) -> Result<Vec<CiIntakeRecord>, StoreError> {
         self.with(move |connection, location| ci_intakes(connection, location, limit))
+            .await
+    }
+
+    async fn ci_runs(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(move |connection, location| ci_runs(connection, location, limit))
             .await
     }
 

@@ -102,6 +102,26 @@ pub(super) fn ci_run_intakes(
     Ok(newest_first)
 }
 
+/// The `limit` runs with the most recent intakes, newest first (ties: the later-recorded first).
+pub(super) fn ci_runs(
+    connection: &Connection,
+    location: &str,
+    limit: usize,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let fail = |error: rusqlite::Error| classify(location, &error);
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT repository, run_id FROM ci_intakes GROUP BY repository, run_id \
+             ORDER BY max(received_at) DESC, max(rowid) DESC LIMIT ?1",
+        )
+        .map_err(fail)?;
+    let rows = statement
+        .query_map(params![limit], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map_err(fail)?;
+    rows.collect::<Result<_, _>>().map_err(fail)
+}
+
 /// The CI intakes `sql` selects (`id, received_at, repository, run_id, job, class, document`), in its order.
 fn query_ci_intakes(
     connection: &Connection,

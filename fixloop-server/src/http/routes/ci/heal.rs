@@ -297,7 +297,7 @@ impl CiHealer {
 }
 
 /// What an earlier intake of the run says happened.
-fn event_of(intake: &CiIntake) -> PipelineEvent {
+pub(super) fn event_of(intake: &CiIntake) -> PipelineEvent {
     if intake.job_status == CiJobStatus::Passed {
         return PipelineEvent::Passed;
     }
@@ -310,7 +310,7 @@ fn event_of(intake: &CiIntake) -> PipelineEvent {
 }
 
 /// The incident state in the contract's words.
-fn wire_state(state: CiIncidentState) -> IncidentState {
+pub(super) fn wire_state(state: CiIncidentState) -> IncidentState {
     match state {
         CiIncidentState::Open => IncidentState::IncidentActive,
         CiIncidentState::Rerunning => IncidentState::Validating,

@@ -6,10 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use fixloop_adapters::CiIntakeRecord;
 use fixloop_contract::chrono::Utc;
 use fixloop_contract::{
-    CiClassification, CiEvidence, CiFailureClass, CiIntake, CiIntakeStatus, CiLogRequest,
-    ErrorDetail, MAX_CI_ARTIFACT_LINKS, MAX_CI_LINK_CHARS, MAX_CI_LOG_BYTES, MAX_CI_NAME_CHARS,
+    CiClassification, CiDecider, CiEvidence, CiFailureClass, CiIntake, CiIntakeStatus,
+    CiLogRequest, ErrorDetail, MAX_CI_ARTIFACT_LINKS, MAX_CI_LINK_CHARS, MAX_CI_LOG_BYTES,
+    MAX_CI_NAME_CHARS,
 };
-use fixloop_core::ci::{Classification, FailureClass, classify};
+use fixloop_core::ci::refine::{Decider, Refined};
+use fixloop_core::ci::{Classification, FailureClass};
 
 use crate::http::error::{ApiError, Field, FieldKind, RequestBody, parse_body};
 
@@ -121,8 +123,8 @@ fn check_link(link: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The intake of `request`, classified, received now, with no upstream yet.
-pub(super) fn receive(request: CiLogRequest) -> CiIntake {
+/// The intake of `request`, classified as `refined` says, received now, with no upstream yet.
+pub(super) fn receive(request: CiLogRequest, refined: &Refined) -> CiIntake {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let received_at = Utc::now();
     let id = format!(
@@ -134,7 +136,14 @@ pub(super) fn receive(request: CiLogRequest) -> CiIntake {
         status: CiIntakeStatus::Received,
         id,
         received_at,
-        classification: to_wire(&classify(&request.log_excerpt)),
+        classification: CiClassification {
+            refined_by: Some(match refined.by {
+                Decider::Rules => CiDecider::Rules,
+                Decider::Llm => CiDecider::Llm,
+            }),
+            rules_class: refined.rules_class.map(wire_class),
+            ..to_wire(&refined.classification)
+        },
         log_bytes: request.log_excerpt.len() as u64,
         repository: request.repository,
         run_id: request.run_id,
@@ -189,6 +198,8 @@ pub(crate) fn to_wire(classification: &Classification) -> CiClassification {
                 text: evidence.text.clone(),
             })
             .collect(),
+        refined_by: None,
+        rules_class: None,
     }
 }
 

@@ -1,5 +1,5 @@
-//! The CI failure intake: `POST /api/ci/logs` (its own bearer token, `FIXLOOP_CI_TOKEN`) and `GET /api/ci/logs`
-//! (`read`, as every read).
+//! The CI failure intake: `POST /api/ci/logs` (its own bearer token, `FIXLOOP_CI_TOKEN`), `GET /api/ci/logs` and
+//! `GET /api/ci/incidents` (`read`, as every read; `incidents.rs` sums a run's intakes up).
 //!
 //! An intake is checked in this order, each step with the contract's `ErrorBody`: the intake is on (a server
 //! without `FIXLOOP_CI_TOKEN` has no intake: 404 `ci_intake_disabled` to a request with a bearer token, so the
@@ -7,7 +7,9 @@
 //! (401 `unauthorized`, compared in constant time), the body (415, 413 over the route's limit, 400 malformed JSON,
 //! 422 `invalid_body` for a wrong shape), the excerpt's size (413 `payload_too_large` over
 //! `MAX_CI_LOG_BYTES`) and the values (422 `invalid_value`: blank or long names, too many links, a link that is
-//! not an http(s) URL). Then the excerpt is classified (`fixloop_core::ci::classify`, pure), forwarded when
+//! not an http(s) URL). Then the excerpt is classified (`fixloop_core::ci::classify`, pure), refined by the LLM
+//! when one is configured (`refine.rs`: under a timeout, its proposal checked by `fixloop_core::ci::refine`; the
+//! classification says who decided, `refined_by`), forwarded when
 //! forwarding is configured (`forward.rs`: the one configured URL, a timeout, the answer capped; a failure becomes
 //! `upstream.error` and never loses the intake), recorded in the store, and answered.
 //!
@@ -17,7 +19,9 @@
 
 mod forward;
 mod heal;
+mod incidents;
 mod intake;
+mod refine;
 
 use std::sync::Arc;
 
@@ -26,15 +30,17 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::post;
+use axum::routing::{get, post};
 use fixloop_adapters::{Secret, Store};
 use fixloop_contract::{
-    CiIntake, CiIntakeList, DEFAULT_CI_PAGE, ErrorDetail, MAX_CI_LOG_BYTES, MAX_CI_PAGE,
+    CiIncidentList, CiIntake, CiIntakeList, DEFAULT_CI_PAGE, ErrorDetail, MAX_CI_LOG_BYTES,
+    MAX_CI_PAGE,
 };
 use serde::Deserialize;
 
 pub use self::forward::{CiForward, DEFAULT_FORWARD_TIMEOUT, MAX_UPSTREAM_BODY_BYTES};
 pub use self::heal::CiHealer;
+pub use self::refine::{CiRefine, DEFAULT_REFINE_TIMEOUT};
 use crate::http::AppState;
 use crate::http::auth::constant_time_equal;
 use crate::http::error::ApiError;
@@ -55,6 +61,8 @@ pub struct CiIntakeState {
     pub forward: Option<CiForward>,
     /// The profile's `[ci]` self-heal; `None`: intakes are only classified and recorded.
     pub heal: Option<Arc<CiHealer>>,
+    /// The LLM that may refine a classification (`MINIMAX_API_KEY`); `None`: the classifier decides alone.
+    pub refine: Option<CiRefine>,
 }
 
 impl CiIntakeState {
@@ -66,18 +74,21 @@ impl CiIntakeState {
             token: None,
             forward: None,
             heal: None,
+            refine: None,
         }
     }
 }
 
 /// The routes of this file, with their handlers.
 pub(in crate::http) fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/api/ci/logs",
-        post(submit)
-            .layer(DefaultBodyLimit::max(CI_BODY_LIMIT_BYTES))
-            .get(list),
-    )
+    Router::new()
+        .route(
+            "/api/ci/logs",
+            post(submit)
+                .layer(DefaultBodyLimit::max(CI_BODY_LIMIT_BYTES))
+                .get(list),
+        )
+        .route("/api/ci/incidents", get(list_incidents))
 }
 
 async fn submit(
@@ -110,7 +121,12 @@ async fn submit(
     let request = intake::parse(&body)?;
     let log_excerpt = request.log_excerpt.clone();
     let job_id = request.job_id.clone();
-    let mut intake = intake::receive(request);
+    let rules = fixloop_core::ci::classify(&log_excerpt);
+    let refined = match &ci.refine {
+        Some(refine) => refine.apply(&log_excerpt, rules).await,
+        None => fixloop_core::ci::refine::Refined::rules(rules),
+    };
+    let mut intake = intake::receive(request, &refined);
     // Held until the intake is recorded: the next intake of the run counts this one's rerun.
     let _healing = match &ci.heal {
         Some(healer) => {
@@ -140,16 +156,16 @@ async fn submit(
     Ok(axum::Json(intake))
 }
 
-/// The query of `GET /api/ci/logs`, as a string so that every malformed value gets our own 400.
+/// The query of `GET /api/ci/logs` and `GET /api/ci/incidents`, as a string so that every malformed value gets
+/// our own 400.
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     limit: Option<String>,
 }
 
-async fn list(
-    State(state): State<AppState>,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<axum::Json<CiIntakeList>, ApiError> {
+/// The page size a list query asks for: [`DEFAULT_CI_PAGE`] when absent, 400 `invalid_query` outside 1 to
+/// [`MAX_CI_PAGE`].
+fn page_limit(query: Result<Query<ListQuery>, QueryRejection>) -> Result<usize, ApiError> {
     let invalid = |message: String| {
         ApiError::InvalidQuery(vec![ErrorDetail {
             path: "limit".to_owned(),
@@ -165,21 +181,56 @@ async fn list(
             .filter(|limit| (1..=MAX_CI_PAGE).contains(limit))
             .ok_or_else(|| invalid(format!("limit must be an integer from 1 to {MAX_CI_PAGE}")))?,
     };
-    let records = state
-        .ci
-        .store
-        .ci_intakes(usize::try_from(limit).unwrap_or(usize::MAX))
-        .await
-        .map_err(|error| ApiError::Internal(format!("cannot read the CI intakes: {error}")))?;
-    let intakes = records
+    Ok(usize::try_from(limit).unwrap_or(usize::MAX))
+}
+
+/// The intakes of `records`, read from their documents.
+fn read_intakes(records: &[fixloop_adapters::CiIntakeRecord]) -> Result<Vec<CiIntake>, ApiError> {
+    records
         .iter()
         .map(|record| {
             serde_json::from_str::<CiIntake>(&record.document).map_err(|error| {
                 ApiError::Internal(format!("CI intake {} cannot be read: {error}", record.id))
             })
         })
-        .collect::<Result<_, _>>()?;
-    Ok(axum::Json(CiIntakeList { intakes }))
+        .collect()
+}
+
+async fn list_incidents(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<axum::Json<CiIncidentList>, ApiError> {
+    let limit = page_limit(query)?;
+    let store = &state.ci.store;
+    let unreadable = |error: fixloop_adapters::StoreError| {
+        ApiError::Internal(format!("cannot read the CI runs: {error}"))
+    };
+    let runs = store.ci_runs(limit).await.map_err(unreadable)?;
+    let mut incidents = Vec::with_capacity(runs.len());
+    for (repository, run_id) in runs {
+        let records = store
+            .ci_run_intakes(&repository, &run_id)
+            .await
+            .map_err(unreadable)?;
+        incidents.extend(incidents::summarize(&read_intakes(&records)?));
+    }
+    Ok(axum::Json(CiIncidentList { incidents }))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<axum::Json<CiIntakeList>, ApiError> {
+    let limit = page_limit(query)?;
+    let records = state
+        .ci
+        .store
+        .ci_intakes(limit)
+        .await
+        .map_err(|error| ApiError::Internal(format!("cannot read the CI intakes: {error}")))?;
+    Ok(axum::Json(CiIntakeList {
+        intakes: read_intakes(&records)?,
+    }))
 }
 
 /// The bearer token of the request against `FIXLOOP_CI_TOKEN`, in constant time.
