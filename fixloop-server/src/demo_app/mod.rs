@@ -378,7 +378,12 @@ async fn track(State(state): State<DemoState>, request: Request, next: Next) -> 
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let method = method_label(request.method());
-    let source = if request.headers().contains_key(VALIDATION_HEADER) {
+    // Validation runs carry both headers, synthetic probes and remediation actions the traffic header.
+    let source = if request.headers().contains_key(VALIDATION_HEADER)
+        || request
+            .headers()
+            .contains_key(fixloop_adapters::TRAFFIC_HEADER)
+    {
         Source::Fixloop
     } else {
         Source::User
