@@ -24,11 +24,11 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use crate::VALIDATION_HEADER;
 use crate::error::{AdapterError, format_duration};
 use crate::ports::{ProgressModel, ProgressSink, RunnerExpectations, TestProgress, TestRunner};
 use crate::secret::Secret;
 use crate::secrets;
+use crate::{TRAFFIC_HEADER, TRAFFIC_SYNTHETIC, TRAFFIC_VALIDATION, VALIDATION_HEADER};
 
 /// Settings of [`HttpTestRunner`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -286,7 +286,8 @@ fn build_request(
         .timeout(exchange.timeout + Duration::from_secs(1));
     let mut has_content_type = false;
     for (name, value) in &target.headers {
-        if name.eq_ignore_ascii_case(VALIDATION_HEADER) {
+        if name.eq_ignore_ascii_case(VALIDATION_HEADER) || name.eq_ignore_ascii_case(TRAFFIC_HEADER)
+        {
             continue;
         }
         has_content_type |= name.eq_ignore_ascii_case(CONTENT_TYPE.as_str());
@@ -314,7 +315,15 @@ fn build_request(
         let body = Value::Object(substitute_object(&target.body_json, exchange.secrets)?);
         request = request.body(body.to_string());
     }
-    Ok(request.header(VALIDATION_HEADER, exchange.validation_tag))
+    // A synthetic probe's exchange is tagged `synthetic`; every other one is a validation run's.
+    let traffic = if exchange.validation_tag == crate::synthetic::SYNTHETIC_VALIDATION_TAG {
+        TRAFFIC_SYNTHETIC
+    } else {
+        TRAFFIC_VALIDATION
+    };
+    Ok(request
+        .header(VALIDATION_HEADER, exchange.validation_tag)
+        .header(TRAFFIC_HEADER, traffic))
 }
 
 /// `object` with placeholders substituted in every string value, at any depth (keys are kept as written).

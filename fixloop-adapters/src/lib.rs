@@ -109,6 +109,19 @@ pub use synthetic::{SyntheticConfig, SyntheticProbe, SyntheticSignalSource};
 /// counts such requests under `source="fixloop"`, so validation traffic never pollutes the signals it judges.
 pub const VALIDATION_HEADER: &str = "x-fixloop-validation";
 
+/// The header every request FixLoop sends to a watched service carries, saying what kind of traffic it is, so a
+/// service (its metrics, its alert rules, its rate limits) can tell FixLoop's own requests apart and exclude them:
+/// [`TRAFFIC_VALIDATION`] (a validation run's tests), [`TRAFFIC_SYNTHETIC`] (a synthetic probe), or
+/// [`TRAFFIC_REMEDIATION`] (a remediation action). Every request also carries the `User-Agent` `fixloop/<version>`
+/// of [`http_client`].
+pub const TRAFFIC_HEADER: &str = "x-fixloop-traffic";
+/// [`TRAFFIC_HEADER`] of a validation run's requests.
+pub const TRAFFIC_VALIDATION: &str = "validation";
+/// [`TRAFFIC_HEADER`] of a synthetic probe's requests.
+pub const TRAFFIC_SYNTHETIC: &str = "synthetic";
+/// [`TRAFFIC_HEADER`] of a remediation action's requests.
+pub const TRAFFIC_REMEDIATION: &str = "remediation";
+
 /// Builds the shared HTTP client of the adapters: rustls, no redirects followed (a test observes a 302 as a 302),
 /// a connect timeout of at most `timeout` (capped at 5 s) and `timeout` as the default total timeout of a request
 /// (adapters set tighter per-request timeouts).

@@ -129,6 +129,14 @@
 //! When it cannot, the first message is the additive `stream.reset` (payload [`StreamReset`]: `since`, the client's
 //! value; `oldest_available`, the `seq` of the oldest event still replayable for every service; `reason`,
 //! `TOO_OLD` or `TOO_NEW`), followed by the join snapshot; a client that never sends `since` never receives it.
+//! Additive event groups: `GET /ws?events=remediation` (a comma-separated list of known groups, given once; else
+//! 400 `invalid_events`) adds `remediation.proposed` and `remediation.updated` (payload [`RemediationProposal`]:
+//! `proposal_id`, `incident_id`, `service`, `kind`, `action_id`, `tier`, `mode`, `version` (grows at every change;
+//! an approval names it), `state`, `outcome` (once `FINISHED`), `proposed_at`, `updated_at`, `expires_at` and
+//! `decided_by` (omitted when absent), `note`) and `incident.escalated` (payload [`IncidentEscalated`]:
+//! `incident_id`, `service`, `reason`, `escalated_at`); that client's join snapshot also carries the open
+//! incident's proposals as `remediation.updated`. A client that names no group never receives these types, live or
+//! replayed.
 //! The upgrade request carries the RFC 6455 headers the spec declares as required parameters (`Connection`
 //! containing `upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`); without them the
 //! answer is 400 `websocket_upgrade_required`.

@@ -309,6 +309,28 @@ export interface IncidentDetail {
   figures: IncidentFigures;
 }
 
+/** Payload of the WebSocket type `incident.escalated`: the incident needs a human. */
+export interface IncidentEscalated {
+  /** The incident. */
+  incident_id: string;
+  /** The watched service. */
+  service: string;
+  /** Why: the strategy is exhausted, or the incident's time budget is spent. */
+  reason: string;
+  /** When it was escalated. */
+  escalated_at: string;
+}
+
+/** WebSocket message `incident.escalated`; its payload is a `IncidentEscalated`. */
+export interface IncidentEscalatedMessage {
+  type: "incident.escalated";
+  payload: IncidentEscalated;
+  /** When the message was emitted (RFC 3339, UTC). */
+  ts: string;
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered by one counter shared by all watched services, so `seq` increases strictly along a connection's events; where it starts is the server's (the reference server starts at its start time in microseconds, above any earlier process's numbers). A join-snapshot message carries the `seq` of the latest event it already reflects. Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events; a `since` the server cannot replay from (too old, from before a restart, or beyond its latest) gets `stream.reset` and the snapshot. */
+  seq?: number;
+}
+
 /**
  * The figures of an incident, from the engine's own times. A figure is `null` until its moment has come (or
  * when it does not apply); durations are in seconds.
@@ -441,6 +463,72 @@ export interface ReloadReport {
   /** Services whose profile did not change: left running untouched. */
   unchanged: string[];
 }
+
+/** How a service's remediation runs (`[service.remediation] mode`, or `FIXLOOP_REMEDIATION_MODE` for every service). */
+export type RemediationMode = "monitor-only" | "shadow" | "dry-run" | "auto";
+
+/** The verdict on a carried-out action (`RemediationProposal.outcome`, set when `state` is `FINISHED`). */
+export type RemediationOutcome = "EFFECTIVE" | "INEFFECTIVE" | "INCONCLUSIVE" | "FAILED" | "CANCELLED";
+
+/** One remediation proposal: an action of the service's profile, chosen for an incident, and where it stands. */
+export interface RemediationProposal {
+  /** Its id (unique within the server). */
+  proposal_id: string;
+  /** The incident it is for. */
+  incident_id: string;
+  /** The watched service. */
+  service: string;
+  /** The strategy's incident kind (from the profile). */
+  kind: string;
+  /** The declared action's id (from the profile). */
+  action_id: string;
+  /** The tier that applied, for the service's environment. */
+  tier: RiskTier;
+  /** The mode it was proposed in. */
+  mode: RemediationMode;
+  /** Bumped at every change; an approval or rejection names the version it saw (compare-and-set). */
+  version: number;
+  /** Where it stands. */
+  state: RemediationState;
+  /** The verdict, once `state` is `FINISHED`. */
+  outcome?: null | RemediationOutcome;
+  /** When it was proposed. */
+  proposed_at: string;
+  /** When it last changed. */
+  updated_at: string;
+  /** When an approval request lapses. */
+  expires_at?: string | null;
+  /** Who approved or rejected it: an API token's name, or the client's address when the API is open. */
+  decided_by?: string | null;
+  /** One line about its latest change, for people. */
+  note: string;
+}
+
+/** WebSocket message `remediation.proposed`; its payload is a `RemediationProposal`. */
+export interface RemediationProposedMessage {
+  type: "remediation.proposed";
+  payload: RemediationProposal;
+  /** When the message was emitted (RFC 3339, UTC). */
+  ts: string;
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered by one counter shared by all watched services, so `seq` increases strictly along a connection's events; where it starts is the server's (the reference server starts at its start time in microseconds, above any earlier process's numbers). A join-snapshot message carries the `seq` of the latest event it already reflects. Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events; a `since` the server cannot replay from (too old, from before a restart, or beyond its latest) gets `stream.reset` and the snapshot. */
+  seq?: number;
+}
+
+/** Where a proposal stands (`RemediationProposal.state`). */
+export type RemediationState = "RECORDED" | "WOULD_RUN" | "AWAITING_APPROVAL" | "REJECTED" | "EXPIRED" | "WITHDRAWN" | "MANUAL" | "EXECUTING" | "SUPPRESSING" | "JUDGING" | "FINISHED";
+
+/** WebSocket message `remediation.updated`; its payload is a `RemediationProposal`. */
+export interface RemediationUpdatedMessage {
+  type: "remediation.updated";
+  payload: RemediationProposal;
+  /** When the message was emitted (RFC 3339, UTC). */
+  ts: string;
+  /** Position in the server's event stream (additive, optional; omitted by servers that do not number events). Events are numbered by one counter shared by all watched services, so `seq` increases strictly along a connection's events; where it starts is the server's (the reference server starts at its start time in microseconds, above any earlier process's numbers). A join-snapshot message carries the `seq` of the latest event it already reflects. Reconnect with `GET /ws?since=<largest seq seen>` to receive exactly the missed events; a `since` the server cannot replay from (too old, from before a restart, or beyond its latest) gets `stream.reset` and the snapshot. */
+  seq?: number;
+}
+
+/** A strategy step's risk tier, for the service's environment. */
+export type RiskTier = "safe" | "risky" | "never-auto";
 
 /** The status of a whole validation run (`TestRun.status`). */
 export type RunStatus = "QUEUED" | "RUNNING" | "COMPLETED" | "FAILED";
@@ -640,11 +728,14 @@ export interface TimelineEntry {
 /** What happened at one moment of an incident (`TimelineEntry.kind`). */
 export type TimelineKind = "DETECTED" | "ANNOUNCED" | "PLAN_VALIDATED" | "RUN_STARTED" | "RUN_FINISHED" | "STATUS_CHANGED" | "COPILOT_ANSWERED" | "RESOLVED" | "PLAN_REJECTED" | "RECOVERY_CHECKED" | "RECOVERY_INCONCLUSIVE" | "NEEDS_HUMAN";
 
-/** One WebSocket message as sent on `GET /ws`: `{type, payload, ts}` and the optional `seq`, discriminated on `type`. `stream.reset` is sent only to a client that connected with `since`. */
+/** One WebSocket message as sent on `GET /ws`: `{type, payload, ts}` and the optional `seq`, discriminated on `type`. `stream.reset` is sent only to a client that connected with `since`; `remediation.proposed`, `remediation.updated` and `incident.escalated` only to a client that connected with `events=remediation`. */
 export type WsEnvelope =
   | SystemStatusMessage
   | IncidentCreatedMessage
   | PlanGeneratedMessage
   | TestsUpdatedMessage
   | CopilotAnswerMessage
-  | StreamResetMessage;
+  | StreamResetMessage
+  | RemediationProposedMessage
+  | RemediationUpdatedMessage
+  | IncidentEscalatedMessage;

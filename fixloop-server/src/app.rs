@@ -63,6 +63,8 @@ pub struct DemoOptions {
     pub ports: Option<Ports>,
     /// `--insecure-no-auth`: start without `FIXLOOP_API_TOKENS` even when `bind` is not loopback (default false).
     pub insecure_no_auth: bool,
+    /// `--remediate`: the shop's profile gets its remediation ([`crate::profile::DEMO_REMEDIATION`]; default false).
+    pub remediate: bool,
 }
 
 impl Default for DemoOptions {
@@ -75,6 +77,7 @@ impl Default for DemoOptions {
             traffic: true,
             ports: None,
             insecure_no_auth: false,
+            remediate: false,
         }
     }
 }
@@ -340,7 +343,11 @@ pub(crate) async fn start_demo_tuned(
         config,
         mode: Mode::Demo,
         watches: vec![ServiceToWatch {
-            service: demo_profile(&demo_url),
+            service: if options.remediate {
+                crate::profile::demo_profile_remediating(&demo_url)
+            } else {
+                demo_profile(&demo_url)
+            },
             builtin_demo: true,
             profile_sha256: None,
         }],

@@ -56,6 +56,12 @@ pub(super) fn cases() -> Vec<CaseInfo> {
             "seed §5.4; x-websocket-messages; #/components/schemas/WsEnvelope",
             phase,
         ),
+        fixloop(
+            "ws/WsEnvelope/2",
+            "a client that names no event group in GET /ws?events= receives only the seed's five types (remediation.* and incident.escalated are opt-in)",
+            "openapi.yaml GET /ws parameter events; #/components/schemas/WsEnvelope",
+            phase,
+        ),
         seed(
             "ws/incident.created/1",
             "incident.created comes before plan.generated for the same incident",
@@ -132,6 +138,7 @@ pub(super) async fn judge(ctx: &mut Ctx<'_>, main: &MainRecorder, flow: &FlowRes
             "ws/connectWebSocket/2",
             "ws/connectWebSocket/3",
             "ws/WsEnvelope/1",
+            "ws/WsEnvelope/2",
             "ws/incident.created/1",
             "ws/system.status/1",
             "ws/system.status/2",
@@ -185,6 +192,8 @@ pub(super) async fn judge(ctx: &mut Ctx<'_>, main: &MainRecorder, flow: &FlowRes
         "ws/WsEnvelope/1",
         envelope_outcome(ctx.spec, &log.frames, late_frames),
     );
+
+    ctx.record("ws/WsEnvelope/2", opt_in_outcome(&log.frames, late_frames));
 
     ctx.record("ws/incident.created/1", order_outcome(&log));
 
@@ -289,6 +298,30 @@ fn late_outcomes(late: &WsLog, incident_id: &str, run_seen: bool) -> (Outcome, O
         )
     };
     (two, three)
+}
+
+/// The types a client receives only when it asked for their group with `GET /ws?events=`.
+const OPT_IN_TYPES: [&str; 3] = [
+    "remediation.proposed",
+    "remediation.updated",
+    "incident.escalated",
+];
+
+/// Neither connection asked for an event group, so neither may see an opt-in type.
+fn opt_in_outcome(main: &[Frame], late: &[Frame]) -> Outcome {
+    let leaked = main.iter().chain(late).find(|frame| {
+        frame
+            .kind()
+            .is_some_and(|kind| OPT_IN_TYPES.contains(&kind))
+    });
+    match leaked {
+        None => Outcome::Pass,
+        Some(frame) => Outcome::fail(
+            "no remediation.* or incident.escalated message on a connection without events=",
+            truncate(&frame.text, 200),
+            "/type",
+        ),
+    }
 }
 
 fn envelope_outcome(spec: &Spec, main: &[Frame], late: &[Frame]) -> Outcome {

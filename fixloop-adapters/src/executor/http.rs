@@ -146,6 +146,8 @@ impl HttpActionExecutor {
         for (name, value) in &prepared.action.secret_headers {
             builder = builder.header(name.as_str(), value.expose());
         }
+        // Set last, so an action's own headers cannot hide that this request is FixLoop's remediation.
+        builder = builder.header(crate::TRAFFIC_HEADER, crate::TRAFFIC_REMEDIATION);
         if let Some(body) = &prepared.body {
             builder = builder.json(body);
         }

@@ -212,6 +212,12 @@ async fn http_action_sends_the_filled_body_and_headers() {
         .and(path("/admin/flags/payment"))
         .and(header("x-requested-by", "fixloop"))
         .and(header("x-admin-token", SECRET))
+        // Tagged, so the service can exclude FixLoop's own remediation traffic.
+        .and(header(
+            fixloop_adapters::TRAFFIC_HEADER,
+            fixloop_adapters::TRAFFIC_REMEDIATION,
+        ))
+        .and(wiremock::matchers::header_regex("user-agent", "^fixloop/"))
         .and(body_json(json!({"flag": "payment", "enabled": false})))
         .respond_with(ResponseTemplate::new(204))
         .expect(1)

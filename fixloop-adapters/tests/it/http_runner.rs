@@ -287,7 +287,13 @@ async fn slow_response_fails_with_a_timeout_detail() {
 #[tokio::test]
 async fn every_request_carries_the_validation_header_with_the_run_id() {
     let server = MockServer::start().await;
+    // The service can exclude FixLoop's traffic by any of the three marks.
     Mock::given(header(VALIDATION_HEADER, "run-42"))
+        .and(header(
+            fixloop_adapters::TRAFFIC_HEADER,
+            fixloop_adapters::TRAFFIC_VALIDATION,
+        ))
+        .and(wiremock::matchers::header_regex("user-agent", "^fixloop/"))
         .respond_with(ResponseTemplate::new(200))
         .expect(5)
         .mount(&server)

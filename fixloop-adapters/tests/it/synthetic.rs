@@ -254,6 +254,11 @@ async fn probes_carry_the_validation_header_and_resolved_secrets() {
     Mock::given(method("GET"))
         .and(path("/me"))
         .and(header(VALIDATION_HEADER, SYNTHETIC_VALIDATION_TAG))
+        .and(header(
+            fixloop_adapters::TRAFFIC_HEADER,
+            fixloop_adapters::TRAFFIC_SYNTHETIC,
+        ))
+        .and(wiremock::matchers::header_regex("user-agent", "^fixloop/"))
         .and(header("authorization", "Bearer probe-secret"))
         .respond_with(ResponseTemplate::new(200))
         .expect(1)

@@ -7,9 +7,11 @@ use crate::v1::{
     AnsweredBy, CiClassification, CiDecider, CiEvidence, CiFailureClass, CiHeal, CiHealDecision,
     CiIncident, CiIncidentList, CiIntake, CiIntakeList, CiIntakeStatus, CiJobStatus, CiLogRequest,
     CiUpstream, CopilotAnswer, CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail,
-    HttpMethod, IncidentCard, IncidentDetail, IncidentFigures, IncidentPage, IncidentState,
-    IncidentSummary, Link, Plan, PlanGenerated, PlanItem, PlanItemType, ReloadReport, RunStatus,
-    RunTestsRequest, ServiceState, SetBugRequest, Signal, SimulateMode, SimulateRequest,
+    HttpMethod, IncidentCard, IncidentDetail, IncidentEscalated, IncidentFigures, IncidentPage,
+    IncidentState, IncidentSummary, Link, Plan, PlanGenerated, PlanItem, PlanItemType,
+    ReloadReport, RemediationMode, RemediationOutcome, RemediationProposal, RemediationState,
+    RiskTier, RunStatus, RunTestsRequest, ServiceState, SetBugRequest, Signal, SimulateMode,
+    SimulateRequest,
     StreamReset, StreamResetReason, SystemStatus, Target, TestResult, TestRun, TestStatus,
     TimelineEntry, TimelineKind,
 };
@@ -90,7 +92,13 @@ use crate::v1::{
         CiIntakeList,
         CiDecider,
         CiIncident,
-        CiIncidentList
+        CiIncidentList,
+        RemediationMode,
+        RiskTier,
+        RemediationState,
+        RemediationOutcome,
+        RemediationProposal,
+        IncidentEscalated
     )),
     tags(
         (name = "status", description = "System status"),
@@ -362,10 +370,11 @@ mod descriptors {
         ("Sec-WebSocket-Version" = String, Header, description = "The WebSocket protocol version", pattern = "^13$", example = "13"),
         ("Sec-WebSocket-Key" = String, Header, description = "The client's nonce (RFC 6455: 16 random bytes in base64)", example = "dGhlIHNhbXBsZSBub25jZQ=="),
         ("since" = Option<u64>, Query, description = "Resume after this `seq` (a decimal non-negative integer): the largest `seq` the client saw. Anything else is 400 `invalid_since`.", minimum = 0, example = 42),
+        ("events" = Option<String>, Query, description = "Optional event groups to receive besides the seed's five types (additive): a comma-separated list of known groups, given once. `remediation` adds `remediation.proposed`, `remediation.updated` and `incident.escalated`. An unknown group, an empty item or a repeated parameter is 400 `invalid_events`. A client that does not name a group never receives its types, live or replayed.", pattern = "^remediation(,remediation)*$", example = "remediation"),
     ),
     responses(
         (status = 101, description = "Switching Protocols: the connection is now a WebSocket carrying WsEnvelope messages"),
-        (status = 400, description = "`since` is not a non-negative integer (`invalid_since`), or not a WebSocket upgrade request (`websocket_upgrade_required`)", body = ErrorBody),
+        (status = 400, description = "`since` is not a non-negative integer (`invalid_since`), `events` names an unknown group or is malformed (`invalid_events`), or not a WebSocket upgrade request (`websocket_upgrade_required`)", body = ErrorBody),
         (status = 403, description = "A browser page of a foreign origin: the `Origin` header is neither the server's own origin nor one of its CORS origins (`origin_not_allowed`); a request without `Origin` is not affected", body = ErrorBody),
     )
 )]

@@ -22,10 +22,13 @@ pub(super) fn add_websocket_schemas(doc: &mut Document) {
         ("TestsUpdatedMessage", "TestRun"),
         ("CopilotAnswerMessage", "CopilotAnswer"),
         ("StreamResetMessage", "StreamReset"),
+        ("RemediationProposedMessage", "RemediationProposal"),
+        ("RemediationUpdatedMessage", "RemediationProposal"),
+        ("IncidentEscalatedMessage", "IncidentEscalated"),
     ];
     let components = doc.components.get_or_insert_with(Default::default);
     let mut one_of = OneOfBuilder::new().description(Some(
-        "One WebSocket message as sent on `GET /ws`: `{type, payload, ts}` and the optional `seq`, discriminated on `type`. `stream.reset` is sent only to a client that connected with `since`.",
+        "One WebSocket message as sent on `GET /ws`: `{type, payload, ts}` and the optional `seq`, discriminated on `type`. `stream.reset` is sent only to a client that connected with `since`; `remediation.proposed`, `remediation.updated` and `incident.escalated` only to a client that connected with `events=remediation`.",
     ));
     let mut mapping = Vec::new();
     for ((message_name, payload_name), kind) in payloads.into_iter().zip(WsMessage::ALL_TYPES) {

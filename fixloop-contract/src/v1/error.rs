@@ -71,6 +71,8 @@ pub mod codes {
     pub const WEBSOCKET_UPGRADE_REQUIRED: &str = "websocket_upgrade_required";
     /// 400: `GET /ws?since=` with a value that is not a non-negative integer.
     pub const INVALID_SINCE: &str = "invalid_since";
+    /// 400: `GET /ws?events=` naming an unknown event group, with an empty item, or given twice.
+    pub const INVALID_EVENTS: &str = "invalid_events";
     /// 401: the bearer token (or, on the webhooks, the webhook secret) is missing or wrong.
     pub const UNAUTHORIZED: &str = "unauthorized";
     /// 403: the bearer token is valid but its role does not allow the operation (a `read` token on a mutating one).

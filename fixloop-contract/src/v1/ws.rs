@@ -1,5 +1,7 @@
 //! The WebSocket envelope `{type, payload, ts}` (plus the additive `seq`), its five message types (seed contract
-//! section 5.4), and the additive `stream.reset` marker, which only a client resuming with `GET /ws?since=` receives.
+//! section 5.4), the additive `stream.reset` marker, which only a client resuming with `GET /ws?since=` receives, and
+//! the additive event groups a client opts into with `GET /ws?events=` (`remediation`: `remediation.proposed`,
+//! `remediation.updated`, `incident.escalated`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -7,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::bodies::{
     CopilotAnswer, IncidentCard, PlanGenerated, StreamReset, SystemStatus, TestRun,
 };
+use super::remediation::{IncidentEscalated, RemediationProposal};
 
 /// One WebSocket message as sent on `GET /ws`: `{"type": ..., "payload": ..., "ts": ...}`.
 ///
@@ -32,8 +35,8 @@ pub struct WsEnvelope {
     pub seq: Option<u64>,
 }
 
-/// The WebSocket message types, tagged by `type` with the body under `payload`: the seed's five, and the additive
-/// `stream.reset`.
+/// The WebSocket message types, tagged by `type` with the body under `payload`: the seed's five, the additive
+/// `stream.reset`, and the additive types of the `remediation` event group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "payload")]
 pub enum WsMessage {
@@ -57,6 +60,21 @@ pub enum WsMessage {
     /// never receives it.
     #[serde(rename = "stream.reset")]
     StreamReset(StreamReset),
+    /// `remediation.proposed` (additive, event group `remediation`): FixLoop chose an action of the service's
+    /// strategy for the open incident. Only a client that connected with `GET /ws?events=remediation` receives it.
+    #[serde(rename = "remediation.proposed")]
+    RemediationProposed(RemediationProposal),
+    /// `remediation.updated` (additive, event group `remediation`): a proposal changed (its `version` grew): it
+    /// awaits an approval, runs, was judged, was rejected... Only a client that connected with
+    /// `GET /ws?events=remediation` receives it; its join snapshot carries the open incident's proposals as
+    /// `remediation.updated` messages.
+    #[serde(rename = "remediation.updated")]
+    RemediationUpdated(RemediationProposal),
+    /// `incident.escalated` (additive, event group `remediation`): the incident needs a human (the strategy is
+    /// exhausted, or its time budget is spent). Only a client that connected with `GET /ws?events=remediation`
+    /// receives it.
+    #[serde(rename = "incident.escalated")]
+    IncidentEscalated(IncidentEscalated),
 }
 
 impl WsMessage {
@@ -72,14 +90,30 @@ impl WsMessage {
     /// The `type` of the resume marker [`WsMessage::StreamReset`].
     pub const STREAM_RESET: &'static str = "stream.reset";
 
+    /// The event group a client opts into with `GET /ws?events=remediation`.
+    pub const REMEDIATION_GROUP: &'static str = "remediation";
+
+    /// The `type`s of the `remediation` event group.
+    pub const REMEDIATION_TYPES: [&'static str; 3] = [
+        "remediation.proposed",
+        "remediation.updated",
+        "incident.escalated",
+    ];
+
+    /// Every event group a client may name in `GET /ws?events=` (a comma-separated list of them).
+    pub const EVENT_GROUPS: [&'static str; 1] = [Self::REMEDIATION_GROUP];
+
     /// Every `type` value: the seed's five, then the additive ones.
-    pub const ALL_TYPES: [&'static str; 6] = [
+    pub const ALL_TYPES: [&'static str; 9] = [
         Self::TYPES[0],
         Self::TYPES[1],
         Self::TYPES[2],
         Self::TYPES[3],
         Self::TYPES[4],
         Self::STREAM_RESET,
+        Self::REMEDIATION_TYPES[0],
+        Self::REMEDIATION_TYPES[1],
+        Self::REMEDIATION_TYPES[2],
     ];
 
     /// The message's `type` string.
@@ -92,6 +126,26 @@ impl WsMessage {
             Self::TestsUpdated(_) => Self::TYPES[3],
             Self::CopilotAnswer(_) => Self::TYPES[4],
             Self::StreamReset(_) => Self::STREAM_RESET,
+            Self::RemediationProposed(_) => Self::REMEDIATION_TYPES[0],
+            Self::RemediationUpdated(_) => Self::REMEDIATION_TYPES[1],
+            Self::IncidentEscalated(_) => Self::REMEDIATION_TYPES[2],
+        }
+    }
+
+    /// The event group a client must name in `GET /ws?events=` to receive this message; `None` when every client
+    /// receives it (the seed's five; `stream.reset` goes only to a client that asked `since`).
+    #[must_use]
+    pub const fn event_group(&self) -> Option<&'static str> {
+        match self {
+            Self::SystemStatus(_)
+            | Self::IncidentCreated(_)
+            | Self::PlanGenerated(_)
+            | Self::TestsUpdated(_)
+            | Self::CopilotAnswer(_)
+            | Self::StreamReset(_) => None,
+            Self::RemediationProposed(_)
+            | Self::RemediationUpdated(_)
+            | Self::IncidentEscalated(_) => Some(Self::REMEDIATION_GROUP),
         }
     }
 

@@ -34,6 +34,8 @@ pub(crate) fn round_trip_by_name(schema: &str, value: &Value) -> Result<Value, S
         "ErrorBody" => round_trip::<ErrorBody>(value),
         "WsEnvelope" => round_trip::<WsEnvelope>(value),
         "StreamReset" => round_trip::<StreamReset>(value),
+        "RemediationProposal" => round_trip::<fixloop_contract::RemediationProposal>(value),
+        "IncidentEscalated" => round_trip::<fixloop_contract::IncidentEscalated>(value),
         "IncidentPage" => round_trip::<IncidentPage>(value),
         "IncidentSummary" => round_trip::<IncidentSummary>(value),
         "IncidentDetail" => round_trip::<IncidentDetail>(value),

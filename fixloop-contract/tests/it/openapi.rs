@@ -277,9 +277,12 @@ fn websocket_messages_are_a_discriminated_one_of() {
     let envelope = schema(&spec, "WsEnvelope");
     assert_eq!(envelope["discriminator"]["propertyName"], "type");
     let branches = envelope["oneOf"].as_array().unwrap();
-    assert_eq!(branches.len(), 6);
+    assert_eq!(branches.len(), 9);
     for (kind, payload) in [
         ("stream.reset", "StreamReset"),
+        ("remediation.proposed", "RemediationProposal"),
+        ("remediation.updated", "RemediationProposal"),
+        ("incident.escalated", "IncidentEscalated"),
         ("system.status", "SystemStatus"),
         ("incident.created", "IncidentCard"),
         ("plan.generated", "PlanGenerated"),

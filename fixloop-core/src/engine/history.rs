@@ -179,8 +179,12 @@ impl History {
                     ));
                 }
             }
-            // The hub's marker to a resuming client; the engine never publishes it.
-            WsMessage::StreamReset(_) => {}
+            // The hub's marker to a resuming client, and the driver's remediation events (read from the engine's
+            // proposals); the engine never publishes them.
+            WsMessage::StreamReset(_)
+            | WsMessage::RemediationProposed(_)
+            | WsMessage::RemediationUpdated(_)
+            | WsMessage::IncidentEscalated(_) => {}
         }
     }
 

@@ -575,6 +575,8 @@ pub(crate) fn render_effect(effect: &Effect) -> String {
             }
             // The server's resume marker; the engine never publishes it.
             WsMessage::StreamReset(reset) => format!("publish stream.reset {reset:?}"),
+            // The driver's remediation events; the engine never publishes them.
+            other => format!("publish {}", other.kind()),
         },
         Effect::FetchContext {
             effect,

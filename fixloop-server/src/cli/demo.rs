@@ -24,6 +24,10 @@ pub(crate) struct DemoArgs {
         allow_negative_numbers = true
     )]
     pub(crate) speed: Option<Speed>,
+    /// Let FixLoop remediate the shop (mode `auto` unless FIXLOOP_REMEDIATION_MODE says otherwise): first turn its
+    /// payment_provider flag off (safe), then restart it (risky: waits for an approval).
+    #[arg(long, conflicts_with = "scenario")]
+    pub(crate) remediate: bool,
     /// Where the journal lives (a scenario always keeps it in memory).
     #[command(flatten)]
     pub(crate) journal: Journal,
@@ -40,6 +44,7 @@ pub(crate) async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
         speed,
         journal,
         auth,
+        remediate,
     } = args;
     if let Some(scenario) = scenario {
         // A scripted story is the same every time: it never restores a journal, nor leaves one.
@@ -59,6 +64,7 @@ pub(crate) async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
         traffic: true,
         ports: None,
         insecure_no_auth: auth.insecure_no_auth,
+        remediate,
     })
     .await
     .context("starting the demo")?;
@@ -72,6 +78,12 @@ pub(crate) async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
         "  break it:     curl -X POST {}/api/demo/bug -H 'content-type: application/json' -d '{{\"enabled\":true}}'",
         demo.orchestrator_url
     );
+    if remediate {
+        println!(
+            "  remediation:  on; watch it with  websocat '{}/ws?events=remediation'",
+            demo.orchestrator_url.replacen("http", "ws", 1)
+        );
+    }
     println!("Press Ctrl-C to stop.");
     let reloads = tokio::spawn(hangups.reload_with(demo.reloader.clone()));
     demo.run_until(shutdown_signal()).await;

@@ -2,9 +2,12 @@
 //!
 //! Endpoints: `GET /health`, `GET /catalog`, `POST /checkout` (500 for every checkout while the bug is on),
 //! `GET`/`POST /admin/bug`, `GET /admin/flags` and `POST /admin/flags/{name}` (feature flags, see [`flags`]: turning
-//! `payment_provider` off makes checkout healthy even with the bug on), `GET /auth/me` (needs
+//! `payment_provider` off makes checkout healthy even with the bug on), `POST /admin/restart` (the shop's state is
+//! reset as a restart would: the bug off, every flag on; what `fixloop demo --remediate`'s risky step calls),
+//! `GET /auth/me` (needs
 //! `Authorization: Bearer demo-token`) and `GET /metrics`.
-//! When FixLoop's API tokens are set, `POST /admin/bug` and `POST /admin/flags/{name}` need one of them with the
+//! When FixLoop's API tokens are set, `POST /admin/bug`, `POST /admin/flags/{name}` and `POST /admin/restart` need
+//! one of them with the
 //! `operate` role (or the token the
 //! orchestrator of the same `fixloop demo` process was given, [`DemoState::with_admin_tokens`]); otherwise anyone
 //! who reaches the shop could break it.
@@ -117,6 +120,14 @@ impl DemoState {
     pub fn set_flag(&self, name: &str, enabled: bool) -> bool {
         self.inner.flags.set(name, enabled)
     }
+
+    /// Resets the shop's state as a restart would: the bug off, every flag on (orders and metrics are kept).
+    pub fn restart(&self) {
+        self.set_bug(false);
+        for (name, _) in flags::FLAGS {
+            self.set_flag(name, true);
+        }
+    }
 }
 
 /// The demo service's router, with the timing, logging and metrics middleware.
@@ -128,6 +139,7 @@ pub fn router(state: DemoState) -> Router {
         .route("/admin/bug", get(bug_state).post(set_bug))
         .route("/admin/flags", get(flags::list))
         .route("/admin/flags/{name}", post(flags::set))
+        .route("/admin/restart", post(restart))
         .route("/auth/me", get(auth_me))
         .route("/metrics", get(render_metrics))
         .fallback(not_found)
@@ -310,6 +322,16 @@ async fn set_bug(State(state): State<DemoState>, headers: HeaderMap, body: Bytes
     axum::Json(json!({"enabled": enabled})).into_response()
 }
 
+/// `POST /admin/restart`: the shop's state is reset (the bug off, every flag on).
+async fn restart(State(state): State<DemoState>, headers: HeaderMap) -> Response {
+    if let Some(refused) = unauthorized(&state, &headers, "restarting the shop") {
+        return refused;
+    }
+    state.restart();
+    tracing::info!("demo shop restarted: bug off, every flag on");
+    axum::Json(json!({"restarted": true, "bug": false})).into_response()
+}
+
 async fn auth_me(headers: HeaderMap) -> Response {
     let authorized = headers
         .get(header::AUTHORIZATION)
@@ -356,7 +378,12 @@ async fn track(State(state): State<DemoState>, request: Request, next: Next) -> 
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let method = method_label(request.method());
-    let source = if request.headers().contains_key(VALIDATION_HEADER) {
+    // Validation runs carry both headers, synthetic probes and remediation actions the traffic header.
+    let source = if request.headers().contains_key(VALIDATION_HEADER)
+        || request
+            .headers()
+            .contains_key(fixloop_adapters::TRAFFIC_HEADER)
+    {
         Source::Fixloop
     } else {
         Source::User

@@ -82,6 +82,11 @@ pub enum ApiError {
     /// 400 `invalid_since`: `GET /ws?since=` with a value that is not a non-negative integer.
     #[error("since must be a non-negative integer (the largest seq the client saw), got {0:?}")]
     InvalidSince(String),
+    /// 400 `invalid_events`: `GET /ws?events=` naming an unknown event group, with an empty item, or given twice.
+    #[error(
+        "events must be a comma-separated list of known event groups (remediation), given once; got {0}"
+    )]
+    InvalidEvents(String),
     /// 401 `unauthorized`.
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -137,6 +142,7 @@ impl ApiError {
             Self::InvalidJson(_)
             | Self::NotWebSocket
             | Self::InvalidSince(_)
+            | Self::InvalidEvents(_)
             | Self::InvalidQuery(_) => StatusCode::BAD_REQUEST,
             Self::InvalidBody(_) | Self::InvalidValue(_) | Self::InvalidProfile(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
@@ -169,6 +175,7 @@ impl ApiError {
             Self::InvalidJson(_) => codes::INVALID_JSON,
             Self::NotWebSocket => codes::WEBSOCKET_UPGRADE_REQUIRED,
             Self::InvalidSince(_) => codes::INVALID_SINCE,
+            Self::InvalidEvents(_) => codes::INVALID_EVENTS,
             Self::InvalidBody(_) => codes::INVALID_BODY,
             Self::InvalidValue(_) => codes::INVALID_VALUE,
             Self::InvalidQuery(_) => codes::INVALID_QUERY,

@@ -37,6 +37,11 @@ use self::file::{ProfileFile, SignalsFile, ThresholdsFile};
 /// The built-in demo profile (the shop that `fixloop demo` starts), as text.
 pub const DEMO_PROFILE: &str = include_str!("../../profiles/demo.toml");
 
+/// The `[service.remediation]` that `fixloop demo --remediate` adds to [`DEMO_PROFILE`], as text: a safe step that
+/// turns the shop's `payment_provider` flag off, then a risky "restart the shop" (its actions name the shop at
+/// `http://localhost:8001`, replaced with its real address).
+pub const DEMO_REMEDIATION: &str = include_str!("../../profiles/demo-remediation.toml");
+
 /// Below this, an error-rate threshold in percent is almost surely a ratio written in the wrong unit.
 const SMALLEST_PERCENT: f64 = 0.1;
 
@@ -287,7 +292,20 @@ impl ServiceProfile {
 /// The built-in demo profile: the shop `fixloop demo` starts, at `base_url`.
 #[must_use]
 pub fn demo_profile(base_url: &str) -> ServiceProfile {
-    let profile = Profile::parse(DEMO_PROFILE, "<built-in demo profile>", Secrets::Unresolved)
+    builtin_demo(DEMO_PROFILE, base_url)
+}
+
+/// The built-in demo profile with its remediation ([`DEMO_REMEDIATION`], `fixloop demo --remediate`): the shop at
+/// `base_url`, whose actions call its admin endpoints at `base_url`.
+#[must_use]
+pub fn demo_profile_remediating(base_url: &str) -> ServiceProfile {
+    let base = base_url.trim_end_matches('/');
+    let remediation = DEMO_REMEDIATION.replace("http://localhost:8001", base);
+    builtin_demo(&format!("{DEMO_PROFILE}\n{remediation}"), base_url)
+}
+
+fn builtin_demo(text: &str, base_url: &str) -> ServiceProfile {
+    let profile = Profile::parse(text, "<built-in demo profile>", Secrets::Unresolved)
         // The embedded file is checked by a unit test; a broken one is a build defect, not an input error.
         .unwrap_or_else(|error| unreachable!("the built-in demo profile is valid: {error}"));
     profile

@@ -838,3 +838,44 @@ url = "${ENV:HOOK}"
         "an unknown sink type is refused"
     );
 }
+
+#[test]
+fn the_remediating_demo_profile_adds_a_safe_flag_step_then_a_risky_restart_at_the_shops_address() {
+    use fixloop_core::remediation::{RemediationMode, RiskTier};
+    let plain = demo_profile("http://127.0.0.1:8001");
+    assert!(plain.actions.is_empty(), "without --remediate: unchanged");
+    assert!(plain.remediation.strategies.is_empty());
+    let shop = "http://127.0.0.1:40123";
+    let demo = demo_profile_remediating(shop);
+    assert_eq!(demo.spec.base_url, shop);
+    assert_eq!(demo.remediation.mode, RemediationMode::Auto);
+    let urls: Vec<&str> = demo
+        .actions
+        .iter()
+        .map(|action| action.settings["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            "http://127.0.0.1:40123/admin/flags/payment_provider",
+            "http://127.0.0.1:40123/admin/restart"
+        ]
+    );
+    let steps = &demo.remediation.strategies[0].steps;
+    let tiers: Vec<(&str, RiskTier)> = steps
+        .iter()
+        .map(|step| {
+            (
+                step.action.as_str(),
+                step.tier_in(demo.remediation.environment()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tiers,
+        [
+            ("payment-provider-off", RiskTier::Safe),
+            ("restart-shop", RiskTier::Risky)
+        ]
+    );
+}

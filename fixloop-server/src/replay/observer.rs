@@ -228,7 +228,12 @@ impl Observer {
                 }
             }
             // An answer is no decision; a stream reset is the hub's, never the engine's.
-            WsMessage::CopilotAnswer(_) | WsMessage::StreamReset(_) => {}
+            // Remediation events are the driver's, read from the engine's proposals, never published by it.
+            WsMessage::CopilotAnswer(_)
+            | WsMessage::StreamReset(_)
+            | WsMessage::RemediationProposed(_)
+            | WsMessage::RemediationUpdated(_)
+            | WsMessage::IncidentEscalated(_) => {}
         }
     }
 }

@@ -15,7 +15,7 @@ use fixloop_core::{IncidentId, RunId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
-use super::stream::{Outgoing, Subscribed};
+use super::stream::{EventGroups, Outgoing, Subscribed};
 
 /// How long a caller waits for the driver to take and answer a command.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,7 +43,7 @@ pub(crate) enum Command {
     ),
     CopilotAnswered(CopilotAnswer, oneshot::Sender<()>),
     Alert(Input, oneshot::Sender<()>),
-    Subscribe(Option<u64>, oneshot::Sender<Subscribed>),
+    Subscribe(Option<u64>, EventGroups, oneshot::Sender<Subscribed>),
     Incidents(
         usize,
         Option<(DateTime<Utc>, IncidentId)>,
@@ -211,7 +211,23 @@ impl ServiceHandle {
     ///
     /// As [`ServiceHandle::incidents`].
     pub async fn subscribe_since(&self, since: Option<u64>) -> Result<Subscribed, Error> {
-        self.request(|reply| Command::Subscribe(since, reply)).await
+        self.subscribe_to(since, EventGroups::NONE).await
+    }
+
+    /// [`ServiceHandle::subscribe_since`] for a client that asked for the optional event `groups`: it also gets
+    /// their events (replayed or live), and its join snapshot also carries the open incident's remediation
+    /// proposals when it asked for [`EventGroups::REMEDIATION`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceHandle::incidents`].
+    pub async fn subscribe_to(
+        &self,
+        since: Option<u64>,
+        groups: EventGroups,
+    ) -> Result<Subscribed, Error> {
+        self.request(|reply| Command::Subscribe(since, groups, reply))
+            .await
     }
 
     /// Whether the driver is gone (its command queue is closed).

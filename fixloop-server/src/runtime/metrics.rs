@@ -55,6 +55,8 @@ pub struct ServerMetrics {
     lease_renewals: AtomicU64,
     lease_lost: AtomicU64,
     journal_fenced: AtomicU64,
+    /// Alerts about FixLoop itself that the webhooks ignored (self-protection).
+    self_alerts_ignored: AtomicU64,
 }
 
 /// Which services this replica leads, for `GET /healthz` (replicas sharing one database only).
@@ -321,6 +323,11 @@ impl ServerMetrics {
         self.journal_fenced.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts an alert about FixLoop itself that a webhook ignored: FixLoop never acts on its own alerts.
+    pub fn self_alert_ignored(&self) {
+        self.self_alerts_ignored.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn render_leases(&self, out: &mut String) {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         family(
@@ -565,6 +572,17 @@ impl ServerMetrics {
             );
         }
         self.render_leases(&mut out);
+        family(
+            &mut out,
+            "fixloop_self_alerts_ignored_total",
+            "counter",
+            "Webhook alerts about FixLoop itself (a service or job label naming FixLoop), ignored: FixLoop never acts on them.",
+        );
+        let _ = writeln!(
+            out,
+            "fixloop_self_alerts_ignored_total {}",
+            load(&self.self_alerts_ignored)
+        );
         family(
             &mut out,
             "fixloop_signals_degraded",

@@ -28,8 +28,8 @@ use fixloop_contract::{
 
 use fixloop_core::{IncidentId, RunId};
 
-use crate::runtime::stream::SharedText;
 use crate::runtime::stream::merge::Subscription;
+use crate::runtime::stream::{EventGroups, SharedText};
 use crate::runtime::{Error, ServiceHandle};
 
 /// The ports of a watched service the copilot's look-ups may read (beyond its driver). Cheap to clone.
@@ -165,8 +165,12 @@ impl Services {
     /// # Errors
     ///
     /// As [`ServiceSet::statuses`].
-    pub async fn subscribe(&self, since: Option<u64>) -> Result<Subscription, Error> {
-        self.snapshot().subscribe(since).await
+    pub async fn subscribe(
+        &self,
+        since: Option<u64>,
+        groups: EventGroups,
+    ) -> Result<Subscription, Error> {
+        self.snapshot().subscribe(since, groups).await
     }
 }
 
@@ -424,14 +428,19 @@ impl ServiceSet {
     /// snapshot. With `since`, they start with each service's kept events after it; when any service cannot
     /// replay from it, every service's queue starts with its join snapshot instead (a client never gets a replay of
     /// some services and a gap in others), and the subscription carries the `stream.reset` marker to send first.
+    /// The client also gets the events of the optional `groups` it asked for (`GET /ws?events=`).
     ///
     /// # Errors
     ///
     /// As [`ServiceSet::statuses`].
-    pub async fn subscribe(&self, since: Option<u64>) -> Result<Subscription, Error> {
+    pub async fn subscribe(
+        &self,
+        since: Option<u64>,
+        groups: EventGroups,
+    ) -> Result<Subscription, Error> {
         let mut subscribed = Vec::with_capacity(self.services.len());
         for service in self.iter() {
-            subscribed.push(service.driver.subscribe_since(since).await?);
+            subscribed.push(service.driver.subscribe_to(since, groups).await?);
         }
         let reason = subscribed.iter().find_map(|one| one.reset);
         let (Some(since), Some(reason)) = (since, reason) else {
@@ -443,7 +452,7 @@ impl ServiceSet {
         // The services that replayed start over with their snapshot; dropping the replayed queue unregisters it.
         for (service, one) in self.iter().zip(&mut subscribed) {
             if one.reset.is_none() {
-                *one = service.driver.subscribe_since(None).await?;
+                *one = service.driver.subscribe_to(None, groups).await?;
             }
         }
         let reset = StreamReset {
@@ -582,7 +591,7 @@ mod tests {
             .unwrap()
             .unwrap();
         // Both services can replay from 0: no marker, no snapshot, every event of the process once.
-        let mut whole = tokio::time::timeout(wait, services.subscribe(Some(0)))
+        let mut whole = tokio::time::timeout(wait, services.subscribe(Some(0), EventGroups::NONE))
             .await
             .unwrap()
             .unwrap();
@@ -607,7 +616,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
         }
-        let mut reset = tokio::time::timeout(wait, services.subscribe(Some(0)))
+        let mut reset = tokio::time::timeout(wait, services.subscribe(Some(0), EventGroups::NONE))
             .await
             .unwrap()
             .unwrap();
@@ -631,10 +640,11 @@ mod tests {
         }
         // From right before the oldest kept event, both replay again.
         let since = marker.oldest_available - 1;
-        let mut resumed = tokio::time::timeout(wait, services.subscribe(Some(since)))
-            .await
-            .unwrap()
-            .unwrap();
+        let mut resumed =
+            tokio::time::timeout(wait, services.subscribe(Some(since), EventGroups::NONE))
+                .await
+                .unwrap()
+                .unwrap();
         assert!(resumed.marker.is_none());
         assert_eq!(
             resumed.queues[0].len(),

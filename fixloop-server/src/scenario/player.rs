@@ -143,6 +143,7 @@ pub async fn start_scenario(
         traffic: false,
         ports: Some(ports),
         insecure_no_auth: options.insecure_no_auth,
+        remediate: false,
     };
     let tuned = scenario.clone();
     let tune = Arc::new(move |driver: &mut crate::runtime::driver::DriverConfig| {

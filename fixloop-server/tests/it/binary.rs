@@ -74,6 +74,8 @@ pub(crate) struct Demo {
     child: Child,
     /// `http://127.0.0.1:PORT` of the orchestrator.
     pub(crate) url: String,
+    /// `http://127.0.0.1:PORT` of the demo shop.
+    pub(crate) shop_url: String,
     log: PathBuf,
 }
 
@@ -81,8 +83,15 @@ impl Demo {
     /// Starts `fixloop demo --port 0 --demo-port 0` with `env` added to [`command`]'s, its log in `log`, and reads
     /// the URLs it prints.
     pub(crate) async fn start(env: &[(&str, &OsStr)], log: &Path) -> Self {
+        Self::start_with(&[], env, log).await
+    }
+
+    /// [`Demo::start`] with `args` added after `demo --port 0 --demo-port 0` (for example `--remediate`).
+    pub(crate) async fn start_with(args: &[&str], env: &[(&str, &OsStr)], log: &Path) -> Self {
         let file = std::fs::File::create(log).expect("log file");
-        let mut command = command(&["demo", "--port", "0", "--demo-port", "0"]);
+        let mut all = vec!["demo", "--port", "0", "--demo-port", "0"];
+        all.extend_from_slice(args);
+        let mut command = command(&all);
         command
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -90,21 +99,29 @@ impl Demo {
         let mut child = command.spawn().expect("start the fixloop binary");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(STEP, async {
+        // The orchestrator's line comes first, then the shop's.
+        let urls = tokio::time::timeout(STEP, async {
+            let mut orchestrator = None;
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line
-                    .trim_start()
-                    .strip_prefix("orchestrator: ")
-                    .and_then(|rest| rest.split_whitespace().next())
+                let line = line.trim_start();
+                let url = |prefix: &str| {
+                    line.strip_prefix(prefix)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .map(str::to_owned)
+                };
+                if let Some(url) = url("orchestrator: ") {
+                    orchestrator = Some(url);
+                } else if let (Some(orchestrator), Some(shop)) =
+                    (orchestrator.clone(), url("demo service: "))
                 {
-                    return Some(url.to_owned());
+                    return Some((orchestrator, shop));
                 }
             }
             None
         })
         .await
         .expect("fixloop demo starts in time");
-        let Some(url) = url else {
+        let Some((url, shop_url)) = urls else {
             panic!(
                 "fixloop demo ended before printing its URL; its log:\n{}",
                 std::fs::read_to_string(log).unwrap_or_default()
@@ -115,6 +132,7 @@ impl Demo {
         Self {
             child,
             url,
+            shop_url,
             log: log.to_owned(),
         }
     }

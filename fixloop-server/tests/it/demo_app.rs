@@ -488,3 +488,32 @@ async fn with_api_tokens_a_flag_is_switched_only_with_an_operate_token() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(state.flag_enabled("payment_provider"), Some(false));
 }
+
+#[tokio::test]
+async fn restarting_the_shop_clears_the_fault_and_turns_every_flag_on() {
+    let state = DemoState::new();
+    state.set_bug(true);
+    state.set_flag("payment_provider", false);
+    let app = demo_app::router(state.clone());
+    let restart = || Request::post("/admin/restart").body(Body::empty()).unwrap();
+    let (status, body) = call(&app, restart()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!state.bug_enabled(), "the fault is cleared");
+    assert_eq!(state.flag_enabled("payment_provider"), Some(true));
+    let (status, body) = call(&app, checkout(r#"{"sku":"sku-1","quantity":1}"#)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["payment"], "charged");
+
+    // Guarded like the other admin endpoints.
+    use fixloop_server::http::auth::{ApiToken, ApiTokens, Role};
+    let tokens = ApiTokens::new(vec![ApiToken {
+        name: "oncall".to_owned(),
+        role: Role::Operate,
+        token: fixloop_adapters::Secret::from("operate-token-0123456789abcdef"),
+    }]);
+    let guarded = DemoState::with_admin_tokens(tokens);
+    guarded.set_bug(true);
+    let (status, _) = call(&demo_app::router(guarded.clone()), restart()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(guarded.bug_enabled());
+}

@@ -23,6 +23,7 @@ mod dashboard;
 mod datadog_mode;
 mod deadlines;
 mod demo_app;
+mod demo_remediate;
 mod e2e;
 mod history;
 mod inventory;

@@ -1,5 +1,5 @@
 //! The alert webhooks: the shared secret (header or query, constant-time), disabled without a secret, and repeats
-//! deduplicated through the engine.
+//! deduplicated through the engine; alerts about FixLoop itself ignored and counted.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -247,5 +247,62 @@ async fn an_oversized_webhook_body_is_413_with_the_error_body() {
             "{body}"
         );
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn alerts_about_fixloop_itself_are_ignored_and_counted() {
+    let app = with_secret();
+    // A Datadog monitor on FixLoop's own service, and an Alertmanager alert of its scrape job.
+    let mut datadog = datadog_payload("self-1", "Triggered");
+    datadog["alert_scope"] = json!("service:fixloop,env:prod");
+    let (status, body) = app
+        .send(webhook("/internal/datadog/webhook", Some(SECRET), &datadog))
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::ACCEPTED, json!({"accepted": false}))
+    );
+    let alertmanager = json!({
+        "version": "4",
+        "groupKey": "{}:{alertname=\"FixLoopDown\"}",
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "fixloop",
+        "groupLabels": {"alertname": "FixLoopDown"},
+        "commonLabels": {"alertname": "FixLoopDown"},
+        "commonAnnotations": {"summary": "FixLoop is down"},
+        "externalURL": "http://alertmanager:9093",
+        "alerts": [{
+            "status": "firing",
+            "labels": {"alertname": "FixLoopDown", "job": "fixloop"},
+            "annotations": {"summary": "FixLoop is down"},
+            "startsAt": "2026-11-21T10:15:00Z",
+            "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": "self123"
+        }]
+    });
+    let (status, body) = app
+        .send(webhook(
+            "/internal/alertmanager/webhook",
+            Some(SECRET),
+            &alertmanager,
+        ))
+        .await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::ACCEPTED, json!({"accepted": 0}))
+    );
+    let (_, status) = app.get("/api/status").await;
+    assert_eq!(status["status"], "HEALTHY", "no incident: {status}");
+    assert_eq!(status["active_incident_id"], Value::Null);
+    let metrics = app.text("/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|line| line == "fixloop_self_alerts_ignored_total 2"),
+        "{metrics}"
+    );
     app.stop().await;
 }

@@ -1,7 +1,8 @@
 //! WebSocket resume over real loopback sockets: a client that reconnects with `GET /ws?since=SEQ` gets exactly the
 //! events it missed, in `seq` order, then the live ones; a `since` the server cannot replay from gets a
 //! `stream.reset` marker and then the join snapshot; a client without `since` sees what a v1 client always saw;
-//! and a `since` that is not a non-negative integer is 400 `invalid_since`.
+//! a `since` that is not a non-negative integer is 400 `invalid_since`, and an `events` that names no known group
+//! is 400 `invalid_events`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -319,6 +320,49 @@ async fn since_that_is_not_a_non_negative_integer_is_400_invalid_since() {
         assert_eq!(response.status(), 400, "{bad}");
         let body: fixloop_contract::ErrorBody = response.json().await.unwrap();
         assert_eq!(body.code, codes::INVALID_SINCE, "{bad}");
+    }
+    tokio::time::timeout(WAIT, server.shutdown())
+        .await
+        .expect("stops in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_that_name_an_unknown_group_or_are_malformed_is_400_invalid_events() {
+    let (server, address) = start_fake_orchestrator().await;
+    let client = fixloop_adapters::default_client();
+    for bad in [
+        "events=",
+        "events=audit",
+        "events=remediation,",
+        "events=,remediation",
+        "events=REMEDIATION",
+        "events=remediation&events=remediation",
+    ] {
+        let response = tokio::time::timeout(
+            WAIT,
+            client
+                .get(format!("{}/ws?{bad}", server.orchestrator_url))
+                .send(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+        let body: fixloop_contract::ErrorBody = response.json().await.unwrap();
+        assert_eq!(body.code, codes::INVALID_EVENTS, "{bad}");
+    }
+    // A known group upgrades, alone or with `since`, and starts with the join snapshot as usual.
+    for good in [
+        "?events=remediation",
+        "?events=remediation,remediation&since=0",
+    ] {
+        let mut socket = connect(address, good).await;
+        let first = next_frame(&mut socket).await;
+        assert!(
+            matches!(first.kind(), "system.status" | "stream.reset"),
+            "{good}: {}",
+            first.text
+        );
     }
     tokio::time::timeout(WAIT, server.shutdown())
         .await

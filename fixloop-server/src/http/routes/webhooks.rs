@@ -126,6 +126,11 @@ async fn datadog_webhook(
         .filter_map(|tag| tag.split_once(':'))
         .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
         .collect();
+    if let Some(label) = names_fixloop(&labels) {
+        state.metrics.self_alert_ignored();
+        tracing::warn!(dedupe_key = %event.alert.dedupe_key, label, "datadog alert about FixLoop itself ignored: FixLoop never acts on its own alerts");
+        return Ok((StatusCode::ACCEPTED, axum::Json(json!({"accepted": false}))).into_response());
+    }
     let services = state.services.snapshot();
     let accepted = match (event.to_input(), services.route_alert(&labels)) {
         (Some(input), Some(service)) => {
@@ -163,6 +168,11 @@ async fn alertmanager_webhook(
     let services = state.services.snapshot();
     let mut count = 0;
     for alert in alerts {
+        if let Some(label) = names_fixloop(&alert.labels) {
+            state.metrics.self_alert_ignored();
+            tracing::warn!(dedupe_key = %alert.alert.dedupe_key, label, "alertmanager alert about FixLoop itself ignored: FixLoop never acts on its own alerts");
+            continue;
+        }
         match services.route_alert(&alert.labels) {
             Some(service) => {
                 tracing::info!(dedupe_key = %alert.alert.dedupe_key, firing = alert.firing, service = %service.name, "alertmanager webhook");
@@ -175,4 +185,50 @@ async fn alertmanager_webhook(
         }
     }
     Ok((StatusCode::ACCEPTED, axum::Json(json!({"accepted": count}))).into_response())
+}
+
+/// The labels that mark an alert as being about FixLoop itself.
+const SELF_LABELS: [&str; 3] = ["service", "job", "app"];
+
+/// The label (`name=value`) naming FixLoop when the alert is about FixLoop itself: a `service`, `job` or `app`
+/// label whose value is `fixloop` or starts with `fixloop-`, `fixloop_` or `fixloop.` (any case). FixLoop never
+/// acts on such an alert: acting on its own symptoms (restarting, remediating) could loop.
+fn names_fixloop(labels: &BTreeMap<String, String>) -> Option<String> {
+    SELF_LABELS.iter().find_map(|name| {
+        let value = labels.get(*name)?;
+        let lower = value.trim().to_ascii_lowercase();
+        let rest = lower.strip_prefix("fixloop")?;
+        (rest.is_empty() || rest.starts_with(['-', '_', '.'])).then(|| format!("{name}={value}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_job_or_app_label_naming_fixloop_marks_an_alert_as_fixloops_own() {
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect()
+        };
+        for own in [
+            labels(&[("service", "fixloop")]),
+            labels(&[("job", "FixLoop")]),
+            labels(&[("app", "fixloop-orchestrator"), ("env", "prod")]),
+            labels(&[("service", "fixloop_server")]),
+        ] {
+            assert!(names_fixloop(&own).is_some(), "{own:?}");
+        }
+        for other in [
+            labels(&[("service", "checkout")]),
+            labels(&[("service", "fixloopy")]),
+            labels(&[("alertname", "fixloop")]),
+            labels(&[]),
+        ] {
+            assert_eq!(names_fixloop(&other), None, "{other:?}");
+        }
+    }
 }

@@ -22,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 
 pub use crate::runtime::stream::{CLOSE_GOING_AWAY, CLOSE_TOO_SLOW};
-use crate::runtime::stream::{Outgoing, SharedText};
+use crate::runtime::stream::{EventGroups, Outgoing, SharedText};
 
 use axum::Router;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -63,6 +63,25 @@ fn parse_since(query: &[(String, String)]) -> Result<Option<u64>, ApiError> {
         .parse()
         .map(Some)
         .map_err(|_| ApiError::InvalidSince(shown()))
+}
+
+/// The `events` query parameter of `GET /ws`: absent (no optional group), or a comma-separated list of known event
+/// groups given once (an unknown group, an empty item or a repeated parameter is 400 `invalid_events`).
+fn parse_events(query: &[(String, String)]) -> Result<EventGroups, ApiError> {
+    let mut values = query.iter().filter(|(name, _)| name == "events");
+    let Some((_, value)) = values.next() else {
+        return Ok(EventGroups::NONE);
+    };
+    let shown = |text: &str| text.chars().take(40).collect::<String>();
+    if values.next().is_some() {
+        return Err(ApiError::InvalidEvents(format!(
+            "{:?} (given twice)",
+            shown(value)
+        )));
+    }
+    EventGroups::parse(value).map_err(|item| {
+        ApiError::InvalidEvents(format!("{:?} in {:?}", shown(&item), shown(value)))
+    })
 }
 
 /// What completing an HTTP/1.1 upgrade here needs, taken before axum's `WebSocketUpgrade` (which removes the
@@ -112,11 +131,12 @@ async fn websocket(
         return Err(ApiError::OriginNotAllowed(origin));
     }
     let since = parse_since(&query)?;
+    let groups = parse_events(&query)?;
     // axum checks the handshake (method, headers, version) for every kind of upgrade.
     let upgrade = upgrade.map_err(|_| ApiError::NotWebSocket)?;
     // Subscribing before the upgrade completes takes the join snapshots (or the replay) now; events published in
     // between queue up.
-    let subscription = state.services.subscribe(since).await?;
+    let subscription = state.services.subscribe(since, groups).await?;
     let marker = subscription.marker;
     let queues = subscription.queues;
     let config = state.settings.websocket;

@@ -97,6 +97,12 @@ impl Driver {
                         summary = %notification.summary,
                         "notification"
                     );
+                    if notification.kind == fixloop_core::engine::NotificationKind::Escalated {
+                        self.publish_escalation(
+                            notification.incident_id.as_str(),
+                            &notification.summary,
+                        );
+                    }
                     self.notice_remediation(&notification);
                 }
             }

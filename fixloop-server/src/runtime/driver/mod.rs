@@ -26,6 +26,7 @@ use tokio::task::{AbortHandle, JoinSet};
 mod effects;
 mod journal;
 mod notify;
+mod proposals;
 
 use self::effects::Completion;
 pub use self::journal::Fence;
@@ -34,7 +35,7 @@ use super::Error;
 use super::handle::{Command, ServiceHandle};
 use crate::runtime::metrics::ServerMetrics;
 use crate::runtime::outbox::Outbox;
-use crate::runtime::stream::{DEFAULT_REPLAY_CAPACITY, Hub, Sequence, Subscribed};
+use crate::runtime::stream::{DEFAULT_REPLAY_CAPACITY, EventGroups, Hub, Sequence, Subscribed};
 use crate::runtime::wire;
 
 /// The ports the driver calls.
@@ -100,6 +101,8 @@ pub struct Driver {
     executor: Option<Arc<dyn Executor>>,
     /// The actions this process is carrying out, by their `ExecuteAction` effect.
     actions: HashMap<EffectId, AbortHandle>,
+    /// The last version published on the WebSocket per remediation proposal the engine keeps.
+    proposal_versions: proposals::SeenVersions,
 }
 
 impl Driver {
@@ -144,6 +147,7 @@ impl Driver {
             fenced: false,
             executor: None,
             actions: HashMap::new(),
+            proposal_versions: HashMap::new(),
         };
         (driver, ServiceHandle::new(command_sender))
     }
@@ -285,6 +289,7 @@ impl Driver {
         }
         driver.journal = Some(journal);
         driver.outbox = outbox;
+        driver.remember_proposals();
         let now = driver.now();
         driver.record_configuration(now).await;
         if restored.is_some() {
@@ -343,6 +348,7 @@ impl Driver {
                     let needed_human = self.engine.needs_human();
                     self.engine.handle_timeout(now);
                     self.drain();
+                    self.publish_proposal_changes();
                     self.observe_closed(open_before);
                     self.observe_needs_human();
                     self.notice_escalation(needed_human);
@@ -381,6 +387,7 @@ impl Driver {
         let needed_human = self.engine.needs_human();
         let result = self.engine.handle_input(now, input);
         self.drain();
+        self.publish_proposal_changes();
         self.observe_closed(open_before);
         self.observe_needs_human();
         self.notice_escalation(needed_human);
@@ -530,8 +537,8 @@ impl Driver {
             Command::IncidentHistory(incident_id, reply) => {
                 let _ = reply.send(self.engine.incident_history(&incident_id));
             }
-            Command::Subscribe(since, reply) => {
-                let resumed = since.map(|since| self.hub.resume(since));
+            Command::Subscribe(since, groups, reply) => {
+                let resumed = since.map(|since| self.hub.resume_to(since, groups));
                 let (queue, reset) = match resumed {
                     Some(Ok(queue)) => (queue, None),
                     refused => {
@@ -544,7 +551,13 @@ impl Driver {
                         if let Some(run) = self.engine.current_run() {
                             snapshot.push(WsMessage::TestsUpdated(run.clone()).at(now));
                         }
-                        (self.hub.subscribe(&snapshot), refused.and_then(Result::err))
+                        if groups.contains(EventGroups::REMEDIATION) {
+                            snapshot.extend(self.open_proposals(now));
+                        }
+                        (
+                            self.hub.subscribe_to(&snapshot, groups),
+                            refused.and_then(Result::err),
+                        )
                     }
                 };
                 let _ = reply.send(Subscribed {

@@ -17,6 +17,11 @@
 //!
 //! An event is serialized once per broadcast, straight into its WebSocket text frame, and its bytes are shared
 //! ([`SharedText`] clones are reference counts), so fan-out copies, encodes and frames nothing per client.
+//!
+//! Event groups: a message of an optional group ([`WsMessage::event_group`], e.g. `remediation.proposed`) goes only
+//! to the clients that asked for its group ([`EventGroups`], from `GET /ws?events=`), live and replayed alike. The
+//! hub checks each client's groups against the event's before queueing the same shared frame, so filtering encodes
+//! nothing per client either. A client that skips an event sees a gap in `seq`, which the resume rules allow.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -30,6 +35,60 @@ use tokio::sync::mpsc::error::TrySendError;
 
 pub mod frame;
 pub mod merge;
+
+/// The optional event groups a client receives besides the events every client gets (`GET /ws?events=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct EventGroups(u8);
+
+impl EventGroups {
+    /// No optional group: the seed's five types only (and `stream.reset` when resuming).
+    pub const NONE: Self = Self(0);
+    /// The `remediation` group: `remediation.proposed`, `remediation.updated`, `incident.escalated`.
+    pub const REMEDIATION: Self = Self(1);
+
+    /// Parses the value of `GET /ws?events=`: a comma-separated list of known group names
+    /// ([`WsMessage::EVENT_GROUPS`]), each item non-empty (a name may repeat).
+    ///
+    /// # Errors
+    ///
+    /// The offending item (empty, or an unknown name) when the list is malformed.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let mut groups = Self::NONE;
+        for item in value.split(',') {
+            groups = groups.with(Self::named(item).ok_or_else(|| item.to_owned())?);
+        }
+        Ok(groups)
+    }
+
+    /// The group a `GET /ws?events=` item names, if it is a known one.
+    #[must_use]
+    pub fn named(name: &str) -> Option<Self> {
+        (name == WsMessage::REMEDIATION_GROUP).then_some(Self::REMEDIATION)
+    }
+
+    /// The groups a client must have asked for to receive `message` ([`EventGroups::NONE`] when every client
+    /// receives it).
+    #[must_use]
+    pub fn of(message: &WsMessage) -> Self {
+        message
+            .event_group()
+            .and_then(Self::named)
+            .unwrap_or(Self::NONE)
+    }
+
+    /// These groups and `other`.
+    #[must_use]
+    pub const fn with(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Whether these groups include every group of `required` (so a client with them receives an event that
+    /// requires `required`).
+    #[must_use]
+    pub const fn contains(self, required: Self) -> bool {
+        self.0 & required.0 == required.0
+    }
+}
 
 /// Default capacity of a client's queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 256;
@@ -170,10 +229,12 @@ pub struct Subscribed {
 #[derive(Debug)]
 pub struct Hub {
     capacity: usize,
-    clients: Vec<mpsc::Sender<Outgoing>>,
+    /// Each client's queue and the optional groups it asked for.
+    clients: Vec<(mpsc::Sender<Outgoing>, EventGroups)>,
     sequence: Sequence,
-    /// The latest broadcast events with their `seq`, oldest first; at most `replay_capacity`.
-    ring: VecDeque<(u64, SharedText)>,
+    /// The latest broadcast events with their `seq` and the groups they require, oldest first; at most
+    /// `replay_capacity`.
+    ring: VecDeque<(u64, EventGroups, SharedText)>,
     replay_capacity: usize,
     /// The largest `seq` this hub dropped from its ring (0 when none): a resume from an older `seq` would miss it.
     evicted: u64,
@@ -205,8 +266,19 @@ impl Hub {
     }
 
     /// Registers a client whose queue starts with `snapshot`; returns the receiving end of its queue. Each snapshot
-    /// message carries the `seq` of the latest event broadcast so far (by any hub sharing the sequence).
+    /// message carries the `seq` of the latest event broadcast so far (by any hub sharing the sequence). The client
+    /// gets no event of an optional group ([`Hub::subscribe_to`]).
     pub fn subscribe(&mut self, snapshot: &[WsEnvelope]) -> mpsc::Receiver<Outgoing> {
+        self.subscribe_to(snapshot, EventGroups::NONE)
+    }
+
+    /// [`Hub::subscribe`] for a client that asked for `groups`: it also gets their events. Snapshot messages are
+    /// queued as given (the caller builds the snapshot for the client's groups).
+    pub fn subscribe_to(
+        &mut self,
+        snapshot: &[WsEnvelope],
+        groups: EventGroups,
+    ) -> mpsc::Receiver<Outgoing> {
         let latest = self.sequence.lock();
         let (sender, receiver) = mpsc::channel(self.capacity.max(snapshot.len() + 1));
         for envelope in snapshot {
@@ -215,7 +287,7 @@ impl Hub {
             // receiver is gone, and then registering is moot anyway.
             let _ = sender.try_send(Outgoing::Event { seq: *latest, text });
         }
-        self.clients.push(sender);
+        self.clients.push((sender, groups));
         receiver
     }
 
@@ -230,6 +302,20 @@ impl Hub {
     /// dropped one from its ring, [`StreamResetReason::TooNew`] when `since` is beyond the latest `seq` (another
     /// process's). Nothing is registered then.
     pub fn resume(&mut self, since: u64) -> Result<mpsc::Receiver<Outgoing>, StreamResetReason> {
+        self.resume_to(since, EventGroups::NONE)
+    }
+
+    /// [`Hub::resume`] for a client that asked for `groups`: the replay and the live events skip the events of the
+    /// groups it did not ask for.
+    ///
+    /// # Errors
+    ///
+    /// As [`Hub::resume`].
+    pub fn resume_to(
+        &mut self,
+        since: u64,
+        groups: EventGroups,
+    ) -> Result<mpsc::Receiver<Outgoing>, StreamResetReason> {
         let latest = self.sequence.lock();
         if since > *latest {
             return Err(StreamResetReason::TooNew);
@@ -237,16 +323,19 @@ impl Hub {
         if since < self.evicted {
             return Err(StreamResetReason::TooOld);
         }
-        let start = self.ring.partition_point(|(seq, _)| *seq <= since);
+        let start = self.ring.partition_point(|(seq, _, _)| *seq <= since);
         let (sender, receiver) = mpsc::channel(self.capacity + (self.ring.len() - start));
-        for (seq, text) in self.ring.range(start..) {
+        for (seq, required, text) in self.ring.range(start..) {
+            if !groups.contains(*required) {
+                continue;
+            }
             // Sized for the replay, so this cannot be full.
             let _ = sender.try_send(Outgoing::Event {
                 seq: *seq,
                 text: text.clone(),
             });
         }
-        self.clients.push(sender);
+        self.clients.push((sender, groups));
         drop(latest);
         Ok(receiver)
     }
@@ -258,25 +347,31 @@ impl Hub {
         self.evicted + 1
     }
 
-    /// Numbers `envelope` with the next `seq`, keeps it in the ring and sends it to every client without waiting;
-    /// drops the clients whose queue is full or closed. Returns how many clients were dropped.
+    /// Numbers `envelope` with the next `seq`, keeps it in the ring and sends it to every client that asked for its
+    /// group ([`EventGroups::of`]) without waiting; drops the clients whose queue is full or closed. Returns how
+    /// many clients were dropped.
     pub fn broadcast(&mut self, envelope: &WsEnvelope) -> usize {
         let mut latest = self.sequence.lock();
         *latest += 1;
         let seq = *latest;
         let text = serialize(&envelope.message, envelope.ts, seq);
+        let required = EventGroups::of(&envelope.message);
         if self.replay_capacity > 0 {
             if self.ring.len() == self.replay_capacity
-                && let Some((dropped, _)) = self.ring.pop_front()
+                && let Some((dropped, _, _)) = self.ring.pop_front()
             {
                 self.evicted = dropped;
             }
-            self.ring.push_back((seq, text.clone()));
+            self.ring.push_back((seq, required, text.clone()));
         } else {
             self.evicted = seq;
         }
         let before = self.clients.len();
-        self.clients.retain(|client| {
+        self.clients.retain(|(client, groups)| {
+            if !groups.contains(required) {
+                // Not for this client; a closed queue is noticed at the next event it receives.
+                return !client.is_closed();
+            }
             match client.try_send(Outgoing::Event {
                 seq,
                 text: text.clone(),
@@ -314,7 +409,7 @@ impl Hub {
 
     /// Asks every client to close (server shutdown) and forgets them.
     pub fn close_all(&mut self) {
-        for client in self.clients.drain(..) {
+        for (client, _) in self.clients.drain(..) {
             let _ = client.try_send(Outgoing::Close(CLOSE_GOING_AWAY, "server shutting down"));
         }
     }
@@ -492,6 +587,70 @@ mod tests {
         unkept.broadcast(&envelope(0.0));
         assert_eq!(unkept.kept(), 0);
         assert_eq!(unkept.resume(0).unwrap_err(), StreamResetReason::TooOld);
+    }
+
+    fn escalated() -> WsEnvelope {
+        let now = "2026-11-21T10:15:00Z".parse().unwrap();
+        WsMessage::IncidentEscalated(fixloop_contract::IncidentEscalated {
+            incident_id: "inc-1".to_owned(),
+            service: "shop".to_owned(),
+            reason: "strategy checkout is exhausted".to_owned(),
+            escalated_at: now,
+        })
+        .at(now)
+    }
+
+    #[test]
+    fn events_groups_parse_known_names_and_refuse_the_rest() {
+        assert_eq!(
+            EventGroups::parse("remediation"),
+            Ok(EventGroups::REMEDIATION)
+        );
+        assert_eq!(
+            EventGroups::parse("remediation,remediation"),
+            Ok(EventGroups::REMEDIATION)
+        );
+        for bad in [
+            "",
+            "remediation,",
+            ",remediation",
+            "Remediation",
+            "audit",
+            " remediation",
+        ] {
+            assert!(EventGroups::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(EventGroups::NONE.contains(EventGroups::of(&envelope(0.0).message)));
+        assert!(!EventGroups::NONE.contains(EventGroups::of(&escalated().message)));
+        assert!(EventGroups::REMEDIATION.contains(EventGroups::of(&escalated().message)));
+    }
+
+    #[test]
+    fn a_group_event_reaches_only_the_clients_that_asked_for_its_group() {
+        let mut hub = Hub::new(8);
+        let mut plain = hub.subscribe(&[]);
+        let mut remediation = hub.subscribe_to(&[], EventGroups::REMEDIATION);
+        hub.broadcast(&envelope(0.1));
+        hub.broadcast(&escalated());
+        hub.broadcast(&envelope(0.2));
+        assert_eq!(drain(&mut plain), [(1, Some(1)), (3, Some(3))]);
+        assert_eq!(
+            drain(&mut remediation),
+            [(1, Some(1)), (2, Some(2)), (3, Some(3))]
+        );
+        assert_eq!(hub.len(), 2, "a skipped client stays registered");
+    }
+
+    #[test]
+    fn a_replay_skips_the_groups_the_client_did_not_ask_for() {
+        let mut hub = Hub::new(8);
+        hub.broadcast(&envelope(0.1));
+        hub.broadcast(&escalated());
+        hub.broadcast(&envelope(0.2));
+        let mut plain = hub.resume(0).unwrap();
+        let mut remediation = hub.resume_to(1, EventGroups::REMEDIATION).unwrap();
+        assert_eq!(drain(&mut plain), [(1, Some(1)), (3, Some(3))]);
+        assert_eq!(drain(&mut remediation), [(2, Some(2)), (3, Some(3))]);
     }
 
     #[test]
