@@ -6,14 +6,14 @@ use super::super::StoreError;
 use super::errors::classify;
 
 /// The schema version this build reads and writes: the last migration.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The first key of the advisory lock migrations take (any constant: "FL" in ASCII); the second is the schema's
 /// hash, so stores in different schemas migrate independently.
 const MIGRATION_LOCK: i32 = 0x464c;
 
 /// Every migration, by version. Never edit one that shipped: add the next.
-const MIGRATIONS: [(i64, &str); 4] = [
+const MIGRATIONS: [(i64, &str); 5] = [
     (
         1,
         // The journal and the snapshots, as JSON text (the core's versioned formats, floats round-trip exactly)
@@ -78,6 +78,14 @@ const MIGRATIONS: [(i64, &str); 4] = [
              UNIQUE (sink, key)
          );
          CREATE INDEX outbox_waiting ON outbox (sink, id) WHERE outcome IS NULL;",
+    ),
+    (
+        5,
+        // Server-wide settings (the remediation kill switch), one JSON text per key, shared by every replica.
+        "CREATE TABLE settings (
+             key TEXT PRIMARY KEY,
+             value TEXT NOT NULL
+         );",
     ),
 ];
 

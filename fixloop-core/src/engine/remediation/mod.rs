@@ -672,6 +672,15 @@ pub(super) fn on_decision(
         return Err(Rejected::KillSwitchEngaged);
     }
     shared.remediation.proposals[index].decided_by = Some(by.clone());
+    let act = if approve { "approved" } else { "rejected" };
+    let summary = format!(
+        "{by} {act} {proposal} ({}) at version {version}",
+        shared.remediation.proposals[index].action_id
+    );
+    let incident_id = shared.remediation.proposals[index].incident_id.clone();
+    shared
+        .history
+        .note(&incident_id, now, TimelineKind::Remediation, summary);
     if approve {
         info!(%proposal, %by, "remediation approved");
         execute(shared, now, index);
@@ -738,6 +747,18 @@ pub(super) fn on_kill_switch(shared: &mut Shared, now: DateTime<Utc>, engaged: b
     }
     shared.remediation.kill_switch = engaged;
     warn!(engaged, %by, "remediation kill switch");
+    if let Some(incident_id) = shared
+        .remediation
+        .incident
+        .as_ref()
+        .map(|state| state.incident_id.clone())
+    {
+        let act = if engaged { "engaged" } else { "released" };
+        let summary = format!("{by} {act} the remediation kill switch");
+        shared
+            .history
+            .note(&incident_id, now, TimelineKind::Remediation, summary);
+    }
     if !engaged {
         return;
     }
