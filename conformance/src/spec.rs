@@ -494,19 +494,24 @@ mod tests {
         assert_eq!(
             ids,
             [
+                "approveRemediation",
                 "askCopilot",
                 "connectWebSocket",
                 "getCurrentIncident",
                 "getIncident",
+                "getRemediationStats",
                 "getService",
                 "getStatus",
                 "getTestRun",
                 "listCiLogs",
                 "listIncidents",
+                "listRemediations",
                 "listServices",
+                "rejectRemediation",
                 "reloadProfile",
                 "runTests",
                 "setDemoBug",
+                "setRemediationKillSwitch",
                 "simulateIncident",
                 "submitCiLogs"
             ]
