@@ -445,3 +445,57 @@ async fn a_rejection_runs_nothing_and_the_kill_switch_refuses_approvals() {
     );
     app.stop().await;
 }
+
+/// The kill switch is saved in the store: engaged through the API of `fixloop serve`, it is still engaged after a
+/// clean restart on the same data directory, in the API and in the engines (`/metrics`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_survives_a_restart_of_the_server() {
+    use crate::inventory::{self, Inventory};
+    use crate::restart::Fixloop;
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let inventory = Inventory::start().await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let profile = dir.path().join("inventory.toml");
+        std::fs::write(
+            &profile,
+            inventory::profile("inventory", &inventory.url, inventory::SCRAPE),
+        )
+        .expect("profile");
+        let data = dir.path().join("data");
+        let client = fixloop_adapters::default_client();
+
+        let first = Fixloop::start(&profile, &data, dir.path().join("first.log")).await;
+        let switched: Value = client
+            .post(format!("{}/api/remediation/kill-switch", first.url))
+            .json(&json!({"engaged": true}))
+            .send()
+            .await
+            .expect("the kill switch answers")
+            .json()
+            .await
+            .expect("a KillSwitchState");
+        assert_eq!(switched["engaged"], true, "{switched}");
+        assert_eq!(switched["changed_by"], "127.0.0.1", "{switched}");
+        first.terminate().await;
+
+        let second = Fixloop::start(&profile, &data, dir.path().join("second.log")).await;
+        let list: RemediationList = second.get("/api/remediations").await;
+        assert!(list.kill_switch.engaged, "{list:?}");
+        assert_eq!(list.kill_switch.changed_by.as_deref(), Some("127.0.0.1"));
+        let metrics = client
+            .get(format!("{}/metrics", second.url))
+            .send()
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            metrics.contains("fixloop_remediation_kill_switch 1"),
+            "{metrics}"
+        );
+        second.terminate().await;
+    })
+    .await
+    .expect("the story ends in time");
+}
