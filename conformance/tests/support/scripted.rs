@@ -577,17 +577,17 @@ async fn decide_remediation() -> Response {
 /// anything else 4xx.
 async fn set_kill_switch(
     State(app): State<App>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     let json = headers
-        .get(axum::http::header::CONTENT_TYPE)
+        .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"));
-    let engaged = serde_json::from_slice::<serde_json::Value>(&body)
+    let engaged = serde_json::from_slice::<Value>(&body)
         .ok()
         .filter(|_| json && body.len() <= 65_536)
-        .and_then(|value| value.get("engaged").and_then(serde_json::Value::as_bool));
+        .and_then(|value| value.get("engaged").and_then(Value::as_bool));
     match engaged {
         Some(engaged) => {
             app.json(&serde_json::json!({"engaged": engaged, "changed_by": "scripted"}))

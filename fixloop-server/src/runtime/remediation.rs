@@ -107,7 +107,7 @@ pub async fn proposals(
         proposals.extend(service.driver.proposals(incident_id.cloned()).await?);
     }
     // Stable: within one service, the engine's order (newest first) breaks ties.
-    proposals.sort_by(|a, b| b.proposed_at.cmp(&a.proposed_at));
+    proposals.sort_by_key(|proposal| std::cmp::Reverse(proposal.proposed_at));
     Ok(proposals)
 }
 

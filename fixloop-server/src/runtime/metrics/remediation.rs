@@ -9,11 +9,14 @@ use fixloop_core::engine::ActionStats;
 
 use super::{escape_label, family};
 
+/// One service's figures: (incident kind, action) → (attempts, effective).
+type ServiceFigures = BTreeMap<(String, String), (u32, u32)>;
+
 /// What the drivers last read of their engines.
 #[derive(Debug, Default)]
 pub(super) struct RemediationFigures {
     /// Per service: (kind, action) → (attempts, effective).
-    actions: Mutex<BTreeMap<String, BTreeMap<(String, String), (u32, u32)>>>,
+    actions: Mutex<BTreeMap<String, ServiceFigures>>,
     /// Per service: whether its engine's kill switch is engaged.
     kill_switch: Mutex<BTreeMap<String, bool>>,
 }
