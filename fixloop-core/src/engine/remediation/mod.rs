@@ -31,6 +31,7 @@ mod image;
 mod proposal;
 
 pub(super) use image::{RemediationImage, SpecImage};
+use proposal::describe;
 pub use proposal::{ActionStats, Notification, NotificationKind, Outcome, Proposal, ProposalState};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -787,17 +788,5 @@ pub(super) fn restarted(shared: &mut Shared, now: DateTime<Utc>) {
     if let ProposalState::Executing { .. } = shared.remediation.proposals[index].state {
         let note = "inconclusive: interrupted by a restart".to_owned();
         finish(shared, now, index, Outcome::Inconclusive, note);
-    }
-}
-
-fn describe(failure: &PortFailure) -> String {
-    match failure {
-        PortFailure::Timeout => "the executor timed out".to_owned(),
-        PortFailure::RateLimited { .. } => "the executor was rate limited".to_owned(),
-        PortFailure::Unauthorized => "the executor's credentials were rejected".to_owned(),
-        PortFailure::InvalidResponse(what) => {
-            format!("the executor's answer was not understood: {what}")
-        }
-        PortFailure::Unavailable(what) => format!("the executor failed: {what}"),
     }
 }
