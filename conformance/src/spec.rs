@@ -494,20 +494,25 @@ mod tests {
         assert_eq!(
             ids,
             [
+                "approveRemediation",
                 "askCopilot",
                 "connectWebSocket",
                 "getCurrentIncident",
                 "getIncident",
+                "getRemediationStats",
                 "getService",
                 "getStatus",
                 "getTestRun",
                 "listCiIncidents",
                 "listCiLogs",
                 "listIncidents",
+                "listRemediations",
                 "listServices",
+                "rejectRemediation",
                 "reloadProfile",
                 "runTests",
                 "setDemoBug",
+                "setRemediationKillSwitch",
                 "simulateIncident",
                 "submitCiLogs"
             ]

@@ -162,6 +162,9 @@ async fn check_server_error_on_malformed_json(upstream: &str) {
         "runTests",
         "askCopilot",
         "submitCiLogs",
+        "setRemediationKillSwitch",
+        "approveRemediation",
+        "rejectRemediation",
     ];
     for operation in operations {
         let (expected, actual, path) = expect_fail(&report, &format!("bad_input/{operation}/1"));

@@ -392,6 +392,22 @@ export interface IncidentSummary {
   resolution: string | null;
 }
 
+/** Body of `POST /api/remediation/kill-switch`. */
+export interface KillSwitchRequest {
+  /** `true` stops every action at once (the one in flight is cancelled, approvals are refused); `false` releases. */
+  engaged: boolean;
+}
+
+/** The global kill switch, as it stands (it survives restarts). */
+export interface KillSwitchState {
+  /** Whether every remediation action is stopped. */
+  engaged: boolean;
+  /** Who last switched it. */
+  changed_by?: string | null;
+  /** When it was last switched. */
+  changed_at?: string | null;
+}
+
 /** A labelled link (evidence links and copilot citations). */
 export interface Link {
   /** Human label. */
@@ -464,6 +480,36 @@ export interface ReloadReport {
   unchanged: string[];
 }
 
+/** Success figures of one action for one incident kind of one service. */
+export interface RemediationActionStats {
+  /** The watched service. */
+  service: string;
+  /** The incident kind. */
+  kind: string;
+  /** The action. */
+  action_id: string;
+  /** Times it was carried out and judged (kill-switch cancellations excluded). */
+  attempts: number;
+  /** Times it was judged effective. */
+  effective: number;
+  /** `effective / attempts`, from 0 to 1; `null` before any attempt. */
+  success_rate?: number | null;
+}
+
+/** Body of `POST /api/remediations/{proposal_id}/approve` and `/reject`. */
+export interface RemediationDecisionRequest {
+  /** The proposal's `version` the operator saw; another version is refused with 409 `version_conflict`. */
+  version: number;
+}
+
+/** Body of `GET /api/remediations`: the proposals, newest first, and the kill switch. */
+export interface RemediationList {
+  /** The proposals (of the incident asked for, or of every service's recent incidents), newest first. */
+  proposals: RemediationProposal[];
+  /** The global kill switch. */
+  kill_switch: KillSwitchState;
+}
+
 /** How a service's remediation runs (`[service.remediation] mode`, or `FIXLOOP_REMEDIATION_MODE` for every service). */
 export type RemediationMode = "monitor-only" | "shadow" | "dry-run" | "auto";
 
@@ -516,6 +562,12 @@ export interface RemediationProposedMessage {
 
 /** Where a proposal stands (`RemediationProposal.state`). */
 export type RemediationState = "RECORDED" | "WOULD_RUN" | "AWAITING_APPROVAL" | "REJECTED" | "EXPIRED" | "WITHDRAWN" | "MANUAL" | "EXECUTING" | "SUPPRESSING" | "JUDGING" | "FINISHED";
+
+/** Body of `GET /api/remediations/stats`. */
+export interface RemediationStats {
+  /** One row per (service, incident kind, action) that was ever attempted. */
+  actions: RemediationActionStats[];
+}
 
 /** WebSocket message `remediation.updated`; its payload is a `RemediationProposal`. */
 export interface RemediationUpdatedMessage {
@@ -726,7 +778,7 @@ export interface TimelineEntry {
 }
 
 /** What happened at one moment of an incident (`TimelineEntry.kind`). */
-export type TimelineKind = "DETECTED" | "ANNOUNCED" | "PLAN_VALIDATED" | "RUN_STARTED" | "RUN_FINISHED" | "STATUS_CHANGED" | "COPILOT_ANSWERED" | "RESOLVED" | "PLAN_REJECTED" | "RECOVERY_CHECKED" | "RECOVERY_INCONCLUSIVE" | "NEEDS_HUMAN";
+export type TimelineKind = "DETECTED" | "ANNOUNCED" | "PLAN_VALIDATED" | "RUN_STARTED" | "RUN_FINISHED" | "STATUS_CHANGED" | "COPILOT_ANSWERED" | "RESOLVED" | "PLAN_REJECTED" | "RECOVERY_CHECKED" | "RECOVERY_INCONCLUSIVE" | "NEEDS_HUMAN" | "REMEDIATION";
 
 /** One WebSocket message as sent on `GET /ws`: `{type, payload, ts}` and the optional `seq`, discriminated on `type`. `stream.reset` is sent only to a client that connected with `since`; `remediation.proposed`, `remediation.updated` and `incident.escalated` only to a client that connected with `events=remediation`. */
 export type WsEnvelope =

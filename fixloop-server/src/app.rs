@@ -418,7 +418,7 @@ pub async fn start_serve(mut options: ServeOptions) -> Result<RunningServer, Sta
                 .config
                 .api_tokens
                 .iter()
-                .find(|token| token.role == Role::Operate)
+                .find(|token| token.role.allows(Role::Operate))
         })
         .map(|token| token.token.clone());
     let orchestrator = Orchestrator {
@@ -465,7 +465,7 @@ pub async fn start_demo_app(
             let mut tokens: Vec<ApiToken> = config
                 .api_tokens
                 .iter()
-                .filter(|token| token.role == Role::Operate)
+                .filter(|token| token.role.allows(Role::Operate))
                 .cloned()
                 .collect();
             tokens.push(ApiToken {

@@ -18,7 +18,7 @@ use crate::client::Body;
 use crate::spec::Spec;
 
 /// The operations this module knows how to call validly; any other operation of the spec gets a generic case.
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 15] = [
     "getStatus",
     "setDemoBug",
     "getCurrentIncident",
@@ -31,7 +31,13 @@ const KNOWN: [&str; 12] = [
     "getIncident",
     "reloadProfile",
     "submitCiLogs",
+    "approveRemediation",
+    "rejectRemediation",
+    "setRemediationKillSwitch",
 ];
+
+/// The proposal id the remediation decision cases name: no server has it.
+const UNKNOWN_PROPOSAL: &str = "rem-conformance-none";
 
 /// The id of the case that reports a broken data file (only present when the embedded data file is broken).
 const DATA_FILE_CASE: &str = "shapes/data.file/1";
@@ -92,6 +98,31 @@ pub(super) fn stateless_cases(spec: &Spec) -> Vec<CaseInfo> {
             "shapes/submitCiLogs/1",
             "POST /api/ci/logs with the spec's example and no CI token (the runner holds none) answers 401 `unauthorized`, or 404 `ci_intake_disabled` when the runner sends an API token to a server whose intake is off, with an ErrorBody",
             "openapi.yaml (additive); operationId submitCiLogs; security ciToken; #/components/schemas/ErrorBody",
+            phase,
+        ));
+    }
+    for (operation, verb) in [
+        ("approveRemediation", "approve"),
+        ("rejectRemediation", "reject"),
+    ] {
+        if spec.operation(operation).is_some() {
+            cases.push(info(
+                Profile::Fixloop,
+                &format!("shapes/{operation}/1"),
+                &format!(
+                    "POST /api/remediations/{{proposal_id}}/{verb} naming a proposal no server has answers 404 `proposal_not_found` with an ErrorBody"
+                ),
+                &format!("openapi.yaml (additive); operationId {operation}; #/components/schemas/ErrorBody"),
+                phase,
+            ));
+        }
+    }
+    if spec.operation("setRemediationKillSwitch").is_some() {
+        cases.push(info(
+            Profile::Fixloop,
+            "shapes/setRemediationKillSwitch/1",
+            "POST /api/remediation/kill-switch releasing the switch answers 200 with a KillSwitchState that is not engaged",
+            "openapi.yaml (additive); operationId setRemediationKillSwitch; #/components/schemas/KillSwitchState",
             phase,
         ));
     }
@@ -194,6 +225,7 @@ pub(super) async fn run_stateless(ctx: &mut Ctx<'_>) {
         let outcome = submit_ci_logs(ctx).await;
         ctx.record("shapes/submitCiLogs/1", outcome);
     }
+    remediation_cases(ctx).await;
     for operation in spec.operations() {
         if KNOWN.contains(&operation.id.as_str()) {
             continue;
@@ -423,6 +455,68 @@ async fn submit_ci_logs(ctx: &Ctx<'_>) -> Outcome {
         ),
         Ok(_) => Outcome::Pass,
     }
+}
+
+/// `shapes/approveRemediation/1`, `shapes/rejectRemediation/1` (404 `proposal_not_found` for a proposal no server
+/// has) and `shapes/setRemediationKillSwitch/1` (releasing the switch: 200, not engaged).
+async fn remediation_cases(ctx: &mut Ctx<'_>) {
+    for (operation_id, verb) in [
+        ("approveRemediation", "approve"),
+        ("rejectRemediation", "reject"),
+    ] {
+        let id = format!("shapes/{operation_id}/1");
+        if ctx.spec.operation(operation_id).is_none() || !ctx.wants(&id) || !ctx.budget_left() {
+            continue;
+        }
+        let outcome = match operation(ctx.spec, operation_id) {
+            Err(outcome) => outcome,
+            Ok(operation) => {
+                let path = format!("/api/remediations/{UNKNOWN_PROPOSAL}/{verb}");
+                let reply = ctx
+                    .http()
+                    .send("POST", &path, Body::Json(json!({"version": 1})))
+                    .await;
+                match check_reply(ctx.spec, operation, &reply, 404) {
+                    Err(outcome) => outcome,
+                    Ok(body) if body["code"] != "proposal_not_found" => Outcome::fail(
+                        "code \"proposal_not_found\"",
+                        body["code"].to_string(),
+                        "/code",
+                    ),
+                    Ok(_) => Outcome::Pass,
+                }
+            }
+        };
+        ctx.record(&id, outcome);
+    }
+    let id = "shapes/setRemediationKillSwitch/1";
+    if ctx.spec.operation("setRemediationKillSwitch").is_none()
+        || !ctx.wants(id)
+        || !ctx.budget_left()
+    {
+        return;
+    }
+    let outcome = match operation(ctx.spec, "setRemediationKillSwitch") {
+        Err(outcome) => outcome,
+        Ok(operation) => {
+            let reply = ctx
+                .http()
+                .send(
+                    "POST",
+                    "/api/remediation/kill-switch",
+                    Body::Json(json!({"engaged": false})),
+                )
+                .await;
+            match check_reply(ctx.spec, operation, &reply, 200) {
+                Err(outcome) => outcome,
+                Ok(body) if body["engaged"] != false => {
+                    Outcome::fail("engaged false", body["engaged"].to_string(), "/engaged")
+                }
+                Ok(_) => Outcome::Pass,
+            }
+        }
+    };
+    ctx.record(id, outcome);
 }
 
 /// `shapes/getTestRun/1`: the run is served with its own id.

@@ -125,6 +125,17 @@ pub(crate) async fn start(script: Script) -> ScriptedServer {
             .route("/api/admin/reload", post(reload_profile))
             .route("/api/ci/logs", post(submit_ci_logs).get(list_ci_logs))
             .route("/api/ci/incidents", get(list_ci_incidents))
+            .route("/api/remediations", get(list_remediations))
+            .route("/api/remediations/stats", get(remediation_stats))
+            .route(
+                "/api/remediations/{proposal_id}/approve",
+                post(decide_remediation),
+            )
+            .route(
+                "/api/remediations/{proposal_id}/reject",
+                post(decide_remediation),
+            )
+            .route("/api/remediation/kill-switch", post(set_kill_switch))
             .route("/api/incidents", get(list_incidents))
             .route("/api/incidents/{incident_id}", get(get_incident))
             .route("/internal/datadog/webhook", post(datadog_webhook))
@@ -543,6 +554,60 @@ async fn list_ci_logs(State(app): State<App>) -> Response {
 /// The scripted server keeps no CI history: no CI incidents.
 async fn list_ci_incidents(State(app): State<App>) -> Response {
     app.json(&serde_json::json!({"incidents": []}))
+}
+
+/// The scripted server proposes no remediation; its kill switch was never switched.
+async fn list_remediations(State(app): State<App>) -> Response {
+    app.json(&serde_json::json!({"proposals": [], "kill_switch": {"engaged": false}}))
+}
+
+/// The scripted server has no remediation figures.
+async fn remediation_stats(State(app): State<App>) -> Response {
+    app.json(&serde_json::json!({"actions": []}))
+}
+
+/// The scripted server knows no proposal.
+async fn decide_remediation() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "code": "proposal_not_found",
+            "message": "no remediation proposal has this id",
+            "details": []
+        })),
+    )
+        .into_response()
+}
+
+/// The scripted server's kill switch: a JSON body (at most 64 KiB) `{"engaged": bool}` is answered with the state,
+/// anything else 4xx.
+async fn set_kill_switch(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    let engaged = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .filter(|_| json && body.len() <= 65_536)
+        .and_then(|value| value.get("engaged").and_then(Value::as_bool));
+    match engaged {
+        Some(engaged) => {
+            app.json(&serde_json::json!({"engaged": engaged, "changed_by": "scripted"}))
+        }
+        None => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(serde_json::json!({
+                "code": "invalid_body",
+                "message": "the request body does not match the schema",
+                "details": []
+            })),
+        )
+            .into_response(),
+    }
 }
 
 /// The scripted server keeps no history: an empty last page.

@@ -35,6 +35,8 @@ struct Inner {
     outbox: Vec<(OutboxMessage, bool)>,
     /// The id the next enqueued message gets, minus one.
     outbox_ids: u64,
+    /// Server-wide settings by key.
+    settings: BTreeMap<String, String>,
 }
 
 impl FakeStore {
@@ -215,6 +217,17 @@ impl Store for FakeStore {
             });
         }
         inner.ci_intakes.push(intake);
+        Ok(())
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().settings.get(key).cloned())
+    }
+
+    async fn save_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        Self::check_writable(&inner)?;
+        inner.settings.insert(key.to_owned(), value.to_owned());
         Ok(())
     }
 

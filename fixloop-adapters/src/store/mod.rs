@@ -209,6 +209,21 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// As [`Store::load`].
     async fn ci_intakes(&self, limit: usize) -> Result<Vec<CiIntakeRecord>, StoreError>;
 
+    /// The server-wide setting `key` (for example the remediation kill switch, as JSON text), if ever saved.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::load`].
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Saves the server-wide setting `key` (replacing what was there); when this returns `Ok`, it survives a crash
+    /// of the process and every replica of a shared store reads it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the write fails.
+    async fn save_setting(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
     /// The CI intakes of one run (`repository`, `run_id`), oldest first (by `received_at`, then by the order they
     /// were recorded), at most [`MAX_CI_RUN_INTAKES`] (the latest ones): what the CI self-heal counts its reruns
     /// and its incident's state from.

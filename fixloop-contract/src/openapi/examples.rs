@@ -72,6 +72,30 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "IncidentDetail",
         include_str!("../../tests/examples/IncidentDetail.json"),
     ),
+    (
+        "RemediationProposal",
+        include_str!("../../tests/examples/RemediationProposal.json"),
+    ),
+    (
+        "RemediationList",
+        include_str!("../../tests/examples/RemediationList.json"),
+    ),
+    (
+        "RemediationDecisionRequest",
+        include_str!("../../tests/examples/RemediationDecisionRequest.json"),
+    ),
+    (
+        "KillSwitchRequest",
+        include_str!("../../tests/examples/KillSwitchRequest.json"),
+    ),
+    (
+        "KillSwitchState",
+        include_str!("../../tests/examples/KillSwitchState.json"),
+    ),
+    (
+        "RemediationStats",
+        include_str!("../../tests/examples/RemediationStats.json"),
+    ),
 ];
 
 /// Sets each JSON response's and request's `example` from the example documents.
@@ -117,6 +141,25 @@ pub(super) fn add_examples(doc: &mut Document) {
             "404" if path == "/api/ci/logs" => (
                 codes::CI_INTAKE_DISABLED,
                 "the CI intake is off: set FIXLOOP_CI_TOKEN to enable POST /api/ci/logs",
+            ),
+            "400" if path == "/api/remediations" => (
+                codes::INVALID_QUERY,
+                "incident_id must be 1 to 128 characters",
+            ),
+            "404" if path == "/api/remediations" => {
+                (codes::INCIDENT_NOT_FOUND, "no incident has id inc-9999")
+            }
+            "404" if path.starts_with("/api/remediations/") => (
+                codes::PROPOSAL_NOT_FOUND,
+                "no remediation proposal has id rem-9999",
+            ),
+            "409" if path.starts_with("/api/remediations/") => (
+                codes::VERSION_CONFLICT,
+                "remediation proposal rem-7f3a-1 is at version 3, not 2: read it again, then decide",
+            ),
+            "403" if path.contains("remediation") => (
+                codes::FORBIDDEN,
+                "this route needs a token with the approve role",
             ),
             "400" if path == "/api/incidents" => (
                 codes::INVALID_QUERY,

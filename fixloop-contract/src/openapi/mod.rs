@@ -22,8 +22,8 @@ use utoipa::openapi::OpenApi as Document;
 
 pub use self::examples::EXAMPLES;
 pub use self::security::{
-    BEARER_SCHEME, CI_INTAKE_OPERATION, CI_TOKEN_SCHEME, OPERATE_RATE_LIMITED_OPERATIONS,
-    QUERY_TOKEN_SCHEME, RATE_LIMITED_OPERATION, required_role,
+    APPROVE_OPERATIONS, BEARER_SCHEME, CI_INTAKE_OPERATION, CI_TOKEN_SCHEME,
+    OPERATE_RATE_LIMITED_OPERATIONS, QUERY_TOKEN_SCHEME, RATE_LIMITED_OPERATION, required_role,
 };
 
 /// Builds the contract's OpenAPI 3.1 document, with examples, links and the WebSocket message schemas.

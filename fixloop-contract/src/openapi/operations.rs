@@ -11,9 +11,12 @@ use crate::v1::{
     IncidentState, IncidentSummary, Link, Plan, PlanGenerated, PlanItem, PlanItemType,
     ReloadReport, RemediationMode, RemediationOutcome, RemediationProposal, RemediationState,
     RiskTier, RunStatus, RunTestsRequest, ServiceState, SetBugRequest, Signal, SimulateMode,
-    SimulateRequest,
-    StreamReset, StreamResetReason, SystemStatus, Target, TestResult, TestRun, TestStatus,
-    TimelineEntry, TimelineKind,
+    SimulateRequest, StreamReset, StreamResetReason, SystemStatus, Target, TestResult, TestRun,
+    TestStatus, TimelineEntry, TimelineKind,
+};
+use crate::v1::{
+    KillSwitchRequest, KillSwitchState, RemediationActionStats, RemediationDecisionRequest,
+    RemediationList, RemediationStats,
 };
 
 /// The contract's OpenAPI document.
@@ -41,7 +44,12 @@ use crate::v1::{
         reload_profile,
         submit_ci_logs,
         list_ci_logs,
-        list_ci_incidents
+        list_ci_incidents,
+        list_remediations,
+        remediation_stats,
+        approve_remediation,
+        reject_remediation,
+        set_remediation_kill_switch
     ),
     components(schemas(
         IncidentState,
@@ -98,7 +106,13 @@ use crate::v1::{
         RemediationState,
         RemediationOutcome,
         RemediationProposal,
-        IncidentEscalated
+        IncidentEscalated,
+        RemediationList,
+        RemediationDecisionRequest,
+        KillSwitchRequest,
+        KillSwitchState,
+        RemediationActionStats,
+        RemediationStats
     )),
     tags(
         (name = "status", description = "System status"),
@@ -109,7 +123,8 @@ use crate::v1::{
         (name = "websocket", description = "Real-time events"),
         (name = "services", description = "The watched services (additive)"),
         (name = "admin", description = "Operating the server itself (additive)"),
-        (name = "ci", description = "CI failure intake and classification (additive)")
+        (name = "ci", description = "CI failure intake and classification (additive)"),
+        (name = "remediation", description = "Remediation proposals, operator decisions and the kill switch (additive)")
     )
 )]
 pub(super) struct ApiDoc;
@@ -122,6 +137,114 @@ use descriptors::{
     __path_list_ci_logs, __path_list_incidents, __path_list_services, __path_reload_profile,
     __path_run_tests, __path_set_demo_bug, __path_simulate_incident, __path_submit_ci_logs,
 };
+use remediation_descriptors::{
+    __path_approve_remediation, __path_list_remediations, __path_reject_remediation,
+    __path_remediation_stats, __path_set_remediation_kill_switch,
+};
+
+/// The remediation operations' annotations; nothing calls them.
+#[allow(dead_code, unused_qualifications)]
+mod remediation_descriptors {
+    use super::{
+        ErrorBody, KillSwitchRequest, KillSwitchState, RemediationDecisionRequest, RemediationList,
+        RemediationProposal, RemediationStats,
+    };
+
+    /// The remediation proposals (additive): of the incident `incident_id` names, or, without it, the kept
+    /// proposals of every watched service; newest first, with the global kill switch.
+    #[utoipa::path(
+    get,
+    path = "/api/remediations",
+    operation_id = "listRemediations",
+    tag = "remediation",
+    params(
+        ("incident_id" = Option<String>, Query, description = "Only this incident's proposals (1 to 128 characters)"),
+    ),
+    responses(
+        (status = 200, description = "The proposals, newest first, and the kill switch", body = RemediationList),
+        (status = 400, description = "A malformed `incident_id` (`invalid_query`)", body = ErrorBody),
+        (status = 404, description = "No incident has this id (`incident_not_found`)", body = ErrorBody),
+        (status = 500, description = "Server bug, or the store could not be read", body = ErrorBody),
+    )
+)]
+    fn list_remediations() {}
+
+    /// The success figures of remediation actions (additive): per (service, incident kind, action), the actions
+    /// carried out and judged, and how many were effective.
+    #[utoipa::path(
+    get,
+    path = "/api/remediations/stats",
+    operation_id = "getRemediationStats",
+    tag = "remediation",
+    responses(
+        (status = 200, description = "The figures", body = RemediationStats),
+        (status = 500, description = "Server bug", body = ErrorBody),
+    )
+)]
+    fn remediation_stats() {}
+
+    /// Approves a proposal awaiting approval (additive), naming the `version` the operator saw (compare-and-set):
+    /// the action is carried out. Needs the `approve` role; who approved (the token's name) is recorded.
+    #[utoipa::path(
+    post,
+    path = "/api/remediations/{proposal_id}/approve",
+    operation_id = "approveRemediation",
+    tag = "remediation",
+    params(("proposal_id" = String, Path, description = "The proposal")),
+    request_body(content = RemediationDecisionRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Approved: the proposal after it", body = RemediationProposal),
+        (status = 400, description = "Malformed JSON (`invalid_json`)", body = ErrorBody),
+        (status = 404, description = "No proposal has this id (`proposal_not_found`)", body = ErrorBody),
+        (status = 409, description = "The proposal is at another version (`version_conflict`, the message says which), does not await an approval (`not_awaiting_approval`), or the kill switch is engaged (`kill_switch_engaged`)", body = ErrorBody),
+        (status = 415, description = "Not `application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "`version` is missing or not a non-negative integer (`invalid_body`)", body = ErrorBody),
+        (status = 500, description = "Server bug", body = ErrorBody),
+    )
+)]
+    fn approve_remediation() {}
+
+    /// Rejects a proposal awaiting approval (additive), with the same compare-and-set as an approval: the action
+    /// is not proposed again for this incident. Needs the `approve` role.
+    #[utoipa::path(
+    post,
+    path = "/api/remediations/{proposal_id}/reject",
+    operation_id = "rejectRemediation",
+    tag = "remediation",
+    params(("proposal_id" = String, Path, description = "The proposal")),
+    request_body(content = RemediationDecisionRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Rejected: the proposal after it", body = RemediationProposal),
+        (status = 400, description = "Malformed JSON (`invalid_json`)", body = ErrorBody),
+        (status = 404, description = "No proposal has this id (`proposal_not_found`)", body = ErrorBody),
+        (status = 409, description = "The proposal is at another version (`version_conflict`) or does not await an approval (`not_awaiting_approval`)", body = ErrorBody),
+        (status = 415, description = "Not `application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "`version` is missing or not a non-negative integer (`invalid_body`)", body = ErrorBody),
+        (status = 500, description = "Server bug", body = ErrorBody),
+    )
+)]
+    fn reject_remediation() {}
+
+    /// Engages or releases the global remediation kill switch (additive): engaged, every service's action in
+    /// flight is cancelled, proposals awaiting approval are withdrawn and approvals are refused. It survives
+    /// restarts and applies to services started later. Needs the `approve` role.
+    #[utoipa::path(
+    post,
+    path = "/api/remediation/kill-switch",
+    operation_id = "setRemediationKillSwitch",
+    tag = "remediation",
+    request_body(content = KillSwitchRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The kill switch as it now stands", body = KillSwitchState),
+        (status = 400, description = "Malformed JSON (`invalid_json`)", body = ErrorBody),
+        (status = 415, description = "Not `application/json` (`unsupported_media_type`)", body = ErrorBody),
+        (status = 422, description = "`engaged` is missing or not a boolean (`invalid_body`)", body = ErrorBody),
+        (status = 500, description = "Server bug, or the setting could not be saved", body = ErrorBody),
+        (status = 503, description = "A service's driver did not answer (the setting is saved)", body = ErrorBody),
+    )
+)]
+    fn set_remediation_kill_switch() {}
+}
 
 /// Functions that only carry `#[utoipa::path]` annotations; nothing calls them.
 #[allow(dead_code, unused_qualifications)]

@@ -25,12 +25,22 @@ pub const RATE_LIMITED_OPERATION: &str = "askCopilot";
 pub const OPERATE_RATE_LIMITED_OPERATIONS: [&str; 3] =
     ["runTests", "simulateIncident", "setDemoBug"];
 
-/// The role an operation needs: `read` for `GET` (reads and `/ws`), `operate` for the rest (they change state or
-/// cost a language-model call). `operate` implies `read`.
+/// The operations that decide about remediation (approve, reject, the kill switch): they need the `approve` role.
+pub const APPROVE_OPERATIONS: [&str; 3] = [
+    "approveRemediation",
+    "rejectRemediation",
+    "setRemediationKillSwitch",
+];
+
+/// The role an operation needs: `read` for `GET` (reads and `/ws`), `approve` for the remediation decisions
+/// ([`APPROVE_OPERATIONS`]), `operate` for the rest (they change state or cost a language-model call). `approve`
+/// implies `operate`, which implies `read`.
 #[must_use]
-pub fn required_role(method: &str) -> &'static str {
+pub fn required_role(method: &str, operation_id: Option<&str>) -> &'static str {
     if method.eq_ignore_ascii_case("get") {
         "read"
+    } else if operation_id.is_some_and(|id| APPROVE_OPERATIONS.contains(&id)) {
+        "approve"
     } else {
         "operate"
     }
@@ -46,7 +56,7 @@ pub(super) fn add_security(doc: &mut Document) {
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .description(Some(
-                    "A token of FIXLOOP_API_TOKENS, sent as `Authorization: Bearer <token>`. The requirement lists the role it needs: `read` or `operate` (which implies `read`).",
+                    "A token of FIXLOOP_API_TOKENS, sent as `Authorization: Bearer <token>`. The requirement lists the role it needs: `read`, `operate` (which implies `read`) or `approve` (which implies `operate`; granted only explicitly).",
                 ))
                 .build(),
         ),
@@ -100,7 +110,7 @@ pub(super) fn add_security(doc: &mut Document) {
                 );
                 continue;
             }
-            let role = required_role(method);
+            let role = required_role(method, operation.operation_id.as_deref());
             operation.security = Some(vec![
                 SecurityRequirement::new(BEARER_SCHEME, [role]),
                 SecurityRequirement::new(QUERY_TOKEN_SCHEME, [role]),
@@ -119,16 +129,24 @@ pub(super) fn add_security(doc: &mut Document) {
                         .build(),
                 ),
             );
-            if role == "operate" {
+            if role == "operate" || role == "approve" {
+                let (description, challenge) = if role == "approve" {
+                    (
+                        "The token's role is `read` or `operate`; this operation needs `approve` (code `forbidden`)",
+                        "`Bearer realm=\"fixloop\", error=\"insufficient_scope\", scope=\"approve\"` (RFC 6750).",
+                    )
+                } else {
+                    (
+                        "The token's role is `read`; this operation needs `operate` (code `forbidden`)",
+                        "`Bearer realm=\"fixloop\", error=\"insufficient_scope\", scope=\"operate\"` (RFC 6750).",
+                    )
+                };
                 responses.insert(
                     "403".to_owned(),
                     RefOr::T(
                         ResponseBuilder::new()
-                            .description("The token's role is `read`; this operation needs `operate` (code `forbidden`)")
-                            .header(
-                                "www-authenticate",
-                                string_header("`Bearer realm=\"fixloop\", error=\"insufficient_scope\", scope=\"operate\"` (RFC 6750)."),
-                            )
+                            .description(description)
+                            .header("www-authenticate", string_header(challenge))
                             .content("application/json", error_body())
                             .build(),
                     ),

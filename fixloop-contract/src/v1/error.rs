@@ -84,6 +84,15 @@ pub mod codes {
     pub const INVALID_PROFILE: &str = "invalid_profile";
     /// 409: the server was not started from a profile file, so there is nothing to reload.
     pub const NO_PROFILE: &str = "no_profile";
+    /// 404: no remediation proposal has this id (`POST /api/remediations/{proposal_id}/approve` or `/reject`).
+    pub const PROPOSAL_NOT_FOUND: &str = "proposal_not_found";
+    /// 409: the remediation proposal changed since the `version` the operator saw; the message says the current
+    /// version (read the proposal again, then decide).
+    pub const VERSION_CONFLICT: &str = "version_conflict";
+    /// 409: the remediation proposal does not await an approval (it ran, lapsed, was rejected or withdrawn).
+    pub const NOT_AWAITING_APPROVAL: &str = "not_awaiting_approval";
+    /// 409: the remediation kill switch is engaged: no action may be approved until it is released.
+    pub const KILL_SWITCH_ENGAGED: &str = "kill_switch_engaged";
     /// 404: `POST /api/ci/logs` with a bearer token on a server without `FIXLOOP_CI_TOKEN`: the CI intake is off.
     pub const CI_INTAKE_DISABLED: &str = "ci_intake_disabled";
     /// 421: the request's `Host` is not a name this server answers to (loopback, the bind address, or

@@ -50,6 +50,10 @@ pub enum TimelineKind {
     /// The recovery gate stayed inconclusive for the configured number of checks in a row: the incident needs a
     /// human (it never turns RECOVERED on missing data); `summary` says why.
     NeedsHuman,
+    /// An operator act on remediation (additive): an approval or rejection of a proposal, or the kill switch
+    /// engaged or released while the incident was open; `summary` says who did what to which proposal, at which
+    /// version.
+    Remediation,
 }
 
 /// One entry of an incident's timeline.

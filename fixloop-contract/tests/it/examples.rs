@@ -6,6 +6,10 @@ use fixloop_contract::{
     PlanGenerated, ReloadReport, RunTestsRequest, ServiceState, SetBugRequest, SimulateRequest,
     StreamReset, SystemStatus, TestRun, TimelineEntry, WsEnvelope,
 };
+use fixloop_contract::{
+    KillSwitchRequest, KillSwitchState, RemediationDecisionRequest, RemediationList,
+    RemediationProposal, RemediationStats,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -46,6 +50,12 @@ pub(crate) fn round_trip_by_name(schema: &str, value: &Value) -> Result<Value, S
         "CiIntake" => round_trip::<CiIntake>(value),
         "CiIntakeList" => round_trip::<CiIntakeList>(value),
         "CiIncidentList" => round_trip::<CiIncidentList>(value),
+        "RemediationProposal" => round_trip::<RemediationProposal>(value),
+        "RemediationList" => round_trip::<RemediationList>(value),
+        "RemediationDecisionRequest" => round_trip::<RemediationDecisionRequest>(value),
+        "KillSwitchRequest" => round_trip::<KillSwitchRequest>(value),
+        "KillSwitchState" => round_trip::<KillSwitchState>(value),
+        "RemediationStats" => round_trip::<RemediationStats>(value),
         other => Err(format!("no Rust type is mapped to schema {other}")),
     }
 }

@@ -544,7 +544,14 @@ fn every_operation_needs_a_token_of_its_role_and_documents_401_403_429() {
                 assert!(operation["responses"].get("403").is_none());
                 continue;
             }
-            let role = if method == "get" { "read" } else { "operate" };
+            let operation_id = operation["operationId"].as_str().unwrap_or_default();
+            let role = if method == "get" {
+                "read"
+            } else if fixloop_contract::openapi::APPROVE_OPERATIONS.contains(&operation_id) {
+                "approve"
+            } else {
+                "operate"
+            };
             assert_eq!(
                 operation["security"],
                 serde_json::json!([{"bearerAuth": [role]}, {"accessToken": [role]}]),
@@ -561,7 +568,7 @@ fn every_operation_needs_a_token_of_its_role_and_documents_401_403_429() {
                     .is_some(),
                 "{method} {path}"
             );
-            if role == "operate" {
+            if role == "operate" || role == "approve" {
                 assert_eq!(error_code("403"), "forbidden", "{method} {path}");
             } else if path == "/ws" {
                 // Any token may read; a browser page of a foreign origin may not open the stream.
@@ -572,7 +579,6 @@ fn every_operation_needs_a_token_of_its_role_and_documents_401_403_429() {
                     "{method} {path}: any token may read"
                 );
             }
-            let operation_id = operation["operationId"].as_str().unwrap_or_default();
             if operation_id == "askCopilot"
                 || fixloop_contract::openapi::OPERATE_RATE_LIMITED_OPERATIONS
                     .contains(&operation_id)

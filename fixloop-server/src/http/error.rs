@@ -67,6 +67,18 @@ pub enum ApiError {
     /// 409 `plan_not_ready`.
     #[error("incident {0} has no validated plan yet")]
     PlanNotReady(String),
+    /// 404 `proposal_not_found`.
+    #[error("no remediation proposal has id {0}")]
+    ProposalNotFound(String),
+    /// 409 `version_conflict`: the message says the current version.
+    #[error("{0}")]
+    VersionConflict(String),
+    /// 409 `not_awaiting_approval`.
+    #[error("remediation proposal {0} does not await an approval")]
+    NotAwaitingApproval(String),
+    /// 409 `kill_switch_engaged`.
+    #[error("the remediation kill switch is engaged: release it before approving an action")]
+    KillSwitchEngaged,
     /// 409 `no_profile`: a reload was asked of a server not started from a profile file.
     #[error(
         "this server was not started from a profile file (fixloop serve --profile): there is nothing to reload"
@@ -127,6 +139,10 @@ impl From<crate::runtime::Error> for ApiError {
             Error::IncidentNotFound(id) => Self::IncidentNotFound(id.to_string()),
             Error::IncidentClosed(id) => Self::IncidentClosed(id.to_string()),
             Error::PlanNotReady(id) => Self::PlanNotReady(id.to_string()),
+            Error::ProposalNotFound(id) => Self::ProposalNotFound(id),
+            conflict @ Error::VersionConflict { .. } => Self::VersionConflict(conflict.to_string()),
+            Error::NotAwaitingApproval(id) => Self::NotAwaitingApproval(id),
+            Error::KillSwitchEngaged => Self::KillSwitchEngaged,
             Error::Internal(cause) => Self::Internal(cause),
             // The driver is stopping with the process, or does not answer: 503.
             Error::Unavailable => Self::Unavailable,
@@ -153,11 +169,15 @@ impl ApiError {
             | Self::IncidentNotFound(_)
             | Self::RunNotFound(_)
             | Self::ServiceNotFound(_)
+            | Self::ProposalNotFound(_)
             | Self::RouteNotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::IncidentClosed(_) | Self::PlanNotReady(_) | Self::NoProfile => {
-                StatusCode::CONFLICT
-            }
+            Self::IncidentClosed(_)
+            | Self::PlanNotReady(_)
+            | Self::NoProfile
+            | Self::VersionConflict(_)
+            | Self::NotAwaitingApproval(_)
+            | Self::KillSwitchEngaged => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::OriginNotAllowed(_) => StatusCode::FORBIDDEN,
             Self::HostNotAllowed(_) => StatusCode::MISDIRECTED_REQUEST,
@@ -190,6 +210,10 @@ impl ApiError {
             Self::IncidentClosed(_) => codes::INCIDENT_CLOSED,
             Self::PlanNotReady(_) => codes::PLAN_NOT_READY,
             Self::NoProfile => codes::NO_PROFILE,
+            Self::ProposalNotFound(_) => codes::PROPOSAL_NOT_FOUND,
+            Self::VersionConflict(_) => codes::VERSION_CONFLICT,
+            Self::NotAwaitingApproval(_) => codes::NOT_AWAITING_APPROVAL,
+            Self::KillSwitchEngaged => codes::KILL_SWITCH_ENGAGED,
             Self::InvalidProfile(_) => codes::INVALID_PROFILE,
             Self::Unauthorized(_) => codes::UNAUTHORIZED,
             Self::OriginNotAllowed(_) => codes::ORIGIN_NOT_ALLOWED,
@@ -265,6 +289,8 @@ pub enum FieldKind {
     },
     /// One of these strings.
     Enum(&'static [&'static str]),
+    /// A non-negative integer (at most `u64::MAX`).
+    Unsigned,
 }
 
 impl RequestBody for SetBugRequest {
@@ -280,6 +306,22 @@ impl RequestBody for SimulateRequest {
         name: "mode",
         required: true,
         kind: FieldKind::Enum(&["INCIDENT_ON", "INCIDENT_OFF"]),
+    }];
+}
+
+impl RequestBody for fixloop_contract::RemediationDecisionRequest {
+    const FIELDS: &'static [Field] = &[Field {
+        name: "version",
+        required: true,
+        kind: FieldKind::Unsigned,
+    }];
+}
+
+impl RequestBody for fixloop_contract::KillSwitchRequest {
+    const FIELDS: &'static [Field] = &[Field {
+        name: "engaged",
+        required: true,
+        kind: FieldKind::Bool,
     }];
 }
 
@@ -404,6 +446,10 @@ pub fn parse_body<T: RequestBody>(bytes: &[u8]) -> Result<T, ApiError> {
                     "expected a string"
                 },
             )),
+            (FieldKind::Unsigned, Value::Number(number)) if number.is_u64() => {}
+            (FieldKind::Unsigned, _) => {
+                shape.push(detail(&path, "expected a non-negative integer"))
+            }
             (FieldKind::Enum(values), Value::String(text)) if values.contains(&text.as_str()) => {}
             (FieldKind::Enum(values), _) => {
                 shape.push(detail(

@@ -177,6 +177,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::status::routes())
         .merge(routes::incidents::routes())
         .merge(routes::runs::routes())
+        .merge(routes::remediation::routes())
         .merge(routes::copilot::routes())
         .merge(routes::services::routes())
         .merge(routes::admin::routes())

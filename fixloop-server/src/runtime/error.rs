@@ -20,6 +20,27 @@ pub enum Error {
     /// The incident has no validated plan yet.
     #[error("incident {0} has no validated plan yet")]
     PlanNotReady(IncidentId),
+    /// No remediation proposal of the service has this id.
+    #[error("no remediation proposal has id {0}")]
+    ProposalNotFound(String),
+    /// The proposal changed since the version the operator saw.
+    #[error(
+        "remediation proposal {proposal} is at version {current}, not {given}: read it again, then decide"
+    )]
+    VersionConflict {
+        /// The proposal.
+        proposal: String,
+        /// Its current version.
+        current: u64,
+        /// The version the caller named.
+        given: u64,
+    },
+    /// The proposal does not await an approval.
+    #[error("remediation proposal {0} does not await an approval")]
+    NotAwaitingApproval(String),
+    /// The remediation kill switch is engaged.
+    #[error("the remediation kill switch is engaged: release it before approving an action")]
+    KillSwitchEngaged,
     /// The engine refused the request for a reason no caller can act on; the field is the cause.
     #[error("internal error: {0}")]
     Internal(String),

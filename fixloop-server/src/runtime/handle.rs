@@ -7,11 +7,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use fixloop_adapters::CopilotState;
 use fixloop_contract::{
-    CopilotAnswer, IncidentCard, IncidentDetail, IncidentSummary, SimulateMode, SystemStatus,
-    TestRun,
+    CopilotAnswer, IncidentCard, IncidentDetail, IncidentSummary, RemediationActionStats,
+    RemediationProposal, SimulateMode, SystemStatus, TestRun,
 };
 use fixloop_core::engine::Input;
-use fixloop_core::{IncidentId, RunId};
+use fixloop_core::{IncidentId, ProposalId, RunId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
@@ -50,6 +50,25 @@ pub(crate) enum Command {
         oneshot::Sender<Vec<IncidentSummary>>,
     ),
     IncidentHistory(IncidentId, oneshot::Sender<Option<IncidentDetail>>),
+    Proposals(
+        Option<IncidentId>,
+        oneshot::Sender<Vec<RemediationProposal>>,
+    ),
+    Decide(
+        Decision,
+        oneshot::Sender<Result<RemediationProposal, Error>>,
+    ),
+    KillSwitch(bool, String, oneshot::Sender<()>),
+    RemediationStats(oneshot::Sender<Vec<RemediationActionStats>>),
+}
+
+/// An operator's approval or rejection of a remediation proposal, as the driver feeds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Decision {
+    pub(crate) proposal: ProposalId,
+    pub(crate) version: u64,
+    pub(crate) by: String,
+    pub(crate) approve: bool,
 }
 
 impl ServiceHandle {
@@ -92,6 +111,64 @@ impl ServiceHandle {
     ) -> Result<Option<IncidentDetail>, Error> {
         self.request(|reply| Command::IncidentHistory(incident_id, reply))
             .await
+    }
+
+    /// `GET /api/remediations`: this service's kept remediation proposals (of `incident_id` only, when given),
+    /// newest first, as the engine has them now.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceHandle::incidents`].
+    pub async fn proposals(
+        &self,
+        incident_id: Option<IncidentId>,
+    ) -> Result<Vec<RemediationProposal>, Error> {
+        self.request(|reply| Command::Proposals(incident_id, reply))
+            .await
+    }
+
+    /// `POST /api/remediations/{proposal_id}/approve` (`approve`) or `/reject`: feeds the operator's decision on
+    /// the proposal at the `version` they saw, and answers the proposal after it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ProposalNotFound`] when this service has no such proposal, [`Error::VersionConflict`],
+    /// [`Error::NotAwaitingApproval`] or [`Error::KillSwitchEngaged`] as the engine decides, or as
+    /// [`ServiceHandle::incidents`].
+    pub async fn decide(
+        &self,
+        proposal: ProposalId,
+        version: u64,
+        by: String,
+        approve: bool,
+    ) -> Result<RemediationProposal, Error> {
+        let decision = Decision {
+            proposal,
+            version,
+            by,
+            approve,
+        };
+        self.request(|reply| Command::Decide(decision, reply))
+            .await?
+    }
+
+    /// Engages or releases the remediation kill switch of this service's engine (`by` says who).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceHandle::incidents`].
+    pub async fn set_kill_switch(&self, engaged: bool, by: String) -> Result<(), Error> {
+        self.request(|reply| Command::KillSwitch(engaged, by, reply))
+            .await
+    }
+
+    /// `GET /api/remediations/stats`: this service's figures per (incident kind, action).
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceHandle::incidents`].
+    pub async fn remediation_stats(&self) -> Result<Vec<RemediationActionStats>, Error> {
+        self.request(Command::RemediationStats).await
     }
 
     /// `GET /api/status`.

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use fixloop_contract::{AnsweredBy, IncidentFigures};
 
+mod remediation;
+
 /// Upper bounds of the run duration histogram, in seconds (`+Inf` is implicit).
 pub const RUN_DURATION_BUCKETS: [f64; 8] = [0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0];
 
@@ -57,6 +59,8 @@ pub struct ServerMetrics {
     journal_fenced: AtomicU64,
     /// Alerts about FixLoop itself that the webhooks ignored (self-protection).
     self_alerts_ignored: AtomicU64,
+    /// The engines' remediation figures and kill switch.
+    remediation: remediation::RemediationFigures,
 }
 
 /// Which services this replica leads, for `GET /healthz` (replicas sharing one database only).
@@ -174,6 +178,16 @@ impl ServerMetrics {
         if needs && before != Some(true) {
             self.incidents_needing_human.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The remediation figures and kill switch of `service`'s engine, as the driver read them after a call.
+    pub fn remediation(
+        &self,
+        service: &str,
+        stats: &[fixloop_core::engine::ActionStats],
+        kill_switch: bool,
+    ) {
+        self.remediation.observe(service, stats, kill_switch);
     }
 
     /// Counts an opened incident.
@@ -657,6 +671,7 @@ impl ServerMetrics {
             "fixloop_websocket_clients_dropped_total {}",
             load(&self.websocket_clients_dropped)
         );
+        self.remediation.render(&mut out);
         out
     }
 }

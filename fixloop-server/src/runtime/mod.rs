@@ -12,6 +12,7 @@
 //! - [`ports`]: the ports of a service, built from its profile and the configuration.
 //! - [`tuning`]: the one place where configuration overrides reach the engine's `Config`.
 //! - [`metrics`]: the process's counters, rendered in the Prometheus text format.
+//! - [`remediation`]: remediation across services: proposals, decisions, figures and the global kill switch.
 //! - [`outbox`]: the notifications outbox: drivers enqueue, one delivery worker per sink sends, in order, with
 //!   retries, across restarts.
 //! - [`wire`]: conversions between the adapters' readings and the core's inputs.
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod ports;
 pub mod reload;
+pub mod remediation;
 pub mod services;
 pub mod stream;
 pub mod supervisor;

@@ -405,10 +405,18 @@ impl Supervisor {
                 return Err(error.into());
             }
         };
-        let driver = match build_executor(&service, &self.config.http) {
+        let mut driver = match build_executor(&service, &self.config.http) {
             Some(executor) => driver.with_executor(executor),
             None => driver,
         };
+        // The global kill switch holds for a service started after it was switched, before the driver runs.
+        match super::remediation::kill_switch_at_start(self.config.store.as_ref()).await {
+            Ok(Some((engaged, by))) => driver.set_kill_switch(engaged, by).await,
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(service = %name, %error, "the remediation kill switch cannot be read");
+            }
+        }
         let driver =
             tokio::spawn(driver.run(stop_signal(self.config.process_stop.clone(), stopped)));
         // `fixloop_signals_degraded` reads 0 (or 1 after a restore) from the start, not only once a status was

@@ -26,6 +26,7 @@ use crate::support::{TestApp, WAIT, error_code};
 const READ_TOKEN: &str = "read-token-7f3a9c0e5b1d";
 const OPERATE_TOKEN: &str = "operate-token-c41e8b2f90a6";
 const OTHER_OPERATE_TOKEN: &str = "operate-token-2-d5e6f7a8b9c0";
+const APPROVE_TOKEN: &str = "approve-token-9a8b7c6d5e4f";
 const WEBHOOK_SECRET: &str = "0123456789abcdef-webhook";
 /// A demo service address that refuses connections at once (the bug switch answers 502).
 const NO_DEMO: &str = "http://127.0.0.1:9";
@@ -46,6 +47,11 @@ fn tokens() -> ApiTokens {
             name: "ci".to_owned(),
             role: Role::Operate,
             token: Secret::from(OTHER_OPERATE_TOKEN),
+        },
+        ApiToken {
+            name: "lead".to_owned(),
+            role: Role::Approve,
+            token: Secret::from(APPROVE_TOKEN),
         },
     ])
 }
@@ -225,6 +231,47 @@ fn routes() -> Vec<Route> {
             Role::Operate,
             StatusCode::OK,
         ),
+        route(
+            Method::GET,
+            "/api/remediations",
+            "/api/remediations",
+            None,
+            Role::Read,
+            StatusCode::OK,
+        ),
+        route(
+            Method::GET,
+            "/api/remediations/stats",
+            "/api/remediations/stats",
+            None,
+            Role::Read,
+            StatusCode::OK,
+        ),
+        // No proposal has this id: an authorized decision gets as far as the engines and answers 404.
+        route(
+            Method::POST,
+            "/api/remediations/rem-none/approve",
+            "/api/remediations/{proposal_id}/approve",
+            Some(json!({"version": 1})),
+            Role::Approve,
+            StatusCode::NOT_FOUND,
+        ),
+        route(
+            Method::POST,
+            "/api/remediations/rem-none/reject",
+            "/api/remediations/{proposal_id}/reject",
+            Some(json!({"version": 1})),
+            Role::Approve,
+            StatusCode::NOT_FOUND,
+        ),
+        route(
+            Method::POST,
+            "/api/remediation/kill-switch",
+            "/api/remediation/kill-switch",
+            Some(json!({"engaged": false})),
+            Role::Approve,
+            StatusCode::OK,
+        ),
     ]
 }
 
@@ -320,6 +367,12 @@ async fn every_route_checks_every_kind_of_caller() {
         } else {
             StatusCode::FORBIDDEN
         };
+        // An operate token does not approve: approve is granted only explicitly.
+        let operate_expected = if route.role == Role::Approve {
+            StatusCode::FORBIDDEN
+        } else {
+            route.allowed
+        };
         let cases = [
             (
                 "without a token",
@@ -354,11 +407,16 @@ async fn every_route_checks_every_kind_of_caller() {
             (
                 "with an operate token",
                 Credential::Header(OPERATE_TOKEN),
-                route.allowed,
+                operate_expected,
             ),
             (
                 "with an operate query token",
                 Credential::Query(OPERATE_TOKEN),
+                operate_expected,
+            ),
+            (
+                "with an approve token",
+                Credential::Header(APPROVE_TOKEN),
                 route.allowed,
             ),
         ];

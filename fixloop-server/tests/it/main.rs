@@ -42,6 +42,7 @@ mod profile_live;
 mod red_team;
 mod red_team_store;
 mod reload;
+mod remediation_api;
 mod replay;
 mod replicas;
 mod restart;

@@ -62,7 +62,7 @@ impl TestApp {
         copilot_override: Option<Arc<dyn Copilot>>,
         tweak: impl FnOnce(&mut ApiSettings),
     ) -> Self {
-        Self::build(demo_url, copilot_override, tweak, |_, _| {}, None)
+        Self::build(demo_url, copilot_override, tweak, |_, _| {}, None, None)
     }
 
     /// An app whose settings `tweak` adjusts and whose CI intake is `ci`.
@@ -71,7 +71,7 @@ impl TestApp {
         tweak: impl FnOnce(&mut ApiSettings),
         ci: fixloop_server::http::routes::ci::CiIntakeState,
     ) -> Self {
-        Self::build(demo_url, None, tweak, |_, _| {}, Some(ci))
+        Self::build(demo_url, None, tweak, |_, _| {}, Some(ci), None)
     }
 
     /// An app whose CI intake is `ci` (its token, forwarding and store).
@@ -79,7 +79,7 @@ impl TestApp {
         demo_url: &str,
         ci: fixloop_server::http::routes::ci::CiIntakeState,
     ) -> Self {
-        Self::build(demo_url, None, |_| {}, |_, _| {}, Some(ci))
+        Self::build(demo_url, None, |_| {}, |_, _| {}, Some(ci), None)
     }
 
     /// An app whose settings `tweak` adjusts, and whose driver `tune` adjusts (it may add ports, or change the
@@ -89,7 +89,17 @@ impl TestApp {
         tweak: impl FnOnce(&mut ApiSettings),
         tune: impl FnOnce(&mut DriverConfig, &mut Ports),
     ) -> Self {
-        Self::build(demo_url, None, tweak, tune, None)
+        Self::build(demo_url, None, tweak, tune, None, None)
+    }
+
+    /// [`TestApp::start_tuned`] whose driver carries out remediation actions with `executor`.
+    pub(crate) fn start_remediating(
+        demo_url: &str,
+        tweak: impl FnOnce(&mut ApiSettings),
+        tune: impl FnOnce(&mut DriverConfig, &mut Ports),
+        executor: Arc<dyn fixloop_adapters::Executor>,
+    ) -> Self {
+        Self::build(demo_url, None, tweak, tune, None, Some(executor))
     }
 
     fn build(
@@ -98,6 +108,7 @@ impl TestApp {
         tweak: impl FnOnce(&mut ApiSettings),
         tune: impl FnOnce(&mut DriverConfig, &mut Ports),
         ci: Option<fixloop_server::http::routes::ci::CiIntakeState>,
+        executor: Option<Arc<dyn fixloop_adapters::Executor>>,
     ) -> Self {
         let signals = Arc::new(FakeSignalSource::new());
         let planner = Arc::new(FakePlanner::new());
@@ -130,6 +141,10 @@ impl TestApp {
         tune(&mut config, &mut ports);
         let metrics = Arc::new(ServerMetrics::default());
         let (driver, handle) = Driver::new(config, ports.clone(), Arc::clone(&metrics));
+        let driver = match executor {
+            Some(executor) => driver.with_executor(executor),
+            None => driver,
+        };
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(driver.run(async move {
             let _ = stopped.wait_for(|stop| *stop).await;
@@ -242,13 +257,23 @@ impl TestApp {
 
     /// Opens a simulated incident and waits until its plan is generated; returns the incident id.
     pub(crate) async fn open_incident_with_plan(&self) -> String {
+        self.open_incident_with_plan_as_token(None).await
+    }
+
+    /// [`TestApp::open_incident_with_plan`] sending `token` as the bearer token.
+    pub(crate) async fn open_incident_with_plan_as(&self, token: &str) -> String {
+        self.open_incident_with_plan_as_token(Some(token)).await
+    }
+
+    async fn open_incident_with_plan_as_token(&self, token: Option<&str>) -> String {
         let mut events = self.events().await;
-        let (status, card) = self
-            .post_json(
-                "/api/incidents/simulate",
-                &serde_json::json!({"mode": "INCIDENT_ON"}),
-            )
-            .await;
+        let mut request = Request::post("/api/incidents/simulate")
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let body = serde_json::json!({"mode": "INCIDENT_ON"}).to_string();
+        let (status, card) = self.send(request.body(Body::from(body)).unwrap()).await;
         assert_eq!(status, StatusCode::OK, "{card}");
         let plan = events.next_of("plan.generated").await;
         plan["payload"]["incident_id"].as_str().unwrap().to_owned()

@@ -13,7 +13,7 @@ pub const SCHEMA_VERSION: i64 = 7;
 const MIGRATION_LOCK: i32 = 0x464c;
 
 /// Every migration, by version. Never edit one that shipped: add the next.
-const MIGRATIONS: [(i64, &str); 5] = [
+const MIGRATIONS: [(i64, &str); 6] = [
     (
         1,
         // The journal and the snapshots, as JSON text (the core's versioned formats, floats round-trip exactly)
@@ -79,8 +79,14 @@ const MIGRATIONS: [(i64, &str); 5] = [
          );
          CREATE INDEX outbox_waiting ON outbox (sink, id) WHERE outcome IS NULL;",
     ),
-    // 5 and 6 are taken by work under way elsewhere; the runner applies every migration a database lacks, in
-    // order, so the gap is harmless and a database at 7 still gains 5 and 6 when they ship.
+    (
+        5,
+        // Server-wide settings (the remediation kill switch), one JSON text per key, shared by every replica.
+        "CREATE TABLE settings (
+             key TEXT PRIMARY KEY,
+             value TEXT NOT NULL
+         );",
+    ),
     (
         7,
         // A run's intakes (the self-heal's count of reruns, `GET /api/ci/incidents`).

@@ -465,6 +465,34 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.bounded("a setting read", async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt("SELECT value FROM settings WHERE key = $1", &[&key])
+                .await
+                .map_err(|error| classify(&self.location, &error))?;
+            Ok(row.map(|row| row.get(0)))
+        })
+        .await
+    }
+
+    async fn save_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.bounded("saving a setting", async {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "INSERT INTO settings (key, value) VALUES ($1, $2) \
+                     ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&key, &value],
+                )
+                .await
+                .map_err(|error| classify(&self.location, &error))?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn ci_intakes(&self, limit: usize) -> Result<Vec<CiIntakeRecord>, StoreError> {
         self.bounded("a CI intake read", async {
             let client = self.client().await?;

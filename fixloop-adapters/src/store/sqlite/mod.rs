@@ -53,8 +53,8 @@ use super::{
 use crate::notifier::Notification;
 
 /// The schema version this build reads and writes (1: journal and snapshots; 2: and `ci_intakes`; 3: and the
-/// notifications `outbox`).
-const SCHEMA_VERSION: i64 = 3;
+/// notifications `outbox`; 4: and the server-wide `settings`).
+const SCHEMA_VERSION: i64 = 4;
 
 /// The file name inside the data directory.
 pub const FILE_NAME: &str = "fixloop.sqlite3";
@@ -83,7 +83,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
 /// for writing runs every migration above its `user_version` in the transaction that sets the new version, so a
 /// file is never left half-migrated. A version-1 file (journal and snapshots) gains the `ci_intakes` table, a
 /// version-2 file the `outbox`.
-const MIGRATIONS: [(i64, &str); 2] = [
+const MIGRATIONS: [(i64, &str); 3] = [
     (
         2,
         "
@@ -120,6 +120,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (sink, id) WHERE outcome IS NULL;
 ",
     ),
+    (
+        4,
+        // Server-wide settings (the remediation kill switch), one JSON text per key.
+        "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
+    ),
 ];
 
 /// Indexes created at every open for writing, without a schema version of their own (an index changes no row,
@@ -130,7 +135,7 @@ CREATE INDEX IF NOT EXISTS ci_intakes_by_run ON ci_intakes (repository, run_id);
 ";
 
 /// The tables and indexes a FixLoop store may hold (anything else makes it a foreign database).
-pub(super) const SCHEMA_NAMES: [&str; 7] = [
+pub(super) const SCHEMA_NAMES: [&str; 8] = [
     "journal",
     "snapshots",
     "ci_intakes",
@@ -138,6 +143,7 @@ pub(super) const SCHEMA_NAMES: [&str; 7] = [
     "ci_intakes_by_run",
     "outbox",
     "outbox_waiting",
+    "settings",
 ];
 
 /// The SQLite store. Cheap to clone.
@@ -609,6 +615,20 @@ impl Store for SqliteStore {
     async fn ci_runs(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
         self.with(move |connection, location| ci_runs(connection, location, limit))
             .await
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.with(move |connection, location| rows::setting(connection, location, &key))
+            .await
+    }
+
+    async fn save_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.with(move |connection, location| {
+            rows::save_setting(connection, location, &key, &value)
+        })
+        .await
     }
 
     async fn ci_run_intakes(

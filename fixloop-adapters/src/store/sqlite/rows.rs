@@ -165,3 +165,36 @@ fn query_ci_intakes(
     }
     Ok(out)
 }
+
+/// The server-wide setting `key`, if saved.
+pub(super) fn setting(
+    connection: &Connection,
+    location: &str,
+    key: &str,
+) -> Result<Option<String>, StoreError> {
+    connection
+        .query_row(
+            "SELECT value FROM settings WHERE key = ?1",
+            params![key],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(|error| classify(location, &error))
+}
+
+/// Saves the server-wide setting `key`, replacing what was there.
+pub(super) fn save_setting(
+    connection: &Connection,
+    location: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    connection
+        .execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )
+        .map_err(|error| classify(location, &error))?;
+    Ok(())
+}

@@ -67,6 +67,7 @@ async fn check_all(make: impl AsyncFn() -> Arc<dyn Store>) {
     services_have_separate_journals(make().await).await;
     ci_intakes_list_newest_first_up_to_the_limit(make().await).await;
     a_ci_intake_id_is_recorded_once(make().await).await;
+    a_setting_is_saved_replaced_and_read_back(make().await).await;
     a_runs_ci_intakes_list_oldest_first_and_only_that_run(make().await).await;
     each_sinks_outbox_hands_out_its_messages_in_order_once(make().await).await;
     a_failed_attempt_keeps_the_message_first_with_its_retry_time(make().await).await;
@@ -319,6 +320,31 @@ async fn a_ci_intake_id_is_recorded_once(store: Arc<dyn Store>) {
     );
 }
 
+async fn a_setting_is_saved_replaced_and_read_back(store: Arc<dyn Store>) {
+    let read = |key: &'static str| {
+        let store = Arc::clone(&store);
+        async move { bounded("read", store.setting(key)).await.expect("read") }
+    };
+    assert_eq!(read("kill_switch").await, None);
+    bounded(
+        "save",
+        store.save_setting("kill_switch", "{\"engaged\":true}"),
+    )
+    .await
+    .expect("save");
+    bounded(
+        "save",
+        store.save_setting("kill_switch", "{\"engaged\":false}"),
+    )
+    .await
+    .expect("replace");
+    assert_eq!(
+        read("kill_switch").await.as_deref(),
+        Some("{\"engaged\":false}")
+    );
+    assert_eq!(read("other").await, None);
+}
+
 async fn an_unknown_service_loads_empty(store: Arc<dyn Store>) {
     let stored = bounded("load", store.load("nobody")).await.expect("load");
     assert_eq!(stored.snapshot, None);
@@ -559,12 +585,15 @@ async fn a_version_1_store_is_migrated_with_its_journal_kept() {
     )
     .await
     .expect("the outbox exists");
+    bounded("setting", store.save_setting("kill_switch", "{}"))
+        .await
+        .expect("the settings exist");
     bounded("close", store.close()).await.expect("close");
     let check = rusqlite::Connection::open(&path).expect("open");
     let version: i64 = check
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[tokio::test]
@@ -629,7 +658,7 @@ async fn a_store_of_a_newer_schema_is_refused() {
             error,
             StoreError::NewerVersion {
                 found: 99,
-                supported: 3,
+                supported: 4,
                 ..
             }
         ),

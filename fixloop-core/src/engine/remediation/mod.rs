@@ -31,6 +31,7 @@ mod image;
 mod proposal;
 
 pub(super) use image::{RemediationImage, SpecImage};
+use proposal::describe;
 pub use proposal::{ActionStats, Notification, NotificationKind, Outcome, Proposal, ProposalState};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -672,6 +673,15 @@ pub(super) fn on_decision(
         return Err(Rejected::KillSwitchEngaged);
     }
     shared.remediation.proposals[index].decided_by = Some(by.clone());
+    let act = if approve { "approved" } else { "rejected" };
+    let summary = format!(
+        "{by} {act} {proposal} ({}) at version {version}",
+        shared.remediation.proposals[index].action_id
+    );
+    let incident_id = shared.remediation.proposals[index].incident_id.clone();
+    shared
+        .history
+        .note(&incident_id, now, TimelineKind::Remediation, summary);
     if approve {
         info!(%proposal, %by, "remediation approved");
         execute(shared, now, index);
@@ -738,6 +748,18 @@ pub(super) fn on_kill_switch(shared: &mut Shared, now: DateTime<Utc>, engaged: b
     }
     shared.remediation.kill_switch = engaged;
     warn!(engaged, %by, "remediation kill switch");
+    if let Some(incident_id) = shared
+        .remediation
+        .incident
+        .as_ref()
+        .map(|state| state.incident_id.clone())
+    {
+        let act = if engaged { "engaged" } else { "released" };
+        let summary = format!("{by} {act} the remediation kill switch");
+        shared
+            .history
+            .note(&incident_id, now, TimelineKind::Remediation, summary);
+    }
     if !engaged {
         return;
     }
@@ -766,17 +788,5 @@ pub(super) fn restarted(shared: &mut Shared, now: DateTime<Utc>) {
     if let ProposalState::Executing { .. } = shared.remediation.proposals[index].state {
         let note = "inconclusive: interrupted by a restart".to_owned();
         finish(shared, now, index, Outcome::Inconclusive, note);
-    }
-}
-
-fn describe(failure: &PortFailure) -> String {
-    match failure {
-        PortFailure::Timeout => "the executor timed out".to_owned(),
-        PortFailure::RateLimited { .. } => "the executor was rate limited".to_owned(),
-        PortFailure::Unauthorized => "the executor's credentials were rejected".to_owned(),
-        PortFailure::InvalidResponse(what) => {
-            format!("the executor's answer was not understood: {what}")
-        }
-        PortFailure::Unavailable(what) => format!("the executor failed: {what}"),
     }
 }

@@ -3,6 +3,7 @@
 
 use fixloop_contract::chrono::{DateTime, Utc};
 
+use crate::engine::PortFailure;
 use crate::ids::{EffectId, IncidentId, ProposalId};
 use crate::remediation::{RemediationMode, RiskTier};
 
@@ -167,4 +168,17 @@ pub enum NotificationKind {
     ActionJudged,
     /// The incident needs a human: the strategy is exhausted or the time budget is spent.
     Escalated,
+}
+
+/// An executor's failure, in words, for a proposal's note.
+pub(super) fn describe(failure: &PortFailure) -> String {
+    match failure {
+        PortFailure::Timeout => "the executor timed out".to_owned(),
+        PortFailure::RateLimited { .. } => "the executor was rate limited".to_owned(),
+        PortFailure::Unauthorized => "the executor's credentials were rejected".to_owned(),
+        PortFailure::InvalidResponse(what) => {
+            format!("the executor's answer was not understood: {what}")
+        }
+        PortFailure::Unavailable(what) => format!("the executor failed: {what}"),
+    }
 }

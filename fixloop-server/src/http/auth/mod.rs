@@ -4,7 +4,9 @@
 //!
 //! Which route needs what is decided in one place, [`required_access`]: `/healthz`, `/openapi.json`, the
 //! dashboard page `GET /` and its assets `GET /dashboard/{file}` are open; the alert webhooks keep their own `FIXLOOP_WEBHOOK_SECRET` and `POST /api/ci/logs` its own `FIXLOOP_CI_TOKEN`; every other `GET`
-//! (the reads, `/ws` and `/metrics`) needs `read`; every other method needs `operate`, which implies `read`. A token
+//! (the reads, `/ws` and `/metrics`) needs `read`; every other method needs `operate`, which implies `read`; the
+//! remediation decisions ([`APPROVE_ROUTES`]: approve, reject, the kill switch) need `approve`, which implies
+//! `operate` and is granted only explicitly (an `operate` token does not approve). A token
 //! arrives as `Authorization: Bearer <token>`, or as the `access_token` query parameter (RFC 6750) for browsers that
 //! cannot set headers on a WebSocket; [`redact_uri`] keeps that parameter's value out of every log line.
 //!
@@ -58,18 +60,27 @@ pub const COPILOT_ROUTE: &str = "/api/copilot/ask";
 /// `FIXLOOP_OPERATE_BURST`): each starts work (a run against the watched service, an incident, a bug switch call).
 pub const OPERATE_ROUTES: [&str; 3] =
     ["/api/tests/run", "/api/incidents/simulate", "/api/demo/bug"];
+/// The routes that decide about remediation: they need the [`Role::Approve`] role.
+pub const APPROVE_ROUTES: [&str; 3] = [
+    "/api/remediations/{proposal_id}/approve",
+    "/api/remediations/{proposal_id}/reject",
+    "/api/remediation/kill-switch",
+];
 /// Default operate requests per minute per caller (`FIXLOOP_OPERATE_RATE_PER_MINUTE`).
 pub const DEFAULT_OPERATE_PER_MINUTE: u32 = 60;
 /// Default operate burst per caller (`FIXLOOP_OPERATE_BURST`).
 pub const DEFAULT_OPERATE_BURST: u32 = 20;
 
-/// What a token may do. `Operate` implies `Read`.
+/// What a token may do. `Approve` implies `Operate`, which implies `Read`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     /// Reads: status, incidents, runs, services, `/ws`, `/metrics`.
     Read,
     /// Reads and every mutating request: the bug switch, simulation, test runs, the copilot.
     Operate,
+    /// Everything `operate` may, and the remediation decisions: approve or reject a proposal, switch the kill
+    /// switch.
+    Approve,
 }
 
 impl Role {
@@ -85,6 +96,7 @@ impl Role {
         match self {
             Self::Read => "read",
             Self::Operate => "operate",
+            Self::Approve => "approve",
         }
     }
 }
@@ -112,7 +124,8 @@ pub enum Access {
 /// authenticated) and the alert webhooks (their own `FIXLOOP_WEBHOOK_SECRET`). Every other `GET` or
 /// `HEAD` needs `read`, including `/ws` and `/metrics` (the metrics name the watched services and count incidents,
 /// which a shared network need not learn; Prometheus sends a `read` token with `authorization` in its scrape
-/// config). Everything else needs `operate`, so a route added later is never open by accident.
+/// config). The remediation decisions ([`APPROVE_ROUTES`]) need `approve`. Everything else needs `operate`, so a
+/// route added later is never open by accident.
 #[must_use]
 pub fn required_access(method: &Method, route: Option<&str>) -> Access {
     let Some(route) = route else {
@@ -125,6 +138,7 @@ pub fn required_access(method: &Method, route: Option<&str>) -> Access {
         // The CI intake checks its own token (FIXLOOP_CI_TOKEN) in its handler; its list is a read like any other.
         "/api/ci/logs" if !reads => Access::Open,
         _ if reads => Access::Role(Role::Read),
+        _ if APPROVE_ROUTES.contains(&route) => Access::Role(Role::Approve),
         _ => Access::Role(Role::Operate),
     }
 }
@@ -150,8 +164,8 @@ pub struct ApiTokens(Vec<ApiToken>);
 pub struct TokensError(String);
 
 impl ApiTokens {
-    /// Parses `name:role:token[,name:role:token...]`: `name` is 1 to 64 of `A-Z a-z 0-9 . _ -`, `role` is `read` or
-    /// `operate`, `token` is 16 to 512 bytes of `A-Z a-z 0-9 - . _ ~ + /`, optionally followed by `=` padding
+    /// Parses `name:role:token[,name:role:token...]`: `name` is 1 to 64 of `A-Z a-z 0-9 . _ -`, `role` is `read`,
+    /// `operate` or `approve`, `token` is 16 to 512 bytes of `A-Z a-z 0-9 - . _ ~ + /`, optionally followed by `=` padding
     /// (RFC 6750's `b64token`). Blanks around entries are ignored; names and tokens must be unique.
     ///
     /// # Errors
@@ -186,9 +200,10 @@ impl ApiTokens {
             let role = match role {
                 "read" => Role::Read,
                 "operate" => Role::Operate,
+                "approve" => Role::Approve,
                 other => {
                     return Err(TokensError(format!(
-                        "entry {position} ({name}): the role must be read or operate, got {:?}",
+                        "entry {position} ({name}): the role must be read, operate or approve, got {:?}",
                         truncate(other, 20)
                     )));
                 }
@@ -498,7 +513,11 @@ impl Gate {
 /// the request span, rate-limits the copilot and the operate routes, logs every authorized mutating request that
 /// passed its limit, and counts every refusal in [`Refusals`] (which logs a summary line per reason at most once a
 /// minute, never one line per refusal).
-pub async fn authorize(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+pub async fn authorize(
+    State(gate): State<Arc<Gate>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -517,12 +536,13 @@ pub async fn authorize(State(gate): State<Arc<Gate>>, request: Request, next: Ne
     };
     if let Some(token) = caller {
         tracing::Span::current().record("caller", token.name.as_str());
+        request.extensions_mut().insert(Caller(token.name.clone()));
     }
     let route = route.as_deref().unwrap_or("");
     // An authorized mutating request is logged once it passed its rate limit: a refused one is only counted.
     let log_operate = || {
         if let Some(token) = caller
-            && access == Access::Role(Role::Operate)
+            && matches!(access, Access::Role(Role::Operate | Role::Approve))
         {
             tracing::info!(caller = %token.name, %method, route, "operate request");
         }
@@ -564,6 +584,11 @@ pub async fn authorize(State(gate): State<Arc<Gate>>, request: Request, next: Ne
     }
     response
 }
+
+/// The name of the token a request was authorized with, put into its extensions by [`authorize`] (absent when
+/// the API is open): who approved or rejected a remediation proposal, or switched the kill switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub String);
 
 /// The limiter's clock: tokio's, so tests with a paused clock control it.
 fn now() -> Instant {
@@ -731,7 +756,7 @@ mod tests {
             ("dash:read".to_owned(), "not name:role:token"),
             (
                 format!("dash:admin:{secret}"),
-                "role must be read or operate",
+                "role must be read, operate or approve",
             ),
             ("dash:read:short".to_owned(), "the token is 5 bytes"),
             (format!(":read:{secret}"), "the name must be"),
@@ -778,6 +803,28 @@ mod tests {
             assert!(tokens.authenticate(wrong.as_bytes()).is_none(), "{wrong}");
         }
         assert!(ApiTokens::default().authenticate(b"").is_none());
+    }
+
+    #[test]
+    fn approve_implies_operate_and_read_but_operate_does_not_approve() {
+        assert!(Role::Approve.allows(Role::Read));
+        assert!(Role::Approve.allows(Role::Operate));
+        assert!(Role::Approve.allows(Role::Approve));
+        assert!(!Role::Operate.allows(Role::Approve));
+        assert!(!Role::Read.allows(Role::Approve));
+        let tokens = ApiTokens::parse("oncall:approve:approve-token-0123456789").unwrap();
+        assert_eq!(tokens.iter().next().unwrap().role, Role::Approve);
+    }
+
+    #[test]
+    fn remediation_decisions_need_approve_and_their_reads_need_read() {
+        let post = |route| required_access(&Method::POST, Some(route));
+        for route in APPROVE_ROUTES {
+            assert_eq!(post(route), Access::Role(Role::Approve), "{route}");
+        }
+        let get = |route| required_access(&Method::GET, Some(route));
+        assert_eq!(get("/api/remediations"), Access::Role(Role::Read));
+        assert_eq!(get("/api/remediations/stats"), Access::Role(Role::Read));
     }
 
     #[test]

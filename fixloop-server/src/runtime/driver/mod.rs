@@ -27,6 +27,7 @@ mod effects;
 mod journal;
 mod notify;
 mod proposals;
+mod remediation;
 
 use self::effects::Completion;
 pub use self::journal::Fence;
@@ -470,10 +471,16 @@ impl Driver {
         tracing::info_span!("incident", incident_id = %incident_id)
     }
 
-    /// Whether the open incident needs a human, as the engine says after the call just made, for `/metrics`.
+    /// Whether the open incident needs a human, and the remediation figures and kill switch, as the engine says
+    /// after the call just made, for `/metrics`.
     fn observe_needs_human(&self) {
         self.metrics
             .needs_human(&self.config.engine.service.name, self.engine.needs_human());
+        self.metrics.remediation(
+            &self.config.engine.service.name,
+            &self.engine.action_stats(),
+            self.engine.kill_switch_engaged(),
+        );
     }
 
     async fn command(&mut self, command: Command) {
@@ -536,6 +543,19 @@ impl Driver {
             }
             Command::IncidentHistory(incident_id, reply) => {
                 let _ = reply.send(self.engine.incident_history(&incident_id));
+            }
+            Command::Proposals(incident_id, reply) => {
+                let _ = reply.send(self.proposals(incident_id.as_ref()));
+            }
+            Command::Decide(decision, reply) => {
+                let _ = reply.send(self.decide(decision).await);
+            }
+            Command::KillSwitch(engaged, by, reply) => {
+                self.set_kill_switch(engaged, by).await;
+                let _ = reply.send(());
+            }
+            Command::RemediationStats(reply) => {
+                let _ = reply.send(self.remediation_stats());
             }
             Command::Subscribe(since, groups, reply) => {
                 let resumed = since.map(|since| self.hub.resume_to(since, groups));
