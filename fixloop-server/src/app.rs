@@ -538,7 +538,7 @@ async fn start_orchestrator(
     let listener = bind_listener(bind, port).await?;
     let bound_url = url_of(&listener, bind);
     let metrics = Arc::new(ServerMetrics::default());
-    let (store, leasing) = store::open(config, &metrics).await?;
+    let (store, leasing) = store::open(config, &metrics, &bound_url).await?;
     metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
     let ci = ci_intake(config, Arc::clone(&store), ci.as_ref(), http)?;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use fixloop_adapters::{Leases, PostgresStore, SqliteStore, Store};
+use fixloop_contract::chrono::Utc;
 
 use super::StartError;
 use crate::config::{Config, StoreLocation};
@@ -14,6 +15,7 @@ use crate::runtime::supervisor::Leasing;
 pub(super) async fn open(
     config: &Config,
     metrics: &ServerMetrics,
+    bound_url: &str,
 ) -> Result<(Arc<dyn Store>, Option<Leasing>), StartError> {
     let mut leasing = None;
     let store: Arc<dyn Store> = match &config.store {
@@ -35,6 +37,12 @@ pub(super) async fn open(
                 replica,
                 ttl: config.replicas.lease,
                 max_leads: config.replicas.max_leads,
+                url: config
+                    .replicas
+                    .advertise_url
+                    .clone()
+                    .unwrap_or_else(|| bound_url.to_owned()),
+                started_at: Utc::now(),
             });
             store
         }

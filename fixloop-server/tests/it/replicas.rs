@@ -24,7 +24,7 @@ const LEASE_SECONDS: &str = "3";
 const SERVICE: &str = "inventory";
 
 /// Starts a replica called `id` on the database at `url`.
-async fn replica(
+pub(crate) async fn replica(
     profile: &std::path::Path,
     url: &str,
     id: &str,
@@ -43,7 +43,7 @@ async fn replica(
 }
 
 /// The services `server` leads, as its `/healthz` says (`None` when it does not answer).
-async fn leads(server: &Fixloop) -> Option<Vec<String>> {
+pub(crate) async fn leads(server: &Fixloop) -> Option<Vec<String>> {
     let response = tokio::time::timeout(
         Duration::from_secs(5),
         fixloop_adapters::default_client()
@@ -82,7 +82,7 @@ pub(crate) async fn wait_leading(server: &Fixloop, leading: bool) -> Duration {
 }
 
 /// The HTTP status of `GET path` on `server`.
-async fn status_of(server: &Fixloop, path: &str) -> u16 {
+pub(crate) async fn status_of(server: &Fixloop, path: &str) -> u16 {
     tokio::time::timeout(
         STEP,
         fixloop_adapters::default_client()
