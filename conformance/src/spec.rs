@@ -503,6 +503,7 @@ mod tests {
                 "getTestRun",
                 "listCiLogs",
                 "listIncidents",
+                "listReplicas",
                 "listServices",
                 "reloadProfile",
                 "runTests",

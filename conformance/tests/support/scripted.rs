@@ -124,6 +124,7 @@ pub(crate) async fn start(script: Script) -> ScriptedServer {
             .route("/api/services/{name}", get(get_service))
             .route("/api/admin/reload", post(reload_profile))
             .route("/api/ci/logs", post(submit_ci_logs).get(list_ci_logs))
+            .route("/api/replicas", get(list_replicas))
             .route("/api/incidents", get(list_incidents))
             .route("/api/incidents/{incident_id}", get(get_incident))
             .route("/internal/datadog/webhook", post(datadog_webhook))
@@ -537,6 +538,16 @@ async fn submit_ci_logs() -> Response {
 /// The scripted server keeps no CI intakes.
 async fn list_ci_logs(State(app): State<App>) -> Response {
     app.json(&serde_json::json!({"intakes": []}))
+}
+
+/// The scripted server is one replica with a journal of its own, leading its one service.
+async fn list_replicas(State(app): State<App>) -> Response {
+    app.json(&serde_json::json!({"replicas": [{
+        "replica_id": "this-process",
+        "url": "http://127.0.0.1:8000",
+        "last_seen": "2026-12-07T21:30:00Z",
+        "leads": [{"service": "demo-checkout", "epoch": 1, "lease_expires_at": null}],
+    }]}))
 }
 
 /// The scripted server keeps no history: an empty last page.

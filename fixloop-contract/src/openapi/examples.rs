@@ -41,6 +41,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../tests/examples/CiIntakeList.json"),
     ),
     (
+        "ReplicaList",
+        include_str!("../../tests/examples/ReplicaList.json"),
+    ),
+    (
         "SetBugRequest",
         include_str!("../../tests/examples/SetBugRequest.json"),
     ),

@@ -8,9 +8,10 @@ use crate::v1::{
     CiIntakeList, CiIntakeStatus, CiJobStatus, CiLogRequest, CiUpstream, CopilotAnswer,
     CopilotAskRequest, DatadogSummary, ErrorBody, ErrorDetail, HttpMethod, IncidentCard,
     IncidentDetail, IncidentFigures, IncidentPage, IncidentState, IncidentSummary, Link, Plan,
-    PlanGenerated, PlanItem, PlanItemType, ReloadReport, RunStatus, RunTestsRequest, ServiceState,
-    SetBugRequest, Signal, SimulateMode, SimulateRequest, StreamReset, StreamResetReason,
-    SystemStatus, Target, TestResult, TestRun, TestStatus, TimelineEntry, TimelineKind,
+    PlanGenerated, PlanItem, PlanItemType, ReloadReport, ReplicaInfo, ReplicaLead, ReplicaList,
+    RunStatus, RunTestsRequest, ServiceState, SetBugRequest, Signal, SimulateMode, SimulateRequest,
+    StreamReset, StreamResetReason, SystemStatus, Target, TestResult, TestRun, TestStatus,
+    TimelineEntry, TimelineKind,
 };
 
 /// The contract's OpenAPI document.
@@ -37,7 +38,8 @@ use crate::v1::{
         get_incident,
         reload_profile,
         submit_ci_logs,
-        list_ci_logs
+        list_ci_logs,
+        list_replicas
     ),
     components(schemas(
         IncidentState,
@@ -85,7 +87,10 @@ use crate::v1::{
         CiHealDecision,
         CiHeal,
         CiIntake,
-        CiIntakeList
+        CiIntakeList,
+        ReplicaList,
+        ReplicaInfo,
+        ReplicaLead
     )),
     tags(
         (name = "status", description = "System status"),
@@ -96,7 +101,8 @@ use crate::v1::{
         (name = "websocket", description = "Real-time events"),
         (name = "services", description = "The watched services (additive)"),
         (name = "admin", description = "Operating the server itself (additive)"),
-        (name = "ci", description = "CI failure intake and classification (additive)")
+        (name = "ci", description = "CI failure intake and classification (additive)"),
+        (name = "replicas", description = "The replicas sharing one database and the services each leads (additive)")
     )
 )]
 pub(super) struct ApiDoc;
@@ -106,8 +112,8 @@ pub(super) struct ApiDoc;
 use descriptors::{
     __path_ask_copilot, __path_connect_websocket, __path_get_current_incident, __path_get_incident,
     __path_get_service, __path_get_status, __path_get_test_run, __path_list_ci_logs,
-    __path_list_incidents, __path_list_services, __path_reload_profile, __path_run_tests,
-    __path_set_demo_bug, __path_simulate_incident, __path_submit_ci_logs,
+    __path_list_incidents, __path_list_replicas, __path_list_services, __path_reload_profile,
+    __path_run_tests, __path_set_demo_bug, __path_simulate_incident, __path_submit_ci_logs,
 };
 
 /// Functions that only carry `#[utoipa::path]` annotations; nothing calls them.
@@ -115,9 +121,25 @@ use descriptors::{
 mod descriptors {
     use super::{
         CiIntake, CiIntakeList, CiLogRequest, CopilotAnswer, CopilotAskRequest, ErrorBody,
-        IncidentCard, IncidentDetail, IncidentPage, ReloadReport, RunTestsRequest, ServiceState,
-        SetBugRequest, SimulateRequest, SystemStatus, TestRun,
+        IncidentCard, IncidentDetail, IncidentPage, ReloadReport, ReplicaList, RunTestsRequest,
+        ServiceState, SetBugRequest, SimulateRequest, SystemStatus, TestRun,
     };
+
+    /// The replicas sharing this server's database, each with its advertised URL, latest heartbeat and the
+    /// services it leads with their lease (additive). A server with a journal of its own (SQLite, memory) lists
+    /// itself alone, leading every service.
+    #[utoipa::path(
+    get,
+    path = "/api/replicas",
+    operation_id = "listReplicas",
+    tag = "replicas",
+    responses(
+        (status = 200, description = "The live replicas, by id", body = ReplicaList),
+        (status = 500, description = "Server bug", body = ErrorBody),
+        (status = 503, description = "The database cannot be read (`service_unavailable`)", body = ErrorBody),
+    )
+)]
+    fn list_replicas() {}
 
     /// Receives one failed CI job (additive): its log excerpt is classified by the deterministic classifier
     /// (class, confidence, evidence lines), the intake is recorded with the history, and, when forwarding is

@@ -43,6 +43,7 @@ pub(crate) fn round_trip_by_name(schema: &str, value: &Value) -> Result<Value, S
         "CiLogRequest" => round_trip::<CiLogRequest>(value),
         "CiIntake" => round_trip::<CiIntake>(value),
         "CiIntakeList" => round_trip::<CiIntakeList>(value),
+        "ReplicaList" => round_trip::<fixloop_contract::ReplicaList>(value),
         other => Err(format!("no Rust type is mapped to schema {other}")),
     }
 }

@@ -9,6 +9,7 @@ use fixloop_contract::chrono::Utc;
 use super::StartError;
 use crate::config::{Config, StoreLocation};
 use crate::runtime::metrics::ServerMetrics;
+use crate::runtime::replicas::ReplicaDirectory;
 use crate::runtime::supervisor::Leasing;
 
 /// Opens the store `config` names, with its retention; on PostgreSQL, also this replica's [`Leasing`].
@@ -48,6 +49,17 @@ pub(super) async fn open(
         }
     };
     Ok((store, leasing))
+}
+
+/// The directory of the replicas sharing `leasing`'s database (`None` for a process with a journal of its own).
+pub(super) fn directory(leasing: Option<&Leasing>) -> Option<ReplicaDirectory> {
+    leasing.map(|leasing| {
+        ReplicaDirectory::new(
+            Arc::clone(&leasing.leases),
+            leasing.replica.clone(),
+            leasing.ttl,
+        )
+    })
 }
 
 /// A replica id when `FIXLOOP_REPLICA_ID` is unset: the host's name, the process id and a random part.

@@ -59,6 +59,9 @@ pub struct AppState {
     pub reloader: Reloader,
     /// The CI failure intake (`POST /api/ci/logs`, `GET /api/ci/logs`).
     pub ci: routes::ci::CiIntakeState,
+    /// The replicas sharing this server's database (`GET /api/replicas`, forwarding to a service's leader);
+    /// `None` for a server with a journal of its own.
+    pub replicas: Option<crate::runtime::replicas::ReplicaDirectory>,
 }
 
 /// Settings of the API.
@@ -181,6 +184,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::services::routes())
         .merge(routes::admin::routes())
         .merge(routes::ci::routes())
+        .merge(routes::replicas::routes())
         .merge(routes::ws::routes())
         .merge(routes::webhooks::routes())
         .merge(dashboard::routes())

@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod ports;
 pub mod reload;
+pub mod replicas;
 pub mod services;
 pub mod stream;
 pub mod supervisor;

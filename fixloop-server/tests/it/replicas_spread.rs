@@ -5,10 +5,14 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use axum::http::StatusCode;
+use fixloop_contract::ReplicaList;
+
 use crate::inventory::{self, Inventory};
 use crate::pg::TestSchema;
 use crate::replicas::{leads, replica};
 use crate::restart::Fixloop;
+use crate::support::TestApp;
 
 /// Bound of the whole story.
 const STORY: Duration = Duration::from_secs(180);
@@ -92,6 +96,34 @@ async fn four_services_spread_two_and_two_a_third_replica_leads_no_more_and_a_st
         .await;
         assert!(a.log().contains("lease handed over"), "{}", a.log());
 
+        // Either replica lists both, with their advertised URLs and the services each leads.
+        let list: ReplicaList = b.get("/api/replicas").await;
+        let seen: Vec<(&str, &str, usize)> = list
+            .replicas
+            .iter()
+            .map(|replica| {
+                (
+                    replica.replica_id.as_str(),
+                    replica.url.as_str(),
+                    replica.leads.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("replica-a", a.url.as_str(), 2),
+                ("replica-b", b.url.as_str(), 2)
+            ]
+        );
+        assert!(
+            list.replicas
+                .iter()
+                .flat_map(|replica| &replica.leads)
+                .all(|lead| lead.epoch >= 1 && lead.lease_expires_at.is_some()),
+            "{list:?}"
+        );
+
         // A third: the fair share is ceil(4 / 3) = 2, so nobody leads more than two.
         let c = replica(&profile, url, "replica-c", dir.path().join("c.log")).await;
         let three = wait_spread(&[&a, &b, &c], "three replicas, at most two each", |leads| {
@@ -113,4 +145,29 @@ async fn four_services_spread_two_and_two_a_third_replica_leads_no_more_and_a_st
     })
     .await
     .expect("the story completes in time");
+}
+
+#[tokio::test]
+async fn a_server_with_a_journal_of_its_own_lists_itself_leading_every_service() {
+    let app = TestApp::start("http://127.0.0.1:9");
+    let (status, body) = app.get("/api/replicas").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let list: ReplicaList = serde_json::from_value(body).expect("a replica list");
+    assert_eq!(list.replicas.len(), 1);
+    let replica = &list.replicas[0];
+    assert_eq!(replica.replica_id, "this-process");
+    assert_eq!(replica.url, "http://orchestrator.test");
+    let leads: Vec<(&str, u64, bool)> = replica
+        .leads
+        .iter()
+        .map(|lead| {
+            (
+                lead.service.as_str(),
+                lead.epoch,
+                lead.lease_expires_at.is_none(),
+            )
+        })
+        .collect();
+    assert_eq!(leads, vec![("demo-checkout", 1, true)]);
+    app.stop().await;
 }

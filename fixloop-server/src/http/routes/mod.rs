@@ -4,6 +4,7 @@ pub mod admin;
 pub mod ci;
 pub mod copilot;
 pub mod incidents;
+pub mod replicas;
 pub mod runs;
 pub mod services;
 pub mod status;
