@@ -62,18 +62,18 @@ impl ReplicaDirectory {
         })
     }
 
-    /// The advertised URL of the live replica leading `service`, when another replica leads it (`None`: nobody
-    /// leads it now, or this replica does). Only URLs of the replicas table are ever answered.
+    /// The advertised URLs of the other live replicas that lead at least one service, by id: where a request
+    /// this replica cannot answer is forwarded. Only URLs of the replicas table are ever answered.
     ///
     /// # Errors
     ///
     /// [`StoreError`] when the database cannot be read.
-    pub async fn leader_elsewhere(&self, service: &str) -> Result<Option<String>, StoreError> {
+    pub async fn leaders_elsewhere(&self) -> Result<Vec<String>, StoreError> {
         let records = self.leases.replicas(self.live_within).await?;
         Ok(records
             .into_iter()
-            .find(|record| record.leads.iter().any(|lease| lease.service == service))
-            .filter(|record| record.replica != self.replica)
-            .map(|record| record.url))
+            .filter(|record| record.replica != self.replica && !record.leads.is_empty())
+            .map(|record| record.url)
+            .collect())
     }
 }

@@ -42,6 +42,7 @@ mod red_team_store;
 mod reload;
 mod replay;
 mod replicas;
+mod replicas_forward;
 mod replicas_spread;
 mod restart;
 mod restart_postgres;

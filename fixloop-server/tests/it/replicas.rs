@@ -1,7 +1,7 @@
 //! Replicas through the real binary: two `fixloop serve` processes on one PostgreSQL schema share the watched
 //! service by lease. The leader is SIGKILLed in the middle of a validation run and the other replica takes the lease
 //! over, restores the engine from the journal and carries the incident on to RECOVERED; a restarted old leader stands
-//! by. A leader that loses the database (its role may no longer log in and its backends are terminated with
+//! by (and forwards what it cannot answer to B). A leader that loses the database (its role may no longer log in and its backends are terminated with
 //! `pg_terminate_backend`) stops leading, and the other replica takes over.
 
 use std::ffi::OsStr;
@@ -117,12 +117,13 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_the_incident_goes_on_f
         let dir = tempfile::tempdir().expect("temp dir");
         let profile = write_profile(dir.path(), &inventory);
 
-        // A leads; B, started after it, stands by and answers that the service is unavailable here.
+        // A leads; B, started after it, stands by and forwards what it cannot answer to A.
         let a = replica(&profile, url, "replica-a", dir.path().join("a.log")).await;
         wait_leading(&a, true).await;
         let b = replica(&profile, url, "replica-b", dir.path().join("b.log")).await;
         assert_eq!(leads(&b).await, Some(vec![]), "log:\n{}", b.log());
-        assert_eq!(status_of(&b, "/api/status").await, 503);
+        // It answers from the leader: the request is forwarded.
+        assert_eq!(status_of(&b, "/api/status").await, 200, "log:\n{}", b.log());
 
         // An incident on A, and a run held in flight on GET /v2/me.
         inventory.set_hold(true);
@@ -177,7 +178,8 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_the_incident_goes_on_f
         // The old leader, restarted, stands by: B holds the lease.
         let again = replica(&profile, url, "replica-a", dir.path().join("a2.log")).await;
         assert_eq!(leads(&again).await, Some(vec![]), "log:\n{}", again.log());
-        assert_eq!(status_of(&again, "/api/status").await, 503);
+        let forwarded: fixloop_contract::SystemStatus = again.get("/api/status").await;
+        assert_eq!(forwarded.status, IncidentState::Recovered, "B's answer, through A");
 
         // Every entry was written under a lease, epochs never go back, and both leaders wrote.
         let store = PostgresStore::connect(url).await.expect("connect");
