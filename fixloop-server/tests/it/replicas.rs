@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use fixloop_adapters::{PostgresStore, Store};
 use fixloop_contract::{IncidentCard, IncidentState, RunStatus, TestRun, WsMessage};
 
+use crate::binary::{Fixloop, wait_for};
 use crate::inventory::{self, Inventory};
 use crate::pg::TestSchema;
-use crate::restart::{Fixloop, wait_for};
 
 /// Bound of a whole story.
 const STORY: Duration = Duration::from_secs(180);

@@ -8,10 +8,10 @@ use std::time::Duration;
 use fixloop_contract::{IncidentCard, IncidentDetail, SystemStatus, TestRun};
 use serde_json::{Value, json};
 
+use crate::binary::Fixloop;
 use crate::inventory::{self, Inventory};
 use crate::pg::TestSchema;
 use crate::replicas::{leads, replica, wait_leading};
-use crate::restart::Fixloop;
 
 /// Bound of the whole story.
 const STORY: Duration = Duration::from_secs(120);

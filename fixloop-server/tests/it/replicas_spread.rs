@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use fixloop_contract::ReplicaList;
 
+use crate::binary::Fixloop;
 use crate::inventory::{self, Inventory};
 use crate::pg::TestSchema;
 use crate::replicas::{leads, replica};
-use crate::restart::Fixloop;
 use crate::support::TestApp;
 
 /// Bound of the whole story.
