@@ -507,6 +507,7 @@ mod tests {
                 "listCiLogs",
                 "listIncidents",
                 "listRemediations",
+                "listReplicas",
                 "listServices",
                 "rejectRemediation",
                 "reloadProfile",

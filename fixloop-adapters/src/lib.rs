@@ -101,7 +101,8 @@ pub use secret::Secret;
 pub use signal_check::{Finding, LabelCheck, SignalCheck, SignalKind, SourceCheck};
 pub use store::{
     CiIntakeRecord, JournalEntry, Lease, Leases, MAX_CI_RUN_INTAKES, OutboxFailure, OutboxMessage,
-    PostgresStore, Retention, SoleLeases, SqliteStore, Store, StoreError, StoreStats, Stored,
+    PostgresStore, ReplicaBeat, ReplicaRecord, Retention, SoleLeases, SqliteStore, Store,
+    StoreError, StoreStats, Stored,
 };
 pub use synthetic::{SyntheticConfig, SyntheticProbe, SyntheticSignalSource};
 

@@ -579,6 +579,40 @@ export interface RemediationUpdatedMessage {
   seq?: number;
 }
 
+/** One replica and the services it leads. Additive. */
+export interface ReplicaInfo {
+  /** The replica's id (`FIXLOOP_REPLICA_ID`, or generated at start). */
+  replica_id: string;
+  /** The URL the other replicas reach its API at (`FIXLOOP_ADVERTISE_URL`, or its own listener). */
+  url: string;
+  /** Its latest heartbeat (RFC 3339, UTC; the database's clock). */
+  last_seen: string;
+  /** The services it leads, by name. */
+  leads: ReplicaLead[];
+}
+
+/** One service a replica leads, and its lease. Additive. */
+export interface ReplicaLead {
+  /** The service's name. */
+  service: string;
+  /** The lease's epoch: raised at every takeover (a write of an older epoch is refused). */
+  epoch: number;
+  /**
+   * When the lease lapses unless renewed (RFC 3339, UTC; renewed every third of the lease time), or `null` for
+   * a server with a journal of its own, whose leads never lapse.
+   */
+  lease_expires_at: string | null;
+}
+
+/**
+ * The live replicas (`GET /api/replicas`). Additive. A server with a journal of its own (SQLite, memory) is one
+ * replica leading every service.
+ */
+export interface ReplicaList {
+  /** The replicas whose latest heartbeat is within the lease time, by id. */
+  replicas: ReplicaInfo[];
+}
+
 /** A strategy step's risk tier, for the service's environment. */
 export type RiskTier = "safe" | "risky" | "never-auto";
 

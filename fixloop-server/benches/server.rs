@@ -130,6 +130,7 @@ impl App {
             ci: fixloop_server::http::routes::ci::CiIntakeState::off(Arc::new(
                 fixloop_adapters::fake::FakeStore::new(),
             )),
+            replicas: None,
         };
         Self {
             router: router(state),

@@ -552,7 +552,8 @@ async fn start_orchestrator(
     let listener = bind_listener(bind, port).await?;
     let bound_url = url_of(&listener, bind);
     let metrics = Arc::new(ServerMetrics::default());
-    let (store, leasing) = store::open(config, &metrics).await?;
+    let (store, leasing) = store::open(config, &metrics, &bound_url).await?;
+    let replicas = store::directory(leasing.as_ref());
     metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
     let ci = ci_intake(config, Arc::clone(&store), ci.as_ref(), http)?;
@@ -659,6 +660,7 @@ async fn start_orchestrator(
         http: http.clone(),
         reloader: reloader.clone(),
         ci,
+        replicas,
     };
     // The peer address keys the rate limits when no token is configured.
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();

@@ -136,6 +136,7 @@ pub(crate) async fn start(script: Script) -> ScriptedServer {
                 post(decide_remediation),
             )
             .route("/api/remediation/kill-switch", post(set_kill_switch))
+            .route("/api/replicas", get(list_replicas))
             .route("/api/incidents", get(list_incidents))
             .route("/api/incidents/{incident_id}", get(get_incident))
             .route("/internal/datadog/webhook", post(datadog_webhook))
@@ -608,6 +609,16 @@ async fn set_kill_switch(
         )
             .into_response(),
     }
+}
+
+/// The scripted server is one replica with a journal of its own, leading its one service.
+async fn list_replicas(State(app): State<App>) -> Response {
+    app.json(&serde_json::json!({"replicas": [{
+        "replica_id": "this-process",
+        "url": "http://127.0.0.1:8000",
+        "last_seen": "2026-12-07T21:30:00Z",
+        "leads": [{"service": "demo-checkout", "epoch": 1, "lease_expires_at": null}],
+    }]}))
 }
 
 /// The scripted server keeps no history: an empty last page.

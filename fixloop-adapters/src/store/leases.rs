@@ -73,6 +73,60 @@ pub trait Leases: Send + Sync + fmt::Debug {
         seq: u64,
         snapshot: Snapshot,
     ) -> Result<(), StoreError>;
+
+    /// Records that `beat.replica` is alive now (its advertised URL and start time kept beside it) and answers
+    /// how many replicas were seen within `live_within` (this one included): the fair share of a replica is the
+    /// services divided by that number.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be reached.
+    async fn heartbeat(
+        &self,
+        beat: &ReplicaBeat,
+        live_within: Duration,
+    ) -> Result<usize, StoreError>;
+
+    /// Forgets `replica` (a clean shutdown): the others need not wait for its heartbeat to age out.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be reached.
+    async fn depart(&self, replica: &str) -> Result<(), StoreError>;
+
+    /// The replicas seen within `live_within`, by id, each with the live leases it holds (by service). Empty for
+    /// leases no other process shares.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be reached.
+    async fn replicas(&self, live_within: Duration) -> Result<Vec<ReplicaRecord>, StoreError>;
+}
+
+/// What a replica says of itself at each heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaBeat {
+    /// The replica's id (the holder of its leases).
+    pub replica: String,
+    /// The URL other replicas reach its API at (requests for the services it leads are forwarded there).
+    pub url: String,
+    /// When the replica process started.
+    pub started_at: DateTime<Utc>,
+}
+
+/// A live replica as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaRecord {
+    /// The replica's id.
+    pub replica: String,
+    /// Its advertised URL.
+    pub url: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Its latest heartbeat (the store's clock).
+    pub last_seen: DateTime<Utc>,
+    /// The live leases it holds, by service.
+    pub leads: Vec<Lease>,
 }
 
 /// The leases of a store only this process writes: every service is led by this process, in epoch 1, forever;
@@ -134,5 +188,21 @@ impl Leases for SoleLeases {
         self.store
             .save_snapshot(&lease.service, seq, snapshot)
             .await
+    }
+
+    async fn heartbeat(
+        &self,
+        _beat: &ReplicaBeat,
+        _live_within: Duration,
+    ) -> Result<usize, StoreError> {
+        Ok(1)
+    }
+
+    async fn depart(&self, _replica: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn replicas(&self, _live_within: Duration) -> Result<Vec<ReplicaRecord>, StoreError> {
+        Ok(Vec::new())
     }
 }

@@ -27,7 +27,7 @@ use crate::notifier::Notification;
 
 pub use outbox::{KEEP_SETTLED as OUTBOX_KEEP_SETTLED, OutboxFailure, OutboxMessage};
 
-pub use leases::{Leases, SoleLeases};
+pub use leases::{Leases, ReplicaBeat, ReplicaRecord, SoleLeases};
 pub use postgres::{
     CALL_TIMEOUT, Lease, POOL_SIZE, PostgresStore, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION,
     redacted_url,

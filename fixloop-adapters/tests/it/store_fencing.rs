@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fixloop_adapters::{Leases, PostgresStore, SoleLeases, SqliteStore, Store, StoreError};
+use fixloop_adapters::{
+    Leases, PostgresStore, ReplicaBeat, SoleLeases, SqliteStore, Store, StoreError,
+};
+use fixloop_contract::chrono::Utc;
 
 use crate::contract::bounded;
 use crate::contract::store::{entry, snapshot_after};
@@ -308,4 +311,111 @@ async fn sole_leases_always_lead_in_epoch_one_and_write_the_plain_store() {
     assert!(matches!(error, StoreError::OutOfOrder { .. }), "{error}");
     assert_eq!(store.load("shop").await.expect("load").last_seq(), 1);
     assert!(leases.release(&lease).await.expect("release"));
+    // Alone: one live replica (itself), and no shared replica list.
+    let beat = ReplicaBeat {
+        replica: "this-process".to_owned(),
+        url: "http://127.0.0.1:8000".to_owned(),
+        started_at: Utc::now(),
+    };
+    assert_eq!(leases.heartbeat(&beat, MINUTE).await.expect("heartbeat"), 1);
+    assert_eq!(leases.replicas(MINUTE).await.expect("replicas"), vec![]);
+    leases.depart("this-process").await.expect("depart");
+}
+
+fn beat(replica: &str) -> ReplicaBeat {
+    ReplicaBeat {
+        replica: replica.to_owned(),
+        url: format!("http://{replica}.test:8000"),
+        started_at: Utc::now(),
+    }
+}
+
+#[tokio::test]
+async fn heartbeats_count_the_live_replicas_and_list_each_with_its_live_leases() {
+    let schema = TestSchema::create("beats").await;
+    let store = connect(&schema).await;
+    assert_eq!(
+        bounded("heartbeat", store.heartbeat(&beat("replica-a"), MINUTE))
+            .await
+            .expect("heartbeat"),
+        1
+    );
+    assert_eq!(
+        bounded("heartbeat", store.heartbeat(&beat("replica-b"), MINUTE))
+            .await
+            .expect("heartbeat"),
+        2
+    );
+    // A heartbeat again is an update, not another replica.
+    let again = ReplicaBeat {
+        url: "http://moved.test:9000".to_owned(),
+        ..beat("replica-a")
+    };
+    assert_eq!(
+        bounded("heartbeat", store.heartbeat(&again, MINUTE))
+            .await
+            .expect("heartbeat"),
+        2
+    );
+    let lease = bounded("acquire", store.acquire_lease("shop", "replica-a", MINUTE))
+        .await
+        .expect("acquire")
+        .expect("free");
+    let released = bounded("acquire", store.acquire_lease("east", "replica-b", MINUTE))
+        .await
+        .expect("acquire")
+        .expect("free");
+    bounded("release", store.release_lease(&released))
+        .await
+        .expect("release");
+    let replicas = bounded("replicas", Leases::replicas(&store, MINUTE))
+        .await
+        .expect("replicas");
+    let summary: Vec<(&str, &str, Vec<&str>)> = replicas
+        .iter()
+        .map(|record| {
+            (
+                record.replica.as_str(),
+                record.url.as_str(),
+                record
+                    .leads
+                    .iter()
+                    .map(|lease| lease.service.as_str())
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("replica-a", "http://moved.test:9000", vec!["shop"]),
+            ("replica-b", "http://replica-b.test:8000", vec![]),
+        ],
+        "a released lease is not led"
+    );
+    assert_eq!(replicas[0].leads, vec![lease]);
+
+    // A departed replica is gone at once; one not seen within the window is not live.
+    bounded("depart", store.depart("replica-b"))
+        .await
+        .expect("depart");
+    schema
+        .execute("UPDATE replicas SET last_seen = last_seen - interval '2 minutes' WHERE replica_id = 'replica-a'")
+        .await;
+    assert_eq!(
+        bounded("heartbeat", store.heartbeat(&beat("replica-c"), MINUTE))
+            .await
+            .expect("heartbeat"),
+        1,
+        "only replica-c is live"
+    );
+    let live = bounded("replicas", Leases::replicas(&store, MINUTE))
+        .await
+        .expect("replicas");
+    assert_eq!(
+        live.iter()
+            .map(|record| record.replica.as_str())
+            .collect::<Vec<_>>(),
+        vec!["replica-c"]
+    );
 }

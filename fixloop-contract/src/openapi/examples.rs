@@ -45,6 +45,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../tests/examples/CiIncidentList.json"),
     ),
     (
+        "ReplicaList",
+        include_str!("../../tests/examples/ReplicaList.json"),
+    ),
+    (
         "SetBugRequest",
         include_str!("../../tests/examples/SetBugRequest.json"),
     ),

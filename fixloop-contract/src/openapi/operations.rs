@@ -16,7 +16,7 @@ use crate::v1::{
 };
 use crate::v1::{
     KillSwitchRequest, KillSwitchState, RemediationActionStats, RemediationDecisionRequest,
-    RemediationList, RemediationStats,
+    RemediationList, RemediationStats, ReplicaInfo, ReplicaLead, ReplicaList,
 };
 
 /// The contract's OpenAPI document.
@@ -49,7 +49,8 @@ use crate::v1::{
         remediation_stats,
         approve_remediation,
         reject_remediation,
-        set_remediation_kill_switch
+        set_remediation_kill_switch,
+        list_replicas
     ),
     components(schemas(
         IncidentState,
@@ -112,7 +113,10 @@ use crate::v1::{
         KillSwitchRequest,
         KillSwitchState,
         RemediationActionStats,
-        RemediationStats
+        RemediationStats,
+        ReplicaList,
+        ReplicaInfo,
+        ReplicaLead
     )),
     tags(
         (name = "status", description = "System status"),
@@ -124,7 +128,8 @@ use crate::v1::{
         (name = "services", description = "The watched services (additive)"),
         (name = "admin", description = "Operating the server itself (additive)"),
         (name = "ci", description = "CI failure intake and classification (additive)"),
-        (name = "remediation", description = "Remediation proposals, operator decisions and the kill switch (additive)")
+        (name = "remediation", description = "Remediation proposals, operator decisions and the kill switch (additive)"),
+        (name = "replicas", description = "The replicas sharing one database and the services each leads (additive)")
     )
 )]
 pub(super) struct ApiDoc;
@@ -134,8 +139,9 @@ pub(super) struct ApiDoc;
 use descriptors::{
     __path_ask_copilot, __path_connect_websocket, __path_get_current_incident, __path_get_incident,
     __path_get_service, __path_get_status, __path_get_test_run, __path_list_ci_incidents,
-    __path_list_ci_logs, __path_list_incidents, __path_list_services, __path_reload_profile,
-    __path_run_tests, __path_set_demo_bug, __path_simulate_incident, __path_submit_ci_logs,
+    __path_list_ci_logs, __path_list_incidents, __path_list_replicas, __path_list_services,
+    __path_reload_profile, __path_run_tests, __path_set_demo_bug, __path_simulate_incident,
+    __path_submit_ci_logs,
 };
 use remediation_descriptors::{
     __path_approve_remediation, __path_list_remediations, __path_reject_remediation,
@@ -251,9 +257,25 @@ mod remediation_descriptors {
 mod descriptors {
     use super::{
         CiIncidentList, CiIntake, CiIntakeList, CiLogRequest, CopilotAnswer, CopilotAskRequest,
-        ErrorBody, IncidentCard, IncidentDetail, IncidentPage, ReloadReport, RunTestsRequest,
-        ServiceState, SetBugRequest, SimulateRequest, SystemStatus, TestRun,
+        ErrorBody, IncidentCard, IncidentDetail, IncidentPage, ReloadReport, ReplicaList,
+        RunTestsRequest, ServiceState, SetBugRequest, SimulateRequest, SystemStatus, TestRun,
     };
+
+    /// The replicas sharing this server's database, each with its advertised URL, latest heartbeat and the
+    /// services it leads with their lease (additive). A server with a journal of its own (SQLite, memory) lists
+    /// itself alone, leading every service.
+    #[utoipa::path(
+    get,
+    path = "/api/replicas",
+    operation_id = "listReplicas",
+    tag = "replicas",
+    responses(
+        (status = 200, description = "The live replicas, by id", body = ReplicaList),
+        (status = 500, description = "Server bug", body = ErrorBody),
+        (status = 503, description = "The database cannot be read (`service_unavailable`)", body = ErrorBody),
+    )
+)]
+    fn list_replicas() {}
 
     /// Receives one failed CI job (additive): its log excerpt is classified by the deterministic classifier
     /// (class, confidence, evidence lines), the intake is recorded with the history, and, when forwarding is

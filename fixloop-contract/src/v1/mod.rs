@@ -8,6 +8,7 @@ mod enums;
 mod error;
 mod history;
 mod remediation;
+mod replicas;
 mod requests;
 mod ws;
 
@@ -35,6 +36,7 @@ pub use remediation::{
     RemediationDecisionRequest, RemediationList, RemediationMode, RemediationOutcome,
     RemediationProposal, RemediationState, RemediationStats, RiskTier,
 };
+pub use replicas::{ReplicaInfo, ReplicaLead, ReplicaList};
 pub use requests::{
     CopilotAskRequest, MAX_QUESTION_CHARS, NON_BLANK_PATTERN, RunTestsRequest, SetBugRequest,
     SimulateRequest,

@@ -7,8 +7,8 @@ use fixloop_contract::{
     StreamReset, SystemStatus, TestRun, TimelineEntry, WsEnvelope,
 };
 use fixloop_contract::{
-    KillSwitchRequest, KillSwitchState, RemediationDecisionRequest, RemediationList,
-    RemediationProposal, RemediationStats,
+    IncidentEscalated, KillSwitchRequest, KillSwitchState, RemediationDecisionRequest,
+    RemediationList, RemediationProposal, RemediationStats, ReplicaList,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -38,8 +38,7 @@ pub(crate) fn round_trip_by_name(schema: &str, value: &Value) -> Result<Value, S
         "ErrorBody" => round_trip::<ErrorBody>(value),
         "WsEnvelope" => round_trip::<WsEnvelope>(value),
         "StreamReset" => round_trip::<StreamReset>(value),
-        "RemediationProposal" => round_trip::<fixloop_contract::RemediationProposal>(value),
-        "IncidentEscalated" => round_trip::<fixloop_contract::IncidentEscalated>(value),
+        "IncidentEscalated" => round_trip::<IncidentEscalated>(value),
         "IncidentPage" => round_trip::<IncidentPage>(value),
         "IncidentSummary" => round_trip::<IncidentSummary>(value),
         "IncidentDetail" => round_trip::<IncidentDetail>(value),
@@ -56,6 +55,7 @@ pub(crate) fn round_trip_by_name(schema: &str, value: &Value) -> Result<Value, S
         "KillSwitchRequest" => round_trip::<KillSwitchRequest>(value),
         "KillSwitchState" => round_trip::<KillSwitchState>(value),
         "RemediationStats" => round_trip::<RemediationStats>(value),
+        "ReplicaList" => round_trip::<ReplicaList>(value),
         other => Err(format!("no Rust type is mapped to schema {other}")),
     }
 }

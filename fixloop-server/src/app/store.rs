@@ -4,16 +4,19 @@
 use std::sync::Arc;
 
 use fixloop_adapters::{Leases, PostgresStore, SqliteStore, Store};
+use fixloop_contract::chrono::Utc;
 
 use super::StartError;
 use crate::config::{Config, StoreLocation};
 use crate::runtime::metrics::ServerMetrics;
+use crate::runtime::replicas::ReplicaDirectory;
 use crate::runtime::supervisor::Leasing;
 
 /// Opens the store `config` names, with its retention; on PostgreSQL, also this replica's [`Leasing`].
 pub(super) async fn open(
     config: &Config,
     metrics: &ServerMetrics,
+    bound_url: &str,
 ) -> Result<(Arc<dyn Store>, Option<Leasing>), StartError> {
     let mut leasing = None;
     let store: Arc<dyn Store> = match &config.store {
@@ -35,11 +38,28 @@ pub(super) async fn open(
                 replica,
                 ttl: config.replicas.lease,
                 max_leads: config.replicas.max_leads,
+                url: config
+                    .replicas
+                    .advertise_url
+                    .clone()
+                    .unwrap_or_else(|| bound_url.to_owned()),
+                started_at: Utc::now(),
             });
             store
         }
     };
     Ok((store, leasing))
+}
+
+/// The directory of the replicas sharing `leasing`'s database (`None` for a process with a journal of its own).
+pub(super) fn directory(leasing: Option<&Leasing>) -> Option<ReplicaDirectory> {
+    leasing.map(|leasing| {
+        ReplicaDirectory::new(
+            Arc::clone(&leasing.leases),
+            leasing.replica.clone(),
+            leasing.ttl,
+        )
+    })
 }
 
 /// A replica id when `FIXLOOP_REPLICA_ID` is unset: the host's name, the process id and a random part.

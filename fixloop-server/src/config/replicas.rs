@@ -1,4 +1,4 @@
-//! `FIXLOOP_REPLICA_ID`, `FIXLOOP_LEASE_SECONDS`, `FIXLOOP_MAX_LEADS`: how a replica shares the watched services with
+//! `FIXLOOP_REPLICA_ID`, `FIXLOOP_LEASE_SECONDS`, `FIXLOOP_MAX_LEADS`, `FIXLOOP_ADVERTISE_URL`: how a replica shares the watched services with
 //! the other replicas of one PostgreSQL database.
 
 use std::time::Duration;
@@ -15,6 +15,9 @@ pub struct ReplicaSettings {
     pub lease: Duration,
     /// `FIXLOOP_MAX_LEADS`: the most services this replica leads at once; `None`: no bound.
     pub max_leads: Option<usize>,
+    /// `FIXLOOP_ADVERTISE_URL`: where the other replicas reach this one's API (requests for the services it leads
+    /// are forwarded there); `None`: `http://127.0.0.1:<port>`, this process's own listener.
+    pub advertise_url: Option<String>,
 }
 
 /// The lease time when `FIXLOOP_LEASE_SECONDS` is unset.
@@ -26,6 +29,7 @@ impl Default for ReplicaSettings {
             id: None,
             lease: Duration::from_secs(DEFAULT_LEASE_SECONDS),
             max_leads: None,
+            advertise_url: None,
         }
     }
 }
@@ -54,5 +58,21 @@ pub(super) fn parse(reader: &Reader<'_>) -> Result<ReplicaSettings, ConfigError>
                 Duration::from_secs(seconds as u64)
             }),
         max_leads: reader.integer("FIXLOOP_MAX_LEADS", 1, 1_000_000)?,
+        advertise_url: reader
+            .get("FIXLOOP_ADVERTISE_URL")
+            .map(|url| {
+                let parsed = reqwest::Url::parse(url).ok().filter(|parsed| {
+                    matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some()
+                });
+                parsed
+                    .map(|_| url.trim_end_matches('/').to_owned())
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "FIXLOOP_ADVERTISE_URL",
+                            "expected an http:// or https:// URL with a host",
+                        )
+                    })
+            })
+            .transpose()?,
     })
 }

@@ -122,6 +122,9 @@ pub enum ApiError {
     /// 503 `unavailable`: the server is shutting down.
     #[error("the server is shutting down or overloaded")]
     Unavailable,
+    /// 503 `unavailable`: another replica leads the service, and it could not be reached (the field says why).
+    #[error("{0}")]
+    NotLedHere(&'static str),
     /// 500 `internal`; the field is the cause, logged and never sent.
     #[error("internal error; see the server log")]
     Internal(String),
@@ -183,7 +186,7 @@ impl ApiError {
             Self::HostNotAllowed(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::NotLedHere(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -220,7 +223,7 @@ impl ApiError {
             Self::HostNotAllowed(_) => codes::HOST_NOT_ALLOWED,
             Self::Upstream(_) => codes::UPSTREAM_ERROR,
             Self::UpstreamTimeout(_) => codes::UPSTREAM_TIMEOUT,
-            Self::Unavailable => codes::UNAVAILABLE,
+            Self::Unavailable | Self::NotLedHere(_) => codes::UNAVAILABLE,
             Self::Internal(_) => codes::INTERNAL,
         }
     }

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod dashboard;
 pub mod error;
+pub mod forward;
 pub mod guard;
 pub mod listener;
 pub mod routes;
@@ -59,6 +60,9 @@ pub struct AppState {
     pub reloader: Reloader,
     /// The CI failure intake (`POST /api/ci/logs`, `GET /api/ci/logs`).
     pub ci: routes::ci::CiIntakeState,
+    /// The replicas sharing this server's database (`GET /api/replicas`, forwarding to a service's leader);
+    /// `None` for a server with a journal of its own.
+    pub replicas: Option<crate::runtime::replicas::ReplicaDirectory>,
 }
 
 /// Settings of the API.
@@ -169,6 +173,7 @@ pub fn router(state: AppState) -> Router {
     let refusals = Arc::clone(&state.settings.refusals);
     let gate = Arc::new(Gate::new(&state.settings.auth, Arc::clone(&refusals)));
     let hosts = (Arc::new(state.settings.host_policy()), refusals);
+    let forwarding = state.clone();
     let drain = DrainLimit {
         bytes: limit,
         time: guard::DRAIN_TIMEOUT,
@@ -182,11 +187,17 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::services::routes())
         .merge(routes::admin::routes())
         .merge(routes::ci::routes())
+        .merge(routes::replicas::routes())
         .merge(routes::ws::routes())
         .merge(routes::webhooks::routes())
         .merge(dashboard::routes())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the auth check: only an authorized request is answered here or forwarded to a service's leader.
+        .layer(axum::middleware::from_fn_with_state(
+            forwarding,
+            forward::forward_to_leader,
+        ))
         // Innermost, so CORS (outside it) answers preflights and puts its headers on a 401 too.
         .layer(axum::middleware::from_fn_with_state(gate, auth::authorize))
         .layer(DefaultBodyLimit::max(limit))

@@ -29,6 +29,7 @@ pub mod outbox;
 pub mod ports;
 pub mod reload;
 pub mod remediation;
+pub mod replicas;
 pub mod services;
 pub mod stream;
 pub mod supervisor;

@@ -15,6 +15,8 @@
 
 mod leases;
 
+pub use self::leases::Leasing;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,19 +75,6 @@ pub struct SupervisorConfig {
     pub leasing: Option<Leasing>,
 }
 
-/// How a replica shares the watched services with the other replicas of its database.
-#[derive(Debug, Clone)]
-pub struct Leasing {
-    /// The shared leases (the PostgreSQL store).
-    pub leases: Arc<dyn Leases>,
-    /// This replica's id, the holder of its leases.
-    pub replica: String,
-    /// How long a lease lasts unless renewed; renewed every third of it.
-    pub ttl: Duration,
-    /// The most services this replica leads at once (`None`: no bound).
-    pub max_leads: Option<usize>,
-}
-
 impl std::fmt::Debug for SupervisorConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SupervisorConfig")
@@ -140,6 +129,8 @@ pub struct Supervisor {
     leases: Arc<dyn Leases>,
     /// With shared leases: every service this replica watches, led here or elsewhere, in start order.
     wanted: Vec<ServiceToWatch>,
+    /// With shared leases: the live replicas at the latest heartbeat (this one included); `None` before it.
+    live_replicas: Option<usize>,
 }
 
 /// One running service.
@@ -180,6 +171,7 @@ impl Supervisor {
             deferred: false,
             leases,
             wanted: Vec::new(),
+            live_replicas: None,
         }
     }
 
@@ -551,6 +543,10 @@ impl Supervisor {
             if self.config.leasing.is_some() {
                 let _ = self.leases.release(&running.lease).await;
             }
+        }
+        if let Some(leasing) = &self.config.leasing {
+            // Gone at once from the others' count: they take the released services without waiting.
+            let _ = leasing.leases.depart(&leasing.replica).await;
         }
     }
 }

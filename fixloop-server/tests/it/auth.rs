@@ -198,6 +198,14 @@ fn routes() -> Vec<Route> {
             Role::Read,
             StatusCode::OK,
         ),
+        route(
+            Method::GET,
+            "/api/replicas",
+            "/api/replicas",
+            None,
+            Role::Read,
+            StatusCode::OK,
+        ),
         // The test's server was not started from a profile file: an authorized reload answers 409 `no_profile`.
         route(
             Method::POST,

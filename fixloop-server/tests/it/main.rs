@@ -45,6 +45,8 @@ mod reload;
 mod remediation_api;
 mod replay;
 mod replicas;
+mod replicas_forward;
+mod replicas_spread;
 mod restart;
 mod restart_postgres;
 mod scenario;

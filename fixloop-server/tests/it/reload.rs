@@ -9,8 +9,8 @@ use fixloop_contract::{IncidentCard, IncidentState, ServiceState, WsMessage};
 use serde_json::Value;
 use tokio::process::Command;
 
+use crate::binary::{Fixloop, wait_for};
 use crate::inventory::{self, Inventory};
-use crate::restart::{Fixloop, wait_for};
 
 /// Bound of the whole story.
 const STORY: Duration = Duration::from_secs(150);

@@ -450,8 +450,8 @@ async fn a_rejection_runs_nothing_and_the_kill_switch_refuses_approvals() {
 /// clean restart on the same data directory, in the API and in the engines (`/metrics`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kill_switch_survives_a_restart_of_the_server() {
+    use crate::binary::Fixloop;
     use crate::inventory::{self, Inventory};
-    use crate::restart::Fixloop;
     tokio::time::timeout(Duration::from_secs(120), async {
         let inventory = Inventory::start().await;
         let dir = tempfile::tempdir().expect("temp dir");

@@ -1,7 +1,7 @@
 //! Replicas through the real binary: two `fixloop serve` processes on one PostgreSQL schema share the watched
 //! service by lease. The leader is SIGKILLed in the middle of a validation run and the other replica takes the lease
 //! over, restores the engine from the journal and carries the incident on to RECOVERED; a restarted old leader stands
-//! by. A leader that loses the database (its role may no longer log in and its backends are terminated with
+//! by (and forwards what it cannot answer to B). A leader that loses the database (its role may no longer log in and its backends are terminated with
 //! `pg_terminate_backend`) stops leading, and the other replica takes over.
 
 use std::ffi::OsStr;
@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use fixloop_adapters::{PostgresStore, Store};
 use fixloop_contract::{IncidentCard, IncidentState, RunStatus, TestRun, WsMessage};
 
+use crate::binary::{Fixloop, wait_for};
 use crate::inventory::{self, Inventory};
 use crate::pg::TestSchema;
-use crate::restart::{Fixloop, wait_for};
 
 /// Bound of a whole story.
 const STORY: Duration = Duration::from_secs(180);
@@ -24,7 +24,7 @@ const LEASE_SECONDS: &str = "3";
 const SERVICE: &str = "inventory";
 
 /// Starts a replica called `id` on the database at `url`.
-async fn replica(
+pub(crate) async fn replica(
     profile: &std::path::Path,
     url: &str,
     id: &str,
@@ -43,7 +43,7 @@ async fn replica(
 }
 
 /// The services `server` leads, as its `/healthz` says (`None` when it does not answer).
-async fn leads(server: &Fixloop) -> Option<Vec<String>> {
+pub(crate) async fn leads(server: &Fixloop) -> Option<Vec<String>> {
     let response = tokio::time::timeout(
         Duration::from_secs(5),
         fixloop_adapters::default_client()
@@ -82,7 +82,7 @@ pub(crate) async fn wait_leading(server: &Fixloop, leading: bool) -> Duration {
 }
 
 /// The HTTP status of `GET path` on `server`.
-async fn status_of(server: &Fixloop, path: &str) -> u16 {
+pub(crate) async fn status_of(server: &Fixloop, path: &str) -> u16 {
     tokio::time::timeout(
         STEP,
         fixloop_adapters::default_client()
@@ -117,12 +117,13 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_the_incident_goes_on_f
         let dir = tempfile::tempdir().expect("temp dir");
         let profile = write_profile(dir.path(), &inventory);
 
-        // A leads; B, started after it, stands by and answers that the service is unavailable here.
+        // A leads; B, started after it, stands by and forwards what it cannot answer to A.
         let a = replica(&profile, url, "replica-a", dir.path().join("a.log")).await;
         wait_leading(&a, true).await;
         let b = replica(&profile, url, "replica-b", dir.path().join("b.log")).await;
         assert_eq!(leads(&b).await, Some(vec![]), "log:\n{}", b.log());
-        assert_eq!(status_of(&b, "/api/status").await, 503);
+        // It answers from the leader: the request is forwarded.
+        assert_eq!(status_of(&b, "/api/status").await, 200, "log:\n{}", b.log());
 
         // An incident on A, and a run held in flight on GET /v2/me.
         inventory.set_hold(true);
@@ -177,7 +178,8 @@ async fn a_killed_leader_is_replaced_within_the_lease_and_the_incident_goes_on_f
         // The old leader, restarted, stands by: B holds the lease.
         let again = replica(&profile, url, "replica-a", dir.path().join("a2.log")).await;
         assert_eq!(leads(&again).await, Some(vec![]), "log:\n{}", again.log());
-        assert_eq!(status_of(&again, "/api/status").await, 503);
+        let forwarded: fixloop_contract::SystemStatus = again.get("/api/status").await;
+        assert_eq!(forwarded.status, IncidentState::Recovered, "B's answer, through A");
 
         // Every entry was written under a lease, epochs never go back, and both leaders wrote.
         let store = PostgresStore::connect(url).await.expect("connect");

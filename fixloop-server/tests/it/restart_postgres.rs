@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use fixloop_contract::{IncidentCard, WsMessage};
 
+use crate::binary::{Fixloop, wait_for};
 use crate::inventory::{self, Inventory};
 use crate::pg::TestSchema;
-use crate::restart::{Fixloop, wait_for};
 
 /// Bound of the whole story.
 const STORY: Duration = Duration::from_secs(120);

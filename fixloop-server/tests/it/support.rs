@@ -178,6 +178,7 @@ impl TestApp {
                     fixloop_adapters::fake::FakeStore::new(),
                 ))
             }),
+            replicas: None,
         };
         Self {
             router: router(state),

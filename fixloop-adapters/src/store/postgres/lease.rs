@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::Snapshot;
 
-use super::super::{JournalEntry, Leases, StoreError};
+use super::super::{JournalEntry, Leases, ReplicaBeat, ReplicaRecord, StoreError};
 use super::{PostgresStore, seq_in};
 
 /// A lease a holder won (see [`PostgresStore::acquire_lease`]).
@@ -272,7 +272,7 @@ impl PostgresStore {
         .await
     }
 
-    fn lease(
+    pub(super) fn lease(
         &self,
         service: &str,
         holder: &str,
@@ -327,5 +327,21 @@ impl Leases for PostgresStore {
         snapshot: Snapshot,
     ) -> Result<(), StoreError> {
         Self::save_snapshot_fenced(self, lease, seq, snapshot).await
+    }
+
+    async fn heartbeat(
+        &self,
+        beat: &ReplicaBeat,
+        live_within: Duration,
+    ) -> Result<usize, StoreError> {
+        self.heartbeat_replica(beat, live_within).await
+    }
+
+    async fn depart(&self, replica: &str) -> Result<(), StoreError> {
+        self.depart_replica(replica).await
+    }
+
+    async fn replicas(&self, live_within: Duration) -> Result<Vec<ReplicaRecord>, StoreError> {
+        self.live_replicas(live_within).await
     }
 }

@@ -13,7 +13,7 @@ pub const SCHEMA_VERSION: i64 = 7;
 const MIGRATION_LOCK: i32 = 0x464c;
 
 /// Every migration, by version. Never edit one that shipped: add the next.
-const MIGRATIONS: [(i64, &str); 6] = [
+const MIGRATIONS: [(i64, &str); 7] = [
     (
         1,
         // The journal and the snapshots, as JSON text (the core's versioned formats, floats round-trip exactly)
@@ -85,6 +85,16 @@ const MIGRATIONS: [(i64, &str); 6] = [
         "CREATE TABLE settings (
              key TEXT PRIMARY KEY,
              value TEXT NOT NULL
+         );",
+    ),
+    (
+        6,
+        // Replica heartbeats: each replica's advertised URL, start and latest heartbeat (the database's clock).
+        "CREATE TABLE replicas (
+             replica_id TEXT PRIMARY KEY,
+             url TEXT NOT NULL,
+             started_at TIMESTAMPTZ NOT NULL,
+             last_seen TIMESTAMPTZ NOT NULL
          );",
     ),
     (

@@ -23,6 +23,7 @@ mod errors;
 mod lease;
 mod migrations;
 mod outbox;
+mod replicas;
 
 use std::future::Future;
 use std::str::FromStr;

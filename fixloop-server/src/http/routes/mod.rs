@@ -5,6 +5,7 @@ pub mod ci;
 pub mod copilot;
 pub mod incidents;
 pub mod remediation;
+pub mod replicas;
 pub mod runs;
 pub mod services;
 pub mod status;

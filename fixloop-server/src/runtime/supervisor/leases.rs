@@ -8,21 +8,45 @@
 //!    cannot be confirmed (the database unreachable) stops its driver before it could have lapsed: its last
 //!    confirmation plus the lease time is less than one renewal interval away. The database's fence refuses
 //!    every later write of that driver anyway;
-//! 3. while it leads fewer services than its bound, it tries the free or lapsed leases of the services it watches
+//! 3. it records its heartbeat (its id, advertised URL and start) and learns how many replicas are live; its
+//!    bound is its fair share, `ceil(watched services / live replicas)`, never more than `FIXLOOP_MAX_LEADS`;
+//! 4. over its bound (a replica joined), it hands the latest started services over: it stops each one's driver,
+//!    then releases its lease, so another replica takes it at once instead of waiting for the lease to lapse;
+//! 5. while it leads fewer services than its bound, it tries the free or lapsed leases of the services it watches
 //!    and starts the driver of each lease it wins (restored from the journal, as after a restart).
 //!
 //! Lease times are the database's clock; the replica's own clock only measures how long ago it last confirmed a
 //! lease (a monotonic `Instant`), so clock skew between replicas does not matter.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use fixloop_adapters::Lease;
+use fixloop_adapters::{Lease, Leases, ReplicaBeat};
+use fixloop_contract::chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::{Leasing, ServiceToWatch, Supervisor};
+use super::{ServiceToWatch, Supervisor};
 use crate::runtime::ServiceHandle;
 use crate::runtime::ports::build_ports;
 use crate::runtime::services::{CopilotSources, WatchedService};
+
+/// How a replica shares the watched services with the other replicas of its database.
+#[derive(Debug, Clone)]
+pub struct Leasing {
+    /// The shared leases (the PostgreSQL store).
+    pub leases: Arc<dyn Leases>,
+    /// This replica's id, the holder of its leases.
+    pub replica: String,
+    /// How long a lease lasts unless renewed; renewed every third of it. A replica whose heartbeat is older is
+    /// not live.
+    pub ttl: Duration,
+    /// The most services this replica leads at once (`None`: no bound but its fair share).
+    pub max_leads: Option<usize>,
+    /// Where the other replicas reach this one's API (`FIXLOOP_ADVERTISE_URL`, or its own listener).
+    pub url: String,
+    /// When this replica started.
+    pub started_at: DateTime<Utc>,
+}
 
 impl Supervisor {
     /// Whether the leases are shared with other replicas.
@@ -48,7 +72,10 @@ impl Supervisor {
         self.wanted
             .retain(|wanted| wanted.service.spec.name != name);
         self.wanted.push(watch.clone());
-        let won = if self.running.len() < leasing.max_leads.unwrap_or(usize::MAX) {
+        if self.live_replicas.is_none() {
+            self.heartbeat(&leasing).await;
+        }
+        let won = if self.running.len() < self.share(&leasing) {
             self.try_acquire(&leasing, &name).await
         } else {
             None
@@ -71,6 +98,67 @@ impl Supervisor {
             }
         }
         won
+    }
+
+    /// The most services this replica should lead: its fair share of the watched services among the live
+    /// replicas, rounded up, and never more than its configured bound.
+    fn share(&self, leasing: &Leasing) -> usize {
+        let live = self.live_replicas.unwrap_or(1).max(1);
+        let fair = self.wanted.len().max(1).div_ceil(live);
+        fair.min(leasing.max_leads.unwrap_or(usize::MAX))
+    }
+
+    /// Records this replica's heartbeat and the live replicas' count (kept as it was when the store fails).
+    async fn heartbeat(&mut self, leasing: &Leasing) {
+        let beat = ReplicaBeat {
+            replica: leasing.replica.clone(),
+            url: leasing.url.clone(),
+            started_at: leasing.started_at,
+        };
+        let beaten = tokio::time::timeout(
+            leasing.ttl / 3,
+            leasing.leases.heartbeat(&beat, leasing.ttl),
+        )
+        .await;
+        match beaten {
+            Ok(Ok(live)) => {
+                if self.live_replicas != Some(live) {
+                    tracing::info!(replica = %leasing.replica, live_replicas = live, "live replicas changed");
+                }
+                self.live_replicas = Some(live);
+            }
+            Ok(Err(error)) => tracing::warn!(%error, "heartbeat not recorded: the store failed"),
+            Err(_) => tracing::warn!("heartbeat not recorded: the store did not answer in time"),
+        }
+    }
+
+    /// Over its share, hands the latest started services over: stops each one's driver, then releases its lease
+    /// so another replica takes it without waiting for it to lapse.
+    async fn hand_over(&mut self, leasing: &Leasing) {
+        let share = self.share(leasing);
+        while self.running.len() > share {
+            let Some(name) = self
+                .running
+                .last()
+                .map(|running| running.watched.name.clone())
+            else {
+                break;
+            };
+            let Some(running) = self.stop_driver(&name).await else {
+                break;
+            };
+            let released =
+                tokio::time::timeout(leasing.ttl / 3, leasing.leases.release(&running.lease)).await;
+            match released {
+                Ok(Ok(_)) => {
+                    tracing::info!(service = %name, replica = %leasing.replica, share, "lease handed over: over this replica's fair share");
+                }
+                _ => {
+                    tracing::warn!(service = %name, "lease handed over but not released; it lapses by itself");
+                }
+            }
+            self.config.metrics.lease_ended(&name, false);
+        }
     }
 
     /// One attempt at `service`'s lease, bounded by the renewal interval.
@@ -150,7 +238,9 @@ impl Supervisor {
             self.stop_driver(&name).await;
             self.config.metrics.lease_ended(&name, true);
         }
-        let bound = leasing.max_leads.unwrap_or(usize::MAX);
+        self.heartbeat(&leasing).await;
+        self.hand_over(&leasing).await;
+        let bound = self.share(&leasing);
         let candidates: Vec<ServiceToWatch> = self
             .wanted
             .iter()
