@@ -5,6 +5,7 @@
 //! tasks and returns a handle whose `shutdown` stops every task it started and waits for them. The `fixloop` binary
 //! and the tests use exactly these functions.
 
+mod ci;
 mod store;
 
 use std::future::Future;
@@ -25,9 +26,6 @@ use crate::http::auth::{
     ApiToken, ApiTokens, AuthSettings, Exposure, ExposureError, Role, check_exposure,
 };
 use crate::http::listener::{ConnectionLimits, ConnectionStats, GuardedListener};
-use crate::http::routes::ci::{
-    CiForward, CiHealer, CiIntakeState, CiRefine, DEFAULT_FORWARD_TIMEOUT,
-};
 use crate::http::{ApiSettings, AppState, router};
 use crate::profile::ci::CiProfile;
 use crate::profile::notify::NotifySink;
@@ -65,6 +63,9 @@ pub struct DemoOptions {
     pub insecure_no_auth: bool,
     /// `--remediate`: the shop's profile gets its remediation ([`crate::profile::DEMO_REMEDIATION`]; default false).
     pub remediate: bool,
+    /// `--environment`: the remediating demo's environment label, which selects its steps' tiers (`production`
+    /// makes the flag step wait for an approval; default: the profile's `demo`).
+    pub environment: Option<String>,
 }
 
 impl Default for DemoOptions {
@@ -78,6 +79,7 @@ impl Default for DemoOptions {
             ports: None,
             insecure_no_auth: false,
             remediate: false,
+            environment: None,
         }
     }
 }
@@ -201,49 +203,6 @@ pub enum StartError {
     Exposed(#[from] ExposureError),
 }
 
-/// The CI intake of `config` (off without `FIXLOOP_CI_TOKEN`), recording into `store`, healing with the profile's
-/// `[ci]` section when there is one.
-fn ci_intake(
-    config: &Config,
-    store: Arc<dyn Store>,
-    ci: Option<&CiProfile>,
-    http: &reqwest::Client,
-) -> Result<CiIntakeState, StartError> {
-    let heal = match ci {
-        None => None,
-        Some(profile) => Some(Arc::new(
-            CiHealer::from_profile(profile, http.clone())
-                .map_err(|error| StartError::Profile(format!("ci: {}", error.detail())))?,
-        )),
-    };
-    if let Some(profile) = ci {
-        tracing::info!(
-            provider = ?profile.provider,
-            repositories = profile.repositories.len(),
-            max_attempts = profile.policy.max_attempts,
-            "CI self-heal on"
-        );
-    }
-    let forward = match &config.ci_forward {
-        None => None,
-        Some((url, token)) => Some(
-            CiForward::new(url, token.clone(), DEFAULT_FORWARD_TIMEOUT)
-                .map_err(|why| ConfigError::new("FIXLOOP_CI_FORWARD_URL", why))?,
-        ),
-    };
-    let refine = config
-        .minimax
-        .as_ref()
-        .map(|settings| CiRefine::minimax(settings, http));
-    Ok(CiIntakeState {
-        store,
-        token: config.ci_token.clone(),
-        forward,
-        heal,
-        refine,
-    })
-}
-
 impl From<SupervisorError> for StartError {
     fn from(error: SupervisorError) -> Self {
         match error {
@@ -344,7 +303,7 @@ pub(crate) async fn start_demo_tuned(
         mode: Mode::Demo,
         watches: vec![ServiceToWatch {
             service: if options.remediate {
-                crate::profile::demo_profile_remediating(&demo_url)
+                crate::profile::demo_profile_remediating(&demo_url, options.environment.as_deref())
             } else {
                 demo_profile(&demo_url)
             },
@@ -556,7 +515,7 @@ async fn start_orchestrator(
     let replicas = store::directory(leasing.as_ref());
     metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
-    let ci = ci_intake(config, Arc::clone(&store), ci.as_ref(), http)?;
+    let ci = ci::ci_intake(config, Arc::clone(&store), ci.as_ref(), http)?;
     let outbox = (!notify.is_empty()).then(|| {
         let (outbox, workers) = Outbox::new(
             Arc::clone(&store),

@@ -7,7 +7,7 @@
 // `?since=<largest seq seen>`: the missed events, or `stream.reset` and the join snapshot (live once open). `GET /api/services` is polled
 // for the recovery blocker, and a failed poll also ends the stream, so a dead backend is noticed even when its
 // socket does not close.
-import { addAnswer, addRunIfUnknown, applyEnvelope, applyServices, historyRows, initialModel, noticeOutlived, shownIncident, startSnapshot, worstStatus, } from "./model.js";
+import { addAnswer, addRunIfUnknown, applyEnvelope, applyProposal, applyRemediations, applyServices, historyRows, initialModel, noticeOutlived, shownIncident, startSnapshot, worstStatus, } from "./model.js";
 import { byId, render } from "./view.js";
 const TOKEN_KEY = "fixloop.api-token";
 const POLL_MS = 2000;
@@ -126,6 +126,8 @@ async function connect() {
     url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
     if (token !== null)
         url.searchParams.set("access_token", token);
+    // Remediation events are opt-in: proposals and escalations reach only a client that names the group.
+    url.searchParams.set("events", "remediation");
     // After a reconnection, resume where the stream left off: the server replays exactly the missed events, or says
     // `stream.reset` and sends the join snapshot when it cannot (too old, or a restarted server).
     const since = model.lastSeq;
@@ -200,6 +202,7 @@ async function poll() {
         applyServices(model, await api("GET", "/api/services", undefined, 5000));
         if (polls % HISTORY_EVERY === 0)
             await refreshHistory();
+        await refreshRemediations();
         polls += 1;
         update();
     }
@@ -214,6 +217,16 @@ async function poll() {
         }
     }
     schedulePoll(POLL_MS);
+}
+/** Reads the proposals and the kill switch; a server without remediation (404) keeps the page as it was. */
+async function refreshRemediations() {
+    try {
+        applyRemediations(model, await api("GET", "/api/remediations", undefined, 5000));
+    }
+    catch (error) {
+        if (!(error instanceof ApiFailure) || error.status === 0)
+            throw error;
+    }
 }
 /** Reads the runtime incidents and the CI incidents; a server without either keeps the rows it had. */
 async function refreshHistory() {
@@ -287,6 +300,29 @@ function wire() {
         addRunIfUnknown(model, run);
         model.selectedRun = null;
         return `Run ${run.run_id} started.`;
+    });
+    const killSwitch = byId("kill-switch");
+    killSwitch.addEventListener("click", () => {
+        const engaged = killSwitch.dataset["engage"] === "true";
+        void control(engaged ? "Engaging the kill switch" : "Releasing the kill switch", async () => {
+            const body = { engaged };
+            model.killSwitch = await api("POST", "/api/remediation/kill-switch", body);
+            return engaged ? "Kill switch engaged: every action stopped." : "Kill switch released.";
+        }, killSwitch);
+    });
+    byId("proposals").addEventListener("click", (event) => {
+        const button = event.target.closest("button[data-decision]");
+        if (button === null)
+            return;
+        const decision = button.dataset["decision"] === "approve" ? "approve" : "reject";
+        const id = button.dataset["proposalId"] ?? "";
+        // The version the operator saw: a proposal that changed since is refused (409 version_conflict), never decided blind.
+        const body = { version: Number(button.dataset["version"]) };
+        void control(decision === "approve" ? "Approving" : "Rejecting", async () => {
+            const proposal = await api("POST", `/api/remediations/${encodeURIComponent(id)}/${decision}`, body);
+            applyProposal(model, proposal);
+            return `${proposal.action_id}: ${decision === "approve" ? "approved" : "rejected"} (now ${proposal.state}).`;
+        }, button);
     });
     byId("runs").addEventListener("click", (event) => {
         const button = event.target.closest("[data-run-id]");

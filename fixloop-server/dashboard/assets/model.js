@@ -22,6 +22,9 @@ export function initialModel() {
         lastMessageAt: null,
         lastSeq: null,
         history: [],
+        proposals: new Map(),
+        escalations: new Map(),
+        killSwitch: null,
     };
 }
 /** Forgets the statuses before a (re)connection's join snapshot replaces them; incidents and runs are pruned by it. */
@@ -52,6 +55,13 @@ export function applyEnvelope(model, envelope, now) {
             break;
         case "copilot.answer":
             addAnswer(model, envelope.payload);
+            break;
+        case "remediation.proposed":
+        case "remediation.updated":
+            applyProposal(model, envelope.payload);
+            break;
+        case "incident.escalated":
+            model.escalations.set(envelope.payload.incident_id, envelope.payload.reason);
             break;
         case "stream.reset":
             // The server could not replay from our `since`: the join snapshot follows (the connection handles it).
@@ -209,4 +219,43 @@ export function historyRows(incidents, ciIncidents) {
 }
 function answerKey(answer) {
     return JSON.stringify([answer.created_at, answer.incident_id, answer.question, answer.answer]);
+}
+/** The most proposals the page keeps (the newest). */
+export const MAX_PROPOSALS = 50;
+/**
+ * A proposal from an event or a REST reply: kept at the newest version seen, so an older answer that arrives late
+ * never undoes a newer state (a version only grows).
+ */
+export function applyProposal(model, proposal) {
+    const known = model.proposals.get(proposal.proposal_id);
+    if (known !== undefined && known.version > proposal.version)
+        return;
+    model.proposals.set(proposal.proposal_id, proposal);
+    if (model.proposals.size > MAX_PROPOSALS) {
+        const oldest = [...model.proposals.values()].sort(newestFirst).slice(MAX_PROPOSALS);
+        for (const each of oldest)
+            model.proposals.delete(each.proposal_id);
+    }
+}
+/** `GET /api/remediations`: its proposals (each at the newest version) and the kill switch. */
+export function applyRemediations(model, list) {
+    for (const proposal of list.proposals)
+        applyProposal(model, proposal);
+    model.killSwitch = list.kill_switch;
+}
+/** The proposals of an incident, newest first. */
+export function proposalsOf(model, incidentId) {
+    return [...model.proposals.values()].filter((each) => each.incident_id === incidentId).sort(newestFirst);
+}
+/** Whether an operator may approve or reject the proposal now (it waits for one and the kill switch is off). */
+export function awaitsDecision(model, proposal) {
+    return proposal.state === "AWAITING_APPROVAL" && model.killSwitch?.engaged !== true;
+}
+/** One line about a proposal: its action, tier and mode, and where it stands. */
+export function proposalLine(proposal) {
+    const state = proposal.outcome === undefined || proposal.outcome === null ? proposal.state : `${proposal.state} ${proposal.outcome}`;
+    return `${proposal.action_id} (${proposal.tier}, ${proposal.mode}): ${state}`;
+}
+function newestFirst(a, b) {
+    return b.proposed_at.localeCompare(a.proposed_at) || b.proposal_id.localeCompare(a.proposal_id);
 }

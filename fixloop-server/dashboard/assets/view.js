@@ -1,6 +1,6 @@
 // Renders the model into the page. Server text only ever becomes a text node (`textContent`), never markup, and a
 // link is made only from an http(s) URL: an incident title with `<script>` in it is shown as those characters.
-import { finishedAt, runsOf, safeUrl, shownIncident, statusOf, worstStatus, } from "./model.js";
+import { awaitsDecision, finishedAt, proposalLine, proposalsOf, runsOf, safeUrl, shownIncident, statusOf, worstStatus, } from "./model.js";
 /** Builds an element; strings become text nodes. */
 export function el(tag, attributes = {}, ...children) {
     const element = document.createElement(tag);
@@ -36,6 +36,7 @@ export function render(model, expandedPlanItems) {
     renderIncident(incident, live, model.lastMessageAt);
     renderPlan(incident, expandedPlanItems);
     renderBlocker(model, incident);
+    renderRemediation(model, incident, live);
     renderRuns(model, incident);
     renderAnswers(model.answers);
     renderHistory(model.history);
@@ -148,6 +149,64 @@ function renderBlocker(model, incident) {
         return;
     panel.dataset["key"] = key;
     panel.replaceChildren(...lines);
+}
+let remediationKey = "";
+/**
+ * The shown incident's remediation proposals, newest first, each with Approve and Reject while it awaits an
+ * operator (the buttons carry the version the operator saw: compare-and-set), the escalation, and the kill switch.
+ */
+function renderRemediation(model, incident, live) {
+    const proposals = incident === null ? [] : proposalsOf(model, incident.incident_id);
+    const escalation = incident === null ? undefined : model.escalations.get(incident.incident_id);
+    const key = JSON.stringify([proposals, escalation ?? null, model.killSwitch, live]);
+    if (key === remediationKey)
+        return;
+    remediationKey = key;
+    const engaged = model.killSwitch?.engaged === true;
+    const state = byId("kill-switch-state");
+    state.dataset["engaged"] = String(engaged);
+    state.textContent =
+        model.killSwitch === null
+            ? "Kill switch: unknown"
+            : engaged
+                ? `Kill switch ENGAGED${model.killSwitch.changed_by ? ` by ${model.killSwitch.changed_by}` : ""}: no action runs`
+                : "Kill switch released: actions may run";
+    const toggle = byId("kill-switch");
+    toggle.textContent = engaged ? "Release the kill switch" : "Engage the kill switch";
+    toggle.dataset["engage"] = String(!engaged);
+    if (toggle.dataset["busy"] !== "true")
+        toggle.disabled = !live || model.killSwitch === null;
+    const items = [];
+    if (escalation !== undefined) {
+        items.push(el("li", { class: "escalated", "data-testid": "escalation" }, `Escalated to a human: ${escalation}`));
+    }
+    for (const proposal of proposals) {
+        const decide = awaitsDecision(model, proposal);
+        const buttons = decide
+            ? el("span", { class: "decisions" }, el("button", {
+                type: "button",
+                "data-decision": "approve",
+                "data-proposal-id": proposal.proposal_id,
+                "data-version": String(proposal.version),
+                "data-testid": "approve",
+                "data-key": `approve-${proposal.proposal_id}`,
+                ...(live ? {} : { disabled: "" }),
+            }, "Approve"), el("button", {
+                type: "button",
+                "data-decision": "reject",
+                "data-proposal-id": proposal.proposal_id,
+                "data-version": String(proposal.version),
+                "data-testid": "reject",
+                "data-key": `reject-${proposal.proposal_id}`,
+                ...(live ? {} : { disabled: "" }),
+            }, "Reject"))
+            : null;
+        items.push(el("li", { "data-testid": "proposal", "data-proposal-id": proposal.proposal_id, "data-state": proposal.state }, el("strong", {}, proposalLine(proposal)), el("br"), el("span", { class: "details" }, proposal.note), proposal.decided_by ? el("span", { class: "time" }, ` (decided by ${proposal.decided_by})`) : null, buttons));
+    }
+    if (items.length === 0) {
+        items.push(el("li", { class: "empty" }, incident === null ? "No open incident." : "No remediation proposed."));
+    }
+    byId("proposals").replaceChildren(...items);
 }
 let runsKey = "";
 function renderRuns(model, incident) {

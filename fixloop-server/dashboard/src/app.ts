@@ -14,6 +14,11 @@ import type {
   CopilotAskRequest,
   ErrorBody,
   IncidentPage,
+  KillSwitchRequest,
+  KillSwitchState,
+  RemediationDecisionRequest,
+  RemediationList,
+  RemediationProposal,
   RunTestsRequest,
   ServiceState,
   SetBugRequest,
@@ -25,6 +30,8 @@ import {
   addAnswer,
   addRunIfUnknown,
   applyEnvelope,
+  applyProposal,
+  applyRemediations,
   applyServices,
   historyRows,
   initialModel,
@@ -149,6 +156,8 @@ async function connect(): Promise<void> {
   const url = new URL("/ws", window.location.href);
   url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
   if (token !== null) url.searchParams.set("access_token", token);
+  // Remediation events are opt-in: proposals and escalations reach only a client that names the group.
+  url.searchParams.set("events", "remediation");
   // After a reconnection, resume where the stream left off: the server replays exactly the missed events, or says
   // `stream.reset` and sends the join snapshot when it cannot (too old, or a restarted server).
   const since = model.lastSeq;
@@ -217,6 +226,7 @@ async function poll(): Promise<void> {
   try {
     applyServices(model, await api<ServiceState[]>("GET", "/api/services", undefined, 5000));
     if (polls % HISTORY_EVERY === 0) await refreshHistory();
+    await refreshRemediations();
     polls += 1;
     update();
   } catch (error) {
@@ -230,6 +240,15 @@ async function poll(): Promise<void> {
     }
   }
   schedulePoll(POLL_MS);
+}
+
+/** Reads the proposals and the kill switch; a server without remediation (404) keeps the page as it was. */
+async function refreshRemediations(): Promise<void> {
+  try {
+    applyRemediations(model, await api<RemediationList>("GET", "/api/remediations", undefined, 5000));
+  } catch (error) {
+    if (!(error instanceof ApiFailure) || error.status === 0) throw error;
+  }
 }
 
 /** Reads the runtime incidents and the CI incidents; a server without either keeps the rows it had. */
@@ -306,6 +325,34 @@ function wire(): void {
     addRunIfUnknown(model, run);
     model.selectedRun = null;
     return `Run ${run.run_id} started.`;
+  });
+
+  const killSwitch = byId("kill-switch") as HTMLButtonElement;
+  killSwitch.addEventListener("click", () => {
+    const engaged = killSwitch.dataset["engage"] === "true";
+    void control(engaged ? "Engaging the kill switch" : "Releasing the kill switch", async () => {
+      const body: KillSwitchRequest = { engaged };
+      model.killSwitch = await api<KillSwitchState>("POST", "/api/remediation/kill-switch", body);
+      return engaged ? "Kill switch engaged: every action stopped." : "Kill switch released.";
+    }, killSwitch);
+  });
+
+  byId("proposals").addEventListener("click", (event) => {
+    const button = (event.target as Element).closest<HTMLButtonElement>("button[data-decision]");
+    if (button === null) return;
+    const decision = button.dataset["decision"] === "approve" ? "approve" : "reject";
+    const id = button.dataset["proposalId"] ?? "";
+    // The version the operator saw: a proposal that changed since is refused (409 version_conflict), never decided blind.
+    const body: RemediationDecisionRequest = { version: Number(button.dataset["version"]) };
+    void control(decision === "approve" ? "Approving" : "Rejecting", async () => {
+      const proposal = await api<RemediationProposal>(
+        "POST",
+        `/api/remediations/${encodeURIComponent(id)}/${decision}`,
+        body,
+      );
+      applyProposal(model, proposal);
+      return `${proposal.action_id}: ${decision === "approve" ? "approved" : "rejected"} (now ${proposal.state}).`;
+    }, button);
   });
 
   byId("runs").addEventListener("click", (event) => {

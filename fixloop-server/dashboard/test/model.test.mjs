@@ -8,10 +8,15 @@ import {
   addAnswer,
   addRunIfUnknown,
   applyEnvelope,
+  applyProposal,
+  applyRemediations,
   applyServices,
+  awaitsDecision,
   historyRows,
   initialModel,
   noticeOutlived,
+  proposalLine,
+  proposalsOf,
   runsOf,
   safeUrl,
   shownIncident,
@@ -195,4 +200,57 @@ test("CI incidents are listed next to runtime incidents, newest first, with the 
   assert.match(rows[0].detail, /PASSED, 1 rerun/);
   assert.match(rows[2].detail, /2 reruns \(escalated\)/);
   assert.match(rows[3].detail, /FAILED, 0 reruns/);
+});
+
+function proposal(id, version, state, { incidentId = "inc-1", proposedAt = TS, outcome = undefined } = {}) {
+  const value = {
+    proposal_id: id,
+    incident_id: incidentId,
+    service: "shop",
+    kind: "payment-errors",
+    action_id: "restart-shop",
+    tier: "risky",
+    mode: "auto",
+    version,
+    state,
+    proposed_at: proposedAt,
+    updated_at: TS,
+    note: `note ${version}`,
+  };
+  if (outcome !== undefined) value.outcome = outcome;
+  return value;
+}
+
+test("a proposal is kept at its newest version: a late, older answer never undoes a newer state", () => {
+  const model = withOpenIncident();
+  send(model, "remediation.proposed", proposal("rem-1", 1, "AWAITING_APPROVAL"));
+  send(model, "remediation.updated", proposal("rem-1", 3, "EXECUTING"));
+  // The REST reply of the approval (version 2) arrives after the event of version 3.
+  applyProposal(model, proposal("rem-1", 2, "EXECUTING"));
+  assert.equal(model.proposals.get("rem-1").version, 3);
+  applyRemediations(model, { proposals: [proposal("rem-1", 1, "AWAITING_APPROVAL")], kill_switch: { engaged: false } });
+  assert.equal(model.proposals.get("rem-1").state, "EXECUTING", "a poll never rolls a proposal back");
+  send(model, "remediation.updated", proposal("rem-1", 5, "FINISHED", { outcome: "EFFECTIVE" }));
+  assert.equal(proposalLine(model.proposals.get("rem-1")), "restart-shop (risky, auto): FINISHED EFFECTIVE");
+});
+
+test("only a proposal awaiting approval can be decided, and not while the kill switch is engaged", () => {
+  const model = withOpenIncident();
+  const waiting = proposal("rem-1", 1, "AWAITING_APPROVAL");
+  applyRemediations(model, { proposals: [waiting, proposal("rem-2", 4, "EXECUTING")], kill_switch: { engaged: false } });
+  assert.equal(awaitsDecision(model, model.proposals.get("rem-1")), true);
+  assert.equal(awaitsDecision(model, model.proposals.get("rem-2")), false);
+  applyRemediations(model, { proposals: [], kill_switch: { engaged: true, changed_by: "oncall" } });
+  assert.equal(awaitsDecision(model, model.proposals.get("rem-1")), false);
+  assert.equal(model.killSwitch.changed_by, "oncall");
+});
+
+test("an incident's proposals are listed newest first, other incidents' left out, escalations remembered", () => {
+  const model = withOpenIncident();
+  send(model, "remediation.proposed", proposal("rem-1", 1, "FINISHED", { proposedAt: "2026-12-02T10:00:00Z", outcome: "INEFFECTIVE" }));
+  send(model, "remediation.proposed", proposal("rem-2", 1, "AWAITING_APPROVAL", { proposedAt: "2026-12-02T10:05:00Z" }));
+  send(model, "remediation.proposed", proposal("rem-9", 1, "RECORDED", { incidentId: "inc-2" }));
+  assert.deepEqual(proposalsOf(model, "inc-1").map((each) => each.proposal_id), ["rem-2", "rem-1"]);
+  send(model, "incident.escalated", { incident_id: "inc-1", service: "shop", reason: "strategy exhausted", escalated_at: TS });
+  assert.equal(model.escalations.get("inc-1"), "strategy exhausted");
 });

@@ -28,6 +28,10 @@ pub(crate) struct DemoArgs {
     /// payment_provider flag off (safe), then restart it (risky: waits for an approval).
     #[arg(long, conflicts_with = "scenario")]
     pub(crate) remediate: bool,
+    /// The remediating demo's environment label, which selects the steps' tiers: `production` makes even the flag
+    /// step wait for an approval (default: `demo`, where it runs at once).
+    #[arg(long, value_name = "NAME", requires = "remediate")]
+    pub(crate) environment: Option<String>,
     /// Where the journal lives (a scenario always keeps it in memory).
     #[command(flatten)]
     pub(crate) journal: Journal,
@@ -45,6 +49,7 @@ pub(crate) async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
         journal,
         auth,
         remediate,
+        environment,
     } = args;
     if let Some(scenario) = scenario {
         // A scripted story is the same every time: it never restores a journal, nor leaves one.
@@ -65,6 +70,7 @@ pub(crate) async fn run(args: DemoArgs, config: Config) -> anyhow::Result<()> {
         ports: None,
         insecure_no_auth: auth.insecure_no_auth,
         remediate,
+        environment,
     })
     .await
     .context("starting the demo")?;

@@ -298,10 +298,17 @@ pub fn demo_profile(base_url: &str) -> ServiceProfile {
 /// The built-in demo profile with its remediation ([`DEMO_REMEDIATION`], `fixloop demo --remediate`): the shop at
 /// `base_url`, whose actions call its admin endpoints at `base_url`.
 #[must_use]
-pub fn demo_profile_remediating(base_url: &str) -> ServiceProfile {
+pub fn demo_profile_remediating(base_url: &str, environment: Option<&str>) -> ServiceProfile {
     let base = base_url.trim_end_matches('/');
     let remediation = DEMO_REMEDIATION.replace("http://localhost:8001", base);
-    builtin_demo(&format!("{DEMO_PROFILE}\n{remediation}"), base_url)
+    let mut profile = builtin_demo(&format!("{DEMO_PROFILE}\n{remediation}"), base_url);
+    if let Some(environment) = environment {
+        profile.remediation.labels.insert(
+            fixloop_core::remediation::ENVIRONMENT_LABEL.to_owned(),
+            environment.to_owned(),
+        );
+    }
+    profile
 }
 
 fn builtin_demo(text: &str, base_url: &str) -> ServiceProfile {

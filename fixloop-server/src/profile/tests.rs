@@ -846,7 +846,7 @@ fn the_remediating_demo_profile_adds_a_safe_flag_step_then_a_risky_restart_at_th
     assert!(plain.actions.is_empty(), "without --remediate: unchanged");
     assert!(plain.remediation.strategies.is_empty());
     let shop = "http://127.0.0.1:40123";
-    let demo = demo_profile_remediating(shop);
+    let demo = demo_profile_remediating(shop, None);
     assert_eq!(demo.spec.base_url, shop);
     assert_eq!(demo.remediation.mode, RemediationMode::Auto);
     let urls: Vec<&str> = demo
@@ -878,4 +878,13 @@ fn the_remediating_demo_profile_adds_a_safe_flag_step_then_a_risky_restart_at_th
             ("restart-shop", RiskTier::Risky)
         ]
     );
+    // `--environment production`: even the flag step waits for an operator.
+    let production = demo_profile_remediating(shop, Some("production"));
+    assert_eq!(production.remediation.environment(), Some("production"));
+    let tiers: Vec<RiskTier> = production.remediation.strategies[0]
+        .steps
+        .iter()
+        .map(|step| step.tier_in(production.remediation.environment()))
+        .collect();
+    assert_eq!(tiers, [RiskTier::Risky, RiskTier::Risky]);
 }

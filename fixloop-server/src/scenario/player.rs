@@ -144,6 +144,7 @@ pub async fn start_scenario(
         ports: Some(ports),
         insecure_no_auth: options.insecure_no_auth,
         remediate: false,
+        environment: None,
     };
     let tuned = scenario.clone();
     let tune = Arc::new(move |driver: &mut crate::runtime::driver::DriverConfig| {

@@ -165,3 +165,131 @@ async fn story(demo: &Demo) {
         plain_log.iter().map(WsMessage::kind).collect::<Vec<_>>()
     );
 }
+
+/// `fixloop demo --remediate --environment production`: in production even the flag step is risky, so FixLoop
+/// proposes it and waits; an operator approves it over the API at the version they saw (a stale version is refused),
+/// the approver is recorded, the action runs and the incident recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_production_the_flag_step_waits_for_an_approval_and_the_approved_action_heals_the_shop()
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = Demo::start_with(
+        &["--remediate", "--environment", "production", "--ephemeral"],
+        &[],
+        &dir.path().join("fixloop.log"),
+    )
+    .await;
+    let outcome = tokio::time::timeout(TOTAL, approval_story(&demo)).await;
+    if outcome.is_err() {
+        panic!(
+            "the approval story did not complete within {TOTAL:?}; the log:\n{}",
+            demo.log()
+        );
+    }
+    demo.terminate().await;
+}
+
+async fn post_json(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {
+    let response = tokio::time::timeout(STEP, client.post(url).json(&body).send())
+        .await
+        .expect("answers in time")
+        .expect("answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+async fn approval_story(demo: &Demo) {
+    let api = &demo.url;
+    let client = fixloop_adapters::default_client();
+    let mut watching = connect(&format!(
+        "{}/ws?events=remediation",
+        api.replacen("http://", "ws://", 1)
+    ))
+    .await;
+    let mut log = Vec::new();
+    let (status, _) = post_json(
+        &client,
+        format!("{api}/api/demo/bug"),
+        json!({"enabled": true}),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let WsMessage::RemediationProposed(proposal) = wait_for(&mut watching, &mut log, |message| {
+        matches!(message, WsMessage::RemediationProposed(_))
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(proposal.action_id, "payment-provider-off");
+    assert_eq!(
+        proposal.tier,
+        RiskTier::Risky,
+        "production makes the flag step risky"
+    );
+    assert_eq!(proposal.state, RemediationState::AwaitingApproval);
+    let listed = get_json(
+        &client,
+        format!(
+            "{api}/api/remediations?incident_id={}",
+            proposal.incident_id
+        ),
+    )
+    .await;
+    assert_eq!(
+        listed["proposals"][0]["proposal_id"],
+        proposal.proposal_id.as_str()
+    );
+    assert_eq!(listed["proposals"][0]["state"], "AWAITING_APPROVAL");
+    let flags = get_json(&client, format!("{}/admin/flags", demo.shop_url)).await;
+    assert_eq!(
+        flags["flags"][0]["enabled"], true,
+        "nothing runs before the approval: {flags}"
+    );
+
+    let approve = format!("{api}/api/remediations/{}/approve", proposal.proposal_id);
+    let (status, body) = post_json(
+        &client,
+        approve.clone(),
+        json!({"version": proposal.version + 1}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("version_conflict")),
+        "{body}"
+    );
+    let (status, body) = post_json(&client, approve, json!({"version": proposal.version})).await;
+    assert_eq!(status, 200, "{body}");
+    let approver = body["decided_by"]
+        .as_str()
+        .expect("the approver is recorded");
+    assert!(
+        approver.starts_with("127.0.0.1"),
+        "open loopback mode records the client's address: {approver}"
+    );
+
+    wait_for(&mut watching, &mut log, |message| {
+        matches!(message, WsMessage::SystemStatus(status) if status.status == IncidentState::Recovered)
+    })
+    .await;
+    let flags = get_json(&client, format!("{}/admin/flags", demo.shop_url)).await;
+    assert_eq!(
+        flags["flags"][0]["enabled"], false,
+        "the approved action ran: {flags}"
+    );
+    let detail = get_json(
+        &client,
+        format!("{api}/api/incidents/{}", proposal.incident_id),
+    )
+    .await;
+    let timeline = detail["timeline"].as_array().expect("a timeline");
+    assert!(
+        timeline.iter().any(|entry| entry["kind"] == "REMEDIATION"
+            && entry["summary"]
+                .as_str()
+                .is_some_and(|summary| summary.contains("approved"))),
+        "the approval is in the incident's timeline: {timeline:?}"
+    );
+}
