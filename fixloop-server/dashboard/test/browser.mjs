@@ -14,7 +14,10 @@
 // then the backend is stopped and the page says "backend unreachable", never a stale status. Scenario A also
 // waits for the incident to close after its soak window: no stale incident, plan or results remain. Scenario C:
 // `fixloop verify` against demo A's shop writes its HTML report, which the browser opens from the file alone (any
-// other request fails the test: the report is self-contained) and screenshots. Every panel's rendered text is asserted; each step is saved as a
+// other request fails the test: the report is self-contained) and screenshots. Scenario D: `fixloop demo --remediate
+// --environment production`, where even the flag step is risky: break checkout, the proposal waits with Approve and
+// Reject, the operator approves it in the page, the action runs and the incident is RECOVERED without the bug switch;
+// then the kill switch is engaged and released from the page. Every panel's rendered text is asserted; each step is saved as a
 // screenshot; any console error, page error, failed request or unexpected HTTP error fails the test.
 
 import { spawn } from "node:child_process";
@@ -40,10 +43,11 @@ let browser;
 let stub;
 
 try {
-  const ports = await freePorts(4);
-  const [demoA, demoB] = await Promise.all([
+  const ports = await freePorts(6);
+  const [demoA, demoB, demoD] = await Promise.all([
     startDemo(ports[0], ports[1], {}),
     startDemo(ports[2], ports[3], { FIXLOOP_WEBHOOK_SECRET: WEBHOOK_SECRET, FIXLOOP_API_TOKENS: `browser:operate:${TOKEN}` }),
+    startDemo(ports[4], ports[5], {}, ["--remediate", "--environment", "production"]),
   ]);
   stub = await startProxy(ports[2]);
   browser = await chromium.launch({
@@ -64,6 +68,7 @@ try {
   await scenarioA(demoA);
   await scenarioB(demoB, `http://127.0.0.1:${stub.address().port}`);
   await scenarioC(`http://127.0.0.1:${ports[1]}`);
+  await scenarioD(demoD, `http://127.0.0.1:${ports[5]}`);
 } catch (error) {
   problems.push(`test failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`);
 } finally {
@@ -275,6 +280,45 @@ async function scenarioB(demo, stubUrl) {
   await context.close();
 }
 
+async function scenarioD(demo, shopUrl) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  context.setDefaultTimeout(STEP_MS);
+  const page = await watchedPage(context, "D");
+  step("D1 remediating demo in production: the kill switch is released, nothing proposed");
+  await page.goto(demo.url);
+  await expectText(page, "#connection", "live");
+  await expectText(page, "#kill-switch-state", "Kill switch released");
+  await expectText(page, "#proposals", "No open incident.");
+  const socket = page.socketUrls.at(-1) ?? "";
+  if (new URL(socket).searchParams.get("events") !== "remediation") throw new Error(`the page did not ask for remediation events: ${socket}`);
+
+  step("D2 break: the risky flag step waits for an approval");
+  await page.getByRole("button", { name: "Break checkout" }).click();
+  await page.locator('[data-testid="proposal"][data-state="AWAITING_APPROVAL"]').waitFor({ timeout: 60_000 });
+  await expectText(page, '[data-testid="proposal"]', "payment-provider-off (risky, auto): AWAITING_APPROVAL");
+  await shot(page, "12-awaiting-approval");
+  const before = await (await fetch(`${shopUrl}/admin/flags`, { signal: AbortSignal.timeout(5000) })).json();
+  if (before.flags[0].enabled !== true) throw new Error(`the flag changed before any approval: ${JSON.stringify(before)}`);
+
+  step("D3 approve in the page: the action runs, RECOVERED without the bug switch");
+  await page.locator('[data-testid="approve"]').first().click();
+  await expectText(page, "#status", "RECOVERED", 90_000);
+  await expectMatch(page, '[data-testid="proposal"]', /decided by 127\.0\.0\.1/);
+  const after = await (await fetch(`${shopUrl}/admin/flags`, { signal: AbortSignal.timeout(5000) })).json();
+  if (after.flags[0].enabled !== false) throw new Error(`the approved action did not run: ${JSON.stringify(after)}`);
+  const bug = await (await fetch(`${shopUrl}/admin/bug`, { signal: AbortSignal.timeout(5000) })).json();
+  if (bug.enabled !== true) throw new Error(`the bug switch was touched: ${JSON.stringify(bug)}`);
+  await shot(page, "13-approved-recovered");
+
+  step("D4 the kill switch, engaged and released from the page");
+  await page.getByRole("button", { name: "Engage the kill switch" }).click();
+  await expectText(page, "#kill-switch-state", "Kill switch ENGAGED");
+  await shot(page, "14-kill-switch");
+  await page.getByRole("button", { name: "Release the kill switch" }).click();
+  await expectText(page, "#kill-switch-state", "Kill switch released");
+  await context.close();
+}
+
 // --- helpers ----------------------------------------------------------------------------------------------------
 
 async function scenarioC(shopUrl) {
@@ -407,10 +451,10 @@ async function shot(page, name) {
 }
 
 /** Starts `fixloop demo` on loopback and waits (bounded) for its /healthz. */
-async function startDemo(port, demoPort, env) {
+async function startDemo(port, demoPort, env, extra = []) {
   // --ephemeral: each demo starts HEALTHY with a journal of its own in memory (two run at once, and neither may
   // restore an earlier run's incident from a data directory).
-  const child = spawn(bin, ["demo", "--ephemeral", "--bind", "127.0.0.1", "--port", String(port), "--demo-port", String(demoPort)], {
+  const child = spawn(bin, ["demo", "--ephemeral", "--bind", "127.0.0.1", "--port", String(port), "--demo-port", String(demoPort), ...extra], {
     env: { ...process.env, RUST_LOG: "warn", ...env },
     stdio: ["ignore", "ignore", "inherit"],
   });
