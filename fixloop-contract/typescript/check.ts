@@ -108,6 +108,12 @@ function describe(envelope: WsEnvelope): string {
     case "stream.reset":
       // Only for a client that resumed with `since`: the join snapshot follows.
       return `resume from ${envelope.payload.since} refused (${envelope.payload.reason}); oldest kept ${envelope.payload.oldest_available}`;
+    case "remediation.proposed":
+    case "remediation.updated":
+      // Only for a client that connected with `events=remediation`; `version` grows at every change.
+      return `${envelope.payload.action_id} (${envelope.payload.tier}): ${envelope.payload.state} v${envelope.payload.version}`;
+    case "incident.escalated":
+      return `${envelope.payload.incident_id} needs a human: ${envelope.payload.reason}`;
     default: {
       // Every message type is handled: a new one added to the contract fails here until it is.
       const _never: never = envelope;
