@@ -171,6 +171,17 @@ fn decision(proposal: &RemediationProposal, verb: &str) -> String {
     format!("/api/remediations/{}/{verb}", proposal.proposal_id)
 }
 
+/// `POST /api/remediations/{id}/{verb}` (approve or reject) with `body`, as `token`.
+async fn decide(
+    app: &TestApp,
+    proposal: &RemediationProposal,
+    verb: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    send(app, "POST", &decision(proposal, verb), token, Some(body)).await
+}
+
 #[tokio::test]
 async fn an_approval_at_the_right_version_wins_once_runs_the_action_and_is_judged() {
     let executor = Arc::new(FakeExecutor::new().with_action("payment-flag-off", &[]));
@@ -182,15 +193,8 @@ async fn an_approval_at_the_right_version_wins_once_runs_the_action_and_is_judge
     let version = proposal.version;
 
     // A stale version is refused, and the message says the current one.
-    let stale = Some(json!({"version": version + 7}));
-    let (status, body) = send(
-        &app,
-        "POST",
-        &decision(&proposal, "approve"),
-        Some(APPROVE_TOKEN),
-        stale,
-    )
-    .await;
+    let stale = json!({"version": version + 7});
+    let (status, body) = decide(&app, &proposal, "approve", Some(APPROVE_TOKEN), stale).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(error_code(&body), codes::VERSION_CONFLICT);
     assert!(
@@ -203,12 +207,12 @@ async fn an_approval_at_the_right_version_wins_once_runs_the_action_and_is_judge
 
     // An operate token does not approve.
     let right = json!({"version": version});
-    let (status, body) = send(
+    let (status, body) = decide(
         &app,
-        "POST",
-        &decision(&proposal, "approve"),
+        &proposal,
+        "approve",
         Some(OPERATE_TOKEN),
-        Some(right.clone()),
+        right.clone(),
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
@@ -357,22 +361,15 @@ async fn a_rejection_runs_nothing_and_the_kill_switch_refuses_approvals() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(error_code(&body), codes::PROPOSAL_NOT_FOUND);
     let first = awaiting(&app, &incident_id, "payment-flag-off", None).await;
-    let (status, body) = send(
-        &app,
-        "POST",
-        &decision(&first, "reject"),
-        None,
-        Some(json!({"version": "one"})),
-    )
-    .await;
+    let (status, body) = decide(&app, &first, "reject", None, json!({"version": "one"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(error_code(&body), codes::INVALID_BODY);
-    let (status, body) = send(
+    let (status, body) = decide(
         &app,
-        "POST",
-        &decision(&first, "reject"),
+        &first,
+        "reject",
         None,
-        Some(json!({"version": first.version})),
+        json!({"version": first.version}),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -380,12 +377,12 @@ async fn a_rejection_runs_nothing_and_the_kill_switch_refuses_approvals() {
     assert_eq!(rejected.state, RemediationState::Rejected);
     assert!(rejected.decided_by.is_some());
     // A decided proposal does not await an approval any more.
-    let (status, body) = send(
+    let (status, body) = decide(
         &app,
-        "POST",
-        &decision(&first, "approve"),
+        &first,
+        "approve",
         None,
-        Some(json!({"version": rejected.version})),
+        json!({"version": rejected.version}),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -410,12 +407,12 @@ async fn a_rejection_runs_nothing_and_the_kill_switch_refuses_approvals() {
         .find(|p| p.proposal_id == second.proposal_id)
         .expect("listed");
     assert_eq!(withdrawn.state, RemediationState::Withdrawn);
-    let (status, body) = send(
+    let (status, body) = decide(
         &app,
-        "POST",
-        &decision(&second, "approve"),
+        &second,
+        "approve",
         None,
-        Some(json!({"version": withdrawn.version})),
+        json!({"version": withdrawn.version}),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
