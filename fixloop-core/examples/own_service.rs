@@ -256,6 +256,12 @@ fn carry_out(
                 result: Ok(()),
             }),
             Effect::CancelAction { .. } => {}
+            // No model here: the rules pick.
+            Effect::ChooseAction { effect, .. } => inputs.push_back(Input::ActionChosen {
+                effect,
+                action: None,
+                reason: "no model in this example".to_owned(),
+            }),
             Effect::Notify(notification) => println!("        notify: {}", notification.summary),
         }
     }

@@ -27,6 +27,9 @@ pub const DEFAULT_ACTION_DEADLINE: Duration = Duration::from_secs(60);
 /// Ineffective or inconclusive outcomes per (incident fingerprint, action) after which the action is not tried
 /// again for that fingerprint (the 3-strike rule).
 pub const DEFAULT_MAX_STRIKES: u32 = 3;
+/// How long the engine waits for a model's choice of step by default ([`RemediationSpec::choice_deadline`]);
+/// without an answer by then, the rules choose.
+pub const DEFAULT_CHOICE_DEADLINE: Duration = Duration::from_secs(30);
 /// The label of the service that selects a step's tier ([`StrategyStep::tiers_by_environment`]).
 pub const ENVIRONMENT_LABEL: &str = "environment";
 
@@ -73,6 +76,46 @@ impl RemediationMode {
 }
 
 impl fmt::Display for RemediationMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who picks the next step of a strategy among those that may be proposed now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Chooser {
+    /// Rank, then success rate, then declared order (the default, and the fallback of [`Chooser::Model`]).
+    #[default]
+    Rules,
+    /// A configured model picks one of the ready steps by id; its pick passes [`validate_choice`] and must be
+    /// ready now, else (or without an answer in time) the rules pick. Either way the same tiers and approvals
+    /// apply.
+    Model,
+}
+
+impl Chooser {
+    /// Every chooser.
+    pub const ALL: [Self; 2] = [Self::Rules, Self::Model];
+
+    /// The chooser's name in profiles and `FIXLOOP_REMEDIATION_CHOOSER` (`rules`, `model`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rules => "rules",
+            Self::Model => "model",
+        }
+    }
+
+    /// The chooser named `name` ([`Chooser::as_str`]), if any.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|chooser| chooser.as_str() == name)
+    }
+}
+
+impl fmt::Display for Chooser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -228,6 +271,10 @@ pub struct RemediationSpec {
     pub action_deadline: Duration,
     /// The strike limit per (incident fingerprint, action) (default 3).
     pub max_strikes: u32,
+    /// Who picks the step (default the rules).
+    pub chooser: Chooser,
+    /// How long the engine waits for a model's pick before the rules pick (default 30 s).
+    pub choice_deadline: Duration,
 }
 
 impl Default for RemediationSpec {
@@ -243,6 +290,8 @@ impl Default for RemediationSpec {
             judge_window: DEFAULT_JUDGE_WINDOW,
             action_deadline: DEFAULT_ACTION_DEADLINE,
             max_strikes: DEFAULT_MAX_STRIKES,
+            chooser: Chooser::default(),
+            choice_deadline: DEFAULT_CHOICE_DEADLINE,
         }
     }
 }
@@ -412,6 +461,7 @@ impl RemediationSpec {
             ("approval_expiry", self.approval_expiry),
             ("judge_window", self.judge_window),
             ("action_deadline", self.action_deadline),
+            ("choice_deadline", self.choice_deadline),
         ] {
             if duration.is_zero() {
                 problems.push(SpecProblem::ZeroDuration(name));

@@ -109,6 +109,15 @@ impl From<&Input> for RecordedInput {
                 engaged: *engaged,
                 by: by.clone(),
             },
+            Input::ActionChosen {
+                effect,
+                action,
+                reason,
+            } => Self::ActionChosen {
+                effect: effect.0,
+                action: action.clone(),
+                reason: reason.clone(),
+            },
         }
     }
 }
@@ -221,6 +230,15 @@ impl RecordedInput {
                 result: result.map_err(Into::into),
             },
             Self::KillSwitchSet { engaged, by } => Input::KillSwitchSet { engaged, by },
+            Self::ActionChosen {
+                effect,
+                action,
+                reason,
+            } => Input::ActionChosen {
+                effect: EffectId(effect),
+                action,
+                reason,
+            },
         };
         Recorded::Input(input)
     }

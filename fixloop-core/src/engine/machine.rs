@@ -105,6 +105,14 @@ pub(super) fn handle_input(
             remediation::on_kill_switch(shared, now, engaged, &by);
             phase
         }
+        Input::ActionChosen {
+            effect,
+            action,
+            reason,
+        } => {
+            remediation::on_action_chosen(&phase, shared, now, effect, action, reason);
+            phase
+        }
     };
     (phase, Ok(()))
 }
@@ -123,7 +131,7 @@ pub(super) fn handle_timeout(phase: Phase, shared: &mut Shared, now: DateTime<Ut
 fn on_restarted(phase: Phase, shared: &mut Shared, now: DateTime<Utc>) -> Phase {
     shared.polling.restarted(now);
     blindness::restarted(shared);
-    remediation::restarted(shared, now);
+    remediation::restarted(&phase, shared, now);
     match phase {
         Phase::IncidentActive(active) => planning::restarted(active, shared, now),
         Phase::Validating(validating) => runs::restarted(validating, shared, now),

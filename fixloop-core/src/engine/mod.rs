@@ -37,6 +37,7 @@
 //! | [`Effect::ProbeService`] | probing the service with its journeys (synthetic probes) | [`Input::ServiceProbed`] |
 //! | [`Effect::ExecuteAction`] | carrying out the declared action with its executor (`dry_run`: logging the exact request instead) | [`Input::ActionFinished`] |
 //! | [`Effect::CancelAction`] | aborting that action (its late answer is ignored anyway) | nothing |
+//! | [`Effect::ChooseAction`] | asking the configured model to pick one of the candidates by id (bounded by a timeout) | [`Input::ActionChosen`] (`action: None` when it failed or said nothing usable) |
 //! | [`Effect::Notify`] | queueing the notification for the notifiers | nothing |
 //!
 //! In every phase the engine's own polling timer issues [`Effect::SampleSignals`] (one read at a time) every
@@ -219,7 +220,8 @@ pub use config_image::{Recorded, RecordedConfig};
 pub use gate::{GateCounts, GateVerdict, SignalGate};
 pub use recorded::{RecordedContext, RecordedFailure, RecordedInput, RecordedSample};
 pub use remediation::{
-    ActionStats, Notification, NotificationKind, Outcome, Proposal, ProposalState,
+    ActionStats, ChoiceCandidate, ChosenBy, Notification, NotificationKind, Outcome, Proposal,
+    ProposalState,
 };
 pub use snapshot::{RestoreError, SNAPSHOT_FORMAT, Snapshot, SnapshotError};
 
@@ -347,6 +349,17 @@ pub enum Input {
         /// Who switched it.
         by: String,
     },
+    /// The answer to [`Effect::ChooseAction`]: the model's pick, untrusted. The engine proposes it only when it
+    /// passes [`crate::remediation::validate_choice`] and is one of the steps that may be proposed at that moment;
+    /// otherwise the rules pick, and the proposal's note says why.
+    ActionChosen {
+        /// The effect answered.
+        effect: EffectId,
+        /// The action id the model picked; `None` when it could not be asked, failed, or said nothing usable.
+        action: Option<String>,
+        /// The model's reason, or why there is no pick (kept short in the proposal's note).
+        reason: String,
+    },
 }
 
 /// A request the driver must carry out, in the imperative. Closed on purpose: a new effect breaks every driver's
@@ -425,6 +438,27 @@ pub enum Effect {
     },
     /// Tell people (an approval needed, an action judged, an escalation); the driver queues it for its notifiers.
     Notify(Notification),
+    /// Ask the configured model to pick the next remediation step among `candidates` (the strategy's steps that
+    /// may be proposed now, in the rules' order: the first is the rules' pick); answer with
+    /// [`Input::ActionChosen`]. Issued only when the spec's chooser is the model and more than one step is ready;
+    /// without an answer within the spec's `choice_deadline` the rules pick. At most one is outstanding. Nothing
+    /// in it is secret: no executor settings.
+    ChooseAction {
+        /// Id to answer with.
+        effect: EffectId,
+        /// The incident.
+        incident_id: IncidentId,
+        /// The strategy's incident kind.
+        kind: String,
+        /// The incident's title.
+        title: String,
+        /// The incident's top error, if any.
+        top_error: Option<String>,
+        /// The error rate at detection, in percent.
+        error_rate: f64,
+        /// The steps it may pick from.
+        candidates: Vec<ChoiceCandidate>,
+    },
 }
 
 /// Which planner a [`Effect::RequestPlan`] is for.

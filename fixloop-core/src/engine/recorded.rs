@@ -95,6 +95,11 @@ pub enum RecordedInput {
         engaged: bool,
         by: String,
     },
+    ActionChosen {
+        effect: u64,
+        action: Option<String>,
+        reason: String,
+    },
     /// Not an input: the configuration the driver runs the engine with from this entry on (journaled at every
     /// start of a driver; a replay switches to it). `origin` says where it came from (for example the profile
     /// file's SHA-256).

@@ -60,6 +60,8 @@ pub(crate) struct Outstanding {
     pub(crate) run: Option<(EffectId, RunId, Vec<String>)>,
     /// The latest remediation action requested and not answered, cancelled or superseded.
     pub(crate) action: Option<EffectId>,
+    /// The latest model's pick requested and not answered, with its candidates.
+    pub(crate) choice: Option<(EffectId, Vec<String>)>,
 }
 
 /// Drives one engine with a fake clock.
@@ -322,6 +324,20 @@ impl Harness {
         self.ok(Input::ActionFinished { effect, result });
     }
 
+    /// Answers the outstanding model's pick with `action`.
+    pub(crate) fn choose(&mut self, action: Option<&str>, reason: &str) {
+        let (effect, _) = self
+            .outstanding
+            .choice
+            .take()
+            .expect("a model's pick is outstanding");
+        self.ok(Input::ActionChosen {
+            effect,
+            action: action.map(str::to_owned),
+            reason: reason.to_owned(),
+        });
+    }
+
     pub(crate) fn finish(&mut self, result: Result<(), PortFailure>) {
         let effect = self.run_effect();
         self.ok(Input::RunFinished { effect, result });
@@ -406,6 +422,12 @@ impl Harness {
                 }
                 Effect::CancelAction { effect } if self.outstanding.action == Some(*effect) => {
                     self.outstanding.action = None;
+                }
+                Effect::ChooseAction {
+                    effect, candidates, ..
+                } => {
+                    let ids = candidates.iter().map(|c| c.action_id.clone()).collect();
+                    self.outstanding.choice = Some((*effect, ids));
                 }
                 _ => {}
             }
@@ -513,6 +535,16 @@ pub(crate) fn render_input(input: &Input) -> String {
         Input::KillSwitchSet { engaged, by } => {
             format!("kill switch engaged={engaged} by={by}")
         }
+        Input::ActionChosen {
+            effect,
+            action,
+            reason,
+        } => format!(
+            "action chosen {effect} {} ({reason:?})",
+            action
+                .as_deref()
+                .map_or("-".to_owned(), |action| format!("{action:?}"))
+        ),
         other => format!("{other:?}"),
     }
 }
@@ -615,6 +647,20 @@ pub(crate) fn render_effect(effect: &Effect) -> String {
             if *dry_run { " dry-run" } else { "" }
         ),
         Effect::CancelAction { effect } => format!("cancel action {effect}"),
+        Effect::ChooseAction {
+            effect,
+            incident_id,
+            kind,
+            candidates,
+            ..
+        } => format!(
+            "choose action {effect} {incident_id} {kind} among [{}]",
+            candidates
+                .iter()
+                .map(|c| format!("{} {} {}/{}", c.action_id, c.tier, c.effective, c.attempts))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Effect::Notify(notification) => format!(
             "notify {:?} {} {}: {}",
             notification.kind,

@@ -11,6 +11,7 @@ mod prop_engine;
 mod prop_remediation;
 mod prop_snapshot;
 mod prop_validate;
+mod remediation_choice;
 mod remediation_scenarios;
 mod restart_cases;
 mod rule_planner_cases;

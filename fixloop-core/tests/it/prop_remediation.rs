@@ -1,6 +1,7 @@
-//! Properties of remediation over random stories: `monitor-only` and `shadow` never ask for an execution, no
-//! action is requested while another is outstanding (one action per service at a time), and nothing panics or
-//! rejects an input other than an operator's.
+//! Properties of remediation over random stories, with the rules or a model (answering candidates, garbage or
+//! nothing) as the chooser: `monitor-only` and `shadow` never ask for an execution, no action is requested while
+//! another is outstanding (one action per service at a time), and nothing panics or rejects an input other than
+//! an operator's.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,8 +9,8 @@ use std::time::Duration;
 use fixloop_contract::chrono::TimeDelta;
 use fixloop_core::engine::{Config, Effect, Engine, Input, PortFailure, Rejected, Snapshot};
 use fixloop_core::remediation::{
-    ActionSpec, IncidentMatch, RemediationMode, RemediationSpec, RiskTier, Strategy as Plan,
-    StrategyStep,
+    ActionSpec, Chooser, IncidentMatch, RemediationMode, RemediationSpec, RiskTier,
+    Strategy as Plan, StrategyStep,
 };
 use proptest::prelude::*;
 
@@ -32,6 +33,8 @@ enum Step {
         right_version: bool,
     },
     KillSwitch(bool),
+    /// Answer the awaited model's pick: a candidate (by index), an undeclared id, or nothing.
+    Choose(Option<usize>),
     Healthy,
     Advance(i64),
     Close,
@@ -50,6 +53,7 @@ fn step() -> impl Strategy<Value = Step> {
             right_version
         }),
         any::<bool>().prop_map(Step::KillSwitch),
+        proptest::option::of(0usize..4).prop_map(Step::Choose),
         Just(Step::Healthy),
         (1i64..40).prop_map(Step::Advance),
         Just(Step::Close),
@@ -66,7 +70,7 @@ fn mode() -> impl Strategy<Value = RemediationMode> {
     ]
 }
 
-fn spec(mode: RemediationMode) -> RemediationSpec {
+fn spec(mode: RemediationMode, chooser: Chooser) -> RemediationSpec {
     let step = |action: &str, tier: RiskTier| StrategyStep {
         action: action.to_owned(),
         tier,
@@ -99,6 +103,7 @@ fn spec(mode: RemediationMode) -> RemediationSpec {
         suppress_window: Duration::from_secs(2),
         judge_window: Duration::from_secs(15),
         action_deadline: Duration::from_secs(8),
+        chooser,
         ..RemediationSpec::default()
     }
 }
@@ -193,6 +198,17 @@ fn apply(h: &mut Harness, step: &Step) {
             engaged: *engaged,
             by: "op".to_owned(),
         }),
+        Step::Choose(pick) => {
+            if let Some((_, candidates)) = h.outstanding.choice.clone() {
+                let action = pick.map(|index| {
+                    candidates
+                        .get(index)
+                        .cloned()
+                        .unwrap_or_else(|| "rm-rf".to_owned())
+                });
+                h.choose(action.as_deref(), "proptest");
+            }
+        }
         Step::Healthy => h.healthy(1),
         Step::Advance(seconds) => h.advance(*seconds),
         Step::Close => h.ok(Input::SimulateOff),
@@ -200,6 +216,7 @@ fn apply(h: &mut Harness, step: &Step) {
             // Whatever was in flight died with the process.
             h.outstanding.action = None;
             h.outstanding.run = None;
+            h.outstanding.choice = None;
             h.ok(Input::Restarted);
         }
     }
@@ -211,10 +228,12 @@ proptest! {
     #[test]
     fn monitor_only_and_shadow_never_execute_one_action_at_a_time_and_snapshots_restore(
         mode in mode(),
+        model in any::<bool>(),
         steps in prop::collection::vec(step(), 1..60),
     ) {
+        let chooser = if model { Chooser::Model } else { Chooser::Rules };
         let mut h = Harness::new(Config {
-            remediation: spec(mode),
+            remediation: spec(mode, chooser),
             ..demo_config()
         });
         for step in &steps {

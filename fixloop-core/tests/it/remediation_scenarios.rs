@@ -9,8 +9,8 @@ use std::time::Duration;
 use fixloop_contract::{IncidentState, TimelineKind};
 use fixloop_core::ProposalId;
 use fixloop_core::engine::{
-    Config, Effect, Engine, Input, Outcome, PortFailure, ProposalState, RecordedInput, Rejected,
-    Snapshot,
+    ChosenBy, Config, Effect, Engine, Input, Outcome, PortFailure, ProposalState, RecordedInput,
+    Rejected, Snapshot,
 };
 use fixloop_core::remediation::{
     ActionSpec, IncidentMatch, RemediationMode, RemediationSpec, RiskTier, Strategy, StrategyStep,
@@ -18,7 +18,7 @@ use fixloop_core::remediation::{
 
 use crate::engine_harness::{Harness, demo_config};
 
-fn step(action: &str, tier: RiskTier, max_per_incident: u32) -> StrategyStep {
+pub(crate) fn step(action: &str, tier: RiskTier, max_per_incident: u32) -> StrategyStep {
     StrategyStep {
         action: action.to_owned(),
         tier,
@@ -29,7 +29,7 @@ fn step(action: &str, tier: RiskTier, max_per_incident: u32) -> StrategyStep {
     }
 }
 
-fn action(id: &str, executor: &str) -> ActionSpec {
+pub(crate) fn action(id: &str, executor: &str) -> ActionSpec {
     ActionSpec {
         id: id.to_owned(),
         executor: executor.to_owned(),
@@ -38,7 +38,7 @@ fn action(id: &str, executor: &str) -> ActionSpec {
 }
 
 /// A checkout strategy: the feature flag off (safe), then a restart (risky).
-fn spec(mode: RemediationMode, steps: Vec<StrategyStep>) -> RemediationSpec {
+pub(crate) fn spec(mode: RemediationMode, steps: Vec<StrategyStep>) -> RemediationSpec {
     RemediationSpec {
         mode,
         actions: vec![
@@ -64,21 +64,21 @@ fn spec(mode: RemediationMode, steps: Vec<StrategyStep>) -> RemediationSpec {
 }
 
 /// The steps in declared order (each ranked by its position, as a profile does by default).
-fn ranked(mut steps: Vec<StrategyStep>) -> Vec<StrategyStep> {
+pub(crate) fn ranked(mut steps: Vec<StrategyStep>) -> Vec<StrategyStep> {
     for (rank, step) in (0..).zip(steps.iter_mut()) {
         step.rank = rank;
     }
     steps
 }
 
-fn default_steps() -> Vec<StrategyStep> {
+pub(crate) fn default_steps() -> Vec<StrategyStep> {
     ranked(vec![
         step("flag-off", RiskTier::Safe, 1),
         step("restart", RiskTier::Risky, 1),
     ])
 }
 
-fn harness(remediation: RemediationSpec) -> Harness {
+pub(crate) fn harness(remediation: RemediationSpec) -> Harness {
     Harness::new(Config {
         // No periodic rerun in the way: the scenarios start every run themselves.
         rerun_interval: Duration::from_secs(3600),
@@ -88,13 +88,13 @@ fn harness(remediation: RemediationSpec) -> Harness {
 }
 
 /// Opens the incident and fails its first run.
-fn open_and_fail(h: &mut Harness) {
+pub(crate) fn open_and_fail(h: &mut Harness) {
     h.open_and_plan();
     h.verdicts(&["t1-checkout-valid"]);
 }
 
 /// Asks for a rerun and fails it.
-fn rerun_and_fail(h: &mut Harness) {
+pub(crate) fn rerun_and_fail(h: &mut Harness) {
     let incident_id = fixloop_core::IncidentId::new(
         h.engine
             .current_incident()
@@ -106,12 +106,12 @@ fn rerun_and_fail(h: &mut Harness) {
     h.verdicts(&["t1-checkout-valid"]);
 }
 
-fn latest(h: &Harness) -> (ProposalId, u64, ProposalState) {
+pub(crate) fn latest(h: &Harness) -> (ProposalId, u64, ProposalState) {
     let proposal = h.engine.proposals().last().expect("a proposal");
     (proposal.id.clone(), proposal.version, proposal.state)
 }
 
-fn executes(h: &Harness) -> usize {
+pub(crate) fn executes(h: &Harness) -> usize {
     h.effects
         .iter()
         .filter(|effect| matches!(effect, Effect::ExecuteAction { .. }))
@@ -119,13 +119,13 @@ fn executes(h: &Harness) -> usize {
 }
 
 /// The trace, then every proposal and the success figures.
-fn report(h: &Harness) -> String {
+pub(crate) fn report(h: &Harness) -> String {
     let mut out = h.trace().to_owned();
     out.push_str("-- proposals\n");
     for p in h.engine.proposals() {
         let _ = writeln!(
             out,
-            "{} {} {} tier={} mode={} v{} {} by={} ({})",
+            "{} {} {} tier={} mode={} v{} {} by={}{} ({})",
             p.id,
             p.incident_id,
             p.action_id,
@@ -134,6 +134,11 @@ fn report(h: &Harness) -> String {
             p.version,
             p.state.name(),
             p.decided_by.as_deref().unwrap_or("-"),
+            match (&p.choice, p.chosen_by) {
+                (Some(choice), ChosenBy::Model) => format!(" chosen=model [{choice}]"),
+                (Some(choice), ChosenBy::Rules) => format!(" chosen=rules [{choice}]"),
+                (None, _) => String::new(),
+            },
             p.note
         );
     }

@@ -8,10 +8,13 @@ use std::time::Duration;
 use fixloop_contract::chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{IncidentRemediation, Outcome, Proposal, ProposalState, Remediation};
+use super::{
+    ChosenBy, IncidentRemediation, Outcome, PendingChoice, Proposal, ProposalState, Remediation,
+};
 use crate::ids::{EffectId, IncidentId, ProposalId, RunId};
 use crate::remediation::{
-    ActionSpec, IncidentMatch, RemediationMode, RemediationSpec, RiskTier, Strategy, StrategyStep,
+    ActionSpec, Chooser, DEFAULT_CHOICE_DEADLINE, IncidentMatch, RemediationMode, RemediationSpec,
+    RiskTier, Strategy, StrategyStep,
 };
 
 /// The remediation state in a snapshot.
@@ -23,6 +26,16 @@ pub(in crate::engine) struct RemediationImage {
     stats: Vec<(String, String, u32, u32)>,
     incident: Option<IncidentImage>,
     next_proposal: u64,
+    /// Added within format 1: the model's pick awaited, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_choice: Option<PendingImage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PendingImage {
+    effect: u64,
+    incident_id: String,
+    deadline: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +53,12 @@ struct ProposalImage {
     updated_at: DateTime<Utc>,
     expires_at: Option<DateTime<Utc>>,
     decided_by: Option<String>,
+    /// Added within format 1: `model` when the model picked the action; absent for the rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chosen_by: Option<String>,
+    /// Added within format 1: what the model picked and what code made of it, when it was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    choice: Option<String>,
     note: String,
 }
 
@@ -114,6 +133,11 @@ impl RemediationImage {
                 rejected: incident.rejected.iter().cloned().collect(),
             }),
             next_proposal: state.next_proposal,
+            pending_choice: state.pending.as_ref().map(|pending| PendingImage {
+                effect: pending.effect.0,
+                incident_id: pending.incident_id.as_str().to_owned(),
+                deadline: pending.deadline,
+            }),
         }
     }
 
@@ -148,6 +172,11 @@ impl RemediationImage {
                 rejected: incident.rejected.into_iter().collect::<BTreeSet<_>>(),
             }),
             next_proposal: self.next_proposal,
+            pending: self.pending_choice.map(|pending| PendingChoice {
+                effect: EffectId(pending.effect),
+                incident_id: IncidentId::new(pending.incident_id),
+                deadline: pending.deadline,
+            }),
         }
     }
 }
@@ -187,6 +216,8 @@ impl ProposalImage {
             updated_at: proposal.updated_at,
             expires_at: proposal.expires_at,
             decided_by: proposal.decided_by.clone(),
+            chosen_by: (proposal.chosen_by == ChosenBy::Model).then(|| "model".to_owned()),
+            choice: proposal.choice.clone(),
             note: proposal.note.clone(),
         }
     }
@@ -226,6 +257,11 @@ impl ProposalImage {
             updated_at: self.updated_at,
             expires_at: self.expires_at,
             decided_by: self.decided_by,
+            chosen_by: match self.chosen_by.as_deref() {
+                Some("model") => ChosenBy::Model,
+                _ => ChosenBy::Rules,
+            },
+            choice: self.choice,
             note: self.note,
         }
     }
@@ -244,6 +280,12 @@ pub(in crate::engine) struct SpecImage {
     judge_window_ns: u64,
     action_deadline_ns: u64,
     max_strikes: u32,
+    /// Added within format 1: `model` when a model picks the steps; absent for the rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chooser: Option<String>,
+    /// Added within format 1: absent for the default (30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    choice_deadline_ns: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +357,9 @@ impl SpecImage {
             judge_window_ns: ns(spec.judge_window),
             action_deadline_ns: ns(spec.action_deadline),
             max_strikes: spec.max_strikes,
+            chooser: (spec.chooser != Chooser::Rules).then(|| spec.chooser.as_str().to_owned()),
+            choice_deadline_ns: (spec.choice_deadline != DEFAULT_CHOICE_DEADLINE)
+                .then(|| ns(spec.choice_deadline)),
         }
     }
 
@@ -365,6 +410,15 @@ impl SpecImage {
             judge_window: Duration::from_nanos(self.judge_window_ns),
             action_deadline: Duration::from_nanos(self.action_deadline_ns),
             max_strikes: self.max_strikes,
+            // An unknown name (a newer build's) reads as the rules.
+            chooser: self
+                .chooser
+                .as_deref()
+                .and_then(Chooser::parse)
+                .unwrap_or_default(),
+            choice_deadline: self
+                .choice_deadline_ns
+                .map_or(DEFAULT_CHOICE_DEADLINE, Duration::from_nanos),
         }
     }
 }

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //!   failed run ──► choose a step (rank, then success rate, then order; skipping struck-out, rejected, exhausted
-//!                  and cooling-down steps)
+//!                  and cooling-down steps; chooser = model and several ready: ChooseAction, and the model's pick
+//!                  once it passes the gate, else the rules' on a refusal, no answer or the choice deadline)
 //!      │  none left ─────────────────────────────────────────────────────────────► escalate (Notify)
 //!      ├─ monitor-only: Recorded          shadow: WouldRun ──(next run's verdict)──► Finished(outcome)
 //!      ├─ never-auto: Manual (a human's job)
@@ -27,12 +28,19 @@
 //! is released. Every proposal change bumps its version: an approval names the version it saw
 //! (compare-and-set).
 
+mod choice;
 mod image;
 mod proposal;
 
+pub use choice::ChoiceCandidate;
+pub(super) use choice::on_action_chosen;
+use choice::on_choice;
+use choice::{Choice, ModelAnswer, PendingChoice, ask, candidates, choose, decide};
 pub(super) use image::{RemediationImage, SpecImage};
 use proposal::describe;
-pub use proposal::{ActionStats, Notification, NotificationKind, Outcome, Proposal, ProposalState};
+pub use proposal::{
+    ActionStats, ChosenBy, Notification, NotificationKind, Outcome, Proposal, ProposalState,
+};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -45,7 +53,7 @@ use super::runs::{self, RunSlot};
 use super::shared::Shared;
 use super::{Effect, PortFailure, Rejected, after};
 use crate::ids::{EffectId, IncidentId, ProposalId, RunId};
-use crate::remediation::{RemediationMode, RemediationSpec, RiskTier, Strategy, StrategyStep};
+use crate::remediation::{Chooser, RemediationMode, RiskTier};
 
 /// How many proposals stay queryable.
 const KEPT_PROPOSALS: usize = 200;
@@ -61,6 +69,8 @@ pub(super) struct Remediation {
     pub(super) stats: BTreeMap<(String, String), (u32, u32)>,
     pub(super) incident: Option<IncidentRemediation>,
     pub(super) next_proposal: u64,
+    /// The model's pick the engine waits for, if any.
+    pub(super) pending: Option<PendingChoice>,
 }
 
 /// What remediation knows of the open incident.
@@ -107,10 +117,8 @@ impl Remediation {
             .as_ref()
             .filter(|incident| !incident.escalated)
             .and_then(|incident| incident.budget_until);
-        match (slot, budget) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let choice = self.pending.as_ref().map(|pending| pending.deadline);
+        [slot, budget, choice].into_iter().flatten().min()
     }
 
     /// Whether an action's side effects are being ignored at `now`.
@@ -199,7 +207,7 @@ pub(super) fn observe(phase: &Phase, shared: &mut Shared, now: DateTime<Utc>) {
             }
             let started_at = shared.runs.get(&run.run_id).map(|run| run.started_at);
             settle(shared, now, Outcome::Ineffective, started_at);
-            propose(&validating.incident, shared, now);
+            propose(&validating.incident, shared, now, None);
         }
         Phase::Healthy(_) | Phase::IncidentActive(_) => {}
     }
@@ -260,6 +268,15 @@ fn end_incident(shared: &mut Shared, now: DateTime<Utc>) {
     let Some(state) = shared.remediation.incident.take() else {
         return;
     };
+    if shared
+        .remediation
+        .pending
+        .as_ref()
+        .is_some_and(|pending| pending.incident_id == state.incident_id)
+    {
+        debug!(incident_id = %state.incident_id, "the incident closed: the model's pick is no longer awaited");
+        shared.remediation.pending = None;
+    }
     for index in 0..shared.remediation.proposals.len() {
         let proposal = &shared.remediation.proposals[index];
         if proposal.incident_id != state.incident_id {
@@ -347,66 +364,22 @@ fn notify(shared: &mut Shared, kind: NotificationKind, proposal: &Proposal, summ
     }));
 }
 
-/// What the strategy offers now.
-enum Choice<'a> {
-    Step(&'a StrategyStep),
-    CoolingDown,
-    Exhausted,
-}
-
-fn choose<'a>(
-    spec: &RemediationSpec,
-    remediation: &Remediation,
-    strategy: &'a Strategy,
-    fingerprint: &str,
+/// After a failed run: propose the strategy's next step, or escalate when none is left. With the model as chooser
+/// and several steps ready, ask it first (`answer` is `None`) and propose once it answered (`answer` is what it
+/// said, or why it said nothing).
+fn propose(
+    incident: &OpenIncident,
+    shared: &mut Shared,
     now: DateTime<Utc>,
-) -> Choice<'a> {
-    let Some(incident) = remediation.incident.as_ref() else {
-        return Choice::Exhausted;
-    };
-    let max_strikes = spec.max_strikes.max(1);
-    let eligible: Vec<(usize, &StrategyStep)> = strategy
-        .steps
-        .iter()
-        .enumerate()
-        .filter(|(_, step)| {
-            let struck = remediation
-                .strikes
-                .get(&(fingerprint.to_owned(), step.action.clone()))
-                .is_some_and(|strikes| *strikes >= max_strikes);
-            let spent = incident
-                .proposed
-                .get(&step.action)
-                .is_some_and(|(count, _)| *count >= step.max_per_incident);
-            !struck && !spent && !incident.rejected.contains(&step.action)
-        })
-        .collect();
-    if eligible.is_empty() {
-        return Choice::Exhausted;
-    }
-    eligible
-        .into_iter()
-        .filter(|(_, step)| {
-            incident
-                .proposed
-                .get(&step.action)
-                .is_none_or(|(_, last)| after(*last, step.cooldown) <= now)
-        })
-        .min_by_key(|(position, step)| {
-            let rate = remediation.rate(&strategy.kind, &step.action);
-            (step.rank, std::cmp::Reverse(rate), *position)
-        })
-        .map_or(Choice::CoolingDown, |(_, step)| Choice::Step(step))
-}
-
-/// After a failed run: propose the strategy's next step, or escalate when none is left.
-fn propose(incident: &OpenIncident, shared: &mut Shared, now: DateTime<Utc>) {
+    answer: Option<ModelAnswer>,
+) {
     let escalated = shared
         .remediation
         .incident
         .as_ref()
         .is_none_or(|state| state.escalated);
-    if escalated || shared.remediation.active().is_some() {
+    let busy = shared.remediation.active().is_some() || shared.remediation.pending.is_some();
+    if escalated || busy {
         return;
     }
     let spec = &shared.config.remediation;
@@ -425,8 +398,8 @@ fn propose(incident: &OpenIncident, shared: &mut Shared, now: DateTime<Utc>) {
         strategy.kind,
         top_error.unwrap_or(&incident.card.title)
     );
-    let step = match choose(spec, &shared.remediation, strategy, &fingerprint, now) {
-        Choice::Step(step) => step.clone(),
+    let ready = match choose(spec, &shared.remediation, strategy, &fingerprint, now) {
+        Choice::Ready(ready) => ready,
         Choice::CoolingDown => return,
         Choice::Exhausted => {
             let reason = format!("strategy {} is exhausted", strategy.kind);
@@ -434,6 +407,14 @@ fn propose(incident: &OpenIncident, shared: &mut Shared, now: DateTime<Utc>) {
             return;
         }
     };
+    if answer.is_none() && spec.chooser == Chooser::Model && ready.len() > 1 {
+        let candidates = candidates(spec, &shared.remediation, &strategy.kind, &ready);
+        let kind = strategy.kind.clone();
+        ask(incident, shared, now, kind, candidates);
+        return;
+    }
+    let (step, chosen_by, choice_note) = decide(spec, &strategy.kind, &ready, answer.as_ref());
+    let step = step.clone();
     let kind = strategy.kind.clone();
     let tier = step.tier_in(spec.environment());
     let approval_expiry = spec.approval_expiry;
@@ -477,7 +458,16 @@ fn propose(incident: &OpenIncident, shared: &mut Shared, now: DateTime<Utc>) {
             None,
         ),
     };
-    info!(incident_id = %incident.id, proposal = %id, %action, %tier, %mode, "remediation proposed");
+    let note = match &choice_note {
+        Some(choice) => {
+            shared
+                .history
+                .note(&incident.id, now, TimelineKind::Remediation, choice.clone());
+            format!("{choice}; {note}")
+        }
+        None => note,
+    };
+    info!(incident_id = %incident.id, proposal = %id, %action, %tier, %mode, chosen_by = chosen_by.as_str(), "remediation proposed");
     let proposal = Proposal {
         id,
         incident_id: incident.id.clone(),
@@ -492,6 +482,8 @@ fn propose(incident: &OpenIncident, shared: &mut Shared, now: DateTime<Utc>) {
         updated_at: now,
         expires_at,
         decided_by: None,
+        chosen_by,
+        choice: choice_note,
         note: note.clone(),
     };
     shared.remediation.push(proposal.clone());
@@ -570,6 +562,25 @@ fn escalate(shared: &mut Shared, now: DateTime<Utc>, incident_id: &IncidentId, r
 /// the judge window, and the incident's time budget.
 pub(super) fn fire(phase: Phase, shared: &mut Shared, now: DateTime<Utc>) -> Phase {
     let mut phase = phase;
+    if shared
+        .remediation
+        .pending
+        .as_ref()
+        .is_some_and(|pending| pending.deadline <= now)
+    {
+        let seconds = shared.config.remediation.choice_deadline.as_secs_f64();
+        let reason = format!("no answer within {seconds} s");
+        on_choice(
+            &phase,
+            shared,
+            now,
+            None,
+            ModelAnswer {
+                action: None,
+                reason,
+            },
+        );
+    }
     if let Some(index) = shared.remediation.active_index() {
         let proposal = &shared.remediation.proposals[index];
         match proposal.state {
@@ -780,8 +791,20 @@ pub(super) fn on_kill_switch(shared: &mut Shared, now: DateTime<Utc>, engaged: b
     }
 }
 
-/// The driver restarted: an action in flight died with it; whether it ran is unknown.
-pub(super) fn restarted(shared: &mut Shared, now: DateTime<Utc>) {
+/// The driver restarted: an action in flight died with it; whether it ran is unknown. A model's pick in flight
+/// died too: the rules pick.
+pub(super) fn restarted(phase: &Phase, shared: &mut Shared, now: DateTime<Utc>) {
+    let reason = "the request was lost in a restart".to_owned();
+    on_choice(
+        phase,
+        shared,
+        now,
+        None,
+        ModelAnswer {
+            action: None,
+            reason,
+        },
+    );
     let Some(index) = shared.remediation.active_index() else {
         return;
     };

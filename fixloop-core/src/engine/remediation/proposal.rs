@@ -36,8 +36,34 @@ pub struct Proposal {
     pub expires_at: Option<DateTime<Utc>>,
     /// Who approved or rejected it.
     pub decided_by: Option<String>,
+    /// Who picked the action: the rules, or the configured model (its pick passed the gate).
+    pub chosen_by: ChosenBy,
+    /// When a model was asked: what it picked and what code made of it (`model chose restart (reason)`, or
+    /// `model chose "x": refused: ...; rule-based choice y`), kept as the state changes.
+    pub choice: Option<String>,
     /// One line about its latest change, for people.
     pub note: String,
+}
+
+/// Who picked a [`Proposal`]'s action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChosenBy {
+    /// The rules: rank, success rate, declared order.
+    #[default]
+    Rules,
+    /// The configured model, among the steps ready at that moment.
+    Model,
+}
+
+impl ChosenBy {
+    /// `rules` or `model`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rules => "rules",
+            Self::Model => "model",
+        }
+    }
 }
 
 /// Where a [`Proposal`] stands.
