@@ -17,7 +17,8 @@
 //!   official Rust MCP SDK (`rmcp`);
 //! - the remediation ports: an [`Executor`] carries out one declared action ([`HttpActionExecutor`],
 //!   [`CommandExecutor`], [`DockerRestartExecutor`], [`KubernetesRolloutExecutor`]) and a [`Notifier`] tells
-//!   people what happened ([`WebhookNotifier`], [`SlackNotifier`], [`PagerDutyNotifier`]);
+//!   people what happened ([`WebhookNotifier`], [`SlackNotifier`], [`PagerDutyNotifier`]); a
+//!   [`RemediationChooser`] lets a model pick among the ready steps (the engine checks its pick);
 //! - the [`Store`] port (the durable journal of the engines' inputs, and their snapshots) with [`SqliteStore`], the
 //!   embedded default (one SQLite file compiled in, or memory only);
 //! - deterministic, scriptable fakes in [`fake`], for the server tests and the conformance self-check.
@@ -43,6 +44,7 @@
 
 use std::time::Duration;
 
+pub mod chooser;
 pub mod ci_provider;
 pub mod ci_refiner;
 pub mod datadog;
@@ -64,6 +66,7 @@ pub mod store;
 pub mod synthetic;
 pub mod testsprite;
 
+pub use chooser::{ChoiceAnswer, ChoiceCandidate, ChoiceRequest, RemediationChooser};
 pub use ci_provider::{
     CiProvider, GitHubActions, GitHubActionsConfig, GitLabCi, GitLabCiConfig, RerunReceipt,
     RerunRequest,

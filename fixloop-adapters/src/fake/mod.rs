@@ -18,7 +18,9 @@
 //! | [`FakeNotifier`] | every notification delivered (and recorded) |
 //! | [`FakeCiProvider`] | every rerun accepted (201, and recorded) |
 //! | [`FakeCiRefiner`] | the classifier's own answer, as a proposal |
+//! | [`FakeRemediationChooser`] | the first candidate (the rules' own pick) |
 
+mod chooser;
 mod ci_provider;
 mod ci_refiner;
 mod context;
@@ -35,6 +37,7 @@ mod store;
 
 use std::time::Duration;
 
+pub use chooser::FakeRemediationChooser;
 pub use ci_provider::FakeCiProvider;
 pub use ci_refiner::FakeCiRefiner;
 pub use context::{FakeContextSource, incident_findings};

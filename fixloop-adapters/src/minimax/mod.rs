@@ -1,6 +1,7 @@
 //! The MiniMax adapter: a [`Planner`](crate::ports::Planner) ([`MiniMaxPlanner`]), a
-//! [`Copilot`](crate::ports::Copilot) ([`MiniMaxCopilot`]) and a [`CiRefiner`](crate::CiRefiner)
-//! ([`MiniMaxCiRefiner`]) over MiniMax's OpenAI-compatible chat endpoint `POST {base_url}/v1/chat/completions`
+//! [`Copilot`](crate::ports::Copilot) ([`MiniMaxCopilot`]), a [`CiRefiner`](crate::CiRefiner)
+//! ([`MiniMaxCiRefiner`]) and a [`RemediationChooser`](crate::RemediationChooser) ([`MiniMaxRemediationChooser`])
+//! over MiniMax's OpenAI-compatible chat endpoint `POST {base_url}/v1/chat/completions`
 //! (Bearer auth).
 //!
 //! One attempt per call. Errors: HTTP 401/403 → unauthorized, 429 → rate limited, 5xx/connect → unavailable,
@@ -18,6 +19,7 @@
 //! can read live data through tools ([`crate::ports::CopilotLookup`]) in a bounded loop
 //! ([`MiniMaxCopilot::with_tool_steps`]); tool results are fenced and size-bounded too.
 
+mod chooser;
 mod ci;
 mod copilot;
 mod extract;
@@ -28,6 +30,7 @@ mod wire;
 use std::time::Duration;
 
 pub use crate::copilot_safety::claims_safety;
+pub use chooser::{MiniMaxRemediationChooser, parse_choice};
 pub use ci::{MiniMaxCiRefiner, parse_proposal};
 pub use copilot::{
     DEFAULT_LOOKUP_TIMEOUT, DEFAULT_TOOL_STEPS, MAX_TOOL_CALLS_PER_STEP, MAX_TOOL_RESULT_CHARS,

@@ -15,6 +15,7 @@ mod http_runner;
 mod mcp;
 mod mcp_fakes;
 mod minimax;
+mod minimax_chooser;
 mod minimax_ci;
 mod notifiers;
 mod pg;
