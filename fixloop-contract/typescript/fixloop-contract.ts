@@ -496,6 +496,9 @@ export interface RemediationActionStats {
   success_rate?: number | null;
 }
 
+/** Who picked a proposal's action (`RemediationProposal.chosen_by`). */
+export type RemediationChooser = "rules" | "model";
+
 /** Body of `POST /api/remediations/{proposal_id}/approve` and `/reject`. */
 export interface RemediationDecisionRequest {
   /** The proposal's `version` the operator saw; another version is refused with 409 `version_conflict`. */
@@ -546,6 +549,13 @@ export interface RemediationProposal {
   expires_at?: string | null;
   /** Who approved or rejected it: an API token's name, or the client's address when the API is open. */
   decided_by?: string | null;
+  /** Who picked the action (absent from servers that predate the model's choice: the rules). */
+  chosen_by?: null | RemediationChooser;
+  /**
+   * When a model was asked to pick: what it picked and what FixLoop made of it (`model chose restart (reason)`,
+   * or `model chose "x": refused: ...; rule-based choice y`).
+   */
+  choice?: string | null;
   /** One line about its latest change, for people. */
   note: string;
 }

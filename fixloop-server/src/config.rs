@@ -40,7 +40,7 @@ mod replicas;
 pub use self::replicas::{DEFAULT_LEASE_SECONDS, ReplicaSettings};
 
 /// Every environment variable the server reads, in `.env.example` order.
-pub const VARIABLES: [&str; 55] = [
+pub const VARIABLES: [&str; 56] = [
     "ORCH_PORT",
     "DEMO_PORT",
     "DEMO_APP_URL",
@@ -87,6 +87,7 @@ pub const VARIABLES: [&str; 55] = [
     "FIXLOOP_LEASE_SECONDS",
     "FIXLOOP_MAX_LEADS",
     "FIXLOOP_REMEDIATION_MODE",
+    "FIXLOOP_REMEDIATION_CHOOSER",
     "FIXLOOP_API_TOKENS",
     "FIXLOOP_COPILOT_RATE_PER_MINUTE",
     "FIXLOOP_COPILOT_BURST",
@@ -262,6 +263,9 @@ pub struct Tuning {
     /// `FIXLOOP_REMEDIATION_MODE`: every service's remediation mode, over its profile's `mode` (`None`: the
     /// profile's, or `monitor-only`).
     pub remediation_mode: Option<fixloop_core::remediation::RemediationMode>,
+    /// `FIXLOOP_REMEDIATION_CHOOSER`: who picks every service's remediation steps (`rules` or `model`), over its
+    /// profile's `chooser` (`None`: the profile's, or the rules). `model` needs `MINIMAX_API_KEY`.
+    pub remediation_chooser: Option<fixloop_core::remediation::Chooser>,
 }
 
 /// A variable is set to a value the server cannot use.
@@ -340,6 +344,14 @@ impl Config {
                             "FIXLOOP_REMEDIATION_MODE",
                             "expected monitor-only, shadow, dry-run or auto",
                         )
+                    })
+                })
+                .transpose()?,
+            remediation_chooser: reader
+                .get("FIXLOOP_REMEDIATION_CHOOSER")
+                .map(|name| {
+                    fixloop_core::remediation::Chooser::parse(name).ok_or_else(|| {
+                        ConfigError::new("FIXLOOP_REMEDIATION_CHOOSER", "expected rules or model")
                     })
                 })
                 .transpose()?,
@@ -816,7 +828,16 @@ mod tests {
         }
         let error = error_of(&[("FIXLOOP_REMEDIATION_MODE", "yolo")]);
         assert_eq!(error.variable, "FIXLOOP_REMEDIATION_MODE");
+        let chooser =
+            Config::from_env_map(&env(&[("FIXLOOP_REMEDIATION_CHOOSER", "model")])).unwrap();
+        assert_eq!(
+            chooser.tuning.remediation_chooser,
+            Some(fixloop_core::remediation::Chooser::Model)
+        );
         assert!(error.message.contains("monitor-only"), "{error}");
+        let error = error_of(&[("FIXLOOP_REMEDIATION_CHOOSER", "oracle")]);
+        assert_eq!(error.variable, "FIXLOOP_REMEDIATION_CHOOSER");
+        assert!(error.message.contains("rules or model"), "{error}");
         let unset = Config::from_env_map(&env(&[("FIXLOOP_REMEDIATION_MODE", "")])).unwrap();
         assert_eq!(unset.tuning.remediation_mode, None, "empty is unset");
     }

@@ -33,8 +33,8 @@ pub use history::{
 };
 pub use remediation::{
     IncidentEscalated, KillSwitchRequest, KillSwitchState, RemediationActionStats,
-    RemediationDecisionRequest, RemediationList, RemediationMode, RemediationOutcome,
-    RemediationProposal, RemediationState, RemediationStats, RiskTier,
+    RemediationChooser, RemediationDecisionRequest, RemediationList, RemediationMode,
+    RemediationOutcome, RemediationProposal, RemediationState, RemediationStats, RiskTier,
 };
 pub use replicas::{ReplicaInfo, ReplicaLead, ReplicaList};
 pub use requests::{

@@ -38,6 +38,16 @@ pub enum RiskTier {
     NeverAuto,
 }
 
+/// Who picked a proposal's action (`RemediationProposal.chosen_by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemediationChooser {
+    /// The strategy's rules: rank, success rate, declared order.
+    Rules,
+    /// The configured model, among the steps ready at that moment; its pick passed FixLoop's checks.
+    Model,
+}
+
 /// Where a proposal stands (`RemediationProposal.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -116,6 +126,13 @@ pub struct RemediationProposal {
     /// Who approved or rejected it: an API token's name, or the client's address when the API is open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
+    /// Who picked the action (absent from servers that predate the model's choice: the rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_by: Option<RemediationChooser>,
+    /// When a model was asked to pick: what it picked and what FixLoop made of it (`model chose restart (reason)`,
+    /// or `model chose "x": refused: ...; rule-based choice y`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<String>,
     /// One line about its latest change, for people.
     pub note: String,
 }

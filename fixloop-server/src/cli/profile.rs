@@ -85,6 +85,20 @@ pub(crate) async fn run(
                     if ci.policy.max_attempts == 1 { "" } else { "s" },
                 );
             }
+            // A model as chooser needs its key; without it the rules pick (said here, not an error).
+            for service in &profile.services {
+                let chooser = config
+                    .tuning
+                    .remediation_chooser
+                    .unwrap_or(service.remediation.chooser);
+                if chooser == fixloop_core::remediation::Chooser::Model && config.minimax.is_none()
+                {
+                    println!(
+                        "warning: service {}: remediation chooser is `model` but MINIMAX_API_KEY is not set: the rules will pick every step",
+                        service.spec.name
+                    );
+                }
+            }
             if !profile.notify.is_empty() {
                 let sinks: Vec<String> = profile
                     .notify

@@ -7,6 +7,7 @@
 //! ```toml
 //! [service.remediation]
 //! mode = "auto"                   # monitor-only (default) | shadow | dry-run | auto
+//! chooser = "model"               # rules (default) | model: MiniMax picks among the ready steps, code checks it
 //! environment = "production"      # selects each step's tier in `tiers`
 //! time_budget_secs = 300
 //!
@@ -27,8 +28,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fixloop_core::remediation::{
-    ActionSpec, ENVIRONMENT_LABEL, IncidentMatch, RemediationMode, RemediationSpec, RiskTier,
-    Strategy, StrategyStep,
+    ActionSpec, Chooser, ENVIRONMENT_LABEL, IncidentMatch, RemediationMode, RemediationSpec,
+    RiskTier, Strategy, StrategyStep,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -71,6 +72,13 @@ pub struct RemediationFile {
     /// Ineffective outcomes per (incident fingerprint, action) before the action is struck out (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_strikes: Option<u32>,
+    /// Who picks the step among the ready ones: `rules` (default) or `model` (the configured MiniMax model, its
+    /// pick checked by the engine; without `MINIMAX_API_KEY` the rules pick).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chooser: Option<String>,
+    /// Seconds the engine waits for the model's pick before the rules pick (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice_deadline_secs: Option<f64>,
     /// The declared actions.
     #[serde(default)]
     pub actions: Vec<ActionFile>,
@@ -159,6 +167,15 @@ pub(super) fn check(checker: &mut Checker, at: &str, file: &RemediationFile) -> 
             ),
         }
     }
+    if let Some(chooser) = &file.chooser {
+        match Chooser::parse(chooser) {
+            Some(chooser) => spec.chooser = chooser,
+            None => checker.push(
+                format!("{at}.chooser"),
+                format!("unknown chooser `{chooser}`: use rules or model"),
+            ),
+        }
+    }
     if let Some(environment) = &file.environment {
         spec.labels
             .insert(ENVIRONMENT_LABEL.to_owned(), environment.clone());
@@ -196,6 +213,11 @@ pub(super) fn check(checker: &mut Checker, at: &str, file: &RemediationFile) -> 
         "action_deadline_secs",
         file.action_deadline_secs,
         spec.action_deadline,
+    );
+    spec.choice_deadline = seconds(
+        "choice_deadline_secs",
+        file.choice_deadline_secs,
+        spec.choice_deadline,
     );
     if let Some(strikes) = file.max_strikes {
         spec.max_strikes = strikes;
@@ -353,6 +375,8 @@ mod tests {
         let (spec, problems) = parse(
             r#"
             mode = "auto"
+            chooser = "model"
+            choice_deadline_secs = 12
             environment = "production"
             time_budget_secs = 120
 
@@ -377,6 +401,8 @@ mod tests {
         );
         assert_eq!(problems, Vec::<String>::new());
         assert_eq!(spec.mode, RemediationMode::Auto);
+        assert_eq!(spec.chooser, Chooser::Model);
+        assert_eq!(spec.choice_deadline, Duration::from_secs(12));
         assert_eq!(spec.environment(), Some("production"));
         assert_eq!(spec.time_budget, Duration::from_secs(120));
         let steps = &spec.strategies[0].steps;
@@ -391,6 +417,7 @@ mod tests {
         let (_, problems) = parse(
             r#"
             mode = "yolo"
+            chooser = "oracle"
             judge_window_secs = 0
 
             [[actions]]
@@ -429,6 +456,7 @@ mod tests {
             problems,
             [
                 "service[0].remediation.mode: unknown mode `yolo`: use monitor-only, shadow, dry-run or auto",
+                "service[0].remediation.chooser: unknown chooser `oracle`: use rules or model",
                 "service[0].remediation.judge_window_secs: 0 is not a duration: use seconds above 0, at most 86400",
                 "service[0].remediation.actions[0].settings.url: `url` must be an http or https URL",
                 "service[0].remediation.actions[1].settings.argv: `argv` must be a non-empty list of strings starting with an absolute program path (no shell)",

@@ -115,6 +115,7 @@ impl Observer {
                 | Effect::SampleSignals { .. }
                 | Effect::ExecuteAction { .. }
                 | Effect::CancelAction { .. }
+                | Effect::ChooseAction { .. }
                 | Effect::Notify(_) => {}
             }
         }

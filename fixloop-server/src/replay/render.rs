@@ -143,6 +143,10 @@ pub(super) fn short_input(input: &Input) -> String {
             "operator {by}: remediation kill switch {}",
             if *engaged { "engaged" } else { "released" }
         ),
+        Input::ActionChosen { action, reason, .. } => match action {
+            Some(action) => format!("the model picked remediation step {action:?} ({reason:?})"),
+            None => format!("the model picked no remediation step ({reason:?})"),
+        },
     }
 }
 

@@ -6,6 +6,7 @@
 //! | planner | `MINIMAX_API_KEY` → MiniMax (the rule planner stays the fallback) | rule planner |
 //! | runner | `TESTSPRITE_MCP_URL` or `TESTSPRITE_API_KEY` → TestSprite MCP | built-in HTTP runner |
 //! | copilot | `MINIMAX_API_KEY` → MiniMax | grounded copilot (answers from the state alone) |
+//! | remediation chooser | `MINIMAX_API_KEY` and the service's `chooser = "model"` (or `FIXLOOP_REMEDIATION_CHOOSER=model`) → MiniMax picks among the ready steps, the engine checks its pick | the rules pick |
 //! | context | `DATADOG_MCP_URL` → Datadog's MCP server (credential: `DATADOG_MCP_AUTH` as a Bearer token, else `DD_API_KEY` + `DD_APP_KEY` as its `DD_API_KEY`/`DD_APPLICATION_KEY` headers) | none |
 //!
 //! The TestSprite runner speaks Streamable HTTP to `TESTSPRITE_MCP_URL` when it is set (key: `TESTSPRITE_MCP_AUTH`,
@@ -20,7 +21,7 @@ use fixloop_adapters::datadog::{
     DatadogSignalSource,
 };
 use fixloop_adapters::minimax::{
-    DEFAULT_TOOL_STEPS, MiniMaxConfig, MiniMaxCopilot, MiniMaxPlanner,
+    DEFAULT_TOOL_STEPS, MiniMaxConfig, MiniMaxCopilot, MiniMaxPlanner, MiniMaxRemediationChooser,
 };
 use fixloop_adapters::prometheus::PromQlTemplates;
 use fixloop_adapters::prometheus::{PrometheusConfig, PrometheusSignalSource};
@@ -111,6 +112,33 @@ pub fn datadog_mcp_config(config: &Config) -> Option<(DatadogMcpConfig, &'static
     }
     datadog.env.clone_from(&config.env);
     Some((datadog, described))
+}
+
+/// The remediation chooser of a service whose engine asks a model (`chooser` resolved to `model`, which
+/// [`engine_config`](crate::runtime::tuning::engine_config) allows only with a MiniMax key): MiniMax, its call
+/// bounded by the driver's choice timeout. `None` for the rules.
+#[must_use]
+pub fn build_chooser(
+    config: &Config,
+    engine: &fixloop_core::engine::Config,
+    http: &reqwest::Client,
+) -> Option<Arc<dyn fixloop_adapters::RemediationChooser>> {
+    if engine.remediation.chooser != fixloop_core::remediation::Chooser::Model {
+        return None;
+    }
+    let settings = config.minimax.as_ref()?;
+    let mut minimax = MiniMaxConfig::new(settings.api_key.clone());
+    if let Some(model) = &settings.model {
+        minimax.model.clone_from(model);
+    }
+    if let Some(base_url) = &settings.base_url {
+        minimax.base_url.clone_from(base_url);
+    }
+    minimax.timeout = engine.remediation.choice_deadline;
+    Some(Arc::new(MiniMaxRemediationChooser::new(
+        minimax,
+        http.clone(),
+    )))
 }
 
 /// Builds the ports for one watched service.

@@ -33,7 +33,7 @@ use crate::runtime::driver::{Driver, DriverConfig, Fence, Ports};
 use crate::runtime::executors::build_executor;
 use crate::runtime::metrics::ServerMetrics;
 use crate::runtime::outbox::Outbox;
-use crate::runtime::ports::build_ports;
+use crate::runtime::ports::{build_chooser, build_ports};
 use crate::runtime::services::{CopilotSources, Services, WatchedService};
 use crate::runtime::stream::{DEFAULT_QUEUE_CAPACITY, Sequence};
 use crate::runtime::tuning::{Mode, check_run_deadline, engine_config, follow_runner};
@@ -376,6 +376,7 @@ impl Supervisor {
             "deadlines"
         );
         let copilot = Arc::clone(&ports.copilot);
+        let chooser = build_chooser(config, &driver_config.engine, &self.config.http);
         let fence = Fence {
             leases: Arc::clone(&self.leases),
             lease: lease.clone(),
@@ -401,6 +402,10 @@ impl Supervisor {
             Some(executor) => driver.with_executor(executor),
             None => driver,
         };
+        if let Some(chooser) = chooser {
+            tracing::info!(service = %name, chooser = chooser.chooser(), "a model picks the remediation steps (the engine checks its picks)");
+            driver = driver.with_chooser(chooser);
+        }
         // The global kill switch holds for a service started after it was switched, before the driver runs.
         match super::remediation::kill_switch_at_start(self.config.store.as_ref()).await {
             Ok(Some((engaged, by))) => driver.set_kill_switch(engaged, by).await,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use fixloop_adapters::RunnerExpectations;
 use fixloop_core::engine::Config as EngineConfig;
+use fixloop_core::remediation::Chooser;
 
 use crate::config::Config;
 use crate::profile::ServiceProfile;
@@ -40,6 +41,11 @@ pub fn engine_config(mode: Mode, config: &Config, service: &ServiceProfile) -> E
     if let Some(mode) = tuning.remediation_mode {
         engine.remediation.mode = mode;
     }
+    if let Some(chooser) = tuning.remediation_chooser {
+        engine.remediation.chooser = chooser;
+    }
+    engine.remediation.chooser =
+        effective_chooser(&service.spec.name, config, engine.remediation.chooser);
     if let Some(rate) = tuning.trigger_error_rate {
         engine.trigger_error_rate = rate;
     }
@@ -70,6 +76,19 @@ pub fn engine_config(mode: Mode, config: &Config, service: &ServiceProfile) -> E
     }
     service.apply_thresholds(&mut engine);
     engine
+}
+
+/// Who picks `service`'s remediation steps: the model only when a MiniMax key is configured (else the rules, and a
+/// warning says so).
+fn effective_chooser(service: &str, config: &Config, chooser: Chooser) -> Chooser {
+    if chooser == Chooser::Model && config.minimax.is_none() {
+        tracing::warn!(
+            %service,
+            "remediation chooser is `model` but MINIMAX_API_KEY is not set: the rules pick every step"
+        );
+        return Chooser::Rules;
+    }
+    chooser
 }
 
 /// The run deadline a runner needs: its longest run plus a margin of 10%, at least 5 s (the runner's own timeouts end
@@ -152,6 +171,33 @@ mod tests {
             engine.remediation.mode,
             RemediationMode::MonitorOnly,
             "the environment's, for every service"
+        );
+    }
+
+    #[test]
+    fn the_model_chooses_only_with_a_minimax_key_and_the_environment_wins() {
+        let mut service = demo_profile("http://127.0.0.1:8001");
+        service.remediation.chooser = Chooser::Model;
+        let mut config = Config::from_env_map(&HashMap::new()).unwrap();
+        let engine = engine_config(Mode::Serve, &config, &service);
+        assert_eq!(
+            engine.remediation.chooser,
+            Chooser::Rules,
+            "no key: the rules"
+        );
+        config = Config::from_env_map(&HashMap::from([(
+            "MINIMAX_API_KEY".to_owned(),
+            "mm-key".to_owned(),
+        )]))
+        .unwrap();
+        let engine = engine_config(Mode::Serve, &config, &service);
+        assert_eq!(engine.remediation.chooser, Chooser::Model);
+        config.tuning.remediation_chooser = Some(Chooser::Rules);
+        let engine = engine_config(Mode::Serve, &config, &service);
+        assert_eq!(
+            engine.remediation.chooser,
+            Chooser::Rules,
+            "the environment's"
         );
     }
 

@@ -107,6 +107,11 @@ pub fn remediation_proposal(
         updated_at: proposal.updated_at,
         expires_at: proposal.expires_at,
         decided_by: proposal.decided_by.clone(),
+        chosen_by: Some(match proposal.chosen_by {
+            fixloop_core::engine::ChosenBy::Rules => fixloop_contract::RemediationChooser::Rules,
+            fixloop_core::engine::ChosenBy::Model => fixloop_contract::RemediationChooser::Model,
+        }),
+        choice: proposal.choice.clone(),
         note: proposal.note.clone(),
     }
 }

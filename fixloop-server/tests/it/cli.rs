@@ -647,3 +647,26 @@ async fn check_lists_the_notify_sinks_and_rejects_a_missing_sink_secret() {
     );
     assert!(!stdout.contains("pager-s3cr3t"));
 }
+
+#[tokio::test]
+async fn check_warns_when_a_model_should_choose_remediation_steps_but_no_key_is_set() {
+    let text = format!(
+        "{}\n[service.remediation]\nchooser = \"model\"\n",
+        inventory()
+    );
+    let file = TempFile::with("chooser-model", &text);
+    let env = [("INVENTORY_TOKEN", TOKEN_VALUE)];
+    let run = fixloop(&["profile", "check", file.as_str()], &env).await;
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        run.stdout.contains("remediation chooser is `model` but MINIMAX_API_KEY is not set: the rules will pick every step"),
+        "{run:#?}"
+    );
+    let env = [
+        ("INVENTORY_TOKEN", TOKEN_VALUE),
+        ("MINIMAX_API_KEY", "mm-key"),
+    ];
+    let run = fixloop(&["profile", "check", file.as_str()], &env).await;
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(!run.stdout.contains("warning"), "{run:#?}");
+}

@@ -43,6 +43,7 @@ mod red_team;
 mod red_team_store;
 mod reload;
 mod remediation_api;
+mod remediation_choice;
 mod replay;
 mod replicas;
 mod replicas_forward;

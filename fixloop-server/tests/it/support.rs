@@ -62,7 +62,15 @@ impl TestApp {
         copilot_override: Option<Arc<dyn Copilot>>,
         tweak: impl FnOnce(&mut ApiSettings),
     ) -> Self {
-        Self::build(demo_url, copilot_override, tweak, |_, _| {}, None, None)
+        Self::build(
+            demo_url,
+            copilot_override,
+            tweak,
+            |_, _| {},
+            None,
+            None,
+            None,
+        )
     }
 
     /// An app whose settings `tweak` adjusts and whose CI intake is `ci`.
@@ -71,7 +79,7 @@ impl TestApp {
         tweak: impl FnOnce(&mut ApiSettings),
         ci: fixloop_server::http::routes::ci::CiIntakeState,
     ) -> Self {
-        Self::build(demo_url, None, tweak, |_, _| {}, Some(ci), None)
+        Self::build(demo_url, None, tweak, |_, _| {}, Some(ci), None, None)
     }
 
     /// An app whose CI intake is `ci` (its token, forwarding and store).
@@ -79,7 +87,7 @@ impl TestApp {
         demo_url: &str,
         ci: fixloop_server::http::routes::ci::CiIntakeState,
     ) -> Self {
-        Self::build(demo_url, None, |_| {}, |_, _| {}, Some(ci), None)
+        Self::build(demo_url, None, |_| {}, |_, _| {}, Some(ci), None, None)
     }
 
     /// An app whose settings `tweak` adjusts, and whose driver `tune` adjusts (it may add ports, or change the
@@ -89,7 +97,7 @@ impl TestApp {
         tweak: impl FnOnce(&mut ApiSettings),
         tune: impl FnOnce(&mut DriverConfig, &mut Ports),
     ) -> Self {
-        Self::build(demo_url, None, tweak, tune, None, None)
+        Self::build(demo_url, None, tweak, tune, None, None, None)
     }
 
     /// [`TestApp::start_tuned`] whose driver carries out remediation actions with `executor`.
@@ -99,7 +107,25 @@ impl TestApp {
         tune: impl FnOnce(&mut DriverConfig, &mut Ports),
         executor: Arc<dyn fixloop_adapters::Executor>,
     ) -> Self {
-        Self::build(demo_url, None, tweak, tune, None, Some(executor))
+        Self::build(demo_url, None, tweak, tune, None, Some(executor), None)
+    }
+
+    /// [`TestApp::start_remediating`] whose driver asks `chooser` when the engine wants a model's pick.
+    pub(crate) fn start_choosing(
+        demo_url: &str,
+        tune: impl FnOnce(&mut DriverConfig, &mut Ports),
+        executor: Arc<dyn fixloop_adapters::Executor>,
+        chooser: Arc<dyn fixloop_adapters::RemediationChooser>,
+    ) -> Self {
+        Self::build(
+            demo_url,
+            None,
+            |_| {},
+            tune,
+            None,
+            Some(executor),
+            Some(chooser),
+        )
     }
 
     fn build(
@@ -109,6 +135,7 @@ impl TestApp {
         tune: impl FnOnce(&mut DriverConfig, &mut Ports),
         ci: Option<fixloop_server::http::routes::ci::CiIntakeState>,
         executor: Option<Arc<dyn fixloop_adapters::Executor>>,
+        chooser: Option<Arc<dyn fixloop_adapters::RemediationChooser>>,
     ) -> Self {
         let signals = Arc::new(FakeSignalSource::new());
         let planner = Arc::new(FakePlanner::new());
@@ -143,6 +170,10 @@ impl TestApp {
         let (driver, handle) = Driver::new(config, ports.clone(), Arc::clone(&metrics));
         let driver = match executor {
             Some(executor) => driver.with_executor(executor),
+            None => driver,
+        };
+        let driver = match chooser {
+            Some(chooser) => driver.with_chooser(chooser),
             None => driver,
         };
         let (stop, mut stopped) = watch::channel(false);

@@ -9,7 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use fixloop_adapters::SignalReading;
 use fixloop_adapters::{
-    ActionRequest, ActionStatus, AdapterError, ContextQuery, PlanRequest, TestProgress,
+    ActionRequest, ActionStatus, AdapterError, ChoiceRequest, ContextQuery, PlanRequest,
+    TestProgress,
 };
 use fixloop_contract::Plan;
 use fixloop_core::engine::{
@@ -31,7 +32,12 @@ pub(super) enum Completion {
     Run(EffectId, Result<(), PortFailure>),
     Probe(EffectId, Result<SignalSample, PortFailure>),
     Action(EffectId, Result<(), PortFailure>),
+    /// A model's pick: the action id, or none, and its reason (or why there is none).
+    Choice(EffectId, Option<String>, String),
 }
+
+/// How long the driver waits for a model's pick at most (the engine's choice deadline may be shorter).
+const DEFAULT_CHOICE_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl Driver {
     /// Carries out every effect the engine has queued.
@@ -82,6 +88,25 @@ impl Driver {
                     action_id,
                     dry_run,
                 } => self.execute_action(effect, &proposal, &incident_id, action_id, dry_run),
+                Effect::ChooseAction {
+                    effect,
+                    incident_id,
+                    kind,
+                    title,
+                    top_error,
+                    error_rate,
+                    candidates,
+                } => {
+                    let request = ChoiceRequest {
+                        incident_id: incident_id.as_str().to_owned(),
+                        kind,
+                        title,
+                        top_error,
+                        error_rate,
+                        candidates,
+                    };
+                    self.choose_action(effect, request);
+                }
                 Effect::CancelAction { effect } => {
                     if let Some(handle) = self.actions.remove(&effect) {
                         handle.abort();
@@ -168,6 +193,36 @@ impl Driver {
             .instrument(span),
         );
         self.actions.insert(effect, handle);
+    }
+
+    /// Asks the configured model for its pick of a remediation step, within [`DEFAULT_CHOICE_TIMEOUT`] (or the
+    /// engine's shorter choice deadline); answers `ActionChosen`, with no pick when there is no model, it failed,
+    /// or it timed out. The engine checks the pick.
+    fn choose_action(&mut self, effect: EffectId, request: ChoiceRequest) {
+        let chooser = self.chooser.clone();
+        let timeout = DEFAULT_CHOICE_TIMEOUT.min(self.config.engine.remediation.choice_deadline);
+        let span = tracing::info_span!("incident", incident_id = %request.incident_id);
+        self.tasks.spawn(
+            async move {
+                let Some(chooser) = chooser else {
+                    let why = "no model is configured".to_owned();
+                    return Completion::Choice(effect, None, why);
+                };
+                let name = chooser.chooser();
+                let result = call_port("remediation chooser", timeout, chooser.choose(&request)).await;
+                match result {
+                    Ok(answer) => {
+                        tracing::info!(chooser = name, action = %answer.action, "the model picked a remediation step");
+                        Completion::Choice(effect, Some(answer.action), answer.reason)
+                    }
+                    Err(failure) => {
+                        let why = format!("the model {name} failed: {}", failure_words(&failure));
+                        Completion::Choice(effect, None, why)
+                    }
+                }
+            }
+            .instrument(span),
+        );
     }
 
     /// Probes the service with its own journeys (the signal source is blind); answers `ServiceProbed`.
@@ -307,7 +362,26 @@ impl Driver {
                 self.actions.remove(&effect);
                 let _ = self.feed(Input::ActionFinished { effect, result }).await;
             }
+            Completion::Choice(effect, action, reason) => {
+                let input = Input::ActionChosen {
+                    effect,
+                    action,
+                    reason,
+                };
+                let _ = self.feed(input).await;
+            }
         }
+    }
+}
+
+/// A port failure in a few words, for the proposal's note.
+fn failure_words(failure: &PortFailure) -> &'static str {
+    match failure {
+        PortFailure::Timeout => "timeout",
+        PortFailure::RateLimited { .. } => "rate limited",
+        PortFailure::Unauthorized => "credentials rejected",
+        PortFailure::InvalidResponse(_) => "no usable pick in its answer",
+        _ => "unavailable",
     }
 }
 

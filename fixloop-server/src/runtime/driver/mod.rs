@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use fixloop_adapters::{
-    ContextSource, Copilot, CopilotState, Executor, Leases, Planner, SignalSource, SoleLeases,
-    Store, StoreError, TestProgress, TestRunner,
+    ContextSource, Copilot, CopilotState, Executor, Leases, Planner, RemediationChooser,
+    SignalSource, SoleLeases, Store, StoreError, TestProgress, TestRunner,
 };
 use fixloop_contract::{RunStatus, WsEnvelope, WsMessage};
 use fixloop_core::engine::{Engine, Input, Recorded, RecordedInput, Rejected};
@@ -102,6 +102,9 @@ pub struct Driver {
     executor: Option<Arc<dyn Executor>>,
     /// The actions this process is carrying out, by their `ExecuteAction` effect.
     actions: HashMap<EffectId, AbortHandle>,
+    /// Picks remediation steps when the engine asks (`ChooseAction`); `None` answers "no model" at once, and the
+    /// rules pick.
+    chooser: Option<Arc<dyn RemediationChooser>>,
     /// The last version published on the WebSocket per remediation proposal the engine keeps.
     proposal_versions: proposals::SeenVersions,
 }
@@ -148,6 +151,7 @@ impl Driver {
             fenced: false,
             executor: None,
             actions: HashMap::new(),
+            chooser: None,
             proposal_versions: HashMap::new(),
         };
         (driver, ServiceHandle::new(command_sender))
@@ -158,6 +162,14 @@ impl Driver {
     #[must_use]
     pub fn with_executor(mut self, executor: Arc<dyn Executor>) -> Self {
         self.executor = Some(executor);
+        self
+    }
+
+    /// This driver, asking `chooser` when the engine wants a model's pick of a remediation step (the service's
+    /// `chooser = "model"`); without one the rules pick.
+    #[must_use]
+    pub fn with_chooser(mut self, chooser: Arc<dyn RemediationChooser>) -> Self {
+        self.chooser = Some(chooser);
         self
     }
 
