@@ -263,8 +263,7 @@ pub struct Tuning {
     /// `FIXLOOP_REMEDIATION_MODE`: every service's remediation mode, over its profile's `mode` (`None`: the
     /// profile's, or `monitor-only`).
     pub remediation_mode: Option<fixloop_core::remediation::RemediationMode>,
-    /// `FIXLOOP_REMEDIATION_CHOOSER`: who picks every service's remediation steps (`rules` or `model`), over its
-    /// profile's `chooser` (`None`: the profile's, or the rules). `model` needs `MINIMAX_API_KEY`.
+    /// `FIXLOOP_REMEDIATION_CHOOSER`: every service's chooser (`rules`, `model`), over its profile's.
     pub remediation_chooser: Option<fixloop_core::remediation::Chooser>,
 }
 
@@ -349,12 +348,11 @@ impl Config {
                 .transpose()?,
             remediation_chooser: reader
                 .get("FIXLOOP_REMEDIATION_CHOOSER")
-                .map(|name| {
-                    fixloop_core::remediation::Chooser::parse(name).ok_or_else(|| {
-                        ConfigError::new("FIXLOOP_REMEDIATION_CHOOSER", "expected rules or model")
-                    })
-                })
-                .transpose()?,
+                .map(|name| fixloop_core::remediation::Chooser::parse(name).ok_or(()))
+                .transpose()
+                .map_err(|()| {
+                    ConfigError::new("FIXLOOP_REMEDIATION_CHOOSER", "expected rules or model")
+                })?,
         };
         if tuning.trigger_error_rate == Some(0.0) {
             return Err(ConfigError::new(

@@ -188,6 +188,7 @@ mod planning;
 mod polling;
 mod recorded;
 mod recovery;
+mod rejected;
 mod remediation;
 mod runs;
 mod shared;
@@ -219,6 +220,7 @@ pub use config::{
 pub use config_image::{Recorded, RecordedConfig};
 pub use gate::{GateCounts, GateVerdict, SignalGate};
 pub use recorded::{RecordedContext, RecordedFailure, RecordedInput, RecordedSample};
+pub use rejected::Rejected;
 pub use remediation::{
     ActionStats, ChoiceCandidate, ChosenBy, Notification, NotificationKind, Outcome, Proposal,
     ProposalState,
@@ -528,38 +530,6 @@ pub enum PortFailure {
     InvalidResponse(String),
     /// The vendor could not be reached or failed.
     Unavailable(String),
-}
-
-/// An input that does not apply in the current phase; the state is unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Rejected {
-    /// The named incident does not exist.
-    #[error("no incident has id {0}")]
-    UnknownIncident(IncidentId),
-    /// The named incident is closed.
-    #[error("incident {0} is closed")]
-    IncidentClosed(IncidentId),
-    /// The incident has no validated plan yet.
-    #[error("incident {0} has no validated plan yet")]
-    PlanNotReady(IncidentId),
-    /// No remediation proposal has this id.
-    #[error("no remediation proposal has id {0}")]
-    UnknownProposal(ProposalId),
-    /// The proposal changed since the version the operator saw (compare-and-set).
-    #[error("remediation proposal {proposal} is at version {current}")]
-    VersionConflict {
-        /// The proposal.
-        proposal: ProposalId,
-        /// Its current version.
-        current: u64,
-    },
-    /// The proposal does not await an approval (it ran, lapsed, was rejected or withdrawn).
-    #[error("remediation proposal {0} does not await an approval")]
-    NotAwaitingApproval(ProposalId),
-    /// The kill switch is engaged: nothing may run.
-    #[error("the remediation kill switch is engaged")]
-    KillSwitchEngaged,
 }
 
 /// The system-level engine: one per monitored service.

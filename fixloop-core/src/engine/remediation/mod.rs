@@ -30,6 +30,7 @@
 
 mod choice;
 mod image;
+mod operator;
 mod proposal;
 
 pub use choice::ChoiceCandidate;
@@ -37,6 +38,7 @@ pub(super) use choice::on_action_chosen;
 use choice::on_choice;
 use choice::{Choice, ModelAnswer, PendingChoice, ask, candidates, choose, decide};
 pub(super) use image::{RemediationImage, SpecImage};
+pub(super) use operator::{on_decision, on_kill_switch};
 use proposal::describe;
 pub use proposal::{
     ActionStats, ChosenBy, Notification, NotificationKind, Outcome, Proposal, ProposalState,
@@ -51,7 +53,7 @@ use tracing::{debug, info, warn};
 use super::phase::{OpenIncident, Phase};
 use super::runs::{self, RunSlot};
 use super::shared::Shared;
-use super::{Effect, PortFailure, Rejected, after};
+use super::{Effect, PortFailure, after};
 use crate::ids::{EffectId, IncidentId, ProposalId, RunId};
 use crate::remediation::{Chooser, RemediationMode, RiskTier};
 
@@ -658,60 +660,6 @@ pub(super) fn fire(phase: Phase, shared: &mut Shared, now: DateTime<Utc>) -> Pha
     phase
 }
 
-/// An operator approved (`approve`) or rejected a proposal, naming the version they saw.
-pub(super) fn on_decision(
-    shared: &mut Shared,
-    now: DateTime<Utc>,
-    proposal: &ProposalId,
-    version: u64,
-    by: String,
-    approve: bool,
-) -> Result<(), Rejected> {
-    let Some(index) = shared.remediation.index_of(proposal) else {
-        return Err(Rejected::UnknownProposal(proposal.clone()));
-    };
-    let current = &shared.remediation.proposals[index];
-    if current.version != version {
-        return Err(Rejected::VersionConflict {
-            proposal: proposal.clone(),
-            current: current.version,
-        });
-    }
-    if current.state != ProposalState::AwaitingApproval {
-        return Err(Rejected::NotAwaitingApproval(proposal.clone()));
-    }
-    if approve && shared.remediation.kill_switch {
-        return Err(Rejected::KillSwitchEngaged);
-    }
-    shared.remediation.proposals[index].decided_by = Some(by.clone());
-    let act = if approve { "approved" } else { "rejected" };
-    let summary = format!(
-        "{by} {act} {proposal} ({}) at version {version}",
-        shared.remediation.proposals[index].action_id
-    );
-    let incident_id = shared.remediation.proposals[index].incident_id.clone();
-    shared
-        .history
-        .note(&incident_id, now, TimelineKind::Remediation, summary);
-    if approve {
-        info!(%proposal, %by, "remediation approved");
-        execute(shared, now, index);
-    } else {
-        let action = shared.remediation.proposals[index].action_id.clone();
-        if let Some(state) = shared.remediation.incident.as_mut() {
-            state.rejected.insert(action);
-        }
-        change(
-            shared,
-            now,
-            index,
-            ProposalState::Rejected,
-            format!("rejected by {by}"),
-        );
-    }
-    Ok(())
-}
-
 /// The driver carried out (or failed to carry out) an action.
 pub(super) fn on_action_finished(
     shared: &mut Shared,
@@ -749,45 +697,6 @@ pub(super) fn on_action_finished(
                 "done: ignoring its side effects".to_owned(),
             );
         }
-    }
-}
-
-/// The kill switch: engaged, it cancels the action in flight and withdraws a proposal awaiting approval.
-pub(super) fn on_kill_switch(shared: &mut Shared, now: DateTime<Utc>, engaged: bool, by: &str) {
-    if shared.remediation.kill_switch == engaged {
-        return;
-    }
-    shared.remediation.kill_switch = engaged;
-    warn!(engaged, %by, "remediation kill switch");
-    if let Some(incident_id) = shared
-        .remediation
-        .incident
-        .as_ref()
-        .map(|state| state.incident_id.clone())
-    {
-        let act = if engaged { "engaged" } else { "released" };
-        let summary = format!("{by} {act} the remediation kill switch");
-        shared
-            .history
-            .note(&incident_id, now, TimelineKind::Remediation, summary);
-    }
-    if !engaged {
-        return;
-    }
-    let Some(index) = shared.remediation.active_index() else {
-        return;
-    };
-    match shared.remediation.proposals[index].state {
-        ProposalState::Executing { effect, .. } => {
-            shared.effects.push_back(Effect::CancelAction { effect });
-            let note = format!("cancelled: kill switch engaged by {by}");
-            finish(shared, now, index, Outcome::Cancelled, note);
-        }
-        ProposalState::AwaitingApproval => {
-            let note = format!("withdrawn: kill switch engaged by {by}");
-            change(shared, now, index, ProposalState::Withdrawn, note);
-        }
-        _ => {}
     }
 }
 
