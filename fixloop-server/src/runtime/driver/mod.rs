@@ -104,6 +104,9 @@ pub struct Driver {
     actions: HashMap<EffectId, AbortHandle>,
     /// The last version published on the WebSocket per remediation proposal the engine keeps.
     proposal_versions: proposals::SeenVersions,
+    /// The last incident `incident.escalated` was published for (the engine's escalation or the needs-human rule):
+    /// each incident is escalated once on the WebSocket.
+    escalated: Option<String>,
 }
 
 impl Driver {
@@ -149,6 +152,7 @@ impl Driver {
             executor: None,
             actions: HashMap::new(),
             proposal_versions: HashMap::new(),
+            escalated: None,
         };
         (driver, ServiceHandle::new(command_sender))
     }
