@@ -95,7 +95,7 @@ pub struct ActionFile {
     pub description: String,
     /// The executor's settings (`url`, `method`, `body` and `headers` for `http`, `argv` for `command`,
     /// `container` for `docker-restart`, `api_server`, `token`, `ca_file`, `namespace` and `deployment` for
-    /// `kubernetes-rollout`; see [`super::actions`]).
+    /// `kubernetes-rollout`; checked in `profile/actions.rs`).
     #[serde(default)]
     pub settings: BTreeMap<String, Value>,
 }

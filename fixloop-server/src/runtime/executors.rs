@@ -185,9 +185,7 @@ fn http_action(action: &ActionFile, secrets: &BTreeMap<String, Secret>) -> Optio
     let mut secret_headers = Vec::new();
     let table = action.settings.get("headers").and_then(Value::as_object);
     for (name, value) in table.into_iter().flatten() {
-        let Some(text) = value.as_str() else {
-            return None;
-        };
+        let text = value.as_str()?;
         if fixloop_adapters::secrets::placeholders(text)
             .next()
             .is_none()
