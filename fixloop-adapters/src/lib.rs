@@ -172,6 +172,85 @@ pub fn default_client() -> reqwest::Client {
         .expect("a reqwest client with a preconfigured rustls backend builds")
 }
 
+/// [`http_client`] that also trusts the CA certificates of `ca_pem` (a PEM file's contents, for example a Kubernetes
+/// cluster's CA), besides the webpki roots.
+///
+/// # Errors
+///
+/// [`ErrorKind::Refused`] when `ca_pem` holds no usable certificate (see [`check_ca_pem`]),
+/// [`ErrorKind::Unavailable`] when the client cannot be built.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the builder is given its TLS configuration at once, as in client_builder"
+)]
+pub fn http_client_with_ca(
+    timeout: Duration,
+    ca_pem: &[u8],
+) -> Result<reqwest::Client, AdapterError> {
+    let certificates = ca_certificates(ca_pem).map_err(AdapterError::refused)?;
+    let mut tls = tls_config_with(certificates).map_err(AdapterError::refused)?;
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
+        .user_agent(concat!("fixloop/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|error| {
+            AdapterError::unavailable("could not build the http client").with_source(error)
+        })
+}
+
+/// Checks that `ca_pem` (a PEM file's contents) holds at least one CA certificate rustls accepts as a root; returns
+/// how many it holds.
+///
+/// # Errors
+///
+/// What is wrong, in one sentence.
+pub fn check_ca_pem(ca_pem: &[u8]) -> Result<usize, String> {
+    let certificates = ca_certificates(ca_pem)?;
+    let count = certificates.len();
+    tls_config_with(certificates)?;
+    Ok(count)
+}
+
+fn ca_certificates(
+    ca_pem: &[u8],
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    let certificates = rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| format!("not a PEM file of certificates: {error}"))?;
+    if certificates.is_empty() {
+        return Err("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned());
+    }
+    Ok(certificates)
+}
+
+/// [`tls_config`] trusting `extra` roots too.
+fn tls_config_with(
+    extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for certificate in extra {
+        roots
+            .add(certificate)
+            .map_err(|error| format!("a certificate is not a usable CA: {error}"))?;
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
+
 /// rustls on the ring provider with the webpki root certificates, no ALPN.
 pub(crate) fn tls_config() -> rustls::ClientConfig {
     let roots = rustls::RootCertStore {
@@ -203,6 +282,19 @@ pub(crate) fn url_path(url: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ca_pem_is_checked_and_trusted_besides_the_webpki_roots() {
+        let pem = include_bytes!("../tests/data/test-ca.pem");
+        assert_eq!(check_ca_pem(pem), Ok(1));
+        assert!(http_client_with_ca(Duration::from_secs(5), pem).is_ok());
+        let empty = check_ca_pem(b"no certificate here").expect_err("no PEM block");
+        assert!(empty.contains("no PEM certificate"), "{empty}");
+        let broken = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n";
+        assert!(check_ca_pem(broken).is_err());
+        let error = http_client_with_ca(Duration::from_secs(5), b"").expect_err("refused");
+        assert_eq!(error.kind(), ErrorKind::Refused);
+    }
 
     #[test]
     fn url_path_keeps_path_and_query_only() {

@@ -35,7 +35,7 @@ fn parse_name(text: &str) -> Option<&str> {
 /// # Errors
 ///
 /// The first referenced name that `secrets` does not hold.
-pub(crate) fn substitute<'a>(
+pub fn substitute<'a>(
     text: &'a str,
     secrets: &BTreeMap<String, Secret>,
 ) -> Result<std::borrow::Cow<'a, str>, String> {

@@ -315,7 +315,10 @@ export interface IncidentEscalated {
   incident_id: string;
   /** The watched service. */
   service: string;
-  /** Why: the strategy is exhausted, or the incident's time budget is spent. */
+  /**
+   * Why: the strategy is exhausted, the incident's time budget is spent, or the recovery gate cannot judge the
+   * signals (`needs a human: …`).
+   */
   reason: string;
   /** When it was escalated. */
   escalated_at: string;

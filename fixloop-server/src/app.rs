@@ -303,7 +303,11 @@ pub(crate) async fn start_demo_tuned(
         mode: Mode::Demo,
         watches: vec![ServiceToWatch {
             service: if options.remediate {
-                crate::profile::demo_profile_remediating(&demo_url, options.environment.as_deref())
+                crate::profile::demo_profile_remediating(
+                    &demo_url,
+                    options.environment.as_deref(),
+                    admin_token.as_ref(),
+                )
             } else {
                 demo_profile(&demo_url)
             },

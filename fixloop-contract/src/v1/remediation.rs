@@ -204,7 +204,8 @@ pub struct IncidentEscalated {
     pub incident_id: String,
     /// The watched service.
     pub service: String,
-    /// Why: the strategy is exhausted, or the incident's time budget is spent.
+    /// Why: the strategy is exhausted, the incident's time budget is spent, or the recovery gate cannot judge the
+    /// signals (`needs a human: …`).
     pub reason: String,
     /// When it was escalated.
     pub escalated_at: DateTime<Utc>,

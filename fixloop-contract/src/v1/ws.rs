@@ -71,7 +71,7 @@ pub enum WsMessage {
     #[serde(rename = "remediation.updated")]
     RemediationUpdated(RemediationProposal),
     /// `incident.escalated` (additive, event group `remediation`): the incident needs a human (the strategy is
-    /// exhausted, or its time budget is spent). Only a client that connected with `GET /ws?events=remediation`
+    /// exhausted, its time budget is spent, or its signals cannot be judged); sent once per incident. Only a client that connected with `GET /ws?events=remediation`
     /// receives it.
     #[serde(rename = "incident.escalated")]
     IncidentEscalated(IncidentEscalated),

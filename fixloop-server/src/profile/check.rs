@@ -128,6 +128,8 @@ impl Checker {
             .as_ref()
             .map(|remediation| remediation.actions.clone())
             .unwrap_or_default();
+        let action_secrets =
+            actions::resolve(self, &format!("{at}.remediation"), &actions, secrets);
         let mut policy = Policy::new(allowed);
         policy.coverage = coverage;
         policy.secrets = referenced.into_keys().collect();
@@ -146,6 +148,7 @@ impl Checker {
             secrets: resolved,
             remediation,
             actions,
+            action_secrets,
         };
         if self.problems.len() > before {
             return None;
@@ -452,7 +455,7 @@ fn same_origin(base_url: &str, url: &str) -> Option<String> {
 /// of any other spelling (`${ENV:X}`, `${X}`, `${env: X}`), `$NAME` with an environment-style name (`$TOKEN`,
 /// `$FIXLOOP_TOKEN`), or `{env:NAME}` without its `$`. A `$` before a digit or a lowercase word (`$5`, `$ref`) is
 /// ordinary text.
-fn placeholder_typo(text: &str) -> Option<&str> {
+pub(super) fn placeholder_typo(text: &str) -> Option<&str> {
     let well_formed: Vec<usize> = text
         .match_indices("${env:")
         .map(|(start, _)| start)

@@ -10,6 +10,7 @@
 //!
 //! The demo shop is one profile among others: [`demo_profile`] (embedded `profiles/demo.toml`).
 
+mod actions;
 pub mod ci;
 pub mod file;
 pub mod init;
@@ -39,8 +40,13 @@ pub const DEMO_PROFILE: &str = include_str!("../../profiles/demo.toml");
 
 /// The `[service.remediation]` that `fixloop demo --remediate` adds to [`DEMO_PROFILE`], as text: a safe step that
 /// turns the shop's `payment_provider` flag off, then a risky "restart the shop" (its actions name the shop at
-/// `http://localhost:8001`, replaced with its real address).
+/// `http://localhost:8001`, replaced with its real address, and send the shop's admin token as the secret
+/// [`DEMO_ADMIN_SECRET`]).
 pub const DEMO_REMEDIATION: &str = include_str!("../../profiles/demo-remediation.toml");
+
+/// The name of the secret the demo's actions send as `Authorization: Bearer …`: the admin token of the shop this
+/// `fixloop demo` process started (never read from the environment).
+pub const DEMO_ADMIN_SECRET: &str = "FIXLOOP_DEMO_ADMIN_TOKEN";
 
 /// Below this, an error-rate threshold in percent is almost surely a ratio written in the wrong unit.
 const SMALLEST_PERCENT: f64 = 0.1;
@@ -76,6 +82,9 @@ pub struct ServiceProfile {
     pub remediation: fixloop_core::remediation::RemediationSpec,
     /// The declared actions with their executor settings, checked (what the driver's executors are built from).
     pub actions: Vec<remediation::ActionFile>,
+    /// The secrets the actions reference (header values, kubernetes tokens), by name; empty when parsed without the
+    /// environment. Kept apart from [`ServiceProfile::secrets`]: a plan's test may never send an action's secret.
+    pub action_secrets: BTreeMap<String, Secret>,
 }
 
 /// One problem in a profile: where it is and what is wrong.
@@ -296,12 +305,29 @@ pub fn demo_profile(base_url: &str) -> ServiceProfile {
 }
 
 /// The built-in demo profile with its remediation ([`DEMO_REMEDIATION`], `fixloop demo --remediate`): the shop at
-/// `base_url`, whose actions call its admin endpoints at `base_url`.
+/// `base_url`, whose actions call its admin endpoints at `base_url` with `admin_token` (the shop's, when its admin
+/// endpoints are guarded; `None` leaves the header out, as the endpoints are open).
 #[must_use]
-pub fn demo_profile_remediating(base_url: &str, environment: Option<&str>) -> ServiceProfile {
+pub fn demo_profile_remediating(
+    base_url: &str,
+    environment: Option<&str>,
+    admin_token: Option<&Secret>,
+) -> ServiceProfile {
     let base = base_url.trim_end_matches('/');
     let remediation = DEMO_REMEDIATION.replace("http://localhost:8001", base);
     let mut profile = builtin_demo(&format!("{DEMO_PROFILE}\n{remediation}"), base_url);
+    match admin_token {
+        Some(token) => {
+            profile
+                .action_secrets
+                .insert(DEMO_ADMIN_SECRET.to_owned(), token.clone());
+        }
+        None => {
+            for action in &mut profile.actions {
+                action.settings.remove("headers");
+            }
+        }
+    }
     if let Some(environment) = environment {
         profile.remediation.labels.insert(
             fixloop_core::remediation::ENVIRONMENT_LABEL.to_owned(),

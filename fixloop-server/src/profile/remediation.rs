@@ -14,7 +14,7 @@
 //! [[service.remediation.actions]]
 //! id = "payment-flag-off"
 //! executor = "http"               # http | command | docker-restart | kubernetes-rollout
-//! settings = { method = "POST", url = "http://127.0.0.1:8001/admin/flags/payment?enabled=false" }
+//! settings = { method = "POST", url = "http://127.0.0.1:8001/admin/flags/payment?enabled=false", headers = { Authorization = "Bearer ${env:SHOP_TOKEN}" } }
 //!
 //! [[service.remediation.strategies]]
 //! kind = "payment-errors"
@@ -41,7 +41,10 @@ pub const EXECUTOR_KINDS: [(&str, &[&str]); 4] = [
     ("http", &["url"]),
     ("command", &["argv"]),
     ("docker-restart", &["container"]),
-    ("kubernetes-rollout", &["namespace", "deployment"]),
+    (
+        "kubernetes-rollout",
+        &["api_server", "token", "namespace", "deployment"],
+    ),
 ];
 
 /// `[service.remediation]`.
@@ -98,8 +101,9 @@ pub struct ActionFile {
     /// What it does, in a sentence.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
-    /// The executor's settings (`url` and `method` for `http`, `argv` for `command`, `container` for
-    /// `docker-restart`, `namespace` and `deployment` for `kubernetes-rollout`).
+    /// The executor's settings (`url`, `method`, `body` and `headers` for `http`, `argv` for `command`,
+    /// `container` for `docker-restart`, `api_server`, `token`, `ca_file`, `namespace` and `deployment` for
+    /// `kubernetes-rollout`; checked in `profile/actions.rs`).
     #[serde(default)]
     pub settings: BTreeMap<String, Value>,
 }
@@ -331,6 +335,12 @@ fn check_settings(checker: &mut Checker, at: &str, action: &ActionFile) {
                 Some(Ok(url)) if matches!(url.scheme(), "http" | "https") => {}
                 _ => checker.push(at, "`url` must be an http or https URL"),
             },
+            ("http", "headers") => super::actions::check_headers(checker, &at, value),
+            ("kubernetes-rollout", "api_server") => {
+                super::actions::check_api_server(checker, &at, value);
+            }
+            ("kubernetes-rollout", "token") => super::actions::check_token(checker, &at, value),
+            ("kubernetes-rollout", "ca_file") => super::actions::check_ca_file(checker, &at, value),
             ("command", "argv") => {
                 let argv: Option<Vec<&str>> = value
                     .as_array()
@@ -433,7 +443,7 @@ mod tests {
             [[actions]]
             id = "pod"
             executor = "kubernetes-rollout"
-            settings = { namespace = "shop" }
+            settings = { api_server = "https://k8s.example.com", token = "${env:K8S_TOKEN}", namespace = "shop" }
 
             [[actions]]
             id = "magic"

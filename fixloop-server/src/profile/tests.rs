@@ -846,8 +846,26 @@ fn the_remediating_demo_profile_adds_a_safe_flag_step_then_a_risky_restart_at_th
     assert!(plain.actions.is_empty(), "without --remediate: unchanged");
     assert!(plain.remediation.strategies.is_empty());
     let shop = "http://127.0.0.1:40123";
-    let demo = demo_profile_remediating(shop, None);
+    let demo = demo_profile_remediating(shop, None, None);
     assert_eq!(demo.spec.base_url, shop);
+    assert!(
+        demo.actions
+            .iter()
+            .all(|action| !action.settings.contains_key("headers")),
+        "the shop's admin endpoints are open without API tokens: no header"
+    );
+    let token = Secret::new("shop-admin-token");
+    let guarded = demo_profile_remediating(shop, None, Some(&token));
+    assert_eq!(guarded.action_secrets.get(DEMO_ADMIN_SECRET), Some(&token));
+    assert!(
+        guarded
+            .actions
+            .iter()
+            .all(|action| action.settings["headers"]["Authorization"]
+                == "Bearer ${env:FIXLOOP_DEMO_ADMIN_TOKEN}"),
+        "{:?}",
+        guarded.actions
+    );
     assert_eq!(demo.remediation.mode, RemediationMode::Auto);
     let urls: Vec<&str> = demo
         .actions
@@ -879,7 +897,7 @@ fn the_remediating_demo_profile_adds_a_safe_flag_step_then_a_risky_restart_at_th
         ]
     );
     // `--environment production`: even the flag step waits for an operator.
-    let production = demo_profile_remediating(shop, Some("production"));
+    let production = demo_profile_remediating(shop, Some("production"), None);
     assert_eq!(production.remediation.environment(), Some("production"));
     let tiers: Vec<RiskTier> = production.remediation.strategies[0]
         .steps

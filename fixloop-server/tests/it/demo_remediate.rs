@@ -293,3 +293,90 @@ async fn approval_story(demo: &Demo) {
         "the approval is in the incident's timeline: {timeline:?}"
     );
 }
+
+/// `fixloop demo --remediate` with `FIXLOOP_API_TOKENS` set: the shop's admin endpoints take an operate token, and
+/// the demo's actions send the shop's own admin token (a header whose value is a secret), so the flag step is not
+/// refused with 401 and the incident recovers; the token never shows in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_api_tokens_set_the_demos_actions_authenticate_to_the_shop_and_it_heals() {
+    const READ: &str = "read-token-0123456789abcdef";
+    const OPERATE: &str = "operate-token-0123456789abcdef";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tokens = format!("dash:read:{READ},oncall:operate:{OPERATE}");
+    let demo = Demo::start_with(
+        &["--remediate", "--ephemeral"],
+        &[("FIXLOOP_API_TOKENS", std::ffi::OsStr::new(&tokens))],
+        &dir.path().join("fixloop.log"),
+    )
+    .await;
+    let outcome = tokio::time::timeout(TOTAL, guarded_story(&demo, READ, OPERATE)).await;
+    if outcome.is_err() {
+        panic!(
+            "the guarded remediation story did not complete within {TOTAL:?}; the log:\n{}",
+            demo.log()
+        );
+    }
+    let log = demo.log();
+    assert!(!log.contains(OPERATE) && !log.contains(READ), "{log}");
+    demo.terminate().await;
+}
+
+async fn guarded_story(demo: &Demo, read: &str, operate: &str) {
+    let api = &demo.url;
+    let client = fixloop_adapters::default_client();
+    let mut watching = connect(&format!(
+        "{}/ws?events=remediation&access_token={read}",
+        api.replacen("http://", "ws://", 1)
+    ))
+    .await;
+    let mut log = Vec::new();
+    // The shop refuses an admin call without an operate token: the header is what lets the action through.
+    let refused = tokio::time::timeout(
+        STEP,
+        client
+            .post(format!("{}/admin/flags/payment_provider", demo.shop_url))
+            .json(&json!({"enabled": false}))
+            .send(),
+    )
+    .await
+    .expect("answers in time")
+    .expect("answers");
+    assert_eq!(refused.status().as_u16(), 401);
+    let response = tokio::time::timeout(
+        STEP,
+        client
+            .post(format!("{api}/api/demo/bug"))
+            .bearer_auth(operate)
+            .json(&json!({"enabled": true}))
+            .send(),
+    )
+    .await
+    .expect("answers in time")
+    .expect("answers");
+    assert!(response.status().is_success(), "{}", response.status());
+    let WsMessage::RemediationProposed(proposal) = wait_for(&mut watching, &mut log, |message| {
+        matches!(message, WsMessage::RemediationProposed(_))
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(proposal.action_id, "payment-provider-off");
+    wait_for(&mut watching, &mut log, |message| {
+        matches!(message, WsMessage::SystemStatus(status) if status.status == IncidentState::Recovered)
+    })
+    .await;
+    let failed = log.iter().any(|message| {
+        matches!(message, WsMessage::RemediationUpdated(update)
+            if update.proposal_id == proposal.proposal_id
+                && update.outcome == Some(fixloop_contract::RemediationOutcome::Failed))
+    });
+    assert!(!failed, "the action was not refused by the shop");
+    let flags = get_json(&client, format!("{}/admin/flags", demo.shop_url)).await;
+    assert_eq!(
+        flags["flags"][0]["enabled"], false,
+        "the action ran: {flags}"
+    );
+    let bug = get_json(&client, format!("{}/admin/bug", demo.shop_url)).await;
+    assert_eq!(bug["enabled"], true, "nobody touched the bug switch: {bug}");
+}

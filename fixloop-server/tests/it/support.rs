@@ -287,6 +287,20 @@ impl TestApp {
         }
     }
 
+    /// Subscribes to the event stream with the optional event `groups` (the join snapshot comes first).
+    pub(crate) async fn events_of(
+        &self,
+        groups: fixloop_server::runtime::stream::EventGroups,
+    ) -> Events {
+        Events {
+            queue: tokio::time::timeout(WAIT, self.driver.subscribe_to(None, groups))
+                .await
+                .expect("subscribe in time")
+                .expect("the driver is running")
+                .queue,
+        }
+    }
+
     /// Opens a simulated incident and waits until its plan is generated; returns the incident id.
     pub(crate) async fn open_incident_with_plan(&self) -> String {
         self.open_incident_with_plan_as_token(None).await
@@ -339,6 +353,20 @@ impl Events {
             Ok(other) => panic!("expected an event, got {other:?}"),
             Err(_) => panic!("no event within {WAIT:?}"),
         }
+    }
+
+    /// The events already queued, without waiting (each validated as a `WsEnvelope`).
+    pub(crate) fn queued(&mut self) -> Vec<Value> {
+        let mut events = Vec::new();
+        while let Ok(outgoing) = self.queue.try_recv() {
+            if let Outgoing::Event { text, .. } = outgoing {
+                let value: Value = serde_json::from_str(text.as_str()).expect("events are JSON");
+                serde_json::from_value::<WsEnvelope>(value.clone())
+                    .expect("events are WsEnvelopes");
+                events.push(value);
+            }
+        }
+        events
     }
 
     /// Skips events until one of type `kind`.

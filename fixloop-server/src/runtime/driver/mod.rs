@@ -107,6 +107,9 @@ pub struct Driver {
     chooser: Option<Arc<dyn RemediationChooser>>,
     /// The last version published on the WebSocket per remediation proposal the engine keeps.
     proposal_versions: proposals::SeenVersions,
+    /// The last incident `incident.escalated` was published for (the engine's escalation or the needs-human rule):
+    /// each incident is escalated once on the WebSocket.
+    escalated: Option<String>,
 }
 
 impl Driver {
@@ -153,6 +156,7 @@ impl Driver {
             actions: HashMap::new(),
             chooser: None,
             proposal_versions: HashMap::new(),
+            escalated: None,
         };
         (driver, ServiceHandle::new(command_sender))
     }

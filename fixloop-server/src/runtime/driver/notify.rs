@@ -1,6 +1,6 @@
 //! What the driver tells people: the engine's own publications turned into [`Notification`]s (an incident opened,
-//! the service recovered) and the engine's "needs a human" turning on (an escalation), queued in the outbox after
-//! the engine call that caused them. The driver only enqueues; delivery is the outbox's workers'
+//! the service recovered) and the engine's "needs a human" turning on (an escalation, also published on the
+//! WebSocket as `incident.escalated`), queued in the outbox after the engine call that caused them. The driver only enqueues; delivery is the outbox's workers'
 //! ([`crate::runtime::outbox`]).
 //!
 //! A notification's id is `<service>:<incident>:<kind>`: the same fact noticed twice (a status published again,
@@ -44,9 +44,11 @@ impl Driver {
         }
     }
 
-    /// Notes an escalation when the open incident needs a human after the engine call and did not before it.
+    /// Notes an escalation when the open incident needs a human after the engine call and did not before it: an
+    /// `incident.escalated` on the WebSocket (once per incident, see
+    /// [`Driver::publish_escalation`]) and an "escalated" notification.
     pub(super) fn notice_escalation(&mut self, needed_before: bool) {
-        if self.outbox.is_none() || needed_before || !self.engine.needs_human() {
+        if needed_before || !self.engine.needs_human() {
             return;
         }
         let Some(incident_id) = self
@@ -61,6 +63,10 @@ impl Driver {
             .engine
             .recovery_blocker()
             .unwrap_or_else(|| "FixLoop cannot decide alone".to_owned());
+        self.publish_escalation(&incident_id, &why);
+        if self.outbox.is_none() {
+            return;
+        }
         self.queue(
             NotificationKind::Escalated,
             &incident_id,

@@ -1,5 +1,6 @@
 //! The remediation events of the WebSocket (`remediation.proposed`, `remediation.updated`, `incident.escalated`),
-//! which the engine does not publish: the driver reads [`Engine::proposals`](fixloop_core::engine::Engine::proposals)
+//! which the engine does not publish (`incident.escalated` comes from the engine's escalation notification or from
+//! the needs-human rule turning on, see [`super::notify`]): the driver reads [`Engine::proposals`](fixloop_core::engine::Engine::proposals)
 //! after every engine call and publishes a proposal it has not seen as `remediation.proposed`, and one whose
 //! `version` changed as `remediation.updated`. It keeps only the last version it published per proposal id (to
 //! detect the change), for the proposals the engine still keeps; everything else is read from the engine.
@@ -53,8 +54,13 @@ impl Driver {
         }
     }
 
-    /// Publishes `incident.escalated` for the engine's escalation of `incident_id`.
+    /// Publishes `incident.escalated` for `incident_id` (the engine's escalation, or the needs-human rule turning on),
+    /// once per incident: the second reason for the same incident is not published.
     pub(super) fn publish_escalation(&mut self, incident_id: &str, reason: &str) {
+        if self.escalated.as_deref() == Some(incident_id) {
+            return;
+        }
+        self.escalated = Some(incident_id.to_owned());
         let now = self.last_now;
         let message = WsMessage::IncidentEscalated(IncidentEscalated {
             incident_id: incident_id.to_owned(),
