@@ -24,6 +24,7 @@ mod scrape_conventions;
 #[path = "../../../fixloop-core/tests/fixtures/shop.rs"]
 mod shop;
 mod store_ci_index;
+mod store_events;
 mod store_fencing;
 mod store_files;
 mod store_postgres;
