@@ -45,6 +45,7 @@ mod reload;
 mod remediation_api;
 mod replay;
 mod replicas;
+mod replicas_events;
 mod replicas_forward;
 mod replicas_spread;
 mod restart;

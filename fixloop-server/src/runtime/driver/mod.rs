@@ -36,6 +36,7 @@ use super::Error;
 use super::handle::{Command, ServiceHandle};
 use crate::runtime::metrics::ServerMetrics;
 use crate::runtime::outbox::Outbox;
+use crate::runtime::stream::writer::EventWriter;
 use crate::runtime::stream::{DEFAULT_REPLAY_CAPACITY, EventGroups, Hub, Sequence, Subscribed};
 use crate::runtime::wire;
 
@@ -104,6 +105,8 @@ pub struct Driver {
     actions: HashMap<EffectId, AbortHandle>,
     /// The last version published on the WebSocket per remediation proposal the engine keeps.
     proposal_versions: proposals::SeenVersions,
+    /// With replicas: where every published event also goes (the shared event log, under this driver's lease).
+    events: Option<EventWriter>,
 }
 
 impl Driver {
@@ -149,6 +152,7 @@ impl Driver {
             executor: None,
             actions: HashMap::new(),
             proposal_versions: HashMap::new(),
+            events: None,
         };
         (driver, ServiceHandle::new(command_sender))
     }
@@ -158,6 +162,13 @@ impl Driver {
     #[must_use]
     pub fn with_executor(mut self, executor: Arc<dyn Executor>) -> Self {
         self.executor = Some(executor);
+        self
+    }
+
+    /// This driver, also writing every event it publishes to the shared event log through `writer` (replicas).
+    #[must_use]
+    pub fn with_event_writer(mut self, writer: EventWriter) -> Self {
+        self.events = Some(writer);
         self
     }
 
@@ -418,6 +429,9 @@ impl Driver {
         self.notice(envelope);
         let dropped = self.hub.broadcast(envelope);
         self.metrics.websocket_clients(self.hub.len(), dropped);
+        if let Some(writer) = &self.events {
+            writer.send(envelope);
+        }
     }
 
     /// The id of the incident open right now, read before an engine call so that [`Driver::observe_closed`] can
