@@ -563,7 +563,7 @@ async fn start_orchestrator(
     let services = (!supervisor.profiles().is_empty()).then(|| supervisor.services());
     // Replicas: every WebSocket client gets every service's events from the shared event log.
     if let (Some(log), Some(services)) = (events, &services) {
-        match Feed::start(log, tasks.stop.subscribe()).await {
+        match Feed::start(log, Arc::clone(&metrics), tasks.stop.subscribe()).await {
             Ok(feed) => services.use_feed(feed),
             Err(error) => {
                 supervisor.shutdown().await;

@@ -197,6 +197,25 @@ async fn events_reach_every_replica_in_seq_order_resume_anywhere_and_outlive_the
         );
         assert!(first.seq >= recovered.seq, "the snapshot carries the latest seq");
 
+        // The standby's feed says what it delivered.
+        let metrics = tokio::time::timeout(
+            STEP,
+            fixloop_adapters::default_client()
+                .get(format!("{}/metrics", b.url))
+                .send(),
+        )
+        .await
+        .expect("answer in time")
+        .expect("request sent")
+        .text()
+        .await
+        .expect("a body");
+        let fed = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("fixloop_events_fed_total "))
+            .and_then(|value| value.parse::<u64>().ok());
+        assert!(fed.is_some_and(|fed| fed > 0), "{metrics}");
+
         b.terminate().await;
         traffic.abort();
         inventory.kill().await;

@@ -428,9 +428,10 @@ impl Driver {
         }
         self.notice(envelope);
         let dropped = self.hub.broadcast(envelope);
-        self.metrics.websocket_clients(self.hub.len(), dropped);
-        if let Some(writer) = &self.events {
-            writer.send(envelope);
+        match &self.events {
+            // With replicas the clients are the feed's, which reports them.
+            Some(writer) => writer.send(envelope),
+            None => self.metrics.websocket_clients(self.hub.len(), dropped),
         }
     }
 

@@ -20,13 +20,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use fixloop_adapters::{EVENTS_KEPT, EventLog, LoggedEvent, StoreError};
 use fixloop_contract::{StreamReset, WsEnvelope, WsMessage};
 use tokio::sync::watch;
 
 use super::merge::Subscription;
 use super::{DEFAULT_QUEUE_CAPACITY, EventGroups, Hub, Sequence, SharedText};
+use crate::runtime::metrics::ServerMetrics;
 
 /// How often the feed reads the log without a wake-up (a notification lost while its connection was re-made).
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -46,6 +47,7 @@ pub struct Feed {
 #[derive(Debug)]
 struct Inner {
     log: Arc<dyn EventLog>,
+    metrics: Arc<ServerMetrics>,
     state: Mutex<State>,
     /// Held while reading the log and delivering what was read, so two readings never deliver the same events.
     reading: tokio::sync::Mutex<()>,
@@ -77,6 +79,7 @@ impl Feed {
     /// [`StoreError`] when the log cannot be read or listened to.
     pub async fn start(
         log: Arc<dyn EventLog>,
+        metrics: Arc<ServerMetrics>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<Self, StoreError> {
         let wake = log.wakeups().await?;
@@ -95,6 +98,7 @@ impl Feed {
         let feed = Self {
             inner: Arc::new(Inner {
                 log,
+                metrics,
                 state: Mutex::new(state),
                 reading: tokio::sync::Mutex::new(()),
             }),
@@ -154,9 +158,21 @@ impl Feed {
             }
             read += page.len();
             let mut state = self.state();
-            for event in page {
-                state.deliver(&event);
+            let mut dropped = 0;
+            let mut published = None;
+            for event in &page {
+                if let Some((at, lost)) = state.deliver(event) {
+                    published = Some(at);
+                    dropped += lost;
+                }
             }
+            let lag = published.map_or(0, |at| {
+                u64::try_from((Utc::now() - at).num_milliseconds()).unwrap_or(0)
+            });
+            self.inner.metrics.events_fed(page.len(), lag);
+            self.inner
+                .metrics
+                .websocket_clients(state.hub.len(), dropped);
         }
     }
 
@@ -187,6 +203,7 @@ impl Feed {
         };
         let snapshot = state.snapshot(services);
         let queue = state.hub.subscribe_to(&snapshot, groups);
+        self.inner.metrics.websocket_clients(state.hub.len(), 0);
         let marker = since.zip(refused).map(|(since, reason)| {
             reset_marker(StreamReset {
                 since,
@@ -202,18 +219,18 @@ impl Feed {
 }
 
 impl State {
-    /// Broadcasts `event` with its `seq` and remembers it for the join snapshots; an event that does not parse is
-    /// skipped (and logged).
-    fn deliver(&mut self, event: &LoggedEvent) {
+    /// Broadcasts `event` with its `seq` and remembers it for the join snapshots: its `ts` and how many clients
+    /// were dropped. An event that does not parse is skipped (and logged).
+    fn deliver(&mut self, event: &LoggedEvent) -> Option<(DateTime<Utc>, usize)> {
         if event.seq <= self.last {
-            return;
+            return None;
         }
         self.last = event.seq;
-        let Some(envelope) = parse(event) else {
-            return;
-        };
-        self.hub.broadcast_at(event.seq, &envelope);
+        let envelope = parse(event)?;
+        let dropped = self.hub.broadcast_at(event.seq, &envelope);
+        let at = envelope.ts;
         self.remember(&event.service, envelope);
+        Some((at, dropped))
     }
 
     fn remember(&mut self, service: &str, envelope: WsEnvelope) {
@@ -347,7 +364,9 @@ mod tests {
             .await
             .unwrap();
         let (_stop, stop) = watch::channel(false);
-        let feed = Feed::start(Arc::new(log.clone()), stop).await.unwrap();
+        let feed = Feed::start(Arc::new(log.clone()), Arc::default(), stop)
+            .await
+            .unwrap();
         assert_eq!(feed.last(), 1, "what the log kept is loaded at start");
         let mut joined = feed
             .subscribe(None, EventGroups::NONE, &["east", "west"])
@@ -424,7 +443,9 @@ mod tests {
             .await
             .unwrap();
         let (_stop, stop) = watch::channel(false);
-        let feed = Feed::start(Arc::new(log.clone()), stop).await.unwrap();
+        let feed = Feed::start(Arc::new(log.clone()), Arc::default(), stop)
+            .await
+            .unwrap();
         let kinds = |subscription: &mut Subscription| {
             std::iter::from_fn(|| match subscription.queues[0].try_recv() {
                 Ok(Outgoing::Event { text, .. }) => {
