@@ -423,7 +423,7 @@ mod tests {
     async fn the_snapshot_shows_the_open_incident_only() {
         let log = MemoryEventLog::new();
         let shop = lease("shop");
-        let now: chrono::DateTime<Utc> = "2026-11-21T10:15:00Z".parse().unwrap();
+        let now: DateTime<Utc> = "2026-11-21T10:15:00Z".parse().unwrap();
         // The contract's own example of the message, as its snapshot test writes it.
         let example = include_str!(
             "../../../../fixloop-contract/tests/it/snapshots/it__snapshots__WsEnvelope.incident.created.snap"
