@@ -36,6 +36,7 @@ use crate::runtime::outbox::{Outbox, OutboxConfig, notifiers};
 use crate::runtime::ports::datadog_config;
 use crate::runtime::reload::{self, ProfileSource, Reloader};
 use crate::runtime::stream::Sequence;
+use crate::runtime::stream::feed::Feed;
 use crate::runtime::supervisor::{
     ServiceToWatch, Supervisor, SupervisorConfig, SupervisorError, Tune,
 };
@@ -517,6 +518,7 @@ async fn start_orchestrator(
     let metrics = Arc::new(ServerMetrics::default());
     let (store, leasing) = store::open(config, &metrics, &bound_url).await?;
     let replicas = store::directory(leasing.as_ref());
+    let events = leasing.as_ref().and_then(|leasing| leasing.events.clone());
     metrics.watch_store(Arc::clone(&store));
     tasks.close_store_on_shutdown(Arc::clone(&store));
     let ci = ci::ci_intake(config, Arc::clone(&store), ci.as_ref(), http)?;
@@ -563,6 +565,16 @@ async fn start_orchestrator(
     }
     let copilot = supervisor.copilot();
     let services = (!supervisor.profiles().is_empty()).then(|| supervisor.services());
+    // Replicas: every WebSocket client gets every service's events from the shared event log.
+    if let (Some(log), Some(services)) = (events, &services) {
+        match Feed::start(log, Arc::clone(&metrics), tasks.stop.subscribe()).await {
+            Ok(feed) => services.use_feed(feed),
+            Err(error) => {
+                supervisor.shutdown().await;
+                return Err(error.into());
+            }
+        }
+    }
     let (reloader, supervisor) = reload::spawn(supervisor, reload, tasks.stop.subscribe());
     tasks.supervise(supervisor);
     let (Some(copilot), Some(services)) = (copilot, services) else {

@@ -11,6 +11,7 @@
 //! replicas share, `FIXLOOP_DATABASE_URL=postgres://…`), with leases and fenced appends for the replicas. Entries are stored in the core's explicit, versioned formats ([`RecordedInput`], [`Snapshot`]) as
 //! JSON, so a journal outlives changes of the engine's in-memory shape.
 
+mod events;
 mod leases;
 mod outbox;
 mod postgres;
@@ -27,6 +28,7 @@ use crate::notifier::Notification;
 
 pub use outbox::{KEEP_SETTLED as OUTBOX_KEEP_SETTLED, OutboxFailure, OutboxMessage};
 
+pub use events::{EVENTS_KEPT, EventLog, LoggedEvent, MemoryEventLog, NewEvent};
 pub use leases::{Leases, ReplicaBeat, ReplicaRecord, SoleLeases};
 pub use postgres::{
     CALL_TIMEOUT, Lease, POOL_SIZE, PostgresStore, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION,

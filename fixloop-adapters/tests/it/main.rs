@@ -25,6 +25,7 @@ mod scrape_conventions;
 #[path = "../../../fixloop-core/tests/fixtures/shop.rs"]
 mod shop;
 mod store_ci_index;
+mod store_events;
 mod store_fencing;
 mod store_files;
 mod store_postgres;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use fixloop_adapters::{Leases, PostgresStore, SqliteStore, Store};
+use fixloop_adapters::{EventLog, Leases, PostgresStore, SqliteStore, Store};
 use fixloop_contract::chrono::Utc;
 
 use super::StartError;
@@ -44,6 +44,7 @@ pub(super) async fn open(
                     .clone()
                     .unwrap_or_else(|| bound_url.to_owned()),
                 started_at: Utc::now(),
+                events: Some(Arc::clone(&store) as Arc<dyn EventLog>),
             });
             store
         }

@@ -34,6 +34,10 @@ pub struct ServerMetrics {
     journal_appends_failed: AtomicU64,
     websocket_clients: AtomicU64,
     websocket_clients_dropped: AtomicU64,
+    /// Events the replica's feed read from the shared event log and delivered (replicas only).
+    events_fed: AtomicU64,
+    /// Milliseconds from the latest fed event's `ts` to its delivery here.
+    event_feed_lag_ms: AtomicU64,
     copilot_model: AtomicU64,
     copilot_grounded: AtomicU64,
     copilot_fallback: AtomicU64,
@@ -412,6 +416,12 @@ impl ServerMetrics {
             .fetch_add(dropped as u64, Ordering::Relaxed);
     }
 
+    /// Counts `fed` events delivered by the replica's feed, the latest `lag_ms` after it was published.
+    pub fn events_fed(&self, fed: usize, lag_ms: u64) {
+        self.events_fed.fetch_add(fed as u64, Ordering::Relaxed);
+        self.event_feed_lag_ms.store(lag_ms, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition.
     #[must_use]
     pub fn render(&self) -> String {
@@ -670,6 +680,24 @@ impl ServerMetrics {
             out,
             "fixloop_websocket_clients_dropped_total {}",
             load(&self.websocket_clients_dropped)
+        );
+        family(
+            &mut out,
+            "fixloop_events_fed_total",
+            "counter",
+            "Events this replica read from the shared event log and delivered to its WebSocket clients (replicas).",
+        );
+        let _ = writeln!(out, "fixloop_events_fed_total {}", load(&self.events_fed));
+        family(
+            &mut out,
+            "fixloop_event_feed_lag_milliseconds",
+            "gauge",
+            "From the latest fed event's ts (its leader's clock) to its delivery on this replica.",
+        );
+        let _ = writeln!(
+            out,
+            "fixloop_event_feed_lag_milliseconds {}",
+            load(&self.event_feed_lag_ms)
         );
         self.remediation.render(&mut out);
         out

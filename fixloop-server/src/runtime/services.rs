@@ -16,20 +16,19 @@
 //! - alerts go to the service whose `alert_labels` they carry ([`ServiceSet::route_alert`]).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use fixloop_adapters::{ContextSource, SignalSource};
 
-use chrono::Utc;
 use fixloop_contract::{
     IncidentCard, IncidentDetail, IncidentPage, IncidentState, StreamReset, SystemStatus, TestRun,
-    WsMessage,
 };
 
 use fixloop_core::{IncidentId, RunId};
 
+use crate::runtime::stream::EventGroups;
+use crate::runtime::stream::feed::{Feed, reset_marker};
 use crate::runtime::stream::merge::Subscription;
-use crate::runtime::stream::{EventGroups, SharedText};
 use crate::runtime::{Error, ServiceHandle};
 
 /// The ports of a watched service the copilot's look-ups may read (beyond its driver). Cheap to clone.
@@ -65,6 +64,8 @@ pub struct WatchedService {
 #[derive(Debug, Clone)]
 pub struct Services {
     current: Arc<RwLock<ServiceSet>>,
+    /// With replicas: the event log's feed every WebSocket client subscribes to ([`Services::use_feed`]).
+    feed: Arc<OnceLock<Feed>>,
 }
 
 impl Services {
@@ -77,6 +78,7 @@ impl Services {
     pub fn new(services: Vec<WatchedService>) -> Self {
         Self {
             current: Arc::new(RwLock::new(ServiceSet::new(services))),
+            feed: Arc::default(),
         }
     }
 
@@ -85,6 +87,7 @@ impl Services {
     pub fn single(name: &str, base_url: &str, driver: ServiceHandle) -> Self {
         Self {
             current: Arc::new(RwLock::new(ServiceSet::single(name, base_url, driver))),
+            feed: Arc::default(),
         }
     }
 
@@ -160,7 +163,14 @@ impl Services {
         self.snapshot().run(run_id).await
     }
 
-    /// Registers a WebSocket client with every service ([`ServiceSet::subscribe`]).
+    /// Serves every WebSocket client from `feed` (the shared event log of replicas) instead of this process's
+    /// drivers; a second feed is ignored.
+    pub fn use_feed(&self, feed: Feed) {
+        let _ = self.feed.set(feed);
+    }
+
+    /// Registers a WebSocket client with every service ([`ServiceSet::subscribe`]), or, with replicas, with the
+    /// event log's feed ([`Feed::subscribe`]: every service's events, whichever replica leads it).
     ///
     /// # Errors
     ///
@@ -170,7 +180,12 @@ impl Services {
         since: Option<u64>,
         groups: EventGroups,
     ) -> Result<Subscription, Error> {
-        self.snapshot().subscribe(since, groups).await
+        let set = self.snapshot();
+        if let Some(feed) = self.feed.get() {
+            let names: Vec<&str> = set.iter().map(|service| service.name.as_str()).collect();
+            return Ok(feed.subscribe(since, groups, &names).await);
+        }
+        set.subscribe(since, groups).await
     }
 }
 
@@ -464,10 +479,8 @@ impl ServiceSet {
                 .unwrap_or(1),
             reason,
         };
-        let marker = serde_json::to_string(&WsMessage::StreamReset(reset).at(Utc::now()))
-            .unwrap_or_else(|_| "{}".to_owned());
         Ok(Subscription {
-            marker: Some(SharedText::from(marker)),
+            marker: Some(reset_marker(reset)),
             queues: subscribed.into_iter().map(|one| one.queue).collect(),
         })
     }

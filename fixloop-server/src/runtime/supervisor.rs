@@ -35,6 +35,7 @@ use crate::runtime::metrics::ServerMetrics;
 use crate::runtime::outbox::Outbox;
 use crate::runtime::ports::{build_chooser, build_ports};
 use crate::runtime::services::{CopilotSources, Services, WatchedService};
+use crate::runtime::stream::writer::EventWriter;
 use crate::runtime::stream::{DEFAULT_QUEUE_CAPACITY, Sequence};
 use crate::runtime::tuning::{Mode, check_run_deadline, engine_config, follow_runner};
 
@@ -405,6 +406,9 @@ impl Supervisor {
         if let Some(chooser) = chooser {
             tracing::info!(service = %name, chooser = chooser.chooser(), "a model picks the remediation steps (the engine checks its picks)");
             driver = driver.with_chooser(chooser);
+        }
+        if let Some(log) = self.config.leasing.as_ref().and_then(|l| l.events.clone()) {
+            driver = driver.with_event_writer(EventWriter::spawn(log, lease.clone()));
         }
         // The global kill switch holds for a service started after it was switched, before the driver runs.
         match super::remediation::kill_switch_at_start(self.config.store.as_ref()).await {

@@ -46,6 +46,7 @@ mod remediation_api;
 mod remediation_choice;
 mod replay;
 mod replicas;
+mod replicas_events;
 mod replicas_forward;
 mod replicas_spread;
 mod restart;

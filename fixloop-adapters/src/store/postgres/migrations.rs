@@ -6,14 +6,14 @@ use super::super::StoreError;
 use super::errors::classify;
 
 /// The schema version this build reads and writes: the last migration.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The first key of the advisory lock migrations take (any constant: "FL" in ASCII); the second is the schema's
 /// hash, so stores in different schemas migrate independently.
 const MIGRATION_LOCK: i32 = 0x464c;
 
 /// Every migration, by version. Never edit one that shipped: add the next.
-const MIGRATIONS: [(i64, &str); 7] = [
+const MIGRATIONS: [(i64, &str); 8] = [
     (
         1,
         // The journal and the snapshots, as JSON text (the core's versioned formats, floats round-trip exactly)
@@ -101,6 +101,20 @@ const MIGRATIONS: [(i64, &str); 7] = [
         7,
         // A run's intakes (the self-heal's count of reruns, `GET /api/ci/incidents`).
         "CREATE INDEX ci_intakes_by_run ON ci_intakes (repository, run_id);",
+    ),
+    (
+        8,
+        // The WebSocket events of every service in one order (`store::events`): the leader's fenced inserts,
+        // serialized so that `seq` order is commit order; every replica reads `seq > last`.
+        "CREATE TABLE events (
+             seq BIGSERIAL PRIMARY KEY,
+             service TEXT NOT NULL,
+             at TIMESTAMPTZ NOT NULL,
+             kind TEXT NOT NULL,
+             payload TEXT NOT NULL,
+             epoch BIGINT NOT NULL
+         );
+         CREATE INDEX events_latest ON events (service, kind, seq);",
     ),
 ];
 

@@ -20,6 +20,7 @@
 mod ci;
 mod compaction;
 mod errors;
+mod events;
 mod lease;
 mod migrations;
 mod outbox;
@@ -77,6 +78,11 @@ pub struct PostgresStore {
     pool: Pool,
     /// The URL without its password (see [`redacted_url`]).
     location: Arc<str>,
+    /// The connection settings, for the one connection outside the pool that listens for events.
+    config: Arc<tokio_postgres::Config>,
+    /// The notifier of [`EventLog::wakeups`](super::EventLog::wakeups) while its listening connection runs (weak:
+    /// the listener stops once nobody holds the notifier).
+    wakeups: Arc<Mutex<std::sync::Weak<tokio::sync::Notify>>>,
     timeout: Duration,
     /// What compaction keeps.
     retention: Arc<Mutex<Retention>>,
@@ -135,6 +141,7 @@ impl PostgresStore {
             .options(options)
             .connect_timeout(timeout)
             .application_name("fixloop");
+        let listen_config = Arc::new(config.clone());
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -160,6 +167,8 @@ impl PostgresStore {
             retention: Arc::default(),
             stats: Arc::default(),
             marks: Arc::default(),
+            config: listen_config,
+            wakeups: Arc::default(),
         };
         store
             .bounded("the migration", async {

@@ -36,6 +36,7 @@ use super::Error;
 use super::handle::{Command, ServiceHandle};
 use crate::runtime::metrics::ServerMetrics;
 use crate::runtime::outbox::Outbox;
+use crate::runtime::stream::writer::EventWriter;
 use crate::runtime::stream::{DEFAULT_REPLAY_CAPACITY, EventGroups, Hub, Sequence, Subscribed};
 use crate::runtime::wire;
 
@@ -110,6 +111,8 @@ pub struct Driver {
     /// The last incident `incident.escalated` was published for (the engine's escalation or the needs-human rule):
     /// each incident is escalated once on the WebSocket.
     escalated: Option<String>,
+    /// With replicas: where every published event also goes (the shared event log, under this driver's lease).
+    events: Option<EventWriter>,
 }
 
 impl Driver {
@@ -157,6 +160,7 @@ impl Driver {
             chooser: None,
             proposal_versions: HashMap::new(),
             escalated: None,
+            events: None,
         };
         (driver, ServiceHandle::new(command_sender))
     }
@@ -174,6 +178,13 @@ impl Driver {
     #[must_use]
     pub fn with_chooser(mut self, chooser: Arc<dyn RemediationChooser>) -> Self {
         self.chooser = Some(chooser);
+        self
+    }
+
+    /// This driver, also writing every event it publishes to the shared event log through `writer` (replicas).
+    #[must_use]
+    pub fn with_event_writer(mut self, writer: EventWriter) -> Self {
+        self.events = Some(writer);
         self
     }
 
@@ -433,7 +444,11 @@ impl Driver {
         }
         self.notice(envelope);
         let dropped = self.hub.broadcast(envelope);
-        self.metrics.websocket_clients(self.hub.len(), dropped);
+        match &self.events {
+            // With replicas the clients are the feed's, which reports them.
+            Some(writer) => writer.send(envelope),
+            None => self.metrics.websocket_clients(self.hub.len(), dropped),
+        }
     }
 
     /// The id of the incident open right now, read before an engine call so that [`Driver::observe_closed`] can

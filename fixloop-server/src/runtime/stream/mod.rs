@@ -33,8 +33,10 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
+pub mod feed;
 pub mod frame;
 pub mod merge;
+pub mod writer;
 
 /// The optional event groups a client receives besides the events every client gets (`GET /ws?events=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -351,9 +353,33 @@ impl Hub {
     /// group ([`EventGroups::of`]) without waiting; drops the clients whose queue is full or closed. Returns how
     /// many clients were dropped.
     pub fn broadcast(&mut self, envelope: &WsEnvelope) -> usize {
-        let mut latest = self.sequence.lock();
+        let sequence = self.sequence.clone();
+        let mut latest = sequence.lock();
         *latest += 1;
         let seq = *latest;
+        let dropped = self.queue(seq, envelope);
+        // Queued to every client under the lock, so no hub queues a later `seq` before this one.
+        drop(latest);
+        dropped
+    }
+
+    /// [`Hub::broadcast`] of an event numbered elsewhere (the shared event log's `seq`, `stream::feed`): it becomes
+    /// the latest `seq`. An event at or below the latest is ignored (0 dropped): it was delivered already.
+    pub fn broadcast_at(&mut self, seq: u64, envelope: &WsEnvelope) -> usize {
+        let sequence = self.sequence.clone();
+        let mut latest = sequence.lock();
+        if seq <= *latest {
+            return 0;
+        }
+        *latest = seq;
+        let dropped = self.queue(seq, envelope);
+        drop(latest);
+        dropped
+    }
+
+    /// Keeps `envelope` numbered `seq` in the ring and queues it to the clients that asked for its group (the
+    /// caller holds the sequence's lock).
+    fn queue(&mut self, seq: u64, envelope: &WsEnvelope) -> usize {
         let text = serialize(&envelope.message, envelope.ts, seq);
         let required = EventGroups::of(&envelope.message);
         if self.replay_capacity > 0 {
@@ -384,8 +410,6 @@ impl Hub {
                 Err(TrySendError::Closed(_)) => false,
             }
         });
-        // Queued to every client under the lock, so no hub queues a later `seq` before this one.
-        drop(latest);
         before - self.clients.len()
     }
 

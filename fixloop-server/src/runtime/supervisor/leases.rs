@@ -21,7 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fixloop_adapters::{Lease, Leases, ReplicaBeat};
+use fixloop_adapters::{EventLog, Lease, Leases, ReplicaBeat};
 use fixloop_contract::chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
@@ -46,6 +46,9 @@ pub struct Leasing {
     pub url: String,
     /// When this replica started.
     pub started_at: DateTime<Utc>,
+    /// The shared event log each leader's driver writes its WebSocket events to (`stream::writer`), read by every
+    /// replica's feed; `None` keeps each driver's events on its own replica.
+    pub events: Option<Arc<dyn EventLog>>,
 }
 
 impl Supervisor {
