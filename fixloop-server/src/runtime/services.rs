@@ -352,6 +352,21 @@ impl ServiceSet {
                 ))
             }
         };
+        self.incidents_before(limit, before).await
+    }
+
+    /// `GET /api/incidents` across services from a resolved cursor: the newest `limit` incidents of every service
+    /// merged, newest `detected_at` first (ties by id, descending), older than the `(detected_at, incident_id)` key
+    /// `before` when given.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::statuses`].
+    pub async fn incidents_before(
+        &self,
+        limit: usize,
+        before: Option<(chrono::DateTime<Utc>, IncidentId)>,
+    ) -> Result<IncidentPage, Error> {
         // One more than the page, to know whether another page follows.
         let mut incidents = Vec::new();
         for service in self.iter() {
@@ -362,18 +377,7 @@ impl ServiceSet {
                     .await?,
             );
         }
-        incidents
-            .sort_by(|a, b| (b.detected_at, &b.incident_id).cmp(&(a.detected_at, &a.incident_id)));
-        let next_before = if incidents.len() > limit {
-            incidents.truncate(limit);
-            incidents.last().map(|last| last.incident_id.clone())
-        } else {
-            None
-        };
-        Ok(IncidentPage {
-            incidents,
-            next_before,
-        })
+        Ok(page_of(incidents, limit, false))
     }
 
     /// `GET /api/incidents/{incident_id}` across services.
@@ -473,6 +477,41 @@ impl ServiceSet {
     }
 }
 
+/// One page of `GET /api/incidents` from the incidents of several services (each service's newest, at least `limit`
+/// of them when it has that many): newest `detected_at` first, ties by id descending, at most `limit`; another page
+/// follows when more than `limit` were given or `more` says a part held back more.
+#[must_use]
+pub fn page_of(
+    mut incidents: Vec<fixloop_contract::IncidentSummary>,
+    limit: usize,
+    more: bool,
+) -> IncidentPage {
+    incidents.sort_by(|a, b| (b.detected_at, &b.incident_id).cmp(&(a.detected_at, &a.incident_id)));
+    let next_before = if incidents.len() > limit || (more && !incidents.is_empty()) {
+        incidents.truncate(limit);
+        incidents.last().map(|last| last.incident_id.clone())
+    } else {
+        None
+    };
+    IncidentPage {
+        incidents,
+        next_before,
+    }
+}
+
+/// Which of `statuses` (in profile order) matters most: the worst (INCIDENT_ACTIVE, then VALIDATING, RECOVERED,
+/// HEALTHY), the first on a tie; `None` when there is none.
+#[must_use]
+pub fn worst_of(statuses: impl IntoIterator<Item = IncidentState>) -> Option<usize> {
+    let mut worst: Option<(usize, IncidentState)> = None;
+    for (index, status) in statuses.into_iter().enumerate() {
+        if worst.is_none_or(|(_, current)| severity(status) > severity(current)) {
+            worst = Some((index, status));
+        }
+    }
+    worst.map(|(index, _)| index)
+}
+
 /// Severity of a status for picking the one that matters most.
 fn severity(status: IncidentState) -> u8 {
     match status {
@@ -483,18 +522,13 @@ fn severity(status: IncidentState) -> u8 {
     }
 }
 
-fn pick_worst(statuses: Vec<(&WatchedService, SystemStatus)>) -> (&WatchedService, SystemStatus) {
-    let mut worst: Option<(&WatchedService, SystemStatus)> = None;
-    for (service, status) in statuses {
-        let worse = worst
-            .as_ref()
-            .is_none_or(|(_, current)| severity(status.status) > severity(current.status));
-        if worse {
-            worst = Some((service, status));
-        }
-    }
-    // `Services::new` refuses an empty list, and `statuses` has one entry per service.
-    worst.unwrap_or_else(|| unreachable!("there is at least one service"))
+fn pick_worst(
+    mut statuses: Vec<(&WatchedService, SystemStatus)>,
+) -> (&WatchedService, SystemStatus) {
+    let worst = worst_of(statuses.iter().map(|(_, status)| status.status))
+        // `Services::new` refuses an empty list, and `statuses` has one entry per service.
+        .unwrap_or_else(|| unreachable!("there is at least one service"));
+    statuses.swap_remove(worst)
 }
 
 #[cfg(test)]
