@@ -605,6 +605,52 @@ mod tests {
         Some(envelope.message.kind().to_owned())
     }
 
+    fn summary(id: &str, second: u32) -> fixloop_contract::IncidentSummary {
+        fixloop_contract::IncidentSummary {
+            incident_id: id.to_owned(),
+            title: "t".to_owned(),
+            service: "s".to_owned(),
+            detected_at: format!("2026-11-21T10:15:{second:02}Z").parse().unwrap(),
+            incident_end: None,
+            status: None,
+            resolution: None,
+        }
+    }
+
+    #[test]
+    fn parts_of_pages_merge_into_the_page_one_process_gives() {
+        // One process: each service gives limit + 1, and a next page follows when more than limit came.
+        let whole = page_of(
+            vec![summary("a1", 1), summary("b1", 2), summary("a2", 3)],
+            2,
+            false,
+        );
+        let ids: Vec<&str> = whole
+            .incidents
+            .iter()
+            .map(|one| one.incident_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a2", "b1"]);
+        assert_eq!(whole.next_before.as_deref(), Some("b1"));
+        // Replicas: each part is a page of limit; one that held back more says so.
+        let merged = page_of(vec![summary("b1", 2), summary("a2", 3)], 2, true);
+        assert_eq!(merged.incidents, whole.incidents);
+        assert_eq!(merged.next_before, whole.next_before);
+        // Nothing held back, no more than limit: the last page.
+        assert_eq!(page_of(vec![summary("a1", 1)], 2, false).next_before, None);
+    }
+
+    #[test]
+    fn the_worst_status_is_the_first_of_the_most_severe() {
+        use IncidentState::{Healthy, IncidentActive, Recovered, Validating};
+        assert_eq!(
+            worst_of([Healthy, Validating, IncidentActive, IncidentActive]),
+            Some(2)
+        );
+        assert_eq!(worst_of([Recovered, Healthy, Recovered]), Some(0));
+        assert_eq!(worst_of([]), None);
+    }
+
     #[tokio::test]
     async fn a_since_one_service_cannot_replay_resets_every_service() {
         let sequence = Sequence::new();

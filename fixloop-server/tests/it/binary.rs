@@ -226,22 +226,10 @@ impl Fixloop {
 
     /// [`Fixloop::start`] with the variables of `env` (the journal's among them).
     pub(crate) async fn start_env(profile: &Path, env: &[(&str, &OsStr)], log: PathBuf) -> Self {
-        Self::serve(Some(profile), env, log).await
-    }
-
-    /// `fixloop serve` with the variables of `env`, on `profile` or (`None`) on the demo shop at `DEMO_APP_URL`.
-    pub(crate) async fn serve(
-        profile: Option<&Path>,
-        env: &[(&str, &OsStr)],
-        log: PathBuf,
-    ) -> Self {
         let port = free_port();
         let file = std::fs::File::create(&log).expect("log file");
-        let mut command = command(&["serve", "--port", &port.to_string()]);
-        if let Some(profile) = profile {
-            command.arg("--profile").arg(profile);
-        }
-        let child = command
+        let child = command(&["serve", "--port", &port.to_string(), "--profile"])
+            .arg(profile)
             .env("INVENTORY_TOKEN", TOKEN)
             .envs(env.iter().copied())
             .env("RUST_LOG", "info")
