@@ -575,7 +575,18 @@ async fn start_orchestrator(
             }
         }
     }
-    let (reloader, supervisor) = reload::spawn(supervisor, reload, tasks.stop.subscribe());
+    if let Some(directory) = &replicas {
+        // The order whole-system reads merge every replica's services in.
+        directory.set_services(
+            supervisor
+                .profiles()
+                .into_iter()
+                .map(|profile| profile.spec.name)
+                .collect(),
+        );
+    }
+    let (reloader, supervisor) =
+        reload::spawn(supervisor, reload, replicas.clone(), tasks.stop.subscribe());
     tasks.supervise(supervisor);
     let (Some(copilot), Some(services)) = (copilot, services) else {
         return Err(StartError::Profile(

@@ -47,7 +47,10 @@ pub(in crate::http) async fn forward_to_leader(
         && !path.starts_with("/api/replicas")
         && !path.starts_with("/api/admin/")
         && !path.starts_with("/api/ci/")
-        && !request.headers().contains_key(FORWARDED_HEADER);
+        && !request.headers().contains_key(FORWARDED_HEADER)
+        // Whole-system reads ask every leader themselves and merge (crate::http::merge).
+        && !(request.method() == axum::http::Method::GET
+            && crate::http::merge::MERGED_READS.contains(&path));
     if !forwardable {
         return next.run(request).await;
     }
@@ -74,7 +77,8 @@ pub(in crate::http) async fn forward_to_leader(
     };
     let status = local.status();
     let mut answered_elsewhere = None;
-    for url in &leaders {
+    for leader in &leaders {
+        let url = &leader.url;
         match forward(&state, directory.replica(), url, &parts, bytes.clone()).await {
             Ok(response) => {
                 let (response, not_there) = not_answered_here(response).await;

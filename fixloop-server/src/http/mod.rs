@@ -13,6 +13,7 @@ pub mod error;
 pub mod forward;
 pub mod guard;
 pub mod listener;
+pub mod merge;
 pub mod routes;
 
 use std::net::IpAddr;

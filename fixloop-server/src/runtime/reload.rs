@@ -102,11 +102,13 @@ impl Reloader {
 
 /// Moves `supervisor` into its own task, which applies reloads until `process_stop`, then stops every driver.
 /// `source` is `None` when the server was not started from a profile file (every reload then answers
-/// [`ReloadError::NoProfile`]).
+/// [`ReloadError::NoProfile`]). On replicas, `directory` learns the reloaded profile's order of services (the order
+/// whole-system reads merge in).
 #[must_use]
 pub fn spawn(
     mut supervisor: Supervisor,
     source: Option<ProfileSource>,
+    directory: Option<crate::runtime::replicas::ReplicaDirectory>,
     mut process_stop: watch::Receiver<bool>,
 ) -> (Reloader, JoinHandle<()>) {
     // Reloads wait in line; a caller beyond the line waits to send.
@@ -121,7 +123,7 @@ pub fn spawn(
                 _ = leases.tick(), if lease_interval.is_some() => supervisor.keep_leases().await,
                 request = pending.recv() => {
                     let Some(reply) = request else { break };
-                    let outcome = reload(&mut supervisor, source.as_ref()).await;
+                    let outcome = reload(&mut supervisor, source.as_ref(), directory.as_ref()).await;
                     let _ = reply.send(outcome);
                 }
                 // An error means the sender is gone, which also means stop.
@@ -146,6 +148,7 @@ async fn stopped(process_stop: &mut watch::Receiver<bool>) {
 async fn reload(
     supervisor: &mut Supervisor,
     source: Option<&ProfileSource>,
+    directory: Option<&crate::runtime::replicas::ReplicaDirectory>,
 ) -> Result<ReloadReport, ReloadError> {
     let Some(source) = source else {
         tracing::warn!("profile reload asked, but the server was not started from a profile file");
@@ -161,7 +164,19 @@ async fn reload(
             })
         });
     let outcome = match loaded {
-        Ok(profile) => apply(supervisor, &profile).await,
+        Ok(profile) => {
+            let outcome = apply(supervisor, &profile).await;
+            if let (Ok(_), Some(directory)) = (&outcome, directory) {
+                directory.set_services(
+                    profile
+                        .services
+                        .iter()
+                        .map(|service| service.spec.name.clone())
+                        .collect(),
+                );
+            }
+            outcome
+        }
         Err(error) => Err(ReloadError::Invalid(error)),
     };
     match &outcome {

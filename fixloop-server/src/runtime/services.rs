@@ -367,6 +367,21 @@ impl ServiceSet {
                 ))
             }
         };
+        self.incidents_before(limit, before).await
+    }
+
+    /// `GET /api/incidents` across services from a resolved cursor: the newest `limit` incidents of every service
+    /// merged, newest `detected_at` first (ties by id, descending), older than the `(detected_at, incident_id)` key
+    /// `before` when given.
+    ///
+    /// # Errors
+    ///
+    /// As [`ServiceSet::statuses`].
+    pub async fn incidents_before(
+        &self,
+        limit: usize,
+        before: Option<(chrono::DateTime<Utc>, IncidentId)>,
+    ) -> Result<IncidentPage, Error> {
         // One more than the page, to know whether another page follows.
         let mut incidents = Vec::new();
         for service in self.iter() {
@@ -377,18 +392,7 @@ impl ServiceSet {
                     .await?,
             );
         }
-        incidents
-            .sort_by(|a, b| (b.detected_at, &b.incident_id).cmp(&(a.detected_at, &a.incident_id)));
-        let next_before = if incidents.len() > limit {
-            incidents.truncate(limit);
-            incidents.last().map(|last| last.incident_id.clone())
-        } else {
-            None
-        };
-        Ok(IncidentPage {
-            incidents,
-            next_before,
-        })
+        Ok(page_of(incidents, limit, false))
     }
 
     /// `GET /api/incidents/{incident_id}` across services.
@@ -486,6 +490,41 @@ impl ServiceSet {
     }
 }
 
+/// One page of `GET /api/incidents` from the incidents of several services (each service's newest, at least `limit`
+/// of them when it has that many): newest `detected_at` first, ties by id descending, at most `limit`; another page
+/// follows when more than `limit` were given or `more` says a part held back more.
+#[must_use]
+pub fn page_of(
+    mut incidents: Vec<fixloop_contract::IncidentSummary>,
+    limit: usize,
+    more: bool,
+) -> IncidentPage {
+    incidents.sort_by(|a, b| (b.detected_at, &b.incident_id).cmp(&(a.detected_at, &a.incident_id)));
+    let next_before = if incidents.len() > limit || (more && !incidents.is_empty()) {
+        incidents.truncate(limit);
+        incidents.last().map(|last| last.incident_id.clone())
+    } else {
+        None
+    };
+    IncidentPage {
+        incidents,
+        next_before,
+    }
+}
+
+/// Which of `statuses` (in profile order) matters most: the worst (INCIDENT_ACTIVE, then VALIDATING, RECOVERED,
+/// HEALTHY), the first on a tie; `None` when there is none.
+#[must_use]
+pub fn worst_of(statuses: impl IntoIterator<Item = IncidentState>) -> Option<usize> {
+    let mut worst: Option<(usize, IncidentState)> = None;
+    for (index, status) in statuses.into_iter().enumerate() {
+        if worst.is_none_or(|(_, current)| severity(status) > severity(current)) {
+            worst = Some((index, status));
+        }
+    }
+    worst.map(|(index, _)| index)
+}
+
 /// Severity of a status for picking the one that matters most.
 fn severity(status: IncidentState) -> u8 {
     match status {
@@ -496,18 +535,13 @@ fn severity(status: IncidentState) -> u8 {
     }
 }
 
-fn pick_worst(statuses: Vec<(&WatchedService, SystemStatus)>) -> (&WatchedService, SystemStatus) {
-    let mut worst: Option<(&WatchedService, SystemStatus)> = None;
-    for (service, status) in statuses {
-        let worse = worst
-            .as_ref()
-            .is_none_or(|(_, current)| severity(status.status) > severity(current.status));
-        if worse {
-            worst = Some((service, status));
-        }
-    }
-    // `Services::new` refuses an empty list, and `statuses` has one entry per service.
-    worst.unwrap_or_else(|| unreachable!("there is at least one service"))
+fn pick_worst(
+    mut statuses: Vec<(&WatchedService, SystemStatus)>,
+) -> (&WatchedService, SystemStatus) {
+    let worst = worst_of(statuses.iter().map(|(_, status)| status.status))
+        // `Services::new` refuses an empty list, and `statuses` has one entry per service.
+        .unwrap_or_else(|| unreachable!("there is at least one service"));
+    statuses.swap_remove(worst)
 }
 
 #[cfg(test)]
@@ -582,6 +616,52 @@ mod tests {
         };
         let envelope: WsEnvelope = serde_json::from_str(text.as_str()).unwrap();
         Some(envelope.message.kind().to_owned())
+    }
+
+    fn summary(id: &str, second: u32) -> fixloop_contract::IncidentSummary {
+        fixloop_contract::IncidentSummary {
+            incident_id: id.to_owned(),
+            title: "t".to_owned(),
+            service: "s".to_owned(),
+            detected_at: format!("2026-11-21T10:15:{second:02}Z").parse().unwrap(),
+            incident_end: None,
+            status: None,
+            resolution: None,
+        }
+    }
+
+    #[test]
+    fn parts_of_pages_merge_into_the_page_one_process_gives() {
+        // One process: each service gives limit + 1, and a next page follows when more than limit came.
+        let whole = page_of(
+            vec![summary("a1", 1), summary("b1", 2), summary("a2", 3)],
+            2,
+            false,
+        );
+        let ids: Vec<&str> = whole
+            .incidents
+            .iter()
+            .map(|one| one.incident_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a2", "b1"]);
+        assert_eq!(whole.next_before.as_deref(), Some("b1"));
+        // Replicas: each part is a page of limit; one that held back more says so.
+        let merged = page_of(vec![summary("b1", 2), summary("a2", 3)], 2, true);
+        assert_eq!(merged.incidents, whole.incidents);
+        assert_eq!(merged.next_before, whole.next_before);
+        // Nothing held back, no more than limit: the last page.
+        assert_eq!(page_of(vec![summary("a1", 1)], 2, false).next_before, None);
+    }
+
+    #[test]
+    fn the_worst_status_is_the_first_of_the_most_severe() {
+        use IncidentState::{Healthy, IncidentActive, Recovered, Validating};
+        assert_eq!(
+            worst_of([Healthy, Validating, IncidentActive, IncidentActive]),
+            Some(2)
+        );
+        assert_eq!(worst_of([Recovered, Healthy, Recovered]), Some(0));
+        assert_eq!(worst_of([]), None);
     }
 
     #[tokio::test]

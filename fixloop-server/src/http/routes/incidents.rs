@@ -3,6 +3,8 @@
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fixloop_contract::{
     DEFAULT_INCIDENT_PAGE, ErrorDetail, IncidentCard, IncidentDetail, IncidentPage,
@@ -13,7 +15,7 @@ use serde::Deserialize;
 
 use crate::http::error::truncate;
 use crate::http::error::{ApiError, ApiJson, MAX_ID_CHARS};
-use crate::http::{AppState, demo_target};
+use crate::http::{AppState, demo_target, merge};
 use crate::runtime::services::{ServiceSet, WatchedService};
 
 /// The routes of this file, with their handlers.
@@ -27,8 +29,13 @@ pub(in crate::http) fn routes() -> Router<AppState> {
 
 async fn current_incident(
     State(state): State<AppState>,
-) -> Result<axum::Json<Option<IncidentCard>>, ApiError> {
-    Ok(axum::Json(state.services.current_incident().await?))
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    if let Some(peers) = merge::peers(&state, &headers, &uri).await {
+        return peers.current_incident(&state).await;
+    }
+    Ok(axum::Json(state.services.current_incident().await?).into_response())
 }
 
 /// The query of `GET /api/incidents`, as strings so that every malformed value gets our own 400.
@@ -40,8 +47,10 @@ struct IncidentsQuery {
 
 async fn list_incidents(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
     query: Result<Query<IncidentsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<axum::Json<IncidentPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let invalid = |path: &str, message: String| {
         ApiError::InvalidQuery(vec![ErrorDetail {
             path: path.to_owned(),
@@ -69,12 +78,27 @@ async fn list_incidents(
         ));
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if let Some(peers) = merge::peers(&state, &headers, &uri).await {
+        return peers
+            .incidents(&state, limit, query.before.as_deref())
+            .await;
+    }
+    // A replica asked for its part of a merged page gets the cursor's key: the incident may be another's.
+    if let Some(key) = merge::hop_before_key(&headers, query.before.as_deref()) {
+        let page: IncidentPage = state
+            .services
+            .snapshot()
+            .incidents_before(limit, Some(key))
+            .await?;
+        return Ok(axum::Json(page).into_response());
+    }
     Ok(axum::Json(
         state
             .services
             .incidents(limit, query.before.map(IncidentId::new).as_ref())
             .await?,
-    ))
+    )
+    .into_response())
 }
 
 async fn get_incident(

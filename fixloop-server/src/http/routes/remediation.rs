@@ -16,9 +16,12 @@ use fixloop_contract::{
 use fixloop_core::{IncidentId, ProposalId};
 use serde::Deserialize;
 
-use crate::http::AppState;
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiJson, MAX_ID_CHARS, truncate};
+use crate::http::{AppState, merge};
 use crate::runtime::remediation;
 
 /// The routes of this file, with their handlers.
@@ -39,8 +42,10 @@ struct ListQuery {
 
 async fn list(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<axum::Json<RemediationList>, ApiError> {
+) -> Result<Response, ApiError> {
     let invalid = |message: String| {
         ApiError::InvalidQuery(vec![ErrorDetail {
             path: "incident_id".to_owned(),
@@ -56,6 +61,12 @@ async fn list(
         }
         id => id.map(IncidentId::new),
     };
+    if let Some(peers) = merge::peers(&state, &headers, &uri).await {
+        let kill_switch = kill_switch_state(&state).await?;
+        return peers
+            .remediations(&state, incident_id.as_ref(), kill_switch)
+            .await;
+    }
     let services = state.services.snapshot();
     let proposals = remediation::proposals(&services, incident_id.as_ref())
         .await
@@ -68,12 +79,20 @@ async fn list(
     Ok(axum::Json(RemediationList {
         proposals,
         kill_switch: kill_switch_state(&state).await?,
-    }))
+    })
+    .into_response())
 }
 
-async fn stats(State(state): State<AppState>) -> Result<axum::Json<RemediationStats>, ApiError> {
+async fn stats(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    if let Some(peers) = merge::peers(&state, &headers, &uri).await {
+        return peers.remediation_stats(&state).await;
+    }
     let actions = remediation::stats(&state.services.snapshot()).await?;
-    Ok(axum::Json(RemediationStats { actions }))
+    Ok(axum::Json(RemediationStats { actions }).into_response())
 }
 
 async fn approve(

@@ -5,9 +5,12 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use fixloop_contract::ServiceState;
 
-use crate::http::AppState;
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Response};
+
 use crate::http::error::truncate;
 use crate::http::error::{ApiError, MAX_ID_CHARS};
+use crate::http::{AppState, merge};
 use crate::runtime::services::WatchedService;
 
 /// The routes of this file, with their handlers.
@@ -19,13 +22,18 @@ pub(in crate::http) fn routes() -> Router<AppState> {
 
 async fn list_services(
     State(state): State<AppState>,
-) -> Result<axum::Json<Vec<ServiceState>>, ApiError> {
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    if let Some(peers) = merge::peers(&state, &headers, &uri).await {
+        return peers.services(&state).await;
+    }
     let watched = state.services.snapshot();
     let mut services = Vec::with_capacity(watched.len());
     for service in watched.iter() {
         services.push(service_state(service).await?);
     }
-    Ok(axum::Json(services))
+    Ok(axum::Json(services).into_response())
 }
 
 async fn get_service(
@@ -38,7 +46,10 @@ async fn get_service(
     }
 }
 
-async fn service_state(service: &WatchedService) -> Result<ServiceState, ApiError> {
+/// The state of one service this process leads.
+pub(in crate::http) async fn service_state(
+    service: &WatchedService,
+) -> Result<ServiceState, ApiError> {
     // One request to the driver: the status, the incident and the blocker are read at the same instant.
     let state = service.driver.copilot_state(None).await?;
     Ok(ServiceState {

@@ -3,14 +3,14 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fixloop_contract::{SetBugRequest, SystemStatus};
 use serde_json::json;
 
 use crate::http::error::{ApiError, ApiJson};
-use crate::http::{AppState, demo_target};
+use crate::http::{AppState, demo_target, merge};
 
 /// The routes of this file, with their handlers.
 pub(in crate::http) fn routes() -> Router<AppState> {
@@ -22,8 +22,15 @@ pub(in crate::http) fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-async fn status(State(state): State<AppState>) -> Result<axum::Json<SystemStatus>, ApiError> {
-    Ok(axum::Json(state.services.status().await?))
+async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    if let Some(peers) = merge::peers(&state, &headers, &uri).await {
+        return peers.status(&state).await;
+    }
+    Ok(axum::Json(state.services.status().await?).into_response())
 }
 
 async fn set_bug(
