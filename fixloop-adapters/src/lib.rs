@@ -100,9 +100,9 @@ pub use scrape::{
 pub use secret::Secret;
 pub use signal_check::{Finding, LabelCheck, SignalCheck, SignalKind, SourceCheck};
 pub use store::{
-    CiIntakeRecord, JournalEntry, Lease, Leases, MAX_CI_RUN_INTAKES, OutboxFailure, OutboxMessage,
-    PostgresStore, ReplicaBeat, ReplicaRecord, Retention, SoleLeases, SqliteStore, Store,
-    StoreError, StoreStats, Stored,
+    ActionClaim, CiIntakeRecord, Claimed, JournalEntry, Lease, Leases, MAX_CI_RUN_INTAKES,
+    OutboxFailure, OutboxMessage, PostgresStore, ReplicaBeat, ReplicaRecord, Retention, SoleLeases,
+    SqliteStore, Store, StoreError, StoreStats, Stored,
 };
 pub use synthetic::{SyntheticConfig, SyntheticProbe, SyntheticSignalSource};
 

@@ -11,6 +11,7 @@
 //! replicas share, `FIXLOOP_DATABASE_URL=postgres://…`), with leases and fenced appends for the replicas. Entries are stored in the core's explicit, versioned formats ([`RecordedInput`], [`Snapshot`]) as
 //! JSON, so a journal outlives changes of the engine's in-memory shape.
 
+mod claims;
 mod leases;
 mod outbox;
 mod postgres;
@@ -25,6 +26,7 @@ use fixloop_core::engine::{RecordedInput, Snapshot};
 
 use crate::notifier::Notification;
 
+pub use claims::{ActionClaim, Claimed};
 pub use outbox::{KEEP_SETTLED as OUTBOX_KEEP_SETTLED, OutboxFailure, OutboxMessage};
 
 pub use leases::{Leases, ReplicaBeat, ReplicaRecord, SoleLeases};
@@ -280,6 +282,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// [`StoreError`] when the write fails.
     async fn outbox_failed(&self, id: u64, failure: OutboxFailure) -> Result<(), StoreError>;
+
+    /// Records that `lease.holder` carries out `claim` for `lease.service` under `lease.epoch`, before it does (see
+    /// [`ActionClaim`]): [`Claimed::Taken`] when the action was claimed before, by anyone (it must not run again).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Fenced`] (nothing written) when `lease` is not current: on PostgreSQL not the service's live
+    /// lease, on a store no other process shares older than the newest epoch the service's claims carry;
+    /// [`StoreError`] when the write fails.
+    async fn claim_action(&self, lease: &Lease, claim: &ActionClaim)
+    -> Result<Claimed, StoreError>;
 
     /// Flushes everything to durable storage (called on shutdown; later calls may fail).
     ///
