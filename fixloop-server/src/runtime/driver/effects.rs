@@ -157,10 +157,10 @@ impl Driver {
             tracing::info_span!("incident", incident_id = %incident_id, proposal = %proposal);
         let handle = self.tasks.spawn(
             async move {
-                if let Some(fence) = fence {
-                    if let Err(completion) = claimed(effect, &fence, &claim).await {
-                        return completion;
-                    }
+                if let Some(fence) = fence
+                    && let Err(completion) = claimed(effect, &fence, &claim).await
+                {
+                    return completion;
                 }
                 let Some(executor) = executor else {
                     tracing::warn!(action_id = %request.action_id, "no executor is configured: the action fails");
