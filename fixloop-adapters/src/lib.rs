@@ -103,10 +103,10 @@ pub use scrape::{
 pub use secret::Secret;
 pub use signal_check::{Finding, LabelCheck, SignalCheck, SignalKind, SourceCheck};
 pub use store::{
-    CiIntakeRecord, EVENTS_KEPT, EventLog, JournalEntry, Lease, Leases, LoggedEvent,
-    MAX_CI_RUN_INTAKES, MemoryEventLog, NewEvent, OutboxFailure, OutboxMessage, PostgresStore,
-    ReplicaBeat, ReplicaRecord, Retention, SoleLeases, SqliteStore, Store, StoreError, StoreStats,
-    Stored,
+    ActionClaim, CiIntakeRecord, Claimed, EVENTS_KEPT, EventLog, JournalEntry, Lease, Leases,
+    LoggedEvent, MAX_CI_RUN_INTAKES, MemoryEventLog, NewEvent, OutboxFailure, OutboxMessage,
+    PostgresStore, ReplicaBeat, ReplicaRecord, Retention, SoleLeases, SqliteStore, Store,
+    StoreError, StoreStats, Stored,
 };
 pub use synthetic::{SyntheticConfig, SyntheticProbe, SyntheticSignalSource};
 

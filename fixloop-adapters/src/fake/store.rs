@@ -10,8 +10,8 @@ use fixloop_contract::chrono::{DateTime, Utc};
 
 use crate::notifier::Notification;
 use crate::store::{
-    CiIntakeRecord, JournalEntry, MAX_CI_RUN_INTAKES, OUTBOX_KEEP_SETTLED, OutboxFailure,
-    OutboxMessage, Store, StoreError, Stored,
+    ActionClaim, CiIntakeRecord, Claimed, JournalEntry, Lease, MAX_CI_RUN_INTAKES,
+    OUTBOX_KEEP_SETTLED, OutboxFailure, OutboxMessage, Store, StoreError, Stored,
 };
 
 /// An in-memory store. Cheap to clone; clones share the data, so a test can "restart" a driver on the same store.
@@ -37,6 +37,8 @@ struct Inner {
     outbox_ids: u64,
     /// Server-wide settings by key.
     settings: BTreeMap<String, String>,
+    /// Action claims by (service, proposal, version): (holder, epoch).
+    claims: BTreeMap<(String, String, u64), (String, u64)>,
 }
 
 impl FakeStore {
@@ -336,6 +338,38 @@ impl Store for FakeStore {
             Self::settle(&mut inner, id);
         }
         Ok(())
+    }
+
+    async fn claim_action(
+        &self,
+        lease: &Lease,
+        claim: &ActionClaim,
+    ) -> Result<Claimed, StoreError> {
+        let mut inner = self.lock();
+        Self::check_writable(&inner)?;
+        let newest = inner
+            .claims
+            .iter()
+            .filter(|((service, _, _), _)| *service == lease.service)
+            .map(|(_, (_, epoch))| *epoch)
+            .max();
+        if newest.is_some_and(|newest| newest > lease.epoch) {
+            return Err(StoreError::Fenced {
+                service: lease.service.clone(),
+                epoch: lease.epoch,
+            });
+        }
+        let key = (lease.service.clone(), claim.proposal.clone(), claim.version);
+        if let Some((holder, epoch)) = inner.claims.get(&key) {
+            return Ok(Claimed::Taken {
+                holder: holder.clone(),
+                epoch: *epoch,
+            });
+        }
+        inner
+            .claims
+            .insert(key, (lease.holder.clone(), lease.epoch));
+        Ok(Claimed::Claimed)
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -1,9 +1,9 @@
 //! The [`Leases`] port: which replica leads a service, and the fenced writes of its leader.
 //!
 //! A replica drives a service's engine only while it holds the service's lease; every write of that engine (a
-//! journal append, a snapshot) carries the lease, and the store refuses it with [`StoreError::Fenced`] once the
-//! lease is no longer the live one, so a replica that lost its lease can neither record nor act on what it would
-//! have recorded.
+//! journal append, a snapshot, the claim of a remediation action before it runs) carries the lease, and the store
+//! refuses it with [`StoreError::Fenced`] once the lease is no longer the live one, so a replica that lost its lease
+//! can neither record nor act.
 //!
 //! Implementations: [`PostgresStore`](super::PostgresStore) (leases shared by every replica of one database, epochs
 //! raised at each takeover, checked by the database in the write itself) and [`SoleLeases`], the single-process
@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::Snapshot;
 
-use super::{JournalEntry, Lease, Store, StoreError};
+use super::{ActionClaim, Claimed, JournalEntry, Lease, Store, StoreError};
 
 /// Leases per service and the writes made under one (held as `Arc<dyn Leases>`).
 #[async_trait]
@@ -73,6 +73,15 @@ pub trait Leases: Send + Sync + fmt::Debug {
         seq: u64,
         snapshot: Snapshot,
     ) -> Result<(), StoreError>;
+
+    /// [`Store::claim_action`] under `lease`: the claim a driver makes before it carries out a remediation action.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Fenced`] (nothing written) when `lease` is no longer current, otherwise as
+    /// [`Store::claim_action`].
+    async fn claim_action(&self, lease: &Lease, claim: &ActionClaim)
+    -> Result<Claimed, StoreError>;
 
     /// Records that `beat.replica` is alive now (its advertised URL and start time kept beside it) and answers
     /// how many replicas were seen within `live_within` (this one included): the fair share of a replica is the
@@ -188,6 +197,14 @@ impl Leases for SoleLeases {
         self.store
             .save_snapshot(&lease.service, seq, snapshot)
             .await
+    }
+
+    async fn claim_action(
+        &self,
+        lease: &Lease,
+        claim: &ActionClaim,
+    ) -> Result<Claimed, StoreError> {
+        self.store.claim_action(lease, claim).await
     }
 
     async fn heartbeat(

@@ -12,6 +12,7 @@
 //! JSON, so a journal outlives changes of the engine's in-memory shape.
 
 mod events;
+mod claims;
 mod leases;
 mod outbox;
 mod postgres;
@@ -26,6 +27,7 @@ use fixloop_core::engine::{RecordedInput, Snapshot};
 
 use crate::notifier::Notification;
 
+pub use claims::{ActionClaim, Claimed};
 pub use outbox::{KEEP_SETTLED as OUTBOX_KEEP_SETTLED, OutboxFailure, OutboxMessage};
 
 pub use events::{EVENTS_KEPT, EventLog, LoggedEvent, MemoryEventLog, NewEvent};
@@ -282,6 +284,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// [`StoreError`] when the write fails.
     async fn outbox_failed(&self, id: u64, failure: OutboxFailure) -> Result<(), StoreError>;
+
+    /// Records that `lease.holder` carries out `claim` for `lease.service` under `lease.epoch`, before it does (see
+    /// [`ActionClaim`]): [`Claimed::Taken`] when the action was claimed before, by anyone (it must not run again).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Fenced`] (nothing written) when `lease` is not current: on PostgreSQL not the service's live
+    /// lease, on a store no other process shares older than the newest epoch the service's claims carry;
+    /// [`StoreError`] when the write fails.
+    async fn claim_action(&self, lease: &Lease, claim: &ActionClaim)
+    -> Result<Claimed, StoreError>;
 
     /// Flushes everything to durable storage (called on shutdown; later calls may fail).
     ///

@@ -10,6 +10,11 @@
 //! (`Unauthorized`, `InvalidResponse`, `Refused`) is retried up to [`OutboxConfig::give_up_after`] attempts, then
 //! given up, so one bad message cannot hold every later one forever. The store keeps the queue, so a restart
 //! delivers what the previous process could not.
+//!
+//! With replicas, every replica runs a worker per sink on the one shared outbox: the PostgreSQL store hands a
+//! sink's messages to one worker at a time (a claim per sink, see `fixloop_adapters::store`'s PostgreSQL outbox),
+//! so each message is sent once, in order, by whichever replica holds the claim; an idle worker asks again every
+//! [`OutboxConfig::idle_poll`], since another replica's driver enqueues without waking it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -77,6 +82,9 @@ pub struct OutboxConfig {
     pub give_up_after: u32,
     /// The wait before the store is asked again after it failed.
     pub store_retry: Duration,
+    /// How often an idle worker asks the store again without being woken: on a shared store (replicas) another
+    /// replica's driver enqueues without waking this worker, and the sink's claim may pass to this one.
+    pub idle_poll: Duration,
 }
 
 impl Default for OutboxConfig {
@@ -86,6 +94,7 @@ impl Default for OutboxConfig {
             attempt_timeout: Duration::from_secs(30),
             give_up_after: 5,
             store_retry: Duration::from_secs(5),
+            idle_poll: Duration::from_secs(2),
         }
     }
 }
@@ -261,9 +270,10 @@ impl DeliveryWorker {
                 tokio::time::sleep(wait).await;
                 None
             }
-            // Nothing waits: sleep until a driver enqueues (a permit left by an earlier wake-up counts).
+            // Nothing waits (or another replica's worker holds the sink's claim): sleep until a driver of this
+            // process enqueues (a permit left by an earlier wake-up counts), or `idle_poll` passes.
             Ok(None) => {
-                self.wake.notified().await;
+                let _ = tokio::time::timeout(self.config.idle_poll, self.wake.notified()).await;
                 None
             }
             Err(error) => {

@@ -11,6 +11,7 @@
 //! (`binary`), and `fixloop verify` against the demo shop run as a real process, one test per exit code, and its reports (`verify`), and the workspace-wide tidy rules (`tidy`: no HTTP in the server's runtime, the environment read by
 //! `main`/`cli` only, no source over 800 lines, no silenced `too_many_arguments`).
 
+mod action_claims;
 mod api;
 mod auth;
 mod binary;
@@ -30,6 +31,7 @@ mod inventory;
 mod observability;
 mod onboarding;
 mod outbox;
+mod outbox_replicas;
 #[path = "../../../fixloop-adapters/tests/it/pg.rs"]
 #[expect(
     dead_code,

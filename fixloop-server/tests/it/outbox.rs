@@ -89,6 +89,7 @@ fn config() -> OutboxConfig {
         attempt_timeout: Duration::from_secs(5),
         give_up_after: 5,
         store_retry: Duration::from_millis(50),
+        idle_poll: Duration::from_millis(50),
     }
 }
 

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use fixloop_contract::chrono::{DateTime, Utc};
 use fixloop_core::engine::Snapshot;
 
-use super::super::{JournalEntry, Leases, ReplicaBeat, ReplicaRecord, StoreError};
+use super::super::{
+    ActionClaim, Claimed, JournalEntry, Leases, ReplicaBeat, ReplicaRecord, StoreError,
+};
 use super::{PostgresStore, seq_in};
 
 /// A lease a holder won (see [`PostgresStore::acquire_lease`]).
@@ -327,6 +329,14 @@ impl Leases for PostgresStore {
         snapshot: Snapshot,
     ) -> Result<(), StoreError> {
         Self::save_snapshot_fenced(self, lease, seq, snapshot).await
+    }
+
+    async fn claim_action(
+        &self,
+        lease: &Lease,
+        claim: &ActionClaim,
+    ) -> Result<Claimed, StoreError> {
+        self.claim_under(lease, claim).await
     }
 
     async fn heartbeat(

@@ -6,14 +6,14 @@ use super::super::StoreError;
 use super::errors::classify;
 
 /// The schema version this build reads and writes: the last migration.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// The first key of the advisory lock migrations take (any constant: "FL" in ASCII); the second is the schema's
 /// hash, so stores in different schemas migrate independently.
 const MIGRATION_LOCK: i32 = 0x464c;
 
 /// Every migration, by version. Never edit one that shipped: add the next.
-const MIGRATIONS: [(i64, &str); 8] = [
+const MIGRATIONS: [(i64, &str); 10] = [
     (
         1,
         // The journal and the snapshots, as JSON text (the core's versioned formats, floats round-trip exactly)
@@ -115,6 +115,31 @@ const MIGRATIONS: [(i64, &str); 8] = [
              epoch BIGINT NOT NULL
          );
          CREATE INDEX events_latest ON events (service, kind, seq);",
+    ),
+    (
+        9,
+        // The claims of remediation actions (`store::claims`): one row per (service, proposal, version), the
+        // lease holder and epoch that claimed it, inserted only under the service's live lease.
+        "CREATE TABLE action_claims (
+             service TEXT NOT NULL,
+             proposal TEXT NOT NULL,
+             version BIGINT NOT NULL,
+             action_id TEXT NOT NULL,
+             holder TEXT NOT NULL,
+             epoch BIGINT NOT NULL CHECK (epoch > 0),
+             claimed_at TEXT NOT NULL,
+             PRIMARY KEY (service, proposal, version)
+         );",
+    ),
+    (
+        10,
+        // The outbox's claim per sink (`postgres::outbox`): which store handle (courier) delivers the sink's
+        // messages, until when (the database's clock).
+        "CREATE TABLE outbox_claims (
+             sink TEXT PRIMARY KEY,
+             courier TEXT NOT NULL,
+             expires_at TIMESTAMPTZ NOT NULL
+         );",
     ),
 ];
 

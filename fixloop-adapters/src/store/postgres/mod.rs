@@ -18,6 +18,7 @@
 //! and [`PostgresStore::append_fenced`], which the database refuses when the lease it carries is no longer held.
 
 mod ci;
+mod claims;
 mod compaction;
 mod errors;
 mod events;
@@ -44,8 +45,8 @@ pub use self::lease::Lease;
 pub use self::migrations::SCHEMA_VERSION;
 use super::retention::{Marks, SnapshotMark};
 use super::{
-    CiIntakeRecord, JournalEntry, OutboxFailure, OutboxMessage, Retention, Store, StoreError,
-    StoreStats, Stored, decode,
+    ActionClaim, CiIntakeRecord, Claimed, JournalEntry, OutboxFailure, OutboxMessage, Retention,
+    Store, StoreError, StoreStats, Stored, decode,
 };
 use crate::notifier::Notification;
 
@@ -90,6 +91,8 @@ pub struct PostgresStore {
     stats: Arc<Mutex<Option<StoreStats>>>,
     /// What compaction reads of each stored snapshot, by service and seq.
     marks: Arc<Mutex<Marks>>,
+    /// This handle's id in the outbox's sink claims (unique per handle: see `outbox`).
+    courier: Arc<str>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -169,6 +172,7 @@ impl PostgresStore {
             marks: Arc::default(),
             config: listen_config,
             wakeups: Arc::default(),
+            courier: courier_id().into(),
         };
         store
             .bounded("the migration", async {
@@ -384,6 +388,16 @@ impl PostgresStore {
     }
 }
 
+/// A courier id no other store handle has: the process, the time and a counter.
+fn courier_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let count = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{nanos}-{count}", std::process::id())
+}
+
 /// A seq as PostgreSQL's `BIGINT`.
 fn seq_in(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
@@ -555,7 +569,7 @@ impl Store for PostgresStore {
     async fn outbox_next(&self, sink: &str) -> Result<Option<OutboxMessage>, StoreError> {
         self.bounded("an outbox read", async {
             let client = self.client().await?;
-            outbox::next(&client, &self.location, sink).await
+            outbox::next_claimed(&client, &self.location, sink, &self.courier).await
         })
         .await
     }
@@ -574,6 +588,14 @@ impl Store for PostgresStore {
             outbox::failed(&mut client, &self.location, id, &failure).await
         })
         .await
+    }
+
+    async fn claim_action(
+        &self,
+        lease: &Lease,
+        claim: &ActionClaim,
+    ) -> Result<Claimed, StoreError> {
+        self.claim_under(lease, claim).await
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -1,4 +1,12 @@
-//! The notifications outbox in PostgreSQL (see `store::outbox`), as the SQLite store keeps it.
+//! The notifications outbox in PostgreSQL (see `store::outbox`), as the SQLite store keeps it, plus a claim per
+//! sink, because every replica runs a delivery worker for every sink on the same outbox.
+//!
+//! A worker is handed a sink's head message only while its store handle (its `courier` id) holds the sink's claim
+//! (`outbox_claims`: holder and expiry, on the database's clock): taken when free or lapsed, renewed at every
+//! [`next`], so the one courier that delivers a sink keeps it while it works, and another takes it over
+//! [`CLAIM_TTL`] after the courier stops. Only one courier sends a sink's messages, in order; each attempt starts
+//! right after a renewal, so a claim outlives an attempt as long as the attempt (bounded by the worker's
+//! `attempt_timeout`, 30 s by default) is shorter than [`CLAIM_TTL`].
 
 use fixloop_contract::chrono::{DateTime, Utc};
 
@@ -27,8 +35,50 @@ pub(super) async fn enqueue(
     Ok(added == 1)
 }
 
+/// How long a sink's claim lasts after its courier's latest [`next`].
+pub(super) const CLAIM_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Takes (free or lapsed) or renews (already this courier's) a sink's claim; no row while another courier holds it.
+const CLAIM_SINK: &str = "INSERT INTO outbox_claims (sink, courier, expires_at)
+     VALUES ($1, $2, clock_timestamp() + $3::bigint * interval '1 millisecond')
+     ON CONFLICT (sink) DO UPDATE SET courier = EXCLUDED.courier, expires_at = EXCLUDED.expires_at
+         WHERE outbox_claims.courier = EXCLUDED.courier OR outbox_claims.expires_at <= clock_timestamp()
+     RETURNING courier";
+
+/// Whether `sink` has a message waiting.
+const WAITING: &str = "SELECT EXISTS (SELECT 1 FROM outbox WHERE sink = $1 AND outcome IS NULL)";
+
+/// The oldest unsettled message of `sink`, when `courier` holds (or takes) the sink's claim: `None` while nothing
+/// waits (no claim taken) or another courier holds it (that one delivers).
+pub(super) async fn next_claimed(
+    client: &tokio_postgres::Client,
+    location: &str,
+    sink: &str,
+    courier: &str,
+) -> Result<Option<OutboxMessage>, StoreError> {
+    let fail = |error: tokio_postgres::Error| classify(location, &error);
+    let waiting: bool = client
+        .query_one(WAITING, &[&sink])
+        .await
+        .map_err(fail)?
+        .get(0);
+    if !waiting {
+        return Ok(None);
+    }
+    let ttl = i64::try_from(CLAIM_TTL.as_millis()).unwrap_or(i64::MAX);
+    let claimed = client
+        .query_opt(CLAIM_SINK, &[&sink, &courier, &ttl])
+        .await
+        .map_err(fail)?;
+    if claimed.is_none() {
+        return Ok(None);
+    }
+    // Read after the claim: a previous courier may have settled the head in between.
+    next(client, location, sink).await
+}
+
 /// The oldest unsettled message of `sink`.
-pub(super) async fn next(
+async fn next(
     client: &tokio_postgres::Client,
     location: &str,
     sink: &str,
@@ -72,7 +122,7 @@ pub(super) async fn settle(
     let transaction = client.transaction().await.map_err(fail)?;
     transaction
         .execute(
-            "UPDATE outbox SET outcome = $2, settled_at = $3 WHERE id = $1",
+            "UPDATE outbox SET outcome = $2, settled_at = $3 WHERE id = $1 AND outcome IS NULL",
             &[&id, &outcome, &format_time(at)],
         )
         .await

@@ -23,6 +23,7 @@
 //! retention (`compaction`), the reading of rows (`rows`) and the thread (`worker`).
 
 mod checks;
+mod claims;
 mod compaction;
 mod outbox;
 mod rows;
@@ -47,14 +48,14 @@ pub use self::worker::THREAD_NAME;
 use self::worker::Worker;
 use super::retention::Marks;
 use super::{
-    CiIntakeRecord, JournalEntry, OutboxFailure, OutboxMessage, Retention, Store, StoreError,
-    StoreStats, Stored,
+    ActionClaim, CiIntakeRecord, Claimed, JournalEntry, Lease, OutboxFailure, OutboxMessage,
+    Retention, Store, StoreError, StoreStats, Stored,
 };
 use crate::notifier::Notification;
 
 /// The schema version this build reads and writes (1: journal and snapshots; 2: and `ci_intakes`; 3: and the
-/// notifications `outbox`; 4: and the server-wide `settings`).
-const SCHEMA_VERSION: i64 = 4;
+/// notifications `outbox`; 4: and the server-wide `settings`; 5: and the `action_claims`).
+const SCHEMA_VERSION: i64 = 5;
 
 /// The file name inside the data directory.
 pub const FILE_NAME: &str = "fixloop.sqlite3";
@@ -83,7 +84,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
 /// for writing runs every migration above its `user_version` in the transaction that sets the new version, so a
 /// file is never left half-migrated. A version-1 file (journal and snapshots) gains the `ci_intakes` table, a
 /// version-2 file the `outbox`.
-const MIGRATIONS: [(i64, &str); 3] = [
+const MIGRATIONS: [(i64, &str); 4] = [
     (
         2,
         "
@@ -125,6 +126,8 @@ CREATE INDEX IF NOT EXISTS outbox_waiting ON outbox (sink, id) WHERE outcome IS 
         // Server-wide settings (the remediation kill switch), one JSON text per key.
         "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);",
     ),
+    // The claims of remediation actions (`store::claims`), one per (service, proposal, version).
+    (5, super::claims::SQLITE_TABLE),
 ];
 
 /// Indexes created at every open for writing, without a schema version of their own (an index changes no row,
@@ -135,7 +138,7 @@ CREATE INDEX IF NOT EXISTS ci_intakes_by_run ON ci_intakes (repository, run_id);
 ";
 
 /// The tables and indexes a FixLoop store may hold (anything else makes it a foreign database).
-pub(super) const SCHEMA_NAMES: [&str; 8] = [
+pub(super) const SCHEMA_NAMES: [&str; 9] = [
     "journal",
     "snapshots",
     "ci_intakes",
@@ -144,6 +147,7 @@ pub(super) const SCHEMA_NAMES: [&str; 8] = [
     "outbox",
     "outbox_waiting",
     "settings",
+    "action_claims",
 ];
 
 /// The SQLite store. Cheap to clone.
@@ -680,6 +684,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn claim_action(
+        &self,
+        lease: &Lease,
+        claim: &ActionClaim,
+    ) -> Result<Claimed, StoreError> {
+        let (lease, claim) = (lease.clone(), claim.clone());
+        self.with(move |connection, location| claims::claim(connection, location, &lease, &claim))
+            .await
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         let read_only = self.read_only;
         let location = self.location.to_string();
@@ -713,87 +727,4 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use fixloop_contract::chrono::Utc;
-
-    use super::*;
-
-    #[test]
-    fn calls_run_on_the_stores_thread_and_leave_the_async_thread_free() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async {
-            let bounded = Duration::from_secs(10);
-            let store = SqliteStore::in_memory().expect("memory");
-            let name = store
-                .with(|_, _| Ok(std::thread::current().name().map(str::to_owned)))
-                .await
-                .expect("runs");
-            assert_eq!(name.as_deref(), Some(THREAD_NAME));
-
-            // A call holds the store's thread until the async thread releases it (a watchdog releases it after
-            // a while, so a store that blocked its caller fails the assertions below instead of hanging).
-            let (release, held) = std::sync::mpsc::channel::<()>();
-            let watchdog_release = release.clone();
-            let (done, finished) = std::sync::mpsc::channel::<()>();
-            let watchdog = std::thread::spawn(move || {
-                if finished.recv_timeout(bounded).is_err() {
-                    let _ = watchdog_release.send(());
-                }
-            });
-            let (started, running) = tokio::sync::oneshot::channel::<()>();
-            let holder = store.clone();
-            let busy = tokio::spawn(async move {
-                holder
-                    .with(move |_, _| {
-                        let _ = started.send(());
-                        let _ = held.recv();
-                        Ok(())
-                    })
-                    .await
-            });
-            tokio::time::timeout(bounded, running)
-                .await
-                .expect("the call starts in time")
-                .expect("started");
-            // The append waits behind the held call; meanwhile this thread runs other work.
-            let appender = store.clone();
-            let append = tokio::spawn(async move {
-                appender
-                    .append(
-                        "shop",
-                        JournalEntry {
-                            seq: 1,
-                            at: Utc::now(),
-                            input: None,
-                        },
-                    )
-                    .await
-            });
-            for _ in 0..10 {
-                tokio::task::yield_now().await;
-            }
-            assert!(
-                !append.is_finished() && !busy.is_finished(),
-                "the append waits on the store's thread, not on this one"
-            );
-            release.send(()).expect("release");
-            tokio::time::timeout(bounded, busy)
-                .await
-                .expect("released in time")
-                .expect("joined")
-                .expect("the held call");
-            tokio::time::timeout(bounded, append)
-                .await
-                .expect("the append ends in time")
-                .expect("joined")
-                .expect("appended");
-            drop(done);
-            watchdog.join().expect("watchdog");
-        });
-    }
-}
+mod tests;

@@ -13,6 +13,7 @@ pub(crate) mod notifier;
 pub(crate) mod planner;
 pub(crate) mod signal_source;
 pub(crate) mod store;
+pub(crate) mod store_claims;
 pub(crate) mod test_runner;
 
 use std::future::Future;

@@ -588,12 +588,27 @@ async fn a_version_1_store_is_migrated_with_its_journal_kept() {
     bounded("setting", store.save_setting("kill_switch", "{}"))
         .await
         .expect("the settings exist");
+    let lease = fixloop_adapters::Lease {
+        service: "shop".to_owned(),
+        holder: "this-process".to_owned(),
+        epoch: 1,
+        expires_at: DateTime::<Utc>::MAX_UTC,
+    };
+    let claim = fixloop_adapters::ActionClaim {
+        proposal: "prop-1".to_owned(),
+        version: 1,
+        action_id: "flag-off".to_owned(),
+        at: fixed_now(),
+    };
+    bounded("claim", store.claim_action(&lease, &claim))
+        .await
+        .expect("the action claims exist");
     bounded("close", store.close()).await.expect("close");
     let check = rusqlite::Connection::open(&path).expect("open");
     let version: i64 = check
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 #[tokio::test]
@@ -658,7 +673,7 @@ async fn a_store_of_a_newer_schema_is_refused() {
             error,
             StoreError::NewerVersion {
                 found: 99,
-                supported: 4,
+                supported: 5,
                 ..
             }
         ),

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use fixloop_adapters::SignalReading;
 use fixloop_adapters::{
-    ActionRequest, ActionStatus, AdapterError, ChoiceRequest, ContextQuery, PlanRequest,
-    TestProgress,
+    ActionClaim, ActionRequest, ActionStatus, AdapterError, ChoiceRequest, Claimed, ContextQuery,
+    PlanRequest, SignalReading, StoreError, TestProgress,
 };
 use fixloop_contract::Plan;
 use fixloop_core::engine::{
@@ -21,6 +20,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::Driver;
+use super::journal::Fence;
 use crate::runtime::wire;
 
 /// A finished port call.
@@ -34,6 +34,8 @@ pub(super) enum Completion {
     Action(EffectId, Result<(), PortFailure>),
     /// A model's pick: the action id, or none, and its reason (or why there is none).
     Choice(EffectId, Option<String>, String),
+    /// The store refused the action's claim: the lease is lost, the action was not carried out.
+    ActionFenced(EffectId, StoreError),
 }
 
 /// How long the driver waits for a model's pick at most (the engine's choice deadline may be shorter).
@@ -146,6 +148,11 @@ impl Driver {
 
     /// Carries out (or, for a dry run, describes and logs) a remediation action within the engine's action
     /// deadline; answers `ActionFinished`. An action the target reports failed is a failure for the engine.
+    ///
+    /// With a journal, the action is first claimed in the store under the service's lease (see
+    /// [`fixloop_adapters::ActionClaim`]): a claim the store refuses as fenced means another replica leads the
+    /// service, so nothing is carried out and the driver stops (feeding the engine nothing); an action claimed
+    /// before is not carried out again (see [`claimed`]).
     fn execute_action(
         &mut self,
         effect: EffectId,
@@ -156,11 +163,29 @@ impl Driver {
     ) {
         let executor = self.executor.clone();
         let deadline = self.config.engine.remediation.action_deadline;
-        let request = ActionRequest::new(action_id, deadline, self.now());
+        let now = self.now();
+        let fence = self.journal.as_ref().map(|journal| journal.fence.clone());
+        let claim = ActionClaim {
+            proposal: proposal.as_str().to_owned(),
+            // The version the proposal reached when its execution was requested (the engine changed it to
+            // Executing before handing out the effect).
+            version: self
+                .engine
+                .proposal(proposal)
+                .map_or(0, |found| found.version),
+            action_id: action_id.clone(),
+            at: now,
+        };
+        let request = ActionRequest::new(action_id, deadline, now);
         let span =
             tracing::info_span!("incident", incident_id = %incident_id, proposal = %proposal);
         let handle = self.tasks.spawn(
             async move {
+                if let Some(fence) = fence
+                    && let Err(completion) = claimed(effect, &fence, &claim).await
+                {
+                    return completion;
+                }
                 let Some(executor) = executor else {
                     tracing::warn!(action_id = %request.action_id, "no executor is configured: the action fails");
                     let why = format!("no executor is configured for action {}", request.action_id);
@@ -370,6 +395,51 @@ impl Driver {
                 };
                 let _ = self.feed(input).await;
             }
+            Completion::ActionFenced(effect, error) => {
+                self.actions.remove(&effect);
+                self.fenced = true;
+                self.metrics.journal_fenced();
+                tracing::error!(%error, %effect, "action claim fenced: another replica leads this service now; the action was not carried out and the driver stops");
+            }
+        }
+    }
+}
+
+/// Claims the action of `effect` under `fence` before it is carried out: `Err` with what to answer instead when
+/// it must not run.
+///
+/// - Fenced (the lease is lost): [`Completion::ActionFenced`]; the engine is fed nothing, as for a fenced append
+///   (the new leader restores the proposal from the journal and settles it: an action in flight at a restart is
+///   inconclusive).
+/// - Claimed before (a restored engine asking again for an action that already ran, or may have run):
+///   `ActionFinished` with a failure saying so. The engine has no input for "ran somewhere, outcome unknown"; a
+///   failure is the honest one it has: this process did not carry it out, it is not judged effective, and the
+///   engine moves on (the next step or an escalation) instead of waiting for a deadline. It is never run twice.
+/// - The store cannot record the claim: the action is not carried out (a failure saying why), since running it
+///   unclaimed could run it twice.
+async fn claimed(effect: EffectId, fence: &Fence, claim: &ActionClaim) -> Result<(), Completion> {
+    match fence.leases.claim_action(&fence.lease, claim).await {
+        Ok(Claimed::Claimed) => Ok(()),
+        Ok(Claimed::Taken { holder, epoch }) => {
+            tracing::warn!(proposal = %claim.proposal, version = claim.version, %holder, epoch, "action claimed before: not carried out again");
+            let why = format!(
+                "action {} of proposal {} was claimed before by {holder} (epoch {epoch}): not carried out again, its outcome is unknown here",
+                claim.action_id, claim.proposal
+            );
+            Err(Completion::Action(
+                effect,
+                Err(PortFailure::Unavailable(why)),
+            ))
+        }
+        Err(error @ StoreError::Fenced { .. }) => Err(Completion::ActionFenced(effect, error)),
+        Err(error) => {
+            tracing::error!(%error, proposal = %claim.proposal, "the action could not be claimed: not carried out");
+            let why =
+                format!("the action could not be claimed in the store ({error}): not carried out");
+            Err(Completion::Action(
+                effect,
+                Err(PortFailure::Unavailable(why)),
+            ))
         }
     }
 }
