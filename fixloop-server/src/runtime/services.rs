@@ -380,7 +380,7 @@ impl ServiceSet {
     pub async fn incidents_before(
         &self,
         limit: usize,
-        before: Option<(chrono::DateTime<Utc>, IncidentId)>,
+        before: Option<(chrono::DateTime<chrono::Utc>, IncidentId)>,
     ) -> Result<IncidentPage, Error> {
         // One more than the page, to know whether another page follows.
         let mut incidents = Vec::new();
