@@ -11,8 +11,8 @@
 //! replicas share, `FIXLOOP_DATABASE_URL=postgres://…`), with leases and fenced appends for the replicas. Entries are stored in the core's explicit, versioned formats ([`RecordedInput`], [`Snapshot`]) as
 //! JSON, so a journal outlives changes of the engine's in-memory shape.
 
-mod events;
 mod claims;
+mod events;
 mod leases;
 mod outbox;
 mod postgres;
