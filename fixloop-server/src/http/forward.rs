@@ -43,14 +43,15 @@ pub(in crate::http) async fn forward_to_leader(
         return next.run(request).await;
     };
     let path = request.uri().path();
+    // Whole-system reads ask every leader themselves and merge (crate::http::merge).
+    let merged = request.method() == axum::http::Method::GET
+        && crate::http::merge::MERGED_READS.contains(&path);
     let forwardable = path.starts_with("/api/")
         && !path.starts_with("/api/replicas")
         && !path.starts_with("/api/admin/")
         && !path.starts_with("/api/ci/")
         && !request.headers().contains_key(FORWARDED_HEADER)
-        // Whole-system reads ask every leader themselves and merge (crate::http::merge).
-        && !(request.method() == axum::http::Method::GET
-            && crate::http::merge::MERGED_READS.contains(&path));
+        && !merged;
     if !forwardable {
         return next.run(request).await;
     }
