@@ -8,7 +8,8 @@
 //! leads a service, with a hop header so it is never forwarded again, and the first answer that is neither 404 nor
 //! 503 is returned unchanged (status, body, `Content-Type`). Only URLs of the replicas table are fetched. No leader,
 //! or no leader answering: 503 `unavailable`, saying so. A request that failed here changed nothing here, so
-//! replaying it at the leader acts once.
+//! replaying it at the leader acts once. Whole-system reads ([`crate::http::merge::MERGED_READS`]) are not forwarded:
+//! they ask every leader for its part and merge ([`crate::http::merge`]).
 
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Request, State};
