@@ -8,7 +8,8 @@
 //! leads a service, with a hop header so it is never forwarded again, and the first answer that is neither 404 nor
 //! 503 is returned unchanged (status, body, `Content-Type`). Only URLs of the replicas table are fetched. No leader,
 //! or no leader answering: 503 `unavailable`, saying so. A request that failed here changed nothing here, so
-//! replaying it at the leader acts once.
+//! replaying it at the leader acts once. Whole-system reads ([`crate::http::merge::MERGED_READS`]) are not forwarded:
+//! they ask every leader for its part and merge ([`crate::http::merge`]).
 
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{Request, State};
@@ -43,14 +44,15 @@ pub(in crate::http) async fn forward_to_leader(
         return next.run(request).await;
     };
     let path = request.uri().path();
+    // Whole-system reads ask every leader themselves and merge (crate::http::merge).
+    let merged = request.method() == axum::http::Method::GET
+        && crate::http::merge::MERGED_READS.contains(&path);
     let forwardable = path.starts_with("/api/")
         && !path.starts_with("/api/replicas")
         && !path.starts_with("/api/admin/")
         && !path.starts_with("/api/ci/")
         && !request.headers().contains_key(FORWARDED_HEADER)
-        // Whole-system reads ask every leader themselves and merge (crate::http::merge).
-        && !(request.method() == axum::http::Method::GET
-            && crate::http::merge::MERGED_READS.contains(&path));
+        && !merged;
     if !forwardable {
         return next.run(request).await;
     }

@@ -46,7 +46,7 @@ pub const PARTIAL_HEADER: &str = "x-fixloop-partial";
 pub const BEFORE_AT_HEADER: &str = "x-fixloop-before-at";
 
 /// The reads that are merged across replicas (a `GET` of one of these paths); they are never forwarded whole.
-pub(in crate::http) const MERGED_READS: [&str; 6] = [
+pub const MERGED_READS: [&str; 6] = [
     "/api/status",
     "/api/incidents/current",
     "/api/incidents",

@@ -9,8 +9,9 @@
 //!   ([`Hub::broadcast_at`]). Local drivers' events come back through the same feed, so every client of every
 //!   replica sees one order and the same `seq`s.
 //! - **Join snapshot**: built under the hub's lock (so nothing falls between it and the live events) from the latest
-//!   `system.status` of each watched service, its `incident.created` when that incident is the status's open one,
-//!   and its latest `tests.updated` of that incident: the shape a driver's snapshot has.
+//!   `system.status` of each watched service, its `incident.created` when that incident is the status's open one
+//!   (with the plan of that incident's latest `plan.generated`, as the engine's card has it), and its latest
+//!   `tests.updated` of that incident: the shape a driver's snapshot has.
 //! - **Resume**: the hub keeps as many events as the log keeps whole ([`EVENTS_KEPT`]), loaded from the log at
 //!   start, so `?since=` replays on any replica; a `since` beyond what this replica has read makes it read the log
 //!   first (a client moving from a replica slightly ahead), and one older than the log keeps gets `stream.reset`.
@@ -67,6 +68,8 @@ struct State {
 struct Latest {
     status: Option<WsEnvelope>,
     incident: Option<WsEnvelope>,
+    /// The latest `plan.generated`: the engine's card carries its incident's plan once made.
+    plan: Option<WsEnvelope>,
     run: Option<WsEnvelope>,
 }
 
@@ -236,7 +239,10 @@ impl State {
     fn remember(&mut self, service: &str, envelope: WsEnvelope) {
         if !matches!(
             envelope.message,
-            WsMessage::SystemStatus(_) | WsMessage::IncidentCreated(_) | WsMessage::TestsUpdated(_)
+            WsMessage::SystemStatus(_)
+                | WsMessage::IncidentCreated(_)
+                | WsMessage::PlanGenerated(_)
+                | WsMessage::TestsUpdated(_)
         ) {
             return;
         }
@@ -244,6 +250,7 @@ impl State {
         let slot = match &envelope.message {
             WsMessage::SystemStatus(_) => &mut latest.status,
             WsMessage::IncidentCreated(_) => &mut latest.incident,
+            WsMessage::PlanGenerated(_) => &mut latest.plan,
             _ => &mut latest.run,
         };
         *slot = Some(envelope);
@@ -270,7 +277,14 @@ impl State {
                 latest.incident.as_ref().map(|envelope| &envelope.message)
                 && card.incident_id == open
             {
-                snapshot.push(WsMessage::IncidentCreated(card.clone()).at(now));
+                let mut card = card.clone();
+                if let Some(WsMessage::PlanGenerated(plan)) =
+                    latest.plan.as_ref().map(|envelope| &envelope.message)
+                    && plan.incident_id == open
+                {
+                    card.plan = plan.plan.clone();
+                }
+                snapshot.push(WsMessage::IncidentCreated(card).at(now));
             }
             if let Some(WsMessage::TestsUpdated(run)) =
                 latest.run.as_ref().map(|envelope| &envelope.message)
@@ -458,6 +472,33 @@ mod tests {
         };
         let mut open = feed.subscribe(None, EventGroups::NONE, &["shop"]).await;
         assert_eq!(kinds(&mut open), ["system.status", "incident.created"]);
+        // Its plan, once generated, is in the card of later snapshots.
+        let example = include_str!(
+            "../../../../fixloop-contract/tests/it/snapshots/it__snapshots__WsEnvelope.plan.generated.snap"
+        );
+        let mut planned: WsEnvelope =
+            serde_json::from_str(example.splitn(3, "---\n").nth(2).unwrap()).unwrap();
+        let WsMessage::PlanGenerated(plan) = &mut planned.message else {
+            panic!("the example is a plan.generated");
+        };
+        plan.incident_id = "inc-1".to_owned();
+        plan.plan.plan_id = "the-generated-plan".to_owned();
+        let planned = NewEvent {
+            kind: planned.message.kind().to_owned(),
+            payload: serde_json::to_string(&planned).unwrap(),
+        };
+        log.append_events(&shop, &[planned]).await.unwrap();
+        feed.catch_up().await.unwrap();
+        let mut later = feed.subscribe(None, EventGroups::NONE, &["shop"]).await;
+        let cards: Vec<WsEnvelope> = std::iter::from_fn(|| match later.queues[0].try_recv() {
+            Ok(Outgoing::Event { text, .. }) => serde_json::from_str(text.as_str()).ok(),
+            _ => None,
+        })
+        .collect();
+        assert!(
+            matches!(&cards[1].message, WsMessage::IncidentCreated(card) if card.plan.plan_id == "the-generated-plan"),
+            "{cards:?}"
+        );
         log.append_events(&shop, &[status(None, 0.0)])
             .await
             .unwrap();
