@@ -119,6 +119,8 @@ pub struct Supervisor {
     config: SupervisorConfig,
     /// In start order.
     running: Vec<Running>,
+    /// The kill switch's saved text as the last lease round read it (replicas: see `keep_leases`).
+    kill_switch_seen: Option<String>,
     /// The first service's copilot: the one the API asks.
     copilot: Option<Arc<dyn Copilot>>,
     /// The running set as handed out by [`Supervisor::services`], kept current by every start and stop.
@@ -167,6 +169,7 @@ impl Supervisor {
         Self {
             config,
             running: Vec::new(),
+            kill_switch_seen: None,
             copilot: None,
             published: None,
             deferred: false,

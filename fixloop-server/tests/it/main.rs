@@ -51,6 +51,7 @@ mod replicas;
 mod replicas_conformance;
 mod replicas_events;
 mod replicas_forward;
+mod replicas_kill_switch;
 mod replicas_merge;
 mod replicas_spread;
 mod restart;

@@ -1,15 +1,12 @@
 //! The conformance suite (profile `fixloop`, the library `.ci/run` runs as a binary) against a set of three replicas:
 //! three real `fixloop demo` processes (the server `.ci/run` checks) on one PostgreSQL schema. Each has its own shop
 //! and traffic; the service is one (`demo-checkout`), led by one replica at a time, which watches its own shop (a
-//! standby's bug switch reaches the leader's shop through forwarding). The whole suite, strict, against the leader; its REST cases
-//! (`shapes/`, `bad_input/`) against each standby, whose answers come from the leader (forwarded or merged). Then
-//! the leader is SIGKILLed, and once a survivor holds the lease the whole suite runs against it and the REST cases
-//! against the other survivor.
+//! standby's bug switch reaches the leader's shop through forwarding). The whole suite, strict, against the leader
+//! and against each standby: a standby's REST answers come from the leader (forwarded or merged) and its `/ws`
+//! carries the leader's events (through the shared event log). Then the leader is SIGKILLed, and once a survivor
+//! holds the lease the whole suite runs against both survivors. Nothing may be skipped.
 //!
-//! The standbys run the REST cases only, and the four of them that follow the flow over `/ws` (`shapes/getStatus/2`,
-//! `getCurrentIncident/2`, `runTests/1`, `getTestRun/1`) are skipped there: `/ws` is answered where it arrives and a
-//! standby has no events to send until events cross replicas (separate work). The webhook cases are not selected
-//! (no secret is given): an alert is answered where it arrives too.
+//! The webhook cases are not selected (no secret is given): an alert is answered where it arrives.
 
 use std::ffi::OsStr;
 use std::time::{Duration, Instant};
@@ -58,23 +55,11 @@ async fn suite(server: &Demo, selection: Selection) -> Report {
 }
 
 /// Asserts that `report` has no failure and no skip, else panics with them and `server`'s log.
-/// On a standby, the few REST cases that follow the flow's WebSocket are skipped (`/ws` is answered where it
-/// arrives, and a standby has no events yet); anything else must pass.
-fn assert_passed(report: &Report, server: &Demo, what: &str, standby: bool) {
+fn assert_passed(report: &Report, server: &Demo, what: &str) {
     let bad: Vec<String> = report
         .cases
         .iter()
-        .filter(|case| match &case.outcome {
-            Outcome::Pass => false,
-            Outcome::Skip { .. } => {
-                !(standby
-                    && case
-                        .outcome
-                        .short_reason()
-                        .contains("no WebSocket connection to /ws"))
-            }
-            Outcome::Fail { .. } => true,
-        })
+        .filter(|case| !matches!(case.outcome, Outcome::Pass))
         .map(|case| {
             format!(
                 "{} {}: {}",
@@ -91,11 +76,6 @@ fn assert_passed(report: &Report, server: &Demo, what: &str, standby: bool) {
         bad.join("\n"),
         server.log()
     );
-}
-
-/// The REST cases: every operation's shapes and its bad input.
-fn rest_cases() -> Selection {
-    Selection::prefixes(["shapes/", "bad_input/"])
 }
 
 /// Polls until exactly one of `servers` leads a service; returns its index.
@@ -153,12 +133,11 @@ async fn the_conformance_suite_passes_against_each_of_three_replicas_and_after_t
             &report,
             &servers[first],
             "the whole suite against the leader",
-            false,
         );
         for (index, server) in servers.iter().enumerate() {
             if index != first {
-                let report = suite(server, rest_cases()).await;
-                assert_passed(&report, server, "the REST cases against a standby", true);
+                let report = suite(server, Selection::all()).await;
+                assert_passed(&report, server, "the whole suite against a standby");
             }
         }
 
@@ -171,15 +150,13 @@ async fn the_conformance_suite_passes_against_each_of_three_replicas_and_after_t
             &report,
             &servers[next],
             "the whole suite against the new leader",
-            false,
         );
         let other = 1 - next;
-        let report = suite(&servers[other], rest_cases()).await;
+        let report = suite(&servers[other], Selection::all()).await;
         assert_passed(
             &report,
             &servers[other],
-            "the REST cases against the last standby",
-            true,
+            "the whole suite against the last standby",
         );
 
         for server in servers {

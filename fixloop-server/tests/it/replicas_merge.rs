@@ -64,7 +64,12 @@ fn essential(status: &SystemStatus) -> (IncidentState, Option<String>, Option<St
 }
 
 /// A replica `id` of the database at `url` on `profile`, leading at most one service.
-async fn replica(profile: &std::path::Path, url: &str, id: &str, dir: &std::path::Path) -> Fixloop {
+pub(crate) async fn replica(
+    profile: &std::path::Path,
+    url: &str,
+    id: &str,
+    dir: &std::path::Path,
+) -> Fixloop {
     Fixloop::start_env(
         profile,
         &[

@@ -182,8 +182,11 @@ impl Driver {
     }
 
     /// This driver, also writing every event it publishes to the shared event log through `writer` (replicas).
+    /// Its current status goes first, so the log shows the service's state from the moment this replica leads it
+    /// (a client of any replica joining before the engine's next event gets a `system.status` at once).
     #[must_use]
     pub fn with_event_writer(mut self, writer: EventWriter) -> Self {
+        writer.send(&WsMessage::SystemStatus(self.engine.status().clone()).at(self.now()));
         self.events = Some(writer);
         self
     }

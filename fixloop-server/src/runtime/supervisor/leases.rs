@@ -14,6 +14,9 @@
 //!    then releases its lease, so another replica takes it at once instead of waiting for the lease to lapse;
 //! 5. while it leads fewer services than its bound, it tries the free or lapsed leases of the services it watches
 //!    and starts the driver of each lease it wins (restored from the journal, as after a restart).
+//! 6. it reads the saved kill switch, which any replica may have switched, and when it changed since the last
+//!    round it tells every driver it runs (a driver started later reads it before it runs), so the switch stops
+//!    the actions of every replica within one round.
 //!
 //! Lease times are the database's clock; the replica's own clock only measures how long ago it last confirmed a
 //! lease (a monotonic `Instant`), so clock skew between replicas does not matter.
@@ -28,6 +31,7 @@ use tokio::time::Instant;
 use super::{ServiceToWatch, Supervisor};
 use crate::runtime::ServiceHandle;
 use crate::runtime::ports::build_ports;
+use crate::runtime::remediation::{KILL_SWITCH_SETTING, kill_switch};
 use crate::runtime::services::{CopilotSources, WatchedService};
 
 /// How a replica shares the watched services with the other replicas of its database.
@@ -270,6 +274,40 @@ impl Supervisor {
             } else {
                 // Only now: a replica says it leads a service once its driver answers.
                 self.config.metrics.lease_acquired(&name, epoch);
+            }
+        }
+        self.follow_kill_switch(interval).await;
+    }
+
+    /// Step 6 of the module docs: the saved kill switch, told to every driver run here when it changed since the
+    /// last round. A store that does not answer within `within` is asked again next round.
+    async fn follow_kill_switch(&mut self, within: Duration) {
+        let store = Arc::clone(&self.config.store);
+        let Ok(Ok(text)) = tokio::time::timeout(within, store.setting(KILL_SWITCH_SETTING)).await
+        else {
+            return;
+        };
+        if text == self.kill_switch_seen {
+            return;
+        }
+        let state = match kill_switch(store.as_ref()).await {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::warn!(%error, "the saved kill switch cannot be read; asked again next round");
+                return;
+            }
+        };
+        self.kill_switch_seen = text;
+        let Some(by) = state.changed_by else {
+            return;
+        };
+        for running in &self.running {
+            let told = running
+                .watched
+                .driver
+                .set_kill_switch(state.engaged, by.clone());
+            if tokio::time::timeout(within, told).await.is_err() {
+                tracing::warn!(service = %running.watched.name, "a driver did not take the kill switch in time; its engine gets it at its next start");
             }
         }
     }
