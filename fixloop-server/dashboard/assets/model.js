@@ -256,6 +256,16 @@ export function proposalLine(proposal) {
     const state = proposal.outcome === undefined || proposal.outcome === null ? proposal.state : `${proposal.state} ${proposal.outcome}`;
     return `${proposal.action_id} (${proposal.tier}, ${proposal.mode}): ${state}`;
 }
+/**
+ * Who picked a proposal's action, when a model was involved: the model's pick as the server checked it (`choice`),
+ * or null when the rules picked without asking (or the server predates the model's choice).
+ */
+export function proposalChoice(proposal) {
+    const choice = proposal.choice ?? null;
+    if (proposal.chosen_by === "model")
+        return `picked by the model${choice === null ? "" : `: ${choice}`}`;
+    return choice === null ? null : `picked by the rules: ${choice}`;
+}
 function newestFirst(a, b) {
     return b.proposed_at.localeCompare(a.proposed_at) || b.proposal_id.localeCompare(a.proposal_id);
 }

@@ -1,6 +1,6 @@
 // Renders the model into the page. Server text only ever becomes a text node (`textContent`), never markup, and a
 // link is made only from an http(s) URL: an incident title with `<script>` in it is shown as those characters.
-import { awaitsDecision, finishedAt, proposalLine, proposalsOf, runsOf, safeUrl, shownIncident, statusOf, worstStatus, } from "./model.js";
+import { awaitsDecision, finishedAt, proposalChoice, proposalLine, proposalsOf, runsOf, safeUrl, shownIncident, statusOf, worstStatus, } from "./model.js";
 /** Builds an element; strings become text nodes. */
 export function el(tag, attributes = {}, ...children) {
     const element = document.createElement(tag);
@@ -201,7 +201,9 @@ function renderRemediation(model, incident, live) {
                 ...(live ? {} : { disabled: "" }),
             }, "Reject"))
             : null;
-        items.push(el("li", { "data-testid": "proposal", "data-proposal-id": proposal.proposal_id, "data-state": proposal.state }, el("strong", {}, proposalLine(proposal)), el("br"), el("span", { class: "details" }, proposal.note), proposal.decided_by ? el("span", { class: "time" }, ` (decided by ${proposal.decided_by})`) : null, buttons));
+        items.push(el("li", { "data-testid": "proposal", "data-proposal-id": proposal.proposal_id, "data-state": proposal.state }, el("strong", {}, proposalLine(proposal)), el("br"), el("span", { class: "details" }, proposal.note), proposalChoice(proposal) === null
+            ? null
+            : el("span", { class: "details", "data-testid": "choice" }, ` · ${proposalChoice(proposal)}`), proposal.decided_by ? el("span", { class: "time" }, ` (decided by ${proposal.decided_by})`) : null, buttons));
     }
     if (items.length === 0) {
         items.push(el("li", { class: "empty" }, incident === null ? "No open incident." : "No remediation proposed."));

@@ -329,6 +329,16 @@ export function proposalLine(proposal: RemediationProposal): string {
   return `${proposal.action_id} (${proposal.tier}, ${proposal.mode}): ${state}`;
 }
 
+/**
+ * Who picked a proposal's action, when a model was involved: the model's pick as the server checked it (`choice`),
+ * or null when the rules picked without asking (or the server predates the model's choice).
+ */
+export function proposalChoice(proposal: RemediationProposal): string | null {
+  const choice = proposal.choice ?? null;
+  if (proposal.chosen_by === "model") return `picked by the model${choice === null ? "" : `: ${choice}`}`;
+  return choice === null ? null : `picked by the rules: ${choice}`;
+}
+
 function newestFirst(a: RemediationProposal, b: RemediationProposal): number {
   return b.proposed_at.localeCompare(a.proposed_at) || b.proposal_id.localeCompare(a.proposal_id);
 }

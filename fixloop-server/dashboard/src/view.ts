@@ -11,6 +11,7 @@ import type {
 import {
   awaitsDecision,
   finishedAt,
+  proposalChoice,
   proposalLine,
   proposalsOf,
   runsOf,
@@ -269,6 +270,9 @@ function renderRemediation(model: Model, incident: IncidentCard | null, live: bo
         el("strong", {}, proposalLine(proposal)),
         el("br"),
         el("span", { class: "details" }, proposal.note),
+        proposalChoice(proposal) === null
+          ? null
+          : el("span", { class: "details", "data-testid": "choice" }, ` · ${proposalChoice(proposal)}`),
         proposal.decided_by ? el("span", { class: "time" }, ` (decided by ${proposal.decided_by})`) : null,
         buttons,
       ),

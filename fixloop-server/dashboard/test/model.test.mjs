@@ -15,6 +15,7 @@ import {
   historyRows,
   initialModel,
   noticeOutlived,
+  proposalChoice,
   proposalLine,
   proposalsOf,
   runsOf,
@@ -253,4 +254,18 @@ test("an incident's proposals are listed newest first, other incidents' left out
   assert.deepEqual(proposalsOf(model, "inc-1").map((each) => each.proposal_id), ["rem-2", "rem-1"]);
   send(model, "incident.escalated", { incident_id: "inc-1", service: "shop", reason: "strategy exhausted", escalated_at: TS });
   assert.equal(model.escalations.get("inc-1"), "strategy exhausted");
+});
+
+test("a proposal says who picked its action when a model was asked, and nothing when the rules picked alone", () => {
+  const base = { proposal_id: "rem-1", incident_id: "inc-1", service: "demo-checkout", action_id: "flag-off", tier: "safe", mode: "auto", state: "EXECUTING", version: 2, note: "", proposed_at: "2026-12-08T00:00:00Z" };
+  assert.equal(proposalChoice(base), null, "a server that predates the model's choice");
+  assert.equal(proposalChoice({ ...base, chosen_by: "rules" }), null);
+  assert.equal(
+    proposalChoice({ ...base, chosen_by: "model", choice: "model chose \"flag-off\": fewer strikes" }),
+    "picked by the model: model chose \"flag-off\": fewer strikes",
+  );
+  assert.equal(
+    proposalChoice({ ...base, chosen_by: "rules", choice: "model chose \"rm-rf\": refused: action \"rm-rf\" is not declared; rule-based choice flag-off" }),
+    "picked by the rules: model chose \"rm-rf\": refused: action \"rm-rf\" is not declared; rule-based choice flag-off",
+  );
 });
