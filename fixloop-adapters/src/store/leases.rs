@@ -46,6 +46,26 @@ pub trait Leases: Send + Sync + fmt::Debug {
     /// [`StoreError`] when the store cannot be reached.
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>, StoreError>;
 
+    /// [`Leases::renew`] for every lease of `leases` at once (a replica's renewal round), in their order: each
+    /// answer is the renewed lease, or `None` once it lapsed or was taken. The default renews one by one; a store
+    /// shared by replicas renews them in one statement, so a replica leading many services renews them all with one
+    /// round trip.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the store cannot be reached (no lease is known to be renewed then).
+    async fn renew_all(
+        &self,
+        leases: &[Lease],
+        ttl: Duration,
+    ) -> Result<Vec<Option<Lease>>, StoreError> {
+        let mut renewed = Vec::with_capacity(leases.len());
+        for lease in leases {
+            renewed.push(self.renew(lease, ttl).await?);
+        }
+        Ok(renewed)
+    }
+
     /// Lets `lease` lapse now (a replica stepping down); `false` when it was no longer held.
     ///
     /// # Errors

@@ -70,6 +70,82 @@ async fn a_live_lease_is_exclusive_and_a_takeover_raises_the_epoch() {
 }
 
 #[tokio::test]
+async fn one_renewal_round_renews_every_lease_still_held_and_says_which_are_lost() {
+    let schema = TestSchema::create("renewall").await;
+    let store = connect(&schema).await;
+    let mut held = Vec::new();
+    for service in ["east", "west", "north", "south"] {
+        held.push(
+            bounded("acquire", store.acquire_lease(service, "replica-a", MINUTE))
+                .await
+                .expect("acquire")
+                .expect("free"),
+        );
+    }
+    // West is taken over (released, then won by B in epoch 2); north lapses by itself.
+    assert!(
+        bounded("release", store.release_lease(&held[1]))
+            .await
+            .expect("release")
+    );
+    let west = bounded("acquire", store.acquire_lease("west", "replica-b", MINUTE))
+        .await
+        .expect("acquire")
+        .expect("released");
+    assert_eq!(west.epoch, 2);
+    let short = bounded(
+        "renew",
+        store.renew_lease(&held[2], Duration::from_millis(1)),
+    )
+    .await
+    .expect("renew")
+    .expect("held");
+    held[2] = short;
+    let started = Instant::now();
+    while bounded(
+        "held",
+        store.renew_lease(&held[2], Duration::from_millis(1)),
+    )
+    .await
+    .expect("renew")
+    .is_some()
+    {
+        assert!(started.elapsed() < MINUTE, "a 1 ms lease lapses");
+    }
+    let renewed = bounded("renew all", Leases::renew_all(&store, &held, MINUTE))
+        .await
+        .expect("renewed");
+    let answers: Vec<Option<(&str, u64)>> = renewed
+        .iter()
+        .map(|lease| {
+            lease
+                .as_ref()
+                .map(|lease| (lease.service.as_str(), lease.epoch))
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [Some(("east", 1)), None, None, Some(("south", 1))],
+        "in the order asked: the held ones renewed in their epoch, the taken and the lapsed ones lost"
+    );
+    assert!(
+        renewed[0].as_ref().expect("east").expires_at > held[0].expires_at,
+        "the renewal moved the expiry"
+    );
+    assert_eq!(
+        bounded("renew all", Leases::renew_all(&store, &[], MINUTE))
+            .await
+            .expect("nothing to renew"),
+        Vec::new()
+    );
+    // B's lease is untouched by A's round: still B's, epoch 2.
+    let again = bounded("renew", store.renew_lease(&west, MINUTE))
+        .await
+        .expect("renew");
+    assert_eq!(again.map(|lease| lease.epoch), Some(2));
+}
+
+#[tokio::test]
 async fn a_stale_epoch_cannot_append() {
     let schema = TestSchema::create("fenced").await;
     let store = connect(&schema).await;

@@ -44,6 +44,14 @@ const RENEW: &str =
      WHERE service = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp()
      RETURNING epoch, (extract(epoch FROM expires_at) * 1000000)::bigint";
 
+/// Extends every live lease of the arrays (service, holder, epoch) the caller holds, in one statement.
+const RENEW_ALL: &str =
+    "UPDATE leases SET expires_at = clock_timestamp() + $4::bigint * interval '1 millisecond'
+     FROM unnest($1::text[], $2::text[], $3::bigint[]) AS held (service, holder, epoch)
+     WHERE leases.service = held.service AND leases.holder = held.holder AND leases.epoch = held.epoch
+       AND leases.expires_at > clock_timestamp()
+     RETURNING leases.service, leases.epoch, (extract(epoch FROM leases.expires_at) * 1000000)::bigint";
+
 /// Lets a live lease the caller holds lapse now.
 const RELEASE: &str = "UPDATE leases SET expires_at = clock_timestamp()
      WHERE service = $1 AND holder = $2 AND epoch = $3 AND expires_at > clock_timestamp()";
@@ -109,7 +117,7 @@ impl PostgresStore {
         ttl: Duration,
     ) -> Result<Option<Lease>, StoreError> {
         self.bounded("a lease", async {
-            let client = self.client().await?;
+            let client = self.lease_client().await?;
             let row = client
                 .query_opt(ACQUIRE, &[&service, &holder, &ttl_millis(ttl)])
                 .await
@@ -131,7 +139,7 @@ impl PostgresStore {
         ttl: Duration,
     ) -> Result<Option<Lease>, StoreError> {
         self.bounded("a lease renewal", async {
-            let client = self.client().await?;
+            let client = self.lease_client().await?;
             let row = client
                 .query_opt(
                     RENEW,
@@ -150,6 +158,47 @@ impl PostgresStore {
         .await
     }
 
+    /// [`PostgresStore::renew_lease`] for every lease of `leases` in one statement, on the leases' own
+    /// connections: in their order, the renewed lease or `None` once it lapsed or was taken.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`] when the database cannot be reached.
+    pub async fn renew_leases(
+        &self,
+        leases: &[Lease],
+        ttl: Duration,
+    ) -> Result<Vec<Option<Lease>>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
+        let services: Vec<&str> = leases.iter().map(|lease| lease.service.as_str()).collect();
+        let holders: Vec<&str> = leases.iter().map(|lease| lease.holder.as_str()).collect();
+        let epochs: Vec<i64> = leases.iter().map(|lease| seq_in(lease.epoch)).collect();
+        self.bounded("a lease renewal", async {
+            let client = self.lease_client().await?;
+            let rows = client
+                .query(RENEW_ALL, &[&services, &holders, &epochs, &ttl_millis(ttl)])
+                .await
+                .map_err(self.fail())?;
+            let mut renewed: Vec<Option<Lease>> = vec![None; leases.len()];
+            for row in rows {
+                let service: String = row.get(0);
+                let epoch: i64 = row.get(1);
+                let Some(index) = leases
+                    .iter()
+                    .position(|lease| lease.service == service && seq_in(lease.epoch) == epoch)
+                else {
+                    continue;
+                };
+                let holder = &leases[index].holder;
+                renewed[index] = Some(self.lease(&service, holder, epoch, row.get(2))?);
+            }
+            Ok(renewed)
+        })
+        .await
+    }
+
     /// Lets `lease` lapse now (a replica stepping down); `false` when it was no longer held.
     ///
     /// # Errors
@@ -157,7 +206,7 @@ impl PostgresStore {
     /// [`StoreError`] when the database cannot be reached.
     pub async fn release_lease(&self, lease: &Lease) -> Result<bool, StoreError> {
         self.bounded("a lease release", async {
-            let client = self.client().await?;
+            let client = self.lease_client().await?;
             let released = client
                 .execute(
                     RELEASE,
@@ -312,6 +361,14 @@ impl Leases for PostgresStore {
 
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<Option<Lease>, StoreError> {
         self.renew_lease(lease, ttl).await
+    }
+
+    async fn renew_all(
+        &self,
+        leases: &[Lease],
+        ttl: Duration,
+    ) -> Result<Vec<Option<Lease>>, StoreError> {
+        self.renew_leases(leases, ttl).await
     }
 
     async fn release(&self, lease: &Lease) -> Result<bool, StoreError> {

@@ -56,6 +56,9 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most connections one store opens.
 pub const POOL_SIZE: usize = 8;
 
+/// The connections kept apart for the leases and heartbeats (see [`PostgresStore`]'s `lease_pool`).
+const LEASE_POOL_SIZE: usize = 2;
+
 /// The conditional insert of an append: the row goes in only when its seq follows the service's last one (its
 /// latest entry, or its latest snapshot when compaction left no entry behind it), so a gap or a repeat inserts
 /// nothing, whoever else writes.
@@ -93,6 +96,9 @@ pub struct PostgresStore {
     marks: Arc<Mutex<Marks>>,
     /// This handle's id in the outbox's sink claims (unique per handle: see `outbox`).
     courier: Arc<str>,
+    /// The connections of the leases and heartbeats ([`LEASE_POOL_SIZE`]), apart from `pool`, so a burst of
+    /// appends can never keep a replica from renewing its leases.
+    lease_pool: Pool,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -145,6 +151,13 @@ impl PostgresStore {
             .connect_timeout(timeout)
             .application_name("fixloop");
         let listen_config = Arc::new(config.clone());
+        let lease_manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -152,17 +165,8 @@ impl PostgresStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(manager)
-            .max_size(pool_size.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(timeout))
-            .create_timeout(Some(timeout))
-            .recycle_timeout(Some(timeout))
-            .build()
-            .map_err(|error| StoreError::Failed {
-                location: location.to_string(),
-                why: format!("cannot build the connection pool: {error}"),
-            })?;
+        let pool = build_pool(manager, pool_size, timeout, &location)?;
+        let lease_pool = build_pool(lease_manager, LEASE_POOL_SIZE, timeout, &location)?;
         let store = Self {
             pool,
             location,
@@ -173,6 +177,7 @@ impl PostgresStore {
             config: listen_config,
             wakeups: Arc::default(),
             courier: courier_id().into(),
+            lease_pool,
         };
         store
             .bounded("the migration", async {
@@ -225,6 +230,17 @@ impl PostgresStore {
             .start()
             .await
             .map_err(self.fail())
+    }
+
+    /// A connection of the leases and heartbeats.
+    async fn lease_client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        if self.lease_pool.is_closed() {
+            return Err(closed(&self.location));
+        }
+        self.lease_pool
+            .get()
+            .await
+            .map_err(|error| pool_failed(&self.location, &error))
     }
 
     /// A connection from the pool.
@@ -386,6 +402,26 @@ impl PostgresStore {
         *self.stats.lock().unwrap_or_else(PoisonError::into_inner) = Some(measured);
         Ok(())
     }
+}
+
+/// A pool of at most `size` (at least 1) connections of `manager`, every wait bounded by `timeout`.
+fn build_pool(
+    manager: Manager,
+    size: usize,
+    timeout: Duration,
+    location: &str,
+) -> Result<Pool, StoreError> {
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .build()
+        .map_err(|error| StoreError::Failed {
+            location: location.to_owned(),
+            why: format!("cannot build the connection pool: {error}"),
+        })
 }
 
 /// A courier id no other store handle has: the process, the time and a counter.
@@ -601,6 +637,7 @@ impl Store for PostgresStore {
     async fn close(&self) -> Result<(), StoreError> {
         // Every committed append is in the database already; closing only ends the connections.
         self.pool.close();
+        self.lease_pool.close();
         Ok(())
     }
 }

@@ -52,7 +52,7 @@ impl PostgresStore {
         live_within: Duration,
     ) -> Result<usize, StoreError> {
         self.bounded("a heartbeat", async {
-            let client = self.client().await?;
+            let client = self.lease_client().await?;
             client
                 .execute(
                     HEARTBEAT,

@@ -206,37 +206,59 @@ impl Supervisor {
         };
         let interval = leasing.ttl / 3;
         let mut lost = Vec::new();
-        for running in &mut self.running {
-            let name = running.watched.name.clone();
+        for running in &self.running {
             if running.watched.driver.is_stopped() {
-                lost.push((name, "its driver stopped (a write was fenced)"));
-                continue;
+                lost.push((
+                    running.watched.name.clone(),
+                    "its driver stopped (a write was fenced)",
+                ));
             }
-            let sent = Instant::now();
-            let renewed =
-                tokio::time::timeout(interval, leasing.leases.renew(&running.lease, leasing.ttl))
-                    .await;
-            match renewed {
-                Ok(Ok(Some(lease))) => {
-                    running.lease = lease;
-                    running.confirmed = sent;
-                    self.config.metrics.lease_renewed();
-                }
-                Ok(Ok(None)) => lost.push((name, "the lease was taken over or lapsed")),
-                failed => {
-                    // Unconfirmed: stop before the lease could lapse, i.e. before the next renewal is due.
-                    if Instant::now() + interval >= running.confirmed + leasing.ttl {
-                        lost.push((
-                            name,
-                            "the lease cannot be confirmed (the store is unreachable)",
-                        ));
-                    } else {
-                        let why = match failed {
-                            Ok(Err(error)) => error.to_string(),
-                            _ => "no answer in time".to_owned(),
-                        };
-                        tracing::warn!(service = %running.watched.name, %why, "lease renewal failed; trying again");
+        }
+        // One renewal for every lease held, on the store's lease connections.
+        let held: Vec<Lease> = self
+            .running
+            .iter()
+            .filter(|running| !running.watched.driver.is_stopped())
+            .map(|running| running.lease.clone())
+            .collect();
+        let sent = Instant::now();
+        let renewed = if held.is_empty() {
+            Ok(Ok(Vec::new()))
+        } else {
+            tokio::time::timeout(interval, leasing.leases.renew_all(&held, leasing.ttl)).await
+        };
+        let renewed = match renewed {
+            Ok(Ok(answers)) if answers.len() == held.len() => Ok(answers),
+            Ok(Ok(_)) => Err("the store answered for other leases".to_owned()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err("no answer in time".to_owned()),
+        };
+        for running in &mut self.running {
+            let Some(index) = held
+                .iter()
+                .position(|lease| lease.service == running.watched.name)
+            else {
+                continue;
+            };
+            let name = running.watched.name.clone();
+            match &renewed {
+                Ok(answers) => match &answers[index] {
+                    Some(lease) => {
+                        running.lease = lease.clone();
+                        running.confirmed = sent;
+                        self.config.metrics.lease_renewed();
                     }
+                    None => lost.push((name, "the lease was taken over or lapsed")),
+                },
+                // Unconfirmed: stop before the lease could lapse, i.e. before the next renewal is due.
+                Err(_) if Instant::now() + interval >= running.confirmed + leasing.ttl => {
+                    lost.push((
+                        name,
+                        "the lease cannot be confirmed (the store is unreachable)",
+                    ));
+                }
+                Err(why) => {
+                    tracing::warn!(service = %name, %why, "lease renewal failed; trying again");
                 }
             }
         }
