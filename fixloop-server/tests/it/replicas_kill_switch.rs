@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 use crate::binary::Fixloop;
 use crate::inventory::{self, Inventory};
 use crate::pg::TestSchema;
-use crate::replicas::leads;
-use crate::replicas_merge::replica;
+use crate::replicas_merge::{each_leads_one, replica};
 
 /// Bound of the whole story.
 const STORY: Duration = Duration::from_secs(120);
@@ -78,23 +77,7 @@ async fn the_kill_switch_switched_on_one_replica_reaches_the_engines_another_lea
         std::fs::write(&profile, text).expect("profile");
         let a = replica(&profile, url, "replica-a", dir.path()).await;
         let b = replica(&profile, url, "replica-b", dir.path()).await;
-        let started = Instant::now();
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        loop {
-            tick.tick().await;
-            let (at_a, at_b) = (leads(&a).await, leads(&b).await);
-            if at_a.as_ref().is_some_and(|one| one.len() == 1)
-                && at_b.as_ref().is_some_and(|one| one.len() == 1)
-            {
-                break;
-            }
-            assert!(
-                started.elapsed() < SETTLE,
-                "A leads {at_a:?}, B {at_b:?}; logs:\n{}\n----\n{}",
-                a.log(),
-                b.log()
-            );
-        }
+        each_leads_one(&a, &b).await;
         wait_gauge(&a, "0", "A before").await;
         wait_gauge(&b, "0", "B before").await;
 

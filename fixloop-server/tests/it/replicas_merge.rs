@@ -86,6 +86,27 @@ pub(crate) async fn replica(
     .await
 }
 
+/// Polls until replicas `a` and `b` lead one service each, within [`SETTLE`].
+pub(crate) async fn each_leads_one(a: &Fixloop, b: &Fixloop) {
+    let started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let (at_a, at_b) = (leads(a).await, leads(b).await);
+        if at_a.as_ref().is_some_and(|one| one.len() == 1)
+            && at_b.as_ref().is_some_and(|one| one.len() == 1)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < SETTLE,
+            "A leads {at_a:?}, B {at_b:?}; logs:\n{}\n----\n{}",
+            a.log(),
+            b.log()
+        );
+    }
+}
+
 /// A replica that holds `service`'s lease and heartbeats but never answers a request: it accepts connections and
 /// keeps them open, silent. Dropping the returned task ends it.
 async fn silent_leader(url: &str, service: &str) -> tokio::task::JoinHandle<()> {
@@ -147,23 +168,8 @@ async fn every_replica_answers_whole_system_reads_for_every_service_and_names_a_
 
         let a = replica(&profile, url, "replica-a", dir.path()).await;
         let b = replica(&profile, url, "replica-b", dir.path()).await;
-        let started = Instant::now();
+        each_leads_one(&a, &b).await;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
-        loop {
-            tick.tick().await;
-            let (at_a, at_b) = (leads(&a).await, leads(&b).await);
-            if at_a.as_ref().is_some_and(|one| one.len() == 1)
-                && at_b.as_ref().is_some_and(|one| one.len() == 1)
-            {
-                break;
-            }
-            assert!(
-                started.elapsed() < SETTLE,
-                "A leads {at_a:?}, B {at_b:?}; logs:\n{}\n----\n{}",
-                a.log(),
-                b.log()
-            );
-        }
         let c = replica(&profile, url, "replica-c", dir.path()).await;
         assert_eq!(
             leads(&c).await,
