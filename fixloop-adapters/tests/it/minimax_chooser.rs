@@ -11,33 +11,16 @@ use fixloop_adapters::{
     AdapterError, ChoiceAnswer, ChoiceCandidate, ChoiceRequest, ErrorKind, RemediationChooser,
 };
 use fixloop_core::remediation::RiskTier;
-use serde_json::{Value, json};
+use serde_json::Value;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::minimax_ci::completion;
 
 const KEY: &str = "sk-api-chooser-key-0001";
 
 fn config(server: &MockServer) -> MiniMaxConfig {
-    MiniMaxConfig {
-        base_url: server.uri(),
-        timeout: Duration::from_millis(500),
-        max_tokens: 2000,
-        ..MiniMaxConfig::new(KEY)
-    }
-}
-
-fn completion(content: &str) -> Value {
-    json!({
-        "id": "06407ea121ddc267a22ca62c3e0a6997",
-        "choices": [{"finish_reason": "stop", "index": 0,
-                     "message": {"content": content, "role": "assistant", "name": "MiniMax AI", "audio_content": ""}}],
-        "created": 1_777_421_217,
-        "model": "MiniMax-M2.5",
-        "object": "chat.completion",
-        "usage": {"total_tokens": 116, "prompt_tokens": 55, "completion_tokens": 61},
-        "input_sensitive": false, "output_sensitive": false,
-        "base_resp": {"status_code": 0, "status_msg": ""}
-    })
+    crate::minimax_ci::config_with_key(server, KEY)
 }
 
 fn candidate(

@@ -17,16 +17,22 @@ const KEY: &str = "sk-api-ci-refiner-key-0001";
 const LOG: &str = "Run npm ci\nnpm ERR! network request to https://registry.npmjs.org/left-pad failed\n\
                    Error: connect ETIMEDOUT 104.16.0.35:443";
 
-fn config(server: &MockServer) -> MiniMaxConfig {
+/// The MiniMax settings of a test against `server` with API key `key` (short timeout, the real token budget).
+pub(crate) fn config_with_key(server: &MockServer, key: &str) -> MiniMaxConfig {
     MiniMaxConfig {
         base_url: server.uri(),
         timeout: Duration::from_millis(500),
         max_tokens: 2000,
-        ..MiniMaxConfig::new(KEY)
+        ..MiniMaxConfig::new(key)
     }
 }
 
-fn completion(content: &str) -> Value {
+fn config(server: &MockServer) -> MiniMaxConfig {
+    config_with_key(server, KEY)
+}
+
+/// MiniMax's chat completion answer (its documented shape) carrying `content`.
+pub(crate) fn completion(content: &str) -> Value {
     json!({
         "id": "06407ea121ddc267a22ca62c3e0a6997",
         "choices": [{"finish_reason": "stop", "index": 0,
